@@ -1,0 +1,97 @@
+/* log.c: logging to stderr or syslog. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "log.h"
+
+static const char *log_progname = "objd";
+static int log_to_syslog;
+static enum log_level log_level = LOG_LEVEL_INFO;
+
+void
+log_init(const char *progname, int to_syslog)
+{
+	log_progname = progname;
+	log_to_syslog = to_syslog;
+	if (to_syslog)
+		openlog(progname, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void
+log_set_level(enum log_level level)
+{
+	log_level = level;
+}
+
+int
+log_level_parse(const char *name)
+{
+	static const char *names[] = { "error", "warn", "info", "debug" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(name, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void
+log_vemit(enum log_level level, int with_errno, const char *fmt, va_list ap)
+{
+	static const int priorities[] = { LOG_ERR, LOG_WARNING, LOG_INFO,
+		LOG_DEBUG };
+	char msg[2048];
+	int saved_errno = errno;
+	size_t n;
+
+	if (level > log_level)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (with_errno) {
+		n = strlen(msg);
+		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(saved_errno));
+	}
+	if (log_to_syslog)
+		syslog(priorities[level], "%s", msg);
+	else
+		fprintf(stderr, "%s: %s\n", log_progname, msg);
+	errno = saved_errno;
+}
+
+#define LOG_FN(name, level, with_errno)                                  \
+	void name(const char *fmt, ...)                                  \
+	{                                                                \
+		va_list ap;                                              \
+		va_start(ap, fmt);                                       \
+		log_vemit(level, with_errno, fmt, ap);                   \
+		va_end(ap);                                              \
+	}
+
+LOG_FN(log_warn, LOG_LEVEL_WARN, 1)
+LOG_FN(log_warnx, LOG_LEVEL_WARN, 0)
+LOG_FN(log_info, LOG_LEVEL_INFO, 0)
+LOG_FN(log_debug, LOG_LEVEL_DEBUG, 0)
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vemit(LOG_LEVEL_ERROR, 1, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vemit(LOG_LEVEL_ERROR, 0, fmt, ap);
+	va_end(ap);
+	exit(1);
+}

@@ -1,0 +1,255 @@
+/* value.c: building, checking and encoding objd.Value. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pbcheck.h"
+#include "utf8.h"
+#include "value.h"
+#include "xmalloc.h"
+
+static bool
+value_valid_at(const Objd__Value *v, unsigned depth, char *err,
+    size_t errlen)
+{
+	if (v == NULL || v->kind_case == OBJD__VALUE__KIND__NOT_SET) {
+		snprintf(err, errlen, "a value has no type");
+		return false;
+	}
+	if (depth > VALUE_DEPTH_MAX) {
+		snprintf(err, errlen, "value nested deeper than %d levels",
+		    VALUE_DEPTH_MAX);
+		return false;
+	}
+	switch (v->kind_case) {
+	case OBJD__VALUE__KIND_STRING_VALUE:
+		if (!utf8_valid(v->string_value, strlen(v->string_value))) {
+			snprintf(err, errlen, "a string is not valid UTF-8");
+			return false;
+		}
+		return true;
+	case OBJD__VALUE__KIND_LIST_VALUE:
+		if (v->list_value == NULL)
+			return true;
+		for (size_t i = 0; i < v->list_value->n_values; i++)
+			if (!value_valid_at(v->list_value->values[i], depth + 1,
+				err, errlen))
+				return false;
+		return true;
+	case OBJD__VALUE__KIND_MAP_VALUE:
+		if (v->map_value == NULL)
+			return true;
+		for (size_t i = 0; i < v->map_value->n_fields; i++) {
+			const Objd__MapValue__FieldsEntry *e =
+			    v->map_value->fields[i];
+
+			if (!utf8_valid(e->key, strlen(e->key))) {
+				snprintf(err, errlen,
+				    "a map key is not valid UTF-8");
+				return false;
+			}
+			/* Maps are small in practice; a quadratic check keeps
+			 * this free of allocation. */
+			for (size_t j = 0; j < i; j++)
+				if (strcmp(v->map_value->fields[j]->key,
+					e->key) == 0) {
+					snprintf(err, errlen,
+					    "map key \"%s\" appears twice",
+					    e->key);
+					return false;
+				}
+			if (!value_valid_at(e->value, depth + 1, err, errlen))
+				return false;
+		}
+		return true;
+	default:
+		return true;
+	}
+}
+
+bool
+value_valid(const Objd__Value *v, char *err, size_t errlen)
+{
+	return value_valid_at(v, 1, err, errlen);
+}
+
+uint8_t *
+value_pack(const Objd__Value *v, size_t *len)
+{
+	size_t n = objd__value__get_packed_size(v);
+	uint8_t *buf = xmalloc(n);
+
+	*len = objd__value__pack(v, buf);
+	return buf;
+}
+
+Objd__Value *
+value_unpack(const uint8_t *buf, size_t len, char *err, size_t errlen)
+{
+	Objd__Value *v;
+
+	if (!pbcheck(&objd__value__descriptor, buf, len, err, errlen))
+		return NULL;
+	v = objd__value__unpack(NULL, len, buf);
+	if (v == NULL) {
+		snprintf(err, errlen, "malformed value");
+		return NULL;
+	}
+	if (!value_valid(v, err, errlen)) {
+		objd__value__free_unpacked(v, NULL);
+		return NULL;
+	}
+	return v;
+}
+
+void
+value_free(Objd__Value *v)
+{
+	if (v != NULL)
+		objd__value__free_unpacked(v, NULL);
+}
+
+const char *
+value_type_name(const Objd__Value *v)
+{
+	switch (v->kind_case) {
+	case OBJD__VALUE__KIND_NULL_VALUE:
+		return "null";
+	case OBJD__VALUE__KIND_BOOL_VALUE:
+		return "bool";
+	case OBJD__VALUE__KIND_INT_VALUE:
+		return "int";
+	case OBJD__VALUE__KIND_DOUBLE_VALUE:
+		return "double";
+	case OBJD__VALUE__KIND_STRING_VALUE:
+		return "string";
+	case OBJD__VALUE__KIND_BYTES_VALUE:
+		return "bytes";
+	case OBJD__VALUE__KIND_LIST_VALUE:
+		return "list";
+	case OBJD__VALUE__KIND_MAP_VALUE:
+		return "map";
+	default:
+		return "none";
+	}
+}
+
+static Objd__Value *
+value_new(Objd__Value__KindCase kind)
+{
+	Objd__Value *v = xmalloc(sizeof(*v));
+
+	objd__value__init(v);
+	v->kind_case = kind;
+	return v;
+}
+
+Objd__Value *
+value_new_null(void)
+{
+	Objd__Value *v = value_new(OBJD__VALUE__KIND_NULL_VALUE);
+
+	v->null_value = OBJD__NULL_VALUE__NULL_VALUE;
+	return v;
+}
+
+Objd__Value *
+value_new_bool(bool b)
+{
+	Objd__Value *v = value_new(OBJD__VALUE__KIND_BOOL_VALUE);
+
+	v->bool_value = b;
+	return v;
+}
+
+Objd__Value *
+value_new_int(int64_t i)
+{
+	Objd__Value *v = value_new(OBJD__VALUE__KIND_INT_VALUE);
+
+	v->int_value = i;
+	return v;
+}
+
+Objd__Value *
+value_new_double(double d)
+{
+	Objd__Value *v = value_new(OBJD__VALUE__KIND_DOUBLE_VALUE);
+
+	v->double_value = d;
+	return v;
+}
+
+Objd__Value *
+value_new_string(const char *s, size_t len)
+{
+	Objd__Value *v = value_new(OBJD__VALUE__KIND_STRING_VALUE);
+
+	v->string_value = xstrndup(s, len);
+	return v;
+}
+
+Objd__Value *
+value_new_bytes(const uint8_t *p, size_t len)
+{
+	Objd__Value *v = value_new(OBJD__VALUE__KIND_BYTES_VALUE);
+
+	v->bytes_value.data = xmemdup(p, len);
+	v->bytes_value.len = len;
+	return v;
+}
+
+Objd__Value *
+value_new_list(void)
+{
+	Objd__Value *v = value_new(OBJD__VALUE__KIND_LIST_VALUE);
+
+	v->list_value = xmalloc(sizeof(*v->list_value));
+	objd__list_value__init(v->list_value);
+	return v;
+}
+
+Objd__Value *
+value_new_map(void)
+{
+	Objd__Value *v = value_new(OBJD__VALUE__KIND_MAP_VALUE);
+
+	v->map_value = xmalloc(sizeof(*v->map_value));
+	objd__map_value__init(v->map_value);
+	return v;
+}
+
+/* protobuf-c's arrays carry no capacity, so they grow by doubling at
+ * each power of two: appending n items costs O(n). */
+static bool
+value_array_full(size_t n)
+{
+	return (n & (n - 1)) == 0;
+}
+
+void
+value_list_append(Objd__Value *list, Objd__Value *item)
+{
+	Objd__ListValue *l = list->list_value;
+
+	if (value_array_full(l->n_values))
+		l->values = xreallocarray(l->values,
+		    l->n_values ? l->n_values * 2 : 1, sizeof(*l->values));
+	l->values[l->n_values++] = item;
+}
+
+void
+value_map_add(Objd__Value *map, const char *key, size_t keylen,
+    Objd__Value *item)
+{
+	Objd__MapValue *m = map->map_value;
+	Objd__MapValue__FieldsEntry *e = xmalloc(sizeof(*e));
+
+	objd__map_value__fields_entry__init(e);
+	e->key = xstrndup(key, keylen);
+	e->value = item;
+	if (value_array_full(m->n_fields))
+		m->fields = xreallocarray(m->fields,
+		    m->n_fields ? m->n_fields * 2 : 1, sizeof(*m->fields));
+	m->fields[m->n_fields++] = e;
+}
