@@ -1,0 +1,45 @@
+/* handle-admin.c: ping, status and reload. */
+#include <unistd.h>
+
+#include "objd.h"
+#include "version.h"
+
+void
+handle_ping(struct conn *c, const Objd__Request *req)
+{
+	reply_status(c, req->id, OBJD__STATUS__OK, NULL);
+}
+
+void
+handle_status(struct conn *c, const Objd__Request *req)
+{
+	Objd__StatusInfo info = OBJD__STATUS_INFO__INIT;
+
+	info.pid = getpid();
+	info.uptime = now_wall() - server.started;
+	info.file = (char *)server.file_path;
+	info.socket = (char *)server.socket_path;
+	info.keys = store_count(server.store);
+	info.revision = store_revision(server.store);
+	info.last_load = server.last_load;
+	info.last_save = server.last_save;
+	if (server.last_reload_error != NULL)
+		info.last_reload_error = server.last_reload_error;
+	if (server.rejected_file != NULL)
+		info.rejected_file = server.rejected_file;
+	info.version = (char *)OBJD_VERSION;
+	info.clients = server.nconns;
+	info.reload_interval = server.reload_interval;
+	reply_info(c, req->id, &info);
+}
+
+void
+handle_reload(struct conn *c, const Objd__Request *req)
+{
+	char err[1024];
+
+	if (reload_now(true, err, sizeof(err)))
+		reply_status(c, req->id, OBJD__STATUS__OK, NULL);
+	else
+		reply_status(c, req->id, OBJD__STATUS__FAILED, err);
+}

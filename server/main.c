@@ -1,0 +1,419 @@
+/* main.c: objd's life: options, start in the background, the event loop,
+ * signals and a clean stop. */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "framing.h"
+#include "log.h"
+#include "objd.h"
+#include "paths.h"
+#include "version.h"
+#include "xmalloc.h"
+
+struct server server;
+
+/* While starting in the background, the write end of the pipe on which
+ * the waiting parent hears "ok" or why the start failed. */
+static int startup_fd = -1;
+static const char *pidfile_path;
+static char *pidfile_owned;
+static struct event *stop_flush_timer;
+static double stop_deadline;
+
+double
+now_wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: objd [--foreground] [--file PATH] [--socket PATH]\n"
+	    "            [--reload-interval SECONDS] [--pidfile PATH]\n"
+	    "            [--log-level error|warn|info|debug] [--help] "
+	    "[--version]\n"
+	    "\n"
+	    "objd keeps one typed key/value object in a file and serves it\n"
+	    "on a UNIX socket; objctl talks to it. Without --foreground it\n"
+	    "starts in the background and returns once it accepts clients.\n"
+	    "\n"
+	    "  --foreground         stay attached and log to stderr\n"
+	    "  --file PATH          the object file (default: $OBJD_FILE, or\n"
+	    "                       a per-user location, see objd(8))\n"
+	    "  --socket PATH        the socket (default: $OBJD_SOCKET, or\n"
+	    "                       $XDG_RUNTIME_DIR/objd.sock)\n"
+	    "  --reload-interval S  how often to look for changes made to the\n"
+	    "                       file by others (default 1, 0 = never)\n"
+	    "  --pidfile PATH       write objd's pid there\n"
+	    "  --log-level LEVEL    error, warn, info (default) or debug\n");
+}
+
+/* Fails the start: tells the waiting parent, or stderr, and exits. */
+static _Noreturn void __attribute__((format(printf, 1, 2)))
+startup_fail(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (startup_fd != -1) {
+		if (write(startup_fd, msg, strlen(msg)) == -1)
+			log_warn("cannot report to the starting process");
+		log_warnx("%s", msg);
+	} else
+		fprintf(stderr, "objd: %s\n", msg);
+	exit(1);
+}
+
+/* Forks; the parent waits until the child reports that it serves, so
+ * "objd && objctl get" never races. Returns in the child. */
+static void
+daemon_start(void)
+{
+	char msg[1024];
+	ssize_t n;
+	size_t got = 0;
+	int fds[2];
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) == -1)
+		fatal("pipe");
+	pid = fork();
+	if (pid == -1)
+		fatal("fork");
+	if (pid == 0) {
+		close(fds[0]);
+		startup_fd = fds[1];
+		if (setsid() == -1)
+			fatal("setsid");
+		return;
+	}
+	close(fds[1]);
+	while (got < sizeof(msg) - 1) {
+		n = read(fds[0], msg + got, sizeof(msg) - 1 - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	msg[got] = '\0';
+	if (strcmp(msg, "ok") == 0)
+		exit(0);
+	fprintf(stderr, "objd: %s\n", got > 0 ? msg : "failed to start");
+	exit(1);
+}
+
+/* Tells the parent that the socket accepts clients, and lets go of the
+ * terminal. */
+static void
+daemon_ready(void)
+{
+	int fd;
+
+	if (startup_fd == -1)
+		return;
+	if (write(startup_fd, "ok", 2) != 2)
+		log_warn("cannot report to the starting process");
+	close(startup_fd);
+	startup_fd = -1;
+	fd = open("/dev/null", O_RDWR);
+	if (fd != -1) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+}
+
+static char *
+absolute_path(const char *path)
+{
+	char cwd[4096];
+
+	if (path[0] == '/')
+		return xstrdup(path);
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		startup_fail("cannot find the current folder: %s",
+		    strerror(errno));
+	return xasprintf("%s/%s", cwd, path);
+}
+
+static char *
+absolute_path_free(char *path)
+{
+	char *abs = absolute_path(path);
+
+	free(path);
+	return abs;
+}
+
+static void
+pidfile_write(void)
+{
+	char buf[32];
+	int fd, n;
+
+	if (pidfile_path == NULL)
+		return;
+	fd = open(pidfile_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0644);
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (fd == -1 || write(fd, buf, (size_t)n) != n)
+		startup_fail("cannot write pidfile %s: %s", pidfile_path,
+		    strerror(errno));
+	close(fd);
+}
+
+/* Stopping waits for answers to be written, up to a second. */
+static void
+stop_flush_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct conn *c;
+	bool idle = true;
+
+	TAILQ_FOREACH(c, &server.conns, entry)
+		if (!c->gone &&
+		    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+			idle = false;
+	if (idle || now_wall() > stop_deadline)
+		event_base_loopexit(server.base, NULL);
+}
+
+static void
+stop_cb(evutil_socket_t sig, short events, void *arg)
+{
+	struct timeval tv = { 0, 10 * 1000 };
+	struct conn *c;
+
+	if (server.stopping)
+		return;
+	log_info("stopping on signal %d", (int)sig);
+	server.stopping = true;
+	listener_stop();
+	listener_unlink();
+	batch_commit();
+	TAILQ_FOREACH(c, &server.conns, entry)
+		if (!c->gone)
+			bufferevent_disable(c->bev, EV_READ);
+	stop_deadline = now_wall() + 1.0;
+	stop_flush_timer = event_new(server.base, -1, EV_PERSIST,
+	    stop_flush_cb, NULL);
+	if (stop_flush_timer == NULL ||
+	    event_add(stop_flush_timer, &tv) == -1)
+		event_base_loopexit(server.base, NULL);
+}
+
+static void
+hup_cb(evutil_socket_t sig, short events, void *arg)
+{
+	char err[1024];
+
+	log_info("reloading %s on SIGHUP", server.file_path);
+	reload_now(true, err, sizeof(err));
+}
+
+static double
+parse_interval(const char *arg)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno != 0 || end == arg || *end != '\0' || !isfinite(v) ||
+	    v < 0 || v > 86400) {
+		fprintf(stderr, "objd: --reload-interval wants seconds between "
+		    "0 and 86400, not '%s'\n", arg);
+		exit(2);
+	}
+	return v;
+}
+
+static void
+parse_options(int argc, char **argv, bool *foreground)
+{
+	static const struct option longopts[] = {
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "file", required_argument, NULL, 'F' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "reload-interval", required_argument, NULL, 'r' },
+		{ "pidfile", required_argument, NULL, 'p' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch, level;
+
+	while ((ch = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			*foreground = true;
+			break;
+		case 'F':
+			server.file_path = optarg;
+			break;
+		case 's':
+			server.socket_path = optarg;
+			break;
+		case 'r':
+			server.reload_interval = parse_interval(optarg);
+			break;
+		case 'p':
+			pidfile_path = optarg;
+			break;
+		case 'l':
+			if ((level = log_level_parse(optarg)) == -1) {
+				fprintf(stderr, "objd: --log-level is error, "
+				    "warn, info or debug, not '%s'\n", optarg);
+				exit(2);
+			}
+			log_set_level((enum log_level)level);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("objd %s\n", OBJD_VERSION);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "objd: unexpected argument '%s'\n",
+		    argv[optind]);
+		usage(stderr);
+		exit(2);
+	}
+}
+
+/* Everything that can fail at start, in an order that leaves nothing
+ * half done: the file's lock, the file, then the socket. */
+static int
+startup(void)
+{
+	char err[1024];
+	int fd;
+
+	server.file = objfile_open(server.file_path, err, sizeof(err));
+	if (server.file == NULL)
+		startup_fail("%s", err);
+	server.store = store_new();
+	if (objfile_load(server.file, server.store, err, sizeof(err)) == -1)
+		startup_fail("cannot load %s: %s", server.file_path, err);
+	server.last_load = now_wall();
+	fd = listener_bind(server.socket_path, err, sizeof(err));
+	if (fd == -1)
+		startup_fail("%s", err);
+	pidfile_write();
+	return fd;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct event *sigs[4];
+	static const int signums[] = { SIGTERM, SIGINT, SIGHUP };
+	bool foreground = false;
+	char *file_path = NULL, *socket_path = NULL;
+	int fd;
+
+	log_init("objd", 0);
+	server.reload_interval = 1.0;
+	server.frame_max = FRAME_MAX_DEFAULT;
+	TAILQ_INIT(&server.conns);
+	parse_options(argc, argv, &foreground);
+
+	/* objd goes to / in the background: every path is made absolute. */
+	file_path = server.file_path != NULL ? xstrdup(server.file_path)
+					     : paths_default_file();
+	server.file_path = file_path = absolute_path_free(file_path);
+	socket_path = server.socket_path != NULL
+	    ? xstrdup(server.socket_path)
+	    : paths_default_socket();
+	server.socket_path = socket_path = absolute_path_free(socket_path);
+	if (pidfile_path != NULL)
+		pidfile_path = pidfile_owned = absolute_path_free(
+		    xstrdup(pidfile_path));
+
+	/* A client that goes away mid-answer must not kill objd, and a file
+	 * over its size limit must fail a write with EFBIG, not kill it. */
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
+
+	if (!foreground) {
+		daemon_start();
+		log_init("objd", 1);
+		if (chdir("/") == -1)
+			startup_fail("chdir /: %s", strerror(errno));
+	}
+	server.started = now_wall();
+	fd = startup();
+
+	/* The event base is made after fork: it must not share its epoll
+	 * descriptor with the parent. */
+	server.base = event_base_new();
+	if (server.base == NULL)
+		startup_fail("cannot create the event loop");
+	batch_init();
+	reload_init();
+	for (size_t i = 0; i < sizeof(signums) / sizeof(signums[0]); i++) {
+		sigs[i] = evsignal_new(server.base, signums[i],
+		    signums[i] == SIGHUP ? hup_cb : stop_cb, NULL);
+		if (sigs[i] == NULL || event_add(sigs[i], NULL) == -1)
+			startup_fail("cannot handle signal %d", signums[i]);
+	}
+	listener_start(fd);
+	log_info("serving %s (%zu keys, revision %llu) on %s",
+	    server.file_path, store_count(server.store),
+	    (unsigned long long)store_revision(server.store),
+	    server.socket_path);
+	daemon_ready();
+
+	event_base_dispatch(server.base);
+
+	batch_commit();
+	listener_stop();
+	listener_unlink();
+	if (pidfile_path != NULL)
+		unlink(pidfile_path);
+	conn_close_all();
+	for (size_t i = 0; i < sizeof(signums) / sizeof(signums[0]); i++)
+		event_free(sigs[i]);
+	if (stop_flush_timer != NULL)
+		event_free(stop_flush_timer);
+	reload_free();
+	batch_free();
+	event_base_free(server.base);
+	store_free(server.store);
+	objfile_close(server.file);
+	free(server.last_reload_error);
+	free(server.rejected_file);
+	free(file_path);
+	free(socket_path);
+	free(pidfile_owned);
+	log_info("stopped");
+	return 0;
+}

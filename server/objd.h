@@ -1,0 +1,198 @@
+/* objd.h: the daemon's map. Every server module declares here what it
+ * offers, grouped by the file that defines it. */
+#ifndef OBJD_H
+#define OBJD_H
+
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "objd.pb-c.h"
+
+struct conn;
+struct objfile;
+struct store;
+
+/* One connected client. */
+struct conn {
+	TAILQ_ENTRY(conn) entry;
+	struct bufferevent *bev;
+	uint64_t serial;     /* for the log */
+	pid_t pid;	     /* the peer's, from SO_PEERCRED */
+	uid_t uid;
+	/* Writes of this client not yet durable. While there are any, the
+	 * client's next frames wait: its answers stay in request order. */
+	unsigned pending;
+	bool eof;	     /* the peer sends no more */
+	bool gone;	     /* the peer left; free once nothing is pending */
+	bool closing;	     /* close once the output is written */
+};
+TAILQ_HEAD(conn_list, conn);
+
+/* The daemon's state; there is one. */
+struct server {
+	struct event_base *base;
+	struct store *store;
+	struct objfile *file;
+	struct evconnlistener *listener;
+	struct conn_list conns;
+	size_t nconns;
+	const char *file_path;
+	const char *socket_path;
+	size_t frame_max;
+	double reload_interval; /* seconds; 0 = never */
+	double started;		/* wall clock, seconds */
+	double last_load;	/* wall clock of the last load, 0 if none */
+	double last_save;	/* wall clock of the last write, 0 if none */
+	char *last_reload_error; /* NULL if the last reload worked */
+	char *rejected_file;	 /* where the last rejected file went */
+	bool stopping;
+};
+extern struct server server;
+
+/* main.c */
+double now_wall(void);
+
+/* listener.c */
+int listener_bind(const char *path, char *err, size_t errlen);
+void listener_start(int fd);
+void listener_stop(void);
+void listener_unlink(void);
+
+/* conn.c */
+void conn_accept(int fd);
+void conn_process(struct conn *c);
+void conn_release(struct conn *c);
+void conn_close_all(void);
+void conn_fail(struct conn *c, const char *why);
+
+/* request.c: the table of request kinds, and dispatch. */
+struct request_kind {
+	Objd__Request__OpCase op;
+	const char *name;
+	bool writes;
+	void (*handle)(struct conn *, const Objd__Request *);
+};
+void request_dispatch(struct conn *c, const Objd__Request *req);
+
+/* handle-read.c */
+void handle_get(struct conn *c, const Objd__Request *req);
+void handle_list(struct conn *c, const Objd__Request *req);
+/* handle-write.c */
+void handle_set(struct conn *c, const Objd__Request *req);
+void handle_delete(struct conn *c, const Objd__Request *req);
+/* handle-admin.c */
+void handle_ping(struct conn *c, const Objd__Request *req);
+void handle_status(struct conn *c, const Objd__Request *req);
+void handle_reload(struct conn *c, const Objd__Request *req);
+
+/* reply.c: answers, appended to a client's output as whole frames. */
+struct store_entry;
+/* An answer with no payload; revision is the object's revision to show. */
+void reply_result(struct conn *c, uint64_t id, Objd__Status status,
+    const char *error, uint64_t revision);
+/* reply_result with the current revision. */
+void reply_status(struct conn *c, uint64_t id, Objd__Status status,
+    const char *error);
+void reply_entries(struct conn *c, uint64_t id, Objd__Status status,
+    const char *error, struct store_entry *const *entries, size_t n);
+void reply_keys(struct conn *c, uint64_t id, struct store_entry *const *entries,
+    size_t n);
+void reply_info(struct conn *c, uint64_t id, Objd__StatusInfo *info);
+
+/* store.c: the in-memory object. Values are kept as their encoded
+ * objd.Value bytes, so reads copy bytes and never re-encode. */
+struct store_entry {
+	uint64_t revision; /* the revision that last changed the key */
+	uint64_t hash;
+	uint32_t keylen;
+	uint32_t vallen;
+	char data[];	   /* the key, a NUL, then the value bytes */
+};
+#define STORE_ENTRY_KEY(e) ((e)->data)
+#define STORE_ENTRY_VALUE(e) ((const uint8_t *)(e)->data + (e)->keylen + 1)
+
+struct store *store_new(void);
+void store_free(struct store *s);
+size_t store_count(const struct store *s);
+uint64_t store_revision(const struct store *s);
+void store_set_revision(struct store *s, uint64_t revision);
+struct store_entry *store_get(const struct store *s, const char *key,
+    size_t keylen);
+struct store_entry *store_entry_new(const char *key, size_t keylen,
+    const uint8_t *val, size_t vallen, uint64_t revision);
+/* Puts e in the store; returns the entry it replaces, now the caller's. */
+struct store_entry *store_put(struct store *s, struct store_entry *e);
+/* Takes key out; returns its entry, now the caller's, or NULL. */
+struct store_entry *store_remove(struct store *s, const char *key,
+    size_t keylen);
+/* The entries whose keys start with prefix, sorted bytewise, in a new
+ * array the caller frees; the entries stay the store's. */
+struct store_entry **store_sorted(const struct store *s, const char *prefix,
+    size_t prefixlen, size_t *n);
+/* Sets every key's revision. */
+void store_stamp(struct store *s, uint64_t revision);
+/* Calls fn for each entry, in no order. */
+void store_foreach(const struct store *s,
+    void (*fn)(const struct store_entry *, void *), void *arg);
+
+/* batch.c: group commit. The writes of one turn of the event loop are
+ * made durable together, and only then answered. */
+bool batch_pending(void);
+/* The value a key will have once the pending writes commit: its entry
+ * (NULL when it will be absent); *pending tells whether a pending write
+ * decides it. */
+const struct store_entry *batch_lookup(const char *key, size_t keylen,
+    bool *pending);
+/* Opens a change for c's request id; the calls below add to it. c reads
+ * no further requests until the change is answered. */
+void batch_begin(struct conn *c, uint64_t id);
+void batch_add_set(const char *key, size_t keylen, const uint8_t *val,
+    size_t vallen);
+void batch_add_delete(const char *key, size_t keylen);
+/* Closes the change; its answer carries status and error (NULL for none)
+ * once the change is durable, or FAILED if it cannot be made so. */
+void batch_end(Objd__Status status, const char *error);
+/* Makes every pending change durable and answers them, now. */
+void batch_commit(void);
+void batch_init(void);
+void batch_free(void);
+
+/* objfile.c: the object file. Nothing else knows its byte layout. */
+enum objfile_state {
+	OBJFILE_UNCHANGED, /* as objd last wrote or read it */
+	OBJFILE_CHANGED,   /* replaced or modified by someone else */
+	OBJFILE_MISSING	   /* removed by someone else */
+};
+/* Takes the lock that keeps a second objd off path; creates its folder. */
+struct objfile *objfile_open(const char *path, char *err, size_t errlen);
+void objfile_close(struct objfile *f);
+/* Reads the file into an empty store; a missing file is an empty object.
+ * On failure the store may hold part of the file; err says why. */
+int objfile_load(struct objfile *f, struct store *s, char *err,
+    size_t errlen);
+/* Replaces the file with the store's state, durably. */
+int objfile_save(struct objfile *f, const struct store *s, char *err,
+    size_t errlen);
+/* Compares the file with what objd last wrote or read. */
+enum objfile_state objfile_check(struct objfile *f);
+/* Moves the current file aside as <file>.rejected-<time>; returns the new
+ * name, or NULL with err set. */
+char *objfile_reject(struct objfile *f, char *err, size_t errlen);
+
+/* reload.c */
+void reload_init(void);
+void reload_free(void);
+/* Loads the file if it changed (force: even if not). Returns false if a
+ * changed file was rejected; err says why. */
+bool reload_now(bool force, char *err, size_t errlen);
+
+#endif

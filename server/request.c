@@ -1,0 +1,35 @@
+/* request.c: the table of request kinds. Adding a kind is adding a row
+ * here and a handler in one of the handle-*.c files. */
+#include <stdio.h>
+
+#include "log.h"
+#include "objd.h"
+
+static const struct request_kind request_kinds[] = {
+	{ OBJD__REQUEST__OP_GET, "get", false, handle_get },
+	{ OBJD__REQUEST__OP_SET, "set", true, handle_set },
+	{ OBJD__REQUEST__OP_DELETE, "delete", true, handle_delete },
+	{ OBJD__REQUEST__OP_LIST, "list", false, handle_list },
+	{ OBJD__REQUEST__OP_PING, "ping", false, handle_ping },
+	{ OBJD__REQUEST__OP_STATUS, "status", false, handle_status },
+	{ OBJD__REQUEST__OP_RELOAD, "reload", true, handle_reload },
+};
+
+void
+request_dispatch(struct conn *c, const Objd__Request *req)
+{
+	for (size_t i = 0; i < sizeof(request_kinds) / sizeof(request_kinds[0]);
+	     i++) {
+		const struct request_kind *k = &request_kinds[i];
+
+		if (k->op == req->op_case) {
+			log_debug("client %llu: %s #%llu",
+			    (unsigned long long)c->serial, k->name,
+			    (unsigned long long)req->id);
+			k->handle(c, req);
+			return;
+		}
+	}
+	reply_status(c, req->id, OBJD__STATUS__INVALID,
+	    "unknown request: this objd is older than its client?");
+}

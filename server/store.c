@@ -1,0 +1,241 @@
+/* store.c: the in-memory object, an open-addressing hash table.
+ *
+ * Each key is one allocation holding its key and encoded value. Linear
+ * probing with backward-shift deletion keeps look-ups short without
+ * tombstones. Sorted listings sort a snapshot of the entries: they are
+ * rarer than look-ups, and the sort costs O(n log n) only when asked. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "objd.h"
+#include "xmalloc.h"
+
+#define STORE_MIN_SLOTS 16
+
+struct store {
+	struct store_entry **slots;
+	size_t nslots; /* a power of two */
+	size_t count;
+	uint64_t revision;
+	uint64_t seed; /* random, so clients cannot aim for collisions */
+};
+
+static uint64_t
+store_hash(const struct store *s, const char *key, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ s->seed;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (uint8_t)key[i];
+		h *= 0x100000001b3ULL;
+	}
+	/* FNV-1a mixes its last bytes poorly into the low bits that pick
+	 * the slot; a final avalanche fixes that. */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return h;
+}
+
+struct store *
+store_new(void)
+{
+	struct store *s = xcalloc(1, sizeof(*s));
+
+	s->nslots = STORE_MIN_SLOTS;
+	s->slots = xcalloc(s->nslots, sizeof(*s->slots));
+	if (getrandom(&s->seed, sizeof(s->seed), GRND_NONBLOCK) !=
+	    sizeof(s->seed))
+		s->seed = (uint64_t)(uintptr_t)s ^ (uint64_t)rand();
+	return s;
+}
+
+void
+store_free(struct store *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->nslots; i++)
+		free(s->slots[i]);
+	free(s->slots);
+	free(s);
+}
+
+size_t
+store_count(const struct store *s)
+{
+	return s->count;
+}
+
+uint64_t
+store_revision(const struct store *s)
+{
+	return s->revision;
+}
+
+void
+store_set_revision(struct store *s, uint64_t revision)
+{
+	s->revision = revision;
+}
+
+static size_t
+store_find_slot(const struct store *s, const char *key, size_t keylen,
+    uint64_t hash)
+{
+	size_t mask = s->nslots - 1, i = hash & mask;
+
+	for (;; i = (i + 1) & mask) {
+		struct store_entry *e = s->slots[i];
+
+		if (e == NULL)
+			return i;
+		if (e->hash == hash && e->keylen == keylen &&
+		    memcmp(e->data, key, keylen) == 0)
+			return i;
+	}
+}
+
+struct store_entry *
+store_get(const struct store *s, const char *key, size_t keylen)
+{
+	uint64_t hash = store_hash(s, key, keylen);
+
+	return s->slots[store_find_slot(s, key, keylen, hash)];
+}
+
+struct store_entry *
+store_entry_new(const char *key, size_t keylen, const uint8_t *val,
+    size_t vallen, uint64_t revision)
+{
+	struct store_entry *e;
+
+	e = xmalloc(sizeof(*e) + keylen + 1 + vallen);
+	e->revision = revision;
+	e->hash = 0;
+	e->keylen = (uint32_t)keylen;
+	e->vallen = (uint32_t)vallen;
+	memcpy(e->data, key, keylen);
+	e->data[keylen] = '\0';
+	if (vallen)
+		memcpy(e->data + keylen + 1, val, vallen);
+	return e;
+}
+
+static void
+store_grow(struct store *s)
+{
+	struct store_entry **old = s->slots;
+	size_t oldn = s->nslots;
+
+	s->nslots *= 2;
+	s->slots = xcalloc(s->nslots, sizeof(*s->slots));
+	for (size_t i = 0; i < oldn; i++) {
+		struct store_entry *e = old[i];
+		size_t j;
+
+		if (e == NULL)
+			continue;
+		for (j = e->hash & (s->nslots - 1); s->slots[j] != NULL;
+		     j = (j + 1) & (s->nslots - 1))
+			;
+		s->slots[j] = e;
+	}
+	free(old);
+}
+
+struct store_entry *
+store_put(struct store *s, struct store_entry *e)
+{
+	struct store_entry *old;
+	size_t i;
+
+	e->hash = store_hash(s, e->data, e->keylen);
+	i = store_find_slot(s, e->data, e->keylen, e->hash);
+	old = s->slots[i];
+	s->slots[i] = e;
+	if (old != NULL)
+		return old;
+	/* Keep the load under 3/4 so probe runs stay short. */
+	if (++s->count * 4 > s->nslots * 3)
+		store_grow(s);
+	return NULL;
+}
+
+struct store_entry *
+store_remove(struct store *s, const char *key, size_t keylen)
+{
+	uint64_t hash = store_hash(s, key, keylen);
+	size_t mask = s->nslots - 1, i, j;
+	struct store_entry *e;
+
+	i = store_find_slot(s, key, keylen, hash);
+	e = s->slots[i];
+	if (e == NULL)
+		return NULL;
+	s->slots[i] = NULL;
+	s->count--;
+	/* Backward shift: move later members of the probe run into the
+	 * hole when their home slot does not lie between hole and them. */
+	for (j = (i + 1) & mask; s->slots[j] != NULL; j = (j + 1) & mask) {
+		size_t home = s->slots[j]->hash & mask;
+
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			s->slots[i] = s->slots[j];
+			s->slots[j] = NULL;
+			i = j;
+		}
+	}
+	return e;
+}
+
+static int
+store_entry_cmp(const void *a, const void *b)
+{
+	const struct store_entry *x = *(struct store_entry *const *)a;
+	const struct store_entry *y = *(struct store_entry *const *)b;
+	size_t n = x->keylen < y->keylen ? x->keylen : y->keylen;
+	int c = memcmp(x->data, y->data, n);
+
+	if (c != 0)
+		return c;
+	return (x->keylen > y->keylen) - (x->keylen < y->keylen);
+}
+
+struct store_entry **
+store_sorted(const struct store *s, const char *prefix, size_t prefixlen,
+    size_t *n)
+{
+	struct store_entry **out = xreallocarray(NULL, s->count + 1,
+	    sizeof(*out));
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->nslots; i++) {
+		struct store_entry *e = s->slots[i];
+
+		if (e != NULL && e->keylen >= prefixlen &&
+		    memcmp(e->data, prefix, prefixlen) == 0)
+			out[k++] = e;
+	}
+	qsort(out, k, sizeof(*out), store_entry_cmp);
+	*n = k;
+	return out;
+}
+
+void
+store_foreach(const struct store *s,
+    void (*fn)(const struct store_entry *, void *), void *arg)
+{
+	for (size_t i = 0; i < s->nslots; i++)
+		if (s->slots[i] != NULL)
+			fn(s->slots[i], arg);
+}
+
+void
+store_stamp(struct store *s, uint64_t revision)
+{
+	for (size_t i = 0; i < s->nslots; i++)
+		if (s->slots[i] != NULL)
+			s->slots[i]->revision = revision;
+}
