@@ -1,8 +1,10 @@
 /* objfile.c: the object file, one serialized objd.Object.
  *
- * The layout: every key as one "entries" map entry (field 2), then one
- * Commit record (field 15) holding the revision and a zlib crc32 of every
- * byte before it. Any protobuf runtime reads the file; objd's own loader
+ * The layout: a FileHeader (field 1), every key as one "entries" map
+ * entry (field 2), then one Commit record (field 15) holding the revision
+ * and a zlib crc32 of every byte before it. The header tells a file cut
+ * short at an entry boundary from a file another program wrote without
+ * any commit. Any protobuf runtime reads the file; objd's own loader
  * walks the top-level fields itself, so a key that appears twice takes
  * its last value and a large file is never decoded as one message.
  *
@@ -29,6 +31,7 @@
 #include "value.h"
 #include "xmalloc.h"
 
+#define OBJFILE_FIELD_HEADER 1
 #define OBJFILE_FIELD_ENTRIES 2
 #define OBJFILE_FIELD_COMMITS 15
 #define OBJFILE_WRITE_BUFFER (256 * 1024)
@@ -220,7 +223,8 @@ objfile_parse(struct store *s, const uint8_t *buf, size_t len, char *err,
 	uint32_t number;
 	unsigned wire;
 	Objd__Commit *commit;
-	bool committed = false;
+	bool committed = false, has_header = false;
+	uint32_t entries = 0;
 	char why[512];
 
 	while (pos < len) {
@@ -230,33 +234,44 @@ objfile_parse(struct store *s, const uint8_t *buf, size_t len, char *err,
 			    start);
 			return -1;
 		}
-		if (wire == 2 && number == OBJFILE_FIELD_ENTRIES) {
+		if (wire == 2 && number == OBJFILE_FIELD_HEADER)
+			has_header = true;
+		else if (wire == 2 && number == OBJFILE_FIELD_ENTRIES) {
 			if (objfile_load_entry(s, buf + pos, (size_t)n, why,
 				sizeof(why)) == -1) {
 				snprintf(err, errlen, "entry at byte %zu: %s",
 				    start, why);
 				return -1;
 			}
+			entries++;
 		} else if (wire == 2 && number == OBJFILE_FIELD_COMMITS) {
 			commit = objd__commit__unpack(NULL, (size_t)n,
 			    buf + pos);
 			if (commit == NULL ||
-			    commit->crc32 != crc32(0L, buf + last_commit_end,
-						(uInt)(start - last_commit_end))) {
+			    commit->crc32 != crc32_z(0L, buf + last_commit_end,
+						start - last_commit_end) ||
+			    commit->n_entries != entries) {
 				snprintf(err, errlen,
 				    "commit record at byte %zu %s", start,
 				    commit == NULL ? "is malformed"
-						   : "fails its checksum");
+						   : "does not match the entries "
+						     "before it");
 				objd__commit__free_unpacked(commit, NULL);
 				return -1;
 			}
 			revision = commit->revision;
 			objd__commit__free_unpacked(commit, NULL);
 			committed = true;
+			entries = 0;
 			last_commit_end = pos + (size_t)n;
 		}
 		if (wire != 0)
 			pos += (size_t)n;
+	}
+	if (has_header && !committed) {
+		snprintf(err, errlen, "no commit record: the file was cut "
+		    "short");
+		return -1;
 	}
 	if (committed && last_commit_end != len) {
 		snprintf(err, errlen, "%zu bytes after the last commit record",
@@ -345,7 +360,7 @@ objfile_put(struct objfile_writer *w, const void *p, size_t len)
 {
 	const uint8_t *bytes = p;
 
-	w->crc = crc32(w->crc, bytes, (uInt)len);
+	w->crc = crc32_z(w->crc, bytes, len);
 	while (len > 0) {
 		size_t take = OBJFILE_WRITE_BUFFER - w->used;
 
@@ -391,6 +406,20 @@ objfile_put_entry(const struct store_entry *e, void *arg)
 	objfile_put_varint(w, (2 << 3) | 2);
 	objfile_put_varint(w, e->vallen);
 	objfile_put(w, STORE_ENTRY_VALUE(e), e->vallen);
+}
+
+static void
+objfile_put_header(struct objfile_writer *w)
+{
+	Objd__FileHeader header = OBJD__FILE_HEADER__INIT;
+	uint8_t tmp[16];
+	size_t n;
+
+	header.format = 1;
+	n = objd__file_header__pack(&header, tmp);
+	objfile_put_varint(w, (OBJFILE_FIELD_HEADER << 3) | 2);
+	objfile_put_varint(w, n);
+	objfile_put(w, tmp, n);
 }
 
 static void
@@ -443,6 +472,7 @@ objfile_save(struct objfile *f, const struct store *s, char *err,
 		goto fail;
 	}
 	w.buf = xmalloc(OBJFILE_WRITE_BUFFER);
+	objfile_put_header(&w);
 	store_foreach(s, objfile_put_entry, &w);
 	objfile_put_commit(&w, store_revision(s), (uint32_t)store_count(s));
 	objfile_flush(&w);
@@ -450,7 +480,7 @@ objfile_save(struct objfile *f, const struct store *s, char *err,
 	if (w.error != 0)
 		goto fail;
 	step = "sync";
-	if (fsync(w.fd) == -1 || fstat(w.fd, &st) == -1) {
+	if (fsync(w.fd) == -1) {
 		w.error = errno;
 		goto fail;
 	}
@@ -462,7 +492,9 @@ objfile_save(struct objfile *f, const struct store *s, char *err,
 	/* The rename is durable only once the folder is synced. */
 	if (objfile_sync_dir(f->dir) == -1)
 		log_warn("cannot sync folder %s", f->dir);
-	objfile_identity_from(&f->seen, &st);
+	/* After the rename: it changes the inode's ctime. */
+	if (fstat(w.fd, &st) == 0)
+		objfile_identity_from(&f->seen, &st);
 	close(w.fd);
 	free(w.buf);
 	free(tmp);
