@@ -49,11 +49,14 @@ frame_parse_header(const uint8_t *buf, size_t len, size_t max,
 	if (used < 0)
 		return FRAME_BAD;
 	if (used == 0) {
-		/* k bytes that all continue announce at least 2^(7k): refuse
-		 * a huge length as soon as its first bytes show it. */
-		if (len * 7 < 64 && ((uint64_t)1 << (len * 7)) <= max)
-			return FRAME_SHORT;
-		return FRAME_TOO_LARGE;
+		/* Later bytes only add to the bits already here: refuse a
+		 * huge length as soon as they show it. Counting the bytes
+		 * instead would refuse a padded small length (80 80 80 00)
+		 * or not depending on how it was split. len < 10 here. */
+		n = 0;
+		for (size_t i = 0; i < len; i++)
+			n |= (uint64_t)(buf[i] & 0x7f) << (7 * i);
+		return n > max ? FRAME_TOO_LARGE : FRAME_SHORT;
 	}
 	if (n > max)
 		return FRAME_TOO_LARGE;

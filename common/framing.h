@@ -16,10 +16,10 @@
 #define VARINT_MAX_LEN 10
 
 enum frame_status {
-	FRAME_OK,	 /* a whole header was parsed */
-	FRAME_SHORT,	 /* more bytes are needed to tell */
+	FRAME_OK, /* a whole header was parsed */
+	FRAME_SHORT, /* more bytes are needed to tell */
 	FRAME_TOO_LARGE, /* the announced length is over the maximum */
-	FRAME_BAD	 /* the length prefix is not a valid varint */
+	FRAME_BAD /* the length prefix is not a valid varint */
 };
 
 /* Writes v as a varint into out; returns the number of bytes used. */
@@ -31,8 +31,8 @@ int varint_decode(const uint8_t *buf, size_t len, uint64_t *v);
 
 /* Parses the length prefix at buf[0..len). On FRAME_OK sets *header_len
  * and *body_len, which is at most max. */
-enum frame_status frame_parse_header(const uint8_t *buf, size_t len,
-    size_t max, size_t *header_len, size_t *body_len);
+enum frame_status frame_parse_header(const uint8_t *buf, size_t len, size_t max,
+    size_t *header_len, size_t *body_len);
 /* Returns a human reading of a frame_status. */
 const char *frame_status_str(enum frame_status status);
 

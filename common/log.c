@@ -51,7 +51,8 @@ log_vemit(enum log_level level, int with_errno, const char *fmt, va_list ap)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (with_errno) {
 		n = strlen(msg);
-		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(saved_errno));
+		snprintf(
+		    msg + n, sizeof(msg) - n, ": %s", strerror(saved_errno));
 	}
 	if (log_to_syslog)
 		syslog(priorities[level], "%s", msg);
@@ -60,13 +61,13 @@ log_vemit(enum log_level level, int with_errno, const char *fmt, va_list ap)
 	errno = saved_errno;
 }
 
-#define LOG_FN(name, level, with_errno)                                  \
-	void name(const char *fmt, ...)                                  \
-	{                                                                \
-		va_list ap;                                              \
-		va_start(ap, fmt);                                       \
-		log_vemit(level, with_errno, fmt, ap);                   \
-		va_end(ap);                                              \
+#define LOG_FN(name, level, with_errno)                                        \
+	void name(const char *fmt, ...)                                        \
+	{                                                                      \
+		va_list ap;                                                    \
+		va_start(ap, fmt);                                             \
+		log_vemit(level, with_errno, fmt, ap);                         \
+		va_end(ap);                                                    \
 	}
 
 LOG_FN(log_warn, LOG_LEVEL_WARN, 1)

@@ -23,8 +23,8 @@ pbcheck_fail(char *err, size_t errlen, const char *why)
 }
 
 bool
-pbcheck(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
-    size_t len, char *err, size_t errlen)
+pbcheck(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
+    char *err, size_t errlen)
 {
 	struct pbcheck_frame stack[PBCHECK_STACK_MAX];
 	const ProtobufCMessageDescriptor *value_desc = &objd__value__descriptor;
@@ -34,7 +34,7 @@ pbcheck(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
 	uint64_t tag, n;
 	int used;
 
-	stack[sp++] = (struct pbcheck_frame) { desc, len };
+	stack[sp++] = (struct pbcheck_frame){ desc, len };
 	while (sp > 0) {
 		struct pbcheck_frame *top = &stack[sp - 1];
 
@@ -52,26 +52,26 @@ pbcheck(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
 		case 0: /* varint */
 			used = varint_decode(buf + pos, top->end - pos, &n);
 			if (used <= 0)
-				return pbcheck_fail(err, errlen,
-				    "malformed message");
+				return pbcheck_fail(
+				    err, errlen, "malformed message");
 			pos += (size_t)used;
 			break;
 		case 1: /* 64-bit */
 		case 5: /* 32-bit */
 			n = (tag & 7) == 1 ? 8 : 4;
 			if (top->end - pos < n)
-				return pbcheck_fail(err, errlen,
-				    "malformed message");
+				return pbcheck_fail(
+				    err, errlen, "malformed message");
 			pos += n;
 			break;
 		case 2: /* length-delimited */
 			used = varint_decode(buf + pos, top->end - pos, &n);
 			if (used <= 0 || n > top->end - pos - (size_t)used)
-				return pbcheck_fail(err, errlen,
-				    "malformed message");
+				return pbcheck_fail(
+				    err, errlen, "malformed message");
 			pos += (size_t)used;
-			fd = protobuf_c_message_descriptor_get_field(top->desc,
-			    (unsigned)(tag >> 3));
+			fd = protobuf_c_message_descriptor_get_field(
+			    top->desc, (unsigned)(tag >> 3));
 			if (fd != NULL && fd->type == PROTOBUF_C_TYPE_MESSAGE) {
 				const ProtobufCMessageDescriptor *sub =
 				    fd->descriptor;
@@ -79,18 +79,20 @@ pbcheck(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
 				if (sub == value_desc &&
 				    ++values > VALUE_DEPTH_MAX)
 					return pbcheck_fail(err, errlen,
-					    "value nested deeper than 64 levels");
+					    "value nested deeper than 64 "
+					    "levels");
 				if (sp == PBCHECK_STACK_MAX)
 					return pbcheck_fail(err, errlen,
 					    "message nested too deep");
-				stack[sp++] = (struct pbcheck_frame) { sub,
+				stack[sp++] = (struct pbcheck_frame){ sub,
 					pos + (size_t)n };
 				break;
 			}
 			if (fd != NULL && fd->type == PROTOBUF_C_TYPE_STRING &&
 			    !utf8_valid((const char *)buf + pos, (size_t)n))
 				return pbcheck_fail(err, errlen,
-				    "string is not valid UTF-8 or holds a NUL byte");
+				    "string is not valid UTF-8 or holds a NUL "
+				    "byte");
 			pos += (size_t)n;
 			break;
 		default: /* groups are not used by objd */

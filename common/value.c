@@ -9,8 +9,7 @@
 #include "xmalloc.h"
 
 static bool
-value_valid_at(const Objd__Value *v, unsigned depth, char *err,
-    size_t errlen)
+value_valid_at(const Objd__Value *v, unsigned depth, char *err, size_t errlen)
 {
 	if (v == NULL || v->kind_case == OBJD__VALUE__KIND__NOT_SET) {
 		snprintf(err, errlen, "a value has no type");
@@ -33,7 +32,7 @@ value_valid_at(const Objd__Value *v, unsigned depth, char *err,
 			return true;
 		for (size_t i = 0; i < v->list_value->n_values; i++)
 			if (!value_valid_at(v->list_value->values[i], depth + 1,
-				err, errlen))
+			        err, errlen))
 				return false;
 		return true;
 	case OBJD__VALUE__KIND_MAP_VALUE:
@@ -52,7 +51,7 @@ value_valid_at(const Objd__Value *v, unsigned depth, char *err,
 			 * this free of allocation. */
 			for (size_t j = 0; j < i; j++)
 				if (strcmp(v->map_value->fields[j]->key,
-					e->key) == 0) {
+				        e->key) == 0) {
 					snprintf(err, errlen,
 					    "map key \"%s\" appears twice",
 					    e->key);
@@ -239,8 +238,8 @@ value_list_append(Objd__Value *list, Objd__Value *item)
 }
 
 void
-value_map_add(Objd__Value *map, const char *key, size_t keylen,
-    Objd__Value *item)
+value_map_add(
+    Objd__Value *map, const char *key, size_t keylen, Objd__Value *item)
 {
 	Objd__MapValue *m = map->map_value;
 	Objd__MapValue__FieldsEntry *e = xmalloc(sizeof(*e));

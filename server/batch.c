@@ -16,8 +16,8 @@
 
 struct batch_change {
 	struct store_entry *entry; /* the new entry, or the key to delete */
-	struct store_entry *old;   /* what it replaced, for undo */
-	size_t waiter;		   /* the index of the change it is part of */
+	struct store_entry *old; /* what it replaced, for undo */
+	size_t waiter; /* the index of the change it is part of */
 	bool delete;
 };
 
@@ -89,8 +89,8 @@ batch_begin(struct conn *c, uint64_t id)
 
 	if (batch.nwaiters == batch.capwaiters) {
 		batch.capwaiters = batch.capwaiters ? batch.capwaiters * 2 : 16;
-		batch.waiters = xreallocarray(batch.waiters, batch.capwaiters,
-		    sizeof(*batch.waiters));
+		batch.waiters = xreallocarray(
+		    batch.waiters, batch.capwaiters, sizeof(*batch.waiters));
 	}
 	w = &batch.waiters[batch.nwaiters++];
 	w->conn = c;
@@ -108,17 +108,16 @@ batch_add(struct store_entry *e, bool delete)
 {
 	if (batch.nchanges == batch.capchanges) {
 		batch.capchanges = batch.capchanges ? batch.capchanges * 2 : 16;
-		batch.changes = xreallocarray(batch.changes, batch.capchanges,
-		    sizeof(*batch.changes));
+		batch.changes = xreallocarray(
+		    batch.changes, batch.capchanges, sizeof(*batch.changes));
 	}
-	batch.changes[batch.nchanges++] = (struct batch_change) {
+	batch.changes[batch.nchanges++] = (struct batch_change){
 		.entry = e, .waiter = batch.nwaiters - 1, .delete = delete
 	};
 }
 
 void
-batch_add_set(const char *key, size_t keylen, const uint8_t *val,
-    size_t vallen)
+batch_add_set(const char *key, size_t keylen, const uint8_t *val, size_t vallen)
 {
 	batch_add(store_entry_new(key, keylen, val, vallen, 0), false);
 }
@@ -148,8 +147,8 @@ batch_apply(struct batch_change *changes, size_t n, uint64_t base)
 
 		ch->entry->revision = base + ch->waiter + 1;
 		if (ch->delete)
-			ch->old = store_remove(server.store, ch->entry->data,
-			    ch->entry->keylen);
+			ch->old = store_remove(
+			    server.store, ch->entry->data, ch->entry->keylen);
 		else
 			ch->old = store_put(server.store, ch->entry);
 	}
@@ -162,8 +161,8 @@ batch_undo(struct batch_change *changes, size_t n)
 		struct batch_change *ch = &changes[i];
 
 		if (!ch->delete)
-			store_remove(server.store, ch->entry->data,
-			    ch->entry->keylen);
+			store_remove(
+			    server.store, ch->entry->data, ch->entry->keylen);
 		if (ch->old != NULL)
 			store_put(server.store, ch->old);
 		ch->old = ch->entry;
@@ -201,7 +200,7 @@ batch_commit(void)
 	 * ones are, and batch_undo left them in ->old. */
 	for (size_t i = 0; i < nchanges; i++) {
 		free(changes[i].old);
-		if (changes[i].delete && rc == 0)
+		if (changes[i].delete &&rc == 0)
 			free(changes[i].entry);
 	}
 	free(changes);
@@ -210,8 +209,8 @@ batch_commit(void)
 		struct batch_waiter *w = &waiters[i];
 
 		if (rc == -1)
-			reply_result(w->conn, w->id, OBJD__STATUS__FAILED, err,
-			    before);
+			reply_result(
+			    w->conn, w->id, OBJD__STATUS__FAILED, err, before);
 		else
 			reply_result(w->conn, w->id, w->status, w->error,
 			    before + i + 1);

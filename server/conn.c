@@ -38,14 +38,14 @@ conn_accept(int fd)
 	}
 	c->bev = bufferevent_socket_new(server.base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
-		log_warnx("cannot set up client %llu",
-		    (unsigned long long)c->serial);
+		log_warnx(
+		    "cannot set up client %llu", (unsigned long long)c->serial);
 		close(fd);
 		free(c);
 		return;
 	}
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
-	    c);
+	bufferevent_setcb(
+	    c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&server.conns, c, entry);
 	server.nconns++;
@@ -121,8 +121,8 @@ conn_guess_id(const uint8_t *body, size_t len)
 {
 	uint64_t id = 0;
 
-	if (len > 1 && body[0] == 0x08 && varint_decode(body + 1, len - 1,
-	    &id) <= 0)
+	if (len > 1 && body[0] == 0x08 &&
+	    varint_decode(body + 1, len - 1, &id) <= 0)
 		id = 0;
 	return id;
 }
@@ -137,8 +137,8 @@ conn_reject(struct conn *c, uint64_t id, const char *why)
 
 /* Handles one whole frame of body_len bytes after a header_len prefix. */
 static void
-conn_frame(struct conn *c, struct evbuffer *in, size_t header_len,
-    size_t body_len)
+conn_frame(
+    struct conn *c, struct evbuffer *in, size_t header_len, size_t body_len)
 {
 	const uint8_t *body;
 	Objd__Request *req;
@@ -150,15 +150,15 @@ conn_frame(struct conn *c, struct evbuffer *in, size_t header_len,
 		return;
 	}
 	body += header_len;
-	if (!pbcheck(&objd__request__descriptor, body, body_len, why,
-	    sizeof(why))) {
+	if (!pbcheck(
+	        &objd__request__descriptor, body, body_len, why, sizeof(why))) {
 		conn_reject(c, conn_guess_id(body, body_len), why);
 		return;
 	}
 	req = objd__request__unpack(NULL, body_len, body);
 	if (req == NULL) {
-		conn_reject(c, conn_guess_id(body, body_len),
-		    "malformed request");
+		conn_reject(
+		    c, conn_guess_id(body, body_len), "malformed request");
 		return;
 	}
 	evbuffer_drain(in, header_len + body_len);
@@ -176,8 +176,7 @@ conn_process(struct conn *c)
 	ev_ssize_t n;
 	char why[128];
 
-	while (!c->gone && !c->closing && c->pending == 0 &&
-	    !server.stopping) {
+	while (!c->gone && !c->closing && c->pending == 0 && !server.stopping) {
 		have = evbuffer_get_length(in);
 		if (have == 0)
 			break;
@@ -196,8 +195,8 @@ conn_process(struct conn *c)
 			if (c->eof)
 				break;
 			/* Wake up only once the whole frame is here. */
-			bufferevent_setwatermark(c->bev, EV_READ,
-			    header_len + body_len, 0);
+			bufferevent_setwatermark(
+			    c->bev, EV_READ, header_len + body_len, 0);
 			return;
 		}
 		conn_frame(c, in, header_len, body_len);

@@ -37,8 +37,8 @@ set_check(struct conn *c, const Objd__Request *req)
 				snprintf(msg, sizeof(msg),
 				    "key %s is set twice in one request",
 				    e->key);
-				reply_status(c, req->id,
-				    OBJD__STATUS__INVALID, msg);
+				reply_status(
+				    c, req->id, OBJD__STATUS__INVALID, msg);
 				return false;
 			}
 	}
@@ -124,10 +124,10 @@ handle_delete(struct conn *c, const Objd__Request *req)
 		batch_begin(c, req->id);
 		for (size_t i = 0; i < del->n_keys; i++)
 			if (exists[i])
-				batch_add_delete(del->keys[i],
-				    strlen(del->keys[i]));
+				batch_add_delete(
+				    del->keys[i], strlen(del->keys[i]));
 		batch_end(missing != NULL ? OBJD__STATUS__NOT_FOUND
-					  : OBJD__STATUS__OK,
+		                          : OBJD__STATUS__OK,
 		    missing);
 	}
 	free(missing);

@@ -34,8 +34,10 @@ listener_clear_stale(const struct sockaddr_un *sun, char *err, size_t errlen)
 	if (lstat(sun->sun_path, &st) == -1)
 		return errno == ENOENT ? 0 : -1;
 	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "%s exists and is not a socket; "
-		    "remove it or choose another --socket", sun->sun_path);
+		snprintf(err, errlen,
+		    "%s exists and is not a socket; "
+		    "remove it or choose another --socket",
+		    sun->sun_path);
 		return -1;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -46,8 +48,10 @@ listener_clear_stale(const struct sockaddr_un *sun, char *err, size_t errlen)
 	rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
 	close(fd);
 	if (rc == 0) {
-		snprintf(err, errlen, "another objd is already listening on "
-		    "%s", sun->sun_path);
+		snprintf(err, errlen,
+		    "another objd is already listening on "
+		    "%s",
+		    sun->sun_path);
 		return -1;
 	}
 	if (errno != ECONNREFUSED) {
@@ -74,8 +78,10 @@ listener_bind(const char *path, char *err, size_t errlen)
 	int fd, rc;
 
 	if (strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "socket path is %zu bytes, the most is "
-		    "%zu: %s", strlen(path), sizeof(sun.sun_path) - 1, path);
+		snprintf(err, errlen,
+		    "socket path is %zu bytes, the most is "
+		    "%zu: %s",
+		    strlen(path), sizeof(sun.sun_path) - 1, path);
 		return -1;
 	}
 	memcpy(sun.sun_path, path, strlen(path) + 1);
@@ -136,8 +142,8 @@ listener_error_cb(struct evconnlistener *evl, void *arg)
 void
 listener_start(int fd)
 {
-	listener.evl = evconnlistener_new(server.base, listener_accept_cb,
-	    NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	listener.evl = evconnlistener_new(server.base, listener_accept_cb, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	listener.resume = evtimer_new(server.base, listener_resume_cb, NULL);
 	if (listener.evl == NULL || listener.resume == NULL)
 		fatalx("cannot listen on %s", listener.path);

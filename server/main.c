@@ -153,8 +153,8 @@ absolute_path(const char *path)
 	if (path[0] == '/')
 		return xstrdup(path);
 	if (getcwd(cwd, sizeof(cwd)) == NULL)
-		startup_fail("cannot find the current folder: %s",
-		    strerror(errno));
+		startup_fail(
+		    "cannot find the current folder: %s", strerror(errno));
 	return xasprintf("%s/%s", cwd, path);
 }
 
@@ -175,8 +175,8 @@ pidfile_write(void)
 
 	if (pidfile_path == NULL)
 		return;
-	fd = open(pidfile_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
-	    O_NOFOLLOW, 0644);
+	fd = open(pidfile_path,
+	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
 	if (fd == -1 || write(fd, buf, (size_t)n) != n)
 		startup_fail("cannot write pidfile %s: %s", pidfile_path,
@@ -191,7 +191,7 @@ stop_flush_cb(evutil_socket_t fd, short events, void *arg)
 	struct conn *c;
 	bool idle = true;
 
-	TAILQ_FOREACH(c, &server.conns, entry)
+	TAILQ_FOREACH (c, &server.conns, entry)
 		if (!c->gone &&
 		    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
 			idle = false;
@@ -212,14 +212,13 @@ stop_cb(evutil_socket_t sig, short events, void *arg)
 	listener_stop();
 	listener_unlink();
 	batch_commit();
-	TAILQ_FOREACH(c, &server.conns, entry)
+	TAILQ_FOREACH (c, &server.conns, entry)
 		if (!c->gone)
 			bufferevent_disable(c->bev, EV_READ);
 	stop_deadline = now_wall() + 1.0;
-	stop_flush_timer = event_new(server.base, -1, EV_PERSIST,
-	    stop_flush_cb, NULL);
-	if (stop_flush_timer == NULL ||
-	    event_add(stop_flush_timer, &tv) == -1)
+	stop_flush_timer =
+	    event_new(server.base, -1, EV_PERSIST, stop_flush_cb, NULL);
+	if (stop_flush_timer == NULL || event_add(stop_flush_timer, &tv) == -1)
 		event_base_loopexit(server.base, NULL);
 }
 
@@ -240,10 +239,12 @@ parse_interval(const char *arg)
 
 	errno = 0;
 	v = strtod(arg, &end);
-	if (errno != 0 || end == arg || *end != '\0' || !isfinite(v) ||
-	    v < 0 || v > 86400) {
-		fprintf(stderr, "objd: --reload-interval wants seconds between "
-		    "0 and 86400, not '%s'\n", arg);
+	if (errno != 0 || end == arg || *end != '\0' || !isfinite(v) || v < 0 ||
+	    v > 86400) {
+		fprintf(stderr,
+		    "objd: --reload-interval wants seconds between "
+		    "0 and 86400, not '%s'\n",
+		    arg);
 		exit(2);
 	}
 	return v;
@@ -284,8 +285,10 @@ parse_options(int argc, char **argv, bool *foreground)
 			break;
 		case 'l':
 			if ((level = log_level_parse(optarg)) == -1) {
-				fprintf(stderr, "objd: --log-level is error, "
-				    "warn, info or debug, not '%s'\n", optarg);
+				fprintf(stderr,
+				    "objd: --log-level is error, "
+				    "warn, info or debug, not '%s'\n",
+				    optarg);
 				exit(2);
 			}
 			log_set_level((enum log_level)level);
@@ -302,8 +305,8 @@ parse_options(int argc, char **argv, bool *foreground)
 		}
 	}
 	if (optind != argc) {
-		fprintf(stderr, "objd: unexpected argument '%s'\n",
-		    argv[optind]);
+		fprintf(
+		    stderr, "objd: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
 		exit(2);
 	}
@@ -348,15 +351,14 @@ main(int argc, char **argv)
 
 	/* objd goes to / in the background: every path is made absolute. */
 	file_path = server.file_path != NULL ? xstrdup(server.file_path)
-					     : paths_default_file();
+	                                     : paths_default_file();
 	server.file_path = file_path = absolute_path_free(file_path);
-	socket_path = server.socket_path != NULL
-	    ? xstrdup(server.socket_path)
-	    : paths_default_socket();
+	socket_path = server.socket_path != NULL ? xstrdup(server.socket_path)
+	                                         : paths_default_socket();
 	server.socket_path = socket_path = absolute_path_free(socket_path);
 	if (pidfile_path != NULL)
-		pidfile_path = pidfile_owned = absolute_path_free(
-		    xstrdup(pidfile_path));
+		pidfile_path = pidfile_owned =
+		    absolute_path_free(xstrdup(pidfile_path));
 
 	/* A client that goes away mid-answer must not kill objd, and a file
 	 * over its size limit must fail a write with EFBIG, not kill it. */
@@ -386,8 +388,8 @@ main(int argc, char **argv)
 			startup_fail("cannot handle signal %d", signums[i]);
 	}
 	listener_start(fd);
-	log_info("serving %s (%zu keys, revision %llu) on %s",
-	    server.file_path, store_count(server.store),
+	log_info("serving %s (%zu keys, revision %llu) on %s", server.file_path,
+	    store_count(server.store),
 	    (unsigned long long)store_revision(server.store),
 	    server.socket_path);
 	daemon_ready();

@@ -25,15 +25,15 @@ struct store;
 struct conn {
 	TAILQ_ENTRY(conn) entry;
 	struct bufferevent *bev;
-	uint64_t serial;     /* for the log */
-	pid_t pid;	     /* the peer's, from SO_PEERCRED */
+	uint64_t serial; /* for the log */
+	pid_t pid; /* the peer's, from SO_PEERCRED */
 	uid_t uid;
 	/* Writes of this client not yet durable. While there are any, the
 	 * client's next frames wait: its answers stay in request order. */
 	unsigned pending;
-	bool eof;	     /* the peer sends no more */
-	bool gone;	     /* the peer left; free once nothing is pending */
-	bool closing;	     /* close once the output is written */
+	bool eof; /* the peer sends no more */
+	bool gone; /* the peer left; free once nothing is pending */
+	bool closing; /* close once the output is written */
 };
 TAILQ_HEAD(conn_list, conn);
 
@@ -49,11 +49,11 @@ struct server {
 	const char *socket_path;
 	size_t frame_max;
 	double reload_interval; /* seconds; 0 = never */
-	double started;		/* wall clock, seconds */
-	double last_load;	/* wall clock of the last load, 0 if none */
-	double last_save;	/* wall clock of the last write, 0 if none */
+	double started; /* wall clock, seconds */
+	double last_load; /* wall clock of the last load, 0 if none */
+	double last_save; /* wall clock of the last write, 0 if none */
 	char *last_reload_error; /* NULL if the last reload worked */
-	char *rejected_file;	 /* where the last rejected file went */
+	char *rejected_file; /* where the last rejected file went */
 	bool stopping;
 };
 extern struct server server;
@@ -100,12 +100,12 @@ struct store_entry;
 void reply_result(struct conn *c, uint64_t id, Objd__Status status,
     const char *error, uint64_t revision);
 /* reply_result with the current revision. */
-void reply_status(struct conn *c, uint64_t id, Objd__Status status,
-    const char *error);
+void reply_status(
+    struct conn *c, uint64_t id, Objd__Status status, const char *error);
 void reply_entries(struct conn *c, uint64_t id, Objd__Status status,
     const char *error, struct store_entry *const *entries, size_t n);
-void reply_keys(struct conn *c, uint64_t id, struct store_entry *const *entries,
-    size_t n);
+void reply_keys(
+    struct conn *c, uint64_t id, struct store_entry *const *entries, size_t n);
 void reply_info(struct conn *c, uint64_t id, Objd__StatusInfo *info);
 
 /* store.c: the in-memory object. Values are kept as their encoded
@@ -115,7 +115,7 @@ struct store_entry {
 	uint64_t hash;
 	uint32_t keylen;
 	uint32_t vallen;
-	char data[];	   /* the key, a NUL, then the value bytes */
+	char data[]; /* the key, a NUL, then the value bytes */
 };
 #define STORE_ENTRY_KEY(e) ((e)->data)
 #define STORE_ENTRY_VALUE(e) ((const uint8_t *)(e)->data + (e)->keylen + 1)
@@ -125,19 +125,19 @@ void store_free(struct store *s);
 size_t store_count(const struct store *s);
 uint64_t store_revision(const struct store *s);
 void store_set_revision(struct store *s, uint64_t revision);
-struct store_entry *store_get(const struct store *s, const char *key,
-    size_t keylen);
+struct store_entry *
+store_get(const struct store *s, const char *key, size_t keylen);
 struct store_entry *store_entry_new(const char *key, size_t keylen,
     const uint8_t *val, size_t vallen, uint64_t revision);
 /* Puts e in the store; returns the entry it replaces, now the caller's. */
 struct store_entry *store_put(struct store *s, struct store_entry *e);
 /* Takes key out; returns its entry, now the caller's, or NULL. */
-struct store_entry *store_remove(struct store *s, const char *key,
-    size_t keylen);
+struct store_entry *
+store_remove(struct store *s, const char *key, size_t keylen);
 /* The entries whose keys start with prefix, sorted bytewise, in a new
  * array the caller frees; the entries stay the store's. */
-struct store_entry **store_sorted(const struct store *s, const char *prefix,
-    size_t prefixlen, size_t *n);
+struct store_entry **store_sorted(
+    const struct store *s, const char *prefix, size_t prefixlen, size_t *n);
 /* Sets every key's revision. */
 void store_stamp(struct store *s, uint64_t revision);
 /* Calls fn for each entry, in no order. */
@@ -150,13 +150,13 @@ bool batch_pending(void);
 /* The value a key will have once the pending writes commit: its entry
  * (NULL when it will be absent); *pending tells whether a pending write
  * decides it. */
-const struct store_entry *batch_lookup(const char *key, size_t keylen,
-    bool *pending);
+const struct store_entry *
+batch_lookup(const char *key, size_t keylen, bool *pending);
 /* Opens a change for c's request id; the calls below add to it. c reads
  * no further requests until the change is answered. */
 void batch_begin(struct conn *c, uint64_t id);
-void batch_add_set(const char *key, size_t keylen, const uint8_t *val,
-    size_t vallen);
+void batch_add_set(
+    const char *key, size_t keylen, const uint8_t *val, size_t vallen);
 void batch_add_delete(const char *key, size_t keylen);
 /* Closes the change; its answer carries status and error (NULL for none)
  * once the change is durable, or FAILED if it cannot be made so. */
@@ -169,19 +169,18 @@ void batch_free(void);
 /* objfile.c: the object file. Nothing else knows its byte layout. */
 enum objfile_state {
 	OBJFILE_UNCHANGED, /* as objd last wrote or read it */
-	OBJFILE_CHANGED,   /* replaced or modified by someone else */
-	OBJFILE_MISSING	   /* removed by someone else */
+	OBJFILE_CHANGED, /* replaced or modified by someone else */
+	OBJFILE_MISSING /* removed by someone else */
 };
 /* Takes the lock that keeps a second objd off path; creates its folder. */
 struct objfile *objfile_open(const char *path, char *err, size_t errlen);
 void objfile_close(struct objfile *f);
 /* Reads the file into an empty store; a missing file is an empty object.
  * On failure the store may hold part of the file; err says why. */
-int objfile_load(struct objfile *f, struct store *s, char *err,
-    size_t errlen);
+int objfile_load(struct objfile *f, struct store *s, char *err, size_t errlen);
 /* Replaces the file with the store's state, durably. */
-int objfile_save(struct objfile *f, const struct store *s, char *err,
-    size_t errlen);
+int objfile_save(
+    struct objfile *f, const struct store *s, char *err, size_t errlen);
 /* Compares the file with what objd last wrote or read. */
 enum objfile_state objfile_check(struct objfile *f);
 /* Moves the current file aside as <file>.rejected-<time>; returns the new

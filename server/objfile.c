@@ -76,8 +76,8 @@ objfile_lock(struct objfile *f, char *err, size_t errlen)
 
 	fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd == -1) {
-		snprintf(err, errlen, "cannot open lock file %s: %s",
-		    lock_path, strerror(errno));
+		snprintf(err, errlen, "cannot open lock file %s: %s", lock_path,
+		    strerror(errno));
 		free(lock_path);
 		return -1;
 	}
@@ -170,8 +170,8 @@ objfile_field(const uint8_t *buf, size_t len, size_t *pos, uint32_t *number,
 
 /* Parses one map entry (key, value) and puts it in the store. */
 static int
-objfile_load_entry(struct store *s, const uint8_t *buf, size_t len,
-    char *err, size_t errlen)
+objfile_load_entry(
+    struct store *s, const uint8_t *buf, size_t len, char *err, size_t errlen)
 {
 	const char *key = "";
 	const uint8_t *val = NULL;
@@ -215,8 +215,8 @@ objfile_load_entry(struct store *s, const uint8_t *buf, size_t len,
 
 /* Walks the top-level fields of the file. */
 static int
-objfile_parse(struct store *s, const uint8_t *buf, size_t len, char *err,
-    size_t errlen)
+objfile_parse(
+    struct store *s, const uint8_t *buf, size_t len, char *err, size_t errlen)
 {
 	size_t pos = 0, start, last_commit_end = 0;
 	uint64_t revision = 0, n;
@@ -230,32 +230,34 @@ objfile_parse(struct store *s, const uint8_t *buf, size_t len, char *err,
 	while (pos < len) {
 		start = pos;
 		if (objfile_field(buf, len, &pos, &number, &wire, &n) == -1) {
-			snprintf(err, errlen, "malformed field at byte %zu",
-			    start);
+			snprintf(
+			    err, errlen, "malformed field at byte %zu", start);
 			return -1;
 		}
 		if (wire == 2 && number == OBJFILE_FIELD_HEADER)
 			has_header = true;
 		else if (wire == 2 && number == OBJFILE_FIELD_ENTRIES) {
 			if (objfile_load_entry(s, buf + pos, (size_t)n, why,
-				sizeof(why)) == -1) {
+			        sizeof(why)) == -1) {
 				snprintf(err, errlen, "entry at byte %zu: %s",
 				    start, why);
 				return -1;
 			}
 			entries++;
 		} else if (wire == 2 && number == OBJFILE_FIELD_COMMITS) {
-			commit = objd__commit__unpack(NULL, (size_t)n,
-			    buf + pos);
+			commit =
+			    objd__commit__unpack(NULL, (size_t)n, buf + pos);
 			if (commit == NULL ||
-			    commit->crc32 != crc32_z(0L, buf + last_commit_end,
-						start - last_commit_end) ||
+			    commit->crc32 !=
+			        crc32_z(0L, buf + last_commit_end,
+			            start - last_commit_end) ||
 			    commit->n_entries != entries) {
 				snprintf(err, errlen,
 				    "commit record at byte %zu %s", start,
-				    commit == NULL ? "is malformed"
-						   : "does not match the entries "
-						     "before it");
+				    commit == NULL
+				        ? "is malformed"
+				        : "does not match the entries "
+				          "before it");
 				objd__commit__free_unpacked(commit, NULL);
 				return -1;
 			}
@@ -269,7 +271,8 @@ objfile_parse(struct store *s, const uint8_t *buf, size_t len, char *err,
 			pos += (size_t)n;
 	}
 	if (has_header && !committed) {
-		snprintf(err, errlen, "no commit record: the file was cut "
+		snprintf(err, errlen,
+		    "no commit record: the file was cut "
 		    "short");
 		return -1;
 	}
@@ -310,8 +313,8 @@ objfile_load(struct objfile *f, struct store *s, char *err, size_t errlen)
 		return -1;
 	}
 	if (st.st_size > 0) {
-		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE,
-		    fd, 0);
+		map = mmap(
+		    NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (map == MAP_FAILED) {
 			snprintf(err, errlen, "cannot map %s: %s", f->path,
 			    strerror(errno));
@@ -423,8 +426,8 @@ objfile_put_header(struct objfile_writer *w)
 }
 
 static void
-objfile_put_commit(struct objfile_writer *w, uint64_t revision,
-    uint32_t n_entries)
+objfile_put_commit(
+    struct objfile_writer *w, uint64_t revision, uint32_t n_entries)
 {
 	Objd__Commit commit = OBJD__COMMIT__INIT;
 	uint8_t tmp[64];
@@ -453,8 +456,7 @@ objfile_sync_dir(const char *dir)
 }
 
 int
-objfile_save(struct objfile *f, const struct store *s, char *err,
-    size_t errlen)
+objfile_save(struct objfile *f, const struct store *s, char *err, size_t errlen)
 {
 	struct objfile_writer w = { .fd = -1, .crc = crc32(0L, NULL, 0) };
 	char *tmp = xasprintf("%s/.objd-save.XXXXXX", f->dir);
@@ -541,17 +543,17 @@ objfile_reject(struct objfile *f, char *err, size_t errlen)
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	for (int i = 0; i < 1000; i++) {
 		free(dest);
-		dest = i == 0 ? xasprintf("%s.rejected-%s", f->path, stamp)
-			      : xasprintf("%s.rejected-%s.%d", f->path, stamp,
-				    i);
+		dest = i == 0
+		    ? xasprintf("%s.rejected-%s", f->path, stamp)
+		    : xasprintf("%s.rejected-%s.%d", f->path, stamp, i);
 		if (access(dest, F_OK) == -1 && errno == ENOENT) {
 			if (rename(f->path, dest) == 0)
 				return dest;
 			break;
 		}
 	}
-	snprintf(err, errlen, "cannot move %s aside: %s", f->path,
-	    strerror(errno));
+	snprintf(
+	    err, errlen, "cannot move %s aside: %s", f->path, strerror(errno));
 	free(dest);
 	return NULL;
 }

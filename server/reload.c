@@ -31,10 +31,10 @@ reload_init(void)
 	if (server.reload_interval <= 0)
 		return;
 	tv.tv_sec = (time_t)server.reload_interval;
-	tv.tv_usec = (suseconds_t)((server.reload_interval - (double)tv.tv_sec) *
-	    1e6);
-	reload_timer = event_new(server.base, -1, EV_PERSIST, reload_timer_cb,
-	    NULL);
+	tv.tv_usec =
+	    (suseconds_t)((server.reload_interval - (double)tv.tv_sec) * 1e6);
+	reload_timer =
+	    event_new(server.base, -1, EV_PERSIST, reload_timer_cb, NULL);
 	if (reload_timer == NULL || event_add(reload_timer, &tv) == -1)
 		fatalx("cannot start the reload timer");
 }
@@ -120,7 +120,8 @@ reload_now(bool force, char *err, size_t errlen)
 	if (state == OBJFILE_MISSING) {
 		log_warnx("%s was removed; writing the current state back",
 		    server.file_path);
-		if (objfile_save(server.file, server.store, err, errlen) == -1) {
+		if (objfile_save(server.file, server.store, err, errlen) ==
+		    -1) {
 			log_warnx("%s", err);
 			return false;
 		}

@@ -80,8 +80,8 @@ reply_send(struct conn *c, const Objd__Response *resp,
 
 		body += 1 + varint_len(len) + len;
 	}
-	if (evbuffer_reserve_space(out, (ev_ssize_t)(body + VARINT_MAX_LEN),
-		&iov, 1) != 1) {
+	if (evbuffer_reserve_space(
+	        out, (ev_ssize_t)(body + VARINT_MAX_LEN), &iov, 1) != 1) {
 		log_warnx("client %llu: cannot buffer an answer of %zu bytes",
 		    (unsigned long long)c->serial, body);
 		conn_fail(c, "answer too large to buffer");
@@ -110,8 +110,8 @@ reply_result(struct conn *c, uint64_t id, Objd__Status status,
 }
 
 void
-reply_status(struct conn *c, uint64_t id, Objd__Status status,
-    const char *error)
+reply_status(
+    struct conn *c, uint64_t id, Objd__Status status, const char *error)
 {
 	reply_result(c, id, status, error, store_revision(server.store));
 }
@@ -131,8 +131,8 @@ reply_entries(struct conn *c, uint64_t id, Objd__Status status,
 }
 
 void
-reply_keys(struct conn *c, uint64_t id, struct store_entry *const *entries,
-    size_t n)
+reply_keys(
+    struct conn *c, uint64_t id, struct store_entry *const *entries, size_t n)
 {
 	Objd__Response resp = OBJD__RESPONSE__INIT;
 	char **keys = xreallocarray(NULL, n, sizeof(*keys));

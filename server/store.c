@@ -81,8 +81,8 @@ store_set_revision(struct store *s, uint64_t revision)
 }
 
 static size_t
-store_find_slot(const struct store *s, const char *key, size_t keylen,
-    uint64_t hash)
+store_find_slot(
+    const struct store *s, const char *key, size_t keylen, uint64_t hash)
 {
 	size_t mask = s->nslots - 1, i = hash & mask;
 
@@ -204,11 +204,11 @@ store_entry_cmp(const void *a, const void *b)
 }
 
 struct store_entry **
-store_sorted(const struct store *s, const char *prefix, size_t prefixlen,
-    size_t *n)
+store_sorted(
+    const struct store *s, const char *prefix, size_t prefixlen, size_t *n)
 {
-	struct store_entry **out = xreallocarray(NULL, s->count + 1,
-	    sizeof(*out));
+	struct store_entry **out =
+	    xreallocarray(NULL, s->count + 1, sizeof(*out));
 	size_t k = 0;
 
 	for (size_t i = 0; i < s->nslots; i++) {

@@ -97,13 +97,13 @@ assert_same(const struct store *a, const struct store *b)
 	ck_assert_uint_eq(store_count(a), store_count(b));
 	all = store_sorted(a, "", 0, &n);
 	for (size_t i = 0; i < n; i++) {
-		struct store_entry *o = store_get(b, all[i]->data,
-		    all[i]->keylen);
+		struct store_entry *o =
+		    store_get(b, all[i]->data, all[i]->keylen);
 
 		ck_assert_ptr_nonnull(o);
 		ck_assert_uint_eq(o->vallen, all[i]->vallen);
-		ck_assert_mem_eq(STORE_ENTRY_VALUE(o),
-		    STORE_ENTRY_VALUE(all[i]), o->vallen);
+		ck_assert_mem_eq(
+		    STORE_ENTRY_VALUE(o), STORE_ENTRY_VALUE(all[i]), o->vallen);
 	}
 	free(all);
 }
@@ -140,8 +140,7 @@ START_TEST(test_lock_keeps_second_objd_off)
 	ck_assert_ptr_nonnull(f);
 	g = objfile_open(path, err, sizeof(err));
 	ck_assert_ptr_null(g);
-	ck_assert_msg(strstr(err, "in use by another objd") != NULL, "%s",
-	    err);
+	ck_assert_msg(strstr(err, "in use by another objd") != NULL, "%s", err);
 	objfile_close(f);
 	g = objfile_open(path, err, sizeof(err));
 	ck_assert_ptr_nonnull(g);
