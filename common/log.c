@@ -37,7 +37,7 @@ log_level_parse(const char *name)
 	return -1;
 }
 
-static void
+static void __attribute__((format(printf, 3, 0)))
 log_vemit(enum log_level level, int with_errno, const char *fmt, va_list ap)
 {
 	static const int priorities[] = { LOG_ERR, LOG_WARNING, LOG_INFO,
