@@ -117,7 +117,7 @@ paths_make_dir(const char *dir, mode_t mode, char *err, size_t errlen)
 		return false;
 	}
 made:
-	if (strncmp(dir, "/tmp/", 5) == 0 && strchr(dir + 5, '/') == NULL)
+	if (strncmp(dir, "/tmp/objd-", 10) == 0 && strchr(dir + 5, '/') == NULL)
 		return paths_check_private(dir, err, errlen);
 	return true;
 }

@@ -13,9 +13,10 @@ char *paths_default_file(void);
 /* $OBJD_SOCKET, else as root /run/objd/objd.sock, else
  * $XDG_RUNTIME_DIR/objd.sock, else /tmp/objd-$UID/objd.sock. */
 char *paths_default_socket(void);
-/* Creates dir and its missing parents; the last with mode. For a folder
- * under /tmp it also checks that it belongs to us and that no one else
- * can write to it. False with the reason in err. */
+/* Creates dir and its missing parents; the last with mode. For the
+ * default socket folder /tmp/objd-$UID it also checks that it belongs to
+ * us and that no one else can write to it. False with the reason in
+ * err. */
 bool paths_make_dir(const char *dir, mode_t mode, char *err, size_t errlen);
 /* The folder part of path, from xmalloc. */
 char *paths_dirname(const char *path);
