@@ -21,6 +21,9 @@ value_valid_at(const Objd__Value *v, unsigned depth, char *err, size_t errlen)
 		return false;
 	}
 	switch (v->kind_case) {
+	case OBJD__VALUE__KIND_TOMBSTONE:
+		snprintf(err, errlen, "a tombstone is not a value");
+		return false;
 	case OBJD__VALUE__KIND_STRING_VALUE:
 		if (!utf8_valid(v->string_value, strlen(v->string_value))) {
 			snprintf(err, errlen, "a string is not valid UTF-8");
@@ -128,6 +131,8 @@ value_type_name(const Objd__Value *v)
 		return "list";
 	case OBJD__VALUE__KIND_MAP_VALUE:
 		return "map";
+	case OBJD__VALUE__KIND_TOMBSTONE:
+		return "tombstone";
 	default:
 		return "none";
 	}

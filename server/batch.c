@@ -3,10 +3,11 @@
  * A write is not applied when it arrives: its changes wait in the batch,
  * the client that sent it waits too (so its answers stay in order), and
  * other clients go on reading the committed state. When the event loop has
- * run every callback of its turn, the batch is applied, written to the
- * file in one go, and only then answered. If the file cannot be written,
- * the changes are undone and every write of the batch is answered FAILED:
- * nothing that was not made durable is ever seen. */
+ * run every callback of its turn, the batch is appended to the file in one
+ * write (and one fsync, with --fsync always), then applied, then answered.
+ * If the file cannot be written, every write of the batch is answered
+ * FAILED and nothing of it is applied: no client ever sees a change that
+ * is not in the file. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +17,6 @@
 
 struct batch_change {
 	struct store_entry *entry; /* the new entry, or the key to delete */
-	struct store_entry *old; /* what it replaced, for undo */
 	size_t waiter; /* the index of the change it is part of */
 	bool delete;
 };
@@ -34,7 +34,10 @@ static struct {
 	struct batch_waiter *waiters;
 	size_t nwaiters, capwaiters;
 	struct event *ev;
+	struct event *sync_timer; /* --fsync interval */
 } batch;
+
+static void batch_sync_cb(evutil_socket_t, short, void *);
 
 static void
 batch_commit_cb(evutil_socket_t fd, short events, void *arg)
@@ -45,9 +48,18 @@ batch_commit_cb(evutil_socket_t fd, short events, void *arg)
 void
 batch_init(void)
 {
+	struct timeval second = { 1, 0 };
+
 	batch.ev = event_new(server.base, -1, 0, batch_commit_cb, NULL);
 	if (batch.ev == NULL)
 		fatalx("cannot create the commit event");
+	if (server.fsync != FSYNC_INTERVAL)
+		return;
+	batch.sync_timer = event_new(server.base, -1, EV_PERSIST,
+	    batch_sync_cb, NULL);
+	if (batch.sync_timer == NULL ||
+	    event_add(batch.sync_timer, &second) == -1)
+		fatalx("cannot create the sync timer");
 }
 
 void
@@ -55,6 +67,8 @@ batch_free(void)
 {
 	if (batch.ev != NULL)
 		event_free(batch.ev);
+	if (batch.sync_timer != NULL)
+		event_free(batch.sync_timer);
 	free(batch.changes);
 	free(batch.waiters);
 	memset(&batch, 0, sizeof(batch));
@@ -139,33 +153,41 @@ batch_end(Objd__Status status, const char *error)
 
 /* Each change of the batch takes the next revision, in arrival order;
  * they are numbered only now, so a reload in between cannot skew them. */
+/* Each change of the batch takes the next revision, in arrival order;
+ * they are numbered only now, so a reload in between cannot skew them. */
 static void
-batch_apply(struct batch_change *changes, size_t n, uint64_t base)
+batch_encode(struct objfile_changes *out, struct batch_change *changes,
+    size_t n, size_t nwaiters, uint64_t base)
 {
-	for (size_t i = 0; i < n; i++) {
-		struct batch_change *ch = &changes[i];
+	size_t i = 0;
 
-		ch->entry->revision = base + ch->waiter + 1;
-		if (ch->delete)
-			ch->old = store_remove(
-			    server.store, ch->entry->data, ch->entry->keylen);
-		else
-			ch->old = store_put(server.store, ch->entry);
+	for (size_t w = 0; w < nwaiters; w++) {
+		for (; i < n && changes[i].waiter == w; i++) {
+			struct store_entry *e = changes[i].entry;
+
+			e->revision = base + w + 1;
+			if (changes[i].delete)
+				objfile_change_delete(out, e->data, e->keylen);
+			else
+				objfile_change_set(out, e->data, e->keylen,
+				    STORE_ENTRY_VALUE(e), e->vallen);
+		}
+		objfile_change_commit(out, base + w + 1);
 	}
 }
 
 static void
-batch_undo(struct batch_change *changes, size_t n)
+batch_apply(struct batch_change *changes, size_t n)
 {
-	for (size_t i = n; i-- > 0;) {
+	for (size_t i = 0; i < n; i++) {
 		struct batch_change *ch = &changes[i];
 
-		if (!ch->delete)
-			store_remove(
-			    server.store, ch->entry->data, ch->entry->keylen);
-		if (ch->old != NULL)
-			store_put(server.store, ch->old);
-		ch->old = ch->entry;
+		if (ch->delete) {
+			free(store_remove(server.store, ch->entry->data,
+			    ch->entry->keylen));
+			free(ch->entry);
+		} else
+			free(store_put(server.store, ch->entry));
 	}
 }
 
@@ -176,6 +198,7 @@ batch_commit(void)
 	struct batch_waiter *waiters = batch.waiters;
 	size_t nchanges = batch.nchanges, nwaiters = batch.nwaiters;
 	uint64_t before = store_revision(server.store);
+	struct objfile_changes out;
 	char err[1024];
 	int rc;
 
@@ -187,20 +210,20 @@ batch_commit(void)
 	batch.nchanges = batch.capchanges = 0;
 	batch.nwaiters = batch.capwaiters = 0;
 
-	batch_apply(changes, nchanges, before);
-	store_set_revision(server.store, before + nwaiters);
-	rc = objfile_save(server.file, server.store, err, sizeof(err));
-	if (rc == -1) {
-		log_warnx("%s; %zu change(s) not made", err, nwaiters);
-		batch_undo(changes, nchanges);
-		store_set_revision(server.store, before);
-	} else
+	objfile_changes_init(server.file, &out);
+	batch_encode(&out, changes, nchanges, nwaiters, before);
+	rc = objfile_append(server.file, server.store, &out, err, sizeof(err));
+	objfile_changes_free(&out);
+	free(server.last_write_error);
+	server.last_write_error = NULL;
+	if (rc == 0) {
+		batch_apply(changes, nchanges);
+		store_set_revision(server.store, before + nwaiters);
 		server.last_save = now_wall();
-	/* After a commit the old entries are garbage; after an undo the new
-	 * ones are, and batch_undo left them in ->old. */
-	for (size_t i = 0; i < nchanges; i++) {
-		free(changes[i].old);
-		if (changes[i].delete &&rc == 0)
+	} else {
+		log_warnx("%s; %zu change(s) refused", err, nwaiters);
+		server.last_write_error = xstrdup(err);
+		for (size_t i = 0; i < nchanges; i++)
 			free(changes[i].entry);
 	}
 	free(changes);
@@ -209,8 +232,8 @@ batch_commit(void)
 		struct batch_waiter *w = &waiters[i];
 
 		if (rc == -1)
-			reply_result(
-			    w->conn, w->id, OBJD__STATUS__FAILED, err, before);
+			reply_result(w->conn, w->id, OBJD__STATUS__FAILED, err,
+			    before);
 		else
 			reply_result(w->conn, w->id, w->status, w->error,
 			    before + i + 1);
@@ -219,4 +242,15 @@ batch_commit(void)
 		conn_release(w->conn);
 	}
 	free(waiters);
+	if (rc == 0)
+		compact_maybe();
+}
+
+static void
+batch_sync_cb(evutil_socket_t fd, short events, void *arg)
+{
+	char err[1024];
+
+	if (objfile_sync(server.file, err, sizeof(err)) == -1)
+		log_warnx("%s", err);
 }

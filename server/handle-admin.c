@@ -30,6 +30,12 @@ handle_status(struct conn *c, const Objd__Request *req)
 	info.version = (char *)OBJD_VERSION;
 	info.clients = server.nconns;
 	info.reload_interval = server.reload_interval;
+	info.file_size = objfile_stats(server.file)->file_size;
+	info.fsync = (char *)fsync_mode_name(server.fsync);
+	info.last_compaction = objfile_stats(server.file)->last_compaction;
+	info.recovered_bytes = objfile_stats(server.file)->recovered_bytes;
+	if (server.last_write_error != NULL)
+		info.last_write_error = server.last_write_error;
 	reply_info(c, req->id, &info);
 }
 

@@ -31,21 +31,13 @@ static char *pidfile_owned;
 static struct event *stop_flush_timer;
 static double stop_deadline;
 
-double
-now_wall(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void
 usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: objd [--foreground] [--file PATH] [--socket PATH]\n"
-	    "            [--reload-interval SECONDS] [--pidfile PATH]\n"
+	    "            [--reload-interval SECONDS] [--fsync MODE]\n"
+	    "            [--pidfile PATH]\n"
 	    "            [--log-level error|warn|info|debug] [--help] "
 	    "[--version]\n"
 	    "\n"
@@ -60,6 +52,9 @@ usage(FILE *out)
 	    "                       $XDG_RUNTIME_DIR/objd.sock)\n"
 	    "  --reload-interval S  how often to look for changes made to the\n"
 	    "                       file by others (default 1, 0 = never)\n"
+	    "  --fsync MODE         always (default): a change is answered once\n"
+	    "                       on disk; interval: synced every second;\n"
+	    "                       never: the kernel decides\n"
 	    "  --pidfile PATH       write objd's pid there\n"
 	    "  --log-level LEVEL    error, warn, info (default) or debug\n");
 }
@@ -223,6 +218,12 @@ stop_cb(evutil_socket_t sig, short events, void *arg)
 }
 
 static void
+chld_cb(evutil_socket_t sig, short events, void *arg)
+{
+	compact_child_exited();
+}
+
+static void
 hup_cb(evutil_socket_t sig, short events, void *arg)
 {
 	char err[1024];
@@ -258,13 +259,14 @@ parse_options(int argc, char **argv, bool *foreground)
 		{ "file", required_argument, NULL, 'F' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "reload-interval", required_argument, NULL, 'r' },
+		{ "fsync", required_argument, NULL, 'y' },
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int ch, level;
+	int ch, level, mode;
 
 	while ((ch = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -282,6 +284,15 @@ parse_options(int argc, char **argv, bool *foreground)
 			break;
 		case 'p':
 			pidfile_path = optarg;
+			break;
+		case 'y':
+			if ((mode = fsync_mode_parse(optarg)) == -1) {
+				fprintf(stderr, "objd: --fsync is always, "
+						"interval or never, not '%s'\n",
+				    optarg);
+				exit(2);
+			}
+			server.fsync = (enum fsync_mode)mode;
 			break;
 		case 'l':
 			if ((level = log_level_parse(optarg)) == -1) {
@@ -320,12 +331,23 @@ startup(void)
 	char err[1024];
 	int fd;
 
-	server.file = objfile_open(server.file_path, err, sizeof(err));
+	server.file = objfile_open(server.file_path, server.fsync, err,
+	    sizeof(err));
 	if (server.file == NULL)
 		startup_fail("%s", err);
 	server.store = store_new();
-	if (objfile_load(server.file, server.store, err, sizeof(err)) == -1)
+	switch (objfile_load(server.file, server.store, true, err,
+	    sizeof(err))) {
+	case -1:
 		startup_fail("cannot load %s: %s", server.file_path, err);
+	case 1:
+		/* Another program wrote the file: objd appends only to
+		 * files in its own format. */
+		if (objfile_rewrite(server.file, server.store, err,
+			sizeof(err)) == -1)
+			startup_fail("%s", err);
+		break;
+	}
 	server.last_load = now_wall();
 	fd = listener_bind(server.socket_path, err, sizeof(err));
 	if (fd == -1)
@@ -338,7 +360,10 @@ int
 main(int argc, char **argv)
 {
 	struct event *sigs[4];
-	static const int signums[] = { SIGTERM, SIGINT, SIGHUP };
+	static const int signums[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
+	static void (*const handlers[])(evutil_socket_t, short, void *) = {
+		stop_cb, stop_cb, hup_cb, chld_cb
+	};
 	bool foreground = false;
 	char *file_path = NULL, *socket_path = NULL;
 	int fd;
@@ -382,8 +407,8 @@ main(int argc, char **argv)
 	batch_init();
 	reload_init();
 	for (size_t i = 0; i < sizeof(signums) / sizeof(signums[0]); i++) {
-		sigs[i] = evsignal_new(server.base, signums[i],
-		    signums[i] == SIGHUP ? hup_cb : stop_cb, NULL);
+		sigs[i] = evsignal_new(server.base, signums[i], handlers[i],
+		    NULL);
 		if (sigs[i] == NULL || event_add(sigs[i], NULL) == -1)
 			startup_fail("cannot handle signal %d", signums[i]);
 	}
@@ -413,6 +438,7 @@ main(int argc, char **argv)
 	objfile_close(server.file);
 	free(server.last_reload_error);
 	free(server.rejected_file);
+	free(server.last_write_error);
 	free(file_path);
 	free(socket_path);
 	free(pidfile_owned);

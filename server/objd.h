@@ -15,10 +15,12 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "clock.h"
 #include "objd.pb-c.h"
 
 struct conn;
 struct objfile;
+enum fsync_mode { FSYNC_ALWAYS, FSYNC_INTERVAL, FSYNC_NEVER };
 struct store;
 
 /* One connected client. */
@@ -54,12 +56,12 @@ struct server {
 	double last_save; /* wall clock of the last write, 0 if none */
 	char *last_reload_error; /* NULL if the last reload worked */
 	char *rejected_file; /* where the last rejected file went */
+	char *last_write_error; /* NULL if the last write worked */
+	enum fsync_mode fsync;
 	bool stopping;
 };
 extern struct server server;
 
-/* main.c */
-double now_wall(void);
 
 /* listener.c */
 int listener_bind(const char *path, char *err, size_t errlen);
@@ -123,6 +125,8 @@ struct store_entry {
 struct store *store_new(void);
 void store_free(struct store *s);
 size_t store_count(const struct store *s);
+/* The bytes of all keys and values, an estimate of the live file size. */
+uint64_t store_bytes(const struct store *s);
 uint64_t store_revision(const struct store *s);
 void store_set_revision(struct store *s, uint64_t revision);
 struct store_entry *
@@ -169,23 +173,87 @@ void batch_free(void);
 /* objfile.c: the object file. Nothing else knows its byte layout. */
 enum objfile_state {
 	OBJFILE_UNCHANGED, /* as objd last wrote or read it */
-	OBJFILE_CHANGED, /* replaced or modified by someone else */
-	OBJFILE_MISSING /* removed by someone else */
+	OBJFILE_CHANGED,   /* replaced or modified by someone else */
+	OBJFILE_MISSING	   /* removed by someone else */
+};
+enum scan_result {
+	SCAN_OK,
+	SCAN_TORN,    /* cut or garbled after the last good commit */
+	SCAN_DAMAGED, /* bad bytes with good commits after them */
+	SCAN_INVALID  /* a file objd did not write holds a bad entry */
+};
+struct buf {
+	uint8_t *data;
+	size_t len, cap;
+};
+/* Changes on their way to the file: fragments, each closed by a commit. */
+struct objfile_changes {
+	struct buf buf;
+	size_t start; /* where the open fragment began */
+	uint32_t entries;
+	bool with_header;
+};
+struct objfile_stats {
+	uint64_t file_size;
+	uint64_t compacted_size; /* the size after the last compaction */
+	double last_compaction;	 /* wall clock, 0 if none */
+	uint64_t recovered_bytes; /* cut from a torn end at start */
 };
 /* Takes the lock that keeps a second objd off path; creates its folder. */
-struct objfile *objfile_open(const char *path, char *err, size_t errlen);
+struct objfile *objfile_open(const char *path, enum fsync_mode fsync_mode,
+    char *err, size_t errlen);
 void objfile_close(struct objfile *f);
+const struct objfile_stats *objfile_stats(const struct objfile *f);
 /* Reads the file into an empty store; a missing file is an empty object.
- * On failure the store may hold part of the file; err says why. */
-int objfile_load(struct objfile *f, struct store *s, char *err, size_t errlen);
-/* Replaces the file with the store's state, durably. */
-int objfile_save(
-    struct objfile *f, const struct store *s, char *err, size_t errlen);
+ * With recover (at start) a torn end is cut back and objd appends to the
+ * file from then on. Returns -1 with err, 0, or 1 when the file is not in
+ * objd's format (another program wrote it): objfile_rewrite adopts it. */
+int objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
+    size_t errlen);
+/* The walk over a file's bytes, for objfile_load and the tests. */
+enum scan_result objfile_scan_buffer(const uint8_t *buf, size_t len,
+    struct store *s, size_t *good_end, bool *ours, char *err,
+    size_t errlen);
+/* Replaces the file with the store's state, durably, and appends to the
+ * new file from then on. */
+int objfile_rewrite(struct objfile *f, const struct store *s, char *err,
+    size_t errlen);
+void objfile_changes_init(struct objfile *f, struct objfile_changes *c);
+void objfile_changes_free(struct objfile_changes *c);
+void objfile_change_set(struct objfile_changes *c, const char *key,
+    size_t keylen, const uint8_t *val, size_t vallen);
+void objfile_change_delete(struct objfile_changes *c, const char *key,
+    size_t keylen);
+void objfile_change_commit(struct objfile_changes *c, uint64_t revision);
+/* Appends the changes in one write and, with --fsync always, syncs. s is
+ * the state before them, for when the file must be started anew. On
+ * failure nothing of the changes is in the file. */
+int objfile_append(struct objfile *f, const struct store *s,
+    const struct objfile_changes *c, char *err, size_t errlen);
+/* Syncs what was appended since the last sync. */
+int objfile_sync(struct objfile *f, char *err, size_t errlen);
+/* Compaction: a child writes the live state; objd appends meanwhile. */
+bool objfile_compacting(const struct objfile *f);
+pid_t objfile_compact_start(struct objfile *f, const struct store *s,
+    char *err, size_t errlen);
+pid_t objfile_compact_child(const struct objfile *f);
+int objfile_compact_finish(struct objfile *f, int status, char *err,
+    size_t errlen);
+void objfile_compact_abort(struct objfile *f);
 /* Compares the file with what objd last wrote or read. */
 enum objfile_state objfile_check(struct objfile *f);
 /* Moves the current file aside as <file>.rejected-<time>; returns the new
  * name, or NULL with err set. */
 char *objfile_reject(struct objfile *f, char *err, size_t errlen);
+const char *fsync_mode_name(enum fsync_mode m);
+int fsync_mode_parse(const char *name);
+
+/* compact.c: when to compact, and the clients waiting for it. */
+void compact_maybe(void);
+void handle_compact(struct conn *c, const Objd__Request *req);
+void compact_child_exited(void);
+/* The file was rewritten whole by other means: answer the waiters. */
+void compact_settle(bool ok, const char *error);
 
 /* reload.c */
 void reload_init(void);

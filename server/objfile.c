@@ -1,24 +1,35 @@
-/* objfile.c: the object file, one serialized objd.Object.
+/* objfile.c: the object file. Nothing else knows its byte layout.
  *
- * The layout: a FileHeader (field 1), every key as one "entries" map
- * entry (field 2), then one Commit record (field 15) holding the revision
- * and a zlib crc32 of every byte before it. The header tells a file cut
- * short at an entry boundary from a file another program wrote without
- * any commit. Any protobuf runtime reads the file; objd's own loader
- * walks the top-level fields itself, so a key that appears twice takes
- * its last value and a large file is never decoded as one message.
+ * The file is one serialized objd.Object that grows by appending: two
+ * protobuf messages written one after the other parse as one, with their
+ * map entries concatenated. objd writes a FileHeader once, then for each
+ * change a fragment: its entries (a deleted key gets a tombstone value)
+ * and a Commit record with the revision, the number of entries and a
+ * crc32 of the fragment. So a change costs in proportion to its own size,
+ * and at every commit the file is a valid Object that any protobuf runtime
+ * reads (the last entry of a key wins, as protobuf's maps say).
  *
- * This version rewrites the whole file for each batch of changes:
- * temporary file in the same folder, fsync, rename, fsync of the folder,
- * so a crash leaves the old file or the new one and never a mix. */
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+ * Loading walks the top-level fields without decoding the whole message.
+ * Entries wait in a staging list until their commit checks out, so a torn
+ * write at the end never reaches the store. At start, a torn end is cut
+ * back to the last good commit (the cut bytes are kept aside); damage
+ * followed by good commits is refused, because cutting there would drop
+ * acknowledged changes.
+ *
+ * Compaction writes the live state to a temporary file in a child process
+ * while the parent goes on appending; the parent then copies what it
+ * appended meanwhile, syncs, and renames the new file into place. */
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -31,13 +42,20 @@
 #include "value.h"
 #include "xmalloc.h"
 
-#define OBJFILE_FIELD_HEADER 1
-#define OBJFILE_FIELD_ENTRIES 2
-#define OBJFILE_FIELD_COMMITS 15
-#define OBJFILE_WRITE_BUFFER (256 * 1024)
+#define FIELD_HEADER 1
+#define FIELD_ENTRIES 2
+#define FIELD_COMMITS 15
+#define ENTRY_FIELD_KEY 1
+#define ENTRY_FIELD_VALUE 2
+#define ENTRY_FIELD_REVISION 3
+#define FILE_FORMAT 1
+#define WRITE_CHUNK (256 * 1024)
+
+/* A Value whose only member is an empty Tombstone (field 9). */
+static const uint8_t tombstone[] = { (9 << 3) | 2, 0 };
 
 /* What the file looked like when objd last wrote or read it. */
-struct objfile_identity {
+struct identity {
 	bool exists;
 	dev_t dev;
 	ino_t ino;
@@ -50,11 +68,157 @@ struct objfile {
 	char *path;
 	char *dir;
 	int lock_fd;
-	struct objfile_identity seen;
+	int fd;		    /* open for appending at good_end; -1: none yet */
+	off_t good_end;	    /* the end of the last good commit */
+	enum fsync_mode fsync;
+	bool dirty;	    /* written since the last fsync */
+	bool needs_rewrite; /* an fsync failed: what is on disk is in doubt */
+	struct identity seen;
+	struct objfile_stats stats;
+	/* Compaction in progress: the child, its file, and what the parent
+	 * appended to the old file since the child's snapshot. */
+	pid_t child;
+	char *child_tmp;
+	struct buf tail;
 };
 
+/* Growable byte buffers. */
 static void
-objfile_identity_from(struct objfile_identity *id, const struct stat *st)
+buf_reserve(struct buf *b, size_t more)
+{
+	if (b->len + more <= b->cap)
+		return;
+	while (b->len + more > b->cap)
+		b->cap = b->cap ? b->cap * 2 : 4096;
+	b->data = xrealloc(b->data, b->cap);
+}
+
+static void
+buf_put(struct buf *b, const void *p, size_t len)
+{
+	buf_reserve(b, len);
+	memcpy(b->data + b->len, p, len);
+	b->len += len;
+}
+
+static void
+buf_put_varint(struct buf *b, uint64_t v)
+{
+	buf_reserve(b, VARINT_MAX_LEN);
+	b->len += varint_encode(b->data + b->len, v);
+}
+
+static size_t
+varint_size(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static void
+buf_put_entry(struct buf *b, const char *key, size_t keylen,
+    const uint8_t *val, size_t vallen, uint64_t revision)
+{
+	size_t body = 1 + varint_size(keylen) + keylen + 1 +
+	    varint_size(vallen) + vallen;
+
+	if (revision != 0)
+		body += 1 + varint_size(revision);
+	buf_put_varint(b, (FIELD_ENTRIES << 3) | 2);
+	buf_put_varint(b, body);
+	buf_put_varint(b, (ENTRY_FIELD_KEY << 3) | 2);
+	buf_put_varint(b, keylen);
+	buf_put(b, key, keylen);
+	buf_put_varint(b, (ENTRY_FIELD_VALUE << 3) | 2);
+	buf_put_varint(b, vallen);
+	buf_put(b, val, vallen);
+	if (revision != 0) {
+		buf_put_varint(b, ENTRY_FIELD_REVISION << 3);
+		buf_put_varint(b, revision);
+	}
+}
+
+static void
+buf_put_header(struct buf *b)
+{
+	Objd__FileHeader header = OBJD__FILE_HEADER__INIT;
+	uint8_t tmp[16];
+	size_t n;
+
+	header.format = FILE_FORMAT;
+	n = objd__file_header__pack(&header, tmp);
+	buf_put_varint(b, (FIELD_HEADER << 3) | 2);
+	buf_put_varint(b, n);
+	buf_put(b, tmp, n);
+}
+
+/* Closes the change that started at *start with a commit record. */
+static void
+buf_put_commit(struct buf *b, size_t *start, uint64_t revision,
+    uint32_t n_entries)
+{
+	Objd__Commit commit = OBJD__COMMIT__INIT;
+	uint8_t tmp[32];
+	size_t n;
+
+	commit.revision = revision;
+	commit.crc32 = (uint32_t)crc32_z(0, b->data + *start, b->len - *start);
+	commit.n_entries = n_entries;
+	n = objd__commit__pack(&commit, tmp);
+	buf_put_varint(b, (FIELD_COMMITS << 3) | 2);
+	buf_put_varint(b, n);
+	buf_put(b, tmp, n);
+	*start = b->len;
+}
+
+/* The change builder used by batch.c. */
+void
+objfile_change_set(struct objfile_changes *c, const char *key, size_t keylen,
+    const uint8_t *val, size_t vallen)
+{
+	if (c->buf.len == 0 && c->with_header)
+		buf_put_header(&c->buf);
+	buf_put_entry(&c->buf, key, keylen, val, vallen, 0);
+	c->entries++;
+}
+
+void
+objfile_change_delete(struct objfile_changes *c, const char *key,
+    size_t keylen)
+{
+	objfile_change_set(c, key, keylen, tombstone, sizeof(tombstone));
+}
+
+void
+objfile_change_commit(struct objfile_changes *c, uint64_t revision)
+{
+	if (c->buf.len == 0 && c->with_header)
+		buf_put_header(&c->buf);
+	buf_put_commit(&c->buf, &c->start, revision, c->entries);
+	c->entries = 0;
+}
+
+void
+objfile_changes_init(struct objfile *f, struct objfile_changes *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->with_header = f->fd != -1 && f->good_end == 0;
+}
+
+void
+objfile_changes_free(struct objfile_changes *c)
+{
+	free(c->buf.data);
+	memset(c, 0, sizeof(*c));
+}
+
+static void
+identity_from(struct identity *id, const struct stat *st)
 {
 	id->exists = true;
 	id->dev = st->st_dev;
@@ -64,8 +228,17 @@ objfile_identity_from(struct objfile_identity *id, const struct stat *st)
 	id->ctime = st->st_ctim;
 }
 
+static void
+objfile_note_identity(struct objfile *f)
+{
+	struct stat st;
+
+	if (f->fd != -1 && fstat(f->fd, &st) == 0)
+		identity_from(&f->seen, &st);
+}
+
 /* The lock lives in its own file: the object file's inode changes at
- * every rename, a lock on it would not hold. */
+ * every compaction, a lock on it would not hold. */
 static int
 objfile_lock(struct objfile *f, char *err, size_t errlen)
 {
@@ -76,8 +249,8 @@ objfile_lock(struct objfile *f, char *err, size_t errlen)
 
 	fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd == -1) {
-		snprintf(err, errlen, "cannot open lock file %s: %s", lock_path,
-		    strerror(errno));
+		snprintf(err, errlen, "cannot open lock file %s: %s",
+		    lock_path, strerror(errno));
 		free(lock_path);
 		return -1;
 	}
@@ -101,13 +274,17 @@ objfile_lock(struct objfile *f, char *err, size_t errlen)
 }
 
 struct objfile *
-objfile_open(const char *path, char *err, size_t errlen)
+objfile_open(const char *path, enum fsync_mode fsync_mode, char *err,
+    size_t errlen)
 {
 	struct objfile *f = xcalloc(1, sizeof(*f));
 
 	f->path = xstrdup(path);
 	f->dir = paths_dirname(path);
 	f->lock_fd = -1;
+	f->fd = -1;
+	f->child = -1;
+	f->fsync = fsync_mode;
 	if (!paths_make_dir(f->dir, 0700, err, errlen) ||
 	    objfile_lock(f, err, errlen) == -1) {
 		objfile_close(f);
@@ -121,6 +298,12 @@ objfile_close(struct objfile *f)
 {
 	if (f == NULL)
 		return;
+	objfile_compact_abort(f);
+	if (f->fd != -1) {
+		if (f->dirty && fdatasync(f->fd) == -1)
+			log_warn("cannot sync %s", f->path);
+		close(f->fd);
+	}
 	if (f->lock_fd != -1)
 		close(f->lock_fd);
 	free(f->path);
@@ -128,11 +311,17 @@ objfile_close(struct objfile *f)
 	free(f);
 }
 
-/* Reads one length-delimited field's header at buf[*pos..len): its
- * number and the bounds of its bytes. Other wire types are skipped by the
- * caller through the returned wire type. */
+const struct objfile_stats *
+objfile_stats(const struct objfile *f)
+{
+	return &f->stats;
+}
+
+/* Reads the header of one field at buf[*pos..len): its number, wire type
+ * and, for a varint, its value; for the others *value is the payload's
+ * size and *pos is left at the payload. */
 static int
-objfile_field(const uint8_t *buf, size_t len, size_t *pos, uint32_t *number,
+read_field(const uint8_t *buf, size_t len, size_t *pos, uint32_t *number,
     unsigned *wire, uint64_t *value)
 {
 	uint64_t tag;
@@ -154,9 +343,7 @@ objfile_field(const uint8_t *buf, size_t len, size_t *pos, uint32_t *number,
 	case 1:
 	case 5:
 		*value = *wire == 1 ? 8 : 4;
-		if (len - *pos < *value)
-			return -1;
-		return 0; /* *pos stays at the payload; *value is its size */
+		return len - *pos < *value ? -1 : 0;
 	case 2:
 		used = varint_decode(buf + *pos, len - *pos, value);
 		if (used <= 0 || *value > len - *pos - (size_t)used)
@@ -168,282 +355,420 @@ objfile_field(const uint8_t *buf, size_t len, size_t *pos, uint32_t *number,
 	}
 }
 
-/* Parses one map entry (key, value) and puts it in the store. */
+/* One map entry, as it lies in the file. */
+struct raw_entry {
+	const char *key;
+	size_t keylen;
+	const uint8_t *val;
+	size_t vallen;
+	uint64_t revision; /* its own, or 0: the commit's */
+};
+
 static int
-objfile_load_entry(
-    struct store *s, const uint8_t *buf, size_t len, char *err, size_t errlen)
+parse_entry(const uint8_t *buf, size_t len, struct raw_entry *e)
 {
-	const char *key = "";
-	const uint8_t *val = NULL;
-	size_t keylen = 0, vallen = 0, pos = 0;
-	char why[256];
-	Objd__Value *v;
+	size_t pos = 0;
 	uint32_t number;
 	unsigned wire;
 	uint64_t n;
 
+	memset(e, 0, sizeof(*e));
+	e->key = "";
 	while (pos < len) {
-		if (objfile_field(buf, len, &pos, &number, &wire, &n) == -1) {
-			snprintf(err, errlen, "malformed entry");
+		if (read_field(buf, len, &pos, &number, &wire, &n) == -1)
 			return -1;
-		}
-		if (wire == 2 && number == 1) {
-			key = (const char *)buf + pos;
-			keylen = (size_t)n;
-		} else if (wire == 2 && number == 2) {
-			val = buf + pos;
-			vallen = (size_t)n;
-		}
+		if (wire == 2 && number == ENTRY_FIELD_KEY) {
+			e->key = (const char *)buf + pos;
+			e->keylen = (size_t)n;
+		} else if (wire == 2 && number == ENTRY_FIELD_VALUE) {
+			e->val = buf + pos;
+			e->vallen = (size_t)n;
+		} else if (wire == 0 && number == ENTRY_FIELD_REVISION)
+			e->revision = n;
 		if (wire != 0)
 			pos += (size_t)n;
 	}
-	if (!key_valid(key, keylen, why, sizeof(why))) {
+	return 0;
+}
+
+static bool
+is_tombstone(const struct raw_entry *e)
+{
+	return e->vallen == sizeof(tombstone) &&
+	    memcmp(e->val, tombstone, sizeof(tombstone)) == 0;
+}
+
+/* A file objd did not write is checked as strictly as a request. */
+static bool
+entry_valid(const struct raw_entry *e, char *err, size_t errlen)
+{
+	char why[256];
+	Objd__Value *v;
+
+	if (!key_valid(e->key, e->keylen, why, sizeof(why))) {
 		snprintf(err, errlen, "bad key: %s", why);
-		return -1;
+		return false;
 	}
-	if (val == NULL ||
-	    (v = value_unpack(val, vallen, why, sizeof(why))) == NULL) {
+	if (e->val == NULL) {
+		snprintf(err, errlen, "key \"%.*s\" has no value",
+		    (int)(e->keylen > 64 ? 64 : e->keylen), e->key);
+		return false;
+	}
+	if (is_tombstone(e))
+		return true;
+	if ((v = value_unpack(e->val, e->vallen, why, sizeof(why))) == NULL) {
 		snprintf(err, errlen, "bad value for key \"%.*s\": %s",
-		    (int)(keylen > 64 ? 64 : keylen), key,
-		    val == NULL ? "no value" : why);
-		return -1;
+		    (int)(e->keylen > 64 ? 64 : e->keylen), e->key, why);
+		return false;
 	}
 	value_free(v);
-	free(store_put(s, store_entry_new(key, keylen, val, vallen, 0)));
+	return true;
+}
+
+static void
+apply_entry(struct store *s, const struct raw_entry *e, uint64_t revision)
+{
+	if (is_tombstone(e))
+		free(store_remove(s, e->key, e->keylen));
+	else
+		free(store_put(s, store_entry_new(e->key, e->keylen, e->val,
+		    e->vallen, e->revision != 0 ? e->revision : revision)));
+}
+
+/* The walk over a whole file. */
+struct scan {
+	const uint8_t *buf;
+	size_t len;
+	struct store *store;
+	bool has_header;
+	bool any_commit;
+	size_t good_end; /* the end of the last good commit */
+	uint64_t revision;
+	size_t *staged; /* offsets of the entries waiting for their commit */
+	size_t nstaged, capstaged;
+	char why[512];
+};
+
+static void
+scan_stage(struct scan *sc, size_t entry_at)
+{
+	if (sc->nstaged == sc->capstaged) {
+		sc->capstaged = sc->capstaged ? sc->capstaged * 2 : 1024;
+		sc->staged = xreallocarray(sc->staged, sc->capstaged,
+		    sizeof(*sc->staged));
+	}
+	sc->staged[sc->nstaged++] = entry_at;
+}
+
+/* Applies the staged entries; for a foreign file, checks them first. */
+static int
+scan_apply(struct scan *sc, uint64_t revision)
+{
+	struct raw_entry e;
+	uint32_t number;
+	unsigned wire;
+	uint64_t n;
+
+	for (size_t i = 0; i < sc->nstaged; i++) {
+		size_t pos = sc->staged[i];
+
+		read_field(sc->buf, sc->len, &pos, &number, &wire, &n);
+		if (parse_entry(sc->buf + pos, (size_t)n, &e) == -1 ||
+		    (!sc->has_header &&
+			!entry_valid(&e, sc->why, sizeof(sc->why)))) {
+			if (e.key == NULL || sc->why[0] == '\0')
+				snprintf(sc->why, sizeof(sc->why),
+				    "malformed entry at byte %zu",
+				    sc->staged[i]);
+			return -1;
+		}
+		apply_entry(sc->store, &e, revision);
+	}
+	sc->nstaged = 0;
 	return 0;
 }
 
-/* Walks the top-level fields of the file. */
-static int
-objfile_parse(
-    struct store *s, const uint8_t *buf, size_t len, char *err, size_t errlen)
+static bool
+scan_commit_ok(struct scan *sc, size_t tag_at, size_t pos, size_t n,
+    size_t from, uint64_t *revision)
 {
-	size_t pos = 0, start, last_commit_end = 0;
-	uint64_t revision = 0, n;
+	Objd__Commit *c = objd__commit__unpack(NULL, n, sc->buf + pos);
+	bool ok;
+
+	if (c == NULL)
+		return false;
+	ok = c->crc32 == (uint32_t)crc32_z(0, sc->buf + from, tag_at - from) &&
+	    c->n_entries == sc->nstaged;
+	*revision = c->revision;
+	objd__commit__free_unpacked(c, NULL);
+	return ok;
+}
+
+/* After a bad commit: are there good commits further on? If so the
+ * damage is not a torn end but harm to acknowledged changes. */
+static bool
+scan_finds_later_commit(struct scan *sc, size_t pos)
+{
+	size_t from = pos, tag_at, entries = 0;
 	uint32_t number;
 	unsigned wire;
-	Objd__Commit *commit;
-	bool committed = false, has_header = false;
-	uint32_t entries = 0;
-	char why[512];
+	uint64_t n, revision;
 
-	while (pos < len) {
-		start = pos;
-		if (objfile_field(buf, len, &pos, &number, &wire, &n) == -1) {
-			snprintf(
-			    err, errlen, "malformed field at byte %zu", start);
-			return -1;
-		}
-		if (wire == 2 && number == OBJFILE_FIELD_HEADER)
-			has_header = true;
-		else if (wire == 2 && number == OBJFILE_FIELD_ENTRIES) {
-			if (objfile_load_entry(s, buf + pos, (size_t)n, why,
-			        sizeof(why)) == -1) {
-				snprintf(err, errlen, "entry at byte %zu: %s",
-				    start, why);
-				return -1;
-			}
+	while (pos < sc->len) {
+		tag_at = pos;
+		if (read_field(sc->buf, sc->len, &pos, &number, &wire, &n) ==
+		    -1)
+			return false;
+		if (wire == 2 && number == FIELD_ENTRIES)
 			entries++;
-		} else if (wire == 2 && number == OBJFILE_FIELD_COMMITS) {
-			commit =
-			    objd__commit__unpack(NULL, (size_t)n, buf + pos);
-			if (commit == NULL ||
-			    commit->crc32 !=
-			        crc32_z(0L, buf + last_commit_end,
-			            start - last_commit_end) ||
-			    commit->n_entries != entries) {
-				snprintf(err, errlen,
-				    "commit record at byte %zu %s", start,
-				    commit == NULL
-				        ? "is malformed"
-				        : "does not match the entries "
-				          "before it");
-				objd__commit__free_unpacked(commit, NULL);
-				return -1;
-			}
-			revision = commit->revision;
-			objd__commit__free_unpacked(commit, NULL);
-			committed = true;
+		if (wire == 2 && number == FIELD_COMMITS) {
+			size_t saved = sc->nstaged;
+			bool ok;
+
+			sc->nstaged = entries;
+			ok = scan_commit_ok(sc, tag_at, pos, (size_t)n, from,
+			    &revision);
+			sc->nstaged = saved;
+			if (ok)
+				return true;
+			from = pos + (size_t)n;
 			entries = 0;
-			last_commit_end = pos + (size_t)n;
 		}
 		if (wire != 0)
 			pos += (size_t)n;
 	}
-	if (has_header && !committed) {
-		snprintf(err, errlen,
-		    "no commit record: the file was cut "
-		    "short");
-		return -1;
-	}
-	if (committed && last_commit_end != len) {
-		snprintf(err, errlen, "%zu bytes after the last commit record",
-		    len - last_commit_end);
-		return -1;
-	}
-	/* Per-key revisions are not in the file yet: every key takes the
-	 * file's revision. */
-	store_set_revision(s, revision);
-	store_stamp(s, revision);
-	return 0;
+	return false;
 }
 
-int
-objfile_load(struct objfile *f, struct store *s, char *err, size_t errlen)
+static enum scan_result
+scan_file(struct scan *sc)
 {
-	struct stat st;
-	void *map = NULL;
-	int fd, rc;
+	size_t pos = 0, tag_at, from = 0;
+	uint32_t number;
+	unsigned wire;
+	uint64_t n, revision;
 
-	fd = open(f->path, O_RDONLY | O_CLOEXEC);
-	if (fd == -1 && errno == ENOENT) {
-		f->seen.exists = false;
-		return 0;
+	while (pos < sc->len) {
+		tag_at = pos;
+		if (read_field(sc->buf, sc->len, &pos, &number, &wire, &n) ==
+		    -1) {
+			snprintf(sc->why, sizeof(sc->why),
+			    "malformed field at byte %zu", tag_at);
+			return SCAN_TORN;
+		}
+		if (wire == 2 && number == FIELD_HEADER && tag_at == 0)
+			sc->has_header = true;
+		else if (wire == 2 && number == FIELD_ENTRIES)
+			scan_stage(sc, tag_at);
+		else if (wire == 2 && number == FIELD_COMMITS) {
+			if (!scan_commit_ok(sc, tag_at, pos, (size_t)n, from,
+				&revision) ||
+			    (sc->any_commit && revision <= sc->revision)) {
+				snprintf(sc->why, sizeof(sc->why),
+				    "commit record at byte %zu does not match "
+				    "the change before it",
+				    tag_at);
+				return scan_finds_later_commit(sc,
+					   pos + (size_t)n)
+				    ? SCAN_DAMAGED
+				    : SCAN_TORN;
+			}
+			if (scan_apply(sc, revision) == -1)
+				return SCAN_INVALID;
+			sc->any_commit = true;
+			sc->revision = revision;
+			from = sc->good_end = pos + (size_t)n;
+		}
+		if (wire != 0)
+			pos += (size_t)n;
 	}
-	if (fd == -1 || fstat(fd, &st) == -1) {
-		snprintf(err, errlen, "cannot read %s: %s", f->path,
+	if (!sc->has_header && !sc->any_commit) {
+		/* Another program's file: taken whole, as one change. */
+		if (scan_apply(sc, 0) == -1)
+			return SCAN_INVALID;
+		sc->good_end = sc->len;
+		return SCAN_OK;
+	}
+	if (sc->good_end != sc->len) {
+		snprintf(sc->why, sizeof(sc->why),
+		    "%zu bytes after the last commit record",
+		    sc->len - sc->good_end);
+		return SCAN_TORN;
+	}
+	return SCAN_OK;
+}
+
+enum scan_result
+objfile_scan_buffer(const uint8_t *buf, size_t len, struct store *s,
+    size_t *good_end, bool *ours, char *err, size_t errlen)
+{
+	struct scan sc = { .buf = buf, .len = len, .store = s };
+	enum scan_result r;
+
+	r = scan_file(&sc);
+	free(sc.staged);
+	snprintf(err, errlen, "%s", sc.why);
+	*good_end = sc.good_end;
+	*ours = sc.has_header;
+	/* Per-key revisions come from the file; the object's is the last
+	 * commit's. */
+	store_set_revision(s, sc.revision);
+	return r;
+}
+
+/* Keeps the cut bytes beside the file: a torn end is almost always
+ * garbage, but a guess that destroys data is no guess to make. */
+static void
+save_torn_tail(struct objfile *f, const uint8_t *buf, size_t len)
+{
+	char stamp[32], *path;
+	time_t t = time(NULL);
+	struct tm tm;
+	int fd;
+
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	path = xasprintf("%s.torn-%s", f->path, stamp);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+	    0600);
+	if (fd == -1 || write(fd, buf, len) != (ssize_t)len || fsync(fd) == -1)
+		log_warn("cannot keep the torn end in %s", path);
+	else
+		log_warnx("kept the %zu bytes cut from %s in %s", len,
+		    f->path, path);
+	if (fd != -1)
+		close(fd);
+	free(path);
+}
+
+/* Maps the file at path; *fdp is its descriptor, -1 if it is missing. */
+static int
+map_file(const char *path, int flags, int *fdp, uint8_t **map, size_t *len,
+    struct stat *st, char *err, size_t errlen)
+{
+	int fd = open(path, flags | O_CLOEXEC);
+
+	*fdp = -1;
+	*map = NULL;
+	*len = 0;
+	if (fd == -1 && errno == ENOENT)
+		return 0;
+	if (fd == -1 || fstat(fd, st) == -1) {
+		snprintf(err, errlen, "cannot read %s: %s", path,
 		    strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return -1;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s is not a regular file", f->path);
+	if (!S_ISREG(st->st_mode)) {
+		snprintf(err, errlen, "%s is not a regular file", path);
 		close(fd);
 		return -1;
 	}
-	if (st.st_size > 0) {
-		map = mmap(
-		    NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (map == MAP_FAILED) {
-			snprintf(err, errlen, "cannot map %s: %s", f->path,
+	if (st->st_size > 0) {
+		*map = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_PRIVATE,
+		    fd, 0);
+		if (*map == MAP_FAILED) {
+			*map = NULL;
+			snprintf(err, errlen, "cannot map %s: %s", path,
 			    strerror(errno));
 			close(fd);
 			return -1;
 		}
+		*len = (size_t)st->st_size;
 	}
-	rc = objfile_parse(s, map, (size_t)st.st_size, err, errlen);
-	if (map != NULL)
-		munmap(map, (size_t)st.st_size);
-	close(fd);
-	if (rc == 0)
-		objfile_identity_from(&f->seen, &st);
-	return rc;
+	*fdp = fd;
+	return 0;
 }
 
-/* A buffered writer that keeps the crc32 of what it wrote. */
-struct objfile_writer {
+int
+objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
+    size_t errlen)
+{
+	char why[512];
+	struct stat st;
+	uint8_t *map;
+	size_t len, good_end;
+	enum scan_result r;
+	bool ours;
 	int fd;
-	uint8_t *buf;
-	size_t used;
-	uLong crc;
-	int error; /* errno of the first failure */
-};
 
-static void
-objfile_flush(struct objfile_writer *w)
-{
-	size_t off = 0;
-	ssize_t n;
-
-	while (off < w->used && w->error == 0) {
-		n = write(w->fd, w->buf + off, w->used - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			w->error = errno;
-		else
-			off += (size_t)n;
+	if (map_file(f->path, recover ? O_RDWR : O_RDONLY, &fd, &map, &len,
+		&st, err, errlen) == -1)
+		return -1;
+	if (fd == -1) {
+		f->seen.exists = false;
+		return 0;
 	}
-	w->used = 0;
-}
-
-static void
-objfile_put(struct objfile_writer *w, const void *p, size_t len)
-{
-	const uint8_t *bytes = p;
-
-	w->crc = crc32_z(w->crc, bytes, len);
-	while (len > 0) {
-		size_t take = OBJFILE_WRITE_BUFFER - w->used;
-
-		if (take > len)
-			take = len;
-		memcpy(w->buf + w->used, bytes, take);
-		w->used += take;
-		bytes += take;
-		len -= take;
-		if (w->used == OBJFILE_WRITE_BUFFER)
-			objfile_flush(w);
+	r = objfile_scan_buffer(map, len, s, &good_end, &ours, why,
+	    sizeof(why));
+	if (r == SCAN_TORN && recover && ours) {
+		log_warnx("%s: %s: cutting %zu bytes of a torn write back to "
+			  "the last good commit, at byte %zu",
+		    f->path, why, len - good_end, good_end);
+		save_torn_tail(f, map + good_end, len - good_end);
+		if (ftruncate(fd, (off_t)good_end) == -1 || fsync(fd) == -1) {
+			snprintf(err, errlen, "cannot cut %s back: %s",
+			    f->path, strerror(errno));
+			r = SCAN_INVALID;
+		} else {
+			f->stats.recovered_bytes = len - good_end;
+			r = SCAN_OK;
+		}
+	} else if (r == SCAN_DAMAGED)
+		snprintf(err, errlen,
+		    "%s, and good commits follow: the file is damaged, not "
+		    "torn; objd will not drop acknowledged changes (restore "
+		    "the file or move it aside)",
+		    why);
+	else if (r != SCAN_OK)
+		snprintf(err, errlen, "%s", why);
+	if (map != NULL)
+		munmap(map, len);
+	if (r != SCAN_OK) {
+		close(fd);
+		return -1;
 	}
-}
-
-static void
-objfile_put_varint(struct objfile_writer *w, uint64_t v)
-{
-	uint8_t tmp[VARINT_MAX_LEN];
-
-	objfile_put(w, tmp, varint_encode(tmp, v));
-}
-
-static size_t
-varint_size(uint64_t v)
-{
-	uint8_t tmp[VARINT_MAX_LEN];
-
-	return varint_encode(tmp, v);
-}
-
-static void
-objfile_put_entry(const struct store_entry *e, void *arg)
-{
-	struct objfile_writer *w = arg;
-	size_t body = 1 + varint_size(e->keylen) + e->keylen + 1 +
-	    varint_size(e->vallen) + e->vallen;
-
-	objfile_put_varint(w, (OBJFILE_FIELD_ENTRIES << 3) | 2);
-	objfile_put_varint(w, body);
-	objfile_put_varint(w, (1 << 3) | 2);
-	objfile_put_varint(w, e->keylen);
-	objfile_put(w, e->data, e->keylen);
-	objfile_put_varint(w, (2 << 3) | 2);
-	objfile_put_varint(w, e->vallen);
-	objfile_put(w, STORE_ENTRY_VALUE(e), e->vallen);
-}
-
-static void
-objfile_put_header(struct objfile_writer *w)
-{
-	Objd__FileHeader header = OBJD__FILE_HEADER__INIT;
-	uint8_t tmp[16];
-	size_t n;
-
-	header.format = 1;
-	n = objd__file_header__pack(&header, tmp);
-	objfile_put_varint(w, (OBJFILE_FIELD_HEADER << 3) | 2);
-	objfile_put_varint(w, n);
-	objfile_put(w, tmp, n);
-}
-
-static void
-objfile_put_commit(
-    struct objfile_writer *w, uint64_t revision, uint32_t n_entries)
-{
-	Objd__Commit commit = OBJD__COMMIT__INIT;
-	uint8_t tmp[64];
-	size_t n;
-
-	commit.revision = revision;
-	commit.crc32 = (uint32_t)w->crc;
-	commit.n_entries = n_entries;
-	n = objd__commit__pack(&commit, tmp);
-	objfile_put_varint(w, (OBJFILE_FIELD_COMMITS << 3) | 2);
-	objfile_put_varint(w, n);
-	objfile_put(w, tmp, n);
+	if (!recover) {
+		close(fd);
+		return 0;
+	}
+	/* objd appends only to a file in its own format; another program's
+	 * file is adopted by the caller's rewrite. */
+	if (f->fd != -1)
+		close(f->fd);
+	f->fd = ours ? fd : -1;
+	if (!ours)
+		close(fd);
+	f->good_end = (off_t)good_end;
+	f->stats.file_size = good_end;
+	if (f->fd != -1)
+		objfile_note_identity(f);
+	else if (stat(f->path, &st) == 0)
+		identity_from(&f->seen, &st);
+	return ours || good_end == 0 ? 0 : 1;
 }
 
 static int
-objfile_sync_dir(const char *dir)
+write_all(int fd, const uint8_t *p, size_t len, off_t at)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = pwrite(fd, p, len, at);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		p += n;
+		at += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int
+sync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int rc;
@@ -455,73 +780,317 @@ objfile_sync_dir(const char *dir)
 	return rc;
 }
 
-int
-objfile_save(struct objfile *f, const struct store *s, char *err, size_t errlen)
-{
-	struct objfile_writer w = { .fd = -1, .crc = crc32(0L, NULL, 0) };
-	char *tmp = xasprintf("%s/.objd-save.XXXXXX", f->dir);
-	static const char create_step[] = "create a temporary file in";
-	const char *step = create_step;
-	struct stat st;
+struct snapshot_writer {
+	int fd;
+	struct buf buf;
+	off_t at;
+	uLong crc;
+	int error;
+};
 
-	if (!paths_make_dir(f->dir, 0700, err, errlen)) {
-		free(tmp);
+static void
+snapshot_flush(struct snapshot_writer *w)
+{
+	if (w->error == 0 && write_all(w->fd, w->buf.data, w->buf.len,
+				 w->at) == -1)
+		w->error = errno;
+	w->at += (off_t)w->buf.len;
+	w->buf.len = 0;
+}
+
+static void
+snapshot_put_entry(const struct store_entry *e, void *arg)
+{
+	struct snapshot_writer *w = arg;
+
+	buf_put_entry(&w->buf, e->data, e->keylen, STORE_ENTRY_VALUE(e),
+	    e->vallen, e->revision);
+	if (w->buf.len >= WRITE_CHUNK) {
+		w->crc = crc32_z(w->crc, w->buf.data, w->buf.len);
+		snapshot_flush(w);
+	}
+}
+
+/* Writes header, every entry (each with its revision) and one commit to
+ * fd, and syncs; returns the size, or -1 with errno. */
+static off_t
+write_snapshot(int fd, const struct store *s)
+{
+	struct snapshot_writer w = { .fd = fd, .crc = crc32_z(0, NULL, 0) };
+	Objd__Commit commit = OBJD__COMMIT__INIT;
+	uint8_t tmp[32];
+	size_t n;
+
+	buf_put_header(&w.buf);
+	store_foreach(s, snapshot_put_entry, &w);
+	w.crc = crc32_z(w.crc, w.buf.data, w.buf.len);
+	commit.revision = store_revision(s);
+	commit.crc32 = (uint32_t)w.crc;
+	commit.n_entries = (uint32_t)store_count(s);
+	n = objd__commit__pack(&commit, tmp);
+	buf_put_varint(&w.buf, (FIELD_COMMITS << 3) | 2);
+	buf_put_varint(&w.buf, n);
+	buf_put(&w.buf, tmp, n);
+	snapshot_flush(&w);
+	free(w.buf.data);
+	if (w.error == 0 && fsync(fd) == -1)
+		w.error = errno;
+	if (w.error != 0) {
+		errno = w.error;
 		return -1;
 	}
-	w.fd = mkostemp(tmp, O_CLOEXEC);
-	if (w.fd == -1) {
-		w.error = errno;
-		goto fail;
+	return w.at;
+}
+
+static int
+make_temp(struct objfile *f, char **tmp, char *err, size_t errlen)
+{
+	int fd;
+
+	*tmp = xasprintf("%s/.objd-new.XXXXXX", f->dir);
+	fd = mkostemp(*tmp, O_CLOEXEC);
+	if (fd == -1) {
+		snprintf(err, errlen, "cannot create a file in %s: %s", f->dir,
+		    strerror(errno));
+		free(*tmp);
+		*tmp = NULL;
 	}
-	w.buf = xmalloc(OBJFILE_WRITE_BUFFER);
-	objfile_put_header(&w);
-	store_foreach(s, objfile_put_entry, &w);
-	objfile_put_commit(&w, store_revision(s), (uint32_t)store_count(s));
-	objfile_flush(&w);
-	step = "write";
-	if (w.error != 0)
-		goto fail;
-	step = "sync";
-	if (fsync(w.fd) == -1) {
-		w.error = errno;
-		goto fail;
-	}
-	step = "rename over";
+	return fd;
+}
+
+/* Puts a fully written temporary file in place of the object file and
+ * makes it the file objd appends to. */
+static int
+install_file(struct objfile *f, int fd, const char *tmp, off_t size,
+    char *err, size_t errlen)
+{
 	if (rename(tmp, f->path) == -1) {
-		w.error = errno;
+		snprintf(err, errlen, "cannot rename %s to %s: %s", tmp,
+		    f->path, strerror(errno));
+		return -1;
+	}
+	/* The rename is durable only once the folder is. */
+	if (sync_dir(f->dir) == -1)
+		log_warn("cannot sync folder %s", f->dir);
+	if (f->fd != -1)
+		close(f->fd);
+	f->fd = fd;
+	f->good_end = size;
+	f->dirty = false;
+	f->needs_rewrite = false;
+	f->stats.file_size = (uint64_t)size;
+	objfile_note_identity(f);
+	return 0;
+}
+
+int
+objfile_rewrite(struct objfile *f, const struct store *s, char *err,
+    size_t errlen)
+{
+	char *tmp;
+	off_t size;
+	int fd;
+
+	objfile_compact_abort(f);
+	if (!paths_make_dir(f->dir, 0700, err, errlen))
+		return -1;
+	if ((fd = make_temp(f, &tmp, err, errlen)) == -1)
+		return -1;
+	size = write_snapshot(fd, s);
+	if (size == -1) {
+		snprintf(err, errlen, "cannot write %s: %s", f->path,
+		    strerror(errno));
 		goto fail;
 	}
-	/* The rename is durable only once the folder is synced. */
-	if (objfile_sync_dir(f->dir) == -1)
-		log_warn("cannot sync folder %s", f->dir);
-	/* After the rename: it changes the inode's ctime. */
-	if (fstat(w.fd, &st) == 0)
-		objfile_identity_from(&f->seen, &st);
-	close(w.fd);
-	free(w.buf);
+	if (install_file(f, fd, tmp, size, err, errlen) == -1)
+		goto fail;
 	free(tmp);
 	return 0;
 fail:
-	snprintf(err, errlen, "cannot %s %s: %s", step,
-	    step == create_step ? f->dir : f->path, strerror(w.error));
-	if (w.fd != -1) {
-		close(w.fd);
-		unlink(tmp);
-	}
-	free(w.buf);
+	/* Appending to the old file could now be wrong (it may be another
+	 * program's): the next change tries a whole rewrite again. */
+	f->needs_rewrite = true;
+	close(fd);
+	unlink(tmp);
 	free(tmp);
 	return -1;
+}
+
+int
+objfile_append(struct objfile *f, const struct store *s,
+    const struct objfile_changes *c, char *err, size_t errlen)
+{
+	int saved;
+
+	if (f->fd == -1 || f->needs_rewrite) {
+		/* No file of ours yet, or one in doubt: start a new one. */
+		if (objfile_rewrite(f, s, err, errlen) == -1)
+			return -1;
+		if (c->with_header)
+			return objfile_append(f, s, c, err, errlen);
+	}
+	if (c->with_header != (f->good_end == 0)) {
+		snprintf(err, errlen, "internal error: change built for "
+				      "another file");
+		return -1;
+	}
+	if (write_all(f->fd, c->buf.data, c->buf.len, f->good_end) == -1) {
+		saved = errno;
+		/* Leave no partial change behind; the next write would land
+		 * at good_end anyway. */
+		if (ftruncate(f->fd, f->good_end) == -1)
+			log_warn("cannot cut %s back after a failed write",
+			    f->path);
+		snprintf(err, errlen, "cannot write %s: %s", f->path,
+		    strerror(saved));
+		return -1;
+	}
+	if (f->fsync == FSYNC_ALWAYS && fdatasync(f->fd) == -1) {
+		saved = errno;
+		/* After a failed fsync the kernel may have dropped the
+		 * pages and will not say so again: the file is rewritten
+		 * from memory before the next change. */
+		f->needs_rewrite = true;
+		snprintf(err, errlen, "cannot sync %s: %s", f->path,
+		    strerror(saved));
+		return -1;
+	}
+	f->dirty = f->fsync != FSYNC_ALWAYS;
+	f->good_end += (off_t)c->buf.len;
+	f->stats.file_size = (uint64_t)f->good_end;
+	if (f->child != -1)
+		buf_put(&f->tail, c->buf.data, c->buf.len);
+	objfile_note_identity(f);
+	return 0;
+}
+
+int
+objfile_sync(struct objfile *f, char *err, size_t errlen)
+{
+	if (f->fd == -1 || !f->dirty)
+		return 0;
+	if (fdatasync(f->fd) == -1) {
+		snprintf(err, errlen, "cannot sync %s: %s", f->path,
+		    strerror(errno));
+		f->needs_rewrite = true;
+		return -1;
+	}
+	f->dirty = false;
+	return 0;
+}
+
+bool
+objfile_compacting(const struct objfile *f)
+{
+	return f->child != -1;
+}
+
+pid_t
+objfile_compact_start(struct objfile *f, const struct store *s, char *err,
+    size_t errlen)
+{
+	char *tmp;
+	pid_t pid;
+	int fd;
+
+	if (f->child != -1)
+		return f->child;
+	if ((fd = make_temp(f, &tmp, err, errlen)) == -1)
+		return -1;
+	pid = fork();
+	if (pid == -1) {
+		snprintf(err, errlen, "cannot fork to compact: %s",
+		    strerror(errno));
+		close(fd);
+		unlink(tmp);
+		free(tmp);
+		return -1;
+	}
+	if (pid == 0) {
+		/* The child sees the store as it was at fork, and only
+		 * writes its own file. */
+		_exit(write_snapshot(fd, s) == -1 ? 1 : 0);
+	}
+	close(fd);
+	f->child = pid;
+	f->child_tmp = tmp;
+	f->tail.len = 0;
+	return pid;
+}
+
+void
+objfile_compact_abort(struct objfile *f)
+{
+	if (f->child == -1)
+		return;
+	kill(f->child, SIGKILL);
+	while (waitpid(f->child, NULL, 0) == -1 && errno == EINTR)
+		;
+	unlink(f->child_tmp);
+	free(f->child_tmp);
+	f->child_tmp = NULL;
+	f->child = -1;
+	free(f->tail.data);
+	memset(&f->tail, 0, sizeof(f->tail));
+}
+
+int
+objfile_compact_finish(struct objfile *f, int status, char *err,
+    size_t errlen)
+{
+	char *tmp = f->child_tmp;
+	struct stat st;
+	int fd = -1;
+
+	f->child = -1;
+	f->child_tmp = NULL;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		snprintf(err, errlen, "compaction of %s failed in its child",
+		    f->path);
+		goto fail;
+	}
+	/* Changes committed while the child wrote follow its snapshot
+	 * byte for byte: each fragment's crc covers only itself. */
+	fd = open(tmp, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1 || fstat(fd, &st) == -1 ||
+	    write_all(fd, f->tail.data, f->tail.len, st.st_size) == -1 ||
+	    fdatasync(fd) == -1) {
+		snprintf(err, errlen, "cannot finish compacting %s: %s",
+		    f->path, strerror(errno));
+		goto fail;
+	}
+	if (install_file(f, fd, tmp, st.st_size + (off_t)f->tail.len, err,
+		errlen) == -1)
+		goto fail;
+	f->stats.last_compaction = now_wall();
+	f->stats.compacted_size = f->stats.file_size;
+	free(tmp);
+	f->tail.len = 0;
+	return 0;
+fail:
+	if (fd != -1)
+		close(fd);
+	unlink(tmp);
+	free(tmp);
+	f->tail.len = 0;
+	return -1;
+}
+
+pid_t
+objfile_compact_child(const struct objfile *f)
+{
+	return f->child;
 }
 
 enum objfile_state
 objfile_check(struct objfile *f)
 {
-	struct objfile_identity now;
+	struct identity now;
 	struct stat st;
 
 	if (stat(f->path, &st) == -1)
 		return f->seen.exists ? OBJFILE_MISSING : OBJFILE_UNCHANGED;
-	objfile_identity_from(&now, &st);
+	identity_from(&now, &st);
 	if (!f->seen.exists || now.dev != f->seen.dev ||
 	    now.ino != f->seen.ino || now.size != f->seen.size ||
 	    now.mtime.tv_sec != f->seen.mtime.tv_sec ||
@@ -543,17 +1112,37 @@ objfile_reject(struct objfile *f, char *err, size_t errlen)
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	for (int i = 0; i < 1000; i++) {
 		free(dest);
-		dest = i == 0
-		    ? xasprintf("%s.rejected-%s", f->path, stamp)
-		    : xasprintf("%s.rejected-%s.%d", f->path, stamp, i);
+		dest = i == 0 ? xasprintf("%s.rejected-%s", f->path, stamp)
+			      : xasprintf("%s.rejected-%s.%d", f->path, stamp,
+				    i);
 		if (access(dest, F_OK) == -1 && errno == ENOENT) {
 			if (rename(f->path, dest) == 0)
 				return dest;
 			break;
 		}
 	}
-	snprintf(
-	    err, errlen, "cannot move %s aside: %s", f->path, strerror(errno));
+	snprintf(err, errlen, "cannot move %s aside: %s", f->path,
+	    strerror(errno));
 	free(dest);
 	return NULL;
+}
+
+const char *
+fsync_mode_name(enum fsync_mode m)
+{
+	return m == FSYNC_ALWAYS ? "always"
+	    : m == FSYNC_INTERVAL ? "interval"
+				  : "never";
+}
+
+int
+fsync_mode_parse(const char *name)
+{
+	if (strcmp(name, "always") == 0)
+		return FSYNC_ALWAYS;
+	if (strcmp(name, "interval") == 0)
+		return FSYNC_INTERVAL;
+	if (strcmp(name, "never") == 0)
+		return FSYNC_NEVER;
+	return -1;
 }

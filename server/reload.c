@@ -1,19 +1,27 @@
 /* reload.c: picking up changes that others made to the object file.
  *
- * A timer compares the file with what objd last wrote or read. A changed
- * file is loaded whole into a fresh store and swapped in only if all of it
- * is good. A bad one never replaces the state being served: it is moved
- * aside for inspection and the good state is written back, so a restart
- * does not lose it either. */
+ * inotify on the file's folder tells at once when the file is replaced;
+ * a timer looks too, as the fallback. Either compares the file with what
+ * objd last wrote or read. A changed file is loaded whole into a fresh
+ * store and swapped in only if all of it is good, then rewritten in objd's
+ * own format so that appends can go on. A bad one never replaces the state
+ * being served: it is moved aside for inspection and the good state is
+ * written back, so a restart does not lose it either. */
+#include <sys/inotify.h>
+
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "objd.h"
 #include "xmalloc.h"
 
 static struct event *reload_timer;
+static struct event *reload_inotify;
+static int reload_inotify_fd = -1;
 
 static void
 reload_timer_cb(evutil_socket_t fd, short events, void *arg)
@@ -23,6 +31,55 @@ reload_timer_cb(evutil_socket_t fd, short events, void *arg)
 	reload_now(false, err, sizeof(err));
 }
 
+/* Something in the file's folder changed; look if it was the file. */
+static void
+reload_inotify_cb(evutil_socket_t fd, short events, void *arg)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const char *base = strrchr(server.file_path, '/') + 1;
+	bool ours = false;
+	char err[1024];
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+
+			if (ev->len > 0 && strcmp(ev->name, base) == 0)
+				ours = true;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+	if (ours)
+		reload_now(false, err, sizeof(err));
+}
+
+static void
+reload_watch_folder(void)
+{
+	char *dir = xstrndup(server.file_path,
+	    (size_t)(strrchr(server.file_path, '/') - server.file_path));
+
+	reload_inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (reload_inotify_fd == -1 ||
+	    inotify_add_watch(reload_inotify_fd, *dir ? dir : "/",
+		IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE |
+		    IN_MOVED_FROM) == -1) {
+		log_warn("cannot watch %s; looking every %g s instead", dir,
+		    server.reload_interval);
+		if (reload_inotify_fd != -1)
+			close(reload_inotify_fd);
+		reload_inotify_fd = -1;
+		free(dir);
+		return;
+	}
+	free(dir);
+	reload_inotify = event_new(server.base, reload_inotify_fd,
+	    EV_READ | EV_PERSIST, reload_inotify_cb, NULL);
+	if (reload_inotify == NULL || event_add(reload_inotify, NULL) == -1)
+		fatalx("cannot watch the file's folder");
+}
+
 void
 reload_init(void)
 {
@@ -30,6 +87,7 @@ reload_init(void)
 
 	if (server.reload_interval <= 0)
 		return;
+	reload_watch_folder();
 	tv.tv_sec = (time_t)server.reload_interval;
 	tv.tv_usec =
 	    (suseconds_t)((server.reload_interval - (double)tv.tv_sec) * 1e6);
@@ -45,6 +103,12 @@ reload_free(void)
 	if (reload_timer != NULL)
 		event_free(reload_timer);
 	reload_timer = NULL;
+	if (reload_inotify != NULL)
+		event_free(reload_inotify);
+	reload_inotify = NULL;
+	if (reload_inotify_fd != -1)
+		close(reload_inotify_fd);
+	reload_inotify_fd = -1;
 }
 
 static bool
@@ -80,6 +144,24 @@ reload_set_error(const char *err)
 	server.last_reload_error = err != NULL ? xstrdup(err) : NULL;
 }
 
+/* Writes the state in memory as the file, in objd's format; a rewrite
+ * also stands in for a compaction that was under way. */
+static bool
+reload_write_back(void)
+{
+	char err[1024];
+
+	if (objfile_rewrite(server.file, server.store, err, sizeof(err)) ==
+	    -1) {
+		log_warnx("%s", err);
+		compact_settle(false, err);
+		return false;
+	}
+	server.last_save = now_wall();
+	compact_settle(true, NULL);
+	return true;
+}
+
 /* Keeps serving the state in memory, moves the bad file aside and writes
  * the good state back in its place. */
 static void
@@ -101,11 +183,9 @@ reload_reject(const char *why)
 	    moved != NULL ? ", bad file moved to " : "",
 	    moved != NULL ? moved : "");
 	reload_set_error(why);
-	if (moved != NULL &&
-	    objfile_save(server.file, server.store, err, sizeof(err)) == -1)
-		log_warnx("%s", err);
-	else if (moved != NULL)
-		server.last_save = now_wall();
+	/* Never write over a bad file that could not be moved aside. */
+	if (moved != NULL)
+		reload_write_back();
 }
 
 bool
@@ -120,16 +200,15 @@ reload_now(bool force, char *err, size_t errlen)
 	if (state == OBJFILE_MISSING) {
 		log_warnx("%s was removed; writing the current state back",
 		    server.file_path);
-		if (objfile_save(server.file, server.store, err, errlen) ==
-		    -1) {
-			log_warnx("%s", err);
+		if (!reload_write_back()) {
+			snprintf(err, errlen, "cannot write %s back",
+			    server.file_path);
 			return false;
 		}
-		server.last_save = now_wall();
 		return true;
 	}
 	fresh = store_new();
-	if (objfile_load(server.file, fresh, err, errlen) == -1) {
+	if (objfile_load(server.file, fresh, false, err, errlen) == -1) {
 		store_free(fresh);
 		reload_reject(err);
 		return false;
@@ -137,7 +216,10 @@ reload_now(bool force, char *err, size_t errlen)
 	server.last_load = now_wall();
 	reload_set_error(NULL);
 	if (store_same(fresh, server.store)) {
+		/* The same state, perhaps in another program's format. */
 		store_free(fresh);
+		if (state != OBJFILE_UNCHANGED)
+			reload_write_back();
 		return true;
 	}
 	/* A reload is one change: the revision only ever goes up. */
@@ -150,5 +232,6 @@ reload_now(bool force, char *err, size_t errlen)
 	server.store = fresh;
 	log_info("loaded %s: %zu keys, revision %llu", server.file_path,
 	    store_count(fresh), (unsigned long long)revision);
+	reload_write_back();
 	return true;
 }

@@ -13,6 +13,7 @@ static const struct request_kind request_kinds[] = {
 	{ OBJD__REQUEST__OP_PING, "ping", false, handle_ping },
 	{ OBJD__REQUEST__OP_STATUS, "status", false, handle_status },
 	{ OBJD__REQUEST__OP_RELOAD, "reload", true, handle_reload },
+	{ OBJD__REQUEST__OP_COMPACT, "compact", true, handle_compact },
 };
 
 void

@@ -17,6 +17,7 @@ struct store {
 	struct store_entry **slots;
 	size_t nslots; /* a power of two */
 	size_t count;
+	uint64_t bytes;
 	uint64_t revision;
 	uint64_t seed; /* random, so clients cannot aim for collisions */
 };
@@ -66,6 +67,12 @@ size_t
 store_count(const struct store *s)
 {
 	return s->count;
+}
+
+uint64_t
+store_bytes(const struct store *s)
+{
+	return s->bytes;
 }
 
 uint64_t
@@ -155,8 +162,11 @@ store_put(struct store *s, struct store_entry *e)
 	i = store_find_slot(s, e->data, e->keylen, e->hash);
 	old = s->slots[i];
 	s->slots[i] = e;
-	if (old != NULL)
+	s->bytes += e->keylen + e->vallen;
+	if (old != NULL) {
+		s->bytes -= old->keylen + old->vallen;
 		return old;
+	}
 	/* Keep the load under 3/4 so probe runs stay short. */
 	if (++s->count * 4 > s->nslots * 3)
 		store_grow(s);
@@ -176,6 +186,7 @@ store_remove(struct store *s, const char *key, size_t keylen)
 		return NULL;
 	s->slots[i] = NULL;
 	s->count--;
+	s->bytes -= e->keylen + e->vallen;
 	/* Backward shift: move later members of the probe run into the
 	 * hole when their home slot does not lie between hole and them. */
 	for (j = (i + 1) & mask; s->slots[j] != NULL; j = (j + 1) & mask) {

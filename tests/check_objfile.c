@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "objd.h"
@@ -111,20 +114,21 @@ assert_same(const struct store *a, const struct store *b)
 START_TEST(test_round_trip)
 {
 	char err[512];
-	struct objfile *f = objfile_open(path, err, sizeof(err));
+	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
 	struct store *s = sample_store(), *t = store_new();
 	struct stat st;
 
 	ck_assert_msg(f != NULL, "%s", err);
-	ck_assert_int_eq(objfile_load(f, t, err, sizeof(err)), 0);
+	ck_assert_int_eq(objfile_load(f, t, false, err, sizeof(err)), 0);
 	ck_assert_uint_eq(store_count(t), 0);
-	ck_assert_int_eq(objfile_save(f, s, err, sizeof(err)), 0);
+	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_int_eq(st.st_mode & 0777, 0600);
-	ck_assert_int_eq(objfile_load(f, t, err, sizeof(err)), 0);
+	ck_assert_int_eq(objfile_load(f, t, false, err, sizeof(err)), 0);
 	assert_same(s, t);
 	ck_assert_uint_eq(store_revision(t), 9);
-	ck_assert_uint_eq(store_get(t, "age", 3)->revision, 9);
+	/* Each key keeps the revision that last changed it. */
+	ck_assert_uint_eq(store_get(t, "age", 3)->revision, 2);
 	store_free(s);
 	store_free(t);
 	objfile_close(f);
@@ -134,15 +138,15 @@ END_TEST
 START_TEST(test_lock_keeps_second_objd_off)
 {
 	char err[512];
-	struct objfile *f = objfile_open(path, err, sizeof(err));
+	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
 	struct objfile *g;
 
 	ck_assert_ptr_nonnull(f);
-	g = objfile_open(path, err, sizeof(err));
+	g = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
 	ck_assert_ptr_null(g);
 	ck_assert_msg(strstr(err, "in use by another objd") != NULL, "%s", err);
 	objfile_close(f);
-	g = objfile_open(path, err, sizeof(err));
+	g = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
 	ck_assert_ptr_nonnull(g);
 	objfile_close(g);
 }
@@ -152,18 +156,18 @@ END_TEST
 START_TEST(test_every_truncation_is_refused)
 {
 	char err[512];
-	struct objfile *f = objfile_open(path, err, sizeof(err));
+	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
 	struct store *s = sample_store();
 	uint8_t *buf;
 	size_t len;
 
-	ck_assert_int_eq(objfile_save(f, s, err, sizeof(err)), 0);
+	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
 	buf = read_file(path, &len);
 	for (size_t cut = 1; cut < len; cut++) {
 		struct store *t = store_new();
 
 		write_file(path, buf, cut);
-		ck_assert_msg(objfile_load(f, t, err, sizeof(err)) == -1,
+		ck_assert_msg(objfile_load(f, t, false, err, sizeof(err)) == -1,
 		    "a file cut to %zu of %zu bytes was accepted", cut, len);
 		store_free(t);
 	}
@@ -177,12 +181,12 @@ END_TEST
 START_TEST(test_flipped_bytes_are_refused)
 {
 	char err[512];
-	struct objfile *f = objfile_open(path, err, sizeof(err));
+	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
 	struct store *s = sample_store();
 	uint8_t *buf;
 	size_t len, body;
 
-	ck_assert_int_eq(objfile_save(f, s, err, sizeof(err)), 0);
+	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
 	buf = read_file(path, &len);
 	/* The commit record is the last field: tag, length, and at most
 	 * 10 + 5 + 5 + 3 bytes. Find its tag from the end. */
@@ -193,7 +197,7 @@ START_TEST(test_flipped_bytes_are_refused)
 
 		buf[i] ^= 0x20;
 		write_file(path, buf, len);
-		ck_assert_msg(objfile_load(f, t, err, sizeof(err)) == -1,
+		ck_assert_msg(objfile_load(f, t, false, err, sizeof(err)) == -1,
 		    "a flipped byte at %zu was accepted", i);
 		buf[i] ^= 0x20;
 		store_free(t);
@@ -207,17 +211,17 @@ END_TEST
 START_TEST(test_trailing_garbage_is_refused)
 {
 	char err[512];
-	struct objfile *f = objfile_open(path, err, sizeof(err));
+	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
 	struct store *s = sample_store(), *t = store_new();
 	uint8_t *buf;
 	size_t len;
 
-	ck_assert_int_eq(objfile_save(f, s, err, sizeof(err)), 0);
+	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
 	buf = read_file(path, &len);
 	buf = xrealloc(buf, len + 16);
 	memset(buf + len, 0, 16);
 	write_file(path, buf, len + 16);
-	ck_assert_int_eq(objfile_load(f, t, err, sizeof(err)), -1);
+	ck_assert_int_eq(objfile_load(f, t, false, err, sizeof(err)), -1);
 	free(buf);
 	store_free(s);
 	store_free(t);
@@ -230,7 +234,7 @@ END_TEST
 START_TEST(test_foreign_file_last_entry_wins)
 {
 	char err[512];
-	struct objfile *f = objfile_open(path, err, sizeof(err));
+	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
 	struct store *t = store_new();
 	Objd__Value v1 = OBJD__VALUE__INIT, v2 = OBJD__VALUE__INIT;
 	Objd__Object__EntriesEntry e1 = OBJD__OBJECT__ENTRIES_ENTRY__INIT;
@@ -252,7 +256,7 @@ START_TEST(test_foreign_file_last_entry_wins)
 	obj.entries = entries;
 	len = objd__object__pack(&obj, buf);
 	write_file(path, buf, len);
-	ck_assert_msg(objfile_load(f, t, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(objfile_load(f, t, false, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_uint_eq(store_count(t), 1);
 	ck_assert_uint_eq(store_revision(t), 0);
 	store_free(t);
@@ -261,7 +265,7 @@ START_TEST(test_foreign_file_last_entry_wins)
 	buf[len - 1] = 0xff;
 	write_file(path, buf, len);
 	t = store_new();
-	ck_assert_int_eq(objfile_load(f, t, err, sizeof(err)), -1);
+	ck_assert_int_eq(objfile_load(f, t, false, err, sizeof(err)), -1);
 	store_free(t);
 	objfile_close(f);
 }
@@ -270,12 +274,12 @@ END_TEST
 START_TEST(test_check_and_reject)
 {
 	char err[512], other[160];
-	struct objfile *f = objfile_open(path, err, sizeof(err));
+	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
 	struct store *s = sample_store();
 	char *moved;
 
 	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
-	ck_assert_int_eq(objfile_save(f, s, err, sizeof(err)), 0);
+	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
 	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
 	/* Replaced by rename, as careful writers do. */
 	snprintf(other, sizeof(other), "%s/sub/new", dir);
@@ -289,6 +293,269 @@ START_TEST(test_check_and_reject)
 	ck_assert_int_eq(objfile_check(f), OBJFILE_MISSING);
 	free(moved);
 	store_free(s);
+	objfile_close(f);
+}
+END_TEST
+
+/* A file with a snapshot and then n appended changes, as objd writes it:
+ * change i sets "k<i>" to i and, from the third on, deletes "k<i-2>".
+ * ends[i] is the file's size after change i (ends[0]: the snapshot). */
+static void
+build_log(struct objfile *f, int n, size_t *ends)
+{
+	struct store *s = sample_store();
+	char err[512], key[16];
+	struct stat st;
+
+	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ends[0] = (size_t)st.st_size;
+	for (int i = 1; i <= n; i++) {
+		struct objfile_changes c;
+		Objd__Value *v = value_new_int(i);
+		size_t len;
+		uint8_t *val = value_pack(v, &len);
+
+		objfile_changes_init(f, &c);
+		snprintf(key, sizeof(key), "k%d", i);
+		objfile_change_set(&c, key, strlen(key), val, len);
+		if (i >= 3) {
+			snprintf(key, sizeof(key), "k%d", i - 2);
+			objfile_change_delete(&c, key, strlen(key));
+		}
+		objfile_change_commit(&c, 9 + (uint64_t)i);
+		ck_assert_msg(objfile_append(f, s, &c, err, sizeof(err)) == 0,
+		    "%s", err);
+		objfile_changes_free(&c);
+		free(val);
+		value_free(v);
+		ck_assert_int_eq(stat(path, &st), 0);
+		ends[i] = (size_t)st.st_size;
+	}
+	store_free(s);
+}
+
+START_TEST(test_appended_changes)
+{
+	char err[512];
+	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	struct store *t = store_new();
+	size_t ends[6];
+
+	build_log(f, 5, ends);
+	ck_assert_msg(objfile_load(f, t, false, err, sizeof(err)) == 0, "%s",
+	    err);
+	/* The sample's 6 keys, plus k4 and k5: k1..k3 were deleted. */
+	ck_assert_uint_eq(store_count(t), 8);
+	ck_assert_ptr_null(store_get(t, "k3", 2));
+	ck_assert_ptr_nonnull(store_get(t, "k5", 2));
+	ck_assert_uint_eq(store_revision(t), 14);
+	/* Each key keeps the revision that last changed it. */
+	ck_assert_uint_eq(store_get(t, "k4", 2)->revision, 13);
+	ck_assert_uint_eq(store_get(t, "k5", 2)->revision, 14);
+	ck_assert_uint_eq(store_get(t, "name", 4)->revision, 1);
+	store_free(t);
+	objfile_close(f);
+}
+END_TEST
+
+/* Cut at every byte of the last changes: the walk stops at the last whole
+ * commit, and the state is the state of that commit. */
+START_TEST(test_cut_at_every_offset_of_the_last_changes)
+{
+	char err[512];
+	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	size_t ends[6], len;
+	uint8_t *buf;
+
+	build_log(f, 5, ends);
+	buf = read_file(path, &len);
+	for (size_t cut = ends[2]; cut <= len; cut++) {
+		struct store *t = store_new();
+		size_t good_end;
+		bool ours;
+		int last = 0;
+		enum scan_result r;
+
+		r = objfile_scan_buffer(buf, cut, t, &good_end, &ours, err,
+		    sizeof(err));
+		while (last < 5 && ends[last + 1] <= cut)
+			last++;
+		ck_assert(ours);
+		ck_assert_msg(r == (cut == ends[last] ? SCAN_OK : SCAN_TORN),
+		    "cut at %zu: %d (%s)", cut, r, err);
+		ck_assert_uint_eq(good_end, ends[last]);
+		ck_assert_uint_eq(store_revision(t), 9 + (uint64_t)last);
+		ck_assert_uint_eq(store_get(t, "k5", 2) != NULL, last == 5);
+		store_free(t);
+	}
+	free(buf);
+	objfile_close(f);
+}
+END_TEST
+
+/* At start, a torn end is cut back, kept aside, and appends go on. */
+START_TEST(test_recover_torn_end)
+{
+	char err[512], cmd[256];
+	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	struct store *t = store_new();
+	size_t ends[6], len;
+	uint8_t *buf;
+	struct stat st;
+
+	build_log(f, 5, ends);
+	objfile_close(f);
+	buf = read_file(path, &len);
+	/* Half of the last change, then zeroes: a torn write after an OS
+	 * crash may leave either. */
+	buf = xrealloc(buf, len + 100);
+	memset(buf + ends[4] + 3, 0, len + 100 - ends[4] - 3);
+	write_file(path, buf, len + 100);
+	f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	ck_assert_msg(objfile_load(f, t, true, err, sizeof(err)) == 0, "%s",
+	    err);
+	ck_assert_uint_eq(store_revision(t), 13);
+	ck_assert_uint_eq(objfile_stats(f)->recovered_bytes,
+	    len + 100 - ends[4]);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq((size_t)st.st_size, ends[4]);
+	snprintf(cmd, sizeof(cmd), "ls %s/sub | grep -q 'objd.pb.torn-'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+
+	/* objd appends after the cut, and the file reads back whole. */
+	struct objfile_changes c;
+	objfile_changes_init(f, &c);
+	objfile_change_delete(&c, "k4", 2);
+	objfile_change_commit(&c, 14);
+	ck_assert_int_eq(objfile_append(f, t, &c, err, sizeof(err)), 0);
+	objfile_changes_free(&c);
+	store_free(t);
+	t = store_new();
+	ck_assert_int_eq(objfile_load(f, t, false, err, sizeof(err)), 0);
+	ck_assert_uint_eq(store_revision(t), 14);
+	ck_assert_ptr_null(store_get(t, "k4", 2));
+	store_free(t);
+	free(buf);
+	objfile_close(f);
+}
+END_TEST
+
+/* A flipped byte in an old change, with good changes after it, is damage
+ * and not a torn end: objd refuses to start rather than drop them. */
+START_TEST(test_damage_before_good_commits_is_refused)
+{
+	char err[512];
+	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	struct store *t = store_new();
+	size_t ends[6], len, good_end;
+	uint8_t *buf;
+	bool ours;
+
+	build_log(f, 5, ends);
+	buf = read_file(path, &len);
+	/* The value of change 2's entry, well inside it. */
+	buf[ends[1] + 6] ^= 0x01;
+	ck_assert_int_eq(objfile_scan_buffer(buf, len, t, &good_end, &ours,
+			     err, sizeof(err)),
+	    SCAN_DAMAGED);
+	ck_assert_uint_eq(good_end, ends[1]);
+	write_file(path, buf, len);
+	store_free(t);
+	t = store_new();
+	ck_assert_int_eq(objfile_load(f, t, true, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "damaged") != NULL, "%s", err);
+	/* Nothing was cut. */
+	free(buf);
+	buf = read_file(path, &len);
+	ck_assert_uint_eq(len, ends[5]);
+	free(buf);
+	store_free(t);
+	objfile_close(f);
+}
+END_TEST
+
+/* A failed write leaves nothing behind, and the next one lands right. */
+START_TEST(test_failed_append_leaves_no_trace)
+{
+	char err[512];
+	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	struct store *t = store_new();
+	struct objfile_changes c;
+	struct rlimit rl, saved;
+	size_t ends[3];
+	uint8_t *big = xcalloc(1, 300000);
+
+	build_log(f, 2, ends);
+	getrlimit(RLIMIT_FSIZE, &saved);
+	rl = saved;
+	rl.rlim_cur = ends[2] + 1000;
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	objfile_changes_init(f, &c);
+	/* A bytes value: field 6, length 299990. */
+	big[0] = (6 << 3) | 2;
+	big[1] = 0xd6;
+	big[2] = 0xa7;
+	big[3] = 0x12;
+	objfile_change_set(&c, "big", 3, big, 300000);
+	objfile_change_commit(&c, 12);
+	ck_assert_int_eq(objfile_append(f, t, &c, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "File too large") != NULL, "%s", err);
+	objfile_changes_free(&c);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
+
+	objfile_changes_init(f, &c);
+	objfile_change_delete(&c, "k1", 2);
+	objfile_change_commit(&c, 12);
+	ck_assert_int_eq(objfile_append(f, t, &c, err, sizeof(err)), 0);
+	objfile_changes_free(&c);
+	ck_assert_msg(objfile_load(f, t, false, err, sizeof(err)) == 0, "%s",
+	    err);
+	ck_assert_uint_eq(store_revision(t), 12);
+	ck_assert_ptr_null(store_get(t, "big", 3));
+	ck_assert_ptr_null(store_get(t, "k1", 2));
+	store_free(t);
+	free(big);
+	objfile_close(f);
+}
+END_TEST
+
+/* Compaction in a child, with a change appended while it runs. */
+START_TEST(test_compaction_keeps_changes_made_meanwhile)
+{
+	char err[512];
+	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	struct store *s = sample_store(), *t = store_new();
+	struct objfile_changes c;
+	size_t ends[6], len;
+	uint8_t *buf;
+	pid_t pid;
+	int status;
+
+	build_log(f, 5, ends);
+	ck_assert_int_eq(objfile_load(f, s, false, err, sizeof(err)), 0);
+	pid = objfile_compact_start(f, s, err, sizeof(err));
+	ck_assert_msg(pid > 0, "%s", err);
+	objfile_changes_init(f, &c);
+	objfile_change_delete(&c, "name", 4);
+	objfile_change_commit(&c, 15);
+	ck_assert_int_eq(objfile_append(f, s, &c, err, sizeof(err)), 0);
+	objfile_changes_free(&c);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(objfile_compact_finish(f, status, err, sizeof(err)) == 0,
+	    "%s", err);
+	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
+	ck_assert_int_eq(objfile_load(f, t, false, err, sizeof(err)), 0);
+	ck_assert_uint_eq(store_revision(t), 15);
+	ck_assert_uint_eq(store_count(t), store_count(s) - 1);
+	ck_assert_ptr_null(store_get(t, "name", 4));
+	ck_assert_uint_eq(store_get(t, "k5", 2)->revision, 14);
+	buf = read_file(path, &len);
+	ck_assert_uint_lt(len, ends[5]);
+	free(buf);
+	store_free(s);
+	store_free(t);
 	objfile_close(f);
 }
 END_TEST
@@ -308,6 +575,12 @@ objfile_suite(void)
 	tcase_add_test(tc, test_trailing_garbage_is_refused);
 	tcase_add_test(tc, test_foreign_file_last_entry_wins);
 	tcase_add_test(tc, test_check_and_reject);
+	tcase_add_test(tc, test_appended_changes);
+	tcase_add_test(tc, test_cut_at_every_offset_of_the_last_changes);
+	tcase_add_test(tc, test_recover_torn_end);
+	tcase_add_test(tc, test_damage_before_good_commits_is_refused);
+	tcase_add_test(tc, test_failed_append_leaves_no_trace);
+	tcase_add_test(tc, test_compaction_keeps_changes_made_meanwhile);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,127 @@
+/* compact.c: when to rewrite the object file with only the live state.
+ *
+ * The file grows by one fragment per change. Once it holds more than
+ * about twice the live state (and at least COMPACT_FLOOR bytes, so a small
+ * busy file is not rewritten all the time), or when a client asks, a child
+ * process writes the live state to a new file (objfile.c). */
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "objd.h"
+#include "xmalloc.h"
+
+#define COMPACT_FLOOR (1024 * 1024)
+/* Each entry costs a few bytes of framing beyond its key and value. */
+#define COMPACT_ENTRY_OVERHEAD 8
+
+struct compact_waiter {
+	struct conn *conn;
+	uint64_t id;
+};
+
+/* After a failed compaction, automatic ones wait this long. */
+#define COMPACT_RETRY_SECONDS 60
+
+static struct {
+	struct compact_waiter *waiters;
+	size_t n, cap;
+	double failed_at;
+} compact;
+
+static bool
+compact_start(void)
+{
+	char err[1024];
+
+	if (objfile_compacting(server.file))
+		return true;
+	if (objfile_compact_start(server.file, server.store, err,
+		sizeof(err)) == -1) {
+		log_warnx("%s", err);
+		compact.failed_at = now_wall();
+		compact_settle(false, err);
+		return false;
+	}
+	log_info("compacting %s: %llu bytes for %zu keys",
+	    server.file_path,
+	    (unsigned long long)objfile_stats(server.file)->file_size,
+	    store_count(server.store));
+	return true;
+}
+
+void
+compact_maybe(void)
+{
+	uint64_t size = objfile_stats(server.file)->file_size;
+	uint64_t live = store_bytes(server.store) +
+	    store_count(server.store) * COMPACT_ENTRY_OVERHEAD;
+
+	if (size >= COMPACT_FLOOR && size > 2 * live &&
+	    now_wall() - compact.failed_at > COMPACT_RETRY_SECONDS)
+		compact_start();
+}
+
+void
+handle_compact(struct conn *c, const Objd__Request *req)
+{
+	if (compact.n == compact.cap) {
+		compact.cap = compact.cap ? compact.cap * 2 : 4;
+		compact.waiters = xreallocarray(compact.waiters, compact.cap,
+		    sizeof(*compact.waiters));
+	}
+	compact.waiters[compact.n++] = (struct compact_waiter) { c, req->id };
+	/* Like a write, the client waits for its answer before its next
+	 * request is read. */
+	c->pending++;
+	bufferevent_disable(c->bev, EV_READ);
+	compact_start();
+}
+
+void
+compact_settle(bool ok, const char *error)
+{
+	struct compact_waiter *waiters = compact.waiters;
+	size_t n = compact.n;
+
+	compact.waiters = NULL;
+	compact.n = compact.cap = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct conn *c = waiters[i].conn;
+
+		reply_status(c, waiters[i].id,
+		    ok ? OBJD__STATUS__OK : OBJD__STATUS__FAILED,
+		    ok ? NULL : error);
+		c->pending--;
+		conn_release(c);
+	}
+	free(waiters);
+}
+
+void
+compact_child_exited(void)
+{
+	pid_t child = objfile_compact_child(server.file);
+	char err[1024];
+	int status, rc;
+
+	if (child == -1)
+		return;
+	while ((rc = waitpid(child, &status, WNOHANG)) == -1 && errno == EINTR)
+		;
+	if (rc != child)
+		return;
+	if (objfile_compact_finish(server.file, status, err, sizeof(err)) ==
+	    -1) {
+		log_warnx("%s", err);
+		compact.failed_at = now_wall();
+		compact_settle(false, err);
+		return;
+	}
+	log_info("compacted %s to %llu bytes", server.file_path,
+	    (unsigned long long)objfile_stats(server.file)->file_size);
+	compact_settle(true, NULL);
+}
