@@ -403,6 +403,12 @@ objd_close(objd_client *c)
 	free(c);
 }
 
+char *
+objd_default_socket(void)
+{
+	return paths_default_socket();
+}
+
 const char *
 objd_client_socket(const objd_client *c)
 {
@@ -678,5 +684,16 @@ objd_reload(objd_client *c)
 
 	req.op_case = OBJD__REQUEST__OP_RELOAD;
 	req.reload = &reload;
+	return client_call_status(c, &req);
+}
+
+int
+objd_compact(objd_client *c)
+{
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__Compact compact = OBJD__COMPACT__INIT;
+
+	req.op_case = OBJD__REQUEST__OP_COMPACT;
+	req.compact = &compact;
 	return client_call_status(c, &req);
 }

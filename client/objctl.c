@@ -87,6 +87,7 @@ static int cmd_del(struct ctl *, int, char **);
 static int cmd_list(struct ctl *, int, char **);
 static int cmd_status(struct ctl *, int, char **);
 static int cmd_reload(struct ctl *, int, char **);
+static int cmd_compact(struct ctl *, int, char **);
 static int cmd_ping(struct ctl *, int, char **);
 
 static const struct ctl_cmd ctl_cmds[] = {
@@ -100,6 +101,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    cmd_list },
 	{ "status", 0, 0, "", "print objd's state", 0, cmd_status },
 	{ "reload", 0, 0, "", "make objd load its file now", 0, cmd_reload },
+	{ "compact", 0, 0, "", "make objd rewrite its file with only the live "
+			       "state", 0, cmd_compact },
 	{ "ping", 0, 0, "", "check that objd answers", 0, cmd_ping },
 };
 
@@ -749,10 +752,19 @@ ctl_print_status_text(const Objd__StatusInfo *in)
 	printf("last load: %s\n", buf);
 	ctl_format_time(buf, sizeof(buf), in->last_save);
 	printf("last save: %s\n", buf);
+	printf("file size: %" PRIu64 "\n", in->file_size);
+	ctl_print_field("fsync", in->fsync);
+	ctl_format_time(buf, sizeof(buf), in->last_compaction);
+	printf("last compaction: %s\n", buf);
+	if (in->recovered_bytes > 0)
+		printf("torn bytes cut at start: %" PRIu64 "\n",
+		    in->recovered_bytes);
 	if (*in->last_reload_error != '\0')
 		ctl_print_field("last reload error", in->last_reload_error);
 	if (*in->rejected_file != '\0')
 		ctl_print_field("rejected file", in->rejected_file);
+	if (*in->last_write_error != '\0')
+		ctl_print_field("last write error", in->last_write_error);
 }
 
 static void
@@ -805,6 +817,11 @@ ctl_print_status_json(const Objd__StatusInfo *in)
 	ctl_add(m, "last_save", ctl_time_value(in->last_save));
 	ctl_add(m, "last_reload_error", ctl_text(in->last_reload_error));
 	ctl_add(m, "rejected_file", ctl_text(in->rejected_file));
+	ctl_add(m, "file_size", ctl_uint(in->file_size));
+	ctl_add(m, "fsync", value_new_string(in->fsync, strlen(in->fsync)));
+	ctl_add(m, "last_compaction", ctl_time_value(in->last_compaction));
+	ctl_add(m, "recovered_bytes", ctl_uint(in->recovered_bytes));
+	ctl_add(m, "last_write_error", ctl_text(in->last_write_error));
 	ctl_print_json(m, 2);
 }
 
@@ -836,6 +853,20 @@ cmd_reload(struct ctl *ctl, int argc, char **argv)
 	if ((status = ctl_connect(ctl)) != OBJD_OK)
 		return status;
 	if ((status = objd_reload(ctl->client)) != OBJD_OK)
+		return ctl_call_failed(ctl, status);
+	if (ctl->json)
+		ctl_print_revision(ctl);
+	return OBJD_OK;
+}
+
+static int
+cmd_compact(struct ctl *ctl, int argc, char **argv)
+{
+	int status;
+
+	if ((status = ctl_connect(ctl)) != OBJD_OK)
+		return status;
+	if ((status = objd_compact(ctl->client)) != OBJD_OK)
 		return ctl_call_failed(ctl, status);
 	if (ctl->json)
 		ctl_print_revision(ctl);
