@@ -521,6 +521,12 @@ e2e_objd_cmd(struct session *s, const char *const *argv)
 	return run(s, objd_bin, "objd", NULL, make_env(NULL), argv);
 }
 
+int
+e2e_run(struct session *s, const char *const *argv)
+{
+	return run(s, argv[0], argv[0], NULL, make_env(NULL), argv + 1);
+}
+
 const char *
 e2e_objctl_expect(struct session *s, const char *file, int line, int want,
     const char *input, const char *const *argv)

@@ -99,6 +99,9 @@ int e2e_objctl(struct session *s, const char *input, const char *const *env,
 /* Runs objd with argv (without the program name), not as the session's
  * objd: for --help, refusals and the background start. */
 int e2e_objd_cmd(struct session *s, const char *const *argv);
+/* Runs the program argv[0] (a path) with the rest of argv, like
+ * e2e_objd_cmd. */
+int e2e_run(struct session *s, const char *const *argv);
 /* Runs objctl and fails the test unless it exits with want. Returns
  * s->out. */
 const char *e2e_objctl_expect(struct session *s, const char *file, int line,

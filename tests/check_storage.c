@@ -1,0 +1,424 @@
+/* check_storage.c: the object file end to end, with a real objd: crashes
+ * at random moments, torn and damaged files, compaction while clients
+ * write, and replacements seen through inotify. */
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "harness.h"
+#include "objd-client.h"
+#include "value.h"
+
+static struct session session;
+static struct session *s = &session;
+
+static void
+setup(void)
+{
+	e2e_open(s);
+}
+
+static void
+teardown(void)
+{
+	e2e_close(s);
+}
+
+static objd_client *
+client(void)
+{
+	objd_client *c = NULL;
+	char err[256] = "";
+
+	ck_assert_msg(objd_connect(s->sock, E2E_DEADLINE, &c, err,
+			  sizeof(err)) == OBJD_OK,
+	    "objd_connect %s: %s", s->sock, err);
+	return c;
+}
+
+static void
+set_int(objd_client *c, const char *key, int64_t n)
+{
+	Objd__Value *v = value_new_int(n);
+	const Objd__Value *vals[] = { v };
+	const char *keys[] = { key };
+
+	ck_assert_msg(objd_set(c, keys, vals, 1) == OBJD_OK, "set %s: %s", key,
+	    objd_client_error(c));
+	value_free(v);
+}
+
+static int64_t
+get_int(objd_client *c, const char *key)
+{
+	Objd__Value *v = NULL;
+	int64_t n;
+
+	ck_assert_msg(objd_get(c, key, &v) == OBJD_OK, "get %s: %s", key,
+	    objd_client_error(c));
+	ck_assert_int_eq(v->kind_case, OBJD__VALUE__KIND_INT_VALUE);
+	n = v->int_value;
+	value_free(v);
+	return n;
+}
+
+static uint64_t
+status_u64(const char *field)
+{
+	objd_client *c = client();
+	Objd__Response *r = NULL;
+	uint64_t v;
+
+	ck_assert_int_eq(objd_status(c, &r), OBJD_OK);
+	if (strcmp(field, "revision") == 0)
+		v = r->info->revision;
+	else if (strcmp(field, "keys") == 0)
+		v = r->info->keys;
+	else if (strcmp(field, "recovered_bytes") == 0)
+		v = r->info->recovered_bytes;
+	else
+		v = r->info->file_size;
+	objd_response_free(r);
+	objd_close(c);
+	return v;
+}
+
+/* The writer of a crash round: sets keys w<i> = i (every tenth one with a
+ * large value, so a kill can land inside a long write), deletes every
+ * seventh, and reports each acknowledged step on fd as its i. */
+static _Noreturn void
+crash_writer(const char *sock, int fd, int round)
+{
+	objd_client *c = NULL;
+	char key[32], err[256];
+	char *big = malloc(20000);
+
+	memset(big, 'x', 19999);
+	big[19999] = '\0';
+	if (objd_connect(sock, 5, &c, err, sizeof(err)) != OBJD_OK)
+		_exit(0);
+	for (int32_t i = 1;; i++) {
+		Objd__Value *v = i % 10 == 0 ? value_new_string(big, 19999)
+					     : value_new_int(i);
+		const Objd__Value *vals[] = { v };
+		const char *keys[] = { key };
+		int rc;
+
+		snprintf(key, sizeof(key), "w%d", i);
+		if (i % 7 == 0) {
+			snprintf(key, sizeof(key), "w%d", i - 1);
+			rc = objd_delete(c, keys, 1);
+			i = -i;
+		} else
+			rc = objd_set(c, keys, vals, 1);
+		value_free(v);
+		if (rc != OBJD_OK)
+			_exit(0);
+		if (round % 3 == 0 && i % 50 == 0 && objd_compact(c) != OBJD_OK)
+			_exit(0);
+		if (write(fd, &i, sizeof(i)) != sizeof(i))
+			_exit(1);
+		if (i < 0)
+			i = -i;
+	}
+}
+
+/* objd killed at a random moment while a client writes: after a restart
+ * every acknowledged change is there, in every fsync mode, and the file
+ * still loads. */
+START_TEST(test_kill9_rounds)
+{
+	static const char *modes[] = { "always", "interval", "never" };
+	unsigned seed = (unsigned)getpid();
+
+	for (int round = 0; round < 12; round++) {
+		const char *mode = modes[round % 3];
+		struct objd_opts o = { .extra = E2E_ARGV("--fsync", mode) };
+		int fds[2], status;
+		int32_t step, last_set = 0, last_deleted = 0;
+		pid_t writer;
+		objd_client *c;
+		char key[32];
+
+		e2e_start_opts(s, &o);
+		ck_assert_int_eq(pipe(fds), 0);
+		writer = fork();
+		ck_assert_int_ne(writer, -1);
+		if (writer == 0) {
+			close(fds[0]);
+			crash_writer(s->sock, fds[1], round);
+		}
+		close(fds[1]);
+		e2e_sleep(0.02 + (double)(rand_r(&seed) % 200) / 1000.0);
+		e2e_kill9(s);
+		ck_assert_int_eq(waitpid(writer, &status, 0), writer);
+		while (read(fds[0], &step, sizeof(step)) == sizeof(step)) {
+			if (step > 0)
+				last_set = step;
+			else
+				last_deleted = -step - 1;
+		}
+		close(fds[0]);
+		if (getenv("OBJD_TEST_VERBOSE") != NULL)
+			fprintf(stderr, "round %d (%s): %d acknowledged\n",
+			    round, mode, last_set);
+
+		e2e_start_opts(s, &o);
+		c = client();
+		for (int32_t i = 1; i <= last_set; i++) {
+			Objd__Value *v = NULL;
+			int rc;
+
+			if (i % 7 == 0)
+				continue;
+			snprintf(key, sizeof(key), "w%d", i);
+			rc = objd_get(c, key, &v);
+			if (i % 7 == 6 && i <= last_deleted) {
+				ck_assert_msg(rc == OBJD_NOT_FOUND,
+				    "round %d (%s): %s was deleted, yet "
+				    "is there",
+				    round, mode, key);
+				continue;
+			}
+			ck_assert_msg(rc == OBJD_OK,
+			    "round %d (%s): acknowledged %s is lost (last "
+			    "acknowledged: w%d)",
+			    round, mode, key, last_set);
+			if (i % 10 != 0)
+				ck_assert_int_eq(v->int_value, i);
+			value_free(v);
+		}
+		objd_close(c);
+		e2e_stop(s);
+		/* The next round starts from what this one left. */
+		unlink(s->file);
+	}
+}
+END_TEST
+
+/* A torn end (half a write, then zeroes) is cut at start and kept. */
+START_TEST(test_torn_end_is_cut_at_start)
+{
+	objd_client *c;
+	char *buf, *torn;
+	size_t len;
+	int fd;
+
+	e2e_start(s);
+	c = client();
+	for (int i = 0; i < 20; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "k%d", i);
+		set_int(c, key, i);
+	}
+	objd_close(c);
+	e2e_stop(s);
+
+	buf = e2e_read_file(s->file, &len);
+	/* A copy of the last change cut in half, then a zeroed block. */
+	fd = open(s->file, O_WRONLY | O_APPEND);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(write(fd, buf + len - 20, 9), 9);
+	torn = calloc(1, 512);
+	ck_assert_int_eq(write(fd, torn, 512), 512);
+	close(fd);
+
+	e2e_start(s);
+	ck_assert_uint_eq(status_u64("keys"), 20);
+	ck_assert_uint_eq(status_u64("recovered_bytes"), 521);
+	ck_assert_uint_eq(status_u64("file_size"), len);
+	ck_assert_str_eq(CTL_OK(s, "get", "k19"), "19\n");
+	ck_assert_int_eq(e2e_run(s, E2E_ARGV("/bin/sh", "-c",
+				      "ls \"$0\" | grep -q torn-", s->dir)),
+	    0);
+	/* Writing goes on after the cut. */
+	CTL_OK(s, "set", "after", "1");
+	e2e_stop(s);
+	e2e_start(s);
+	ck_assert_str_eq(CTL_OK(s, "get", "after"), "1\n");
+	e2e_stop(s);
+	free(torn);
+	free(buf);
+}
+END_TEST
+
+/* A flipped byte in an old change is damage: objd refuses to start and
+ * touches nothing. */
+START_TEST(test_damaged_file_refuses_start)
+{
+	char *buf, *after;
+	size_t len, len2;
+
+	e2e_start(s);
+	CTL_OK(s, "set", "a", "\"first value\"");
+	CTL_OK(s, "set", "b", "2");
+	CTL_OK(s, "set", "c", "3");
+	e2e_stop(s);
+	buf = e2e_read_file(s->file, &len);
+	/* "first value" lies in the first change after the snapshot. */
+	char *hit = memmem(buf, len, "first value", 11);
+	ck_assert_ptr_nonnull(hit);
+	hit[3] ^= 0x01;
+	e2e_write_file(s->file, buf, len);
+	ck_assert_int_ne(e2e_objd_cmd(s, E2E_ARGV("--foreground", "--file",
+				      s->file, "--socket", s->sock)),
+	    0);
+	ck_assert_msg(strstr(s->err, "damaged") != NULL, "stderr: %s", s->err);
+	ck_assert(e2e_one_line(s->err));
+	after = e2e_read_file(s->file, &len2);
+	ck_assert_uint_eq(len2, len);
+	ck_assert_mem_eq(after, buf, len);
+	free(after);
+	free(buf);
+}
+END_TEST
+
+/* With a long reload interval, inotify still sees a replacement at once. */
+START_TEST(test_replacement_seen_through_inotify)
+{
+	struct objd_opts o = { .reload_interval = "600" };
+	Objd__Object obj = OBJD__OBJECT__INIT;
+	Objd__Object__EntriesEntry e = OBJD__OBJECT__ENTRIES_ENTRY__INIT;
+	Objd__Object__EntriesEntry *ents[] = { &e };
+	Objd__Value *v = value_new_string("Jane", 4);
+	const char *tmp = e2e_path(s, "incoming");
+	uint8_t buf[64];
+	size_t len;
+	double deadline;
+
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "name", "John");
+	/* Another program writes a new file and renames it into place. */
+	e.key = "name";
+	e.value = v;
+	obj.n_entries = 1;
+	obj.entries = ents;
+	len = objd__object__pack(&obj, buf);
+	e2e_write_file(tmp, buf, len);
+	ck_assert_int_eq(rename(tmp, s->file), 0);
+	deadline = e2e_now() + 5;
+	while (strcmp(CTL_OK(s, "get", "name"), "Jane\n") != 0) {
+		ck_assert_msg(e2e_now() < deadline,
+		    "replacement not seen after 5 s (interval is 600 s)");
+		e2e_sleep(0.02);
+	}
+	value_free(v);
+	e2e_stop(s);
+}
+END_TEST
+
+/* The file is compacted when it holds much more than the live state,
+ * and on request, while a client keeps writing; nothing is lost. */
+START_TEST(test_compaction_under_writes)
+{
+	objd_client *c, *c2;
+	char *big = malloc(100001);
+	uint64_t before, after;
+
+	memset(big, 'y', 100000);
+	big[100000] = '\0';
+	e2e_start(s);
+	c = client();
+	c2 = client();
+	for (int i = 0; i < 30; i++) {
+		Objd__Value *v = value_new_string(big, 100000);
+		const Objd__Value *vals[] = { v };
+		const char *keys[] = { "big" };
+
+		ck_assert_int_eq(objd_set(c, keys, vals, 1), OBJD_OK);
+		value_free(v);
+		set_int(c2, "counter", i);
+	}
+	/* 30 values of 100 kB, one live: an automatic compaction ran. */
+	ck_assert_uint_lt(status_u64("file_size"), 1500000);
+	for (int i = 30; i < 40; i++)
+		set_int(c2, "counter", i);
+	before = status_u64("file_size");
+	ck_assert_int_eq(objd_compact(c), OBJD_OK);
+	after = status_u64("file_size");
+	ck_assert_uint_le(after, before);
+	ck_assert_int_eq(get_int(c2, "counter"), 39);
+	objd_close(c);
+	objd_close(c2);
+	e2e_stop(s);
+	e2e_start(s);
+	c = client();
+	ck_assert_int_eq(get_int(c, "counter"), 39);
+	objd_close(c);
+	e2e_stop(s);
+	free(big);
+}
+END_TEST
+
+/* protoc reads objd's file as one objd.Object. */
+START_TEST(test_protoc_decodes_the_file)
+{
+	const char *proto_dir = getenv("OBJD_PROTO_DIR");
+	const char *cmd;
+
+	if (proto_dir == NULL || access("/usr/bin/protoc", X_OK) != 0)
+		return;
+	e2e_start(s);
+	CTL_OK(s, "set", "name", "John", "age", "30");
+	CTL_OK(s, "del", "age");
+	CTL_OK(s, "set", "pi", "3.5");
+	e2e_stop(s);
+	cmd = e2e_path(s, "decode.sh");
+	e2e_write_file(cmd,
+	    "protoc --proto_path=\"$1\" --decode=objd.Object objd.proto "
+	    "< \"$2\"\n",
+	    strlen("protoc --proto_path=\"$1\" --decode=objd.Object objd.proto "
+		   "< \"$2\"\n"));
+	ck_assert_int_eq(e2e_run(s, E2E_ARGV("/bin/sh", cmd, proto_dir,
+				      s->file)),
+	    0);
+	ck_assert_msg(strstr(s->out, "string_value: \"John\"") != NULL, "%s",
+	    s->out);
+	ck_assert_msg(strstr(s->out, "tombstone") != NULL, "%s", s->out);
+	ck_assert_msg(strstr(s->out, "double_value: 3.5") != NULL, "%s",
+	    s->out);
+}
+END_TEST
+
+static Suite *
+storage_suite(void)
+{
+	Suite *suite = suite_create("storage");
+	TCase *tc = tcase_create("storage");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 240);
+	tcase_add_test(tc, test_kill9_rounds);
+	tcase_add_test(tc, test_torn_end_is_cut_at_start);
+	tcase_add_test(tc, test_damaged_file_refuses_start);
+	tcase_add_test(tc, test_replacement_seen_through_inotify);
+	tcase_add_test(tc, test_compaction_under_writes);
+	tcase_add_test(tc, test_protoc_decodes_the_file);
+	suite_add_tcase(suite, tc);
+	return suite;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	e2e_init();
+	sr = srunner_create(storage_suite());
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	e2e_fini();
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
