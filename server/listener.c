@@ -5,6 +5,8 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +70,44 @@ listener_clear_stale(const struct sockaddr_un *sun, char *err, size_t errlen)
 	return 0;
 }
 
+/* --socket-group and --socket-mode, set before listen(): until then
+ * nobody can connect, so there is no moment with the wrong ones. */
+static int
+listener_set_access(const char *path, char *err, size_t errlen)
+{
+	if (server.socket_group != (gid_t)-1 &&
+	    chown(path, (uid_t)-1, server.socket_group) == -1) {
+		snprintf(err, errlen, "cannot give %s to group %ld: %s", path,
+		    (long)server.socket_group, strerror(errno));
+		return -1;
+	}
+	if (chmod(path, server.socket_mode) == -1) {
+		snprintf(err, errlen, "cannot make %s mode %04o: %s", path,
+		    (unsigned)server.socket_mode, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Others reach an open socket only through its folder: says so when its
+ * folder keeps them out. */
+static void
+listener_check_reach(const char *dir)
+{
+	struct stat st;
+	bool group = (server.socket_mode & 0060) != 0;
+	bool others = (server.socket_mode & 0006) != 0;
+
+	if ((!group && !others) || stat(dir, &st) == -1)
+		return;
+	if ((others && (st.st_mode & 0001) == 0) ||
+	    (group && (st.st_mode & 0011) == 0))
+		log_warnx("--socket-mode %04o opens the socket, but its folder "
+		          "%s is mode %04o: other users cannot reach it",
+		    (unsigned)server.socket_mode, dir,
+		    (unsigned)(st.st_mode & 07777));
+}
+
 int
 listener_bind(const char *path, char *err, size_t errlen)
 {
@@ -86,7 +126,17 @@ listener_bind(const char *path, char *err, size_t errlen)
 	}
 	memcpy(sun.sun_path, path, strlen(path) + 1);
 	dir = paths_dirname(path);
-	rc = paths_make_dir(dir, 0700, err, errlen) ? 0 : -1;
+	/* A folder made for an open socket lets others pass, not look. */
+	rc = paths_make_dir(dir,
+	         (server.socket_mode & 0066) != 0 &&
+	                 strncmp(dir, "/tmp/objd-", 10) != 0
+	             ? 0711
+	             : 0700,
+	         err, errlen)
+	    ? 0
+	    : -1;
+	if (rc == 0)
+		listener_check_reach(dir);
 	free(dir);
 	if (rc == -1 || listener_clear_stale(&sun, err, errlen) == -1)
 		return -1;
@@ -100,6 +150,11 @@ listener_bind(const char *path, char *err, size_t errlen)
 	old_mask = umask(0177);
 	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old_mask);
+	if (rc == 0 && listener_set_access(path, err, errlen) == -1) {
+		unlink(path);
+		close(fd);
+		return -1;
+	}
 	if (rc == -1 || listen(fd, 511) == -1 || stat(path, &st) == -1) {
 		snprintf(err, errlen, "cannot listen on %s: %s", path,
 		    strerror(errno));
@@ -111,6 +166,115 @@ listener_bind(const char *path, char *err, size_t errlen)
 	listener.ino = st.st_ino;
 	listener.bound = true;
 	return fd;
+}
+
+/* The first descriptor that systemd passes (SD_LISTEN_FDS_START). */
+#define LISTENER_SYSTEMD_FD 3
+
+/* Reads a decimal number from the environment; false if name is unset
+ * or not one. */
+static bool
+listener_env_number(const char *name, unsigned long *v)
+{
+	const char *s = getenv(name);
+	char *end;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*v = strtoul(s, &end, 10);
+	return errno == 0 && *end == '\0';
+}
+
+/* Names the listening socket for the log and objctl status: its path,
+ * or "@name" for an abstract one. False if it is not a UNIX socket:
+ * objd's permissions rest on its peers' credentials. */
+static bool
+listener_name(int fd)
+{
+	struct sockaddr_un sun;
+	socklen_t len = sizeof(sun);
+	size_t n;
+
+	memset(&sun, 0, sizeof(sun));
+	if (getsockname(fd, (struct sockaddr *)&sun, &len) == -1 ||
+	    sun.sun_family != AF_UNIX)
+		return false;
+	n = len > offsetof(struct sockaddr_un, sun_path)
+	    ? len - offsetof(struct sockaddr_un, sun_path)
+	    : 0;
+	if (n == 0)
+		snprintf(listener.path, sizeof(listener.path), "(unnamed)");
+	else if (sun.sun_path[0] == '\0')
+		snprintf(listener.path, sizeof(listener.path), "@%.*s",
+		    (int)(n - 1), sun.sun_path + 1);
+	else
+		snprintf(listener.path, sizeof(listener.path), "%.*s", (int)n,
+		    sun.sun_path);
+	return true;
+}
+
+/* Socket activation (sd_listen_fds(3)), without libsystemd: LISTEN_PID
+ * names the process the descriptors are for and LISTEN_FDS counts them
+ * from fd 3. objd takes one listening UNIX stream socket and leaves its
+ * file alone: systemd made it and keeps it between runs. */
+int
+listener_from_systemd(int *fdp, const char **pathp, char *err, size_t errlen)
+{
+	unsigned long pid, n;
+	int fd = LISTENER_SYSTEMD_FD, type = 0, listening = 0, flags;
+	socklen_t len;
+	struct stat st;
+
+	*fdp = -1;
+	if (!listener_env_number("LISTEN_PID", &pid) ||
+	    pid != (unsigned long)getpid() ||
+	    !listener_env_number("LISTEN_FDS", &n) || n == 0)
+		return 0;
+	/* What was passed is objd's alone, not its children's. */
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (n != 1) {
+		snprintf(err, errlen,
+		    "systemd passed %lu sockets; objd listens on one "
+		    "(give objd.socket one ListenStream)",
+		    n);
+		return -1;
+	}
+	len = sizeof(type);
+	if (fstat(fd, &st) == -1 || !S_ISSOCK(st.st_mode) ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
+	    type != SOCK_STREAM) {
+		snprintf(err, errlen,
+		    "the descriptor systemd passed is not a stream socket "
+		    "(ListenStream= in objd.socket)");
+		return -1;
+	}
+	len = sizeof(listening);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == -1 ||
+	    !listening) {
+		snprintf(
+		    err, errlen, "the socket systemd passed is not listening");
+		return -1;
+	}
+	if (!listener_name(fd)) {
+		snprintf(err, errlen,
+		    "the socket systemd passed is not a UNIX socket "
+		    "(ListenStream= in objd.socket must be a path)");
+		return -1;
+	}
+	if ((flags = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
+		snprintf(err, errlen, "the socket systemd passed: %s",
+		    strerror(errno));
+		return -1;
+	}
+	listener.bound = false;
+	*fdp = fd;
+	*pathp = listener.path;
+	return 1;
 }
 
 static void

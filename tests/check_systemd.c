@@ -1,0 +1,504 @@
+/* check_systemd.c: objd under systemd, without systemd. Each test makes
+ * the listening socket itself and passes it the way systemd does (fd 3,
+ * LISTEN_PID, LISTEN_FDS), then talks to objd through libobjd; with
+ * libsystemd, it also listens on NOTIFY_SOCKET for READY=1 and
+ * STOPPING=1. */
+#include "config.h"
+
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "objd-client.h"
+
+/* A deadline for things that take a moment, never a performance bound. */
+#define SD_DEADLINE 10.0
+
+static const char *objd_bin;
+
+static struct {
+	char dir[64];
+	char sock[96]; /* the socket "systemd" made */
+	char other[96]; /* --socket: objd must not use it */
+	char file[96];
+	char log[96];
+	int lfd; /* the listening socket, kept as systemd keeps it */
+	pid_t pid; /* the objd started, or -1 */
+} t;
+
+/* How spawn() passes the socket. */
+enum pass {
+	PASS_OURS, /* LISTEN_PID is objd's */
+	PASS_OTHER, /* LISTEN_PID is another process's */
+	PASS_TWO /* LISTEN_FDS=2 */
+};
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+sleep_a_little(void)
+{
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static bool
+exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+static char *
+read_log(void)
+{
+	static char buf[4096];
+	ssize_t n;
+	int fd;
+
+	buf[0] = '\0';
+	if ((fd = open(t.log, O_RDONLY)) == -1)
+		return buf;
+	n = read(fd, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	close(fd);
+	return buf;
+}
+
+static int
+listen_on(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_msg(bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0,
+	    "bind %s: %s", path, strerror(errno));
+	ck_assert_int_eq(listen(fd, 16), 0);
+	return fd;
+}
+
+/* Every test's folder is made in this one, which main() removes at the
+ * end: a failed check ends a test's process at once, before teardown. */
+static char base[32];
+
+/* Kills the daemon whose pid the pidfile in dir holds. */
+static void
+kill_pidfile(const char *dir)
+{
+	char path[320], buf[32] = "";
+	ssize_t n;
+	long pid;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/objd.pid", dir);
+	if ((fd = open(path, O_RDONLY)) == -1)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0 && (pid = strtol(buf, NULL, 10)) > 1)
+		kill((pid_t)pid, SIGKILL);
+}
+
+/* After the run: what failed tests left running, and every folder. */
+static void
+cleanup_all(void)
+{
+	char path[300], cmd[64];
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir(base)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			snprintf(path, sizeof(path), "%s/%s", base, de->d_name);
+			kill_pidfile(path);
+		}
+		closedir(d);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", base);
+}
+
+static void
+setup(void)
+{
+	snprintf(t.dir, sizeof(t.dir), "%s/t.XXXXXX", base);
+	ck_assert_ptr_nonnull(mkdtemp(t.dir));
+	snprintf(t.sock, sizeof(t.sock), "%s/objd.sock", t.dir);
+	snprintf(t.other, sizeof(t.other), "%s/other.sock", t.dir);
+	snprintf(t.file, sizeof(t.file), "%s/objd.pb", t.dir);
+	snprintf(t.log, sizeof(t.log), "%s/objd.log", t.dir);
+	t.pid = -1;
+	t.lfd = listen_on(t.sock);
+}
+
+static void
+teardown(void)
+{
+	if (t.pid > 0) {
+		kill(t.pid, SIGKILL);
+		waitpid(t.pid, NULL, 0);
+	}
+	close(t.lfd);
+}
+
+/* Starts objd as systemd would: fd is dup'ed to 3 and the environment
+ * says so. argv holds objd's arguments after the program name. */
+static pid_t
+spawn(int fd, enum pass pass, const char *const *argv)
+{
+	const char *args[16] = { objd_bin };
+	char num[32];
+	size_t n = 1;
+	pid_t pid;
+	int log;
+
+	while (*argv != NULL && n < 15)
+		args[n++] = *argv++;
+	args[n] = NULL;
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid > 0)
+		return pid;
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	log = open(t.log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	if (log == -1 || dup2(log, STDERR_FILENO) == -1 || dup2(fd, 3) == -1)
+		_exit(127);
+	/* dup2 clears FD_CLOEXEC on 3, unless fd was already 3. */
+	fcntl(3, F_SETFD, 0);
+	snprintf(num, sizeof(num), "%ld",
+	    pass == PASS_OTHER ? (long)getppid() : (long)getpid());
+	setenv("LISTEN_PID", num, 1);
+	setenv("LISTEN_FDS", pass == PASS_TWO ? "2" : "1", 1);
+	if (pass == PASS_TWO)
+		dup2(fd, 4);
+	execv(objd_bin, (char *const *)args);
+	_exit(127);
+}
+
+static pid_t
+spawn_foreground(int fd, enum pass pass)
+{
+	const char *argv[] = { "--foreground", "--file", t.file, "--socket",
+		t.other, "--reload-interval", "0", NULL };
+
+	return spawn(fd, pass, argv);
+}
+
+/* Waits for pid to exit; its exit status, or -1 at the deadline. */
+static int
+wait_exit(pid_t pid)
+{
+	double deadline = now() + SD_DEADLINE;
+	int status;
+	pid_t r;
+
+	while (now() < deadline) {
+		r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status)
+			                         : 128 + WTERMSIG(status);
+		sleep_a_little();
+	}
+	return -1;
+}
+
+static void
+stop(void)
+{
+	int status;
+
+	ck_assert_int_eq(kill(t.pid, SIGTERM), 0);
+	status = wait_exit(t.pid);
+	t.pid = -1;
+	ck_assert_msg(
+	    status == 0, "objd exited %d; its log:\n%s", status, read_log());
+}
+
+static objd_client *
+client_at(const char *path)
+{
+	objd_client *c = NULL;
+	char err[256] = "";
+
+	ck_assert_msg(
+	    objd_connect(path, SD_DEADLINE, &c, err, sizeof(err)) == OBJD_OK,
+	    "connect %s: %s", path, err);
+	return c;
+}
+
+static void
+set_string(objd_client *c, const char *key, const char *s)
+{
+	Objd__Value *v = objd_value_new_string(s);
+	const Objd__Value *values[] = { v };
+	int status;
+
+	status = objd_set(c, &key, values, 1);
+	objd_value_free(v);
+	ck_assert_msg(
+	    status == OBJD_OK, "set %s: %s", key, objd_client_error(c));
+}
+
+static void
+expect_string(objd_client *c, const char *key, const char *want)
+{
+	Objd__Value *v = NULL;
+	int status;
+
+	status = objd_get(c, key, &v);
+	ck_assert_msg(
+	    status == OBJD_OK, "get %s: %s", key, objd_client_error(c));
+	ck_assert_int_eq(v->kind_case, OBJD__VALUE__KIND_STRING_VALUE);
+	ck_assert_str_eq(v->string_value, want);
+	objd_value_free(v);
+}
+
+static void
+expect_status_socket(objd_client *c, const char *want)
+{
+	Objd__Response *r = NULL;
+
+	ck_assert_msg(
+	    objd_status(c, &r) == OBJD_OK, "status: %s", objd_client_error(c));
+	ck_assert_str_eq(r->info->socket, want);
+	objd_response_free(r);
+}
+
+/* The heart of socket activation: a client connects before objd runs
+ * and is answered once it does; objd serves the passed socket, leaves
+ * --socket alone, and on stop leaves the socket file to systemd, whose
+ * socket a second objd then serves with the same object. */
+START_TEST(test_activation)
+{
+	objd_client *early, *c;
+
+	early = client_at(t.sock);
+	t.pid = spawn_foreground(t.lfd, PASS_OURS);
+	set_string(early, "name", "John");
+	expect_string(early, "name", "John");
+	expect_status_socket(early, t.sock);
+	ck_assert_msg(!exists(t.other), "objd bound --socket too");
+	objd_close(early);
+	stop();
+	ck_assert_msg(exists(t.sock), "objd removed systemd's socket");
+
+	/* systemd starts objd again on the next client. */
+	c = client_at(t.sock);
+	t.pid = spawn_foreground(t.lfd, PASS_OURS);
+	expect_string(c, "name", "John");
+	ck_assert_int_eq(objd_ping(c), OBJD_OK);
+	objd_close(c);
+	stop();
+	ck_assert(exists(t.sock));
+	ck_assert(!exists(t.other));
+}
+END_TEST
+
+/* LISTEN_PID names another process: the socket is not objd's, and objd
+ * binds its own --socket as usual. */
+START_TEST(test_not_ours)
+{
+	objd_client *c;
+	double deadline = now() + SD_DEADLINE;
+
+	t.pid = spawn_foreground(t.lfd, PASS_OTHER);
+	while (!exists(t.other) && now() < deadline)
+		sleep_a_little();
+	c = client_at(t.other);
+	expect_status_socket(c, t.other);
+	objd_close(c);
+	stop();
+	ck_assert_msg(!exists(t.other), "objd left its own socket behind");
+}
+END_TEST
+
+/* What objd cannot serve is refused at start, with a reason. */
+static void
+expect_refused(int fd, enum pass pass, const char *why)
+{
+	int status;
+
+	t.pid = spawn_foreground(fd, pass);
+	status = wait_exit(t.pid);
+	if (status != -1)
+		t.pid = -1;
+	ck_assert_msg(status != 0 && status != -1,
+	    "objd exited %d with a bad socket", status);
+	ck_assert_msg(strstr(read_log(), why) != NULL,
+	    "objd's log does not say \"%s\":\n%s", why, read_log());
+	ck_assert(!exists(t.other));
+}
+
+START_TEST(test_refused_file)
+{
+	int fd = open("/dev/null", O_RDONLY);
+
+	expect_refused(fd, PASS_OURS, "not a stream socket");
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_refused_not_listening)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	expect_refused(fd, PASS_OURS, "not listening");
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_refused_two)
+{
+	expect_refused(t.lfd, PASS_TWO, "passed 2 sockets");
+}
+END_TEST
+
+/* Without --foreground objd takes the socket before it forks, since
+ * LISTEN_PID names the process systemd started. */
+START_TEST(test_background)
+{
+	char pidfile[128];
+	const char *argv[] = { "--file", t.file, "--socket", t.other,
+		"--reload-interval", "0", "--pidfile", pidfile, NULL };
+	Objd__Response *r = NULL;
+	objd_client *c;
+
+	snprintf(pidfile, sizeof(pidfile), "%s/objd.pid", t.dir);
+	/* The daemon is reparented to this process, which can then wait
+	 * for it. */
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+	t.pid = spawn(t.lfd, PASS_OURS, argv);
+	ck_assert_msg(
+	    wait_exit(t.pid) == 0, "objd did not start:\n%s", read_log());
+	t.pid = -1;
+	c = client_at(t.sock);
+	ck_assert_int_eq(objd_status(c, &r), OBJD_OK);
+	t.pid = (pid_t)r->info->pid;
+	ck_assert_str_eq(r->info->socket, t.sock);
+	objd_response_free(r);
+	set_string(c, "city", "New York");
+	objd_close(c);
+	ck_assert(!exists(t.other));
+	stop();
+	ck_assert(exists(t.sock));
+}
+END_TEST
+
+#ifdef HAVE_SYSTEMD
+/* Waits for one datagram on fd and checks that it holds want. */
+static void
+expect_notification(int fd, const char *want)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char buf[512];
+	ssize_t n;
+
+	ck_assert_msg(poll(&pfd, 1, (int)(SD_DEADLINE * 1000)) == 1,
+	    "no notification %s; objd's log:\n%s", want, read_log());
+	n = recv(fd, buf, sizeof(buf) - 1, 0);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_msg(
+	    strstr(buf, want) != NULL, "got \"%s\", not %s", buf, want);
+}
+
+/* objd built with libsystemd says READY=1 once it serves and
+ * STOPPING=1 when it stops. */
+START_TEST(test_notify)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	objd_client *c;
+	int nfd;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/notify", t.dir);
+	nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ne(nfd, -1);
+	ck_assert_int_eq(bind(nfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	setenv("NOTIFY_SOCKET", sun.sun_path, 1);
+	t.pid = spawn_foreground(t.lfd, PASS_OURS);
+	unsetenv("NOTIFY_SOCKET");
+	expect_notification(nfd, "READY=1");
+	c = client_at(t.sock);
+	ck_assert_int_eq(objd_ping(c), OBJD_OK);
+	objd_close(c);
+	kill(t.pid, SIGTERM);
+	expect_notification(nfd, "STOPPING=1");
+	stop();
+	close(nfd);
+}
+END_TEST
+#endif
+
+static Suite *
+systemd_suite(void)
+{
+	Suite *s = suite_create("systemd");
+	TCase *tc = tcase_create("activation");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_activation);
+	tcase_add_test(tc, test_not_ours);
+	tcase_add_test(tc, test_refused_file);
+	tcase_add_test(tc, test_refused_not_listening);
+	tcase_add_test(tc, test_refused_two);
+	tcase_add_test(tc, test_background);
+#ifdef HAVE_SYSTEMD
+	tcase_add_test(tc, test_notify);
+#endif
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	if ((objd_bin = getenv("OBJD_BIN")) == NULL) {
+		fprintf(
+		    stderr, "OBJD_BIN is not set: run me with make check\n");
+		return 99;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(base, sizeof(base), "/tmp/objd-sd.XXXXXX");
+	if (mkdtemp(base) == NULL) {
+		perror("mkdtemp");
+		return 99;
+	}
+	sr = srunner_create(systemd_suite());
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	cleanup_all();
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
