@@ -38,6 +38,9 @@
 #define CLIENT_KEEP_MAX ((size_t)1 << 20)
 /* A timeout beyond this many seconds (about 31 years) is no bound. */
 #define CLIENT_TIMEOUT_MAX 1e9
+/* What a soft read returns when its wait ends (the deadline passed, or
+ * a signal came) before the frame was whole; the stream stays in step. */
+#define CLIENT_AGAIN (-1)
 
 struct objd_client {
 	int fd; /* -1 once the connection is given up */
@@ -45,6 +48,9 @@ struct objd_client {
 	double timeout;
 	uint64_t last_id;
 	uint64_t revision;
+	/* The id of the watch this connection follows, or 0: a watching
+	 * connection only reads events. */
+	uint64_t watch_id;
 	/* Bytes read but not yet used: a frame arrives in pieces. */
 	uint8_t *in;
 	size_t in_len;
@@ -94,9 +100,10 @@ client_deadline(const objd_client *c)
 }
 
 /* Waits until fd is ready for events or the deadline passes (0: never).
- * Returns 0 when ready, -1 with errno ETIMEDOUT or poll's error. */
+ * Returns 0 when ready, -1 with errno ETIMEDOUT or poll's error; a
+ * signal ends the wait (EINTR) only if intr is set. */
 static int
-client_wait(int fd, short events, double deadline)
+client_wait(int fd, short events, double deadline, bool intr)
 {
 	struct pollfd pfd = { .fd = fd, .events = events };
 	double left;
@@ -118,7 +125,7 @@ client_wait(int fd, short events, double deadline)
 		n = poll(&pfd, 1, ms);
 		if (n > 0)
 			return 0;
-		if (n == -1 && errno != EINTR)
+		if (n == -1 && (errno != EINTR || intr))
 			return -1;
 	}
 }
@@ -138,6 +145,36 @@ client_io_error(objd_client *c, const char *doing)
 	return client_break(c, OBJD_UNREACHABLE);
 }
 
+static int client_read_frame(objd_client *, double, bool, size_t *, size_t *);
+static int
+client_decode(objd_client *, const uint8_t *, size_t, Objd__Response **);
+
+/* objd hung up while the request was still going out. It may have said
+ * why first (a request over its --max-frame, a client over its
+ * --max-clients): that answer is worth more than "broken pipe". */
+static int
+client_send_refused(objd_client *c, double deadline)
+{
+	Objd__Response *r = NULL;
+	size_t off, len;
+	int status;
+
+	if (errno != EPIPE && errno != ECONNRESET)
+		return client_io_error(c, "sending");
+	status = client_read_frame(c, deadline, false, &off, &len);
+	if (status != OBJD_OK)
+		return status;
+	status = client_decode(c, c->in + off, len, &r);
+	if (r == NULL)
+		return status;
+	objd__response__free_unpacked(r, NULL);
+	client_fail(c,
+	    "objd at %s closed the connection before the request "
+	    "was sent: check objd's log",
+	    c->socket_path);
+	return client_break(c, OBJD_UNREACHABLE);
+}
+
 static int
 client_write_all(
     objd_client *c, const uint8_t *buf, size_t len, double deadline)
@@ -154,19 +191,20 @@ client_write_all(
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (client_wait(c->fd, POLLOUT, deadline) == -1)
+			if (client_wait(c->fd, POLLOUT, deadline, false) == -1)
 				return client_io_error(c, "sending");
 			continue;
 		}
-		return client_io_error(c, "sending");
+		return client_send_refused(c, deadline);
 	}
 	return OBJD_OK;
 }
 
 /* Reads until at least want bytes are buffered, and whatever else
- * arrives with them and fits. */
+ * arrives with them and fits. With soft set, a timeout or a signal
+ * returns CLIENT_AGAIN and keeps what was read. */
 static int
-client_fill(objd_client *c, size_t want, double deadline)
+client_fill(objd_client *c, size_t want, double deadline, bool soft)
 {
 	size_t cap = want > CLIENT_READ_CHUNK ? want : CLIENT_READ_CHUNK;
 	ssize_t n;
@@ -191,18 +229,22 @@ client_fill(objd_client *c, size_t want, double deadline)
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			if (client_wait(c->fd, POLLIN, deadline) == -1)
-				return client_io_error(c, "reading its answer");
-			continue;
+			if (client_wait(c->fd, POLLIN, deadline, soft) == 0)
+				continue;
+			if (soft && (errno == ETIMEDOUT || errno == EINTR))
+				return CLIENT_AGAIN;
+			return client_io_error(c, "reading its answer");
 		}
 		return client_io_error(c, "reading its answer");
 	}
 	return OBJD_OK;
 }
 
-/* Reads one frame; on OBJD_OK its body is c->in[*off .. *off + *len). */
+/* Reads one frame; on OBJD_OK its body is c->in[*off .. *off + *len).
+ * soft: as client_fill(). */
 static int
-client_read_frame(objd_client *c, double deadline, size_t *off, size_t *len)
+client_read_frame(
+    objd_client *c, double deadline, bool soft, size_t *off, size_t *len)
 {
 	enum frame_status fs;
 	size_t hlen = 0, blen = 0;
@@ -213,7 +255,7 @@ client_read_frame(objd_client *c, double deadline, size_t *off, size_t *len)
 		    c->in, c->in_len, FRAME_MAX_DEFAULT, &hlen, &blen);
 		if (fs != FRAME_SHORT)
 			break;
-		status = client_fill(c, c->in_len + 1, deadline);
+		status = client_fill(c, c->in_len + 1, deadline, soft);
 		if (status != OBJD_OK)
 			return status;
 	}
@@ -222,7 +264,7 @@ client_read_frame(objd_client *c, double deadline, size_t *off, size_t *len)
 		    c->socket_path, frame_status_str(fs));
 		return client_break(c, OBJD_FAILED);
 	}
-	status = client_fill(c, hlen + blen, deadline);
+	status = client_fill(c, hlen + blen, deadline, soft);
 	if (status != OBJD_OK)
 		return status;
 	*off = hlen;
@@ -277,6 +319,19 @@ client_decode(
 		    "objd at %s answered nonsense: malformed response",
 		    c->socket_path);
 		return client_break(c, OBJD_FAILED);
+	}
+	/* An answer to no request (id 0) is objd's word on the connection
+	 * itself (too many clients, a frame it could not read); objd closes
+	 * the connection after it. */
+	if (r->id == 0 && c->last_id != 0 && r->status != OBJD__STATUS__OK) {
+		int status = client_status_known((int)r->status)
+		    ? (int)r->status
+		    : OBJD_FAILED;
+
+		client_fail(c, "objd at %s: %s", c->socket_path,
+		    *r->error ? r->error : objd_strerror(status));
+		objd__response__free_unpacked(r, NULL);
+		return client_break(c, status);
 	}
 	if (r->id != c->last_id) {
 		client_fail(c,
@@ -465,13 +520,19 @@ objd_call(objd_client *c, Objd__Request *req, Objd__Response **resp)
 		    c->socket_path);
 		return OBJD_UNREACHABLE;
 	}
+	if (c->watch_id != 0) {
+		client_fail(c,
+		    "this connection follows a watch and only reads its "
+		    "events: use another connection");
+		return OBJD_INVALID;
+	}
 	req->id = ++c->last_id;
 	frame = frame_pack(&req->base, &len);
 	status = client_write_all(c, frame, len, deadline);
 	free(frame);
 	if (status != OBJD_OK)
 		return status;
-	status = client_read_frame(c, deadline, &off, &blen);
+	status = client_read_frame(c, deadline, false, &off, &blen);
 	if (status != OBJD_OK)
 		return status;
 	status = client_decode(c, c->in + off, blen, resp);
@@ -519,8 +580,10 @@ client_check_entries(objd_client *c, Objd__Response *resp)
 	return OBJD_OK;
 }
 
-int
-objd_get(objd_client *c, const char *key, Objd__Value **value)
+/* Reads one key and, if rev is not NULL, the revision that last changed
+ * it. */
+static int
+client_get(objd_client *c, const char *key, Objd__Value **value, uint64_t *rev)
 {
 	Objd__Request req = OBJD__REQUEST__INIT;
 	Objd__Get get = OBJD__GET__INIT;
@@ -553,9 +616,25 @@ objd_get(objd_client *c, const char *key, Objd__Value **value)
 	}
 	*value = resp->entries[0]->value;
 	resp->entries[0]->value = NULL;
+	if (rev != NULL)
+		*rev = resp->entries[0]->revision;
 out:
 	objd_response_free(resp);
 	return status;
+}
+
+int
+objd_get(objd_client *c, const char *key, Objd__Value **value)
+{
+	return client_get(c, key, value, NULL);
+}
+
+int
+objd_get_meta(
+    objd_client *c, const char *key, Objd__Value **value, uint64_t *revision)
+{
+	*revision = 0;
+	return client_get(c, key, value, revision);
 }
 
 int
@@ -589,13 +668,47 @@ client_call_status(objd_client *c, Objd__Request *req)
 	return status;
 }
 
+/* The conditions of a write, as the request carries them; free both
+ * arrays with free(). The strings stay the caller's. */
+static Objd__Condition **
+client_conditions(const objd_cond *conds, size_t n, Objd__Condition **store)
+{
+	Objd__Condition *cs, **ptrs;
+
+	cs = xreallocarray(NULL, n, sizeof(*cs));
+	ptrs = xreallocarray(NULL, n, sizeof(*ptrs));
+	for (size_t i = 0; i < n; i++) {
+		objd__condition__init(&cs[i]);
+		cs[i].key = (char *)conds[i].key;
+		if (conds[i].absent) {
+			cs[i].test_case = OBJD__CONDITION__TEST_ABSENT;
+			cs[i].absent = true;
+		} else {
+			cs[i].test_case = OBJD__CONDITION__TEST_REVISION;
+			cs[i].revision = conds[i].revision;
+		}
+		ptrs[i] = &cs[i];
+	}
+	*store = cs;
+	return ptrs;
+}
+
 int
 objd_set(objd_client *c, const char *const *keys,
     const Objd__Value *const *values, size_t n)
 {
+	return objd_set_if(c, keys, values, n, NULL, 0);
+}
+
+int
+objd_set_if(objd_client *c, const char *const *keys,
+    const Objd__Value *const *values, size_t n, const objd_cond *conds,
+    size_t nconds)
+{
 	Objd__Request req = OBJD__REQUEST__INIT;
 	Objd__Set set = OBJD__SET__INIT;
 	Objd__Entry *entries, **ptrs;
+	Objd__Condition *cs;
 	int status;
 
 	entries = xreallocarray(NULL, n, sizeof(*entries));
@@ -610,9 +723,13 @@ objd_set(objd_client *c, const char *const *keys,
 	}
 	set.n_entries = n;
 	set.entries = ptrs;
+	set.n_conditions = nconds;
+	set.conditions = client_conditions(conds, nconds, &cs);
 	req.op_case = OBJD__REQUEST__OP_SET;
 	req.set = &set;
 	status = client_call_status(c, &req);
+	free(set.conditions);
+	free(cs);
 	free(ptrs);
 	free(entries);
 	return status;
@@ -621,14 +738,72 @@ objd_set(objd_client *c, const char *const *keys,
 int
 objd_delete(objd_client *c, const char *const *keys, size_t n)
 {
+	return objd_delete_if(c, keys, n, NULL, 0);
+}
+
+int
+objd_delete_if(objd_client *c, const char *const *keys, size_t n,
+    const objd_cond *conds, size_t nconds)
+{
 	Objd__Request req = OBJD__REQUEST__INIT;
 	Objd__Delete del = OBJD__DELETE__INIT;
+	Objd__Condition *cs;
+	int status;
 
 	del.n_keys = n;
 	del.keys = (char **)keys;
+	del.n_conditions = nconds;
+	del.conditions = client_conditions(conds, nconds, &cs);
 	req.op_case = OBJD__REQUEST__OP_DELETE;
 	req.delete_ = &del;
-	return client_call_status(c, &req);
+	status = client_call_status(c, &req);
+	free(del.conditions);
+	free(cs);
+	return status;
+}
+
+int
+objd_batch(objd_client *c, const objd_op *ops, size_t nops,
+    const objd_cond *conds, size_t nconds, bool replace)
+{
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__Batch batch = OBJD__BATCH__INIT;
+	Objd__Operation *os, **ptrs;
+	Objd__Entry *entries;
+	Objd__Condition *cs;
+	int status;
+
+	os = xreallocarray(NULL, nops, sizeof(*os));
+	ptrs = xreallocarray(NULL, nops, sizeof(*ptrs));
+	entries = xreallocarray(NULL, nops, sizeof(*entries));
+	for (size_t i = 0; i < nops; i++) {
+		objd__operation__init(&os[i]);
+		if (ops[i].value != NULL) {
+			objd__entry__init(&entries[i]);
+			entries[i].key = (char *)ops[i].key;
+			entries[i].value = (Objd__Value *)ops[i].value;
+			os[i].op_case = OBJD__OPERATION__OP_SET;
+			os[i].set = &entries[i];
+		} else {
+			os[i].op_case = OBJD__OPERATION__OP_DELETE;
+			os[i].delete_ = (char *)ops[i].key;
+		}
+		ptrs[i] = &os[i];
+	}
+	batch.n_operations = nops;
+	batch.operations = ptrs;
+	batch.n_conditions = nconds;
+	batch.conditions = client_conditions(conds, nconds, &cs);
+	batch.replace = replace;
+	req.op_case = OBJD__REQUEST__OP_BATCH;
+	req.batch = &batch;
+	status = client_call_status(c, &req);
+	free(batch.conditions);
+	free(cs);
+	free(entries);
+	free(ptrs);
+	free(os);
+	return status;
 }
 
 int
@@ -696,4 +871,125 @@ objd_compact(objd_client *c)
 	req.op_case = OBJD__REQUEST__OP_COMPACT;
 	req.compact = &compact;
 	return client_call_status(c, &req);
+}
+
+/* Checks the events of a watch frame, so that callers may print them
+ * without looking twice. An event of a type this library does not know
+ * is passed on as it is. */
+static int
+client_check_events(objd_client *c, const Objd__Response *resp)
+{
+	char why[256];
+
+	for (size_t i = 0; i < resp->n_events; i++) {
+		const Objd__Event *e = resp->events[i];
+
+		switch (e->type) {
+		case OBJD__EVENT__TYPE__SET:
+			if (e->value == NULL) {
+				snprintf(why, sizeof(why), "no value");
+				goto bad;
+			}
+			if (!value_valid(e->value, why, sizeof(why)))
+				goto bad;
+			/* FALLTHROUGH */
+		case OBJD__EVENT__TYPE__DELETE:
+			if (*e->key == '\0') {
+				snprintf(why, sizeof(why), "no key");
+				goto bad;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	return OBJD_OK;
+bad:
+	client_fail(
+	    c, "objd at %s sent an invalid event: %s", c->socket_path, why);
+	return client_break(c, OBJD_FAILED);
+}
+
+int
+objd_watch(
+    objd_client *c, const char *prefix, uint64_t since, Objd__Response **first)
+{
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__Watch watch = OBJD__WATCH__INIT;
+	int status;
+
+	if (prefix != NULL)
+		watch.prefix = (char *)prefix;
+	watch.since = since;
+	req.op_case = OBJD__REQUEST__OP_WATCH;
+	req.watch = &watch;
+	status = objd_call(c, &req, first);
+	if (status != OBJD_OK)
+		return status;
+	if ((status = client_check_entries(c, *first)) != OBJD_OK ||
+	    (status = client_check_events(c, *first)) != OBJD_OK) {
+		objd_response_free(*first);
+		*first = NULL;
+		return client_break(c, status);
+	}
+	c->watch_id = req.id;
+	return OBJD_OK;
+}
+
+int
+objd_watch_next(objd_client *c, Objd__Response **resp, double timeout)
+{
+	size_t off = 0, blen = 0;
+	double deadline;
+	int status;
+
+	*resp = NULL;
+	c->error[0] = '\0';
+	if (c->watch_id == 0) {
+		client_fail(c,
+		    "this connection follows no watch: call "
+		    "objd_watch() first");
+		return OBJD_INVALID;
+	}
+	if (c->fd == -1) {
+		client_fail(
+		    c, "the watch on objd at %s ended earlier", c->socket_path);
+		return OBJD_UNREACHABLE;
+	}
+	/* A deadline of 0 would mean "never"; a timeout of 0 still reads
+	 * what has come. */
+	deadline = timeout < 0 || timeout > CLIENT_TIMEOUT_MAX
+	    ? 0
+	    : client_now() + timeout;
+	status = client_read_frame(c, deadline, true, &off, &blen);
+	if (status == CLIENT_AGAIN)
+		return OBJD_OK;
+	if (status != OBJD_OK) {
+		char why[sizeof(c->error)];
+
+		snprintf(why, sizeof(why), "%s", c->error);
+		client_fail(c, "the watch ended: %s", why);
+		return status;
+	}
+	status = client_decode(c, c->in + off, blen, resp);
+	if (c->fd != -1)
+		client_consume(c, off + blen);
+	if (*resp == NULL)
+		return status;
+	c->revision = (*resp)->revision;
+	if (status == OBJD_OK) {
+		if ((status = client_check_events(c, *resp)) != OBJD_OK) {
+			objd_response_free(*resp);
+			*resp = NULL;
+		}
+		return status;
+	}
+	/* objd ends a watch with an error, and closes the connection. */
+	if (c->error[0] == '\0')
+		client_fail(c, "%s",
+		    *(*resp)->error != '\0'
+		        ? (*resp)->error
+		        : "objd ended the watch without saying why: see its "
+		          "log");
+	return client_break(c, status);
 }

@@ -4,19 +4,30 @@
  * printed from them, so a command is added by adding a row and its
  * function. Options go before the command or right after it: a
  * command's arguments are never taken for options, so that
- * "objctl set k -5" stores -5. */
+ * "objctl set k -5" stores -5.
+ *
+ * Keys are paths (keypath.h), passed to objd as they are, except that
+ * objctl reads the escapes that list prints for control characters (\n,
+ * \t, \u0001), so that every line list prints is a KEY again. */
+#include <sys/stat.h>
+
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "key.h"
+#include "keypath.h"
 #include "log.h"
 #include "objd-client.h"
 #include "paths.h"
@@ -39,6 +50,14 @@ struct ctl {
 	double timeout;
 	bool json;
 	bool string; /* set -s: every VALUE is a string */
+	bool if_absent; /* set, del --if-absent */
+	bool if_revision_set; /* set, del --if-revision N */
+	uint64_t if_revision;
+	bool meta; /* get --meta */
+	uint64_t since; /* watch --since REV; 0: from the current values */
+	bool count_set; /* watch --count N */
+	uint64_t count;
+	bool merge; /* load --merge */
 	objd_client *client;
 };
 
@@ -47,6 +66,12 @@ enum ctl_opt_id {
 	OPT_JSON,
 	OPT_TIMEOUT,
 	OPT_STRING,
+	OPT_IF_REVISION,
+	OPT_IF_ABSENT,
+	OPT_META,
+	OPT_SINCE,
+	OPT_COUNT,
+	OPT_MERGE,
 	OPT_HELP,
 	OPT_VERSION
 };
@@ -67,6 +92,17 @@ static const struct ctl_opt ctl_opts[] = {
 	    "wait at most SECONDS for objd; 0: forever (default 30)" },
 	{ "string", 's', NULL, OPT_STRING, false,
 	    "set: store every VALUE as the string given" },
+	{ "if-revision", 0, "N", OPT_IF_REVISION, false,
+	    "set, del: only if every KEY was last changed at revision N" },
+	{ "if-absent", 0, NULL, OPT_IF_ABSENT, false,
+	    "set, del: only if no KEY exists" },
+	{ "meta", 0, NULL, OPT_META, false,
+	    "get: the value with its revision and the object's" },
+	{ "since", 0, "REV", OPT_SINCE, false,
+	    "watch: the changes after revision REV, without the values" },
+	{ "count", 0, "N", OPT_COUNT, false, "watch: exit after N changes" },
+	{ "merge", 0, NULL, OPT_MERGE, false,
+	    "load: set the document's keys and keep the others" },
 	{ "help", 'h', NULL, OPT_HELP, true, "print this help" },
 	{ "version", 0, NULL, OPT_VERSION, true, "print objctl's version" },
 };
@@ -85,24 +121,42 @@ static int cmd_get(struct ctl *, int, char **);
 static int cmd_set(struct ctl *, int, char **);
 static int cmd_del(struct ctl *, int, char **);
 static int cmd_list(struct ctl *, int, char **);
+static int cmd_watch(struct ctl *, int, char **);
+static int cmd_dump(struct ctl *, int, char **);
+static int cmd_load(struct ctl *, int, char **);
 static int cmd_status(struct ctl *, int, char **);
 static int cmd_reload(struct ctl *, int, char **);
 static int cmd_compact(struct ctl *, int, char **);
 static int cmd_ping(struct ctl *, int, char **);
 
+#define CTL_CONDS ((1u << OPT_IF_REVISION) | (1u << OPT_IF_ABSENT))
+
 static const struct ctl_cmd ctl_cmds[] = {
-	{ "get", 0, 1, "[KEY]", "print the whole object, or the value of KEY",
-	    0, cmd_get },
-	{ "set", 2, -1, "[-s] KEY VALUE [KEY VALUE...]",
-	    "set keys in one atomic change", 1u << OPT_STRING, cmd_set },
-	{ "del", 1, -1, "KEY...", "delete keys in one atomic change", 0,
+	{ "get", 0, 1, "[--meta] [KEY]",
+	    "print the whole object, or the value of KEY", 1u << OPT_META,
+	    cmd_get },
+	{ "set", 2, -1, "[OPTIONS] KEY VALUE...",
+	    "set keys in one atomic change", (1u << OPT_STRING) | CTL_CONDS,
+	    cmd_set },
+	{ "del", 1, -1, "[OPTIONS] KEY...",
+	    "delete keys in one atomic change: all or none", CTL_CONDS,
 	    cmd_del },
 	{ "list", 0, 1, "[PREFIX]", "print the keys, one a line, sorted", 0,
 	    cmd_list },
+	{ "watch", 0, 1, "[OPTIONS] [PREFIX]",
+	    "print the values, then a line per change",
+	    (1u << OPT_SINCE) | (1u << OPT_COUNT), cmd_watch },
+	{ "dump", 0, 0, "", "print the object as JSON that load reads back", 0,
+	    cmd_dump },
+	{ "load", 0, 1, "[--merge] [FILE|-]",
+	    "replace the object with a JSON document, atomically",
+	    1u << OPT_MERGE, cmd_load },
 	{ "status", 0, 0, "", "print objd's state", 0, cmd_status },
 	{ "reload", 0, 0, "", "make objd load its file now", 0, cmd_reload },
-	{ "compact", 0, 0, "", "make objd rewrite its file with only the live "
-			       "state", 0, cmd_compact },
+	{ "compact", 0, 0, "",
+	    "make objd rewrite its file with only the live "
+	    "state",
+	    0, cmd_compact },
 	{ "ping", 0, 0, "", "check that objd answers", 0, cmd_ping },
 };
 
@@ -126,11 +180,12 @@ ctl_err(int status, const char *fmt, ...)
 }
 
 /* Escapes the control characters of s as JSON does (\n, \u0001), so
- * that a key or a path with a newline stays on its line. exact escapes
- * the backslash too, so that the text can be read back unambiguously:
- * list wants that, a message does not. */
+ * that a key or a path with a newline stays on its line. path escapes a
+ * dot and a backslash too, as a key path does: a top-level key so
+ * written can be passed back as a KEY (list, watch); a message wants
+ * the text as it was. */
 static char *
-ctl_escape(const char *s, bool exact)
+ctl_escape(const char *s, bool path)
 {
 	size_t len = strlen(s), n = 0;
 	char *out = xreallocarray(NULL, len + 1, 6);
@@ -138,9 +193,9 @@ ctl_escape(const char *s, bool exact)
 
 	for (; *s != '\0'; s++) {
 		ch = (unsigned char)*s;
-		if (ch == '\\' && exact) {
-			memcpy(out + n, "\\\\", 2);
-			n += 2;
+		if ((ch == '\\' || ch == '.') && path) {
+			out[n++] = '\\';
+			out[n++] = (char)ch;
 		} else if (ch == '\n') {
 			memcpy(out + n, "\\n", 2);
 			n += 2;
@@ -212,6 +267,9 @@ ctl_help(FILE *fp)
 	    "true, null, \"x\",\n"
 	    "[...], {...}) and as a string otherwise (John, New York, "
 	    "01234).\n"
+	    "A KEY is a path: server.port is port in the map server; a "
+	    "dot or a backslash\n"
+	    "in a name is written \\. or \\\\, as list prints it.\n"
 	    "Exit status: 0 done, 1 key not found, 2 usage error or bad "
 	    "value, 3 objd\n"
 	    "cannot be reached, 4 conflict, 5 permission denied, 6 objd "
@@ -294,6 +352,22 @@ ctl_set_timeout(struct ctl *ctl, const char *arg)
 	return 0;
 }
 
+/* Reads a revision or a count: a decimal number that fits 64 bits. */
+static int
+ctl_set_uint(const char *opt, const char *what, const char *arg, uint64_t *out)
+{
+	unsigned long long n;
+	char *end;
+
+	errno = 0;
+	n = strtoull(arg, &end, 10);
+	if (!isdigit((unsigned char)*arg) || *end != '\0' || errno != 0)
+		return ctl_err(
+		    CTL_USAGE, "--%s wants %s, not '%s'", opt, what, arg);
+	*out = n;
+	return 0;
+}
+
 /* Applies one option. Returns 0 to go on, -1 to exit 0 (--help and
  * --version were answered), or an exit code. */
 static int
@@ -313,6 +387,25 @@ ctl_apply_opt(struct ctl *ctl, const struct ctl_cmd *cmd,
 		return ctl_set_timeout(ctl, value);
 	case OPT_STRING:
 		ctl->string = true;
+		return 0;
+	case OPT_IF_REVISION:
+		ctl->if_revision_set = true;
+		return ctl_set_uint(
+		    o->name, "a revision", value, &ctl->if_revision);
+	case OPT_IF_ABSENT:
+		ctl->if_absent = true;
+		return 0;
+	case OPT_META:
+		ctl->meta = true;
+		return 0;
+	case OPT_SINCE:
+		return ctl_set_uint(o->name, "a revision", value, &ctl->since);
+	case OPT_COUNT:
+		ctl->count_set = true;
+		return ctl_set_uint(
+		    o->name, "a number of changes", value, &ctl->count);
+	case OPT_MERGE:
+		ctl->merge = true;
 		return 0;
 	case OPT_HELP:
 		if (cmd != NULL)
@@ -419,17 +512,161 @@ ctl_call_failed(struct ctl *ctl, int status)
 	return ctl_err(status, "%s", *why ? why : objd_strerror(status));
 }
 
-static int
-ctl_check_key(const char *key)
+/* Appends the code point cp (1 to 0xffff, no surrogate) as UTF-8. */
+static size_t
+ctl_put_utf8(char *out, unsigned cp)
 {
-	char err[256], *shown;
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | cp >> 6);
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	out[0] = (char)(0xe0 | cp >> 12);
+	out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	out[2] = (char)(0x80 | (cp & 0x3f));
+	return 3;
+}
 
-	if (key_valid(key, strlen(key), err, sizeof(err)))
+/* Reads the escapes of a KEY or PREFIX argument into *out. \n, \t, \r,
+ * \b, \f and \uXXXX (what list prints for control characters) become the
+ * characters. In a path (a KEY) \. and \\ stay as they are, for objd,
+ * and a dot or backslash spelt \u002e or \u005c is escaped so; in a
+ * prefix, which is no path, they become the character. Returns 0, or
+ * CTL_USAGE with the reason printed. */
+static int
+ctl_unescape(const char *arg, bool path, char **out)
+{
+	char *o = xmalloc(strlen(arg) + 1), *shown;
+	const char *p;
+	size_t n = 0;
+	unsigned cp;
+
+	for (p = arg; *p != '\0'; p++) {
+		if (*p != '\\') {
+			o[n++] = *p;
+			continue;
+		}
+		switch (*++p) {
+		case '.':
+		case '\\':
+			if (path)
+				o[n++] = '\\';
+			o[n++] = *p;
+			continue;
+		case 'n':
+			o[n++] = '\n';
+			continue;
+		case 't':
+			o[n++] = '\t';
+			continue;
+		case 'r':
+			o[n++] = '\r';
+			continue;
+		case 'b':
+			o[n++] = '\b';
+			continue;
+		case 'f':
+			o[n++] = '\f';
+			continue;
+		case 'u':
+			if (strspn(p + 1, "0123456789abcdefABCDEF") < 4)
+				goto bad;
+			cp = (unsigned)strtoul(
+			    (char[]){ p[1], p[2], p[3], p[4], '\0' }, NULL, 16);
+			if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff))
+				goto bad;
+			p += 4;
+			if (path && (cp == '.' || cp == '\\'))
+				o[n++] = '\\';
+			/* Six bytes of input make at most four of output. */
+			n += ctl_put_utf8(o + n, cp);
+			continue;
+		default:
+			goto bad;
+		}
+	}
+	o[n] = '\0';
+	*out = o;
+	return 0;
+bad:
+	free(o);
+	shown = ctl_escape(arg, false);
+	ctl_err(CTL_USAGE,
+	    "'%s': a backslash escapes a dot (\\.), a backslash (\\\\) or a "
+	    "control character (\\n, \\t, \\r, \\b, \\f, \\u0001; \\u0000 "
+	    "and surrogates are not allowed)",
+	    shown);
+	free(shown);
+	return CTL_USAGE;
+}
+
+/* A KEY argument as the path objd reads, checked; free *path. */
+static int
+ctl_key_arg(const char *arg, char **path)
+{
+	struct keypath kp;
+	char err[512], *shown;
+	int status;
+
+	if ((status = ctl_unescape(arg, true, path)) != 0)
+		return status;
+	if (keypath_parse(*path, &kp, err, sizeof(err))) {
+		keypath_free(&kp);
 		return 0;
-	shown = ctl_escape(key, false);
+	}
+	free(*path);
+	*path = NULL;
+	shown = ctl_escape(arg, false);
 	ctl_err(CTL_USAGE, "invalid key '%s': %s", shown, err);
 	free(shown);
 	return CTL_USAGE;
+}
+
+/* A PREFIX argument (list, watch) as the text keys start with; free
+ * *prefix. */
+static int
+ctl_prefix_arg(const char *arg, char **prefix)
+{
+	int status;
+
+	if ((status = ctl_unescape(arg, false, prefix)) != 0)
+		return status;
+	if (utf8_valid(*prefix, strlen(*prefix)))
+		return 0;
+	free(*prefix);
+	*prefix = NULL;
+	return ctl_err(CTL_USAGE, "a prefix must be UTF-8 text, as keys are");
+}
+
+/* Reads KEY arguments into a new array of paths; free with
+ * ctl_free_strs(). stride 2 takes every other argument (set). */
+static int
+ctl_key_args(char **argv, size_t n, size_t stride, char ***paths)
+{
+	char **p = xcalloc(n, sizeof(*p));
+	int status;
+
+	for (size_t i = 0; i < n; i++)
+		if ((status = ctl_key_arg(argv[i * stride], &p[i])) != 0) {
+			for (size_t k = 0; k < i; k++)
+				free(p[k]);
+			free(p);
+			return status;
+		}
+	*paths = p;
+	return 0;
+}
+
+static void
+ctl_free_strs(char **strs, size_t n)
+{
+	for (size_t i = 0; strs != NULL && i < n; i++)
+		free(strs[i]);
+	free(strs);
 }
 
 /* Prints v as JSON on its own line, and frees it. */
@@ -443,17 +680,40 @@ ctl_print_json(Objd__Value *v, int indent)
 	value_free(v);
 }
 
+static void
+ctl_add(Objd__Value *m, const char *name, Objd__Value *v)
+{
+	value_map_add(m, name, strlen(name), v);
+}
+
+static Objd__Value *
+ctl_uint(uint64_t n)
+{
+	return n > INT64_MAX ? value_new_double((double)n)
+	                     : value_new_int((int64_t)n);
+}
+
 /* The --json answer of a write: the revision it left the object at. */
 static void
 ctl_print_revision(struct ctl *ctl)
 {
 	Objd__Value *m = value_new_map();
-	uint64_t rev = objd_client_revision(ctl->client);
 
-	value_map_add(m, "revision", strlen("revision"),
-	    rev > INT64_MAX ? value_new_double((double)rev)
-	                    : value_new_int((int64_t)rev));
+	ctl_add(m, "revision", ctl_uint(objd_client_revision(ctl->client)));
 	ctl_print_json(m, 0);
+}
+
+/* Reports a failed write: a conflict says so first. */
+static int
+ctl_write_failed(struct ctl *ctl, int status)
+{
+	const char *why = objd_client_error(ctl->client);
+
+	if (*why == '\0')
+		why = objd_strerror(status);
+	if (status == OBJD_CONFLICT && strncasecmp(why, "conflict", 8) != 0)
+		return ctl_err(status, "conflict: %s", why);
+	return ctl_err(status, "%s", why);
 }
 
 static int
@@ -476,20 +736,54 @@ ctl_get_all(struct ctl *ctl)
 	return OBJD_OK;
 }
 
+/* get --meta: the value, the revision that last changed its key and the
+ * object's, as lines of "name: value" or one JSON object. */
+static void
+ctl_print_meta(struct ctl *ctl, Objd__Value *v, uint64_t rev)
+{
+	uint64_t objrev = objd_client_revision(ctl->client);
+	Objd__Value *m;
+	char *text;
+
+	if (ctl->json) {
+		m = value_new_map();
+		ctl_add(m, "value", v);
+		ctl_add(m, "revision", ctl_uint(rev));
+		ctl_add(m, "object_revision", ctl_uint(objrev));
+		ctl_print_json(m, 0);
+		return;
+	}
+	text = json_from_value(v, 0);
+	printf("value: %s\nrevision: %" PRIu64 "\nobject revision: %" PRIu64
+	       "\n",
+	    text, rev, objrev);
+	free(text);
+	value_free(v);
+}
+
 static int
 cmd_get(struct ctl *ctl, int argc, char **argv)
 {
 	Objd__Value *v;
-	char *shown;
+	uint64_t rev = 0;
+	char *path, *shown;
 	int status;
 
+	if (argc == 0 && ctl->meta)
+		return ctl_err(CTL_USAGE, "usage: objctl get --meta KEY");
 	if (argc == 0)
 		return ctl_get_all(ctl);
-	if ((status = ctl_check_key(argv[0])) != 0)
+	if ((status = ctl_key_arg(argv[0], &path)) != 0)
 		return status;
-	if ((status = ctl_connect(ctl)) != OBJD_OK)
+	if ((status = ctl_connect(ctl)) != OBJD_OK) {
+		free(path);
 		return status;
-	status = objd_get(ctl->client, argv[0], &v);
+	}
+	if (ctl->meta)
+		status = objd_get_meta(ctl->client, path, &v, &rev);
+	else
+		status = objd_get(ctl->client, path, &v);
+	free(path);
 	if (status == OBJD_NOT_FOUND) {
 		shown = ctl_escape(argv[0], false);
 		ctl_err(status, "key not found: %s", shown);
@@ -498,8 +792,10 @@ cmd_get(struct ctl *ctl, int argc, char **argv)
 	}
 	if (status != OBJD_OK)
 		return ctl_call_failed(ctl, status);
+	if (ctl->meta)
+		ctl_print_meta(ctl, v, rev);
 	/* Raw, so that name=$(objctl get name) needs no unquoting. */
-	if (v->kind_case == OBJD__VALUE__KIND_STRING_VALUE && !ctl->json) {
+	else if (v->kind_case == OBJD__VALUE__KIND_STRING_VALUE && !ctl->json) {
 		printf("%s\n", v->string_value);
 		value_free(v);
 	} else
@@ -515,9 +811,9 @@ ctl_strcmp(const void *a, const void *b)
 
 /* The protocol wants each key once in a change; say so before sending. */
 static int
-ctl_check_unique(const char **keys, size_t n)
+ctl_check_unique(char **keys, size_t n)
 {
-	const char **sorted = xmemdup(keys, n * sizeof(*keys));
+	char **sorted = xmemdup(keys, n * sizeof(*keys));
 	char *shown;
 	int status = 0;
 
@@ -565,14 +861,60 @@ ctl_free_values(Objd__Value **values, size_t n)
 	free(values);
 }
 
+/* The conditions of set and del: --if-revision or --if-absent, on every
+ * key; NULL with *n 0 if there are none. */
+static objd_cond *
+ctl_conditions(struct ctl *ctl, char **keys, size_t nkeys, size_t *n)
+{
+	objd_cond *conds;
+
+	*n = 0;
+	if (!ctl->if_absent && !ctl->if_revision_set)
+		return NULL;
+	conds = xcalloc(nkeys, sizeof(*conds));
+	for (size_t i = 0; i < nkeys; i++) {
+		conds[i].key = keys[i];
+		conds[i].absent = ctl->if_absent;
+		conds[i].revision = ctl->if_revision;
+	}
+	*n = nkeys;
+	return conds;
+}
+
+/* Sends the batch of set or del, and says how it went. */
+static int
+ctl_write(struct ctl *ctl, const objd_op *ops, char **keys, size_t n)
+{
+	objd_cond *conds;
+	size_t nconds;
+	int status;
+
+	if (ctl->if_absent && ctl->if_revision_set)
+		return ctl_err(CTL_USAGE,
+		    "--if-revision and --if-absent exclude each other");
+	if ((status = ctl_connect(ctl)) != OBJD_OK)
+		return status;
+	conds = ctl_conditions(ctl, keys, n, &nconds);
+	status = objd_batch(ctl->client, ops, n, conds, nconds, false);
+	free(conds);
+	if (status == OBJD_NOT_FOUND && n > 1)
+		return ctl_err(status, "%s; nothing was deleted",
+		    objd_client_error(ctl->client));
+	if (status != OBJD_OK)
+		return ctl_write_failed(ctl, status);
+	if (ctl->json)
+		ctl_print_revision(ctl);
+	return OBJD_OK;
+}
+
 static int
 cmd_set(struct ctl *ctl, int argc, char **argv)
 {
 	size_t n = (size_t)argc / 2;
-	const char **keys;
 	Objd__Value **values;
-	char *shown;
-	int status = 0;
+	objd_op *ops;
+	char **keys, *shown;
+	int status;
 
 	if (argc % 2 != 0) {
 		shown = ctl_escape(argv[argc - 1], false);
@@ -583,48 +925,46 @@ cmd_set(struct ctl *ctl, int argc, char **argv)
 		free(shown);
 		return CTL_USAGE;
 	}
-	keys = xreallocarray(NULL, n, sizeof(*keys));
+	if ((status = ctl_key_args(argv, n, 2, &keys)) != 0)
+		return status;
 	values = xcalloc(n, sizeof(*values));
+	ops = xcalloc(n, sizeof(*ops));
 	for (size_t i = 0; i < n && status == 0; i++) {
-		keys[i] = argv[2 * i];
-		if ((status = ctl_check_key(keys[i])) != 0)
-			break;
-		values[i] = ctl_read_value(ctl, keys[i], argv[2 * i + 1]);
+		values[i] = ctl_read_value(ctl, argv[2 * i], argv[2 * i + 1]);
 		if (values[i] == NULL)
 			status = CTL_USAGE;
+		ops[i].key = keys[i];
+		ops[i].value = values[i];
 	}
 	if (status == 0)
 		status = ctl_check_unique(keys, n);
-	if (status == 0 && (status = ctl_connect(ctl)) == OBJD_OK) {
-		status = objd_set(
-		    ctl->client, keys, (const Objd__Value *const *)values, n);
-		if (status != OBJD_OK)
-			ctl_call_failed(ctl, status);
-		else if (ctl->json)
-			ctl_print_revision(ctl);
-	}
+	if (status == 0)
+		status = ctl_write(ctl, ops, keys, n);
+	free(ops);
 	ctl_free_values(values, n);
-	free(keys);
+	ctl_free_strs(keys, n);
 	return status;
 }
 
 static int
 cmd_del(struct ctl *ctl, int argc, char **argv)
 {
+	size_t n = (size_t)argc;
+	objd_op *ops;
+	char **keys;
 	int status;
 
-	for (int i = 0; i < argc; i++)
-		if ((status = ctl_check_key(argv[i])) != 0)
-			return status;
-	if ((status = ctl_connect(ctl)) != OBJD_OK)
+	if ((status = ctl_key_args(argv, n, 1, &keys)) != 0)
 		return status;
-	status =
-	    objd_delete(ctl->client, (const char *const *)argv, (size_t)argc);
-	if (status != OBJD_OK)
-		return ctl_call_failed(ctl, status);
-	if (ctl->json)
-		ctl_print_revision(ctl);
-	return OBJD_OK;
+	ops = xcalloc(n, sizeof(*ops));
+	for (size_t i = 0; i < n; i++)
+		ops[i].key = keys[i];
+	status = ctl_check_unique(keys, n);
+	if (status == 0)
+		status = ctl_write(ctl, ops, keys, n);
+	free(ops);
+	ctl_free_strs(keys, n);
+	return status;
 }
 
 static void
@@ -641,6 +981,7 @@ ctl_print_keys(struct ctl *ctl, char **keys, size_t n)
 		ctl_print_json(list, 2);
 		return;
 	}
+	/* Escaped as a path, so that every line is a KEY again. */
 	for (size_t i = 0; i < n; i++) {
 		shown = ctl_escape(keys[i], true);
 		printf("%s\n", shown);
@@ -651,22 +992,364 @@ ctl_print_keys(struct ctl *ctl, char **keys, size_t n)
 static int
 cmd_list(struct ctl *ctl, int argc, char **argv)
 {
-	const char *prefix = argc > 0 ? argv[0] : "";
 	Objd__Response *resp;
+	char *prefix;
 	int status;
 
-	if (!utf8_valid(prefix, strlen(prefix)))
-		return ctl_err(
-		    CTL_USAGE, "a prefix must be UTF-8 text, as keys are");
-	if ((status = ctl_connect(ctl)) != OBJD_OK)
+	if ((status = ctl_prefix_arg(argc > 0 ? argv[0] : "", &prefix)) != 0)
 		return status;
-	if ((status = objd_list(ctl->client, prefix, &resp)) != OBJD_OK) {
+	if ((status = ctl_connect(ctl)) != OBJD_OK) {
+		free(prefix);
+		return status;
+	}
+	status = objd_list(ctl->client, prefix, &resp);
+	free(prefix);
+	if (status != OBJD_OK) {
 		objd_response_free(resp);
 		return ctl_call_failed(ctl, status);
 	}
 	ctl_print_keys(ctl, resp->keys, resp->n_keys);
 	objd_response_free(resp);
 	return OBJD_OK;
+}
+
+/* Set by SIGINT: watch ends, with exit 0. */
+static volatile sig_atomic_t ctl_interrupted;
+
+static void
+ctl_on_sigint(int sig)
+{
+	(void)sig;
+	ctl_interrupted = 1;
+}
+
+/* Prints a line and sends it on at once: a watch is read as it goes. */
+static int
+ctl_watch_line(const char *line)
+{
+	if (printf("%s\n", line) < 0 || fflush(stdout) == EOF)
+		return ctl_err(OBJD_FAILED, "cannot write the output: %s",
+		    strerror(errno));
+	return 0;
+}
+
+/* The first lines of a watch: the current values at the object's
+ * revision. Text: "REV current KEY VALUE" per key ("REV current" if no
+ * key matches); JSON: one line {"revision", "type": "current",
+ * "values": {...}}. */
+static int
+ctl_watch_current(struct ctl *ctl, const Objd__Response *first)
+{
+	char *line, *key, *value;
+	int status = 0;
+
+	if (ctl->json) {
+		value = json_from_entries(first->entries, first->n_entries, 0);
+		if (asprintf(&line,
+		        "{\"revision\": %" PRIu64
+		        ", \"type\": \"current\", \"values\": %s}",
+		        first->revision, value) == -1)
+			fatalx("out of memory");
+		free(value);
+		status = ctl_watch_line(line);
+		free(line);
+		return status;
+	}
+	if (first->n_entries == 0) {
+		if (asprintf(&line, "%" PRIu64 " current", first->revision) ==
+		    -1)
+			fatalx("out of memory");
+		status = ctl_watch_line(line);
+		free(line);
+		return status;
+	}
+	for (size_t i = 0; i < first->n_entries && status == 0; i++) {
+		key = ctl_escape(first->entries[i]->key, true);
+		value = json_from_value(first->entries[i]->value, 0);
+		if (asprintf(&line, "%" PRIu64 " current %s %s",
+		        first->revision, key, value) == -1)
+			fatalx("out of memory");
+		status = ctl_watch_line(line);
+		free(line);
+		free(value);
+		free(key);
+	}
+	return status;
+}
+
+/* One change. Text: "REV set KEY VALUE", "REV delete KEY", "REV reload
+ * ..."; JSON: {"key", "revision", "type", "value"}. KEY is escaped as
+ * list prints it, VALUE is JSON on one line. */
+static int
+ctl_watch_event(struct ctl *ctl, const Objd__Event *e)
+{
+	char *line, *key, *value = NULL;
+	const char *type;
+	int status, n;
+
+	switch (e->type) {
+	case OBJD__EVENT__TYPE__SET:
+		type = "set";
+		value = json_from_value(e->value, 0);
+		break;
+	case OBJD__EVENT__TYPE__DELETE:
+		type = "delete";
+		break;
+	case OBJD__EVENT__TYPE__RELOAD:
+		type = "reload";
+		break;
+	default:
+		type = "unknown";
+		break;
+	}
+	if (ctl->json) {
+		Objd__Value *k = value_new_string(e->key, strlen(e->key));
+
+		key = json_from_value(k, 0);
+		value_free(k);
+		if (e->type == OBJD__EVENT__TYPE__SET)
+			n = asprintf(&line,
+			    "{\"key\": %s, \"revision\": %" PRIu64
+			    ", \"type\": \"%s\", \"value\": %s}",
+			    key, e->revision, type, value);
+		else if (e->type == OBJD__EVENT__TYPE__DELETE)
+			n = asprintf(&line,
+			    "{\"key\": %s, \"revision\": %" PRIu64
+			    ", \"type\": \"%s\"}",
+			    key, e->revision, type);
+		else
+			n = asprintf(&line,
+			    "{\"revision\": %" PRIu64 ", \"type\": \"%s\"}",
+			    e->revision, type);
+	} else {
+		key = ctl_escape(e->key, true);
+		if (e->type == OBJD__EVENT__TYPE__SET)
+			n = asprintf(&line, "%" PRIu64 " set %s %s",
+			    e->revision, key, value);
+		else if (e->type == OBJD__EVENT__TYPE__DELETE)
+			n = asprintf(
+			    &line, "%" PRIu64 " delete %s", e->revision, key);
+		else if (e->type == OBJD__EVENT__TYPE__RELOAD)
+			n = asprintf(&line,
+			    "%" PRIu64 " reload (objd reloaded the whole "
+			    "object from its file)",
+			    e->revision);
+		else
+			n = asprintf(&line, "%" PRIu64 " unknown event %d",
+			    e->revision, (int)e->type);
+	}
+	if (n == -1)
+		fatalx("out of memory");
+	status = ctl_watch_line(line);
+	free(line);
+	free(key);
+	free(value);
+	return status;
+}
+
+/* Follows the watch until --count changes, SIGINT, or its end. */
+static int
+ctl_watch_follow(struct ctl *ctl)
+{
+	Objd__Response *r;
+	uint64_t seen = 0;
+	int status;
+
+	while (!ctl->count_set || seen < ctl->count) {
+		/* A signal ends the wait at once; the timeout only covers
+		 * one that came just before it. */
+		status = objd_watch_next(ctl->client, &r, 1.0);
+		if (ctl_interrupted) {
+			objd_response_free(r);
+			return OBJD_OK;
+		}
+		if (status != OBJD_OK) {
+			objd_response_free(r);
+			return ctl_call_failed(ctl, status);
+		}
+		for (size_t i = 0; r != NULL && i < r->n_events; i++) {
+			if (ctl->count_set && seen == ctl->count)
+				break;
+			if ((status = ctl_watch_event(ctl, r->events[i])) !=
+			    0) {
+				objd_response_free(r);
+				return status;
+			}
+			seen++;
+		}
+		objd_response_free(r);
+	}
+	return OBJD_OK;
+}
+
+static int
+cmd_watch(struct ctl *ctl, int argc, char **argv)
+{
+	struct sigaction sa;
+	Objd__Response *first;
+	char *prefix;
+	int status;
+
+	if ((status = ctl_prefix_arg(argc > 0 ? argv[0] : "", &prefix)) != 0)
+		return status;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = ctl_on_sigint;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: the signal must end the wait for objd. */
+	sigaction(SIGINT, &sa, NULL);
+	if ((status = ctl_connect(ctl)) != OBJD_OK) {
+		free(prefix);
+		return status;
+	}
+	status = objd_watch(ctl->client, prefix, ctl->since, &first);
+	free(prefix);
+	if (status != OBJD_OK) {
+		objd_response_free(first);
+		return ctl_call_failed(ctl, status);
+	}
+	if (ctl->since == 0)
+		status = ctl_watch_current(ctl, first);
+	/* Changes that came with the first answer. */
+	for (size_t i = 0; i < first->n_events && status == 0; i++) {
+		if (ctl->count_set && i == ctl->count)
+			break;
+		status = ctl_watch_event(ctl, first->events[i]);
+	}
+	if (status == 0 && ctl->count_set) {
+		ctl->count -=
+		    first->n_events < ctl->count ? first->n_events : ctl->count;
+	}
+	objd_response_free(first);
+	if (status != 0)
+		return status;
+	return ctl_watch_follow(ctl);
+}
+
+static int
+cmd_dump(struct ctl *ctl, int argc, char **argv)
+{
+	return ctl_get_all(ctl);
+}
+
+/* Reads a whole file, or stdin for "-"; NULL with the reason printed. */
+static char *
+ctl_slurp(const char *name, size_t *len)
+{
+	size_t cap = 65536, n = 0;
+	char *buf;
+	ssize_t r;
+	int fd;
+
+	if (strcmp(name, "-") == 0)
+		fd = STDIN_FILENO;
+	else if ((fd = open(name, O_RDONLY | O_CLOEXEC)) == -1) {
+		ctl_err(CTL_USAGE, "cannot read %s: %s", name, strerror(errno));
+		return NULL;
+	}
+	buf = xmalloc(cap);
+	for (;;) {
+		if (n == cap) {
+			buf = xreallocarray(buf, 2, cap);
+			cap *= 2;
+		}
+		r = read(fd, buf + n, cap - n);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	if (r == -1) {
+		ctl_err(CTL_USAGE, "cannot read %s: %s",
+		    fd == STDIN_FILENO ? "the standard input" : name,
+		    strerror(errno));
+		free(buf);
+		buf = NULL;
+	}
+	if (fd != STDIN_FILENO)
+		close(fd);
+	*len = n;
+	return buf;
+}
+
+/* Parses a document for load: a JSON object of valid keys. NULL with
+ * the reason printed (exit 2). */
+static Objd__Value *
+ctl_load_document(const char *name)
+{
+	char err[512], *text, *shown;
+	Objd__Value *doc;
+	size_t len;
+
+	if ((text = ctl_slurp(name, &len)) == NULL)
+		return NULL;
+	if (strcmp(name, "-") == 0)
+		name = "the standard input";
+	doc = json_to_value(text, len, err, sizeof(err));
+	free(text);
+	if (doc == NULL) {
+		ctl_err(CTL_USAGE, "%s: %s; nothing was loaded", name, err);
+		return NULL;
+	}
+	if (doc->kind_case != OBJD__VALUE__KIND_MAP_VALUE) {
+		ctl_err(CTL_USAGE,
+		    "%s: the document is %s %s, not a JSON object of keys "
+		    "and values; nothing was loaded",
+		    name, strchr("ai", value_type_name(doc)[0]) ? "an" : "a",
+		    value_type_name(doc));
+		value_free(doc);
+		return NULL;
+	}
+	for (size_t i = 0; i < doc->map_value->n_fields; i++) {
+		const char *key = doc->map_value->fields[i]->key;
+
+		if (key_valid(key, strlen(key), err, sizeof(err)))
+			continue;
+		shown = ctl_escape(key, false);
+		ctl_err(CTL_USAGE,
+		    "%s: invalid key \"%s\": %s; nothing was "
+		    "loaded",
+		    name, shown, err);
+		free(shown);
+		value_free(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+static int
+cmd_load(struct ctl *ctl, int argc, char **argv)
+{
+	Objd__Value *doc;
+	Objd__MapValue *m;
+	objd_op *ops;
+	char **keys;
+	int status;
+
+	if ((doc = ctl_load_document(argc > 0 ? argv[0] : "-")) == NULL)
+		return CTL_USAGE;
+	m = doc->map_value;
+	ops = xcalloc(m->n_fields, sizeof(*ops));
+	keys = xcalloc(m->n_fields, sizeof(*keys));
+	/* The document's keys are top-level keys: as paths, escaped. */
+	for (size_t i = 0; i < m->n_fields; i++) {
+		keys[i] = keypath_escape(
+		    m->fields[i]->key, strlen(m->fields[i]->key));
+		ops[i].key = keys[i];
+		ops[i].value = m->fields[i]->value;
+	}
+	if ((status = ctl_connect(ctl)) == OBJD_OK) {
+		status = objd_batch(
+		    ctl->client, ops, m->n_fields, NULL, 0, !ctl->merge);
+		if (status != OBJD_OK)
+			ctl_write_failed(ctl, status);
+		else if (ctl->json)
+			ctl_print_revision(ctl);
+	}
+	ctl_free_strs(keys, m->n_fields);
+	free(ops);
+	value_free(doc);
+	return status;
 }
 
 /* ISO 8601 in local time with the UTC offset, e.g.
@@ -765,19 +1448,6 @@ ctl_print_status_text(const Objd__StatusInfo *in)
 		ctl_print_field("rejected file", in->rejected_file);
 	if (*in->last_write_error != '\0')
 		ctl_print_field("last write error", in->last_write_error);
-}
-
-static void
-ctl_add(Objd__Value *m, const char *name, Objd__Value *v)
-{
-	value_map_add(m, name, strlen(name), v);
-}
-
-static Objd__Value *
-ctl_uint(uint64_t n)
-{
-	return n > INT64_MAX ? value_new_double((double)n)
-	                     : value_new_int((int64_t)n);
 }
 
 /* An empty text is "none": null in JSON. */

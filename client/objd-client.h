@@ -5,12 +5,26 @@
  *
  *	cc prog.c $(pkg-config --cflags --libs libobjd)
  *
+ * It needs C11 (or C++), for the anonymous unions of objd.pb-c.h.
+ *
  * The model. objd keeps one object: a map from keys (non-empty UTF-8
  * without NUL, at most 4096 bytes) to typed values. A value is an
  * Objd__Value, the C form of the message objd.Value in objd.proto: null,
  * bool, int (int64_t), double, string, bytes, list or map; kind_case says
  * which. The objd_value_new_*() functions build values; objd_value_free()
  * frees them, and the values libobjd hands out.
+ *
+ * Key paths. Every key a request names is a path: a dot reaches into a
+ * nested map ("server.port" is the member "port" of the map at the key
+ * "server", and setting it creates the map), and a backslash escapes a
+ * dot or a backslash that belongs to a name ("a\\.b", in C, is the
+ * top-level key "a.b"). Keys that objd hands out (objd_get_all,
+ * objd_list, events) are top-level keys as they are, unescaped.
+ *
+ * Revisions. Every committed change raises the object's revision by one,
+ * and every top-level key remembers the revision that last changed it:
+ * objd_get_meta() reads it, and a condition (objd_cond) makes a write
+ * depend on it, for compare-and-set.
  *
  * Connections. One objd_client is one connection, and a call sends one
  * request and waits for its answer. Calls are blocking and not
@@ -87,6 +101,12 @@ const char *objd_strerror(int status);
 /* Reads one key: OBJD_NOT_FOUND if it does not exist. On OBJD_OK *value
  * is the value, to be freed with objd_value_free(); otherwise NULL. */
 int objd_get(objd_client *c, const char *key, Objd__Value **value);
+/* objd_get(), and *revision is the revision that last changed the key
+ * (for a nested path, its top-level key's; 0 if not OBJD_OK). The
+ * object's revision is then objd_client_revision(). Read a key's
+ * revision, then write with a condition on it: compare-and-set. */
+int objd_get_meta(
+    objd_client *c, const char *key, Objd__Value **value, uint64_t *revision);
 /* Reads the whole object. On OBJD_OK (*resp)->entries[0 ..
  * (*resp)->n_entries) holds every key (->key) and its value (->value),
  * sorted bytewise by key; free *resp with objd_response_free(). */
@@ -95,9 +115,47 @@ int objd_get_all(objd_client *c, Objd__Response **resp);
  * nothing. The values stay the caller's. A key appears at most once. */
 int objd_set(objd_client *c, const char *const *keys,
     const Objd__Value *const *values, size_t n);
-/* Deletes n keys in one atomic change. Like rm(1), the keys that exist
- * go, and OBJD_NOT_FOUND says that one of them did not exist. */
+/* Deletes n keys in one atomic change: all of them, or none and
+ * OBJD_NOT_FOUND if one of them does not exist. */
 int objd_delete(objd_client *c, const char *const *keys, size_t n);
+
+/* Conditions and batches. A write may carry conditions: all must hold
+ * when objd applies it, or nothing changes and the call returns
+ * OBJD_CONFLICT. */
+
+/* One condition. */
+typedef struct objd_cond {
+	/* The key path; a nested path tests its top-level key. */
+	const char *key;
+	/* true: the key must not exist. false: it must exist and have been
+	 * last changed at revision. */
+	bool absent;
+	uint64_t revision;
+} objd_cond;
+
+/* One step of a batch. */
+typedef struct objd_op {
+	/* The key path. */
+	const char *key;
+	/* The value to set, which stays the caller's; NULL deletes key,
+	 * which must then exist. */
+	const Objd__Value *value;
+} objd_op;
+
+/* objd_set() under conditions conds[0 .. nconds). */
+int objd_set_if(objd_client *c, const char *const *keys,
+    const Objd__Value *const *values, size_t n, const objd_cond *conds,
+    size_t nconds);
+/* objd_delete() under conditions conds[0 .. nconds). */
+int objd_delete_if(objd_client *c, const char *const *keys, size_t n,
+    const objd_cond *conds, size_t nconds);
+/* Applies ops[0 .. nops), in order, as one atomic change if every
+ * condition holds: all of it, or nothing. OBJD_CONFLICT if a condition
+ * fails, OBJD_NOT_FOUND if a deleted key does not exist. With replace,
+ * every top-level key that no operation sets is deleted too: the batch
+ * then replaces the whole object (objctl load). */
+int objd_batch(objd_client *c, const objd_op *ops, size_t nops,
+    const objd_cond *conds, size_t nconds, bool replace);
 /* Lists the keys that start with prefix (NULL or "" for all), sorted
  * bytewise, in (*resp)->keys[0 .. (*resp)->n_keys); free *resp with
  * objd_response_free(). */
@@ -113,6 +171,38 @@ int objd_reload(objd_client *c);
 /* Asks objd to rewrite its file with only the live state; returns once
  * the new file is in place. */
 int objd_compact(objd_client *c);
+
+/* Watching. A watch follows the committed changes of the top-level keys
+ * that start with a prefix, in revision order, none missing; the
+ * connection then serves that watch only (other calls on it fail with
+ * OBJD_INVALID), until objd_close().
+ *
+ * objd_watch() starts one on c for prefix (NULL or "" for every key).
+ * With since 0, (*first)->entries hold the current entries that match,
+ * each with its key's revision, and (*first)->revision the object's
+ * revision they are current at. With since > 0, objd sends the changes
+ * after that revision instead, and no entries; OBJD_NOT_FOUND says it
+ * no longer holds them (read everything again, and watch from there).
+ * *first is freed with objd_response_free(), whatever the status, as
+ * objd_call() says.
+ *
+ * objd_watch_next() waits at most timeout seconds (< 0: without bound;
+ * the client's own timeout does not apply) for the next frame of the
+ * watch. On OBJD_OK *resp is NULL if none came in time or a signal
+ * interrupted the wait (the watch goes on; call again), and otherwise
+ * (*resp)->events[0 .. (*resp)->n_events) are changes in revision
+ * order: an Objd__Event with type OBJD__EVENT__TYPE__SET (key and its
+ * new value), OBJD__EVENT__TYPE__DELETE (key) or OBJD__EVENT__TYPE__RELOAD
+ * (the whole object was reloaded from its file: read everything again),
+ * the revision of the change, and the top-level key as it is, unescaped.
+ * A frame may hold several events. objd drops a watch that falls too far
+ * behind (its reader does not read): the call then returns OBJD_FAILED
+ * with objd's reason in objd_client_error() and *resp, and the
+ * connection is closed; OBJD_UNREACHABLE if objd went away. Free *resp
+ * with objd_response_free(). */
+int objd_watch(
+    objd_client *c, const char *prefix, uint64_t since, Objd__Response **first);
+int objd_watch_next(objd_client *c, Objd__Response **resp, double timeout);
 
 /* Any request: sends req (its id is set by the call) and waits for the
  * answer. On OBJD_OK or any status objd answered, *resp holds the
@@ -137,8 +227,7 @@ Objd__Value *objd_value_new_map(void);
 /* Appends item to a list; the list takes item over. */
 void objd_value_list_append(Objd__Value *list, Objd__Value *item);
 /* Adds key = item to a map; the map takes item over. */
-void objd_value_map_add(
-    Objd__Value *map, const char *key, Objd__Value *item);
+void objd_value_map_add(Objd__Value *map, const char *key, Objd__Value *item);
 /* Frees a value and everything in it. NULL is allowed. */
 void objd_value_free(Objd__Value *v);
 /* The name of v's type: "null", "bool", "int", "double", "string",
@@ -147,7 +236,9 @@ const char *objd_value_type(const Objd__Value *v);
 
 /* JSON, as objctl prints and reads it: 30 is an int and 30.0 a double,
  * bytes are {"$bytes": "<base64>"}, a double that is not finite is
- * {"$double": "nan" | "inf" | "-inf"}, map members are sorted bytewise.
+ * {"$double": "nan" | "inf" | "-inf"}, a map whose only member is named
+ * "$bytes", "$double" or "$map" is {"$map": {...}} (the inner map taken
+ * as it is), map members are sorted bytewise.
  * indent 0 gives one line, otherwise each level is indented by that many
  * spaces. The strings returned are freed with free(). */
 

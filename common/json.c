@@ -265,6 +265,35 @@ emit_list(struct buf *b, const Objd__ListValue *l, int indent, unsigned level)
 	emit_close(b, ']', indent, level, n);
 }
 
+/* True if members would read back as a special form: a map whose only
+ * member is "$bytes", "$double" or "$map". */
+static bool
+members_special(const struct member *m, size_t n)
+{
+	return n == 1 &&
+	    (strcmp(m[0].key, "$bytes") == 0 ||
+	        strcmp(m[0].key, "$double") == 0 ||
+	        strcmp(m[0].key, "$map") == 0);
+}
+
+/* Writes members as a map, escaped as {"$map": {...}} where they would
+ * otherwise read back as a special form. */
+static void
+emit_object(
+    struct buf *b, struct member *m, size_t n, int indent, unsigned level)
+{
+	if (!members_special(m, n)) {
+		emit_members(b, m, n, indent, level);
+		return;
+	}
+	buf_addc(b, '{');
+	emit_sep(b, indent, level + 1, 1);
+	emit_string(b, "$map", strlen("$map"));
+	buf_adds(b, ": ");
+	emit_members(b, m, n, indent, level + 1);
+	emit_close(b, '}', indent, level, 1);
+}
+
 static void
 emit_map(struct buf *b, const Objd__MapValue *m, int indent, unsigned level)
 {
@@ -275,7 +304,7 @@ emit_map(struct buf *b, const Objd__MapValue *m, int indent, unsigned level)
 		mem[i].key = m->fields[i]->key;
 		mem[i].value = m->fields[i]->value;
 	}
-	emit_members(b, mem, n, indent, level);
+	emit_object(b, mem, n, indent, level);
 	free(mem);
 }
 
@@ -359,7 +388,7 @@ json_from_entries(Objd__Entry *const *entries, size_t n, int indent)
 		mem[i].key = entries[i]->key;
 		mem[i].value = entries[i]->value;
 	}
-	emit_members(&b, mem, n, indent < 0 ? 0 : indent, 0);
+	emit_object(&b, mem, n, indent < 0 ? 0 : indent, 0);
 	free(mem);
 	return buf_take(&b);
 }
@@ -517,8 +546,9 @@ conv_list(struct conv *c, json_t *j, unsigned depth)
 	return list;
 }
 
+/* The members of the JSON object j, as a map, whatever their names. */
 static Objd__Value *
-conv_map(struct conv *c, json_t *j, unsigned depth)
+conv_members(struct conv *c, json_t *j, unsigned depth)
 {
 	Objd__Value *map, *item;
 	size_t mark = c->path.len;
@@ -526,12 +556,6 @@ conv_map(struct conv *c, json_t *j, unsigned depth)
 	json_t *elem;
 	void *it;
 
-	if (json_object_size(j) == 1) {
-		if ((elem = json_object_get(j, "$bytes")) != NULL)
-			return conv_bytes(c, elem);
-		if ((elem = json_object_get(j, "$double")) != NULL)
-			return conv_double(c, elem);
-	}
 	map = value_new_map();
 	for (it = json_object_iter(j); it != NULL;
 	     it = json_object_iter_next(j, it)) {
@@ -546,6 +570,40 @@ conv_map(struct conv *c, json_t *j, unsigned depth)
 		value_map_add(map, key, strlen(key), item);
 	}
 	return map;
+}
+
+/* {"$map": {...}} is the inner map taken as it is: the escape of a map
+ * that would otherwise read as a special form. The wrapper is no level
+ * of nesting of its own. */
+static Objd__Value *
+conv_literal_map(struct conv *c, json_t *j, unsigned depth)
+{
+	size_t mark = c->path.len;
+	Objd__Value *map;
+
+	if (!json_is_object(j))
+		return conv_fail(
+		    c, "\"$map\" must be an object: the map taken as it is");
+	path_push_key(c, "$map");
+	if ((map = conv_members(c, j, depth)) != NULL)
+		path_pop(c, mark);
+	return map;
+}
+
+static Objd__Value *
+conv_map(struct conv *c, json_t *j, unsigned depth)
+{
+	json_t *elem;
+
+	if (json_object_size(j) == 1) {
+		if ((elem = json_object_get(j, "$bytes")) != NULL)
+			return conv_bytes(c, elem);
+		if ((elem = json_object_get(j, "$double")) != NULL)
+			return conv_double(c, elem);
+		if ((elem = json_object_get(j, "$map")) != NULL)
+			return conv_literal_map(c, elem, depth);
+	}
+	return conv_members(c, j, depth);
 }
 
 /* Recurses at most VALUE_DEPTH_MAX + 1 deep, whatever jansson accepted. */
@@ -594,6 +652,9 @@ parse_error_text(const json_error_t *je)
 	case json_error_numeric_overflow:
 		return "number out of range (integers are signed 64-bit, "
 		       "doubles must be finite)";
+	case json_error_invalid_utf8:
+		return "the text is not valid UTF-8; keep binary data as "
+		       "{\"$bytes\": \"<base64>\"}";
 	default:
 		return je->text;
 	}

@@ -6,7 +6,10 @@
  * object: bytes are {"$bytes": "<base64>"} and a double that is not
  * finite is {"$double": "nan" | "inf" | "-inf"}. Parsing accepts the same
  * forms; a map whose only member is "$bytes" or "$double" is read as
- * those, never as a map. */
+ * those, never as a map. A third form escapes maps: {"$map": {...}} is
+ * the inner map taken as it is, and a map whose only member is named
+ * "$bytes", "$double" or "$map" is written so, which keeps every value
+ * (and the whole object, json_from_entries) reading back as itself. */
 #ifndef OBJD_JSON_H
 #define OBJD_JSON_H
 

@@ -34,7 +34,9 @@ Objd__Value *value_new_string(const char *s, size_t len);
 Objd__Value *value_new_bytes(const uint8_t *p, size_t len);
 Objd__Value *value_new_list(void);
 Objd__Value *value_new_map(void);
-/* Appends item to a list value; takes ownership of item. */
+/* Appends item to a list value; takes ownership of item. Only for lists
+ * and maps made by value_new_list and value_new_map: their arrays grow by
+ * doubling, those of a decoded value are sized exactly. */
 void value_list_append(Objd__Value *list, Objd__Value *item);
 /* Adds key = item to a map value; takes ownership of item. */
 void value_map_add(

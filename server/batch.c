@@ -143,6 +143,14 @@ batch_add_delete(const char *key, size_t keylen)
 }
 
 void
+batch_foreach_set(void (*fn)(const struct store_entry *, void *), void *arg)
+{
+	for (size_t i = 0; i < batch.nchanges; i++)
+		if (!batch.changes[i].delete)
+			fn(batch.changes[i].entry, arg);
+}
+
+void
 batch_end(Objd__Status status, const char *error)
 {
 	struct batch_waiter *w = &batch.waiters[batch.nwaiters - 1];
@@ -185,9 +193,12 @@ batch_apply(struct batch_change *changes, size_t n)
 		if (ch->delete) {
 			free(store_remove(server.store, ch->entry->data,
 			    ch->entry->keylen));
+			watch_changed(ch->entry, true);
 			free(ch->entry);
-		} else
+		} else {
 			free(store_put(server.store, ch->entry));
+			watch_changed(ch->entry, false);
+		}
 	}
 }
 

@@ -1,135 +1,140 @@
-/* handle-write.c: set and delete. Each request is one atomic change that
- * joins the current batch (batch.c) and is answered once durable. */
+/* handle-write.c: set, delete and batch. Each request is one atomic
+ * change (txn.c) that joins the current batch (batch.c) and is answered
+ * once durable. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "key.h"
 #include "objd.h"
-#include "value.h"
-#include "xmalloc.h"
 
-/* Checks every entry of a set; false once an answer has been sent. */
+/* Checks the conditions; false once an answer has been sent. */
 static bool
-set_check(struct conn *c, const Objd__Request *req)
+write_check(struct conn *c, uint64_t id, struct txn *t,
+    Objd__Condition *const *conds, size_t n)
 {
-	const Objd__Set *set = req->set;
-	char why[256], msg[512];
+	Objd__Status status;
+	char err[512];
 
-	if (set->n_entries == 0) {
-		reply_status(c, req->id, OBJD__STATUS__INVALID,
-		    "set needs at least one key");
-		return false;
-	}
-	for (size_t i = 0; i < set->n_entries; i++) {
-		const Objd__Entry *e = set->entries[i];
-
-		if (!key_valid(e->key, strlen(e->key), why, sizeof(why)) ||
-		    !value_valid(e->value, why, sizeof(why))) {
-			snprintf(msg, sizeof(msg), "%s: %s",
-			    *e->key ? e->key : "(empty key)", why);
-			reply_status(c, req->id, OBJD__STATUS__INVALID, msg);
+	for (size_t i = 0; i < n; i++) {
+		status = txn_check(t, conds[i], err, sizeof(err));
+		if (status != OBJD__STATUS__OK) {
+			reply_status(c, id, status, err);
 			return false;
 		}
-		/* Two values for one key in one change is a mistake. */
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(set->entries[j]->key, e->key) == 0) {
-				snprintf(msg, sizeof(msg),
-				    "key %s is set twice in one request",
-				    e->key);
-				reply_status(
-				    c, req->id, OBJD__STATUS__INVALID, msg);
-				return false;
-			}
 	}
 	return true;
+}
+
+/* Commits t, or answers at once when it changes nothing. */
+static void
+write_finish(struct conn *c, uint64_t id, struct txn *t)
+{
+	if (!txn_commit(t, c, id))
+		reply_status(c, id, OBJD__STATUS__OK, NULL);
 }
 
 void
 handle_set(struct conn *c, const Objd__Request *req)
 {
 	const Objd__Set *set = req->set;
-	uint8_t **packed;
-	size_t *lens, changed = 0;
-	bool pending;
+	Objd__Status status = OBJD__STATUS__OK;
+	struct txn t;
+	char err[512];
 
-	if (!set_check(c, req))
+	if (set->n_entries == 0) {
+		reply_status(c, req->id, OBJD__STATUS__INVALID,
+		    "set needs at least one key");
 		return;
-	packed = xcalloc(set->n_entries, sizeof(*packed));
-	lens = xcalloc(set->n_entries, sizeof(*lens));
-	for (size_t i = 0; i < set->n_entries; i++) {
-		const Objd__Entry *e = set->entries[i];
-		const struct store_entry *cur;
-
-		packed[i] = value_pack(e->value, &lens[i]);
-		cur = batch_lookup(e->key, strlen(e->key), &pending);
-		/* Setting a value to what it already is commits nothing. */
-		if (cur != NULL && cur->vallen == lens[i] &&
-		    memcmp(STORE_ENTRY_VALUE(cur), packed[i], lens[i]) == 0) {
-			free(packed[i]);
-			packed[i] = NULL;
-		} else
-			changed++;
 	}
-	if (changed == 0)
-		reply_status(c, req->id, OBJD__STATUS__OK, NULL);
-	else {
-		batch_begin(c, req->id);
-		for (size_t i = 0; i < set->n_entries; i++)
-			if (packed[i] != NULL)
-				batch_add_set(set->entries[i]->key,
-				    strlen(set->entries[i]->key), packed[i],
-				    lens[i]);
-		batch_end(OBJD__STATUS__OK, NULL);
-	}
+	/* Two values for one key in one set is a mistake, not an order. */
 	for (size_t i = 0; i < set->n_entries; i++)
-		free(packed[i]);
-	free(packed);
-	free(lens);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(set->entries[j]->key,
+				set->entries[i]->key) == 0) {
+				snprintf(err, sizeof(err),
+				    "key %s is set twice in one request",
+				    set->entries[i]->key);
+				reply_status(c, req->id,
+				    OBJD__STATUS__INVALID, err);
+				return;
+			}
+	txn_init(&t);
+	if (!write_check(c, req->id, &t, set->conditions, set->n_conditions))
+		goto done;
+	for (size_t i = 0; i < set->n_entries && status == OBJD__STATUS__OK;
+	     i++)
+		status = txn_set(&t, set->entries[i]->key,
+		    set->entries[i]->value, err, sizeof(err));
+	if (status != OBJD__STATUS__OK)
+		reply_status(c, req->id, status, err);
+	else
+		write_finish(c, req->id, &t);
+done:
+	txn_free(&t);
 }
 
 void
 handle_delete(struct conn *c, const Objd__Request *req)
 {
 	const Objd__Delete *del = req->delete_;
-	bool *exists, pending;
-	size_t present = 0;
-	char why[256], *missing = NULL;
+	Objd__Status status = OBJD__STATUS__OK;
+	struct txn t;
+	char err[512];
 
 	if (del->n_keys == 0) {
 		reply_status(c, req->id, OBJD__STATUS__INVALID,
 		    "delete needs at least one key");
 		return;
 	}
-	exists = xcalloc(del->n_keys, sizeof(*exists));
-	for (size_t i = 0; i < del->n_keys; i++) {
-		const char *key = del->keys[i];
+	txn_init(&t);
+	if (!write_check(c, req->id, &t, del->conditions, del->n_conditions))
+		goto done;
+	for (size_t i = 0; i < del->n_keys && status == OBJD__STATUS__OK; i++)
+		status = txn_delete(&t, del->keys[i], err, sizeof(err));
+	if (status != OBJD__STATUS__OK)
+		reply_status(c, req->id, status, err);
+	else
+		write_finish(c, req->id, &t);
+done:
+	txn_free(&t);
+}
 
-		if (!key_valid(key, strlen(key), why, sizeof(why))) {
-			reply_status(c, req->id, OBJD__STATUS__INVALID, why);
-			free(exists);
-			return;
+void
+handle_batch(struct conn *c, const Objd__Request *req)
+{
+	const Objd__Batch *b = req->batch;
+	Objd__Status status = OBJD__STATUS__OK;
+	struct txn t;
+	char err[512];
+
+	txn_init(&t);
+	if (!write_check(c, req->id, &t, b->conditions, b->n_conditions))
+		goto done;
+	for (size_t i = 0; i < b->n_operations && status == OBJD__STATUS__OK;
+	     i++) {
+		const Objd__Operation *op = b->operations[i];
+
+		switch (op->op_case) {
+		case OBJD__OPERATION__OP_SET:
+			status = txn_set(&t, op->set->key, op->set->value, err,
+			    sizeof(err));
+			break;
+		case OBJD__OPERATION__OP_DELETE:
+			status = txn_delete(&t, op->delete_, err, sizeof(err));
+			break;
+		default:
+			snprintf(err, sizeof(err),
+			    "operation %zu of the batch is empty", i + 1);
+			status = OBJD__STATUS__INVALID;
 		}
-		exists[i] = batch_lookup(key, strlen(key), &pending) != NULL;
-		if (exists[i])
-			present++;
-		else if (missing == NULL)
-			missing = xasprintf("key not found: %s", key);
 	}
-	/* Like rm(1): the keys that exist go, and a missing one is
-	 * reported. */
-	if (present == 0)
-		reply_status(c, req->id, OBJD__STATUS__NOT_FOUND, missing);
-	else {
-		batch_begin(c, req->id);
-		for (size_t i = 0; i < del->n_keys; i++)
-			if (exists[i])
-				batch_add_delete(
-				    del->keys[i], strlen(del->keys[i]));
-		batch_end(missing != NULL ? OBJD__STATUS__NOT_FOUND
-		                          : OBJD__STATUS__OK,
-		    missing);
+	if (status != OBJD__STATUS__OK) {
+		reply_status(c, req->id, status, err);
+		goto done;
 	}
-	free(missing);
-	free(exists);
+	if (b->replace)
+		txn_replace_rest(&t);
+	write_finish(c, req->id, &t);
+done:
+	txn_free(&t);
 }

@@ -21,6 +21,7 @@
  * appended meanwhile, syncs, and renames the new file into place. */
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -93,6 +94,14 @@ buf_reserve(struct buf *b, size_t more)
 	b->data = xrealloc(b->data, b->cap);
 }
 
+/* A buffer that grew for a burst must not hold its peak for ever. */
+static void
+buf_release(struct buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
 static void
 buf_put(struct buf *b, const void *p, size_t len)
 {
@@ -122,12 +131,12 @@ varint_size(uint64_t v)
 
 static void
 buf_put_entry(struct buf *b, const char *key, size_t keylen,
-    const uint8_t *val, size_t vallen, uint64_t revision)
+    const uint8_t *val, size_t vallen, uint64_t revision, bool with_revision)
 {
 	size_t body = 1 + varint_size(keylen) + keylen + 1 +
 	    varint_size(vallen) + vallen;
 
-	if (revision != 0)
+	if (with_revision)
 		body += 1 + varint_size(revision);
 	buf_put_varint(b, (FIELD_ENTRIES << 3) | 2);
 	buf_put_varint(b, body);
@@ -137,7 +146,7 @@ buf_put_entry(struct buf *b, const char *key, size_t keylen,
 	buf_put_varint(b, (ENTRY_FIELD_VALUE << 3) | 2);
 	buf_put_varint(b, vallen);
 	buf_put(b, val, vallen);
-	if (revision != 0) {
+	if (with_revision) {
 		buf_put_varint(b, ENTRY_FIELD_REVISION << 3);
 		buf_put_varint(b, revision);
 	}
@@ -183,7 +192,7 @@ objfile_change_set(struct objfile_changes *c, const char *key, size_t keylen,
 {
 	if (c->buf.len == 0 && c->with_header)
 		buf_put_header(&c->buf);
-	buf_put_entry(&c->buf, key, keylen, val, vallen, 0);
+	buf_put_entry(&c->buf, key, keylen, val, vallen, 0, false);
 	c->entries++;
 }
 
@@ -237,6 +246,40 @@ objfile_note_identity(struct objfile *f)
 		identity_from(&f->seen, &st);
 }
 
+/* objd creates, renames and cuts files in the object file's folder, so
+ * no other user may change that folder: one who could would plant the
+ * names objd is about to use. */
+static bool
+objfile_check_dir(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(dir, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return false;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s is not a folder", dir);
+		return false;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		snprintf(err, errlen,
+		    "the folder %s belongs to uid %ld: objd keeps its file "
+		    "only in a folder of its own user or of root",
+		    dir, (long)st.st_uid);
+		return false;
+	}
+	if ((st.st_mode & 0022) != 0) {
+		snprintf(err, errlen,
+		    "the folder %s is writable by other users (mode %04o): "
+		    "objd keeps its file only in a folder that they cannot "
+		    "change (chmod go-w, or choose another --file)",
+		    dir, (unsigned)(st.st_mode & 07777));
+		return false;
+	}
+	return true;
+}
+
 /* The lock lives in its own file: the object file's inode changes at
  * every compaction, a lock on it would not hold. */
 static int
@@ -286,6 +329,7 @@ objfile_open(const char *path, enum fsync_mode fsync_mode, char *err,
 	f->child = -1;
 	f->fsync = fsync_mode;
 	if (!paths_make_dir(f->dir, 0700, err, errlen) ||
+	    !objfile_check_dir(f->dir, err, errlen) ||
 	    objfile_lock(f, err, errlen) == -1) {
 		objfile_close(f);
 		return NULL;
@@ -306,6 +350,7 @@ objfile_close(struct objfile *f)
 	}
 	if (f->lock_fd != -1)
 		close(f->lock_fd);
+	free(f->tail.data);
 	free(f->path);
 	free(f->dir);
 	free(f);
@@ -361,7 +406,8 @@ struct raw_entry {
 	size_t keylen;
 	const uint8_t *val;
 	size_t vallen;
-	uint64_t revision; /* its own, or 0: the commit's */
+	uint64_t revision; /* its own, if it has one */
+	bool has_revision; /* if not, it takes the commit's */
 };
 
 static int
@@ -383,8 +429,10 @@ parse_entry(const uint8_t *buf, size_t len, struct raw_entry *e)
 		} else if (wire == 2 && number == ENTRY_FIELD_VALUE) {
 			e->val = buf + pos;
 			e->vallen = (size_t)n;
-		} else if (wire == 0 && number == ENTRY_FIELD_REVISION)
+		} else if (wire == 0 && number == ENTRY_FIELD_REVISION) {
 			e->revision = n;
+			e->has_revision = true;
+		}
 		if (wire != 0)
 			pos += (size_t)n;
 	}
@@ -432,7 +480,7 @@ apply_entry(struct store *s, const struct raw_entry *e, uint64_t revision)
 		free(store_remove(s, e->key, e->keylen));
 	else
 		free(store_put(s, store_entry_new(e->key, e->keylen, e->val,
-		    e->vallen, e->revision != 0 ? e->revision : revision)));
+		    e->vallen, e->has_revision ? e->revision : revision)));
 }
 
 /* The walk over a whole file. */
@@ -646,13 +694,22 @@ static int
 map_file(const char *path, int flags, int *fdp, uint8_t **map, size_t *len,
     struct stat *st, char *err, size_t errlen)
 {
-	int fd = open(path, flags | O_CLOEXEC);
+	/* Never through a symbolic link, and never waiting on a FIFO that
+	 * someone put in the file's place. */
+	int fd = open(path, flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 
 	*fdp = -1;
 	*map = NULL;
 	*len = 0;
 	if (fd == -1 && errno == ENOENT)
 		return 0;
+	if (fd == -1 && errno == ELOOP) {
+		snprintf(err, errlen,
+		    "%s is a symbolic link: objd does not follow one to the "
+		    "file it writes (name the real file)",
+		    path);
+		return -1;
+	}
 	if (fd == -1 || fstat(fd, st) == -1) {
 		snprintf(err, errlen, "cannot read %s: %s", path,
 		    strerror(errno));
@@ -699,6 +756,15 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 	if (fd == -1) {
 		f->seen.exists = false;
 		return 0;
+	}
+	/* The file objd writes is its owner's alone, as the ones it
+	 * creates are. */
+	if (recover && (st.st_mode & 077) != 0) {
+		if (fchmod(fd, 0600) == -1)
+			log_warn("cannot make %s mode 0600", f->path);
+		else
+			log_info("made %s mode 0600 (it was %04o)", f->path,
+			    (unsigned)(st.st_mode & 07777));
 	}
 	r = objfile_scan_buffer(map, len, s, &good_end, &ours, why,
 	    sizeof(why));
@@ -782,6 +848,7 @@ sync_dir(const char *dir)
 
 struct snapshot_writer {
 	int fd;
+	uint64_t revision; /* the snapshot's: its entries' own by default */
 	struct buf buf;
 	off_t at;
 	uLong crc;
@@ -803,8 +870,11 @@ snapshot_put_entry(const struct store_entry *e, void *arg)
 {
 	struct snapshot_writer *w = arg;
 
+	/* A key's revision is written when it is not the snapshot's, even
+	 * when it is 0 (the keys of an adopted file): left out, it would
+	 * read back as the snapshot's. */
 	buf_put_entry(&w->buf, e->data, e->keylen, STORE_ENTRY_VALUE(e),
-	    e->vallen, e->revision);
+	    e->vallen, e->revision, e->revision != w->revision);
 	if (w->buf.len >= WRITE_CHUNK) {
 		w->crc = crc32_z(w->crc, w->buf.data, w->buf.len);
 		snapshot_flush(w);
@@ -816,7 +886,9 @@ snapshot_put_entry(const struct store_entry *e, void *arg)
 static off_t
 write_snapshot(int fd, const struct store *s)
 {
-	struct snapshot_writer w = { .fd = fd, .crc = crc32_z(0, NULL, 0) };
+	struct snapshot_writer w = { .fd = fd,
+		.revision = store_revision(s),
+		.crc = crc32_z(0, NULL, 0) };
 	Objd__Commit commit = OBJD__COMMIT__INIT;
 	uint8_t tmp[32];
 	size_t n;
@@ -990,13 +1062,14 @@ objfile_compact_start(struct objfile *f, const struct store *s, char *err,
     size_t errlen)
 {
 	char *tmp;
-	pid_t pid;
+	pid_t pid, parent;
 	int fd;
 
 	if (f->child != -1)
 		return f->child;
 	if ((fd = make_temp(f, &tmp, err, errlen)) == -1)
 		return -1;
+	parent = getpid();
 	pid = fork();
 	if (pid == -1) {
 		snprintf(err, errlen, "cannot fork to compact: %s",
@@ -1008,8 +1081,15 @@ objfile_compact_start(struct objfile *f, const struct store *s, char *err,
 	}
 	if (pid == 0) {
 		/* The child sees the store as it was at fork, and only
-		 * writes its own file. */
-		_exit(write_snapshot(fd, s) == -1 ? 1 : 0);
+		 * writes its own file. It must not keep the lock, the socket
+		 * or any client open past objd's death, nor outlive it. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		if (fd != 3 && (dup2(fd, 3) == -1 || close(fd) == -1))
+			_exit(1);
+		close_range(4, ~0U, 0);
+		_exit(write_snapshot(3, s) == -1 ? 1 : 0);
 	}
 	close(fd);
 	f->child = pid;
@@ -1065,14 +1145,14 @@ objfile_compact_finish(struct objfile *f, int status, char *err,
 	f->stats.last_compaction = now_wall();
 	f->stats.compacted_size = f->stats.file_size;
 	free(tmp);
-	f->tail.len = 0;
+	buf_release(&f->tail);
 	return 0;
 fail:
 	if (fd != -1)
 		close(fd);
 	unlink(tmp);
 	free(tmp);
-	f->tail.len = 0;
+	buf_release(&f->tail);
 	return -1;
 }
 

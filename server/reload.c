@@ -230,6 +230,7 @@ reload_now(bool force, char *err, size_t errlen)
 	store_stamp(fresh, revision);
 	store_free(server.store);
 	server.store = fresh;
+	watch_reloaded(revision);
 	log_info("loaded %s: %zu keys, revision %llu", server.file_path,
 	    store_count(fresh), (unsigned long long)revision);
 	reload_write_back();

@@ -13,6 +13,7 @@
 #include "xmalloc.h"
 
 #define RESPONSE_FIELD_ENTRIES 5
+#define RESPONSE_FIELD_EVENTS 8
 
 static size_t
 varint_len(uint64_t v)
@@ -26,62 +27,86 @@ varint_len(uint64_t v)
 	return n;
 }
 
-static size_t
-entry_body_len(const struct store_entry *e)
-{
-	size_t n = 1 + varint_len(e->keylen) + e->keylen + 1 +
-	    varint_len(e->vallen) + e->vallen;
-
-	if (e->revision != 0)
-		n += 1 + varint_len(e->revision);
-	return n;
-}
-
 static uint8_t *
 put_varint(uint8_t *p, uint64_t v)
 {
 	return p + varint_encode(p, v);
 }
 
-static uint8_t *
-put_entry(uint8_t *p, const struct store_entry *e)
+/* An Entry (key 1, value 2, revision 3) or an Event (type 1, revision 2,
+ * key 3, value 4): both are a key, encoded value bytes and a revision. */
+static size_t
+item_body_len(const struct reply_item *it, bool event)
 {
-	*p++ = (RESPONSE_FIELD_ENTRIES << 3) | 2;
-	p = put_varint(p, entry_body_len(e));
-	*p++ = (1 << 3) | 2;
-	p = put_varint(p, e->keylen);
-	memcpy(p, e->data, e->keylen);
-	p += e->keylen;
-	*p++ = (2 << 3) | 2;
-	p = put_varint(p, e->vallen);
-	memcpy(p, STORE_ENTRY_VALUE(e), e->vallen);
-	p += e->vallen;
-	if (e->revision != 0) {
+	size_t n = 1 + varint_len(it->keylen) + it->keylen;
+
+	if (it->val != NULL)
+		n += 1 + varint_len(it->vallen) + it->vallen;
+	if (it->revision != 0)
+		n += 1 + varint_len(it->revision);
+	if (event && it->type != 0)
+		n += 1 + varint_len(it->type);
+	return n;
+}
+
+static uint8_t *
+put_bytes(uint8_t *p, unsigned field, const void *data, size_t len)
+{
+	*p++ = (uint8_t)((field << 3) | 2);
+	p = put_varint(p, len);
+	memcpy(p, data, len);
+	return p + len;
+}
+
+static uint8_t *
+put_item(uint8_t *p, const struct reply_item *it, bool event)
+{
+	*p++ = event ? (RESPONSE_FIELD_EVENTS << 3) | 2
+		     : (RESPONSE_FIELD_ENTRIES << 3) | 2;
+	p = put_varint(p, item_body_len(it, event));
+	if (event) {
+		if (it->type != 0) {
+			*p++ = 1 << 3;
+			p = put_varint(p, it->type);
+		}
+		if (it->revision != 0) {
+			*p++ = 2 << 3;
+			p = put_varint(p, it->revision);
+		}
+		p = put_bytes(p, 3, it->key, it->keylen);
+		if (it->val != NULL)
+			p = put_bytes(p, 4, it->val, it->vallen);
+		return p;
+	}
+	p = put_bytes(p, 1, it->key, it->keylen);
+	if (it->val != NULL)
+		p = put_bytes(p, 2, it->val, it->vallen);
+	if (it->revision != 0) {
 		*p++ = 3 << 3;
-		p = put_varint(p, e->revision);
+		p = put_varint(p, it->revision);
 	}
 	return p;
 }
 
-/* Packs resp followed by the given entries as one frame. */
+/* Packs resp followed by the given entries or events as one frame. */
 static void
 reply_send(struct conn *c, const Objd__Response *resp,
-    struct store_entry *const *entries, size_t n)
+    const struct reply_item *items, size_t n, bool events)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
-	size_t head = objd__response__get_packed_size(resp), body = head;
+	size_t body = objd__response__get_packed_size(resp);
 	struct evbuffer_iovec iov;
 	uint8_t *p;
 
 	if (c->gone)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		size_t len = entry_body_len(entries[i]);
+		size_t len = item_body_len(&items[i], events);
 
 		body += 1 + varint_len(len) + len;
 	}
-	if (evbuffer_reserve_space(
-	        out, (ev_ssize_t)(body + VARINT_MAX_LEN), &iov, 1) != 1) {
+	if (evbuffer_reserve_space(out, (ev_ssize_t)(body + VARINT_MAX_LEN),
+		&iov, 1) != 1) {
 		log_warnx("client %llu: cannot buffer an answer of %zu bytes",
 		    (unsigned long long)c->serial, body);
 		conn_fail(c, "answer too large to buffer");
@@ -90,9 +115,20 @@ reply_send(struct conn *c, const Objd__Response *resp,
 	p = put_varint(iov.iov_base, body);
 	p += objd__response__pack(resp, p);
 	for (size_t i = 0; i < n; i++)
-		p = put_entry(p, entries[i]);
+		p = put_item(p, &items[i], events);
 	iov.iov_len = (size_t)(p - (uint8_t *)iov.iov_base);
 	evbuffer_commit_space(out, &iov, 1);
+}
+
+void
+reply_item_from_entry(struct reply_item *it, const struct store_entry *e)
+{
+	it->key = e->data;
+	it->keylen = e->keylen;
+	it->val = STORE_ENTRY_VALUE(e);
+	it->vallen = e->vallen;
+	it->revision = e->revision;
+	it->type = 0;
 }
 
 void
@@ -106,7 +142,7 @@ reply_result(struct conn *c, uint64_t id, Objd__Status status,
 	resp.revision = revision;
 	if (error != NULL)
 		resp.error = (char *)error;
-	reply_send(c, &resp, NULL, 0);
+	reply_send(c, &resp, NULL, 0, false);
 }
 
 void
@@ -118,7 +154,7 @@ reply_status(
 
 void
 reply_entries(struct conn *c, uint64_t id, Objd__Status status,
-    const char *error, struct store_entry *const *entries, size_t n)
+    const char *error, const struct reply_item *items, size_t n)
 {
 	Objd__Response resp = OBJD__RESPONSE__INIT;
 
@@ -127,7 +163,18 @@ reply_entries(struct conn *c, uint64_t id, Objd__Status status,
 	resp.revision = store_revision(server.store);
 	if (error != NULL)
 		resp.error = (char *)error;
-	reply_send(c, &resp, entries, n);
+	reply_send(c, &resp, items, n, false);
+}
+
+void
+reply_events(struct conn *c, uint64_t id, uint64_t revision,
+    const struct reply_item *items, size_t n)
+{
+	Objd__Response resp = OBJD__RESPONSE__INIT;
+
+	resp.id = id;
+	resp.revision = revision;
+	reply_send(c, &resp, items, n, true);
 }
 
 void
@@ -143,7 +190,7 @@ reply_keys(
 	resp.revision = store_revision(server.store);
 	resp.n_keys = n;
 	resp.keys = keys;
-	reply_send(c, &resp, NULL, 0);
+	reply_send(c, &resp, NULL, 0, false);
 	free(keys);
 }
 
@@ -155,5 +202,5 @@ reply_info(struct conn *c, uint64_t id, Objd__StatusInfo *info)
 	resp.id = id;
 	resp.revision = store_revision(server.store);
 	resp.info = info;
-	reply_send(c, &resp, NULL, 0);
+	reply_send(c, &resp, NULL, 0, false);
 }

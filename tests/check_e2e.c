@@ -1034,10 +1034,12 @@ START_TEST(test_second_objd_refused)
 	const char *other_sock = e2e_path(s, "other.sock");
 	const char *other_file = e2e_path(s, "other.pb");
 	const char *other_pid = e2e_path(s, "other.pid");
+	char first[32];
 	int status;
 
 	e2e_start(s);
 	CTL_OK(s, "set", "owner", "first");
+	snprintf(first, sizeof(first), "(pid %d)", (int)s->objd);
 
 	/* The same file through another socket. */
 	status = e2e_objd_cmd(s,
@@ -1047,6 +1049,19 @@ START_TEST(test_second_objd_refused)
 	    "a second objd on the same file: exit %d, stderr: %s", status,
 	    s->err);
 	ck_assert_msg(e2e_one_line(s->err), "stderr: '%s'", s->err);
+	/* The message says who holds the file. */
+	ck_assert_msg(strstr(s->err, "in use by another objd") != NULL &&
+	        strstr(s->err, first) != NULL,
+	    "stderr: '%s'", s->err);
+	/* In the foreground too, before it touches any socket. */
+	status = e2e_objd_cmd(s,
+	    E2E_ARGV(
+	        "--foreground", "--file", s->file, "--socket", other_sock));
+	ck_assert_msg(status > 0 && status < 128 &&
+	        strstr(s->err, "in use by another objd") != NULL,
+	    "a second objd in the foreground: exit %d, stderr: %s", status,
+	    s->err);
+	ck_assert(!e2e_exists(other_sock));
 	ck_assert_str_eq(CTL_OK(s, "get", "owner"), "first\n");
 	CTL_OK(s, "set", "owner", "still first");
 
@@ -1057,7 +1072,9 @@ START_TEST(test_second_objd_refused)
 	ck_assert_msg(status > 0 && status < 128,
 	    "a second objd on the same socket: exit %d, stderr: %s", status,
 	    s->err);
-	ck_assert_msg(e2e_one_line(s->err), "stderr: '%s'", s->err);
+	ck_assert_msg(
+	    e2e_one_line(s->err) && strstr(s->err, "already listening") != NULL,
+	    "stderr: '%s'", s->err);
 	ck_assert(e2e_exists(s->sock));
 	ck_assert_str_eq(CTL_OK(s, "get", "owner"), "still first\n");
 	ck_assert(e2e_alive(s));

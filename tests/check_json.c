@@ -456,6 +456,122 @@ START_TEST(test_entries)
 }
 END_TEST
 
+/* A map that would read back as a special form is escaped as
+ * {"$map": {...}}, and reads back as the map it is. */
+static const struct map_case {
+	const char *in; /* a document */
+	const char *out; /* its compact rendering */
+	const char *member; /* the only member of the map it reads as */
+	Objd__Value__KindCase kind; /* that member's kind */
+} map_cases[] = {
+	{ "{\"$map\": {\"$bytes\": \"AAEC\"}}",
+	    "{\"$map\": {\"$bytes\": \"AAEC\"}}", "$bytes",
+	    OBJD__VALUE__KIND_STRING_VALUE },
+	{ "{\"$map\": {\"$double\": 1}}", "{\"$map\": {\"$double\": 1}}",
+	    "$double", OBJD__VALUE__KIND_INT_VALUE },
+	{ "{\"$map\": {\"$map\": {}}}", "{\"$map\": {\"$map\": {}}}", "$map",
+	    OBJD__VALUE__KIND_MAP_VALUE },
+	{ "{\"$map\": {\"$bytes\": {\"$bytes\": \"\"}}}",
+	    "{\"$map\": {\"$bytes\": {\"$bytes\": \"\"}}}", "$bytes",
+	    OBJD__VALUE__KIND_BYTES_VALUE },
+	{ "{\"$map\": {\"$map\": {\"$double\": \"nan\"}}}",
+	    "{\"$map\": {\"$map\": {\"$double\": \"nan\"}}}", "$map",
+	    OBJD__VALUE__KIND_DOUBLE_VALUE },
+	/* Needless escapes are accepted, and written plain. */
+	{ "{\"$map\": {\"a\": 1}}", "{\"a\": 1}", "a",
+	    OBJD__VALUE__KIND_INT_VALUE },
+	{ "{\"$map\": {\"$other\": true}}", "{\"$other\": true}", "$other",
+	    OBJD__VALUE__KIND_BOOL_VALUE },
+};
+
+START_TEST(test_map_escape)
+{
+	const struct map_case *c = &map_cases[_i];
+	Objd__Value *v = parse_ok(c->in);
+
+	ck_assert_int_eq(v->kind_case, OBJD__VALUE__KIND_MAP_VALUE);
+	ck_assert_uint_eq(v->map_value->n_fields, 1);
+	ck_assert_str_eq(v->map_value->fields[0]->key, c->member);
+	ck_assert_int_eq(v->map_value->fields[0]->value->kind_case, c->kind);
+	value_free(v);
+	round_trip(c->in, c->out);
+}
+END_TEST
+
+START_TEST(test_map_escape_more)
+{
+	Objd__Value *v, *m;
+	Objd__Entry *e[2];
+	char *got;
+
+	/* Built, not parsed: a map whose only key is "$bytes". */
+	v = value_new_map();
+	value_map_add(v, "$bytes", 6, value_new_string("AAEC", 4));
+	emits(v, 0, "{\"$map\": {\"$bytes\": \"AAEC\"}}");
+	emits(v, 2, "{\n  \"$map\": {\n    \"$bytes\": \"AAEC\"\n  }\n}");
+	value_free(v);
+
+	/* Two members are a map anyway: no escape. */
+	v = parse_ok("{\"$map\": 5, \"$bytes\": 1}");
+	ck_assert_int_eq(v->kind_case, OBJD__VALUE__KIND_MAP_VALUE);
+	ck_assert_uint_eq(v->map_value->n_fields, 2);
+	emits(v, 0, "{\"$bytes\": 1, \"$map\": 5}");
+	value_free(v);
+
+	/* Deep in a list, at every level. */
+	round_trip("[{\"$map\": {\"$map\": {\"$map\": {\"$bytes\": \"\"}}}}]",
+	    "[{\"$map\": {\"$map\": {\"$map\": {\"$bytes\": \"\"}}}}]");
+
+	/* The whole object, too: its only key may be "$double". */
+	m = value_new_map();
+	value_map_add(m, "$double", 7, value_new_string("nan", 3));
+	e[0] = entry_new("$double", value_new_string("inf", 3));
+	e[1] = entry_new("x", m);
+	got = json_from_entries(e, 1, 0);
+	ck_assert_str_eq(got, "{\"$map\": {\"$double\": \"inf\"}}");
+	free(got);
+	got = json_from_entries(e, 2, 0);
+	ck_assert_str_eq(got,
+	    "{\"$double\": \"inf\", "
+	    "\"x\": {\"$map\": {\"$double\": \"nan\"}}}");
+	free(got);
+	got = json_from_entries(e + 1, 1, 2);
+	ck_assert_str_eq(got,
+	    "{\n  \"x\": {\n    \"$map\": {\n      \"$double\": \"nan\"\n"
+	    "    }\n  }\n}");
+	free(got);
+	for (size_t k = 0; k < 2; k++)
+		objd__entry__free_unpacked(e[k], NULL);
+
+	/* Errors name the member. */
+	PARSE_FAILS("{\"$map\": 5}", "$map", "(at .)");
+	PARSE_FAILS("{\"$map\": [1]}", "$map", "object");
+	PARSE_FAILS("[{\"$map\": {\"k\": {\"$bytes\": 1}}}]", "$bytes",
+	    "(at .[0].[\"$map\"].k)");
+}
+END_TEST
+
+/* The wrapper is no level of nesting: 64 maps, each escaped, fit. */
+START_TEST(test_map_escape_depth)
+{
+	Objd__Value *v = value_new_int(1), *m;
+	char *text, err[256];
+
+	for (int i = 1; i < 64; i++) {
+		m = value_new_map();
+		value_map_add(m, "$map", 4, v);
+		v = m;
+	}
+	ck_assert(value_valid(v, err, sizeof(err)));
+	text = json_from_value(v, 0);
+	value_free(v);
+	v = parse_ok(text);
+	emits(v, 0, text);
+	value_free(v);
+	free(text);
+}
+END_TEST
+
 START_TEST(test_unicode)
 {
 	Objd__Value *v;
@@ -572,8 +688,8 @@ START_TEST(test_reject_invalid)
 	PARSE_FAILS("[1,]", "line 1, column", NULL);
 	PARSE_FAILS("'x'", "line 1, column", NULL);
 	PARSE_FAILS("NaN", "line 1, column", NULL);
-	PARSE_FAILS("\"\xff\"", "line 1", NULL); /* bad UTF-8 */
-	PARSE_FAILS("\"\xc0\x80\"", "line 1", NULL); /* overlong */
+	PARSE_FAILS("\"\xff\"", "line 1", "UTF-8"); /* bad UTF-8 */
+	PARSE_FAILS("\"\xc0\x80\"", "line 1", "UTF-8"); /* overlong */
 	PARSE_FAILS("\"\xed\xa0\x80\"", "line 1", NULL); /* surrogate */
 	PARSE_FAILS("\"\\ud800\"", "line 1", NULL); /* lone */
 	PARSE_FAILS("\"a\nb\"", "line 1", NULL); /* raw LF */
@@ -709,6 +825,10 @@ json_suite(void)
 	tcase_add_test(tc, test_sorting);
 	tcase_add_test(tc, test_indent);
 	tcase_add_test(tc, test_entries);
+	tcase_add_loop_test(
+	    tc, test_map_escape, 0, sizeof(map_cases) / sizeof(map_cases[0]));
+	tcase_add_test(tc, test_map_escape_more);
+	tcase_add_test(tc, test_map_escape_depth);
 	tcase_add_test(tc, test_unicode);
 	tcase_add_test(tc, test_escapes);
 	suite_add_tcase(s, tc);

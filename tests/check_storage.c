@@ -189,10 +189,16 @@ START_TEST(test_kill9_rounds)
 				    round, mode, key);
 				continue;
 			}
+			/* The delete of the last key set may have been
+			 * committed without its answer getting out: an
+			 * unacknowledged change may or may not be there. */
+			if (i % 7 == 6 && i == last_set && rc == OBJD_NOT_FOUND)
+				continue;
 			ck_assert_msg(rc == OBJD_OK,
 			    "round %d (%s): acknowledged %s is lost (last "
-			    "acknowledged: w%d)",
-			    round, mode, key, last_set);
+			    "acknowledged: w%d; %s)\n%s",
+			    round, mode, key, last_set, objd_client_error(c),
+			    e2e_log_tail(s));
 			if (i % 10 != 0)
 				ck_assert_int_eq(v->int_value, i);
 			value_free(v);

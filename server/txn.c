@@ -1,0 +1,303 @@
+/* txn.c: one write request as one atomic change.
+ *
+ * A request's operations run in order against an overlay of the
+ * top-level keys it touches, which sits on the pending batch and the
+ * store. Conditions are checked first, against the state before the
+ * request. Only once every operation has succeeded does the change join
+ * the batch: a failure anywhere leaves nothing behind. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "key.h"
+#include "keypath.h"
+#include "objd.h"
+#include "value.h"
+#include "xmalloc.h"
+
+#define TXN_SCAN_MAX 16
+
+struct txn_key {
+	char *key;
+	size_t keylen;
+	bool existed; /* before the request */
+	uint8_t *old; /* the value before the request, if it existed */
+	size_t oldlen;
+	bool exists; /* after the operations so far */
+	uint8_t *val;
+	size_t vallen;
+	bool changed;
+};
+
+void
+txn_init(struct txn *t)
+{
+	memset(t, 0, sizeof(*t));
+}
+
+void
+txn_free(struct txn *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->keys[i].key);
+		free(t->keys[i].old);
+		free(t->keys[i].val);
+	}
+	free(t->keys);
+	store_free(t->index);
+	memset(t, 0, sizeof(*t));
+}
+
+/* The overlay's record of key, or NULL. A load touches every key, so
+ * the overlay is indexed by a store holding each record's position. */
+static struct txn_key *
+txn_find(struct txn *t, const char *key, size_t keylen)
+{
+	const struct store_entry *e;
+	size_t i;
+
+	if (t->index == NULL) {
+		for (i = 0; i < t->n; i++)
+			if (t->keys[i].keylen == keylen &&
+			    memcmp(t->keys[i].key, key, keylen) == 0)
+				return &t->keys[i];
+		return NULL;
+	}
+	e = store_get(t->index, key, keylen);
+	if (e == NULL)
+		return NULL;
+	memcpy(&i, STORE_ENTRY_VALUE(e), sizeof(i));
+	return &t->keys[i];
+}
+
+/* Most requests touch a key or two: a scan beats a table until then. */
+static void
+txn_index(struct txn *t, size_t i)
+{
+	if (t->index == NULL && t->n < TXN_SCAN_MAX)
+		return;
+	if (t->index == NULL) {
+		t->index = store_new();
+		for (size_t j = 0; j < i; j++)
+			store_put(t->index,
+			    store_entry_new(t->keys[j].key, t->keys[j].keylen,
+				(const uint8_t *)&j, sizeof(j), 0));
+	}
+	store_put(t->index, store_entry_new(t->keys[i].key,
+				t->keys[i].keylen, (const uint8_t *)&i,
+				sizeof(i), 0));
+}
+
+/* The overlay's record of a top-level key, made on first use. */
+static struct txn_key *
+txn_key(struct txn *t, const char *key, size_t keylen)
+{
+	const struct store_entry *e;
+	struct txn_key *k;
+	bool pending;
+
+	if ((k = txn_find(t, key, keylen)) != NULL)
+		return k;
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 8;
+		t->keys = xreallocarray(t->keys, t->cap, sizeof(*t->keys));
+	}
+	k = &t->keys[t->n++];
+	memset(k, 0, sizeof(*k));
+	k->key = xstrndup(key, keylen);
+	k->keylen = keylen;
+	e = batch_lookup(key, keylen, &pending);
+	if (e != NULL) {
+		k->existed = k->exists = true;
+		k->old = xmemdup(STORE_ENTRY_VALUE(e), e->vallen);
+		k->val = xmemdup(STORE_ENTRY_VALUE(e), e->vallen);
+		k->oldlen = k->vallen = e->vallen;
+	}
+	txn_index(t, (size_t)(k - t->keys));
+	return k;
+}
+
+static void
+txn_put(struct txn_key *k, uint8_t *val, size_t len)
+{
+	free(k->val);
+	k->val = val;
+	k->vallen = len;
+	k->exists = val != NULL;
+}
+
+static bool
+txn_parse(const char *path, struct keypath *kp, char *err, size_t errlen)
+{
+	if (keypath_is_plain(path)) {
+		memset(kp, 0, sizeof(*kp));
+		kp->n = 1;
+		kp->parts[0] = xstrdup(path);
+		kp->lens[0] = strlen(path);
+		if (!key_valid(kp->parts[0], kp->lens[0], err, errlen)) {
+			keypath_free(kp);
+			return false;
+		}
+		return true;
+	}
+	return keypath_parse(path, kp, err, errlen);
+}
+
+Objd__Status
+txn_set(struct txn *t, const char *path, const Objd__Value *v, char *err,
+    size_t errlen)
+{
+	struct keypath kp;
+	struct txn_key *k;
+	uint8_t *val;
+	size_t len;
+	char why[256];
+
+	if (!txn_parse(path, &kp, err, errlen))
+		return OBJD__STATUS__INVALID;
+	if (!value_valid(v, why, sizeof(why))) {
+		snprintf(err, errlen, "%s: %s", path, why);
+		keypath_free(&kp);
+		return OBJD__STATUS__INVALID;
+	}
+	k = txn_key(t, kp.parts[0], kp.lens[0]);
+	if (kp.n == 1)
+		val = value_pack(v, &len);
+	else
+		val = path_set(k->exists ? k->val : NULL, k->vallen, &kp, v,
+		    &len, err, errlen);
+	keypath_free(&kp);
+	if (val == NULL)
+		return OBJD__STATUS__INVALID;
+	txn_put(k, val, len);
+	return OBJD__STATUS__OK;
+}
+
+Objd__Status
+txn_delete(struct txn *t, const char *path, char *err, size_t errlen)
+{
+	Objd__Status status = OBJD__STATUS__OK;
+	struct keypath kp;
+	struct txn_key *k;
+	uint8_t *val;
+	size_t len;
+
+	if (!txn_parse(path, &kp, err, errlen))
+		return OBJD__STATUS__INVALID;
+	k = txn_key(t, kp.parts[0], kp.lens[0]);
+	if (!k->exists) {
+		snprintf(err, errlen, "key not found: %s", path);
+		status = OBJD__STATUS__NOT_FOUND;
+	} else if (kp.n == 1)
+		txn_put(k, NULL, 0);
+	else if ((val = path_delete(k->val, k->vallen, &kp, &len, &status, err,
+		      errlen)) != NULL)
+		txn_put(k, val, len);
+	keypath_free(&kp);
+	return status;
+}
+
+Objd__Status
+txn_check(struct txn *t, const Objd__Condition *cond, char *err,
+    size_t errlen)
+{
+	const struct store_entry *e;
+	struct keypath kp;
+	Objd__Status status = OBJD__STATUS__OK;
+	bool pending, exists;
+	uint8_t *nested;
+	size_t len;
+
+	if (!txn_parse(cond->key, &kp, err, errlen))
+		return OBJD__STATUS__INVALID;
+	e = batch_lookup(kp.parts[0], kp.lens[0], &pending);
+	exists = e != NULL;
+	if (exists && kp.n > 1) {
+		nested = path_get(STORE_ENTRY_VALUE(e), e->vallen, &kp, &len,
+		    &status, err, errlen);
+		exists = nested != NULL;
+		free(nested);
+		status = OBJD__STATUS__OK;
+	}
+	keypath_free(&kp);
+	switch (cond->test_case) {
+	case OBJD__CONDITION__TEST_ABSENT:
+		if (exists) {
+			snprintf(err, errlen, "conflict: %s exists", cond->key);
+			return OBJD__STATUS__CONFLICT;
+		}
+		return OBJD__STATUS__OK;
+	case OBJD__CONDITION__TEST_REVISION:
+		/* A change still in the batch will give the key a revision
+		 * that no client can have seen. */
+		if (!exists || pending || e->revision != cond->revision) {
+			if (!exists)
+				snprintf(err, errlen,
+				    "conflict: %s does not exist", cond->key);
+			else
+				snprintf(err, errlen,
+				    "conflict: %s is at revision %llu, not "
+				    "%llu",
+				    cond->key,
+				    (unsigned long long)(pending
+					    ? store_revision(server.store) + 1
+					    : e->revision),
+				    (unsigned long long)cond->revision);
+			return OBJD__STATUS__CONFLICT;
+		}
+		return OBJD__STATUS__OK;
+	default:
+		snprintf(err, errlen, "a condition on %s has no test",
+		    cond->key);
+		return OBJD__STATUS__INVALID;
+	}
+}
+
+static void
+txn_replace_one(const struct store_entry *e, void *arg)
+{
+	struct txn *t = arg;
+
+	if (txn_find(t, e->data, e->keylen) == NULL)
+		txn_put(txn_key(t, e->data, e->keylen), NULL, 0);
+}
+
+void
+txn_replace_rest(struct txn *t)
+{
+	/* Keys touched so far are the ones the request sets; every other
+	 * key, committed or pending, goes. */
+	store_foreach(server.store, txn_replace_one, t);
+	batch_foreach_set(txn_replace_one, t);
+}
+
+bool
+txn_commit(struct txn *t, struct conn *c, uint64_t id)
+{
+	size_t changed = 0;
+
+	for (size_t i = 0; i < t->n; i++) {
+		struct txn_key *k = &t->keys[i];
+
+		k->changed = k->exists != k->existed ||
+		    (k->exists && (k->vallen != k->oldlen ||
+				      memcmp(k->val, k->old, k->vallen) != 0));
+		if (k->changed)
+			changed++;
+	}
+	if (changed == 0)
+		return false;
+	batch_begin(c, id);
+	for (size_t i = 0; i < t->n; i++) {
+		struct txn_key *k = &t->keys[i];
+
+		if (!k->changed)
+			continue;
+		if (k->exists)
+			batch_add_set(k->key, k->keylen, k->val, k->vallen);
+		else
+			batch_add_delete(k->key, k->keylen);
+	}
+	batch_end(OBJD__STATUS__OK, NULL);
+	return true;
+}

@@ -1,0 +1,237 @@
+/* watch.c: clients that follow changes, and the recent history that lets
+ * them resume.
+ *
+ * Every committed change is recorded in a bounded history and sent to the
+ * watchers whose prefix it matches, as it is applied: so events go out in
+ * revision order and only once durable. A watcher that does not read
+ * while objd keeps writing to it would make objd's memory grow without
+ * bound; past WATCH_OUTPUT_MAX of unsent output it is told and dropped. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "objd.h"
+#include "xmalloc.h"
+
+/* The history holds at most this many events, and this many bytes. */
+#define HISTORY_MAX_EVENTS 100000
+#define HISTORY_MAX_BYTES (64 * 1024 * 1024)
+
+struct watch_event {
+	uint64_t revision;
+	unsigned type;
+	char *key; /* NULL for RELOAD */
+	size_t keylen;
+	uint8_t *val;
+	size_t vallen;
+};
+
+struct watcher {
+	TAILQ_ENTRY(watcher) entry;
+	struct conn *conn;
+	uint64_t id;
+	char *prefix;
+	size_t prefixlen;
+};
+TAILQ_HEAD(watcher_list, watcher);
+
+static struct {
+	struct watch_event *ring; /* HISTORY_MAX_EVENTS slots */
+	size_t head, count;	  /* the oldest event, and how many */
+	size_t bytes;
+	/* Every change after this revision is in the ring. */
+	uint64_t complete_after;
+	struct watcher_list watchers;
+} watch;
+
+void
+watch_init(void)
+{
+	watch.ring = xcalloc(HISTORY_MAX_EVENTS, sizeof(*watch.ring));
+	watch.complete_after = store_revision(server.store);
+	TAILQ_INIT(&watch.watchers);
+}
+
+static void
+watch_event_free(struct watch_event *ev)
+{
+	watch.bytes -= ev->keylen + ev->vallen;
+	free(ev->key);
+	free(ev->val);
+	memset(ev, 0, sizeof(*ev));
+}
+
+void
+watch_free(void)
+{
+	struct watcher *w;
+
+	while ((w = TAILQ_FIRST(&watch.watchers)) != NULL) {
+		TAILQ_REMOVE(&watch.watchers, w, entry);
+		free(w->prefix);
+		free(w);
+	}
+	for (size_t i = 0; i < watch.count; i++)
+		watch_event_free(
+		    &watch.ring[(watch.head + i) % HISTORY_MAX_EVENTS]);
+	free(watch.ring);
+	memset(&watch, 0, sizeof(watch));
+}
+
+static bool
+watch_matches(const struct watcher *w, const struct watch_event *ev)
+{
+	return ev->key == NULL ||
+	    (ev->keylen >= w->prefixlen &&
+		memcmp(ev->key, w->prefix, w->prefixlen) == 0);
+}
+
+static void
+watch_item(struct reply_item *it, const struct watch_event *ev)
+{
+	it->key = ev->key != NULL ? ev->key : "";
+	it->keylen = ev->keylen;
+	it->val = ev->val;
+	it->vallen = ev->vallen;
+	it->revision = ev->revision;
+	it->type = ev->type;
+}
+
+/* Sends ev to w; drops w if it has fallen too far behind. */
+static void
+watch_send(struct watcher *w, const struct watch_event *ev)
+{
+	struct reply_item it;
+	size_t queued;
+
+	if (!watch_matches(w, ev) || w->conn->gone || w->conn->closing)
+		return;
+	watch_item(&it, ev);
+	reply_events(w->conn, w->id, ev->revision, &it, 1);
+	queued = evbuffer_get_length(bufferevent_get_output(w->conn->bev));
+	if (queued > server.watch_output_max) {
+		char why[160];
+
+		snprintf(why, sizeof(why),
+		    "watch dropped: the client fell %zu bytes behind (the "
+		    "most is %zu); watch again with --since the last "
+		    "revision it saw",
+		    queued, server.watch_output_max);
+		reply_status(w->conn, w->id, OBJD__STATUS__FAILED, why);
+		conn_fail(w->conn, why);
+	}
+}
+
+static void
+watch_record(uint64_t revision, unsigned type, const char *key,
+    size_t keylen, const uint8_t *val, size_t vallen)
+{
+	struct watch_event *ev;
+	struct watcher *w, *next;
+
+	while (watch.count > 0 &&
+	    (watch.count == HISTORY_MAX_EVENTS ||
+		watch.bytes + keylen + vallen > HISTORY_MAX_BYTES)) {
+		ev = &watch.ring[watch.head];
+		watch.complete_after = ev->revision;
+		watch_event_free(ev);
+		watch.head = (watch.head + 1) % HISTORY_MAX_EVENTS;
+		watch.count--;
+	}
+	ev = &watch.ring[(watch.head + watch.count++) % HISTORY_MAX_EVENTS];
+	ev->revision = revision;
+	ev->type = type;
+	ev->key = key != NULL ? xmemdup(key, keylen) : NULL;
+	ev->keylen = keylen;
+	ev->val = val != NULL ? xmemdup(val, vallen) : NULL;
+	ev->vallen = vallen;
+	watch.bytes += keylen + vallen;
+	for (w = TAILQ_FIRST(&watch.watchers); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		watch_send(w, ev);
+	}
+}
+
+void
+watch_changed(const struct store_entry *e, bool deleted)
+{
+	watch_record(e->revision,
+	    deleted ? OBJD__EVENT__TYPE__DELETE : OBJD__EVENT__TYPE__SET,
+	    e->data, e->keylen, deleted ? NULL : STORE_ENTRY_VALUE(e),
+	    deleted ? 0 : e->vallen);
+}
+
+void
+watch_reloaded(uint64_t revision)
+{
+	watch_record(revision, OBJD__EVENT__TYPE__RELOAD, NULL, 0, NULL, 0);
+}
+
+void
+watch_conn_gone(struct conn *c)
+{
+	struct watcher *w, *next;
+
+	for (w = TAILQ_FIRST(&watch.watchers); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (w->conn != c)
+			continue;
+		TAILQ_REMOVE(&watch.watchers, w, entry);
+		free(w->prefix);
+		free(w);
+	}
+}
+
+void
+handle_watch(struct conn *c, const Objd__Request *req)
+{
+	const Objd__Watch *wr = req->watch;
+	struct watcher *w;
+	struct store_entry **found;
+	struct reply_item *items;
+	char why[200];
+	size_t n;
+
+	if (wr->since > store_revision(server.store)) {
+		snprintf(why, sizeof(why),
+		    "revision %llu is in the future (the object is at %llu)",
+		    (unsigned long long)wr->since,
+		    (unsigned long long)store_revision(server.store));
+		reply_status(c, req->id, OBJD__STATUS__INVALID, why);
+		return;
+	}
+	if (wr->since != 0 && wr->since < watch.complete_after) {
+		snprintf(why, sizeof(why),
+		    "revision %llu is no longer held (the oldest held is "
+		    "%llu): read everything again",
+		    (unsigned long long)wr->since,
+		    (unsigned long long)watch.complete_after);
+		reply_status(c, req->id, OBJD__STATUS__NOT_FOUND, why);
+		return;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->conn = c;
+	w->id = req->id;
+	w->prefix = xstrdup(wr->prefix);
+	w->prefixlen = strlen(wr->prefix);
+	TAILQ_INSERT_TAIL(&watch.watchers, w, entry);
+	if (wr->since == 0) {
+		found = store_sorted(server.store, w->prefix, w->prefixlen, &n);
+		items = xreallocarray(NULL, n + 1, sizeof(*items));
+		for (size_t i = 0; i < n; i++)
+			reply_item_from_entry(&items[i], found[i]);
+		reply_entries(c, req->id, OBJD__STATUS__OK, NULL, items, n);
+		free(items);
+		free(found);
+	} else {
+		reply_entries(c, req->id, OBJD__STATUS__OK, NULL, NULL, 0);
+		for (size_t i = 0; i < watch.count; i++) {
+			struct watch_event *ev =
+			    &watch.ring[(watch.head + i) % HISTORY_MAX_EVENTS];
+
+			if (ev->revision > wr->since)
+				watch_send(w, ev);
+		}
+	}
+}
