@@ -1,0 +1,192 @@
+#!/bin/bash
+# bench.sh: objd against redis-server, side by side: `make bench`.
+#
+# Starts two objd and two redis-server on UNIX sockets in a temporary
+# folder, and compares like with like: objd --fsync never against redis
+# without persistence for the plain rows, objd --fsync always against
+# redis with appendfsync always for the durable rows. objd-bench and
+# redis-benchmark run with the same parameters one after the other;
+# each row is the median of BENCH_RUNS runs of each. Then the wall time
+# of one `objctl get name` against one `redis-cli get name`, the median
+# of BENCH_CALLS calls. Everything started here is stopped, and the
+# folder removed, however the script ends.
+#
+# Environment: OBJD_BIN, OBJCTL_BIN, OBJD_BENCH_BIN (the programs),
+# BENCH_RUNS (3), BENCH_CALLS (50), BENCH_SCALE (1: multiplies every
+# request count), BENCH_KEYSPACE (100000), BENCH_DATASIZE (3),
+# BENCH_TMPDIR (${TMPDIR:-/tmp}; it must not be tmpfs).
+# The lists of figures are split into words on purpose.
+# shellcheck disable=SC2086
+set -eu
+. "$(dirname "$0")/lib.sh"
+
+runs=${BENCH_RUNS:-3}
+calls=${BENCH_CALLS:-50}
+scale=${BENCH_SCALE:-1}
+keyspace=${BENCH_KEYSPACE:-100000}
+datasize=${BENCH_DATASIZE:-3}
+
+# label | test | clients | pipeline | requests | durable
+rows="get 1 client|get|1|1|50000|0
+set 1 client|set|1|1|50000|0
+get 50 clients|get|50|1|200000|0
+set 50 clients|set|50|1|200000|0
+get 50 clients -P 16|get|50|16|1000000|0
+set 50 clients -P 16|set|50|16|1000000|0
+durable set 1 client|set|1|1|10000|1
+durable set 50 clients|set|50|1|100000|1"
+
+bench_find_programs
+bench_need_redis
+bench_pin
+bench_make_tmp
+t=$bench_tmp
+
+start_objd "$t/o.sock" "$t/objd/objd.pb" never
+o_pid=$started_pid
+start_objd "$t/od.sock" "$t/objd-durable/objd.pb" always
+od_pid=$started_pid
+start_redis "$t/r.sock" "$t/redis" --save '' --appendonly no
+r_pid=$started_pid
+start_redis "$t/rd.sock" "$t/redis-durable" --save '' --appendonly yes \
+    --appendfsync always
+rd_pid=$started_pid
+
+redis_version=$(redis-server --version | sed 's/.* v=\([^ ]*\).*/\1/')
+echo "objd $("$OBJCTL_BIN" --version | awk '{ print $NF }') against" \
+    "redis-server $redis_version, UNIX sockets, $(date -u +%Y-%m-%d)"
+echo "machine: $(bench_machine); $pin_note"
+echo "every row: the median of $runs runs of each, -d $datasize," \
+    "-r $keyspace; objd-bench and redis-benchmark alternate"
+echo "plain rows: objd --fsync never against redis --save ''" \
+    "--appendonly no"
+echo "durable rows: objd --fsync always against redis --appendonly yes" \
+    "--appendfsync always"
+echo
+
+# The keys that get reads, in all four servers.
+"$OBJD_BENCH_BIN" -s "$t/o.sock" -t fill -r "$keyspace" -d "$datasize" \
+    -q >/dev/null
+"$OBJD_BENCH_BIN" -s "$t/od.sock" -t fill -r "$keyspace" \
+    -d "$datasize" -q >/dev/null
+redis_fill "$t/r.sock" "$keyspace" "$datasize"
+redis_fill "$t/rd.sock" "$keyspace" "$datasize"
+
+# The CPU time of this shell's finished children (the clients), in ns.
+# times runs in this shell, not in a subshell, which would see none.
+children_cpu() {
+	times >"$t/times"
+	awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/)
+	    printf "%.0f\n", ((u[1] + s[1]) * 60 + u[2] + s[2]) * 1e9 }' \
+	    "$t/times"
+}
+
+# measure SERVER_PID COMMAND...: runs a client with --csv; sets rate to
+# its requests per second, and srv_us and cli_us to the server's and the
+# client's CPU time per request.
+measure() {
+	local pid=$1 s0 s1 c0 c1
+	shift
+	s0=$(cpu_ns "$pid")
+	children_cpu >"$t/c0"
+	"$@" --csv >"$t/out" || bench_die "failed: $*"
+	children_cpu >"$t/c1"
+	s1=$(cpu_ns "$pid")
+	c0=$(cat "$t/c0") c1=$(cat "$t/c1")
+	rate=$(csv_rps <"$t/out")
+	[ -n "$rate" ] || bench_die "no rate from: $*"
+	srv_us=$(awk -v a="$s0" -v b="$s1" -v n="$requests" \
+	    'BEGIN { printf "%.2f", (b - a) / n / 1000 }')
+	cli_us=$(awk -v a="$c0" -v b="$c1" -v n="$requests" \
+	    'BEGIN { printf "%.2f", (b - a) / n / 1000 }')
+}
+
+table=$t/table
+details=$t/details
+cli=$t/cli
+: >"$table"
+: >"$details"
+: >"$cli"
+while IFS='|' read -r label test clients pipeline requests durable; do
+	requests=$(awk -v n="$requests" -v s="$scale" \
+	    'BEGIN { n *= s; print (n < 1 ? 1 : int(n)) }')
+	if [ "$durable" = 1 ]; then
+		osock=$t/od.sock rsock=$t/rd.sock opid=$od_pid rpid=$rd_pid
+	else
+		osock=$t/o.sock rsock=$t/r.sock opid=$o_pid rpid=$r_pid
+	fi
+	args="-c $clients -n $requests -P $pipeline -d $datasize -r $keyspace"
+	o_runs="" r_runs="" o_cpus="" r_cpus="" o_cli="" r_cli=""
+	for _ in $(seq "$runs"); do
+		measure "$opid" "${client_pin[@]}" "$OBJD_BENCH_BIN" \
+		    -s "$osock" -t "$test" --no-fill $args
+		o_runs="$o_runs $rate" o_cpus="$o_cpus $srv_us"
+		o_cli="$o_cli $cli_us"
+		measure "$rpid" "${client_pin[@]}" redis-benchmark \
+		    -s "$rsock" -t "$test" $args
+		r_runs="$r_runs $rate" r_cpus="$r_cpus $srv_us"
+		r_cli="$r_cli $cli_us"
+	done
+	o=$(printf '%s\n' $o_runs | median)
+	r=$(printf '%s\n' $r_runs | median)
+	oc=$(printf '%s\n' $o_cpus | median)
+	rc=$(printf '%s\n' $r_cpus | median)
+	printf '%s|%s|%s|%s|%s|%s\n' "$label" "$o" "$r" "-n $requests" \
+	    "$oc" "$rc" >>"$table"
+	printf '%-24s objd:%s  redis:%s\n' "$label" "$o_runs" "$r_runs" \
+	    >>"$details"
+	printf '%-24s objd-bench %s, redis-benchmark %s\n' "" \
+	    "$(printf '%s\n' $o_cli | median)" \
+	    "$(printf '%s\n' $r_cli | median)" >>"$cli"
+	bench_note "$label: objd $o, redis $r ops/s"
+done <<EOF
+$rows
+EOF
+
+# One call of each command line tool, start to exit.
+"$OBJCTL_BIN" --socket "$t/o.sock" set name John >/dev/null
+redis-cli -s "$t/r.sock" set name John >/dev/null
+[ "$("$OBJCTL_BIN" --socket "$t/o.sock" get name)" = John ] ||
+    bench_die "objctl get name does not print John"
+[ "$(redis-cli -s "$t/r.sock" get name)" = John ] ||
+    bench_die "redis-cli get name does not print John"
+# The calls run from a subshell pinned like the clients: taskset in
+# front of each would add an exec to what is timed.
+(
+	if [ ${#client_pin[@]} -gt 0 ]; then
+		taskset -pc "${client_pin[2]}" "$BASHPID" >/dev/null
+	fi
+	for i in $(seq "$calls"); do
+		t0=$EPOCHREALTIME
+		"$OBJCTL_BIN" --socket "$t/o.sock" get name >/dev/null
+		t1=$EPOCHREALTIME
+		redis-cli -s "$t/r.sock" get name >/dev/null
+		t2=$EPOCHREALTIME
+		echo "$t0 $t1 $t2"
+	done
+) >"$t/calls"
+o_ms=$(awk '{ printf "%.3f\n", ($2 - $1) * 1000 }' "$t/calls" | median)
+r_ms=$(awk '{ printf "%.3f\n", ($3 - $2) * 1000 }' "$t/calls" | median)
+
+printf '%-34s %11s %11s %10s %12s\n' "" "objd" "redis" "" \
+    "server CPU"
+printf '%-34s %11s %11s %10s %12s\n' "row (requests)" "ops/s" "ops/s" \
+    "objd/redis" "us/op o / r"
+while IFS='|' read -r label o r n oc rc; do
+	printf '%-34s %11.0f %11.0f %9.2fx %5.2f / %.2f\n' "$label ($n)" \
+	    "$o" "$r" "$(awk -v o="$o" -v r="$r" 'BEGIN { print o / r }')" \
+	    "$oc" "$rc"
+done <"$table"
+printf '%-34s %8.2f ms %8.2f ms %9.2fx\n' \
+    "one get name: objctl, redis-cli" "$o_ms" "$r_ms" \
+    "$(awk -v o="$o_ms" -v r="$r_ms" 'BEGIN { print r / o }')"
+echo
+echo "objd/redis above 1.00x: objd is faster (for the call: redis-cli's"
+echo "time over objctl's; each call is timed from exec to exit, the median"
+echo "of $calls). server CPU: the server's own CPU time per request, all"
+echo "threads, from /proc/PID/task/*/schedstat; it does not depend on the"
+echo "client program."
+echo
+echo "runs (ops/s), and the clients' own CPU time per request (us):"
+paste -d '\n' "$details" "$cli"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
