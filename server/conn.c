@@ -2,12 +2,20 @@
  *
  * The read callback cuts every whole frame out of the input, in order,
  * and leaves a partial one for later. A frame that is too large, or that
- * does not decode, gets an INVALID answer and closes that client only. */
+ * does not decode, gets an INVALID answer and closes that client only.
+ *
+ * The limits on a client live here too: --max-clients at accept;
+ * --client-idle-timeout, the time a client may take between two pieces
+ * of a frame it has started (a client idle between frames may stay);
+ * --max-client-output, past which objd reads no more requests from a
+ * client until it has read its answers (watch.c drops a watcher there). */
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "framing.h"
@@ -16,11 +24,66 @@
 #include "pbcheck.h"
 #include "xmalloc.h"
 
+/* A peer outside the policy is answered DENIED whatever it asks, so it
+ * needs no large frames. */
+#define CONN_DENIED_FRAME_MAX 4096
+/* Clients over --max-clients linger this long, at most this many at
+ * once, reading and dropping what they send: so their request goes out
+ * whole and they read why they were refused, not a reset. */
+#define CONN_REFUSED_SECONDS 1
+#define CONN_REFUSED_MAX 64
+
 static uint64_t conn_next_serial = 1;
+static size_t conn_nrefused;
 
 static void conn_read_cb(struct bufferevent *, void *);
 static void conn_write_cb(struct bufferevent *, void *);
 static void conn_event_cb(struct bufferevent *, short, void *);
+static void conn_finish(struct conn *);
+
+/* A client over --max-clients. False if it was closed at once. */
+static bool
+conn_refuse_early(struct conn *c, int fd)
+{
+	static time_t last_log;
+	static unsigned long unlogged;
+	time_t now = time(NULL);
+
+	/* A flood of connections must not flood the log as well. */
+	if (now != last_log) {
+		log_warnx("refusing client %llu (pid %ld, uid %ld): %zu "
+		          "clients already (--max-clients)%s",
+		    (unsigned long long)c->serial, (long)c->pid, (long)c->uid,
+		    server.nconns, unlogged > 0 ? ", and more since" : "");
+		last_log = now;
+		unlogged = 0;
+	} else
+		unlogged++;
+	if (conn_nrefused >= CONN_REFUSED_MAX) {
+		close(fd);
+		free(c);
+		return false;
+	}
+	c->refused = true;
+	return true;
+}
+
+/* Tells a refused client why, in an answer to no request (id 0). */
+static void
+conn_refuse(struct conn *c)
+{
+	struct timeval tv = { CONN_REFUSED_SECONDS, 0 };
+	char why[160];
+
+	conn_nrefused++;
+	snprintf(why, sizeof(why),
+	    "objd serves at most %zu clients at once (--max-clients); try "
+	    "again later",
+	    server.clients_max);
+	reply_result(
+	    c, 0, OBJD__STATUS__FAILED, why, store_revision(server.store));
+	bufferevent_set_timeouts(c->bev, &tv, NULL);
+}
 
 void
 conn_accept(int fd)
@@ -32,10 +95,15 @@ conn_accept(int fd)
 	c->serial = conn_next_serial++;
 	c->pid = -1;
 	c->uid = (uid_t)-1;
+	c->gid = (gid_t)-1;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
 		c->pid = cred.pid;
 		c->uid = cred.uid;
+		c->gid = cred.gid;
 	}
+	if (server.nconns >= server.clients_max && !conn_refuse_early(c, fd))
+		return;
+	c->access = access_of_peer(fd, c->uid, c->gid);
 	c->bev = bufferevent_socket_new(server.base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		log_warnx(
@@ -48,9 +116,14 @@ conn_accept(int fd)
 	    c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&server.conns, c, entry);
+	if (c->refused) {
+		conn_refuse(c);
+		return;
+	}
 	server.nconns++;
-	log_debug("client %llu connected (pid %ld, uid %ld)",
-	    (unsigned long long)c->serial, (long)c->pid, (long)c->uid);
+	log_debug("client %llu connected (pid %ld, uid %ld, %s)",
+	    (unsigned long long)c->serial, (long)c->pid, (long)c->uid,
+	    access_level_name(c->access));
 }
 
 static void
@@ -58,7 +131,11 @@ conn_free(struct conn *c)
 {
 	log_debug("client %llu closed", (unsigned long long)c->serial);
 	TAILQ_REMOVE(&server.conns, c, entry);
-	server.nconns--;
+	if (c->refused)
+		conn_nrefused--;
+	else
+		server.nconns--;
+	watch_conn_gone(c);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -74,15 +151,38 @@ conn_gone(struct conn *c)
 		conn_free(c);
 }
 
-/* Reads no more; closes once every answer owed is written. */
+/* --client-idle-timeout as libevent takes it. */
+static struct timeval
+conn_idle_timeout(void)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)server.client_idle_timeout;
+	tv.tv_usec =
+	    (suseconds_t)((server.client_idle_timeout - (double)tv.tv_sec) *
+	        1e6);
+	return tv;
+}
+
+/* Reads no more; closes once every answer owed is written, or once the
+ * client has read none of them for --client-idle-timeout. */
 static void
 conn_finish(struct conn *c)
 {
+	struct timeval tv;
+
 	c->closing = true;
+	c->timed = false; /* the idle timeout no longer applies */
 	bufferevent_disable(c->bev, EV_READ);
 	if (c->pending == 0 &&
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
 		conn_gone(c);
+		return;
+	}
+	if (server.client_idle_timeout > 0 && !c->refused) {
+		tv = conn_idle_timeout();
+		bufferevent_set_timeouts(c->bev, NULL, &tv);
+	}
 }
 
 void
@@ -107,11 +207,49 @@ conn_release(struct conn *c)
 			conn_gone(c);
 		return;
 	}
-	if (c->pending > 0 || server.stopping)
+	if (c->pending > 0 || c->paused || server.stopping)
 		return;
 	if (!c->eof)
 		bufferevent_enable(c->bev, EV_READ);
 	conn_process(c);
+}
+
+/* Runs the idle timeout while the client owes the rest of a frame, and
+ * only then: a client idle between frames may stay. Each read restarts
+ * it (the bufferevent's read timeout). */
+static void
+conn_watch_idle(struct conn *c)
+{
+	struct timeval tv;
+	bool partial = server.client_idle_timeout > 0 && !c->eof &&
+	    c->pending == 0 && !c->paused &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0;
+
+	/* A closing client has its own timeout (conn_finish). */
+	if (c->gone || c->closing || partial == c->timed)
+		return;
+	c->timed = partial;
+	if (!partial) {
+		bufferevent_set_timeouts(c->bev, NULL, NULL);
+		return;
+	}
+	tv = conn_idle_timeout();
+	bufferevent_set_timeouts(c->bev, &tv, NULL);
+}
+
+/* The client has not read its answers: its unsent output is at the cap.
+ * Its requests wait in the socket until it reads; the write callback
+ * resumes once half the output is gone. */
+static void
+conn_pause(struct conn *c)
+{
+	log_debug("client %llu: %zu bytes of answers unread, pausing",
+	    (unsigned long long)c->serial,
+	    evbuffer_get_length(bufferevent_get_output(c->bev)));
+	c->paused = true;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setwatermark(
+	    c->bev, EV_WRITE, server.client_output_max / 2, 0);
 }
 
 /* The id of a request that failed to decode, if its first field is the
@@ -173,21 +311,40 @@ conn_process(struct conn *c)
 	uint8_t prefix[VARINT_MAX_LEN];
 	size_t have, header_len, body_len;
 	enum frame_status st;
+	size_t max = server.frame_max;
 	ev_ssize_t n;
 	char why[128];
 
+	if (c->refused) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		if (c->eof && !c->closing)
+			conn_finish(c);
+		return;
+	}
+	if (c->access == ACCESS_NONE && max > CONN_DENIED_FRAME_MAX)
+		max = CONN_DENIED_FRAME_MAX;
 	while (!c->gone && !c->closing && c->pending == 0 && !server.stopping) {
 		have = evbuffer_get_length(in);
 		if (have == 0)
 			break;
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) >=
+		    server.client_output_max) {
+			conn_pause(c);
+			break;
+		}
 		n = evbuffer_copyout(in, prefix, sizeof(prefix));
-		st = frame_parse_header(prefix, (size_t)n, server.frame_max,
-		    &header_len, &body_len);
+		st = frame_parse_header(
+		    prefix, (size_t)n, max, &header_len, &body_len);
 		if (st == FRAME_SHORT)
 			break;
+		if (st == FRAME_TOO_LARGE && c->access == ACCESS_NONE) {
+			access_permits(c, NULL, 0);
+			conn_fail(c, "permission denied");
+			return;
+		}
 		if (st != FRAME_OK) {
 			snprintf(why, sizeof(why), "%s (at most %zu bytes)",
-			    frame_status_str(st), server.frame_max);
+			    frame_status_str(st), max);
 			conn_reject(c, 0, why);
 			return;
 		}
@@ -197,6 +354,7 @@ conn_process(struct conn *c)
 			/* Wake up only once the whole frame is here. */
 			bufferevent_setwatermark(
 			    c->bev, EV_READ, header_len + body_len, 0);
+			conn_watch_idle(c);
 			return;
 		}
 		conn_frame(c, in, header_len, body_len);
@@ -204,7 +362,8 @@ conn_process(struct conn *c)
 	if (c->gone)
 		return;
 	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
-	if (c->eof && !c->closing && c->pending == 0)
+	conn_watch_idle(c);
+	if (c->eof && !c->closing && c->pending == 0 && !c->paused)
 		conn_finish(c);
 }
 
@@ -221,6 +380,13 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 
 	if (c->closing && !c->gone && c->pending == 0)
 		conn_gone(c);
+	else if (c->paused && !c->gone &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) <=
+	        server.client_output_max / 2) {
+		c->paused = false;
+		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+		conn_release(c);
+	}
 }
 
 static void
@@ -233,6 +399,26 @@ conn_event_cb(struct bufferevent *bev, short events, void *arg)
 		    strerror(errno));
 	if (events & BEV_EVENT_ERROR) {
 		conn_gone(c);
+		return;
+	}
+	if (events & BEV_EVENT_TIMEOUT) {
+		char why[160];
+
+		if (c->closing && !c->refused)
+			log_info("closing client %llu (pid %ld): it read none "
+			         "of its last answers for %g seconds",
+			    (unsigned long long)c->serial, (long)c->pid,
+			    server.client_idle_timeout);
+		if (c->refused || c->closing) {
+			conn_gone(c);
+			return;
+		}
+		c->timed = false;
+		snprintf(why, sizeof(why),
+		    "sent part of a request, then nothing for %g seconds "
+		    "(--client-idle-timeout)",
+		    server.client_idle_timeout);
+		conn_reject(c, 0, why);
 		return;
 	}
 	/* A client may send its requests and shut down its side before
@@ -252,4 +438,23 @@ conn_close_all(void)
 		c->pending = 0;
 		conn_free(c);
 	}
+}
+
+void
+conn_init_limits(void)
+{
+	rlim_t need = (rlim_t)server.clients_max + CONN_REFUSED_MAX + 64;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= need)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need
+	    ? rl.rlim_max
+	    : need;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_warn("cannot raise the limit on open files");
+	if (rl.rlim_cur < need)
+		log_warnx("objd may open only %llu files (ulimit -n): fewer "
+		          "than the %zu clients of --max-clients can connect",
+		    (unsigned long long)rl.rlim_cur, server.clients_max);
 }

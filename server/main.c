@@ -14,6 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
 #include "framing.h"
 #include "log.h"
 #include "objd.h"
@@ -37,7 +41,12 @@ usage(FILE *out)
 	fprintf(out,
 	    "usage: objd [--foreground] [--file PATH] [--socket PATH]\n"
 	    "            [--reload-interval SECONDS] [--fsync MODE]\n"
-	    "            [--pidfile PATH]\n"
+	    "            [--pidfile PATH] [--config PATH]\n"
+	    "            [--allow-rw WHO] [--allow-ro WHO]\n"
+	    "            [--socket-mode MODE] [--socket-group GROUP]\n"
+	    "            [--max-frame SIZE] [--max-clients N]\n"
+	    "            [--client-idle-timeout SECONDS]\n"
+	    "            [--max-client-output SIZE]\n"
 	    "            [--log-level error|warn|info|debug] [--help] "
 	    "[--version]\n"
 	    "\n"
@@ -56,7 +65,36 @@ usage(FILE *out)
 	    "                       on disk; interval: synced every second;\n"
 	    "                       never: the kernel decides\n"
 	    "  --pidfile PATH       write objd's pid there\n"
-	    "  --log-level LEVEL    error, warn, info (default) or debug\n");
+	    "  --log-level LEVEL    error, warn, info (default) or debug\n"
+	    "  --config PATH        read options from PATH, one\n"
+	    "                       \"name = value\" a line; the command\n"
+	    "                       line wins\n"
+	    "\n"
+	    "Access: root and objd's own user may always read and write.\n"
+	    "  --allow-rw WHO       more users who may read and write: a\n"
+	    "                       comma list of user names, uids, @group\n"
+	    "                       names, @gids, or * for everyone\n"
+	    "                       (repeatable)\n"
+	    "  --allow-ro WHO       users who may only read (get, list,\n"
+	    "                       watch, status, ping); anyone else is\n"
+	    "                       denied\n"
+	    "  --socket-mode MODE   the socket's mode (default 0600: no one\n"
+	    "                       else can connect; 0660 or 0666 to open\n"
+	    "                       it)\n"
+	    "  --socket-group GROUP the socket's group (default objd's)\n"
+	    "\n"
+	    "Limits (sizes take K, M or G):\n"
+	    "  --max-frame SIZE     the largest request (default 64M)\n"
+	    "  --max-clients N      clients at once (default 1024); one more\n"
+	    "                       is told so and closed\n"
+	    "  --client-idle-timeout S\n"
+	    "                       close a client that stops for S seconds\n"
+	    "                       in the middle of a request (default 30,\n"
+	    "                       0 = never); between requests it may idle\n"
+	    "  --max-client-output SIZE\n"
+	    "                       answers a client has not read, at most\n"
+	    "                       (default 64M): objd then reads no more\n"
+	    "                       of its requests, and drops a watch\n");
 }
 
 /* Fails the start: tells the waiting parent, or stderr, and exits. */
@@ -140,6 +178,21 @@ daemon_ready(void)
 	}
 }
 
+/* Tells systemd how objd is (objd.service is Type=notify when objd is
+ * built with libsystemd); nothing when not run by systemd. */
+static void
+notify_systemd(const char *state)
+{
+#ifdef HAVE_SYSTEMD
+	int rc;
+
+	if ((rc = sd_notify(0, state)) < 0)
+		log_warnx("cannot tell systemd %s: %s", state, strerror(-rc));
+#else
+	(void)state;
+#endif
+}
+
 static char *
 absolute_path(const char *path)
 {
@@ -203,6 +256,7 @@ stop_cb(evutil_socket_t sig, short events, void *arg)
 	if (server.stopping)
 		return;
 	log_info("stopping on signal %d", (int)sig);
+	notify_systemd("STOPPING=1");
 	server.stopping = true;
 	listener_stop();
 	listener_unlink();
@@ -251,10 +305,95 @@ parse_interval(const char *arg)
 	return v;
 }
 
+/* The long options that have no short form. */
+enum {
+	OPT_ALLOW_RW = 256,
+	OPT_ALLOW_RO,
+	OPT_SOCKET_MODE,
+	OPT_SOCKET_GROUP,
+	OPT_MAX_FRAME,
+	OPT_MAX_CLIENTS,
+	OPT_IDLE_TIMEOUT,
+	OPT_MAX_OUTPUT,
+	OPT_CONFIG
+};
+
+/* The config file read before the command line (config.c), kept for
+ * the options that point into it. */
+static char **config_argv;
+static const char *config_path;
+
+/* The access and limit options. */
+static void
+parse_limit_option(int ch, const char *arg)
+{
+	char err[512];
+	int rc = 0;
+
+	switch (ch) {
+	case OPT_ALLOW_RW:
+	case OPT_ALLOW_RO:
+		rc = access_allow(arg,
+		    ch == OPT_ALLOW_RW ? ACCESS_WRITE : ACCESS_READ, err,
+		    sizeof(err));
+		break;
+	case OPT_SOCKET_MODE:
+		rc = access_parse_mode(
+		    arg, &server.socket_mode, err, sizeof(err));
+		break;
+	case OPT_SOCKET_GROUP:
+		rc = access_parse_group(
+		    arg, &server.socket_group, err, sizeof(err));
+		break;
+	case OPT_MAX_FRAME:
+		server.frame_max =
+		    config_size("--max-frame", arg, 1024, (size_t)1 << 30);
+		break;
+	case OPT_MAX_CLIENTS:
+		server.clients_max =
+		    config_count("--max-clients", arg, 1, 1000000);
+		break;
+	case OPT_IDLE_TIMEOUT:
+		server.client_idle_timeout =
+		    config_seconds("--client-idle-timeout", arg, 86400);
+		break;
+	case OPT_MAX_OUTPUT:
+		server.client_output_max = config_size(
+		    "--max-client-output", arg, 64 * 1024, SIZE_MAX / 4);
+		break;
+	case OPT_CONFIG:
+		/* Read before the command line: see parse_config(). */
+		if (config_path == NULL || strcmp(arg, config_path) != 0) {
+			snprintf(err, sizeof(err),
+			    "--config is given once, spelled out in full");
+			rc = -1;
+		}
+		break;
+	}
+	if (rc == -1 && (ch == OPT_ALLOW_RW || ch == OPT_ALLOW_RO))
+		fprintf(stderr, "objd: --allow-%s: %s\n",
+		    ch == OPT_ALLOW_RW ? "rw" : "ro", err);
+	else if (rc == -1)
+		fprintf(stderr, "objd: %s\n", err);
+	if (rc == -1)
+		exit(2);
+}
+
 static void
 parse_options(int argc, char **argv, bool *foreground)
 {
 	static const struct option longopts[] = {
+		{ "allow-rw", required_argument, NULL, OPT_ALLOW_RW },
+		{ "allow-ro", required_argument, NULL, OPT_ALLOW_RO },
+		{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+		{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
+		{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },
+		{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
+		{ "client-idle-timeout", required_argument, NULL,
+		    OPT_IDLE_TIMEOUT },
+		{ "max-client-output", required_argument, NULL,
+		    OPT_MAX_OUTPUT },
+		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "file", required_argument, NULL, 'F' },
 		{ "socket", required_argument, NULL, 's' },
@@ -310,6 +449,17 @@ parse_options(int argc, char **argv, bool *foreground)
 		case 'V':
 			printf("objd %s\n", OBJD_VERSION);
 			exit(0);
+		case OPT_ALLOW_RW:
+		case OPT_ALLOW_RO:
+		case OPT_SOCKET_MODE:
+		case OPT_SOCKET_GROUP:
+		case OPT_MAX_FRAME:
+		case OPT_MAX_CLIENTS:
+		case OPT_IDLE_TIMEOUT:
+		case OPT_MAX_OUTPUT:
+		case OPT_CONFIG:
+			parse_limit_option(ch, optarg);
+			break;
 		default:
 			usage(stderr);
 			exit(2);
@@ -323,10 +473,30 @@ parse_options(int argc, char **argv, bool *foreground)
 	}
 }
 
+/* --config PATH is read first, so that the command line overrides it. */
+static void
+parse_config(int argc, char **argv, bool *foreground)
+{
+	int cargc;
+
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			config_path = argv[++i];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			config_path = argv[i] + 9;
+	}
+	if (config_path == NULL)
+		return;
+	config_argv = config_read(config_path, &cargc);
+	parse_options(cargc, config_argv, foreground);
+	optind = 0; /* glibc: start afresh on the command line */
+}
+
 /* Everything that can fail at start, in an order that leaves nothing
- * half done: the file's lock, the file, then the socket. */
+ * half done: the file's lock, the file, then the socket, unless systemd
+ * passed one (listen_fd). */
 static int
-startup(void)
+startup(int listen_fd)
 {
 	char err[1024];
 	int fd;
@@ -349,7 +519,9 @@ startup(void)
 		break;
 	}
 	server.last_load = now_wall();
-	fd = listener_bind(server.socket_path, err, sizeof(err));
+	fd = listen_fd != -1
+	    ? listen_fd
+	    : listener_bind(server.socket_path, err, sizeof(err));
 	if (fd == -1)
 		startup_fail("%s", err);
 	pidfile_write();
@@ -365,14 +537,23 @@ main(int argc, char **argv)
 		stop_cb, stop_cb, hup_cb, chld_cb
 	};
 	bool foreground = false;
-	char *file_path = NULL, *socket_path = NULL;
-	int fd;
+	char *file_path = NULL, *socket_path = NULL, err[1024];
+	int fd, listen_fd;
 
 	log_init("objd", 0);
 	server.reload_interval = 1.0;
 	server.frame_max = FRAME_MAX_DEFAULT;
+	server.clients_max = 1024;
+	server.client_idle_timeout = 30;
+	server.client_output_max = (size_t)64 << 20;
+	server.socket_mode = 0600;
+	server.socket_group = (gid_t)-1;
 	TAILQ_INIT(&server.conns);
+	parse_config(argc, argv, &foreground);
 	parse_options(argc, argv, &foreground);
+	/* One cap on a client's unsent output, watching or not. */
+	server.watch_output_max = server.client_output_max;
+	conn_init_limits();
 
 	/* objd goes to / in the background: every path is made absolute. */
 	file_path = server.file_path != NULL ? xstrdup(server.file_path)
@@ -390,6 +571,12 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);
 
+	/* A socket from systemd replaces --socket. LISTEN_PID names this
+	 * process, so it is taken before the fork. */
+	if (listener_from_systemd(&listen_fd, &server.socket_path, err,
+	        sizeof(err)) == -1)
+		startup_fail("%s", err);
+
 	if (!foreground) {
 		daemon_start();
 		log_init("objd", 1);
@@ -397,7 +584,8 @@ main(int argc, char **argv)
 			startup_fail("chdir /: %s", strerror(errno));
 	}
 	server.started = now_wall();
-	fd = startup();
+	fd = startup(listen_fd);
+	access_check_setup(listen_fd != -1);
 
 	/* The event base is made after fork: it must not share its epoll
 	 * descriptor with the parent. */
@@ -405,6 +593,7 @@ main(int argc, char **argv)
 	if (server.base == NULL)
 		startup_fail("cannot create the event loop");
 	batch_init();
+	watch_init();
 	reload_init();
 	for (size_t i = 0; i < sizeof(signums) / sizeof(signums[0]); i++) {
 		sigs[i] = evsignal_new(server.base, signums[i], handlers[i],
@@ -418,6 +607,7 @@ main(int argc, char **argv)
 	    (unsigned long long)store_revision(server.store),
 	    server.socket_path);
 	daemon_ready();
+	notify_systemd("READY=1");
 
 	event_base_dispatch(server.base);
 
@@ -432,6 +622,8 @@ main(int argc, char **argv)
 	if (stop_flush_timer != NULL)
 		event_free(stop_flush_timer);
 	reload_free();
+	access_free();
+	watch_free();
 	batch_free();
 	event_base_free(server.base);
 	store_free(server.store);

@@ -20,6 +20,7 @@
 
 struct conn;
 struct objfile;
+enum access_level { ACCESS_NONE, ACCESS_READ, ACCESS_WRITE };
 enum fsync_mode { FSYNC_ALWAYS, FSYNC_INTERVAL, FSYNC_NEVER };
 struct store;
 
@@ -30,6 +31,12 @@ struct conn {
 	uint64_t serial; /* for the log */
 	pid_t pid; /* the peer's, from SO_PEERCRED */
 	uid_t uid;
+	gid_t gid;
+	enum access_level access; /* what the peer may do (access.c) */
+	bool denied_logged; /* a refusal of this client was logged */
+	bool refused; /* over --max-clients: answered, closing */
+	bool paused; /* reading stops: its unsent output is over the cap */
+	bool timed; /* the idle timeout runs: part of a frame is here */
 	/* Writes of this client not yet durable. While there are any, the
 	 * client's next frames wait: its answers stay in request order. */
 	unsigned pending;
@@ -49,7 +56,12 @@ struct server {
 	size_t nconns;
 	const char *file_path;
 	const char *socket_path;
-	size_t frame_max;
+	size_t frame_max; /* --max-frame */
+	size_t clients_max; /* --max-clients */
+	double client_idle_timeout; /* seconds; 0 = never */
+	size_t client_output_max; /* --max-client-output */
+	mode_t socket_mode; /* --socket-mode */
+	gid_t socket_group; /* --socket-group; (gid_t)-1 = objd's */
 	double reload_interval; /* seconds; 0 = never */
 	double started; /* wall clock, seconds */
 	double last_load; /* wall clock of the last load, 0 if none */
@@ -58,6 +70,7 @@ struct server {
 	char *rejected_file; /* where the last rejected file went */
 	char *last_write_error; /* NULL if the last write worked */
 	enum fsync_mode fsync;
+	size_t watch_output_max; /* a watcher's unsent output, at most */
 	bool stopping;
 };
 extern struct server server;
@@ -65,6 +78,11 @@ extern struct server server;
 
 /* listener.c */
 int listener_bind(const char *path, char *err, size_t errlen);
+/* Takes the listening socket systemd passed (LISTEN_PID, LISTEN_FDS):
+ * 1 with *fd and its name in *path, 0 if none was passed, -1 with err
+ * if it cannot be used. */
+int listener_from_systemd(
+    int *fd, const char **path, char *err, size_t errlen);
 void listener_start(int fd);
 void listener_stop(void);
 void listener_unlink(void);
@@ -75,6 +93,8 @@ void conn_process(struct conn *c);
 void conn_release(struct conn *c);
 void conn_close_all(void);
 void conn_fail(struct conn *c, const char *why);
+/* Raises the descriptor limit to what --max-clients needs. */
+void conn_init_limits(void);
 
 /* request.c: the table of request kinds, and dispatch. */
 struct request_kind {
@@ -85,12 +105,46 @@ struct request_kind {
 };
 void request_dispatch(struct conn *c, const Objd__Request *req);
 
+/* access.c: who may connect, and who may write. */
+/* Adds a comma list of users and groups (name, uid, @group, @gid, or *
+ * for everyone) to the policy at level; -1 with err if one is unknown. */
+int access_allow(
+    const char *spec, enum access_level level, char *err, size_t errlen);
+void access_free(void);
+/* True if the policy names anyone beyond root and objd's own user. */
+bool access_admits_others(void);
+/* What the peer on fd, with credentials from SO_PEERCRED, may do. */
+enum access_level access_of_peer(int fd, uid_t uid, gid_t gid);
+const char *access_level_name(enum access_level level);
+/* True if c may run a request of kind k; otherwise answers the request
+ * DENIED, logs the refusal with the peer's uid and pid, and is false.
+ * k is NULL for a frame refused before it is read. */
+bool access_permits(
+    struct conn *c, const struct request_kind *k, uint64_t id);
+/* --socket-mode and --socket-group: -1 with err if arg is not one. */
+int access_parse_mode(
+    const char *arg, mode_t *mode, char *err, size_t errlen);
+int access_parse_group(const char *arg, gid_t *gid, char *err, size_t errlen);
+/* Warns at start when the socket's mode and the policy disagree. */
+void access_check_setup(bool socket_from_systemd);
+
+/* config.c: option values and the config file. Each parser prints why
+ * and exits 2 when arg is not a valid value for option. */
+size_t config_size(const char *option, const char *arg, size_t min, size_t max);
+size_t config_count(
+    const char *option, const char *arg, size_t min, size_t max);
+double config_seconds(const char *option, const char *arg, double max);
+/* The config file at path as the command line it spells: "objd" and
+ * one "--name=value" per setting. */
+char **config_read(const char *path, int *argc);
+
 /* handle-read.c */
 void handle_get(struct conn *c, const Objd__Request *req);
 void handle_list(struct conn *c, const Objd__Request *req);
 /* handle-write.c */
 void handle_set(struct conn *c, const Objd__Request *req);
 void handle_delete(struct conn *c, const Objd__Request *req);
+void handle_batch(struct conn *c, const Objd__Request *req);
 /* handle-admin.c */
 void handle_ping(struct conn *c, const Objd__Request *req);
 void handle_status(struct conn *c, const Objd__Request *req);
@@ -104,8 +158,22 @@ void reply_result(struct conn *c, uint64_t id, Objd__Status status,
 /* reply_result with the current revision. */
 void reply_status(
     struct conn *c, uint64_t id, Objd__Status status, const char *error);
+/* A key with its encoded value (val NULL for none): an Entry, or with a
+ * type an Event. */
+struct reply_item {
+	const char *key;
+	size_t keylen;
+	const uint8_t *val;
+	size_t vallen;
+	uint64_t revision;
+	unsigned type; /* Objd__Event__Type, for events */
+};
+void reply_item_from_entry(struct reply_item *it, const struct store_entry *e);
 void reply_entries(struct conn *c, uint64_t id, Objd__Status status,
-    const char *error, struct store_entry *const *entries, size_t n);
+    const char *error, const struct reply_item *items, size_t n);
+/* A watch's frame: the events of one revision. */
+void reply_events(struct conn *c, uint64_t id, uint64_t revision,
+    const struct reply_item *items, size_t n);
 void reply_keys(
     struct conn *c, uint64_t id, struct store_entry *const *entries, size_t n);
 void reply_info(struct conn *c, uint64_t id, Objd__StatusInfo *info);
@@ -162,6 +230,9 @@ void batch_begin(struct conn *c, uint64_t id);
 void batch_add_set(
     const char *key, size_t keylen, const uint8_t *val, size_t vallen);
 void batch_add_delete(const char *key, size_t keylen);
+/* Calls fn for each key that a pending change sets. */
+void batch_foreach_set(void (*fn)(const struct store_entry *, void *),
+    void *arg);
 /* Closes the change; its answer carries status and error (NULL for none)
  * once the change is durable, or FAILED if it cannot be made so. */
 void batch_end(Objd__Status status, const char *error);
@@ -254,6 +325,47 @@ void handle_compact(struct conn *c, const Objd__Request *req);
 void compact_child_exited(void);
 /* The file was rewritten whole by other means: answer the waiters. */
 void compact_settle(bool ok, const char *error);
+
+/* path.c: values inside nested maps, on encoded top-level values. */
+struct keypath;
+uint8_t *path_get(const uint8_t *top, size_t toplen, const struct keypath *kp,
+    size_t *len, Objd__Status *status, char *err, size_t errlen);
+/* top is NULL when the top-level key does not exist: maps are made. */
+uint8_t *path_set(const uint8_t *top, size_t toplen, const struct keypath *kp,
+    const Objd__Value *val, size_t *len, char *err, size_t errlen);
+uint8_t *path_delete(const uint8_t *top, size_t toplen,
+    const struct keypath *kp, size_t *len, Objd__Status *status, char *err,
+    size_t errlen);
+
+/* txn.c: one write request as one atomic change. */
+struct txn_key;
+struct txn {
+	struct txn_key *keys; /* the top-level keys touched */
+	size_t n, cap;
+	struct store *index; /* key -> position in keys */
+};
+void txn_init(struct txn *t);
+void txn_free(struct txn *t);
+Objd__Status txn_set(struct txn *t, const char *path, const Objd__Value *v,
+    char *err, size_t errlen);
+Objd__Status txn_delete(struct txn *t, const char *path, char *err,
+    size_t errlen);
+Objd__Status txn_check(struct txn *t, const Objd__Condition *cond, char *err,
+    size_t errlen);
+/* Deletes every key the operations so far did not set. */
+void txn_replace_rest(struct txn *t);
+/* Queues the change in the batch for c's request; false if it changes
+ * nothing (then nothing is queued and the caller answers). */
+bool txn_commit(struct txn *t, struct conn *c, uint64_t id);
+
+/* watch.c */
+void watch_init(void);
+void watch_free(void);
+void handle_watch(struct conn *c, const Objd__Request *req);
+/* A committed change, as it is applied. */
+void watch_changed(const struct store_entry *e, bool deleted);
+void watch_reloaded(uint64_t revision);
+void watch_conn_gone(struct conn *c);
 
 /* reload.c */
 void reload_init(void);

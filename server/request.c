@@ -14,6 +14,8 @@ static const struct request_kind request_kinds[] = {
 	{ OBJD__REQUEST__OP_STATUS, "status", false, handle_status },
 	{ OBJD__REQUEST__OP_RELOAD, "reload", true, handle_reload },
 	{ OBJD__REQUEST__OP_COMPACT, "compact", true, handle_compact },
+	{ OBJD__REQUEST__OP_BATCH, "batch", true, handle_batch },
+	{ OBJD__REQUEST__OP_WATCH, "watch", false, handle_watch },
 };
 
 void
@@ -27,7 +29,8 @@ request_dispatch(struct conn *c, const Objd__Request *req)
 			log_debug("client %llu: %s #%llu",
 			    (unsigned long long)c->serial, k->name,
 			    (unsigned long long)req->id);
-			k->handle(c, req);
+			if (access_permits(c, k, req->id))
+				k->handle(c, req);
 			return;
 		}
 	}

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -313,6 +314,8 @@ struct spawn {
 	const char *err; /* stderr, truncated; NULL: with stdout, appended */
 	rlim_t fsize; /* RLIMIT_FSIZE; 0: unchanged */
 	bool pdeathsig; /* die with the parent */
+	uid_t uid; /* run as uid and gid; 0: unchanged */
+	gid_t gid;
 };
 
 /* Only async-signal-safe calls between fork and exec. */
@@ -356,6 +359,15 @@ spawn(const struct spawn *sp)
 		signal(SIGXFSZ, SIG_DFL);
 		if (setrlimit(RLIMIT_FSIZE, &rl) == -1)
 			_exit(127);
+	}
+	/* After the files are open: they are in a folder of root's. */
+	if (sp->uid != 0) {
+		if (setgroups(0, NULL) == -1 || setgid(sp->gid) == -1 ||
+		    setuid(sp->uid) == -1)
+			_exit(127);
+		/* A change of user clears the parent-death signal. */
+		if (sp->pdeathsig)
+			prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	}
 	execve(sp->path, sp->argv, sp->envp);
 	_exit(127);
@@ -480,6 +492,8 @@ run(struct session *s, const char *bin, const char *name, const char *input,
 	sp.out = out;
 	sp.err = err;
 	sp.pdeathsig = true;
+	sp.uid = s->run_uid;
+	sp.gid = s->run_gid;
 	if (input != NULL) {
 		sp.in = in;
 		e2e_write_file(in, input, strlen(input));

@@ -38,6 +38,10 @@ struct session {
 	pid_t objd; /* the foreground objd, or -1 */
 	/* The OBJD_SOCKET that objctl sees; sock unless a test changes it. */
 	const char *ctl_socket;
+	/* When not 0, objctl and the other commands run as this user and
+	 * group, without supplementary groups (tests run as root). */
+	uid_t run_uid;
+	gid_t run_gid;
 	/* The last command run. status is its exit code, 128 + N if signal N
 	 * killed it, or -1 if it outlived E2E_RUN_DEADLINE. */
 	int status;
