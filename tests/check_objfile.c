@@ -188,9 +188,12 @@ START_TEST(test_flipped_bytes_are_refused)
 
 	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
 	buf = read_file(path, &len);
-	/* The commit record is the last field: tag, length, and at most
-	 * 10 + 5 + 5 + 3 bytes. Find its tag from the end. */
-	for (body = len - 2; buf[body] != ((15 << 3) | 2); body--)
+	/* The commit record is the last field: its tag, then a one-byte
+	 * length that reaches exactly to the end. A 0x7a inside the crc
+	 * must not be taken for the tag. */
+	for (body = len - 2;
+	     buf[body] != ((15 << 3) | 2) || body + 2 + buf[body + 1] != len;
+	     body--)
 		;
 	for (size_t i = 0; i < body; i++) {
 		struct store *t = store_new();
@@ -256,7 +259,8 @@ START_TEST(test_foreign_file_last_entry_wins)
 	obj.entries = entries;
 	len = objd__object__pack(&obj, buf);
 	write_file(path, buf, len);
-	ck_assert_msg(objfile_load(f, t, false, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(
+	    objfile_load(f, t, false, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_uint_eq(store_count(t), 1);
 	ck_assert_uint_eq(store_revision(t), 0);
 	store_free(t);
@@ -324,8 +328,8 @@ build_log(struct objfile *f, int n, size_t *ends)
 			objfile_change_delete(&c, key, strlen(key));
 		}
 		objfile_change_commit(&c, 9 + (uint64_t)i);
-		ck_assert_msg(objfile_append(f, s, &c, err, sizeof(err)) == 0,
-		    "%s", err);
+		ck_assert_msg(
+		    objfile_append(f, s, &c, err, sizeof(err)) == 0, "%s", err);
 		objfile_changes_free(&c);
 		free(val);
 		value_free(v);
@@ -343,8 +347,8 @@ START_TEST(test_appended_changes)
 	size_t ends[6];
 
 	build_log(f, 5, ends);
-	ck_assert_msg(objfile_load(f, t, false, err, sizeof(err)) == 0, "%s",
-	    err);
+	ck_assert_msg(
+	    objfile_load(f, t, false, err, sizeof(err)) == 0, "%s", err);
 	/* The sample's 6 keys, plus k4 and k5: k1..k3 were deleted. */
 	ck_assert_uint_eq(store_count(t), 8);
 	ck_assert_ptr_null(store_get(t, "k3", 2));
@@ -377,8 +381,8 @@ START_TEST(test_cut_at_every_offset_of_the_last_changes)
 		int last = 0;
 		enum scan_result r;
 
-		r = objfile_scan_buffer(buf, cut, t, &good_end, &ours, err,
-		    sizeof(err));
+		r = objfile_scan_buffer(
+		    buf, cut, t, &good_end, &ours, err, sizeof(err));
 		while (last < 5 && ends[last + 1] <= cut)
 			last++;
 		ck_assert(ours);
@@ -413,11 +417,11 @@ START_TEST(test_recover_torn_end)
 	memset(buf + ends[4] + 3, 0, len + 100 - ends[4] - 3);
 	write_file(path, buf, len + 100);
 	f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
-	ck_assert_msg(objfile_load(f, t, true, err, sizeof(err)) == 0, "%s",
-	    err);
+	ck_assert_msg(
+	    objfile_load(f, t, true, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_uint_eq(store_revision(t), 13);
-	ck_assert_uint_eq(objfile_stats(f)->recovered_bytes,
-	    len + 100 - ends[4]);
+	ck_assert_uint_eq(
+	    objfile_stats(f)->recovered_bytes, len + 100 - ends[4]);
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_uint_eq((size_t)st.st_size, ends[4]);
 	snprintf(cmd, sizeof(cmd), "ls %s/sub | grep -q 'objd.pb.torn-'", dir);
@@ -456,8 +460,8 @@ START_TEST(test_damage_before_good_commits_is_refused)
 	buf = read_file(path, &len);
 	/* The value of change 2's entry, well inside it. */
 	buf[ends[1] + 6] ^= 0x01;
-	ck_assert_int_eq(objfile_scan_buffer(buf, len, t, &good_end, &ours,
-			     err, sizeof(err)),
+	ck_assert_int_eq(objfile_scan_buffer(
+	                     buf, len, t, &good_end, &ours, err, sizeof(err)),
 	    SCAN_DAMAGED);
 	ck_assert_uint_eq(good_end, ends[1]);
 	write_file(path, buf, len);
@@ -510,8 +514,8 @@ START_TEST(test_failed_append_leaves_no_trace)
 	objfile_change_commit(&c, 12);
 	ck_assert_int_eq(objfile_append(f, t, &c, err, sizeof(err)), 0);
 	objfile_changes_free(&c);
-	ck_assert_msg(objfile_load(f, t, false, err, sizeof(err)) == 0, "%s",
-	    err);
+	ck_assert_msg(
+	    objfile_load(f, t, false, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_uint_eq(store_revision(t), 12);
 	ck_assert_ptr_null(store_get(t, "big", 3));
 	ck_assert_ptr_null(store_get(t, "k1", 2));
