@@ -1436,6 +1436,7 @@ ctl_print_status_text(const Objd__StatusInfo *in)
 	ctl_format_time(buf, sizeof(buf), in->last_save);
 	printf("last save: %s\n", buf);
 	printf("file size: %" PRIu64 "\n", in->file_size);
+	printf("commits: %" PRIu64 "\n", in->commits);
 	ctl_print_field("fsync", in->fsync);
 	ctl_format_time(buf, sizeof(buf), in->last_compaction);
 	printf("last compaction: %s\n", buf);
@@ -1492,6 +1493,7 @@ ctl_print_status_json(const Objd__StatusInfo *in)
 	ctl_add(m, "last_compaction", ctl_time_value(in->last_compaction));
 	ctl_add(m, "recovered_bytes", ctl_uint(in->recovered_bytes));
 	ctl_add(m, "last_write_error", ctl_text(in->last_write_error));
+	ctl_add(m, "commits", ctl_uint(in->commits));
 	ctl_print_json(m, 2);
 }
 

@@ -1,13 +1,20 @@
 /* batch.c: group commit.
  *
  * A write is not applied when it arrives: its changes wait in the batch,
- * the client that sent it waits too (so its answers stay in order), and
- * other clients go on reading the committed state. When the event loop has
- * run every callback of its turn, the batch is appended to the file in one
- * write (and one fsync, with --fsync always), then applied, then answered.
- * If the file cannot be written, every write of the batch is answered
- * FAILED and nothing of it is applied: no client ever sees a change that
- * is not in the file. */
+ * and other clients go on reading the committed state. When the event loop
+ * has run every callback of its turn, the batch is appended to the file in
+ * one write (and one fsync, with --fsync always), then applied, then
+ * answered. If the file cannot be written, every write of the batch is
+ * answered FAILED and nothing of it is applied: no client ever sees a
+ * change that is not in the file.
+ *
+ * A client's further writes join the same batch (a pipeline of sets costs
+ * one commit, not one each); every other request of it waits until the
+ * batch is answered. So that its answers keep their order, a write that
+ * changes nothing, or fails a check, while a batch is open is answered in
+ * its place in the batch too (batch_defer): such a waiter takes no
+ * revision. Its outcome may rest on pending changes, so if those fail, an
+ * OK it was to get becomes FAILED. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,14 +25,26 @@
 struct batch_change {
 	struct store_entry *entry; /* the new entry, or the key to delete */
 	size_t waiter; /* the index of the change it is part of */
+	uint64_t hash; /* of the key, in the index */
 	bool delete;
 };
+
+/* The index of the pending changes by key, so that a write looks up
+ * what the batch holds in O(1): open addressing, each slot 1 + the
+ * position of the key's latest change, 0 when empty. (Memory runs out
+ * long before a batch holds 2^32 changes.) */
+#define BATCH_INDEX_MIN 64
+/* Past this, the index is dropped with its batch, not cleared: one huge
+ * batch must not make every later commit clear a huge table. */
+#define BATCH_INDEX_KEEP 4096
 
 struct batch_waiter {
 	struct conn *conn;
 	uint64_t id;
 	Objd__Status status;
 	char *error;
+	bool changes; /* false: an answer deferred to keep the order */
+	uint64_t revision; /* the object's revision once it is applied */
 };
 
 static struct {
@@ -33,6 +52,9 @@ static struct {
 	size_t nchanges, capchanges;
 	struct batch_waiter *waiters;
 	size_t nwaiters, capwaiters;
+	uint32_t *index;
+	size_t nindex; /* slots: a power of two, at least 2 * nchanges */
+	uint64_t seed;
 	struct event *ev;
 	struct event *sync_timer; /* --fsync interval */
 } batch;
@@ -50,6 +72,7 @@ batch_init(void)
 {
 	struct timeval second = { 1, 0 };
 
+	batch.seed = store_random_seed(&batch);
 	batch.ev = event_new(server.base, -1, 0, batch_commit_cb, NULL);
 	if (batch.ev == NULL)
 		fatalx("cannot create the commit event");
@@ -71,6 +94,7 @@ batch_free(void)
 		event_free(batch.sync_timer);
 	free(batch.changes);
 	free(batch.waiters);
+	free(batch.index);
 	memset(&batch, 0, sizeof(batch));
 }
 
@@ -80,14 +104,70 @@ batch_pending(void)
 	return batch.nwaiters > 0;
 }
 
+/* The index slot of key: where it is, or the empty slot it would take. */
+static size_t
+batch_index_slot(const char *key, size_t keylen, uint64_t hash)
+{
+	size_t mask = batch.nindex - 1, i = hash & mask;
+
+	for (;; i = (i + 1) & mask) {
+		const struct batch_change *ch;
+
+		if (batch.index[i] == 0)
+			return i;
+		ch = &batch.changes[batch.index[i] - 1];
+		if (ch->hash == hash && ch->entry->keylen == keylen &&
+		    memcmp(ch->entry->data, key, keylen) == 0)
+			return i;
+	}
+}
+
+/* Puts the last change in the index, over an earlier one of its key. */
+static void
+batch_index_add(void)
+{
+	size_t n = batch.nchanges;
+	struct batch_change *ch = &batch.changes[n - 1];
+
+	if (n * 2 > batch.nindex) {
+		free(batch.index);
+		batch.nindex = batch.nindex ? batch.nindex * 2 : BATCH_INDEX_MIN;
+		while (n * 2 > batch.nindex)
+			batch.nindex *= 2;
+		batch.index = xcalloc(batch.nindex, sizeof(*batch.index));
+		/* In order, so each key's latest change is the one kept. */
+		for (size_t i = 0; i + 1 < n; i++) {
+			struct batch_change *old = &batch.changes[i];
+
+			batch.index[batch_index_slot(old->entry->data,
+			    old->entry->keylen, old->hash)] = (uint32_t)i + 1;
+		}
+	}
+	batch.index[batch_index_slot(ch->entry->data, ch->entry->keylen,
+	    ch->hash)] = (uint32_t)n;
+}
+
+static void
+batch_index_clear(void)
+{
+	if (batch.nindex > BATCH_INDEX_KEEP) {
+		free(batch.index);
+		batch.index = NULL;
+		batch.nindex = 0;
+	} else if (batch.index != NULL)
+		memset(batch.index, 0, batch.nindex * sizeof(*batch.index));
+}
+
 const struct store_entry *
 batch_lookup(const char *key, size_t keylen, bool *pending)
 {
-	for (size_t i = batch.nchanges; i-- > 0;) {
-		struct batch_change *ch = &batch.changes[i];
+	if (batch.nchanges > 0) {
+		uint32_t at = batch.index[batch_index_slot(key, keylen,
+		    store_key_hash(batch.seed, key, keylen))];
 
-		if (ch->entry->keylen == keylen &&
-		    memcmp(ch->entry->data, key, keylen) == 0) {
+		if (at != 0) {
+			const struct batch_change *ch = &batch.changes[at - 1];
+
 			*pending = true;
 			return ch->delete ? NULL : ch->entry;
 		}
@@ -96,8 +176,8 @@ batch_lookup(const char *key, size_t keylen, bool *pending)
 	return store_get(server.store, key, keylen);
 }
 
-void
-batch_begin(struct conn *c, uint64_t id)
+static struct batch_waiter *
+batch_wait(struct conn *c, uint64_t id, bool changes)
 {
 	struct batch_waiter *w;
 
@@ -111,10 +191,29 @@ batch_begin(struct conn *c, uint64_t id)
 	w->id = id;
 	w->status = OBJD__STATUS__OK;
 	w->error = NULL;
+	w->changes = changes;
+	w->revision = 0;
 	c->pending++;
-	bufferevent_disable(c->bev, EV_READ);
+	c->batched++;
 	if (batch.nwaiters == 1)
 		event_active(batch.ev, 0, 0);
+	return w;
+}
+
+void
+batch_begin(struct conn *c, uint64_t id)
+{
+	batch_wait(c, id, true);
+}
+
+void
+batch_defer(struct conn *c, uint64_t id, Objd__Status status,
+    const char *error)
+{
+	struct batch_waiter *w = batch_wait(c, id, false);
+
+	w->status = status;
+	w->error = error != NULL ? xstrdup(error) : NULL;
 }
 
 static void
@@ -126,8 +225,12 @@ batch_add(struct store_entry *e, bool delete)
 		    batch.changes, batch.capchanges, sizeof(*batch.changes));
 	}
 	batch.changes[batch.nchanges++] = (struct batch_change){
-		.entry = e, .waiter = batch.nwaiters - 1, .delete = delete
+		.entry = e,
+		.waiter = batch.nwaiters - 1,
+		.hash = store_key_hash(batch.seed, e->data, e->keylen),
+		.delete = delete
 	};
+	batch_index_add();
 }
 
 void
@@ -160,28 +263,35 @@ batch_end(Objd__Status status, const char *error)
 }
 
 /* Each change of the batch takes the next revision, in arrival order;
- * they are numbered only now, so a reload in between cannot skew them. */
-/* Each change of the batch takes the next revision, in arrival order;
- * they are numbered only now, so a reload in between cannot skew them. */
-static void
+ * they are numbered only now, so a reload in between cannot skew them.
+ * Returns the revision after the last. */
+static uint64_t
 batch_encode(struct objfile_changes *out, struct batch_change *changes,
-    size_t n, size_t nwaiters, uint64_t base)
+    size_t n, struct batch_waiter *waiters, size_t nwaiters, uint64_t base)
 {
+	uint64_t revision = base;
 	size_t i = 0;
 
 	for (size_t w = 0; w < nwaiters; w++) {
+		if (!waiters[w].changes) {
+			waiters[w].revision = revision;
+			continue;
+		}
+		revision++;
+		waiters[w].revision = revision;
 		for (; i < n && changes[i].waiter == w; i++) {
 			struct store_entry *e = changes[i].entry;
 
-			e->revision = base + w + 1;
+			e->revision = revision;
 			if (changes[i].delete)
 				objfile_change_delete(out, e->data, e->keylen);
 			else
 				objfile_change_set(out, e->data, e->keylen,
 				    STORE_ENTRY_VALUE(e), e->vallen);
 		}
-		objfile_change_commit(out, base + w + 1);
+		objfile_change_commit(out, revision);
 	}
+	return revision;
 }
 
 static void
@@ -208,10 +318,10 @@ batch_commit(void)
 	struct batch_change *changes = batch.changes;
 	struct batch_waiter *waiters = batch.waiters;
 	size_t nchanges = batch.nchanges, nwaiters = batch.nwaiters;
-	uint64_t before = store_revision(server.store);
+	uint64_t before = store_revision(server.store), after;
 	struct objfile_changes out;
 	char err[1024];
-	int rc;
+	int rc = 0;
 
 	if (nwaiters == 0)
 		return;
@@ -220,40 +330,59 @@ batch_commit(void)
 	batch.waiters = NULL;
 	batch.nchanges = batch.capchanges = 0;
 	batch.nwaiters = batch.capwaiters = 0;
+	batch_index_clear();
 
 	objfile_changes_init(server.file, &out);
-	batch_encode(&out, changes, nchanges, nwaiters, before);
-	rc = objfile_append(server.file, server.store, &out, err, sizeof(err));
+	after = batch_encode(&out, changes, nchanges, waiters, nwaiters, before);
+	if (after > before)
+		rc = objfile_append(
+		    server.file, server.store, &out, err, sizeof(err));
 	objfile_changes_free(&out);
-	free(server.last_write_error);
-	server.last_write_error = NULL;
+	if (after > before) {
+		free(server.last_write_error);
+		server.last_write_error = NULL;
+	}
 	if (rc == 0) {
 		batch_apply(changes, nchanges);
-		store_set_revision(server.store, before + nwaiters);
-		server.last_save = now_wall();
+		store_set_revision(server.store, after);
+		if (after > before) {
+			server.last_save = now_wall();
+			server.commits++;
+		}
 	} else {
-		log_warnx("%s; %zu change(s) refused", err, nwaiters);
+		log_warnx("%s; %llu change(s) refused", err,
+		    (unsigned long long)(after - before));
 		server.last_write_error = xstrdup(err);
 		for (size_t i = 0; i < nchanges; i++)
 			free(changes[i].entry);
 	}
 	free(changes);
 
+	/* Every answer is out before any client resumes: a client that
+	 * resumed early could be answered at once, ahead of its own answers
+	 * still further down this batch. */
 	for (size_t i = 0; i < nwaiters; i++) {
 		struct batch_waiter *w = &waiters[i];
 
-		if (rc == -1)
+		if (rc == -1 && (w->changes || w->status == OBJD__STATUS__OK))
 			reply_result(w->conn, w->id, OBJD__STATUS__FAILED, err,
 			    before);
 		else
 			reply_result(w->conn, w->id, w->status, w->error,
-			    before + i + 1);
+			    rc == -1 ? before : w->revision);
 		free(w->error);
-		w->conn->pending--;
-		conn_release(w->conn);
+	}
+	/* A client's last waiter releases it; until then its count of
+	 * pending writes keeps it allocated. */
+	for (size_t i = 0; i < nwaiters; i++) {
+		struct conn *c = waiters[i].conn;
+
+		c->pending--;
+		if (--c->batched == 0)
+			conn_release(c);
 	}
 	free(waiters);
-	if (rc == 0)
+	if (rc == 0 && after > before)
 		compact_maybe();
 }
 

@@ -273,8 +273,19 @@ conn_reject(struct conn *c, uint64_t id, const char *why)
 	conn_fail(c, why);
 }
 
-/* Handles one whole frame of body_len bytes after a header_len prefix. */
+/* The client's next frame must wait until its pending requests are
+ * answered: it stays in the input, and nothing more is read meanwhile. */
 static void
+conn_wait(struct conn *c)
+{
+	bufferevent_disable(c->bev, EV_READ);
+}
+
+/* Handles one whole frame of body_len bytes after a header_len prefix;
+ * false if it must wait (conn_wait). While c has requests pending, only
+ * writes that join their batch go on: anything else, an error answer
+ * included, would be answered ahead of them. */
+static bool
 conn_frame(
     struct conn *c, struct evbuffer *in, size_t header_len, size_t body_len)
 {
@@ -284,24 +295,35 @@ conn_frame(
 
 	body = evbuffer_pullup(in, (ev_ssize_t)(header_len + body_len));
 	if (body == NULL) {
+		if (c->pending > 0)
+			return false;
 		conn_reject(c, 0, "out of memory reading the request");
-		return;
+		return true;
 	}
 	body += header_len;
 	if (!pbcheck(
 	        &objd__request__descriptor, body, body_len, why, sizeof(why))) {
+		if (c->pending > 0)
+			return false;
 		conn_reject(c, conn_guess_id(body, body_len), why);
-		return;
+		return true;
 	}
 	req = objd__request__unpack(NULL, body_len, body);
 	if (req == NULL) {
+		if (c->pending > 0)
+			return false;
 		conn_reject(
 		    c, conn_guess_id(body, body_len), "malformed request");
-		return;
+		return true;
+	}
+	if (c->pending > 0 && !request_joins_batch(c, req)) {
+		objd__request__free_unpacked(req, NULL);
+		return false;
 	}
 	evbuffer_drain(in, header_len + body_len);
 	request_dispatch(c, req);
 	objd__request__free_unpacked(req, NULL);
+	return true;
 }
 
 void
@@ -323,7 +345,8 @@ conn_process(struct conn *c)
 	}
 	if (c->access == ACCESS_NONE && max > CONN_DENIED_FRAME_MAX)
 		max = CONN_DENIED_FRAME_MAX;
-	while (!c->gone && !c->closing && c->pending == 0 && !server.stopping) {
+	while (!c->gone && !c->closing && c->pending == c->batched &&
+	    !server.stopping) {
 		have = evbuffer_get_length(in);
 		if (have == 0)
 			break;
@@ -337,6 +360,10 @@ conn_process(struct conn *c)
 		    prefix, (size_t)n, max, &header_len, &body_len);
 		if (st == FRAME_SHORT)
 			break;
+		if (st != FRAME_OK && c->pending > 0) {
+			conn_wait(c);
+			break;
+		}
 		if (st == FRAME_TOO_LARGE && c->access == ACCESS_NONE) {
 			access_permits(c, NULL, 0);
 			conn_fail(c, "permission denied");
@@ -357,7 +384,10 @@ conn_process(struct conn *c)
 			conn_watch_idle(c);
 			return;
 		}
-		conn_frame(c, in, header_len, body_len);
+		if (!conn_frame(c, in, header_len, body_len)) {
+			conn_wait(c);
+			break;
+		}
 	}
 	if (c->gone)
 		return;

@@ -36,6 +36,7 @@ handle_status(struct conn *c, const Objd__Request *req)
 	info.recovered_bytes = objfile_stats(server.file)->recovered_bytes;
 	if (server.last_write_error != NULL)
 		info.last_write_error = server.last_write_error;
+	info.commits = server.commits;
 	reply_info(c, req->id, &info);
 }
 

@@ -7,6 +7,19 @@
 
 #include "objd.h"
 
+/* Answers a write that queues no change. While a batch is open the
+ * answer takes its place in it: the client may have writes waiting there,
+ * answered first, and the outcome may rest on changes not yet durable. */
+static void
+write_answer(struct conn *c, uint64_t id, Objd__Status status,
+    const char *error)
+{
+	if (batch_pending())
+		batch_defer(c, id, status, error);
+	else
+		reply_status(c, id, status, error);
+}
+
 /* Checks the conditions; false once an answer has been sent. */
 static bool
 write_check(struct conn *c, uint64_t id, struct txn *t,
@@ -18,7 +31,7 @@ write_check(struct conn *c, uint64_t id, struct txn *t,
 	for (size_t i = 0; i < n; i++) {
 		status = txn_check(t, conds[i], err, sizeof(err));
 		if (status != OBJD__STATUS__OK) {
-			reply_status(c, id, status, err);
+			write_answer(c, id, status, err);
 			return false;
 		}
 	}
@@ -30,7 +43,7 @@ static void
 write_finish(struct conn *c, uint64_t id, struct txn *t)
 {
 	if (!txn_commit(t, c, id))
-		reply_status(c, id, OBJD__STATUS__OK, NULL);
+		write_answer(c, id, OBJD__STATUS__OK, NULL);
 }
 
 void
@@ -42,7 +55,7 @@ handle_set(struct conn *c, const Objd__Request *req)
 	char err[512];
 
 	if (set->n_entries == 0) {
-		reply_status(c, req->id, OBJD__STATUS__INVALID,
+		write_answer(c, req->id, OBJD__STATUS__INVALID,
 		    "set needs at least one key");
 		return;
 	}
@@ -54,7 +67,7 @@ handle_set(struct conn *c, const Objd__Request *req)
 				snprintf(err, sizeof(err),
 				    "key %s is set twice in one request",
 				    set->entries[i]->key);
-				reply_status(c, req->id,
+				write_answer(c, req->id,
 				    OBJD__STATUS__INVALID, err);
 				return;
 			}
@@ -66,7 +79,7 @@ handle_set(struct conn *c, const Objd__Request *req)
 		status = txn_set(&t, set->entries[i]->key,
 		    set->entries[i]->value, err, sizeof(err));
 	if (status != OBJD__STATUS__OK)
-		reply_status(c, req->id, status, err);
+		write_answer(c, req->id, status, err);
 	else
 		write_finish(c, req->id, &t);
 done:
@@ -82,7 +95,7 @@ handle_delete(struct conn *c, const Objd__Request *req)
 	char err[512];
 
 	if (del->n_keys == 0) {
-		reply_status(c, req->id, OBJD__STATUS__INVALID,
+		write_answer(c, req->id, OBJD__STATUS__INVALID,
 		    "delete needs at least one key");
 		return;
 	}
@@ -92,7 +105,7 @@ handle_delete(struct conn *c, const Objd__Request *req)
 	for (size_t i = 0; i < del->n_keys && status == OBJD__STATUS__OK; i++)
 		status = txn_delete(&t, del->keys[i], err, sizeof(err));
 	if (status != OBJD__STATUS__OK)
-		reply_status(c, req->id, status, err);
+		write_answer(c, req->id, status, err);
 	else
 		write_finish(c, req->id, &t);
 done:
@@ -129,7 +142,7 @@ handle_batch(struct conn *c, const Objd__Request *req)
 		}
 	}
 	if (status != OBJD__STATUS__OK) {
-		reply_status(c, req->id, status, err);
+		write_answer(c, req->id, status, err);
 		goto done;
 	}
 	if (b->replace)

@@ -37,9 +37,11 @@ struct conn {
 	bool refused; /* over --max-clients: answered, closing */
 	bool paused; /* reading stops: its unsent output is over the cap */
 	bool timed; /* the idle timeout runs: part of a frame is here */
-	/* Writes of this client not yet durable. While there are any, the
-	 * client's next frames wait: its answers stay in request order. */
+	/* Requests of this client not yet answered: writes waiting in the
+	 * batch, a compaction. Only further writes may join the batch
+	 * meanwhile; any other frame waits, so answers stay in order. */
 	unsigned pending;
+	unsigned batched; /* of pending, those waiting in the batch */
 	bool eof; /* the peer sends no more */
 	bool gone; /* the peer left; free once nothing is pending */
 	bool closing; /* close once the output is written */
@@ -71,6 +73,7 @@ struct server {
 	char *last_write_error; /* NULL if the last write worked */
 	enum fsync_mode fsync;
 	size_t watch_output_max; /* a watcher's unsent output, at most */
+	uint64_t commits; /* batches written to the file */
 	bool stopping;
 };
 extern struct server server;
@@ -101,9 +104,12 @@ struct request_kind {
 	Objd__Request__OpCase op;
 	const char *name;
 	bool writes;
+	bool batched; /* answered through the batch (handle-write.c) */
 	void (*handle)(struct conn *, const Objd__Request *);
 };
 void request_dispatch(struct conn *c, const Objd__Request *req);
+/* True if req may join the batch that c's earlier writes wait in. */
+bool request_joins_batch(const struct conn *c, const Objd__Request *req);
 
 /* access.c: who may connect, and who may write. */
 /* Adds a comma list of users and groups (name, uid, @group, @gid, or *
@@ -190,6 +196,10 @@ struct store_entry {
 #define STORE_ENTRY_KEY(e) ((e)->data)
 #define STORE_ENTRY_VALUE(e) ((const uint8_t *)(e)->data + (e)->keylen + 1)
 
+/* The hash of a key for a table seeded with seed: random seeds keep
+ * clients from aiming for collisions. */
+uint64_t store_key_hash(uint64_t seed, const char *key, size_t len);
+uint64_t store_random_seed(const void *salt);
 struct store *store_new(void);
 void store_free(struct store *s);
 size_t store_count(const struct store *s);
@@ -224,9 +234,12 @@ bool batch_pending(void);
  * decides it. */
 const struct store_entry *
 batch_lookup(const char *key, size_t keylen, bool *pending);
-/* Opens a change for c's request id; the calls below add to it. c reads
- * no further requests until the change is answered. */
+/* Opens a change for c's request id; the calls below add to it. */
 void batch_begin(struct conn *c, uint64_t id);
+/* Answers c's request id in its place in the batch, after the changes
+ * queued before it, without a change of its own. */
+void batch_defer(
+    struct conn *c, uint64_t id, Objd__Status status, const char *error);
 void batch_add_set(
     const char *key, size_t keylen, const uint8_t *val, size_t vallen);
 void batch_add_delete(const char *key, size_t keylen);

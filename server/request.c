@@ -6,34 +6,49 @@
 #include "objd.h"
 
 static const struct request_kind request_kinds[] = {
-	{ OBJD__REQUEST__OP_GET, "get", false, handle_get },
-	{ OBJD__REQUEST__OP_SET, "set", true, handle_set },
-	{ OBJD__REQUEST__OP_DELETE, "delete", true, handle_delete },
-	{ OBJD__REQUEST__OP_LIST, "list", false, handle_list },
-	{ OBJD__REQUEST__OP_PING, "ping", false, handle_ping },
-	{ OBJD__REQUEST__OP_STATUS, "status", false, handle_status },
-	{ OBJD__REQUEST__OP_RELOAD, "reload", true, handle_reload },
-	{ OBJD__REQUEST__OP_COMPACT, "compact", true, handle_compact },
-	{ OBJD__REQUEST__OP_BATCH, "batch", true, handle_batch },
-	{ OBJD__REQUEST__OP_WATCH, "watch", false, handle_watch },
+	{ OBJD__REQUEST__OP_GET, "get", false, false, handle_get },
+	{ OBJD__REQUEST__OP_SET, "set", true, true, handle_set },
+	{ OBJD__REQUEST__OP_DELETE, "delete", true, true, handle_delete },
+	{ OBJD__REQUEST__OP_LIST, "list", false, false, handle_list },
+	{ OBJD__REQUEST__OP_PING, "ping", false, false, handle_ping },
+	{ OBJD__REQUEST__OP_STATUS, "status", false, false, handle_status },
+	{ OBJD__REQUEST__OP_RELOAD, "reload", true, false, handle_reload },
+	{ OBJD__REQUEST__OP_COMPACT, "compact", true, false, handle_compact },
+	{ OBJD__REQUEST__OP_BATCH, "batch", true, true, handle_batch },
+	{ OBJD__REQUEST__OP_WATCH, "watch", false, false, handle_watch },
 };
+
+static const struct request_kind *
+request_kind_of(const Objd__Request *req)
+{
+	for (size_t i = 0; i < sizeof(request_kinds) / sizeof(request_kinds[0]);
+	     i++)
+		if (request_kinds[i].op == req->op_case)
+			return &request_kinds[i];
+	return NULL;
+}
+
+bool
+request_joins_batch(const struct conn *c, const Objd__Request *req)
+{
+	const struct request_kind *k = request_kind_of(req);
+
+	/* A refusal would be answered at once, out of order. */
+	return k != NULL && k->batched && c->access == ACCESS_WRITE;
+}
 
 void
 request_dispatch(struct conn *c, const Objd__Request *req)
 {
-	for (size_t i = 0; i < sizeof(request_kinds) / sizeof(request_kinds[0]);
-	     i++) {
-		const struct request_kind *k = &request_kinds[i];
+	const struct request_kind *k = request_kind_of(req);
 
-		if (k->op == req->op_case) {
-			log_debug("client %llu: %s #%llu",
-			    (unsigned long long)c->serial, k->name,
-			    (unsigned long long)req->id);
-			if (access_permits(c, k, req->id))
-				k->handle(c, req);
-			return;
-		}
+	if (k == NULL) {
+		reply_status(c, req->id, OBJD__STATUS__INVALID,
+		    "unknown request: this objd is older than its client?");
+		return;
 	}
-	reply_status(c, req->id, OBJD__STATUS__INVALID,
-	    "unknown request: this objd is older than its client?");
+	log_debug("client %llu: %s #%llu", (unsigned long long)c->serial,
+	    k->name, (unsigned long long)req->id);
+	if (access_permits(c, k, req->id))
+		k->handle(c, req);
 }

@@ -22,10 +22,10 @@ struct store {
 	uint64_t seed; /* random, so clients cannot aim for collisions */
 };
 
-static uint64_t
-store_hash(const struct store *s, const char *key, size_t len)
+uint64_t
+store_key_hash(uint64_t seed, const char *key, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ULL ^ s->seed;
+	uint64_t h = 0xcbf29ce484222325ULL ^ seed;
 
 	for (size_t i = 0; i < len; i++) {
 		h ^= (uint8_t)key[i];
@@ -39,6 +39,22 @@ store_hash(const struct store *s, const char *key, size_t len)
 	return h;
 }
 
+static uint64_t
+store_hash(const struct store *s, const char *key, size_t len)
+{
+	return store_key_hash(s->seed, key, len);
+}
+
+uint64_t
+store_random_seed(const void *salt)
+{
+	uint64_t seed;
+
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = (uint64_t)(uintptr_t)salt ^ (uint64_t)rand();
+	return seed;
+}
+
 struct store *
 store_new(void)
 {
@@ -46,9 +62,7 @@ store_new(void)
 
 	s->nslots = STORE_MIN_SLOTS;
 	s->slots = xcalloc(s->nslots, sizeof(*s->slots));
-	if (getrandom(&s->seed, sizeof(s->seed), GRND_NONBLOCK) !=
-	    sizeof(s->seed))
-		s->seed = (uint64_t)(uintptr_t)s ^ (uint64_t)rand();
+	s->seed = store_random_seed(s);
 	return s;
 }
 
