@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "framing.h"
 #include "log.h"
 #include "objd.h"
@@ -35,6 +36,29 @@
 
 static uint64_t conn_next_serial = 1;
 static size_t conn_nrefused;
+
+/* Requests decode into an arena (arena.h), released once handled: most
+ * fit in its first CONN_ARENA_SIZE bytes, larger ones spill to malloc. */
+#define CONN_ARENA_SIZE (64 * 1024)
+static struct arena conn_arena;
+
+static void *
+conn_arena_alloc(void *arena, size_t size)
+{
+	return arena_alloc(arena, size);
+}
+
+static void
+conn_arena_keep(void *arena, void *p)
+{
+	/* Freed with the rest, when the arena is released to its mark. */
+}
+
+static ProtobufCAllocator conn_allocator = {
+	.alloc = conn_arena_alloc,
+	.free = conn_arena_keep,
+	.allocator_data = &conn_arena,
+};
 
 static void conn_read_cb(struct bufferevent *, void *);
 static void conn_write_cb(struct bufferevent *, void *);
@@ -291,6 +315,7 @@ conn_frame(
 {
 	const uint8_t *body;
 	Objd__Request *req;
+	struct arena_mark mark;
 	char why[256];
 
 	body = evbuffer_pullup(in, (ev_ssize_t)(header_len + body_len));
@@ -308,8 +333,13 @@ conn_frame(
 		conn_reject(c, conn_guess_id(body, body_len), why);
 		return true;
 	}
-	req = objd__request__unpack(NULL, body_len, body);
+	if (conn_arena.base == NULL)
+		arena_init(&conn_arena, CONN_ARENA_SIZE);
+	/* Handling may resume other clients, whose requests stack above. */
+	mark = arena_mark(&conn_arena);
+	req = objd__request__unpack(&conn_allocator, body_len, body);
 	if (req == NULL) {
+		arena_release(&conn_arena, mark);
 		if (c->pending > 0)
 			return false;
 		conn_reject(
@@ -317,12 +347,12 @@ conn_frame(
 		return true;
 	}
 	if (c->pending > 0 && !request_joins_batch(c, req)) {
-		objd__request__free_unpacked(req, NULL);
+		arena_release(&conn_arena, mark);
 		return false;
 	}
 	evbuffer_drain(in, header_len + body_len);
 	request_dispatch(c, req);
-	objd__request__free_unpacked(req, NULL);
+	arena_release(&conn_arena, mark);
 	return true;
 }
 
@@ -468,6 +498,8 @@ conn_close_all(void)
 		c->pending = 0;
 		conn_free(c);
 	}
+	if (conn_arena.base != NULL)
+		arena_free(&conn_arena);
 }
 
 void

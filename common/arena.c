@@ -1,0 +1,96 @@
+/* arena.c: see arena.h. */
+#include <stdalign.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "arena.h"
+#include "xmalloc.h"
+
+/* Under AddressSanitizer the released part is poisoned, so a use of a
+ * request after it was released is still caught, as it was with free. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_ASAN 1
+#endif
+#endif
+#ifdef ARENA_ASAN
+#include <sanitizer/asan_interface.h>
+#define ARENA_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define ARENA_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define ARENA_POISON(p, n) ((void)(p), (void)(n))
+#define ARENA_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#define ARENA_ALIGN alignof(max_align_t)
+
+struct arena_spill {
+	struct arena_spill *next;
+	alignas(max_align_t) unsigned char data[];
+};
+
+void
+arena_init(struct arena *a, size_t size)
+{
+	a->size = size - size % ARENA_ALIGN;
+	a->base = xmalloc(a->size);
+	a->used = 0;
+	a->spills = NULL;
+	ARENA_POISON(a->base, a->size);
+}
+
+void
+arena_free(struct arena *a)
+{
+	arena_release(a, (struct arena_mark){ 0, NULL });
+	ARENA_UNPOISON(a->base, a->size);
+	free(a->base);
+	a->base = NULL;
+	a->size = 0;
+}
+
+void *
+arena_alloc(struct arena *a, size_t n)
+{
+	struct arena_spill *s;
+	size_t need;
+
+	if (n == 0)
+		n = 1;
+	if (n <= a->size - a->used) {
+		void *p = a->base + a->used;
+
+		need = n + (ARENA_ALIGN - n % ARENA_ALIGN) % ARENA_ALIGN;
+		a->used += need <= a->size - a->used ? need : a->size - a->used;
+		ARENA_UNPOISON(p, n);
+		return p;
+	}
+	if (n > SIZE_MAX - sizeof(*s))
+		return NULL;
+	if ((s = malloc(sizeof(*s) + n)) == NULL)
+		return NULL;
+	s->next = a->spills;
+	a->spills = s;
+	return s->data;
+}
+
+struct arena_mark
+arena_mark(const struct arena *a)
+{
+	return (struct arena_mark){ a->used, a->spills };
+}
+
+void
+arena_release(struct arena *a, struct arena_mark m)
+{
+	while (a->spills != m.spills) {
+		struct arena_spill *s = a->spills;
+
+		a->spills = s->next;
+		free(s);
+	}
+	ARENA_POISON(a->base + m.used, a->used - m.used);
+	a->used = m.used;
+}

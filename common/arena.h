@@ -1,0 +1,39 @@
+/* arena.h: a bump allocator for short-lived trees of small allocations,
+ * dropped all at once.
+ *
+ * objd decodes each request into it: an unpacked protobuf message is a
+ * dozen small allocations (the message, each submessage, array and
+ * string), and malloc and free of them cost more than the rest of a
+ * simple get. Allocations nest like a stack: take a mark, allocate,
+ * release back to the mark; what was allocated after a mark taken inside
+ * (a request handled while another is being handled) goes first. */
+#ifndef ARENA_H
+#define ARENA_H
+
+#include <stddef.h>
+
+struct arena_spill;
+
+struct arena {
+	unsigned char *base;
+	size_t size, used;
+	/* Allocations that did not fit, newest first. */
+	struct arena_spill *spills;
+};
+
+struct arena_mark {
+	size_t used;
+	struct arena_spill *spills;
+};
+
+/* An arena of size bytes, beyond which allocations go to malloc; exits
+ * if it cannot be had, like xmalloc. */
+void arena_init(struct arena *a, size_t size);
+void arena_free(struct arena *a);
+/* n bytes aligned for any type, or NULL if memory is out. */
+void *arena_alloc(struct arena *a, size_t n);
+struct arena_mark arena_mark(const struct arena *a);
+/* Frees everything allocated since m was taken. */
+void arena_release(struct arena *a, struct arena_mark m);
+
+#endif
