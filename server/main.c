@@ -34,6 +34,7 @@ static const char *pidfile_path;
 static char *pidfile_owned;
 static struct event *stop_flush_timer;
 static double stop_deadline;
+static bool compress_snapshots; /* --compress */
 
 static void
 usage(FILE *out)
@@ -41,7 +42,7 @@ usage(FILE *out)
 	fprintf(out,
 	    "usage: objd [--foreground] [--file PATH] [--socket PATH]\n"
 	    "            [--reload-interval SECONDS] [--fsync MODE]\n"
-	    "            [--pidfile PATH] [--config PATH]\n"
+	    "            [--pidfile PATH] [--config PATH] [--compress]\n"
 	    "            [--allow-rw WHO] [--allow-ro WHO]\n"
 	    "            [--socket-mode MODE] [--socket-group GROUP]\n"
 	    "            [--max-frame SIZE] [--max-clients N]\n"
@@ -65,6 +66,10 @@ usage(FILE *out)
 	    "                       on disk; interval: synced every second;\n"
 	    "                       never: the kernel decides\n"
 	    "  --pidfile PATH       write objd's pid there\n"
+	    "  --compress           compact the file with its entries\n"
+	    "                       zlib-deflated: smaller, but a reader\n"
+	    "                       must inflate them (see objd(8)); objd\n"
+	    "                       reads such files with or without it\n"
 	    "  --log-level LEVEL    error, warn, info (default) or debug\n"
 	    "  --config PATH        read options from PATH, one\n"
 	    "                       \"name = value\" a line; the command\n"
@@ -315,7 +320,8 @@ enum {
 	OPT_MAX_CLIENTS,
 	OPT_IDLE_TIMEOUT,
 	OPT_MAX_OUTPUT,
-	OPT_CONFIG
+	OPT_CONFIG,
+	OPT_COMPRESS
 };
 
 /* The config file read before the command line (config.c), kept for
@@ -394,6 +400,7 @@ parse_options(int argc, char **argv, bool *foreground)
 		{ "max-client-output", required_argument, NULL,
 		    OPT_MAX_OUTPUT },
 		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "compress", no_argument, NULL, OPT_COMPRESS },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "file", required_argument, NULL, 'F' },
 		{ "socket", required_argument, NULL, 's' },
@@ -423,6 +430,9 @@ parse_options(int argc, char **argv, bool *foreground)
 			break;
 		case 'p':
 			pidfile_path = optarg;
+			break;
+		case OPT_COMPRESS:
+			compress_snapshots = true;
 			break;
 		case 'y':
 			if ((mode = fsync_mode_parse(optarg)) == -1) {
@@ -505,6 +515,7 @@ startup(int listen_fd)
 	    sizeof(err));
 	if (server.file == NULL)
 		startup_fail("%s", err);
+	objfile_set_compress(server.file, compress_snapshots);
 	server.store = store_new();
 	switch (objfile_load(server.file, server.store, true, err,
 	    sizeof(err))) {

@@ -18,7 +18,17 @@
  *
  * Compaction writes the live state to a temporary file in a child process
  * while the parent goes on appending; the parent then copies what it
- * appended meanwhile, syncs, and renames the new file into place. */
+ * appended meanwhile, syncs, and renames the new file into place.
+ *
+ * With --compress, a snapshot (compaction, rewrite) holds its entries as
+ * zlib-deflated chunks (Object.deflated_entries) of at most
+ * DEFLATED_CHUNK_MAX bytes of plain entries each: a protobuf-encoded
+ * entry costs at least 4 bytes of tags and lengths besides its key and
+ * value, which deflate mostly takes back. Loading always accepts chunks,
+ * whatever the option: it inflates one chunk at a time into a buffer of
+ * that bound and walks its entries as it walks the file's own, so a
+ * chunk that would inflate to more (a zip bomb in a replaced file) is
+ * refused after at most that many bytes. */
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -27,12 +37,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+/* zlib's z_stream then takes const input, as inflate treats it. */
+#define ZLIB_CONST
 #include <zlib.h>
 
 #include "framing.h"
@@ -45,12 +58,20 @@
 
 #define FIELD_HEADER 1
 #define FIELD_ENTRIES 2
+#define FIELD_DEFLATED 3
 #define FIELD_COMMITS 15
 #define ENTRY_FIELD_KEY 1
 #define ENTRY_FIELD_VALUE 2
 #define ENTRY_FIELD_REVISION 3
 #define FILE_FORMAT 1
 #define WRITE_CHUNK (256 * 1024)
+/* The plain bytes of one deflated chunk, at most: the bound that makes
+ * loading a hostile file safe (see proto/objd.proto). 64 KiB is two of
+ * deflate's 32 KiB windows, so larger chunks would compress hardly
+ * better. */
+#define DEFLATED_CHUNK_MAX 65536
+/* Compaction runs in a child and is seldom: the default level. */
+#define DEFLATE_LEVEL Z_DEFAULT_COMPRESSION
 
 /* A Value whose only member is an empty Tombstone (field 9). */
 static const uint8_t tombstone[] = { (9 << 3) | 2, 0 };
@@ -74,6 +95,7 @@ struct objfile {
 	enum fsync_mode fsync;
 	bool dirty;	    /* written since the last fsync */
 	bool needs_rewrite; /* an fsync failed: what is on disk is in doubt */
+	bool compress;	    /* --compress: snapshots deflate their entries */
 	struct identity seen;
 	struct objfile_stats stats;
 	/* Compaction in progress: the child, its file, and what the parent
@@ -129,15 +151,25 @@ varint_size(uint64_t v)
 	return n;
 }
 
-static void
-buf_put_entry(struct buf *b, const char *key, size_t keylen,
-    const uint8_t *val, size_t vallen, uint64_t revision, bool with_revision)
+/* The size of a map entry's payload, without its own tag and length. */
+static size_t
+entry_body_size(size_t keylen, size_t vallen, uint64_t revision,
+    bool with_revision)
 {
 	size_t body = 1 + varint_size(keylen) + keylen + 1 +
 	    varint_size(vallen) + vallen;
 
 	if (with_revision)
 		body += 1 + varint_size(revision);
+	return body;
+}
+
+static void
+buf_put_entry(struct buf *b, const char *key, size_t keylen,
+    const uint8_t *val, size_t vallen, uint64_t revision, bool with_revision)
+{
+	size_t body = entry_body_size(keylen, vallen, revision, with_revision);
+
 	buf_put_varint(b, (FIELD_ENTRIES << 3) | 2);
 	buf_put_varint(b, body);
 	buf_put_varint(b, (ENTRY_FIELD_KEY << 3) | 2);
@@ -356,6 +388,12 @@ objfile_close(struct objfile *f)
 	free(f);
 }
 
+void
+objfile_set_compress(struct objfile *f, bool compress)
+{
+	f->compress = compress;
+}
+
 const struct objfile_stats *
 objfile_stats(const struct objfile *f)
 {
@@ -494,6 +532,10 @@ struct scan {
 	uint64_t revision;
 	size_t *staged; /* offsets of the entries waiting for their commit */
 	size_t nstaged, capstaged;
+	size_t nchunks; /* of the staged, deflated chunks */
+	z_stream z;	/* inflates one chunk at a time ... */
+	bool z_ready;
+	uint8_t *inflated; /* ... into DEFLATED_CHUNK_MAX + 1 bytes */
 	char why[512];
 };
 
@@ -508,46 +550,171 @@ scan_stage(struct scan *sc, size_t entry_at)
 	sc->staged[sc->nstaged++] = entry_at;
 }
 
-/* Applies the staged entries; for a foreign file, checks them first. */
+/* Applies one entry (its payload: p, len); for a foreign file, checks it
+ * first. at names the entry, or the chunk it is in, in the error. */
 static int
-scan_apply(struct scan *sc, uint64_t revision)
+scan_apply_entry(struct scan *sc, const uint8_t *p, size_t len,
+    uint64_t revision, size_t at, bool in_chunk)
 {
 	struct raw_entry e;
+
+	if (parse_entry(p, len, &e) == -1 ||
+	    (!sc->has_header && !entry_valid(&e, sc->why, sizeof(sc->why)))) {
+		if (sc->why[0] == '\0')
+			snprintf(sc->why, sizeof(sc->why),
+			    "malformed entry %s byte %zu",
+			    in_chunk ? "in the deflated chunk at" : "at", at);
+		return -1;
+	}
+	apply_entry(sc->store, &e, revision);
+	return 0;
+}
+
+/* Inflates the chunk at byte at (its payload: in, inlen) into
+ * sc->inflated, refusing one that would inflate to more than
+ * DEFLATED_CHUNK_MAX bytes before it has produced more. */
+static int
+scan_inflate(struct scan *sc, size_t at, const uint8_t *in, size_t inlen,
+    size_t *outlen)
+{
+	const char *why;
+	int rc;
+
+	*outlen = 0;
+	if (!sc->z_ready) {
+		memset(&sc->z, 0, sizeof(sc->z));
+		if ((rc = inflateInit(&sc->z)) != Z_OK) {
+			why = rc == Z_MEM_ERROR ? "out of memory"
+						: "zlib does not start";
+			goto bad;
+		}
+		sc->z_ready = true;
+		sc->inflated = xmalloc(DEFLATED_CHUNK_MAX + 1);
+	} else if (inflateReset(&sc->z) != Z_OK) {
+		why = "zlib does not start";
+		goto bad;
+	}
+	if (inlen > UINT_MAX) {
+		why = "it is over 4 GiB";
+		goto bad;
+	}
+	sc->z.next_in = in;
+	sc->z.avail_in = (uInt)inlen;
+	sc->z.next_out = sc->inflated;
+	sc->z.avail_out = DEFLATED_CHUNK_MAX + 1;
+	rc = inflate(&sc->z, Z_FINISH);
+	*outlen = DEFLATED_CHUNK_MAX + 1 - sc->z.avail_out;
+	if (*outlen > DEFLATED_CHUNK_MAX)
+		why = "it inflates to more than 65536 bytes, the most a "
+		      "chunk may hold";
+	else if (rc == Z_STREAM_END && sc->z.avail_in == 0)
+		return 0;
+	else if (rc == Z_STREAM_END)
+		why = "bytes follow its zlib stream";
+	else if (rc == Z_BUF_ERROR)
+		why = "it ends before its zlib stream does";
+	else if (rc == Z_MEM_ERROR)
+		why = "out of memory";
+	else if (rc == Z_NEED_DICT)
+		why = "it wants a preset dictionary";
+	else
+		why = sc->z.msg != NULL ? sc->z.msg : "it is not a zlib stream";
+bad:
+	snprintf(sc->why, sizeof(sc->why),
+	    "the deflated chunk at byte %zu does not load: %s", at, why);
+	return -1;
+}
+
+/* Applies the entries of the deflated chunk at byte at; *count grows by
+ * their number. */
+static int
+scan_apply_chunk(struct scan *sc, size_t at, const uint8_t *p, size_t len,
+    uint64_t revision, size_t *count)
+{
+	size_t outlen, pos = 0, field_at;
+	uint32_t number;
+	unsigned wire;
+	uint64_t n;
+
+	if (scan_inflate(sc, at, p, len, &outlen) == -1)
+		return -1;
+	while (pos < outlen) {
+		field_at = pos;
+		if (read_field(sc->inflated, outlen, &pos, &number, &wire,
+			&n) == -1 ||
+		    number != FIELD_ENTRIES || wire != 2) {
+			snprintf(sc->why, sizeof(sc->why),
+			    "the deflated chunk at byte %zu holds something "
+			    "other than map entries, at its byte %zu",
+			    at, field_at);
+			return -1;
+		}
+		if (scan_apply_entry(sc, sc->inflated + pos, (size_t)n,
+			revision, at, true) == -1)
+			return -1;
+		pos += (size_t)n;
+		(*count)++;
+	}
+	return 0;
+}
+
+/* Applies the staged entries and chunks. want is the commit's count of
+ * entries, checked here when chunks hide it from scan_commit_ok; NULL
+ * for a file without commits. */
+static int
+scan_apply(struct scan *sc, uint64_t revision, const uint32_t *want)
+{
+	size_t count = 0;
 	uint32_t number;
 	unsigned wire;
 	uint64_t n;
 
 	for (size_t i = 0; i < sc->nstaged; i++) {
-		size_t pos = sc->staged[i];
+		size_t at = sc->staged[i], pos = at;
 
 		read_field(sc->buf, sc->len, &pos, &number, &wire, &n);
-		if (parse_entry(sc->buf + pos, (size_t)n, &e) == -1 ||
-		    (!sc->has_header &&
-			!entry_valid(&e, sc->why, sizeof(sc->why)))) {
-			if (e.key == NULL || sc->why[0] == '\0')
-				snprintf(sc->why, sizeof(sc->why),
-				    "malformed entry at byte %zu",
-				    sc->staged[i]);
+		if (number == FIELD_DEFLATED) {
+			if (scan_apply_chunk(sc, at, sc->buf + pos, (size_t)n,
+				revision, &count) == -1)
+				return -1;
+		} else if (scan_apply_entry(sc, sc->buf + pos, (size_t)n,
+			       revision, at, false) == -1)
 			return -1;
-		}
-		apply_entry(sc->store, &e, revision);
+		else
+			count++;
 	}
 	sc->nstaged = 0;
+	sc->nchunks = 0;
+	/* The crc matched: a wrong count is the writer's, not a torn
+	 * write. */
+	if (want != NULL && count != *want) {
+		snprintf(sc->why, sizeof(sc->why),
+		    "the commit record of revision %llu counts %lu entries, "
+		    "but its change holds %zu",
+		    (unsigned long long)revision, (unsigned long)*want, count);
+		return -1;
+	}
 	return 0;
 }
 
+/* Checks the commit record at pos against the change staged before it.
+ * The entries inside deflated chunks are counted only once they are
+ * inflated (scan_apply): here the count must cover the plain ones. */
 static bool
 scan_commit_ok(struct scan *sc, size_t tag_at, size_t pos, size_t n,
-    size_t from, uint64_t *revision)
+    size_t from, uint64_t *revision, uint32_t *n_entries)
 {
 	Objd__Commit *c = objd__commit__unpack(NULL, n, sc->buf + pos);
+	size_t plain = sc->nstaged - sc->nchunks;
 	bool ok;
 
 	if (c == NULL)
 		return false;
 	ok = c->crc32 == (uint32_t)crc32_z(0, sc->buf + from, tag_at - from) &&
-	    c->n_entries == sc->nstaged;
+	    (sc->nchunks == 0 ? c->n_entries == sc->nstaged
+			      : c->n_entries >= plain);
 	*revision = c->revision;
+	*n_entries = c->n_entries;
 	objd__commit__free_unpacked(c, NULL);
 	return ok;
 }
@@ -557,8 +724,8 @@ scan_commit_ok(struct scan *sc, size_t tag_at, size_t pos, size_t n,
 static bool
 scan_finds_later_commit(struct scan *sc, size_t pos)
 {
-	size_t from = pos, tag_at, entries = 0;
-	uint32_t number;
+	size_t from = pos, tag_at, entries = 0, chunks = 0;
+	uint32_t number, n_entries;
 	unsigned wire;
 	uint64_t n, revision;
 
@@ -569,18 +736,24 @@ scan_finds_later_commit(struct scan *sc, size_t pos)
 			return false;
 		if (wire == 2 && number == FIELD_ENTRIES)
 			entries++;
+		if (wire == 2 && number == FIELD_DEFLATED) {
+			entries++;
+			chunks++;
+		}
 		if (wire == 2 && number == FIELD_COMMITS) {
-			size_t saved = sc->nstaged;
+			size_t saved = sc->nstaged, saved_chunks = sc->nchunks;
 			bool ok;
 
 			sc->nstaged = entries;
+			sc->nchunks = chunks;
 			ok = scan_commit_ok(sc, tag_at, pos, (size_t)n, from,
-			    &revision);
+			    &revision, &n_entries);
 			sc->nstaged = saved;
+			sc->nchunks = saved_chunks;
 			if (ok)
 				return true;
 			from = pos + (size_t)n;
-			entries = 0;
+			entries = chunks = 0;
 		}
 		if (wire != 0)
 			pos += (size_t)n;
@@ -592,7 +765,7 @@ static enum scan_result
 scan_file(struct scan *sc)
 {
 	size_t pos = 0, tag_at, from = 0;
-	uint32_t number;
+	uint32_t number, n_entries;
 	unsigned wire;
 	uint64_t n, revision;
 
@@ -608,9 +781,12 @@ scan_file(struct scan *sc)
 			sc->has_header = true;
 		else if (wire == 2 && number == FIELD_ENTRIES)
 			scan_stage(sc, tag_at);
-		else if (wire == 2 && number == FIELD_COMMITS) {
+		else if (wire == 2 && number == FIELD_DEFLATED) {
+			scan_stage(sc, tag_at);
+			sc->nchunks++;
+		} else if (wire == 2 && number == FIELD_COMMITS) {
 			if (!scan_commit_ok(sc, tag_at, pos, (size_t)n, from,
-				&revision) ||
+				&revision, &n_entries) ||
 			    (sc->any_commit && revision <= sc->revision)) {
 				snprintf(sc->why, sizeof(sc->why),
 				    "commit record at byte %zu does not match "
@@ -621,7 +797,7 @@ scan_file(struct scan *sc)
 				    ? SCAN_DAMAGED
 				    : SCAN_TORN;
 			}
-			if (scan_apply(sc, revision) == -1)
+			if (scan_apply(sc, revision, &n_entries) == -1)
 				return SCAN_INVALID;
 			sc->any_commit = true;
 			sc->revision = revision;
@@ -632,7 +808,7 @@ scan_file(struct scan *sc)
 	}
 	if (!sc->has_header && !sc->any_commit) {
 		/* Another program's file: taken whole, as one change. */
-		if (scan_apply(sc, 0) == -1)
+		if (scan_apply(sc, 0, NULL) == -1)
 			return SCAN_INVALID;
 		sc->good_end = sc->len;
 		return SCAN_OK;
@@ -655,6 +831,9 @@ objfile_scan_buffer(const uint8_t *buf, size_t len, struct store *s,
 
 	r = scan_file(&sc);
 	free(sc.staged);
+	if (sc.z_ready)
+		inflateEnd(&sc.z);
+	free(sc.inflated);
 	snprintf(err, errlen, "%s", sc.why);
 	*good_end = sc.good_end;
 	*ours = sc.has_header;
@@ -853,6 +1032,13 @@ struct snapshot_writer {
 	off_t at;
 	uLong crc;
 	int error;
+	/* --compress: entries wait in chunk until deflated into buf. */
+	bool compress;
+	struct buf chunk;
+	z_stream z;
+	bool z_ready;
+	uint8_t *zout;
+	size_t zoutlen;
 };
 
 static void
@@ -866,35 +1052,109 @@ snapshot_flush(struct snapshot_writer *w)
 }
 
 static void
-snapshot_put_entry(const struct store_entry *e, void *arg)
+snapshot_maybe_flush(struct snapshot_writer *w)
 {
-	struct snapshot_writer *w = arg;
-
-	/* A key's revision is written when it is not the snapshot's, even
-	 * when it is 0 (the keys of an adopted file): left out, it would
-	 * read back as the snapshot's. */
-	buf_put_entry(&w->buf, e->data, e->keylen, STORE_ENTRY_VALUE(e),
-	    e->vallen, e->revision, e->revision != w->revision);
 	if (w->buf.len >= WRITE_CHUNK) {
 		w->crc = crc32_z(w->crc, w->buf.data, w->buf.len);
 		snapshot_flush(w);
 	}
 }
 
-/* Writes header, every entry (each with its revision) and one commit to
- * fd, and syncs; returns the size, or -1 with errno. */
+/* Deflates the entries waiting in w->chunk into one deflated_entries
+ * field of w->buf. */
+static void
+snapshot_deflate(struct snapshot_writer *w)
+{
+	size_t n;
+	int rc;
+
+	if (w->chunk.len == 0 || w->error != 0) {
+		w->chunk.len = 0;
+		return;
+	}
+	if (!w->z_ready) {
+		memset(&w->z, 0, sizeof(w->z));
+		if ((rc = deflateInit(&w->z, DEFLATE_LEVEL)) != Z_OK) {
+			w->error = rc == Z_MEM_ERROR ? ENOMEM : EINVAL;
+			w->chunk.len = 0;
+			return;
+		}
+		w->z_ready = true;
+		/* Room for the worst case: deflate then ends in one call. */
+		w->zoutlen = deflateBound(&w->z, DEFLATED_CHUNK_MAX);
+		w->zout = xmalloc(w->zoutlen);
+	} else if (deflateReset(&w->z) != Z_OK) {
+		w->error = EINVAL;
+		w->chunk.len = 0;
+		return;
+	}
+	w->z.next_in = w->chunk.data;
+	w->z.avail_in = (uInt)w->chunk.len;
+	w->z.next_out = w->zout;
+	w->z.avail_out = (uInt)w->zoutlen;
+	rc = deflate(&w->z, Z_FINISH);
+	w->chunk.len = 0;
+	if (rc != Z_STREAM_END) {
+		log_warnx("cannot deflate a snapshot's entries: %s",
+		    w->z.msg != NULL ? w->z.msg : "zlib failed");
+		w->error = rc == Z_MEM_ERROR ? ENOMEM : EINVAL;
+		return;
+	}
+	n = w->zoutlen - w->z.avail_out;
+	buf_put_varint(&w->buf, (FIELD_DEFLATED << 3) | 2);
+	buf_put_varint(&w->buf, n);
+	buf_put(&w->buf, w->zout, n);
+	snapshot_maybe_flush(w);
+}
+
+static void
+snapshot_put_entry(const struct store_entry *e, void *arg)
+{
+	struct snapshot_writer *w = arg;
+	/* A key's revision is written when it is not the snapshot's, even
+	 * when it is 0 (the keys of an adopted file): left out, it would
+	 * read back as the snapshot's. */
+	bool with_revision = e->revision != w->revision;
+	size_t body = entry_body_size(e->keylen, e->vallen, e->revision,
+	    with_revision);
+	size_t size = 1 + varint_size(body) + body;
+
+	/* An entry too big for a chunk of its own stays plain: the bound on
+	 * a chunk is what keeps loading safe. */
+	if (w->compress && size <= DEFLATED_CHUNK_MAX) {
+		if (w->chunk.len + size > DEFLATED_CHUNK_MAX)
+			snapshot_deflate(w);
+		buf_put_entry(&w->chunk, e->data, e->keylen,
+		    STORE_ENTRY_VALUE(e), e->vallen, e->revision,
+		    with_revision);
+		return;
+	}
+	buf_put_entry(&w->buf, e->data, e->keylen, STORE_ENTRY_VALUE(e),
+	    e->vallen, e->revision, with_revision);
+	snapshot_maybe_flush(w);
+}
+
+/* Writes header, every entry (each with its revision; with compress, in
+ * deflated chunks) and one commit to fd, and syncs; returns the size, or
+ * -1 with errno. The commit counts every entry, those in chunks too. */
 static off_t
-write_snapshot(int fd, const struct store *s)
+write_snapshot(int fd, const struct store *s, bool compress)
 {
 	struct snapshot_writer w = { .fd = fd,
 		.revision = store_revision(s),
-		.crc = crc32_z(0, NULL, 0) };
+		.crc = crc32_z(0, NULL, 0),
+		.compress = compress };
 	Objd__Commit commit = OBJD__COMMIT__INIT;
 	uint8_t tmp[32];
 	size_t n;
 
 	buf_put_header(&w.buf);
 	store_foreach(s, snapshot_put_entry, &w);
+	snapshot_deflate(&w);
+	if (w.z_ready)
+		deflateEnd(&w.z);
+	free(w.zout);
+	free(w.chunk.data);
 	w.crc = crc32_z(w.crc, w.buf.data, w.buf.len);
 	commit.revision = store_revision(s);
 	commit.crc32 = (uint32_t)w.crc;
@@ -968,7 +1228,7 @@ objfile_rewrite(struct objfile *f, const struct store *s, char *err,
 		return -1;
 	if ((fd = make_temp(f, &tmp, err, errlen)) == -1)
 		return -1;
-	size = write_snapshot(fd, s);
+	size = write_snapshot(fd, s, f->compress);
 	if (size == -1) {
 		snprintf(err, errlen, "cannot write %s: %s", f->path,
 		    strerror(errno));
@@ -1089,7 +1349,7 @@ objfile_compact_start(struct objfile *f, const struct store *s, char *err,
 		if (fd != 3 && (dup2(fd, 3) == -1 || close(fd) == -1))
 			_exit(1);
 		close_range(4, ~0U, 0);
-		_exit(write_snapshot(3, s) == -1 ? 1 : 0);
+		_exit(write_snapshot(3, s, f->compress) == -1 ? 1 : 0);
 	}
 	close(fd);
 	f->child = pid;

@@ -1,5 +1,8 @@
 /* check_objfile.c: the object file (server/objfile.c): round trips, the
- * lock, and files that are cut, damaged or replaced. */
+ * lock, and files that are cut, damaged or replaced. The tests that take
+ * a file through objd's own writing run twice: _i 0 with plain
+ * snapshots, _i 1 with --compress (deflated chunks); both must behave
+ * alike. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "objd.h"
 #include "value.h"
@@ -107,18 +111,54 @@ assert_same(const struct store *a, const struct store *b)
 		ck_assert_uint_eq(o->vallen, all[i]->vallen);
 		ck_assert_mem_eq(
 		    STORE_ENTRY_VALUE(o), STORE_ENTRY_VALUE(all[i]), o->vallen);
+		/* Each key keeps the revision that last changed it. */
+		ck_assert_uint_eq(o->revision, all[i]->revision);
 	}
 	free(all);
+}
+
+/* An objfile for the loop tests: _i 1 writes compressed snapshots. */
+static struct objfile *
+open_mode(int compress)
+{
+	char err[512];
+	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+
+	ck_assert_msg(f != NULL, "%s", err);
+	objfile_set_compress(f, compress != 0);
+	return f;
+}
+
+/* The file's Object, as any protobuf runtime sees it. */
+static Objd__Object *
+unpack_file(void)
+{
+	size_t len;
+	uint8_t *buf = read_file(path, &len);
+	Objd__Object *o = objd__object__unpack(NULL, len, buf);
+
+	ck_assert_ptr_nonnull(o);
+	free(buf);
+	return o;
+}
+
+static size_t
+file_chunks(void)
+{
+	Objd__Object *o = unpack_file();
+	size_t n = o->n_deflated_entries;
+
+	objd__object__free_unpacked(o, NULL);
+	return n;
 }
 
 START_TEST(test_round_trip)
 {
 	char err[512];
-	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	struct objfile *f = open_mode(_i);
 	struct store *s = sample_store(), *t = store_new();
 	struct stat st;
 
-	ck_assert_msg(f != NULL, "%s", err);
 	ck_assert_int_eq(objfile_load(f, t, false, err, sizeof(err)), 0);
 	ck_assert_uint_eq(store_count(t), 0);
 	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
@@ -129,6 +169,117 @@ START_TEST(test_round_trip)
 	ck_assert_uint_eq(store_revision(t), 9);
 	/* Each key keeps the revision that last changed it. */
 	ck_assert_uint_eq(store_get(t, "age", 3)->revision, 2);
+	ck_assert_uint_eq(file_chunks() > 0, _i == 1);
+	store_free(s);
+	store_free(t);
+	objfile_close(f);
+}
+END_TEST
+
+/* The sample, 3000 more keys of every kind with revisions of their own,
+ * and one value too big for a chunk. */
+static struct store *
+large_store(void)
+{
+	struct store *s = sample_store();
+	uint8_t *huge = xmalloc(100000);
+	char key[32];
+
+	for (int i = 0; i < 3000; i++) {
+		Objd__Value *v;
+
+		snprintf(key, sizeof(key), "key:%06d", i);
+		switch (i % 5) {
+		case 0:
+			v = value_new_string(key, strlen(key));
+			break;
+		case 1:
+			v = value_new_int(-i);
+			break;
+		case 2:
+			v = value_new_double(i / 4.0);
+			break;
+		case 3:
+			v = value_new_bool(i % 2 == 0);
+			break;
+		default:
+			v = value_new_list();
+			value_list_append(v, value_new_null());
+			value_list_append(v, value_new_int(i));
+		}
+		put_value(s, key, v, 10 + (uint64_t)(i % 7));
+	}
+	for (size_t i = 0; i < 100000; i++)
+		huge[i] = (uint8_t)(i * 7919 >> 3);
+	put_value(s, "huge", value_new_bytes(huge, 100000), 16);
+	/* Two keys at the snapshot's revision: those carry no revision of
+	 * their own, and must read back with it. */
+	put_value(s, "at-snapshot", value_new_int(1), 20);
+	put_value(s, "at-snapshot-2", value_new_string("x", 1), 20);
+	store_set_revision(s, 20);
+	free(huge);
+	return s;
+}
+
+/* A compressed snapshot of many keys: chunks of at most 64 KiB of
+ * entries that inflate to map entries only, a plain entry for the value
+ * too big for one, a commit that counts every entry, and a load that
+ * gives back every key, value and revision. */
+START_TEST(test_compressed_snapshot_round_trip)
+{
+	char err[512];
+	struct objfile *f = open_mode(1);
+	struct store *s = large_store(), *t = store_new();
+	Objd__Object *o;
+	size_t inside = 0, plain_size, compressed_size;
+	uint8_t *plain = xmalloc(65536 + 1);
+
+	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
+	o = unpack_file();
+	ck_assert_uint_ge(o->n_deflated_entries, 2);
+	ck_assert_uint_eq(o->n_entries, 1);
+	ck_assert_str_eq(o->entries[0]->key, "huge");
+	ck_assert_uint_eq(o->n_commits, 1);
+	ck_assert_uint_eq(o->commits[0]->n_entries, store_count(s));
+	ck_assert_uint_eq(o->commits[0]->revision, 20);
+	for (size_t i = 0; i < o->n_deflated_entries; i++) {
+		uLongf n = 65536 + 1;
+		Objd__Object *part;
+
+		ck_assert_int_eq(
+		    uncompress(plain, &n, o->deflated_entries[i].data,
+		        o->deflated_entries[i].len),
+		    Z_OK);
+		ck_assert_uint_le(n, 65536);
+		part = objd__object__unpack(NULL, n, plain);
+		ck_assert_ptr_nonnull(part);
+		ck_assert_ptr_null(part->header);
+		ck_assert_uint_eq(part->n_commits, 0);
+		ck_assert_uint_eq(part->n_deflated_entries, 0);
+		inside += part->n_entries;
+		objd__object__free_unpacked(part, NULL);
+	}
+	ck_assert_uint_eq(inside, store_count(s) - 1);
+	objd__object__free_unpacked(o, NULL);
+	ck_assert_msg(
+	    objfile_load(f, t, false, err, sizeof(err)) == 0, "%s", err);
+	assert_same(s, t);
+	ck_assert_uint_eq(store_revision(t), 20);
+	ck_assert_uint_eq(store_get(t, "at-snapshot", 11)->revision, 20);
+	ck_assert_uint_eq(store_get(t, "key:000003", 10)->revision, 13);
+	compressed_size = (size_t)objfile_stats(f)->file_size;
+
+	/* The same state, plain: larger, and the same once loaded. */
+	objfile_set_compress(f, false);
+	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
+	ck_assert_uint_eq(file_chunks(), 0);
+	plain_size = (size_t)objfile_stats(f)->file_size;
+	ck_assert_uint_lt(compressed_size, plain_size - 100000 / 2);
+	store_free(t);
+	t = store_new();
+	ck_assert_int_eq(objfile_load(f, t, false, err, sizeof(err)), 0);
+	assert_same(s, t);
+	free(plain);
 	store_free(s);
 	store_free(t);
 	objfile_close(f);
@@ -156,7 +307,7 @@ END_TEST
 START_TEST(test_every_truncation_is_refused)
 {
 	char err[512];
-	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	struct objfile *f = open_mode(_i);
 	struct store *s = sample_store();
 	uint8_t *buf;
 	size_t len;
@@ -181,7 +332,7 @@ END_TEST
 START_TEST(test_flipped_bytes_are_refused)
 {
 	char err[512];
-	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	struct objfile *f = open_mode(_i);
 	struct store *s = sample_store();
 	uint8_t *buf;
 	size_t len, body;
@@ -214,7 +365,7 @@ END_TEST
 START_TEST(test_trailing_garbage_is_refused)
 {
 	char err[512];
-	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	struct objfile *f = open_mode(_i);
 	struct store *s = sample_store(), *t = store_new();
 	uint8_t *buf;
 	size_t len;
@@ -342,7 +493,7 @@ build_log(struct objfile *f, int n, size_t *ends)
 START_TEST(test_appended_changes)
 {
 	char err[512];
-	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	struct objfile *f = open_mode(_i);
 	struct store *t = store_new();
 	size_t ends[6];
 
@@ -363,18 +514,19 @@ START_TEST(test_appended_changes)
 }
 END_TEST
 
-/* Cut at every byte of the last changes: the walk stops at the last whole
- * commit, and the state is the state of that commit. */
+/* Cut at every byte, from inside the snapshot and its commit to the
+ * last changes: the walk stops at the last whole commit, and the state
+ * is the state of that commit; before the snapshot's commit, nothing. */
 START_TEST(test_cut_at_every_offset_of_the_last_changes)
 {
 	char err[512];
-	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	struct objfile *f = open_mode(_i);
 	size_t ends[6], len;
 	uint8_t *buf;
 
 	build_log(f, 5, ends);
 	buf = read_file(path, &len);
-	for (size_t cut = ends[2]; cut <= len; cut++) {
+	for (size_t cut = 1; cut <= len; cut++) {
 		struct store *t = store_new();
 		size_t good_end;
 		bool ours;
@@ -383,6 +535,18 @@ START_TEST(test_cut_at_every_offset_of_the_last_changes)
 
 		r = objfile_scan_buffer(
 		    buf, cut, t, &good_end, &ours, err, sizeof(err));
+		if (cut < ends[0]) {
+			/* The header is 4 bytes: a cut inside it leaves a
+			 * file that is no one's, torn all the same. */
+			ck_assert_msg(
+			    r == SCAN_TORN, "cut at %zu: %d (%s)", cut, r, err);
+			ck_assert(ours == (cut >= 4));
+			ck_assert_uint_eq(good_end, 0);
+			ck_assert_uint_eq(store_count(t), 0);
+			ck_assert_uint_eq(store_revision(t), 0);
+			store_free(t);
+			continue;
+		}
 		while (last < 5 && ends[last + 1] <= cut)
 			last++;
 		ck_assert(ours);
@@ -391,6 +555,10 @@ START_TEST(test_cut_at_every_offset_of_the_last_changes)
 		ck_assert_uint_eq(good_end, ends[last]);
 		ck_assert_uint_eq(store_revision(t), 9 + (uint64_t)last);
 		ck_assert_uint_eq(store_get(t, "k5", 2) != NULL, last == 5);
+		ck_assert_uint_eq(
+		    store_get(t, "k2", 2) != NULL, last == 2 || last == 3);
+		ck_assert_ptr_nonnull(store_get(t, "list", 4));
+		ck_assert_uint_eq(store_get(t, "age", 3)->revision, 2);
 		store_free(t);
 	}
 	free(buf);
@@ -402,7 +570,7 @@ END_TEST
 START_TEST(test_recover_torn_end)
 {
 	char err[512], cmd[256];
-	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	struct objfile *f = open_mode(_i);
 	struct store *t = store_new();
 	size_t ends[6], len;
 	uint8_t *buf;
@@ -416,7 +584,7 @@ START_TEST(test_recover_torn_end)
 	buf = xrealloc(buf, len + 100);
 	memset(buf + ends[4] + 3, 0, len + 100 - ends[4] - 3);
 	write_file(path, buf, len + 100);
-	f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	f = open_mode(_i);
 	ck_assert_msg(
 	    objfile_load(f, t, true, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_uint_eq(store_revision(t), 13);
@@ -450,7 +618,7 @@ END_TEST
 START_TEST(test_damage_before_good_commits_is_refused)
 {
 	char err[512];
-	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	struct objfile *f = open_mode(_i);
 	struct store *t = store_new();
 	size_t ends[6], len, good_end;
 	uint8_t *buf;
@@ -483,7 +651,7 @@ END_TEST
 START_TEST(test_failed_append_leaves_no_trace)
 {
 	char err[512];
-	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	struct objfile *f = open_mode(_i);
 	struct store *t = store_new();
 	struct objfile_changes c;
 	struct rlimit rl, saved;
@@ -529,7 +697,7 @@ END_TEST
 START_TEST(test_compaction_keeps_changes_made_meanwhile)
 {
 	char err[512];
-	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	struct objfile *f = open_mode(_i);
 	struct store *s = sample_store(), *t = store_new();
 	struct objfile_changes c;
 	size_t ends[6], len;
@@ -557,8 +725,274 @@ START_TEST(test_compaction_keeps_changes_made_meanwhile)
 	ck_assert_uint_eq(store_get(t, "k5", 2)->revision, 14);
 	buf = read_file(path, &len);
 	ck_assert_uint_lt(len, ends[5]);
+	ck_assert_uint_eq(file_chunks() > 0, _i == 1);
 	free(buf);
 	store_free(s);
+	store_free(t);
+	objfile_close(f);
+}
+END_TEST
+
+/* A byte flipped inside a compressed snapshot's chunk, with good commits
+ * after it, is damage, as in a plain entry: refused, nothing cut. */
+START_TEST(test_damage_in_a_chunk_is_refused)
+{
+	char err[512];
+	struct objfile *f = open_mode(1);
+	struct store *t = store_new();
+	size_t ends[6], len, good_end;
+	uint8_t *buf;
+	bool ours;
+
+	build_log(f, 5, ends);
+	buf = read_file(path, &len);
+	/* The header's 4 bytes, then the chunk's tag and a one-byte
+	 * length: its middle is zlib data. */
+	ck_assert_uint_eq(buf[4], (3 << 3) | 2);
+	ck_assert_uint_lt(buf[5], 0x80);
+	buf[6 + buf[5] / 2] ^= 0x01;
+	ck_assert_int_eq(objfile_scan_buffer(
+	                     buf, len, t, &good_end, &ours, err, sizeof(err)),
+	    SCAN_DAMAGED);
+	ck_assert_uint_eq(good_end, 0);
+	write_file(path, buf, len);
+	store_free(t);
+	t = store_new();
+	ck_assert_int_eq(objfile_load(f, t, true, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "damaged") != NULL, "%s", err);
+	free(buf);
+	buf = read_file(path, &len);
+	ck_assert_uint_eq(len, ends[5]);
+	free(buf);
+	store_free(t);
+	objfile_close(f);
+}
+END_TEST
+
+static uint8_t *
+deflate_bytes(const uint8_t *p, size_t len, size_t *outlen)
+{
+	uLongf n = compressBound(len);
+	uint8_t *out = xmalloc(n + 2);
+
+	ck_assert_int_eq(compress2(out, &n, p, len, 9), Z_OK);
+	*outlen = n;
+	return out;
+}
+
+/* n map entries "k0".. with string values of size bytes, serialized. */
+static uint8_t *
+entries_bytes(size_t n, size_t size, size_t *len)
+{
+	Objd__Object obj = OBJD__OBJECT__INIT;
+	Objd__Object__EntriesEntry *e = xcalloc(n, sizeof(*e));
+	Objd__Object__EntriesEntry **ep = xcalloc(n, sizeof(*ep));
+	Objd__Value *v = xcalloc(n, sizeof(*v));
+	char *text = xmalloc(size + 1), (*keys)[16] = xcalloc(n, 16);
+	uint8_t *buf;
+
+	memset(text, 'x', size);
+	text[size] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		objd__object__entries_entry__init(&e[i]);
+		objd__value__init(&v[i]);
+		v[i].kind_case = OBJD__VALUE__KIND_STRING_VALUE;
+		v[i].string_value = text;
+		snprintf(keys[i], 16, "k%zu", i);
+		e[i].key = keys[i];
+		e[i].value = &v[i];
+		ep[i] = &e[i];
+	}
+	obj.n_entries = n;
+	obj.entries = ep;
+	*len = objd__object__get_packed_size(&obj);
+	buf = xmalloc(*len);
+	objd__object__pack(&obj, buf);
+	free(e);
+	free(ep);
+	free(v);
+	free(text);
+	free(keys);
+	return buf;
+}
+
+/* Writes a file of one deflated chunk (its bytes as given); with ours, a
+ * header before it and a commit after it that counts n_entries, as
+ * objd writes them. */
+static void
+write_chunk_file(
+    const uint8_t *chunk, size_t chunklen, bool ours, uint32_t n_entries)
+{
+	Objd__Object obj = OBJD__OBJECT__INIT, tail = OBJD__OBJECT__INIT;
+	Objd__FileHeader h = OBJD__FILE_HEADER__INIT;
+	Objd__Commit c = OBJD__COMMIT__INIT, *cp = &c;
+	ProtobufCBinaryData d = { chunklen, (uint8_t *)chunk };
+	size_t len;
+	uint8_t *buf;
+
+	h.format = 1;
+	obj.header = ours ? &h : NULL;
+	obj.n_deflated_entries = 1;
+	obj.deflated_entries = &d;
+	len = objd__object__get_packed_size(&obj);
+	buf = xmalloc(len + 64);
+	objd__object__pack(&obj, buf);
+	if (ours) {
+		c.revision = 1;
+		c.crc32 = (uint32_t)crc32_z(0, buf, len);
+		c.n_entries = n_entries;
+		tail.n_commits = 1;
+		tail.commits = &cp;
+		len += objd__object__pack(&tail, buf + len);
+	}
+	write_file(path, buf, len);
+	free(buf);
+}
+
+/* A file whose chunk is bad is refused whole, as one with a bad plain
+ * entry is: no cut (its crc is good, so it is not torn), no partial
+ * state. */
+static void
+expect_refused(const uint8_t *chunk, size_t chunklen, bool ours,
+    uint32_t n_entries, const char *why)
+{
+	char err[512];
+	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	struct store *t = store_new();
+	size_t len, good_end, after;
+	uint8_t *buf;
+	bool is_ours;
+
+	ck_assert_msg(f != NULL, "%s", err);
+	write_chunk_file(chunk, chunklen, ours, n_entries);
+	buf = read_file(path, &len);
+	ck_assert_int_eq(objfile_scan_buffer(buf, len, t, &good_end, &is_ours,
+	                     err, sizeof(err)),
+	    SCAN_INVALID);
+	ck_assert_msg(
+	    strstr(err, why) != NULL, "want \"%s\" in \"%s\"", why, err);
+	store_free(t);
+	t = store_new();
+	ck_assert_int_eq(objfile_load(f, t, true, err, sizeof(err)), -1);
+	ck_assert_msg(
+	    strstr(err, why) != NULL, "want \"%s\" in \"%s\"", why, err);
+	free(read_file(path, &after));
+	ck_assert_uint_eq(after, len);
+	free(buf);
+	store_free(t);
+	objfile_close(f);
+}
+
+/* Zip bombs: a chunk that inflates past 64 KiB is refused once 64 KiB
+ * and one byte have come out, however far it would go. */
+START_TEST(test_zip_bomb_chunk_is_refused)
+{
+	size_t plainlen, zlen;
+	uint8_t *plain, *z;
+
+	/* One entry of 70000 bytes: sound, but over the bound. */
+	plain = entries_bytes(1, 70000, &plainlen);
+	z = deflate_bytes(plain, plainlen, &zlen);
+	expect_refused(z, zlen, true, 1, "inflates to more than 65536 bytes");
+	expect_refused(z, zlen, false, 0, "inflates to more than 65536 bytes");
+	free(plain);
+	free(z);
+	/* 256 MiB of zeros in about 250 KiB. */
+	plainlen = (size_t)256 << 20;
+	plain = xcalloc(1, plainlen);
+	z = deflate_bytes(plain, plainlen, &zlen);
+	ck_assert_uint_lt(zlen, 1 << 20);
+	expect_refused(z, zlen, true, 1, "inflates to more than 65536 bytes");
+	free(plain);
+	free(z);
+}
+END_TEST
+
+START_TEST(test_bad_chunks_are_refused)
+{
+	Objd__Object hdr = OBJD__OBJECT__INIT;
+	Objd__FileHeader h = OBJD__FILE_HEADER__INIT;
+	/* An entry whose key claims 5 bytes of the 1 there are. */
+	static const uint8_t malformed[] = { (2 << 3) | 2, 3, 0x0a, 5, 'k' };
+	/* A sound entry whose value (field 6 of Value, 0xff) is not. */
+	static const uint8_t bad_value[] = { (2 << 3) | 2, 5, 0x0a, 1, 'k',
+		0x12, 0 };
+	uint8_t packed[16];
+	size_t plainlen, zlen, n;
+	uint8_t *plain, *z;
+
+	expect_refused(
+	    (const uint8_t *)"not zlib", 8, true, 1, "does not load");
+	plain = entries_bytes(2, 10, &plainlen);
+	z = deflate_bytes(plain, plainlen, &zlen);
+	expect_refused(z, zlen - 3, true, 2, "ends before its zlib stream");
+	memcpy(z + zlen, "xx", 2);
+	expect_refused(z, zlen + 2, true, 2, "bytes follow its zlib stream");
+	/* The crc is good; the count is not. */
+	expect_refused(z, zlen, true, 3, "counts 3 entries");
+	expect_refused(z, zlen, true, 1, "counts 1 entries");
+	free(z);
+	free(plain);
+
+	/* Only map entries may be inside: not a header, not a commit. */
+	h.format = 1;
+	hdr.header = &h;
+	n = objd__object__pack(&hdr, packed);
+	z = deflate_bytes(packed, n, &zlen);
+	expect_refused(z, zlen, true, 0, "other than map entries");
+	free(z);
+	z = deflate_bytes(malformed, sizeof(malformed), &zlen);
+	expect_refused(
+	    z, zlen, true, 1, "malformed entry in the deflated chunk");
+	free(z);
+	/* Another program's file is checked as strictly inside chunks as
+	 * outside them. */
+	z = deflate_bytes(bad_value, sizeof(bad_value), &zlen);
+	expect_refused(z, zlen, false, 0, "bad value for key \"k\"");
+	free(z);
+}
+END_TEST
+
+/* Chunks are read whatever the option says: in objd's files and in
+ * another program's, where the plain entries after them win. */
+START_TEST(test_chunks_load_without_compress)
+{
+	char err[512];
+	static const uint8_t k7_null[] = { (2 << 3) | 2, 8, 0x0a, 2, 'k', '7',
+		0x12, 2, 0x08, 0 };
+	struct objfile *f = open_mode(0);
+	struct store *t = store_new();
+	size_t plainlen, zlen, len, good_end;
+	uint8_t *plain, *z, *buf;
+	bool ours;
+
+	plain = entries_bytes(300, 20, &plainlen);
+	z = deflate_bytes(plain, plainlen, &zlen);
+	write_chunk_file(z, zlen, true, 300);
+	ck_assert_msg(
+	    objfile_load(f, t, false, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(store_count(t), 300);
+	ck_assert_uint_eq(store_revision(t), 1);
+	ck_assert_uint_eq(store_get(t, "k299", 4)->revision, 1);
+	store_free(t);
+
+	/* Another program's: the chunk, then a plain entry that sets k7 to
+	 * null (Value field 1, varint 0). */
+	write_chunk_file(z, zlen, false, 0);
+	buf = read_file(path, &len);
+	buf = xrealloc(buf, len + sizeof(k7_null));
+	memcpy(buf + len, k7_null, sizeof(k7_null));
+	len += sizeof(k7_null);
+	t = store_new();
+	ck_assert_int_eq(objfile_scan_buffer(
+	                     buf, len, t, &good_end, &ours, err, sizeof(err)),
+	    SCAN_OK);
+	ck_assert(!ours);
+	ck_assert_uint_eq(store_count(t), 300);
+	ck_assert_uint_eq(store_get(t, "k7", 2)->vallen, 2);
+	free(buf);
+	free(z);
+	free(plain);
 	store_free(t);
 	objfile_close(f);
 }
@@ -572,19 +1006,27 @@ objfile_suite(void)
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_round_trip);
+	tcase_add_loop_test(tc, test_round_trip, 0, 2);
+	tcase_add_test(tc, test_compressed_snapshot_round_trip);
 	tcase_add_test(tc, test_lock_keeps_second_objd_off);
-	tcase_add_test(tc, test_every_truncation_is_refused);
-	tcase_add_test(tc, test_flipped_bytes_are_refused);
-	tcase_add_test(tc, test_trailing_garbage_is_refused);
+	tcase_add_loop_test(tc, test_every_truncation_is_refused, 0, 2);
+	tcase_add_loop_test(tc, test_flipped_bytes_are_refused, 0, 2);
+	tcase_add_loop_test(tc, test_trailing_garbage_is_refused, 0, 2);
 	tcase_add_test(tc, test_foreign_file_last_entry_wins);
 	tcase_add_test(tc, test_check_and_reject);
-	tcase_add_test(tc, test_appended_changes);
-	tcase_add_test(tc, test_cut_at_every_offset_of_the_last_changes);
-	tcase_add_test(tc, test_recover_torn_end);
-	tcase_add_test(tc, test_damage_before_good_commits_is_refused);
-	tcase_add_test(tc, test_failed_append_leaves_no_trace);
-	tcase_add_test(tc, test_compaction_keeps_changes_made_meanwhile);
+	tcase_add_loop_test(tc, test_appended_changes, 0, 2);
+	tcase_add_loop_test(
+	    tc, test_cut_at_every_offset_of_the_last_changes, 0, 2);
+	tcase_add_loop_test(tc, test_recover_torn_end, 0, 2);
+	tcase_add_loop_test(
+	    tc, test_damage_before_good_commits_is_refused, 0, 2);
+	tcase_add_test(tc, test_damage_in_a_chunk_is_refused);
+	tcase_add_loop_test(tc, test_failed_append_leaves_no_trace, 0, 2);
+	tcase_add_loop_test(
+	    tc, test_compaction_keeps_changes_made_meanwhile, 0, 2);
+	tcase_add_test(tc, test_zip_bomb_chunk_is_refused);
+	tcase_add_test(tc, test_bad_chunks_are_refused);
+	tcase_add_test(tc, test_chunks_load_without_compress);
 	suite_add_tcase(s, tc);
 	return s;
 }

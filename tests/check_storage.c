@@ -396,6 +396,122 @@ START_TEST(test_protoc_decodes_the_file)
 }
 END_TEST
 
+/* The revision that last changed key, from objctl get --meta. */
+static uint64_t
+key_revision(const char *key)
+{
+	const char *out = CTL_OK(s, "--json", "get", "--meta", key);
+	const char *p = strstr(out, "\"revision\":");
+
+	ck_assert_msg(p != NULL, "get --meta %s: %s", key, out);
+	return strtoull(p + strlen("\"revision\":"), NULL, 10);
+}
+
+/* The number of deflated chunks in the file. */
+static size_t
+file_chunks(void)
+{
+	size_t len, n;
+	char *buf = e2e_read_file(s->file, &len);
+	Objd__Object *o;
+
+	ck_assert_ptr_nonnull(buf);
+	o = objd__object__unpack(NULL, len, (const uint8_t *)buf);
+	ck_assert_ptr_nonnull(o);
+	n = o->n_deflated_entries;
+	objd__object__free_unpacked(o, NULL);
+	free(buf);
+	return n;
+}
+
+/* objd --compress (here from the config file) compacts into deflated
+ * chunks; an objd started without it serves the same object with the
+ * same revisions, so compare-and-set goes on without a false conflict,
+ * and its own compaction writes plain entries again. */
+START_TEST(test_compressed_file_served_without_compress)
+{
+	static const char conf_text[] = "# smaller compacted files\n"
+					"compress\n";
+	const char *conf = e2e_path(s, "objd.conf");
+	struct objd_opts o = { .extra = E2E_ARGV("--config", conf) };
+	char rev[32], stale[32], *before, *compressed;
+	const char *tmp = e2e_path(s, "incoming");
+	uint64_t rev_age, rev_name;
+	size_t compressed_len;
+	double deadline;
+	objd_client *c;
+
+	e2e_write_file(conf, conf_text, strlen(conf_text));
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "name", "John", "pi", "3.5", "none", "null", "ok",
+	    "true", "raw", "{\"$bytes\": \"AAEC\"}", "list",
+	    "[1, \"two\", [3.5, null]]", "map", "{\"a\": {\"b\": false}}");
+	/* 5000 keys of 12-byte names: more than one chunk. */
+	c = client();
+	for (int batch = 0; batch < 5; batch++) {
+		const char *keys[1000];
+		const Objd__Value *vals[1000];
+		char names[1000][16];
+
+		for (int i = 0; i < 1000; i++) {
+			snprintf(names[i], sizeof(names[i]), "key:%07d",
+			    batch * 1000 + i);
+			keys[i] = names[i];
+			vals[i] = value_new_int(batch * 1000 + i);
+		}
+		ck_assert_msg(objd_set(c, keys, vals, 1000) == OBJD_OK,
+		    "set: %s", objd_client_error(c));
+		for (int i = 0; i < 1000; i++)
+			value_free((Objd__Value *)vals[i]);
+	}
+	objd_close(c);
+	CTL_OK(s, "set", "age", "31");
+	CTL_OK(s, "compact");
+	ck_assert_uint_ge(file_chunks(), 2);
+	rev_age = key_revision("age");
+	rev_name = key_revision("name");
+	ck_assert_uint_lt(rev_name, rev_age);
+	before = strdup(CTL_OK(s, "get"));
+	compressed = e2e_read_file(s->file, &compressed_len);
+	ck_assert_ptr_nonnull(compressed);
+	e2e_stop(s);
+
+	e2e_start(s);
+	ck_assert_str_eq(CTL_OK(s, "get"), before);
+	ck_assert_uint_eq(status_u64("keys"), 5008);
+	ck_assert_uint_eq(key_revision("age"), rev_age);
+	ck_assert_uint_eq(key_revision("name"), rev_name);
+	ck_assert_uint_eq(key_revision("key:0004999"), rev_age - 1);
+	snprintf(rev, sizeof(rev), "%" PRIu64, rev_age);
+	snprintf(stale, sizeof(stale), "%" PRIu64, rev_name);
+	CTL_EXIT(s, 4, "set", "--if-revision", stale, "age", "32");
+	CTL_OK(s, "set", "--if-revision", rev, "age", "32");
+	CTL_OK(s, "set", "--if-revision", stale, "name", "Jane");
+	CTL_OK(s, "compact");
+	ck_assert_uint_eq(file_chunks(), 0);
+	e2e_stop(s);
+	e2e_start(s);
+	ck_assert_str_eq(CTL_OK(s, "get", "age"), "32\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "name"), "Jane\n");
+	ck_assert_uint_eq(status_u64("keys"), 5008);
+	/* The compressed file, renamed over the plain one from outside, is
+	 * loaded as a replacement. */
+	e2e_write_file(tmp, compressed, compressed_len);
+	ck_assert_int_eq(rename(tmp, s->file), 0);
+	deadline = e2e_now() + E2E_DEADLINE;
+	while (strcmp(CTL_OK(s, "get", "age"), "31\n") != 0) {
+		ck_assert_msg(e2e_now() < deadline,
+		    "the compressed replacement was not loaded:\n%s",
+		    e2e_log_tail(s));
+		e2e_sleep(0.02);
+	}
+	ck_assert_str_eq(CTL_OK(s, "get"), before);
+	e2e_stop(s);
+	free(compressed);
+	free(before);
+}
+END_TEST
+
 static Suite *
 storage_suite(void)
 {
@@ -410,6 +526,7 @@ storage_suite(void)
 	tcase_add_test(tc, test_replacement_seen_through_inotify);
 	tcase_add_test(tc, test_compaction_under_writes);
 	tcase_add_test(tc, test_protoc_decodes_the_file);
+	tcase_add_test(tc, test_compressed_file_served_without_compress);
 	suite_add_tcase(suite, tc);
 	return suite;
 }

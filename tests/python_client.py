@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import unittest
+import zlib
 
 try:
     import google.protobuf  # noqa: F401
@@ -100,10 +101,10 @@ class ObjdTest(unittest.TestCase):
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def start(self):
+    def start(self, *extra):
         self.proc = subprocess.Popen(
             [OBJD, "--foreground", "--file", self.file, "--socket",
-             self.sock, "--reload-interval", "0.1"],
+             self.sock, "--reload-interval", "0.1", *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
 
         def answers():
@@ -352,6 +353,63 @@ class TestFile(ObjdTest):
         self.assertTrue(same(objd.read_file(self.file), shown))
         self.stop()
         self.assertTrue(same(objd.read_file(self.file), shown))
+
+    def test_python_reads_a_compressed_file(self):
+        self.start("--compress")
+        with objd.connect(self.sock) as c:
+            c.set(SAMPLE)
+            c.set({"k%04d" % i: "value %d" % i for i in range(3000)})
+            c.compact()
+        # Changes after the compaction, to keys the chunks hold too:
+        # the plain entries that follow must win.
+        self.objctl("set", "name", "Jane", "k0007", "31.5")
+        self.objctl("del", "raw", "k0008")
+        shown = self.objctl_get()
+        msg = objd.pb.Object()
+        with open(self.file, "rb") as f:
+            msg.ParseFromString(f.read())
+        # 3000 entries of about 30 bytes: more than one chunk.
+        self.assertGreater(len(msg.deflated_entries), 1)
+        self.assertTrue(same(objd.read_file(self.file), shown),
+                        (objd.read_file(self.file), shown))
+        # The recipe of objd.proto, with zlib and protobuf alone.
+        snap = objd.pb.Object()
+        for chunk in msg.deflated_entries:
+            snap.MergeFromString(zlib.decompress(chunk))
+        self.assertEqual(len(snap.entries), len(SAMPLE) + 3000)
+        self.assertEqual(msg.commits[0].n_entries, len(snap.entries))
+        self.assertEqual(snap.entries["k0008"].string_value, "value 8")
+        self.stop()
+        # objd without --compress serves the same, and keeps it so.
+        self.start()
+        self.assertTrue(same(self.objctl_get(), shown))
+        with objd.connect(self.sock) as c:
+            c.compact()
+        msg = objd.pb.Object()
+        with open(self.file, "rb") as f:
+            msg.ParseFromString(f.read())
+        self.assertEqual(len(msg.deflated_entries), 0)
+        self.assertTrue(same(objd.read_file(self.file), shown))
+        self.stop()
+
+    def test_python_refuses_a_zip_bomb(self):
+        entry = objd.pb.Object()
+        entry.entries["k"].string_value = "x" * 70000
+        bomb = objd.pb.Object()
+        bomb.deflated_entries.append(zlib.compress(
+            entry.SerializeToString(), 9))
+        with open(self.file, "wb") as f:
+            f.write(bomb.SerializeToString())
+        with self.assertRaisesRegex(objd.Invalid, "more than 65536"):
+            objd.read_file(self.file)
+        # A chunk cut short, and one that is not zlib at all.
+        for bad in (zlib.compress(b"\x12\x00")[:-2], b"not zlib"):
+            del bomb.deflated_entries[:]
+            bomb.deflated_entries.append(bad)
+            with open(self.file, "wb") as f:
+                f.write(bomb.SerializeToString())
+            with self.assertRaises(objd.Invalid):
+                objd.read_file(self.file)
 
     def test_protoc_decodes_objds_file(self):
         protoc, proto = os.environ.get("PROTOC"), os.environ.get("OBJD_PROTO")

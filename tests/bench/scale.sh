@@ -7,12 +7,14 @@
 #   - memory per key: objd's RSS against redis's used_memory and RSS,
 #     each less the same figure of the empty server, after the fill and
 #     again after a restart that loads the keys from disk;
-#   - the file after `objctl compact` against redis's RDB after SAVE;
+#   - the file after `objctl compact` against redis's RDB after SAVE,
+#     plain and with the same state compacted by an objd --compress;
 #   - loading: the time from the exec of the server to its first answer
 #     (objctl ping, redis-cli ping, in a tight loop), less the same with
 #     an empty file, as keys per second; the same from the CPU time the
 #     server had used by its first answer, which a busy machine disturbs
-#     less; redis's own "DB loaded from disk" figure beside them;
+#     less; redis's own "DB loaded from disk" figure beside them; both
+#     again for objd (started without --compress) on the compressed file;
 #   - one set: p50 latency and objd's CPU time per set of objd-bench -c 1
 #     -n SCALE_SETS -t set over SCALE_SMALL keys and over SCALE_KEYS keys,
 #     with --fsync never and with --fsync always.
@@ -168,6 +170,26 @@ o_file=$(stat -c %s "$o_dir/objd.pb")
 redis-cli -s "$t/r.sock" save >/dev/null
 r_file=$(stat -c %s "$r_dir/dump.rdb")
 
+# The same state compacted by an objd --compress, in a folder of its own;
+# it stays as it is for the loads.
+bench_note "compacting $keys keys with --compress"
+oc_dir=$t/objd-compress
+mkdir -p "$oc_dir"
+cp "$o_dir/objd.pb" "$oc_dir/objd.pb"
+start_objd "$t/oc.sock" "$oc_dir/objd.pb" never --compress
+oc_pid=$started_pid
+c0=$EPOCHREALTIME
+"$OBJCTL_BIN" --socket "$t/oc.sock" compact
+c1=$EPOCHREALTIME
+oc_keys=$("$OBJCTL_BIN" --socket "$t/oc.sock" status |
+    awk '$1 == "keys:" { print $2 }')
+[ "$oc_keys" = "$keys" ] ||
+    bench_die "objd --compress holds $oc_keys keys, not $keys"
+bench_stop "$oc_pid"
+oc_file=$(stat -c %s "$oc_dir/objd.pb")
+oc_compact_ms=$(awk -v a="$c0" -v b="$c1" \
+    'BEGIN { printf "%.0f", (b - a) * 1000 }')
+
 # Set latency at $keys keys, fsync never, in the filled objd.
 bench_note "set latency at $keys keys"
 set_latency "$t/o.sock" "$o_pid" "$keys"
@@ -186,11 +208,13 @@ bench_stop "$o_pid"
 # Loads: the full files and empty ones.
 bench_note "timing starts"
 mkdir -p "$t/objd-empty" "$t/redis-empty"
-o_loads="" o_empty="" r_loads="" r_empty=""
+o_loads="" o_empty="" r_loads="" r_empty="" oc_loads="" oc_cpus=""
 o_cpus="" o_cpus0="" r_cpus="" r_cpus0=""
 for i in $(seq "$loads"); do
 	time_start objd "$o_dir"
 	o_loads="$o_loads $started_ms" o_cpus="$o_cpus $started_cpu"
+	time_start objd "$oc_dir"
+	oc_loads="$oc_loads $started_ms" oc_cpus="$oc_cpus $started_cpu"
 	time_start objd "$t/objd-empty"
 	o_empty="$o_empty $started_ms" o_cpus0="$o_cpus0 $started_cpu"
 	time_start redis "$r_dir"
@@ -203,6 +227,8 @@ o_load0=$(printf '%s\n' $o_empty | median)
 r_load=$(printf '%s\n' $r_loads | median)
 r_load0=$(printf '%s\n' $r_empty | median)
 o_cpu=$(printf '%s\n' $o_cpus | median)
+oc_load=$(printf '%s\n' $oc_loads | median)
+oc_cpu=$(printf '%s\n' $oc_cpus | median)
 o_cpu0=$(printf '%s\n' $o_cpus0 | median)
 r_cpu=$(printf '%s\n' $r_cpus | median)
 r_cpu0=$(printf '%s\n' $r_cpus0 | median)
@@ -261,6 +287,8 @@ r_used_k2=$(per_key_b "$r_used2" "$r_used0")
 o_kps=$(keys_per_s "$o_load" "$o_load0")
 r_kps=$(keys_per_s "$r_load" "$r_load0")
 o_kps_cpu=$(keys_per_s "$o_cpu" "$o_cpu0")
+oc_kps=$(keys_per_s "$oc_load" "$o_load0")
+oc_kps_cpu=$(keys_per_s "$oc_cpu" "$o_cpu0")
 r_kps_cpu=$(keys_per_s "$r_cpu" "$r_cpu0")
 r_kps_log=$(awk -v a="$r_logged" -v n="$keys" \
     'BEGIN { printf "%.0f", (a > 0 ? n / (a / 1000) : 0) }')
@@ -277,6 +305,11 @@ printf '%-44s %14s %14s %8s\n' "file, B/key (objd compacted, redis RDB)" \
     "$(ratio "$o_file" "$r_file")"
 printf '%-44s %14s %14s\n' "  file bytes (objd before compaction: $o_file_raw)" \
     "$o_file" "$r_file"
+printf '%-44s %14s %14s %8s\n' "file, B/key (objd --compress, redis RDB)" \
+    "$(per_key_b "$oc_file" 0)" "$(per_key_b "$r_file" 0)" \
+    "$(ratio "$oc_file" "$r_file")"
+printf '%-44s %14s %14s\n' "  file bytes (compaction took $oc_compact_ms ms)" \
+    "$oc_file" "$r_file"
 printf '%-44s %14s %14s %8s\n' "load, keys/s (start to answer, less empty)" \
     "$o_kps" "$r_kps" "$(ratio "$o_kps" "$r_kps")"
 printf '%-44s %14s %14s\n' "  start to answer, ms (full / empty)" \
@@ -285,6 +318,12 @@ printf '%-44s %14s %14s %8s\n' "load, keys/s of CPU time (less empty)" \
     "$o_kps_cpu" "$r_kps_cpu" "$(ratio "$o_kps_cpu" "$r_kps_cpu")"
 printf '%-44s %14s %14s\n' "  CPU ms by the first answer (full / empty)" \
     "$o_cpu / $o_cpu0" "$r_cpu / $r_cpu0"
+printf '%-44s %14s %14s %8s\n' "load --compress file, keys/s (wall)" \
+    "$oc_kps" "$r_kps" "$(ratio "$oc_kps" "$r_kps")"
+printf '%-44s %14s %14s %8s\n' "load --compress file, keys/s of CPU time" \
+    "$oc_kps_cpu" "$r_kps_cpu" "$(ratio "$oc_kps_cpu" "$r_kps_cpu")"
+printf '%-44s %14s %14s\n' "  --compress: start to answer ms; CPU ms" \
+    "$oc_load; $oc_cpu" ""
 printf '%-44s %14s %14s\n' "  redis's log: DB loaded from disk, ms; keys/s" \
     "" "$r_logged; $r_kps_log"
 echo
@@ -308,5 +347,6 @@ echo "fill: objd $(awk -v a="$t0" -v b="$t1" -v n="$keys" \
     "100 keys a set), redis $(awk -v a="$t1" -v b="$t2" -v n="$keys" \
     'BEGIN { printf "%.0f", n / (b - a) }') keys/s (redis-cli --pipe)"
 echo "loads (ms): objd$o_loads; empty$o_empty"
+echo "            objd --compress file$oc_loads"
 echo "            redis$r_loads; empty$r_empty"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

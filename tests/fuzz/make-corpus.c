@@ -5,9 +5,10 @@
  * conn seeds are what fuzz_conn reads: an access byte (0 none, 1 read,
  * 2 read-write), a byte that says where to cut the rest in two sends, then
  * the client's frames. objfile seeds are object files, written by objd's
- * own code (objfile.c) and by "another program" (protobuf-c's packer),
- * whole, torn and padded. tests/fuzz/run.sh seeds builds and runs it; its
- * output is committed under tests/fuzz/corpus. */
+ * own code (objfile.c; plain and with --compress) and by "another
+ * program" (protobuf-c's packer), whole, torn and padded.
+ * tests/fuzz/run.sh seeds builds and runs it; its output is committed
+ * under tests/fuzz/corpus. */
 #include "config.h"
 
 #include <sys/stat.h>
@@ -392,6 +393,15 @@ objfile_seeds(const char *dir)
 	}
 	file_change(f, st, "after", "true");
 	seed_file(dir, "compacted", path, 0, 0);
+	/* Compacted with --compress: the entries in a deflated chunk. */
+	objfile_set_compress(f, true);
+	if (objfile_rewrite(f, st, err, sizeof(err)) == -1) {
+		fprintf(stderr, "make-corpus: %s\n", err);
+		exit(1);
+	}
+	file_change(f, st, "name", "\"Jane\"");
+	seed_file(dir, "compressed", path, 0, 0);
+	seed_file(dir, "compressed-torn", path, 3, 0);
 	objfile_close(f);
 	store_free(st);
 	unlink(path);

@@ -40,6 +40,7 @@ the socket.
 import os
 import socket
 import tempfile
+import zlib
 
 # The generated module may sit in another folder than this file (a build
 # folder apart from the sources); the package spans both.
@@ -65,6 +66,9 @@ FAILED = 6
 # The wire's limits (proto/objd.proto, common/framing.h, pbcheck.h).
 FRAME_MAX = 64 << 20
 DEPTH_MAX = 64
+# The plain bytes of one deflated chunk of an object file written by
+# objd --compress, at most (proto/objd.proto, Object.deflated_entries).
+DEFLATED_CHUNK_MAX = 65536
 KEY_MAX_LEN = 4096
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
@@ -453,13 +457,45 @@ class Client:
         return body
 
 
+def _inflate_entries(chunk):
+    """The Object that one deflated chunk holds: map entries only, from a
+    zlib stream that inflates to at most DEFLATED_CHUNK_MAX bytes (a
+    larger one is refused before more is inflated: no zip bomb)."""
+    d = zlib.decompressobj()
+    try:
+        data = d.decompress(chunk, DEFLATED_CHUNK_MAX + 1)
+    except zlib.error as e:
+        raise Invalid("a deflated chunk does not inflate: %s" % e) from None
+    if len(data) > DEFLATED_CHUNK_MAX:
+        raise Invalid("a deflated chunk inflates to more than %d bytes"
+                      % DEFLATED_CHUNK_MAX)
+    if not d.eof or d.unused_data:
+        raise Invalid("a deflated chunk is cut short, or bytes follow "
+                      "its zlib stream")
+    part = pb.Object()
+    part.MergeFromString(data)
+    if part.HasField("header") or part.commits or part.deflated_entries:
+        raise Invalid("a deflated chunk holds more than map entries")
+    return part
+
+
 def read_file(path):
     """The object in an objd file, as a dict. Reads what objd writes
-    (entries, tombstones of deleted keys, commit records) and what any
-    program writes (the entries alone)."""
+    (entries, tombstones of deleted keys, commit records, and with
+    objd --compress the snapshot's entries in deflated chunks) and what
+    any program writes (the entries alone)."""
     with open(path, "rb") as f:
         obj = pb.Object()
         obj.ParseFromString(f.read())
+    if obj.deflated_entries:
+        # The chunks hold the snapshot at the head of the file: every
+        # plain entry is newer, and wins.
+        merged = pb.Object()
+        for chunk in obj.deflated_entries:
+            merged.MergeFrom(_inflate_entries(chunk))
+        for key, value in obj.entries.items():
+            merged.entries[key].CopyFrom(value)
+        obj = merged
     out = {}
     for key in sorted(obj.entries):
         v = obj.entries[key]
