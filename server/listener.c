@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,24 @@ static struct {
 	ino_t ino;
 	bool bound;
 } listener;
+
+/* True if the process that listens on the socket connected on fd is
+ * gone. Its compaction child may still hold the socket for a moment: a
+ * kill -9 between its fork and its closing of what it inherited leaves
+ * it accepting connections until the kernel delivers its own death. */
+static bool
+listener_owner_died(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	/* For the connecting side, SO_PEERCRED is the listener's at its
+	 * listen(): the objd, not the child. */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
+	    cred.pid <= 0)
+		return false;
+	return kill(cred.pid, 0) == -1 && errno == ESRCH;
+}
 
 /* A socket file may be left by an objd that died. Connecting tells a
  * live one from a dead one; only a dead one's is removed. */
@@ -48,6 +67,13 @@ listener_clear_stale(const struct sockaddr_un *sun, char *err, size_t errlen)
 		return -1;
 	}
 	rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	if (rc == 0 && listener_owner_died(fd)) {
+		log_info("%s is still held by a child of an objd that died; "
+		         "taking it over",
+		    sun->sun_path);
+		rc = -1;
+		errno = ECONNREFUSED;
+	}
 	close(fd);
 	if (rc == 0) {
 		snprintf(err, errlen,

@@ -29,7 +29,6 @@
  * that bound and walks its entries as it walks the file's own, so a
  * chunk that would inflate to more (a zip bomb in a replaced file) is
  * refused after at most that many bytes. */
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -313,11 +312,15 @@ objfile_check_dir(const char *dir, char *err, size_t errlen)
 }
 
 /* The lock lives in its own file: the object file's inode changes at
- * every compaction, a lock on it would not hold. */
+ * every compaction, a lock on it would not hold. It is a POSIX record
+ * lock, which belongs to the process, not flock(2), which belongs to the
+ * open file and so to a compaction child as well: after a kill -9 of objd
+ * during a fork, the child kept a restarted objd out until it died. */
 static int
 objfile_lock(struct objfile *f, char *err, size_t errlen)
 {
 	char *lock_path = xasprintf("%s.lock", f->path);
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 	char pidbuf[32] = "";
 	ssize_t n;
 	int fd;
@@ -329,13 +332,25 @@ objfile_lock(struct objfile *f, char *err, size_t errlen)
 		free(lock_path);
 		return -1;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		n = pread(fd, pidbuf, sizeof(pidbuf) - 1, 0);
-		pidbuf[n > 0 ? n : 0] = '\0';
-		pidbuf[strcspn(pidbuf, "\n")] = '\0';
-		snprintf(err, errlen,
-		    "%s is in use by another objd (pid %s): stop it first",
-		    f->path, *pidbuf ? pidbuf : "unknown");
+	if (fcntl(fd, F_SETLK, &fl) == -1) {
+		if (errno != EACCES && errno != EAGAIN)
+			snprintf(err, errlen, "cannot lock %s: %s", lock_path,
+			    strerror(errno));
+		else if (fcntl(fd, F_GETLK, &fl) == 0 &&
+		    fl.l_type != F_UNLCK)
+			snprintf(err, errlen,
+			    "%s is in use by another objd (pid %ld): stop it "
+			    "first",
+			    f->path, (long)fl.l_pid);
+		else {
+			n = pread(fd, pidbuf, sizeof(pidbuf) - 1, 0);
+			pidbuf[n > 0 ? n : 0] = '\0';
+			pidbuf[strcspn(pidbuf, "\n")] = '\0';
+			snprintf(err, errlen,
+			    "%s is in use by another objd (pid %s): stop it "
+			    "first",
+			    f->path, *pidbuf ? pidbuf : "unknown");
+		}
 		close(fd);
 		free(lock_path);
 		return -1;

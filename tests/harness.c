@@ -291,6 +291,8 @@ e2e_close(struct session *s)
 	free_owned();
 }
 
+#define E2E_LOG_TAIL 3072
+
 char *
 e2e_log_tail(const struct session *s)
 {
@@ -299,8 +301,10 @@ e2e_log_tail(const struct session *s)
 
 	if (log == NULL)
 		return own(strdup("(no log)"));
-	if (len > 4096)
-		memmove(log, log + len - 4096, 4097);
+	/* Check refuses a failure message over 4096 bytes (and exits 2
+	 * instead of reporting it): the tail leaves room for the rest. */
+	if (len > E2E_LOG_TAIL)
+		memmove(log, log + len - E2E_LOG_TAIL, E2E_LOG_TAIL + 1);
 	return own(log);
 }
 
@@ -554,19 +558,26 @@ e2e_objctl_expect(struct session *s, const char *file, int line, int want,
 	return s->out;
 }
 
-/* True once something accepts connections at path. */
+/* True once process pid accepts connections at path. Anyone else is
+ * not enough: after a kill -9 the old objd's compaction child may hold
+ * its socket for a moment, and a client would connect to that. */
 static bool
-socket_answers(const char *path)
+socket_answers(const char *path, pid_t pid)
 {
 	struct sockaddr_un sun;
-	int fd, ok;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int fd;
+	bool ok;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return false;
-	ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+	    cred.pid == pid;
 	close(fd);
 	return ok;
 }
@@ -601,7 +612,7 @@ e2e_start_with(
 	free(envp);
 
 	end = e2e_now() + E2E_DEADLINE;
-	while (!socket_answers(s->sock)) {
+	while (!socket_answers(s->sock, s->objd)) {
 		pid_t r = waitpid(s->objd, &st, WNOHANG);
 
 		if (r == s->objd) {
