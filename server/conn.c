@@ -8,7 +8,14 @@
  * --client-idle-timeout, the time a client may take between two pieces
  * of a frame it has started (a client idle between frames may stay);
  * --max-client-output, past which objd reads no more requests from a
- * client until it has read its answers (watch.c drops a watcher there). */
+ * client until it has read its answers (watch.c drops a watcher there).
+ *
+ * Answers are written as redis does, not as the bufferevent would: the
+ * answers of a turn of the loop are written to each client at its end,
+ * and only a client whose socket is full gets a write event until it
+ * drains. Through the bufferevent, each answer added a write event, and
+ * so two epoll_ctl calls and one more wait for the loop before it went
+ * out. */
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -36,6 +43,9 @@
 
 static uint64_t conn_next_serial = 1;
 static size_t conn_nrefused;
+static TAILQ_HEAD(, conn) conn_unflushed =
+    TAILQ_HEAD_INITIALIZER(conn_unflushed);
+static struct event *conn_flush_ev;
 
 /* Requests decode into an arena (arena.h), released once handled: most
  * fit in its first CONN_ARENA_SIZE bytes, larger ones spill to malloc. */
@@ -138,7 +148,7 @@ conn_accept(int fd)
 	}
 	bufferevent_setcb(
 	    c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(c->bev, EV_READ);
 	TAILQ_INSERT_TAIL(&server.conns, c, entry);
 	if (c->refused) {
 		conn_refuse(c);
@@ -155,6 +165,8 @@ conn_free(struct conn *c)
 {
 	log_debug("client %llu closed", (unsigned long long)c->serial);
 	TAILQ_REMOVE(&server.conns, c, entry);
+	if (c->unflushed)
+		TAILQ_REMOVE(&conn_unflushed, c, unflushed_entry);
 	if (c->refused)
 		conn_nrefused--;
 	else
@@ -433,20 +445,87 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	conn_process(arg);
 }
 
+/* Some of c's output is written; *c may be gone after. */
 static void
-conn_write_cb(struct bufferevent *bev, void *arg)
+conn_written(struct conn *c)
 {
-	struct conn *c = arg;
+	size_t left = evbuffer_get_length(bufferevent_get_output(c->bev));
 
-	if (c->closing && !c->gone && c->pending == 0)
+	if (c->gone)
+		return;
+	if (left == 0)
+		bufferevent_disable(c->bev, EV_WRITE);
+	if (c->closing && c->pending == 0 && left == 0)
 		conn_gone(c);
-	else if (c->paused && !c->gone &&
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) <=
-	        server.client_output_max / 2) {
+	else if (c->paused && left <= server.client_output_max / 2) {
 		c->paused = false;
 		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 		conn_release(c);
 	}
+}
+
+/* Writes what c's output holds; what the socket does not take waits for
+ * the write event. */
+static void
+conn_flush(struct conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	int fd = bufferevent_getfd(c->bev);
+
+	int n = 0;
+
+	if (c->gone || (bufferevent_get_enabled(c->bev) & EV_WRITE))
+		return;
+	/* The bufferevent keeps its output's front frozen so that only it
+	 * drains it; here objd does, while its write event is off. */
+	evbuffer_unfreeze(out, 1);
+	while (evbuffer_get_length(out) > 0 &&
+	    ((n = evbuffer_write(out, fd)) > 0 || (n == -1 && errno == EINTR)))
+		;
+	evbuffer_freeze(out, 1);
+	if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
+		log_debug("client %llu: %s", (unsigned long long)c->serial,
+		    strerror(errno));
+		conn_gone(c);
+		return;
+	}
+	/* The socket is full: the write event takes the rest. */
+	if (evbuffer_get_length(out) > 0)
+		bufferevent_enable(c->bev, EV_WRITE);
+	conn_written(c);
+}
+
+static void
+conn_flush_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct conn *c;
+
+	/* A write may resume a client whose new answers join the list. */
+	while ((c = TAILQ_FIRST(&conn_unflushed)) != NULL) {
+		TAILQ_REMOVE(&conn_unflushed, c, unflushed_entry);
+		c->unflushed = false;
+		conn_flush(c);
+	}
+}
+
+void
+conn_output_added(struct conn *c)
+{
+	if (c->unflushed)
+		return;
+	if (conn_flush_ev == NULL &&
+	    (conn_flush_ev = event_new(server.base, -1, 0, conn_flush_cb,
+		 NULL)) == NULL)
+		fatalx("cannot create the answer flush event");
+	c->unflushed = true;
+	TAILQ_INSERT_TAIL(&conn_unflushed, c, unflushed_entry);
+	event_active(conn_flush_ev, 0, 0);
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	conn_written(arg);
 }
 
 static void
@@ -500,6 +579,10 @@ conn_close_all(void)
 	}
 	if (conn_arena.base != NULL)
 		arena_free(&conn_arena);
+	if (conn_flush_ev != NULL) {
+		event_free(conn_flush_ev);
+		conn_flush_ev = NULL;
+	}
 }
 
 void

@@ -27,6 +27,8 @@ struct store;
 /* One connected client. */
 struct conn {
 	TAILQ_ENTRY(conn) entry;
+	TAILQ_ENTRY(conn) unflushed_entry; /* on the list of conn_flush */
+	bool unflushed; /* answers wait for the end of the loop's turn */
 	struct bufferevent *bev;
 	uint64_t serial; /* for the log */
 	pid_t pid; /* the peer's, from SO_PEERCRED */
@@ -96,6 +98,9 @@ void conn_process(struct conn *c);
 void conn_release(struct conn *c);
 void conn_close_all(void);
 void conn_fail(struct conn *c, const char *why);
+/* c's output has new answers: they are written at the end of this turn
+ * of the loop, all at once. */
+void conn_output_added(struct conn *c);
 /* Raises the descriptor limit to what --max-clients needs. */
 void conn_init_limits(void);
 

@@ -118,6 +118,7 @@ reply_send(struct conn *c, const Objd__Response *resp,
 		p = put_item(p, &items[i], events);
 	iov.iov_len = (size_t)(p - (uint8_t *)iov.iov_base);
 	evbuffer_commit_space(out, &iov, 1);
+	conn_output_added(c);
 }
 
 void
