@@ -693,6 +693,50 @@ client_conditions(const objd_cond *conds, size_t n, Objd__Condition **store)
 	return ptrs;
 }
 
+/* Sends req, a set, a delete or a batch, under conditions
+ * conds[0 .. nconds) and keeps only its status. The three carry their
+ * conditions alike, so each write builds only its own operations. */
+static int
+client_call_write(
+    objd_client *c, Objd__Request *req, const objd_cond *conds, size_t nconds)
+{
+	Objd__Condition *cs, **ptrs;
+	int status;
+
+	ptrs = client_conditions(conds, nconds, &cs);
+	switch (req->op_case) {
+	case OBJD__REQUEST__OP_SET:
+		req->set->n_conditions = nconds;
+		req->set->conditions = ptrs;
+		break;
+	case OBJD__REQUEST__OP_DELETE:
+		req->delete_->n_conditions = nconds;
+		req->delete_->conditions = ptrs;
+		break;
+	case OBJD__REQUEST__OP_BATCH:
+		req->batch->n_conditions = nconds;
+		req->batch->conditions = ptrs;
+		break;
+	default:
+		/* Only the writes above take conditions. */
+		abort();
+	}
+	status = client_call_status(c, req);
+	free(ptrs);
+	free(cs);
+	return status;
+}
+
+/* Fills e with a key and value to set. Packing only reads them; the
+ * casts satisfy the generated struct, which has no const members. */
+static void
+client_entry(Objd__Entry *e, const char *key, const Objd__Value *value)
+{
+	objd__entry__init(e);
+	e->key = (char *)key;
+	e->value = (Objd__Value *)value;
+}
+
 int
 objd_set(objd_client *c, const char *const *keys,
     const Objd__Value *const *values, size_t n)
@@ -708,28 +752,19 @@ objd_set_if(objd_client *c, const char *const *keys,
 	Objd__Request req = OBJD__REQUEST__INIT;
 	Objd__Set set = OBJD__SET__INIT;
 	Objd__Entry *entries, **ptrs;
-	Objd__Condition *cs;
 	int status;
 
 	entries = xreallocarray(NULL, n, sizeof(*entries));
 	ptrs = xreallocarray(NULL, n, sizeof(*ptrs));
 	for (size_t i = 0; i < n; i++) {
-		objd__entry__init(&entries[i]);
-		/* Packing only reads them; the casts satisfy the generated
-		 * struct, which has no const members. */
-		entries[i].key = (char *)keys[i];
-		entries[i].value = (Objd__Value *)values[i];
+		client_entry(&entries[i], keys[i], values[i]);
 		ptrs[i] = &entries[i];
 	}
 	set.n_entries = n;
 	set.entries = ptrs;
-	set.n_conditions = nconds;
-	set.conditions = client_conditions(conds, nconds, &cs);
 	req.op_case = OBJD__REQUEST__OP_SET;
 	req.set = &set;
-	status = client_call_status(c, &req);
-	free(set.conditions);
-	free(cs);
+	status = client_call_write(c, &req, conds, nconds);
 	free(ptrs);
 	free(entries);
 	return status;
@@ -747,19 +782,12 @@ objd_delete_if(objd_client *c, const char *const *keys, size_t n,
 {
 	Objd__Request req = OBJD__REQUEST__INIT;
 	Objd__Delete del = OBJD__DELETE__INIT;
-	Objd__Condition *cs;
-	int status;
 
 	del.n_keys = n;
 	del.keys = (char **)keys;
-	del.n_conditions = nconds;
-	del.conditions = client_conditions(conds, nconds, &cs);
 	req.op_case = OBJD__REQUEST__OP_DELETE;
 	req.delete_ = &del;
-	status = client_call_status(c, &req);
-	free(del.conditions);
-	free(cs);
-	return status;
+	return client_call_write(c, &req, conds, nconds);
 }
 
 int
@@ -770,7 +798,6 @@ objd_batch(objd_client *c, const objd_op *ops, size_t nops,
 	Objd__Batch batch = OBJD__BATCH__INIT;
 	Objd__Operation *os, **ptrs;
 	Objd__Entry *entries;
-	Objd__Condition *cs;
 	int status;
 
 	os = xreallocarray(NULL, nops, sizeof(*os));
@@ -779,9 +806,7 @@ objd_batch(objd_client *c, const objd_op *ops, size_t nops,
 	for (size_t i = 0; i < nops; i++) {
 		objd__operation__init(&os[i]);
 		if (ops[i].value != NULL) {
-			objd__entry__init(&entries[i]);
-			entries[i].key = (char *)ops[i].key;
-			entries[i].value = (Objd__Value *)ops[i].value;
+			client_entry(&entries[i], ops[i].key, ops[i].value);
 			os[i].op_case = OBJD__OPERATION__OP_SET;
 			os[i].set = &entries[i];
 		} else {
@@ -792,14 +817,10 @@ objd_batch(objd_client *c, const objd_op *ops, size_t nops,
 	}
 	batch.n_operations = nops;
 	batch.operations = ptrs;
-	batch.n_conditions = nconds;
-	batch.conditions = client_conditions(conds, nconds, &cs);
 	batch.replace = replace;
 	req.op_case = OBJD__REQUEST__OP_BATCH;
 	req.batch = &batch;
-	status = client_call_status(c, &req);
-	free(batch.conditions);
-	free(cs);
+	status = client_call_write(c, &req, conds, nconds);
 	free(entries);
 	free(ptrs);
 	free(os);

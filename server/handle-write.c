@@ -20,30 +20,38 @@ write_answer(struct conn *c, uint64_t id, Objd__Status status,
 		reply_status(c, id, status, error);
 }
 
-/* Checks the conditions; false once an answer has been sent. */
+/* Starts t under the conditions; false once an answer has been sent, and
+ * then t is already freed. */
 static bool
-write_check(struct conn *c, uint64_t id, struct txn *t,
+write_begin(struct conn *c, uint64_t id, struct txn *t,
     Objd__Condition *const *conds, size_t n)
 {
 	Objd__Status status;
 	char err[512];
 
+	txn_init(t);
 	for (size_t i = 0; i < n; i++) {
 		status = txn_check(t, conds[i], err, sizeof(err));
 		if (status != OBJD__STATUS__OK) {
 			write_answer(c, id, status, err);
+			txn_free(t);
 			return false;
 		}
 	}
 	return true;
 }
 
-/* Commits t, or answers at once when it changes nothing. */
+/* Ends t: answers status and err when an operation failed, commits t
+ * otherwise (or answers at once when it changes nothing), and frees t. */
 static void
-write_finish(struct conn *c, uint64_t id, struct txn *t)
+write_end(struct conn *c, uint64_t id, struct txn *t, Objd__Status status,
+    const char *err)
 {
-	if (!txn_commit(t, c, id))
+	if (status != OBJD__STATUS__OK)
+		write_answer(c, id, status, err);
+	else if (!txn_commit(t, c, id))
 		write_answer(c, id, OBJD__STATUS__OK, NULL);
+	txn_free(t);
 }
 
 void
@@ -71,19 +79,13 @@ handle_set(struct conn *c, const Objd__Request *req)
 				    OBJD__STATUS__INVALID, err);
 				return;
 			}
-	txn_init(&t);
-	if (!write_check(c, req->id, &t, set->conditions, set->n_conditions))
-		goto done;
+	if (!write_begin(c, req->id, &t, set->conditions, set->n_conditions))
+		return;
 	for (size_t i = 0; i < set->n_entries && status == OBJD__STATUS__OK;
 	     i++)
 		status = txn_set(&t, set->entries[i]->key,
 		    set->entries[i]->value, err, sizeof(err));
-	if (status != OBJD__STATUS__OK)
-		write_answer(c, req->id, status, err);
-	else
-		write_finish(c, req->id, &t);
-done:
-	txn_free(&t);
+	write_end(c, req->id, &t, status, err);
 }
 
 void
@@ -99,17 +101,11 @@ handle_delete(struct conn *c, const Objd__Request *req)
 		    "delete needs at least one key");
 		return;
 	}
-	txn_init(&t);
-	if (!write_check(c, req->id, &t, del->conditions, del->n_conditions))
-		goto done;
+	if (!write_begin(c, req->id, &t, del->conditions, del->n_conditions))
+		return;
 	for (size_t i = 0; i < del->n_keys && status == OBJD__STATUS__OK; i++)
 		status = txn_delete(&t, del->keys[i], err, sizeof(err));
-	if (status != OBJD__STATUS__OK)
-		write_answer(c, req->id, status, err);
-	else
-		write_finish(c, req->id, &t);
-done:
-	txn_free(&t);
+	write_end(c, req->id, &t, status, err);
 }
 
 void
@@ -120,9 +116,8 @@ handle_batch(struct conn *c, const Objd__Request *req)
 	struct txn t;
 	char err[512];
 
-	txn_init(&t);
-	if (!write_check(c, req->id, &t, b->conditions, b->n_conditions))
-		goto done;
+	if (!write_begin(c, req->id, &t, b->conditions, b->n_conditions))
+		return;
 	for (size_t i = 0; i < b->n_operations && status == OBJD__STATUS__OK;
 	     i++) {
 		const Objd__Operation *op = b->operations[i];
@@ -141,13 +136,7 @@ handle_batch(struct conn *c, const Objd__Request *req)
 			status = OBJD__STATUS__INVALID;
 		}
 	}
-	if (status != OBJD__STATUS__OK) {
-		write_answer(c, req->id, status, err);
-		goto done;
-	}
-	if (b->replace)
+	if (status == OBJD__STATUS__OK && b->replace)
 		txn_replace_rest(&t);
-	write_finish(c, req->id, &t);
-done:
-	txn_free(&t);
+	write_end(c, req->id, &t, status, err);
 }
