@@ -286,20 +286,95 @@ START_TEST(test_compressed_snapshot_round_trip)
 }
 END_TEST
 
+/* objfile_open(path) in a child process, as a second objd would: its
+ * exit status is 0 if it got the file, 1 if not, and err goes to fd. */
+static pid_t
+open_elsewhere(int fd)
+{
+	pid_t pid = fork();
+	char err[512] = "";
+	struct objfile *g;
+
+	ck_assert_int_ne(pid, -1);
+	if (pid > 0)
+		return pid;
+	g = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	if (write(fd, err, strlen(err)) == -1)
+		_exit(2);
+	_exit(g != NULL ? 0 : 1);
+}
+
+static int
+open_elsewhere_status(char *err, size_t errlen)
+{
+	int fds[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = open_elsewhere(fds[1]);
+	close(fds[1]);
+	n = read(fds[0], err, errlen - 1);
+	err[n > 0 ? n : 0] = '\0';
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
 START_TEST(test_lock_keeps_second_objd_off)
 {
 	char err[512];
 	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
-	struct objfile *g;
 
 	ck_assert_ptr_nonnull(f);
-	g = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
-	ck_assert_ptr_null(g);
+	ck_assert_int_eq(open_elsewhere_status(err, sizeof(err)), 1);
 	ck_assert_msg(strstr(err, "in use by another objd") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, "pid") != NULL, "%s", err);
 	objfile_close(f);
-	g = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
-	ck_assert_ptr_nonnull(g);
-	objfile_close(g);
+	ck_assert_int_eq(open_elsewhere_status(err, sizeof(err)), 0);
+}
+END_TEST
+
+/* A child of objd (a compaction's) that outlives it, even for a moment,
+ * must not keep the file locked: the lock is the process's own. */
+START_TEST(test_lock_dies_with_its_process)
+{
+	int go[2], status;
+	pid_t holder, orphan = -1;
+	char err[512];
+
+	ck_assert_int_eq(pipe(go), 0);
+	holder = fork();
+	ck_assert_int_ne(holder, -1);
+	if (holder == 0) {
+		struct objfile *f;
+		pid_t child;
+
+		close(go[0]);
+		f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+		if (f == NULL)
+			_exit(1);
+		/* The forked child inherits every descriptor, the lock's
+		 * included, and lives on; the holder dies without closing. */
+		if ((child = fork()) == 0) {
+			pause();
+			_exit(0);
+		}
+		if (write(go[1], &child, sizeof(child)) != sizeof(child))
+			_exit(1);
+		_exit(0);
+	}
+	close(go[1]);
+	ck_assert_int_eq(read(go[0], &orphan, sizeof(orphan)),
+	    (ssize_t)sizeof(orphan));
+	close(go[0]);
+	ck_assert_int_eq(waitpid(holder, &status, 0), holder);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(kill(orphan, 0), 0); /* still alive */
+	status = open_elsewhere_status(err, sizeof(err));
+	kill(orphan, SIGKILL);
+	ck_assert_msg(status == 0, "the orphan kept the file: %s", err);
 }
 END_TEST
 
@@ -1009,6 +1084,7 @@ objfile_suite(void)
 	tcase_add_loop_test(tc, test_round_trip, 0, 2);
 	tcase_add_test(tc, test_compressed_snapshot_round_trip);
 	tcase_add_test(tc, test_lock_keeps_second_objd_off);
+	tcase_add_test(tc, test_lock_dies_with_its_process);
 	tcase_add_loop_test(tc, test_every_truncation_is_refused, 0, 2);
 	tcase_add_loop_test(tc, test_flipped_bytes_are_refused, 0, 2);
 	tcase_add_loop_test(tc, test_trailing_garbage_is_refused, 0, 2);
