@@ -21,11 +21,15 @@ struct txn_key {
 	char *key;
 	size_t keylen;
 	bool existed; /* before the request */
-	uint8_t *old; /* the value before the request, if it existed */
+	/* The value before the request, if it existed: borrowed from its
+	 * entry in the store or the batch, which stays put while a request
+	 * is handled (both change only when the batch commits). */
+	const uint8_t *old;
 	size_t oldlen;
 	bool exists; /* after the operations so far */
-	uint8_t *val;
+	const uint8_t *val; /* old until an operation makes its own */
 	size_t vallen;
+	bool val_owned;
 	bool changed;
 };
 
@@ -40,8 +44,8 @@ txn_free(struct txn *t)
 {
 	for (size_t i = 0; i < t->n; i++) {
 		free(t->keys[i].key);
-		free(t->keys[i].old);
-		free(t->keys[i].val);
+		if (t->keys[i].val_owned)
+			free((uint8_t *)t->keys[i].val);
 	}
 	free(t->keys);
 	store_free(t->index);
@@ -109,8 +113,7 @@ txn_key(struct txn *t, const char *key, size_t keylen)
 	e = batch_lookup(key, keylen, &pending);
 	if (e != NULL) {
 		k->existed = k->exists = true;
-		k->old = xmemdup(STORE_ENTRY_VALUE(e), e->vallen);
-		k->val = xmemdup(STORE_ENTRY_VALUE(e), e->vallen);
+		k->old = k->val = STORE_ENTRY_VALUE(e);
 		k->oldlen = k->vallen = e->vallen;
 	}
 	txn_index(t, (size_t)(k - t->keys));
@@ -120,8 +123,10 @@ txn_key(struct txn *t, const char *key, size_t keylen)
 static void
 txn_put(struct txn_key *k, uint8_t *val, size_t len)
 {
-	free(k->val);
+	if (k->val_owned)
+		free((uint8_t *)k->val);
 	k->val = val;
+	k->val_owned = val != NULL;
 	k->vallen = len;
 	k->exists = val != NULL;
 }
