@@ -148,6 +148,8 @@ conn_accept(int fd)
 	}
 	bufferevent_setcb(
 	    c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	/* A new bufferevent writes by itself: answers go by conn_flush. */
+	bufferevent_disable(c->bev, EV_WRITE);
 	bufferevent_enable(c->bev, EV_READ);
 	TAILQ_INSERT_TAIL(&server.conns, c, entry);
 	if (c->refused) {
