@@ -1298,6 +1298,14 @@ objfile_append(struct objfile *f, const struct store *s,
 		 * pages and will not say so again: the file is rewritten
 		 * from memory before the next change. */
 		f->needs_rewrite = true;
+		/* The refused change must not stay in the file either: the
+		 * reload check would load it as another program's change,
+		 * and a restart as a committed one. The cut is objd's own,
+		 * so it is noted as such. */
+		if (ftruncate(f->fd, f->good_end) == -1)
+			log_warn("cannot cut %s back after a failed sync",
+			    f->path);
+		objfile_note_identity(f);
 		snprintf(err, errlen, "cannot sync %s: %s", f->path,
 		    strerror(saved));
 		return -1;

@@ -1,6 +1,7 @@
 /* check_storage.c: the object file end to end, with a real objd: crashes
  * at random moments, torn and damaged files, compaction while clients
  * write, and replacements seen through inotify. */
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -512,6 +513,192 @@ START_TEST(test_compressed_file_served_without_compress)
 }
 END_TEST
 
+/* The environment that preloads tests/failsync.c into objd: its fsync
+ * and fdatasync fail with EIO while the file trigger exists. */
+struct failsync {
+	char preload[4096];
+	char trigger[256];
+	char asan[4096];
+	const char *env[4];
+};
+
+static void
+failsync_init(struct failsync *fs, const char *trigger)
+{
+	const char *lib = getenv("OBJD_FAILSYNC");
+	const char *asan = getenv("ASAN_OPTIONS");
+	int n;
+
+	ck_assert_msg(lib != NULL && access(lib, R_OK) == 0,
+	    "OBJD_FAILSYNC=%s: set it to the built "
+	    "tests/.libs/libfailsync.so (make check does)",
+	    lib != NULL ? lib : "(unset)");
+	n = snprintf(fs->preload, sizeof(fs->preload), "LD_PRELOAD=%s", lib);
+	ck_assert_int_lt(n, sizeof(fs->preload));
+	n = snprintf(fs->trigger, sizeof(fs->trigger),
+	    "OBJD_TEST_FAIL_FSYNC=%s", trigger);
+	ck_assert_int_lt(n, sizeof(fs->trigger));
+	/* An objd built with ASan aborts when a library comes before the
+	 * ASan runtime; the shim is not instrumented and needs none of it.
+	 * The runner's own options (CI's abort_on_error) still hold. */
+	n = snprintf(fs->asan, sizeof(fs->asan),
+	    "ASAN_OPTIONS=%s%sverify_asan_link_order=0",
+	    asan != NULL ? asan : "", asan != NULL && *asan != '\0' ? ":" : "");
+	ck_assert_int_lt(n, sizeof(fs->asan));
+	fs->env[0] = fs->preload;
+	fs->env[1] = fs->trigger;
+	fs->env[2] = fs->asan;
+	fs->env[3] = NULL;
+}
+
+static ino_t
+file_inode(void)
+{
+	struct stat st;
+
+	ck_assert_msg(stat(s->file, &st) == 0, "stat %s: %s", s->file,
+	    strerror(errno));
+	return st.st_ino;
+}
+
+/* The whole file decoded as one objd.Object, as any protobuf reader
+ * would; NULL if it does not decode. */
+static Objd__Object *
+file_object(void)
+{
+	size_t len;
+	char *buf = e2e_read_file(s->file, &len);
+	Objd__Object *o;
+
+	ck_assert_ptr_nonnull(buf);
+	o = objd__object__unpack(NULL, len, (const uint8_t *)buf);
+	free(buf);
+	return o;
+}
+
+/* The int values key has in o, oldest first, as text ("30 32 "). */
+static void
+file_ints(const Objd__Object *o, const char *key, char *out, size_t outlen)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < o->n_entries; i++) {
+		const Objd__Object__EntriesEntry *e = o->entries[i];
+
+		if (strcmp(e->key, key) != 0 || e->value == NULL ||
+		    e->value->kind_case != OBJD__VALUE__KIND_INT_VALUE)
+			continue;
+		used += (size_t)snprintf(out + used, outlen - used,
+		    "%" PRId64 " ", e->value->int_value);
+		ck_assert_uint_lt(used, outlen);
+	}
+}
+
+/* A disk that fails to sync (EIO from fdatasync, as after a lost write):
+ * with --fsync always the change is refused, not applied, and not in the
+ * file; objd keeps serving, says why in status, writes its file anew
+ * before it appends again, and a restart finds every acknowledged change
+ * and no refused one. */
+START_TEST(test_failed_fsync_refuses_and_rewrites)
+{
+	const char *trigger = e2e_path(s, "fail-fsync");
+	struct failsync fs;
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
+	Objd__Object *obj;
+	char ints[256];
+	ino_t before;
+	const char *out;
+
+	failsync_init(&fs, trigger);
+	o.env = fs.env;
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "name", "John");
+	CTL_OK(s, "set", "age", "30");
+	before = file_inode();
+
+	/* The disk fails. */
+	e2e_write_file(trigger, "", 0);
+	ck_assert_int_eq(CTL(s, "set", "age", "31"), 6);
+	ck_assert_msg(strstr(s->err, "cannot sync") != NULL &&
+		strstr(s->err, "Input/output error") != NULL,
+	    "set under a failing fsync: stderr: %s", s->err);
+	ck_assert_msg(strstr(e2e_log_tail(s), "failsync: fdatasync") != NULL,
+	    "the shim did not fail objd's fdatasync; log:\n%s",
+	    e2e_log_tail(s));
+	/* Past a few reload intervals: objd must not take what it left in
+	 * its own file for another program's change. */
+	e2e_sleep(0.5);
+	ck_assert_str_eq(CTL_OK(s, "get", "age"), "30\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "name"), "John\n");
+	out = CTL_OK(s, "status");
+	ck_assert_msg(strstr(out, "last write error") != NULL &&
+		strstr(out, "Input/output error") != NULL,
+	    "status: %s", out);
+	/* The file is in doubt: objd writes it anew, which fails too. */
+	ck_assert_int_eq(CTL(s, "set", "city", "Paris"), 6);
+	CTL_OK(s, "reload");
+	ck_assert_str_eq(CTL_OK(s, "get", "age"), "30\n");
+	ck_assert_int_eq(CTL(s, "get", "city"), 1);
+
+	/* The disk works again. */
+	ck_assert_int_eq(unlink(trigger), 0);
+	CTL_OK(s, "set", "age", "32");
+	ck_assert_msg(file_inode() != before,
+	    "objd appended to the file whose fsync failed; log:\n%s",
+	    e2e_log_tail(s));
+	out = CTL_OK(s, "status");
+	ck_assert_msg(strstr(out, "last write error") == NULL, "status: %s",
+	    out);
+	obj = file_object();
+	ck_assert_msg(obj != NULL, "%s does not decode as an objd.Object",
+	    s->file);
+	file_ints(obj, "age", ints, sizeof(ints));
+	ck_assert_str_eq(ints, "30 32 ");
+	objd__object__free_unpacked(obj, NULL);
+	e2e_stop(s);
+
+	e2e_start_opts(s, &o);
+	ck_assert_str_eq(CTL_OK(s, "get", "name"), "John\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "age"), "32\n");
+	ck_assert_int_eq(CTL(s, "get", "city"), 1);
+	/* The refused changes took no revision. */
+	ck_assert_uint_eq(status_u64("revision"), 3);
+	ck_assert_uint_eq(status_u64("keys"), 2);
+	e2e_stop(s);
+}
+END_TEST
+
+/* A change refused for a failed fsync stays refused when objd stops
+ * before any other write: SIGTERM, or kill -9. */
+START_TEST(test_failed_fsync_not_back_after_restart)
+{
+	const char *trigger = e2e_path(s, "fail-fsync");
+	struct failsync fs;
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
+
+	failsync_init(&fs, trigger);
+	o.env = fs.env;
+	for (int round = 0; round < 2; round++) {
+		e2e_start_opts(s, &o);
+		CTL_OK(s, "set", "n", round == 0 ? "1" : "3");
+		e2e_write_file(trigger, "", 0);
+		ck_assert_int_eq(CTL(s, "set", "n", "2"), 6);
+		if (round == 0)
+			e2e_stop(s);
+		else
+			e2e_kill9(s);
+		ck_assert_int_eq(unlink(trigger), 0);
+		e2e_start_opts(s, &o);
+		ck_assert_msg(strcmp(CTL_OK(s, "get", "n"),
+				  round == 0 ? "1\n" : "3\n") == 0,
+		    "round %d: the refused n=2 came back after a restart: %s",
+		    round, s->out);
+		e2e_stop(s);
+	}
+}
+END_TEST
+
 static Suite *
 storage_suite(void)
 {
@@ -527,6 +714,8 @@ storage_suite(void)
 	tcase_add_test(tc, test_compaction_under_writes);
 	tcase_add_test(tc, test_protoc_decodes_the_file);
 	tcase_add_test(tc, test_compressed_file_served_without_compress);
+	tcase_add_test(tc, test_failed_fsync_refuses_and_rewrites);
+	tcase_add_test(tc, test_failed_fsync_not_back_after_restart);
 	suite_add_tcase(suite, tc);
 	return suite;
 }

@@ -408,8 +408,22 @@ wait_exit(pid_t pid, double timeout)
 	return -2;
 }
 
-/* The environment for a child: ours without OBJD_*, plus add. The array
- * is from malloc, its strings are not. */
+/* True if add sets the variable of var, a NAME=VALUE string. */
+static bool
+env_replaced(const char *var, const char *const *add)
+{
+	size_t len = strcspn(var, "=");
+
+	for (size_t i = 0; add != NULL && add[i] != NULL; i++)
+		if (strncmp(add[i], var, len) == 0 && add[i][len] == '=')
+			return true;
+	return false;
+}
+
+/* The environment for a child: ours without OBJD_*, plus add, which
+ * replaces a variable of ours of the same name (a program may read the
+ * first of two, as ASan does). The array is from malloc, its strings are
+ * not. */
 static char **
 make_env(const char *const *add)
 {
@@ -425,7 +439,8 @@ make_env(const char *const *add)
 		abort();
 	m = 0;
 	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "OBJD_", 5) != 0)
+		if (strncmp(environ[i], "OBJD_", 5) != 0 &&
+		    !env_replaced(environ[i], add))
 			envp[m++] = environ[i];
 	for (size_t i = 0; add != NULL && add[i] != NULL; i++)
 		envp[m++] = (char *)add[i];
@@ -603,7 +618,7 @@ e2e_start_with(
 	memset(&sp, 0, sizeof(sp));
 	sp.path = objd_bin;
 	sp.argv = argv = make_argv("objd", pre, extra);
-	sp.envp = envp = make_env(NULL);
+	sp.envp = envp = make_env(o != NULL ? o->env : NULL);
 	sp.out = s->log;
 	sp.fsize = o != NULL ? o->fsize : 0;
 	sp.pdeathsig = true;

@@ -59,6 +59,9 @@ struct objd_opts {
 	const char *reload_interval;
 	/* More arguments, NULL-terminated; NULL for none. */
 	const char *const *extra;
+	/* NAME=VALUE strings for objd's environment, NULL-terminated; each
+	 * replaces a variable of that name. NULL for none. */
+	const char *const *env;
 };
 
 #define E2E_ARGV(...) ((const char *const[]){ __VA_ARGS__, NULL })

@@ -1,0 +1,61 @@
+/* failsync.c: an LD_PRELOAD shim for the tests that makes fsync and
+ * fdatasync fail with EIO, as a disk that lost a write does.
+ *
+ * It fails only while the file named by $OBJD_TEST_FAIL_FSYNC exists, so
+ * a test turns failures on and off in a running objd by creating and
+ * removing that file. Each failure is noted on stderr, which is objd's
+ * log in the tests: a test can tell that the shim was loaded and fired.
+ *
+ * Built for the tests only (check_LTLIBRARIES), and without the
+ * sanitizers: it must load into any objd, instrumented or not. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static bool
+failing(void)
+{
+	const char *trigger = getenv("OBJD_TEST_FAIL_FSYNC");
+
+	return trigger != NULL && *trigger != '\0' &&
+	    access(trigger, F_OK) == 0;
+}
+
+/* The real function, looked up at each call: a sync is slow enough that
+ * a cache would buy nothing. */
+static int
+call_next(const char *name, int fd)
+{
+	int (*next)(int);
+
+	/* POSIX's way to take a function from dlsym (ISO C has none). */
+	*(void **)&next = dlsym(RTLD_NEXT, name);
+	if (next == NULL) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return next(fd);
+}
+
+static int
+fail(const char *name, int fd)
+{
+	fprintf(stderr, "failsync: %s(%d) fails with EIO\n", name, fd);
+	errno = EIO;
+	return -1;
+}
+
+int
+fsync(int fd)
+{
+	return failing() ? fail("fsync", fd) : call_next("fsync", fd);
+}
+
+int
+fdatasync(int fd)
+{
+	return failing() ? fail("fdatasync", fd) : call_next("fdatasync", fd);
+}
