@@ -253,15 +253,6 @@ batch_foreach_set(void (*fn)(const struct store_entry *, void *), void *arg)
 			fn(batch.changes[i].entry, arg);
 }
 
-void
-batch_end(Objd__Status status, const char *error)
-{
-	struct batch_waiter *w = &batch.waiters[batch.nwaiters - 1];
-
-	w->status = status;
-	w->error = error != NULL ? xstrdup(error) : NULL;
-}
-
 /* Each change of the batch takes the next revision, in arrival order;
  * they are numbered only now, so a reload in between cannot skew them.
  * Returns the revision after the last. */

@@ -239,7 +239,8 @@ bool batch_pending(void);
  * decides it. */
 const struct store_entry *
 batch_lookup(const char *key, size_t keylen, bool *pending);
-/* Opens a change for c's request id; the calls below add to it. */
+/* Opens a change for c's request id; the calls below add to it. It is
+ * answered OK once durable, or FAILED if it cannot be made so. */
 void batch_begin(struct conn *c, uint64_t id);
 /* Answers c's request id in its place in the batch, after the changes
  * queued before it, without a change of its own. */
@@ -251,9 +252,6 @@ void batch_add_delete(const char *key, size_t keylen);
 /* Calls fn for each key that a pending change sets. */
 void batch_foreach_set(void (*fn)(const struct store_entry *, void *),
     void *arg);
-/* Closes the change; its answer carries status and error (NULL for none)
- * once the change is durable, or FAILED if it cannot be made so. */
-void batch_end(Objd__Status status, const char *error);
 /* Makes every pending change durable and answers them, now. */
 void batch_commit(void);
 void batch_init(void);

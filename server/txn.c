@@ -303,6 +303,5 @@ txn_commit(struct txn *t, struct conn *c, uint64_t id)
 		else
 			batch_add_delete(k->key, k->keylen);
 	}
-	batch_end(OBJD__STATUS__OK, NULL);
 	return true;
 }

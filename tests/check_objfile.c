@@ -690,35 +690,47 @@ END_TEST
 
 /* A flipped byte in an old change, with good changes after it, is damage
  * and not a torn end: objd refuses to start rather than drop them. */
-START_TEST(test_damage_before_good_commits_is_refused)
+/* buf, the file's len bytes with damage before good commits: the scan
+ * calls it damaged with good_end as the last good byte, and objd refuses
+ * to start on it without cutting anything. Frees buf and f. */
+static void
+assert_damaged_refused(
+    struct objfile *f, uint8_t *buf, size_t len, size_t good_end_want)
 {
-	char err[512];
-	struct objfile *f = open_mode(_i);
 	struct store *t = store_new();
-	size_t ends[6], len, good_end;
-	uint8_t *buf;
+	size_t good_end;
+	char err[512];
 	bool ours;
 
-	build_log(f, 5, ends);
-	buf = read_file(path, &len);
-	/* The value of change 2's entry, well inside it. */
-	buf[ends[1] + 6] ^= 0x01;
 	ck_assert_int_eq(objfile_scan_buffer(
 	                     buf, len, t, &good_end, &ours, err, sizeof(err)),
 	    SCAN_DAMAGED);
-	ck_assert_uint_eq(good_end, ends[1]);
+	ck_assert_uint_eq(good_end, good_end_want);
 	write_file(path, buf, len);
+	free(buf);
 	store_free(t);
 	t = store_new();
 	ck_assert_int_eq(objfile_load(f, t, true, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "damaged") != NULL, "%s", err);
 	/* Nothing was cut. */
-	free(buf);
-	buf = read_file(path, &len);
-	ck_assert_uint_eq(len, ends[5]);
+	buf = read_file(path, &good_end);
+	ck_assert_uint_eq(good_end, len);
 	free(buf);
 	store_free(t);
 	objfile_close(f);
+}
+
+START_TEST(test_damage_before_good_commits_is_refused)
+{
+	struct objfile *f = open_mode(_i);
+	size_t ends[6], len;
+	uint8_t *buf;
+
+	build_log(f, 5, ends);
+	buf = read_file(path, &len);
+	/* The value of change 2's entry, well inside it. */
+	buf[ends[1] + 6] ^= 0x01;
+	assert_damaged_refused(f, buf, len, ends[1]);
 }
 END_TEST
 
@@ -812,12 +824,9 @@ END_TEST
  * after it, is damage, as in a plain entry: refused, nothing cut. */
 START_TEST(test_damage_in_a_chunk_is_refused)
 {
-	char err[512];
 	struct objfile *f = open_mode(1);
-	struct store *t = store_new();
-	size_t ends[6], len, good_end;
+	size_t ends[6], len;
 	uint8_t *buf;
-	bool ours;
 
 	build_log(f, 5, ends);
 	buf = read_file(path, &len);
@@ -826,21 +835,7 @@ START_TEST(test_damage_in_a_chunk_is_refused)
 	ck_assert_uint_eq(buf[4], (3 << 3) | 2);
 	ck_assert_uint_lt(buf[5], 0x80);
 	buf[6 + buf[5] / 2] ^= 0x01;
-	ck_assert_int_eq(objfile_scan_buffer(
-	                     buf, len, t, &good_end, &ours, err, sizeof(err)),
-	    SCAN_DAMAGED);
-	ck_assert_uint_eq(good_end, 0);
-	write_file(path, buf, len);
-	store_free(t);
-	t = store_new();
-	ck_assert_int_eq(objfile_load(f, t, true, err, sizeof(err)), -1);
-	ck_assert_msg(strstr(err, "damaged") != NULL, "%s", err);
-	free(buf);
-	buf = read_file(path, &len);
-	ck_assert_uint_eq(len, ends[5]);
-	free(buf);
-	store_free(t);
-	objfile_close(f);
+	assert_damaged_refused(f, buf, len, 0);
 }
 END_TEST
 

@@ -105,18 +105,27 @@ client(void)
 	return c;
 }
 
-static uint64_t
-revision(void)
+/* The object's revision and the commits objd has written, from status. */
+static void
+status_counts(uint64_t *rev, uint64_t *ncommits)
 {
 	objd_client *c = client();
 	Objd__Response *r = NULL;
-	uint64_t rev;
 
 	ck_assert_msg(objd_status(c, &r) == OBJD_OK, "objd_status: %s",
 	    objd_client_error(c));
-	rev = r->info->revision;
+	*rev = r->info->revision;
+	*ncommits = r->info->commits;
 	objd_response_free(r);
 	objd_close(c);
+}
+
+static uint64_t
+revision(void)
+{
+	uint64_t rev, ncommits;
+
+	status_counts(&rev, &ncommits);
 	return rev;
 }
 
@@ -802,20 +811,13 @@ START_TEST(test_pipelining)
 }
 END_TEST
 
-/* The commits objd has written, from status. */
 static uint64_t
 commits(void)
 {
-	objd_client *c = client();
-	Objd__Response *r = NULL;
-	uint64_t n;
+	uint64_t rev, ncommits;
 
-	ck_assert_msg(objd_status(c, &r) == OBJD_OK, "objd_status: %s",
-	    objd_client_error(c));
-	n = r->info->commits;
-	objd__response__free_unpacked(r, NULL);
-	objd_close(c);
-	return n;
+	status_counts(&rev, &ncommits);
+	return ncommits;
 }
 
 /*
