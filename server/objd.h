@@ -189,6 +189,16 @@ void reply_keys(
     struct conn *c, uint64_t id, struct store_entry *const *entries, size_t n);
 void reply_info(struct conn *c, uint64_t id, Objd__StatusInfo *info);
 
+/* reply-pack.c */
+/* resp's packed size, and resp packed into out: what protobuf-c would
+ * write, faster for the plain answers most requests get. */
+size_t reply_header_size(const Objd__Response *resp);
+size_t reply_header_pack(const Objd__Response *resp, uint8_t *out);
+/* An item as a Response's entries field (or events, if event): its
+ * size, and packed at p, returning the end. */
+size_t reply_item_size(const struct reply_item *it, bool event);
+uint8_t *reply_item_pack(uint8_t *p, const struct reply_item *it, bool event);
+
 /* store.c: the in-memory object. Values are kept as their encoded
  * objd.Value bytes, so reads copy bytes and never re-encode. */
 struct store_entry {
