@@ -9,6 +9,9 @@
 #include "objd.h"
 #include "xmalloc.h"
 
+/* A get of up to this many keys needs no allocation. */
+#define GET_INLINE_KEYS 8
+
 /* Fills it with the value at path; false with status and err if there
  * is none. *owned is set to bytes the caller frees afterwards. */
 static bool
@@ -69,9 +72,9 @@ handle_get(struct conn *c, const Objd__Request *req)
 	const Objd__Get *get = req->get;
 	Objd__Status status = OBJD__STATUS__OK, st;
 	struct store_entry **all;
-	struct reply_item *items;
-	uint8_t **owned;
-	char err[512], first_err[512] = "";
+	struct reply_item *items, inline_items[GET_INLINE_KEYS];
+	uint8_t **owned, *inline_owned[GET_INLINE_KEYS];
+	char err[512], first_err[512];
 	size_t n = 0;
 
 	if (get->n_keys == 0) {
@@ -84,8 +87,13 @@ handle_get(struct conn *c, const Objd__Request *req)
 		free(all);
 		return;
 	}
-	items = xcalloc(get->n_keys, sizeof(*items));
-	owned = xcalloc(get->n_keys, sizeof(*owned));
+	if (get->n_keys <= GET_INLINE_KEYS) {
+		items = inline_items;
+		owned = inline_owned;
+	} else {
+		items = xreallocarray(NULL, get->n_keys, sizeof(*items));
+		owned = xreallocarray(NULL, get->n_keys, sizeof(*owned));
+	}
 	for (size_t i = 0; i < get->n_keys; i++) {
 		if (get_one(get->keys[i], &items[n], &owned[i], &st, err,
 			sizeof(err)))
@@ -104,8 +112,10 @@ handle_get(struct conn *c, const Objd__Request *req)
 		    status == OBJD__STATUS__OK ? NULL : first_err, items, n);
 	for (size_t i = 0; i < get->n_keys; i++)
 		free(owned[i]);
-	free(owned);
-	free(items);
+	if (items != inline_items) {
+		free(owned);
+		free(items);
+	}
 }
 
 void
