@@ -1,7 +1,18 @@
 /* utf8.c: a strict UTF-8 checker (RFC 3629). */
 #include <stdint.h>
+#include <string.h>
 
 #include "utf8.h"
+
+#define UTF8_ONES 0x0101010101010101ULL
+#define UTF8_HIGHS 0x8080808080808080ULL
+
+/* Whether the eight bytes of w are all ASCII and none is NUL. */
+static bool
+utf8_plain_word(uint64_t w)
+{
+	return ((w | ((w - UTF8_ONES) & ~w)) & UTF8_HIGHS) == 0;
+}
 
 bool
 utf8_valid(const char *str, size_t len)
@@ -10,10 +21,21 @@ utf8_valid(const char *str, size_t len)
 	size_t i = 0;
 
 	while (i < len) {
-		uint8_t c = s[i];
+		uint8_t c;
 		uint8_t lo = 0x80, hi = 0xbf;
 		size_t need;
+		uint64_t w;
 
+		/* Keys and text are mostly ASCII: eight bytes a step. */
+		while (len - i >= sizeof(w)) {
+			memcpy(&w, s + i, sizeof(w));
+			if (!utf8_plain_word(w))
+				break;
+			i += sizeof(w);
+		}
+		if (i == len)
+			break;
+		c = s[i];
 		if (c == 0)
 			return false;
 		if (c < 0x80) {

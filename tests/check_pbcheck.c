@@ -309,6 +309,40 @@ START_TEST(test_utf8)
 }
 END_TEST
 
+/* Long ASCII runs are checked a word at a time: a bad byte or a valid
+ * sequence must be seen wherever it falls against the words. */
+START_TEST(test_utf8_in_long_text)
+{
+	static const struct {
+		const char *s;
+		size_t len;
+		bool ok;
+	} inserts[] = {
+		{ "\0", 1, false },
+		{ "\x80", 1, false },
+		{ "\xff", 1, false },
+		{ "\xc3", 1, false },
+		{ "\x7f", 1, true },
+		{ "\xc3\xa9", 2, true },
+		{ "\xf0\x9f\x98\x80", 4, true },
+		{ "\xed\xa0\x80", 3, false },
+	};
+	char text[40];
+
+	for (size_t k = 0; k < sizeof(inserts) / sizeof(inserts[0]); k++)
+		for (size_t at = 0; at + inserts[k].len <= 24; at++) {
+			memset(text, 'a', sizeof(text));
+			memcpy(text + at, inserts[k].s, inserts[k].len);
+			ck_assert_msg(utf8_valid(text, 24) == inserts[k].ok,
+			    "insert %zu at %zu", k, at);
+			/* Past the given length, nothing counts. */
+			ck_assert(utf8_valid(text, at));
+		}
+	memset(text, 'a', sizeof(text));
+	ck_assert(utf8_valid(text, sizeof(text)));
+}
+END_TEST
+
 /* The same strings, as a key and as a string value of a request. */
 START_TEST(test_request_strings)
 {
@@ -674,6 +708,7 @@ pbcheck_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("utf8");
+	tcase_add_test(tc, test_utf8_in_long_text);
 	tcase_add_loop_test(
 	    tc, test_utf8, 0, sizeof(utf8_cases) / sizeof(utf8_cases[0]));
 	tcase_add_loop_test(tc, test_request_strings, 0,
