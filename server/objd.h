@@ -367,11 +367,30 @@ uint8_t *path_delete(const uint8_t *top, size_t toplen,
     size_t errlen);
 
 /* txn.c: one write request as one atomic change. */
-struct txn_key;
+struct txn_key {
+	const char *key;
+	bool key_owned;
+	size_t keylen;
+	bool existed; /* before the request */
+	/* The value before the request, if it existed: borrowed from its
+	 * entry in the store or the batch, which stays put while a request
+	 * is handled (both change only when the batch commits). */
+	const uint8_t *old;
+	size_t oldlen;
+	bool exists; /* after the operations so far */
+	const uint8_t *val; /* old until an operation makes its own */
+	size_t vallen;
+	bool val_owned;
+	bool changed;
+};
+
+/* Most requests touch a key or two: a txn holds that many itself. */
+#define TXN_INLINE_KEYS 4
 struct txn {
 	struct txn_key *keys; /* the top-level keys touched */
 	size_t n, cap;
 	struct store *index; /* key -> position in keys */
+	struct txn_key inline_keys[TXN_INLINE_KEYS];
 };
 void txn_init(struct txn *t);
 void txn_free(struct txn *t);

@@ -17,39 +17,28 @@
 
 #define TXN_SCAN_MAX 16
 
-struct txn_key {
-	char *key;
-	size_t keylen;
-	bool existed; /* before the request */
-	/* The value before the request, if it existed: borrowed from its
-	 * entry in the store or the batch, which stays put while a request
-	 * is handled (both change only when the batch commits). */
-	const uint8_t *old;
-	size_t oldlen;
-	bool exists; /* after the operations so far */
-	const uint8_t *val; /* old until an operation makes its own */
-	size_t vallen;
-	bool val_owned;
-	bool changed;
-};
-
 void
 txn_init(struct txn *t)
 {
-	memset(t, 0, sizeof(*t));
+	t->keys = t->inline_keys;
+	t->n = 0;
+	t->cap = TXN_INLINE_KEYS;
+	t->index = NULL;
 }
 
 void
 txn_free(struct txn *t)
 {
 	for (size_t i = 0; i < t->n; i++) {
-		free(t->keys[i].key);
+		if (t->keys[i].key_owned)
+			free((char *)t->keys[i].key);
 		if (t->keys[i].val_owned)
 			free((uint8_t *)t->keys[i].val);
 	}
-	free(t->keys);
+	if (t->keys != t->inline_keys)
+		free(t->keys);
 	store_free(t->index);
-	memset(t, 0, sizeof(*t));
+	t->n = 0;
 }
 
 /* The overlay's record of key, or NULL. A load touches every key, so
@@ -92,9 +81,11 @@ txn_index(struct txn *t, size_t i)
 				sizeof(i), 0));
 }
 
-/* The overlay's record of a top-level key, made on first use. */
+/* The overlay's record of a top-level key, made on first use. A key
+ * that lasts as long as t (a request's, or an entry's) is borrowed, not
+ * copied: most requests then allocate only the values they set. */
 static struct txn_key *
-txn_key(struct txn *t, const char *key, size_t keylen)
+txn_key(struct txn *t, const char *key, size_t keylen, bool lasts)
 {
 	const struct store_entry *e;
 	struct txn_key *k;
@@ -103,12 +94,18 @@ txn_key(struct txn *t, const char *key, size_t keylen)
 	if ((k = txn_find(t, key, keylen)) != NULL)
 		return k;
 	if (t->n == t->cap) {
-		t->cap = t->cap ? t->cap * 2 : 8;
-		t->keys = xreallocarray(t->keys, t->cap, sizeof(*t->keys));
+		t->cap *= 2;
+		if (t->keys == t->inline_keys) {
+			t->keys = xreallocarray(NULL, t->cap, sizeof(*t->keys));
+			memcpy(t->keys, t->inline_keys, sizeof(t->inline_keys));
+		} else
+			t->keys =
+			    xreallocarray(t->keys, t->cap, sizeof(*t->keys));
 	}
 	k = &t->keys[t->n++];
 	memset(k, 0, sizeof(*k));
-	k->key = xstrndup(key, keylen);
+	k->key = lasts ? key : xstrndup(key, keylen);
+	k->key_owned = !lasts;
 	k->keylen = keylen;
 	e = batch_lookup(key, keylen, &pending);
 	if (e != NULL) {
@@ -131,21 +128,23 @@ txn_put(struct txn_key *k, uint8_t *val, size_t len)
 	k->exists = val != NULL;
 }
 
+/* Finds path's top-level key: path itself when it is plain (kp->n is
+ * then 0), else the first part of kp, parsed from it. */
 static bool
-txn_parse(const char *path, struct keypath *kp, char *err, size_t errlen)
+txn_parse(const char *path, struct keypath *kp, const char **key,
+    size_t *keylen, char *err, size_t errlen)
 {
 	if (keypath_is_plain(path)) {
-		memset(kp, 0, sizeof(*kp));
-		kp->n = 1;
-		kp->parts[0] = xstrdup(path);
-		kp->lens[0] = strlen(path);
-		if (!key_valid(kp->parts[0], kp->lens[0], err, errlen)) {
-			keypath_free(kp);
-			return false;
-		}
-		return true;
+		kp->n = 0;
+		*key = path;
+		*keylen = strlen(path);
+		return key_valid(path, *keylen, err, errlen);
 	}
-	return keypath_parse(path, kp, err, errlen);
+	if (!keypath_parse(path, kp, err, errlen))
+		return false;
+	*key = kp->parts[0];
+	*keylen = kp->lens[0];
+	return true;
 }
 
 Objd__Status
@@ -154,19 +153,20 @@ txn_set(struct txn *t, const char *path, const Objd__Value *v, char *err,
 {
 	struct keypath kp;
 	struct txn_key *k;
+	const char *key;
 	uint8_t *val;
-	size_t len;
+	size_t keylen, len;
 	char why[256];
 
-	if (!txn_parse(path, &kp, err, errlen))
+	if (!txn_parse(path, &kp, &key, &keylen, err, errlen))
 		return OBJD__STATUS__INVALID;
 	if (!value_valid(v, why, sizeof(why))) {
 		snprintf(err, errlen, "%s: %s", path, why);
 		keypath_free(&kp);
 		return OBJD__STATUS__INVALID;
 	}
-	k = txn_key(t, kp.parts[0], kp.lens[0]);
-	if (kp.n == 1)
+	k = txn_key(t, key, keylen, kp.n == 0);
+	if (kp.n <= 1)
 		val = value_pack(v, &len);
 	else
 		val = path_set(k->exists ? k->val : NULL, k->vallen, &kp, v,
@@ -184,16 +184,17 @@ txn_delete(struct txn *t, const char *path, char *err, size_t errlen)
 	Objd__Status status = OBJD__STATUS__OK;
 	struct keypath kp;
 	struct txn_key *k;
+	const char *key;
 	uint8_t *val;
-	size_t len;
+	size_t keylen, len;
 
-	if (!txn_parse(path, &kp, err, errlen))
+	if (!txn_parse(path, &kp, &key, &keylen, err, errlen))
 		return OBJD__STATUS__INVALID;
-	k = txn_key(t, kp.parts[0], kp.lens[0]);
+	k = txn_key(t, key, keylen, kp.n == 0);
 	if (!k->exists) {
 		snprintf(err, errlen, "key not found: %s", path);
 		status = OBJD__STATUS__NOT_FOUND;
-	} else if (kp.n == 1)
+	} else if (kp.n <= 1)
 		txn_put(k, NULL, 0);
 	else if ((val = path_delete(k->val, k->vallen, &kp, &len, &status, err,
 		      errlen)) != NULL)
@@ -210,12 +211,13 @@ txn_check(struct txn *t, const Objd__Condition *cond, char *err,
 	struct keypath kp;
 	Objd__Status status = OBJD__STATUS__OK;
 	bool pending, exists;
+	const char *key;
 	uint8_t *nested;
-	size_t len;
+	size_t keylen, len;
 
-	if (!txn_parse(cond->key, &kp, err, errlen))
+	if (!txn_parse(cond->key, &kp, &key, &keylen, err, errlen))
 		return OBJD__STATUS__INVALID;
-	e = batch_lookup(kp.parts[0], kp.lens[0], &pending);
+	e = batch_lookup(key, keylen, &pending);
 	exists = e != NULL;
 	if (exists && kp.n > 1) {
 		nested = path_get(STORE_ENTRY_VALUE(e), e->vallen, &kp, &len,
@@ -264,7 +266,7 @@ txn_replace_one(const struct store_entry *e, void *arg)
 	struct txn *t = arg;
 
 	if (txn_find(t, e->data, e->keylen) == NULL)
-		txn_put(txn_key(t, e->data, e->keylen), NULL, 0);
+		txn_put(txn_key(t, e->data, e->keylen, true), NULL, 0);
 }
 
 void
