@@ -375,6 +375,7 @@ conn_process(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	uint8_t prefix[VARINT_MAX_LEN];
+	struct evbuffer_iovec first;
 	size_t have, header_len, body_len;
 	enum frame_status st;
 	size_t max = server.frame_max;
@@ -389,6 +390,9 @@ conn_process(struct conn *c)
 	}
 	if (c->access == ACCESS_NONE && max > CONN_DENIED_FRAME_MAX)
 		max = CONN_DENIED_FRAME_MAX;
+	else if (evbuffer_peek(in, -1, NULL, &first, 1) == 1)
+		prefetch_frames(
+		    server.store, first.iov_base, first.iov_len, max);
 	while (!c->gone && !c->closing && c->pending == c->batched &&
 	    !server.stopping) {
 		have = evbuffer_get_length(in);

@@ -189,6 +189,16 @@ void reply_keys(
     struct conn *c, uint64_t id, struct store_entry *const *entries, size_t n);
 void reply_info(struct conn *c, uint64_t id, Objd__StatusInfo *info);
 
+/* prefetch.c: fetches the slots and entries in s of the first keys of
+ * the whole frames at the front of buf into the cache, if there are two
+ * or more. */
+void prefetch_frames(
+    const struct store *s, const uint8_t *buf, size_t len, size_t frame_max);
+/* The first key of an encoded get, set or delete request, if it is a
+ * plain top-level key. */
+bool prefetch_first_key(
+    const uint8_t *body, size_t len, const char **key, size_t *keylen);
+
 /* reply-pack.c */
 /* resp's packed size, and resp packed into out: what protobuf-c would
  * write, faster for the plain answers most requests get. */
@@ -226,6 +236,12 @@ struct store_entry *
 store_get(const struct store *s, const char *key, size_t keylen);
 struct store_entry *store_entry_new(const char *key, size_t keylen,
     const uint8_t *val, size_t vallen, uint64_t revision);
+/* Starts fetching the slot of key into the cache, and returns its hash
+ * for store_prefetch_entry, which does the same for its entry once the
+ * slot is there (prefetch.c). */
+uint64_t store_prefetch_slot(
+    const struct store *s, const char *key, size_t keylen);
+void store_prefetch_entry(const struct store *s, uint64_t hash);
 /* Puts e in the store; returns the entry it replaces, now the caller's. */
 struct store_entry *store_put(struct store *s, struct store_entry *e);
 /* Takes key out; returns its entry, now the caller's, or NULL. */

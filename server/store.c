@@ -126,6 +126,24 @@ store_get(const struct store *s, const char *key, size_t keylen)
 	return s->slots[store_find_slot(s, key, keylen, hash)];
 }
 
+uint64_t
+store_prefetch_slot(const struct store *s, const char *key, size_t keylen)
+{
+	uint64_t hash = store_hash(s, key, keylen);
+
+	__builtin_prefetch(&s->slots[hash & (s->nslots - 1)]);
+	return hash;
+}
+
+void
+store_prefetch_entry(const struct store *s, uint64_t hash)
+{
+	const struct store_entry *e = s->slots[hash & (s->nslots - 1)];
+
+	if (e != NULL)
+		__builtin_prefetch(e);
+}
+
 struct store_entry *
 store_entry_new(const char *key, size_t keylen, const uint8_t *val,
     size_t vallen, uint64_t revision)

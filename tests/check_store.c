@@ -145,6 +145,118 @@ START_TEST(test_revision_and_stamp)
 }
 END_TEST
 
+/* A request packed by protobuf-c, as clients send it. */
+static uint8_t *
+pack_request(Objd__Request *req, size_t *len)
+{
+	uint8_t *buf;
+
+	*len = objd__request__get_packed_size(req);
+	buf = malloc(*len + 1);
+	ck_assert_ptr_nonnull(buf);
+	objd__request__pack(req, buf);
+	return buf;
+}
+
+/* Finds key in the packed req, and nothing in any cut of it that ends
+ * before the key does. Under ASan, a read past a cut fails the test. */
+static void
+assert_first_key(Objd__Request *req, const char *want)
+{
+	size_t len, keylen;
+	const char *key;
+	uint8_t *body = pack_request(req, &len), *cut;
+
+	if (want == NULL) {
+		ck_assert(!prefetch_first_key(body, len, &key, &keylen));
+		free(body);
+		return;
+	}
+	ck_assert(prefetch_first_key(body, len, &key, &keylen));
+	ck_assert_uint_eq(keylen, strlen(want));
+	ck_assert_mem_eq(key, want, keylen);
+	for (size_t n = 0; n < len; n++) {
+		cut = malloc(n + 1);
+		ck_assert_ptr_nonnull(cut);
+		memcpy(cut, body, n);
+		if (prefetch_first_key(cut, n, &key, &keylen))
+			ck_assert((const uint8_t *)key + keylen <= cut + n);
+		free(cut);
+	}
+	free(body);
+}
+
+START_TEST(test_prefetch_first_key)
+{
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__Get get = OBJD__GET__INIT;
+	Objd__Set set = OBJD__SET__INIT;
+	Objd__Delete del = OBJD__DELETE__INIT;
+	Objd__Entry entry = OBJD__ENTRY__INIT, *entries[] = { &entry };
+	Objd__Value value = OBJD__VALUE__INIT;
+	Objd__Ping ping = OBJD__PING__INIT;
+	char *keys[] = { "key:000000000042", "other" };
+	char *path[] = { "server.port" };
+
+	req.id = 300;
+	req.op_case = OBJD__REQUEST__OP_GET;
+	req.get = &get;
+	get.n_keys = 2;
+	get.keys = keys;
+	assert_first_key(&req, "key:000000000042");
+	req.id = 0; /* no id field at all */
+	assert_first_key(&req, "key:000000000042");
+	get.keys = path; /* a path: its top-level key is not the string */
+	get.n_keys = 1;
+	assert_first_key(&req, NULL);
+	get.n_keys = 0;
+	assert_first_key(&req, NULL);
+
+	req.id = 7;
+	req.op_case = OBJD__REQUEST__OP_SET;
+	req.set = &set;
+	set.n_entries = 1;
+	set.entries = entries;
+	entry.key = "name";
+	entry.value = &value;
+	value.kind_case = OBJD__VALUE__KIND_STRING_VALUE;
+	value.string_value = "John";
+	assert_first_key(&req, "name");
+
+	req.op_case = OBJD__REQUEST__OP_DELETE;
+	req.delete_ = &del;
+	del.n_keys = 1;
+	del.keys = keys + 1;
+	assert_first_key(&req, "other");
+
+	req.op_case = OBJD__REQUEST__OP_PING;
+	req.ping = &ping;
+	assert_first_key(&req, NULL);
+}
+END_TEST
+
+/* Any bytes at all, framed or not: a hint that never fails. */
+START_TEST(test_prefetch_frames_any_bytes)
+{
+	struct store *s = store_new();
+	uint8_t buf[512];
+
+	store_put(s, entry("name", "John"));
+	srand(7);
+	for (int round = 0; round < 2000; round++) {
+		size_t len = (size_t)rand() % sizeof(buf);
+
+		for (size_t i = 0; i < len; i++)
+			buf[i] = (uint8_t)rand();
+		/* Short frames, so that several fit. */
+		for (size_t i = 0; i < len; i += 1 + (size_t)rand() % 40)
+			buf[i] = (uint8_t)(rand() % 40);
+		prefetch_frames(s, buf, len, 64);
+	}
+	store_free(s);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -157,6 +269,11 @@ store_suite(void)
 	tcase_add_test(tc, test_many_against_reference);
 	tcase_add_test(tc, test_sorted_with_prefix);
 	tcase_add_test(tc, test_revision_and_stamp);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("prefetch");
+	tcase_add_test(tc, test_prefetch_first_key);
+	tcase_add_test(tc, test_prefetch_frames_any_bytes);
 	suite_add_tcase(s, tc);
 	return s;
 }
