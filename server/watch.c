@@ -21,9 +21,9 @@
 struct watch_event {
 	uint64_t revision;
 	unsigned type;
-	char *key; /* NULL for RELOAD */
+	char *key; /* NULL for RELOAD; one allocation with val */
 	size_t keylen;
-	uint8_t *val;
+	uint8_t *val; /* NULL for DELETE and RELOAD */
 	size_t vallen;
 };
 
@@ -58,7 +58,6 @@ watch_event_free(struct watch_event *ev)
 {
 	watch.bytes -= ev->keylen + ev->vallen;
 	free(ev->key);
-	free(ev->val);
 	memset(ev, 0, sizeof(*ev));
 }
 
@@ -142,9 +141,18 @@ watch_record(uint64_t revision, unsigned type, const char *key,
 	ev = &watch.ring[(watch.head + watch.count++) % HISTORY_MAX_EVENTS];
 	ev->revision = revision;
 	ev->type = type;
-	ev->key = key != NULL ? xmemdup(key, keylen) : NULL;
+	ev->key = NULL;
+	ev->val = NULL;
+	if (key != NULL) {
+		/* Every change is recorded: one allocation, not two. */
+		ev->key = xmalloc(keylen + vallen + 1);
+		memcpy(ev->key, key, keylen);
+		if (val != NULL) {
+			ev->val = (uint8_t *)ev->key + keylen;
+			memcpy(ev->val, val, vallen);
+		}
+	}
 	ev->keylen = keylen;
-	ev->val = val != NULL ? xmemdup(val, vallen) : NULL;
 	ev->vallen = vallen;
 	watch.bytes += keylen + vallen;
 	for (w = TAILQ_FIRST(&watch.watchers); w != NULL; w = next) {
