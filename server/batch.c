@@ -240,6 +240,12 @@ batch_add_set(const char *key, size_t keylen, const uint8_t *val, size_t vallen)
 }
 
 void
+batch_add_entry(struct store_entry *e)
+{
+	batch_add(e, false);
+}
+
+void
 batch_add_delete(const char *key, size_t keylen)
 {
 	batch_add(store_entry_new(key, keylen, NULL, 0, 0), true);

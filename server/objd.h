@@ -236,6 +236,9 @@ struct store_entry *
 store_get(const struct store *s, const char *key, size_t keylen);
 struct store_entry *store_entry_new(const char *key, size_t keylen,
     const uint8_t *val, size_t vallen, uint64_t revision);
+/* An entry whose vallen bytes of value the caller writes. */
+struct store_entry *store_entry_alloc(
+    const char *key, size_t keylen, size_t vallen, uint64_t revision);
 /* Starts fetching the slot of key into the cache, and returns its hash
  * for store_prefetch_entry, which does the same for its entry once the
  * slot is there (prefetch.c). */
@@ -275,6 +278,8 @@ void batch_defer(
 void batch_add_set(
     const char *key, size_t keylen, const uint8_t *val, size_t vallen);
 void batch_add_delete(const char *key, size_t keylen);
+/* batch_add_set of an entry made by the caller, which the batch takes. */
+void batch_add_entry(struct store_entry *e);
 /* Calls fn for each key that a pending change sets. */
 void batch_foreach_set(void (*fn)(const struct store_entry *, void *),
     void *arg);
@@ -397,6 +402,9 @@ struct txn_key {
 	const uint8_t *val; /* old until an operation makes its own */
 	size_t vallen;
 	bool val_owned;
+	/* When set, val is this entry's value: a plain set packs its value
+	 * straight into the entry the batch will take. */
+	struct store_entry *entry;
 	bool changed;
 };
 

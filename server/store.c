@@ -145,8 +145,8 @@ store_prefetch_entry(const struct store *s, uint64_t hash)
 }
 
 struct store_entry *
-store_entry_new(const char *key, size_t keylen, const uint8_t *val,
-    size_t vallen, uint64_t revision)
+store_entry_alloc(
+    const char *key, size_t keylen, size_t vallen, uint64_t revision)
 {
 	struct store_entry *e;
 
@@ -157,6 +157,15 @@ store_entry_new(const char *key, size_t keylen, const uint8_t *val,
 	e->vallen = (uint32_t)vallen;
 	memcpy(e->data, key, keylen);
 	e->data[keylen] = '\0';
+	return e;
+}
+
+struct store_entry *
+store_entry_new(const char *key, size_t keylen, const uint8_t *val,
+    size_t vallen, uint64_t revision)
+{
+	struct store_entry *e = store_entry_alloc(key, keylen, vallen, revision);
+
 	if (vallen)
 		memcpy(e->data + keylen + 1, val, vallen);
 	return e;

@@ -34,6 +34,7 @@ txn_free(struct txn *t)
 			free((char *)t->keys[i].key);
 		if (t->keys[i].val_owned)
 			free((uint8_t *)t->keys[i].val);
+		free(t->keys[i].entry);
 	}
 	if (t->keys != t->inline_keys)
 		free(t->keys);
@@ -122,10 +123,28 @@ txn_put(struct txn_key *k, uint8_t *val, size_t len)
 {
 	if (k->val_owned)
 		free((uint8_t *)k->val);
+	free(k->entry);
+	k->entry = NULL;
 	k->val = val;
 	k->val_owned = val != NULL;
 	k->vallen = len;
 	k->exists = val != NULL;
+}
+
+/* A whole value for k, packed straight into the entry that the batch
+ * takes as it is: no copy of the value, no allocation but the entry. */
+static void
+txn_put_value(struct txn_key *k, const Objd__Value *v)
+{
+	struct store_entry *e = store_entry_alloc(
+	    k->key, k->keylen, objd__value__get_packed_size(v), 0);
+
+	objd__value__pack(v, (uint8_t *)e->data + e->keylen + 1);
+	txn_put(k, NULL, 0);
+	k->entry = e;
+	k->val = STORE_ENTRY_VALUE(e);
+	k->vallen = e->vallen;
+	k->exists = true;
 }
 
 /* Finds path's top-level key: path itself when it is plain (kp->n is
@@ -166,11 +185,13 @@ txn_set(struct txn *t, const char *path, const Objd__Value *v, char *err,
 		return OBJD__STATUS__INVALID;
 	}
 	k = txn_key(t, key, keylen, kp.n == 0);
-	if (kp.n <= 1)
-		val = value_pack(v, &len);
-	else
-		val = path_set(k->exists ? k->val : NULL, k->vallen, &kp, v,
-		    &len, err, errlen);
+	if (kp.n <= 1) {
+		keypath_free(&kp);
+		txn_put_value(k, v);
+		return OBJD__STATUS__OK;
+	}
+	val = path_set(k->exists ? k->val : NULL, k->vallen, &kp, v, &len, err,
+	    errlen);
 	keypath_free(&kp);
 	if (val == NULL)
 		return OBJD__STATUS__INVALID;
@@ -300,7 +321,10 @@ txn_commit(struct txn *t, struct conn *c, uint64_t id)
 
 		if (!k->changed)
 			continue;
-		if (k->exists)
+		if (k->entry != NULL) {
+			batch_add_entry(k->entry);
+			k->entry = NULL;
+		} else if (k->exists)
 			batch_add_set(k->key, k->keylen, k->val, k->vallen);
 		else
 			batch_add_delete(k->key, k->keylen);
