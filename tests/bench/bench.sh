@@ -11,7 +11,12 @@
 # of BENCH_CALLS calls. Everything started here is stopped, and the
 # folder removed, however the script ends.
 #
-# Environment: OBJD_BIN, OBJCTL_BIN, OBJD_BENCH_BIN (the programs),
+# The 1-client rows are then run again with one client program for both
+# servers (pingpong.c), since with one client the client program's way
+# of waiting moves the rate as much as the server does.
+#
+# Environment: OBJD_BIN, OBJCTL_BIN, OBJD_BENCH_BIN, PINGPONG_BIN (the
+# programs; without pingpong, its rows are left out),
 # BENCH_RUNS (3), BENCH_CALLS (50), BENCH_SCALE (1: multiplies every
 # request count), BENCH_KEYSPACE (100000), BENCH_DATASIZE (3),
 # BENCH_TMPDIR (${TMPDIR:-/tmp}; it must not be tmpfs).
@@ -143,6 +148,45 @@ done <<EOF
 $rows
 EOF
 
+# The 1-client rows with the same client program for both servers.
+: "${PINGPONG_BIN:=tests/bench/pingpong}"
+pp_table=$t/pingpong
+: >"$pp_table"
+pp_requests=$(awk -v s="$scale" 'BEGIN { n = 20000 * s;
+    print (n < 1 ? 1 : int(n)) }')
+# pingpong_run SERVER_PID PROTOCOL SOCKET TEST: sets rate and srv_us.
+pingpong_run() {
+	local s0 s1
+	s0=$(cpu_ns "$1")
+	rate=$("${client_pin[@]}" "$PINGPONG_BIN" "$2" "$3" "$4" \
+	    "$pp_requests" | awk '{ print $1 }') ||
+	    bench_die "pingpong $2 $4 failed"
+	s1=$(cpu_ns "$1")
+	srv_us=$(awk -v a="$s0" -v b="$s1" -v n="$pp_requests" \
+	    'BEGIN { printf "%.2f", (b - a) / n / 1000 }')
+}
+if [ -x "$PINGPONG_BIN" ]; then
+	for test in get set; do
+		o_runs="" r_runs="" o_cpus="" r_cpus=""
+		for _ in $(seq "$runs"); do
+			pingpong_run "$o_pid" objd "$t/o.sock" "$test"
+			o_runs="$o_runs $rate" o_cpus="$o_cpus $srv_us"
+			pingpong_run "$r_pid" redis "$t/r.sock" "$test"
+			r_runs="$r_runs $rate" r_cpus="$r_cpus $srv_us"
+		done
+		printf '%s|%s|%s|%s|%s|%s\n' "$test 1 client, pingpong" \
+		    "$(printf '%s\n' $o_runs | median)" \
+		    "$(printf '%s\n' $r_runs | median)" "-n $pp_requests" \
+		    "$(printf '%s\n' $o_cpus | median)" \
+		    "$(printf '%s\n' $r_cpus | median)" >>"$pp_table"
+		printf '%-24s objd:%s  redis:%s\n' \
+		    "$test 1 client, pingpong" "$o_runs" "$r_runs" >>"$details"
+		printf '%-24s the same client program for both\n' "" >>"$cli"
+	done
+else
+	bench_note "$PINGPONG_BIN not found: no pingpong rows"
+fi
+
 # One call of each command line tool, start to exit.
 "$OBJCTL_BIN" --socket "$t/o.sock" set name John >/dev/null
 redis-cli -s "$t/r.sock" set name John >/dev/null
@@ -177,6 +221,11 @@ while IFS='|' read -r label o r n oc rc; do
 	    "$o" "$r" "$(awk -v o="$o" -v r="$r" 'BEGIN { print o / r }')" \
 	    "$oc" "$rc"
 done <"$table"
+while IFS='|' read -r label o r n oc rc; do
+	printf '%-34s %11.0f %11.0f %9.2fx %5.2f / %.2f\n' "$label" \
+	    "$o" "$r" "$(awk -v o="$o" -v r="$r" 'BEGIN { print o / r }')" \
+	    "$oc" "$rc"
+done <"$pp_table"
 printf '%-34s %8.2f ms %8.2f ms %9.2fx\n' \
     "one get name: objctl, redis-cli" "$o_ms" "$r_ms" \
     "$(awk -v o="$o_ms" -v r="$r_ms" 'BEGIN { print r / o }')"
@@ -184,8 +233,11 @@ echo
 echo "objd/redis above 1.00x: objd is faster (for the call: redis-cli's"
 echo "time over objctl's; each call is timed from exec to exit, the median"
 echo "of $calls). server CPU: the server's own CPU time per request, all"
-echo "threads, from /proc/PID/task/*/schedstat; it does not depend on the"
-echo "client program."
+echo "threads, from /proc/PID/task/*/schedstat: not the client program's"
+echo "CPU, but with one client it includes the server's wake-ups, whose"
+echo "cost on a VM depends on how the client waits. pingpong: one client"
+echo "program for both servers (tests/bench/pingpong.c: write a request,"
+echo "block until its answer is in), $pp_requests requests a run."
 echo
 echo "runs (ops/s), and the clients' own CPU time per request (us):"
 paste -d '\n' "$details" "$cli"
