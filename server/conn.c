@@ -429,6 +429,7 @@ conn_process(struct conn *c)
 			/* Wake up only once the whole frame is here. */
 			bufferevent_setwatermark(
 			    c->bev, EV_READ, header_len + body_len, 0);
+			c->read_watermark = true;
 			conn_watch_idle(c);
 			return;
 		}
@@ -439,7 +440,11 @@ conn_process(struct conn *c)
 	}
 	if (c->gone)
 		return;
-	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+	/* Setting it anew re-adds the read event: a system call per turn. */
+	if (c->read_watermark) {
+		bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+		c->read_watermark = false;
+	}
 	conn_watch_idle(c);
 	if (c->eof && !c->closing && c->pending == 0 && !c->paused)
 		conn_finish(c);
@@ -459,7 +464,7 @@ conn_written(struct conn *c)
 
 	if (c->gone)
 		return;
-	if (left == 0)
+	if (left == 0 && (bufferevent_get_enabled(c->bev) & EV_WRITE))
 		bufferevent_disable(c->bev, EV_WRITE);
 	if (c->closing && c->pending == 0 && left == 0)
 		conn_gone(c);

@@ -39,6 +39,7 @@ struct conn {
 	bool refused; /* over --max-clients: answered, closing */
 	bool paused; /* reading stops: its unsent output is over the cap */
 	bool timed; /* the idle timeout runs: part of a frame is here */
+	bool read_watermark; /* the read callback waits for a whole frame */
 	/* Requests of this client not yet answered: writes waiting in the
 	 * batch, a compaction. Only further writes may join the batch
 	 * meanwhile; any other frame waits, so answers stay in order. */
