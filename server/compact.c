@@ -94,7 +94,7 @@ handle_compact(struct conn *c, const Objd__Request *req)
 	/* Like a write, the client waits for its answer before its next
 	 * request is read. */
 	c->pending++;
-	bufferevent_disable(c->bev, EV_READ);
+	conn_stop_reading(c);
 	compact_start();
 }
 

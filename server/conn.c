@@ -10,12 +10,12 @@
  * --max-client-output, past which objd reads no more requests from a
  * client until it has read its answers (watch.c drops a watcher there).
  *
- * Answers are written as redis does, not as the bufferevent would: the
- * answers of a turn of the loop are written to each client at its end,
- * and only a client whose socket is full gets a write event until it
- * drains. Through the bufferevent, each answer added a write event, and
- * so two epoll_ctl calls and one more wait for the loop before it went
- * out. */
+ * The socket is driven with plain events, as redis drives its own: one
+ * read per wake-up into the input buffer, and the answers of a turn of
+ * the loop written to each client at its end; only a client whose socket
+ * is full gets a write event until it drains. A bufferevent cost a
+ * FIONREAD system call per read, and a dozen calls into libevent per
+ * request to keep its events in step. */
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -40,6 +40,9 @@
  * whole and they read why they were refused, not a reset. */
 #define CONN_REFUSED_SECONDS 1
 #define CONN_REFUSED_MAX 64
+/* At most this much is read at each wake-up, so that one busy client
+ * does not hold up the others. */
+#define CONN_READ_SIZE 16384
 
 static uint64_t conn_next_serial = 1;
 static size_t conn_nrefused;
@@ -70,10 +73,80 @@ static ProtobufCAllocator conn_allocator = {
 	.allocator_data = &conn_arena,
 };
 
-static void conn_read_cb(struct bufferevent *, void *);
-static void conn_write_cb(struct bufferevent *, void *);
-static void conn_event_cb(struct bufferevent *, short, void *);
+static void conn_read_cb(evutil_socket_t, short, void *);
+static void conn_write_cb(evutil_socket_t, short, void *);
+static void conn_timeout_cb(evutil_socket_t, short, void *);
 static void conn_finish(struct conn *);
+static void conn_free_io(struct conn *);
+
+static bool
+conn_timeout_set(const struct timeval *tv)
+{
+	return tv->tv_sec != 0 || tv->tv_usec != 0;
+}
+
+static void
+conn_add_event(struct event *ev, const struct timeval *tv)
+{
+	if (event_add(ev, tv) == -1)
+		fatalx("cannot add a client event");
+}
+
+static void
+conn_start_reading(struct conn *c)
+{
+	if (!event_pending(c->read_ev, EV_READ, NULL))
+		conn_add_event(c->read_ev, NULL);
+	if (conn_timeout_set(&c->read_timeout) &&
+	    !evtimer_pending(c->read_timer, NULL))
+		conn_add_event(c->read_timer, &c->read_timeout);
+}
+
+void
+conn_stop_reading(struct conn *c)
+{
+	event_del(c->read_ev);
+	event_del(c->read_timer);
+}
+
+static void
+conn_start_writing(struct conn *c)
+{
+	if (event_pending(c->write_ev, EV_WRITE, NULL))
+		return;
+	conn_add_event(c->write_ev, NULL);
+	if (conn_timeout_set(&c->write_timeout))
+		conn_add_event(c->write_timer, &c->write_timeout);
+}
+
+static void
+conn_stop_writing(struct conn *c)
+{
+	event_del(c->write_ev);
+	event_del(c->write_timer);
+}
+
+/* NULL for none. Runs at once if c is reading, and restarts at each
+ * read. */
+static void
+conn_set_read_timeout(struct conn *c, const struct timeval *tv)
+{
+	c->read_timeout = tv != NULL ? *tv : (struct timeval){ 0, 0 };
+	event_del(c->read_timer);
+	if (tv != NULL && event_pending(c->read_ev, EV_READ, NULL))
+		conn_add_event(c->read_timer, tv);
+}
+
+/* NULL for none. Runs while the socket is full, restarting at each
+ * write. */
+static void
+conn_set_write_timeout(struct conn *c, const struct timeval *tv)
+{
+	c->write_timeout = tv != NULL ? *tv : (struct timeval){ 0, 0 };
+	event_del(c->write_timer);
+	if (tv != NULL && event_pending(c->write_ev, EV_WRITE, NULL))
+		conn_add_event(c->write_timer, tv);
+}
 
 /* A client over --max-clients. False if it was closed at once. */
 static bool
@@ -116,7 +189,7 @@ conn_refuse(struct conn *c)
 	    server.clients_max);
 	reply_result(
 	    c, 0, OBJD__STATUS__FAILED, why, store_revision(server.store));
-	bufferevent_set_timeouts(c->bev, &tv, NULL);
+	conn_set_read_timeout(c, &tv);
 }
 
 void
@@ -138,19 +211,25 @@ conn_accept(int fd)
 	if (server.nconns >= server.clients_max && !conn_refuse_early(c, fd))
 		return;
 	c->access = access_of_peer(fd, c->uid, c->gid);
-	c->bev = bufferevent_socket_new(server.base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
+	c->fd = fd;
+	c->in = evbuffer_new();
+	c->out = evbuffer_new();
+	c->read_ev = event_new(
+	    server.base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+	c->write_ev = event_new(
+	    server.base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
+	c->read_timer = evtimer_new(server.base, conn_timeout_cb, c);
+	c->write_timer = evtimer_new(server.base, conn_timeout_cb, c);
+	if (c->in == NULL || c->out == NULL || c->read_ev == NULL ||
+	    c->write_ev == NULL || c->read_timer == NULL ||
+	    c->write_timer == NULL) {
 		log_warnx(
 		    "cannot set up client %llu", (unsigned long long)c->serial);
-		close(fd);
+		conn_free_io(c);
 		free(c);
 		return;
 	}
-	bufferevent_setcb(
-	    c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	/* A new bufferevent writes by itself: answers go by conn_flush. */
-	bufferevent_disable(c->bev, EV_WRITE);
-	bufferevent_enable(c->bev, EV_READ);
+	conn_start_reading(c);
 	TAILQ_INSERT_TAIL(&server.conns, c, entry);
 	if (c->refused) {
 		conn_refuse(c);
@@ -160,6 +239,26 @@ conn_accept(int fd)
 	log_debug("client %llu connected (pid %ld, uid %ld, %s)",
 	    (unsigned long long)c->serial, (long)c->pid, (long)c->uid,
 	    access_level_name(c->access));
+}
+
+/* What conn_accept made for c, whichever parts it did; closes the
+ * socket. */
+static void
+conn_free_io(struct conn *c)
+{
+	if (c->read_ev != NULL)
+		event_free(c->read_ev);
+	if (c->write_ev != NULL)
+		event_free(c->write_ev);
+	if (c->read_timer != NULL)
+		event_free(c->read_timer);
+	if (c->write_timer != NULL)
+		event_free(c->write_timer);
+	if (c->in != NULL)
+		evbuffer_free(c->in);
+	if (c->out != NULL)
+		evbuffer_free(c->out);
+	close(c->fd);
 }
 
 static void
@@ -174,7 +273,7 @@ conn_free(struct conn *c)
 	else
 		server.nconns--;
 	watch_conn_gone(c);
-	bufferevent_free(c->bev);
+	conn_free_io(c);
 	free(c);
 }
 
@@ -184,7 +283,8 @@ static void
 conn_gone(struct conn *c)
 {
 	c->gone = true;
-	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	conn_stop_reading(c);
+	conn_stop_writing(c);
 	if (c->pending == 0)
 		conn_free(c);
 }
@@ -211,15 +311,14 @@ conn_finish(struct conn *c)
 
 	c->closing = true;
 	c->timed = false; /* the idle timeout no longer applies */
-	bufferevent_disable(c->bev, EV_READ);
-	if (c->pending == 0 &&
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+	conn_stop_reading(c);
+	if (c->pending == 0 && evbuffer_get_length(c->out) == 0) {
 		conn_gone(c);
 		return;
 	}
 	if (server.client_idle_timeout > 0 && !c->refused) {
 		tv = conn_idle_timeout();
-		bufferevent_set_timeouts(c->bev, NULL, &tv);
+		conn_set_write_timeout(c, &tv);
 	}
 }
 
@@ -240,54 +339,49 @@ conn_release(struct conn *c)
 		return;
 	}
 	if (c->closing) {
-		if (c->pending == 0 &&
-		    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		if (c->pending == 0 && evbuffer_get_length(c->out) == 0)
 			conn_gone(c);
 		return;
 	}
 	if (c->pending > 0 || c->paused || server.stopping)
 		return;
 	if (!c->eof)
-		bufferevent_enable(c->bev, EV_READ);
+		conn_start_reading(c);
 	conn_process(c);
 }
 
 /* Runs the idle timeout while the client owes the rest of a frame, and
  * only then: a client idle between frames may stay. Each read restarts
- * it (the bufferevent's read timeout). */
+ * it (the read timeout). */
 static void
 conn_watch_idle(struct conn *c)
 {
 	struct timeval tv;
 	bool partial = server.client_idle_timeout > 0 && !c->eof &&
-	    c->pending == 0 && !c->paused &&
-	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0;
+	    c->pending == 0 && !c->paused && evbuffer_get_length(c->in) > 0;
 
 	/* A closing client has its own timeout (conn_finish). */
 	if (c->gone || c->closing || partial == c->timed)
 		return;
 	c->timed = partial;
 	if (!partial) {
-		bufferevent_set_timeouts(c->bev, NULL, NULL);
+		conn_set_read_timeout(c, NULL);
 		return;
 	}
 	tv = conn_idle_timeout();
-	bufferevent_set_timeouts(c->bev, &tv, NULL);
+	conn_set_read_timeout(c, &tv);
 }
 
 /* The client has not read its answers: its unsent output is at the cap.
- * Its requests wait in the socket until it reads; the write callback
- * resumes once half the output is gone. */
+ * Its requests wait in the socket until it reads; conn_written resumes
+ * once half the output is gone. */
 static void
 conn_pause(struct conn *c)
 {
 	log_debug("client %llu: %zu bytes of answers unread, pausing",
-	    (unsigned long long)c->serial,
-	    evbuffer_get_length(bufferevent_get_output(c->bev)));
+	    (unsigned long long)c->serial, evbuffer_get_length(c->out));
 	c->paused = true;
-	bufferevent_disable(c->bev, EV_READ);
-	bufferevent_setwatermark(
-	    c->bev, EV_WRITE, server.client_output_max / 2, 0);
+	conn_stop_reading(c);
 }
 
 /* The id of a request that failed to decode, if its first field is the
@@ -316,7 +410,7 @@ conn_reject(struct conn *c, uint64_t id, const char *why)
 static void
 conn_wait(struct conn *c)
 {
-	bufferevent_disable(c->bev, EV_READ);
+	conn_stop_reading(c);
 }
 
 /* Handles one whole frame of body_len bytes after a header_len prefix;
@@ -373,7 +467,7 @@ conn_frame(
 void
 conn_process(struct conn *c)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *in = c->in;
 	uint8_t prefix[VARINT_MAX_LEN];
 	struct evbuffer_iovec first;
 	size_t have, header_len, body_len;
@@ -398,8 +492,7 @@ conn_process(struct conn *c)
 		have = evbuffer_get_length(in);
 		if (have == 0)
 			break;
-		if (evbuffer_get_length(bufferevent_get_output(c->bev)) >=
-		    server.client_output_max) {
+		if (evbuffer_get_length(c->out) >= server.client_output_max) {
 			conn_pause(c);
 			break;
 		}
@@ -427,9 +520,7 @@ conn_process(struct conn *c)
 			if (c->eof)
 				break;
 			/* Wake up only once the whole frame is here. */
-			bufferevent_setwatermark(
-			    c->bev, EV_READ, header_len + body_len, 0);
-			c->read_watermark = true;
+			c->read_want = header_len + body_len;
 			conn_watch_idle(c);
 			return;
 		}
@@ -440,39 +531,86 @@ conn_process(struct conn *c)
 	}
 	if (c->gone)
 		return;
-	/* Setting it anew re-adds the read event: a system call per turn. */
-	if (c->read_watermark) {
-		bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
-		c->read_watermark = false;
-	}
+	c->read_want = 0;
 	conn_watch_idle(c);
 	if (c->eof && !c->closing && c->pending == 0 && !c->paused)
 		conn_finish(c);
 }
 
 static void
-conn_read_cb(struct bufferevent *bev, void *arg)
+conn_read_cb(evutil_socket_t fd, short events, void *arg)
 {
-	conn_process(arg);
+	struct conn *c = arg;
+	uint8_t buf[CONN_READ_SIZE];
+	ssize_t n;
+
+	/* Into the stack first: an evbuffer would reserve a whole chunk for
+	 * each of a thousand clients that each sent a few bytes. */
+	n = read(fd, buf, sizeof(buf));
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		log_debug("client %llu: %s", (unsigned long long)c->serial,
+		    strerror(errno));
+		conn_gone(c);
+		return;
+	}
+	/* A client may send its requests and shut down its side before
+	 * reading: it is still owed every answer. */
+	if (n == 0) {
+		c->eof = true;
+		conn_stop_reading(c);
+		conn_process(c);
+		return;
+	}
+	if (evbuffer_add(c->in, buf, (size_t)n) == -1) {
+		conn_reject(c, 0, "out of memory reading the request");
+		return;
+	}
+	if (evtimer_pending(c->read_timer, NULL))
+		conn_add_event(c->read_timer, &c->read_timeout);
+	if (evbuffer_get_length(c->in) >= c->read_want)
+		conn_process(c);
 }
 
 /* Some of c's output is written; *c may be gone after. */
 static void
 conn_written(struct conn *c)
 {
-	size_t left = evbuffer_get_length(bufferevent_get_output(c->bev));
+	size_t left = evbuffer_get_length(c->out);
 
 	if (c->gone)
 		return;
-	if (left == 0 && (bufferevent_get_enabled(c->bev) & EV_WRITE))
-		bufferevent_disable(c->bev, EV_WRITE);
+	if (left == 0)
+		conn_stop_writing(c);
 	if (c->closing && c->pending == 0 && left == 0)
 		conn_gone(c);
 	else if (c->paused && left <= server.client_output_max / 2) {
 		c->paused = false;
-		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 		conn_release(c);
 	}
+}
+
+/* Writes what c's output holds until the socket is full; false if c is
+ * gone. True if anything was written. */
+static bool
+conn_write(struct conn *c, bool *progress)
+{
+	int n = 0;
+
+	*progress = false;
+	while (evbuffer_get_length(c->out) > 0 &&
+	    ((n = evbuffer_write(c->out, c->fd)) > 0 ||
+		(n == -1 && errno == EINTR)))
+		if (n > 0)
+			*progress = true;
+	if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
+		log_debug("client %llu: %s", (unsigned long long)c->serial,
+		    strerror(errno));
+		conn_gone(c);
+		return false;
+	}
+	return true;
 }
 
 /* Writes what c's output holds; what the socket does not take waits for
@@ -480,29 +618,15 @@ conn_written(struct conn *c)
 static void
 conn_flush(struct conn *c)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	int fd = bufferevent_getfd(c->bev);
+	bool progress;
 
-	int n = 0;
-
-	if (c->gone || (bufferevent_get_enabled(c->bev) & EV_WRITE))
+	if (c->gone || event_pending(c->write_ev, EV_WRITE, NULL))
 		return;
-	/* The bufferevent keeps its output's front frozen so that only it
-	 * drains it; here objd does, while its write event is off. */
-	evbuffer_unfreeze(out, 1);
-	while (evbuffer_get_length(out) > 0 &&
-	    ((n = evbuffer_write(out, fd)) > 0 || (n == -1 && errno == EINTR)))
-		;
-	evbuffer_freeze(out, 1);
-	if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
-		log_debug("client %llu: %s", (unsigned long long)c->serial,
-		    strerror(errno));
-		conn_gone(c);
+	if (!conn_write(c, &progress))
 		return;
-	}
 	/* The socket is full: the write event takes the rest. */
-	if (evbuffer_get_length(out) > 0)
-		bufferevent_enable(c->bev, EV_WRITE);
+	if (evbuffer_get_length(c->out) > 0)
+		conn_start_writing(c);
 	conn_written(c);
 }
 
@@ -534,49 +658,39 @@ conn_output_added(struct conn *c)
 }
 
 static void
-conn_write_cb(struct bufferevent *bev, void *arg)
+conn_write_cb(evutil_socket_t fd, short events, void *arg)
 {
-	conn_written(arg);
+	struct conn *c = arg;
+	bool progress;
+
+	if (!conn_write(c, &progress))
+		return;
+	if (progress && evtimer_pending(c->write_timer, NULL))
+		conn_add_event(c->write_timer, &c->write_timeout);
+	conn_written(c);
 }
 
 static void
-conn_event_cb(struct bufferevent *bev, short events, void *arg)
+conn_timeout_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct conn *c = arg;
+	char why[160];
 
-	if (events & BEV_EVENT_ERROR)
-		log_debug("client %llu: %s", (unsigned long long)c->serial,
-		    strerror(errno));
-	if (events & BEV_EVENT_ERROR) {
+	if (c->closing && !c->refused)
+		log_info("closing client %llu (pid %ld): it read none of its "
+		         "last answers for %g seconds",
+		    (unsigned long long)c->serial, (long)c->pid,
+		    server.client_idle_timeout);
+	if (c->refused || c->closing) {
 		conn_gone(c);
 		return;
 	}
-	if (events & BEV_EVENT_TIMEOUT) {
-		char why[160];
-
-		if (c->closing && !c->refused)
-			log_info("closing client %llu (pid %ld): it read none "
-			         "of its last answers for %g seconds",
-			    (unsigned long long)c->serial, (long)c->pid,
-			    server.client_idle_timeout);
-		if (c->refused || c->closing) {
-			conn_gone(c);
-			return;
-		}
-		c->timed = false;
-		snprintf(why, sizeof(why),
-		    "sent part of a request, then nothing for %g seconds "
-		    "(--client-idle-timeout)",
-		    server.client_idle_timeout);
-		conn_reject(c, 0, why);
-		return;
-	}
-	/* A client may send its requests and shut down its side before
-	 * reading: it is still owed every answer. */
-	if (events & BEV_EVENT_EOF) {
-		c->eof = true;
-		conn_process(c);
-	}
+	c->timed = false;
+	snprintf(why, sizeof(why),
+	    "sent part of a request, then nothing for %g seconds "
+	    "(--client-idle-timeout)",
+	    server.client_idle_timeout);
+	conn_reject(c, 0, why);
 }
 
 void

@@ -246,7 +246,7 @@ stop_flush_cb(evutil_socket_t fd, short events, void *arg)
 
 	TAILQ_FOREACH (c, &server.conns, entry)
 		if (!c->gone &&
-		    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		    evbuffer_get_length(c->out) > 0)
 			idle = false;
 	if (idle || now_wall() > stop_deadline)
 		event_base_loopexit(server.base, NULL);
@@ -268,7 +268,7 @@ stop_cb(evutil_socket_t sig, short events, void *arg)
 	batch_commit();
 	TAILQ_FOREACH (c, &server.conns, entry)
 		if (!c->gone)
-			bufferevent_disable(c->bev, EV_READ);
+			conn_stop_reading(c);
 	stop_deadline = now_wall() + 1.0;
 	stop_flush_timer =
 	    event_new(server.base, -1, EV_PERSIST, stop_flush_cb, NULL);

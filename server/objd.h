@@ -11,7 +11,6 @@
 #include <stdint.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -29,7 +28,16 @@ struct conn {
 	TAILQ_ENTRY(conn) entry;
 	TAILQ_ENTRY(conn) unflushed_entry; /* on the list of conn_flush */
 	bool unflushed; /* answers wait for the end of the loop's turn */
-	struct bufferevent *bev;
+	int fd;
+	struct evbuffer *in, *out;
+	struct event *read_ev; /* persistent; added while reading */
+	struct event *write_ev; /* added only while the socket is full */
+	/* The read timeout runs while reading and restarts at each read;
+	 * the write timeout runs while the socket is full and restarts at
+	 * each write (as a bufferevent's do). */
+	struct event *read_timer, *write_timer;
+	struct timeval read_timeout, write_timeout; /* 0: none */
+	size_t read_want; /* process input only once it holds this much */
 	uint64_t serial; /* for the log */
 	pid_t pid; /* the peer's, from SO_PEERCRED */
 	uid_t uid;
@@ -39,7 +47,6 @@ struct conn {
 	bool refused; /* over --max-clients: answered, closing */
 	bool paused; /* reading stops: its unsent output is over the cap */
 	bool timed; /* the idle timeout runs: part of a frame is here */
-	bool read_watermark; /* the read callback waits for a whole frame */
 	/* Requests of this client not yet answered: writes waiting in the
 	 * batch, a compaction. Only further writes may join the batch
 	 * meanwhile; any other frame waits, so answers stay in order. */
@@ -102,6 +109,8 @@ void conn_fail(struct conn *c, const char *why);
 /* c's output has new answers: they are written at the end of this turn
  * of the loop, all at once. */
 void conn_output_added(struct conn *c);
+/* Reads nothing more from c until conn_release. */
+void conn_stop_reading(struct conn *c);
 /* Raises the descriptor limit to what --max-clients needs. */
 void conn_init_limits(void);
 

@@ -15,7 +15,7 @@ static void
 reply_send(struct conn *c, const Objd__Response *resp,
     const struct reply_item *items, size_t n, bool events)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = c->out;
 	size_t body = reply_header_size(resp);
 	struct evbuffer_iovec iov;
 	uint8_t *p;
