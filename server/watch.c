@@ -53,12 +53,21 @@ watch_init(void)
 	TAILQ_INIT(&watch.watchers);
 }
 
+/* Empties ev; returns its block of key and value, now the caller's. */
+static char *
+watch_event_take(struct watch_event *ev)
+{
+	char *block = ev->key;
+
+	watch.bytes -= ev->keylen + ev->vallen;
+	memset(ev, 0, sizeof(*ev));
+	return block;
+}
+
 static void
 watch_event_free(struct watch_event *ev)
 {
-	watch.bytes -= ev->keylen + ev->vallen;
-	free(ev->key);
-	memset(ev, 0, sizeof(*ev));
+	free(watch_event_take(ev));
 }
 
 void
@@ -128,13 +137,17 @@ watch_record(uint64_t revision, unsigned type, const char *key,
 {
 	struct watch_event *ev;
 	struct watcher *w, *next;
+	char *block = NULL;
 
 	while (watch.count > 0 &&
 	    (watch.count == HISTORY_MAX_EVENTS ||
 		watch.bytes + keylen + vallen > HISTORY_MAX_BYTES)) {
 		ev = &watch.ring[watch.head];
 		watch.complete_after = ev->revision;
-		watch_event_free(ev);
+		/* Once the ring is full, every change pushes out the oldest:
+		 * its block, resized, holds the new one. */
+		free(block);
+		block = watch_event_take(ev);
 		watch.head = (watch.head + 1) % HISTORY_MAX_EVENTS;
 		watch.count--;
 	}
@@ -145,13 +158,14 @@ watch_record(uint64_t revision, unsigned type, const char *key,
 	ev->val = NULL;
 	if (key != NULL) {
 		/* Every change is recorded: one allocation, not two. */
-		ev->key = xmalloc(keylen + vallen + 1);
+		ev->key = xrealloc(block, keylen + vallen + 1);
 		memcpy(ev->key, key, keylen);
 		if (val != NULL) {
 			ev->val = (uint8_t *)ev->key + keylen;
 			memcpy(ev->val, val, vallen);
 		}
-	}
+	} else
+		free(block);
 	ev->keylen = keylen;
 	ev->vallen = vallen;
 	watch.bytes += keylen + vallen;

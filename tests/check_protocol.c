@@ -1166,6 +1166,98 @@ START_TEST(test_watch_since)
 }
 END_TEST
 
+/* The value test_watch_history_full writes to key i in round r: ints
+ * and strings of many lengths, so that the blocks objd reuses for newer
+ * changes must grow and shrink. */
+static Objd__Value *
+history_value(int r, int i)
+{
+	char text[64];
+
+	if (i % 3 != 0)
+		return objd_value_new_int((int64_t)r * 100000 + i);
+	snprintf(text, sizeof(text), "%d:%.*s", r,
+	    (i + r) % 50, "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz");
+	return objd_value_new_string(text);
+}
+
+/* Past 100,000 changes the oldest leave the history: a since before
+ * them is refused, and the newest changes, kept in what the oldest
+ * left, come back intact. */
+START_TEST(test_watch_history_full)
+{
+	enum { ROUNDS = 101, KEYS = 1000 };
+	const char *keys[KEYS];
+	char names[KEYS][8];
+	Objd__Value *vals[KEYS];
+	Objd__Response *first = NULL, *r;
+	objd_client *c, *w;
+	uint64_t rev_first = 0, rev_before_last = 0;
+	size_t got = 0;
+	char *want, *have;
+	int st;
+
+	e2e_start(s);
+	/* Since 0 asks for no history at all: start the rounds past it. */
+	CTL_OK(s, "set", "other", "1");
+	c = client();
+	for (int i = 0; i < KEYS; i++) {
+		snprintf(names[i], sizeof(names[i]), "h%d", i);
+		keys[i] = names[i];
+	}
+	for (int round = 0; round < ROUNDS; round++) {
+		for (int i = 0; i < KEYS; i++)
+			vals[i] = history_value(round, i);
+		ck_assert_int_eq(objd_set(c, keys,
+		                     (const Objd__Value *const *)vals, KEYS),
+		    OBJD_OK);
+		for (int i = 0; i < KEYS; i++)
+			objd_value_free(vals[i]);
+		if (round == 0)
+			rev_first = revision();
+		if (round == ROUNDS - 2)
+			rev_before_last = revision();
+	}
+
+	/* The first round's changes are gone. */
+	w = client();
+	st = objd_watch(w, "h", rev_first - 1, &first);
+	ck_assert_msg(st == OBJD_NOT_FOUND, "watch since %" PRIu64 ": %d",
+	    rev_first - 1, st);
+	objd_response_free(first);
+	objd_close(w);
+
+	/* The last round's are all there, key by key. */
+	w = client();
+	ck_assert_int_eq(objd_watch(w, "h", rev_before_last, &first), OBJD_OK);
+	r = first;
+	while (got < KEYS) {
+		for (size_t k = 0; r != NULL && k < r->n_events; k++, got++) {
+			const Objd__Event *e = r->events[k];
+			Objd__Value *v = history_value(ROUNDS - 1, (int)got);
+
+			ck_assert_uint_eq(e->revision, rev_before_last + 1);
+			ck_assert_str_eq(e->key, names[got]);
+			ck_assert_ptr_nonnull(e->value);
+			want = objd_value_to_json(v, 0);
+			have = objd_value_to_json(e->value, 0);
+			ck_assert_str_eq(have, want);
+			free(want);
+			free(have);
+			objd_value_free(v);
+		}
+		objd_response_free(r);
+		r = NULL;
+		if (got < KEYS)
+			ck_assert_int_eq(objd_watch_next(w, &r, E2E_DEADLINE),
+			    OBJD_OK);
+	}
+	objd_close(w);
+	objd_close(c);
+	e2e_stop(s);
+}
+END_TEST
+
 /* A writer for objctl watch, in a child: sets key to 1, 2, ... every
  * 20 ms until killed. */
 static _Noreturn void
@@ -1759,6 +1851,7 @@ protocol_suite(void)
 	tc = tcase(suite, "watch", 180);
 	tcase_add_test(tc, test_watch_burst);
 	tcase_add_test(tc, test_watch_since);
+	tcase_add_test(tc, test_watch_history_full);
 	tcase_add_test(tc, test_objctl_watch);
 	tcase_add_test(tc, test_objctl_watch_sigint);
 	tcase_add_test(tc, test_objctl_watch_dropped);
