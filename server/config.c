@@ -164,3 +164,13 @@ config_read(const char *path, int *argcp)
 	*argcp = argc;
 	return argv;
 }
+
+void
+config_free(char **argv)
+{
+	if (argv == NULL)
+		return;
+	for (char **p = argv; *p != NULL; p++)
+		free(*p);
+	free(argv);
+}

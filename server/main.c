@@ -645,6 +645,8 @@ main(int argc, char **argv)
 	free(file_path);
 	free(socket_path);
 	free(pidfile_owned);
+	/* Options from the config file point into it until here. */
+	config_free(config_argv);
 	log_info("stopped");
 	return 0;
 }

@@ -158,6 +158,8 @@ double config_seconds(const char *option, const char *arg, double max);
 /* The config file at path as the command line it spells: "objd" and
  * one "--name=value" per setting. */
 char **config_read(const char *path, int *argc);
+/* Frees what config_read returned; NULL is fine. */
+void config_free(char **argv);
 
 /* handle-read.c */
 void handle_get(struct conn *c, const Objd__Request *req);
