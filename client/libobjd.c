@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "framing.h"
 #include "objd-client.h"
 #include "paths.h"
@@ -85,18 +86,9 @@ client_break(objd_client *c, int status)
 }
 
 static double
-client_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double
 client_deadline(const objd_client *c)
 {
-	return c->timeout > 0 ? client_now() + c->timeout : 0;
+	return c->timeout > 0 ? now_monotonic() + c->timeout : 0;
 }
 
 /* Waits until fd is ready for events or the deadline passes (0: never).
@@ -112,7 +104,7 @@ client_wait(int fd, short events, double deadline, bool intr)
 	for (;;) {
 		ms = -1;
 		if (deadline > 0) {
-			left = deadline - client_now();
+			left = deadline - now_monotonic();
 			if (left <= 0) {
 				errno = ETIMEDOUT;
 				return -1;
@@ -981,7 +973,7 @@ objd_watch_next(objd_client *c, Objd__Response **resp, double timeout)
 	 * what has come. */
 	deadline = timeout < 0 || timeout > CLIENT_TIMEOUT_MAX
 	    ? 0
-	    : client_now() + timeout;
+	    : now_monotonic() + timeout;
 	status = client_read_frame(c, deadline, true, &off, &blen);
 	if (status == CLIENT_AGAIN)
 		return OBJD_OK;

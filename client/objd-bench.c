@@ -179,18 +179,6 @@ rng_below(uint64_t n)
 	return n <= 1 ? 0 : rng_next() % n;
 }
 
-static size_t
-varint_len(uint64_t v)
-{
-	size_t n = 1;
-
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
 /* Template encoding: a buffer sized up front, written in order. */
 struct enc {
 	uint8_t *p;
@@ -248,9 +236,9 @@ enc_key(struct enc *e, uint8_t field, size_t *digits_off)
 static void
 tmpl_build(struct tmpl *t, enum test_kind kind, size_t nkeys, size_t datasize)
 {
-	size_t key_field = 1 + varint_len(BENCH_KEY_LEN) + BENCH_KEY_LEN;
-	size_t value = 1 + varint_len(datasize) + datasize;
-	size_t entry = key_field + 1 + varint_len(value) + value;
+	size_t key_field = 1 + varint_size(BENCH_KEY_LEN) + BENCH_KEY_LEN;
+	size_t value = 1 + varint_size(datasize) + datasize;
+	size_t entry = key_field + 1 + varint_size(value) + value;
 	size_t op, body;
 	uint8_t op_field;
 	struct enc e;
@@ -268,11 +256,11 @@ tmpl_build(struct tmpl *t, enum test_kind kind, size_t nkeys, size_t datasize)
 		break;
 	default:
 		op_field = 3;
-		op = nkeys * (1 + varint_len(entry) + entry);
+		op = nkeys * (1 + varint_size(entry) + entry);
 		break;
 	}
-	body = 1 + varint_len(BENCH_ID_BASE) + 1 + varint_len(op) + op;
-	t->len = varint_len(body) + body;
+	body = 1 + varint_size(BENCH_ID_BASE) + 1 + varint_size(op) + op;
+	t->len = varint_size(body) + body;
 	t->frame = xmalloc(t->len);
 	t->nkeys = nkeys;
 	t->key_off = xcalloc(nkeys ? nkeys : 1, sizeof(*t->key_off));

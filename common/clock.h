@@ -1,4 +1,5 @@
-/* clock.h: the wall clock as seconds, for status and the log. */
+/* clock.h: the clocks as seconds: the wall clock, for status and the
+ * log, and the monotonic clock, for deadlines and timing. */
 #ifndef OBJD_CLOCK_H
 #define OBJD_CLOCK_H
 
@@ -10,6 +11,15 @@ now_wall(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static inline double
+now_monotonic(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 

@@ -17,6 +17,18 @@ varint_encode(uint8_t out[VARINT_MAX_LEN], uint64_t v)
 	return n;
 }
 
+size_t
+varint_size(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
 int
 varint_decode(const uint8_t *buf, size_t len, uint64_t *v)
 {

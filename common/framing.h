@@ -24,6 +24,8 @@ enum frame_status {
 
 /* Writes v as a varint into out; returns the number of bytes used. */
 size_t varint_encode(uint8_t out[VARINT_MAX_LEN], uint64_t v);
+/* How many bytes varint_encode writes for v. */
+size_t varint_size(uint64_t v);
 /* Reads a varint from buf[0..len). Returns the bytes used, 0 if buf ends
  * before the varint does, or -1 if it is longer than ten bytes or
  * overflows 64 bits. */

@@ -591,8 +591,8 @@ conn_written(struct conn *c)
 	}
 }
 
-/* Writes what c's output holds until the socket is full; false if c is
- * gone. True if anything was written. */
+/* Writes what c's output holds until the socket is full; *progress
+ * says whether anything went. False if a write failed: c is gone. */
 static bool
 conn_write(struct conn *c, bool *progress)
 {

@@ -138,18 +138,6 @@ buf_put_varint(struct buf *b, uint64_t v)
 	b->len += varint_encode(b->data + b->len, v);
 }
 
-static size_t
-varint_size(uint64_t v)
-{
-	size_t n = 1;
-
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
 /* The size of a map entry's payload, without its own tag and length. */
 static size_t
 entry_body_size(size_t keylen, size_t vallen, uint64_t revision,

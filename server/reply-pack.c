@@ -16,18 +16,6 @@
 #define RESPONSE_FIELD_ENTRIES 5
 #define RESPONSE_FIELD_EVENTS 8
 
-static size_t
-varint_len(uint64_t v)
-{
-	size_t n = 1;
-
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
 static uint8_t *
 put_varint(uint8_t *p, uint64_t v)
 {
@@ -39,14 +27,14 @@ put_varint(uint8_t *p, uint64_t v)
 static size_t
 item_body_len(const struct reply_item *it, bool event)
 {
-	size_t n = 1 + varint_len(it->keylen) + it->keylen;
+	size_t n = 1 + varint_size(it->keylen) + it->keylen;
 
 	if (it->val != NULL)
-		n += 1 + varint_len(it->vallen) + it->vallen;
+		n += 1 + varint_size(it->vallen) + it->vallen;
 	if (it->revision != 0)
-		n += 1 + varint_len(it->revision);
+		n += 1 + varint_size(it->revision);
 	if (event && it->type != 0)
-		n += 1 + varint_len(it->type);
+		n += 1 + varint_size(it->type);
 	return n;
 }
 
@@ -115,16 +103,16 @@ reply_header_size(const Objd__Response *r)
 	if (!reply_header_plain(r))
 		return objd__response__get_packed_size(r);
 	if (r->id != 0)
-		n += 1 + varint_len(r->id);
+		n += 1 + varint_size(r->id);
 	/* An enum is an int32: a negative one takes ten bytes. */
 	if (r->status != 0)
-		n += 1 + varint_len((uint64_t)(int64_t)(int32_t)r->status);
+		n += 1 + varint_size((uint64_t)(int64_t)(int32_t)r->status);
 	if (reply_has_error(r)) {
 		len = strlen(r->error);
-		n += 1 + varint_len(len) + len;
+		n += 1 + varint_size(len) + len;
 	}
 	if (r->revision != 0)
-		n += 1 + varint_len(r->revision);
+		n += 1 + varint_size(r->revision);
 	return n;
 }
 
@@ -158,7 +146,7 @@ reply_item_size(const struct reply_item *it, bool event)
 {
 	size_t len = item_body_len(it, event);
 
-	return 1 + varint_len(len) + len;
+	return 1 + varint_size(len) + len;
 }
 
 uint8_t *

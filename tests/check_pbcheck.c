@@ -57,14 +57,6 @@ put_field(struct bytes *b, uint64_t field, const void *p, size_t n)
 	put(b, p, n);
 }
 
-static size_t
-varint_len(uint64_t v)
-{
-	uint8_t tmp[VARINT_MAX_LEN];
-
-	return varint_encode(tmp, v);
-}
-
 /* Writes a Value that is depth lists deep around the int 1 (depth 1 is
  * the int alone). Lengths are worked out innermost first, so this takes
  * no recursion and linear time however deep. */
@@ -77,8 +69,8 @@ put_nested_value(struct bytes *b, size_t depth)
 	ck_assert(vlen != NULL && llen != NULL);
 	vlen[1] = 2;
 	for (size_t k = 2; k <= depth; k++) {
-		llen[k] = 1 + varint_len(vlen[k - 1]) + vlen[k - 1];
-		vlen[k] = 1 + varint_len(llen[k]) + llen[k];
+		llen[k] = 1 + varint_size(vlen[k - 1]) + vlen[k - 1];
+		vlen[k] = 1 + varint_size(llen[k]) + llen[k];
 	}
 	for (size_t k = depth; k >= 2; k--) {
 		put_tag(b, 7, 2); /* Value.list_value */

@@ -24,6 +24,7 @@
 
 #include <check.h>
 
+#include "clock.h"
 #include "objd-client.h"
 
 /* A deadline for things that take a moment, never a performance bound. */
@@ -47,15 +48,6 @@ enum pass {
 	PASS_OTHER, /* LISTEN_PID is another process's */
 	PASS_TWO /* LISTEN_FDS=2 */
 };
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 sleep_a_little(void)
@@ -216,11 +208,11 @@ spawn_foreground(int fd, enum pass pass)
 static int
 wait_exit(pid_t pid)
 {
-	double deadline = now() + SD_DEADLINE;
+	double deadline = now_monotonic() + SD_DEADLINE;
 	int status;
 	pid_t r;
 
-	while (now() < deadline) {
+	while (now_monotonic() < deadline) {
 		r = waitpid(pid, &status, WNOHANG);
 		if (r == pid)
 			return WIFEXITED(status) ? WEXITSTATUS(status)
@@ -327,10 +319,10 @@ END_TEST
 START_TEST(test_not_ours)
 {
 	objd_client *c;
-	double deadline = now() + SD_DEADLINE;
+	double deadline = now_monotonic() + SD_DEADLINE;
 
 	t.pid = spawn_foreground(t.lfd, PASS_OTHER);
-	while (!exists(t.other) && now() < deadline)
+	while (!exists(t.other) && now_monotonic() < deadline)
 		sleep_a_little();
 	c = client_at(t.other);
 	expect_status_socket(c, t.other);

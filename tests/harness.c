@@ -27,6 +27,7 @@
 #include <check.h>
 #include <jansson.h>
 
+#include "clock.h"
 #include "framing.h"
 #include "harness.h"
 
@@ -76,10 +77,7 @@ e2e_fail(const char *file, int line, const char *fmt, ...)
 double
 e2e_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return now_monotonic();
 }
 
 void

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "framing.h"
 #include "objd.pb-c.h"
 
@@ -46,15 +47,6 @@ usage(void)
 	fprintf(stderr, "usage: pingpong objd|redis SOCKET get|set "
 	                "REQUESTS\n");
 	exit(2);
-}
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int
@@ -199,10 +191,10 @@ main(int argc, char **argv)
 		die("socket");
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1)
 		die(argv[2]);
-	start = now();
+	start = now_monotonic();
 	for (unsigned long i = 0; i < requests; i++) {
 		reqlen = request(redis, set, i, req, sizeof(req));
-		t0 = now();
+		t0 = now_monotonic();
 		if (write(fd, req, reqlen) != (ssize_t)reqlen)
 			die("write");
 		have = 0;
@@ -215,14 +207,14 @@ main(int argc, char **argv)
 			have += (size_t)n;
 			want = answer_length(redis, buf, have);
 		} while (want == 0 || have < want);
-		times[i] = now() - t0;
+		times[i] = now_monotonic() - t0;
 		if (have > want || !answer_ok(redis, buf, have)) {
 			fprintf(stderr, "pingpong: %s %s failed\n", argv[3],
 			    PINGPONG_KEY);
 			return 1;
 		}
 	}
-	elapsed = now() - start;
+	elapsed = now_monotonic() - start;
 	qsort(times, requests, sizeof(*times), compare_doubles);
 	printf("%.0f requests per second, p50 %.3f ms\n",
 	    (double)requests / elapsed, times[requests / 2] * 1000);

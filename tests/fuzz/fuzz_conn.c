@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "framing.h"
 #include "log.h"
 #include "objd.h"
@@ -60,15 +61,6 @@ fuzz_cleanup(void)
 {
 	if (fuzz_dir[0] != '\0')
 		nftw(fuzz_dir, fuzz_rm, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static double
-fuzz_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void
@@ -277,10 +269,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_send(sv[1], data + cut, size - cut);
 	shutdown(sv[1], SHUT_WR);
 	/* Having hung up, the client is owed its answers, then the close. */
-	end = fuzz_now() + FUZZ_DEADLINE;
+	end = now_monotonic() + FUZZ_DEADLINE;
 	while (server.nconns > 0 || batch_pending() ||
 	    objfile_compacting(server.file)) {
-		if (fuzz_now() > end) {
+		if (now_monotonic() > end) {
 			fprintf(stderr, "fuzz_conn: objd kept the client\n");
 			abort();
 		}
