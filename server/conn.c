@@ -434,18 +434,24 @@ conn_frame(
 		return true;
 	}
 	body += header_len;
-	if (!pbcheck(
-	        &objd__request__descriptor, body, body_len, why, sizeof(why))) {
-		if (c->pending > 0)
-			return false;
-		conn_reject(c, conn_guess_id(body, body_len), why);
-		return true;
-	}
 	if (conn_arena.base == NULL)
 		arena_init(&conn_arena, CONN_ARENA_SIZE);
 	/* Handling may resume other clients, whose requests stack above. */
 	mark = arena_mark(&conn_arena);
-	req = objd__request__unpack(&conn_allocator, body_len, body);
+	req = request_decode(&conn_arena, body, body_len);
+	if (req == NULL) {
+		/* Not in the common form: protobuf-c decodes it, or says
+		 * why not. */
+		arena_release(&conn_arena, mark);
+		if (!pbcheck(&objd__request__descriptor, body, body_len, why,
+		        sizeof(why))) {
+			if (c->pending > 0)
+				return false;
+			conn_reject(c, conn_guess_id(body, body_len), why);
+			return true;
+		}
+		req = objd__request__unpack(&conn_allocator, body_len, body);
+	}
 	if (req == NULL) {
 		arena_release(&conn_arena, mark);
 		if (c->pending > 0)

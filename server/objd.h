@@ -211,6 +211,13 @@ void prefetch_frames(
 bool prefetch_first_key(
     const uint8_t *body, size_t len, const char **key, size_t *keylen);
 
+/* request-decode.c: body decoded into a, as objd__request__unpack
+ * would, if it is a get, set or delete in the common form; NULL for
+ * anything else, which the caller then decodes with protobuf-c. */
+struct arena;
+Objd__Request *request_decode(
+    struct arena *a, const uint8_t *body, size_t len);
+
 /* reply-pack.c */
 /* resp's packed size, and resp packed into out: what protobuf-c would
  * write, faster for the plain answers most requests get. */

@@ -1,0 +1,446 @@
+/* check_decode.c: requests decoded by hand (server/request-decode.c)
+ * come out as protobuf-c decodes them, and whatever is not in the common
+ * form is left to protobuf-c. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "framing.h"
+#include "objd.h"
+#include "pbcheck.h"
+
+static struct arena arena;
+
+static void
+setup(void)
+{
+	arena_init(&arena, 4096);
+}
+
+static void
+teardown(void)
+{
+	arena_free(&arena);
+}
+
+/* Decodes body by hand; if that takes it, protobuf-c must take it too,
+ * and both must pack to the same bytes. Returns whether it was taken. */
+static bool
+decodes_as_protobuf_c(const uint8_t *body, size_t len)
+{
+	struct arena_mark mark = arena_mark(&arena);
+	Objd__Request *ours, *theirs;
+	uint8_t *a, *b;
+	size_t na, nb;
+	char err[256];
+
+	ours = request_decode(&arena, body, len);
+	if (ours == NULL) {
+		arena_release(&arena, mark);
+		return false;
+	}
+	ck_assert_msg(
+	    pbcheck(&objd__request__descriptor, body, len, err, sizeof(err)),
+	    "taken by hand, refused by pbcheck: %s", err);
+	theirs = objd__request__unpack(NULL, len, body);
+	ck_assert_msg(theirs != NULL, "taken by hand, refused by protobuf-c");
+	na = objd__request__get_packed_size(ours);
+	nb = objd__request__get_packed_size(theirs);
+	ck_assert_uint_eq(na, nb);
+	a = malloc(na + 1);
+	b = malloc(nb + 1);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_eq(objd__request__pack(ours, a), na);
+	ck_assert_uint_eq(objd__request__pack(theirs, b), nb);
+	ck_assert_mem_eq(a, b, na);
+	free(a);
+	free(b);
+	objd__request__free_unpacked(theirs, NULL);
+	arena_release(&arena, mark);
+	return true;
+}
+
+/* req packed by protobuf-c; the caller frees it. */
+static uint8_t *
+pack(const Objd__Request *req, size_t *len)
+{
+	uint8_t *buf;
+
+	*len = objd__request__get_packed_size(req);
+	buf = malloc(*len + 1);
+	ck_assert_ptr_nonnull(buf);
+	objd__request__pack(req, buf);
+	return buf;
+}
+
+static bool
+request_taken(const Objd__Request *req)
+{
+	size_t len;
+	uint8_t *buf = pack(req, &len);
+	bool taken = decodes_as_protobuf_c(buf, len);
+
+	free(buf);
+	return taken;
+}
+
+static bool
+bytes_taken(const char *bytes, size_t len)
+{
+	return decodes_as_protobuf_c((const uint8_t *)bytes, len);
+}
+
+/* A set of one key to v, with id. */
+static bool
+set_taken(uint64_t id, const char *key, Objd__Value *v)
+{
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__Set set = OBJD__SET__INIT;
+	Objd__Entry entry = OBJD__ENTRY__INIT, *entries[] = { &entry };
+
+	entry.key = (char *)key;
+	entry.value = v;
+	set.n_entries = 1;
+	set.entries = entries;
+	req.id = id;
+	req.op_case = OBJD__REQUEST__OP_SET;
+	req.set = &set;
+	return request_taken(&req);
+}
+
+static bool
+keys_taken(Objd__Request__OpCase op, char **keys, size_t n)
+{
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__Get get = OBJD__GET__INIT;
+	Objd__Delete del = OBJD__DELETE__INIT;
+
+	req.id = 7;
+	req.op_case = op;
+	if (op == OBJD__REQUEST__OP_GET) {
+		get.n_keys = n;
+		get.keys = keys;
+		req.get = &get;
+	} else {
+		del.n_keys = n;
+		del.keys = keys;
+		req.delete_ = &del;
+	}
+	return request_taken(&req);
+}
+
+START_TEST(test_gets_and_deletes)
+{
+	char long_key[1000];
+	char *one[] = { "name" };
+	char *several[] = { "a", "b", "café", "日本", "key:000000000042",
+		long_key };
+
+	memset(long_key, 'k', sizeof(long_key) - 1);
+	long_key[sizeof(long_key) - 1] = '\0';
+	ck_assert(keys_taken(OBJD__REQUEST__OP_GET, one, 1));
+	ck_assert(keys_taken(OBJD__REQUEST__OP_GET, several, 6));
+	ck_assert(keys_taken(OBJD__REQUEST__OP_DELETE, one, 1));
+	ck_assert(keys_taken(OBJD__REQUEST__OP_DELETE, several, 6));
+	/* An empty key among others is encoded, so it is taken too. */
+	several[1] = "";
+	ck_assert(keys_taken(OBJD__REQUEST__OP_GET, several, 6));
+}
+END_TEST
+
+START_TEST(test_every_scalar)
+{
+	static const uint64_t ids[] = { 0, 1, 127, 128, (uint64_t)1 << 56,
+		(uint64_t)1 << 63, UINT64_MAX };
+	static const int64_t ints[] = { 0, 1, -1, 63, -64, 64, INT32_MIN,
+		INT64_MAX, INT64_MIN };
+	static const double doubles[] = { 0.0, -0.0, 1.5, -2.25e300, 5e-324,
+		INFINITY, -INFINITY, NAN };
+	static const uint8_t blob[] = { 0, 1, 0xff, 0x80, 0 };
+	char long_text[5000];
+	Objd__Value v;
+
+	memset(long_text, 'x', sizeof(long_text) - 1);
+	long_text[sizeof(long_text) - 1] = '\0';
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		v = (Objd__Value)OBJD__VALUE__INIT;
+		v.kind_case = OBJD__VALUE__KIND_STRING_VALUE;
+		v.string_value = "John";
+		ck_assert(set_taken(ids[i], "name", &v));
+	}
+	v.string_value = "";
+	ck_assert(set_taken(1, "name", &v));
+	v.string_value = "Zoë, 東京 🚀";
+	ck_assert(set_taken(1, "name", &v));
+	v.string_value = long_text;
+	ck_assert(set_taken(1, "name", &v));
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+		v = (Objd__Value)OBJD__VALUE__INIT;
+		v.kind_case = OBJD__VALUE__KIND_INT_VALUE;
+		v.int_value = ints[i];
+		ck_assert(set_taken(2, "age", &v));
+	}
+	for (size_t i = 0; i < sizeof(doubles) / sizeof(doubles[0]); i++) {
+		v = (Objd__Value)OBJD__VALUE__INIT;
+		v.kind_case = OBJD__VALUE__KIND_DOUBLE_VALUE;
+		v.double_value = doubles[i];
+		ck_assert(set_taken(3, "pi", &v));
+	}
+	v = (Objd__Value)OBJD__VALUE__INIT;
+	v.kind_case = OBJD__VALUE__KIND_BOOL_VALUE;
+	v.bool_value = 1;
+	ck_assert(set_taken(4, "ok", &v));
+	v.bool_value = 0;
+	ck_assert(set_taken(4, "ok", &v));
+	v = (Objd__Value)OBJD__VALUE__INIT;
+	v.kind_case = OBJD__VALUE__KIND_NULL_VALUE;
+	ck_assert(set_taken(5, "nothing", &v));
+	v = (Objd__Value)OBJD__VALUE__INIT;
+	v.kind_case = OBJD__VALUE__KIND_BYTES_VALUE;
+	v.bytes_value.data = (uint8_t *)blob;
+	v.bytes_value.len = sizeof(blob);
+	ck_assert(set_taken(6, "blob", &v));
+	v.bytes_value.len = 0;
+	ck_assert(set_taken(6, "blob", &v));
+}
+END_TEST
+
+START_TEST(test_several_entries)
+{
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__Set set = OBJD__SET__INIT;
+	Objd__Entry e[10], *entries[10];
+	Objd__Value v[10];
+	char keys[10][8];
+
+	for (int i = 0; i < 10; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+		v[i] = (Objd__Value)OBJD__VALUE__INIT;
+		v[i].kind_case = OBJD__VALUE__KIND_INT_VALUE;
+		v[i].int_value = -i;
+		e[i] = (Objd__Entry)OBJD__ENTRY__INIT;
+		e[i].key = keys[i];
+		e[i].value = &v[i];
+		entries[i] = &e[i];
+	}
+	set.n_entries = 10;
+	set.entries = entries;
+	req.op_case = OBJD__REQUEST__OP_SET;
+	req.set = &set;
+	ck_assert(request_taken(&req));
+}
+END_TEST
+
+/* Valid requests outside the common form, and invalid ones, are left to
+ * protobuf-c, which answers them as it always has. */
+START_TEST(test_left_to_protobuf_c)
+{
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__Set set = OBJD__SET__INIT;
+	Objd__Entry entry = OBJD__ENTRY__INIT, *entries[] = { &entry };
+	Objd__Value v = OBJD__VALUE__INIT, item = OBJD__VALUE__INIT,
+	            *items[] = { &item };
+	Objd__ListValue list = OBJD__LIST_VALUE__INIT;
+	Objd__Condition cond = OBJD__CONDITION__INIT, *conds[] = { &cond };
+	Objd__Ping ping = OBJD__PING__INIT;
+	Objd__Get get = OBJD__GET__INIT;
+
+	/* Other operations. */
+	req.op_case = OBJD__REQUEST__OP_PING;
+	req.ping = &ping;
+	ck_assert(!request_taken(&req));
+	req.op_case = OBJD__REQUEST__OP__NOT_SET;
+	ck_assert(!request_taken(&req));
+	/* A get of no key. */
+	req.op_case = OBJD__REQUEST__OP_GET;
+	req.get = &get;
+	ck_assert(!request_taken(&req));
+
+	/* A nested value, a set under a condition, an entry's revision, an
+	 * entry without a value. */
+	item.kind_case = OBJD__VALUE__KIND_INT_VALUE;
+	item.int_value = 1;
+	list.n_values = 1;
+	list.values = items;
+	v.kind_case = OBJD__VALUE__KIND_LIST_VALUE;
+	v.list_value = &list;
+	entry.key = "k";
+	entry.value = &v;
+	set.n_entries = 1;
+	set.entries = entries;
+	req.op_case = OBJD__REQUEST__OP_SET;
+	req.set = &set;
+	ck_assert(!request_taken(&req));
+	entry.value = &item;
+	ck_assert(request_taken(&req));
+	cond.key = "k";
+	cond.test_case = OBJD__CONDITION__TEST_ABSENT;
+	cond.absent = 1;
+	set.n_conditions = 1;
+	set.conditions = conds;
+	ck_assert(!request_taken(&req));
+	set.n_conditions = 0;
+	entry.revision = 3;
+	ck_assert(!request_taken(&req));
+	entry.revision = 0;
+	entry.value = NULL;
+	ck_assert(!request_taken(&req));
+
+	/* By hand: get "a" is 12 03 0a 01 61, with id 1 in front (08 01). */
+	ck_assert(bytes_taken("\x08\x01\x12\x03\x0a\x01\x61", 7));
+	/* The id after the operation, or twice; the operation twice. */
+	ck_assert(!bytes_taken("\x12\x03\x0a\x01\x61\x08\x01", 7));
+	ck_assert(!bytes_taken("\x08\x01\x08\x01\x12\x03\x0a\x01\x61", 9));
+	ck_assert(!bytes_taken("\x12\x03\x0a\x01\x61\x12\x03\x0a\x01\x62", 10));
+	/* An unknown field, in the request or in the get. */
+	ck_assert(!bytes_taken("\x12\x03\x0a\x01\x61\x78\x01", 7));
+	ck_assert(!bytes_taken("\x12\x05\x0a\x01\x61\x78\x01", 7));
+	/* A key holding NUL, or bytes that are not UTF-8. */
+	ck_assert(!bytes_taken("\x12\x03\x0a\x01\x00", 5));
+	ck_assert(!bytes_taken("\x12\x03\x0a\x01\xff", 5));
+	/* A length in more bytes than protobuf-c reads, and in fewer than
+	 * it says. */
+	ck_assert(bytes_taken("\x12\x83\x80\x80\x80\x00\x0a\x01\x61", 9));
+	ck_assert(!bytes_taken("\x12\x83\x80\x80\x80\x80\x00\x0a\x01\x61", 10));
+	ck_assert(!bytes_taken("\x12\x04\x0a\x01\x61", 5));
+	ck_assert(!bytes_taken("\x12\x03\x0a\x02\x61", 5));
+	/* set "k" to true is 1a 07 0a 05 0a 01 6b 12 02 10 01; a bool of
+	 * 2 and a null of 1 are for protobuf-c to read. */
+	ck_assert(
+	    bytes_taken("\x1a\x09\x0a\x07\x0a\x01\x6b\x12\x02\x10\x01", 11));
+	ck_assert(
+	    !bytes_taken("\x1a\x09\x0a\x07\x0a\x01\x6b\x12\x02\x10\x02", 11));
+	ck_assert(
+	    !bytes_taken("\x1a\x09\x0a\x07\x0a\x01\x6b\x12\x02\x08\x01", 11));
+	/* An empty value, and a value of two kinds. */
+	ck_assert(!bytes_taken("\x1a\x07\x0a\x05\x0a\x01\x6b\x12\x00", 9));
+	ck_assert(!bytes_taken(
+	    "\x1a\x0b\x0a\x09\x0a\x01\x6b\x12\x04\x10\x01\x10\x00", 13));
+	/* Nothing at all. */
+	ck_assert(!bytes_taken("", 0));
+}
+END_TEST
+
+static uint64_t rng_state;
+
+static uint64_t
+rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+/* Whatever a damaged request decodes to by hand, protobuf-c agrees. */
+START_TEST(test_damaged_requests)
+{
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__Set set = OBJD__SET__INIT;
+	Objd__Entry e[3], *entries[3];
+	Objd__Value v[3];
+	char *keys[] = { "alpha", "b", "gamma" };
+	uint8_t *seed[2], buf[256];
+	size_t seed_len[2], taken = 0, refused = 0;
+	Objd__Get get = OBJD__GET__INIT;
+
+	for (int i = 0; i < 3; i++) {
+		v[i] = (Objd__Value)OBJD__VALUE__INIT;
+		e[i] = (Objd__Entry)OBJD__ENTRY__INIT;
+		e[i].key = keys[i];
+		e[i].value = &v[i];
+		entries[i] = &e[i];
+	}
+	v[0].kind_case = OBJD__VALUE__KIND_STRING_VALUE;
+	v[0].string_value = "John";
+	v[1].kind_case = OBJD__VALUE__KIND_INT_VALUE;
+	v[1].int_value = -300;
+	v[2].kind_case = OBJD__VALUE__KIND_DOUBLE_VALUE;
+	v[2].double_value = 2.5;
+	set.n_entries = 3;
+	set.entries = entries;
+	req.id = 300;
+	req.op_case = OBJD__REQUEST__OP_SET;
+	req.set = &set;
+	seed[0] = pack(&req, &seed_len[0]);
+	get.n_keys = 3;
+	get.keys = keys;
+	req.op_case = OBJD__REQUEST__OP_GET;
+	req.get = &get;
+	seed[1] = pack(&req, &seed_len[1]);
+
+	rng_state = 0x9e3779b97f4a7c15ULL;
+	for (int round = 0; round < 200000; round++) {
+		int s = round & 1;
+		size_t len = seed_len[s], at;
+
+		memcpy(buf, seed[s], len);
+		for (int m = 1 + (int)(rng() % 3); m > 0; m--) {
+			at = len > 0 ? rng() % len : 0;
+			switch (rng() % 4) {
+			case 0: /* a byte changed */
+				if (len > 0)
+					buf[at] = (uint8_t)rng();
+				break;
+			case 1: /* a bit flipped */
+				if (len > 0)
+					buf[at] ^= (uint8_t)(1 << rng() % 8);
+				break;
+			case 2: /* cut short */
+				len = at;
+				break;
+			default: /* a byte inserted */
+				if (len < sizeof(buf)) {
+					memmove(
+					    buf + at + 1, buf + at, len - at);
+					buf[at] = (uint8_t)rng();
+					len++;
+				}
+				break;
+			}
+		}
+		if (decodes_as_protobuf_c(buf, len))
+			taken++;
+		else
+			refused++;
+	}
+	/* Both kinds of outcome happened, so both were tested. */
+	ck_assert_uint_gt(taken, 1000);
+	ck_assert_uint_gt(refused, 1000);
+	free(seed[0]);
+	free(seed[1]);
+}
+END_TEST
+
+static Suite *
+decode_suite(void)
+{
+	Suite *s = suite_create("decode");
+	TCase *tc = tcase_create("decode");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_gets_and_deletes);
+	tcase_add_test(tc, test_every_scalar);
+	tcase_add_test(tc, test_several_entries);
+	tcase_add_test(tc, test_left_to_protobuf_c);
+	tcase_add_test(tc, test_damaged_requests);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(decode_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
