@@ -46,6 +46,9 @@
 /* zlib's z_stream then takes const input, as inflate treats it. */
 #define ZLIB_CONST
 #include <zlib.h>
+/* Its crc32 is zlib's, computed many times faster on the short records
+ * of a change (zlib walks those a byte at a time). */
+#include <libdeflate.h>
 
 #include "framing.h"
 #include "key.h"
@@ -195,7 +198,8 @@ buf_put_commit(struct buf *b, size_t *start, uint64_t revision,
 	size_t n;
 
 	commit.revision = revision;
-	commit.crc32 = (uint32_t)crc32_z(0, b->data + *start, b->len - *start);
+	commit.crc32 =
+	    libdeflate_crc32(0, b->data + *start, b->len - *start);
 	commit.n_entries = n_entries;
 	n = objd__commit__pack(&commit, tmp);
 	buf_put_varint(b, (FIELD_COMMITS << 3) | 2);
@@ -713,7 +717,7 @@ scan_commit_ok(struct scan *sc, size_t tag_at, size_t pos, size_t n,
 
 	if (c == NULL)
 		return false;
-	ok = c->crc32 == (uint32_t)crc32_z(0, sc->buf + from, tag_at - from) &&
+	ok = c->crc32 == libdeflate_crc32(0, sc->buf + from, tag_at - from) &&
 	    (sc->nchunks == 0 ? c->n_entries == sc->nstaged
 			      : c->n_entries >= plain);
 	*revision = c->revision;
@@ -1033,7 +1037,7 @@ struct snapshot_writer {
 	uint64_t revision; /* the snapshot's: its entries' own by default */
 	struct buf buf;
 	off_t at;
-	uLong crc;
+	uint32_t crc;
 	int error;
 	/* --compress: entries wait in chunk until deflated into buf. */
 	bool compress;
@@ -1058,7 +1062,7 @@ static void
 snapshot_maybe_flush(struct snapshot_writer *w)
 {
 	if (w->buf.len >= WRITE_CHUNK) {
-		w->crc = crc32_z(w->crc, w->buf.data, w->buf.len);
+		w->crc = libdeflate_crc32(w->crc, w->buf.data, w->buf.len);
 		snapshot_flush(w);
 	}
 }
@@ -1145,7 +1149,6 @@ write_snapshot(int fd, const struct store *s, bool compress)
 {
 	struct snapshot_writer w = { .fd = fd,
 		.revision = store_revision(s),
-		.crc = crc32_z(0, NULL, 0),
 		.compress = compress };
 	Objd__Commit commit = OBJD__COMMIT__INIT;
 	uint8_t tmp[32];
@@ -1158,9 +1161,9 @@ write_snapshot(int fd, const struct store *s, bool compress)
 		deflateEnd(&w.z);
 	free(w.zout);
 	free(w.chunk.data);
-	w.crc = crc32_z(w.crc, w.buf.data, w.buf.len);
+	w.crc = libdeflate_crc32(w.crc, w.buf.data, w.buf.len);
 	commit.revision = store_revision(s);
-	commit.crc32 = (uint32_t)w.crc;
+	commit.crc32 = w.crc;
 	commit.n_entries = (uint32_t)store_count(s);
 	n = objd__commit__pack(&commit, tmp);
 	buf_put_varint(&w.buf, (FIELD_COMMITS << 3) | 2);
