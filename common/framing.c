@@ -30,7 +30,7 @@ varint_size(uint64_t v)
 }
 
 int
-varint_decode(const uint8_t *buf, size_t len, uint64_t *v)
+varint_decode_long(const uint8_t *buf, size_t len, uint64_t *v)
 {
 	uint64_t result = 0;
 	size_t i;

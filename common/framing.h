@@ -29,7 +29,18 @@ size_t varint_size(uint64_t v);
 /* Reads a varint from buf[0..len). Returns the bytes used, 0 if buf ends
  * before the varint does, or -1 if it is longer than ten bytes or
  * overflows 64 bits. */
-int varint_decode(const uint8_t *buf, size_t len, uint64_t *v);
+int varint_decode_long(const uint8_t *buf, size_t len, uint64_t *v);
+/* Inline for the one-byte varints that most tags, lengths and ids are:
+ * objd decodes several per request. */
+static inline int
+varint_decode(const uint8_t *buf, size_t len, uint64_t *v)
+{
+	if (len > 0 && buf[0] < 0x80) {
+		*v = buf[0];
+		return 1;
+	}
+	return varint_decode_long(buf, len, v);
+}
 
 /* Parses the length prefix at buf[0..len). On FRAME_OK sets *header_len
  * and *body_len, which is at most max. */
