@@ -14,9 +14,19 @@
  * changes nothing, or fails a check, while a batch is open is answered in
  * its place in the batch too (batch_defer): such a waiter takes no
  * revision. Its outcome may rest on pending changes, so if those fail, an
- * OK it was to get becomes FAILED. */
+ * OK it was to get becomes FAILED.
+ *
+ * With --fsync always, the fdatasync of a batch runs on the sync thread
+ * (syncer.c). While it does, the batch is "syncing": still pending, and
+ * seen by later writes as it is by its own; the next batch gathers, and
+ * is committed as soon as the sync is in. If the sync fails, that next
+ * batch fails with it, as its writes may rest on the failed ones. Whatever
+ * else touches the file (reload, compaction, stopping) first waits for
+ * the sync in flight (batch_settle). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "objd.h"
@@ -47,6 +57,19 @@ struct batch_waiter {
 	uint64_t revision; /* the object's revision once it is applied */
 };
 
+/* The batch whose sync is in flight. */
+static struct batch_syncing {
+	bool active;
+	struct batch_change *changes;
+	size_t nchanges;
+	struct batch_waiter *waiters;
+	size_t nwaiters;
+	uint32_t *index;
+	size_t nindex;
+	struct objfile_changes out;
+	uint64_t before, after;
+} syncing;
+
 static struct {
 	struct batch_change *changes;
 	size_t nchanges, capchanges;
@@ -60,11 +83,14 @@ static struct {
 } batch;
 
 static void batch_sync_cb(evutil_socket_t, short, void *);
+static void batch_commit_now(bool);
 
 static void
 batch_commit_cb(evutil_socket_t fd, short events, void *arg)
 {
-	batch_commit();
+	/* A batch in flight commits this one when it ends. */
+	if (!syncing.active)
+		batch_commit_now(true);
 }
 
 void
@@ -88,6 +114,8 @@ batch_init(void)
 void
 batch_free(void)
 {
+	batch_settle();
+	syncer_stop();
 	if (batch.ev != NULL)
 		event_free(batch.ev);
 	if (batch.sync_timer != NULL)
@@ -101,21 +129,23 @@ batch_free(void)
 bool
 batch_pending(void)
 {
-	return batch.nwaiters > 0;
+	return batch.nwaiters > 0 || syncing.active;
 }
 
 /* The index slot of key: where it is, or the empty slot it would take. */
 static size_t
-batch_index_slot(const char *key, size_t keylen, uint64_t hash)
+index_slot(const uint32_t *index, size_t nindex,
+    const struct batch_change *changes, const char *key, size_t keylen,
+    uint64_t hash)
 {
-	size_t mask = batch.nindex - 1, i = hash & mask;
+	size_t mask = nindex - 1, i = hash & mask;
 
 	for (;; i = (i + 1) & mask) {
 		const struct batch_change *ch;
 
-		if (batch.index[i] == 0)
+		if (index[i] == 0)
 			return i;
-		ch = &batch.changes[batch.index[i] - 1];
+		ch = &changes[index[i] - 1];
 		if (ch->hash == hash && ch->entry->keylen == keylen &&
 		    memcmp(ch->entry->data, key, keylen) == 0)
 			return i;
@@ -123,6 +153,13 @@ batch_index_slot(const char *key, size_t keylen, uint64_t hash)
 }
 
 /* Puts the last change in the index, over an earlier one of its key. */
+static size_t
+batch_index_slot(const char *key, size_t keylen, uint64_t hash)
+{
+	return index_slot(
+	    batch.index, batch.nindex, batch.changes, key, keylen, hash);
+}
+
 static void
 batch_index_add(void)
 {
@@ -161,17 +198,22 @@ batch_index_clear(void)
 const struct store_entry *
 batch_lookup(const char *key, size_t keylen, bool *pending)
 {
-	if (batch.nchanges > 0) {
-		uint32_t at = batch.index[batch_index_slot(key, keylen,
-		    store_key_hash(batch.seed, key, keylen))];
+	uint64_t hash = 0;
+	uint32_t at;
 
-		if (at != 0) {
-			const struct batch_change *ch = &batch.changes[at - 1];
-
-			*pending = true;
-			return ch->delete ? NULL : ch->entry;
-		}
-	}
+	if (batch.nchanges > 0 || syncing.nchanges > 0)
+		hash = store_key_hash(batch.seed, key, keylen);
+	*pending = true;
+	if (batch.nchanges > 0 &&
+	    (at = batch.index[batch_index_slot(key, keylen, hash)]) != 0)
+		return batch.changes[at - 1].delete ? NULL
+						    : batch.changes[at - 1].entry;
+	if (syncing.nchanges > 0 &&
+	    (at = syncing.index[index_slot(syncing.index, syncing.nindex,
+		 syncing.changes, key, keylen, hash)]) != 0)
+		return syncing.changes[at - 1].delete
+		    ? NULL
+		    : syncing.changes[at - 1].entry;
 	*pending = false;
 	return store_get(server.store, key, keylen);
 }
@@ -254,6 +296,9 @@ batch_add_delete(const char *key, size_t keylen)
 void
 batch_foreach_set(void (*fn)(const struct store_entry *, void *), void *arg)
 {
+	for (size_t i = 0; i < syncing.nchanges; i++)
+		if (!syncing.changes[i].delete)
+			fn(syncing.changes[i].entry, arg);
 	for (size_t i = 0; i < batch.nchanges; i++)
 		if (!batch.changes[i].delete)
 			fn(batch.changes[i].entry, arg);
@@ -309,36 +354,13 @@ batch_apply(struct batch_change *changes, size_t n)
 	}
 }
 
-void
-batch_commit(void)
+/* Ends a batch: applies its changes if rc is 0, frees them otherwise,
+ * and answers its waiters. */
+static void
+batch_finish(struct batch_change *changes, size_t nchanges,
+    struct batch_waiter *waiters, size_t nwaiters, uint64_t before,
+    uint64_t after, int rc, const char *err)
 {
-	struct batch_change *changes = batch.changes;
-	struct batch_waiter *waiters = batch.waiters;
-	size_t nchanges = batch.nchanges, nwaiters = batch.nwaiters;
-	uint64_t before = store_revision(server.store), after;
-	struct objfile_changes out;
-	char err[1024];
-	int rc = 0;
-
-	if (nwaiters == 0)
-		return;
-	/* Answering resumes clients, which may open the next batch. */
-	batch.changes = NULL;
-	batch.waiters = NULL;
-	batch.nchanges = batch.capchanges = 0;
-	batch.nwaiters = batch.capwaiters = 0;
-	batch_index_clear();
-
-	objfile_changes_init(server.file, &out);
-	after = batch_encode(&out, changes, nchanges, waiters, nwaiters, before);
-	if (after > before)
-		rc = objfile_append(
-		    server.file, server.store, &out, err, sizeof(err));
-	objfile_changes_free(&out);
-	if (after > before) {
-		free(server.last_write_error);
-		server.last_write_error = NULL;
-	}
 	if (rc == 0) {
 		batch_apply(changes, nchanges);
 		store_set_revision(server.store, after);
@@ -346,13 +368,9 @@ batch_commit(void)
 			server.last_save = now_wall();
 			server.commits++;
 		}
-	} else {
-		log_warnx("%s; %llu change(s) refused", err,
-		    (unsigned long long)(after - before));
-		server.last_write_error = xstrdup(err);
+	} else
 		for (size_t i = 0; i < nchanges; i++)
 			free(changes[i].entry);
-	}
 	free(changes);
 
 	/* Every answer is out before any client resumes: a client that
@@ -381,6 +399,138 @@ batch_commit(void)
 	free(waiters);
 	if (rc == 0 && after > before)
 		compact_maybe();
+}
+
+static void
+write_failed(const char *err, uint64_t changes)
+{
+	log_warnx("%s; %llu change(s) refused", err,
+	    (unsigned long long)changes);
+	free(server.last_write_error);
+	server.last_write_error = xstrdup(err);
+}
+
+/* The sync thread is done with the syncing batch: sync_errno is its
+ * fdatasync's. */
+static void
+batch_synced(int sync_errno)
+{
+	struct batch_syncing done = syncing;
+	struct batch_change *changes = NULL;
+	struct batch_waiter *waiters = NULL;
+	size_t nchanges = 0, nwaiters = 0;
+	char err[1024];
+	int rc;
+
+	/* Answering resumes clients, whose writes must no longer see it. */
+	memset(&syncing, 0, sizeof(syncing));
+	rc = objfile_append_finish(
+	    server.file, &done.out, sync_errno, err, sizeof(err));
+	objfile_changes_free(&done.out);
+	free(done.index);
+	if (rc == -1) {
+		write_failed(err, done.after - done.before);
+		/* The batch gathered meanwhile may rest on the failed one:
+		 * it goes too. */
+		if (batch.nwaiters > 0)
+			log_warnx("%zu write(s) that came during the failed "
+				  "sync refused too",
+			    batch.nwaiters);
+		changes = batch.changes;
+		waiters = batch.waiters;
+		nchanges = batch.nchanges;
+		nwaiters = batch.nwaiters;
+		batch.changes = NULL;
+		batch.waiters = NULL;
+		batch.nchanges = batch.capchanges = 0;
+		batch.nwaiters = batch.capwaiters = 0;
+		batch_index_clear();
+	}
+	batch_finish(done.changes, done.nchanges, done.waiters, done.nwaiters,
+	    done.before, done.after, rc, err);
+	if (nwaiters > 0)
+		batch_finish(changes, nchanges, waiters, nwaiters,
+		    store_revision(server.store), 0, -1, err);
+	/* Whatever gathered is committed at the end of this turn. */
+	if (batch.nwaiters > 0)
+		event_active(batch.ev, 0, 0);
+}
+
+/* Commits the open batch; with background, its sync may be left to the
+ * sync thread, and the batch then ends in batch_synced. */
+static void
+batch_commit_now(bool background)
+{
+	struct batch_change *changes = batch.changes;
+	struct batch_waiter *waiters = batch.waiters;
+	size_t nchanges = batch.nchanges, nwaiters = batch.nwaiters;
+	uint32_t *index = batch.index;
+	size_t nindex = batch.nindex;
+	uint64_t before = store_revision(server.store), after;
+	struct objfile_changes out;
+	char err[1024];
+	int rc = 0, sync_errno = 0;
+
+	if (nwaiters == 0)
+		return;
+	/* Answering resumes clients, which may open the next batch. */
+	batch.changes = NULL;
+	batch.waiters = NULL;
+	batch.nchanges = batch.capchanges = 0;
+	batch.nwaiters = batch.capwaiters = 0;
+
+	objfile_changes_init(server.file, &out);
+	after = batch_encode(&out, changes, nchanges, waiters, nwaiters, before);
+	if (after > before) {
+		free(server.last_write_error);
+		server.last_write_error = NULL;
+		rc = objfile_append_start(
+		    server.file, server.store, &out, err, sizeof(err));
+		if (rc == 0 && objfile_append_needs_sync(server.file)) {
+			if (background && syncer_start(objfile_fd(server.file),
+					      batch_synced)) {
+				/* Its index stays with it, for batch_lookup. */
+				batch.index = NULL;
+				batch.nindex = 0;
+				syncing = (struct batch_syncing){ .active = true,
+					.changes = changes,
+					.nchanges = nchanges,
+					.waiters = waiters,
+					.nwaiters = nwaiters,
+					.index = index,
+					.nindex = nindex,
+					.out = out,
+					.before = before,
+					.after = after };
+				return;
+			}
+			if (fdatasync(objfile_fd(server.file)) == -1)
+				sync_errno = errno;
+		}
+		if (rc == 0)
+			rc = objfile_append_finish(server.file, &out,
+			    sync_errno, err, sizeof(err));
+		if (rc == -1)
+			write_failed(err, after - before);
+	}
+	objfile_changes_free(&out);
+	batch_index_clear();
+	batch_finish(changes, nchanges, waiters, nwaiters, before, after, rc,
+	    err);
+}
+
+void
+batch_settle(void)
+{
+	if (syncing.active)
+		batch_synced(syncer_wait());
+}
+
+void
+batch_commit(void)
+{
+	batch_settle();
+	batch_commit_now(false);
 }
 
 static void

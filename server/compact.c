@@ -48,6 +48,9 @@ compact_start(void)
 
 	if (objfile_compacting(server.file))
 		return true;
+	/* The child writes the store: a batch in flight, in the file but
+	 * not yet in the store, would be in neither the copy nor its tail. */
+	batch_settle();
 	if (objfile_compact_start(server.file, server.store, err,
 		sizeof(err)) == -1) {
 		log_warnx("%s", err);
@@ -131,6 +134,8 @@ compact_child_exited(void)
 		;
 	if (rc != child)
 		return;
+	/* The sync thread must be done with the file that goes. */
+	batch_settle();
 	if (objfile_compact_finish(server.file, status, err, sizeof(err)) ==
 	    -1) {
 		log_warnx("%s", err);

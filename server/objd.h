@@ -218,6 +218,14 @@ struct arena;
 Objd__Request *request_decode(
     struct arena *a, const uint8_t *body, size_t len);
 
+/* syncer.c: the thread that runs fdatasync for batch.c. Starts syncing
+ * fd, and calls done with its errno or 0 from the loop once it is over;
+ * false if there is no thread, and the caller must sync itself. */
+bool syncer_start(int fd, void (*done)(int));
+/* Waits for the sync in flight; its errno, or 0. done is not called. */
+int syncer_wait(void);
+void syncer_stop(void);
+
 /* reply-pack.c */
 /* resp's packed size, and resp packed into out: what protobuf-c would
  * write, faster for the plain answers most requests get. */
@@ -304,6 +312,9 @@ void batch_foreach_set(void (*fn)(const struct store_entry *, void *),
     void *arg);
 /* Makes every pending change durable and answers them, now. */
 void batch_commit(void);
+/* Waits for the sync in flight, if any, and ends its batch: before
+ * anything else touches the file. */
+void batch_settle(void);
 void batch_init(void);
 void batch_free(void);
 
@@ -370,6 +381,16 @@ void objfile_change_commit(struct objfile_changes *c, uint64_t revision);
  * failure nothing of the changes is in the file. */
 int objfile_append(struct objfile *f, const struct store *s,
     const struct objfile_changes *c, char *err, size_t errlen);
+/* objfile_append in steps, so that its fdatasync can run elsewhere
+ * (batch.c): start writes the changes; with --fsync always
+ * (needs_sync), the caller then syncs objfile_fd and passes finish the
+ * errno of that, or 0. Nothing else may touch f in between. */
+int objfile_append_start(struct objfile *f, const struct store *s,
+    const struct objfile_changes *c, char *err, size_t errlen);
+bool objfile_append_needs_sync(const struct objfile *f);
+int objfile_fd(const struct objfile *f);
+int objfile_append_finish(struct objfile *f, const struct objfile_changes *c,
+    int sync_errno, char *err, size_t errlen);
 /* Syncs what was appended since the last sync. */
 int objfile_sync(struct objfile *f, char *err, size_t errlen);
 /* Compaction: a child writes the live state; objd appends meanwhile. */

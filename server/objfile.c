@@ -1255,7 +1255,7 @@ fail:
 }
 
 int
-objfile_append(struct objfile *f, const struct store *s,
+objfile_append_start(struct objfile *f, const struct store *s,
     const struct objfile_changes *c, char *err, size_t errlen)
 {
 	int saved;
@@ -1265,7 +1265,7 @@ objfile_append(struct objfile *f, const struct store *s,
 		if (objfile_rewrite(f, s, err, errlen) == -1)
 			return -1;
 		if (c->with_header)
-			return objfile_append(f, s, c, err, errlen);
+			return objfile_append_start(f, s, c, err, errlen);
 	}
 	if (c->with_header != (f->good_end == 0)) {
 		snprintf(err, errlen, "internal error: change built for "
@@ -1283,8 +1283,26 @@ objfile_append(struct objfile *f, const struct store *s,
 		    strerror(saved));
 		return -1;
 	}
-	if (f->fsync == FSYNC_ALWAYS && fdatasync(f->fd) == -1) {
-		saved = errno;
+	return 0;
+}
+
+bool
+objfile_append_needs_sync(const struct objfile *f)
+{
+	return f->fsync == FSYNC_ALWAYS;
+}
+
+int
+objfile_fd(const struct objfile *f)
+{
+	return f->fd;
+}
+
+int
+objfile_append_finish(struct objfile *f, const struct objfile_changes *c,
+    int sync_errno, char *err, size_t errlen)
+{
+	if (sync_errno != 0) {
 		/* After a failed fsync the kernel may have dropped the
 		 * pages and will not say so again: the file is rewritten
 		 * from memory before the next change. */
@@ -1298,7 +1316,7 @@ objfile_append(struct objfile *f, const struct store *s,
 			    f->path);
 		objfile_note_identity(f);
 		snprintf(err, errlen, "cannot sync %s: %s", f->path,
-		    strerror(saved));
+		    strerror(sync_errno));
 		return -1;
 	}
 	f->dirty = f->fsync != FSYNC_ALWAYS;
@@ -1308,6 +1326,19 @@ objfile_append(struct objfile *f, const struct store *s,
 		buf_put(&f->tail, c->buf.data, c->buf.len);
 	objfile_note_identity(f);
 	return 0;
+}
+
+int
+objfile_append(struct objfile *f, const struct store *s,
+    const struct objfile_changes *c, char *err, size_t errlen)
+{
+	int sync_errno = 0;
+
+	if (objfile_append_start(f, s, c, err, errlen) == -1)
+		return -1;
+	if (objfile_append_needs_sync(f) && fdatasync(f->fd) == -1)
+		sync_errno = errno;
+	return objfile_append_finish(f, c, sync_errno, err, errlen);
 }
 
 int

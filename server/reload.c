@@ -191,10 +191,13 @@ reload_reject(const char *why)
 bool
 reload_now(bool force, char *err, size_t errlen)
 {
-	enum objfile_state state = objfile_check(server.file);
+	enum objfile_state state;
 	struct store *fresh;
 	uint64_t revision;
 
+	/* A batch in flight is objd's own change, not yet noted as such. */
+	batch_settle();
+	state = objfile_check(server.file);
 	if (state == OBJFILE_UNCHANGED && !force)
 		return true;
 	if (state == OBJFILE_MISSING) {

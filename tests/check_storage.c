@@ -15,6 +15,7 @@
 
 #include <check.h>
 
+#include "framing.h"
 #include "harness.h"
 #include "objd-client.h"
 #include "value.h"
@@ -514,16 +515,18 @@ START_TEST(test_compressed_file_served_without_compress)
 END_TEST
 
 /* The environment that preloads tests/failsync.c into objd: its fsync
- * and fdatasync fail with EIO while the file trigger exists. */
+ * and fdatasync fail with EIO while the file trigger exists, and take a
+ * second while the file slow does (if not NULL). */
 struct failsync {
 	char preload[4096];
 	char trigger[256];
+	char slow[256];
 	char asan[4096];
-	const char *env[4];
+	const char *env[5];
 };
 
 static void
-failsync_init(struct failsync *fs, const char *trigger)
+failsync_init(struct failsync *fs, const char *trigger, const char *slow)
 {
 	const char *lib = getenv("OBJD_FAILSYNC");
 	const char *asan = getenv("ASAN_OPTIONS");
@@ -545,10 +548,14 @@ failsync_init(struct failsync *fs, const char *trigger)
 	    "ASAN_OPTIONS=%s%sverify_asan_link_order=0",
 	    asan != NULL ? asan : "", asan != NULL && *asan != '\0' ? ":" : "");
 	ck_assert_int_lt(n, sizeof(fs->asan));
+	n = snprintf(fs->slow, sizeof(fs->slow), "OBJD_TEST_SLOW_FSYNC=%s",
+	    slow != NULL ? slow : "");
+	ck_assert_int_lt(n, sizeof(fs->slow));
 	fs->env[0] = fs->preload;
 	fs->env[1] = fs->trigger;
 	fs->env[2] = fs->asan;
-	fs->env[3] = NULL;
+	fs->env[3] = fs->slow;
+	fs->env[4] = NULL;
 }
 
 static ino_t
@@ -610,7 +617,7 @@ START_TEST(test_failed_fsync_refuses_and_rewrites)
 	ino_t before;
 	const char *out;
 
-	failsync_init(&fs, trigger);
+	failsync_init(&fs, trigger, NULL);
 	o.env = fs.env;
 	e2e_start_opts(s, &o);
 	CTL_OK(s, "set", "name", "John");
@@ -677,7 +684,7 @@ START_TEST(test_failed_fsync_not_back_after_restart)
 	struct failsync fs;
 	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
 
-	failsync_init(&fs, trigger);
+	failsync_init(&fs, trigger, NULL);
 	o.env = fs.env;
 	for (int round = 0; round < 2; round++) {
 		e2e_start_opts(s, &o);
@@ -699,6 +706,128 @@ START_TEST(test_failed_fsync_not_back_after_restart)
 }
 END_TEST
 
+/* Sends a set of key to the int v on a connection of its own. */
+static int
+raw_set(const char *key, int64_t v, uint64_t id)
+{
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__Set set = OBJD__SET__INIT;
+	Objd__Entry entry = OBJD__ENTRY__INIT, *entries[] = { &entry };
+	Objd__Value value = OBJD__VALUE__INIT;
+	uint8_t *frame;
+	size_t len;
+	int fd = e2e_raw_connect(s);
+
+	value.kind_case = OBJD__VALUE__KIND_INT_VALUE;
+	value.int_value = v;
+	entry.key = (char *)key;
+	entry.value = &value;
+	set.n_entries = 1;
+	set.entries = entries;
+	req.id = id;
+	req.op_case = OBJD__REQUEST__OP_SET;
+	req.set = &set;
+	frame = frame_pack(&req.base, &len);
+	ck_assert_ptr_nonnull(frame);
+	ck_assert(e2e_raw_send(fd, frame, len));
+	free(frame);
+	return fd;
+}
+
+/* The status of the answer on fd, which must come within 30 s. */
+static Objd__Status
+raw_status(int fd, uint64_t id, uint64_t *revision)
+{
+	Objd__Response *resp;
+	Objd__Status status;
+
+	ck_assert_int_eq(e2e_raw_wait(fd, 30, &resp), RAW_ANSWER);
+	ck_assert_uint_eq(resp->id, id);
+	status = resp->status;
+	if (revision != NULL)
+		*revision = resp->revision;
+	objd__response__free_unpacked(resp, NULL);
+	close(fd);
+	return status;
+}
+
+/* With --fsync always the sync runs beside the event loop: while a
+ * change is being synced, others are served the state without it, and
+ * writes that come meanwhile are committed next, in order. */
+START_TEST(test_serving_during_a_slow_sync)
+{
+	const char *slow = e2e_path(s, "slow-fsync");
+	struct failsync fs;
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
+	uint64_t rev_x, rev_y;
+	int fd_x, fd_y;
+
+	failsync_init(&fs, e2e_path(s, "fail-fsync"), slow);
+	o.env = fs.env;
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "x", "1");
+	e2e_write_file(slow, "", 0);
+	fd_x = raw_set("x", 2, 7);
+	/* Not synced yet: not seen. */
+	ck_assert_str_eq(CTL_OK(s, "get", "x"), "1\n");
+	fd_y = raw_set("y", 3, 8);
+	ck_assert_int_eq(unlink(slow), 0);
+	ck_assert_int_eq(raw_status(fd_x, 7, &rev_x), OBJD__STATUS__OK);
+	ck_assert_int_eq(raw_status(fd_y, 8, &rev_y), OBJD__STATUS__OK);
+	ck_assert_uint_eq(rev_x, 2);
+	ck_assert_uint_eq(rev_y, 3);
+	ck_assert_str_eq(CTL_OK(s, "get", "x"), "2\n");
+	e2e_stop(s);
+
+	e2e_start_opts(s, &o);
+	ck_assert_str_eq(CTL_OK(s, "get", "x"), "2\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "y"), "3\n");
+	ck_assert_uint_eq(status_u64("revision"), 3);
+	e2e_stop(s);
+}
+END_TEST
+
+/* Writes that come while a sync fails may rest on the failed change:
+ * they are refused with it, and none of them reaches the file. */
+START_TEST(test_failed_sync_refuses_writes_that_came_meanwhile)
+{
+	const char *trigger = e2e_path(s, "fail-fsync");
+	const char *slow = e2e_path(s, "slow-fsync");
+	struct failsync fs;
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
+	int fd_a, fd_b;
+
+	failsync_init(&fs, trigger, slow);
+	o.env = fs.env;
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "a", "0");
+	e2e_write_file(slow, "", 0);
+	e2e_write_file(trigger, "", 0);
+	fd_a = raw_set("a", 1, 1);
+	/* Once this is answered, a's batch is in its sync. */
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "0\n");
+	fd_b = raw_set("b", 1, 2);
+	ck_assert_int_eq(raw_status(fd_a, 1, NULL), OBJD__STATUS__FAILED);
+	ck_assert_int_eq(raw_status(fd_b, 2, NULL), OBJD__STATUS__FAILED);
+	ck_assert_msg(strstr(e2e_log_tail(s), "came during the failed sync") !=
+		NULL,
+	    "b was not in the batch that gathered during a's sync; log:\n%s",
+	    e2e_log_tail(s));
+	ck_assert_int_eq(unlink(slow), 0);
+	ck_assert_int_eq(unlink(trigger), 0);
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "0\n");
+	ck_assert_int_eq(CTL(s, "get", "b"), 1);
+	CTL_OK(s, "set", "c", "1");
+	e2e_stop(s);
+
+	e2e_start_opts(s, &o);
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "0\n");
+	ck_assert_int_eq(CTL(s, "get", "b"), 1);
+	ck_assert_str_eq(CTL_OK(s, "get", "c"), "1\n");
+	e2e_stop(s);
+}
+END_TEST
+
 static Suite *
 storage_suite(void)
 {
@@ -716,6 +845,8 @@ storage_suite(void)
 	tcase_add_test(tc, test_compressed_file_served_without_compress);
 	tcase_add_test(tc, test_failed_fsync_refuses_and_rewrites);
 	tcase_add_test(tc, test_failed_fsync_not_back_after_restart);
+	tcase_add_test(tc, test_serving_during_a_slow_sync);
+	tcase_add_test(tc, test_failed_sync_refuses_writes_that_came_meanwhile);
 	suite_add_tcase(suite, tc);
 	return suite;
 }

@@ -5,6 +5,9 @@
  * a test turns failures on and off in a running objd by creating and
  * removing that file. Each failure is noted on stderr, which is objd's
  * log in the tests: a test can tell that the shim was loaded and fired.
+ * Likewise, while $OBJD_TEST_SLOW_FSYNC names a file that exists, each
+ * sync first takes a second, so that a test can act while one is in
+ * flight.
  *
  * Built for the tests only (check_LTLIBRARIES), and without the
  * sanitizers: it must load into any objd, instrumented or not. */
@@ -13,15 +16,27 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
+
+static bool
+triggered(const char *variable)
+{
+	const char *trigger = getenv(variable);
+
+	return trigger != NULL && *trigger != '\0' &&
+	    access(trigger, F_OK) == 0;
+}
 
 static bool
 failing(void)
 {
-	const char *trigger = getenv("OBJD_TEST_FAIL_FSYNC");
+	struct timespec second = { 1, 0 };
 
-	return trigger != NULL && *trigger != '\0' &&
-	    access(trigger, F_OK) == 0;
+	if (triggered("OBJD_TEST_SLOW_FSYNC"))
+		while (nanosleep(&second, &second) == -1 && errno == EINTR)
+			;
+	return triggered("OBJD_TEST_FAIL_FSYNC");
 }
 
 /* The real function, looked up at each call: a sync is slow enough that
