@@ -12,6 +12,7 @@
 #include "framing.h"
 #include "objd.h"
 #include "pbcheck.h"
+#include "unit.h"
 
 static struct arena arena;
 
@@ -65,24 +66,11 @@ decodes_as_protobuf_c(const uint8_t *body, size_t len)
 	return true;
 }
 
-/* req packed by protobuf-c; the caller frees it. */
-static uint8_t *
-pack(const Objd__Request *req, size_t *len)
-{
-	uint8_t *buf;
-
-	*len = objd__request__get_packed_size(req);
-	buf = malloc(*len + 1);
-	ck_assert_ptr_nonnull(buf);
-	objd__request__pack(req, buf);
-	return buf;
-}
-
 static bool
 request_taken(const Objd__Request *req)
 {
 	size_t len;
-	uint8_t *buf = pack(req, &len);
+	uint8_t *buf = request_pack(req, &len);
 	bool taken = decodes_as_protobuf_c(buf, len);
 
 	free(buf);
@@ -331,10 +319,7 @@ static uint64_t rng_state;
 static uint64_t
 rng(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	return xorshift64(&rng_state);
 }
 
 /* Whatever a damaged request decodes to by hand, protobuf-c agrees. */
@@ -367,12 +352,12 @@ START_TEST(test_damaged_requests)
 	req.id = 300;
 	req.op_case = OBJD__REQUEST__OP_SET;
 	req.set = &set;
-	seed[0] = pack(&req, &seed_len[0]);
+	seed[0] = request_pack(&req, &seed_len[0]);
 	get.n_keys = 3;
 	get.keys = keys;
 	req.op_case = OBJD__REQUEST__OP_GET;
 	req.get = &get;
-	seed[1] = pack(&req, &seed_len[1]);
+	seed[1] = request_pack(&req, &seed_len[1]);
 
 	rng_state = 0x9e3779b97f4a7c15ULL;
 	for (int round = 0; round < 200000; round++) {

@@ -8,6 +8,7 @@
 
 #include "json.h"
 #include "pbcheck.h"
+#include "unit.h"
 #include "value.h"
 
 static Objd__Value *
@@ -200,9 +201,7 @@ START_TEST(test_double_round_trip)
 		double d;
 		char *text;
 
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
+		xorshift64(&x);
 		memcpy(&d, &x, sizeof(d));
 		if (!isfinite(d))
 			continue;

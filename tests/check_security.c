@@ -32,6 +32,7 @@
 #include "framing.h"
 #include "harness.h"
 #include "objd-client.h"
+#include "unit.h"
 #include "value.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -626,10 +627,7 @@ static uint64_t rnd_state;
 static uint64_t
 rnd(void)
 {
-	rnd_state ^= rnd_state << 13;
-	rnd_state ^= rnd_state >> 7;
-	rnd_state ^= rnd_state << 17;
-	return rnd_state;
+	return xorshift64(&rnd_state);
 }
 
 START_TEST(test_random_bytes)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "objd.h"
+#include "unit.h"
 
 static struct store_entry *
 entry(const char *key, const char *val)
@@ -145,19 +146,6 @@ START_TEST(test_revision_and_stamp)
 }
 END_TEST
 
-/* A request packed by protobuf-c, as clients send it. */
-static uint8_t *
-pack_request(Objd__Request *req, size_t *len)
-{
-	uint8_t *buf;
-
-	*len = objd__request__get_packed_size(req);
-	buf = malloc(*len + 1);
-	ck_assert_ptr_nonnull(buf);
-	objd__request__pack(req, buf);
-	return buf;
-}
-
 /* Finds key in the packed req, and nothing in any cut of it that ends
  * before the key does. Under ASan, a read past a cut fails the test. */
 static void
@@ -165,7 +153,7 @@ assert_first_key(Objd__Request *req, const char *want)
 {
 	size_t len, keylen;
 	const char *key;
-	uint8_t *body = pack_request(req, &len), *cut;
+	uint8_t *body = request_pack(req, &len), *cut;
 
 	if (want == NULL) {
 		ck_assert(!prefetch_first_key(body, len, &key, &keylen));
