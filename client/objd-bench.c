@@ -11,7 +11,12 @@
  * and its status, which must be OK.
  *
  * Keys are "key:" and twelve digits, as redis-benchmark writes
- * key:__rand_int__, so that both tools touch the same keys. */
+ * key:__rand_int__, so that both tools touch the same keys.
+ *
+ * With --redis it speaks redis's protocol (RESP) instead, to a
+ * redis-server: the same requests as redis commands, from the same
+ * loop, so that the two servers can be compared with one client program
+ * and not only with two (make bench). */
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -114,6 +119,7 @@ struct opts {
 	bool csv;
 	bool quiet;
 	bool fill; /* fill the key space before get and del */
+	bool redis; /* speak RESP to a redis-server */
 	const struct test
 	    *order[NITEMS(tests)]; /* the tests, as -t lists them */
 	size_t ntests;
@@ -233,6 +239,8 @@ enc_key(struct enc *e, uint8_t field, size_t *digits_off)
  * values of datasize 'x', as one frame. Field numbers are objd.proto's:
  * Request id 1, get 2, set 3, delete 4, ping 6; Get and Delete keys 1;
  * Set entries 1; Entry key 1, value 2; Value string_value 5. */
+static void tmpl_build_resp(struct tmpl *, enum test_kind, size_t, size_t);
+
 static void
 tmpl_build(struct tmpl *t, enum test_kind kind, size_t nkeys, size_t datasize)
 {
@@ -243,6 +251,10 @@ tmpl_build(struct tmpl *t, enum test_kind kind, size_t nkeys, size_t datasize)
 	uint8_t op_field;
 	struct enc e;
 
+	if (opts.redis) {
+		tmpl_build_resp(t, kind, nkeys, datasize);
+		return;
+	}
 	switch (kind) {
 	case T_PING:
 		op_field = 6;
@@ -296,12 +308,140 @@ tmpl_build(struct tmpl *t, enum test_kind kind, size_t nkeys, size_t datasize)
 		    t->len, e.len);
 }
 
+/* A RESP command being built. */
+struct resp {
+	char *data;
+	size_t len, cap;
+};
+
+static void
+resp_reserve(struct resp *b, size_t n)
+{
+	if (b->cap - b->len < n) {
+		b->cap = (b->len + n) * 2;
+		b->data = xrealloc(b->data, b->cap);
+	}
+}
+
+/* A RESP header: the type character and a count, as "*3\r\n". */
+static void
+resp_header(struct resp *b, char type, size_t n)
+{
+	resp_reserve(b, 24);
+	b->len += (size_t)snprintf(b->data + b->len, 24, "%c%zu\r\n", type, n);
+}
+
+/* Appends a RESP bulk string of len bytes; its bytes are 'x' if text is
+ * NULL. Returns where they are. */
+static size_t
+resp_bulk(struct resp *b, const char *text, size_t len)
+{
+	size_t at;
+
+	resp_header(b, '$', len);
+	at = b->len;
+	resp_reserve(b, len + 2);
+	if (text != NULL)
+		memcpy(b->data + at, text, len);
+	else
+		memset(b->data + at, 'x', len);
+	memcpy(b->data + at + len, "\r\n", 2);
+	b->len += len + 2;
+	return at;
+}
+
+/* The redis command of kind, as a RESP array, with the same keys and
+ * values as tmpl_build's request: GET, SET, DEL, PING, or MSET for mset
+ * and fill. */
+static void
+tmpl_build_resp(
+    struct tmpl *t, enum test_kind kind, size_t nkeys, size_t datasize)
+{
+	static const char *const commands[] = {
+		[T_PING] = "PING",
+		[T_GET] = "GET",
+		[T_SET] = "SET",
+		[T_DEL] = "DEL",
+		[T_MSET] = "MSET",
+		[T_FILL] = "MSET",
+	};
+	const char *command = commands[kind];
+	bool values = kind == T_SET || kind == T_MSET || kind == T_FILL;
+	struct resp b = { 0 };
+	char key[BENCH_KEY_LEN];
+
+	if (kind == T_PING)
+		nkeys = 0;
+	t->nkeys = nkeys;
+	t->key_off = xcalloc(nkeys ? nkeys : 1, sizeof(*t->key_off));
+	t->val_off = xcalloc(nkeys ? nkeys : 1, sizeof(*t->val_off));
+	t->id_off = SIZE_MAX;
+	resp_header(&b, '*', 1 + nkeys * (values ? 2 : 1));
+	resp_bulk(&b, command, strlen(command));
+	memcpy(key, BENCH_KEY_PREFIX, sizeof(BENCH_KEY_PREFIX) - 1);
+	for (size_t i = 0; i < nkeys; i++) {
+		put_digits((uint8_t *)key + sizeof(BENCH_KEY_PREFIX) - 1, i);
+		t->key_off[i] = resp_bulk(&b, key, BENCH_KEY_LEN) +
+		    sizeof(BENCH_KEY_PREFIX) - 1;
+		if (values)
+			t->val_off[i] = resp_bulk(&b, NULL, datasize);
+	}
+	t->frame = (uint8_t *)b.data;
+	t->len = b.len;
+}
+
+/* Reads the RESP template back, as redis will, and checks that it holds
+ * the command, keys and values it should. */
+static void
+tmpl_verify_resp(const struct tmpl *t, enum test_kind kind, size_t datasize)
+{
+	const char *p = (const char *)t->frame, *end = p + t->len;
+	bool values = kind == T_SET || kind == T_MSET || kind == T_FILL;
+	size_t n, len, per_key = values ? 2 : 1;
+	char key[BENCH_KEY_LEN], *e;
+
+	n = strtoul(p + 1, &e, 10);
+	if (*p != '*' || n != 1 + t->nkeys * per_key ||
+	    strncmp(e, "\r\n", 2) != 0)
+		die("internal error: bad redis command template");
+	p = e + 2;
+	memcpy(key, BENCH_KEY_PREFIX, sizeof(BENCH_KEY_PREFIX) - 1);
+	for (size_t i = 0; i < n; i++) {
+		len = strtoul(p + 1, &e, 10);
+		if (*p != '$' || strncmp(e, "\r\n", 2) != 0 ||
+		    (size_t)(end - (e + 2)) < len + 2 ||
+		    strncmp(e + 2 + len, "\r\n", 2) != 0)
+			die("internal error: bad redis command template");
+		p = e + 2;
+		/* Element 0 is the command; then keys, each with its value
+		 * in a set. */
+		if (i > 0 && (i - 1) % per_key == 0) {
+			put_digits(
+			    (uint8_t *)key + sizeof(BENCH_KEY_PREFIX) - 1,
+			    (i - 1) / per_key);
+			if (len != BENCH_KEY_LEN || memcmp(p, key, len) != 0)
+				die("internal error: a key of the template is "
+				    "wrong");
+		} else if (i > 0 && len != datasize)
+			die("internal error: a value of the template is wrong");
+		p += len + 2;
+	}
+	if (p != end)
+		die("internal error: bytes after the redis command template");
+}
+
 /* Decodes the template with protobuf-c, as objd will, and checks that
  * it says what it should: a wrong template would measure nonsense. */
 static void
 tmpl_verify(const struct tmpl *t, enum test_kind kind, size_t datasize)
 {
 	size_t hlen, blen, n = 0;
+
+	if (opts.redis) {
+		tmpl_verify_resp(t, kind, datasize);
+		return;
+	}
+
 	Objd__Request *req;
 	char err[256], key[BENCH_KEY_LEN + 1];
 	bool ok = true;
@@ -404,7 +544,8 @@ request_add(struct run *r, struct client *c)
 	p = c->out + c->out_len;
 	memcpy(p, t->frame, t->len);
 	c->out_len += t->len;
-	varint_encode(p + t->id_off, r->next_id++);
+	if (!opts.redis)
+		varint_encode(p + t->id_off, r->next_id++);
 	for (size_t i = 0; i < t->nkeys; i++) {
 		uint64_t key = base + i;
 
@@ -542,13 +683,81 @@ bad:
 	die("%s: objd sent a malformed answer", r->test->title);
 }
 
-/* Reads what objd sent c and takes every whole answer out of it. */
+/* The length of the RESP reply at p, checked; 0 if it is not all in
+ * yet, and then *need is the bytes it takes, if known. */
+static size_t
+resp_reply(const struct run *r, const uint8_t *p, size_t len, size_t *need)
+{
+	const uint8_t *nl = memchr(p, '\n', len);
+	size_t line;
+	long long n;
+	char *end;
+
+	if (nl == NULL)
+		return 0;
+	line = (size_t)(nl - p) + 1;
+	if (line < 3 || nl[-1] != '\r')
+		die("%s: redis sent a malformed reply", r->test->title);
+	switch (p[0]) {
+	case '+': /* +OK, +PONG */
+	case ':': /* the count of a DEL */
+		return line;
+	case '-':
+		die("%s: redis answered %.*s", r->test->title, (int)line - 2,
+		    (const char *)p);
+	case '$':
+		errno = 0;
+		n = strtoll((const char *)p + 1, &end, 10);
+		if (errno != 0 || end != (const char *)nl - 1 || n < -1 ||
+		    n > (long long)BENCH_VALUE_MAX)
+			die("%s: redis sent a malformed reply", r->test->title);
+		/* As objd's NOT_FOUND: after the fill every key is there. */
+		if (n == -1)
+			die("%s: redis has no such key", r->test->title);
+		*need = line + (size_t)n + 2;
+		if (len < *need)
+			return 0;
+		if (p[*need - 2] != '\r' || p[*need - 1] != '\n')
+			die("%s: redis sent a malformed reply", r->test->title);
+		return *need;
+	default:
+		die("%s: redis sent a reply of type '%c', not expected here",
+		    r->test->title, p[0]);
+	}
+}
+
+/* The length of the answer at p, checked against the request it is
+ * due for; 0 if it is not all in yet, and then *need is the bytes it
+ * takes, if known. */
+static size_t
+answer_take(const struct run *r, const struct client *c, const uint8_t *p,
+    size_t len, size_t *need)
+{
+	size_t hlen, blen;
+	enum frame_status st;
+
+	*need = 0;
+	if (opts.redis)
+		return resp_reply(r, p, len, need);
+	st = frame_parse_header(p, len, FRAME_MAX_DEFAULT, &hlen, &blen);
+	if (st == FRAME_SHORT)
+		return 0;
+	if (st != FRAME_OK)
+		die("%s: objd sent a bad frame: %s", r->test->title,
+		    frame_status_str(st));
+	*need = hlen + blen;
+	if (len < hlen + blen)
+		return 0;
+	answer_check(r, p + hlen, blen, c->first_id + (c->batch - c->due));
+	return hlen + blen;
+}
+
+/* Reads what the server sent c and takes every whole answer out of it. */
 static void
 client_read(struct run *r, struct client *c)
 {
-	size_t off = 0, hlen, blen;
+	size_t off = 0, used, need;
 	uint64_t lat, t;
-	enum frame_status st;
 	ssize_t n;
 
 	if (c->in_cap - c->in_len < BENCH_READ_CHUNK / 2) {
@@ -559,37 +768,29 @@ client_read(struct run *r, struct client *c)
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n == -1)
-		die("reading from objd: %s", strerror(errno));
+		die("reading from the server: %s", strerror(errno));
 	if (n == 0)
-		die("%s: objd closed the connection", r->test->title);
+		die("%s: the server closed the connection", r->test->title);
 	t = now_ns();
 	c->in_len += (size_t)n;
 	while (c->due > 0) {
-		st = frame_parse_header(c->in + off, c->in_len - off,
-		    FRAME_MAX_DEFAULT, &hlen, &blen);
-		if (st == FRAME_SHORT)
-			break;
-		if (st != FRAME_OK)
-			die("%s: objd sent a bad frame: %s", r->test->title,
-			    frame_status_str(st));
-		if (c->in_len - off < hlen + blen) {
-			/* Room for the whole frame, for the next reads. */
-			if (hlen + blen > c->in_cap) {
-				c->in_cap = hlen + blen + BENCH_READ_CHUNK;
+		used = answer_take(r, c, c->in + off, c->in_len - off, &need);
+		if (used == 0) {
+			/* Room for the whole answer, for the next reads. */
+			if (need > c->in_cap) {
+				c->in_cap = need + BENCH_READ_CHUNK;
 				c->in = xrealloc(c->in, c->in_cap);
 			}
 			break;
 		}
-		answer_check(r, c->in + off + hlen, blen,
-		    c->first_id + (c->batch - c->due));
-		off += hlen + blen;
+		off += used;
 		lat = t - c->started;
 		r->lat[r->done++] =
 		    lat > UINT32_MAX ? UINT32_MAX : (uint32_t)lat;
 		c->due--;
 	}
 	if (c->due == 0 && c->in_len > off)
-		die("%s: objd sent more than was asked", r->test->title);
+		die("%s: the server sent more than was asked", r->test->title);
 	memmove(c->in, c->in + off, c->in_len - off);
 	c->in_len -= off;
 	if (c->due == 0)
@@ -610,7 +811,8 @@ connect_to(const char *path)
 		die("socket: %s", strerror(errno));
 	/* Blocking: a full backlog waits rather than fails. */
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
-		die("cannot connect to objd at %s: %s (is objd running?)", path,
+		die("cannot connect to %s at %s: %s (is it running?)",
+		    opts.redis ? "redis-server" : "objd", path,
 		    strerror(errno));
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1)
 		die("fcntl: %s", strerror(errno));
@@ -785,7 +987,7 @@ run_test(const struct test *test, bool silent)
 		tmpl_free(&tail);
 }
 
-/* Says which objd is measured, from its status. */
+/* Says which server is measured; objd's, from its status. */
 static void
 describe_objd(void)
 {
@@ -793,6 +995,11 @@ describe_objd(void)
 	objd_client *c;
 	char err[512];
 
+	if (opts.redis) {
+		if (!opts.quiet && !opts.csv)
+			printf("redis-server at %s\n\n", opts.socket);
+		return;
+	}
 	if (objd_connect(opts.socket, 10, &c, err, sizeof(err)) != OBJD_OK)
 		die("%s", err);
 	if (objd_status(c, &resp) != OBJD_OK || resp->info == NULL)
@@ -812,7 +1019,7 @@ usage(FILE *fp)
 	    "usage: objd-bench [-s PATH] [-c CLIENTS] [-n REQUESTS] "
 	    "[-P DEPTH] [-t TESTS]\n"
 	    "                  [-d SIZE] [-r KEYSPACE] [--seed N] "
-	    "[--no-fill] [--csv] [-q]\n"
+	    "[--no-fill] [--redis] [--csv] [-q]\n"
 	    "\n"
 	    "Measures objd as redis-benchmark measures redis-server: CLIENTS\n"
 	    "connections, driven from one thread, send REQUESTS requests in\n"
@@ -832,6 +1039,9 @@ usage(FILE *fp)
 	    "      --seed N        seed of the random keys (default 1)\n"
 	    "      --no-fill       do not fill the key space before get "
 	    "and del\n"
+	    "      --redis         speak RESP to a redis-server at -s, to "
+	    "measure it with this\n"
+	    "                      same client (GET, SET, DEL, MSET, PING)\n"
 	    "      --csv           print CSV: test, rps, avg, min, p50, p99, "
 	    "p99.9, max (msec)\n"
 	    "  -q, --quiet         print one line per test\n"
@@ -914,7 +1124,7 @@ parse_tests(const char *list)
 		usage_error("no test given to -t");
 }
 
-enum { OPT_SEED = 256, OPT_NO_FILL, OPT_CSV, OPT_VERSION };
+enum { OPT_SEED = 256, OPT_NO_FILL, OPT_REDIS, OPT_CSV, OPT_VERSION };
 
 int
 main(int argc, char **argv)
@@ -929,6 +1139,7 @@ main(int argc, char **argv)
 		{ "keyspace", required_argument, NULL, 'r' },
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "no-fill", no_argument, NULL, OPT_NO_FILL },
+		{ "redis", no_argument, NULL, OPT_REDIS },
 		{ "csv", no_argument, NULL, OPT_CSV },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -978,6 +1189,9 @@ main(int argc, char **argv)
 		case OPT_NO_FILL:
 			opts.fill = false;
 			break;
+		case OPT_REDIS:
+			opts.redis = true;
+			break;
 		case OPT_CSV:
 			opts.csv = true;
 			break;
@@ -998,6 +1212,8 @@ main(int argc, char **argv)
 	if (optind != argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
 	parse_tests(test_list);
+	if (opts.redis && opts.socket == NULL)
+		usage_error("--redis needs -s, the redis-server's socket");
 	if (opts.socket == NULL)
 		opts.socket = socket_path = paths_default_socket();
 	value_counter = now_ns() ^ ((uint64_t)getpid() << 32);

@@ -11,9 +11,12 @@
 # of BENCH_CALLS calls. Everything started here is stopped, and the
 # folder removed, however the script ends.
 #
-# The 1-client rows are then run again with one client program for both
-# servers (pingpong.c), since with one client the client program's way
-# of waiting moves the rate as much as the server does.
+# Every row is also run with objd-bench against redis (--redis), so that
+# the two servers are compared with one client program as well as with
+# their own: with one client the client's way of waiting moves the rate
+# as much as the server does, and with 50, redis-benchmark spends its
+# whole CPU. The 1-client rows are run once more with pingpong.c, a
+# client that blocks in read, for both servers.
 #
 # Environment: OBJD_BIN, OBJCTL_BIN, OBJD_BENCH_BIN, PINGPONG_BIN (the
 # programs; without pingpong, its rows are left out),
@@ -107,11 +110,11 @@ measure() {
 }
 
 table=$t/table
-details=$t/details
-cli=$t/cli
+same=$t/same
+runs_out=$t/runs
 : >"$table"
-: >"$details"
-: >"$cli"
+: >"$same"
+: >"$runs_out"
 while IFS='|' read -r label test clients pipeline requests durable; do
 	requests=$(awk -v n="$requests" -v s="$scale" \
 	    'BEGIN { n *= s; print (n < 1 ? 1 : int(n)) }')
@@ -121,7 +124,7 @@ while IFS='|' read -r label test clients pipeline requests durable; do
 		osock=$t/o.sock rsock=$t/r.sock opid=$o_pid rpid=$r_pid
 	fi
 	args="-c $clients -n $requests -P $pipeline -d $datasize -r $keyspace"
-	o_runs="" r_runs="" o_cpus="" r_cpus="" o_cli="" r_cli=""
+	o_runs="" r_runs="" o_cpus="" r_cpus="" o_cli="" r_cli="" s_runs=""
 	for _ in $(seq "$runs"); do
 		measure "$opid" "${client_pin[@]}" "$OBJD_BENCH_BIN" \
 		    -s "$osock" -t "$test" --no-fill $args
@@ -131,6 +134,9 @@ while IFS='|' read -r label test clients pipeline requests durable; do
 		    -s "$rsock" -t "$test" $args
 		r_runs="$r_runs $rate" r_cpus="$r_cpus $srv_us"
 		r_cli="$r_cli $cli_us"
+		measure "$rpid" "${client_pin[@]}" "$OBJD_BENCH_BIN" --redis \
+		    -s "$rsock" -t "$test" --no-fill $args
+		s_runs="$s_runs $rate"
 	done
 	o=$(printf '%s\n' $o_runs | median)
 	r=$(printf '%s\n' $r_runs | median)
@@ -138,11 +144,16 @@ while IFS='|' read -r label test clients pipeline requests durable; do
 	rc=$(printf '%s\n' $r_cpus | median)
 	printf '%s|%s|%s|%s|%s|%s\n' "$label" "$o" "$r" "-n $requests" \
 	    "$oc" "$rc" >>"$table"
-	printf '%-24s objd:%s  redis:%s\n' "$label" "$o_runs" "$r_runs" \
-	    >>"$details"
-	printf '%-24s objd-bench %s, redis-benchmark %s\n' "" \
-	    "$(printf '%s\n' $o_cli | median)" \
-	    "$(printf '%s\n' $r_cli | median)" >>"$cli"
+	printf '%s|%s|%s\n' "$label" "$o" \
+	    "$(printf '%s\n' $s_runs | median)" >>"$same"
+	{
+		printf '%-24s objd:%s  redis:%s\n' "$label" "$o_runs" \
+		    "$r_runs"
+		printf '%-24s redis with objd-bench:%s\n' "" "$s_runs"
+		printf '%-24s objd-bench %s, redis-benchmark %s\n' "" \
+		    "$(printf '%s\n' $o_cli | median)" \
+		    "$(printf '%s\n' $r_cli | median)"
+	} >>"$runs_out"
 	bench_note "$label: objd $o, redis $r ops/s"
 done <<EOF
 $rows
@@ -180,8 +191,7 @@ if [ -x "$PINGPONG_BIN" ]; then
 		    "$(printf '%s\n' $o_cpus | median)" \
 		    "$(printf '%s\n' $r_cpus | median)" >>"$pp_table"
 		printf '%-24s objd:%s  redis:%s\n' \
-		    "$test 1 client, pingpong" "$o_runs" "$r_runs" >>"$details"
-		printf '%-24s the same client program for both\n' "" >>"$cli"
+		    "$test 1 client, pingpong" "$o_runs" "$r_runs" >>"$runs_out"
 	done
 else
 	bench_note "$PINGPONG_BIN not found: no pingpong rows"
@@ -230,6 +240,14 @@ printf '%-34s %8.2f ms %8.2f ms %9.2fx\n' \
     "one get name: objctl, redis-cli" "$o_ms" "$r_ms" \
     "$(awk -v o="$o_ms" -v r="$r_ms" 'BEGIN { print r / o }')"
 echo
+echo "The same rows with one client program for both servers, objd-bench"
+echo "(objd-bench --redis for redis-server; objd's column is the one above):"
+printf '%-34s %11s %11s %10s\n' "row" "objd" "redis" "objd/redis"
+while IFS='|' read -r label o r; do
+	printf '%-34s %11.0f %11.0f %9.2fx\n' "$label" "$o" "$r" \
+	    "$(awk -v o="$o" -v r="$r" 'BEGIN { print o / r }')"
+done <"$same"
+echo
 echo "objd/redis above 1.00x: objd is faster (for the call: redis-cli's"
 echo "time over objctl's; each call is timed from exec to exit, the median"
 echo "of $calls). server CPU: the server's own CPU time per request, all"
@@ -237,8 +255,10 @@ echo "threads, from /proc/PID/task/*/schedstat: not the client program's"
 echo "CPU, but with one client it includes the server's wake-ups, whose"
 echo "cost on a VM depends on how the client waits. pingpong: one client"
 echo "program for both servers (tests/bench/pingpong.c: write a request,"
-echo "block until its answer is in), $pp_requests requests a run."
+echo "block until its answer is in), $pp_requests requests a run. In the"
+echo "second table objd-bench drives both servers, with the same requests"
+echo "and the same waiting, so only the servers differ."
 echo
 echo "runs (ops/s), and the clients' own CPU time per request (us):"
-paste -d '\n' "$details" "$cli"
+cat "$runs_out"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

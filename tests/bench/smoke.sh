@@ -13,11 +13,12 @@ passed=0
 failed=0
 dir=$(mktemp -d "${TMPDIR:-/tmp}/objd-smoke.XXXXXX") || exit 99
 pid=""
+fake_pids=""
 cleanup() {
-	if [ -n "$pid" ]; then
-		kill -TERM "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
+	for p in $pid $fake_pids; do
+		kill -TERM "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
 	rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -114,6 +115,70 @@ if [ "$rc" -eq 2 ] && echo "$out" | grep -q "unknown test"; then
 	ok "unknown test: exit 2"
 else
 	fail "unknown test (exit $rc)" "$out"
+fi
+
+# --redis, against tests/bench/fake-redis.py: a RESP server in a few
+# lines of Python, so that no redis needs to be installed.
+fake_start() { # SOCKET [--fail-set]
+	python3 "$(dirname "$0")/fake-redis.py" "$@" 2>>"$dir/fake.log" &
+	fake_pids="$fake_pids $!"
+	for _ in $(seq 100); do
+		[ -S "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+if ! command -v python3 >/dev/null; then
+	echo "SKIP: --redis (no python3 for tests/bench/fake-redis.py)"
+elif ! fake_start "$dir/redis.sock" ||
+    ! fake_start "$dir/redis-fail.sock" --fail-set; then
+	fail "fake-redis.py did not start" "$(cat "$dir/fake.log")"
+else
+	redis_bench() {
+		"$OBJD_BENCH_BIN" --redis "$@" 2>&1
+	}
+	out=$(redis_bench -s "$dir/redis.sock" -c 4 -n 1000 -P 4 -r 100 \
+	    -t ping,get,set,del,mset,fill -q)
+	rc=$?
+	if [ "$rc" -eq 0 ] && [ "$(echo "$out" | grep -c \
+	    ' per second, p50=')" -eq 6 ]; then
+		ok "--redis: every test prints a rate"
+	else
+		fail "--redis: every test prints a rate (exit $rc)" "$out"
+	fi
+	# Values larger than a read, which come in two writes.
+	out=$(redis_bench -s "$dir/redis.sock" -c 2 -n 20 -r 3 -d 100000 \
+	    -t set,get -q)
+	rc=$?
+	if [ "$rc" -eq 0 ] && [ "$(echo "$out" | grep -c ' per second')" \
+	    -eq 2 ]; then
+		ok "--redis: 100 KB values"
+	else
+		fail "--redis: 100 KB values (exit $rc)" "$out"
+	fi
+	out=$(redis_bench -s "$dir/redis-fail.sock" -n 10 -t set -q)
+	rc=$?
+	if [ "$rc" -eq 1 ] && echo "$out" | grep -q 'redis answered -ERR fake'
+	then
+		ok "--redis: an error reply fails the run"
+	else
+		fail "--redis: an error reply fails the run (exit $rc)" "$out"
+	fi
+	out=$(redis_bench -s "$dir/redis-fail.sock" -n 10 -r 1000 \
+	    --no-fill -t get -q)
+	rc=$?
+	if [ "$rc" -eq 1 ] && echo "$out" | grep -q 'no such key'; then
+		ok "--redis: a missing key fails the run"
+	else
+		fail "--redis: a missing key fails the run (exit $rc)" "$out"
+	fi
+	out=$(redis_bench -n 10 -q)
+	rc=$?
+	if [ "$rc" -eq 2 ] && echo "$out" | grep -q 'needs -s'; then
+		ok "--redis without -s: exit 2"
+	else
+		fail "--redis without -s (exit $rc)" "$out"
+	fi
 fi
 
 # objd is still well.
