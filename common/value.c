@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "framing.h"
 #include "pbcheck.h"
 #include "utf8.h"
 #include "value.h"
@@ -73,6 +74,103 @@ bool
 value_valid(const Objd__Value *v, char *err, size_t errlen)
 {
 	return value_valid_at(v, 1, err, errlen);
+}
+
+/* A scalar's field tag: its field number, and its wire type. */
+static uint8_t
+scalar_tag(const Objd__Value *v)
+{
+	switch (v->kind_case) {
+	case OBJD__VALUE__KIND_DOUBLE_VALUE:
+		return (uint8_t)(v->kind_case << 3 | 1);
+	case OBJD__VALUE__KIND_STRING_VALUE:
+	case OBJD__VALUE__KIND_BYTES_VALUE:
+		return (uint8_t)(v->kind_case << 3 | 2);
+	default:
+		return (uint8_t)(v->kind_case << 3);
+	}
+}
+
+/* A scalar's varint, or its length for a string or bytes. */
+static uint64_t
+scalar_number(const Objd__Value *v)
+{
+	switch (v->kind_case) {
+	case OBJD__VALUE__KIND_NULL_VALUE:
+		/* An enum is an int32, sign-extended as protobuf has it. */
+		return (uint64_t)(int64_t)(int32_t)v->null_value;
+	case OBJD__VALUE__KIND_BOOL_VALUE:
+		return v->bool_value ? 1 : 0;
+	case OBJD__VALUE__KIND_INT_VALUE: /* sint64: zigzag */
+		return v->int_value < 0 ? ~((uint64_t)v->int_value << 1)
+		                        : (uint64_t)v->int_value << 1;
+	case OBJD__VALUE__KIND_STRING_VALUE:
+		return v->string_value != NULL ? strlen(v->string_value) : 0;
+	default: /* bytes */
+		return v->bytes_value.len;
+	}
+}
+
+/* Whether v is packed by hand: one scalar, and nothing protobuf-c would
+ * add (unknown fields it kept from a decode). */
+static bool
+packs_by_hand(const Objd__Value *v)
+{
+	switch (v->kind_case) {
+	case OBJD__VALUE__KIND_NULL_VALUE:
+	case OBJD__VALUE__KIND_BOOL_VALUE:
+	case OBJD__VALUE__KIND_INT_VALUE:
+	case OBJD__VALUE__KIND_DOUBLE_VALUE:
+	case OBJD__VALUE__KIND_STRING_VALUE:
+	case OBJD__VALUE__KIND_BYTES_VALUE:
+		return v->base.n_unknown_fields == 0;
+	default:
+		return false;
+	}
+}
+
+size_t
+value_packed_size(const Objd__Value *v)
+{
+	uint64_t n;
+
+	if (!packs_by_hand(v))
+		return objd__value__get_packed_size(v);
+	if (v->kind_case == OBJD__VALUE__KIND_DOUBLE_VALUE)
+		return 1 + sizeof(double);
+	n = scalar_number(v);
+	if (v->kind_case == OBJD__VALUE__KIND_STRING_VALUE ||
+	    v->kind_case == OBJD__VALUE__KIND_BYTES_VALUE)
+		return 1 + varint_size(n) + (size_t)n;
+	return 1 + varint_size(n);
+}
+
+size_t
+value_pack_to(const Objd__Value *v, uint8_t *out)
+{
+	uint8_t *p = out;
+	uint64_t n, bits;
+
+	if (!packs_by_hand(v))
+		return objd__value__pack(v, out);
+	*p++ = scalar_tag(v);
+	if (v->kind_case == OBJD__VALUE__KIND_DOUBLE_VALUE) {
+		/* Little-endian on the wire, whatever the host. */
+		memcpy(&bits, &v->double_value, sizeof(bits));
+		for (size_t i = 0; i < sizeof(bits); i++, bits >>= 8)
+			*p++ = (uint8_t)bits;
+		return (size_t)(p - out);
+	}
+	n = scalar_number(v);
+	p += varint_encode(p, n);
+	if (v->kind_case == OBJD__VALUE__KIND_STRING_VALUE && n > 0) {
+		memcpy(p, v->string_value, (size_t)n);
+		p += n;
+	} else if (v->kind_case == OBJD__VALUE__KIND_BYTES_VALUE && n > 0) {
+		memcpy(p, v->bytes_value.data, (size_t)n);
+		p += n;
+	}
+	return (size_t)(p - out);
 }
 
 uint8_t *

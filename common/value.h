@@ -14,6 +14,11 @@
 bool value_valid(const Objd__Value *v, char *err, size_t errlen);
 /* Encodes v into a new buffer; sets *len. */
 uint8_t *value_pack(const Objd__Value *v, size_t *len);
+/* v's encoded size, and v encoded at out, returning the bytes written:
+ * what protobuf-c writes, but by hand for a scalar, which is what most
+ * sets carry (protobuf-c walks the descriptor twice for it). */
+size_t value_packed_size(const Objd__Value *v);
+size_t value_pack_to(const Objd__Value *v, uint8_t *out);
 /* Decodes untrusted bytes into a new Value, checked with pbcheck and
  * value_valid first; NULL with the reason in err if they are not one. */
 Objd__Value *

@@ -136,10 +136,10 @@ txn_put(struct txn_key *k, uint8_t *val, size_t len)
 static void
 txn_put_value(struct txn_key *k, const Objd__Value *v)
 {
-	struct store_entry *e = store_entry_alloc(
-	    k->key, k->keylen, objd__value__get_packed_size(v), 0);
+	struct store_entry *e =
+	    store_entry_alloc(k->key, k->keylen, value_packed_size(v), 0);
 
-	objd__value__pack(v, (uint8_t *)e->data + e->keylen + 1);
+	value_pack_to(v, (uint8_t *)e->data + e->keylen + 1);
 	txn_put(k, NULL, 0);
 	k->entry = e;
 	k->val = STORE_ENTRY_VALUE(e);
