@@ -26,12 +26,12 @@ enum frame_status {
 size_t varint_encode(uint8_t out[VARINT_MAX_LEN], uint64_t v);
 /* How many bytes varint_encode writes for v. */
 size_t varint_size(uint64_t v);
+/* varint_decode for varints of two bytes or more. */
+int varint_decode_long(const uint8_t *buf, size_t len, uint64_t *v);
 /* Reads a varint from buf[0..len). Returns the bytes used, 0 if buf ends
  * before the varint does, or -1 if it is longer than ten bytes or
- * overflows 64 bits. */
-int varint_decode_long(const uint8_t *buf, size_t len, uint64_t *v);
-/* Inline for the one-byte varints that most tags, lengths and ids are:
- * objd decodes several per request. */
+ * overflows 64 bits. Inline for the one-byte varints that most tags,
+ * lengths and ids are: objd decodes several per request. */
 static inline int
 varint_decode(const uint8_t *buf, size_t len, uint64_t *v)
 {
