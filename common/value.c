@@ -176,10 +176,9 @@ value_pack_to(const Objd__Value *v, uint8_t *out)
 uint8_t *
 value_pack(const Objd__Value *v, size_t *len)
 {
-	size_t n = objd__value__get_packed_size(v);
-	uint8_t *buf = xmalloc(n);
+	uint8_t *buf = xmalloc(value_packed_size(v));
 
-	*len = objd__value__pack(v, buf);
+	*len = value_pack_to(v, buf);
 	return buf;
 }
 

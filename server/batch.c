@@ -23,10 +23,8 @@
  * batch fails with it, as its writes may rest on the failed ones. Whatever
  * else touches the file (reload, compaction, stopping) first waits for
  * the sync in flight (batch_settle). */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "objd.h"
@@ -410,6 +408,22 @@ write_failed(const char *err, uint64_t changes)
 	server.last_write_error = xstrdup(err);
 }
 
+/* Takes the open batch's changes and waiters, and leaves it empty:
+ * answering them resumes clients, which may open it again. */
+static void
+batch_take(struct batch_change **changes, size_t *nchanges,
+    struct batch_waiter **waiters, size_t *nwaiters)
+{
+	*changes = batch.changes;
+	*nchanges = batch.nchanges;
+	*waiters = batch.waiters;
+	*nwaiters = batch.nwaiters;
+	batch.changes = NULL;
+	batch.waiters = NULL;
+	batch.nchanges = batch.capchanges = 0;
+	batch.nwaiters = batch.capwaiters = 0;
+}
+
 /* The sync thread is done with the syncing batch: sync_errno is its
  * fdatasync's. */
 static void
@@ -436,14 +450,7 @@ batch_synced(int sync_errno)
 			log_warnx("%zu write(s) that came during the failed "
 				  "sync refused too",
 			    batch.nwaiters);
-		changes = batch.changes;
-		waiters = batch.waiters;
-		nchanges = batch.nchanges;
-		nwaiters = batch.nwaiters;
-		batch.changes = NULL;
-		batch.waiters = NULL;
-		batch.nchanges = batch.capchanges = 0;
-		batch.nwaiters = batch.capwaiters = 0;
+		batch_take(&changes, &nchanges, &waiters, &nwaiters);
 		batch_index_clear();
 	}
 	batch_finish(done.changes, done.nchanges, done.waiters, done.nwaiters,
@@ -461,23 +468,19 @@ batch_synced(int sync_errno)
 static void
 batch_commit_now(bool background)
 {
-	struct batch_change *changes = batch.changes;
-	struct batch_waiter *waiters = batch.waiters;
-	size_t nchanges = batch.nchanges, nwaiters = batch.nwaiters;
+	struct batch_change *changes;
+	struct batch_waiter *waiters;
+	size_t nchanges, nwaiters;
 	uint32_t *index = batch.index;
 	size_t nindex = batch.nindex;
 	uint64_t before = store_revision(server.store), after;
 	struct objfile_changes out;
 	char err[1024];
-	int rc = 0, sync_errno = 0;
+	int rc = 0;
 
-	if (nwaiters == 0)
+	if (batch.nwaiters == 0)
 		return;
-	/* Answering resumes clients, which may open the next batch. */
-	batch.changes = NULL;
-	batch.waiters = NULL;
-	batch.nchanges = batch.capchanges = 0;
-	batch.nwaiters = batch.capwaiters = 0;
+	batch_take(&changes, &nchanges, &waiters, &nwaiters);
 
 	objfile_changes_init(server.file, &out);
 	after = batch_encode(&out, changes, nchanges, waiters, nwaiters, before);
@@ -486,30 +489,30 @@ batch_commit_now(bool background)
 		server.last_write_error = NULL;
 		rc = objfile_append_start(
 		    server.file, server.store, &out, err, sizeof(err));
-		if (rc == 0 && objfile_append_needs_sync(server.file)) {
-			if (background && syncer_start(objfile_fd(server.file),
-					      batch_synced)) {
-				/* Its index stays with it, for batch_lookup. */
-				batch.index = NULL;
-				batch.nindex = 0;
-				syncing = (struct batch_syncing){ .active = true,
-					.changes = changes,
-					.nchanges = nchanges,
-					.waiters = waiters,
-					.nwaiters = nwaiters,
-					.index = index,
-					.nindex = nindex,
-					.out = out,
-					.before = before,
-					.after = after };
-				return;
-			}
-			if (fdatasync(objfile_fd(server.file)) == -1)
-				sync_errno = errno;
+		if (rc == 0 && background &&
+		    objfile_append_needs_sync(server.file) &&
+		    syncer_start(objfile_fd(server.file), batch_synced)) {
+			/* Its index stays with it, for batch_lookup. */
+			batch.index = NULL;
+			batch.nindex = 0;
+			syncing = (struct batch_syncing){ .active = true,
+				.changes = changes,
+				.nchanges = nchanges,
+				.waiters = waiters,
+				.nwaiters = nwaiters,
+				.index = index,
+				.nindex = nindex,
+				.out = out,
+				.before = before,
+				.after = after };
+			return;
 		}
 		if (rc == 0)
 			rc = objfile_append_finish(server.file, &out,
-			    sync_errno, err, sizeof(err));
+			    objfile_append_needs_sync(server.file)
+				? objfile_append_sync(server.file)
+				: 0,
+			    err, sizeof(err));
 		if (rc == -1)
 			write_failed(err, after - before);
 	}

@@ -383,12 +383,15 @@ int objfile_append(struct objfile *f, const struct store *s,
     const struct objfile_changes *c, char *err, size_t errlen);
 /* objfile_append in steps, so that its fdatasync can run elsewhere
  * (batch.c): start writes the changes; with --fsync always
- * (needs_sync), the caller then syncs objfile_fd and passes finish the
- * errno of that, or 0. Nothing else may touch f in between. */
+ * (needs_sync), the caller then syncs objfile_fd, on a thread or with
+ * objfile_append_sync, and passes finish the errno of that, or 0.
+ * Nothing else may touch f in between. */
 int objfile_append_start(struct objfile *f, const struct store *s,
     const struct objfile_changes *c, char *err, size_t errlen);
 bool objfile_append_needs_sync(const struct objfile *f);
 int objfile_fd(const struct objfile *f);
+/* fdatasync of f's file: its errno, or 0. */
+int objfile_append_sync(const struct objfile *f);
 int objfile_append_finish(struct objfile *f, const struct objfile_changes *c,
     int sync_errno, char *err, size_t errlen);
 /* Syncs what was appended since the last sync. */

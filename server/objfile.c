@@ -1299,6 +1299,12 @@ objfile_fd(const struct objfile *f)
 }
 
 int
+objfile_append_sync(const struct objfile *f)
+{
+	return fdatasync(f->fd) == -1 ? errno : 0;
+}
+
+int
 objfile_append_finish(struct objfile *f, const struct objfile_changes *c,
     int sync_errno, char *err, size_t errlen)
 {
@@ -1332,13 +1338,11 @@ int
 objfile_append(struct objfile *f, const struct store *s,
     const struct objfile_changes *c, char *err, size_t errlen)
 {
-	int sync_errno = 0;
-
 	if (objfile_append_start(f, s, c, err, errlen) == -1)
 		return -1;
-	if (objfile_append_needs_sync(f) && fdatasync(f->fd) == -1)
-		sync_errno = errno;
-	return objfile_append_finish(f, c, sync_errno, err, errlen);
+	return objfile_append_finish(f, c,
+	    objfile_append_needs_sync(f) ? objfile_append_sync(f) : 0, err,
+	    errlen);
 }
 
 int
