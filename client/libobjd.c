@@ -138,8 +138,8 @@ client_io_error(objd_client *c, const char *doing)
 }
 
 static int client_read_frame(objd_client *, double, bool, size_t *, size_t *);
-static int
-client_decode(objd_client *, const uint8_t *, size_t, Objd__Response **);
+static int client_decode(objd_client *, const uint8_t *, size_t,
+    Objd__Response **);
 
 /* objd hung up while the request was still going out. It may have said
  * why first (a request over its --max-frame, a client over its
@@ -168,8 +168,8 @@ client_send_refused(objd_client *c, double deadline)
 }
 
 static int
-client_write_all(
-    objd_client *c, const uint8_t *buf, size_t len, double deadline)
+client_write_all(objd_client *c, const uint8_t *buf, size_t len,
+    double deadline)
 {
 	ssize_t n;
 
@@ -235,16 +235,16 @@ client_fill(objd_client *c, size_t want, double deadline, bool soft)
 /* Reads one frame; on OBJD_OK its body is c->in[*off .. *off + *len).
  * soft: as client_fill(). */
 static int
-client_read_frame(
-    objd_client *c, double deadline, bool soft, size_t *off, size_t *len)
+client_read_frame(objd_client *c, double deadline, bool soft, size_t *off,
+    size_t *len)
 {
 	enum frame_status fs;
 	size_t hlen = 0, blen = 0;
 	int status;
 
 	for (;;) {
-		fs = frame_parse_header(
-		    c->in, c->in_len, FRAME_MAX_DEFAULT, &hlen, &blen);
+		fs = frame_parse_header(c->in, c->in_len, FRAME_MAX_DEFAULT,
+		    &hlen, &blen);
 		if (fs != FRAME_SHORT)
 			break;
 		status = client_fill(c, c->in_len + 1, deadline, soft);
@@ -294,15 +294,15 @@ client_status_known(int status)
 }
 
 static int
-client_decode(
-    objd_client *c, const uint8_t *buf, size_t len, Objd__Response **resp)
+client_decode(objd_client *c, const uint8_t *buf, size_t len,
+    Objd__Response **resp)
 {
 	char why[256];
 	Objd__Response *r;
 
 	if (!pbcheck(&objd__response__descriptor, buf, len, why, sizeof(why))) {
-		client_fail(
-		    c, "objd at %s answered nonsense: %s", c->socket_path, why);
+		client_fail(c, "objd at %s answered nonsense: %s",
+		    c->socket_path, why);
 		return client_break(c, OBJD_FAILED);
 	}
 	r = objd__response__unpack(NULL, len, buf);
@@ -622,8 +622,8 @@ objd_get(objd_client *c, const char *key, Objd__Value **value)
 }
 
 int
-objd_get_meta(
-    objd_client *c, const char *key, Objd__Value **value, uint64_t *revision)
+objd_get_meta(objd_client *c, const char *key, Objd__Value **value,
+    uint64_t *revision)
 {
 	*revision = 0;
 	return client_get(c, key, value, revision);
@@ -689,8 +689,8 @@ client_conditions(const objd_cond *conds, size_t n, Objd__Condition **store)
  * conds[0 .. nconds) and keeps only its status. The three carry their
  * conditions alike, so each write builds only its own operations. */
 static int
-client_call_write(
-    objd_client *c, Objd__Request *req, const objd_cond *conds, size_t nconds)
+client_call_write(objd_client *c, Objd__Request *req, const objd_cond *conds,
+    size_t nconds)
 {
 	Objd__Condition *cs, **ptrs;
 	int status;
@@ -918,14 +918,14 @@ client_check_events(objd_client *c, const Objd__Response *resp)
 	}
 	return OBJD_OK;
 bad:
-	client_fail(
-	    c, "objd at %s sent an invalid event: %s", c->socket_path, why);
+	client_fail(c, "objd at %s sent an invalid event: %s", c->socket_path,
+	    why);
 	return client_break(c, OBJD_FAILED);
 }
 
 int
-objd_watch(
-    objd_client *c, const char *prefix, uint64_t since, Objd__Response **first)
+objd_watch(objd_client *c, const char *prefix, uint64_t since,
+    Objd__Response **first)
 {
 	Objd__Request req = OBJD__REQUEST__INIT;
 	Objd__Watch watch = OBJD__WATCH__INIT;
@@ -965,8 +965,8 @@ objd_watch_next(objd_client *c, Objd__Response **resp, double timeout)
 		return OBJD_INVALID;
 	}
 	if (c->fd == -1) {
-		client_fail(
-		    c, "the watch on objd at %s ended earlier", c->socket_path);
+		client_fail(c, "the watch on objd at %s ended earlier",
+		    c->socket_path);
 		return OBJD_UNREACHABLE;
 	}
 	/* A deadline of 0 would mean "never"; a timeout of 0 still reads

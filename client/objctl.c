@@ -49,11 +49,11 @@ struct ctl {
 	const char *socket; /* --socket, or NULL for the default */
 	double timeout;
 	bool json;
-	bool string; /* set -s: every VALUE is a string */
-	bool if_absent; /* set, del --if-absent */
+	bool string;          /* set -s: every VALUE is a string */
+	bool if_absent;       /* set, del --if-absent */
 	bool if_revision_set; /* set, del --if-revision N */
 	uint64_t if_revision;
-	bool meta; /* get --meta */
+	bool meta;      /* get --meta */
 	uint64_t since; /* watch --since REV; 0: from the current values */
 	bool count_set; /* watch --count N */
 	uint64_t count;
@@ -78,8 +78,8 @@ enum ctl_opt_id {
 
 struct ctl_opt {
 	const char *name; /* the long name, without "--" */
-	char letter; /* the short name, or 0 */
-	const char *arg; /* the argument's name, or NULL for none */
+	char letter;      /* the short name, or 0 */
+	const char *arg;  /* the argument's name, or NULL for none */
 	enum ctl_opt_id id;
 	bool global; /* false: only for commands that list it */
 	const char *help;
@@ -162,8 +162,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 
 #define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
 
-static int
-ctl_err(int, const char *, ...) __attribute__((format(printf, 2, 3)));
+static int ctl_err(int, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Prints one line on stderr and returns status, for "return ctl_err()". */
 static int
@@ -362,8 +362,8 @@ ctl_set_uint(const char *opt, const char *what, const char *arg, uint64_t *out)
 	errno = 0;
 	n = strtoull(arg, &end, 10);
 	if (!isdigit((unsigned char)*arg) || *end != '\0' || errno != 0)
-		return ctl_err(
-		    CTL_USAGE, "--%s wants %s, not '%s'", opt, what, arg);
+		return ctl_err(CTL_USAGE, "--%s wants %s, not '%s'", opt, what,
+		    arg);
 	*out = n;
 	return 0;
 }
@@ -390,8 +390,8 @@ ctl_apply_opt(struct ctl *ctl, const struct ctl_cmd *cmd,
 		return 0;
 	case OPT_IF_REVISION:
 		ctl->if_revision_set = true;
-		return ctl_set_uint(
-		    o->name, "a revision", value, &ctl->if_revision);
+		return ctl_set_uint(o->name, "a revision", value,
+		    &ctl->if_revision);
 	case OPT_IF_ABSENT:
 		ctl->if_absent = true;
 		return 0;
@@ -402,8 +402,8 @@ ctl_apply_opt(struct ctl *ctl, const struct ctl_cmd *cmd,
 		return ctl_set_uint(o->name, "a revision", value, &ctl->since);
 	case OPT_COUNT:
 		ctl->count_set = true;
-		return ctl_set_uint(
-		    o->name, "a number of changes", value, &ctl->count);
+		return ctl_set_uint(o->name, "a number of changes", value,
+		    &ctl->count);
 	case OPT_MERGE:
 		ctl->merge = true;
 		return 0;
@@ -422,8 +422,8 @@ ctl_apply_opt(struct ctl *ctl, const struct ctl_cmd *cmd,
 
 /* A command's own option, given before the command or to another. */
 static int
-ctl_not_here(
-    const struct ctl_cmd *cmd, const char *arg, const struct ctl_opt *o)
+ctl_not_here(const struct ctl_cmd *cmd, const char *arg,
+    const struct ctl_opt *o)
 {
 	for (size_t i = 0; i < NITEMS(ctl_cmds); i++)
 		if (ctl_cmds[i].opts & (1u << o->id))
@@ -440,8 +440,8 @@ ctl_not_here(
  * up to the first argument that is not one. Same returns as
  * ctl_apply_opt. */
 static int
-ctl_parse_opts(
-    struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char **argv, int *ip)
+ctl_parse_opts(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
+    char **argv, int *ip)
 {
 	const struct ctl_opt *o;
 	const char *arg, *value;
@@ -463,8 +463,8 @@ ctl_parse_opts(
 				    o->name, o->arg);
 			value = argv[(*ip)++];
 		} else if (o->arg == NULL && value != NULL)
-			return ctl_err(
-			    CTL_USAGE, "--%s takes no value", o->name);
+			return ctl_err(CTL_USAGE, "--%s takes no value",
+			    o->name);
 		if ((rc = ctl_apply_opt(ctl, cmd, o, value)) != 0)
 			return rc;
 	}
@@ -496,8 +496,8 @@ ctl_connect(struct ctl *ctl)
 	char err[1024];
 	int status;
 
-	status = objd_connect(
-	    ctl->socket, ctl->timeout, &ctl->client, err, sizeof(err));
+	status = objd_connect(ctl->socket, ctl->timeout, &ctl->client, err,
+	    sizeof(err));
 	if (status != OBJD_OK)
 		return ctl_err(status, "%s", err);
 	return OBJD_OK;
@@ -976,8 +976,8 @@ ctl_print_keys(struct ctl *ctl, char **keys, size_t n)
 	if (ctl->json) {
 		list = value_new_list();
 		for (size_t i = 0; i < n; i++)
-			value_list_append(
-			    list, value_new_string(keys[i], strlen(keys[i])));
+			value_list_append(list,
+			    value_new_string(keys[i], strlen(keys[i])));
 		ctl_print_json(list, 2);
 		return;
 	}
@@ -1127,8 +1127,8 @@ ctl_watch_event(struct ctl *ctl, const Objd__Event *e)
 			n = asprintf(&line, "%" PRIu64 " set %s %s",
 			    e->revision, key, value);
 		else if (e->type == OBJD__EVENT__TYPE__DELETE)
-			n = asprintf(
-			    &line, "%" PRIu64 " delete %s", e->revision, key);
+			n = asprintf(&line, "%" PRIu64 " delete %s",
+			    e->revision, key);
 		else if (e->type == OBJD__EVENT__TYPE__RELOAD)
 			n = asprintf(&line,
 			    "%" PRIu64 " reload (objd reloaded the whole "
@@ -1333,14 +1333,14 @@ cmd_load(struct ctl *ctl, int argc, char **argv)
 	keys = xcalloc(m->n_fields, sizeof(*keys));
 	/* The document's keys are top-level keys: as paths, escaped. */
 	for (size_t i = 0; i < m->n_fields; i++) {
-		keys[i] = keypath_escape(
-		    m->fields[i]->key, strlen(m->fields[i]->key));
+		keys[i] = keypath_escape(m->fields[i]->key,
+		    strlen(m->fields[i]->key));
 		ops[i].key = keys[i];
 		ops[i].value = m->fields[i]->value;
 	}
 	if ((status = ctl_connect(ctl)) == OBJD_OK) {
-		status = objd_batch(
-		    ctl->client, ops, m->n_fields, NULL, 0, !ctl->merge);
+		status = objd_batch(ctl->client, ops, m->n_fields, NULL, 0,
+		    !ctl->merge);
 		if (status != OBJD_OK)
 			ctl_write_failed(ctl, status);
 		else if (ctl->json)
@@ -1476,8 +1476,8 @@ ctl_print_status_json(const Objd__StatusInfo *in)
 
 	ctl_add(m, "pid", value_new_int(in->pid));
 	ctl_add(m, "uptime", value_new_double(in->uptime));
-	ctl_add(
-	    m, "version", value_new_string(in->version, strlen(in->version)));
+	ctl_add(m, "version",
+	    value_new_string(in->version, strlen(in->version)));
 	ctl_add(m, "file", value_new_string(in->file, strlen(in->file)));
 	ctl_add(m, "socket", value_new_string(in->socket, strlen(in->socket)));
 	ctl_add(m, "keys", ctl_uint(in->keys));
@@ -1585,8 +1585,8 @@ main(int argc, char **argv)
 	if ((rc = ctl_parse_opts(&ctl, NULL, argc, argv, &i)) != 0)
 		return ctl_flush(rc < 0 ? 0 : rc);
 	if (i == argc)
-		return ctl_err(
-		    CTL_USAGE, "no command given (see objctl --help)");
+		return ctl_err(CTL_USAGE,
+		    "no command given (see objctl --help)");
 	if ((cmd = ctl_find_cmd(argv[i])) == NULL) {
 		char *shown = ctl_escape(argv[i], false);
 

@@ -65,7 +65,7 @@
 enum test_kind { T_PING, T_GET, T_SET, T_DEL, T_MSET, T_FILL };
 
 struct test {
-	const char *name; /* for -t */
+	const char *name;  /* for -t */
 	const char *title; /* in the report */
 	enum test_kind kind;
 	const char *help;
@@ -102,10 +102,10 @@ struct client {
 	bool polling_out; /* EPOLLOUT is asked for */
 	uint8_t *in;
 	size_t in_len, in_cap;
-	uint64_t started; /* ns: when the batch's write began */
+	uint64_t started;  /* ns: when the batch's write began */
 	uint64_t first_id; /* the id of the batch's first request */
-	size_t batch; /* requests in the batch */
-	size_t due; /* answers of the batch still to come */
+	size_t batch;      /* requests in the batch */
+	size_t due;        /* answers of the batch still to come */
 };
 
 struct opts {
@@ -118,7 +118,7 @@ struct opts {
 	uint64_t seed;
 	bool csv;
 	bool quiet;
-	bool fill; /* fill the key space before get and del */
+	bool fill;  /* fill the key space before get and del */
 	bool redis; /* speak RESP to a redis-server */
 	const struct test
 	    *order[NITEMS(tests)]; /* the tests, as -t lists them */
@@ -130,12 +130,12 @@ struct run {
 	const struct test *test;
 	const struct tmpl *tmpl; /* the request, or the full fill request */
 	const struct tmpl *tail; /* the fill's last, shorter request */
-	size_t total; /* requests to send */
+	size_t total;            /* requests to send */
 	size_t issued;
 	size_t done;
 	uint64_t next_id;
 	uint64_t cursor; /* the next key, for del and fill */
-	uint32_t *lat; /* ns, one per answered request */
+	uint32_t *lat;   /* ns, one per answered request */
 	int epfd;
 };
 
@@ -354,8 +354,8 @@ resp_bulk(struct resp *b, const char *text, size_t len)
  * values as tmpl_build's request: GET, SET, DEL, PING, or MSET for mset
  * and fill. */
 static void
-tmpl_build_resp(
-    struct tmpl *t, enum test_kind kind, size_t nkeys, size_t datasize)
+tmpl_build_resp(struct tmpl *t, enum test_kind kind, size_t nkeys,
+    size_t datasize)
 {
 	static const char *const commands[] = {
 		[T_PING] = "PING",
@@ -416,8 +416,8 @@ tmpl_verify_resp(const struct tmpl *t, enum test_kind kind, size_t datasize)
 		/* Element 0 is the command; then keys, each with its value
 		 * in a set. */
 		if (i > 0 && (i - 1) % per_key == 0) {
-			put_digits(
-			    (uint8_t *)key + sizeof(BENCH_KEY_PREFIX) - 1,
+			put_digits((uint8_t *)key + sizeof(BENCH_KEY_PREFIX) -
+			        1,
 			    (i - 1) / per_key);
 			if (len != BENCH_KEY_LEN || memcmp(p, key, len) != 0)
 				die("internal error: a key of the template is "
@@ -553,8 +553,8 @@ request_add(struct run *r, struct client *c)
 			key -= opts.keyspace;
 		put_digits(p + t->key_off[i], key);
 		if (r->test->kind == T_SET || r->test->kind == T_MSET)
-			put_counter(
-			    p + t->val_off[i], opts.datasize, value_counter++);
+			put_counter(p + t->val_off[i], opts.datasize,
+			    value_counter++);
 	}
 }
 
@@ -867,8 +867,8 @@ report(const struct run *r, size_t count, double seconds)
 		    r->test->title, rate, unit, p50, p99, p999);
 	} else {
 		printf("====== %s ======\n", r->test->title);
-		printf(
-		    "  %zu %s completed in %.2f seconds", count, unit, seconds);
+		printf("  %zu %s completed in %.2f seconds", count, unit,
+		    seconds);
 		if (r->test->kind == T_FILL)
 			printf(" (%zu requests)", n);
 		printf("\n  %zu parallel clients, pipeline %zu\n", opts.clients,
@@ -1156,8 +1156,8 @@ main(int argc, char **argv)
 	opts.keyspace = 1;
 	opts.seed = 1;
 	opts.fill = true;
-	while ((ch = getopt_long(
-	            argc, argv, "s:c:n:P:t:d:r:qh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "s:c:n:P:t:d:r:qh", longopts,
+	            NULL)) != -1) {
 		switch (ch) {
 		case 's':
 			opts.socket = optarg;

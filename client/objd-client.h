@@ -61,12 +61,12 @@ extern "C" {
 
 enum objd_status {
 	OBJD_OK = 0,
-	OBJD_NOT_FOUND = 1, /* a key does not exist */
-	OBJD_INVALID = 2, /* a malformed request or value */
+	OBJD_NOT_FOUND = 1,   /* a key does not exist */
+	OBJD_INVALID = 2,     /* a malformed request or value */
 	OBJD_UNREACHABLE = 3, /* objd cannot be reached, or went away */
-	OBJD_CONFLICT = 4, /* a condition failed */
-	OBJD_DENIED = 5, /* permission denied */
-	OBJD_FAILED = 6 /* objd could not do it, or answered nonsense */
+	OBJD_CONFLICT = 4,    /* a condition failed */
+	OBJD_DENIED = 5,      /* permission denied */
+	OBJD_FAILED = 6       /* objd could not do it, or answered nonsense */
 };
 
 typedef struct objd_client objd_client;
@@ -105,8 +105,8 @@ int objd_get(objd_client *c, const char *key, Objd__Value **value);
  * (for a nested path, its top-level key's; 0 if not OBJD_OK). The
  * object's revision is then objd_client_revision(). Read a key's
  * revision, then write with a condition on it: compare-and-set. */
-int objd_get_meta(
-    objd_client *c, const char *key, Objd__Value **value, uint64_t *revision);
+int objd_get_meta(objd_client *c, const char *key, Objd__Value **value,
+    uint64_t *revision);
 /* Reads the whole object. On OBJD_OK (*resp)->entries[0 ..
  * (*resp)->n_entries) holds every key (->key) and its value (->value),
  * sorted bytewise by key; free *resp with objd_response_free(). */
@@ -200,8 +200,8 @@ int objd_compact(objd_client *c);
  * with objd's reason in objd_client_error() and *resp, and the
  * connection is closed; OBJD_UNREACHABLE if objd went away. Free *resp
  * with objd_response_free(). */
-int objd_watch(
-    objd_client *c, const char *prefix, uint64_t since, Objd__Response **first);
+int objd_watch(objd_client *c, const char *prefix, uint64_t since,
+    Objd__Response **first);
 int objd_watch_next(objd_client *c, Objd__Response **resp, double timeout);
 
 /* Any request: sends req (its id is set by the call) and waits for the

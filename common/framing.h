@@ -16,10 +16,10 @@
 #define VARINT_MAX_LEN 10
 
 enum frame_status {
-	FRAME_OK, /* a whole header was parsed */
-	FRAME_SHORT, /* more bytes are needed to tell */
+	FRAME_OK,        /* a whole header was parsed */
+	FRAME_SHORT,     /* more bytes are needed to tell */
 	FRAME_TOO_LARGE, /* the announced length is over the maximum */
-	FRAME_BAD /* the length prefix is not a valid varint */
+	FRAME_BAD        /* the length prefix is not a valid varint */
 };
 
 /* Writes v as a varint into out; returns the number of bytes used. */

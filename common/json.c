@@ -224,8 +224,8 @@ member_cmp(const void *a, const void *b)
 
 /* Writes members as an object, sorted bytewise by key; sorts in place. */
 static void
-emit_members(
-    struct buf *b, struct member *m, size_t n, int indent, unsigned level)
+emit_members(struct buf *b, struct member *m, size_t n, int indent,
+    unsigned level)
 {
 	qsort(m, n, sizeof(*m), member_cmp);
 	buf_addc(b, '{');
@@ -279,8 +279,8 @@ members_special(const struct member *m, size_t n)
 /* Writes members as a map, escaped as {"$map": {...}} where they would
  * otherwise read back as a special form. */
 static void
-emit_object(
-    struct buf *b, struct member *m, size_t n, int indent, unsigned level)
+emit_object(struct buf *b, struct member *m, size_t n, int indent,
+    unsigned level)
 {
 	if (!members_special(m, n)) {
 		emit_members(b, m, n, indent, level);
@@ -309,8 +309,8 @@ emit_map(struct buf *b, const Objd__MapValue *m, int indent, unsigned level)
 }
 
 static void
-emit_bytes(
-    struct buf *b, const ProtobufCBinaryData *bin, int indent, unsigned level)
+emit_bytes(struct buf *b, const ProtobufCBinaryData *bin, int indent,
+    unsigned level)
 {
 	struct buf text = { 0 };
 
@@ -582,8 +582,8 @@ conv_literal_map(struct conv *c, json_t *j, unsigned depth)
 	Objd__Value *map;
 
 	if (!json_is_object(j))
-		return conv_fail(
-		    c, "\"$map\" must be an object: the map taken as it is");
+		return conv_fail(c,
+		    "\"$map\" must be an object: the map taken as it is");
 	path_push_key(c, "$map");
 	if ((map = conv_members(c, j, depth)) != NULL)
 		path_pop(c, mark);
@@ -611,8 +611,8 @@ static Objd__Value *
 conv_value(struct conv *c, json_t *j, unsigned depth)
 {
 	if (depth > VALUE_DEPTH_MAX)
-		return conv_fail(
-		    c, "value nested deeper than %d levels", VALUE_DEPTH_MAX);
+		return conv_fail(c, "value nested deeper than %d levels",
+		    VALUE_DEPTH_MAX);
 	switch (json_typeof(j)) {
 	case JSON_OBJECT:
 		return conv_map(c, j, depth);
@@ -622,8 +622,8 @@ conv_value(struct conv *c, json_t *j, unsigned depth)
 		/* jansson refuses \u0000 already; this keeps it so. */
 		if (memchr(json_string_value(j), '\0', json_string_length(j)))
 			return conv_fail(c, "a string holds a NUL character");
-		return value_new_string(
-		    json_string_value(j), json_string_length(j));
+		return value_new_string(json_string_value(j),
+		    json_string_length(j));
 	case JSON_INTEGER:
 		return value_new_int(json_integer_value(j));
 	case JSON_REAL:
@@ -672,8 +672,8 @@ json_parse(const char *text, size_t len, char *err, size_t errlen, bool *syntax)
 
 	/* No JSON_ALLOW_NUL: jansson then refuses \u0000 itself, with its
 	 * line and column. */
-	j = json_loadb(
-	    text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+	j = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+	    &je);
 	if (j == NULL) {
 		enum json_error_code code = json_error_code(&je);
 
@@ -740,8 +740,8 @@ json_value_from_arg(const char *arg, char *err, size_t errlen)
 	if (strcmp(arg, "true") == 0 || strcmp(arg, "false") == 0 ||
 	    strcmp(arg, "null") == 0 || arg[0] == '[' || arg[0] == '{' ||
 	    arg[0] == '"') {
-		if ((v = json_parse(
-		         arg, strlen(arg), why, sizeof(why), &syntax)) != NULL)
+		if ((v = json_parse(arg, strlen(arg), why, sizeof(why),
+		         &syntax)) != NULL)
 			return v;
 		snprintf(err, errlen, "%s%s; to store it as a string, use -s",
 		    syntax ? "value is not valid JSON: " : "invalid value: ",

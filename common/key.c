@@ -17,8 +17,8 @@ key_valid(const char *key, size_t len, char *err, size_t errlen)
 		return false;
 	}
 	if (!utf8_valid(key, len)) {
-		snprintf(
-		    err, errlen, "a key must be UTF-8 text without NUL bytes");
+		snprintf(err, errlen,
+		    "a key must be UTF-8 text without NUL bytes");
 		return false;
 	}
 	return true;

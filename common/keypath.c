@@ -40,8 +40,8 @@ keypath_parse(const char *path, struct keypath *kp, char *err, size_t errlen)
 				free(part);
 				return keypath_fail(kp, err, errlen,
 				    n == 0 ? "an empty part (escape a dot "
-					     "that is part of a name as \\.)"
-					   : why,
+				             "that is part of a name as \\.)"
+				           : why,
 				    path);
 			}
 			kp->parts[kp->n] = xstrndup(part, n);

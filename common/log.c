@@ -51,8 +51,8 @@ log_vemit(enum log_level level, int with_errno, const char *fmt, va_list ap)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (with_errno) {
 		n = strlen(msg);
-		snprintf(
-		    msg + n, sizeof(msg) - n, ": %s", strerror(saved_errno));
+		snprintf(msg + n, sizeof(msg) - n, ": %s",
+		    strerror(saved_errno));
 	}
 	if (log_to_syslog)
 		syslog(priorities[level], "%s", msg);

@@ -101,8 +101,8 @@ paths_make_dir(const char *dir, mode_t mode, char *err, size_t errlen)
 	if (mkdir(dir, mode) == 0 || errno == EEXIST)
 		goto made;
 	if (errno != ENOENT) {
-		snprintf(
-		    err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		snprintf(err, errlen, "cannot create %s: %s", dir,
+		    strerror(errno));
 		return false;
 	}
 	parent = paths_dirname(dir);
@@ -112,8 +112,8 @@ paths_make_dir(const char *dir, mode_t mode, char *err, size_t errlen)
 	if (!ok)
 		return false;
 	if (mkdir(dir, mode) == -1 && errno != EEXIST) {
-		snprintf(
-		    err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		snprintf(err, errlen, "cannot create %s: %s", dir,
+		    strerror(errno));
 		return false;
 	}
 made:

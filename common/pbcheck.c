@@ -52,26 +52,26 @@ pbcheck(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
 		case 0: /* varint */
 			used = varint_decode(buf + pos, top->end - pos, &n);
 			if (used <= 0)
-				return pbcheck_fail(
-				    err, errlen, "malformed message");
+				return pbcheck_fail(err, errlen,
+				    "malformed message");
 			pos += (size_t)used;
 			break;
 		case 1: /* 64-bit */
 		case 5: /* 32-bit */
 			n = (tag & 7) == 1 ? 8 : 4;
 			if (top->end - pos < n)
-				return pbcheck_fail(
-				    err, errlen, "malformed message");
+				return pbcheck_fail(err, errlen,
+				    "malformed message");
 			pos += n;
 			break;
 		case 2: /* length-delimited */
 			used = varint_decode(buf + pos, top->end - pos, &n);
 			if (used <= 0 || n > top->end - pos - (size_t)used)
-				return pbcheck_fail(
-				    err, errlen, "malformed message");
+				return pbcheck_fail(err, errlen,
+				    "malformed message");
 			pos += (size_t)used;
-			fd = protobuf_c_message_descriptor_get_field(
-			    top->desc, (unsigned)(tag >> 3));
+			fd = protobuf_c_message_descriptor_get_field(top->desc,
+			    (unsigned)(tag >> 3));
 			if (fd != NULL && fd->type == PROTOBUF_C_TYPE_MESSAGE) {
 				const ProtobufCMessageDescriptor *sub =
 				    fd->descriptor;

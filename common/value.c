@@ -340,8 +340,8 @@ value_list_append(Objd__Value *list, Objd__Value *item)
 }
 
 void
-value_map_add(
-    Objd__Value *map, const char *key, size_t keylen, Objd__Value *item)
+value_map_add(Objd__Value *map, const char *key, size_t keylen,
+    Objd__Value *item)
 {
 	Objd__MapValue *m = map->map_value;
 	Objd__MapValue__FieldsEntry *e = xmalloc(sizeof(*e));

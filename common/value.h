@@ -21,8 +21,8 @@ size_t value_packed_size(const Objd__Value *v);
 size_t value_pack_to(const Objd__Value *v, uint8_t *out);
 /* Decodes untrusted bytes into a new Value, checked with pbcheck and
  * value_valid first; NULL with the reason in err if they are not one. */
-Objd__Value *
-value_unpack(const uint8_t *buf, size_t len, char *err, size_t errlen);
+Objd__Value *value_unpack(const uint8_t *buf, size_t len, char *err,
+    size_t errlen);
 /* Frees a Value from value_unpack or one built with xmalloc'd parts. */
 void value_free(Objd__Value *v);
 /* The name of v's type: "null", "bool", "int", "double", "string",
@@ -44,7 +44,7 @@ Objd__Value *value_new_map(void);
  * doubling, those of a decoded value are sized exactly. */
 void value_list_append(Objd__Value *list, Objd__Value *item);
 /* Adds key = item to a map value; takes ownership of item. */
-void value_map_add(
-    Objd__Value *map, const char *key, size_t keylen, Objd__Value *item);
+void value_map_add(Objd__Value *map, const char *key, size_t keylen,
+    Objd__Value *item);
 
 #endif

@@ -76,8 +76,8 @@ access_parse_id(const char *s, unsigned long *id)
 
 /* One item of a list: "name", "1001", "@group", "@100" or "*". */
 static bool
-access_parse_item(
-    const char *item, struct access_rule *r, char *err, size_t errlen)
+access_parse_item(const char *item, struct access_rule *r, char *err,
+    size_t errlen)
 {
 	unsigned long id;
 	struct passwd *pw;
@@ -113,8 +113,8 @@ access_parse_item(
 }
 
 int
-access_allow(
-    const char *spec, enum access_level level, char *err, size_t errlen)
+access_allow(const char *spec, enum access_level level, char *err,
+    size_t errlen)
 {
 	char *copy = xstrdup(spec), *p = copy, *item;
 	struct access_rule r;
@@ -142,8 +142,8 @@ access_allow(
 		r.level = level;
 		if (policy.n == policy.cap) {
 			policy.cap = policy.cap ? policy.cap * 2 : 8;
-			policy.rules = xreallocarray(
-			    policy.rules, policy.cap, sizeof(*policy.rules));
+			policy.rules = xreallocarray(policy.rules, policy.cap,
+			    sizeof(*policy.rules));
 		}
 		policy.rules[policy.n++] = r;
 		if (r.who == WHO_GROUP)
@@ -180,8 +180,8 @@ access_peer_groups(int fd, gid_t gid, gid_t **groups)
 	for (;;) {
 		socklen_t len = (socklen_t)(cap * sizeof(gid_t));
 
-		if (getsockopt(
-		        fd, SOL_SOCKET, SO_PEERGROUPS, *groups + 1, &len) == 0)
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, *groups + 1,
+		        &len) == 0)
 			return 1 + len / sizeof(gid_t);
 		/* On ERANGE the kernel says how much room it needs. */
 		if (errno != ERANGE || cap == ACCESS_GROUPS_MAX)
@@ -303,8 +303,8 @@ access_parse_group(const char *arg, gid_t *gid, char *err, size_t errlen)
 	else if (access_parse_id(arg, &id))
 		*gid = (gid_t)id;
 	else {
-		snprintf(
-		    err, errlen, "--socket-group: no group named '%s'", arg);
+		snprintf(err, errlen, "--socket-group: no group named '%s'",
+		    arg);
 		return -1;
 	}
 	return 0;

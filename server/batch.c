@@ -32,8 +32,8 @@
 
 struct batch_change {
 	struct store_entry *entry; /* the new entry, or the key to delete */
-	size_t waiter; /* the index of the change it is part of */
-	uint64_t hash; /* of the key, in the index */
+	size_t waiter;             /* the index of the change it is part of */
+	uint64_t hash;             /* of the key, in the index */
 	bool delete;
 };
 
@@ -51,7 +51,7 @@ struct batch_waiter {
 	uint64_t id;
 	Objd__Status status;
 	char *error;
-	bool changes; /* false: an answer deferred to keep the order */
+	bool changes;      /* false: an answer deferred to keep the order */
 	uint64_t revision; /* the object's revision once it is applied */
 };
 
@@ -102,8 +102,8 @@ batch_init(void)
 		fatalx("cannot create the commit event");
 	if (server.fsync != FSYNC_INTERVAL)
 		return;
-	batch.sync_timer = event_new(server.base, -1, EV_PERSIST,
-	    batch_sync_cb, NULL);
+	batch.sync_timer =
+	    event_new(server.base, -1, EV_PERSIST, batch_sync_cb, NULL);
 	if (batch.sync_timer == NULL ||
 	    event_add(batch.sync_timer, &second) == -1)
 		fatalx("cannot create the sync timer");
@@ -154,8 +154,8 @@ index_slot(const uint32_t *index, size_t nindex,
 static size_t
 batch_index_slot(const char *key, size_t keylen, uint64_t hash)
 {
-	return index_slot(
-	    batch.index, batch.nindex, batch.changes, key, keylen, hash);
+	return index_slot(batch.index, batch.nindex, batch.changes, key, keylen,
+	    hash);
 }
 
 static void
@@ -166,7 +166,8 @@ batch_index_add(void)
 
 	if (n * 2 > batch.nindex) {
 		free(batch.index);
-		batch.nindex = batch.nindex ? batch.nindex * 2 : BATCH_INDEX_MIN;
+		batch.nindex =
+		    batch.nindex ? batch.nindex * 2 : BATCH_INDEX_MIN;
 		while (n * 2 > batch.nindex)
 			batch.nindex *= 2;
 		batch.index = xcalloc(batch.nindex, sizeof(*batch.index));
@@ -204,11 +205,12 @@ batch_lookup(const char *key, size_t keylen, bool *pending)
 	*pending = true;
 	if (batch.nchanges > 0 &&
 	    (at = batch.index[batch_index_slot(key, keylen, hash)]) != 0)
-		return batch.changes[at - 1].delete ? NULL
-						    : batch.changes[at - 1].entry;
+		return batch.changes[at - 1].delete
+		    ? NULL
+		    : batch.changes[at - 1].entry;
 	if (syncing.nchanges > 0 &&
 	    (at = syncing.index[index_slot(syncing.index, syncing.nindex,
-		 syncing.changes, key, keylen, hash)]) != 0)
+	         syncing.changes, key, keylen, hash)]) != 0)
 		return syncing.changes[at - 1].delete
 		    ? NULL
 		    : syncing.changes[at - 1].entry;
@@ -223,8 +225,8 @@ batch_wait(struct conn *c, uint64_t id, bool changes)
 
 	if (batch.nwaiters == batch.capwaiters) {
 		batch.capwaiters = batch.capwaiters ? batch.capwaiters * 2 : 16;
-		batch.waiters = xreallocarray(
-		    batch.waiters, batch.capwaiters, sizeof(*batch.waiters));
+		batch.waiters = xreallocarray(batch.waiters, batch.capwaiters,
+		    sizeof(*batch.waiters));
 	}
 	w = &batch.waiters[batch.nwaiters++];
 	w->conn = c;
@@ -247,8 +249,7 @@ batch_begin(struct conn *c, uint64_t id)
 }
 
 void
-batch_defer(struct conn *c, uint64_t id, Objd__Status status,
-    const char *error)
+batch_defer(struct conn *c, uint64_t id, Objd__Status status, const char *error)
 {
 	struct batch_waiter *w = batch_wait(c, id, false);
 
@@ -261,14 +262,14 @@ batch_add(struct store_entry *e, bool delete)
 {
 	if (batch.nchanges == batch.capchanges) {
 		batch.capchanges = batch.capchanges ? batch.capchanges * 2 : 16;
-		batch.changes = xreallocarray(
-		    batch.changes, batch.capchanges, sizeof(*batch.changes));
+		batch.changes = xreallocarray(batch.changes, batch.capchanges,
+		    sizeof(*batch.changes));
 	}
 	batch.changes[batch.nchanges++] = (struct batch_change){
 		.entry = e,
 		.waiter = batch.nwaiters - 1,
 		.hash = store_key_hash(batch.seed, e->data, e->keylen),
-		.delete = delete
+		.delete = delete,
 	};
 	batch_index_add();
 }
@@ -438,8 +439,8 @@ batch_synced(int sync_errno)
 
 	/* Answering resumes clients, whose writes must no longer see it. */
 	memset(&syncing, 0, sizeof(syncing));
-	rc = objfile_append_finish(
-	    server.file, &done.out, sync_errno, err, sizeof(err));
+	rc = objfile_append_finish(server.file, &done.out, sync_errno, err,
+	    sizeof(err));
 	objfile_changes_free(&done.out);
 	free(done.index);
 	if (rc == -1) {
@@ -448,7 +449,7 @@ batch_synced(int sync_errno)
 		 * it goes too. */
 		if (batch.nwaiters > 0)
 			log_warnx("%zu write(s) that came during the failed "
-				  "sync refused too",
+			          "sync refused too",
 			    batch.nwaiters);
 		batch_take(&changes, &nchanges, &waiters, &nwaiters);
 		batch_index_clear();
@@ -483,12 +484,13 @@ batch_commit_now(bool background)
 	batch_take(&changes, &nchanges, &waiters, &nwaiters);
 
 	objfile_changes_init(server.file, &out);
-	after = batch_encode(&out, changes, nchanges, waiters, nwaiters, before);
+	after =
+	    batch_encode(&out, changes, nchanges, waiters, nwaiters, before);
 	if (after > before) {
 		free(server.last_write_error);
 		server.last_write_error = NULL;
-		rc = objfile_append_start(
-		    server.file, server.store, &out, err, sizeof(err));
+		rc = objfile_append_start(server.file, server.store, &out, err,
+		    sizeof(err));
 		if (rc == 0 && background &&
 		    objfile_append_needs_sync(server.file) &&
 		    syncer_start(objfile_fd(server.file), batch_synced)) {
@@ -510,8 +512,8 @@ batch_commit_now(bool background)
 		if (rc == 0)
 			rc = objfile_append_finish(server.file, &out,
 			    objfile_append_needs_sync(server.file)
-				? objfile_append_sync(server.file)
-				: 0,
+			        ? objfile_append_sync(server.file)
+			        : 0,
 			    err, sizeof(err));
 		if (rc == -1)
 			write_failed(err, after - before);

@@ -52,14 +52,13 @@ compact_start(void)
 	 * not yet in the store, would be in neither the copy nor its tail. */
 	batch_settle();
 	if (objfile_compact_start(server.file, server.store, err,
-		sizeof(err)) == -1) {
+	        sizeof(err)) == -1) {
 		log_warnx("%s", err);
 		compact.failed_at = now_wall();
 		compact_settle(false, err);
 		return false;
 	}
-	log_info("compacting %s: %llu bytes for %zu keys",
-	    server.file_path,
+	log_info("compacting %s: %llu bytes for %zu keys", server.file_path,
 	    (unsigned long long)objfile_stats(server.file)->file_size,
 	    store_count(server.store));
 	return true;
@@ -93,7 +92,7 @@ handle_compact(struct conn *c, const Objd__Request *req)
 		compact.waiters = xreallocarray(compact.waiters, compact.cap,
 		    sizeof(*compact.waiters));
 	}
-	compact.waiters[compact.n++] = (struct compact_waiter) { c, req->id };
+	compact.waiters[compact.n++] = (struct compact_waiter){ c, req->id };
 	/* Like a write, the client waits for its answer before its next
 	 * request is read. */
 	c->pending++;

@@ -121,8 +121,8 @@ config_read(const char *path, int *argcp)
 	FILE *fp;
 
 	if ((fp = fopen(path, "re")) == NULL)
-		config_usage_error(
-		    "cannot read config file %s: %s", path, strerror(errno));
+		config_usage_error("cannot read config file %s: %s", path,
+		    strerror(errno));
 	argv[0] = xstrdup("objd");
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		lineno++;
@@ -157,8 +157,8 @@ config_read(const char *path, int *argcp)
 		                             : xasprintf("--%s", name);
 	}
 	if (ferror(fp))
-		config_usage_error(
-		    "cannot read config file %s: %s", path, strerror(errno));
+		config_usage_error("cannot read config file %s: %s", path,
+		    strerror(errno));
 	fclose(fp);
 	argv[argc] = NULL;
 	*argcp = argc;

@@ -46,8 +46,8 @@
 
 static uint64_t conn_next_serial = 1;
 static size_t conn_nrefused;
-static TAILQ_HEAD(, conn) conn_unflushed =
-    TAILQ_HEAD_INITIALIZER(conn_unflushed);
+static TAILQ_HEAD(, conn) conn_unflushed = TAILQ_HEAD_INITIALIZER(
+    conn_unflushed);
 static struct event *conn_flush_ev;
 
 /* Requests decode into an arena (arena.h), released once handled: most
@@ -187,8 +187,8 @@ conn_refuse(struct conn *c)
 	    "objd serves at most %zu clients at once (--max-clients); try "
 	    "again later",
 	    server.clients_max);
-	reply_result(
-	    c, 0, OBJD__STATUS__FAILED, why, store_revision(server.store));
+	reply_result(c, 0, OBJD__STATUS__FAILED, why,
+	    store_revision(server.store));
 	conn_set_read_timeout(c, &tv);
 }
 
@@ -214,17 +214,17 @@ conn_accept(int fd)
 	c->fd = fd;
 	c->in = evbuffer_new();
 	c->out = evbuffer_new();
-	c->read_ev = event_new(
-	    server.base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
-	c->write_ev = event_new(
-	    server.base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
+	c->read_ev =
+	    event_new(server.base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+	c->write_ev =
+	    event_new(server.base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
 	c->read_timer = evtimer_new(server.base, conn_timeout_cb, c);
 	c->write_timer = evtimer_new(server.base, conn_timeout_cb, c);
 	if (c->in == NULL || c->out == NULL || c->read_ev == NULL ||
 	    c->write_ev == NULL || c->read_timer == NULL ||
 	    c->write_timer == NULL) {
-		log_warnx(
-		    "cannot set up client %llu", (unsigned long long)c->serial);
+		log_warnx("cannot set up client %llu",
+		    (unsigned long long)c->serial);
 		conn_free_io(c);
 		free(c);
 		return;
@@ -418,8 +418,8 @@ conn_wait(struct conn *c)
  * writes that join their batch go on: anything else, an error answer
  * included, would be answered ahead of them. */
 static bool
-conn_frame(
-    struct conn *c, struct evbuffer *in, size_t header_len, size_t body_len)
+conn_frame(struct conn *c, struct evbuffer *in, size_t header_len,
+    size_t body_len)
 {
 	const uint8_t *body;
 	Objd__Request *req;
@@ -456,8 +456,8 @@ conn_frame(
 		arena_release(&conn_arena, mark);
 		if (c->pending > 0)
 			return false;
-		conn_reject(
-		    c, conn_guess_id(body, body_len), "malformed request");
+		conn_reject(c, conn_guess_id(body, body_len),
+		    "malformed request");
 		return true;
 	}
 	if (c->pending > 0 && !request_joins_batch(c, req)) {
@@ -491,8 +491,8 @@ conn_process(struct conn *c)
 	if (c->access == ACCESS_NONE && max > CONN_DENIED_FRAME_MAX)
 		max = CONN_DENIED_FRAME_MAX;
 	else if (evbuffer_peek(in, -1, NULL, &first, 1) == 1)
-		prefetch_frames(
-		    server.store, first.iov_base, first.iov_len, max);
+		prefetch_frames(server.store, first.iov_base, first.iov_len,
+		    max);
 	while (!c->gone && !c->closing && c->pending == c->batched &&
 	    !server.stopping) {
 		have = evbuffer_get_length(in);
@@ -503,8 +503,8 @@ conn_process(struct conn *c)
 			break;
 		}
 		n = evbuffer_copyout(in, prefix, sizeof(prefix));
-		st = frame_parse_header(
-		    prefix, (size_t)n, max, &header_len, &body_len);
+		st = frame_parse_header(prefix, (size_t)n, max, &header_len,
+		    &body_len);
 		if (st == FRAME_SHORT)
 			break;
 		if (st != FRAME_OK && c->pending > 0) {
@@ -607,7 +607,7 @@ conn_write(struct conn *c, bool *progress)
 	*progress = false;
 	while (evbuffer_get_length(c->out) > 0 &&
 	    ((n = evbuffer_write(c->out, c->fd)) > 0 ||
-		(n == -1 && errno == EINTR)))
+	        (n == -1 && errno == EINTR)))
 		if (n > 0)
 			*progress = true;
 	if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -655,8 +655,8 @@ conn_output_added(struct conn *c)
 	if (c->unflushed)
 		return;
 	if (conn_flush_ev == NULL &&
-	    (conn_flush_ev = event_new(server.base, -1, 0, conn_flush_cb,
-		 NULL)) == NULL)
+	    (conn_flush_ev =
+	            event_new(server.base, -1, 0, conn_flush_cb, NULL)) == NULL)
 		fatalx("cannot create the answer flush event");
 	c->unflushed = true;
 	TAILQ_INSERT_TAIL(&conn_unflushed, c, unflushed_entry);

@@ -96,11 +96,11 @@ handle_get(struct conn *c, const Objd__Request *req)
 	}
 	for (size_t i = 0; i < get->n_keys; i++) {
 		if (get_one(get->keys[i], &items[n], &owned[i], &st, err,
-			sizeof(err)))
+		        sizeof(err)))
 			n++;
 		else if (status == OBJD__STATUS__OK ||
 		    (status == OBJD__STATUS__NOT_FOUND &&
-			st == OBJD__STATUS__INVALID)) {
+		        st == OBJD__STATUS__INVALID)) {
 			status = st;
 			memcpy(first_err, err, sizeof(err));
 		}

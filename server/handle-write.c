@@ -71,12 +71,12 @@ handle_set(struct conn *c, const Objd__Request *req)
 	for (size_t i = 0; i < set->n_entries; i++)
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(set->entries[j]->key,
-				set->entries[i]->key) == 0) {
+			        set->entries[i]->key) == 0) {
 				snprintf(err, sizeof(err),
 				    "key %s is set twice in one request",
 				    set->entries[i]->key);
-				write_answer(c, req->id,
-				    OBJD__STATUS__INVALID, err);
+				write_answer(c, req->id, OBJD__STATUS__INVALID,
+				    err);
 				return;
 			}
 	if (!write_begin(c, req->id, &t, set->conditions, set->n_conditions))

@@ -280,8 +280,8 @@ listener_from_systemd(int *fdp, const char **pathp, char *err, size_t errlen)
 	len = sizeof(listening);
 	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == -1 ||
 	    !listening) {
-		snprintf(
-		    err, errlen, "the socket systemd passed is not listening");
+		snprintf(err, errlen,
+		    "the socket systemd passed is not listening");
 		return -1;
 	}
 	if (!listener_name(fd)) {

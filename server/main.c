@@ -62,7 +62,8 @@ usage(FILE *out)
 	    "                       $XDG_RUNTIME_DIR/objd.sock)\n"
 	    "  --reload-interval S  how often to look for changes made to the\n"
 	    "                       file by others (default 1, 0 = never)\n"
-	    "  --fsync MODE         always (default): a change is answered once\n"
+	    "  --fsync MODE         always (default): a change is answered "
+	    "once\n"
 	    "                       on disk; interval: synced every second;\n"
 	    "                       never: the kernel decides\n"
 	    "  --pidfile PATH       write objd's pid there\n"
@@ -206,8 +207,8 @@ absolute_path(const char *path)
 	if (path[0] == '/')
 		return xstrdup(path);
 	if (getcwd(cwd, sizeof(cwd)) == NULL)
-		startup_fail(
-		    "cannot find the current folder: %s", strerror(errno));
+		startup_fail("cannot find the current folder: %s",
+		    strerror(errno));
 	return xasprintf("%s/%s", cwd, path);
 }
 
@@ -245,8 +246,7 @@ stop_flush_cb(evutil_socket_t fd, short events, void *arg)
 	bool idle = true;
 
 	TAILQ_FOREACH (c, &server.conns, entry)
-		if (!c->gone &&
-		    evbuffer_get_length(c->out) > 0)
+		if (!c->gone && evbuffer_get_length(c->out) > 0)
 			idle = false;
 	if (idle || now_wall() > stop_deadline)
 		event_base_loopexit(server.base, NULL);
@@ -344,12 +344,12 @@ parse_limit_option(int ch, const char *arg)
 		    sizeof(err));
 		break;
 	case OPT_SOCKET_MODE:
-		rc = access_parse_mode(
-		    arg, &server.socket_mode, err, sizeof(err));
+		rc = access_parse_mode(arg, &server.socket_mode, err,
+		    sizeof(err));
 		break;
 	case OPT_SOCKET_GROUP:
-		rc = access_parse_group(
-		    arg, &server.socket_group, err, sizeof(err));
+		rc = access_parse_group(arg, &server.socket_group, err,
+		    sizeof(err));
 		break;
 	case OPT_MAX_FRAME:
 		server.frame_max =
@@ -364,8 +364,8 @@ parse_limit_option(int ch, const char *arg)
 		    config_seconds("--client-idle-timeout", arg, 86400);
 		break;
 	case OPT_MAX_OUTPUT:
-		server.client_output_max = config_size(
-		    "--max-client-output", arg, 64 * 1024, SIZE_MAX / 4);
+		server.client_output_max = config_size("--max-client-output",
+		    arg, 64 * 1024, SIZE_MAX / 4);
 		break;
 	case OPT_CONFIG:
 		/* Read before the command line: see parse_config(). */
@@ -436,8 +436,9 @@ parse_options(int argc, char **argv, bool *foreground)
 			break;
 		case 'y':
 			if ((mode = fsync_mode_parse(optarg)) == -1) {
-				fprintf(stderr, "objd: --fsync is always, "
-						"interval or never, not '%s'\n",
+				fprintf(stderr,
+				    "objd: --fsync is always, "
+				    "interval or never, not '%s'\n",
 				    optarg);
 				exit(2);
 			}
@@ -476,8 +477,8 @@ parse_options(int argc, char **argv, bool *foreground)
 		}
 	}
 	if (optind != argc) {
-		fprintf(
-		    stderr, "objd: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, "objd: unexpected argument '%s'\n",
+		    argv[optind]);
 		usage(stderr);
 		exit(2);
 	}
@@ -511,21 +512,21 @@ startup(int listen_fd)
 	char err[1024];
 	int fd;
 
-	server.file = objfile_open(server.file_path, server.fsync, err,
-	    sizeof(err));
+	server.file =
+	    objfile_open(server.file_path, server.fsync, err, sizeof(err));
 	if (server.file == NULL)
 		startup_fail("%s", err);
 	objfile_set_compress(server.file, compress_snapshots);
 	server.store = store_new();
-	switch (objfile_load(server.file, server.store, true, err,
-	    sizeof(err))) {
+	switch (
+	    objfile_load(server.file, server.store, true, err, sizeof(err))) {
 	case -1:
 		startup_fail("cannot load %s: %s", server.file_path, err);
 	case 1:
 		/* Another program wrote the file: objd appends only to
 		 * files in its own format. */
 		if (objfile_rewrite(server.file, server.store, err,
-			sizeof(err)) == -1)
+		        sizeof(err)) == -1)
 			startup_fail("%s", err);
 		break;
 	}
@@ -544,9 +545,8 @@ main(int argc, char **argv)
 {
 	struct event *sigs[4];
 	static const int signums[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
-	static void (*const handlers[])(evutil_socket_t, short, void *) = {
-		stop_cb, stop_cb, hup_cb, chld_cb
-	};
+	static void (*const handlers[])(evutil_socket_t, short,
+	    void *) = { stop_cb, stop_cb, hup_cb, chld_cb };
 	bool foreground = false;
 	char *file_path = NULL, *socket_path = NULL, err[1024];
 	int fd, listen_fd;
@@ -607,8 +607,8 @@ main(int argc, char **argv)
 	watch_init();
 	reload_init();
 	for (size_t i = 0; i < sizeof(signums) / sizeof(signums[0]); i++) {
-		sigs[i] = evsignal_new(server.base, signums[i], handlers[i],
-		    NULL);
+		sigs[i] =
+		    evsignal_new(server.base, signums[i], handlers[i], NULL);
 		if (sigs[i] == NULL || event_add(sigs[i], NULL) == -1)
 			startup_fail("cannot handle signal %d", signums[i]);
 	}

@@ -30,7 +30,7 @@ struct conn {
 	bool unflushed; /* answers wait for the end of the loop's turn */
 	int fd;
 	struct evbuffer *in, *out;
-	struct event *read_ev; /* persistent; added while reading */
+	struct event *read_ev;  /* persistent; added while reading */
 	struct event *write_ev; /* added only while the socket is full */
 	/* The read timeout runs while reading and restarts at each read;
 	 * the write timeout runs while the socket is full and restarts at
@@ -38,23 +38,23 @@ struct conn {
 	struct event *read_timer, *write_timer;
 	struct timeval read_timeout, write_timeout; /* 0: none */
 	size_t read_want; /* process input only once it holds this much */
-	uint64_t serial; /* for the log */
-	pid_t pid; /* the peer's, from SO_PEERCRED */
+	uint64_t serial;  /* for the log */
+	pid_t pid;        /* the peer's, from SO_PEERCRED */
 	uid_t uid;
 	gid_t gid;
 	enum access_level access; /* what the peer may do (access.c) */
-	bool denied_logged; /* a refusal of this client was logged */
-	bool refused; /* over --max-clients: answered, closing */
+	bool denied_logged;       /* a refusal of this client was logged */
+	bool refused;             /* over --max-clients: answered, closing */
 	bool paused; /* reading stops: its unsent output is over the cap */
-	bool timed; /* the idle timeout runs: part of a frame is here */
+	bool timed;  /* the idle timeout runs: part of a frame is here */
 	/* Requests of this client not yet answered: writes waiting in the
 	 * batch, a compaction. Only further writes may join the batch
 	 * meanwhile; any other frame waits, so answers stay in order. */
 	unsigned pending;
 	unsigned batched; /* of pending, those waiting in the batch */
-	bool eof; /* the peer sends no more */
-	bool gone; /* the peer left; free once nothing is pending */
-	bool closing; /* close once the output is written */
+	bool eof;         /* the peer sends no more */
+	bool gone;        /* the peer left; free once nothing is pending */
+	bool closing;     /* close once the output is written */
 };
 TAILQ_HEAD(conn_list, conn);
 
@@ -68,34 +68,32 @@ struct server {
 	size_t nconns;
 	const char *file_path;
 	const char *socket_path;
-	size_t frame_max; /* --max-frame */
-	size_t clients_max; /* --max-clients */
+	size_t frame_max;           /* --max-frame */
+	size_t clients_max;         /* --max-clients */
 	double client_idle_timeout; /* seconds; 0 = never */
-	size_t client_output_max; /* --max-client-output */
-	mode_t socket_mode; /* --socket-mode */
-	gid_t socket_group; /* --socket-group; (gid_t)-1 = objd's */
-	double reload_interval; /* seconds; 0 = never */
-	double started; /* wall clock, seconds */
-	double last_load; /* wall clock of the last load, 0 if none */
-	double last_save; /* wall clock of the last write, 0 if none */
+	size_t client_output_max;   /* --max-client-output */
+	mode_t socket_mode;         /* --socket-mode */
+	gid_t socket_group;         /* --socket-group; (gid_t)-1 = objd's */
+	double reload_interval;     /* seconds; 0 = never */
+	double started;             /* wall clock, seconds */
+	double last_load;           /* wall clock of the last load, 0 if none */
+	double last_save;        /* wall clock of the last write, 0 if none */
 	char *last_reload_error; /* NULL if the last reload worked */
-	char *rejected_file; /* where the last rejected file went */
-	char *last_write_error; /* NULL if the last write worked */
+	char *rejected_file;     /* where the last rejected file went */
+	char *last_write_error;  /* NULL if the last write worked */
 	enum fsync_mode fsync;
 	size_t watch_output_max; /* a watcher's unsent output, at most */
-	uint64_t commits; /* batches written to the file */
+	uint64_t commits;        /* batches written to the file */
 	bool stopping;
 };
 extern struct server server;
-
 
 /* listener.c */
 int listener_bind(const char *path, char *err, size_t errlen);
 /* Takes the listening socket systemd passed (LISTEN_PID, LISTEN_FDS):
  * 1 with *fd and its name in *path, 0 if none was passed, -1 with err
  * if it cannot be used. */
-int listener_from_systemd(
-    int *fd, const char **path, char *err, size_t errlen);
+int listener_from_systemd(int *fd, const char **path, char *err, size_t errlen);
 void listener_start(int fd);
 void listener_stop(void);
 void listener_unlink(void);
@@ -129,8 +127,8 @@ bool request_joins_batch(const struct conn *c, const Objd__Request *req);
 /* access.c: who may connect, and who may write. */
 /* Adds a comma list of users and groups (name, uid, @group, @gid, or *
  * for everyone) to the policy at level; -1 with err if one is unknown. */
-int access_allow(
-    const char *spec, enum access_level level, char *err, size_t errlen);
+int access_allow(const char *spec, enum access_level level, char *err,
+    size_t errlen);
 void access_free(void);
 /* True if the policy names anyone beyond root and objd's own user. */
 bool access_admits_others(void);
@@ -140,11 +138,9 @@ const char *access_level_name(enum access_level level);
 /* True if c may run a request of kind k; otherwise answers the request
  * DENIED, logs the refusal with the peer's uid and pid, and is false.
  * k is NULL for a frame refused before it is read. */
-bool access_permits(
-    struct conn *c, const struct request_kind *k, uint64_t id);
+bool access_permits(struct conn *c, const struct request_kind *k, uint64_t id);
 /* --socket-mode and --socket-group: -1 with err if arg is not one. */
-int access_parse_mode(
-    const char *arg, mode_t *mode, char *err, size_t errlen);
+int access_parse_mode(const char *arg, mode_t *mode, char *err, size_t errlen);
 int access_parse_group(const char *arg, gid_t *gid, char *err, size_t errlen);
 /* Warns at start when the socket's mode and the policy disagree. */
 void access_check_setup(bool socket_from_systemd);
@@ -152,8 +148,8 @@ void access_check_setup(bool socket_from_systemd);
 /* config.c: option values and the config file. Each parser prints why
  * and exits 2 when arg is not a valid value for option. */
 size_t config_size(const char *option, const char *arg, size_t min, size_t max);
-size_t config_count(
-    const char *option, const char *arg, size_t min, size_t max);
+size_t config_count(const char *option, const char *arg, size_t min,
+    size_t max);
 double config_seconds(const char *option, const char *arg, double max);
 /* The config file at path as the command line it spells: "objd" and
  * one "--name=value" per setting. */
@@ -179,8 +175,8 @@ struct store_entry;
 void reply_result(struct conn *c, uint64_t id, Objd__Status status,
     const char *error, uint64_t revision);
 /* reply_result with the current revision. */
-void reply_status(
-    struct conn *c, uint64_t id, Objd__Status status, const char *error);
+void reply_status(struct conn *c, uint64_t id, Objd__Status status,
+    const char *error);
 /* A key with its encoded value (val NULL for none): an Entry, or with a
  * type an Event. */
 struct reply_item {
@@ -197,26 +193,25 @@ void reply_entries(struct conn *c, uint64_t id, Objd__Status status,
 /* A watch's frame: the events of one revision. */
 void reply_events(struct conn *c, uint64_t id, uint64_t revision,
     const struct reply_item *items, size_t n);
-void reply_keys(
-    struct conn *c, uint64_t id, struct store_entry *const *entries, size_t n);
+void reply_keys(struct conn *c, uint64_t id, struct store_entry *const *entries,
+    size_t n);
 void reply_info(struct conn *c, uint64_t id, Objd__StatusInfo *info);
 
 /* prefetch.c: fetches the slots and entries in s of the first keys of
  * the whole frames at the front of buf into the cache, if there are two
  * or more. */
-void prefetch_frames(
-    const struct store *s, const uint8_t *buf, size_t len, size_t frame_max);
+void prefetch_frames(const struct store *s, const uint8_t *buf, size_t len,
+    size_t frame_max);
 /* The first key of an encoded get, set or delete request, if it is a
  * plain top-level key. */
-bool prefetch_first_key(
-    const uint8_t *body, size_t len, const char **key, size_t *keylen);
+bool prefetch_first_key(const uint8_t *body, size_t len, const char **key,
+    size_t *keylen);
 
 /* request-decode.c: body decoded into a, as objd__request__unpack
  * would, if it is a get, set or delete in the common form; NULL for
  * anything else, which the caller then decodes with protobuf-c. */
 struct arena;
-Objd__Request *request_decode(
-    struct arena *a, const uint8_t *body, size_t len);
+Objd__Request *request_decode(struct arena *a, const uint8_t *body, size_t len);
 
 /* syncer.c: the thread that runs fdatasync for batch.c. Starts syncing
  * fd, and calls done with its errno or 0 from the loop once it is over;
@@ -259,28 +254,28 @@ size_t store_count(const struct store *s);
 uint64_t store_bytes(const struct store *s);
 uint64_t store_revision(const struct store *s);
 void store_set_revision(struct store *s, uint64_t revision);
-struct store_entry *
-store_get(const struct store *s, const char *key, size_t keylen);
+struct store_entry *store_get(const struct store *s, const char *key,
+    size_t keylen);
 struct store_entry *store_entry_new(const char *key, size_t keylen,
     const uint8_t *val, size_t vallen, uint64_t revision);
 /* An entry whose vallen bytes of value the caller writes. */
-struct store_entry *store_entry_alloc(
-    const char *key, size_t keylen, size_t vallen, uint64_t revision);
+struct store_entry *store_entry_alloc(const char *key, size_t keylen,
+    size_t vallen, uint64_t revision);
 /* Starts fetching the slot of key into the cache, and returns its hash
  * for store_prefetch_entry, which does the same for its entry once the
  * slot is there (prefetch.c). */
-uint64_t store_prefetch_slot(
-    const struct store *s, const char *key, size_t keylen);
+uint64_t store_prefetch_slot(const struct store *s, const char *key,
+    size_t keylen);
 void store_prefetch_entry(const struct store *s, uint64_t hash);
 /* Puts e in the store; returns the entry it replaces, now the caller's. */
 struct store_entry *store_put(struct store *s, struct store_entry *e);
 /* Takes key out; returns its entry, now the caller's, or NULL. */
-struct store_entry *
-store_remove(struct store *s, const char *key, size_t keylen);
+struct store_entry *store_remove(struct store *s, const char *key,
+    size_t keylen);
 /* The entries whose keys start with prefix, sorted bytewise, in a new
  * array the caller frees; the entries stay the store's. */
-struct store_entry **store_sorted(
-    const struct store *s, const char *prefix, size_t prefixlen, size_t *n);
+struct store_entry **store_sorted(const struct store *s, const char *prefix,
+    size_t prefixlen, size_t *n);
 /* Sets every key's revision. */
 void store_stamp(struct store *s, uint64_t revision);
 /* Calls fn for each entry, in no order. */
@@ -293,17 +288,17 @@ bool batch_pending(void);
 /* The value a key will have once the pending writes commit: its entry
  * (NULL when it will be absent); *pending tells whether a pending write
  * decides it. */
-const struct store_entry *
-batch_lookup(const char *key, size_t keylen, bool *pending);
+const struct store_entry *batch_lookup(const char *key, size_t keylen,
+    bool *pending);
 /* Opens a change for c's request id; the calls below add to it. It is
  * answered OK once durable, or FAILED if it cannot be made so. */
 void batch_begin(struct conn *c, uint64_t id);
 /* Answers c's request id in its place in the batch, after the changes
  * queued before it, without a change of its own. */
-void batch_defer(
-    struct conn *c, uint64_t id, Objd__Status status, const char *error);
-void batch_add_set(
-    const char *key, size_t keylen, const uint8_t *val, size_t vallen);
+void batch_defer(struct conn *c, uint64_t id, Objd__Status status,
+    const char *error);
+void batch_add_set(const char *key, size_t keylen, const uint8_t *val,
+    size_t vallen);
 void batch_add_delete(const char *key, size_t keylen);
 /* batch_add_set of an entry made by the caller, which the batch takes. */
 void batch_add_entry(struct store_entry *e);
@@ -322,7 +317,7 @@ void batch_free(void);
 enum objfile_state {
 	OBJFILE_UNCHANGED, /* as objd last wrote or read it */
 	OBJFILE_CHANGED,   /* replaced or modified by someone else */
-	OBJFILE_MISSING	   /* removed by someone else */
+	OBJFILE_MISSING    /* removed by someone else */
 };
 enum scan_result {
 	SCAN_OK,
@@ -343,8 +338,8 @@ struct objfile_changes {
 };
 struct objfile_stats {
 	uint64_t file_size;
-	uint64_t compacted_size; /* the size after the last compaction */
-	double last_compaction;	 /* wall clock, 0 if none */
+	uint64_t compacted_size;  /* the size after the last compaction */
+	double last_compaction;   /* wall clock, 0 if none */
 	uint64_t recovered_bytes; /* cut from a torn end at start */
 };
 /* Takes the lock that keeps a second objd off path; creates its folder. */
@@ -363,8 +358,7 @@ int objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
     size_t errlen);
 /* The walk over a file's bytes, for objfile_load and the tests. */
 enum scan_result objfile_scan_buffer(const uint8_t *buf, size_t len,
-    struct store *s, size_t *good_end, bool *ours, char *err,
-    size_t errlen);
+    struct store *s, size_t *good_end, bool *ours, char *err, size_t errlen);
 /* Replaces the file with the store's state, durably, and appends to the
  * new file from then on. */
 int objfile_rewrite(struct objfile *f, const struct store *s, char *err,
@@ -398,8 +392,8 @@ int objfile_append_finish(struct objfile *f, const struct objfile_changes *c,
 int objfile_sync(struct objfile *f, char *err, size_t errlen);
 /* Compaction: a child writes the live state; objd appends meanwhile. */
 bool objfile_compacting(const struct objfile *f);
-pid_t objfile_compact_start(struct objfile *f, const struct store *s,
-    char *err, size_t errlen);
+pid_t objfile_compact_start(struct objfile *f, const struct store *s, char *err,
+    size_t errlen);
 pid_t objfile_compact_child(const struct objfile *f);
 int objfile_compact_finish(struct objfile *f, int status, char *err,
     size_t errlen);
@@ -441,7 +435,7 @@ struct txn_key {
 	 * is handled (both change only when the batch commits). */
 	const uint8_t *old;
 	size_t oldlen;
-	bool exists; /* after the operations so far */
+	bool exists;        /* after the operations so far */
 	const uint8_t *val; /* old until an operation makes its own */
 	size_t vallen;
 	bool val_owned;

@@ -92,12 +92,12 @@ struct objfile {
 	char *path;
 	char *dir;
 	int lock_fd;
-	int fd;		    /* open for appending at good_end; -1: none yet */
-	off_t good_end;	    /* the end of the last good commit */
+	int fd;         /* open for appending at good_end; -1: none yet */
+	off_t good_end; /* the end of the last good commit */
 	enum fsync_mode fsync;
-	bool dirty;	    /* written since the last fsync */
+	bool dirty;         /* written since the last fsync */
 	bool needs_rewrite; /* an fsync failed: what is on disk is in doubt */
-	bool compress;	    /* --compress: snapshots deflate their entries */
+	bool compress;      /* --compress: snapshots deflate their entries */
 	struct identity seen;
 	struct objfile_stats stats;
 	/* Compaction in progress: the child, its file, and what the parent
@@ -146,8 +146,8 @@ static size_t
 entry_body_size(size_t keylen, size_t vallen, uint64_t revision,
     bool with_revision)
 {
-	size_t body = 1 + varint_size(keylen) + keylen + 1 +
-	    varint_size(vallen) + vallen;
+	size_t body =
+	    1 + varint_size(keylen) + keylen + 1 + varint_size(vallen) + vallen;
 
 	if (with_revision)
 		body += 1 + varint_size(revision);
@@ -155,8 +155,8 @@ entry_body_size(size_t keylen, size_t vallen, uint64_t revision,
 }
 
 static void
-buf_put_entry(struct buf *b, const char *key, size_t keylen,
-    const uint8_t *val, size_t vallen, uint64_t revision, bool with_revision)
+buf_put_entry(struct buf *b, const char *key, size_t keylen, const uint8_t *val,
+    size_t vallen, uint64_t revision, bool with_revision)
 {
 	size_t body = entry_body_size(keylen, vallen, revision, with_revision);
 
@@ -198,8 +198,7 @@ buf_put_commit(struct buf *b, size_t *start, uint64_t revision,
 	size_t n;
 
 	commit.revision = revision;
-	commit.crc32 =
-	    libdeflate_crc32(0, b->data + *start, b->len - *start);
+	commit.crc32 = libdeflate_crc32(0, b->data + *start, b->len - *start);
 	commit.n_entries = n_entries;
 	n = objd__commit__pack(&commit, tmp);
 	buf_put_varint(b, (FIELD_COMMITS << 3) | 2);
@@ -220,8 +219,7 @@ objfile_change_set(struct objfile_changes *c, const char *key, size_t keylen,
 }
 
 void
-objfile_change_delete(struct objfile_changes *c, const char *key,
-    size_t keylen)
+objfile_change_delete(struct objfile_changes *c, const char *key, size_t keylen)
 {
 	objfile_change_set(c, key, keylen, tombstone, sizeof(tombstone));
 }
@@ -319,8 +317,8 @@ objfile_lock(struct objfile *f, char *err, size_t errlen)
 
 	fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd == -1) {
-		snprintf(err, errlen, "cannot open lock file %s: %s",
-		    lock_path, strerror(errno));
+		snprintf(err, errlen, "cannot open lock file %s: %s", lock_path,
+		    strerror(errno));
 		free(lock_path);
 		return -1;
 	}
@@ -328,8 +326,7 @@ objfile_lock(struct objfile *f, char *err, size_t errlen)
 		if (errno != EACCES && errno != EAGAIN)
 			snprintf(err, errlen, "cannot lock %s: %s", lock_path,
 			    strerror(errno));
-		else if (fcntl(fd, F_GETLK, &fl) == 0 &&
-		    fl.l_type != F_UNLCK)
+		else if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
 			snprintf(err, errlen,
 			    "%s is in use by another objd (pid %ld): stop it "
 			    "first",
@@ -524,8 +521,9 @@ apply_entry(struct store *s, const struct raw_entry *e, uint64_t revision)
 	if (is_tombstone(e))
 		free(store_remove(s, e->key, e->keylen));
 	else
-		free(store_put(s, store_entry_new(e->key, e->keylen, e->val,
-		    e->vallen, e->has_revision ? e->revision : revision)));
+		free(store_put(s,
+		    store_entry_new(e->key, e->keylen, e->val, e->vallen,
+		        e->has_revision ? e->revision : revision)));
 }
 
 /* The walk over a whole file. */
@@ -540,7 +538,7 @@ struct scan {
 	size_t *staged; /* offsets of the entries waiting for their commit */
 	size_t nstaged, capstaged;
 	size_t nchunks; /* of the staged, deflated chunks */
-	z_stream z;	/* inflates one chunk at a time ... */
+	z_stream z;     /* inflates one chunk at a time ... */
 	bool z_ready;
 	uint8_t *inflated; /* ... into DEFLATED_CHUNK_MAX + 1 bytes */
 	char why[512];
@@ -592,7 +590,7 @@ scan_inflate(struct scan *sc, size_t at, const uint8_t *in, size_t inlen,
 		memset(&sc->z, 0, sizeof(sc->z));
 		if ((rc = inflateInit(&sc->z)) != Z_OK) {
 			why = rc == Z_MEM_ERROR ? "out of memory"
-						: "zlib does not start";
+			                        : "zlib does not start";
 			goto bad;
 		}
 		sc->z_ready = true;
@@ -648,7 +646,7 @@ scan_apply_chunk(struct scan *sc, size_t at, const uint8_t *p, size_t len,
 	while (pos < outlen) {
 		field_at = pos;
 		if (read_field(sc->inflated, outlen, &pos, &number, &wire,
-			&n) == -1 ||
+		        &n) == -1 ||
 		    number != FIELD_ENTRIES || wire != 2) {
 			snprintf(sc->why, sizeof(sc->why),
 			    "the deflated chunk at byte %zu holds something "
@@ -657,7 +655,7 @@ scan_apply_chunk(struct scan *sc, size_t at, const uint8_t *p, size_t len,
 			return -1;
 		}
 		if (scan_apply_entry(sc, sc->inflated + pos, (size_t)n,
-			revision, at, true) == -1)
+		        revision, at, true) == -1)
 			return -1;
 		pos += (size_t)n;
 		(*count)++;
@@ -682,10 +680,10 @@ scan_apply(struct scan *sc, uint64_t revision, const uint32_t *want)
 		read_field(sc->buf, sc->len, &pos, &number, &wire, &n);
 		if (number == FIELD_DEFLATED) {
 			if (scan_apply_chunk(sc, at, sc->buf + pos, (size_t)n,
-				revision, &count) == -1)
+			        revision, &count) == -1)
 				return -1;
 		} else if (scan_apply_entry(sc, sc->buf + pos, (size_t)n,
-			       revision, at, false) == -1)
+		               revision, at, false) == -1)
 			return -1;
 		else
 			count++;
@@ -719,7 +717,7 @@ scan_commit_ok(struct scan *sc, size_t tag_at, size_t pos, size_t n,
 		return false;
 	ok = c->crc32 == libdeflate_crc32(0, sc->buf + from, tag_at - from) &&
 	    (sc->nchunks == 0 ? c->n_entries == sc->nstaged
-			      : c->n_entries >= plain);
+	                      : c->n_entries >= plain);
 	*revision = c->revision;
 	*n_entries = c->n_entries;
 	objd__commit__free_unpacked(c, NULL);
@@ -793,14 +791,14 @@ scan_file(struct scan *sc)
 			sc->nchunks++;
 		} else if (wire == 2 && number == FIELD_COMMITS) {
 			if (!scan_commit_ok(sc, tag_at, pos, (size_t)n, from,
-				&revision, &n_entries) ||
+			        &revision, &n_entries) ||
 			    (sc->any_commit && revision <= sc->revision)) {
 				snprintf(sc->why, sizeof(sc->why),
 				    "commit record at byte %zu does not match "
 				    "the change before it",
 				    tag_at);
 				return scan_finds_later_commit(sc,
-					   pos + (size_t)n)
+				           pos + (size_t)n)
 				    ? SCAN_DAMAGED
 				    : SCAN_TORN;
 			}
@@ -868,8 +866,8 @@ save_torn_tail(struct objfile *f, const uint8_t *buf, size_t len)
 	if (fd == -1 || write(fd, buf, len) != (ssize_t)len || fsync(fd) == -1)
 		log_warn("cannot keep the torn end in %s", path);
 	else
-		log_warnx("kept the %zu bytes cut from %s in %s", len,
-		    f->path, path);
+		log_warnx("kept the %zu bytes cut from %s in %s", len, f->path,
+		    path);
 	if (fd != -1)
 		close(fd);
 	free(path);
@@ -936,8 +934,8 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 	bool ours;
 	int fd;
 
-	if (map_file(f->path, recover ? O_RDWR : O_RDONLY, &fd, &map, &len,
-		&st, err, errlen) == -1)
+	if (map_file(f->path, recover ? O_RDWR : O_RDONLY, &fd, &map, &len, &st,
+	        err, errlen) == -1)
 		return -1;
 	if (fd == -1) {
 		f->seen.exists = false;
@@ -956,12 +954,12 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 	    sizeof(why));
 	if (r == SCAN_TORN && recover && ours) {
 		log_warnx("%s: %s: cutting %zu bytes of a torn write back to "
-			  "the last good commit, at byte %zu",
+		          "the last good commit, at byte %zu",
 		    f->path, why, len - good_end, good_end);
 		save_torn_tail(f, map + good_end, len - good_end);
 		if (ftruncate(fd, (off_t)good_end) == -1 || fsync(fd) == -1) {
-			snprintf(err, errlen, "cannot cut %s back: %s",
-			    f->path, strerror(errno));
+			snprintf(err, errlen, "cannot cut %s back: %s", f->path,
+			    strerror(errno));
 			r = SCAN_INVALID;
 		} else {
 			f->stats.recovered_bytes = len - good_end;
@@ -1051,8 +1049,8 @@ struct snapshot_writer {
 static void
 snapshot_flush(struct snapshot_writer *w)
 {
-	if (w->error == 0 && write_all(w->fd, w->buf.data, w->buf.len,
-				 w->at) == -1)
+	if (w->error == 0 &&
+	    write_all(w->fd, w->buf.data, w->buf.len, w->at) == -1)
 		w->error = errno;
 	w->at += (off_t)w->buf.len;
 	w->buf.len = 0;
@@ -1122,8 +1120,8 @@ snapshot_put_entry(const struct store_entry *e, void *arg)
 	 * when it is 0 (the keys of an adopted file): left out, it would
 	 * read back as the snapshot's. */
 	bool with_revision = e->revision != w->revision;
-	size_t body = entry_body_size(e->keylen, e->vallen, e->revision,
-	    with_revision);
+	size_t body =
+	    entry_body_size(e->keylen, e->vallen, e->revision, with_revision);
 	size_t size = 1 + varint_size(body) + body;
 
 	/* An entry too big for a chunk of its own stays plain: the bound on
@@ -1199,8 +1197,8 @@ make_temp(struct objfile *f, char **tmp, char *err, size_t errlen)
 /* Puts a fully written temporary file in place of the object file and
  * makes it the file objd appends to. */
 static int
-install_file(struct objfile *f, int fd, const char *tmp, off_t size,
-    char *err, size_t errlen)
+install_file(struct objfile *f, int fd, const char *tmp, off_t size, char *err,
+    size_t errlen)
 {
 	if (rename(tmp, f->path) == -1) {
 		snprintf(err, errlen, "cannot rename %s to %s: %s", tmp,
@@ -1268,8 +1266,9 @@ objfile_append_start(struct objfile *f, const struct store *s,
 			return objfile_append_start(f, s, c, err, errlen);
 	}
 	if (c->with_header != (f->good_end == 0)) {
-		snprintf(err, errlen, "internal error: change built for "
-				      "another file");
+		snprintf(err, errlen,
+		    "internal error: change built for "
+		    "another file");
 		return -1;
 	}
 	if (write_all(f->fd, c->buf.data, c->buf.len, f->good_end) == -1) {
@@ -1424,8 +1423,7 @@ objfile_compact_abort(struct objfile *f)
 }
 
 int
-objfile_compact_finish(struct objfile *f, int status, char *err,
-    size_t errlen)
+objfile_compact_finish(struct objfile *f, int status, char *err, size_t errlen)
 {
 	char *tmp = f->child_tmp;
 	struct stat st;
@@ -1449,7 +1447,7 @@ objfile_compact_finish(struct objfile *f, int status, char *err,
 		goto fail;
 	}
 	if (install_file(f, fd, tmp, st.st_size + (off_t)f->tail.len, err,
-		errlen) == -1)
+	        errlen) == -1)
 		goto fail;
 	f->stats.last_compaction = now_wall();
 	f->stats.compacted_size = f->stats.file_size;
@@ -1501,9 +1499,9 @@ objfile_reject(struct objfile *f, char *err, size_t errlen)
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	for (int i = 0; i < 1000; i++) {
 		free(dest);
-		dest = i == 0 ? xasprintf("%s.rejected-%s", f->path, stamp)
-			      : xasprintf("%s.rejected-%s.%d", f->path, stamp,
-				    i);
+		dest = i == 0
+		    ? xasprintf("%s.rejected-%s", f->path, stamp)
+		    : xasprintf("%s.rejected-%s.%d", f->path, stamp, i);
 		if (access(dest, F_OK) == -1 && errno == ENOENT) {
 			if (rename(f->path, dest) == 0)
 				return dest;
@@ -1519,9 +1517,9 @@ objfile_reject(struct objfile *f, char *err, size_t errlen)
 const char *
 fsync_mode_name(enum fsync_mode m)
 {
-	return m == FSYNC_ALWAYS ? "always"
+	return m == FSYNC_ALWAYS  ? "always"
 	    : m == FSYNC_INTERVAL ? "interval"
-				  : "never";
+	                          : "never";
 }
 
 int

@@ -25,8 +25,7 @@ path_decode(const uint8_t *top, size_t toplen)
 /* Adds a member to a decoded map. protobuf-c sized its array exactly, so
  * value_map_add's doubling rule does not hold here. */
 static void
-path_map_add(Objd__Value *m, const char *key, size_t keylen,
-    Objd__Value *item)
+path_map_add(Objd__Value *m, const char *key, size_t keylen, Objd__Value *item)
 {
 	Objd__MapValue *map = m->map_value;
 	Objd__MapValue__FieldsEntry *e = xmalloc(sizeof(*e));
@@ -34,8 +33,8 @@ path_map_add(Objd__Value *m, const char *key, size_t keylen,
 	objd__map_value__fields_entry__init(e);
 	e->key = xstrndup(key, keylen);
 	e->value = item;
-	map->fields = xreallocarray(map->fields, map->n_fields + 1,
-	    sizeof(*map->fields));
+	map->fields =
+	    xreallocarray(map->fields, map->n_fields + 1, sizeof(*map->fields));
 	map->fields[map->n_fields++] = e;
 }
 
@@ -109,8 +108,8 @@ uint8_t *
 path_set(const uint8_t *top, size_t toplen, const struct keypath *kp,
     const Objd__Value *val, size_t *len, char *err, size_t errlen)
 {
-	Objd__Value *root = top != NULL ? path_decode(top, toplen)
-					: value_new_map();
+	Objd__Value *root =
+	    top != NULL ? path_decode(top, toplen) : value_new_map();
 	Objd__Value *v = root, *copy;
 	Objd__MapValue__FieldsEntry **m;
 	uint8_t *packed, *out;

@@ -78,8 +78,8 @@ prefetch_first_key(const uint8_t *p, size_t len, const char **key,
 }
 
 void
-prefetch_frames(
-    const struct store *s, const uint8_t *buf, size_t len, size_t frame_max)
+prefetch_frames(const struct store *s, const uint8_t *buf, size_t len,
+    size_t frame_max)
 {
 	uint64_t hashes[PREFETCH_MAX];
 	size_t n = 0, header_len, body_len, keylen;
@@ -92,10 +92,9 @@ prefetch_frames(
 		/* A lone request would only pay for it. */
 		if (n == 0 && header_len + body_len == len)
 			return;
-		if (prefetch_first_key(
-		        buf + header_len, body_len, &key, &keylen))
-			hashes[n++] =
-			    store_prefetch_slot(s, key, keylen);
+		if (prefetch_first_key(buf + header_len, body_len, &key,
+		        &keylen))
+			hashes[n++] = store_prefetch_slot(s, key, keylen);
 		buf += header_len + body_len;
 		len -= header_len + body_len;
 	}

@@ -35,7 +35,8 @@ reload_timer_cb(evutil_socket_t fd, short events, void *arg)
 static void
 reload_inotify_cb(evutil_socket_t fd, short events, void *arg)
 {
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	char buf[4096]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
 	const char *base = strrchr(server.file_path, '/') + 1;
 	bool ours = false;
 	char err[1024];
@@ -63,8 +64,8 @@ reload_watch_folder(void)
 	reload_inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (reload_inotify_fd == -1 ||
 	    inotify_add_watch(reload_inotify_fd, *dir ? dir : "/",
-		IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE |
-		    IN_MOVED_FROM) == -1) {
+	        IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE |
+	            IN_MOVED_FROM) == -1) {
 		log_warn("cannot watch %s; looking every %g s instead", dir,
 		    server.reload_interval);
 		if (reload_inotify_fd != -1)

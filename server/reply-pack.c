@@ -51,7 +51,7 @@ static uint8_t *
 put_item(uint8_t *p, const struct reply_item *it, bool event)
 {
 	*p++ = event ? (RESPONSE_FIELD_EVENTS << 3) | 2
-		     : (RESPONSE_FIELD_ENTRIES << 3) | 2;
+	             : (RESPONSE_FIELD_ENTRIES << 3) | 2;
 	p = put_varint(p, item_body_len(it, event));
 	if (event) {
 		if (it->type != 0) {
@@ -132,8 +132,8 @@ reply_header_pack(const Objd__Response *r, uint8_t *out)
 		p = put_varint(p, (uint64_t)(int64_t)(int32_t)r->status);
 	}
 	if (reply_has_error(r))
-		p = put_bytes(
-		    p, RESPONSE_FIELD_ERROR, r->error, strlen(r->error));
+		p = put_bytes(p, RESPONSE_FIELD_ERROR, r->error,
+		    strlen(r->error));
 	if (r->revision != 0) {
 		*p++ = RESPONSE_FIELD_REVISION << 3;
 		p = put_varint(p, r->revision);

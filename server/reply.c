@@ -25,7 +25,7 @@ reply_send(struct conn *c, const Objd__Response *resp,
 	for (size_t i = 0; i < n; i++)
 		body += reply_item_size(&items[i], events);
 	if (evbuffer_reserve_space(out, (ev_ssize_t)(body + VARINT_MAX_LEN),
-		&iov, 1) != 1) {
+	        &iov, 1) != 1) {
 		log_warnx("client %llu: cannot buffer an answer of %zu bytes",
 		    (unsigned long long)c->serial, body);
 		conn_fail(c, "answer too large to buffer");
@@ -66,8 +66,8 @@ reply_result(struct conn *c, uint64_t id, Objd__Status status,
 }
 
 void
-reply_status(
-    struct conn *c, uint64_t id, Objd__Status status, const char *error)
+reply_status(struct conn *c, uint64_t id, Objd__Status status,
+    const char *error)
 {
 	reply_result(c, id, status, error, store_revision(server.store));
 }
@@ -98,8 +98,8 @@ reply_events(struct conn *c, uint64_t id, uint64_t revision,
 }
 
 void
-reply_keys(
-    struct conn *c, uint64_t id, struct store_entry *const *entries, size_t n)
+reply_keys(struct conn *c, uint64_t id, struct store_entry *const *entries,
+    size_t n)
 {
 	Objd__Response resp = OBJD__RESPONSE__INIT;
 	char **keys = xreallocarray(NULL, n, sizeof(*keys));

@@ -38,8 +38,8 @@ take_len(struct cursor *c, struct cursor *sub)
 	uint64_t n;
 	int used;
 
-	used = varint_decode(
-	    c->p, avail < PB_LEN_BYTES_MAX ? avail : PB_LEN_BYTES_MAX, &n);
+	used = varint_decode(c->p,
+	    avail < PB_LEN_BYTES_MAX ? avail : PB_LEN_BYTES_MAX, &n);
 	if (used <= 0 || n > avail - (size_t)used)
 		return false;
 	sub->p = c->p + used;
@@ -230,8 +230,8 @@ take_set(struct arena *a, struct cursor c)
 	*set = (Objd__Set)OBJD__SET__INIT;
 	set->n_entries = count_fields(c, PB_LEN(1));
 	if (set->n_entries == 0 ||
-	    (set->entries = arena_alloc(
-	         a, set->n_entries * sizeof(*set->entries))) == NULL)
+	    (set->entries = arena_alloc(a,
+	         set->n_entries * sizeof(*set->entries))) == NULL)
 		return NULL;
 	for (size_t i = 0; i < set->n_entries; i++) {
 		c.p++; /* the tag count_fields saw */

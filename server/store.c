@@ -95,8 +95,8 @@ store_set_revision(struct store *s, uint64_t revision)
 }
 
 static size_t
-store_find_slot(
-    const struct store *s, const char *key, size_t keylen, uint64_t hash)
+store_find_slot(const struct store *s, const char *key, size_t keylen,
+    uint64_t hash)
 {
 	size_t mask = s->nslots - 1, i = hash & mask;
 
@@ -142,8 +142,8 @@ store_prefetch_entry(const struct store *s, uint64_t hash)
 }
 
 struct store_entry *
-store_entry_alloc(
-    const char *key, size_t keylen, size_t vallen, uint64_t revision)
+store_entry_alloc(const char *key, size_t keylen, size_t vallen,
+    uint64_t revision)
 {
 	struct store_entry *e;
 
@@ -161,7 +161,8 @@ struct store_entry *
 store_entry_new(const char *key, size_t keylen, const uint8_t *val,
     size_t vallen, uint64_t revision)
 {
-	struct store_entry *e = store_entry_alloc(key, keylen, vallen, revision);
+	struct store_entry *e =
+	    store_entry_alloc(key, keylen, vallen, revision);
 
 	if (vallen)
 		memcpy(e->data + keylen + 1, val, vallen);
@@ -253,8 +254,8 @@ store_entry_cmp(const void *a, const void *b)
 }
 
 struct store_entry **
-store_sorted(
-    const struct store *s, const char *prefix, size_t prefixlen, size_t *n)
+store_sorted(const struct store *s, const char *prefix, size_t prefixlen,
+    size_t *n)
 {
 	struct store_entry **out =
 	    xreallocarray(NULL, s->count + 1, sizeof(*out));

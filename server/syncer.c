@@ -24,7 +24,7 @@ static struct {
 	bool running;
 	bool broken; /* no thread: callers sync in the loop */
 	pthread_t thread;
-	int job[2]; /* descriptors to sync: loop to thread */
+	int job[2];  /* descriptors to sync: loop to thread */
 	int done[2]; /* errno of each sync, or 0: thread to loop */
 	struct event *done_ev;
 	void (*done_cb)(int);

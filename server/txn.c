@@ -75,11 +75,11 @@ txn_index(struct txn *t, size_t i)
 		for (size_t j = 0; j < i; j++)
 			store_put(t->index,
 			    store_entry_new(t->keys[j].key, t->keys[j].keylen,
-				(const uint8_t *)&j, sizeof(j), 0));
+			        (const uint8_t *)&j, sizeof(j), 0));
 	}
-	store_put(t->index, store_entry_new(t->keys[i].key,
-				t->keys[i].keylen, (const uint8_t *)&i,
-				sizeof(i), 0));
+	store_put(t->index,
+	    store_entry_new(t->keys[i].key, t->keys[i].keylen,
+	        (const uint8_t *)&i, sizeof(i), 0));
 }
 
 /* The overlay's record of a top-level key, made on first use. A key
@@ -218,15 +218,14 @@ txn_delete(struct txn *t, const char *path, char *err, size_t errlen)
 	} else if (kp.n <= 1)
 		txn_put(k, NULL, 0);
 	else if ((val = path_delete(k->val, k->vallen, &kp, &len, &status, err,
-		      errlen)) != NULL)
+	              errlen)) != NULL)
 		txn_put(k, val, len);
 	keypath_free(&kp);
 	return status;
 }
 
 Objd__Status
-txn_check(struct txn *t, const Objd__Condition *cond, char *err,
-    size_t errlen)
+txn_check(struct txn *t, const Objd__Condition *cond, char *err, size_t errlen)
 {
 	const struct store_entry *e;
 	struct keypath kp;
@@ -268,8 +267,8 @@ txn_check(struct txn *t, const Objd__Condition *cond, char *err,
 				    "%llu",
 				    cond->key,
 				    (unsigned long long)(pending
-					    ? store_revision(server.store) + 1
-					    : e->revision),
+				            ? store_revision(server.store) + 1
+				            : e->revision),
 				    (unsigned long long)cond->revision);
 			return OBJD__STATUS__CONFLICT;
 		}
@@ -308,8 +307,9 @@ txn_commit(struct txn *t, struct conn *c, uint64_t id)
 		struct txn_key *k = &t->keys[i];
 
 		k->changed = k->exists != k->existed ||
-		    (k->exists && (k->vallen != k->oldlen ||
-				      memcmp(k->val, k->old, k->vallen) != 0));
+		    (k->exists &&
+		        (k->vallen != k->oldlen ||
+		            memcmp(k->val, k->old, k->vallen) != 0));
 		if (k->changed)
 			changed++;
 	}

@@ -38,7 +38,7 @@ TAILQ_HEAD(watcher_list, watcher);
 
 static struct {
 	struct watch_event *ring; /* HISTORY_MAX_EVENTS slots */
-	size_t head, count;	  /* the oldest event, and how many */
+	size_t head, count;       /* the oldest event, and how many */
 	size_t bytes;
 	/* Every change after this revision is in the ring. */
 	uint64_t complete_after;
@@ -92,7 +92,7 @@ watch_matches(const struct watcher *w, const struct watch_event *ev)
 {
 	return ev->key == NULL ||
 	    (ev->keylen >= w->prefixlen &&
-		memcmp(ev->key, w->prefix, w->prefixlen) == 0);
+	        memcmp(ev->key, w->prefix, w->prefixlen) == 0);
 }
 
 static void
@@ -132,8 +132,8 @@ watch_send(struct watcher *w, const struct watch_event *ev)
 }
 
 static void
-watch_record(uint64_t revision, unsigned type, const char *key,
-    size_t keylen, const uint8_t *val, size_t vallen)
+watch_record(uint64_t revision, unsigned type, const char *key, size_t keylen,
+    const uint8_t *val, size_t vallen)
 {
 	struct watch_event *ev;
 	struct watcher *w, *next;
@@ -141,7 +141,7 @@ watch_record(uint64_t revision, unsigned type, const char *key,
 
 	while (watch.count > 0 &&
 	    (watch.count == HISTORY_MAX_EVENTS ||
-		watch.bytes + keylen + vallen > HISTORY_MAX_BYTES)) {
+	        watch.bytes + keylen + vallen > HISTORY_MAX_BYTES)) {
 		ev = &watch.ring[watch.head];
 		watch.complete_after = ev->revision;
 		/* Once the ring is full, every change pushes out the oldest:

@@ -381,8 +381,8 @@ START_TEST(test_damaged_requests)
 				break;
 			default: /* a byte inserted */
 				if (len < sizeof(buf)) {
-					memmove(
-					    buf + at + 1, buf + at, len - at);
+					memmove(buf + at + 1, buf + at,
+					    len - at);
 					buf[at] = (uint8_t)rng();
 					len++;
 				}

@@ -93,8 +93,8 @@ eventually_get(const char *want)
 /* The bytes of an objd.Object written by "another program": entries
  * only, no header, no commit record. */
 static uint8_t *
-object_bytes(
-    const char *const *keys, Objd__Value **values, size_t n, size_t *len)
+object_bytes(const char *const *keys, Objd__Value **values, size_t n,
+    size_t *len)
 {
 	Objd__Object obj = OBJD__OBJECT__INIT;
 	Objd__Object__EntriesEntry ents[8], *ptrs[8];
@@ -157,8 +157,8 @@ END_TEST
  * Every value type through objctl.
  */
 static const struct typed {
-	const char *arg; /* VALUE as typed on the command line */
-	const char *raw; /* what `get KEY` prints; NULL: compare as JSON */
+	const char *arg;  /* VALUE as typed on the command line */
+	const char *raw;  /* what `get KEY` prints; NULL: compare as JSON */
 	const char *json; /* the value as JSON, for `--json get KEY` */
 } typed[] = {
 	{ "null", "null\n", "null" },
@@ -240,8 +240,8 @@ START_TEST(test_value_types)
 
 	/* Unicode keys. */
 	CTL_OK(s, "set", "\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87", "value");
-	ck_assert_str_eq(
-	    CTL_OK(s, "get", "\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87"), "value\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87"),
+	    "value\n");
 	e2e_stop(s);
 }
 END_TEST
@@ -516,8 +516,8 @@ START_TEST(test_kill9_keeps_acknowledged)
 
 		snprintf(key, sizeof(key), "key%03d", i);
 		ck_assert_str_eq(e->key, key);
-		ck_assert_int_eq(
-		    e->value->kind_case, OBJD__VALUE__KIND_INT_VALUE);
+		ck_assert_int_eq(e->value->kind_case,
+		    OBJD__VALUE__KIND_INT_VALUE);
 		ck_assert_int_eq(e->value->int_value, i);
 	}
 	objd_response_free(r);
@@ -755,7 +755,7 @@ deep_set_frame(const char *key, int depth, size_t *len)
 	pos -= strlen(key);
 	memcpy(buf + pos, key, strlen(key));
 	put_varint(buf, &pos, strlen(key));
-	buf[--pos] = 0x0a; /* Entry.key */
+	buf[--pos] = 0x0a;                   /* Entry.key */
 	put_len_field(buf, &pos, end, 0x0a); /* Set.entries */
 	put_len_field(buf, &pos, end, 0x1a); /* Request.set */
 	buf[--pos] = 0x07;
@@ -769,7 +769,7 @@ deep_set_frame(const char *key, int depth, size_t *len)
 /* What objd must do with a hostile client. */
 enum hostile_end {
 	MUST_CLOSE, /* maybe an INVALID answer, then close the connection */
-	HANG_UP /* nothing: the client hangs up at once */
+	HANG_UP     /* nothing: the client hangs up at once */
 };
 
 /* One hostile client: sends bytes, checks how objd ends it, and that objd
@@ -801,8 +801,8 @@ hostile(objd_client *c, const char *what, const void *bytes, size_t len,
 	    e2e_raw_outcome_str(out));
 	close(fd);
 
-	ck_assert_msg(
-	    e2e_alive(s), "%s: objd died; log:\n%s", what, e2e_log_tail(s));
+	ck_assert_msg(e2e_alive(s), "%s: objd died; log:\n%s", what,
+	    e2e_log_tail(s));
 	ck_assert_msg(objd_ping(c) == OBJD_OK, "%s: ping: %s", what,
 	    objd_client_error(c));
 	ck_assert_msg(objd_get(c, "probe", &v) == OBJD_OK, "%s: get: %s", what,
@@ -828,8 +828,8 @@ START_TEST(test_hostile_clients)
 	e2e_start(s);
 	c = client();
 	v = value_new_string("still here", 10);
-	ck_assert_int_eq(
-	    objd_set(c, &probe, (const Objd__Value *const *)&v, 1), OBJD_OK);
+	ck_assert_int_eq(objd_set(c, &probe, (const Objd__Value *const *)&v, 1),
+	    OBJD_OK);
 	value_free(v);
 
 	/* A frame of the right length holding garbage. */
@@ -840,8 +840,8 @@ START_TEST(test_hostile_clients)
 
 	/* A length prefix that never ends. */
 	memset(bad_varint, 0xff, sizeof(bad_varint));
-	hostile(
-	    c, "endless varint", bad_varint, sizeof(bad_varint), MUST_CLOSE);
+	hostile(c, "endless varint", bad_varint, sizeof(bad_varint),
+	    MUST_CLOSE);
 
 	/* A length prefix of 4 GiB, and nothing after it: objd must not
 	 * wait for (or allocate) the rest. */
@@ -920,8 +920,8 @@ START_TEST(test_libobjd)
 	vals[2] = value_new_double(30.0);
 	vals[3] = value_new_list();
 	value_list_append(vals[3], value_new_bool(true));
-	ck_assert_msg(
-	    objd_set(c, keys, (const Objd__Value *const *)vals, 4) == OBJD_OK,
+	ck_assert_msg(objd_set(c, keys, (const Objd__Value *const *)vals, 4) ==
+	        OBJD_OK,
 	    "objd_set: %s", objd_client_error(c));
 	for (int i = 0; i < 4; i++)
 		value_free(vals[i]);
@@ -1055,8 +1055,8 @@ START_TEST(test_second_objd_refused)
 	    "stderr: '%s'", s->err);
 	/* In the foreground too, before it touches any socket. */
 	status = e2e_objd_cmd(s,
-	    E2E_ARGV(
-	        "--foreground", "--file", s->file, "--socket", other_sock));
+	    E2E_ARGV("--foreground", "--file", s->file, "--socket",
+	        other_sock));
 	ck_assert_msg(status > 0 && status < 128 &&
 	        strstr(s->err, "in use by another objd") != NULL,
 	    "a second objd in the foreground: exit %d, stderr: %s", status,
@@ -1072,8 +1072,8 @@ START_TEST(test_second_objd_refused)
 	ck_assert_msg(status > 0 && status < 128,
 	    "a second objd on the same socket: exit %d, stderr: %s", status,
 	    s->err);
-	ck_assert_msg(
-	    e2e_one_line(s->err) && strstr(s->err, "already listening") != NULL,
+	ck_assert_msg(e2e_one_line(s->err) &&
+	        strstr(s->err, "already listening") != NULL,
 	    "stderr: '%s'", s->err);
 	ck_assert(e2e_exists(s->sock));
 	ck_assert_str_eq(CTL_OK(s, "get", "owner"), "still first\n");
@@ -1106,8 +1106,8 @@ START_TEST(test_options)
 	    "objd --version does not print %s: %s", OBJD_VERSION, s->out);
 
 	e2e_objd_cmd(s,
-	    E2E_ARGV(
-	        "--no-such-option", "--file", s->file, "--socket", s->sock));
+	    E2E_ARGV("--no-such-option", "--file", s->file, "--socket",
+	        s->sock));
 	ck_assert_msg(s->status > 0 && s->status < 128,
 	    "objd --no-such-option: exit %d", s->status);
 	ck_assert_msg(s->err[0] != '\0', "no message for a bad option");

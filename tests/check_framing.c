@@ -160,14 +160,14 @@ START_TEST(test_header_early_refusal)
 	    frame_parse_header(huge, 3, FRAME_MAX_DEFAULT, &hlen, &blen),
 	    FRAME_SHORT);
 	/* 0x40 << 21 is 2^27. */
-	ck_assert_int_eq(frame_parse_header(
-	                     big, sizeof(big), FRAME_MAX_DEFAULT, &hlen, &blen),
+	ck_assert_int_eq(frame_parse_header(big, sizeof(big), FRAME_MAX_DEFAULT,
+	                     &hlen, &blen),
 	    FRAME_TOO_LARGE);
 	/* A lower limit refuses sooner. */
-	ck_assert_int_eq(
-	    frame_parse_header(huge, 2, 1000, &hlen, &blen), FRAME_TOO_LARGE);
-	ck_assert_int_eq(
-	    frame_parse_header(huge, 1, 1000, &hlen, &blen), FRAME_SHORT);
+	ck_assert_int_eq(frame_parse_header(huge, 2, 1000, &hlen, &blen),
+	    FRAME_TOO_LARGE);
+	ck_assert_int_eq(frame_parse_header(huge, 1, 1000, &hlen, &blen),
+	    FRAME_SHORT);
 }
 END_TEST
 
@@ -178,9 +178,9 @@ START_TEST(test_header_split)
 	static const uint8_t headers[][VARINT_MAX_LEN + 1] = {
 		{ 0x80, 0x80, 0x80, 0x80, 0x00 }, /* zero, padded */
 		{ 0x85, 0x80, 0x80, 0x80, 0x00 }, /* five, padded */
-		{ 0xff, 0xff, 0xff, 0x1f }, /* 64 MiB - 1 */
-		{ 0x80, 0x80, 0x80, 0x20 }, /* 64 MiB */
-		{ 0x81, 0x80, 0x80, 0x20 }, /* 64 MiB + 1 */
+		{ 0xff, 0xff, 0xff, 0x1f },       /* 64 MiB - 1 */
+		{ 0x80, 0x80, 0x80, 0x20 },       /* 64 MiB */
+		{ 0x81, 0x80, 0x80, 0x20 },       /* 64 MiB + 1 */
 		{ 0xff, 0xff, 0xff, 0xff, 0x0f },
 		{ 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
 		    0x00 }, /* eleven bytes */
@@ -193,8 +193,8 @@ START_TEST(test_header_split)
 
 		ck_assert_int_ne(whole, FRAME_SHORT);
 		for (size_t k = 0; k <= sizeof(headers[h]); k++) {
-			enum frame_status part = frame_parse_header(
-			    headers[h], k, FRAME_MAX_DEFAULT, &hlen, &blen);
+			enum frame_status part = frame_parse_header(headers[h],
+			    k, FRAME_MAX_DEFAULT, &hlen, &blen);
 
 			ck_assert_msg(part == FRAME_SHORT || part == whole,
 			    "header %zu: %zu bytes give %d, all give %d", h, k,
@@ -224,10 +224,10 @@ END_TEST
 START_TEST(test_status_str)
 {
 	ck_assert_str_eq(frame_status_str(FRAME_OK), "ok");
-	ck_assert_str_ne(
-	    frame_status_str(FRAME_TOO_LARGE), frame_status_str(FRAME_BAD));
-	ck_assert_str_ne(
-	    frame_status_str(FRAME_SHORT), frame_status_str(FRAME_BAD));
+	ck_assert_str_ne(frame_status_str(FRAME_TOO_LARGE),
+	    frame_status_str(FRAME_BAD));
+	ck_assert_str_ne(frame_status_str(FRAME_SHORT),
+	    frame_status_str(FRAME_BAD));
 }
 END_TEST
 
@@ -265,8 +265,8 @@ START_TEST(test_frame_pack)
 	ck_assert_str_eq(back->set->entries[0]->key, "city");
 	ck_assert_int_eq(back->set->entries[0]->value->kind_case,
 	    OBJD__VALUE__KIND_STRING_VALUE);
-	ck_assert_str_eq(
-	    back->set->entries[0]->value->string_value, "New York");
+	ck_assert_str_eq(back->set->entries[0]->value->string_value,
+	    "New York");
 	objd__request__free_unpacked(back, NULL);
 	free(frame);
 }

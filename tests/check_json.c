@@ -32,8 +32,8 @@ parse_fails(const char *text, size_t len, const char *want1, const char *want2)
 
 	ck_assert_msg(v == NULL, "%s was accepted", text);
 	value_free(v);
-	ck_assert_msg(
-	    strstr(err, want1) != NULL, "\"%s\" lacks \"%s\"", err, want1);
+	ck_assert_msg(strstr(err, want1) != NULL, "\"%s\" lacks \"%s\"", err,
+	    want1);
 	if (want2 != NULL)
 		ck_assert_msg(strstr(err, want2) != NULL, "\"%s\" lacks \"%s\"",
 		    err, want2);
@@ -209,8 +209,8 @@ START_TEST(test_double_round_trip)
 		text = json_from_value(v, 0);
 		ck_assert_msg(strpbrk(text, ".e") != NULL, "%s", text);
 		back = parse_ok(text);
-		ck_assert_int_eq(
-		    back->kind_case, OBJD__VALUE__KIND_DOUBLE_VALUE);
+		ck_assert_int_eq(back->kind_case,
+		    OBJD__VALUE__KIND_DOUBLE_VALUE);
 		memcpy(&got, &back->double_value, sizeof(got));
 		ck_assert_msg(got == x, "%s did not read back", text);
 		free(text);
@@ -263,8 +263,8 @@ START_TEST(test_bytes_vectors)
 		"Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy" };
 
 	for (size_t k = 0; k < sizeof(plain) / sizeof(plain[0]); k++) {
-		Objd__Value *v = value_new_bytes(
-		    (const uint8_t *)plain[k], strlen(plain[k]));
+		Objd__Value *v = value_new_bytes((const uint8_t *)plain[k],
+		    strlen(plain[k]));
 		char want[64], *got;
 
 		snprintf(want, sizeof(want), "{\"$bytes\": \"%s\"}", b64[k]);
@@ -274,8 +274,8 @@ START_TEST(test_bytes_vectors)
 		v = parse_ok(got);
 		ck_assert_int_eq(v->kind_case, OBJD__VALUE__KIND_BYTES_VALUE);
 		ck_assert_uint_eq(v->bytes_value.len, strlen(plain[k]));
-		ck_assert_mem_eq(
-		    v->bytes_value.data, plain[k], strlen(plain[k]));
+		ck_assert_mem_eq(v->bytes_value.data, plain[k],
+		    strlen(plain[k]));
 		value_free(v);
 		free(got);
 	}
@@ -294,8 +294,8 @@ START_TEST(test_bytes_binary)
 		v = value_new_bytes(all, n);
 		text = json_from_value(v, 0);
 		back = parse_ok(text);
-		ck_assert_int_eq(
-		    back->kind_case, OBJD__VALUE__KIND_BYTES_VALUE);
+		ck_assert_int_eq(back->kind_case,
+		    OBJD__VALUE__KIND_BYTES_VALUE);
 		ck_assert_uint_eq(back->bytes_value.len, n);
 		if (n > 0)
 			ck_assert_mem_eq(back->bytes_value.data, all, n);
@@ -445,8 +445,8 @@ START_TEST(test_entries)
 	    "  \"zeta\": 1\n}");
 	free(got);
 	got = json_from_entries(e, 3, 0);
-	ck_assert_str_eq(
-	    got, "{\"Mid\": \"v\", \"alpha\": [1, 2], \"zeta\": 1}");
+	ck_assert_str_eq(got,
+	    "{\"Mid\": \"v\", \"alpha\": [1, 2], \"zeta\": 1}");
 	free(got);
 	/* The caller's order is left alone. */
 	ck_assert_str_eq(e[0]->key, "zeta");
@@ -458,9 +458,9 @@ END_TEST
 /* A map that would read back as a special form is escaped as
  * {"$map": {...}}, and reads back as the map it is. */
 static const struct map_case {
-	const char *in; /* a document */
-	const char *out; /* its compact rendering */
-	const char *member; /* the only member of the map it reads as */
+	const char *in;             /* a document */
+	const char *out;            /* its compact rendering */
+	const char *member;         /* the only member of the map it reads as */
 	Objd__Value__KindCase kind; /* that member's kind */
 } map_cases[] = {
 	{ "{\"$map\": {\"$bytes\": \"AAEC\"}}",
@@ -580,8 +580,8 @@ START_TEST(test_unicode)
 	emits(v, 0, "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"");
 	value_free(v);
 	v = parse_ok("\"caf\xc3\xa9 \xf0\x9f\x98\x80 \xe2\x82\xac\"");
-	ck_assert_str_eq(
-	    v->string_value, "caf\xc3\xa9 \xf0\x9f\x98\x80 \xe2\x82\xac");
+	ck_assert_str_eq(v->string_value,
+	    "caf\xc3\xa9 \xf0\x9f\x98\x80 \xe2\x82\xac");
 	value_free(v);
 	/* Keys too. */
 	v = parse_ok("{\"\\ud83d\\ude00\": 1}");
@@ -687,11 +687,11 @@ START_TEST(test_reject_invalid)
 	PARSE_FAILS("[1,]", "line 1, column", NULL);
 	PARSE_FAILS("'x'", "line 1, column", NULL);
 	PARSE_FAILS("NaN", "line 1, column", NULL);
-	PARSE_FAILS("\"\xff\"", "line 1", "UTF-8"); /* bad UTF-8 */
-	PARSE_FAILS("\"\xc0\x80\"", "line 1", "UTF-8"); /* overlong */
+	PARSE_FAILS("\"\xff\"", "line 1", "UTF-8");      /* bad UTF-8 */
+	PARSE_FAILS("\"\xc0\x80\"", "line 1", "UTF-8");  /* overlong */
 	PARSE_FAILS("\"\xed\xa0\x80\"", "line 1", NULL); /* surrogate */
-	PARSE_FAILS("\"\\ud800\"", "line 1", NULL); /* lone */
-	PARSE_FAILS("\"a\nb\"", "line 1", NULL); /* raw LF */
+	PARSE_FAILS("\"\\ud800\"", "line 1", NULL);      /* lone */
+	PARSE_FAILS("\"a\nb\"", "line 1", NULL);         /* raw LF */
 }
 END_TEST
 
@@ -805,8 +805,8 @@ json_suite(void)
 	TCase *tc;
 
 	tc = tcase_create("types");
-	tcase_add_loop_test(
-	    tc, test_scalar, 0, sizeof(scalar_cases) / sizeof(scalar_cases[0]));
+	tcase_add_loop_test(tc, test_scalar, 0,
+	    sizeof(scalar_cases) / sizeof(scalar_cases[0]));
 	tcase_add_test(tc, test_int_is_not_double);
 	tcase_add_test(tc, test_double_emit);
 	tcase_add_test(tc, test_negative_zero);
@@ -824,8 +824,8 @@ json_suite(void)
 	tcase_add_test(tc, test_sorting);
 	tcase_add_test(tc, test_indent);
 	tcase_add_test(tc, test_entries);
-	tcase_add_loop_test(
-	    tc, test_map_escape, 0, sizeof(map_cases) / sizeof(map_cases[0]));
+	tcase_add_loop_test(tc, test_map_escape, 0,
+	    sizeof(map_cases) / sizeof(map_cases[0]));
 	tcase_add_test(tc, test_map_escape_more);
 	tcase_add_test(tc, test_map_escape_depth);
 	tcase_add_test(tc, test_unicode);
@@ -842,10 +842,10 @@ json_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("arg");
-	tcase_add_loop_test(
-	    tc, test_arg, 0, sizeof(arg_cases) / sizeof(arg_cases[0]));
-	tcase_add_loop_test(
-	    tc, test_arg_error, 0, sizeof(arg_errors) / sizeof(arg_errors[0]));
+	tcase_add_loop_test(tc, test_arg, 0,
+	    sizeof(arg_cases) / sizeof(arg_cases[0]));
+	tcase_add_loop_test(tc, test_arg_error, 0,
+	    sizeof(arg_errors) / sizeof(arg_errors[0]));
 	suite_add_tcase(s, tc);
 	return s;
 }

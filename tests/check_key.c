@@ -96,8 +96,8 @@ key_suite(void)
 	Suite *s = suite_create("key");
 	TCase *tc = tcase_create("valid");
 
-	tcase_add_loop_test(
-	    tc, test_good, 0, sizeof(good_keys) / sizeof(good_keys[0]));
+	tcase_add_loop_test(tc, test_good, 0,
+	    sizeof(good_keys) / sizeof(good_keys[0]));
 	tcase_add_loop_test(tc, test_bad_utf8, 0,
 	    sizeof(bad_utf8_keys) / sizeof(bad_utf8_keys[0]));
 	tcase_add_test(tc, test_empty);

@@ -109,8 +109,8 @@ assert_same(const struct store *a, const struct store *b)
 
 		ck_assert_ptr_nonnull(o);
 		ck_assert_uint_eq(o->vallen, all[i]->vallen);
-		ck_assert_mem_eq(
-		    STORE_ENTRY_VALUE(o), STORE_ENTRY_VALUE(all[i]), o->vallen);
+		ck_assert_mem_eq(STORE_ENTRY_VALUE(o),
+		    STORE_ENTRY_VALUE(all[i]), o->vallen);
 		/* Each key keeps the revision that last changed it. */
 		ck_assert_uint_eq(o->revision, all[i]->revision);
 	}
@@ -246,9 +246,9 @@ START_TEST(test_compressed_snapshot_round_trip)
 		uLongf n = 65536 + 1;
 		Objd__Object *part;
 
-		ck_assert_int_eq(
-		    uncompress(plain, &n, o->deflated_entries[i].data,
-		        o->deflated_entries[i].len),
+		ck_assert_int_eq(uncompress(plain, &n,
+		                     o->deflated_entries[i].data,
+		                     o->deflated_entries[i].len),
 		    Z_OK);
 		ck_assert_uint_le(n, 65536);
 		part = objd__object__unpack(NULL, n, plain);
@@ -261,8 +261,8 @@ START_TEST(test_compressed_snapshot_round_trip)
 	}
 	ck_assert_uint_eq(inside, store_count(s) - 1);
 	objd__object__free_unpacked(o, NULL);
-	ck_assert_msg(
-	    objfile_load(f, t, false, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(objfile_load(f, t, false, err, sizeof(err)) == 0, "%s",
+	    err);
 	assert_same(s, t);
 	ck_assert_uint_eq(store_revision(t), 20);
 	ck_assert_uint_eq(store_get(t, "at-snapshot", 11)->revision, 20);
@@ -485,8 +485,8 @@ START_TEST(test_foreign_file_last_entry_wins)
 	obj.entries = entries;
 	len = objd__object__pack(&obj, buf);
 	write_file(path, buf, len);
-	ck_assert_msg(
-	    objfile_load(f, t, false, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(objfile_load(f, t, false, err, sizeof(err)) == 0, "%s",
+	    err);
 	ck_assert_uint_eq(store_count(t), 1);
 	ck_assert_uint_eq(store_revision(t), 0);
 	store_free(t);
@@ -554,8 +554,8 @@ build_log(struct objfile *f, int n, size_t *ends)
 			objfile_change_delete(&c, key, strlen(key));
 		}
 		objfile_change_commit(&c, 9 + (uint64_t)i);
-		ck_assert_msg(
-		    objfile_append(f, s, &c, err, sizeof(err)) == 0, "%s", err);
+		ck_assert_msg(objfile_append(f, s, &c, err, sizeof(err)) == 0,
+		    "%s", err);
 		objfile_changes_free(&c);
 		free(val);
 		value_free(v);
@@ -573,8 +573,8 @@ START_TEST(test_appended_changes)
 	size_t ends[6];
 
 	build_log(f, 5, ends);
-	ck_assert_msg(
-	    objfile_load(f, t, false, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(objfile_load(f, t, false, err, sizeof(err)) == 0, "%s",
+	    err);
 	/* The sample's 6 keys, plus k4 and k5: k1..k3 were deleted. */
 	ck_assert_uint_eq(store_count(t), 8);
 	ck_assert_ptr_null(store_get(t, "k3", 2));
@@ -608,13 +608,13 @@ START_TEST(test_cut_at_every_offset_of_the_last_changes)
 		int last = 0;
 		enum scan_result r;
 
-		r = objfile_scan_buffer(
-		    buf, cut, t, &good_end, &ours, err, sizeof(err));
+		r = objfile_scan_buffer(buf, cut, t, &good_end, &ours, err,
+		    sizeof(err));
 		if (cut < ends[0]) {
 			/* The header is 4 bytes: a cut inside it leaves a
 			 * file that is no one's, torn all the same. */
-			ck_assert_msg(
-			    r == SCAN_TORN, "cut at %zu: %d (%s)", cut, r, err);
+			ck_assert_msg(r == SCAN_TORN, "cut at %zu: %d (%s)",
+			    cut, r, err);
 			ck_assert(ours == (cut >= 4));
 			ck_assert_uint_eq(good_end, 0);
 			ck_assert_uint_eq(store_count(t), 0);
@@ -630,8 +630,8 @@ START_TEST(test_cut_at_every_offset_of_the_last_changes)
 		ck_assert_uint_eq(good_end, ends[last]);
 		ck_assert_uint_eq(store_revision(t), 9 + (uint64_t)last);
 		ck_assert_uint_eq(store_get(t, "k5", 2) != NULL, last == 5);
-		ck_assert_uint_eq(
-		    store_get(t, "k2", 2) != NULL, last == 2 || last == 3);
+		ck_assert_uint_eq(store_get(t, "k2", 2) != NULL,
+		    last == 2 || last == 3);
 		ck_assert_ptr_nonnull(store_get(t, "list", 4));
 		ck_assert_uint_eq(store_get(t, "age", 3)->revision, 2);
 		store_free(t);
@@ -660,11 +660,11 @@ START_TEST(test_recover_torn_end)
 	memset(buf + ends[4] + 3, 0, len + 100 - ends[4] - 3);
 	write_file(path, buf, len + 100);
 	f = open_mode(_i);
-	ck_assert_msg(
-	    objfile_load(f, t, true, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(objfile_load(f, t, true, err, sizeof(err)) == 0, "%s",
+	    err);
 	ck_assert_uint_eq(store_revision(t), 13);
-	ck_assert_uint_eq(
-	    objfile_stats(f)->recovered_bytes, len + 100 - ends[4]);
+	ck_assert_uint_eq(objfile_stats(f)->recovered_bytes,
+	    len + 100 - ends[4]);
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_uint_eq((size_t)st.st_size, ends[4]);
 	snprintf(cmd, sizeof(cmd), "ls %s/sub | grep -q 'objd.pb.torn-'", dir);
@@ -694,16 +694,16 @@ END_TEST
  * calls it damaged with good_end as the last good byte, and objd refuses
  * to start on it without cutting anything. Frees buf and f. */
 static void
-assert_damaged_refused(
-    struct objfile *f, uint8_t *buf, size_t len, size_t good_end_want)
+assert_damaged_refused(struct objfile *f, uint8_t *buf, size_t len,
+    size_t good_end_want)
 {
 	struct store *t = store_new();
 	size_t good_end;
 	char err[512];
 	bool ours;
 
-	ck_assert_int_eq(objfile_scan_buffer(
-	                     buf, len, t, &good_end, &ours, err, sizeof(err)),
+	ck_assert_int_eq(objfile_scan_buffer(buf, len, t, &good_end, &ours, err,
+	                     sizeof(err)),
 	    SCAN_DAMAGED);
 	ck_assert_uint_eq(good_end, good_end_want);
 	write_file(path, buf, len);
@@ -769,8 +769,8 @@ START_TEST(test_failed_append_leaves_no_trace)
 	objfile_change_commit(&c, 12);
 	ck_assert_int_eq(objfile_append(f, t, &c, err, sizeof(err)), 0);
 	objfile_changes_free(&c);
-	ck_assert_msg(
-	    objfile_load(f, t, false, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(objfile_load(f, t, false, err, sizeof(err)) == 0, "%s",
+	    err);
 	ck_assert_uint_eq(store_revision(t), 12);
 	ck_assert_ptr_null(store_get(t, "big", 3));
 	ck_assert_ptr_null(store_get(t, "k1", 2));
@@ -890,8 +890,8 @@ entries_bytes(size_t n, size_t size, size_t *len)
  * header before it and a commit after it that counts n_entries, as
  * objd writes them. */
 static void
-write_chunk_file(
-    const uint8_t *chunk, size_t chunklen, bool ours, uint32_t n_entries)
+write_chunk_file(const uint8_t *chunk, size_t chunklen, bool ours,
+    uint32_t n_entries)
 {
 	Objd__Object obj = OBJD__OBJECT__INIT, tail = OBJD__OBJECT__INIT;
 	Objd__FileHeader h = OBJD__FILE_HEADER__INIT;
@@ -939,13 +939,13 @@ expect_refused(const uint8_t *chunk, size_t chunklen, bool ours,
 	ck_assert_int_eq(objfile_scan_buffer(buf, len, t, &good_end, &is_ours,
 	                     err, sizeof(err)),
 	    SCAN_INVALID);
-	ck_assert_msg(
-	    strstr(err, why) != NULL, "want \"%s\" in \"%s\"", why, err);
+	ck_assert_msg(strstr(err, why) != NULL, "want \"%s\" in \"%s\"", why,
+	    err);
 	store_free(t);
 	t = store_new();
 	ck_assert_int_eq(objfile_load(f, t, true, err, sizeof(err)), -1);
-	ck_assert_msg(
-	    strstr(err, why) != NULL, "want \"%s\" in \"%s\"", why, err);
+	ck_assert_msg(strstr(err, why) != NULL, "want \"%s\" in \"%s\"", why,
+	    err);
 	free(read_file(path, &after));
 	ck_assert_uint_eq(after, len);
 	free(buf);
@@ -991,8 +991,8 @@ START_TEST(test_bad_chunks_are_refused)
 	size_t plainlen, zlen, n;
 	uint8_t *plain, *z;
 
-	expect_refused(
-	    (const uint8_t *)"not zlib", 8, true, 1, "does not load");
+	expect_refused((const uint8_t *)"not zlib", 8, true, 1,
+	    "does not load");
 	plain = entries_bytes(2, 10, &plainlen);
 	z = deflate_bytes(plain, plainlen, &zlen);
 	expect_refused(z, zlen - 3, true, 2, "ends before its zlib stream");
@@ -1012,8 +1012,8 @@ START_TEST(test_bad_chunks_are_refused)
 	expect_refused(z, zlen, true, 0, "other than map entries");
 	free(z);
 	z = deflate_bytes(malformed, sizeof(malformed), &zlen);
-	expect_refused(
-	    z, zlen, true, 1, "malformed entry in the deflated chunk");
+	expect_refused(z, zlen, true, 1,
+	    "malformed entry in the deflated chunk");
 	free(z);
 	/* Another program's file is checked as strictly inside chunks as
 	 * outside them. */
@@ -1039,8 +1039,8 @@ START_TEST(test_chunks_load_without_compress)
 	plain = entries_bytes(300, 20, &plainlen);
 	z = deflate_bytes(plain, plainlen, &zlen);
 	write_chunk_file(z, zlen, true, 300);
-	ck_assert_msg(
-	    objfile_load(f, t, false, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(objfile_load(f, t, false, err, sizeof(err)) == 0, "%s",
+	    err);
 	ck_assert_uint_eq(store_count(t), 300);
 	ck_assert_uint_eq(store_revision(t), 1);
 	ck_assert_uint_eq(store_get(t, "k299", 4)->revision, 1);
@@ -1054,8 +1054,8 @@ START_TEST(test_chunks_load_without_compress)
 	memcpy(buf + len, k7_null, sizeof(k7_null));
 	len += sizeof(k7_null);
 	t = store_new();
-	ck_assert_int_eq(objfile_scan_buffer(
-	                     buf, len, t, &good_end, &ours, err, sizeof(err)),
+	ck_assert_int_eq(objfile_scan_buffer(buf, len, t, &good_end, &ours, err,
+	                     sizeof(err)),
 	    SCAN_OK);
 	ck_assert(!ours);
 	ck_assert_uint_eq(store_count(t), 300);
@@ -1086,15 +1086,15 @@ objfile_suite(void)
 	tcase_add_test(tc, test_foreign_file_last_entry_wins);
 	tcase_add_test(tc, test_check_and_reject);
 	tcase_add_loop_test(tc, test_appended_changes, 0, 2);
-	tcase_add_loop_test(
-	    tc, test_cut_at_every_offset_of_the_last_changes, 0, 2);
+	tcase_add_loop_test(tc, test_cut_at_every_offset_of_the_last_changes, 0,
+	    2);
 	tcase_add_loop_test(tc, test_recover_torn_end, 0, 2);
-	tcase_add_loop_test(
-	    tc, test_damage_before_good_commits_is_refused, 0, 2);
+	tcase_add_loop_test(tc, test_damage_before_good_commits_is_refused, 0,
+	    2);
 	tcase_add_test(tc, test_damage_in_a_chunk_is_refused);
 	tcase_add_loop_test(tc, test_failed_append_leaves_no_trace, 0, 2);
-	tcase_add_loop_test(
-	    tc, test_compaction_keeps_changes_made_meanwhile, 0, 2);
+	tcase_add_loop_test(tc, test_compaction_keeps_changes_made_meanwhile, 0,
+	    2);
 	tcase_add_test(tc, test_zip_bomb_chunk_is_refused);
 	tcase_add_test(tc, test_bad_chunks_are_refused);
 	tcase_add_test(tc, test_chunks_load_without_compress);

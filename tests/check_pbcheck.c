@@ -211,8 +211,8 @@ START_TEST(test_value_depth)
 		back = value_unpack(packed, len, err, sizeof(err));
 		ck_assert((back != NULL) == ok);
 		if (!ok)
-			ck_assert_msg(
-			    strstr(err, "deeper than 64") != NULL, "%s", err);
+			ck_assert_msg(strstr(err, "deeper than 64") != NULL,
+			    "%s", err);
 		value_free(back);
 		value_free(v);
 		free(packed);
@@ -255,12 +255,12 @@ static const struct utf8_case {
 	{ "", 0, true },
 	{ "plain ascii", 11, true },
 	{ "\x7f", 1, true },
-	{ "\xc2\x80", 2, true }, /* U+0080 */
-	{ "\xdf\xbf", 2, true }, /* U+07FF */
-	{ "\xe0\xa0\x80", 3, true }, /* U+0800 */
-	{ "\xed\x9f\xbf", 3, true }, /* U+D7FF */
-	{ "\xee\x80\x80", 3, true }, /* U+E000 */
-	{ "\xef\xbf\xbf", 3, true }, /* U+FFFF */
+	{ "\xc2\x80", 2, true },         /* U+0080 */
+	{ "\xdf\xbf", 2, true },         /* U+07FF */
+	{ "\xe0\xa0\x80", 3, true },     /* U+0800 */
+	{ "\xed\x9f\xbf", 3, true },     /* U+D7FF */
+	{ "\xee\x80\x80", 3, true },     /* U+E000 */
+	{ "\xef\xbf\xbf", 3, true },     /* U+FFFF */
 	{ "\xf0\x90\x80\x80", 4, true }, /* U+10000 */
 	{ "\xf0\x9f\x98\x80", 4, true }, /* U+1F600 */
 	{ "\xf4\x8f\xbf\xbf", 4, true }, /* U+10FFFF */
@@ -268,24 +268,24 @@ static const struct utf8_case {
 	{ "\0", 1, false },
 	{ "\x80", 1, false }, /* lone continuation */
 	{ "\xbf", 1, false },
-	{ "\xc0\x80", 2, false }, /* overlong NUL */
-	{ "\xc1\xbf", 2, false }, /* overlong */
-	{ "\xe0\x80\xaf", 3, false }, /* overlong '/' */
-	{ "\xe0\x9f\xbf", 3, false }, /* overlong U+07FF */
-	{ "\xf0\x80\x80\xaf", 4, false }, /* overlong '/' */
-	{ "\xf0\x8f\xbf\xbf", 4, false }, /* overlong U+FFFF */
-	{ "\xed\xa0\x80", 3, false }, /* U+D800 */
-	{ "\xed\xbf\xbf", 3, false }, /* U+DFFF */
+	{ "\xc0\x80", 2, false },                 /* overlong NUL */
+	{ "\xc1\xbf", 2, false },                 /* overlong */
+	{ "\xe0\x80\xaf", 3, false },             /* overlong '/' */
+	{ "\xe0\x9f\xbf", 3, false },             /* overlong U+07FF */
+	{ "\xf0\x80\x80\xaf", 4, false },         /* overlong '/' */
+	{ "\xf0\x8f\xbf\xbf", 4, false },         /* overlong U+FFFF */
+	{ "\xed\xa0\x80", 3, false },             /* U+D800 */
+	{ "\xed\xbf\xbf", 3, false },             /* U+DFFF */
 	{ "\xed\xa0\xbd\xed\xb8\x80", 6, false }, /* CESU-8 pair */
-	{ "\xf4\x90\x80\x80", 4, false }, /* U+110000 */
+	{ "\xf4\x90\x80\x80", 4, false },         /* U+110000 */
 	{ "\xf5\x80\x80\x80", 4, false },
 	{ "\xf8\x88\x80\x80\x80", 5, false },
 	{ "\xfe", 1, false },
 	{ "\xff", 1, false },
-	{ "\xc3", 1, false }, /* truncated */
-	{ "\xe2\x82", 2, false }, /* truncated */
+	{ "\xc3", 1, false },         /* truncated */
+	{ "\xe2\x82", 2, false },     /* truncated */
 	{ "\xf0\x9f\x98", 3, false }, /* truncated */
-	{ "\xc3\x28", 2, false }, /* bad continuation */
+	{ "\xc3\x28", 2, false },     /* bad continuation */
 	{ "\xe2\x28\xa1", 3, false },
 	{ "\xe2\x82\x28", 3, false },
 	{ "\xf0\x9f\x28\x80", 4, false },
@@ -390,8 +390,8 @@ START_TEST(test_string_fields)
 	put_field(&entry, 2, "\x08\x00", 2);
 	put_field(&map, 1, entry.p, entry.len);
 	put_field(&inner, 8, map.p, map.len);
-	ck_assert(!pbcheck(
-	    &objd__value__descriptor, inner.p, inner.len, err, sizeof(err)));
+	ck_assert(!pbcheck(&objd__value__descriptor, inner.p, inner.len, err,
+	    sizeof(err)));
 	/* Bytes are not text: anything goes. */
 	b.len = 0;
 	put_field(&b, 6, "\xff\0\xc0\x80", 4);
@@ -464,8 +464,8 @@ START_TEST(test_truncations)
 		copy = malloc(n ? n : 1);
 		ck_assert_ptr_nonnull(copy);
 		memcpy(copy, req.p, n);
-		ok = pbcheck(
-		    &objd__request__descriptor, copy, n, err, sizeof(err));
+		ok = pbcheck(&objd__request__descriptor, copy, n, err,
+		    sizeof(err));
 		/* A cut inside a length-delimited field is always seen. */
 		if (n > 2)
 			ck_assert_msg(!ok, "cut at %zu accepted", n);
@@ -492,8 +492,8 @@ all_types_value(void)
 	value_list_append(list, value_new_list());
 	value_list_append(list, value_new_map());
 	value_map_add(map, "list", 4, list);
-	value_map_add(
-	    map, "caf\xc3\xa9", 5, value_new_string("\xe2\x82\xac", 3));
+	value_map_add(map, "caf\xc3\xa9", 5,
+	    value_new_string("\xe2\x82\xac", 3));
 	return map;
 }
 
@@ -701,16 +701,16 @@ pbcheck_suite(void)
 
 	tc = tcase_create("utf8");
 	tcase_add_test(tc, test_utf8_in_long_text);
-	tcase_add_loop_test(
-	    tc, test_utf8, 0, sizeof(utf8_cases) / sizeof(utf8_cases[0]));
+	tcase_add_loop_test(tc, test_utf8, 0,
+	    sizeof(utf8_cases) / sizeof(utf8_cases[0]));
 	tcase_add_loop_test(tc, test_request_strings, 0,
 	    sizeof(utf8_cases) / sizeof(utf8_cases[0]));
 	tcase_add_test(tc, test_string_fields);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("wire");
-	tcase_add_loop_test(
-	    tc, test_malformed, 0, sizeof(malformed) / sizeof(malformed[0]));
+	tcase_add_loop_test(tc, test_malformed, 0,
+	    sizeof(malformed) / sizeof(malformed[0]));
 	tcase_add_test(tc, test_truncations);
 	tcase_add_test(tc, test_valid_requests);
 	tcase_add_test(tc, test_unknown_fields);

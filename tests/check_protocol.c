@@ -204,15 +204,15 @@ raw_next(struct raw *r, double timeout, Objd__Response **resp)
 
 	*resp = NULL;
 	for (;;) {
-		switch (frame_parse_header(
-		    r->buf, r->len, FRAME_MAX_DEFAULT, &hlen, &blen)) {
+		switch (frame_parse_header(r->buf, r->len, FRAME_MAX_DEFAULT,
+		    &hlen, &blen)) {
 		case FRAME_OK:
 			if (r->len < hlen + blen)
 				break;
 			*resp =
 			    objd__response__unpack(NULL, blen, r->buf + hlen);
-			memmove(
-			    r->buf, r->buf + hlen + blen, r->len - hlen - blen);
+			memmove(r->buf, r->buf + hlen + blen,
+			    r->len - hlen - blen);
 			r->len -= hlen + blen;
 			return *resp != NULL ? RAW_ANSWER : RAW_GARBAGE;
 		case FRAME_SHORT:
@@ -361,8 +361,8 @@ racer(int id, int in, int out)
 		objd_cond cond = { .key = key, .revision = rev };
 
 		v = objd_value_new_int((int64_t)id * 1000000 + round++);
-		st = objd_set_if(
-		    c, &key, (const Objd__Value *const *)&v, 1, &cond, 1);
+		st = objd_set_if(c, &key, (const Objd__Value *const *)&v, 1,
+		    &cond, 1);
 		objd_value_free(v);
 		pipe_put(out,
 		    st == OBJD_OK             ? '1'
@@ -398,8 +398,8 @@ incrementer(int n, const int go[2])
 		objd_value_free(v);
 		objd_cond cond = { .key = key, .revision = rev };
 
-		st = objd_set_if(
-		    c, &key, (const Objd__Value *const *)&nv, 1, &cond, 1);
+		st = objd_set_if(c, &key, (const Objd__Value *const *)&nv, 1,
+		    &cond, 1);
 		objd_value_free(nv);
 		if (st == OBJD_OK)
 			done++;
@@ -424,8 +424,8 @@ reap(pid_t pid, const char *what)
 {
 	int st;
 
-	ck_assert_msg(
-	    e2e_wait_gone(pid, 4 * E2E_DEADLINE, &st), "%s did not end", what);
+	ck_assert_msg(e2e_wait_gone(pid, 4 * E2E_DEADLINE, &st),
+	    "%s did not end", what);
 	ck_assert_msg(st == 0, "%s exited with %d", what, st);
 }
 
@@ -443,8 +443,8 @@ START_TEST(test_cas_race)
 	start_fast();
 	c = client();
 	v = value_new_int(0);
-	ck_assert_int_eq(
-	    objd_set(c, &cas, (const Objd__Value *const *)&v, 1), OBJD_OK);
+	ck_assert_int_eq(objd_set(c, &cas, (const Objd__Value *const *)&v, 1),
+	    OBJD_OK);
 	value_free(v);
 	ck_assert_int_eq(objd_get_meta(c, cas, &v, &rev0), OBJD_OK);
 	value_free(v);
@@ -533,8 +533,8 @@ START_TEST(test_conditions)
 
 	/* --if-revision: the key's own revision. */
 	CTL_OK(s, "get", "--meta", "lock");
-	snprintf(
-	    rev, sizeof(rev), "%" PRIu64, field_u64(s->out, "\nrevision: "));
+	snprintf(rev, sizeof(rev), "%" PRIu64,
+	    field_u64(s->out, "\nrevision: "));
 	snprintf(bad, sizeof(bad), "%" PRIu64, parse_u64(rev) + 7);
 	CTL_OK(s, "set", "other", "1"); /* another key's change */
 	CTL_EXIT(s, 4, "set", "--if-revision", bad, "lock", "you");
@@ -551,8 +551,8 @@ START_TEST(test_conditions)
 	ck_assert_str_eq(CTL_OK(s, "get", "lock"), "you\n");
 	ck_assert_uint_eq(revision(), r0);
 	CTL_OK(s, "get", "--meta", "lock");
-	snprintf(
-	    rev, sizeof(rev), "%" PRIu64, field_u64(s->out, "\nrevision: "));
+	snprintf(rev, sizeof(rev), "%" PRIu64,
+	    field_u64(s->out, "\nrevision: "));
 	CTL_OK(s, "--json", "del", "--if-revision", rev, "lock");
 	ck_assert_msg(strncmp(s->out, "{\"revision\": ", 13) == 0,
 	    "del --json printed %s", s->out);
@@ -601,8 +601,8 @@ START_TEST(test_get_meta)
 	/* A string is shown as JSON: one line whatever it holds. */
 	CTL_OK(s, "set", "text", "\"two\\nlines\"");
 	CTL_OK(s, "get", "--meta", "text");
-	ck_assert_msg(
-	    strncmp(s->out, "value: \"two\\nlines\"\n", 20) == 0, "%s", s->out);
+	ck_assert_msg(strncmp(s->out, "value: \"two\\nlines\"\n", 20) == 0,
+	    "%s", s->out);
 
 	CTL_OK(s, "--json", "get", "--meta", "port");
 	{
@@ -677,8 +677,8 @@ START_TEST(test_nested_keys)
 	    "get server printed %s", s->out);
 	CTL_EXIT(s, 1, "del", "server.port");
 	CTL_OK(s, "del", "server.tls.on");
-	ck_assert_msg(
-	    e2e_json_same(CTL_OK(s, "get", "server.tls"), "{}"), "%s", s->out);
+	ck_assert_msg(e2e_json_same(CTL_OK(s, "get", "server.tls"), "{}"), "%s",
+	    s->out);
 
 	/* Paths through what is not a map, and bad paths. */
 	st = CTL(s, "get", "server.host.x");
@@ -776,8 +776,8 @@ START_TEST(test_pipelining)
 		vals[i] = NULL;
 		if (i % 3 == 0) {
 			vals[i] = value_new_int(i);
-			frame_append(
-			    &buf, &len, req_set(&b, id, keys[i], vals[i]));
+			frame_append(&buf, &len,
+			    req_set(&b, id, keys[i], vals[i]));
 		} else if (i % 3 == 1)
 			frame_append(&buf, &len, req_get(&b, id, keys[i]));
 		else
@@ -798,8 +798,8 @@ START_TEST(test_pipelining)
 		if (i % 3 == 1) {
 			ck_assert_uint_eq(resp->n_entries, 1);
 			ck_assert_str_eq(resp->entries[0]->key, keys[i]);
-			ck_assert_int_eq(
-			    resp->entries[0]->value->int_value, i - 1);
+			ck_assert_int_eq(resp->entries[0]->value->int_value,
+			    i - 1);
 		}
 		objd__response__free_unpacked(resp, NULL);
 	}
@@ -1041,10 +1041,10 @@ collect(objd_client *w, Objd__Response *first, struct seen *out, int n)
 			    e->key, v);
 			out[got].type = e->type;
 			out[got].revision = e->revision;
-			snprintf(
-			    out[got].key, sizeof(out[got].key), "%s", e->key);
-			snprintf(
-			    out[got].value, sizeof(out[got].value), "%s", v);
+			snprintf(out[got].key, sizeof(out[got].key), "%s",
+			    e->key);
+			snprintf(out[got].value, sizeof(out[got].value), "%s",
+			    v);
 			free(v);
 			got++;
 		}
@@ -1121,12 +1121,12 @@ START_TEST(test_watch_since)
 	c = client();
 	vals[0] = value_new_int(1);
 	vals[1] = value_new_int(2);
-	ck_assert_int_eq(
-	    objd_set(c, keys, (const Objd__Value *const *)vals, 2), OBJD_OK);
+	ck_assert_int_eq(objd_set(c, keys, (const Objd__Value *const *)vals, 2),
+	    OBJD_OK);
 	value_free(vals[0]);
 	value_free(vals[1]);
-	ck_assert_int_eq(
-	    objd_delete(c, (const char *[]){ "app1" }, 1), OBJD_OK);
+	ck_assert_int_eq(objd_delete(c, (const char *[]){ "app1" }, 1),
+	    OBJD_OK);
 	CTL_OK(s, "set", "zzz", "1"); /* not watched */
 	collect(w, NULL, ev, 3);
 	check_three(ev, rev);
@@ -1176,8 +1176,8 @@ history_value(int r, int i)
 
 	if (i % 3 != 0)
 		return objd_value_new_int((int64_t)r * 100000 + i);
-	snprintf(text, sizeof(text), "%d:%.*s", r,
-	    (i + r) % 50, "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz");
+	snprintf(text, sizeof(text), "%d:%.*s", r, (i + r) % 50,
+	    "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz");
 	return objd_value_new_string(text);
 }
 
@@ -1208,8 +1208,8 @@ START_TEST(test_watch_history_full)
 	for (int round = 0; round < ROUNDS; round++) {
 		for (int i = 0; i < KEYS; i++)
 			vals[i] = history_value(round, i);
-		ck_assert_int_eq(objd_set(c, keys,
-		                     (const Objd__Value *const *)vals, KEYS),
+		ck_assert_int_eq(
+		    objd_set(c, keys, (const Objd__Value *const *)vals, KEYS),
 		    OBJD_OK);
 		for (int i = 0; i < KEYS; i++)
 			objd_value_free(vals[i]);
@@ -1322,8 +1322,8 @@ START_TEST(test_objctl_watch)
 		uint64_t r = parse_u64(lines[i]);
 
 		ck_assert_msg(r > prev, "line %d: %s", i, lines[i]);
-		ck_assert_msg(
-		    strstr(lines[i], " set w ") != NULL, "%s", lines[i]);
+		ck_assert_msg(strstr(lines[i], " set w ") != NULL, "%s",
+		    lines[i]);
 		prev = r;
 	}
 	free(out);
@@ -1339,8 +1339,8 @@ START_TEST(test_objctl_watch)
 	snprintf(want, sizeof(want), "%" PRIu64 " set w2 [1, 2.0]",
 	    parse_u64(since) + 1);
 	ck_assert_str_eq(lines[0], want);
-	snprintf(
-	    want, sizeof(want), "%" PRIu64 " delete w2", parse_u64(since) + 2);
+	snprintf(want, sizeof(want), "%" PRIu64 " delete w2",
+	    parse_u64(since) + 2);
 	ck_assert_str_eq(lines[1], want);
 	free(out);
 
@@ -1653,8 +1653,8 @@ START_TEST(test_dump_load_round_trip)
 	              E2E_ARGV("load")) == 0);
 	ck_assert_str_eq(CTL_OK(s, "list"), "$bytes\n");
 	dump2 = strdup(CTL_OK(s, "dump"));
-	ck_assert_str_eq(
-	    dump2, "{\n  \"$map\": {\n    \"$bytes\": 1\n  }\n}\n");
+	ck_assert_str_eq(dump2,
+	    "{\n  \"$map\": {\n    \"$bytes\": 1\n  }\n}\n");
 	ck_assert(e2e_objctl(s, dump2, NULL, E2E_ARGV("load")) == 0);
 	ck_assert_str_eq(CTL_OK(s, "dump"), dump2);
 	free(dump2);
@@ -1693,8 +1693,8 @@ START_TEST(test_load_errors)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int st = e2e_objctl(s, bad[i].doc, NULL, E2E_ARGV("load"));
 
-		ck_assert_msg(
-		    st == 2, "load '%s': exit %d, want 2", bad[i].doc, st);
+		ck_assert_msg(st == 2, "load '%s': exit %d, want 2", bad[i].doc,
+		    st);
 		ck_assert_msg(e2e_one_line(s->err), "load '%s': stderr '%s'",
 		    bad[i].doc, s->err);
 		ck_assert_msg(strstr(s->err, bad[i].want1) != NULL,
@@ -1704,8 +1704,8 @@ START_TEST(test_load_errors)
 		        strstr(s->err, bad[i].want2) != NULL,
 		    "load '%s': stderr '%s' lacks '%s'", bad[i].doc, s->err,
 		    bad[i].want2);
-		st = e2e_objctl(
-		    s, bad[i].doc, NULL, E2E_ARGV("load", "--merge"));
+		st = e2e_objctl(s, bad[i].doc, NULL,
+		    E2E_ARGV("load", "--merge"));
 		ck_assert_int_eq(st, 2);
 	}
 	CTL_EXIT(s, 2, "load", e2e_path(s, "no-such-file.json"));
@@ -1798,8 +1798,8 @@ START_TEST(test_slow_watcher_dropped)
 		frames++;
 		if (resp->status != OBJD__STATUS__OK) {
 			ck_assert_int_eq(resp->status, OBJD__STATUS__FAILED);
-			ck_assert_msg(
-			    resp->error[0] != '\0', "dropped without a reason");
+			ck_assert_msg(resp->error[0] != '\0',
+			    "dropped without a reason");
 			ck_assert_uint_eq(resp->id, 9);
 			failed = true;
 		} else

@@ -47,9 +47,9 @@
 #endif
 
 /* Made-up users and a group, for the policy: nobody needs them to exist. */
-#define UID_RO 4242 /* --allow-ro */
+#define UID_RO 4242  /* --allow-ro */
 #define UID_OUT 4343 /* in no rule */
-#define GID_RW 4500 /* --allow-rw @4500 */
+#define GID_RW 4500  /* --allow-rw @4500 */
 
 /* The hostile crowd. */
 #define STALLED_CLIENTS 1000
@@ -159,8 +159,8 @@ libobjd_as(const struct as_user *who, enum call call)
 			break;
 		case CALL_SET:
 			v = value_new_string("set by libobjd", 14);
-			rc = objd_set(
-			    c, &key, (const Objd__Value *const *)&v, 1);
+			rc = objd_set(c, &key, (const Objd__Value *const *)&v,
+			    1);
 			break;
 		}
 		_exit(rc);
@@ -219,8 +219,8 @@ START_TEST(test_policy)
 
 	/* Outside the policy: nothing, not even ping. */
 	CTL_AS(UID_OUT, UID_OUT, 5, "get", "name");
-	ck_assert_msg(
-	    strstr(s->err, "permission denied") != NULL && e2e_one_line(s->err),
+	ck_assert_msg(strstr(s->err, "permission denied") != NULL &&
+	        e2e_one_line(s->err),
 	    "stderr: %s", s->err);
 	CTL_AS(UID_OUT, UID_OUT, 5, "set", "name", "Mallory");
 	CTL_AS(UID_OUT, UID_OUT, 5, "ping");
@@ -233,8 +233,8 @@ START_TEST(test_policy)
 	CTL_AS(UID_RO, UID_RO, 0, "list");
 	CTL_AS(UID_RO, UID_RO, 0, "status");
 	CTL_AS(UID_RO, UID_RO, 5, "set", "name", "Mallory");
-	ck_assert_msg(
-	    strstr(s->err, "may only read") != NULL, "stderr: %s", s->err);
+	ck_assert_msg(strstr(s->err, "may only read") != NULL, "stderr: %s",
+	    s->err);
 	CTL_AS(UID_RO, UID_RO, 5, "del", "name");
 	ck_assert_int_eq(libobjd_as(&ro, CALL_GET), OBJD_OK);
 	ck_assert_int_eq(libobjd_as(&ro, CALL_PING), OBJD_OK);
@@ -288,8 +288,8 @@ START_TEST(test_policy_config)
 	    E2E_ARGV("--foreground", "--config", e2e_path(s, "bad.conf"),
 	        "--file", s->file, "--socket", s->sock));
 	ck_assert_int_eq(s->status, 2);
-	ck_assert_msg(
-	    strstr(s->err, "bad.conf:1") != NULL, "stderr: %s", s->err);
+	ck_assert_msg(strstr(s->err, "bad.conf:1") != NULL, "stderr: %s",
+	    s->err);
 	ck_assert(!e2e_exists(s->sock));
 
 	if (skip_unless_root("test_policy_config") ||
@@ -414,8 +414,8 @@ START_TEST(test_files)
 	/* A folder that others may write to is refused. */
 	ck_assert_int_eq(mkdir(sub, 0700), 0);
 	ck_assert_int_eq(chmod(sub, 01777), 0);
-	e2e_objd_cmd(
-	    s, E2E_ARGV("--foreground", "--file", file, "--socket", s->sock));
+	e2e_objd_cmd(s,
+	    E2E_ARGV("--foreground", "--file", file, "--socket", s->sock));
 	ck_assert_msg(s->status > 0 && s->status < 128 &&
 	        strstr(s->err, "writable by other users") != NULL &&
 	        e2e_one_line(s->err),
@@ -426,8 +426,8 @@ START_TEST(test_files)
 		ck_assert_int_eq(chmod(sub, 0700), 0);
 		ck_assert_int_eq(chown(sub, UID_OUT, UID_OUT), 0);
 		e2e_objd_cmd(s,
-		    E2E_ARGV(
-		        "--foreground", "--file", file, "--socket", s->sock));
+		    E2E_ARGV("--foreground", "--file", file, "--socket",
+		        s->sock));
 		ck_assert_msg(s->status > 0 && s->status < 128 &&
 		        strstr(s->err, "belongs to uid 4343") != NULL,
 		    "objd in another's folder: exit %d, stderr: %s", s->status,
@@ -478,8 +478,8 @@ clients_now(void)
 	Objd__Response *r = NULL;
 	uint64_t n;
 
-	ck_assert_int_eq(
-	    objd_connect(s->sock, E2E_DEADLINE, &c, NULL, 0), OBJD_OK);
+	ck_assert_int_eq(objd_connect(s->sock, E2E_DEADLINE, &c, NULL, 0),
+	    OBJD_OK);
 	ck_assert_int_eq(objd_status(c, &r), OBJD_OK);
 	n = r->info->clients;
 	objd_response_free(r);
@@ -524,8 +524,8 @@ wait_clients(uint64_t want)
 	objd_client *c = NULL;
 	Objd__Response *r = NULL;
 
-	ck_assert_int_eq(
-	    objd_connect(s->sock, E2E_DEADLINE, &c, NULL, 0), OBJD_OK);
+	ck_assert_int_eq(objd_connect(s->sock, E2E_DEADLINE, &c, NULL, 0),
+	    OBJD_OK);
 	for (;;) {
 		ck_assert_int_eq(objd_status(c, &r), OBJD_OK);
 		if (r->info->clients >= want + 1) {
@@ -596,14 +596,14 @@ START_TEST(test_huge_prefix)
 		int fd = e2e_raw_connect(s);
 
 		ck_assert(e2e_raw_send(fd, huge, sizeof(huge)));
-		ck_assert_int_eq(
-		    e2e_raw_wait(fd, E2E_DEADLINE, &r), RAW_ANSWER);
+		ck_assert_int_eq(e2e_raw_wait(fd, E2E_DEADLINE, &r),
+		    RAW_ANSWER);
 		ck_assert_int_eq(r->status, OBJD__STATUS__INVALID);
 		ck_assert_msg(strstr(r->error, "larger than the limit") != NULL,
 		    "error: %s", r->error);
 		objd__response__free_unpacked(r, NULL);
-		ck_assert_int_eq(
-		    e2e_raw_wait(fd, E2E_DEADLINE, &r), RAW_CLOSED);
+		ck_assert_int_eq(e2e_raw_wait(fd, E2E_DEADLINE, &r),
+		    RAW_CLOSED);
 		close(fd);
 	}
 	for (int i = 0; i < 200; i++) {
@@ -612,8 +612,8 @@ START_TEST(test_huge_prefix)
 	}
 	wait_clients(200);
 	after = objd_kb("VmRSS");
-	check_growth(
-	    "a 4 GiB length prefix, and 60 MiB ones", before, after, 4 * 1024);
+	check_growth("a 4 GiB length prefix, and 60 MiB ones", before, after,
+	    4 * 1024);
 	for (int i = 0; i < 200; i++)
 		close(fds[i]);
 	CTL_OK(s, "ping");
@@ -669,8 +669,8 @@ START_TEST(test_random_bytes)
 			char sink[4096];
 
 			/* Until objd closes, or sends nothing more: a frame of
-			 * random bytes can be a valid request (an empty one is),
-			 * answered on a connection that stays open. */
+			 * random bytes can be a valid request (an empty one
+			 * is), answered on a connection that stays open. */
 			while (poll(&pfd, 1, 5) > 0 &&
 			    read(fds[i], sink, sizeof(sink)) > 0)
 				;
@@ -701,8 +701,8 @@ START_TEST(test_idle_timeout)
 	int fd;
 
 	e2e_start_opts(s, &opts);
-	ck_assert_int_eq(
-	    objd_connect(s->sock, E2E_DEADLINE, &idle, NULL, 0), OBJD_OK);
+	ck_assert_int_eq(objd_connect(s->sock, E2E_DEADLINE, &idle, NULL, 0),
+	    OBJD_OK);
 	ck_assert_int_eq(objd_ping(idle), OBJD_OK);
 
 	/* Part of a frame, then nothing: told why, and closed. */
@@ -710,8 +710,8 @@ START_TEST(test_idle_timeout)
 	ck_assert(e2e_raw_send(fd, part, sizeof(part)));
 	t = e2e_now();
 	ck_assert_int_eq(e2e_raw_wait(fd, E2E_DEADLINE, &r), RAW_ANSWER);
-	ck_assert_msg(
-	    e2e_now() - t >= 0.4, "closed after %.2f s", e2e_now() - t);
+	ck_assert_msg(e2e_now() - t >= 0.4, "closed after %.2f s",
+	    e2e_now() - t);
 	ck_assert_int_eq(r->status, OBJD__STATUS__INVALID);
 	ck_assert_msg(strstr(r->error, "--client-idle-timeout") != NULL,
 	    "error: %s", r->error);
@@ -763,8 +763,8 @@ START_TEST(test_max_clients)
 	}
 	/* One too many: told so, and closed. */
 	CTL_EXIT(s, 6, "ping");
-	ck_assert_msg(
-	    strstr(s->err, "at most 4 clients") != NULL && e2e_one_line(s->err),
+	ck_assert_msg(strstr(s->err, "at most 4 clients") != NULL &&
+	        e2e_one_line(s->err),
 	    "stderr: %s", s->err);
 	CTL_EXIT(s, 6, "set", "k", "v");
 	fd = e2e_raw_connect(s);
@@ -813,8 +813,8 @@ read_answer(int fd, Objd__Response **r)
 			return RAW_TIMEOUT;
 		if (poll(&pfd, 1, 100) <= 0)
 			continue;
-		n = read(
-		    fd, answers + answers_len, sizeof(answers) - answers_len);
+		n = read(fd, answers + answers_len,
+		    sizeof(answers) - answers_len);
 		if (n <= 0)
 			return RAW_CLOSED;
 		answers_len += (size_t)n;
@@ -825,8 +825,8 @@ read_answer(int fd, Objd__Response **r)
  * reading it, not buffer every answer. */
 START_TEST(test_output_cap)
 {
-	const struct objd_opts opts = { .extra = E2E_ARGV(
-		                            "--max-client-output", "64K") };
+	const struct objd_opts opts = { .extra = E2E_ARGV("--max-client-output",
+		                            "64K") };
 	enum { GETS = 400, VALUE = 32 * 1024 };
 	char *value = malloc(VALUE + 1);
 	uint8_t *frames;

@@ -42,7 +42,7 @@ client(void)
 	char err[256] = "";
 
 	ck_assert_msg(objd_connect(s->sock, E2E_DEADLINE, &c, err,
-			  sizeof(err)) == OBJD_OK,
+	                  sizeof(err)) == OBJD_OK,
 	    "objd_connect %s: %s", s->sock, err);
 	return c;
 }
@@ -110,7 +110,7 @@ crash_writer(const char *sock, int fd, int round)
 		_exit(0);
 	for (int32_t i = 1;; i++) {
 		Objd__Value *v = i % 10 == 0 ? value_new_string(big, 19999)
-					     : value_new_int(i);
+		                             : value_new_int(i);
 		const Objd__Value *vals[] = { v };
 		const char *keys[] = { key };
 		int rc;
@@ -246,8 +246,9 @@ START_TEST(test_torn_end_is_cut_at_start)
 	ck_assert_uint_eq(status_u64("recovered_bytes"), 521);
 	ck_assert_uint_eq(status_u64("file_size"), len);
 	ck_assert_str_eq(CTL_OK(s, "get", "k19"), "19\n");
-	ck_assert_int_eq(e2e_run(s, E2E_ARGV("/bin/sh", "-c",
-				      "ls \"$0\" | grep -q torn-", s->dir)),
+	ck_assert_int_eq(
+	    e2e_run(s,
+	        E2E_ARGV("/bin/sh", "-c", "ls \"$0\" | grep -q torn-", s->dir)),
 	    0);
 	/* Writing goes on after the cut. */
 	CTL_OK(s, "set", "after", "1");
@@ -278,8 +279,9 @@ START_TEST(test_damaged_file_refuses_start)
 	ck_assert_ptr_nonnull(hit);
 	hit[3] ^= 0x01;
 	e2e_write_file(s->file, buf, len);
-	ck_assert_int_ne(e2e_objd_cmd(s, E2E_ARGV("--foreground", "--file",
-				      s->file, "--socket", s->sock)),
+	ck_assert_int_ne(e2e_objd_cmd(s,
+	                     E2E_ARGV("--foreground", "--file", s->file,
+	                         "--socket", s->sock)),
 	    0);
 	ck_assert_msg(strstr(s->err, "damaged") != NULL, "stderr: %s", s->err);
 	ck_assert(e2e_one_line(s->err));
@@ -386,10 +388,9 @@ START_TEST(test_protoc_decodes_the_file)
 	    "protoc --proto_path=\"$1\" --decode=objd.Object objd.proto "
 	    "< \"$2\"\n",
 	    strlen("protoc --proto_path=\"$1\" --decode=objd.Object objd.proto "
-		   "< \"$2\"\n"));
-	ck_assert_int_eq(e2e_run(s, E2E_ARGV("/bin/sh", cmd, proto_dir,
-				      s->file)),
-	    0);
+	           "< \"$2\"\n"));
+	ck_assert_int_eq(
+	    e2e_run(s, E2E_ARGV("/bin/sh", cmd, proto_dir, s->file)), 0);
 	ck_assert_msg(strstr(s->out, "string_value: \"John\"") != NULL, "%s",
 	    s->out);
 	ck_assert_msg(strstr(s->out, "tombstone") != NULL, "%s", s->out);
@@ -433,7 +434,7 @@ file_chunks(void)
 START_TEST(test_compressed_file_served_without_compress)
 {
 	static const char conf_text[] = "# smaller compacted files\n"
-					"compress\n";
+	                                "compress\n";
 	const char *conf = e2e_path(s, "objd.conf");
 	struct objd_opts o = { .extra = E2E_ARGV("--config", conf) };
 	char rev[32], stale[32], *before, *compressed;
@@ -628,7 +629,7 @@ START_TEST(test_failed_fsync_refuses_and_rewrites)
 	e2e_write_file(trigger, "", 0);
 	ck_assert_int_eq(CTL(s, "set", "age", "31"), 6);
 	ck_assert_msg(strstr(s->err, "cannot sync") != NULL &&
-		strstr(s->err, "Input/output error") != NULL,
+	        strstr(s->err, "Input/output error") != NULL,
 	    "set under a failing fsync: stderr: %s", s->err);
 	ck_assert_msg(strstr(e2e_log_tail(s), "failsync: fdatasync") != NULL,
 	    "the shim did not fail objd's fdatasync; log:\n%s",
@@ -640,7 +641,7 @@ START_TEST(test_failed_fsync_refuses_and_rewrites)
 	ck_assert_str_eq(CTL_OK(s, "get", "name"), "John\n");
 	out = CTL_OK(s, "status");
 	ck_assert_msg(strstr(out, "last write error") != NULL &&
-		strstr(out, "Input/output error") != NULL,
+	        strstr(out, "Input/output error") != NULL,
 	    "status: %s", out);
 	/* The file is in doubt: objd writes it anew, which fails too. */
 	ck_assert_int_eq(CTL(s, "set", "city", "Paris"), 6);
@@ -698,7 +699,7 @@ START_TEST(test_failed_fsync_not_back_after_restart)
 		ck_assert_int_eq(unlink(trigger), 0);
 		e2e_start_opts(s, &o);
 		ck_assert_msg(strcmp(CTL_OK(s, "get", "n"),
-				  round == 0 ? "1\n" : "3\n") == 0,
+		                  round == 0 ? "1\n" : "3\n") == 0,
 		    "round %d: the refused n=2 came back after a restart: %s",
 		    round, s->out);
 		e2e_stop(s);
@@ -810,7 +811,7 @@ START_TEST(test_failed_sync_refuses_writes_that_came_meanwhile)
 	ck_assert_int_eq(raw_status(fd_a, 1, NULL), OBJD__STATUS__FAILED);
 	ck_assert_int_eq(raw_status(fd_b, 2, NULL), OBJD__STATUS__FAILED);
 	ck_assert_msg(strstr(e2e_log_tail(s), "came during the failed sync") !=
-		NULL,
+	        NULL,
 	    "b was not in the batch that gathered during a's sync; log:\n%s",
 	    e2e_log_tail(s));
 	ck_assert_int_eq(unlink(slow), 0);

@@ -10,8 +10,8 @@
 static struct store_entry *
 entry(const char *key, const char *val)
 {
-	return store_entry_new(
-	    key, strlen(key), (const uint8_t *)val, strlen(val), 7);
+	return store_entry_new(key, strlen(key), (const uint8_t *)val,
+	    strlen(val), 7);
 }
 
 START_TEST(test_put_get_replace_remove)
@@ -88,8 +88,8 @@ START_TEST(test_many_against_reference)
 		if (present[k]) {
 			expect++;
 			ck_assert_ptr_nonnull(e);
-			ck_assert_mem_eq(
-			    STORE_ENTRY_VALUE(e), key, strlen(key));
+			ck_assert_mem_eq(STORE_ENTRY_VALUE(e), key,
+			    strlen(key));
 		} else
 			ck_assert_ptr_null(e);
 	}

@@ -34,19 +34,19 @@ static const char *objd_bin;
 
 static struct {
 	char dir[64];
-	char sock[96]; /* the socket "systemd" made */
+	char sock[96];  /* the socket "systemd" made */
 	char other[96]; /* --socket: objd must not use it */
 	char file[96];
 	char log[96];
-	int lfd; /* the listening socket, kept as systemd keeps it */
+	int lfd;   /* the listening socket, kept as systemd keeps it */
 	pid_t pid; /* the objd started, or -1 */
 } t;
 
 /* How spawn() passes the socket. */
 enum pass {
-	PASS_OURS, /* LISTEN_PID is objd's */
+	PASS_OURS,  /* LISTEN_PID is objd's */
 	PASS_OTHER, /* LISTEN_PID is another process's */
-	PASS_TWO /* LISTEN_FDS=2 */
+	PASS_TWO    /* LISTEN_FDS=2 */
 };
 
 static void
@@ -230,8 +230,8 @@ stop(void)
 	ck_assert_int_eq(kill(t.pid, SIGTERM), 0);
 	status = wait_exit(t.pid);
 	t.pid = -1;
-	ck_assert_msg(
-	    status == 0, "objd exited %d; its log:\n%s", status, read_log());
+	ck_assert_msg(status == 0, "objd exited %d; its log:\n%s", status,
+	    read_log());
 }
 
 static objd_client *
@@ -240,8 +240,8 @@ client_at(const char *path)
 	objd_client *c = NULL;
 	char err[256] = "";
 
-	ck_assert_msg(
-	    objd_connect(path, SD_DEADLINE, &c, err, sizeof(err)) == OBJD_OK,
+	ck_assert_msg(objd_connect(path, SD_DEADLINE, &c, err, sizeof(err)) ==
+	        OBJD_OK,
 	    "connect %s: %s", path, err);
 	return c;
 }
@@ -255,8 +255,8 @@ set_string(objd_client *c, const char *key, const char *s)
 
 	status = objd_set(c, &key, values, 1);
 	objd_value_free(v);
-	ck_assert_msg(
-	    status == OBJD_OK, "set %s: %s", key, objd_client_error(c));
+	ck_assert_msg(status == OBJD_OK, "set %s: %s", key,
+	    objd_client_error(c));
 }
 
 static void
@@ -266,8 +266,8 @@ expect_string(objd_client *c, const char *key, const char *want)
 	int status;
 
 	status = objd_get(c, key, &v);
-	ck_assert_msg(
-	    status == OBJD_OK, "get %s: %s", key, objd_client_error(c));
+	ck_assert_msg(status == OBJD_OK, "get %s: %s", key,
+	    objd_client_error(c));
 	ck_assert_int_eq(v->kind_case, OBJD__VALUE__KIND_STRING_VALUE);
 	ck_assert_str_eq(v->string_value, want);
 	objd_value_free(v);
@@ -278,8 +278,8 @@ expect_status_socket(objd_client *c, const char *want)
 {
 	Objd__Response *r = NULL;
 
-	ck_assert_msg(
-	    objd_status(c, &r) == OBJD_OK, "status: %s", objd_client_error(c));
+	ck_assert_msg(objd_status(c, &r) == OBJD_OK, "status: %s",
+	    objd_client_error(c));
 	ck_assert_str_eq(r->info->socket, want);
 	objd_response_free(r);
 }
@@ -388,8 +388,8 @@ START_TEST(test_background)
 	 * for it. */
 	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
 	t.pid = spawn(t.lfd, PASS_OURS, argv);
-	ck_assert_msg(
-	    wait_exit(t.pid) == 0, "objd did not start:\n%s", read_log());
+	ck_assert_msg(wait_exit(t.pid) == 0, "objd did not start:\n%s",
+	    read_log());
 	t.pid = -1;
 	c = client_at(t.sock);
 	ck_assert_int_eq(objd_status(c, &r), OBJD_OK);
@@ -418,8 +418,8 @@ expect_notification(int fd, const char *want)
 	n = recv(fd, buf, sizeof(buf) - 1, 0);
 	ck_assert_int_gt(n, 0);
 	buf[n] = '\0';
-	ck_assert_msg(
-	    strstr(buf, want) != NULL, "got \"%s\", not %s", buf, want);
+	ck_assert_msg(strstr(buf, want) != NULL, "got \"%s\", not %s", buf,
+	    want);
 }
 
 /* objd built with libsystemd says READY=1 once it serves and
@@ -477,8 +477,8 @@ main(void)
 	int failed;
 
 	if ((objd_bin = getenv("OBJD_BIN")) == NULL) {
-		fprintf(
-		    stderr, "OBJD_BIN is not set: run me with make check\n");
+		fprintf(stderr,
+		    "OBJD_BIN is not set: run me with make check\n");
 		return 99;
 	}
 	signal(SIGPIPE, SIG_IGN);

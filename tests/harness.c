@@ -130,8 +130,8 @@ e2e_write_file(const char *path, const void *buf, size_t len)
 
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd == -1)
-		e2e_fail(
-		    __FILE__, __LINE__, "open %s: %s", path, strerror(errno));
+		e2e_fail(__FILE__, __LINE__, "open %s: %s", path,
+		    strerror(errno));
 	while (len > 0) {
 		n = write(fd, p, len);
 		if (n == -1 && errno == EINTR)
@@ -143,8 +143,8 @@ e2e_write_file(const char *path, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	if (fsync(fd) == -1 || close(fd) == -1)
-		e2e_fail(
-		    __FILE__, __LINE__, "close %s: %s", path, strerror(errno));
+		e2e_fail(__FILE__, __LINE__, "close %s: %s", path,
+		    strerror(errno));
 }
 
 bool
@@ -311,12 +311,12 @@ struct spawn {
 	const char *path;
 	char *const *argv;
 	char *const *envp;
-	const char *in; /* stdin; NULL: /dev/null */
+	const char *in;  /* stdin; NULL: /dev/null */
 	const char *out; /* stdout, truncated */
 	const char *err; /* stderr, truncated; NULL: with stdout, appended */
-	rlim_t fsize; /* RLIMIT_FSIZE; 0: unchanged */
-	bool pdeathsig; /* die with the parent */
-	uid_t uid; /* run as uid and gid; 0: unchanged */
+	rlim_t fsize;    /* RLIMIT_FSIZE; 0: unchanged */
+	bool pdeathsig;  /* die with the parent */
+	uid_t uid;       /* run as uid and gid; 0: unchanged */
 	gid_t gid;
 };
 
@@ -482,8 +482,8 @@ cmdline(const char *prog, const char *const *argv)
 			    " '%.40s...' (%zu bytes)", argv[i],
 			    strlen(argv[i]));
 		else
-			snprintf(
-			    buf + len, sizeof(buf) - len, " '%s'", argv[i]);
+			snprintf(buf + len, sizeof(buf) - len, " '%s'",
+			    argv[i]);
 	}
 	return buf;
 }
@@ -596,8 +596,8 @@ socket_answers(const char *path, pid_t pid)
 }
 
 void
-e2e_start_with(
-    struct session *s, const struct objd_opts *o, const char *file, int line)
+e2e_start_with(struct session *s, const struct objd_opts *o, const char *file,
+    int line)
 {
 	const char *const *extra = o != NULL ? o->extra : NULL;
 	char **argv, **envp;
@@ -611,8 +611,8 @@ e2e_start_with(
 	int st;
 
 	if (s->objd > 0)
-		e2e_fail(
-		    file, line, "objd already runs as pid %d", (int)s->objd);
+		e2e_fail(file, line, "objd already runs as pid %d",
+		    (int)s->objd);
 	memset(&sp, 0, sizeof(sp));
 	sp.path = objd_bin;
 	sp.argv = argv = make_argv("objd", pre, extra);
@@ -669,8 +669,8 @@ e2e_stop_at(struct session *s, const char *file, int line)
 		    "log:\n%s",
 		    status, e2e_log_tail(s));
 	if (e2e_exists(s->sock))
-		e2e_fail(
-		    file, line, "objd stopped but left its socket %s", s->sock);
+		e2e_fail(file, line, "objd stopped but left its socket %s",
+		    s->sock);
 }
 
 void
@@ -790,8 +790,8 @@ e2e_raw_wait(int fd, double timeout, Objd__Response **resp)
 			break;
 		}
 		len += (size_t)n;
-		switch (frame_parse_header(
-		    buf, len, RAW_ANSWER_MAX, &hlen, &blen)) {
+		switch (frame_parse_header(buf, len, RAW_ANSWER_MAX, &hlen,
+		    &blen)) {
 		case FRAME_SHORT:
 			continue;
 		case FRAME_OK:

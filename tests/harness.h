@@ -31,11 +31,11 @@
 #define E2E_RUN_DEADLINE 30.0
 
 struct session {
-	char dir[64]; /* the session's folder */
+	char dir[64];  /* the session's folder */
 	char file[96]; /* DIR/objd.pb */
 	char sock[96]; /* DIR/objd.sock */
-	char log[96]; /* DIR/objd.log: objd's stdout and stderr */
-	pid_t objd; /* the foreground objd, or -1 */
+	char log[96];  /* DIR/objd.log: objd's stdout and stderr */
+	pid_t objd;    /* the foreground objd, or -1 */
 	/* The OBJD_SOCKET that objctl sees; sock unless a test changes it. */
 	const char *ctl_socket;
 	/* When not 0, objctl and the other commands run as this user and
@@ -82,8 +82,8 @@ void e2e_close(struct session *s);
  * --reload-interval 0.1` and waits until the socket answers. */
 #define e2e_start(s) e2e_start_with((s), NULL, __FILE__, __LINE__)
 #define e2e_start_opts(s, o) e2e_start_with((s), (o), __FILE__, __LINE__)
-void e2e_start_with(
-    struct session *s, const struct objd_opts *o, const char *file, int line);
+void e2e_start_with(struct session *s, const struct objd_opts *o,
+    const char *file, int line);
 /* Sends SIGTERM, waits for objd to exit, checks exit status 0 and that the
  * socket is gone. */
 #define e2e_stop(s) e2e_stop_at((s), __FILE__, __LINE__)
@@ -119,18 +119,18 @@ const char *e2e_objctl_expect(struct session *s, const char *file, int line,
  * requires exit 1. Both give stdout. CTL() just runs it. */
 #define CTL(s, ...) e2e_objctl((s), NULL, NULL, E2E_ARGV(__VA_ARGS__))
 #define CTL_OK(s, ...)                                                         \
-	e2e_objctl_expect(                                                     \
-	    (s), __FILE__, __LINE__, 0, NULL, E2E_ARGV(__VA_ARGS__))
+	e2e_objctl_expect((s), __FILE__, __LINE__, 0, NULL,                    \
+	    E2E_ARGV(__VA_ARGS__))
 #define CTL_EXIT(s, want, ...)                                                 \
-	e2e_objctl_expect(                                                     \
-	    (s), __FILE__, __LINE__, (want), NULL, E2E_ARGV(__VA_ARGS__))
+	e2e_objctl_expect((s), __FILE__, __LINE__, (want), NULL,               \
+	    E2E_ARGV(__VA_ARGS__))
 
 /* Raw clients. */
 enum raw_outcome {
-	RAW_ANSWER, /* a whole Response frame arrived */
-	RAW_CLOSED, /* objd closed the connection */
+	RAW_ANSWER,  /* a whole Response frame arrived */
+	RAW_CLOSED,  /* objd closed the connection */
 	RAW_TIMEOUT, /* nothing decisive before the deadline */
-	RAW_GARBAGE /* objd sent bytes that are not a Response frame */
+	RAW_GARBAGE  /* objd sent bytes that are not a Response frame */
 };
 /* A new connection to the session's socket; fails the test if it cannot. */
 int e2e_raw_connect(struct session *s);

@@ -44,8 +44,9 @@ die(const char *what)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: pingpong objd|redis SOCKET get|set "
-	                "REQUESTS\n");
+	fprintf(stderr,
+	    "usage: pingpong objd|redis SOCKET get|set "
+	    "REQUESTS\n");
 	exit(2);
 }
 
@@ -199,7 +200,8 @@ main(int argc, char **argv)
 			die("write");
 		have = 0;
 		do {
-			if ((n = read(fd, buf + have, sizeof(buf) - have)) <= 0) {
+			if ((n = read(fd, buf + have, sizeof(buf) - have)) <=
+			    0) {
 				if (n == 0)
 					errno = ECONNRESET;
 				die("read");

@@ -124,8 +124,8 @@ fuzz_tidy(void)
 	while ((de = readdir(d)) != NULL)
 		if (strstr(de->d_name, ".rejected-") != NULL ||
 		    strstr(de->d_name, ".torn-") != NULL) {
-			snprintf(
-			    path, sizeof(path), "%s/%s", fuzz_dir, de->d_name);
+			snprintf(path, sizeof(path), "%s/%s", fuzz_dir,
+			    de->d_name);
 			unlink(path);
 		}
 	closedir(d);

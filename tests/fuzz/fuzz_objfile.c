@@ -167,8 +167,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fuzz_fail("append", err);
 		objfile_changes_free(&ch);
 		free(store_put(s,
-		    store_entry_new(
-		        "fuzz", 4, one, sizeof(one), store_revision(s) + 1)));
+		    store_entry_new("fuzz", 4, one, sizeof(one),
+		        store_revision(s) + 1)));
 		store_set_revision(s, store_revision(s) + 1);
 		fuzz_reread(f, s, "after a change");
 	}

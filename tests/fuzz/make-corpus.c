@@ -146,8 +146,8 @@ seed_set(struct seed *s, uint64_t id, const char *key, const char *value,
 }
 
 static void
-seed_keys(
-    struct seed *s, uint64_t id, Objd__Request__OpCase op, const char *key)
+seed_keys(struct seed *s, uint64_t id, Objd__Request__OpCase op,
+    const char *key)
 {
 	Objd__Request req = OBJD__REQUEST__INIT;
 	Objd__Get get = OBJD__GET__INIT;
@@ -304,8 +304,8 @@ conn_seeds(const char *dir)
 /* Writes the object file's current bytes as a seed, minus cut bytes,
  * plus pad zero bytes. */
 static void
-seed_file(
-    const char *dir, const char *name, const char *path, size_t cut, size_t pad)
+seed_file(const char *dir, const char *name, const char *path, size_t cut,
+    size_t pad)
 {
 	struct seed s = { 0 };
 	uint8_t buf[65536];
@@ -326,8 +326,8 @@ seed_file(
 
 /* Appends one change: set key = JSON value, or delete key. */
 static void
-file_change(
-    struct objfile *f, struct store *st, const char *key, const char *value)
+file_change(struct objfile *f, struct store *st, const char *key,
+    const char *value)
 {
 	struct objfile_changes ch;
 	uint64_t rev = store_revision(st) + 1;
@@ -351,8 +351,8 @@ file_change(
 	}
 	objfile_changes_free(&ch);
 	if (value != NULL)
-		free(store_put(
-		    st, store_entry_new(key, strlen(key), val, vallen, rev)));
+		free(store_put(st,
+		    store_entry_new(key, strlen(key), val, vallen, rev)));
 	else
 		free(store_remove(st, key, strlen(key)));
 	store_set_revision(st, rev);
