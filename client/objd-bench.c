@@ -571,6 +571,22 @@ client_poll_out(struct run *r, struct client *c, bool on)
 	c->polling_out = on;
 }
 
+/* Waits for c's answers the way redis-benchmark does: its event loop
+ * (hiredis on ae) takes the socket out of epoll once a request is
+ * written and adds it back for reading. The make bench table sets the
+ * two programs side by side, and on a VM how a client waits moves its
+ * 1-client rate by as much as the servers differ: against the same
+ * redis-server this is worth 13% there, and costs 4% with 50 clients. */
+static void
+client_rearm(struct run *r, struct client *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+
+	if (epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->fd, NULL) == -1 ||
+	    epoll_ctl(r->epfd, EPOLL_CTL_ADD, c->fd, &ev) == -1)
+		die("epoll_ctl: %s", strerror(errno));
+}
+
 static void
 client_flush(struct run *r, struct client *c)
 {
@@ -591,7 +607,10 @@ client_flush(struct run *r, struct client *c)
 		}
 		die("sending to objd: %s", strerror(errno));
 	}
-	client_poll_out(r, c, false);
+	if (c->polling_out)
+		client_poll_out(r, c, false);
+	else
+		client_rearm(r, c);
 }
 
 /* Starts c's next batch, if requests are left to send. */
