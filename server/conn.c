@@ -312,7 +312,7 @@ conn_finish(struct conn *c)
 	c->closing = true;
 	c->timed = false; /* the idle timeout no longer applies */
 	conn_stop_reading(c);
-	if (c->pending == 0 && evbuffer_get_length(c->out) == 0) {
+	if (c->pending == 0 && conn_output_len(c) == 0) {
 		conn_gone(c);
 		return;
 	}
@@ -339,7 +339,7 @@ conn_release(struct conn *c)
 		return;
 	}
 	if (c->closing) {
-		if (c->pending == 0 && evbuffer_get_length(c->out) == 0)
+		if (c->pending == 0 && conn_output_len(c) == 0)
 			conn_gone(c);
 		return;
 	}
@@ -379,7 +379,7 @@ static void
 conn_pause(struct conn *c)
 {
 	log_debug("client %llu: %zu bytes of answers unread, pausing",
-	    (unsigned long long)c->serial, evbuffer_get_length(c->out));
+	    (unsigned long long)c->serial, conn_output_len(c));
 	c->paused = true;
 	conn_stop_reading(c);
 }
@@ -498,7 +498,7 @@ conn_process(struct conn *c)
 		have = evbuffer_get_length(in);
 		if (have == 0)
 			break;
-		if (evbuffer_get_length(c->out) >= server.client_output_max) {
+		if (conn_output_len(c) >= server.client_output_max) {
 			conn_pause(c);
 			break;
 		}
@@ -583,7 +583,7 @@ conn_read_cb(evutil_socket_t fd, short events, void *arg)
 static void
 conn_written(struct conn *c)
 {
-	size_t left = evbuffer_get_length(c->out);
+	size_t left = conn_output_len(c);
 
 	if (c->gone)
 		return;
@@ -597,6 +597,46 @@ conn_written(struct conn *c)
 	}
 }
 
+size_t
+conn_output_len(const struct conn *c)
+{
+	return c->out_small_len + evbuffer_get_length(c->out);
+}
+
+bool
+conn_output_spill(struct conn *c)
+{
+	if (c->out_small_len > 0 &&
+	    evbuffer_add(c->out, c->out_small, c->out_small_len) == -1)
+		return false;
+	c->out_small_len = 0;
+	return true;
+}
+
+/* Writes out_small; what the socket does not take moves to out, to wait
+ * for the write event there. False if the write failed. */
+static bool
+conn_write_small(struct conn *c, bool *progress)
+{
+	ssize_t n;
+
+	while ((n = write(c->fd, c->out_small, c->out_small_len)) == -1 &&
+	    errno == EINTR)
+		;
+	if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
+		return false;
+	if (n > 0) {
+		*progress = true;
+		c->out_small_len -= (size_t)n;
+		memmove(c->out_small, c->out_small + n, c->out_small_len);
+	}
+	if (!conn_output_spill(c)) {
+		errno = ENOMEM;
+		return false;
+	}
+	return true;
+}
+
 /* Writes what c's output holds until the socket is full; *progress
  * says whether anything went. False if a write failed: c is gone. */
 static bool
@@ -605,6 +645,12 @@ conn_write(struct conn *c, bool *progress)
 	int n = 0;
 
 	*progress = false;
+	if (c->out_small_len > 0 && !conn_write_small(c, progress)) {
+		log_debug("client %llu: %s", (unsigned long long)c->serial,
+		    strerror(errno));
+		conn_gone(c);
+		return false;
+	}
 	while (evbuffer_get_length(c->out) > 0 &&
 	    ((n = evbuffer_write(c->out, c->fd)) > 0 ||
 	        (n == -1 && errno == EINTR)))
@@ -631,7 +677,7 @@ conn_flush(struct conn *c)
 	if (!conn_write(c, &progress))
 		return;
 	/* The socket is full: the write event takes the rest. */
-	if (evbuffer_get_length(c->out) > 0)
+	if (conn_output_len(c) > 0)
 		conn_start_writing(c);
 	conn_written(c);
 }

@@ -246,7 +246,7 @@ stop_flush_cb(evutil_socket_t fd, short events, void *arg)
 	bool idle = true;
 
 	TAILQ_FOREACH (c, &server.conns, entry)
-		if (!c->gone && evbuffer_get_length(c->out) > 0)
+		if (!c->gone && conn_output_len(c) > 0)
 			idle = false;
 	if (idle || now_wall() > stop_deadline)
 		event_base_loopexit(server.base, NULL);

@@ -24,12 +24,21 @@ enum fsync_mode { FSYNC_ALWAYS, FSYNC_INTERVAL, FSYNC_NEVER };
 struct store;
 
 /* One connected client. */
+/* Room for a few answers to plain gets and sets (reply.c). */
+#define CONN_OUT_SMALL 512
+
 struct conn {
 	TAILQ_ENTRY(conn) entry;
 	TAILQ_ENTRY(conn) unflushed_entry; /* on the list of conn_flush */
 	bool unflushed; /* answers wait for the end of the loop's turn */
 	int fd;
 	struct evbuffer *in, *out;
+	/* Answers wait here while they fit, rather than in out, which
+	 * allocates a 1 KiB chunk for each answer and frees it once the
+	 * answer is written. Holds bytes only while out is empty: these
+	 * come first. */
+	uint8_t out_small[CONN_OUT_SMALL];
+	size_t out_small_len;
 	struct event *read_ev;  /* persistent; added while reading */
 	struct event *write_ev; /* added only while the socket is full */
 	/* The read timeout runs while reading and restarts at each read;
@@ -107,6 +116,11 @@ void conn_fail(struct conn *c, const char *why);
 /* c's output has new answers: they are written at the end of this turn
  * of the loop, all at once. */
 void conn_output_added(struct conn *c);
+/* The bytes of answers not yet written, wherever they wait. */
+size_t conn_output_len(const struct conn *c);
+/* Moves c->out_small into c->out, for an answer that does not fit
+ * there; false if out of memory. */
+bool conn_output_spill(struct conn *c);
 /* Reads nothing more from c until conn_release. */
 void conn_stop_reading(struct conn *c);
 /* Raises the descriptor limit to what --max-clients needs. */

@@ -10,6 +10,18 @@
 #include "objd.h"
 #include "xmalloc.h"
 
+/* Packs the frame of body bytes at p; returns its end. */
+static uint8_t *
+reply_pack(uint8_t *p, size_t body, const Objd__Response *resp,
+    const struct reply_item *items, size_t n, bool events)
+{
+	p += varint_encode(p, body);
+	p += reply_header_pack(resp, p);
+	for (size_t i = 0; i < n; i++)
+		p = reply_item_pack(p, &items[i], events);
+	return p;
+}
+
 /* Packs resp followed by the given entries or events as one frame. */
 static void
 reply_send(struct conn *c, const Objd__Response *resp,
@@ -24,17 +36,23 @@ reply_send(struct conn *c, const Objd__Response *resp,
 		return;
 	for (size_t i = 0; i < n; i++)
 		body += reply_item_size(&items[i], events);
-	if (evbuffer_reserve_space(out, (ev_ssize_t)(body + VARINT_MAX_LEN),
+	if (c->out_small_len + VARINT_MAX_LEN + body <= sizeof(c->out_small) &&
+	    evbuffer_get_length(out) == 0) {
+		p = reply_pack(c->out_small + c->out_small_len, body, resp,
+		    items, n, events);
+		c->out_small_len = (size_t)(p - c->out_small);
+		conn_output_added(c);
+		return;
+	}
+	if (!conn_output_spill(c) ||
+	    evbuffer_reserve_space(out, (ev_ssize_t)(body + VARINT_MAX_LEN),
 	        &iov, 1) != 1) {
 		log_warnx("client %llu: cannot buffer an answer of %zu bytes",
 		    (unsigned long long)c->serial, body);
 		conn_fail(c, "answer too large to buffer");
 		return;
 	}
-	p = (uint8_t *)iov.iov_base + varint_encode(iov.iov_base, body);
-	p += reply_header_pack(resp, p);
-	for (size_t i = 0; i < n; i++)
-		p = reply_item_pack(p, &items[i], events);
+	p = reply_pack(iov.iov_base, body, resp, items, n, events);
 	iov.iov_len = (size_t)(p - (uint8_t *)iov.iov_base);
 	evbuffer_commit_space(out, &iov, 1);
 	conn_output_added(c);

@@ -117,7 +117,7 @@ watch_send(struct watcher *w, const struct watch_event *ev)
 		return;
 	watch_item(&it, ev);
 	reply_events(w->conn, w->id, ev->revision, &it, 1);
-	queued = evbuffer_get_length(w->conn->out);
+	queued = conn_output_len(w->conn);
 	if (queued > server.watch_output_max) {
 		char why[160];
 

@@ -811,6 +811,79 @@ START_TEST(test_pipelining)
 }
 END_TEST
 
+/*
+ * Answers of every size, in one pipeline the client does not read until
+ * objd's socket is full: small answers wait in a connection's own
+ * buffer and larger ones in its evbuffer, and whichever way they went
+ * they come back whole and in order.
+ */
+START_TEST(test_answer_sizes)
+{
+	static const size_t sizes[] = { 0, 1, 400, 460, 470, 480, 500, 511, 512,
+		600, 5000, 70000 };
+	enum { NSIZES = sizeof(sizes) / sizeof(sizes[0]), N = 3000 };
+	char keys[NSIZES][16];
+	struct reqbuf b;
+	struct raw r;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	objd_client *c;
+	char *text = malloc(sizes[NSIZES - 1] + 1);
+
+	ck_assert_ptr_nonnull(text);
+	start_fast();
+	c = client();
+	for (int k = 0; k < NSIZES; k++) {
+		const char *key = keys[k];
+		Objd__Value *v;
+
+		snprintf(keys[k], sizeof(keys[k]), "size%d", k);
+		memset(text, 'a' + k, sizes[k]);
+		v = value_new_string(text, sizes[k]);
+		ck_assert_msg(objd_set(c, &key, (const Objd__Value *const *)&v,
+		                  1) == OBJD_OK,
+		    "set %s: %s", key, objd_client_error(c));
+		value_free(v);
+	}
+	objd_close(c);
+	/* Mostly small answers, so that they share the small buffer, with
+	 * a larger one every so often. */
+	for (int i = 0; i < N; i++) {
+		int k = i % 7 == 6 ? (i / 7) % NSIZES : i % 8;
+
+		frame_append(&buf, &len, req_get(&b, 1 + (uint64_t)i, keys[k]));
+	}
+	raw_open(&r);
+	ck_assert(e2e_raw_send(r.fd, buf, len));
+	free(buf);
+	usleep(300 * 1000);
+	for (int i = 0; i < N; i++) {
+		int k = i % 7 == 6 ? (i / 7) % NSIZES : i % 8;
+		Objd__Response *resp;
+		enum raw_outcome o = raw_next(&r, E2E_DEADLINE, &resp);
+		const char *got;
+
+		ck_assert_msg(o == RAW_ANSWER, "answer %d: %s", i,
+		    e2e_raw_outcome_str(o));
+		ck_assert_uint_eq(resp->id, 1 + (uint64_t)i);
+		ck_assert_msg(resp->status == OBJD__STATUS__OK,
+		    "answer %d: status %d: %s", i, resp->status, resp->error);
+		ck_assert_uint_eq(resp->n_entries, 1);
+		ck_assert_str_eq(resp->entries[0]->key, keys[k]);
+		got = resp->entries[0]->value->string_value;
+		ck_assert_uint_eq(strlen(got), sizes[k]);
+		for (size_t j = 0; j < sizes[k]; j++)
+			ck_assert_msg(got[j] == 'a' + k,
+			    "answer %d: byte %zu of %s is %d", i, j, keys[k],
+			    got[j]);
+		objd__response__free_unpacked(resp, NULL);
+	}
+	raw_close(&r);
+	free(text);
+	e2e_stop(s);
+}
+END_TEST
+
 static uint64_t
 commits(void)
 {
@@ -1846,6 +1919,7 @@ protocol_suite(void)
 	tcase_add_test(tc, test_nested_keys);
 	tcase_add_test(tc, test_list_escapes);
 	tcase_add_test(tc, test_pipelining);
+	tcase_add_test(tc, test_answer_sizes);
 	tcase_add_test(tc, test_pipelined_writes);
 
 	tc = tcase(suite, "watch", 180);
