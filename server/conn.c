@@ -43,12 +43,17 @@
 /* At most this much is read at each wake-up, so that one busy client
  * does not hold up the others. */
 #define CONN_READ_SIZE 16384
+/* Clients whose keys are fetched together, at most. */
+#define CONN_PREFETCH_MAX 64
 
 static uint64_t conn_next_serial = 1;
 static size_t conn_nrefused;
 static TAILQ_HEAD(, conn) conn_unflushed = TAILQ_HEAD_INITIALIZER(
     conn_unflushed);
 static struct event *conn_flush_ev;
+/* Clients read this turn whose requests wait for conn_unread_cb. */
+static TAILQ_HEAD(, conn) conn_unread = TAILQ_HEAD_INITIALIZER(conn_unread);
+static struct event *conn_unread_ev;
 
 /* Requests decode into an arena (arena.h), released once handled: most
  * fit in its first CONN_ARENA_SIZE bytes, larger ones spill to malloc. */
@@ -268,6 +273,8 @@ conn_free(struct conn *c)
 	TAILQ_REMOVE(&server.conns, c, entry);
 	if (c->unflushed)
 		TAILQ_REMOVE(&conn_unflushed, c, unflushed_entry);
+	if (c->unread)
+		TAILQ_REMOVE(&conn_unread, c, unread_entry);
 	if (c->refused)
 		conn_nrefused--;
 	else
@@ -543,6 +550,53 @@ conn_process(struct conn *c)
 		conn_finish(c);
 }
 
+/* Handles the input of every client read this turn. With many clients
+ * each sends one request at a time, and its key is far in memory: their
+ * keys are fetched together first (prefetch.c), so that the look-ups do
+ * not each wait in turn (sets with 50 clients: 3.48 to 3.21 us). */
+static void
+conn_unread_cb(evutil_socket_t fd, short events, void *arg)
+{
+	uint64_t hashes[CONN_PREFETCH_MAX];
+	struct evbuffer_iovec first;
+	size_t n = 0;
+	struct conn *c;
+
+	TAILQ_FOREACH (c, &conn_unread, unread_entry) {
+		if (n == CONN_PREFETCH_MAX)
+			break;
+		if (c->access != ACCESS_NONE &&
+		    evbuffer_peek(c->in, -1, NULL, &first, 1) == 1 &&
+		    prefetch_frame_slot(server.store, first.iov_base,
+		        first.iov_len, server.frame_max, &hashes[n]))
+			n++;
+	}
+	for (size_t i = 0; i < n; i++)
+		store_prefetch_entry(server.store, hashes[i]);
+	/* Handling may add clients: they go last, and are handled too. */
+	while ((c = TAILQ_FIRST(&conn_unread)) != NULL) {
+		TAILQ_REMOVE(&conn_unread, c, unread_entry);
+		c->unread = false;
+		conn_process(c);
+	}
+}
+
+/* c's input is to be handled once every client ready this turn is
+ * read. */
+static void
+conn_input_added(struct conn *c)
+{
+	if (c->unread)
+		return;
+	if (conn_unread_ev == NULL &&
+	    (conn_unread_ev = event_new(server.base, -1, 0, conn_unread_cb,
+	         NULL)) == NULL)
+		fatalx("cannot create the input event");
+	c->unread = true;
+	TAILQ_INSERT_TAIL(&conn_unread, c, unread_entry);
+	event_active(conn_unread_ev, 0, 0);
+}
+
 static void
 conn_read_cb(evutil_socket_t fd, short events, void *arg)
 {
@@ -576,7 +630,7 @@ conn_read_cb(evutil_socket_t fd, short events, void *arg)
 	if (evtimer_pending(c->read_timer, NULL))
 		conn_add_event(c->read_timer, &c->read_timeout);
 	if (evbuffer_get_length(c->in) >= c->read_want)
-		conn_process(c);
+		conn_input_added(c);
 }
 
 /* Some of c's output is written; *c may be gone after. */
@@ -759,6 +813,10 @@ conn_close_all(void)
 	if (conn_flush_ev != NULL) {
 		event_free(conn_flush_ev);
 		conn_flush_ev = NULL;
+	}
+	if (conn_unread_ev != NULL) {
+		event_free(conn_unread_ev);
+		conn_unread_ev = NULL;
 	}
 }
 

@@ -31,6 +31,8 @@ struct conn {
 	TAILQ_ENTRY(conn) entry;
 	TAILQ_ENTRY(conn) unflushed_entry; /* on the list of conn_flush */
 	bool unflushed; /* answers wait for the end of the loop's turn */
+	TAILQ_ENTRY(conn) unread_entry; /* on the list of conn_unread_cb */
+	bool unread; /* input read this turn waits to be handled */
 	int fd;
 	struct evbuffer *in, *out;
 	/* Answers wait here while they fit, rather than in out, which
@@ -216,6 +218,10 @@ void reply_info(struct conn *c, uint64_t id, Objd__StatusInfo *info);
  * or more. */
 void prefetch_frames(const struct store *s, const uint8_t *buf, size_t len,
     size_t frame_max);
+/* The same for the request whose whole frame starts buf, alone; its
+ * hash for store_prefetch_entry, or false if it has no such key. */
+bool prefetch_frame_slot(const struct store *s, const uint8_t *buf, size_t len,
+    size_t frame_max, uint64_t *hash);
 /* The first key of an encoded get, set or delete request, if it is a
  * plain top-level key. */
 bool prefetch_first_key(const uint8_t *body, size_t len, const char **key,

@@ -8,7 +8,11 @@
  *
  * Only a hint: the requests are read here just far enough to find their
  * first key, as every encoder lays them out; anything else is skipped,
- * and it is the real decoding later that checks them. */
+ * and it is the real decoding later that checks them.
+ *
+ * Many clients with one request each are the same case spread over
+ * connections: conn.c reads them all before it handles any, and fetches
+ * their keys together the same way. */
 #include <string.h>
 
 #include "framing.h"
@@ -74,6 +78,22 @@ prefetch_first_key(const uint8_t *p, size_t len, const char **key,
 		return false;
 	*key = (const char *)p;
 	*keylen = len;
+	return true;
+}
+
+bool
+prefetch_frame_slot(const struct store *s, const uint8_t *buf, size_t len,
+    size_t frame_max, uint64_t *hash)
+{
+	size_t header_len, body_len, keylen;
+	const char *key;
+
+	if (frame_parse_header(buf, len, frame_max, &header_len, &body_len) !=
+	        FRAME_OK ||
+	    header_len + body_len > len ||
+	    !prefetch_first_key(buf + header_len, body_len, &key, &keylen))
+		return false;
+	*hash = store_prefetch_slot(s, key, keylen);
 	return true;
 }
 
