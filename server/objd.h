@@ -23,10 +23,10 @@ enum access_level { ACCESS_NONE, ACCESS_READ, ACCESS_WRITE };
 enum fsync_mode { FSYNC_ALWAYS, FSYNC_INTERVAL, FSYNC_NEVER };
 struct store;
 
-/* One connected client. */
 /* Room for a few answers to plain gets and sets (reply.c). */
 #define CONN_OUT_SMALL 512
 
+/* One connected client. */
 struct conn {
 	TAILQ_ENTRY(conn) entry;
 	TAILQ_ENTRY(conn) unflushed_entry; /* on the list of conn_flush */
