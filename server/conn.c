@@ -562,7 +562,11 @@ conn_unread_cb(evutil_socket_t fd, short events, void *arg)
 	size_t n = 0;
 	struct conn *c;
 
-	TAILQ_FOREACH (c, &conn_unread, unread_entry) {
+	/* A lone client's look-up would only pay for it. */
+	c = TAILQ_FIRST(&conn_unread);
+	if (c != NULL && TAILQ_NEXT(c, unread_entry) == NULL)
+		c = NULL;
+	for (; c != NULL; c = TAILQ_NEXT(c, unread_entry)) {
 		if (n == CONN_PREFETCH_MAX)
 			break;
 		if (c->access != ACCESS_NONE &&
