@@ -1,8 +1,10 @@
 /* conn.c: one connected client: frames in, answers out.
  *
- * The read callback cuts every whole frame out of the input, in order,
- * and leaves a partial one for later. A frame that is too large, or that
- * does not decode, gets an INVALID answer and closes that client only.
+ * Every whole frame is cut out of the input, in order, and a partial one
+ * is left for later; this happens once all the clients ready in a turn
+ * of the loop are read, so that their keys can be fetched from memory
+ * together (conn_unread_cb). A frame that is too large, or that does not
+ * decode, gets an INVALID answer and closes that client only.
  *
  * The limits on a client live here too: --max-clients at accept;
  * --client-idle-timeout, the time a client may take between two pieces
@@ -12,8 +14,9 @@
  *
  * The socket is driven with plain events, as redis drives its own: one
  * read per wake-up into the input buffer, and the answers of a turn of
- * the loop written to each client at its end; only a client whose socket
- * is full gets a write event until it drains. A bufferevent cost a
+ * the loop written to each client at its end, from the connection's own
+ * small buffer while they fit (reply.c); only a client whose socket is
+ * full gets a write event until it drains. A bufferevent cost a
  * FIONREAD system call per read, and a dozen calls into libevent per
  * request to keep its events in step. */
 #include <sys/resource.h>
