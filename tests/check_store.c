@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "framing.h"
 #include "objd.h"
 #include "unit.h"
 
@@ -223,6 +224,58 @@ START_TEST(test_prefetch_first_key)
 }
 END_TEST
 
+/* The key of the one whole frame at the front of a client's input, with
+ * the hash the store gives it; nothing for a cut frame, a frame over the
+ * limit, or a request without a plain key. */
+START_TEST(test_prefetch_frame_slot)
+{
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__Set set = OBJD__SET__INIT;
+	Objd__Entry entry = OBJD__ENTRY__INIT, *entries[] = { &entry };
+	Objd__Value value = OBJD__VALUE__INIT;
+	Objd__Ping ping = OBJD__PING__INIT;
+	struct store *s = store_new();
+	uint8_t frame[256], *body;
+	size_t len, n;
+	uint64_t hash;
+
+	req.id = 9;
+	req.op_case = OBJD__REQUEST__OP_SET;
+	req.set = &set;
+	set.n_entries = 1;
+	set.entries = entries;
+	entry.key = "name";
+	entry.value = &value;
+	value.kind_case = OBJD__VALUE__KIND_STRING_VALUE;
+	value.string_value = "John";
+	body = request_pack(&req, &len);
+	n = (size_t)varint_encode(frame, len);
+	memcpy(frame + n, body, len);
+	free(body);
+	n += len;
+	/* A second frame behind it changes nothing. */
+	memcpy(frame + n, frame, n);
+
+	ck_assert(prefetch_frame_slot(s, frame, n, 64, &hash));
+	ck_assert_uint_eq(hash, store_prefetch_slot(s, "name", 4));
+	ck_assert(prefetch_frame_slot(s, frame, 2 * n, 64, &hash));
+	ck_assert_uint_eq(hash, store_prefetch_slot(s, "name", 4));
+	for (size_t cut = 0; cut < n; cut++)
+		ck_assert_msg(!prefetch_frame_slot(s, frame, cut, 64, &hash),
+		    "a frame cut at %zu of %zu bytes", cut, n);
+	ck_assert(!prefetch_frame_slot(s, frame, n, len - 1, &hash));
+
+	req.op_case = OBJD__REQUEST__OP_PING;
+	req.ping = &ping;
+	body = request_pack(&req, &len);
+	n = (size_t)varint_encode(frame, len);
+	memcpy(frame + n, body, len);
+	free(body);
+	ck_assert(!prefetch_frame_slot(s, frame, n + len, 64, &hash));
+	store_free(s);
+}
+END_TEST
+
 /* Any bytes at all, framed or not: a hint that never fails. */
 START_TEST(test_prefetch_frames_any_bytes)
 {
@@ -261,6 +314,7 @@ store_suite(void)
 
 	tc = tcase_create("prefetch");
 	tcase_add_test(tc, test_prefetch_first_key);
+	tcase_add_test(tc, test_prefetch_frame_slot);
 	tcase_add_test(tc, test_prefetch_frames_any_bytes);
 	suite_add_tcase(s, tc);
 	return s;
