@@ -194,27 +194,36 @@ batch_index_clear(void)
 		memset(batch.index, 0, batch.nindex * sizeof(*batch.index));
 }
 
+/* The latest of n changes to key, through their index; NULL if none. */
+static const struct batch_change *
+index_find(const uint32_t *index, size_t nindex,
+    const struct batch_change *changes, size_t n, const char *key,
+    size_t keylen, uint64_t hash)
+{
+	uint32_t at;
+
+	if (n == 0)
+		return NULL;
+	at = index[index_slot(index, nindex, changes, key, keylen, hash)];
+	return at != 0 ? &changes[at - 1] : NULL;
+}
+
 const struct store_entry *
 batch_lookup(const char *key, size_t keylen, bool *pending)
 {
+	const struct batch_change *ch;
 	uint64_t hash = 0;
-	uint32_t at;
 
 	if (batch.nchanges > 0 || syncing.nchanges > 0)
 		hash = store_key_hash(batch.seed, key, keylen);
-	*pending = true;
-	if (batch.nchanges > 0 &&
-	    (at = batch.index[batch_index_slot(key, keylen, hash)]) != 0)
-		return batch.changes[at - 1].delete
-		    ? NULL
-		    : batch.changes[at - 1].entry;
-	if (syncing.nchanges > 0 &&
-	    (at = syncing.index[index_slot(syncing.index, syncing.nindex,
-	         syncing.changes, key, keylen, hash)]) != 0)
-		return syncing.changes[at - 1].delete
-		    ? NULL
-		    : syncing.changes[at - 1].entry;
-	*pending = false;
+	ch = index_find(batch.index, batch.nindex, batch.changes,
+	    batch.nchanges, key, keylen, hash);
+	if (ch == NULL)
+		ch = index_find(syncing.index, syncing.nindex, syncing.changes,
+		    syncing.nchanges, key, keylen, hash);
+	*pending = ch != NULL;
+	if (ch != NULL)
+		return ch->delete ? NULL : ch->entry;
 	return store_get(server.store, key, keylen);
 }
 

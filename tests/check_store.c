@@ -235,8 +235,8 @@ START_TEST(test_prefetch_frame_slot)
 	Objd__Value value = OBJD__VALUE__INIT;
 	Objd__Ping ping = OBJD__PING__INIT;
 	struct store *s = store_new();
-	uint8_t frame[256], *body;
-	size_t len, n;
+	uint8_t frame[256], *f;
+	size_t n;
 	uint64_t hash;
 
 	req.id = 9;
@@ -248,13 +248,12 @@ START_TEST(test_prefetch_frame_slot)
 	entry.value = &value;
 	value.kind_case = OBJD__VALUE__KIND_STRING_VALUE;
 	value.string_value = "John";
-	body = request_pack(&req, &len);
-	n = (size_t)varint_encode(frame, len);
-	memcpy(frame + n, body, len);
-	free(body);
-	n += len;
+	f = frame_pack(&req.base, &n);
+	ck_assert_uint_le(2 * n, sizeof(frame));
+	memcpy(frame, f, n);
 	/* A second frame behind it changes nothing. */
-	memcpy(frame + n, frame, n);
+	memcpy(frame + n, f, n);
+	free(f);
 
 	ck_assert(prefetch_frame_slot(s, frame, n, 64, &hash));
 	ck_assert_uint_eq(hash, store_prefetch_slot(s, "name", 4));
@@ -263,15 +262,13 @@ START_TEST(test_prefetch_frame_slot)
 	for (size_t cut = 0; cut < n; cut++)
 		ck_assert_msg(!prefetch_frame_slot(s, frame, cut, 64, &hash),
 		    "a frame cut at %zu of %zu bytes", cut, n);
-	ck_assert(!prefetch_frame_slot(s, frame, n, len - 1, &hash));
+	ck_assert(!prefetch_frame_slot(s, frame, n, 4, &hash));
 
 	req.op_case = OBJD__REQUEST__OP_PING;
 	req.ping = &ping;
-	body = request_pack(&req, &len);
-	n = (size_t)varint_encode(frame, len);
-	memcpy(frame + n, body, len);
-	free(body);
-	ck_assert(!prefetch_frame_slot(s, frame, n + len, 64, &hash));
+	f = frame_pack(&req.base, &n);
+	ck_assert(!prefetch_frame_slot(s, f, n, 64, &hash));
+	free(f);
 	store_free(s);
 }
 END_TEST
