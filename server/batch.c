@@ -34,6 +34,7 @@ struct batch_change {
 	struct store_entry *entry; /* the new entry, or the key to delete */
 	size_t waiter;             /* the index of the change it is part of */
 	uint64_t hash;             /* of the key, in the index */
+	uint32_t slot;             /* its key's in the index */
 	bool delete;
 };
 
@@ -175,21 +176,30 @@ batch_index_add(void)
 		for (size_t i = 0; i + 1 < n; i++) {
 			struct batch_change *old = &batch.changes[i];
 
-			batch.index[batch_index_slot(old->entry->data,
-			    old->entry->keylen, old->hash)] = (uint32_t)i + 1;
+			old->slot = (uint32_t)batch_index_slot(old->entry->data,
+			    old->entry->keylen, old->hash);
+			batch.index[old->slot] = (uint32_t)i + 1;
 		}
 	}
-	batch.index[batch_index_slot(ch->entry->data, ch->entry->keylen,
-	    ch->hash)] = (uint32_t)n;
+	ch->slot = (uint32_t)batch_index_slot(ch->entry->data,
+	    ch->entry->keylen, ch->hash);
+	batch.index[ch->slot] = (uint32_t)n;
 }
 
+/* Empties the index of the n changes just taken from the batch. A
+ * batch of a few changes clears their slots only: one big batch leaves
+ * the index large, and a memset of all of it would then cost each
+ * later commit of a single set more than the rest of its work. */
 static void
-batch_index_clear(void)
+batch_index_clear(const struct batch_change *changes, size_t n)
 {
 	if (batch.nindex > BATCH_INDEX_KEEP) {
 		free(batch.index);
 		batch.index = NULL;
 		batch.nindex = 0;
+	} else if (batch.index != NULL && n * 8 < batch.nindex) {
+		for (size_t i = 0; i < n; i++)
+			batch.index[changes[i].slot] = 0;
 	} else if (batch.index != NULL)
 		memset(batch.index, 0, batch.nindex * sizeof(*batch.index));
 }
@@ -461,7 +471,7 @@ batch_synced(int sync_errno)
 			          "sync refused too",
 			    batch.nwaiters);
 		batch_take(&changes, &nchanges, &waiters, &nwaiters);
-		batch_index_clear();
+		batch_index_clear(changes, nchanges);
 	}
 	batch_finish(done.changes, done.nchanges, done.waiters, done.nwaiters,
 	    done.before, done.after, rc, err);
@@ -528,7 +538,7 @@ batch_commit_now(bool background)
 			write_failed(err, after - before);
 	}
 	objfile_changes_free(&out);
-	batch_index_clear();
+	batch_index_clear(changes, nchanges);
 	batch_finish(changes, nchanges, waiters, nwaiters, before, after, rc,
 	    err);
 }
