@@ -99,6 +99,7 @@ struct objfile {
 	bool needs_rewrite; /* an fsync failed: what is on disk is in doubt */
 	bool compress;      /* --compress: snapshots deflate their entries */
 	struct identity seen;
+	bool seen_stale; /* appended since seen was taken */
 	struct objfile_stats stats;
 	/* Compaction in progress: the child, its file, and what the parent
 	 * appended to the old file since the child's snapshot. */
@@ -263,8 +264,16 @@ objfile_note_identity(struct objfile *f)
 {
 	struct stat st;
 
+	f->seen_stale = false;
 	if (f->fd != -1 && fstat(f->fd, &st) == 0)
 		identity_from(&f->seen, &st);
+}
+
+void
+objfile_note_appended(struct objfile *f)
+{
+	if (f->seen_stale)
+		objfile_note_identity(f);
 }
 
 /* objd creates, renames and cuts files in the object file's folder, so
@@ -939,6 +948,7 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 		return -1;
 	if (fd == -1) {
 		f->seen.exists = false;
+		f->seen_stale = false;
 		return 0;
 	}
 	/* The file objd writes is its owner's alone, as the ones it
@@ -994,8 +1004,10 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 	f->stats.file_size = good_end;
 	if (f->fd != -1)
 		objfile_note_identity(f);
-	else if (stat(f->path, &st) == 0)
+	else if (stat(f->path, &st) == 0) {
 		identity_from(&f->seen, &st);
+		f->seen_stale = false;
+	}
 	return ours || good_end == 0 ? 0 : 1;
 }
 
@@ -1329,7 +1341,7 @@ objfile_append_finish(struct objfile *f, const struct objfile_changes *c,
 	f->stats.file_size = (uint64_t)f->good_end;
 	if (f->child != -1)
 		buf_put(&f->tail, c->buf.data, c->buf.len);
-	objfile_note_identity(f);
+	f->seen_stale = true;
 	return 0;
 }
 
@@ -1337,11 +1349,15 @@ int
 objfile_append(struct objfile *f, const struct store *s,
     const struct objfile_changes *c, char *err, size_t errlen)
 {
+	int rc;
+
 	if (objfile_append_start(f, s, c, err, errlen) == -1)
 		return -1;
-	return objfile_append_finish(f, c,
+	rc = objfile_append_finish(f, c,
 	    objfile_append_needs_sync(f) ? objfile_append_sync(f) : 0, err,
 	    errlen);
+	objfile_note_appended(f);
+	return rc;
 }
 
 int
@@ -1475,6 +1491,7 @@ objfile_check(struct objfile *f)
 	struct identity now;
 	struct stat st;
 
+	objfile_note_appended(f);
 	if (stat(f->path, &st) == -1)
 		return f->seen.exists ? OBJFILE_MISSING : OBJFILE_UNCHANGED;
 	identity_from(&now, &st);
