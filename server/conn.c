@@ -120,18 +120,22 @@ conn_stop_reading(struct conn *c)
 static void
 conn_start_writing(struct conn *c)
 {
-	if (event_pending(c->write_ev, EV_WRITE, NULL))
+	if (c->writing)
 		return;
 	conn_add_event(c->write_ev, NULL);
 	if (conn_timeout_set(&c->write_timeout))
 		conn_add_event(c->write_timer, &c->write_timeout);
+	c->writing = true;
 }
 
 static void
 conn_stop_writing(struct conn *c)
 {
+	if (!c->writing)
+		return;
 	event_del(c->write_ev);
 	event_del(c->write_timer);
+	c->writing = false;
 }
 
 /* NULL for none. Runs at once if c is reading, and restarts at each
@@ -152,7 +156,7 @@ conn_set_write_timeout(struct conn *c, const struct timeval *tv)
 {
 	c->write_timeout = tv != NULL ? *tv : (struct timeval){ 0, 0 };
 	event_del(c->write_timer);
-	if (tv != NULL && event_pending(c->write_ev, EV_WRITE, NULL))
+	if (tv != NULL && c->writing)
 		conn_add_event(c->write_timer, tv);
 }
 
@@ -733,7 +737,7 @@ conn_flush(struct conn *c)
 {
 	bool progress;
 
-	if (c->gone || event_pending(c->write_ev, EV_WRITE, NULL))
+	if (c->gone || c->writing)
 		return;
 	if (!conn_write(c, &progress))
 		return;

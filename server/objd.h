@@ -43,6 +43,9 @@ struct conn {
 	size_t out_small_len;
 	struct event *read_ev;  /* persistent; added while reading */
 	struct event *write_ev; /* added only while the socket is full */
+	/* write_ev is added: known without asking libevent, as each answer
+	 * looks. */
+	bool writing;
 	/* The read timeout runs while reading and restarts at each read;
 	 * the write timeout runs while the socket is full and restarts at
 	 * each write (as a bufferevent's do). */
