@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -48,6 +49,12 @@
 #define CONN_READ_SIZE 16384
 /* Clients whose keys are fetched together, at most. */
 #define CONN_PREFETCH_MAX 64
+/* A client's input buffer starts this small; once it is emptied, it is
+ * kept if no larger than CONN_IN_KEEP, and freed otherwise, so that
+ * one big request does not hold its memory for as long as the client
+ * stays. */
+#define CONN_IN_MIN 256
+#define CONN_IN_KEEP 1024
 
 static uint64_t conn_next_serial = 1;
 static size_t conn_nrefused;
@@ -224,7 +231,6 @@ conn_accept(int fd)
 		return;
 	c->access = access_of_peer(fd, c->uid, c->gid);
 	c->fd = fd;
-	c->in = evbuffer_new();
 	c->out = evbuffer_new();
 	c->read_ev =
 	    event_new(server.base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
@@ -232,9 +238,8 @@ conn_accept(int fd)
 	    event_new(server.base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
 	c->read_timer = evtimer_new(server.base, conn_timeout_cb, c);
 	c->write_timer = evtimer_new(server.base, conn_timeout_cb, c);
-	if (c->in == NULL || c->out == NULL || c->read_ev == NULL ||
-	    c->write_ev == NULL || c->read_timer == NULL ||
-	    c->write_timer == NULL) {
+	if (c->out == NULL || c->read_ev == NULL || c->write_ev == NULL ||
+	    c->read_timer == NULL || c->write_timer == NULL) {
 		log_warnx("cannot set up client %llu",
 		    (unsigned long long)c->serial);
 		conn_free_io(c);
@@ -266,8 +271,7 @@ conn_free_io(struct conn *c)
 		event_free(c->read_timer);
 	if (c->write_timer != NULL)
 		event_free(c->write_timer);
-	if (c->in != NULL)
-		evbuffer_free(c->in);
+	free(c->in);
 	if (c->out != NULL)
 		evbuffer_free(c->out);
 	close(c->fd);
@@ -364,6 +368,56 @@ conn_release(struct conn *c)
 	conn_process(c);
 }
 
+static size_t
+conn_input_len(const struct conn *c)
+{
+	return c->in_len - c->in_off;
+}
+
+/* Appends n bytes to c's input; false if memory ran out. */
+static bool
+conn_input_add(struct conn *c, const uint8_t *p, size_t n)
+{
+	size_t have = conn_input_len(c), cap;
+	uint8_t *in;
+
+	if (c->in_cap - c->in_len < n && c->in_off > 0) {
+		memmove(c->in, c->in + c->in_off, have);
+		c->in_off = 0;
+		c->in_len = have;
+	}
+	if (c->in_cap - c->in_len < n) {
+		cap = c->in_cap > 0 ? c->in_cap : CONN_IN_MIN;
+		while (cap - have < n) {
+			if (cap > SIZE_MAX / 2)
+				return false;
+			cap *= 2;
+		}
+		if ((in = realloc(c->in, cap)) == NULL)
+			return false;
+		c->in = in;
+		c->in_cap = cap;
+	}
+	memcpy(c->in + c->in_len, p, n);
+	c->in_len += n;
+	return true;
+}
+
+/* Takes n handled bytes off the front of c's input. */
+static void
+conn_input_drain(struct conn *c, size_t n)
+{
+	c->in_off += n;
+	if (c->in_off < c->in_len)
+		return;
+	c->in_off = c->in_len = 0;
+	if (c->in_cap > CONN_IN_KEEP) {
+		free(c->in);
+		c->in = NULL;
+		c->in_cap = 0;
+	}
+}
+
 /* Runs the idle timeout while the client owes the rest of a frame, and
  * only then: a client idle between frames may stay. Each read restarts
  * it (the read timeout). */
@@ -372,7 +426,7 @@ conn_watch_idle(struct conn *c)
 {
 	struct timeval tv;
 	bool partial = server.client_idle_timeout > 0 && !c->eof &&
-	    c->pending == 0 && !c->paused && evbuffer_get_length(c->in) > 0;
+	    c->pending == 0 && !c->paused && conn_input_len(c) > 0;
 
 	/* A closing client has its own timeout (conn_finish). */
 	if (c->gone || c->closing || partial == c->timed)
@@ -432,22 +486,13 @@ conn_wait(struct conn *c)
  * writes that join their batch go on: anything else, an error answer
  * included, would be answered ahead of them. */
 static bool
-conn_frame(struct conn *c, struct evbuffer *in, size_t header_len,
-    size_t body_len)
+conn_frame(struct conn *c, size_t header_len, size_t body_len)
 {
-	const uint8_t *body;
+	const uint8_t *body = c->in + c->in_off + header_len;
 	Objd__Request *req;
 	struct arena_mark mark;
 	char why[256];
 
-	body = evbuffer_pullup(in, (ev_ssize_t)(header_len + body_len));
-	if (body == NULL) {
-		if (c->pending > 0)
-			return false;
-		conn_reject(c, 0, "out of memory reading the request");
-		return true;
-	}
-	body += header_len;
 	if (conn_arena.base == NULL)
 		arena_init(&conn_arena, CONN_ARENA_SIZE);
 	/* Handling may resume other clients, whose requests stack above. */
@@ -478,7 +523,8 @@ conn_frame(struct conn *c, struct evbuffer *in, size_t header_len,
 		arena_release(&conn_arena, mark);
 		return false;
 	}
-	evbuffer_drain(in, header_len + body_len);
+	/* The request holds copies: the bytes may go. */
+	conn_input_drain(c, header_len + body_len);
 	request_dispatch(c, req);
 	arena_release(&conn_arena, mark);
 	return true;
@@ -487,38 +533,34 @@ conn_frame(struct conn *c, struct evbuffer *in, size_t header_len,
 void
 conn_process(struct conn *c)
 {
-	struct evbuffer *in = c->in;
-	uint8_t prefix[VARINT_MAX_LEN];
-	struct evbuffer_iovec first;
 	size_t have, header_len, body_len;
 	enum frame_status st;
 	size_t max = server.frame_max;
-	ev_ssize_t n;
 	char why[128];
 
 	if (c->refused) {
-		evbuffer_drain(in, evbuffer_get_length(in));
+		conn_input_drain(c, conn_input_len(c));
 		if (c->eof && !c->closing)
 			conn_finish(c);
 		return;
 	}
 	if (c->access == ACCESS_NONE && max > CONN_DENIED_FRAME_MAX)
 		max = CONN_DENIED_FRAME_MAX;
-	else if (evbuffer_peek(in, -1, NULL, &first, 1) == 1)
-		prefetch_frames(server.store, first.iov_base, first.iov_len,
-		    max);
+	else if (conn_input_len(c) > 0)
+		prefetch_frames(server.store, c->in + c->in_off,
+		    conn_input_len(c), max);
 	while (!c->gone && !c->closing && c->pending == c->batched &&
 	    !server.stopping) {
-		have = evbuffer_get_length(in);
+		have = conn_input_len(c);
 		if (have == 0)
 			break;
 		if (conn_output_len(c) >= server.client_output_max) {
 			conn_pause(c);
 			break;
 		}
-		n = evbuffer_copyout(in, prefix, sizeof(prefix));
-		st = frame_parse_header(prefix, (size_t)n, max, &header_len,
-		    &body_len);
+		st = frame_parse_header(c->in + c->in_off,
+		    have < VARINT_MAX_LEN ? have : VARINT_MAX_LEN, max,
+		    &header_len, &body_len);
 		if (st == FRAME_SHORT)
 			break;
 		if (st != FRAME_OK && c->pending > 0) {
@@ -544,7 +586,7 @@ conn_process(struct conn *c)
 			conn_watch_idle(c);
 			return;
 		}
-		if (!conn_frame(c, in, header_len, body_len)) {
+		if (!conn_frame(c, header_len, body_len)) {
 			conn_wait(c);
 			break;
 		}
@@ -565,7 +607,6 @@ static void
 conn_unread_cb(evutil_socket_t fd, short events, void *arg)
 {
 	uint64_t hashes[CONN_PREFETCH_MAX];
-	struct evbuffer_iovec first;
 	size_t n = 0;
 	struct conn *c;
 
@@ -576,10 +617,9 @@ conn_unread_cb(evutil_socket_t fd, short events, void *arg)
 	for (; c != NULL; c = TAILQ_NEXT(c, unread_entry)) {
 		if (n == CONN_PREFETCH_MAX)
 			break;
-		if (c->access != ACCESS_NONE &&
-		    evbuffer_peek(c->in, -1, NULL, &first, 1) == 1 &&
-		    prefetch_frame_slot(server.store, first.iov_base,
-		        first.iov_len, server.frame_max, &hashes[n]))
+		if (c->access != ACCESS_NONE && conn_input_len(c) > 0 &&
+		    prefetch_frame_slot(server.store, c->in + c->in_off,
+		        conn_input_len(c), server.frame_max, &hashes[n]))
 			n++;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -615,8 +655,9 @@ conn_read_cb(evutil_socket_t fd, short events, void *arg)
 	uint8_t buf[CONN_READ_SIZE];
 	ssize_t n;
 
-	/* Into the stack first: an evbuffer would reserve a whole chunk for
-	 * each of a thousand clients that each sent a few bytes. */
+	/* Into the stack first: reading into each client's own buffer
+	 * would need room for a whole read there, for each of a thousand
+	 * clients that each sent a few bytes. */
 	n = read(fd, buf, sizeof(buf));
 	if (n == -1) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -634,13 +675,13 @@ conn_read_cb(evutil_socket_t fd, short events, void *arg)
 		conn_process(c);
 		return;
 	}
-	if (evbuffer_add(c->in, buf, (size_t)n) == -1) {
+	if (!conn_input_add(c, buf, (size_t)n)) {
 		conn_reject(c, 0, "out of memory reading the request");
 		return;
 	}
 	if (evtimer_pending(c->read_timer, NULL))
 		conn_add_event(c->read_timer, &c->read_timeout);
-	if (evbuffer_get_length(c->in) >= c->read_want)
+	if (conn_input_len(c) >= c->read_want)
 		conn_input_added(c);
 }
 

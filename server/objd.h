@@ -34,7 +34,12 @@ struct conn {
 	TAILQ_ENTRY(conn) unread_entry; /* on the list of conn_unread_cb */
 	bool unread; /* input read this turn waits to be handled */
 	int fd;
-	struct evbuffer *in, *out;
+	/* Input read and not yet handled: in[in_off, in_len). One flat
+	 * buffer, kept while small, where an evbuffer allocated a chunk
+	 * for each read and freed it once the request was handled. */
+	uint8_t *in;
+	size_t in_off, in_len, in_cap;
+	struct evbuffer *out;
 	/* Answers wait here while they fit, rather than in out, which
 	 * allocates a 1 KiB chunk for each answer and frees it once the
 	 * answer is written. Holds bytes only while out is empty: these

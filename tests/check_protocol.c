@@ -1116,6 +1116,70 @@ START_TEST(test_own_append_before_reload)
 END_TEST
 
 /*
+ * A client's input is one buffer: frames cut across reads, a frame far
+ * larger than the buffer it found, and the small ones after it (once
+ * the large buffer is given back) all arrive whole and in order. The
+ * first bytes go a few at a time, so that frames are cut everywhere.
+ */
+START_TEST(test_input_across_reads)
+{
+	enum { SMALL = 1000, LARGE = 200 * 1024, TRICKLE = 2048 };
+	struct reqbuf b;
+	struct raw r;
+	uint8_t *buf = NULL, *blob = malloc(LARGE);
+	size_t len = 0;
+	char key[16];
+	Objd__Value *v, *large;
+	Objd__Response *resp;
+	uint64_t id = 1;
+
+	ck_assert_ptr_nonnull(blob);
+	memset(blob, 'x', LARGE);
+	large = value_new_bytes(blob, LARGE);
+	start_fast();
+	for (int i = 0; i < 2 * SMALL + 1; i++) {
+		if (i == SMALL) {
+			frame_append(&buf, &len, req_set(&b, id++, "large",
+			    large));
+			continue;
+		}
+		snprintf(key, sizeof(key), "in%d", i);
+		v = value_new_int(i);
+		frame_append(&buf, &len, req_set(&b, id++, key, v));
+		value_free(v);
+	}
+	raw_open(&r);
+	for (size_t off = 0; off < TRICKLE; off += 7) {
+		ck_assert(e2e_raw_send(r.fd, buf + off,
+		    TRICKLE - off < 7 ? TRICKLE - off : 7));
+		usleep(100);
+	}
+	raw_send_expect_ok(&r, buf + TRICKLE, len - TRICKLE, 2 * SMALL + 1,
+	    NULL);
+	len = 0;
+	frame_append(&buf, &len, req_get(&b, id, "large"));
+	ck_assert(e2e_raw_send(r.fd, buf, len));
+	ck_assert(raw_next(&r, E2E_DEADLINE, &resp) == RAW_ANSWER);
+	ck_assert_int_eq(resp->status, OBJD__STATUS__OK);
+	ck_assert_uint_eq(resp->n_entries, 1);
+	v = resp->entries[0]->value;
+	ck_assert_int_eq(v->kind_case, OBJD__VALUE__KIND_BYTES_VALUE);
+	ck_assert_uint_eq(v->bytes_value.len, LARGE);
+	ck_assert(memcmp(v->bytes_value.data, blob, LARGE) == 0);
+	objd__response__free_unpacked(resp, NULL);
+	raw_close(&r);
+	ck_assert_str_eq(CTL_OK(s, "get", "in0"), "0\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "in999"), "999\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "in1001"), "1001\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "in2000"), "2000\n");
+	free(buf);
+	free(blob);
+	value_free(large);
+	e2e_stop(s);
+}
+END_TEST
+
+/*
  * Watch.
  */
 
@@ -2058,6 +2122,7 @@ protocol_suite(void)
 	tcase_add_test(tc, test_pipelined_writes);
 	tcase_add_test(tc, test_batch_index_reused);
 	tcase_add_test(tc, test_own_append_before_reload);
+	tcase_add_test(tc, test_input_across_reads);
 
 	tc = tcase(suite, "watch", 180);
 	tcase_add_test(tc, test_watch_burst);
