@@ -79,7 +79,6 @@ static struct {
 	uint64_t seed;
 	struct event *ev;
 	struct event *sync_timer; /* --fsync interval */
-	struct event *appended_ev;
 } batch;
 
 static void batch_sync_cb(evutil_socket_t, short, void *);
@@ -93,14 +92,6 @@ batch_commit_cb(evutil_socket_t fd, short events, void *arg)
 		batch_commit_now(true);
 }
 
-/* Runs after the flush of the answers of the commits before it: the
- * events of a turn run in the order they were made active. */
-static void
-batch_appended_cb(evutil_socket_t fd, short events, void *arg)
-{
-	objfile_note_appended(server.file);
-}
-
 void
 batch_init(void)
 {
@@ -108,10 +99,8 @@ batch_init(void)
 
 	batch.seed = store_random_seed(&batch);
 	batch.ev = event_new(server.base, -1, 0, batch_commit_cb, NULL);
-	batch.appended_ev =
-	    event_new(server.base, -1, 0, batch_appended_cb, NULL);
-	if (batch.ev == NULL || batch.appended_ev == NULL)
-		fatalx("cannot create the commit events");
+	if (batch.ev == NULL)
+		fatalx("cannot create the commit event");
 	if (server.fsync != FSYNC_INTERVAL)
 		return;
 	batch.sync_timer =
@@ -128,8 +117,6 @@ batch_free(void)
 	syncer_stop();
 	if (batch.ev != NULL)
 		event_free(batch.ev);
-	if (batch.appended_ev != NULL)
-		event_free(batch.appended_ev);
 	if (batch.sync_timer != NULL)
 		event_free(batch.sync_timer);
 	free(batch.changes);
@@ -428,10 +415,8 @@ batch_finish(struct batch_change *changes, size_t nchanges,
 			conn_release(c);
 	}
 	free(waiters);
-	if (rc == 0 && after > before) {
-		event_active(batch.appended_ev, 0, 0);
+	if (rc == 0 && after > before)
 		compact_maybe();
-	}
 }
 
 static void

@@ -416,12 +416,6 @@ int objfile_fd(const struct objfile *f);
 int objfile_append_sync(const struct objfile *f);
 int objfile_append_finish(struct objfile *f, const struct objfile_changes *c,
     int sync_errno, char *err, size_t errlen);
-/* Takes the file's identity (size, times) after appends as objd's own,
- * so that the reload check does not take them for another program's.
- * finish leaves this to the caller, to be done once the answers are
- * out: an fstat there would delay each one. objfile_check does it
- * first if it was not done. */
-void objfile_note_appended(struct objfile *f);
 /* Syncs what was appended since the last sync. */
 int objfile_sync(struct objfile *f, char *err, size_t errlen);
 /* Compaction: a child writes the live state; objd appends meanwhile. */

@@ -99,7 +99,10 @@ struct objfile {
 	bool needs_rewrite; /* an fsync failed: what is on disk is in doubt */
 	bool compress;      /* --compress: snapshots deflate their entries */
 	struct identity seen;
-	bool seen_stale; /* appended since seen was taken */
+	/* objd appended since seen was taken: the size is seen's, and the
+	 * times are unknown, but none later than appended_at. */
+	bool seen_appended;
+	struct timespec appended_at;
 	struct objfile_stats stats;
 	/* Compaction in progress: the child, its file, and what the parent
 	 * appended to the old file since the child's snapshot. */
@@ -264,16 +267,31 @@ objfile_note_identity(struct objfile *f)
 {
 	struct stat st;
 
-	f->seen_stale = false;
+	f->seen_appended = false;
 	if (f->fd != -1 && fstat(f->fd, &st) == 0)
 		identity_from(&f->seen, &st);
 }
 
-void
-objfile_note_appended(struct objfile *f)
+/* objd's own append ends at end. Its times are not asked for with an
+ * fstat: that would cost a system call per commit, and on kernels with
+ * fine-grained file times, asking makes the next write stamp the inode
+ * anew through the journal (pwrite of a set: 1.3 to 2.0 us here). The
+ * clock after the write is as late as any time the write gave the
+ * file. */
+static void
+objfile_note_append(struct objfile *f, off_t end)
 {
-	if (f->seen_stale)
-		objfile_note_identity(f);
+	if (end > f->seen.size)
+		f->seen.size = end;
+	f->seen_appended = true;
+	clock_gettime(CLOCK_REALTIME, &f->appended_at);
+}
+
+static bool
+time_after(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec != b->tv_sec ? a->tv_sec > b->tv_sec
+	                              : a->tv_nsec > b->tv_nsec;
 }
 
 /* objd creates, renames and cuts files in the object file's folder, so
@@ -948,7 +966,7 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 		return -1;
 	if (fd == -1) {
 		f->seen.exists = false;
-		f->seen_stale = false;
+		f->seen_appended = false;
 		return 0;
 	}
 	/* The file objd writes is its owner's alone, as the ones it
@@ -1006,7 +1024,7 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 		objfile_note_identity(f);
 	else if (stat(f->path, &st) == 0) {
 		identity_from(&f->seen, &st);
-		f->seen_stale = false;
+		f->seen_appended = false;
 	}
 	return ours || good_end == 0 ? 0 : 1;
 }
@@ -1290,6 +1308,8 @@ objfile_append_start(struct objfile *f, const struct store *s,
 		if (ftruncate(f->fd, f->good_end) == -1)
 			log_warn("cannot cut %s back after a failed write",
 			    f->path);
+		else /* the cut is objd's own, not another program's */
+			objfile_note_append(f, f->good_end);
 		snprintf(err, errlen, "cannot write %s: %s", f->path,
 		    strerror(saved));
 		return -1;
@@ -1341,7 +1361,7 @@ objfile_append_finish(struct objfile *f, const struct objfile_changes *c,
 	f->stats.file_size = (uint64_t)f->good_end;
 	if (f->child != -1)
 		buf_put(&f->tail, c->buf.data, c->buf.len);
-	f->seen_stale = true;
+	objfile_note_append(f, f->good_end);
 	return 0;
 }
 
@@ -1349,15 +1369,11 @@ int
 objfile_append(struct objfile *f, const struct store *s,
     const struct objfile_changes *c, char *err, size_t errlen)
 {
-	int rc;
-
 	if (objfile_append_start(f, s, c, err, errlen) == -1)
 		return -1;
-	rc = objfile_append_finish(f, c,
+	return objfile_append_finish(f, c,
 	    objfile_append_needs_sync(f) ? objfile_append_sync(f) : 0, err,
 	    errlen);
-	objfile_note_appended(f);
-	return rc;
 }
 
 int
@@ -1491,13 +1507,26 @@ objfile_check(struct objfile *f)
 	struct identity now;
 	struct stat st;
 
-	objfile_note_appended(f);
 	if (stat(f->path, &st) == -1)
 		return f->seen.exists ? OBJFILE_MISSING : OBJFILE_UNCHANGED;
 	identity_from(&now, &st);
 	if (!f->seen.exists || now.dev != f->seen.dev ||
-	    now.ino != f->seen.ino || now.size != f->seen.size ||
-	    now.mtime.tv_sec != f->seen.mtime.tv_sec ||
+	    now.ino != f->seen.ino || now.size != f->seen.size)
+		return OBJFILE_CHANGED;
+	if (f->seen_appended) {
+		/* Times past objd's last append are another program's. Its
+		 * change in place, to the same size, in the same tick of the
+		 * file clock goes unseen, as it would after an fstat too
+		 * where file times are coarse: a new file renamed over the
+		 * old one is the way to change it (README). */
+		if (time_after(&now.mtime, &f->appended_at) ||
+		    time_after(&now.ctime, &f->appended_at))
+			return OBJFILE_CHANGED;
+		f->seen = now;
+		f->seen_appended = false;
+		return OBJFILE_UNCHANGED;
+	}
+	if (now.mtime.tv_sec != f->seen.mtime.tv_sec ||
 	    now.mtime.tv_nsec != f->seen.mtime.tv_nsec ||
 	    now.ctime.tv_sec != f->seen.ctime.tv_sec ||
 	    now.ctime.tv_nsec != f->seen.ctime.tv_nsec)

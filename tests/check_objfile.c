@@ -527,6 +527,51 @@ START_TEST(test_check_and_reject)
 }
 END_TEST
 
+/* Changes another program makes in place, to the same size, once the
+ * file clock has moved on (file times may be as coarse as a tick). */
+static void
+change_in_place(void)
+{
+	int fd;
+	char c;
+
+	usleep(50 * 1000);
+	fd = open(path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, &c, 1, 0), 1);
+	c ^= 1;
+	ck_assert_int_eq(pwrite(fd, &c, 1, 0), 1);
+	close(fd);
+}
+
+static void build_log(struct objfile *, int, size_t *);
+
+/* objd's own appends are told apart from another program's change,
+ * whether the check comes straight after them (their times never asked
+ * for) or after an earlier check. */
+START_TEST(test_check_after_appends)
+{
+	char err[512];
+	struct objfile *f = objfile_open(path, FSYNC_NEVER, err, sizeof(err));
+	size_t ends[3];
+
+	ck_assert_msg(f != NULL, "%s", err);
+	build_log(f, 2, ends);
+	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
+	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
+	change_in_place();
+	ck_assert_int_eq(objfile_check(f), OBJFILE_CHANGED);
+	objfile_close(f);
+
+	f = objfile_open(path, FSYNC_NEVER, err, sizeof(err));
+	ck_assert_msg(f != NULL, "%s", err);
+	build_log(f, 2, ends);
+	change_in_place();
+	ck_assert_int_eq(objfile_check(f), OBJFILE_CHANGED);
+	objfile_close(f);
+}
+END_TEST
+
 /* A file with a snapshot and then n appended changes, as objd writes it:
  * change i sets "k<i>" to i and, from the third on, deletes "k<i-2>".
  * ends[i] is the file's size after change i (ends[0]: the snapshot). */
@@ -763,6 +808,8 @@ START_TEST(test_failed_append_leaves_no_trace)
 	ck_assert_msg(strstr(err, "File too large") != NULL, "%s", err);
 	objfile_changes_free(&c);
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	/* The cut back was objd's own: no reason to reload. */
+	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
 
 	objfile_changes_init(f, &c);
 	objfile_change_delete(&c, "k1", 2);
@@ -1085,6 +1132,7 @@ objfile_suite(void)
 	tcase_add_loop_test(tc, test_trailing_garbage_is_refused, 0, 2);
 	tcase_add_test(tc, test_foreign_file_last_entry_wins);
 	tcase_add_test(tc, test_check_and_reject);
+	tcase_add_test(tc, test_check_after_appends);
 	tcase_add_loop_test(tc, test_appended_changes, 0, 2);
 	tcase_add_loop_test(tc, test_cut_at_every_offset_of_the_last_changes, 0,
 	    2);
