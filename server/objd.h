@@ -398,6 +398,13 @@ void objfile_change_set(struct objfile_changes *c, const char *key,
 void objfile_change_delete(struct objfile_changes *c, const char *key,
     size_t keylen);
 void objfile_change_commit(struct objfile_changes *c, uint64_t revision);
+/* A Commit message, packed by hand as protobuf-c packs it (fields of 0
+ * left out): through its descriptor, packing cost more than all the rest
+ * of a one-key change. Returns its size. */
+/* Three tags, a 64-bit varint, a fixed32 and a 32-bit varint. */
+#define OBJFILE_COMMIT_MAX (3 + 10 + 4 + 5)
+size_t objfile_commit_pack(uint64_t revision, uint32_t crc32,
+    uint32_t n_entries, uint8_t out[OBJFILE_COMMIT_MAX]);
 /* Appends the changes in one write and, with --fsync always, syncs. s is
  * the state before them, for when the file must be started anew. On
  * failure nothing of the changes is in the file. */

@@ -65,6 +65,9 @@
 #define ENTRY_FIELD_KEY 1
 #define ENTRY_FIELD_VALUE 2
 #define ENTRY_FIELD_REVISION 3
+#define COMMIT_FIELD_REVISION 1
+#define COMMIT_FIELD_CRC32 2
+#define COMMIT_FIELD_N_ENTRIES 3
 #define FILE_FORMAT 1
 #define WRITE_CHUNK (256 * 1024)
 /* The plain bytes of one deflated chunk, at most: the bound that makes
@@ -163,19 +166,60 @@ buf_put_entry(struct buf *b, const char *key, size_t keylen, const uint8_t *val,
     size_t vallen, uint64_t revision, bool with_revision)
 {
 	size_t body = entry_body_size(keylen, vallen, revision, with_revision);
+	uint8_t *p;
 
-	buf_put_varint(b, (FIELD_ENTRIES << 3) | 2);
-	buf_put_varint(b, body);
-	buf_put_varint(b, (ENTRY_FIELD_KEY << 3) | 2);
-	buf_put_varint(b, keylen);
-	buf_put(b, key, keylen);
-	buf_put_varint(b, (ENTRY_FIELD_VALUE << 3) | 2);
-	buf_put_varint(b, vallen);
-	buf_put(b, val, vallen);
+	/* Room for all of it at once: each change writes one. */
+	buf_reserve(b, 2 * VARINT_MAX_LEN + body);
+	p = b->data + b->len;
+	p += varint_encode(p, (FIELD_ENTRIES << 3) | 2);
+	p += varint_encode(p, body);
+	*p++ = (ENTRY_FIELD_KEY << 3) | 2;
+	p += varint_encode(p, keylen);
+	memcpy(p, key, keylen);
+	p += keylen;
+	*p++ = (ENTRY_FIELD_VALUE << 3) | 2;
+	p += varint_encode(p, vallen);
+	memcpy(p, val, vallen);
+	p += vallen;
 	if (with_revision) {
-		buf_put_varint(b, ENTRY_FIELD_REVISION << 3);
-		buf_put_varint(b, revision);
+		*p++ = ENTRY_FIELD_REVISION << 3;
+		p += varint_encode(p, revision);
 	}
+	b->len = (size_t)(p - b->data);
+}
+
+size_t
+objfile_commit_pack(uint64_t revision, uint32_t crc32, uint32_t n_entries,
+    uint8_t out[OBJFILE_COMMIT_MAX])
+{
+	uint8_t *p = out;
+
+	if (revision != 0) {
+		*p++ = COMMIT_FIELD_REVISION << 3;
+		p += varint_encode(p, revision);
+	}
+	if (crc32 != 0) {
+		*p++ = (COMMIT_FIELD_CRC32 << 3) | 5;
+		for (int i = 0; i < 4; i++)
+			*p++ = (uint8_t)(crc32 >> (8 * i));
+	}
+	if (n_entries != 0) {
+		*p++ = COMMIT_FIELD_N_ENTRIES << 3;
+		p += varint_encode(p, n_entries);
+	}
+	return (size_t)(p - out);
+}
+
+static void
+buf_put_commit_record(struct buf *b, uint64_t revision, uint32_t crc32,
+    uint32_t n_entries)
+{
+	uint8_t tmp[OBJFILE_COMMIT_MAX];
+	size_t n = objfile_commit_pack(revision, crc32, n_entries, tmp);
+
+	buf_put_varint(b, (FIELD_COMMITS << 3) | 2);
+	buf_put_varint(b, n);
+	buf_put(b, tmp, n);
 }
 
 static void
@@ -197,17 +241,8 @@ static void
 buf_put_commit(struct buf *b, size_t *start, uint64_t revision,
     uint32_t n_entries)
 {
-	Objd__Commit commit = OBJD__COMMIT__INIT;
-	uint8_t tmp[32];
-	size_t n;
-
-	commit.revision = revision;
-	commit.crc32 = libdeflate_crc32(0, b->data + *start, b->len - *start);
-	commit.n_entries = n_entries;
-	n = objd__commit__pack(&commit, tmp);
-	buf_put_varint(b, (FIELD_COMMITS << 3) | 2);
-	buf_put_varint(b, n);
-	buf_put(b, tmp, n);
+	buf_put_commit_record(b, revision,
+	    libdeflate_crc32(0, b->data + *start, b->len - *start), n_entries);
 	*start = b->len;
 }
 
@@ -1178,9 +1213,6 @@ write_snapshot(int fd, const struct store *s, bool compress)
 	struct snapshot_writer w = { .fd = fd,
 		.revision = store_revision(s),
 		.compress = compress };
-	Objd__Commit commit = OBJD__COMMIT__INIT;
-	uint8_t tmp[32];
-	size_t n;
 
 	buf_put_header(&w.buf);
 	store_foreach(s, snapshot_put_entry, &w);
@@ -1190,13 +1222,8 @@ write_snapshot(int fd, const struct store *s, bool compress)
 	free(w.zout);
 	free(w.chunk.data);
 	w.crc = libdeflate_crc32(w.crc, w.buf.data, w.buf.len);
-	commit.revision = store_revision(s);
-	commit.crc32 = w.crc;
-	commit.n_entries = (uint32_t)store_count(s);
-	n = objd__commit__pack(&commit, tmp);
-	buf_put_varint(&w.buf, (FIELD_COMMITS << 3) | 2);
-	buf_put_varint(&w.buf, n);
-	buf_put(&w.buf, tmp, n);
+	buf_put_commit_record(&w.buf, store_revision(s), w.crc,
+	    (uint32_t)store_count(s));
 	snapshot_flush(&w);
 	free(w.buf.data);
 	if (w.error == 0 && fsync(fd) == -1)

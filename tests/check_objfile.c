@@ -527,6 +527,35 @@ START_TEST(test_check_and_reject)
 }
 END_TEST
 
+/* The commit record packed by hand is what protobuf-c packs, for zero,
+ * small and largest values of each field. */
+START_TEST(test_commit_pack_matches_protobuf_c)
+{
+	static const uint64_t revisions[] = { 0, 1, 127, 128, 300, UINT32_MAX,
+		(uint64_t)1 << 56, UINT64_MAX };
+	static const uint32_t words[] = { 0, 1, 127, 128, 0xdeadbeef,
+		UINT32_MAX };
+	uint8_t ours[OBJFILE_COMMIT_MAX], theirs[64];
+
+	for (size_t r = 0; r < sizeof(revisions) / sizeof(revisions[0]); r++)
+		for (size_t c = 0; c < sizeof(words) / sizeof(words[0]); c++)
+			for (size_t n = 0; n < sizeof(words) / sizeof(words[0]);
+			     n++) {
+				Objd__Commit commit = OBJD__COMMIT__INIT;
+				size_t len, want;
+
+				commit.revision = revisions[r];
+				commit.crc32 = words[c];
+				commit.n_entries = words[n];
+				want = objd__commit__pack(&commit, theirs);
+				len = objfile_commit_pack(revisions[r],
+				    words[c], words[n], ours);
+				ck_assert_uint_eq(len, want);
+				ck_assert(memcmp(ours, theirs, len) == 0);
+			}
+}
+END_TEST
+
 /* Changes another program makes in place, to the same size, once the
  * file clock has moved on (file times may be as coarse as a tick). */
 static void
@@ -1133,6 +1162,7 @@ objfile_suite(void)
 	tcase_add_test(tc, test_foreign_file_last_entry_wins);
 	tcase_add_test(tc, test_check_and_reject);
 	tcase_add_test(tc, test_check_after_appends);
+	tcase_add_test(tc, test_commit_pack_matches_protobuf_c);
 	tcase_add_loop_test(tc, test_appended_changes, 0, 2);
 	tcase_add_loop_test(tc, test_cut_at_every_offset_of_the_last_changes, 0,
 	    2);
