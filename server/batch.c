@@ -460,7 +460,7 @@ batch_synced(int sync_errno)
 	memset(&syncing, 0, sizeof(syncing));
 	rc = objfile_append_finish(server.file, &done.out, sync_errno, err,
 	    sizeof(err));
-	objfile_changes_free(&done.out);
+	objfile_changes_free(server.file, &done.out);
 	free(done.index);
 	if (rc == -1) {
 		write_failed(err, done.after - done.before);
@@ -537,7 +537,7 @@ batch_commit_now(bool background)
 		if (rc == -1)
 			write_failed(err, after - before);
 	}
-	objfile_changes_free(&out);
+	objfile_changes_free(server.file, &out);
 	batch_index_clear(changes, nchanges);
 	batch_finish(changes, nchanges, waiters, nwaiters, before, after, rc,
 	    err);

@@ -392,7 +392,7 @@ enum scan_result objfile_scan_buffer(const uint8_t *buf, size_t len,
 int objfile_rewrite(struct objfile *f, const struct store *s, char *err,
     size_t errlen);
 void objfile_changes_init(struct objfile *f, struct objfile_changes *c);
-void objfile_changes_free(struct objfile_changes *c);
+void objfile_changes_free(struct objfile *f, struct objfile_changes *c);
 void objfile_change_set(struct objfile_changes *c, const char *key,
     size_t keylen, const uint8_t *val, size_t vallen);
 void objfile_change_delete(struct objfile_changes *c, const char *key,

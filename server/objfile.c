@@ -112,6 +112,9 @@ struct objfile {
 	pid_t child;
 	char *child_tmp;
 	struct buf tail;
+	/* The buffer of the last changes written, for the next ones: each
+	 * commit would otherwise allocate and free a 4 KiB one. */
+	struct buf spare;
 };
 
 /* Growable byte buffers. */
@@ -277,12 +280,21 @@ objfile_changes_init(struct objfile *f, struct objfile_changes *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->with_header = f->fd != -1 && f->good_end == 0;
+	c->buf = f->spare;
+	memset(&f->spare, 0, sizeof(f->spare));
 }
 
+/* Past this, a buffer that grew for one big change is not kept. */
+#define SPARE_KEEP (64 * 1024)
+
 void
-objfile_changes_free(struct objfile_changes *c)
+objfile_changes_free(struct objfile *f, struct objfile_changes *c)
 {
-	free(c->buf.data);
+	if (f->spare.data == NULL && c->buf.cap <= SPARE_KEEP) {
+		f->spare = c->buf;
+		f->spare.len = 0;
+	} else
+		free(c->buf.data);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -449,6 +461,7 @@ objfile_close(struct objfile *f)
 	if (f->lock_fd != -1)
 		close(f->lock_fd);
 	free(f->tail.data);
+	free(f->spare.data);
 	free(f->path);
 	free(f->dir);
 	free(f);

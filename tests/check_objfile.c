@@ -630,7 +630,7 @@ build_log(struct objfile *f, int n, size_t *ends)
 		objfile_change_commit(&c, 9 + (uint64_t)i);
 		ck_assert_msg(objfile_append(f, s, &c, err, sizeof(err)) == 0,
 		    "%s", err);
-		objfile_changes_free(&c);
+		objfile_changes_free(f, &c);
 		free(val);
 		value_free(v);
 		ck_assert_int_eq(stat(path, &st), 0);
@@ -750,7 +750,7 @@ START_TEST(test_recover_torn_end)
 	objfile_change_delete(&c, "k4", 2);
 	objfile_change_commit(&c, 14);
 	ck_assert_int_eq(objfile_append(f, t, &c, err, sizeof(err)), 0);
-	objfile_changes_free(&c);
+	objfile_changes_free(f, &c);
 	store_free(t);
 	t = store_new();
 	ck_assert_int_eq(objfile_load(f, t, false, err, sizeof(err)), 0);
@@ -835,7 +835,7 @@ START_TEST(test_failed_append_leaves_no_trace)
 	objfile_change_commit(&c, 12);
 	ck_assert_int_eq(objfile_append(f, t, &c, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "File too large") != NULL, "%s", err);
-	objfile_changes_free(&c);
+	objfile_changes_free(f, &c);
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
 	/* The cut back was objd's own: no reason to reload. */
 	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
@@ -844,7 +844,7 @@ START_TEST(test_failed_append_leaves_no_trace)
 	objfile_change_delete(&c, "k1", 2);
 	objfile_change_commit(&c, 12);
 	ck_assert_int_eq(objfile_append(f, t, &c, err, sizeof(err)), 0);
-	objfile_changes_free(&c);
+	objfile_changes_free(f, &c);
 	ck_assert_msg(objfile_load(f, t, false, err, sizeof(err)) == 0, "%s",
 	    err);
 	ck_assert_uint_eq(store_revision(t), 12);
@@ -876,7 +876,7 @@ START_TEST(test_compaction_keeps_changes_made_meanwhile)
 	objfile_change_delete(&c, "name", 4);
 	objfile_change_commit(&c, 15);
 	ck_assert_int_eq(objfile_append(f, s, &c, err, sizeof(err)), 0);
-	objfile_changes_free(&c);
+	objfile_changes_free(f, &c);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_msg(objfile_compact_finish(f, status, err, sizeof(err)) == 0,
 	    "%s", err);
