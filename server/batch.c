@@ -98,7 +98,9 @@ batch_init(void)
 	struct timeval second = { 1, 0 };
 
 	batch.seed = store_random_seed(&batch);
-	batch.ev = event_new(server.base, -1, 0, batch_commit_cb, NULL);
+	/* Only made active: persistent, libevent need not delete it. */
+	batch.ev =
+	    event_new(server.base, -1, EV_PERSIST, batch_commit_cb, NULL);
 	if (batch.ev == NULL)
 		fatalx("cannot create the commit event");
 	if (server.fsync != FSYNC_INTERVAL)

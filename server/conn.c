@@ -639,9 +639,11 @@ conn_input_added(struct conn *c)
 {
 	if (c->unread)
 		return;
+	/* Only ever made active, never added: EV_PERSIST spares libevent a
+	 * delete of it each time it runs. */
 	if (conn_unread_ev == NULL &&
-	    (conn_unread_ev = event_new(server.base, -1, 0, conn_unread_cb,
-	         NULL)) == NULL)
+	    (conn_unread_ev = event_new(server.base, -1, EV_PERSIST,
+	         conn_unread_cb, NULL)) == NULL)
 		fatalx("cannot create the input event");
 	c->unread = true;
 	TAILQ_INSERT_TAIL(&conn_unread, c, unread_entry);
@@ -807,8 +809,8 @@ conn_output_added(struct conn *c)
 	if (c->unflushed)
 		return;
 	if (conn_flush_ev == NULL &&
-	    (conn_flush_ev =
-	            event_new(server.base, -1, 0, conn_flush_cb, NULL)) == NULL)
+	    (conn_flush_ev = event_new(server.base, -1, EV_PERSIST,
+	         conn_flush_cb, NULL)) == NULL) /* as conn_unread_ev */
 		fatalx("cannot create the answer flush event");
 	c->unflushed = true;
 	TAILQ_INSERT_TAIL(&conn_unflushed, c, unflushed_entry);
