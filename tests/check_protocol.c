@@ -1139,8 +1139,8 @@ START_TEST(test_input_across_reads)
 	start_fast();
 	for (int i = 0; i < 2 * SMALL + 1; i++) {
 		if (i == SMALL) {
-			frame_append(&buf, &len, req_set(&b, id++, "large",
-			    large));
+			frame_append(&buf, &len,
+			    req_set(&b, id++, "large", large));
 			continue;
 		}
 		snprintf(key, sizeof(key), "in%d", i);
