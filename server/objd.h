@@ -435,6 +435,10 @@ int objfile_compact_finish(struct objfile *f, int status, char *err,
 void objfile_compact_abort(struct objfile *f);
 /* Compares the file with what objd last wrote or read. */
 enum objfile_state objfile_check(struct objfile *f);
+/* The file objfile_check called changed holds the state objd serves:
+ * if only its times said so, they were objd's own write's. */
+void objfile_same_state(struct objfile *f);
+bool objfile_asks_times(const struct objfile *f);
 /* Moves the current file aside as <file>.rejected-<time>; returns the new
  * name, or NULL with err set. */
 char *objfile_reject(struct objfile *f, char *err, size_t errlen);

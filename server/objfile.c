@@ -106,6 +106,12 @@ struct objfile {
 	 * times are unknown, but none later than appended_at. */
 	bool seen_appended;
 	struct timespec appended_at;
+	/* The file's times came after objd's clock for what was its own
+	 * append (times_suspect), as on a network filesystem that stamps
+	 * a write when it flushes it: from then on, they are asked for
+	 * after each append (asks_times). */
+	bool times_suspect;
+	bool asks_times;
 	struct objfile_stats stats;
 	/* Compaction in progress: the child, its file, and what the parent
 	 * appended to the old file since the child's snapshot. */
@@ -328,10 +334,32 @@ objfile_note_identity(struct objfile *f)
 static void
 objfile_note_append(struct objfile *f, off_t end)
 {
+	if (f->asks_times) {
+		objfile_note_identity(f);
+		return;
+	}
 	if (end > f->seen.size)
 		f->seen.size = end;
 	f->seen_appended = true;
 	clock_gettime(CLOCK_REALTIME, &f->appended_at);
+}
+
+void
+objfile_same_state(struct objfile *f)
+{
+	if (f->times_suspect && !f->asks_times) {
+		log_info("%s: the file's times come later than objd's clock "
+		         "says it wrote; asking for them after each write",
+		    f->path);
+		f->asks_times = true;
+	}
+	f->times_suspect = false;
+}
+
+bool
+objfile_asks_times(const struct objfile *f)
+{
+	return f->asks_times;
 }
 
 static bool
@@ -1547,6 +1575,7 @@ objfile_check(struct objfile *f)
 	struct identity now;
 	struct stat st;
 
+	f->times_suspect = false;
 	if (stat(f->path, &st) == -1)
 		return f->seen.exists ? OBJFILE_MISSING : OBJFILE_UNCHANGED;
 	identity_from(&now, &st);
@@ -1560,8 +1589,10 @@ objfile_check(struct objfile *f)
 		 * where file times are coarse: a new file renamed over the
 		 * old one is the way to change it (README). */
 		if (time_after(&now.mtime, &f->appended_at) ||
-		    time_after(&now.ctime, &f->appended_at))
+		    time_after(&now.ctime, &f->appended_at)) {
+			f->times_suspect = true;
 			return OBJFILE_CHANGED;
+		}
 		f->seen = now;
 		f->seen_appended = false;
 		return OBJFILE_UNCHANGED;

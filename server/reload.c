@@ -221,6 +221,7 @@ reload_now(bool force, char *err, size_t errlen)
 	reload_set_error(NULL);
 	if (store_same(fresh, server.store)) {
 		/* The same state, perhaps in another program's format. */
+		objfile_same_state(server.file);
 		store_free(fresh);
 		if (state != OBJFILE_UNCHANGED)
 			reload_write_back();

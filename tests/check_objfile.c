@@ -601,6 +601,43 @@ START_TEST(test_check_after_appends)
 }
 END_TEST
 
+/* A filesystem that stamps a write later than objd's clock says it
+ * was made (a network one, when it flushes): the first check takes it
+ * for a change; once the reload finds the same state, objd asks for
+ * the times after each append, and still sees another program's. */
+START_TEST(test_file_times_after_objd_clock)
+{
+	char err[512];
+	struct objfile *f = objfile_open(path, FSYNC_NEVER, err, sizeof(err));
+	struct store *s = sample_store();
+	struct objfile_changes c;
+	struct timespec later[2];
+	size_t ends[3];
+
+	ck_assert_msg(f != NULL, "%s", err);
+	build_log(f, 2, ends);
+	clock_gettime(CLOCK_REALTIME, &later[0]);
+	later[0].tv_sec += 10;
+	later[1] = later[0];
+	ck_assert_int_eq(utimensat(AT_FDCWD, path, later, 0), 0);
+	ck_assert_int_eq(objfile_check(f), OBJFILE_CHANGED);
+	ck_assert(!objfile_asks_times(f));
+	objfile_same_state(f);
+	ck_assert(objfile_asks_times(f));
+	objfile_changes_init(f, &c);
+	objfile_change_delete(&c, "k2", 2);
+	objfile_change_commit(&c, 12);
+	ck_assert_msg(objfile_append(f, s, &c, err, sizeof(err)) == 0, "%s",
+	    err);
+	objfile_changes_free(f, &c);
+	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
+	change_in_place();
+	ck_assert_int_eq(objfile_check(f), OBJFILE_CHANGED);
+	store_free(s);
+	objfile_close(f);
+}
+END_TEST
+
 /* A file with a snapshot and then n appended changes, as objd writes it:
  * change i sets "k<i>" to i and, from the third on, deletes "k<i-2>".
  * ends[i] is the file's size after change i (ends[0]: the snapshot). */
@@ -1162,6 +1199,7 @@ objfile_suite(void)
 	tcase_add_test(tc, test_foreign_file_last_entry_wins);
 	tcase_add_test(tc, test_check_and_reject);
 	tcase_add_test(tc, test_check_after_appends);
+	tcase_add_test(tc, test_file_times_after_objd_clock);
 	tcase_add_test(tc, test_commit_pack_matches_protobuf_c);
 	tcase_add_loop_test(tc, test_appended_changes, 0, 2);
 	tcase_add_loop_test(tc, test_cut_at_every_offset_of_the_last_changes, 0,

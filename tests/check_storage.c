@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -323,6 +324,35 @@ START_TEST(test_replacement_seen_through_inotify)
 		e2e_sleep(0.02);
 	}
 	value_free(v);
+	e2e_stop(s);
+}
+END_TEST
+
+/* A file stamped later than objd's clock says it wrote it (a network
+ * filesystem does so when it flushes) looks changed once; when the
+ * reload finds the state objd serves, objd asks for the times after
+ * each write from then on, and says so. */
+START_TEST(test_file_times_after_objd_clock)
+{
+	struct objd_opts o = { .reload_interval = "600" };
+	struct timespec later[2];
+
+	e2e_start_opts(s, &o);
+	/* The first set creates the file, and inotify shows objd its own
+	 * new file; the second is a plain append. */
+	CTL_OK(s, "set", "name", "John");
+	CTL_OK(s, "reload");
+	CTL_OK(s, "set", "name", "Jim");
+	clock_gettime(CLOCK_REALTIME, &later[0]);
+	later[0].tv_sec += 10;
+	later[1] = later[0];
+	ck_assert_int_eq(utimensat(AT_FDCWD, s->file, later, 0), 0);
+	CTL_OK(s, "reload");
+	ck_assert_msg(
+	    strstr(e2e_log_tail(s), "asking for them after each write") != NULL,
+	    "log:\n%s", e2e_log_tail(s));
+	CTL_OK(s, "set", "name", "Jane");
+	ck_assert_str_eq(CTL_OK(s, "get", "name"), "Jane\n");
 	e2e_stop(s);
 }
 END_TEST
@@ -841,6 +871,7 @@ storage_suite(void)
 	tcase_add_test(tc, test_torn_end_is_cut_at_start);
 	tcase_add_test(tc, test_damaged_file_refuses_start);
 	tcase_add_test(tc, test_replacement_seen_through_inotify);
+	tcase_add_test(tc, test_file_times_after_objd_clock);
 	tcase_add_test(tc, test_compaction_under_writes);
 	tcase_add_test(tc, test_protoc_decodes_the_file);
 	tcase_add_test(tc, test_compressed_file_served_without_compress);
