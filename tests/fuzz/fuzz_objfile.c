@@ -165,7 +165,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		objfile_change_commit(&ch, store_revision(s) + 1);
 		if (objfile_append(f, s, &ch, err, sizeof(err)) == -1)
 			fuzz_fail("append", err);
-		objfile_changes_free(&ch);
+		objfile_changes_free(f, &ch);
 		free(store_put(s,
 		    store_entry_new("fuzz", 4, one, sizeof(one),
 		        store_revision(s) + 1)));

@@ -349,7 +349,7 @@ file_change(struct objfile *f, struct store *st, const char *key,
 		fprintf(stderr, "make-corpus: %s\n", err);
 		exit(1);
 	}
-	objfile_changes_free(&ch);
+	objfile_changes_free(f, &ch);
 	if (value != NULL)
 		free(store_put(st,
 		    store_entry_new(key, strlen(key), val, vallen, rev)));
