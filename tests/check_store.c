@@ -175,14 +175,38 @@ assert_first_key(Objd__Request *req, const char *want)
 	free(body);
 }
 
+/* The parts of a set of one key to a string, kept by the caller. */
+struct set_parts {
+	Objd__Set set;
+	Objd__Entry entry, *entries[1];
+	Objd__Value value;
+};
+
+/* Makes req a set of key to the string text. */
+static void
+request_set_string(Objd__Request *req, struct set_parts *p, const char *key,
+    const char *text)
+{
+	objd__set__init(&p->set);
+	objd__entry__init(&p->entry);
+	objd__value__init(&p->value);
+	p->entries[0] = &p->entry;
+	p->set.n_entries = 1;
+	p->set.entries = p->entries;
+	p->entry.key = (char *)key;
+	p->entry.value = &p->value;
+	p->value.kind_case = OBJD__VALUE__KIND_STRING_VALUE;
+	p->value.string_value = (char *)text;
+	req->op_case = OBJD__REQUEST__OP_SET;
+	req->set = &p->set;
+}
+
 START_TEST(test_prefetch_first_key)
 {
 	Objd__Request req = OBJD__REQUEST__INIT;
 	Objd__Get get = OBJD__GET__INIT;
-	Objd__Set set = OBJD__SET__INIT;
+	struct set_parts set;
 	Objd__Delete del = OBJD__DELETE__INIT;
-	Objd__Entry entry = OBJD__ENTRY__INIT, *entries[] = { &entry };
-	Objd__Value value = OBJD__VALUE__INIT;
 	Objd__Ping ping = OBJD__PING__INIT;
 	char *keys[] = { "key:000000000042", "other" };
 	char *path[] = { "server.port" };
@@ -202,14 +226,7 @@ START_TEST(test_prefetch_first_key)
 	assert_first_key(&req, NULL);
 
 	req.id = 7;
-	req.op_case = OBJD__REQUEST__OP_SET;
-	req.set = &set;
-	set.n_entries = 1;
-	set.entries = entries;
-	entry.key = "name";
-	entry.value = &value;
-	value.kind_case = OBJD__VALUE__KIND_STRING_VALUE;
-	value.string_value = "John";
+	request_set_string(&req, &set, "name", "John");
 	assert_first_key(&req, "name");
 
 	req.op_case = OBJD__REQUEST__OP_DELETE;
@@ -230,9 +247,7 @@ END_TEST
 START_TEST(test_prefetch_frame_slot)
 {
 	Objd__Request req = OBJD__REQUEST__INIT;
-	Objd__Set set = OBJD__SET__INIT;
-	Objd__Entry entry = OBJD__ENTRY__INIT, *entries[] = { &entry };
-	Objd__Value value = OBJD__VALUE__INIT;
+	struct set_parts set;
 	Objd__Ping ping = OBJD__PING__INIT;
 	struct store *s = store_new();
 	uint8_t frame[256], *f;
@@ -240,14 +255,7 @@ START_TEST(test_prefetch_frame_slot)
 	uint64_t hash;
 
 	req.id = 9;
-	req.op_case = OBJD__REQUEST__OP_SET;
-	req.set = &set;
-	set.n_entries = 1;
-	set.entries = entries;
-	entry.key = "name";
-	entry.value = &value;
-	value.kind_case = OBJD__VALUE__KIND_STRING_VALUE;
-	value.string_value = "John";
+	request_set_string(&req, &set, "name", "John");
 	f = frame_pack(&req.base, &n);
 	ck_assert_uint_le(2 * n, sizeof(frame));
 	memcpy(frame, f, n);
