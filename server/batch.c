@@ -2,9 +2,9 @@
  *
  * A write is not applied when it arrives: its changes wait in the batch,
  * and other clients go on reading the committed state. When the event loop
- * has run every callback of its turn, the batch is appended to the file in
- * one write (and one fsync, with --fsync always), then applied, then
- * answered. If the file cannot be written, every write of the batch is
+ * has handled every request of its turn (loop.c), the batch is appended to
+ * the file in one write (and one fsync, with --fsync always), then applied,
+ * then answered. If the file cannot be written, every write of the batch is
  * answered FAILED and nothing of it is applied: no client ever sees a
  * change that is not in the file.
  *
@@ -77,19 +77,20 @@ static struct {
 	uint32_t *index;
 	size_t nindex; /* slots: a power of two, at least 2 * nchanges */
 	uint64_t seed;
-	struct event *ev;
 	struct event *sync_timer; /* --fsync interval */
 } batch;
 
 static void batch_sync_cb(evutil_socket_t, short, void *);
 static void batch_commit_now(bool);
 
-static void
-batch_commit_cb(evutil_socket_t fd, short events, void *arg)
+bool
+batch_commit_turn(void)
 {
 	/* A batch in flight commits this one when it ends. */
-	if (!syncing.active)
-		batch_commit_now(true);
+	if (batch.nwaiters == 0 || syncing.active)
+		return false;
+	batch_commit_now(true);
+	return true;
 }
 
 void
@@ -98,11 +99,6 @@ batch_init(void)
 	struct timeval second = { 1, 0 };
 
 	batch.seed = store_random_seed(&batch);
-	/* Only made active: persistent, libevent need not delete it. */
-	batch.ev =
-	    event_new(server.base, -1, EV_PERSIST, batch_commit_cb, NULL);
-	if (batch.ev == NULL)
-		fatalx("cannot create the commit event");
 	if (server.fsync != FSYNC_INTERVAL)
 		return;
 	batch.sync_timer =
@@ -117,8 +113,6 @@ batch_free(void)
 {
 	batch_settle();
 	syncer_stop();
-	if (batch.ev != NULL)
-		event_free(batch.ev);
 	if (batch.sync_timer != NULL)
 		event_free(batch.sync_timer);
 	free(batch.changes);
@@ -258,8 +252,6 @@ batch_wait(struct conn *c, uint64_t id, bool changes)
 	w->revision = 0;
 	c->pending++;
 	c->batched++;
-	if (batch.nwaiters == 1)
-		event_active(batch.ev, 0, 0);
 	return w;
 }
 
@@ -447,7 +439,8 @@ batch_take(struct batch_change **changes, size_t *nchanges,
 }
 
 /* The sync thread is done with the syncing batch: sync_errno is its
- * fdatasync's. */
+ * fdatasync's. Whatever gathered meanwhile is committed at the end of
+ * this turn. */
 static void
 batch_synced(int sync_errno)
 {
@@ -480,9 +473,6 @@ batch_synced(int sync_errno)
 	if (nwaiters > 0)
 		batch_finish(changes, nchanges, waiters, nwaiters,
 		    store_revision(server.store), 0, -1, err);
-	/* Whatever gathered is committed at the end of this turn. */
-	if (batch.nwaiters > 0)
-		event_active(batch.ev, 0, 0);
 }
 
 /* Commits the open batch; with background, its sync may be left to the

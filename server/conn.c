@@ -3,7 +3,7 @@
  * Every whole frame is cut out of the input, in order, and a partial one
  * is left for later; this happens once all the clients ready in a turn
  * of the loop are read, so that their keys can be fetched from memory
- * together (conn_unread_cb). A frame that is too large, or that does not
+ * together (conn_handle_input). A frame that is too large, or that does not
  * decode, gets an INVALID answer and closes that client only.
  *
  * The limits on a client live here too: --max-clients at accept;
@@ -58,12 +58,11 @@
 
 static uint64_t conn_next_serial = 1;
 static size_t conn_nrefused;
+/* Clients whose answers wait for conn_write_answers. */
 static TAILQ_HEAD(, conn) conn_unflushed = TAILQ_HEAD_INITIALIZER(
     conn_unflushed);
-static struct event *conn_flush_ev;
-/* Clients read this turn whose requests wait for conn_unread_cb. */
+/* Clients read this turn whose requests wait for conn_handle_input. */
 static TAILQ_HEAD(, conn) conn_unread = TAILQ_HEAD_INITIALIZER(conn_unread);
-static struct event *conn_unread_ev;
 
 /* Requests decode into an arena (arena.h), released once handled: most
  * fit in its first CONN_ARENA_SIZE bytes, larger ones spill to malloc. */
@@ -599,20 +598,23 @@ conn_process(struct conn *c)
 		conn_finish(c);
 }
 
-/* Handles the input of every client read this turn. With many clients
- * each sends one request at a time, and its key is far in memory: their
- * keys are fetched together first (prefetch.c), so that the look-ups do
- * not each wait in turn (sets with 50 clients: 3.48 to 3.21 us). */
-static void
-conn_unread_cb(evutil_socket_t fd, short events, void *arg)
+/* Handles the input of every client read this turn; false if there was
+ * none. With many clients each sends one request at a time, and its key
+ * is far in memory: their keys are fetched together first (prefetch.c),
+ * so that the look-ups do not each wait in turn (sets with 50 clients:
+ * 3.48 to 3.21 us). */
+bool
+conn_handle_input(void)
 {
 	uint64_t hashes[CONN_PREFETCH_MAX];
 	size_t n = 0;
 	struct conn *c;
 
-	/* A lone client's look-up would only pay for it. */
 	c = TAILQ_FIRST(&conn_unread);
-	if (c != NULL && TAILQ_NEXT(c, unread_entry) == NULL)
+	if (c == NULL)
+		return false;
+	/* A lone client's look-up would only pay for it. */
+	if (TAILQ_NEXT(c, unread_entry) == NULL)
 		c = NULL;
 	for (; c != NULL; c = TAILQ_NEXT(c, unread_entry)) {
 		if (n == CONN_PREFETCH_MAX)
@@ -630,6 +632,7 @@ conn_unread_cb(evutil_socket_t fd, short events, void *arg)
 		c->unread = false;
 		conn_process(c);
 	}
+	return true;
 }
 
 /* c's input is to be handled once every client ready this turn is
@@ -639,15 +642,8 @@ conn_input_added(struct conn *c)
 {
 	if (c->unread)
 		return;
-	/* Only ever made active, never added: EV_PERSIST spares libevent a
-	 * delete of it each time it runs. */
-	if (conn_unread_ev == NULL &&
-	    (conn_unread_ev = event_new(server.base, -1, EV_PERSIST,
-	         conn_unread_cb, NULL)) == NULL)
-		fatalx("cannot create the input event");
 	c->unread = true;
 	TAILQ_INSERT_TAIL(&conn_unread, c, unread_entry);
-	event_active(conn_unread_ev, 0, 0);
 }
 
 static void
@@ -790,17 +786,20 @@ conn_flush(struct conn *c)
 	conn_written(c);
 }
 
-static void
-conn_flush_cb(evutil_socket_t fd, short events, void *arg)
+bool
+conn_write_answers(void)
 {
 	struct conn *c;
 
+	if (TAILQ_EMPTY(&conn_unflushed))
+		return false;
 	/* A write may resume a client whose new answers join the list. */
 	while ((c = TAILQ_FIRST(&conn_unflushed)) != NULL) {
 		TAILQ_REMOVE(&conn_unflushed, c, unflushed_entry);
 		c->unflushed = false;
 		conn_flush(c);
 	}
+	return true;
 }
 
 void
@@ -808,13 +807,8 @@ conn_output_added(struct conn *c)
 {
 	if (c->unflushed)
 		return;
-	if (conn_flush_ev == NULL &&
-	    (conn_flush_ev = event_new(server.base, -1, EV_PERSIST,
-	         conn_flush_cb, NULL)) == NULL) /* as conn_unread_ev */
-		fatalx("cannot create the answer flush event");
 	c->unflushed = true;
 	TAILQ_INSERT_TAIL(&conn_unflushed, c, unflushed_entry);
-	event_active(conn_flush_ev, 0, 0);
 }
 
 static void
@@ -864,14 +858,6 @@ conn_close_all(void)
 	}
 	if (conn_arena.base != NULL)
 		arena_free(&conn_arena);
-	if (conn_flush_ev != NULL) {
-		event_free(conn_flush_ev);
-		conn_flush_ev = NULL;
-	}
-	if (conn_unread_ev != NULL) {
-		event_free(conn_unread_ev);
-		conn_unread_ev = NULL;
-	}
 }
 
 void

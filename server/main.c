@@ -620,7 +620,7 @@ main(int argc, char **argv)
 	daemon_ready();
 	notify_systemd("READY=1");
 
-	event_base_dispatch(server.base);
+	loop_run();
 
 	batch_commit();
 	listener_stop();

@@ -117,6 +117,13 @@ void listener_start(int fd);
 void listener_stop(void);
 void listener_unlink(void);
 
+/* loop.c: the event loop's turns. */
+/* Runs the loop until event_base_loopexit. */
+void loop_run(void);
+/* The work a turn's callbacks leave: requests read, the batch they
+ * gather, answers to write; done after every callback of the turn. */
+void loop_turn_end(void);
+
 /* conn.c */
 void conn_accept(int fd);
 void conn_process(struct conn *c);
@@ -133,6 +140,10 @@ size_t conn_output_len(const struct conn *c);
 bool conn_output_spill(struct conn *c);
 /* Reads nothing more from c until conn_release. */
 void conn_stop_reading(struct conn *c);
+/* Handle the requests read, and write the answers given, this turn;
+ * each false if there were none. */
+bool conn_handle_input(void);
+bool conn_write_answers(void);
 /* Raises the descriptor limit to what --max-clients needs. */
 void conn_init_limits(void);
 
@@ -335,6 +346,10 @@ void batch_foreach_set(void (*fn)(const struct store_entry *, void *),
     void *arg);
 /* Makes every pending change durable and answers them, now. */
 void batch_commit(void);
+/* Commits the writes gathered this turn, unless a sync is in flight:
+ * their batch is then committed once that one is done. False if it
+ * committed nothing. */
+bool batch_commit_turn(void);
 /* Waits for the sync in flight, if any, and ends its batch: before
  * anything else touches the file. */
 void batch_settle(void);

@@ -211,6 +211,7 @@ fuzz_turn(int fd)
 	siginfo_t si;
 
 	event_base_loop(server.base, EVLOOP_NONBLOCK);
+	loop_turn_end();
 	if (objfile_compacting(server.file) &&
 	    waitid(P_PID, (id_t)objfile_compact_child(server.file), &si,
 	        WEXITED | WNOWAIT) == 0)
