@@ -46,6 +46,9 @@ struct batch_change {
 /* Past this, the index is dropped with its batch, not cleared: one huge
  * batch must not make every later commit clear a huge table. */
 #define BATCH_INDEX_KEEP 4096
+/* The arrays of changes and waiters are kept for the next batch up to
+ * this many of each, for the same reason. */
+#define BATCH_KEEP 1024
 
 struct batch_waiter {
 	struct conn *conn;
@@ -56,13 +59,18 @@ struct batch_waiter {
 	uint64_t revision; /* the object's revision once it is applied */
 };
 
+/* A batch's changes, and the requests waiting for them. */
+struct batch_list {
+	struct batch_change *changes;
+	size_t nchanges, capchanges;
+	struct batch_waiter *waiters;
+	size_t nwaiters, capwaiters;
+};
+
 /* The batch whose sync is in flight. */
 static struct batch_syncing {
 	bool active;
-	struct batch_change *changes;
-	size_t nchanges;
-	struct batch_waiter *waiters;
-	size_t nwaiters;
+	struct batch_list list;
 	uint32_t *index;
 	size_t nindex;
 	struct objfile_changes out;
@@ -70,10 +78,11 @@ static struct batch_syncing {
 } syncing;
 
 static struct {
-	struct batch_change *changes;
-	size_t nchanges, capchanges;
-	struct batch_waiter *waiters;
-	size_t nwaiters, capwaiters;
+	struct batch_list list;
+	/* The arrays of the last batch answered, kept for the next: a
+	 * malloc and a free of each, at each commit, were a twentieth of
+	 * the work of a set. */
+	struct batch_list spare;
 	uint32_t *index;
 	size_t nindex; /* slots: a power of two, at least 2 * nchanges */
 	uint64_t seed;
@@ -87,7 +96,7 @@ bool
 batch_commit_turn(void)
 {
 	/* A batch in flight commits this one when it ends. */
-	if (batch.nwaiters == 0 || syncing.active)
+	if (batch.list.nwaiters == 0 || syncing.active)
 		return false;
 	batch_commit_now(true);
 	return true;
@@ -115,8 +124,10 @@ batch_free(void)
 	syncer_stop();
 	if (batch.sync_timer != NULL)
 		event_free(batch.sync_timer);
-	free(batch.changes);
-	free(batch.waiters);
+	free(batch.list.changes);
+	free(batch.list.waiters);
+	free(batch.spare.changes);
+	free(batch.spare.waiters);
 	free(batch.index);
 	memset(&batch, 0, sizeof(batch));
 }
@@ -124,7 +135,7 @@ batch_free(void)
 bool
 batch_pending(void)
 {
-	return batch.nwaiters > 0 || syncing.active;
+	return batch.list.nwaiters > 0 || syncing.active;
 }
 
 /* The index slot of key: where it is, or the empty slot it would take. */
@@ -151,15 +162,15 @@ index_slot(const uint32_t *index, size_t nindex,
 static size_t
 batch_index_slot(const char *key, size_t keylen, uint64_t hash)
 {
-	return index_slot(batch.index, batch.nindex, batch.changes, key, keylen,
-	    hash);
+	return index_slot(batch.index, batch.nindex, batch.list.changes, key,
+	    keylen, hash);
 }
 
 static void
 batch_index_add(void)
 {
-	size_t n = batch.nchanges;
-	struct batch_change *ch = &batch.changes[n - 1];
+	size_t n = batch.list.nchanges;
+	struct batch_change *ch = &batch.list.changes[n - 1];
 
 	if (n * 2 > batch.nindex) {
 		free(batch.index);
@@ -170,7 +181,7 @@ batch_index_add(void)
 		batch.index = xcalloc(batch.nindex, sizeof(*batch.index));
 		/* In order, so each key's latest change is the one kept. */
 		for (size_t i = 0; i + 1 < n; i++) {
-			struct batch_change *old = &batch.changes[i];
+			struct batch_change *old = &batch.list.changes[i];
 
 			old->slot = (uint32_t)batch_index_slot(old->entry->data,
 			    old->entry->keylen, old->hash);
@@ -220,13 +231,14 @@ batch_lookup(const char *key, size_t keylen, bool *pending)
 	const struct batch_change *ch;
 	uint64_t hash = 0;
 
-	if (batch.nchanges > 0 || syncing.nchanges > 0)
+	if (batch.list.nchanges > 0 || syncing.list.nchanges > 0)
 		hash = store_key_hash(batch.seed, key, keylen);
-	ch = index_find(batch.index, batch.nindex, batch.changes,
-	    batch.nchanges, key, keylen, hash);
+	ch = index_find(batch.index, batch.nindex, batch.list.changes,
+	    batch.list.nchanges, key, keylen, hash);
 	if (ch == NULL)
-		ch = index_find(syncing.index, syncing.nindex, syncing.changes,
-		    syncing.nchanges, key, keylen, hash);
+		ch = index_find(syncing.index, syncing.nindex,
+		    syncing.list.changes, syncing.list.nchanges, key, keylen,
+		    hash);
 	*pending = ch != NULL;
 	if (ch != NULL)
 		return ch->delete ? NULL : ch->entry;
@@ -238,12 +250,13 @@ batch_wait(struct conn *c, uint64_t id, bool changes)
 {
 	struct batch_waiter *w;
 
-	if (batch.nwaiters == batch.capwaiters) {
-		batch.capwaiters = batch.capwaiters ? batch.capwaiters * 2 : 16;
-		batch.waiters = xreallocarray(batch.waiters, batch.capwaiters,
-		    sizeof(*batch.waiters));
+	if (batch.list.nwaiters == batch.list.capwaiters) {
+		batch.list.capwaiters =
+		    batch.list.capwaiters ? batch.list.capwaiters * 2 : 16;
+		batch.list.waiters = xreallocarray(batch.list.waiters,
+		    batch.list.capwaiters, sizeof(*batch.list.waiters));
 	}
-	w = &batch.waiters[batch.nwaiters++];
+	w = &batch.list.waiters[batch.list.nwaiters++];
 	w->conn = c;
 	w->id = id;
 	w->status = OBJD__STATUS__OK;
@@ -273,14 +286,15 @@ batch_defer(struct conn *c, uint64_t id, Objd__Status status, const char *error)
 static void
 batch_add(struct store_entry *e, bool delete)
 {
-	if (batch.nchanges == batch.capchanges) {
-		batch.capchanges = batch.capchanges ? batch.capchanges * 2 : 16;
-		batch.changes = xreallocarray(batch.changes, batch.capchanges,
-		    sizeof(*batch.changes));
+	if (batch.list.nchanges == batch.list.capchanges) {
+		batch.list.capchanges =
+		    batch.list.capchanges ? batch.list.capchanges * 2 : 16;
+		batch.list.changes = xreallocarray(batch.list.changes,
+		    batch.list.capchanges, sizeof(*batch.list.changes));
 	}
-	batch.changes[batch.nchanges++] = (struct batch_change){
+	batch.list.changes[batch.list.nchanges++] = (struct batch_change){
 		.entry = e,
-		.waiter = batch.nwaiters - 1,
+		.waiter = batch.list.nwaiters - 1,
 		.hash = store_key_hash(batch.seed, e->data, e->keylen),
 		.delete = delete,
 	};
@@ -308,25 +322,26 @@ batch_add_delete(const char *key, size_t keylen)
 void
 batch_foreach_set(void (*fn)(const struct store_entry *, void *), void *arg)
 {
-	for (size_t i = 0; i < syncing.nchanges; i++)
-		if (!syncing.changes[i].delete)
-			fn(syncing.changes[i].entry, arg);
-	for (size_t i = 0; i < batch.nchanges; i++)
-		if (!batch.changes[i].delete)
-			fn(batch.changes[i].entry, arg);
+	for (size_t i = 0; i < syncing.list.nchanges; i++)
+		if (!syncing.list.changes[i].delete)
+			fn(syncing.list.changes[i].entry, arg);
+	for (size_t i = 0; i < batch.list.nchanges; i++)
+		if (!batch.list.changes[i].delete)
+			fn(batch.list.changes[i].entry, arg);
 }
 
 /* Each change of the batch takes the next revision, in arrival order;
  * they are numbered only now, so a reload in between cannot skew them.
  * Returns the revision after the last. */
 static uint64_t
-batch_encode(struct objfile_changes *out, struct batch_change *changes,
-    size_t n, struct batch_waiter *waiters, size_t nwaiters, uint64_t base)
+batch_encode(struct objfile_changes *out, struct batch_list *l, uint64_t base)
 {
+	struct batch_change *changes = l->changes;
+	struct batch_waiter *waiters = l->waiters;
 	uint64_t revision = base;
-	size_t i = 0;
+	size_t i = 0, n = l->nchanges;
 
-	for (size_t w = 0; w < nwaiters; w++) {
+	for (size_t w = 0; w < l->nwaiters; w++) {
 		if (!waiters[w].changes) {
 			waiters[w].revision = revision;
 			continue;
@@ -366,30 +381,46 @@ batch_apply(struct batch_change *changes, size_t n)
 	}
 }
 
+/* Keeps l's arrays for the next batch if there are none, and they are
+ * not the large ones of a huge batch; frees them otherwise. */
+static void
+batch_recycle(struct batch_list *l)
+{
+	struct batch_list *spare = &batch.spare;
+
+	if (spare->changes == NULL && spare->waiters == NULL &&
+	    l->capchanges <= BATCH_KEEP && l->capwaiters <= BATCH_KEEP) {
+		*spare = *l;
+		spare->nchanges = spare->nwaiters = 0;
+	} else {
+		free(l->changes);
+		free(l->waiters);
+	}
+	memset(l, 0, sizeof(*l));
+}
+
 /* Ends a batch: applies its changes if rc is 0, frees them otherwise,
  * and answers its waiters. */
 static void
-batch_finish(struct batch_change *changes, size_t nchanges,
-    struct batch_waiter *waiters, size_t nwaiters, uint64_t before,
-    uint64_t after, int rc, const char *err)
+batch_finish(struct batch_list *l, uint64_t before, uint64_t after, int rc,
+    const char *err)
 {
 	if (rc == 0) {
-		batch_apply(changes, nchanges);
+		batch_apply(l->changes, l->nchanges);
 		store_set_revision(server.store, after);
 		if (after > before) {
 			server.last_save = now_wall();
 			server.commits++;
 		}
 	} else
-		for (size_t i = 0; i < nchanges; i++)
-			free(changes[i].entry);
-	free(changes);
+		for (size_t i = 0; i < l->nchanges; i++)
+			free(l->changes[i].entry);
 
 	/* Every answer is out before any client resumes: a client that
 	 * resumed early could be answered at once, ahead of its own answers
 	 * still further down this batch. */
-	for (size_t i = 0; i < nwaiters; i++) {
-		struct batch_waiter *w = &waiters[i];
+	for (size_t i = 0; i < l->nwaiters; i++) {
+		struct batch_waiter *w = &l->waiters[i];
 
 		if (rc == -1 && (w->changes || w->status == OBJD__STATUS__OK))
 			reply_result(w->conn, w->id, OBJD__STATUS__FAILED, err,
@@ -401,14 +432,14 @@ batch_finish(struct batch_change *changes, size_t nchanges,
 	}
 	/* A client's last waiter releases it; until then its count of
 	 * pending writes keeps it allocated. */
-	for (size_t i = 0; i < nwaiters; i++) {
-		struct conn *c = waiters[i].conn;
+	for (size_t i = 0; i < l->nwaiters; i++) {
+		struct conn *c = l->waiters[i].conn;
 
 		c->pending--;
 		if (--c->batched == 0)
 			conn_release(c);
 	}
-	free(waiters);
+	batch_recycle(l);
 	if (rc == 0 && after > before)
 		compact_maybe();
 }
@@ -425,17 +456,11 @@ write_failed(const char *err, uint64_t changes)
 /* Takes the open batch's changes and waiters, and leaves it empty:
  * answering them resumes clients, which may open it again. */
 static void
-batch_take(struct batch_change **changes, size_t *nchanges,
-    struct batch_waiter **waiters, size_t *nwaiters)
+batch_take(struct batch_list *l)
 {
-	*changes = batch.changes;
-	*nchanges = batch.nchanges;
-	*waiters = batch.waiters;
-	*nwaiters = batch.nwaiters;
-	batch.changes = NULL;
-	batch.waiters = NULL;
-	batch.nchanges = batch.capchanges = 0;
-	batch.nwaiters = batch.capwaiters = 0;
+	*l = batch.list;
+	batch.list = batch.spare;
+	memset(&batch.spare, 0, sizeof(batch.spare));
 }
 
 /* The sync thread is done with the syncing batch: sync_errno is its
@@ -445,9 +470,7 @@ static void
 batch_synced(int sync_errno)
 {
 	struct batch_syncing done = syncing;
-	struct batch_change *changes = NULL;
-	struct batch_waiter *waiters = NULL;
-	size_t nchanges = 0, nwaiters = 0;
+	struct batch_list gathered = { 0 };
 	char err[1024];
 	int rc;
 
@@ -461,18 +484,18 @@ batch_synced(int sync_errno)
 		write_failed(err, done.after - done.before);
 		/* The batch gathered meanwhile may rest on the failed one:
 		 * it goes too. */
-		if (batch.nwaiters > 0)
+		if (batch.list.nwaiters > 0) {
 			log_warnx("%zu write(s) that came during the failed "
 			          "sync refused too",
-			    batch.nwaiters);
-		batch_take(&changes, &nchanges, &waiters, &nwaiters);
-		batch_index_clear(changes, nchanges);
+			    batch.list.nwaiters);
+			batch_take(&gathered);
+			batch_index_clear(gathered.changes, gathered.nchanges);
+		}
 	}
-	batch_finish(done.changes, done.nchanges, done.waiters, done.nwaiters,
-	    done.before, done.after, rc, err);
-	if (nwaiters > 0)
-		batch_finish(changes, nchanges, waiters, nwaiters,
-		    store_revision(server.store), 0, -1, err);
+	batch_finish(&done.list, done.before, done.after, rc, err);
+	if (gathered.nwaiters > 0)
+		batch_finish(&gathered, store_revision(server.store), 0, -1,
+		    err);
 }
 
 /* Commits the open batch; with background, its sync may be left to the
@@ -480,9 +503,7 @@ batch_synced(int sync_errno)
 static void
 batch_commit_now(bool background)
 {
-	struct batch_change *changes;
-	struct batch_waiter *waiters;
-	size_t nchanges, nwaiters;
+	struct batch_list l;
 	uint32_t *index = batch.index;
 	size_t nindex = batch.nindex;
 	uint64_t before = store_revision(server.store), after;
@@ -490,13 +511,12 @@ batch_commit_now(bool background)
 	char err[1024];
 	int rc = 0;
 
-	if (batch.nwaiters == 0)
+	if (batch.list.nwaiters == 0)
 		return;
-	batch_take(&changes, &nchanges, &waiters, &nwaiters);
+	batch_take(&l);
 
 	objfile_changes_init(server.file, &out);
-	after =
-	    batch_encode(&out, changes, nchanges, waiters, nwaiters, before);
+	after = batch_encode(&out, &l, before);
 	if (after > before) {
 		free(server.last_write_error);
 		server.last_write_error = NULL;
@@ -509,10 +529,7 @@ batch_commit_now(bool background)
 			batch.index = NULL;
 			batch.nindex = 0;
 			syncing = (struct batch_syncing){ .active = true,
-				.changes = changes,
-				.nchanges = nchanges,
-				.waiters = waiters,
-				.nwaiters = nwaiters,
+				.list = l,
 				.index = index,
 				.nindex = nindex,
 				.out = out,
@@ -530,9 +547,8 @@ batch_commit_now(bool background)
 			write_failed(err, after - before);
 	}
 	objfile_changes_free(server.file, &out);
-	batch_index_clear(changes, nchanges);
-	batch_finish(changes, nchanges, waiters, nwaiters, before, after, rc,
-	    err);
+	batch_index_clear(l.changes, l.nchanges);
+	batch_finish(&l, before, after, rc, err);
 }
 
 void
