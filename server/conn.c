@@ -803,6 +803,16 @@ conn_write_answers(void)
 }
 
 void
+conn_write_answers_now(struct conn *c)
+{
+	if (!c->unflushed || conn_input_len(c) > 0)
+		return;
+	TAILQ_REMOVE(&conn_unflushed, c, unflushed_entry);
+	c->unflushed = false;
+	conn_flush(c);
+}
+
+void
 conn_output_added(struct conn *c)
 {
 	if (c->unflushed)

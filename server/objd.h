@@ -144,6 +144,9 @@ void conn_stop_reading(struct conn *c);
  * each false if there were none. */
 bool conn_handle_input(void);
 bool conn_write_answers(void);
+/* Writes c's answers now rather than at the end of the turn, unless it
+ * has requests left to handle: theirs go with them, in one write. */
+void conn_write_answers_now(struct conn *c);
 /* Raises the descriptor limit to what --max-clients needs. */
 void conn_init_limits(void);
 
