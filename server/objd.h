@@ -29,10 +29,12 @@ struct store;
 /* One connected client. */
 struct conn {
 	TAILQ_ENTRY(conn) entry;
-	TAILQ_ENTRY(conn) unflushed_entry; /* on the list of conn_flush */
-	bool unflushed; /* answers wait for the end of the loop's turn */
-	TAILQ_ENTRY(conn) unread_entry; /* on the list of conn_unread_cb */
-	bool unread; /* input read this turn waits to be handled */
+	/* Answers wait for the end of the loop's turn (conn_write_answers). */
+	TAILQ_ENTRY(conn) unflushed_entry;
+	bool unflushed;
+	/* Input read this turn waits to be handled (conn_handle_input). */
+	TAILQ_ENTRY(conn) unread_entry;
+	bool unread;
 	int fd;
 	/* Input read and not yet handled: in[in_off, in_len). One flat
 	 * buffer, kept while small, where an evbuffer allocated a chunk
