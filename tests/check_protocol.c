@@ -1030,6 +1030,9 @@ END_TEST
 START_TEST(test_batch_index_reused)
 {
 	enum { BIG_BATCH = 600, ROUNDS = 10, KEYS_PER_ROUND = 20 };
+	enum { HUGE_CHANGE = 1500 };
+	static char names[HUGE_CHANGE][16];
+	static const char *argv[2 + 2 * HUGE_CHANGE];
 	struct reqbuf b;
 	struct raw r;
 	uint8_t *buf = NULL;
@@ -1074,6 +1077,21 @@ START_TEST(test_batch_index_reused)
 	ck_assert_str_eq(CTL_OK(s, "get", "big0"), "3\n");
 	ck_assert_str_eq(CTL_OK(s, "get", "big199"), "3\n");
 	ck_assert_str_eq(CTL_OK(s, "get", "big200"), "1\n");
+
+	/* One change of more keys than a batch keeps arrays for: its
+	 * arrays are freed, and the sets after it grow new ones. */
+	argv[0] = "set";
+	for (int i = 0; i < HUGE_CHANGE; i++) {
+		snprintf(names[i], sizeof(names[i]), "huge%d", i);
+		argv[1 + 2 * i] = names[i];
+		argv[2 + 2 * i] = "4";
+	}
+	argv[1 + 2 * HUGE_CHANGE] = NULL;
+	e2e_objctl_expect(s, __FILE__, __LINE__, 0, NULL, argv);
+	CTL_OK(s, "set", "big0", "5");
+	CTL_OK(s, "set", "big1", "5");
+	ck_assert_str_eq(CTL_OK(s, "get", "huge1499"), "4\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "big1"), "5\n");
 	value_free(one);
 	value_free(two);
 	value_free(three);
