@@ -786,6 +786,15 @@ conn_flush(struct conn *c)
 	conn_written(c);
 }
 
+/* Takes c, whose answers wait, off their list, and writes them. */
+static void
+conn_flush_listed(struct conn *c)
+{
+	TAILQ_REMOVE(&conn_unflushed, c, unflushed_entry);
+	c->unflushed = false;
+	conn_flush(c);
+}
+
 bool
 conn_write_answers(void)
 {
@@ -794,22 +803,16 @@ conn_write_answers(void)
 	if (TAILQ_EMPTY(&conn_unflushed))
 		return false;
 	/* A write may resume a client whose new answers join the list. */
-	while ((c = TAILQ_FIRST(&conn_unflushed)) != NULL) {
-		TAILQ_REMOVE(&conn_unflushed, c, unflushed_entry);
-		c->unflushed = false;
-		conn_flush(c);
-	}
+	while ((c = TAILQ_FIRST(&conn_unflushed)) != NULL)
+		conn_flush_listed(c);
 	return true;
 }
 
 void
 conn_write_answers_now(struct conn *c)
 {
-	if (!c->unflushed || conn_input_len(c) > 0)
-		return;
-	TAILQ_REMOVE(&conn_unflushed, c, unflushed_entry);
-	c->unflushed = false;
-	conn_flush(c);
+	if (c->unflushed && conn_input_len(c) == 0)
+		conn_flush_listed(c);
 }
 
 void

@@ -133,7 +133,7 @@ void conn_release(struct conn *c);
 void conn_close_all(void);
 void conn_fail(struct conn *c, const char *why);
 /* c's output has new answers: they are written at the end of this turn
- * of the loop, all at once. */
+ * of the loop, all at once, or sooner by conn_write_answers_now. */
 void conn_output_added(struct conn *c);
 /* The bytes of answers not yet written, wherever they wait. */
 size_t conn_output_len(const struct conn *c);
