@@ -1437,6 +1437,9 @@ ctl_print_status_text(const Objd__StatusInfo *in)
 	printf("last save: %s\n", buf);
 	printf("file size: %" PRIu64 "\n", in->file_size);
 	printf("commits: %" PRIu64 "\n", in->commits);
+	if (in->commit_waits > 0)
+		printf("commit waits: %" PRIu64 " (%" PRIu64 " ran out)\n",
+		    in->commit_waits, in->commit_waits_expired);
 	ctl_print_field("fsync", in->fsync);
 	ctl_format_time(buf, sizeof(buf), in->last_compaction);
 	printf("last compaction: %s\n", buf);
@@ -1494,6 +1497,8 @@ ctl_print_status_json(const Objd__StatusInfo *in)
 	ctl_add(m, "recovered_bytes", ctl_uint(in->recovered_bytes));
 	ctl_add(m, "last_write_error", ctl_text(in->last_write_error));
 	ctl_add(m, "commits", ctl_uint(in->commits));
+	ctl_add(m, "commit_waits", ctl_uint(in->commit_waits));
+	ctl_add(m, "commit_waits_expired", ctl_uint(in->commit_waits_expired));
 	ctl_print_json(m, 2);
 }
 

@@ -19,13 +19,24 @@
  * With --fsync always, the fdatasync of a batch runs on the sync thread
  * (syncer.c). While it does, the batch is "syncing": still pending, and
  * seen by later writes as it is by its own; the next batch gathers, and
- * is committed as soon as the sync is in. If the sync fails, that next
+ * is committed once the sync is in (below). If the sync fails, that next
  * batch fails with it, as its writes may rest on the failed ones. Whatever
  * else touches the file (reload, compaction, stopping) first waits for
- * the sync in flight (batch_settle). */
+ * the sync in flight (batch_settle).
+ *
+ * Committing the gathered batch the moment a sync ends would split
+ * clients that write in a loop into two halves for good: while one half
+ * waits in the syncing batch, the other gathers, and every sync carries
+ * half of them (50 clients: 25 a sync, always). So after a sync, the
+ * next commit waits for the writers that sync answered to write again,
+ * or to leave, unless they were already back; for no longer than the
+ * sync took, nor than REJOIN_MAX. A sync of all of them costs little
+ * more than one of half: 50 durable clients went from about 80k to 100k
+ * sets/s here. The price: a write may wait that long once more. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 #include "objd.h"
 #include "xmalloc.h"
@@ -67,9 +78,13 @@ struct batch_list {
 	size_t nwaiters, capwaiters;
 };
 
+/* The longest a commit waits for writers to rejoin, in seconds. */
+#define REJOIN_MAX 0.001
+
 /* The batch whose sync is in flight. */
 static struct batch_syncing {
 	bool active;
+	double started; /* monotonic */
 	struct batch_list list;
 	uint32_t *index;
 	size_t nindex;
@@ -86,11 +101,96 @@ static struct {
 	uint32_t *index;
 	size_t nindex; /* slots: a power of two, at least 2 * nchanges */
 	uint64_t seed;
+	uint64_t number; /* of the open batch, for conn->joined_batch */
 	struct event *sync_timer; /* --fsync interval */
 } batch;
 
+/* The wait of the next commit for the writers a sync answered. */
+static struct {
+	bool waiting;
+	uint64_t number; /* for conn->awaited_by */
+	size_t awaited;  /* writers not back yet */
+	double deadline; /* monotonic */
+	struct event *timer;
+} rejoin;
+
 static void batch_sync_cb(evutil_socket_t, short, void *);
 static void batch_commit_now(bool);
+
+static void
+rejoin_end(bool expired)
+{
+	rejoin.waiting = false;
+	rejoin.awaited = 0;
+	evtimer_del(rejoin.timer);
+	if (expired)
+		server.commit_waits_expired++;
+}
+
+static void
+rejoin_timer_cb(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	(void)arg;
+	/* The end of this turn commits what gathered (loop.c). */
+	if (rejoin.waiting)
+		rejoin_end(true);
+}
+
+/* The sync of l is done, after it took seconds: the next commit waits
+ * for l's writers that are not back yet, unless there is no one they
+ * could share a sync with. */
+static void
+rejoin_start(const struct batch_list *l, double seconds)
+{
+	struct timeval tv;
+	size_t n = 0;
+
+	rejoin.number++;
+	for (size_t i = 0; i < l->nwaiters; i++) {
+		struct conn *c = l->waiters[i].conn;
+
+		if (c->gone || c->closing || c->eof ||
+		    c->joined_batch == batch.number ||
+		    c->awaited_by == rejoin.number)
+			continue;
+		c->awaited_by = rejoin.number;
+		n++;
+	}
+	if (n == 0 || (n == 1 && batch.list.nwaiters == 0))
+		return;
+	if (seconds > REJOIN_MAX)
+		seconds = REJOIN_MAX;
+	rejoin.waiting = true;
+	rejoin.awaited = n;
+	rejoin.deadline = now_monotonic() + seconds;
+	server.commit_waits++;
+	/* libevent's timers tick in milliseconds here: the deadline is
+	 * also checked at the end of each turn, and this timer ends the
+	 * wait when no event comes. */
+	tv.tv_sec = 0;
+	tv.tv_usec = (suseconds_t)(seconds * 1e6) + 1;
+	if (evtimer_add(rejoin.timer, &tv) == -1)
+		rejoin_end(false);
+}
+
+/* c joins the open batch, or will never write again. */
+static void
+rejoin_count(struct conn *c)
+{
+	if (c->awaited_by != rejoin.number || !rejoin.waiting)
+		return;
+	c->awaited_by = 0;
+	if (--rejoin.awaited == 0)
+		rejoin_end(false);
+}
+
+void
+batch_writer_left(struct conn *c)
+{
+	rejoin_count(c);
+}
 
 bool
 batch_commit_turn(void)
@@ -98,6 +198,11 @@ batch_commit_turn(void)
 	/* A batch in flight commits this one when it ends. */
 	if (batch.list.nwaiters == 0 || syncing.active)
 		return false;
+	if (rejoin.waiting) {
+		if (now_monotonic() < rejoin.deadline)
+			return false;
+		rejoin_end(true);
+	}
 	batch_commit_now(true);
 	return true;
 }
@@ -108,6 +213,10 @@ batch_init(void)
 	struct timeval second = { 1, 0 };
 
 	batch.seed = store_random_seed(&batch);
+	batch.number = 1; /* a new client's 0 is no batch's */
+	rejoin.timer = evtimer_new(server.base, rejoin_timer_cb, NULL);
+	if (rejoin.timer == NULL)
+		fatalx("cannot create the rejoin timer");
 	if (server.fsync != FSYNC_INTERVAL)
 		return;
 	batch.sync_timer =
@@ -124,6 +233,9 @@ batch_free(void)
 	syncer_stop();
 	if (batch.sync_timer != NULL)
 		event_free(batch.sync_timer);
+	if (rejoin.timer != NULL)
+		event_free(rejoin.timer);
+	memset(&rejoin, 0, sizeof(rejoin));
 	free(batch.list.changes);
 	free(batch.list.waiters);
 	free(batch.spare.changes);
@@ -255,6 +367,10 @@ batch_wait(struct conn *c, uint64_t id, bool changes)
 		    batch.list.capwaiters ? batch.list.capwaiters * 2 : 16;
 		batch.list.waiters = xreallocarray(batch.list.waiters,
 		    batch.list.capwaiters, sizeof(*batch.list.waiters));
+	}
+	if (c->joined_batch != batch.number) {
+		c->joined_batch = batch.number;
+		rejoin_count(c);
 	}
 	w = &batch.list.waiters[batch.list.nwaiters++];
 	w->conn = c;
@@ -466,6 +582,7 @@ batch_take(struct batch_list *l)
 	*l = batch.list;
 	batch.list = batch.spare;
 	memset(&batch.spare, 0, sizeof(batch.spare));
+	batch.number++;
 }
 
 /* The sync thread is done with the syncing batch: sync_errno is its
@@ -476,6 +593,7 @@ batch_synced(int sync_errno)
 {
 	struct batch_syncing done = syncing;
 	struct batch_list gathered = { 0 };
+	double took = now_monotonic() - syncing.started;
 	char err[1024];
 	int rc;
 
@@ -497,6 +615,9 @@ batch_synced(int sync_errno)
 			batch_index_clear(gathered.changes, gathered.nchanges);
 		}
 	}
+	/* Before the answers: they may resume clients that write again. */
+	if (rc == 0)
+		rejoin_start(&done.list, took);
 	batch_finish(&done.list, done.before, done.after, rc, err);
 	if (gathered.nwaiters > 0)
 		batch_finish(&gathered, store_revision(server.store), 0, -1,
@@ -518,6 +639,8 @@ batch_commit_now(bool background)
 
 	if (batch.list.nwaiters == 0)
 		return;
+	if (rejoin.waiting)
+		rejoin_end(false);
 	batch_take(&l);
 
 	objfile_changes_init(server.file, &out);
@@ -534,6 +657,7 @@ batch_commit_now(bool background)
 			batch.index = NULL;
 			batch.nindex = 0;
 			syncing = (struct batch_syncing){ .active = true,
+				.started = now_monotonic(),
 				.list = l,
 				.index = index,
 				.nindex = nindex,

@@ -300,6 +300,7 @@ static void
 conn_gone(struct conn *c)
 {
 	c->gone = true;
+	batch_writer_left(c);
 	conn_stop_reading(c);
 	conn_stop_writing(c);
 	if (c->pending == 0)
@@ -328,6 +329,7 @@ conn_finish(struct conn *c)
 
 	c->closing = true;
 	c->timed = false; /* the idle timeout no longer applies */
+	batch_writer_left(c);
 	conn_stop_reading(c);
 	if (c->pending == 0 && conn_output_len(c) == 0) {
 		conn_gone(c);
@@ -669,6 +671,7 @@ conn_read_cb(evutil_socket_t fd, short events, void *arg)
 	 * reading: it is still owed every answer. */
 	if (n == 0) {
 		c->eof = true;
+		batch_writer_left(c);
 		conn_stop_reading(c);
 		conn_process(c);
 		return;

@@ -37,6 +37,8 @@ handle_status(struct conn *c, const Objd__Request *req)
 	if (server.last_write_error != NULL)
 		info.last_write_error = server.last_write_error;
 	info.commits = server.commits;
+	info.commit_waits = server.commit_waits;
+	info.commit_waits_expired = server.commit_waits_expired;
 	reply_info(c, req->id, &info);
 }
 

@@ -76,6 +76,9 @@ struct conn {
 	bool eof;         /* the peer sends no more */
 	bool gone;        /* the peer left; free once nothing is pending */
 	bool closing;     /* close once the output is written */
+	/* batch.c's marks: the open batch this client last joined, and the
+	 * rejoin wait that counts on it to write again. */
+	uint64_t joined_batch, awaited_by;
 };
 TAILQ_HEAD(conn_list, conn);
 
@@ -105,6 +108,9 @@ struct server {
 	enum fsync_mode fsync;
 	size_t watch_output_max; /* a watcher's unsent output, at most */
 	uint64_t commits;        /* batches written to the file */
+	/* Commits that waited after a sync for its writers (batch.c), and
+	 * of those, the waits that ran out. */
+	uint64_t commit_waits, commit_waits_expired;
 	bool stopping;
 };
 extern struct server server;
@@ -351,13 +357,15 @@ void batch_foreach_set(void (*fn)(const struct store_entry *, void *),
     void *arg);
 /* Makes every pending change durable and answers them, now. */
 void batch_commit(void);
-/* Commits the writes gathered this turn, unless a sync is in flight:
- * their batch is then committed once that one is done. False if it
- * committed nothing. */
+/* Commits the writes gathered this turn, unless a sync is in flight, or
+ * the commit after one waits for its writers: their batch is then
+ * committed once that is over. False if it committed nothing. */
 bool batch_commit_turn(void);
 /* Waits for the sync in flight, if any, and ends its batch: before
  * anything else touches the file. */
 void batch_settle(void);
+/* c sends no more requests: the next commit does not wait for it. */
+void batch_writer_left(struct conn *c);
 void batch_init(void);
 void batch_free(void);
 

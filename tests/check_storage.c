@@ -88,6 +88,10 @@ status_u64(const char *field)
 		v = r->info->keys;
 	else if (strcmp(field, "recovered_bytes") == 0)
 		v = r->info->recovered_bytes;
+	else if (strcmp(field, "commit_waits") == 0)
+		v = r->info->commit_waits;
+	else if (strcmp(field, "commit_waits_expired") == 0)
+		v = r->info->commit_waits_expired;
 	else
 		v = r->info->file_size;
 	objd_response_free(r);
@@ -738,8 +742,8 @@ START_TEST(test_failed_fsync_not_back_after_restart)
 END_TEST
 
 /* Sends a set of key to the int v on a connection of its own. */
-static int
-raw_set(const char *key, int64_t v, uint64_t id)
+static void
+raw_send_set(int fd, const char *key, int64_t v, uint64_t id)
 {
 	Objd__Request req = OBJD__REQUEST__INIT;
 	Objd__Set set = OBJD__SET__INIT;
@@ -747,7 +751,6 @@ raw_set(const char *key, int64_t v, uint64_t id)
 	Objd__Value value = OBJD__VALUE__INIT;
 	uint8_t *frame;
 	size_t len;
-	int fd = e2e_raw_connect(s);
 
 	value.kind_case = OBJD__VALUE__KIND_INT_VALUE;
 	value.int_value = v;
@@ -762,12 +765,21 @@ raw_set(const char *key, int64_t v, uint64_t id)
 	ck_assert_ptr_nonnull(frame);
 	ck_assert(e2e_raw_send(fd, frame, len));
 	free(frame);
+}
+
+/* Sends a set of key to v, with request id, on a connection of its own. */
+static int
+raw_set(const char *key, int64_t v, uint64_t id)
+{
+	int fd = e2e_raw_connect(s);
+
+	raw_send_set(fd, key, v, id);
 	return fd;
 }
 
 /* The status of the answer on fd, which must come within 30 s. */
 static Objd__Status
-raw_status(int fd, uint64_t id, uint64_t *revision)
+raw_answer(int fd, uint64_t id, uint64_t *revision)
 {
 	Objd__Response *resp;
 	Objd__Status status;
@@ -778,6 +790,15 @@ raw_status(int fd, uint64_t id, uint64_t *revision)
 	if (revision != NULL)
 		*revision = resp->revision;
 	objd__response__free_unpacked(resp, NULL);
+	return status;
+}
+
+/* raw_answer, and closes fd. */
+static Objd__Status
+raw_status(int fd, uint64_t id, uint64_t *revision)
+{
+	Objd__Status status = raw_answer(fd, id, revision);
+
 	close(fd);
 	return status;
 }
@@ -859,6 +880,136 @@ START_TEST(test_failed_sync_refuses_writes_that_came_meanwhile)
 }
 END_TEST
 
+/* After a sync, the next commit waits for the writers that sync
+ * answered to write again (batch.c). One that never does holds the
+ * writes of the others for a moment only: here x is answered and stays
+ * connected without writing, and y, which gathered during x's sync, is
+ * committed once the wait runs out. */
+START_TEST(test_commit_wait_runs_out)
+{
+	const char *slow = e2e_path(s, "slow-fsync");
+	struct failsync fs;
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
+	uint64_t rev;
+	int fd_x, fd_y;
+
+	failsync_init(&fs, e2e_path(s, "fail-fsync"), slow);
+	o.env = fs.env;
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "a", "0");
+	e2e_write_file(slow, "", 0);
+	fd_x = raw_set("x", 1, 1);
+	/* Once this is answered, x's batch is in its sync. */
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "0\n");
+	fd_y = raw_set("y", 2, 2);
+	ck_assert_int_eq(unlink(slow), 0);
+	ck_assert_int_eq(raw_answer(fd_x, 1, &rev), OBJD__STATUS__OK);
+	ck_assert_uint_eq(rev, 2);
+	/* With no end to the wait, this would never come. */
+	ck_assert_int_eq(raw_status(fd_y, 2, &rev), OBJD__STATUS__OK);
+	ck_assert_uint_eq(rev, 3);
+	ck_assert_uint_eq(status_u64("commit_waits"), 1);
+	ck_assert_uint_eq(status_u64("commit_waits_expired"), 1);
+	close(fd_x);
+	ck_assert_str_eq(CTL_OK(s, "get", "y"), "2\n");
+	e2e_stop(s);
+}
+END_TEST
+
+/* A writer that wrote again while its sync was in flight is back
+ * already: the commit after that sync does not wait for it. */
+START_TEST(test_commit_wait_skips_writers_back)
+{
+	const char *slow = e2e_path(s, "slow-fsync");
+	struct failsync fs;
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
+	uint64_t rev;
+	int fd_x, fd_y;
+
+	failsync_init(&fs, e2e_path(s, "fail-fsync"), slow);
+	o.env = fs.env;
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "a", "0");
+	e2e_write_file(slow, "", 0);
+	fd_x = raw_set("x", 1, 1);
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "0\n");
+	/* x's second set joins the batch that gathers during its first's
+	 * sync, with y's. */
+	raw_send_set(fd_x, "x", 2, 2);
+	fd_y = raw_set("y", 3, 3);
+	ck_assert_int_eq(unlink(slow), 0);
+	ck_assert_int_eq(raw_answer(fd_x, 1, &rev), OBJD__STATUS__OK);
+	ck_assert_uint_eq(rev, 2);
+	ck_assert_int_eq(raw_answer(fd_x, 2, &rev), OBJD__STATUS__OK);
+	ck_assert_uint_eq(rev, 3);
+	ck_assert_int_eq(raw_status(fd_y, 3, &rev), OBJD__STATUS__OK);
+	ck_assert_uint_eq(rev, 4);
+	/* Only the sync of x's second set and y's made a commit wait: for
+	 * the two of them. */
+	ck_assert_uint_eq(status_u64("commit_waits"), 1);
+	close(fd_x);
+	ck_assert_str_eq(CTL_OK(s, "get", "x"), "2\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "y"), "3\n");
+	e2e_stop(s);
+}
+END_TEST
+
+/* Writers that each set their keys one after another, at once, with
+ * --fsync always: the commits that wait for them (and those that do
+ * not) lose and reorder nothing, and a restart finds every value. */
+START_TEST(test_concurrent_durable_writers)
+{
+	enum { WRITERS = 6, SETS = 150 };
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
+	pid_t pid[WRITERS];
+	objd_client *c;
+	char key[32];
+	int status;
+
+	e2e_start_opts(s, &o);
+	for (int w = 0; w < WRITERS; w++) {
+		pid[w] = fork();
+		ck_assert_int_ne(pid[w], -1);
+		if (pid[w] == 0) {
+			objd_client *wc = NULL;
+			char err[256];
+			int failed = 0;
+
+			if (objd_connect(s->sock, E2E_DEADLINE, &wc, err,
+			        sizeof(err)) != OBJD_OK)
+				_exit(2);
+			for (int i = 0; i < SETS && !failed; i++) {
+				Objd__Value *v = value_new_int(i);
+				const Objd__Value *vals[] = { v };
+				const char *keys[] = { key };
+
+				snprintf(key, sizeof(key), "w%d", w);
+				failed = objd_set(wc, keys, vals, 1) != OBJD_OK;
+				value_free(v);
+			}
+			objd_close(wc);
+			_exit(failed);
+		}
+	}
+	for (int w = 0; w < WRITERS; w++) {
+		ck_assert_int_eq(waitpid(pid[w], &status, 0), pid[w]);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "writer %d failed (status %d)", w, status);
+	}
+	/* Each set changed its key: one revision each. */
+	ck_assert_uint_eq(status_u64("revision"), WRITERS * SETS);
+	e2e_stop(s);
+	e2e_start_opts(s, &o);
+	c = client();
+	for (int w = 0; w < WRITERS; w++) {
+		snprintf(key, sizeof(key), "w%d", w);
+		ck_assert_int_eq(get_int(c, key), SETS - 1);
+	}
+	objd_close(c);
+	e2e_stop(s);
+}
+END_TEST
+
 static Suite *
 storage_suite(void)
 {
@@ -879,6 +1030,9 @@ storage_suite(void)
 	tcase_add_test(tc, test_failed_fsync_not_back_after_restart);
 	tcase_add_test(tc, test_serving_during_a_slow_sync);
 	tcase_add_test(tc, test_failed_sync_refuses_writes_that_came_meanwhile);
+	tcase_add_test(tc, test_commit_wait_runs_out);
+	tcase_add_test(tc, test_commit_wait_skips_writers_back);
+	tcase_add_test(tc, test_concurrent_durable_writers);
 	suite_add_tcase(suite, tc);
 	return suite;
 }
