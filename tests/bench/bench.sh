@@ -1,10 +1,11 @@
 #!/bin/bash
 # bench.sh: objd against redis-server, side by side: `make bench`.
 #
-# Starts two objd and two redis-server on UNIX sockets in a temporary
+# Starts two objd and three redis-server on UNIX sockets in a temporary
 # folder, and compares like with like: objd --fsync never against redis
 # without persistence for the plain rows, objd --fsync always against
-# redis with appendfsync always for the durable rows. objd-bench and
+# redis with appendfsync always for the durable rows (and objd --fsync
+# never against redis appendfsync no in one pingpong row). objd-bench and
 # redis-benchmark run with the same parameters one after the other;
 # each row is the median of BENCH_RUNS runs of each. Then the wall time
 # of one `objctl get name` against one `redis-cli get name`, the median
@@ -59,6 +60,11 @@ r_pid=$started_pid
 start_redis "$t/rd.sock" "$t/redis-durable" --save '' --appendonly yes \
     --appendfsync always
 rd_pid=$started_pid
+# objd --fsync never's promise: each change written to the file before
+# its answer, synced when the kernel decides. One pingpong row only.
+start_redis "$t/ra.sock" "$t/redis-aof" --save '' --appendonly yes \
+    --appendfsync no
+ra_pid=$started_pid
 
 redis_version=$(redis-server --version | sed 's/.* v=\([^ ]*\).*/\1/')
 echo "objd $("$OBJCTL_BIN" --version | awk '{ print $NF }') against" \
@@ -193,6 +199,20 @@ if [ -x "$PINGPONG_BIN" ]; then
 		printf '%-24s objd:%s  redis:%s\n' \
 		    "$test 1 client, pingpong" "$o_runs" "$r_runs" >>"$runs_out"
 	done
+	o_runs="" r_runs="" o_cpus="" r_cpus=""
+	for _ in $(seq "$runs"); do
+		pingpong_run "$o_pid" objd "$t/o.sock" set
+		o_runs="$o_runs $rate" o_cpus="$o_cpus $srv_us"
+		pingpong_run "$ra_pid" redis "$t/ra.sock" set
+		r_runs="$r_runs $rate" r_cpus="$r_cpus $srv_us"
+	done
+	printf '%s|%s|%s|%s|%s|%s\n' "set 1 client, pingpong, redis AOF" \
+	    "$(printf '%s\n' $o_runs | median)" \
+	    "$(printf '%s\n' $r_runs | median)" "-n $pp_requests" \
+	    "$(printf '%s\n' $o_cpus | median)" \
+	    "$(printf '%s\n' $r_cpus | median)" >>"$pp_table"
+	printf '%-24s objd:%s  redis AOF:%s\n' "set 1 client, pingpong" \
+	    "$o_runs" "$r_runs" >>"$runs_out"
 else
 	bench_note "$PINGPONG_BIN not found: no pingpong rows"
 fi
@@ -255,9 +275,11 @@ echo "threads, from /proc/PID/task/*/schedstat: not the client program's"
 echo "CPU, but with one client it includes the server's wake-ups, whose"
 echo "cost on a VM depends on how the client waits. pingpong: one client"
 echo "program for both servers (tests/bench/pingpong.c: write a request,"
-echo "block until its answer is in), $pp_requests requests a run. In the"
-echo "second table objd-bench drives both servers, with the same requests"
-echo "and the same waiting, so only the servers differ."
+echo "block until its answer is in), $pp_requests requests a run. redis"
+echo "AOF: redis --appendonly yes --appendfsync no, which like objd"
+echo "--fsync never writes each change to its file before the answer. In"
+echo "the second table objd-bench drives both servers, with the same"
+echo "requests and the same waiting, so only the servers differ."
 echo
 echo "runs (ops/s), and the clients' own CPU time per request (us):"
 cat "$runs_out"
