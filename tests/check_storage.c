@@ -741,7 +741,7 @@ START_TEST(test_failed_fsync_not_back_after_restart)
 }
 END_TEST
 
-/* Sends a set of key to the int v on a connection of its own. */
+/* Sends a set of key to the int v, as request id, on fd. */
 static void
 raw_send_set(int fd, const char *key, int64_t v, uint64_t id)
 {
@@ -767,7 +767,7 @@ raw_send_set(int fd, const char *key, int64_t v, uint64_t id)
 	free(frame);
 }
 
-/* Sends a set of key to v, with request id, on a connection of its own. */
+/* raw_send_set on a connection of its own. */
 static int
 raw_set(const char *key, int64_t v, uint64_t id)
 {
