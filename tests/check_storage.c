@@ -880,6 +880,26 @@ START_TEST(test_failed_sync_refuses_writes_that_came_meanwhile)
 }
 END_TEST
 
+/* Starts objd --fsync always with syncs made slow while the file slow
+ * exists, and sends a set of x to 1 (request 1), whose sync is in
+ * flight on return; returns its connection. */
+static int
+start_with_x_syncing(struct failsync *fs, const char *slow)
+{
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
+	int fd;
+
+	failsync_init(fs, e2e_path(s, "fail-fsync"), slow);
+	o.env = fs->env;
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "a", "0");
+	e2e_write_file(slow, "", 0);
+	fd = raw_set("x", 1, 1);
+	/* Once this is answered, x's batch is in its sync. */
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "0\n");
+	return fd;
+}
+
 /* After a sync, the next commit waits for the writers that sync
  * answered to write again (batch.c). One that never does holds the
  * writes of the others for a moment only: here x is answered and stays
@@ -889,18 +909,9 @@ START_TEST(test_commit_wait_runs_out)
 {
 	const char *slow = e2e_path(s, "slow-fsync");
 	struct failsync fs;
-	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
 	uint64_t rev;
-	int fd_x, fd_y;
+	int fd_x = start_with_x_syncing(&fs, slow), fd_y;
 
-	failsync_init(&fs, e2e_path(s, "fail-fsync"), slow);
-	o.env = fs.env;
-	e2e_start_opts(s, &o);
-	CTL_OK(s, "set", "a", "0");
-	e2e_write_file(slow, "", 0);
-	fd_x = raw_set("x", 1, 1);
-	/* Once this is answered, x's batch is in its sync. */
-	ck_assert_str_eq(CTL_OK(s, "get", "a"), "0\n");
 	fd_y = raw_set("y", 2, 2);
 	ck_assert_int_eq(unlink(slow), 0);
 	ck_assert_int_eq(raw_answer(fd_x, 1, &rev), OBJD__STATUS__OK);
@@ -922,17 +933,9 @@ START_TEST(test_commit_wait_skips_writers_back)
 {
 	const char *slow = e2e_path(s, "slow-fsync");
 	struct failsync fs;
-	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
 	uint64_t rev;
-	int fd_x, fd_y;
+	int fd_x = start_with_x_syncing(&fs, slow), fd_y;
 
-	failsync_init(&fs, e2e_path(s, "fail-fsync"), slow);
-	o.env = fs.env;
-	e2e_start_opts(s, &o);
-	CTL_OK(s, "set", "a", "0");
-	e2e_write_file(slow, "", 0);
-	fd_x = raw_set("x", 1, 1);
-	ck_assert_str_eq(CTL_OK(s, "get", "a"), "0\n");
 	/* x's second set joins the batch that gathers during its first's
 	 * sync, with y's. */
 	raw_send_set(fd_x, "x", 2, 2);
