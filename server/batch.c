@@ -33,8 +33,12 @@
  * sync took, nor than REJOIN_MAX. A sync of all of them costs little
  * more than one of half: 50 durable clients went from about 80k to 100k
  * sets/s here. The price: a write may wait that long once more. */
+#include <sys/timerfd.h>
+
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
@@ -111,30 +115,53 @@ static struct {
 	uint64_t number; /* for conn->awaited_by */
 	size_t awaited;  /* writers not back yet */
 	double deadline; /* monotonic */
+	/* A timerfd: libevent's own timers round up to the milliseconds of
+	 * epoll_wait, longer than a sync here. */
+	int timer_fd;
 	struct event *timer;
-} rejoin;
+} rejoin = { .timer_fd = -1 };
 
 static void batch_sync_cb(evutil_socket_t, short, void *);
 static void batch_commit_now(bool);
+
+/* Arms the timer to go off in seconds, or disarms it with 0. */
+static bool
+rejoin_timer_set(double seconds)
+{
+	struct itimerspec its = { 0 };
+
+	its.it_value.tv_sec = (time_t)seconds;
+	its.it_value.tv_nsec =
+	    (long)((seconds - (double)its.it_value.tv_sec) * 1e9);
+	if (seconds > 0 && its.it_value.tv_sec == 0 &&
+	    its.it_value.tv_nsec == 0)
+		its.it_value.tv_nsec = 1;
+	return timerfd_settime(rejoin.timer_fd, 0, &its, NULL) == 0;
+}
 
 static void
 rejoin_end(bool expired)
 {
 	rejoin.waiting = false;
 	rejoin.awaited = 0;
-	evtimer_del(rejoin.timer);
+	/* Ended early, it is disarmed, so as not to go off for nothing. */
 	if (expired)
 		server.commit_waits_expired++;
+	else
+		(void)rejoin_timer_set(0);
 }
 
 static void
 rejoin_timer_cb(evutil_socket_t fd, short events, void *arg)
 {
-	(void)fd;
+	uint64_t expirations;
+
 	(void)events;
 	(void)arg;
+	if (read(fd, &expirations, sizeof(expirations)) == -1)
+		return; /* EAGAIN: disarmed since, or re-armed */
 	/* The end of this turn commits what gathered (loop.c). */
-	if (rejoin.waiting)
+	if (rejoin.waiting && now_monotonic() >= rejoin.deadline)
 		rejoin_end(true);
 }
 
@@ -144,7 +171,6 @@ rejoin_timer_cb(evutil_socket_t fd, short events, void *arg)
 static void
 rejoin_start(const struct batch_list *l, double seconds)
 {
-	struct timeval tv;
 	size_t n = 0;
 
 	rejoin.number++;
@@ -162,17 +188,14 @@ rejoin_start(const struct batch_list *l, double seconds)
 		return;
 	if (seconds > REJOIN_MAX)
 		seconds = REJOIN_MAX;
+	/* The deadline is also checked at the end of each turn; the timer
+	 * ends the wait when no event comes. */
+	rejoin.deadline = now_monotonic() + seconds;
+	if (!rejoin_timer_set(seconds))
+		return;
 	rejoin.waiting = true;
 	rejoin.awaited = n;
-	rejoin.deadline = now_monotonic() + seconds;
 	server.commit_waits++;
-	/* libevent's timers tick in milliseconds here: the deadline is
-	 * also checked at the end of each turn, and this timer ends the
-	 * wait when no event comes. */
-	tv.tv_sec = 0;
-	tv.tv_usec = (suseconds_t)(seconds * 1e6) + 1;
-	if (evtimer_add(rejoin.timer, &tv) == -1)
-		rejoin_end(false);
 }
 
 /* c joins the open batch, or will never write again. */
@@ -214,9 +237,14 @@ batch_init(void)
 
 	batch.seed = store_random_seed(&batch);
 	batch.number = 1; /* a new client's 0 is no batch's */
-	rejoin.timer = evtimer_new(server.base, rejoin_timer_cb, NULL);
-	if (rejoin.timer == NULL)
-		fatalx("cannot create the rejoin timer");
+	rejoin.timer_fd =
+	    timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (rejoin.timer_fd == -1)
+		fatal("cannot create a timer");
+	rejoin.timer = event_new(server.base, rejoin.timer_fd,
+	    EV_READ | EV_PERSIST, rejoin_timer_cb, NULL);
+	if (rejoin.timer == NULL || event_add(rejoin.timer, NULL) == -1)
+		fatalx("cannot watch the commit wait's timer");
 	if (server.fsync != FSYNC_INTERVAL)
 		return;
 	batch.sync_timer =
@@ -235,7 +263,10 @@ batch_free(void)
 		event_free(batch.sync_timer);
 	if (rejoin.timer != NULL)
 		event_free(rejoin.timer);
+	if (rejoin.timer_fd != -1)
+		close(rejoin.timer_fd);
 	memset(&rejoin, 0, sizeof(rejoin));
+	rejoin.timer_fd = -1;
 	free(batch.list.changes);
 	free(batch.list.waiters);
 	free(batch.spare.changes);
