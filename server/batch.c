@@ -144,10 +144,9 @@ rejoin_end(bool expired)
 {
 	rejoin.waiting = false;
 	rejoin.awaited = 0;
-	/* Ended early, it is disarmed, so as not to go off for nothing. */
 	if (expired)
 		server.commit_waits_expired++;
-	else
+	else /* early: the timer need not go off */
 		(void)rejoin_timer_set(0);
 }
 
@@ -191,7 +190,7 @@ rejoin_start(const struct batch_list *l, double seconds)
 	/* The deadline is also checked at the end of each turn; the timer
 	 * ends the wait when no event comes. */
 	rejoin.deadline = now_monotonic() + seconds;
-	if (!rejoin_timer_set(seconds))
+	if (rejoin.timer_fd == -1 || !rejoin_timer_set(seconds))
 		return;
 	rejoin.waiting = true;
 	rejoin.awaited = n;
@@ -237,14 +236,17 @@ batch_init(void)
 
 	batch.seed = store_random_seed(&batch);
 	batch.number = 1; /* a new client's 0 is no batch's */
-	rejoin.timer_fd =
-	    timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (rejoin.timer_fd == -1)
-		fatal("cannot create a timer");
-	rejoin.timer = event_new(server.base, rejoin.timer_fd,
-	    EV_READ | EV_PERSIST, rejoin_timer_cb, NULL);
-	if (rejoin.timer == NULL || event_add(rejoin.timer, NULL) == -1)
-		fatalx("cannot watch the commit wait's timer");
+	if (server.fsync == FSYNC_ALWAYS) {
+		/* Only syncs on the sync thread make commits wait. */
+		rejoin.timer_fd =
+		    timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+		if (rejoin.timer_fd == -1)
+			fatal("cannot create a timer");
+		rejoin.timer = event_new(server.base, rejoin.timer_fd,
+		    EV_READ | EV_PERSIST, rejoin_timer_cb, NULL);
+		if (rejoin.timer == NULL || event_add(rejoin.timer, NULL) == -1)
+			fatalx("cannot watch the commit wait's timer");
+	}
 	if (server.fsync != FSYNC_INTERVAL)
 		return;
 	batch.sync_timer =
