@@ -114,9 +114,9 @@ static struct {
 	bool waiting;
 	uint64_t number; /* for conn->awaited_by */
 	size_t awaited;  /* writers not back yet */
-	double deadline; /* monotonic */
-	/* A timerfd: libevent's own timers round up to the milliseconds of
-	 * epoll_wait, longer than a sync here. */
+	/* A timerfd, the one clock of the wait's end: libevent's own timers
+	 * round up to the milliseconds of epoll_wait, longer than a sync
+	 * here. Arming or disarming it drops an expiry not yet read. */
 	int timer_fd;
 	struct event *timer;
 } rejoin = { .timer_fd = -1 };
@@ -160,7 +160,7 @@ rejoin_timer_cb(evutil_socket_t fd, short events, void *arg)
 	if (read(fd, &expirations, sizeof(expirations)) == -1)
 		return; /* EAGAIN: disarmed since, or re-armed */
 	/* The end of this turn commits what gathered (loop.c). */
-	if (rejoin.waiting && now_monotonic() >= rejoin.deadline)
+	if (rejoin.waiting)
 		rejoin_end(true);
 }
 
@@ -187,9 +187,6 @@ rejoin_start(const struct batch_list *l, double seconds)
 		return;
 	if (seconds > REJOIN_MAX)
 		seconds = REJOIN_MAX;
-	/* The deadline is also checked at the end of each turn; the timer
-	 * ends the wait when no event comes. */
-	rejoin.deadline = now_monotonic() + seconds;
 	if (rejoin.timer_fd == -1 || !rejoin_timer_set(seconds))
 		return;
 	rejoin.waiting = true;
@@ -217,14 +214,10 @@ batch_writer_left(struct conn *c)
 bool
 batch_commit_turn(void)
 {
-	/* A batch in flight commits this one when it ends. */
-	if (batch.list.nwaiters == 0 || syncing.active)
+	/* A batch in flight commits this one when it ends, and a wait for
+	 * writers when it is over. */
+	if (batch.list.nwaiters == 0 || syncing.active || rejoin.waiting)
 		return false;
-	if (rejoin.waiting) {
-		if (now_monotonic() < rejoin.deadline)
-			return false;
-		rejoin_end(true);
-	}
 	batch_commit_now(true);
 	return true;
 }
