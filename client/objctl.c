@@ -1435,7 +1435,11 @@ ctl_print_status_text(const Objd__StatusInfo *in)
 	printf("last load: %s\n", buf);
 	ctl_format_time(buf, sizeof(buf), in->last_save);
 	printf("last save: %s\n", buf);
-	printf("file size: %" PRIu64 "\n", in->file_size);
+	if (in->file_room > 0)
+		printf("file size: %" PRIu64 " (room after it: %" PRIu64 ")\n",
+		    in->file_size, in->file_room);
+	else
+		printf("file size: %" PRIu64 "\n", in->file_size);
 	printf("commits: %" PRIu64 "\n", in->commits);
 	if (in->commit_waits > 0)
 		printf("commit waits: %" PRIu64 " (%" PRIu64 " ran out)\n",
@@ -1492,6 +1496,7 @@ ctl_print_status_json(const Objd__StatusInfo *in)
 	ctl_add(m, "last_reload_error", ctl_text(in->last_reload_error));
 	ctl_add(m, "rejected_file", ctl_text(in->rejected_file));
 	ctl_add(m, "file_size", ctl_uint(in->file_size));
+	ctl_add(m, "file_room", ctl_uint(in->file_room));
 	ctl_add(m, "fsync", value_new_string(in->fsync, strlen(in->fsync)));
 	ctl_add(m, "last_compaction", ctl_time_value(in->last_compaction));
 	ctl_add(m, "recovered_bytes", ctl_uint(in->recovered_bytes));

@@ -393,7 +393,8 @@ struct objfile_changes {
 	bool with_header;
 };
 struct objfile_stats {
-	uint64_t file_size;
+	uint64_t file_size;       /* up to the last commit */
+	uint64_t file_room;       /* after it, with --fsync always */
 	uint64_t compacted_size;  /* the size after the last compaction */
 	double last_compaction;   /* wall clock, 0 if none */
 	uint64_t recovered_bytes; /* cut from a torn end at start */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "framing.h"
 #include "objd.h"
 #include "value.h"
 #include "xmalloc.h"
@@ -640,7 +641,8 @@ END_TEST
 
 /* A file with a snapshot and then n appended changes, as objd writes it:
  * change i sets "k<i>" to i and, from the third on, deletes "k<i-2>".
- * ends[i] is the file's size after change i (ends[0]: the snapshot). */
+ * ends[i] is where change i ends (ends[0]: the snapshot); with
+ * FSYNC_ALWAYS the file's room follows the last. */
 static void
 build_log(struct objfile *f, int n, size_t *ends)
 {
@@ -667,11 +669,10 @@ build_log(struct objfile *f, int n, size_t *ends)
 		objfile_change_commit(&c, 9 + (uint64_t)i);
 		ck_assert_msg(objfile_append(f, s, &c, err, sizeof(err)) == 0,
 		    "%s", err);
+		ends[i] = ends[i - 1] + c.buf.len;
 		objfile_changes_free(f, &c);
 		free(val);
 		value_free(v);
-		ck_assert_int_eq(stat(path, &st), 0);
-		ends[i] = (size_t)st.st_size;
 	}
 	store_free(s);
 }
@@ -701,8 +702,10 @@ START_TEST(test_appended_changes)
 END_TEST
 
 /* Cut at every byte, from inside the snapshot and its commit to the
- * last changes: the walk stops at the last whole commit, and the state
- * is the state of that commit; before the snapshot's commit, nothing. */
+ * last changes, and on into the room after them: the walk stops at the
+ * last whole commit, and the state is the state of that commit; before
+ * the snapshot's commit, nothing. Room cut short is a torn end too: only
+ * room that reaches the end of the file is room. */
 START_TEST(test_cut_at_every_offset_of_the_last_changes)
 {
 	char err[512];
@@ -712,7 +715,10 @@ START_TEST(test_cut_at_every_offset_of_the_last_changes)
 
 	build_log(f, 5, ends);
 	buf = read_file(path, &len);
-	for (size_t cut = 1; cut <= len; cut++) {
+	ck_assert_uint_ge(len, ends[5] + 64 * 1024);
+	ck_assert_uint_eq(len % 4096, 0);
+	for (size_t cut = 1; cut <= len;
+	     cut += cut >= ends[5] + 64 && cut + 600 < len ? 509 : 1) {
 		struct store *t = store_new();
 		size_t good_end;
 		bool ours;
@@ -736,7 +742,8 @@ START_TEST(test_cut_at_every_offset_of_the_last_changes)
 		while (last < 5 && ends[last + 1] <= cut)
 			last++;
 		ck_assert(ours);
-		ck_assert_msg(r == (cut == ends[last] ? SCAN_OK : SCAN_TORN),
+		ck_assert_msg(r ==
+		        (cut == ends[last] || cut == len ? SCAN_OK : SCAN_TORN),
 		    "cut at %zu: %d (%s)", cut, r, err);
 		ck_assert_uint_eq(good_end, ends[last]);
 		ck_assert_uint_eq(store_revision(t), 9 + (uint64_t)last);
@@ -748,6 +755,188 @@ START_TEST(test_cut_at_every_offset_of_the_last_changes)
 		store_free(t);
 	}
 	free(buf);
+	objfile_close(f);
+}
+END_TEST
+
+static off_t
+file_size(void)
+{
+	struct stat st;
+
+	ck_assert_int_eq(stat(path, &st), 0);
+	return st.st_size;
+}
+
+/* Appends a change setting key "fill" to bytes, of exactly len bytes in
+ * the file, and checks that the file then reads back whole. */
+static void
+append_sized(struct objfile *f, struct store *s, uint64_t revision, size_t len)
+{
+	char err[512];
+	struct objfile_changes c;
+	size_t n = len > 40 ? len - 40 : 0, good_end;
+	uint8_t *val = NULL;
+	struct store *t = store_new();
+	uint8_t *buf;
+	bool ours;
+
+	/* A Value with bytes_value (field 6) of n bytes: find the n that
+	 * makes the change len bytes long. */
+	for (int tries = 0;; tries++) {
+		size_t vallen;
+
+		ck_assert_int_lt(tries, 100);
+		val = xrealloc(val, n + 16);
+		val[0] = (6 << 3) | 2;
+		vallen = 1 + varint_encode(val + 1, n);
+		memset(val + vallen, 'x', n);
+		vallen += n;
+		objfile_changes_init(f, &c);
+		objfile_change_set(&c, "fill", 4, val, vallen);
+		objfile_change_commit(&c, revision);
+		if (c.buf.len == len)
+			break;
+		ck_assert_uint_gt(len, c.buf.len - n);
+		n = n + len - c.buf.len;
+		objfile_changes_free(f, &c);
+	}
+	ck_assert_msg(objfile_append(f, s, &c, err, sizeof(err)) == 0, "%s",
+	    err);
+	objfile_changes_free(f, &c);
+	free(val);
+	buf = read_file(path, &len);
+	ck_assert_int_eq(objfile_scan_buffer(buf, len, t, &good_end, &ours, err,
+	                     sizeof(err)),
+	    SCAN_OK);
+	ck_assert_uint_eq(store_revision(t), revision);
+	ck_assert_ptr_nonnull(store_get(t, "fill", 4));
+	objd__object__free_unpacked(unpack_file(), NULL);
+	free(buf);
+	store_free(t);
+}
+
+/* With --fsync always, a change goes into the room after the last one
+ * when it fits, and only one that does not grows the file: also when
+ * the room it would leave is a size no padding field can have (1 byte,
+ * or 130 where the field's length would need one byte more), and when
+ * it fills the room to the last byte. Every step reads back whole, by
+ * objd's walk and as a protobuf message. */
+START_TEST(test_room_takes_changes_and_grows)
+{
+	char err[512];
+	struct objfile *f = open_mode(0);
+	struct store *s = sample_store(), *t;
+	size_t ends[3], good_end;
+	uint64_t revision = 12;
+	off_t size;
+	static const size_t leave[] = { 16386, 1, 130, 0, 2 };
+
+	build_log(f, 2, ends);
+	size = file_size();
+	ck_assert_int_ge(size, (off_t)ends[2] + 64 * 1024);
+	good_end = ends[2];
+	for (size_t i = 0; i < sizeof(leave) / sizeof(leave[0]); i++) {
+		/* A small change fits, and the file keeps its size. */
+		append_sized(f, s, ++revision, 50);
+		good_end += 50;
+		ck_assert_int_eq(file_size(), size);
+		/* One that would leave leave[i] bytes of room. */
+		append_sized(f, s, ++revision,
+		    (size_t)size - good_end - leave[i]);
+		good_end = (size_t)size - leave[i];
+		if (leave[i] == 0) {
+			/* Filled: the file ends with the commit, until the
+			 * next change grows it. */
+			ck_assert_int_eq(file_size(), (off_t)good_end);
+			append_sized(f, s, ++revision, 50);
+			good_end += 50;
+		}
+		if (leave[i] == 2 || leave[i] == 16386) {
+			/* A padding field fits exactly: no growth. */
+			ck_assert_int_eq(file_size(), size);
+		} else {
+			ck_assert_int_ge(file_size(),
+			    (off_t)good_end + 64 * 1024);
+			ck_assert_int_eq(file_size() % 4096, 0);
+			size = file_size();
+		}
+	}
+	objfile_close(f);
+	/* Reopened, objd finds its place and its room of 2 bytes, which
+	 * the next change outgrows. */
+	f = open_mode(0);
+	t = store_new();
+	ck_assert_msg(objfile_load(f, t, true, err, sizeof(err)) == 0, "%s",
+	    err);
+	ck_assert_uint_eq(store_revision(t), revision);
+	ck_assert_uint_eq(objfile_stats(f)->file_size, good_end);
+	ck_assert_uint_eq(objfile_stats(f)->file_room, (size_t)size - good_end);
+	ck_assert_uint_eq(objfile_stats(f)->recovered_bytes, 0);
+	ck_assert_int_eq(file_size(), size);
+	append_sized(f, s, ++revision, 50);
+	ck_assert_int_gt(file_size(), size);
+	store_free(t);
+	store_free(s);
+	objfile_close(f);
+}
+END_TEST
+
+/* The other modes keep no room: objd cuts what it finds at start, and
+ * appends from there. */
+START_TEST(test_room_is_cut_without_fsync_always)
+{
+	char err[512];
+	struct objfile *f = open_mode(0);
+	struct store *s = sample_store(), *t = store_new();
+	size_t ends[3];
+
+	build_log(f, 2, ends);
+	ck_assert_int_gt(file_size(), (off_t)ends[2]);
+	objfile_close(f);
+	f = objfile_open(path, FSYNC_NEVER, err, sizeof(err));
+	ck_assert_msg(f != NULL, "%s", err);
+	ck_assert_msg(objfile_load(f, t, true, err, sizeof(err)) == 0, "%s",
+	    err);
+	ck_assert_uint_eq(store_revision(t), 11);
+	ck_assert_int_eq(file_size(), (off_t)ends[2]);
+	append_sized(f, s, 12, 60);
+	ck_assert_int_eq(file_size(), (off_t)ends[2] + 60);
+	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
+	store_free(t);
+	store_free(s);
+	objfile_close(f);
+}
+END_TEST
+
+/* When the file cannot grow by the room (here a file size limit, as a
+ * full disk would), a change that fits without it is still written. */
+START_TEST(test_change_is_written_without_room_when_disk_is_short)
+{
+	struct objfile *f = open_mode(0);
+	struct store *s = sample_store();
+	struct rlimit rl, saved;
+	size_t ends[3];
+	off_t end;
+
+	build_log(f, 2, ends);
+	/* Fill the room to the end: the next change must grow the file. */
+	append_sized(f, s, 12, (size_t)file_size() - ends[2]);
+	end = file_size();
+	getrlimit(RLIMIT_FSIZE, &saved);
+	rl = saved;
+	rl.rlim_cur = (rlim_t)end + 1000;
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	append_sized(f, s, 13, 60);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	ck_assert_int_eq(file_size(), end + 60);
+	/* The cut back of the room was objd's own. */
+	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
+	/* Room again, once there is space. */
+	append_sized(f, s, 14, 60);
+	ck_assert_int_ge(file_size(), end + 120 + 64 * 1024);
+	store_free(s);
 	objfile_close(f);
 }
 END_TEST
@@ -1205,6 +1394,10 @@ objfile_suite(void)
 	tcase_add_loop_test(tc, test_cut_at_every_offset_of_the_last_changes, 0,
 	    2);
 	tcase_add_loop_test(tc, test_recover_torn_end, 0, 2);
+	tcase_add_test(tc, test_room_takes_changes_and_grows);
+	tcase_add_test(tc, test_room_is_cut_without_fsync_always);
+	tcase_add_test(tc,
+	    test_change_is_written_without_room_when_disk_is_short);
 	tcase_add_loop_test(tc, test_damage_before_good_commits_is_refused, 0,
 	    2);
 	tcase_add_test(tc, test_damage_in_a_chunk_is_refused);

@@ -92,6 +92,8 @@ status_u64(const char *field)
 		v = r->info->commit_waits;
 	else if (strcmp(field, "commit_waits_expired") == 0)
 		v = r->info->commit_waits_expired;
+	else if (strcmp(field, "file_room") == 0)
+		v = r->info->file_room;
 	else
 		v = r->info->file_size;
 	objd_response_free(r);
@@ -218,12 +220,14 @@ START_TEST(test_kill9_rounds)
 }
 END_TEST
 
-/* A torn end (half a write, then zeroes) is cut at start and kept. */
+/* A torn end (half a write, then zeroes) is cut at start and kept. The
+ * write lands where objd writes the next change, over the room after
+ * the last one (--fsync always), so all that follows is cut. */
 START_TEST(test_torn_end_is_cut_at_start)
 {
 	objd_client *c;
 	char *buf, *torn;
-	size_t len;
+	size_t len, end, room;
 	int fd;
 
 	e2e_start(s);
@@ -235,21 +239,26 @@ START_TEST(test_torn_end_is_cut_at_start)
 		set_int(c, key, i);
 	}
 	objd_close(c);
+	end = status_u64("file_size");
+	room = status_u64("file_room");
 	e2e_stop(s);
 
 	buf = e2e_read_file(s->file, &len);
+	ck_assert_uint_eq(len, end + room);
+	ck_assert_uint_ge(room, 64 * 1024);
 	/* A copy of the last change cut in half, then a zeroed block. */
-	fd = open(s->file, O_WRONLY | O_APPEND);
+	fd = open(s->file, O_WRONLY);
 	ck_assert_int_ne(fd, -1);
-	ck_assert_int_eq(write(fd, buf + len - 20, 9), 9);
+	ck_assert_int_eq(pwrite(fd, buf + end - 20, 9, (off_t)end), 9);
 	torn = calloc(1, 512);
-	ck_assert_int_eq(write(fd, torn, 512), 512);
+	ck_assert_int_eq(pwrite(fd, torn, 512, (off_t)end + 9), 512);
 	close(fd);
 
 	e2e_start(s);
 	ck_assert_uint_eq(status_u64("keys"), 20);
-	ck_assert_uint_eq(status_u64("recovered_bytes"), 521);
-	ck_assert_uint_eq(status_u64("file_size"), len);
+	ck_assert_uint_eq(status_u64("recovered_bytes"), len - end);
+	ck_assert_uint_eq(status_u64("file_size"), end);
+	ck_assert_uint_eq(status_u64("file_room"), 0);
 	ck_assert_str_eq(CTL_OK(s, "get", "k19"), "19\n");
 	ck_assert_int_eq(
 	    e2e_run(s,
