@@ -22,11 +22,12 @@
  * after a write that grows the file must also commit the new size
  * through the filesystem's journal, one more flush to the disk; a write
  * inside the file's blocks needs only its data flushed (on ext4 here,
- * 122-131 us against 187-206 after 39 bytes). So only a change that finds no room
- * grows the file, by a sixteenth of its size, at least 64 KiB. At every
- * moment the file still parses as one Object, its room included, and a
- * torn write over the room is cut back as any torn end is. The other
- * modes sync seldom or never: they keep no room, and cut any they find.
+ * 122-131 us against 187-206 after 39 bytes). So only a change that
+ * finds no room grows the file, by a sixteenth of its size, at least 64
+ * KiB. At every moment the file still parses as one Object, its room
+ * included, and a torn write over the room is cut back as any torn end
+ * is. The other modes sync seldom or never: they keep no room, and cut
+ * any they find.
  *
  * Compaction writes the live state to a temporary file in a child process
  * while the parent goes on appending; the parent then copies what it

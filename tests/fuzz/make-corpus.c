@@ -324,6 +324,31 @@ seed_file(const char *dir, const char *name, const char *path, size_t cut,
 	free(s.data);
 }
 
+/* The object file's current bytes, then room as objd --fsync always
+ * keeps it: a padding field (Object field 14) of size bytes (at most
+ * 129) in all, of which cut are missing at the end. */
+static void
+seed_room(const char *dir, const char *name, const char *path, size_t size,
+    size_t cut)
+{
+	struct seed s = { 0 };
+	uint8_t buf[65536], tag = (14 << 3) | 2, len = (uint8_t)(size - 2);
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	if (fd == -1 || size < 2 || size > 129)
+		abort();
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		seed_put(&s, buf, (size_t)n);
+	close(fd);
+	seed_put(&s, &tag, 1);
+	seed_put(&s, &len, 1);
+	for (size_t i = 2; i < size - cut; i++)
+		seed_put(&s, "", 1);
+	seed_write(dir, name, &s);
+	free(s.data);
+}
+
 /* Appends one change: set key = JSON value, or delete key. */
 static void
 file_change(struct objfile *f, struct store *st, const char *key,
@@ -387,6 +412,8 @@ objfile_seeds(const char *dir)
 	seed_file(dir, "appended", path, 0, 0);
 	seed_file(dir, "torn", path, 3, 0);
 	seed_file(dir, "zero-tail", path, 0, 16);
+	seed_room(dir, "room", path, 16, 0);
+	seed_room(dir, "room-cut", path, 16, 5);
 	if (objfile_rewrite(f, st, err, sizeof(err)) == -1) {
 		fprintf(stderr, "make-corpus: %s\n", err);
 		exit(1);
