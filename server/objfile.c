@@ -1151,24 +1151,8 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 	return ours || good_end == 0 ? 0 : 1;
 }
 
-static int
-write_all(int fd, const uint8_t *p, size_t len, off_t at)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = pwrite(fd, p, len, at);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		p += n;
-		at += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
+/* Writes all of iov at at, whatever short writes the kernel makes;
+ * iov is used up on the way. */
 static int
 writev_all(int fd, struct iovec *iov, int iovcnt, off_t at)
 {
@@ -1192,6 +1176,14 @@ writev_all(int fd, struct iovec *iov, int iovcnt, off_t at)
 		}
 	}
 	return 0;
+}
+
+static int
+write_all(int fd, const uint8_t *p, size_t len, off_t at)
+{
+	struct iovec iov = { (void *)p, len };
+
+	return writev_all(fd, &iov, 1, at);
 }
 
 static int
