@@ -17,14 +17,28 @@
 /* The history holds at most this many events, and this many bytes. */
 #define HISTORY_MAX_EVENTS 100000
 #define HISTORY_MAX_BYTES (64 * 1024 * 1024)
+/* Its keys and values are laid one after the other in chunks of this
+ * size (a larger one gets a chunk of its own). Events leave in the order
+ * they came, so chunks empty in that order too: a change costs a copy
+ * and no allocation (the realloc of the block of the event it pushed out
+ * was 4% of a set's instructions, by callgrind). */
+#define HISTORY_CHUNK (64 * 1024)
+
+struct history_chunk {
+	struct history_chunk *next;
+	size_t size, used;
+	size_t events; /* in the ring, with their bytes here */
+	uint8_t data[];
+};
 
 struct watch_event {
 	uint64_t revision;
 	unsigned type;
-	char *key; /* NULL for RELOAD; one allocation with val */
+	char *key; /* NULL for RELOAD; val follows it in its chunk */
 	size_t keylen;
 	uint8_t *val; /* NULL for DELETE and RELOAD */
 	size_t vallen;
+	struct history_chunk *chunk;
 };
 
 struct watcher {
@@ -40,6 +54,7 @@ static struct {
 	struct watch_event *ring; /* HISTORY_MAX_EVENTS slots */
 	size_t head, count;       /* the oldest event, and how many */
 	size_t bytes;
+	struct history_chunk *first, *last; /* the oldest, the one filling */
 	/* Every change after this revision is in the ring. */
 	uint64_t complete_after;
 	struct watcher_list watchers;
@@ -53,21 +68,63 @@ watch_init(void)
 	TAILQ_INIT(&watch.watchers);
 }
 
-/* Empties ev; returns its block of key and value, now the caller's. */
-static char *
-watch_event_take(struct watch_event *ev)
+/* Room for n bytes of the newest event, in the chunk being filled or a
+ * new one. */
+static uint8_t *
+history_take(size_t n, struct history_chunk **chunk)
 {
-	char *block = ev->key;
+	struct history_chunk *c = watch.last;
+	uint8_t *p;
 
-	watch.bytes -= ev->keylen + ev->vallen;
-	memset(ev, 0, sizeof(*ev));
-	return block;
+	if (c == NULL || c->size - c->used < n) {
+		size_t size = n > HISTORY_CHUNK ? n : HISTORY_CHUNK;
+
+		if (c != NULL && c->events == 0) {
+			/* Empty, so the only one left (history_release), and
+			 * too small: it goes. */
+			free(c);
+			watch.first = watch.last = NULL;
+		}
+		c = xmalloc(sizeof(*c) + size);
+		c->next = NULL;
+		c->size = size;
+		c->used = 0;
+		c->events = 0;
+		if (watch.last != NULL)
+			watch.last->next = c;
+		else
+			watch.first = c;
+		watch.last = c;
+	}
+	p = c->data + c->used;
+	c->used += n;
+	c->events++;
+	*chunk = c;
+	return p;
+}
+
+/* The oldest event has left: its chunk goes once its last event has.
+ * That chunk is then the first; if it is also the one being filled, it
+ * is filled again from its start. */
+static void
+history_release(struct history_chunk *c)
+{
+	if (c == NULL || --c->events > 0)
+		return;
+	if (c == watch.last) {
+		c->used = 0;
+		return;
+	}
+	watch.first = c->next;
+	free(c);
 }
 
 static void
-watch_event_free(struct watch_event *ev)
+watch_event_drop(struct watch_event *ev)
 {
-	free(watch_event_take(ev));
+	watch.bytes -= ev->keylen + ev->vallen;
+	history_release(ev->chunk);
+	memset(ev, 0, sizeof(*ev));
 }
 
 void
@@ -81,8 +138,9 @@ watch_free(void)
 		free(w);
 	}
 	for (size_t i = 0; i < watch.count; i++)
-		watch_event_free(
+		watch_event_drop(
 		    &watch.ring[(watch.head + i) % HISTORY_MAX_EVENTS]);
+	free(watch.last);
 	free(watch.ring);
 	memset(&watch, 0, sizeof(watch));
 }
@@ -137,17 +195,13 @@ watch_record(uint64_t revision, unsigned type, const char *key, size_t keylen,
 {
 	struct watch_event *ev;
 	struct watcher *w, *next;
-	char *block = NULL;
 
 	while (watch.count > 0 &&
 	    (watch.count == HISTORY_MAX_EVENTS ||
 	        watch.bytes + keylen + vallen > HISTORY_MAX_BYTES)) {
 		ev = &watch.ring[watch.head];
 		watch.complete_after = ev->revision;
-		/* Once the ring is full, every change pushes out the oldest:
-		 * its block, resized, holds the new one. */
-		free(block);
-		block = watch_event_take(ev);
+		watch_event_drop(ev);
 		watch.head = (watch.head + 1) % HISTORY_MAX_EVENTS;
 		watch.count--;
 	}
@@ -156,16 +210,15 @@ watch_record(uint64_t revision, unsigned type, const char *key, size_t keylen,
 	ev->type = type;
 	ev->key = NULL;
 	ev->val = NULL;
+	ev->chunk = NULL;
 	if (key != NULL) {
-		/* Every change is recorded: one allocation, not two. */
-		ev->key = xrealloc(block, keylen + vallen + 1);
+		ev->key = (char *)history_take(keylen + vallen, &ev->chunk);
 		memcpy(ev->key, key, keylen);
 		if (val != NULL) {
 			ev->val = (uint8_t *)ev->key + keylen;
 			memcpy(ev->val, val, vallen);
 		}
-	} else
-		free(block);
+	}
 	ev->keylen = keylen;
 	ev->vallen = vallen;
 	watch.bytes += keylen + vallen;

@@ -1457,8 +1457,8 @@ START_TEST(test_watch_since)
 END_TEST
 
 /* The value test_watch_history_full writes to key i in round r: ints
- * and strings of many lengths, so that the blocks objd reuses for newer
- * changes must grow and shrink. */
+ * and strings of many lengths, laid one after the other in the
+ * history's chunks. */
 static Objd__Value *
 history_value(int r, int i)
 {
@@ -1539,6 +1539,95 @@ START_TEST(test_watch_history_full)
 		objd_response_free(r);
 		r = NULL;
 		if (got < KEYS)
+			ck_assert_int_eq(objd_watch_next(w, &r, E2E_DEADLINE),
+			    OBJD_OK);
+	}
+	objd_close(w);
+	objd_close(c);
+	e2e_stop(s);
+}
+END_TEST
+
+/* The value test_watch_history_large writes to v<i>: every third a
+ * string larger than a chunk of the history (64 KiB), the others ints. */
+static Objd__Value *
+large_value(int i)
+{
+	Objd__Value *v;
+	size_t len = 70000 + (size_t)i * 1000;
+	char *text;
+
+	if (i % 3 != 0)
+		return objd_value_new_int(i);
+	text = malloc(len + 1);
+	ck_assert_ptr_nonnull(text);
+	memset(text, 'a' + i, len);
+	text[len] = '\0';
+	v = objd_value_new_string(text);
+	free(text);
+	return v;
+}
+
+/* Values larger than the history's chunks, between small ones, and a
+ * delete: a resume gives each back whole, in order. */
+START_TEST(test_watch_history_large)
+{
+	enum { N = 10 };
+	Objd__Response *first = NULL, *r;
+	objd_client *c, *w;
+	char name[8];
+	const char *key = name;
+	uint64_t since;
+	int got = 0;
+
+	e2e_start(s);
+	CTL_OK(s, "set", "other", "1");
+	since = revision();
+	c = client();
+	for (int i = 0; i < N; i++) {
+		Objd__Value *v = large_value(i);
+
+		snprintf(name, sizeof(name), "v%d", i);
+		ck_assert_int_eq(
+		    objd_set(c, &key, (const Objd__Value *const *)&v, 1),
+		    OBJD_OK);
+		objd_value_free(v);
+	}
+	snprintf(name, sizeof(name), "v0");
+	ck_assert_int_eq(objd_delete(c, &key, 1), OBJD_OK);
+
+	w = client();
+	ck_assert_int_eq(objd_watch(w, "v", since, &first), OBJD_OK);
+	r = first;
+	while (got <= N) {
+		for (size_t k = 0; r != NULL && k < r->n_events; k++, got++) {
+			const Objd__Event *e = r->events[k];
+
+			ck_assert_int_le(got, N);
+			ck_assert_uint_eq(e->revision,
+			    since + 1 + (uint64_t)got);
+			if (got == N) {
+				ck_assert_int_eq(e->type,
+				    OBJD__EVENT__TYPE__DELETE);
+				ck_assert_str_eq(e->key, "v0");
+				continue;
+			}
+			Objd__Value *v = large_value(got);
+			char *want = objd_value_to_json(v, 0);
+			char *have = objd_value_to_json(e->value, 0);
+
+			snprintf(name, sizeof(name), "v%d", got);
+			ck_assert_str_eq(e->key, name);
+			ck_assert_int_eq(e->type, OBJD__EVENT__TYPE__SET);
+			ck_assert_str_eq(have, want);
+			free(want);
+			free(have);
+			objd_value_free(v);
+		}
+		if (r != NULL)
+			objd_response_free(r);
+		r = NULL;
+		if (got <= N)
 			ck_assert_int_eq(objd_watch_next(w, &r, E2E_DEADLINE),
 			    OBJD_OK);
 	}
@@ -2150,6 +2239,7 @@ protocol_suite(void)
 	tcase_add_test(tc, test_watch_burst);
 	tcase_add_test(tc, test_watch_since);
 	tcase_add_test(tc, test_watch_history_full);
+	tcase_add_test(tc, test_watch_history_large);
 	tcase_add_test(tc, test_objctl_watch);
 	tcase_add_test(tc, test_objctl_watch_sigint);
 	tcase_add_test(tc, test_objctl_watch_dropped);
