@@ -1456,6 +1456,37 @@ START_TEST(test_watch_since)
 }
 END_TEST
 
+/* The next event of watch w, reading answers as needed; *r (at first
+ * the watch's first answer) and *k keep the place between calls, and
+ * the caller frees *r at the end. */
+static const Objd__Event *
+next_event(objd_client *w, Objd__Response **r, size_t *k)
+{
+	while (*r == NULL || *k == (*r)->n_events) {
+		objd_response_free(*r);
+		*r = NULL;
+		*k = 0;
+		ck_assert_int_eq(objd_watch_next(w, r, E2E_DEADLINE), OBJD_OK);
+		ck_assert_msg(*r != NULL, "no event within %g s", E2E_DEADLINE);
+	}
+	return (*r)->events[(*k)++];
+}
+
+/* have is want, which is freed. */
+static void
+assert_value_is(const Objd__Value *have, Objd__Value *want)
+{
+	char *h, *w;
+
+	ck_assert_ptr_nonnull(have);
+	h = objd_value_to_json(have, 0);
+	w = objd_value_to_json(want, 0);
+	ck_assert_str_eq(h, w);
+	free(h);
+	free(w);
+	objd_value_free(want);
+}
+
 /* The value test_watch_history_full writes to key i in round r: ints
  * and strings of many lengths, laid one after the other in the
  * history's chunks. */
@@ -1483,8 +1514,7 @@ START_TEST(test_watch_history_full)
 	Objd__Response *first = NULL, *r;
 	objd_client *c, *w;
 	uint64_t rev_first = 0, rev_before_last = 0;
-	size_t got = 0;
-	char *want, *have;
+	size_t k = 0;
 	int st;
 
 	e2e_start(s);
@@ -1521,27 +1551,14 @@ START_TEST(test_watch_history_full)
 	w = client();
 	ck_assert_int_eq(objd_watch(w, "h", rev_before_last, &first), OBJD_OK);
 	r = first;
-	while (got < KEYS) {
-		for (size_t k = 0; r != NULL && k < r->n_events; k++, got++) {
-			const Objd__Event *e = r->events[k];
-			Objd__Value *v = history_value(ROUNDS - 1, (int)got);
+	for (int i = 0; i < KEYS; i++) {
+		const Objd__Event *e = next_event(w, &r, &k);
 
-			ck_assert_uint_eq(e->revision, rev_before_last + 1);
-			ck_assert_str_eq(e->key, names[got]);
-			ck_assert_ptr_nonnull(e->value);
-			want = objd_value_to_json(v, 0);
-			have = objd_value_to_json(e->value, 0);
-			ck_assert_str_eq(have, want);
-			free(want);
-			free(have);
-			objd_value_free(v);
-		}
-		objd_response_free(r);
-		r = NULL;
-		if (got < KEYS)
-			ck_assert_int_eq(objd_watch_next(w, &r, E2E_DEADLINE),
-			    OBJD_OK);
+		ck_assert_uint_eq(e->revision, rev_before_last + 1);
+		ck_assert_str_eq(e->key, names[i]);
+		assert_value_is(e->value, history_value(ROUNDS - 1, i));
 	}
+	objd_response_free(r);
 	objd_close(w);
 	objd_close(c);
 	e2e_stop(s);
@@ -1574,11 +1591,12 @@ START_TEST(test_watch_history_large)
 {
 	enum { N = 10 };
 	Objd__Response *first = NULL, *r;
+	const Objd__Event *e;
 	objd_client *c, *w;
 	char name[8];
 	const char *key = name;
 	uint64_t since;
-	int got = 0;
+	size_t k = 0;
 
 	e2e_start(s);
 	CTL_OK(s, "set", "other", "1");
@@ -1599,38 +1617,19 @@ START_TEST(test_watch_history_large)
 	w = client();
 	ck_assert_int_eq(objd_watch(w, "v", since, &first), OBJD_OK);
 	r = first;
-	while (got <= N) {
-		for (size_t k = 0; r != NULL && k < r->n_events; k++, got++) {
-			const Objd__Event *e = r->events[k];
-
-			ck_assert_int_le(got, N);
-			ck_assert_uint_eq(e->revision,
-			    since + 1 + (uint64_t)got);
-			if (got == N) {
-				ck_assert_int_eq(e->type,
-				    OBJD__EVENT__TYPE__DELETE);
-				ck_assert_str_eq(e->key, "v0");
-				continue;
-			}
-			Objd__Value *v = large_value(got);
-			char *want = objd_value_to_json(v, 0);
-			char *have = objd_value_to_json(e->value, 0);
-
-			snprintf(name, sizeof(name), "v%d", got);
-			ck_assert_str_eq(e->key, name);
-			ck_assert_int_eq(e->type, OBJD__EVENT__TYPE__SET);
-			ck_assert_str_eq(have, want);
-			free(want);
-			free(have);
-			objd_value_free(v);
-		}
-		if (r != NULL)
-			objd_response_free(r);
-		r = NULL;
-		if (got <= N)
-			ck_assert_int_eq(objd_watch_next(w, &r, E2E_DEADLINE),
-			    OBJD_OK);
+	for (int i = 0; i < N; i++) {
+		e = next_event(w, &r, &k);
+		snprintf(name, sizeof(name), "v%d", i);
+		ck_assert_uint_eq(e->revision, since + 1 + (uint64_t)i);
+		ck_assert_int_eq(e->type, OBJD__EVENT__TYPE__SET);
+		ck_assert_str_eq(e->key, name);
+		assert_value_is(e->value, large_value(i));
 	}
+	e = next_event(w, &r, &k);
+	ck_assert_uint_eq(e->revision, since + 1 + N);
+	ck_assert_int_eq(e->type, OBJD__EVENT__TYPE__DELETE);
+	ck_assert_str_eq(e->key, "v0");
+	objd_response_free(r);
 	objd_close(w);
 	objd_close(c);
 	e2e_stop(s);
