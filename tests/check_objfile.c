@@ -86,6 +86,15 @@ read_file(const char *p, size_t *len)
 	return buf;
 }
 
+static off_t
+file_size(void)
+{
+	struct stat st;
+
+	ck_assert_int_eq(stat(path, &st), 0);
+	return st.st_size;
+}
+
 static void
 write_file(const char *p, const uint8_t *buf, size_t len)
 {
@@ -648,11 +657,9 @@ build_log(struct objfile *f, int n, size_t *ends)
 {
 	struct store *s = sample_store();
 	char err[512], key[16];
-	struct stat st;
 
 	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
-	ck_assert_int_eq(stat(path, &st), 0);
-	ends[0] = (size_t)st.st_size;
+	ends[0] = (size_t)file_size();
 	for (int i = 1; i <= n; i++) {
 		struct objfile_changes c;
 		Objd__Value *v = value_new_int(i);
@@ -758,15 +765,6 @@ START_TEST(test_cut_at_every_offset_of_the_last_changes)
 	objfile_close(f);
 }
 END_TEST
-
-static off_t
-file_size(void)
-{
-	struct stat st;
-
-	ck_assert_int_eq(stat(path, &st), 0);
-	return st.st_size;
-}
 
 /* Appends a change setting key "fill" to bytes, of exactly len bytes in
  * the file, and checks that the file then reads back whole. */
@@ -949,7 +947,6 @@ START_TEST(test_recover_torn_end)
 	struct store *t = store_new();
 	size_t ends[6], len;
 	uint8_t *buf;
-	struct stat st;
 
 	build_log(f, 5, ends);
 	objfile_close(f);
@@ -965,8 +962,7 @@ START_TEST(test_recover_torn_end)
 	ck_assert_uint_eq(store_revision(t), 13);
 	ck_assert_uint_eq(objfile_stats(f)->recovered_bytes,
 	    len + 100 - ends[4]);
-	ck_assert_int_eq(stat(path, &st), 0);
-	ck_assert_uint_eq((size_t)st.st_size, ends[4]);
+	ck_assert_int_eq(file_size(), (off_t)ends[4]);
 	snprintf(cmd, sizeof(cmd), "ls %s/sub | grep -q 'objd.pb.torn-'", dir);
 	ck_assert_int_eq(system(cmd), 0);
 
