@@ -24,7 +24,8 @@
  * inside the file's blocks needs only its data flushed (on ext4 here,
  * 122-131 us against 187-206 after 39 bytes). So only a change that
  * finds no room grows the file, by a sixteenth of its size, at least 64
- * KiB. At every moment the file still parses as one Object, its room
+ * KiB, and a new file (a rewrite's, a compaction's) starts with room.
+ * At every moment the file still parses as one Object, its room
  * included, and a torn write over the room is cut back as any torn end
  * is. The other modes sync seldom or never: they keep no room, and cut
  * any they find.
@@ -1309,8 +1310,8 @@ snapshot_put_entry(const struct store_entry *e, void *arg)
 }
 
 /* Writes header, every entry (each with its revision; with compress, in
- * deflated chunks) and one commit to fd, and syncs; returns the size, or
- * -1 with errno. The commit counts every entry, those in chunks too. */
+ * deflated chunks) and one commit to fd; returns the size, or -1 with
+ * errno. The commit counts every entry, those in chunks too. */
 static off_t
 write_snapshot(int fd, const struct store *s, bool compress)
 {
@@ -1330,88 +1331,11 @@ write_snapshot(int fd, const struct store *s, bool compress)
 	    (uint32_t)store_count(s));
 	snapshot_flush(&w);
 	free(w.buf.data);
-	if (w.error == 0 && fsync(fd) == -1)
-		w.error = errno;
 	if (w.error != 0) {
 		errno = w.error;
 		return -1;
 	}
 	return w.at;
-}
-
-static int
-make_temp(struct objfile *f, char **tmp, char *err, size_t errlen)
-{
-	int fd;
-
-	*tmp = xasprintf("%s/.objd-new.XXXXXX", f->dir);
-	fd = mkostemp(*tmp, O_CLOEXEC);
-	if (fd == -1) {
-		snprintf(err, errlen, "cannot create a file in %s: %s", f->dir,
-		    strerror(errno));
-		free(*tmp);
-		*tmp = NULL;
-	}
-	return fd;
-}
-
-/* Puts a fully written temporary file in place of the object file and
- * makes it the file objd appends to. */
-static int
-install_file(struct objfile *f, int fd, const char *tmp, off_t size, char *err,
-    size_t errlen)
-{
-	if (rename(tmp, f->path) == -1) {
-		snprintf(err, errlen, "cannot rename %s to %s: %s", tmp,
-		    f->path, strerror(errno));
-		return -1;
-	}
-	/* The rename is durable only once the folder is. */
-	if (sync_dir(f->dir) == -1)
-		log_warn("cannot sync folder %s", f->dir);
-	if (f->fd != -1)
-		close(f->fd);
-	f->fd = fd;
-	f->good_end = size;
-	f->size = size;
-	f->dirty = false;
-	f->needs_rewrite = false;
-	note_sizes(f);
-	objfile_note_identity(f);
-	return 0;
-}
-
-int
-objfile_rewrite(struct objfile *f, const struct store *s, char *err,
-    size_t errlen)
-{
-	char *tmp;
-	off_t size;
-	int fd;
-
-	objfile_compact_abort(f);
-	if (!paths_make_dir(f->dir, 0700, err, errlen))
-		return -1;
-	if ((fd = make_temp(f, &tmp, err, errlen)) == -1)
-		return -1;
-	size = write_snapshot(fd, s, f->compress);
-	if (size == -1) {
-		snprintf(err, errlen, "cannot write %s: %s", f->path,
-		    strerror(errno));
-		goto fail;
-	}
-	if (install_file(f, fd, tmp, size, err, errlen) == -1)
-		goto fail;
-	free(tmp);
-	return 0;
-fail:
-	/* Appending to the old file could now be wrong (it may be another
-	 * program's): the next change tries a whole rewrite again. */
-	f->needs_rewrite = true;
-	close(fd);
-	unlink(tmp);
-	free(tmp);
-	return -1;
 }
 
 /* Fills out with the header of a padding field exactly room bytes long
@@ -1452,28 +1376,33 @@ room_grown_size(off_t end)
 static uint8_t room_zeros[64 * 1024];
 #define ROOM_IOV_MAX (2 + (ROOM_MAX + 4 * ROOM_ALIGN) / sizeof(room_zeros) + 1)
 
-/* Writes a change at good_end, in the room if it fits, ending the room
- * in a shorter padding field; otherwise, with --fsync always, growing
- * the file with new room, in the same write so that no moment of the
- * file lacks its padding field. */
+/* Writes len bytes of data at end, in a file of size bytes: in the room
+ * if they leave some, ending it in a shorter padding field; otherwise,
+ * with grow, growing the file with new room, in the same write so that
+ * no moment of the file lacks its padding field. Sets size to the
+ * file's new size. */
 static int
-write_change(struct objfile *f, const struct buf *change, bool grow)
+write_with_room(int fd, off_t end, off_t *size, const void *data, size_t len,
+    bool grow)
 {
-	off_t end = f->good_end + (off_t)change->len, size = f->size;
+	off_t new_end = end + (off_t)len, new_size = *size;
 	uint8_t header[1 + VARINT_MAX_LEN];
 	struct iovec iov[ROOM_IOV_MAX];
 	size_t headerlen = 0, zeros = 0;
 	int iovcnt = 0;
 
-	if (end < size)
-		headerlen = room_header((size_t)(size - end), header);
-	if (end > size || (end < size && headerlen == 0)) {
-		size = grow ? room_grown_size(end) : end;
-		headerlen =
-		    grow ? room_header((size_t)(size - end), header) : 0;
-		zeros = (size_t)(size - end) - headerlen;
+	if (new_end < new_size)
+		headerlen = room_header((size_t)(new_size - new_end), header);
+	/* Data that fills the room to the last byte grows the file too:
+	 * with grow, the file never ends without room. */
+	if (headerlen == 0 && (grow || new_end != new_size)) {
+		new_size = grow ? room_grown_size(new_end) : new_end;
+		headerlen = grow
+		    ? room_header((size_t)(new_size - new_end), header)
+		    : 0;
+		zeros = (size_t)(new_size - new_end) - headerlen;
 	}
-	iov[iovcnt++] = (struct iovec){ change->data, change->len };
+	iov[iovcnt++] = (struct iovec){ (void *)(uintptr_t)data, len };
 	iov[iovcnt++] = (struct iovec){ header, headerlen };
 	while (zeros > 0) {
 		size_t n =
@@ -1482,13 +1411,120 @@ write_change(struct objfile *f, const struct buf *change, bool grow)
 		iov[iovcnt++] = (struct iovec){ room_zeros, n };
 		zeros -= n;
 	}
-	if (writev_all(f->fd, iov, iovcnt, f->good_end) == -1)
+	if (writev_all(fd, iov, iovcnt, end) == -1)
 		return -1;
 	/* Only without room: a cut where no padding field would fit. */
-	if (size < f->size && ftruncate(f->fd, size) == -1)
+	if (new_size < *size && ftruncate(fd, new_size) == -1)
 		return -1;
-	f->size = size;
+	*size = new_size;
 	return 0;
+}
+
+static bool
+is_disk_full(int error)
+{
+	return error == ENOSPC || error == EDQUOT || error == EFBIG;
+}
+
+/* Ends a new file, whose snapshot ends at end, with data and, with
+ * room, room after it, as appends would leave it: so the first change
+ * after a compaction or a rewrite does not have to grow the file.
+ * Returns the file's size, or -1 with errno. */
+static off_t
+finish_new_file(int fd, off_t end, const void *data, size_t len, bool room)
+{
+	off_t size = end;
+
+	while (write_with_room(fd, end, &size, data, len, room) == -1) {
+		int saved = errno;
+
+		/* A full disk may still hold the file without room. */
+		if (!room || !is_disk_full(saved) || ftruncate(fd, end) == -1) {
+			errno = saved;
+			return -1;
+		}
+		size = end;
+		room = false;
+	}
+	return size;
+}
+
+static int
+make_temp(struct objfile *f, char **tmp, char *err, size_t errlen)
+{
+	int fd;
+
+	*tmp = xasprintf("%s/.objd-new.XXXXXX", f->dir);
+	fd = mkostemp(*tmp, O_CLOEXEC);
+	if (fd == -1) {
+		snprintf(err, errlen, "cannot create a file in %s: %s", f->dir,
+		    strerror(errno));
+		free(*tmp);
+		*tmp = NULL;
+	}
+	return fd;
+}
+
+/* Puts a fully written temporary file in place of the object file and
+ * makes it the file objd appends to, at end. */
+static int
+install_file(struct objfile *f, int fd, const char *tmp, off_t end, off_t size,
+    char *err, size_t errlen)
+{
+	if (rename(tmp, f->path) == -1) {
+		snprintf(err, errlen, "cannot rename %s to %s: %s", tmp,
+		    f->path, strerror(errno));
+		return -1;
+	}
+	/* The rename is durable only once the folder is. */
+	if (sync_dir(f->dir) == -1)
+		log_warn("cannot sync folder %s", f->dir);
+	if (f->fd != -1)
+		close(f->fd);
+	f->fd = fd;
+	f->good_end = end;
+	f->size = size;
+	f->dirty = false;
+	f->needs_rewrite = false;
+	note_sizes(f);
+	objfile_note_identity(f);
+	return 0;
+}
+
+int
+objfile_rewrite(struct objfile *f, const struct store *s, char *err,
+    size_t errlen)
+{
+	char *tmp;
+	off_t end, size = -1;
+	int fd;
+
+	objfile_compact_abort(f);
+	if (!paths_make_dir(f->dir, 0700, err, errlen))
+		return -1;
+	if ((fd = make_temp(f, &tmp, err, errlen)) == -1)
+		return -1;
+	end = write_snapshot(fd, s, f->compress);
+	if (end != -1)
+		size =
+		    finish_new_file(fd, end, NULL, 0, f->fsync == FSYNC_ALWAYS);
+	if (end == -1 || size == -1 || fsync(fd) == -1) {
+		snprintf(err, errlen, "cannot write %s: %s", f->path,
+		    strerror(errno));
+		goto fail;
+	}
+	if (install_file(f, fd, tmp, end, size, err, errlen) == -1)
+		goto fail;
+	free(tmp);
+	return 0;
+fail:
+	/* Appending to the old file could now be wrong (it may be another
+	 * program's): the next change tries a whole rewrite again. */
+	f->needs_rewrite = true;
+	close(fd);
+	unlink(tmp);
+	free(tmp);
+	return -1;
 }
 
 int
@@ -1511,7 +1547,8 @@ objfile_append_start(struct objfile *f, const struct store *s,
 		    "another file");
 		return -1;
 	}
-	while (write_change(f, &c->buf, grow) == -1) {
+	while (write_with_room(f->fd, f->good_end, &f->size, c->buf.data,
+	           c->buf.len, grow) == -1) {
 		saved = errno;
 		/* Leave no partial change behind; the next write would land
 		 * at good_end anyway. */
@@ -1524,8 +1561,7 @@ objfile_append_start(struct objfile *f, const struct store *s,
 			objfile_note_append(f, f->size);
 		}
 		/* A full disk may still hold the change without room. */
-		if (grow &&
-		    (saved == ENOSPC || saved == EDQUOT || saved == EFBIG)) {
+		if (grow && is_disk_full(saved)) {
 			grow = false;
 			continue;
 		}
@@ -1651,7 +1687,9 @@ objfile_compact_start(struct objfile *f, const struct store *s, char *err,
 		if (fd != 3 && (dup2(fd, 3) == -1 || close(fd) == -1))
 			_exit(1);
 		close_range(4, ~0U, 0);
-		_exit(write_snapshot(3, s, f->compress) == -1 ? 1 : 0);
+		_exit(write_snapshot(3, s, f->compress) == -1 || fsync(3) == -1
+		        ? 1
+		        : 0);
 	}
 	close(fd);
 	f->child = pid;
@@ -1681,6 +1719,7 @@ objfile_compact_finish(struct objfile *f, int status, char *err, size_t errlen)
 {
 	char *tmp = f->child_tmp;
 	struct stat st;
+	off_t size;
 	int fd = -1;
 
 	f->child = -1;
@@ -1694,13 +1733,14 @@ objfile_compact_finish(struct objfile *f, int status, char *err, size_t errlen)
 	 * byte for byte: each fragment's crc covers only itself. */
 	fd = open(tmp, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (fd == -1 || fstat(fd, &st) == -1 ||
-	    write_all(fd, f->tail.data, f->tail.len, st.st_size) == -1 ||
+	    (size = finish_new_file(fd, st.st_size, f->tail.data, f->tail.len,
+	         f->fsync == FSYNC_ALWAYS)) == -1 ||
 	    fdatasync(fd) == -1) {
 		snprintf(err, errlen, "cannot finish compacting %s: %s",
 		    f->path, strerror(errno));
 		goto fail;
 	}
-	if (install_file(f, fd, tmp, st.st_size + (off_t)f->tail.len, err,
+	if (install_file(f, fd, tmp, st.st_size + (off_t)f->tail.len, size, err,
 	        errlen) == -1)
 		goto fail;
 	f->stats.last_compaction = now_wall();

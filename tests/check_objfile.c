@@ -388,6 +388,17 @@ START_TEST(test_lock_dies_with_its_process)
 }
 END_TEST
 
+/* The file a rewrite just wrote, without the room after it. */
+static uint8_t *
+read_snapshot(const struct objfile *f, size_t *len)
+{
+	uint8_t *buf = read_file(path, len);
+
+	ck_assert_uint_le(objfile_stats(f)->file_size, *len);
+	*len = objfile_stats(f)->file_size;
+	return buf;
+}
+
 /* Every cut of a file objd wrote is refused, however it falls. */
 START_TEST(test_every_truncation_is_refused)
 {
@@ -398,7 +409,7 @@ START_TEST(test_every_truncation_is_refused)
 	size_t len;
 
 	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
-	buf = read_file(path, &len);
+	buf = read_snapshot(f, &len);
 	for (size_t cut = 1; cut < len; cut++) {
 		struct store *t = store_new();
 
@@ -423,7 +434,7 @@ START_TEST(test_flipped_bytes_are_refused)
 	size_t len, body;
 
 	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
-	buf = read_file(path, &len);
+	buf = read_snapshot(f, &len);
 	/* The commit record is the last field: its tag, then a one-byte
 	 * length that reaches exactly to the end. A 0x7a inside the crc
 	 * must not be taken for the tag. */
@@ -456,7 +467,7 @@ START_TEST(test_trailing_garbage_is_refused)
 	size_t len;
 
 	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
-	buf = read_file(path, &len);
+	buf = read_snapshot(f, &len);
 	buf = xrealloc(buf, len + 16);
 	memset(buf + len, 0, 16);
 	write_file(path, buf, len + 16);
@@ -659,7 +670,7 @@ build_log(struct objfile *f, int n, size_t *ends)
 	char err[512], key[16];
 
 	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
-	ends[0] = (size_t)file_size();
+	ends[0] = objfile_stats(f)->file_size;
 	for (int i = 1; i <= n; i++) {
 		struct objfile_changes c;
 		Objd__Value *v = value_new_int(i);
@@ -843,13 +854,6 @@ START_TEST(test_room_takes_changes_and_grows)
 		append_sized(f, s, ++revision,
 		    (size_t)size - good_end - leave[i]);
 		good_end = (size_t)size - leave[i];
-		if (leave[i] == 0) {
-			/* Filled: the file ends with the commit, until the
-			 * next change grows it. */
-			ck_assert_int_eq(file_size(), (off_t)good_end);
-			append_sized(f, s, ++revision, 50);
-			good_end += 50;
-		}
 		if (leave[i] == 2 || leave[i] == 16386) {
 			/* A padding field fits exactly: no growth. */
 			ck_assert_int_eq(file_size(), size);
@@ -911,6 +915,7 @@ END_TEST
  * full disk would), a change that fits without it is still written. */
 START_TEST(test_change_is_written_without_room_when_disk_is_short)
 {
+	char err[512];
 	struct objfile *f = open_mode(0);
 	struct store *s = sample_store();
 	struct rlimit rl, saved;
@@ -918,22 +923,28 @@ START_TEST(test_change_is_written_without_room_when_disk_is_short)
 	off_t end;
 
 	build_log(f, 2, ends);
-	/* Fill the room to the end: the next change must grow the file. */
-	append_sized(f, s, 12, (size_t)file_size() - ends[2]);
-	end = file_size();
+	/* A change 60 bytes longer than the room must grow the file. */
+	end = file_size() + 60;
 	getrlimit(RLIMIT_FSIZE, &saved);
 	rl = saved;
 	rl.rlim_cur = (rlim_t)end + 1000;
 	signal(SIGXFSZ, SIG_IGN);
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
-	append_sized(f, s, 13, 60);
+	append_sized(f, s, 12, (size_t)end - ends[2]);
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
-	ck_assert_int_eq(file_size(), end + 60);
+	ck_assert_int_eq(file_size(), end);
 	/* The cut back of the room was objd's own. */
 	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
 	/* Room again, once there is space. */
-	append_sized(f, s, 14, 60);
-	ck_assert_int_ge(file_size(), end + 120 + 64 * 1024);
+	append_sized(f, s, 13, 60);
+	ck_assert_int_ge(file_size(), end + 60 + 64 * 1024);
+	/* A new file, too, is written without room when room does not fit. */
+	rl.rlim_cur = 4096;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	ck_assert_uint_eq(objfile_stats(f)->file_room, 0);
+	ck_assert_int_eq(file_size(), (off_t)objfile_stats(f)->file_size);
 	store_free(s);
 	objfile_close(f);
 }
@@ -1085,8 +1096,7 @@ START_TEST(test_compaction_keeps_changes_made_meanwhile)
 	struct objfile *f = open_mode(_i);
 	struct store *s = sample_store(), *t = store_new();
 	struct objfile_changes c;
-	size_t ends[6], len;
-	uint8_t *buf;
+	size_t ends[6];
 	pid_t pid;
 	int status;
 
@@ -1108,12 +1118,71 @@ START_TEST(test_compaction_keeps_changes_made_meanwhile)
 	ck_assert_uint_eq(store_count(t), store_count(s) - 1);
 	ck_assert_ptr_null(store_get(t, "name", 4));
 	ck_assert_uint_eq(store_get(t, "k5", 2)->revision, 14);
-	buf = read_file(path, &len);
-	ck_assert_uint_lt(len, ends[5]);
+	ck_assert_uint_lt(objfile_stats(f)->file_size, ends[5]);
 	ck_assert_uint_eq(file_chunks() > 0, _i == 1);
-	free(buf);
 	store_free(s);
 	store_free(t);
+	objfile_close(f);
+}
+END_TEST
+
+/* Checks that the file ends in room with --fsync always and without it
+ * otherwise, and that a change then goes into the room. */
+static void
+assert_room_takes_next_change(struct objfile *f, struct store *s,
+    enum fsync_mode mode, uint64_t revision)
+{
+	const struct objfile_stats *st = objfile_stats(f);
+	off_t size = file_size();
+
+	ck_assert_int_eq(size, (off_t)(st->file_size + st->file_room));
+	if (mode == FSYNC_ALWAYS)
+		ck_assert_uint_ge(st->file_room, 64 * 1024);
+	else
+		ck_assert_uint_eq(st->file_room, 0);
+	append_sized(f, s, revision, 60);
+	ck_assert_int_eq(file_size(), mode == FSYNC_ALWAYS ? size : size + 60);
+}
+
+/* A new file, a rewrite's or a compaction's, ends as appends leave it:
+ * with room with --fsync always, so that the first change after it is
+ * written inside the file; without in the other modes. _i 0: always,
+ * 1: never. */
+START_TEST(test_new_files_keep_room_with_fsync_always)
+{
+	char err[512];
+	enum fsync_mode mode = _i == 0 ? FSYNC_ALWAYS : FSYNC_NEVER;
+	struct objfile *f = objfile_open(path, mode, err, sizeof(err));
+	struct store *s = sample_store(), *t = store_new();
+	size_t room;
+	pid_t pid;
+	int status;
+
+	ck_assert_msg(f != NULL, "%s", err);
+	ck_assert_msg(objfile_rewrite(f, s, err, sizeof(err)) == 0, "%s", err);
+	assert_room_takes_next_change(f, s, mode, 10);
+	pid = objfile_compact_start(f, s, err, sizeof(err));
+	ck_assert_msg(pid > 0, "%s", err);
+	/* Written meanwhile, so it follows the snapshot, before the room. */
+	append_sized(f, s, 11, 60);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(objfile_compact_finish(f, status, err, sizeof(err)) == 0,
+	    "%s", err);
+	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
+	assert_room_takes_next_change(f, s, mode, 12);
+	room = objfile_stats(f)->file_room;
+	objfile_close(f);
+	/* Read back, by objd and as a protobuf message. */
+	objd__object__free_unpacked(unpack_file(), NULL);
+	f = objfile_open(path, mode, err, sizeof(err));
+	ck_assert_msg(f != NULL, "%s", err);
+	ck_assert_msg(objfile_load(f, t, true, err, sizeof(err)) == 0, "%s",
+	    err);
+	ck_assert_uint_eq(store_revision(t), 12);
+	ck_assert_uint_eq(objfile_stats(f)->file_room, room);
+	ck_assert_uint_eq(objfile_stats(f)->recovered_bytes, 0);
+	store_free(t);
+	store_free(s);
 	objfile_close(f);
 }
 END_TEST
@@ -1398,6 +1467,8 @@ objfile_suite(void)
 	    2);
 	tcase_add_test(tc, test_damage_in_a_chunk_is_refused);
 	tcase_add_loop_test(tc, test_failed_append_leaves_no_trace, 0, 2);
+	tcase_add_loop_test(tc, test_new_files_keep_room_with_fsync_always, 0,
+	    2);
 	tcase_add_loop_test(tc, test_compaction_keeps_changes_made_meanwhile, 0,
 	    2);
 	tcase_add_test(tc, test_zip_bomb_chunk_is_refused);
