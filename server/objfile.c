@@ -52,6 +52,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1060,6 +1061,45 @@ map_file(const char *path, int flags, int *fdp, uint8_t **map, size_t *len,
 	return 0;
 }
 
+/* Below this, a replaced file is closed in the loop: a thread costs more. */
+#define CLOSE_BEHIND_MIN (1024 * 1024)
+
+static void *
+close_main(void *arg)
+{
+	close((int)(intptr_t)arg);
+	return NULL;
+}
+
+/* Closes objd's descriptor of a file that a new one has replaced, by
+ * objd's rename or another program's. The last close of a file whose
+ * name is gone frees its blocks and its cached pages before it returns:
+ * for a file of 58 MB here, 8-13 ms in which no client would be served.
+ * A thread of its own pays that, as Redis's bio thread closes its old
+ * append-only files. */
+static void
+close_replaced(int fd, off_t size)
+{
+	pthread_attr_t attr;
+	pthread_t thread;
+	sigset_t all, old;
+	int rc;
+
+	if (size < CLOSE_BEHIND_MIN || pthread_attr_init(&attr) != 0) {
+		close(fd);
+		return;
+	}
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	/* Signals are the loop's to take. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&thread, &attr, close_main, (void *)(intptr_t)fd);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (rc != 0)
+		close(fd);
+}
+
 int
 objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
     size_t errlen)
@@ -1136,7 +1176,7 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 	/* objd appends only to a file in its own format; another program's
 	 * file is adopted by the caller's rewrite. */
 	if (f->fd != -1)
-		close(f->fd);
+		close_replaced(f->fd, f->size);
 	f->fd = ours ? fd : -1;
 	if (!ours)
 		close(fd);
@@ -1480,7 +1520,7 @@ install_file(struct objfile *f, int fd, const char *tmp, off_t end, off_t size,
 	if (sync_dir(f->dir) == -1)
 		log_warn("cannot sync folder %s", f->dir);
 	if (f->fd != -1)
-		close(f->fd);
+		close_replaced(f->fd, f->size);
 	f->fd = fd;
 	f->good_end = end;
 	f->size = size;

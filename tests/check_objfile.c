@@ -4,6 +4,7 @@
  * snapshots, _i 1 with --compress (deflated chunks); both must behave
  * alike. */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -1187,6 +1188,53 @@ START_TEST(test_new_files_keep_room_with_fsync_always)
 }
 END_TEST
 
+/* Descriptors open in this process. */
+static size_t
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	size_t n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* objd closes a large file it has replaced on a thread of its own (the
+ * last close frees the file's blocks): the descriptor must still go. */
+START_TEST(test_replaced_file_is_closed)
+{
+	static const uint8_t kilobyte[1024];
+	char err[512], key[16];
+	struct objfile *f = open_mode(0);
+	struct store *s = store_new(), *t = store_new();
+	size_t before;
+
+	for (int i = 0; i < 2048; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		put_value(s, key, value_new_bytes(kilobyte, sizeof(kilobyte)),
+		    1);
+	}
+	store_set_revision(s, 1);
+	ck_assert_msg(objfile_rewrite(f, s, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_ge(file_size(), 2 * 1024 * 1024);
+	before = open_fds();
+	ck_assert_msg(objfile_rewrite(f, s, err, sizeof(err)) == 0, "%s", err);
+	for (int i = 0; i < 500 && open_fds() > before; i++)
+		usleep(10 * 1000);
+	ck_assert_uint_eq(open_fds(), before);
+	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
+	ck_assert_msg(objfile_load(f, t, true, err, sizeof(err)) == 0, "%s",
+	    err);
+	ck_assert_uint_eq(store_count(t), 2048);
+	store_free(s);
+	store_free(t);
+	objfile_close(f);
+}
+END_TEST
+
 /* A byte flipped inside a compressed snapshot's chunk, with good commits
  * after it, is damage, as in a plain entry: refused, nothing cut. */
 START_TEST(test_damage_in_a_chunk_is_refused)
@@ -1469,6 +1517,7 @@ objfile_suite(void)
 	tcase_add_loop_test(tc, test_failed_append_leaves_no_trace, 0, 2);
 	tcase_add_loop_test(tc, test_new_files_keep_room_with_fsync_always, 0,
 	    2);
+	tcase_add_test(tc, test_replaced_file_is_closed);
 	tcase_add_loop_test(tc, test_compaction_keeps_changes_made_meanwhile, 0,
 	    2);
 	tcase_add_test(tc, test_zip_bomb_chunk_is_refused);
