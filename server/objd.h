@@ -406,7 +406,7 @@ void objfile_close(struct objfile *f);
 /* --compress: the snapshots objd writes from now on (compaction, rewrite)
  * hold their entries zlib-deflated. Loading takes either, always. */
 void objfile_set_compress(struct objfile *f, bool compress);
-const struct objfile_stats *objfile_stats(const struct objfile *f);
+const struct objfile_stats *objfile_stats(struct objfile *f);
 /* Reads the file into an empty store; a missing file is an empty object.
  * With recover (at start) a torn end is cut back and objd appends to the
  * file from then on. Returns -1 with err, 0, or 1 when the file is not in

@@ -327,15 +327,6 @@ objfile_changes_free(struct objfile *f, struct objfile_changes *c)
 	memset(c, 0, sizeof(*c));
 }
 
-/* For objctl status: the file's bytes up to its last commit, and the
- * room after them. */
-static void
-note_sizes(struct objfile *f)
-{
-	f->stats.file_size = (uint64_t)f->good_end;
-	f->stats.file_room = (uint64_t)(f->size - f->good_end);
-}
-
 static void
 identity_from(struct identity *id, const struct stat *st)
 {
@@ -533,8 +524,11 @@ objfile_set_compress(struct objfile *f, bool compress)
 }
 
 const struct objfile_stats *
-objfile_stats(const struct objfile *f)
+objfile_stats(struct objfile *f)
 {
+	/* The sizes move with every change: taken when asked for. */
+	f->stats.file_size = (uint64_t)f->good_end;
+	f->stats.file_room = (uint64_t)(f->size - f->good_end);
 	return &f->stats;
 }
 
@@ -1182,7 +1176,6 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 		close(fd);
 	f->good_end = (off_t)good_end;
 	f->size = (off_t)size;
-	note_sizes(f);
 	if (f->fd != -1)
 		objfile_note_identity(f);
 	else if (stat(f->path, &st) == 0) {
@@ -1526,7 +1519,6 @@ install_file(struct objfile *f, int fd, const char *tmp, off_t end, off_t size,
 	f->size = size;
 	f->dirty = false;
 	f->needs_rewrite = false;
-	note_sizes(f);
 	objfile_note_identity(f);
 	return 0;
 }
@@ -1597,7 +1589,6 @@ objfile_append_start(struct objfile *f, const struct store *s,
 			    f->path);
 		else { /* the cut is objd's own, not another program's */
 			f->size = f->good_end;
-			note_sizes(f);
 			objfile_note_append(f, f->size);
 		}
 		/* A full disk may still hold the change without room. */
@@ -1648,7 +1639,6 @@ objfile_append_finish(struct objfile *f, const struct objfile_changes *c,
 			    f->path);
 		else
 			f->size = f->good_end;
-		note_sizes(f);
 		objfile_note_identity(f);
 		snprintf(err, errlen, "cannot sync %s: %s", f->path,
 		    strerror(sync_errno));
@@ -1656,7 +1646,6 @@ objfile_append_finish(struct objfile *f, const struct objfile_changes *c,
 	}
 	f->dirty = f->fsync != FSYNC_ALWAYS;
 	f->good_end += (off_t)c->buf.len;
-	note_sizes(f);
 	if (f->child != -1)
 		buf_put(&f->tail, c->buf.data, c->buf.len);
 	objfile_note_append(f, f->size);
@@ -1784,7 +1773,7 @@ objfile_compact_finish(struct objfile *f, int status, char *err, size_t errlen)
 	        errlen) == -1)
 		goto fail;
 	f->stats.last_compaction = now_wall();
-	f->stats.compacted_size = f->stats.file_size;
+	f->stats.compacted_size = (uint64_t)f->good_end;
 	free(tmp);
 	buf_release(&f->tail);
 	return 0;

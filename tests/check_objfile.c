@@ -391,7 +391,7 @@ END_TEST
 
 /* The file a rewrite just wrote, without the room after it. */
 static uint8_t *
-read_snapshot(const struct objfile *f, size_t *len)
+read_snapshot(struct objfile *f, size_t *len)
 {
 	uint8_t *buf = read_file(path, len);
 
