@@ -263,6 +263,10 @@ bool prefetch_first_key(const uint8_t *body, size_t len, const char **key,
 struct arena;
 Objd__Request *request_decode(struct arena *a, const uint8_t *body, size_t len);
 
+/* behind.c: runs fn(arg) on a detached thread with signals blocked; false
+ * if no thread could start, and the caller does the work itself. */
+bool run_behind(void *(*fn)(void *), void *arg);
+
 /* syncer.c: the thread that runs fdatasync for batch.c. Starts syncing
  * fd, and calls done with its errno or 0 from the loop once it is over;
  * false if there is no thread, and the caller must sync itself. */

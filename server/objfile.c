@@ -52,7 +52,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1068,29 +1067,12 @@ close_main(void *arg)
 /* Closes objd's descriptor of a file that a new one has replaced, by
  * objd's rename or another program's. The last close of a file whose
  * name is gone frees its blocks and its cached pages before it returns:
- * for a file of 58 MB here, 8-13 ms in which no client would be served.
- * A thread of its own pays that, as Redis's bio thread closes its old
- * append-only files. */
+ * for a file of 58 MB here, 8-13 ms in which no client would be served. */
 static void
 close_replaced(int fd, off_t size)
 {
-	pthread_attr_t attr;
-	pthread_t thread;
-	sigset_t all, old;
-	int rc;
-
-	if (size < CLOSE_BEHIND_MIN || pthread_attr_init(&attr) != 0) {
-		close(fd);
-		return;
-	}
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	/* Signals are the loop's to take. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&thread, &attr, close_main, (void *)(intptr_t)fd);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	if (rc != 0)
+	if (size < CLOSE_BEHIND_MIN ||
+	    !run_behind(close_main, (void *)(intptr_t)fd))
 		close(fd);
 }
 
