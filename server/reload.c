@@ -112,32 +112,6 @@ reload_free(void)
 	reload_inotify_fd = -1;
 }
 
-static bool
-store_same_entry(const struct store *s, const struct store_entry *e)
-{
-	const struct store_entry *o = store_get(s, e->data, e->keylen);
-
-	return o != NULL && o->vallen == e->vallen &&
-	    memcmp(STORE_ENTRY_VALUE(o), STORE_ENTRY_VALUE(e), e->vallen) == 0;
-}
-
-/* True if a and b hold the same keys with the same values. */
-static bool
-store_same(struct store *a, const struct store *b)
-{
-	struct store_entry **all;
-	size_t n;
-	bool same = true;
-
-	if (store_count(a) != store_count(b))
-		return false;
-	all = store_sorted(a, "", 0, &n);
-	for (size_t i = 0; i < n && same; i++)
-		same = store_same_entry(b, all[i]);
-	free(all);
-	return same;
-}
-
 static void
 reload_set_error(const char *err)
 {
@@ -213,16 +187,16 @@ reload_now(bool force, char *err, size_t errlen)
 	}
 	fresh = store_new();
 	if (objfile_load(server.file, fresh, false, err, errlen) == -1) {
-		store_free(fresh);
+		store_free_behind(fresh);
 		reload_reject(err);
 		return false;
 	}
 	server.last_load = now_wall();
 	reload_set_error(NULL);
-	if (store_same(fresh, server.store)) {
+	if (store_equal(fresh, server.store)) {
 		/* The same state, perhaps in another program's format. */
 		objfile_same_state(server.file);
-		store_free(fresh);
+		store_free_behind(fresh);
 		if (state != OBJFILE_UNCHANGED)
 			reload_write_back();
 		return true;
@@ -233,7 +207,7 @@ reload_now(bool force, char *err, size_t errlen)
 		revision = store_revision(server.store) + 1;
 	store_set_revision(fresh, revision);
 	store_stamp(fresh, revision);
-	store_free(server.store);
+	store_free_behind(server.store);
 	server.store = fresh;
 	watch_reloaded(revision);
 	log_info("loaded %s: %zu keys, revision %llu", server.file_path,

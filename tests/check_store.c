@@ -147,6 +147,86 @@ START_TEST(test_revision_and_stamp)
 }
 END_TEST
 
+/* A store of keys k0..k(n-1), each with the value v<i>, put in the order
+ * start, start+step, ... modulo n (step coprime with n). */
+static struct store *
+store_of(size_t n, size_t start, size_t step)
+{
+	struct store *s = store_new();
+	char key[32], val[32];
+
+	for (size_t k = 0, i = start % n; k < n; k++, i = (i + step) % n) {
+		snprintf(key, sizeof(key), "k%zu", i);
+		snprintf(val, sizeof(val), "v%zu", i);
+		ck_assert_ptr_null(store_put(s, entry(key, val)));
+	}
+	return s;
+}
+
+/* Replaces key's value in s. */
+static void
+store_set(struct store *s, const char *key, const char *val)
+{
+	free(store_put(s, entry(key, val)));
+}
+
+/* Equality is of keys and values, whatever the order they came in, the
+ * seeds of the tables or the revisions; it fails on any difference, in
+ * any of the batches the comparison looks at together, also when the
+ * counts and sizes agree. */
+START_TEST(test_equal)
+{
+	size_t n = 1000;
+	struct store *a = store_of(n, 0, 1), *b = store_of(n, 17, 7);
+	struct store *empty1 = store_new(), *empty2 = store_new();
+	char key[32], other[32], val[32];
+
+	ck_assert(store_equal(empty1, empty2));
+	ck_assert(!store_equal(a, empty1));
+	ck_assert(!store_equal(empty1, a));
+	ck_assert(store_equal(a, b));
+	ck_assert(store_equal(b, a));
+	store_stamp(b, 99);
+	ck_assert(store_equal(a, b));
+
+	for (size_t i = 0; i < n; i += 37) {
+		snprintf(key, sizeof(key), "k%zu", i);
+		snprintf(other, sizeof(other), "x%zu", i);
+		snprintf(val, sizeof(val), "v%zu", i);
+		/* Another value of the same size. */
+		store_set(b, key, i == 0 ? "w0" : "v?");
+		ck_assert(!store_equal(a, b));
+		ck_assert(!store_equal(b, a));
+		/* Another key of the same size, with the same value. */
+		free(store_remove(b, key, strlen(key)));
+		store_set(b, other, val);
+		ck_assert_uint_eq(store_count(a), store_count(b));
+		ck_assert_uint_eq(store_bytes(a), store_bytes(b));
+		ck_assert(!store_equal(a, b));
+		ck_assert(!store_equal(b, a));
+		/* A key missing. */
+		free(store_remove(b, other, strlen(other)));
+		ck_assert(!store_equal(a, b));
+		store_set(b, key, val);
+		ck_assert(store_equal(a, b));
+	}
+	store_free(a);
+	store_free(b);
+	store_free(empty1);
+	store_free(empty2);
+}
+END_TEST
+
+/* Large stores go to a thread, small ones are freed at once; under ASan,
+ * a use after free or a double free in either fails here. */
+START_TEST(test_free_behind)
+{
+	store_free_behind(NULL);
+	store_free_behind(store_of(10, 0, 1));
+	store_free_behind(store_of(20000, 0, 1));
+}
+END_TEST
+
 /* Finds key in the packed req, and nothing in any cut of it that ends
  * before the key does. Under ASan, a read past a cut fails the test. */
 static void
@@ -315,6 +395,8 @@ store_suite(void)
 	tcase_add_test(tc, test_many_against_reference);
 	tcase_add_test(tc, test_sorted_with_prefix);
 	tcase_add_test(tc, test_revision_and_stamp);
+	tcase_add_test(tc, test_equal);
+	tcase_add_test(tc, test_free_behind);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("prefetch");
