@@ -217,6 +217,39 @@ START_TEST(test_equal)
 }
 END_TEST
 
+static void
+count_entry(const struct store_entry *e, void *arg)
+{
+	size_t *seen = arg;
+	size_t i = strtoul(STORE_ENTRY_KEY(e) + 1, NULL, 10);
+
+	seen[i]++;
+}
+
+/* A walk visits every key once, including those in the last slots, where
+ * it no longer fetches ahead. */
+START_TEST(test_foreach_visits_each_once)
+{
+	size_t sizes[] = { 0, 1, 11, 12, 13, 100, 5000 };
+
+	for (size_t t = 0; t < sizeof(sizes) / sizeof(sizes[0]); t++) {
+		size_t n = sizes[t];
+		size_t *seen = calloc(n + 1, sizeof(*seen));
+		struct store *s = store_new();
+
+		if (n > 0) {
+			store_free(s);
+			s = store_of(n, 0, 1);
+		}
+		store_foreach(s, count_entry, seen);
+		for (size_t i = 0; i < n; i++)
+			ck_assert_uint_eq(seen[i], 1);
+		store_free(s);
+		free(seen);
+	}
+}
+END_TEST
+
 /* Large stores go to a thread, small ones are freed at once; under ASan,
  * a use after free or a double free in either fails here. */
 START_TEST(test_free_behind)
@@ -396,6 +429,7 @@ store_suite(void)
 	tcase_add_test(tc, test_sorted_with_prefix);
 	tcase_add_test(tc, test_revision_and_stamp);
 	tcase_add_test(tc, test_equal);
+	tcase_add_test(tc, test_foreach_visits_each_once);
 	tcase_add_test(tc, test_free_behind);
 	suite_add_tcase(s, tc);
 
