@@ -791,6 +791,26 @@ scan_apply_chunk(struct scan *sc, size_t at, const uint8_t *p, size_t len,
 	return 0;
 }
 
+/* How many staged entries ahead a load fetches the slots of their keys. */
+#define SCAN_FETCH_AHEAD 8
+
+/* Starts fetching the slot of the key of staged entry i, if it is a plain
+ * entry: inserting a million keys otherwise waits on memory for each. */
+static void
+scan_prefetch(struct scan *sc, size_t i)
+{
+	size_t pos = sc->staged[i];
+	struct raw_entry e;
+	uint32_t number;
+	unsigned wire;
+	uint64_t n;
+
+	if (read_field(sc->buf, sc->len, &pos, &number, &wire, &n) == 0 &&
+	    number == FIELD_ENTRIES && wire == 2 && n <= sc->len - pos &&
+	    parse_entry(sc->buf + pos, (size_t)n, &e) == 0)
+		store_prefetch_slot(sc->store, e.key, e.keylen);
+}
+
 /* Applies the staged entries and chunks. want is the commit's count of
  * entries, checked here when chunks hide it from scan_commit_ok; NULL
  * for a file without commits. */
@@ -805,6 +825,8 @@ scan_apply(struct scan *sc, uint64_t revision, const uint32_t *want)
 	for (size_t i = 0; i < sc->nstaged; i++) {
 		size_t at = sc->staged[i], pos = at;
 
+		if (i + SCAN_FETCH_AHEAD < sc->nstaged)
+			scan_prefetch(sc, i + SCAN_FETCH_AHEAD);
 		read_field(sc->buf, sc->len, &pos, &number, &wire, &n);
 		if (number == FIELD_DEFLATED) {
 			if (scan_apply_chunk(sc, at, sc->buf + pos, (size_t)n,

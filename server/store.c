@@ -14,6 +14,9 @@
 #include "xmalloc.h"
 
 #define STORE_MIN_SLOTS 16
+/* How many slots ahead a walk fetches entries: far enough that an entry
+ * is in the cache when its turn comes. */
+#define STORE_WALK_AHEAD 16
 
 struct store {
 	struct store_entry **slots;
@@ -204,6 +207,9 @@ store_grow(struct store *s)
 		struct store_entry *e = old[i];
 		size_t j;
 
+		/* Each entry's hash is read from the entry itself. */
+		if (i + STORE_WALK_AHEAD < oldn && old[i + STORE_WALK_AHEAD])
+			__builtin_prefetch(old[i + STORE_WALK_AHEAD]);
 		if (e == NULL)
 			continue;
 		for (j = e->hash & (s->nslots - 1); s->slots[j] != NULL;
@@ -344,10 +350,6 @@ store_equal(const struct store *a, const struct store *b)
 	}
 	return true;
 }
-
-/* How many slots ahead a walk fetches entries: far enough that an entry
- * is in the cache when its turn comes. */
-#define STORE_WALK_AHEAD 16
 
 void
 store_foreach(const struct store *s,
