@@ -1762,6 +1762,16 @@ objfile_compact_finish(struct objfile *f, int status, char *err, size_t errlen)
 		    f->path);
 		goto fail;
 	}
+	/* Renamed over a file that another program put there meanwhile,
+	 * the compaction would drop that file unread. The reload that
+	 * follows writes a new one. */
+	if (objfile_check(f) == OBJFILE_CHANGED) {
+		snprintf(err, errlen,
+		    "%s was replaced while objd compacted it; objd loads the "
+		    "new file instead",
+		    f->path);
+		goto fail;
+	}
 	/* Changes committed while the child wrote follow its snapshot
 	 * byte for byte: each fragment's crc covers only itself. */
 	fd = open(tmp, O_RDWR | O_CLOEXEC | O_NOFOLLOW);

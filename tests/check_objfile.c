@@ -1127,6 +1127,60 @@ START_TEST(test_compaction_keeps_changes_made_meanwhile)
 }
 END_TEST
 
+/* How many of objd's new files, not yet renamed, are in the file's
+ * folder. */
+static int
+temp_files(void)
+{
+	char sub[160];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	d = opendir(sub);
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, ".objd-new.", 10) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* A file that another program renames in while a compaction runs is
+ * left for the reload to find, not replaced by the compaction. */
+START_TEST(test_compaction_gives_way_to_a_replaced_file)
+{
+	char err[512], other[160];
+	struct objfile *f = open_mode(_i);
+	struct store *s = sample_store(), *t = store_new();
+	size_t ends[6];
+	pid_t pid;
+	int status;
+
+	build_log(f, 5, ends);
+	ck_assert_int_eq(objfile_load(f, s, false, err, sizeof(err)), 0);
+	pid = objfile_compact_start(f, s, err, sizeof(err));
+	ck_assert_msg(pid > 0, "%s", err);
+	snprintf(other, sizeof(other), "%s/sub/new", dir);
+	write_file(other, (const uint8_t *)"", 0);
+	ck_assert_int_eq(rename(other, path), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_int_eq(objfile_compact_finish(f, status, err, sizeof(err)),
+	    -1);
+	ck_assert_msg(strstr(err, "was replaced") != NULL, "%s", err);
+	ck_assert(!objfile_compacting(f));
+	ck_assert_int_eq(file_size(), 0);
+	ck_assert_int_eq(objfile_check(f), OBJFILE_CHANGED);
+	ck_assert_int_eq(objfile_load(f, t, false, err, sizeof(err)), 0);
+	ck_assert_uint_eq(store_count(t), 0);
+	ck_assert_int_eq(temp_files(), 0);
+	store_free(s);
+	store_free(t);
+	objfile_close(f);
+}
+END_TEST
+
 /* Checks that the file ends in room with --fsync always and without it
  * otherwise, and that a change then goes into the room. */
 static void
@@ -1518,6 +1572,8 @@ objfile_suite(void)
 	tcase_add_loop_test(tc, test_new_files_keep_room_with_fsync_always, 0,
 	    2);
 	tcase_add_test(tc, test_replaced_file_is_closed);
+	tcase_add_loop_test(tc, test_compaction_gives_way_to_a_replaced_file, 0,
+	    2);
 	tcase_add_loop_test(tc, test_compaction_keeps_changes_made_meanwhile, 0,
 	    2);
 	tcase_add_test(tc, test_zip_bomb_chunk_is_refused);
