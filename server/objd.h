@@ -429,6 +429,11 @@ enum scan_result objfile_scan_buffer(const uint8_t *buf, size_t len,
  * new file from then on. */
 int objfile_rewrite(struct objfile *f, const struct store *s, char *err,
     size_t errlen);
+/* objfile_rewrite after a reload: fails, leaving the file alone, if
+ * another program replaced the file objfile_load read (or put one where
+ * there was none) meanwhile, so that the next reload finds it. */
+int objfile_write_back(struct objfile *f, const struct store *s, char *err,
+    size_t errlen);
 void objfile_changes_init(struct objfile *f, struct objfile_changes *c);
 void objfile_changes_free(struct objfile *f, struct objfile_changes *c);
 void objfile_change_set(struct objfile_changes *c, const char *key,

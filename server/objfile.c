@@ -124,6 +124,10 @@ struct objfile {
 	bool needs_rewrite; /* an fsync failed: what is on disk is in doubt */
 	bool compress;      /* --compress: snapshots deflate their entries */
 	struct identity seen;
+	/* The file objfile_load last read at the path (only exists, dev
+	 * and ino count), or none, when the file was missing or moved
+	 * aside: objfile_write_back replaces only that. */
+	struct identity at_path;
 	/* objd appended since seen was taken: the size is seen's, and the
 	 * times are unknown, but none later than appended_at. */
 	bool seen_appended;
@@ -1113,6 +1117,9 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 	if (map_file(f->path, recover ? O_RDWR : O_RDONLY, &fd, &map, &len, &st,
 	        err, errlen) == -1)
 		return -1;
+	f->at_path.exists = false;
+	if (fd != -1)
+		identity_from(&f->at_path, &st);
 	if (fd == -1) {
 		f->seen.exists = false;
 		f->seen_appended = false;
@@ -1527,9 +1534,24 @@ install_file(struct objfile *f, int fd, const char *tmp, off_t end, off_t size,
 	return 0;
 }
 
-int
-objfile_rewrite(struct objfile *f, const struct store *s, char *err,
-    size_t errlen)
+/* True if the file at f's path is the one objfile_load last read there,
+ * or there is none and it found none. */
+static bool
+path_holds_loaded(const struct objfile *f)
+{
+	struct stat st;
+
+	if (stat(f->path, &st) == -1)
+		return errno == ENOENT && !f->at_path.exists;
+	return f->at_path.exists && st.st_dev == f->at_path.dev &&
+	    st.st_ino == f->at_path.ino;
+}
+
+/* Writes s as a new file and renames it over the old one; with
+ * only_over_loaded, only if the path still holds what objfile_load read. */
+static int
+rewrite(struct objfile *f, const struct store *s, bool only_over_loaded,
+    char *err, size_t errlen)
 {
 	char *tmp;
 	off_t end, size = -1;
@@ -1549,6 +1571,13 @@ objfile_rewrite(struct objfile *f, const struct store *s, char *err,
 		    strerror(errno));
 		goto fail;
 	}
+	if (only_over_loaded && !path_holds_loaded(f)) {
+		snprintf(err, errlen,
+		    "%s was replaced again while objd wrote it back; objd "
+		    "loads the new file",
+		    f->path);
+		goto fail;
+	}
 	if (install_file(f, fd, tmp, end, size, err, errlen) == -1)
 		goto fail;
 	free(tmp);
@@ -1561,6 +1590,20 @@ fail:
 	unlink(tmp);
 	free(tmp);
 	return -1;
+}
+
+int
+objfile_rewrite(struct objfile *f, const struct store *s, char *err,
+    size_t errlen)
+{
+	return rewrite(f, s, false, err, errlen);
+}
+
+int
+objfile_write_back(struct objfile *f, const struct store *s, char *err,
+    size_t errlen)
+{
+	return rewrite(f, s, true, err, errlen);
 }
 
 int
@@ -1813,8 +1856,11 @@ objfile_check(struct objfile *f)
 	struct stat st;
 
 	f->times_suspect = false;
-	if (stat(f->path, &st) == -1)
+	if (stat(f->path, &st) == -1) {
+		if (errno == ENOENT)
+			f->at_path.exists = false;
 		return f->seen.exists ? OBJFILE_MISSING : OBJFILE_UNCHANGED;
+	}
 	identity_from(&now, &st);
 	if (!f->seen.exists || now.dev != f->seen.dev ||
 	    now.ino != f->seen.ino || now.size != f->seen.size)
@@ -1857,8 +1903,10 @@ objfile_reject(struct objfile *f, char *err, size_t errlen)
 		    ? xasprintf("%s.rejected-%s", f->path, stamp)
 		    : xasprintf("%s.rejected-%s.%d", f->path, stamp, i);
 		if (access(dest, F_OK) == -1 && errno == ENOENT) {
-			if (rename(f->path, dest) == 0)
+			if (rename(f->path, dest) == 0) {
+				f->at_path.exists = false;
 				return dest;
+			}
 			break;
 		}
 	}

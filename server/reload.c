@@ -126,7 +126,7 @@ reload_write_back(void)
 {
 	char err[1024];
 
-	if (objfile_rewrite(server.file, server.store, err, sizeof(err)) ==
+	if (objfile_write_back(server.file, server.store, err, sizeof(err)) ==
 	    -1) {
 		log_warnx("%s", err);
 		compact_settle(false, err);

@@ -106,6 +106,26 @@ write_file(const char *p, const uint8_t *buf, size_t len)
 	close(fd);
 }
 
+/* How many of objd's new files, not yet renamed, are in the file's
+ * folder. */
+static int
+temp_files(void)
+{
+	char sub[160];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	d = opendir(sub);
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, ".objd-new.", 10) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
 static void
 assert_same(const struct store *a, const struct store *b)
 {
@@ -545,6 +565,89 @@ START_TEST(test_check_and_reject)
 	ck_assert_int_eq(objfile_check(f), OBJFILE_MISSING);
 	free(moved);
 	store_free(s);
+	objfile_close(f);
+}
+END_TEST
+
+/* Puts an empty file (an empty object, in any program's format) at the
+ * path by rename, as careful writers do, and returns its inode. */
+static ino_t
+rename_empty_file_in(void)
+{
+	char other[160];
+	struct stat st;
+
+	snprintf(other, sizeof(other), "%s/sub/new", dir);
+	write_file(other, (const uint8_t *)"", 0);
+	ck_assert_int_eq(stat(other, &st), 0);
+	ck_assert_int_eq(rename(other, path), 0);
+	return st.st_ino;
+}
+
+static ino_t
+path_inode(void)
+{
+	struct stat st;
+
+	ck_assert_int_eq(stat(path, &st), 0);
+	return st.st_ino;
+}
+
+/* A reload's write-back replaces the file the reload read, or puts one
+ * where there was none, but not a file that another program renamed in
+ * since: that one is left for the next reload. */
+START_TEST(test_write_back_replaces_only_what_was_read)
+{
+	char err[512], *moved;
+	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	struct store *s = sample_store(), *t = store_new();
+	ino_t theirs;
+
+	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
+	rename_empty_file_in();
+	ck_assert_int_eq(objfile_load(f, t, false, err, sizeof(err)), 0);
+	ck_assert_msg(objfile_write_back(f, s, err, sizeof(err)) == 0, "%s",
+	    err);
+	ck_assert_int_gt(file_size(), 0);
+	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
+
+	/* Replaced again between the load and the write-back. */
+	rename_empty_file_in();
+	ck_assert_int_eq(objfile_load(f, t, false, err, sizeof(err)), 0);
+	theirs = rename_empty_file_in();
+	ck_assert_int_eq(objfile_write_back(f, s, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "replaced again") != NULL, "%s", err);
+	ck_assert_int_eq(path_inode(), theirs);
+	ck_assert_int_eq(temp_files(), 0);
+	ck_assert_int_eq(objfile_check(f), OBJFILE_CHANGED);
+	ck_assert_int_eq(objfile_load(f, t, false, err, sizeof(err)), 0);
+	ck_assert_msg(objfile_write_back(f, s, err, sizeof(err)) == 0, "%s",
+	    err);
+
+	/* Removed: the write-back puts the state back, unless another
+	 * file came first. */
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(objfile_check(f), OBJFILE_MISSING);
+	theirs = rename_empty_file_in();
+	ck_assert_int_eq(objfile_write_back(f, s, err, sizeof(err)), -1);
+	ck_assert_int_eq(path_inode(), theirs);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(objfile_check(f), OBJFILE_MISSING);
+	ck_assert_msg(objfile_write_back(f, s, err, sizeof(err)) == 0, "%s",
+	    err);
+	ck_assert_int_gt(file_size(), 0);
+
+	/* Moved aside as bad: the same. */
+	write_file(path, (const uint8_t *)"\xff", 1);
+	ck_assert_int_eq(objfile_load(f, t, false, err, sizeof(err)), -1);
+	moved = objfile_reject(f, err, sizeof(err));
+	ck_assert_msg(moved != NULL, "%s", err);
+	ck_assert_msg(objfile_write_back(f, s, err, sizeof(err)) == 0, "%s",
+	    err);
+	ck_assert_int_gt(file_size(), 0);
+	free(moved);
+	store_free(s);
+	store_free(t);
 	objfile_close(f);
 }
 END_TEST
@@ -1127,26 +1230,6 @@ START_TEST(test_compaction_keeps_changes_made_meanwhile)
 }
 END_TEST
 
-/* How many of objd's new files, not yet renamed, are in the file's
- * folder. */
-static int
-temp_files(void)
-{
-	char sub[160];
-	struct dirent *de;
-	int n = 0;
-	DIR *d;
-
-	snprintf(sub, sizeof(sub), "%s/sub", dir);
-	d = opendir(sub);
-	ck_assert_ptr_nonnull(d);
-	while ((de = readdir(d)) != NULL)
-		if (strncmp(de->d_name, ".objd-new.", 10) == 0)
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* A file that another program renames in while a compaction runs is
  * left for the reload to find, not replaced by the compaction. */
 START_TEST(test_compaction_gives_way_to_a_replaced_file)
@@ -1554,6 +1637,7 @@ objfile_suite(void)
 	tcase_add_loop_test(tc, test_trailing_garbage_is_refused, 0, 2);
 	tcase_add_test(tc, test_foreign_file_last_entry_wins);
 	tcase_add_test(tc, test_check_and_reject);
+	tcase_add_test(tc, test_write_back_replaces_only_what_was_read);
 	tcase_add_test(tc, test_check_after_appends);
 	tcase_add_test(tc, test_file_times_after_objd_clock);
 	tcase_add_test(tc, test_commit_pack_matches_protobuf_c);
