@@ -429,9 +429,9 @@ enum scan_result objfile_scan_buffer(const uint8_t *buf, size_t len,
  * new file from then on. */
 int objfile_rewrite(struct objfile *f, const struct store *s, char *err,
     size_t errlen);
-/* objfile_rewrite after a reload: fails, leaving the file alone, if
- * another program replaced the file objfile_load read (or put one where
- * there was none) meanwhile, so that the next reload finds it. */
+/* objfile_rewrite after a reload, but only over the file objfile_load
+ * read, or where it found none: returns 1, leaving the file alone, if
+ * another program put a new one there meanwhile, for a reload to load. */
 int objfile_write_back(struct objfile *f, const struct store *s, char *err,
     size_t errlen);
 void objfile_changes_init(struct objfile *f, struct objfile_changes *c);

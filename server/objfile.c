@@ -1548,14 +1548,15 @@ path_holds_loaded(const struct objfile *f)
 }
 
 /* Writes s as a new file and renames it over the old one; with
- * only_over_loaded, only if the path still holds what objfile_load read. */
+ * only_over_loaded, only if the path still holds what objfile_load read,
+ * and returns 1 if it does not. */
 static int
 rewrite(struct objfile *f, const struct store *s, bool only_over_loaded,
     char *err, size_t errlen)
 {
 	char *tmp;
 	off_t end, size = -1;
-	int fd;
+	int fd, rc = -1;
 
 	objfile_compact_abort(f);
 	if (!paths_make_dir(f->dir, 0700, err, errlen))
@@ -1576,6 +1577,7 @@ rewrite(struct objfile *f, const struct store *s, bool only_over_loaded,
 		    "%s was replaced again while objd wrote it back; objd "
 		    "loads the new file",
 		    f->path);
+		rc = 1;
 		goto fail;
 	}
 	if (install_file(f, fd, tmp, end, size, err, errlen) == -1)
@@ -1589,7 +1591,7 @@ fail:
 	close(fd);
 	unlink(tmp);
 	free(tmp);
-	return -1;
+	return rc;
 }
 
 int

@@ -119,15 +119,29 @@ reload_set_error(const char *err)
 	server.last_reload_error = err != NULL ? xstrdup(err) : NULL;
 }
 
+/* A reload that finds yet another file renamed in when it writes back
+ * loads that one too, up to this many times in a row; beyond, the timer
+ * comes back to it. */
+#define RELOAD_CHASE_MAX 8
+
+/* Set when a write-back gave way to a newer file: the reload goes on. */
+static bool reload_again;
+
 /* Writes the state in memory as the file, in objd's format; a rewrite
  * also stands in for a compaction that was under way. */
 static bool
 reload_write_back(void)
 {
 	char err[1024];
+	int rc;
 
-	if (objfile_write_back(server.file, server.store, err, sizeof(err)) ==
-	    -1) {
+	rc = objfile_write_back(server.file, server.store, err, sizeof(err));
+	if (rc == 1) {
+		log_warnx("%s", err);
+		reload_again = true;
+		return true;
+	}
+	if (rc == -1) {
 		log_warnx("%s", err);
 		compact_settle(false, err);
 		return false;
@@ -163,15 +177,13 @@ reload_reject(const char *why)
 		reload_write_back();
 }
 
-bool
-reload_now(bool force, char *err, size_t errlen)
+static bool
+reload_once(bool force, char *err, size_t errlen)
 {
 	enum objfile_state state;
 	struct store *fresh;
 	uint64_t revision;
 
-	/* A batch in flight is objd's own change, not yet noted as such. */
-	batch_settle();
 	state = objfile_check(server.file);
 	if (state == OBJFILE_UNCHANGED && !force)
 		return true;
@@ -214,4 +226,27 @@ reload_now(bool force, char *err, size_t errlen)
 	    store_count(fresh), (unsigned long long)revision);
 	reload_write_back();
 	return true;
+}
+
+bool
+reload_now(bool force, char *err, size_t errlen)
+{
+	bool ok = true;
+
+	/* A batch in flight is objd's own change, not yet noted as such. */
+	batch_settle();
+	reload_again = true;
+	for (int i = 0; reload_again && i < RELOAD_CHASE_MAX; i++) {
+		reload_again = false;
+		ok = reload_once(force && i == 0, err, errlen);
+	}
+	if (reload_again) {
+		/* Until a later reload lands, a change writes the state
+		 * over whatever file is there, as before the chase. */
+		log_warnx("%s keeps being replaced while objd loads it; "
+		          "objd loads the newest one at its next look",
+		    server.file_path);
+		compact_settle(false, "the file keeps being replaced");
+	}
+	return ok;
 }

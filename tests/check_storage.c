@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -848,6 +849,95 @@ START_TEST(test_serving_during_a_slow_sync)
 }
 END_TEST
 
+/* Renames in a new object file holding only the key a with the integer
+ * value, as another program would. */
+static void
+rename_in_a(int64_t value)
+{
+	Objd__Object obj = OBJD__OBJECT__INIT;
+	Objd__Object__EntriesEntry e = OBJD__OBJECT__ENTRIES_ENTRY__INIT;
+	Objd__Object__EntriesEntry *ents[] = { &e };
+	Objd__Value *v = value_new_int(value);
+	const char *tmp = e2e_path(s, "incoming");
+	uint8_t buf[64];
+	size_t len;
+
+	e.key = "a";
+	e.value = v;
+	obj.n_entries = 1;
+	obj.entries = ents;
+	len = objd__object__pack(&obj, buf);
+	e2e_write_file(tmp, buf, len);
+	ck_assert_int_eq(rename(tmp, s->file), 0);
+	value_free(v);
+}
+
+/* True once objd has a new file in the works beside the object file. */
+static bool
+new_file_in_the_works(void)
+{
+	char *dir = strdup(s->file), *slash;
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	ck_assert_ptr_nonnull(dir);
+	slash = strrchr(dir, '/');
+	ck_assert_ptr_nonnull(slash);
+	*slash = '\0';
+	d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, ".objd-new.", 10) == 0)
+			found = true;
+	closedir(d);
+	free(dir);
+	return found;
+}
+
+/* A file renamed in while objd writes back the file it just loaded is
+ * not written over: the same reload loads it. The reload interval is 0
+ * (no timer, no inotify), so only that reload can find the newer file. */
+START_TEST(test_write_back_gives_way_to_a_newer_file)
+{
+	const char *slow = e2e_path(s, "slow-fsync");
+	struct failsync fs;
+	struct objd_opts o = { .reload_interval = "0",
+		.extra = E2E_ARGV("--fsync", "never") };
+	double deadline;
+
+	failsync_init(&fs, e2e_path(s, "fail-fsync"), slow);
+	o.env = fs.env;
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "a", "0");
+	rename_in_a(1);
+	/* The write-back's sync of its new file takes a second. */
+	e2e_write_file(slow, "", 0);
+	ck_assert_int_eq(kill(s->objd, SIGHUP), 0);
+	deadline = e2e_now() + 10;
+	while (!new_file_in_the_works()) {
+		ck_assert_msg(e2e_now() < deadline, "no write-back began");
+		e2e_sleep(0.01);
+	}
+	rename_in_a(2);
+	ck_assert_int_eq(unlink(slow), 0);
+	deadline = e2e_now() + 10;
+	while (strcmp(CTL_OK(s, "get", "a"), "2\n") != 0) {
+		ck_assert_msg(e2e_now() < deadline,
+		    "the newer file was not loaded: a is %s; log:\n%s", s->out,
+		    e2e_log_tail(s));
+		e2e_sleep(0.05);
+	}
+	ck_assert_msg(strstr(e2e_log_tail(s), "replaced again") != NULL,
+	    "log:\n%s", e2e_log_tail(s));
+	e2e_stop(s);
+
+	e2e_start_opts(s, &o);
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "2\n");
+	e2e_stop(s);
+}
+END_TEST
+
 /* Writes that come while a sync fails may rest on the failed change:
  * they are refused with it, and none of them reaches the file. */
 START_TEST(test_failed_sync_refuses_writes_that_came_meanwhile)
@@ -1041,6 +1131,7 @@ storage_suite(void)
 	tcase_add_test(tc, test_failed_fsync_refuses_and_rewrites);
 	tcase_add_test(tc, test_failed_fsync_not_back_after_restart);
 	tcase_add_test(tc, test_serving_during_a_slow_sync);
+	tcase_add_test(tc, test_write_back_gives_way_to_a_newer_file);
 	tcase_add_test(tc, test_failed_sync_refuses_writes_that_came_meanwhile);
 	tcase_add_test(tc, test_commit_wait_runs_out);
 	tcase_add_test(tc, test_commit_wait_skips_writers_back);
