@@ -524,10 +524,15 @@ startup(int listen_fd)
 		startup_fail("cannot load %s: %s", server.file_path, err);
 	case 1:
 		/* Another program wrote the file: objd appends only to
-		 * files in its own format. */
-		if (objfile_rewrite(server.file, server.store, err,
-		        sizeof(err)) == -1)
+		 * files in its own format. A newer one renamed in meanwhile
+		 * is left for the first reload. */
+		switch (objfile_write_back(server.file, server.store, err,
+		    sizeof(err))) {
+		case -1:
 			startup_fail("%s", err);
+		case 1:
+			log_warnx("%s", err);
+		}
 		break;
 	}
 	server.last_load = now_wall();

@@ -1183,15 +1183,17 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 	if (f->fd != -1)
 		close_replaced(f->fd, f->size);
 	f->fd = ours ? fd : -1;
-	if (!ours)
-		close(fd);
 	f->good_end = (off_t)good_end;
 	f->size = (off_t)size;
 	if (f->fd != -1)
 		objfile_note_identity(f);
-	else if (stat(f->path, &st) == 0) {
-		identity_from(&f->seen, &st);
+	else {
+		/* The file read, not whatever the path holds by now: a newer
+		 * one must look changed to the next reload. */
+		if (fstat(fd, &st) == 0)
+			identity_from(&f->seen, &st);
 		f->seen_appended = false;
+		close(fd);
 	}
 	return ours || good_end == 0 ? 0 : 1;
 }

@@ -938,6 +938,48 @@ START_TEST(test_write_back_gives_way_to_a_newer_file)
 }
 END_TEST
 
+/* objd starting on another program's file writes it in its own format,
+ * but not over a newer file renamed in meanwhile: a reload loads that
+ * one. A child process renames it in once objd's new file appears (the
+ * sync of which takes a second), while the test waits for objd. */
+START_TEST(test_start_gives_way_to_a_newer_file)
+{
+	const char *slow = e2e_path(s, "slow-fsync");
+	struct failsync fs;
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "never") };
+	double deadline;
+	pid_t renamer;
+	int status;
+
+	failsync_init(&fs, e2e_path(s, "fail-fsync"), slow);
+	o.env = fs.env;
+	rename_in_a(1);
+	e2e_write_file(slow, "", 0);
+	renamer = fork();
+	ck_assert_int_ne(renamer, -1);
+	if (renamer == 0) {
+		deadline = e2e_now() + 10;
+		while (!new_file_in_the_works() && e2e_now() < deadline)
+			e2e_sleep(0.01);
+		rename_in_a(2);
+		_exit(unlink(slow) == 0 ? 0 : 1);
+	}
+	e2e_start_opts(s, &o);
+	ck_assert_int_eq(waitpid(renamer, &status, 0), renamer);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	deadline = e2e_now() + 10;
+	while (strcmp(CTL_OK(s, "get", "a"), "2\n") != 0) {
+		ck_assert_msg(e2e_now() < deadline,
+		    "the newer file was not loaded: a is %s; log:\n%s", s->out,
+		    e2e_log_tail(s));
+		e2e_sleep(0.05);
+	}
+	ck_assert_msg(strstr(e2e_log_tail(s), "was replaced") != NULL,
+	    "log:\n%s", e2e_log_tail(s));
+	e2e_stop(s);
+}
+END_TEST
+
 /* Writes that come while a sync fails may rest on the failed change:
  * they are refused with it, and none of them reaches the file. */
 START_TEST(test_failed_sync_refuses_writes_that_came_meanwhile)
@@ -1132,6 +1174,7 @@ storage_suite(void)
 	tcase_add_test(tc, test_failed_fsync_not_back_after_restart);
 	tcase_add_test(tc, test_serving_during_a_slow_sync);
 	tcase_add_test(tc, test_write_back_gives_way_to_a_newer_file);
+	tcase_add_test(tc, test_start_gives_way_to_a_newer_file);
 	tcase_add_test(tc, test_failed_sync_refuses_writes_that_came_meanwhile);
 	tcase_add_test(tc, test_commit_wait_runs_out);
 	tcase_add_test(tc, test_commit_wait_skips_writers_back);
