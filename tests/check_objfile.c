@@ -1193,6 +1193,21 @@ START_TEST(test_failed_append_leaves_no_trace)
 }
 END_TEST
 
+/* Writes a log of five changes to the file, loads it into s, and starts
+ * compacting it; returns the child. */
+static pid_t
+compact_a_log(struct objfile *f, struct store *s, size_t ends[6])
+{
+	char err[512];
+	pid_t pid;
+
+	build_log(f, 5, ends);
+	ck_assert_int_eq(objfile_load(f, s, false, err, sizeof(err)), 0);
+	pid = objfile_compact_start(f, s, err, sizeof(err));
+	ck_assert_msg(pid > 0, "%s", err);
+	return pid;
+}
+
 /* Compaction in a child, with a change appended while it runs. */
 START_TEST(test_compaction_keeps_changes_made_meanwhile)
 {
@@ -1204,10 +1219,7 @@ START_TEST(test_compaction_keeps_changes_made_meanwhile)
 	pid_t pid;
 	int status;
 
-	build_log(f, 5, ends);
-	ck_assert_int_eq(objfile_load(f, s, false, err, sizeof(err)), 0);
-	pid = objfile_compact_start(f, s, err, sizeof(err));
-	ck_assert_msg(pid > 0, "%s", err);
+	pid = compact_a_log(f, s, ends);
 	objfile_changes_init(f, &c);
 	objfile_change_delete(&c, "name", 4);
 	objfile_change_commit(&c, 15);
@@ -1234,20 +1246,15 @@ END_TEST
  * left for the reload to find, not replaced by the compaction. */
 START_TEST(test_compaction_gives_way_to_a_replaced_file)
 {
-	char err[512], other[160];
+	char err[512];
 	struct objfile *f = open_mode(_i);
 	struct store *s = sample_store(), *t = store_new();
 	size_t ends[6];
 	pid_t pid;
 	int status;
 
-	build_log(f, 5, ends);
-	ck_assert_int_eq(objfile_load(f, s, false, err, sizeof(err)), 0);
-	pid = objfile_compact_start(f, s, err, sizeof(err));
-	ck_assert_msg(pid > 0, "%s", err);
-	snprintf(other, sizeof(other), "%s/sub/new", dir);
-	write_file(other, (const uint8_t *)"", 0);
-	ck_assert_int_eq(rename(other, path), 0);
+	pid = compact_a_log(f, s, ends);
+	rename_empty_file_in();
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_int_eq(objfile_compact_finish(f, status, err, sizeof(err)),
 	    -1);

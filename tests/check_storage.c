@@ -895,6 +895,20 @@ new_file_in_the_works(void)
 	return found;
 }
 
+/* Waits until objd serves the second file rename_in_a put there. */
+static void
+wait_for_the_newer_file(void)
+{
+	double deadline = e2e_now() + 10;
+
+	while (strcmp(CTL_OK(s, "get", "a"), "2\n") != 0) {
+		ck_assert_msg(e2e_now() < deadline,
+		    "the newer file was not loaded: a is %s; log:\n%s", s->out,
+		    e2e_log_tail(s));
+		e2e_sleep(0.05);
+	}
+}
+
 /* A file renamed in while objd writes back the file it just loaded is
  * not written over: the same reload loads it. The reload interval is 0
  * (no timer, no inotify), so only that reload can find the newer file. */
@@ -921,13 +935,7 @@ START_TEST(test_write_back_gives_way_to_a_newer_file)
 	}
 	rename_in_a(2);
 	ck_assert_int_eq(unlink(slow), 0);
-	deadline = e2e_now() + 10;
-	while (strcmp(CTL_OK(s, "get", "a"), "2\n") != 0) {
-		ck_assert_msg(e2e_now() < deadline,
-		    "the newer file was not loaded: a is %s; log:\n%s", s->out,
-		    e2e_log_tail(s));
-		e2e_sleep(0.05);
-	}
+	wait_for_the_newer_file();
 	ck_assert_msg(strstr(e2e_log_tail(s), "replaced again") != NULL,
 	    "log:\n%s", e2e_log_tail(s));
 	e2e_stop(s);
@@ -967,13 +975,7 @@ START_TEST(test_start_gives_way_to_a_newer_file)
 	e2e_start_opts(s, &o);
 	ck_assert_int_eq(waitpid(renamer, &status, 0), renamer);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	deadline = e2e_now() + 10;
-	while (strcmp(CTL_OK(s, "get", "a"), "2\n") != 0) {
-		ck_assert_msg(e2e_now() < deadline,
-		    "the newer file was not loaded: a is %s; log:\n%s", s->out,
-		    e2e_log_tail(s));
-		e2e_sleep(0.05);
-	}
+	wait_for_the_newer_file();
 	ck_assert_msg(strstr(e2e_log_tail(s), "was replaced") != NULL,
 	    "log:\n%s", e2e_log_tail(s));
 	e2e_stop(s);
