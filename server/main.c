@@ -517,6 +517,7 @@ startup(int listen_fd)
 	if (server.file == NULL)
 		startup_fail("%s", err);
 	objfile_set_compress(server.file, compress_snapshots);
+	objfile_watch_others(server.file, server.reload_interval > 0);
 	server.store = store_new();
 	switch (
 	    objfile_load(server.file, server.store, true, err, sizeof(err))) {

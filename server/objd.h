@@ -415,6 +415,9 @@ void objfile_close(struct objfile *f);
 /* --compress: the snapshots objd writes from now on (compaction, rewrite)
  * hold their entries zlib-deflated. Loading takes either, always. */
 void objfile_set_compress(struct objfile *f, bool compress);
+/* Whether objd loads the files other programs put at the path
+ * (--reload-interval above 0): a compaction then gives way to one. */
+void objfile_watch_others(struct objfile *f, bool watched);
 const struct objfile_stats *objfile_stats(struct objfile *f);
 /* Reads the file into an empty store; a missing file is an empty object.
  * With recover (at start) a torn end is cut back and objd appends to the

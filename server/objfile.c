@@ -120,9 +120,10 @@ struct objfile {
 	off_t good_end; /* the end of the last good commit */
 	off_t size;     /* good_end, or more with room after it */
 	enum fsync_mode fsync;
-	bool dirty;         /* written since the last fsync */
-	bool needs_rewrite; /* an fsync failed: what is on disk is in doubt */
-	bool compress;      /* --compress: snapshots deflate their entries */
+	bool dirty;          /* written since the last fsync */
+	bool needs_rewrite;  /* an fsync failed: what is on disk is in doubt */
+	bool compress;       /* --compress: snapshots deflate their entries */
+	bool others_watched; /* other programs' files are loaded */
 	struct identity seen;
 	/* The file objfile_load last read at the path (only exists, dev
 	 * and ino count), or none, when the file was missing or moved
@@ -524,6 +525,12 @@ void
 objfile_set_compress(struct objfile *f, bool compress)
 {
 	f->compress = compress;
+}
+
+void
+objfile_watch_others(struct objfile *f, bool watched)
+{
+	f->others_watched = watched;
 }
 
 const struct objfile_stats *
@@ -1811,8 +1818,9 @@ objfile_compact_finish(struct objfile *f, int status, char *err, size_t errlen)
 	}
 	/* Renamed over a file that another program put there meanwhile,
 	 * the compaction would drop that file unread. The reload that
-	 * follows writes a new one. */
-	if (objfile_check(f) == OBJFILE_CHANGED) {
+	 * follows writes a new one. (When objd does not look, its own
+	 * state wins: its changes since went to the file it had open.) */
+	if (f->others_watched && objfile_check(f) == OBJFILE_CHANGED) {
 		snprintf(err, errlen,
 		    "%s was replaced while objd compacted it; objd loads the "
 		    "new file instead",

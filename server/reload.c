@@ -120,8 +120,8 @@ reload_set_error(const char *err)
 }
 
 /* A reload that finds yet another file renamed in when it writes back
- * loads that one too, up to this many times in a row; beyond, the timer
- * comes back to it. */
+ * loads that one too, up to this many times in a row; beyond, objd's
+ * next look does (the timer, inotify, SIGHUP or objctl reload). */
 #define RELOAD_CHASE_MAX 8
 
 /* Set when a write-back gave way to a newer file: the reload goes on. */

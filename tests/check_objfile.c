@@ -1243,7 +1243,9 @@ START_TEST(test_compaction_keeps_changes_made_meanwhile)
 END_TEST
 
 /* A file that another program renames in while a compaction runs is
- * left for the reload to find, not replaced by the compaction. */
+ * left for the reload to find, not replaced by the compaction; when
+ * objd does not look for such files, the compaction goes ahead, as its
+ * changes went to the file it had open. */
 START_TEST(test_compaction_gives_way_to_a_replaced_file)
 {
 	char err[512];
@@ -1253,6 +1255,7 @@ START_TEST(test_compaction_gives_way_to_a_replaced_file)
 	pid_t pid;
 	int status;
 
+	objfile_watch_others(f, true);
 	pid = compact_a_log(f, s, ends);
 	rename_empty_file_in();
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
@@ -1265,6 +1268,19 @@ START_TEST(test_compaction_gives_way_to_a_replaced_file)
 	ck_assert_int_eq(objfile_load(f, t, false, err, sizeof(err)), 0);
 	ck_assert_uint_eq(store_count(t), 0);
 	ck_assert_int_eq(temp_files(), 0);
+
+	objfile_watch_others(f, false);
+	pid = objfile_compact_start(f, s, err, sizeof(err));
+	ck_assert_msg(pid > 0, "%s", err);
+	rename_empty_file_in();
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(objfile_compact_finish(f, status, err, sizeof(err)) == 0,
+	    "%s", err);
+	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
+	store_free(t);
+	t = store_new();
+	ck_assert_int_eq(objfile_load(f, t, false, err, sizeof(err)), 0);
+	ck_assert_uint_eq(store_count(t), store_count(s));
 	store_free(s);
 	store_free(t);
 	objfile_close(f);
