@@ -510,7 +510,7 @@ static int
 startup(int listen_fd)
 {
 	char err[1024];
-	int fd;
+	int fd, rc;
 
 	server.file =
 	    objfile_open(server.file_path, server.fsync, err, sizeof(err));
@@ -526,14 +526,16 @@ startup(int listen_fd)
 	case 1:
 		/* Another program wrote the file: objd appends only to
 		 * files in its own format. A newer one renamed in meanwhile
-		 * is left for the first reload. */
-		switch (objfile_write_back(server.file, server.store, err,
-		    sizeof(err))) {
-		case -1:
+		 * is left for the first reload, if there are reloads. */
+		rc = server.reload_interval > 0
+		    ? objfile_write_back(server.file, server.store, err,
+		          sizeof(err))
+		    : objfile_rewrite(server.file, server.store, err,
+		          sizeof(err));
+		if (rc == -1)
 			startup_fail("%s", err);
-		case 1:
+		if (rc == 1)
 			log_warnx("%s", err);
-		}
 		break;
 	}
 	server.last_load = now_wall();
