@@ -22,13 +22,25 @@
 #include "value.h"
 #include "xmalloc.h"
 
-static char dir[64];
-static char path[128];
+/* Each test's folder is made in base, which main removes at the end: a
+ * test that fails ends before its teardown. */
+static char base[64];
+static char dir[96];
+static char path[160];
+
+static bool
+remove_tree(const char *top)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
+	return system(cmd) == 0;
+}
 
 static void
 setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/objd-objfile.XXXXXX");
+	snprintf(dir, sizeof(dir), "%s/XXXXXX", base);
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/sub/objd.pb", dir);
 }
@@ -36,10 +48,7 @@ setup(void)
 static void
 teardown(void)
 {
-	char cmd[160];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	ck_assert(remove_tree(dir));
 }
 
 static void
@@ -1693,11 +1702,19 @@ objfile_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(objfile_suite());
+	SRunner *sr;
 	int failed;
 
+	snprintf(base, sizeof(base), "/tmp/objd-objfile.XXXXXX");
+	if (mkdtemp(base) == NULL) {
+		perror("mkdtemp");
+		return 99;
+	}
+	sr = srunner_create(objfile_suite());
 	srunner_run_all(sr, CK_ENV);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	if (!remove_tree(base))
+		fprintf(stderr, "check_objfile: cannot remove %s\n", base);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
