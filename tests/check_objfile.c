@@ -552,32 +552,6 @@ START_TEST(test_foreign_file_last_entry_wins)
 }
 END_TEST
 
-START_TEST(test_check_and_reject)
-{
-	char err[512], other[160];
-	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
-	struct store *s = sample_store();
-	char *moved;
-
-	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
-	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
-	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
-	/* Replaced by rename, as careful writers do. */
-	snprintf(other, sizeof(other), "%s/sub/new", dir);
-	write_file(other, (const uint8_t *)"", 0);
-	ck_assert_int_eq(rename(other, path), 0);
-	ck_assert_int_eq(objfile_check(f), OBJFILE_CHANGED);
-	moved = objfile_reject(f, err, sizeof(err));
-	ck_assert_msg(moved != NULL, "%s", err);
-	ck_assert_msg(strstr(moved, "objd.pb.rejected-") != NULL, "%s", moved);
-	ck_assert_int_eq(access(moved, F_OK), 0);
-	ck_assert_int_eq(objfile_check(f), OBJFILE_MISSING);
-	free(moved);
-	store_free(s);
-	objfile_close(f);
-}
-END_TEST
-
 /* Puts an empty file (an empty object, in any program's format) at the
  * path by rename, as careful writers do, and returns its inode. */
 static ino_t
@@ -592,6 +566,30 @@ rename_empty_file_in(void)
 	ck_assert_int_eq(rename(other, path), 0);
 	return st.st_ino;
 }
+
+START_TEST(test_check_and_reject)
+{
+	char err[512];
+	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	struct store *s = sample_store();
+	char *moved;
+
+	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
+	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
+	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
+	/* Replaced by rename, as careful writers do. */
+	rename_empty_file_in();
+	ck_assert_int_eq(objfile_check(f), OBJFILE_CHANGED);
+	moved = objfile_reject(f, err, sizeof(err));
+	ck_assert_msg(moved != NULL, "%s", err);
+	ck_assert_msg(strstr(moved, "objd.pb.rejected-") != NULL, "%s", moved);
+	ck_assert_int_eq(access(moved, F_OK), 0);
+	ck_assert_int_eq(objfile_check(f), OBJFILE_MISSING);
+	free(moved);
+	store_free(s);
+	objfile_close(f);
+}
+END_TEST
 
 static ino_t
 path_inode(void)

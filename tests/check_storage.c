@@ -308,36 +308,50 @@ START_TEST(test_damaged_file_refuses_start)
 }
 END_TEST
 
-/* With a long reload interval, inotify still sees a replacement at once. */
-START_TEST(test_replacement_seen_through_inotify)
+/* Renames in a new object file holding only key, with the value v (which
+ * it frees), as another program would. */
+static void
+rename_in(const char *key, Objd__Value *v)
 {
-	struct objd_opts o = { .reload_interval = "600" };
 	Objd__Object obj = OBJD__OBJECT__INIT;
 	Objd__Object__EntriesEntry e = OBJD__OBJECT__ENTRIES_ENTRY__INIT;
 	Objd__Object__EntriesEntry *ents[] = { &e };
-	Objd__Value *v = value_new_string("Jane", 4);
 	const char *tmp = e2e_path(s, "incoming");
 	uint8_t buf[64];
 	size_t len;
-	double deadline;
 
-	e2e_start_opts(s, &o);
-	CTL_OK(s, "set", "name", "John");
-	/* Another program writes a new file and renames it into place. */
-	e.key = "name";
+	e.key = (char *)key;
 	e.value = v;
 	obj.n_entries = 1;
 	obj.entries = ents;
 	len = objd__object__pack(&obj, buf);
 	e2e_write_file(tmp, buf, len);
 	ck_assert_int_eq(rename(tmp, s->file), 0);
+	value_free(v);
+}
+
+static void
+rename_in_int(const char *key, int64_t value)
+{
+	rename_in(key, value_new_int(value));
+}
+
+/* With a long reload interval, inotify still sees a replacement at once. */
+START_TEST(test_replacement_seen_through_inotify)
+{
+	struct objd_opts o = { .reload_interval = "600" };
+	double deadline;
+
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "name", "John");
+	/* Another program writes a new file and renames it into place. */
+	rename_in("name", value_new_string("Jane", 4));
 	deadline = e2e_now() + 5;
 	while (strcmp(CTL_OK(s, "get", "name"), "Jane\n") != 0) {
 		ck_assert_msg(e2e_now() < deadline,
 		    "replacement not seen after 5 s (interval is 600 s)");
 		e2e_sleep(0.02);
 	}
-	value_free(v);
 	e2e_stop(s);
 }
 END_TEST
@@ -849,29 +863,6 @@ START_TEST(test_serving_during_a_slow_sync)
 }
 END_TEST
 
-/* Renames in a new object file holding only the key a with the integer
- * value, as another program would. */
-static void
-rename_in_a(int64_t value)
-{
-	Objd__Object obj = OBJD__OBJECT__INIT;
-	Objd__Object__EntriesEntry e = OBJD__OBJECT__ENTRIES_ENTRY__INIT;
-	Objd__Object__EntriesEntry *ents[] = { &e };
-	Objd__Value *v = value_new_int(value);
-	const char *tmp = e2e_path(s, "incoming");
-	uint8_t buf[64];
-	size_t len;
-
-	e.key = "a";
-	e.value = v;
-	obj.n_entries = 1;
-	obj.entries = ents;
-	len = objd__object__pack(&obj, buf);
-	e2e_write_file(tmp, buf, len);
-	ck_assert_int_eq(rename(tmp, s->file), 0);
-	value_free(v);
-}
-
 /* True once objd has a new file in the works beside the object file. */
 static bool
 new_file_in_the_works(void)
@@ -895,7 +886,7 @@ new_file_in_the_works(void)
 	return found;
 }
 
-/* Waits until objd serves the second file rename_in_a put there. */
+/* Waits until objd serves a = 2, the second outside file's value. */
 static void
 wait_for_the_newer_file(void)
 {
@@ -924,7 +915,7 @@ START_TEST(test_write_back_gives_way_to_a_newer_file)
 	o.env = fs.env;
 	e2e_start_opts(s, &o);
 	CTL_OK(s, "set", "a", "0");
-	rename_in_a(1);
+	rename_in_int("a", 1);
 	/* The write-back's sync of its new file takes a second. */
 	e2e_write_file(slow, "", 0);
 	ck_assert_int_eq(kill(s->objd, SIGHUP), 0);
@@ -933,7 +924,7 @@ START_TEST(test_write_back_gives_way_to_a_newer_file)
 		ck_assert_msg(e2e_now() < deadline, "no write-back began");
 		e2e_sleep(0.01);
 	}
-	rename_in_a(2);
+	rename_in_int("a", 2);
 	ck_assert_int_eq(unlink(slow), 0);
 	wait_for_the_newer_file();
 	ck_assert_msg(strstr(e2e_log_tail(s), "replaced again") != NULL,
@@ -961,7 +952,7 @@ START_TEST(test_start_gives_way_to_a_newer_file)
 
 	failsync_init(&fs, e2e_path(s, "fail-fsync"), slow);
 	o.env = fs.env;
-	rename_in_a(1);
+	rename_in_int("a", 1);
 	e2e_write_file(slow, "", 0);
 	renamer = fork();
 	ck_assert_int_ne(renamer, -1);
@@ -969,7 +960,7 @@ START_TEST(test_start_gives_way_to_a_newer_file)
 		deadline = e2e_now() + 10;
 		while (!new_file_in_the_works() && e2e_now() < deadline)
 			e2e_sleep(0.01);
-		rename_in_a(2);
+		rename_in_int("a", 2);
 		_exit(unlink(slow) == 0 ? 0 : 1);
 	}
 	e2e_start_opts(s, &o);
