@@ -63,6 +63,8 @@ static TAILQ_HEAD(, conn) conn_unflushed = TAILQ_HEAD_INITIALIZER(
     conn_unflushed);
 /* Clients read this turn whose requests wait for conn_handle_input. */
 static TAILQ_HEAD(, conn) conn_unread = TAILQ_HEAD_INITIALIZER(conn_unread);
+/* Clients closed this turn, freed at its end. */
+static struct conn_list conn_dead = TAILQ_HEAD_INITIALIZER(conn_dead);
 
 /* Requests decode into an arena (arena.h), released once handled: most
  * fit in its first CONN_ARENA_SIZE bytes, larger ones spill to malloc. */
@@ -276,26 +278,53 @@ conn_free_io(struct conn *c)
 	close(c->fd);
 }
 
+/* Takes a client that is gone and owed nothing off every list, to be
+ * freed once the loop's turn ends (conn_free_dead). It may go deep inside
+ * the handling of its own request, when an answer cannot be buffered,
+ * or of another's, when a change is sent to it as a watcher: every
+ * caller up the stack may still read it. */
 static void
-conn_free(struct conn *c)
+conn_bury(struct conn *c)
 {
+	if (c->buried)
+		return;
+	c->buried = true;
 	log_debug("client %llu closed", (unsigned long long)c->serial);
 	TAILQ_REMOVE(&server.conns, c, entry);
 	if (c->unflushed)
 		TAILQ_REMOVE(&conn_unflushed, c, unflushed_entry);
+	c->unflushed = false;
 	if (c->unread)
 		TAILQ_REMOVE(&conn_unread, c, unread_entry);
+	c->unread = false;
 	if (c->refused)
 		conn_nrefused--;
 	else
 		server.nconns--;
+	TAILQ_INSERT_TAIL(&conn_dead, c, entry);
+}
+
+static void
+conn_free(struct conn *c)
+{
 	watch_conn_gone(c);
 	conn_free_io(c);
 	free(c);
 }
 
+void
+conn_free_dead(void)
+{
+	struct conn *c;
+
+	while ((c = TAILQ_FIRST(&conn_dead)) != NULL) {
+		TAILQ_REMOVE(&conn_dead, c, entry);
+		conn_free(c);
+	}
+}
+
 /* The peer is gone or must go. A client with writes in the batch stays
- * allocated until they commit: the batch still points at it. */
+ * until they commit: the batch still points at it. */
 static void
 conn_gone(struct conn *c)
 {
@@ -304,7 +333,7 @@ conn_gone(struct conn *c)
 	conn_stop_reading(c);
 	conn_stop_writing(c);
 	if (c->pending == 0)
-		conn_free(c);
+		conn_bury(c);
 }
 
 /* --client-idle-timeout as libevent takes it. */
@@ -354,7 +383,7 @@ conn_release(struct conn *c)
 {
 	if (c->gone) {
 		if (c->pending == 0)
-			conn_free(c);
+			conn_bury(c);
 		return;
 	}
 	if (c->closing) {
@@ -870,8 +899,9 @@ conn_close_all(void)
 
 	while ((c = TAILQ_FIRST(&server.conns)) != NULL) {
 		c->pending = 0;
-		conn_free(c);
+		conn_bury(c);
 	}
+	conn_free_dead();
 	if (conn_arena.base != NULL)
 		arena_free(&conn_arena);
 }

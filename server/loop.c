@@ -23,6 +23,7 @@ loop_turn_end(void)
 		busy |= batch_commit_turn();
 		busy |= conn_write_answers();
 	} while (busy);
+	conn_free_dead();
 }
 
 void

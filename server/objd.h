@@ -75,6 +75,7 @@ struct conn {
 	unsigned batched; /* of pending, those waiting in the batch */
 	bool eof;         /* the peer sends no more */
 	bool gone;        /* the peer left; free once nothing is pending */
+	bool buried;      /* off server.conns, freed at the turn's end */
 	bool closing;     /* close once the output is written */
 	/* batch.c's marks: the open batch this client last joined, and the
 	 * rejoin wait that counts on it to write again. */
@@ -155,6 +156,9 @@ bool conn_write_answers(void);
 /* Writes c's answers now rather than at the end of the turn, unless it
  * has requests left to handle: theirs go with them, in one write. */
 void conn_write_answers_now(struct conn *c);
+/* Frees the clients closed this turn; at its end, when no caller holds
+ * one. */
+void conn_free_dead(void);
 /* Raises the descriptor limit to what --max-clients needs. */
 void conn_init_limits(void);
 

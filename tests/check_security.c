@@ -867,6 +867,60 @@ START_TEST(test_output_cap)
 }
 END_TEST
 
+/* An answer that objd cannot buffer, out of memory, closes its client,
+ * and objd serves on. Under AddressSanitizer, allocations over 8 MiB fail
+ * in this objd, so the whole object's answer (three values of 3 MiB)
+ * fails there; without it the answer goes out. objd used to free the
+ * client deep inside the handling of its request and read it after. */
+START_TEST(test_answer_out_of_memory)
+{
+	enum { VALUES = 3, VALUE = 3 * 1024 * 1024 };
+	const char *asan = getenv("ASAN_OPTIONS");
+	char *env_asan, *doc, *log;
+	struct objd_opts opts = { 0 };
+	int status;
+
+	ck_assert_int_ne(asprintf(&env_asan,
+	                     "ASAN_OPTIONS=%s%sallocator_may_return_null=1:"
+	                     "max_allocation_size_mb=8",
+	                     asan != NULL ? asan : "",
+	                     asan != NULL && *asan != '\0' ? ":" : ""),
+	    -1);
+	opts.env = (const char *const[]){ env_asan, NULL };
+	e2e_start_opts(s, &opts);
+	doc = malloc(VALUE + 32);
+	ck_assert_ptr_nonnull(doc);
+	for (int i = 0; i < VALUES; i++) {
+		int n = sprintf(doc, "{\"big%d\": \"", i);
+
+		memset(doc + n, 'a' + i, VALUE);
+		strcpy(doc + n + VALUE, "\"}");
+		ck_assert_int_eq(
+		    e2e_objctl(s, doc, NULL, E2E_ARGV("load", "--merge", "-")),
+		    0);
+	}
+	status = CTL(s, "get");
+	log = e2e_log_tail(s);
+	if (status != 0) {
+		/* Told, logged, and only this client closed. */
+		ck_assert_msg(strstr(s->err, "closed the connection") != NULL,
+		    "objctl get: %s", s->err);
+		ck_assert_msg(strstr(log, "cannot buffer an answer") != NULL,
+		    "objd's log: %s", log);
+		printf("the whole object's answer could not be buffered: "
+		       "its client was closed\n");
+	} else {
+		ck_assert_uint_gt(s->outlen, (size_t)VALUES * VALUE);
+		printf("the whole object's answer went out\n");
+	}
+	CTL_OK(s, "ping");
+	ck_assert_uint_eq(strlen(CTL_OK(s, "get", "big2")), VALUE + 1);
+	free(doc);
+	free(env_asan);
+	e2e_stop(s);
+}
+END_TEST
+
 START_TEST(test_max_frame)
 {
 	const struct objd_opts opts = { .extra =
@@ -949,6 +1003,7 @@ security_suite(void)
 	tcase_add_test(tc, test_idle_timeout);
 	tcase_add_test(tc, test_max_clients);
 	tcase_add_test(tc, test_output_cap);
+	tcase_add_test(tc, test_answer_out_of_memory);
 	tcase_add_test(tc, test_max_frame);
 	tcase_add_test(tc, test_limit_options);
 	return suite;
