@@ -1658,6 +1658,9 @@ objfile_append_start(struct objfile *f, const struct store *s,
 		    strerror(saved));
 		return -1;
 	}
+	/* Noted now, not once synced: a look for outside changes while the
+	 * sync runs must not take this write for another program's. */
+	objfile_note_append(f, f->size);
 	return 0;
 }
 
@@ -1706,7 +1709,6 @@ objfile_append_finish(struct objfile *f, const struct objfile_changes *c,
 	f->good_end += (off_t)c->buf.len;
 	if (f->child != -1)
 		buf_put(&f->tail, c->buf.data, c->buf.len);
-	objfile_note_append(f, f->size);
 	return 0;
 }
 

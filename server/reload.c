@@ -233,7 +233,11 @@ reload_now(bool force, char *err, size_t errlen)
 {
 	bool ok = true;
 
-	/* A batch in flight is objd's own change, not yet noted as such. */
+	/* A look that finds nothing new leaves a sync in flight alone: the
+	 * loop goes on serving while it runs. */
+	if (!force && objfile_check(server.file) == OBJFILE_UNCHANGED)
+		return true;
+	/* A batch in flight is objd's own change, not yet in the store. */
 	batch_settle();
 	reload_again = true;
 	for (int i = 0; reload_again && i < RELOAD_CHASE_MAX; i++) {

@@ -863,6 +863,33 @@ START_TEST(test_serving_during_a_slow_sync)
 }
 END_TEST
 
+/* objd's looks for outside changes (every 0.1 s here) leave a sync in
+ * flight alone: others are served meanwhile. Each look used to wait for
+ * the sync to end, holding every client. */
+START_TEST(test_looks_leave_a_sync_alone)
+{
+	const char *slow = e2e_path(s, "slow-fsync");
+	struct failsync fs;
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
+	Objd__Response *resp = NULL;
+	int fd_x;
+
+	failsync_init(&fs, e2e_path(s, "fail-fsync"), slow);
+	o.env = fs.env;
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "y", "1");
+	e2e_write_file(slow, "", 0);
+	fd_x = raw_set("x", 1, 7);
+	e2e_sleep(0.3);
+	ck_assert_str_eq(CTL_OK(s, "get", "y"), "1\n");
+	/* x's sync, which takes a second, is still running. */
+	ck_assert_int_eq(e2e_raw_wait(fd_x, 0.05, &resp), RAW_TIMEOUT);
+	ck_assert_int_eq(unlink(slow), 0);
+	ck_assert_int_eq(raw_status(fd_x, 7, NULL), OBJD__STATUS__OK);
+	e2e_stop(s);
+}
+END_TEST
+
 /* True once objd has a new file in the works beside the object file. */
 static bool
 new_file_in_the_works(void)
@@ -1166,6 +1193,7 @@ storage_suite(void)
 	tcase_add_test(tc, test_failed_fsync_refuses_and_rewrites);
 	tcase_add_test(tc, test_failed_fsync_not_back_after_restart);
 	tcase_add_test(tc, test_serving_during_a_slow_sync);
+	tcase_add_test(tc, test_looks_leave_a_sync_alone);
 	tcase_add_test(tc, test_write_back_gives_way_to_a_newer_file);
 	tcase_add_test(tc, test_start_gives_way_to_a_newer_file);
 	tcase_add_test(tc, test_failed_sync_refuses_writes_that_came_meanwhile);
