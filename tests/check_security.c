@@ -787,40 +787,6 @@ START_TEST(test_max_clients)
 }
 END_TEST
 
-/* Pipelined answers, read one at a time. */
-static uint8_t answers[1 << 20];
-static size_t answers_len;
-
-static enum raw_outcome
-read_answer(int fd, Objd__Response **r)
-{
-	double end = e2e_now() + E2E_DEADLINE;
-	size_t hlen, blen;
-
-	for (;;) {
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		ssize_t n;
-
-		if (frame_parse_header(answers, answers_len, sizeof(answers),
-		        &hlen, &blen) == FRAME_OK &&
-		    answers_len >= hlen + blen) {
-			*r = objd__response__unpack(NULL, blen, answers + hlen);
-			answers_len -= hlen + blen;
-			memmove(answers, answers + hlen + blen, answers_len);
-			return *r != NULL ? RAW_ANSWER : RAW_GARBAGE;
-		}
-		if (e2e_now() > end)
-			return RAW_TIMEOUT;
-		if (poll(&pfd, 1, 100) <= 0)
-			continue;
-		n = read(fd, answers + answers_len,
-		    sizeof(answers) - answers_len);
-		if (n <= 0)
-			return RAW_CLOSED;
-		answers_len += (size_t)n;
-	}
-}
-
 /* A client that sends many requests and reads no answer makes objd stop
  * reading it, not buffer every answer. */
 START_TEST(test_output_cap)
@@ -829,6 +795,7 @@ START_TEST(test_output_cap)
 		                            "64K") };
 	enum { GETS = 400, VALUE = 32 * 1024 };
 	char *value = malloc(VALUE + 1);
+	struct raw_reader answers;
 	uint8_t *frames;
 	size_t len;
 	long before, after;
@@ -842,7 +809,6 @@ START_TEST(test_output_cap)
 	before = objd_kb("VmRSS");
 	frames = get_frames("big", GETS, &len);
 	fd = e2e_raw_connect(s);
-	answers_len = 0;
 	ck_assert(e2e_raw_send(fd, frames, len));
 	e2e_sleep(0.5);
 	/* objd is not stuck on it. */
@@ -851,15 +817,18 @@ START_TEST(test_output_cap)
 	check_growth("400 answers of 32 KiB unread", before, after, 4 * 1024);
 
 	/* Every answer comes once the client reads, in order. */
+	e2e_reader_open(&answers, fd);
 	for (uint64_t id = 1; id <= GETS; id++) {
 		Objd__Response *r = NULL;
 
-		ck_assert_int_eq(read_answer(fd, &r), RAW_ANSWER);
+		ck_assert_int_eq(e2e_reader_next(&answers, E2E_DEADLINE, &r),
+		    RAW_ANSWER);
 		ck_assert_uint_eq(r->id, id);
 		ck_assert_int_eq(r->status, OBJD__STATUS__OK);
 		ck_assert_uint_eq(r->n_entries, 1);
 		objd__response__free_unpacked(r, NULL);
 	}
+	e2e_reader_close(&answers);
 	close(fd);
 	free(frames);
 	free(value);

@@ -33,6 +33,7 @@
 
 /* The largest answer e2e_raw_wait() takes. */
 #define RAW_ANSWER_MAX (1 << 20)
+#define RAW_READER_SIZE (RAW_ANSWER_MAX + VARINT_MAX_LEN)
 
 static const char *objd_bin;
 static const char *objctl_bin;
@@ -759,55 +760,72 @@ e2e_raw_send(int fd, const void *buf, size_t len)
 	return true;
 }
 
+void
+e2e_reader_open(struct raw_reader *r, int fd)
+{
+	r->fd = fd;
+	r->len = 0;
+	if ((r->buf = malloc(RAW_READER_SIZE)) == NULL)
+		abort();
+}
+
+enum raw_outcome
+e2e_reader_next(struct raw_reader *r, double timeout, Objd__Response **resp)
+{
+	double end = e2e_now() + timeout;
+	size_t hlen, blen;
+
+	*resp = NULL;
+	for (;;) {
+		struct pollfd pfd = { r->fd, POLLIN, 0 };
+		double left;
+		ssize_t n;
+
+		switch (frame_parse_header(r->buf, r->len, RAW_ANSWER_MAX,
+		    &hlen, &blen)) {
+		case FRAME_SHORT:
+			break;
+		case FRAME_OK:
+			if (r->len < hlen + blen)
+				break;
+			*resp =
+			    objd__response__unpack(NULL, blen, r->buf + hlen);
+			r->len -= hlen + blen;
+			memmove(r->buf, r->buf + hlen + blen, r->len);
+			return *resp != NULL ? RAW_ANSWER : RAW_GARBAGE;
+		default:
+			return RAW_GARBAGE;
+		}
+		left = end - e2e_now();
+		if (left <= 0)
+			return RAW_TIMEOUT;
+		if (poll(&pfd, 1, (int)(left * 1000) + 1) == 0)
+			continue;
+		n = read(r->fd, r->buf + r->len, RAW_READER_SIZE - r->len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) /* EOF or a reset: objd hung up */
+			return r->len == 0 ? RAW_CLOSED : RAW_GARBAGE;
+		r->len += (size_t)n;
+	}
+}
+
+void
+e2e_reader_close(struct raw_reader *r)
+{
+	free(r->buf);
+	r->buf = NULL;
+}
+
 enum raw_outcome
 e2e_raw_wait(int fd, double timeout, Objd__Response **resp)
 {
-	double end = e2e_now() + timeout;
-	uint8_t *buf = NULL;
-	size_t len = 0, hlen, blen;
+	struct raw_reader r;
 	enum raw_outcome out;
 
-	*resp = NULL;
-	if ((buf = malloc(RAW_ANSWER_MAX + VARINT_MAX_LEN)) == NULL)
-		abort();
-	for (;;) {
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		double left = end - e2e_now();
-		ssize_t n;
-
-		if (left <= 0) {
-			out = RAW_TIMEOUT;
-			break;
-		}
-		if (poll(&pfd, 1, (int)(left * 1000) + 1) == 0)
-			continue;
-		n = read(fd, buf + len, RAW_ANSWER_MAX + VARINT_MAX_LEN - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			/* EOF or a reset: objd hung up. */
-			out = len == 0 ? RAW_CLOSED : RAW_GARBAGE;
-			break;
-		}
-		len += (size_t)n;
-		switch (frame_parse_header(buf, len, RAW_ANSWER_MAX, &hlen,
-		    &blen)) {
-		case FRAME_SHORT:
-			continue;
-		case FRAME_OK:
-			break;
-		default:
-			out = RAW_GARBAGE;
-			goto done;
-		}
-		if (len < hlen + blen)
-			continue;
-		*resp = objd__response__unpack(NULL, blen, buf + hlen);
-		out = *resp != NULL ? RAW_ANSWER : RAW_GARBAGE;
-		break;
-	}
-done:
-	free(buf);
+	e2e_reader_open(&r, fd);
+	out = e2e_reader_next(&r, timeout, resp);
+	e2e_reader_close(&r);
 	return out;
 }
 

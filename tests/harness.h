@@ -141,6 +141,19 @@ bool e2e_raw_send(int fd, const void *buf, size_t len);
  * objd__response__free_unpacked). Bytes read past that answer are
  * dropped, so it does not suit pipelined requests. */
 enum raw_outcome e2e_raw_wait(int fd, double timeout, Objd__Response **resp);
+/* Reads the answers to pipelined requests in turn: the bytes read past
+ * one answer wait in the reader for the next call. */
+struct raw_reader {
+	int fd;
+	uint8_t *buf;
+	size_t len;
+};
+void e2e_reader_open(struct raw_reader *r, int fd);
+/* As e2e_raw_wait, for the reader's next answer. */
+enum raw_outcome e2e_reader_next(struct raw_reader *r, double timeout,
+    Objd__Response **resp);
+/* Frees what the reader holds; the connection stays open. */
+void e2e_reader_close(struct raw_reader *r);
 const char *e2e_raw_outcome_str(enum raw_outcome o);
 
 /* Helpers. */
