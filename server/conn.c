@@ -93,6 +93,7 @@ static void conn_read_cb(evutil_socket_t, short, void *);
 static void conn_write_cb(evutil_socket_t, short, void *);
 static void conn_timeout_cb(evutil_socket_t, short, void *);
 static void conn_finish(struct conn *);
+static void conn_input_added(struct conn *);
 static void conn_free_io(struct conn *);
 
 static bool
@@ -395,7 +396,10 @@ conn_release(struct conn *c)
 		return;
 	if (!c->eof)
 		conn_start_reading(c);
-	conn_process(c);
+	/* Its waiting requests are handled with the turn's others, never
+	 * from inside whatever released it: a reload settling the batch
+	 * must not have writes built against the state it replaces. */
+	conn_input_added(c);
 }
 
 static size_t

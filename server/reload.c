@@ -237,8 +237,11 @@ reload_now(bool force, char *err, size_t errlen)
 	 * loop goes on serving while it runs. */
 	if (!force && objfile_check(server.file) == OBJFILE_UNCHANGED)
 		return true;
-	/* A batch in flight is objd's own change, not yet in the store. */
-	batch_settle();
+	/* The writes in flight and those waiting in the batch were checked
+	 * and built against the state being served (a set of server.port
+	 * carries the whole of server): they commit before a reload
+	 * replaces it. */
+	batch_commit();
 	reload_again = true;
 	for (int i = 0; reload_again && i < RELOAD_CHASE_MAX; i++) {
 		reload_again = false;

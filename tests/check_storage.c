@@ -801,6 +801,27 @@ raw_set(const char *key, int64_t v, uint64_t id)
 	return fd;
 }
 
+/* Sends a get of key, as request id, on fd. */
+static void
+raw_send_get(int fd, const char *key, uint64_t id)
+{
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__Get get = OBJD__GET__INIT;
+	char *keys[] = { (char *)key };
+	uint8_t *frame;
+	size_t len;
+
+	get.n_keys = 1;
+	get.keys = keys;
+	req.id = id;
+	req.op_case = OBJD__REQUEST__OP_GET;
+	req.get = &get;
+	frame = frame_pack(&req.base, &len);
+	ck_assert_ptr_nonnull(frame);
+	ck_assert(e2e_raw_send(fd, frame, len));
+	free(frame);
+}
+
 /* The status of the answer on fd, which must come within 30 s. */
 static Objd__Status
 raw_answer(int fd, uint64_t id, uint64_t *revision)
@@ -886,6 +907,76 @@ START_TEST(test_looks_leave_a_sync_alone)
 	ck_assert_int_eq(e2e_raw_wait(fd_x, 0.05, &resp), RAW_TIMEOUT);
 	ck_assert_int_eq(unlink(slow), 0);
 	ck_assert_int_eq(raw_status(fd_x, 7, NULL), OBJD__STATUS__OK);
+	e2e_stop(s);
+}
+END_TEST
+
+/* A write waiting in the batch while a sync runs was checked and built
+ * against the state before a reload: it commits before the reload
+ * replaces that state, never onto the file that came. A set of
+ * server.port builds the whole of server from what it was; committed
+ * after the reload, it brought the old host back over the new one.
+ * A client whose get and set wait behind its write in the batch is
+ * resumed by the commit before the reload, but handled only after it:
+ * the get finds the new state, and the set builds on it. */
+START_TEST(test_writes_before_a_reload_commit_before_it)
+{
+	const char *slow = e2e_path(s, "slow-fsync");
+	struct failsync fs;
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
+	Objd__Value *server = value_new_map();
+	struct raw_reader queued;
+	Objd__Response *resp;
+	uint64_t rev_port, rev_now;
+	double deadline;
+	int fd_x, fd_port, fd_queued;
+
+	failsync_init(&fs, e2e_path(s, "fail-fsync"), slow);
+	o.env = fs.env;
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "server", "{\"host\": \"a\", \"port\": 1}");
+	e2e_write_file(slow, "", 0);
+	/* x's sync takes a second; the others wait behind it. */
+	fd_x = raw_set("x", 1, 7);
+	e2e_sleep(0.2);
+	fd_port = raw_set("server.port", 2, 8);
+	fd_queued = raw_set("y", 1, 9);
+	raw_send_get(fd_queued, "y", 10);
+	raw_send_set(fd_queued, "server.port", 3, 11);
+	e2e_sleep(0.2);
+	value_map_add(server, "host", 4, value_new_string("b", 1));
+	value_map_add(server, "port", 4, value_new_int(1));
+	rename_in("server", server);
+	ck_assert_int_eq(unlink(slow), 0);
+	ck_assert_int_eq(raw_status(fd_x, 7, NULL), OBJD__STATUS__OK);
+	ck_assert_int_eq(raw_status(fd_port, 8, &rev_port), OBJD__STATUS__OK);
+	/* y, set before the reload, is gone with the state it replaced. */
+	e2e_reader_open(&queued, fd_queued);
+	for (uint64_t id = 9; id <= 11; id++) {
+		Objd__Status want =
+		    id == 10 ? OBJD__STATUS__NOT_FOUND : OBJD__STATUS__OK;
+
+		ck_assert_int_eq(e2e_reader_next(&queued, 30, &resp),
+		    RAW_ANSWER);
+		ck_assert_uint_eq(resp->id, id);
+		ck_assert_int_eq(resp->status, want);
+		objd__response__free_unpacked(resp, NULL);
+	}
+	e2e_reader_close(&queued);
+	close(fd_queued);
+	deadline = e2e_now() + 10;
+	while (strcmp(CTL_OK(s, "get", "server.host"), "b\n") != 0) {
+		ck_assert_msg(e2e_now() < deadline,
+		    "the new file's server.host is %s; log:\n%s", s->out,
+		    e2e_log_tail(s));
+		e2e_sleep(0.05);
+	}
+	ck_assert_msg(e2e_json_same(CTL_OK(s, "get", "server"),
+	                  "{\"host\": \"b\", \"port\": 3}"),
+	    "server is %s", s->out);
+	/* The reload came after the set of port 2, which it replaced. */
+	rev_now = status_u64("revision");
+	ck_assert_uint_gt(rev_now, rev_port);
 	e2e_stop(s);
 }
 END_TEST
@@ -1194,6 +1285,7 @@ storage_suite(void)
 	tcase_add_test(tc, test_failed_fsync_not_back_after_restart);
 	tcase_add_test(tc, test_serving_during_a_slow_sync);
 	tcase_add_test(tc, test_looks_leave_a_sync_alone);
+	tcase_add_test(tc, test_writes_before_a_reload_commit_before_it);
 	tcase_add_test(tc, test_write_back_gives_way_to_a_newer_file);
 	tcase_add_test(tc, test_start_gives_way_to_a_newer_file);
 	tcase_add_test(tc, test_failed_sync_refuses_writes_that_came_meanwhile);
