@@ -496,17 +496,8 @@ get_frames(const char *key, int n, size_t *len)
 
 	*len = 0;
 	for (uint64_t id = 1; id <= (uint64_t)n; id++) {
-		Objd__Request req = OBJD__REQUEST__INIT;
-		Objd__Get get = OBJD__GET__INIT;
-		char *keys[1] = { (char *)key };
-		uint8_t *f;
+		uint8_t *f = e2e_get_frame(key, id, &flen);
 
-		get.n_keys = 1;
-		get.keys = keys;
-		req.id = id;
-		req.op_case = OBJD__REQUEST__OP_GET;
-		req.get = &get;
-		f = frame_pack(&req.base, &flen);
 		frames = realloc(frames, *len + flen);
 		ck_assert_ptr_nonnull(frames);
 		memcpy(frames + *len, f, flen);

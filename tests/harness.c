@@ -760,6 +760,24 @@ e2e_raw_send(int fd, const void *buf, size_t len)
 	return true;
 }
 
+uint8_t *
+e2e_get_frame(const char *key, uint64_t id, size_t *len)
+{
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__Get get = OBJD__GET__INIT;
+	char *keys[] = { (char *)key };
+	uint8_t *frame;
+
+	get.n_keys = 1;
+	get.keys = keys;
+	req.id = id;
+	req.op_case = OBJD__REQUEST__OP_GET;
+	req.get = &get;
+	if ((frame = frame_pack(&req.base, len)) == NULL)
+		abort();
+	return frame;
+}
+
 void
 e2e_reader_open(struct raw_reader *r, int fd)
 {

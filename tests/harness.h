@@ -136,6 +136,8 @@ enum raw_outcome {
 int e2e_raw_connect(struct session *s);
 /* Sends all of buf; false if objd closed the connection first. */
 bool e2e_raw_send(int fd, const void *buf, size_t len);
+/* The frame of a get of key as request id, malloc'd; *len its size. */
+uint8_t *e2e_get_frame(const char *key, uint64_t id, size_t *len);
 /* Waits up to timeout seconds for one answer or for the close. On
  * RAW_ANSWER *resp holds the Response (free with
  * objd__response__free_unpacked). Bytes read past that answer are
