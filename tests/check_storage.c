@@ -891,6 +891,35 @@ START_TEST(test_serving_during_a_slow_sync)
 }
 END_TEST
 
+/* Starts objd with --fsync always and the failsync shim, whose syncs
+ * take a second while slow exists. */
+static void
+start_durable(struct failsync *fs, const char *slow)
+{
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
+
+	failsync_init(fs, e2e_path(s, "fail-fsync"), slow);
+	o.env = fs->env;
+	e2e_start_opts(s, &o);
+}
+
+/* Starts objd --fsync always with syncs made slow while the file slow
+ * exists, and sends a set of x to 1 (request 1), whose sync is in
+ * flight on return; returns its connection. */
+static int
+start_with_x_syncing(struct failsync *fs, const char *slow)
+{
+	int fd;
+
+	start_durable(fs, slow);
+	CTL_OK(s, "set", "a", "0");
+	e2e_write_file(slow, "", 0);
+	fd = raw_set("x", 1, 1);
+	/* Once this is answered, x's batch is in its sync. */
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "0\n");
+	return fd;
+}
+
 /* objd's looks for outside changes (every 0.1 s here) leave a sync in
  * flight alone: others are served meanwhile. Each look used to wait for
  * the sync to end, holding every client. */
@@ -898,22 +927,15 @@ START_TEST(test_looks_leave_a_sync_alone)
 {
 	const char *slow = e2e_path(s, "slow-fsync");
 	struct failsync fs;
-	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
 	Objd__Response *resp = NULL;
-	int fd_x;
+	int fd_x = start_with_x_syncing(&fs, slow);
 
-	failsync_init(&fs, e2e_path(s, "fail-fsync"), slow);
-	o.env = fs.env;
-	e2e_start_opts(s, &o);
-	CTL_OK(s, "set", "y", "1");
-	e2e_write_file(slow, "", 0);
-	fd_x = raw_set("x", 1, 7);
 	e2e_sleep(0.3);
-	ck_assert_str_eq(CTL_OK(s, "get", "y"), "1\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "0\n");
 	/* x's sync, which takes a second, is still running. */
 	ck_assert_int_eq(e2e_raw_wait(fd_x, 0.05, &resp), RAW_TIMEOUT);
 	ck_assert_int_eq(unlink(slow), 0);
-	ck_assert_int_eq(raw_status(fd_x, 7, NULL), OBJD__STATUS__OK);
+	ck_assert_int_eq(raw_status(fd_x, 1, NULL), OBJD__STATUS__OK);
 	e2e_stop(s);
 }
 END_TEST
@@ -930,16 +952,13 @@ START_TEST(test_writes_before_a_reload_commit_before_it)
 {
 	const char *slow = e2e_path(s, "slow-fsync");
 	struct failsync fs;
-	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
 	Objd__Value *server = value_new_map();
 	struct raw_reader queued;
 	uint64_t rev_port, rev_now;
 	double deadline;
 	int fd_x, fd_port, fd_queued;
 
-	failsync_init(&fs, e2e_path(s, "fail-fsync"), slow);
-	o.env = fs.env;
-	e2e_start_opts(s, &o);
+	start_durable(&fs, slow);
 	CTL_OK(s, "set", "server", "{\"host\": \"a\", \"port\": 1}");
 	e2e_write_file(slow, "", 0);
 	/* x's sync takes a second; the others wait behind it. */
@@ -1130,26 +1149,6 @@ START_TEST(test_failed_sync_refuses_writes_that_came_meanwhile)
 	e2e_stop(s);
 }
 END_TEST
-
-/* Starts objd --fsync always with syncs made slow while the file slow
- * exists, and sends a set of x to 1 (request 1), whose sync is in
- * flight on return; returns its connection. */
-static int
-start_with_x_syncing(struct failsync *fs, const char *slow)
-{
-	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
-	int fd;
-
-	failsync_init(fs, e2e_path(s, "fail-fsync"), slow);
-	o.env = fs->env;
-	e2e_start_opts(s, &o);
-	CTL_OK(s, "set", "a", "0");
-	e2e_write_file(slow, "", 0);
-	fd = raw_set("x", 1, 1);
-	/* Once this is answered, x's batch is in its sync. */
-	ck_assert_str_eq(CTL_OK(s, "get", "a"), "0\n");
-	return fd;
-}
 
 /* After a sync, the next commit waits for the writers that sync
  * answered to write again (batch.c). One that never does holds the
