@@ -21,6 +21,17 @@
  * is in the cache when its turn comes. */
 #define STORE_WALK_AHEAD 16
 
+/* A walk over slots[0..n) at slot i starts fetching the entry
+ * STORE_WALK_AHEAD slots on: the entries lie all over the heap, in no
+ * relation to their slots, and a walk of a large store would otherwise
+ * wait on memory once per key. */
+static inline void
+store_walk_ahead(struct store_entry *const *slots, size_t n, size_t i)
+{
+	if (i + STORE_WALK_AHEAD < n && slots[i + STORE_WALK_AHEAD] != NULL)
+		__builtin_prefetch(slots[i + STORE_WALK_AHEAD]);
+}
+
 struct store {
 	struct store_entry **slots;
 	size_t nslots; /* a power of two */
@@ -218,8 +229,7 @@ store_grow(struct store *s)
 		size_t j;
 
 		/* Each entry's hash is read from the entry itself. */
-		if (i + STORE_WALK_AHEAD < oldn && old[i + STORE_WALK_AHEAD])
-			__builtin_prefetch(old[i + STORE_WALK_AHEAD]);
+		store_walk_ahead(old, oldn, i);
 		if (e == NULL)
 			continue;
 		for (j = e->hash & (s->nslots - 1); s->slots[j] != NULL;
@@ -365,13 +375,8 @@ void
 store_foreach(const struct store *s,
     void (*fn)(const struct store_entry *, void *), void *arg)
 {
-	/* The entries lie all over the heap, in no relation to their
-	 * slots: without fetching ahead, a walk of a large store waits on
-	 * memory once per key. */
 	for (size_t i = 0; i < s->nslots; i++) {
-		if (i + STORE_WALK_AHEAD < s->nslots &&
-		    s->slots[i + STORE_WALK_AHEAD] != NULL)
-			__builtin_prefetch(s->slots[i + STORE_WALK_AHEAD]);
+		store_walk_ahead(s->slots, s->nslots, i);
 		if (s->slots[i] != NULL)
 			fn(s->slots[i], arg);
 	}
