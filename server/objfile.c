@@ -1518,17 +1518,117 @@ make_temp(struct objfile *f, char **tmp, char *err, size_t errlen)
 	return fd;
 }
 
-/* Puts a fully written temporary file in place of the object file and
- * makes it the file objd appends to, at end. */
-static int
-install_file(struct objfile *f, int fd, const char *tmp, off_t end, off_t size,
-    char *err, size_t errlen)
+static bool
+same_file(const struct stat *st, const struct identity *id)
 {
-	if (rename(tmp, f->path) == -1) {
-		snprintf(err, errlen, "cannot rename %s to %s: %s", tmp,
-		    f->path, strerror(errno));
-		return -1;
+	return id->exists && st->st_dev == id->dev && st->st_ino == id->ino;
+}
+
+/* True if the path holds the file expect names, or nothing if expect
+ * says none was there. */
+static bool
+path_holds(const struct objfile *f, const struct identity *expect)
+{
+	struct stat st;
+
+	if (stat(f->path, &st) == -1)
+		return errno == ENOENT && !expect->exists;
+	return same_file(&st, expect);
+}
+
+/* The filesystem cannot exchange two files or refuse to replace one
+ * (renameat2's flags, which NFS lacks). */
+static bool
+rename_flags_unsupported(int error)
+{
+	return error == EINVAL || error == ENOSYS || error == EOPNOTSUPP;
+}
+
+/* Exchanges the new file, fd at tmp, with the file at the object file's
+ * path, and puts that one back unless it is the one expected. Returns 0
+ * when the new file is in place, 1 when the path held another file and
+ * still does, -1 with errno when no exchange took place. */
+static int
+exchange_in(struct objfile *f, int fd, char **tmp,
+    const struct identity *expect)
+{
+	struct stat out, ours;
+
+	if (renameat2(AT_FDCWD, *tmp, AT_FDCWD, f->path, RENAME_EXCHANGE) ==
+	    -1) {
+		/* Nothing at the path: not the file expected either. */
+		return errno == ENOENT && access(*tmp, F_OK) == 0 ? 1 : -1;
 	}
+	if (lstat(*tmp, &out) == 0 && same_file(&out, expect)) {
+		unlink(*tmp);
+		return 0;
+	}
+	if (renameat2(AT_FDCWD, *tmp, AT_FDCWD, f->path, RENAME_EXCHANGE) ==
+	        -1 ||
+	    lstat(*tmp, &out) == -1 || fstat(fd, &ours) == -1 ||
+	    out.st_dev != ours.st_dev || out.st_ino != ours.st_ino) {
+		/* Another rename came in between, or the way back failed:
+		 * tmp's name may now hold another program's file, which is
+		 * kept for its owner. */
+		log_warnx(
+		    "%s may hold a file that was renamed to %s while objd "
+		    "replaced it; left there",
+		    *tmp, f->path);
+		free(*tmp);
+		*tmp = NULL;
+	}
+	return 1;
+}
+
+/* Renames the new file, fd at tmp, to the object file's path, but only
+ * over the file expect names (or where none is, if expect says so): over
+ * another program's file renamed in meanwhile, objd would drop it
+ * unread. A look at the path before the rename leaves a window for such
+ * a file, so the rename itself checks where the filesystem can. Returns
+ * 1 if the path held something else, which is left there; -1 on error.
+ * Whatever then still has tmp's name is objd's own file, or *tmp is
+ * NULL. */
+static int
+rename_over(struct objfile *f, int fd, char **tmp,
+    const struct identity *expect, char *err, size_t errlen)
+{
+	int rc;
+
+	if (expect != NULL) {
+		if (expect->exists)
+			rc = exchange_in(f, fd, tmp, expect);
+		else if (renameat2(AT_FDCWD, *tmp, AT_FDCWD, f->path,
+		             RENAME_NOREPLACE) == 0)
+			rc = 0;
+		else
+			rc = errno == EEXIST ? 1 : -1;
+		if (rc != -1)
+			return rc;
+		if (!rename_flags_unsupported(errno))
+			goto fail;
+		if (!path_holds(f, expect))
+			return 1;
+	}
+	if (rename(*tmp, f->path) == 0)
+		return 0;
+fail:
+	snprintf(err, errlen, "cannot rename %s to %s: %s", *tmp, f->path,
+	    strerror(errno));
+	return -1;
+}
+
+/* Puts a fully written temporary file in place of the object file (see
+ * rename_over for expect) and makes it the file objd appends to, at
+ * end. */
+static int
+install_file(struct objfile *f, int fd, char **tmp,
+    const struct identity *expect, off_t end, off_t size, char *err,
+    size_t errlen)
+{
+	int rc;
+
+	if ((rc = rename_over(f, fd, tmp, expect, err, errlen)) != 0)
+		return rc;
 	/* The rename is durable only once the folder is. */
 	if (sync_dir(f->dir) == -1)
 		log_warn("cannot sync folder %s", f->dir);
@@ -1540,20 +1640,9 @@ install_file(struct objfile *f, int fd, const char *tmp, off_t end, off_t size,
 	f->dirty = false;
 	f->needs_rewrite = false;
 	objfile_note_identity(f);
+	free(*tmp);
+	*tmp = NULL;
 	return 0;
-}
-
-/* True if the file at f's path is the one objfile_load last read there,
- * or there is none and it found none. */
-static bool
-path_holds_loaded(const struct objfile *f)
-{
-	struct stat st;
-
-	if (stat(f->path, &st) == -1)
-		return errno == ENOENT && !f->at_path.exists;
-	return f->at_path.exists && st.st_dev == f->at_path.dev &&
-	    st.st_ino == f->at_path.ino;
 }
 
 /* Writes s as a new file and renames it over the old one; with
@@ -1581,24 +1670,28 @@ rewrite(struct objfile *f, const struct store *s, bool only_over_loaded,
 		    strerror(errno));
 		goto fail;
 	}
-	if (only_over_loaded && !path_holds_loaded(f)) {
+	/* A file renamed in during the write is seen here; one renamed in
+	 * after, by the rename itself. */
+	if (!only_over_loaded || path_holds(f, &f->at_path))
+		rc = install_file(f, fd, &tmp,
+		    only_over_loaded ? &f->at_path : NULL, end, size, err,
+		    errlen);
+	else
+		rc = 1;
+	if (rc == 0)
+		return 0;
+	if (rc == 1)
 		snprintf(err, errlen,
 		    "%s was replaced again while objd wrote it back; objd "
 		    "loads the new file",
 		    f->path);
-		rc = 1;
-		goto fail;
-	}
-	if (install_file(f, fd, tmp, end, size, err, errlen) == -1)
-		goto fail;
-	free(tmp);
-	return 0;
 fail:
 	/* Appending to the old file could now be wrong (it may be another
 	 * program's): the next change tries a whole rewrite again. */
 	f->needs_rewrite = true;
 	close(fd);
-	unlink(tmp);
+	if (tmp != NULL)
+		unlink(tmp);
 	free(tmp);
 	return rc;
 }
@@ -1809,7 +1902,7 @@ objfile_compact_finish(struct objfile *f, int status, char *err, size_t errlen)
 	char *tmp = f->child_tmp;
 	struct stat st;
 	off_t size;
-	int fd = -1;
+	int fd = -1, rc;
 
 	f->child = -1;
 	f->child_tmp = NULL;
@@ -1822,13 +1915,8 @@ objfile_compact_finish(struct objfile *f, int status, char *err, size_t errlen)
 	 * the compaction would drop that file unread. The reload that
 	 * follows writes a new one. (When objd does not look, its own
 	 * state wins: its changes since went to the file it had open.) */
-	if (f->others_watched && objfile_check(f) == OBJFILE_CHANGED) {
-		snprintf(err, errlen,
-		    "%s was replaced while objd compacted it; objd loads the "
-		    "new file instead",
-		    f->path);
-		goto fail;
-	}
+	if (f->others_watched && objfile_check(f) == OBJFILE_CHANGED)
+		goto replaced;
 	/* Changes committed while the child wrote follow its snapshot
 	 * byte for byte: each fragment's crc covers only itself. */
 	fd = open(tmp, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
@@ -1840,18 +1928,28 @@ objfile_compact_finish(struct objfile *f, int status, char *err, size_t errlen)
 		    f->path, strerror(errno));
 		goto fail;
 	}
-	if (install_file(f, fd, tmp, st.st_size + (off_t)f->tail.len, size, err,
-	        errlen) == -1)
+	/* The rename itself gives way to a file renamed in after the look
+	 * above (rename_over). */
+	rc = install_file(f, fd, &tmp, f->others_watched ? &f->seen : NULL,
+	    st.st_size + (off_t)f->tail.len, size, err, errlen);
+	if (rc == 1)
+		goto replaced;
+	if (rc == -1)
 		goto fail;
 	f->stats.last_compaction = now_wall();
 	f->stats.compacted_size = (uint64_t)f->good_end;
-	free(tmp);
 	buf_release(&f->tail);
 	return 0;
+replaced:
+	snprintf(err, errlen,
+	    "%s was replaced while objd compacted it; objd loads the new "
+	    "file instead",
+	    f->path);
 fail:
 	if (fd != -1)
 		close(fd);
-	unlink(tmp);
+	if (tmp != NULL)
+		unlink(tmp);
 	free(tmp);
 	buf_release(&f->tail);
 	return -1;

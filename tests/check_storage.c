@@ -311,15 +311,14 @@ START_TEST(test_damaged_file_refuses_start)
 }
 END_TEST
 
-/* Renames in a new object file holding only key, with the value v (which
- * it frees), as another program would. */
+/* Writes at path an object file holding only key, with the value v
+ * (which it frees), as another program would. */
 static void
-rename_in(const char *key, Objd__Value *v)
+write_object(const char *path, const char *key, Objd__Value *v)
 {
 	Objd__Object obj = OBJD__OBJECT__INIT;
 	Objd__Object__EntriesEntry e = OBJD__OBJECT__ENTRIES_ENTRY__INIT;
 	Objd__Object__EntriesEntry *ents[] = { &e };
-	const char *tmp = e2e_path(s, "incoming");
 	uint8_t buf[64];
 	size_t len;
 
@@ -328,9 +327,19 @@ rename_in(const char *key, Objd__Value *v)
 	obj.n_entries = 1;
 	obj.entries = ents;
 	len = objd__object__pack(&obj, buf);
-	e2e_write_file(tmp, buf, len);
-	ck_assert_int_eq(rename(tmp, s->file), 0);
+	e2e_write_file(path, buf, len);
 	value_free(v);
+}
+
+/* Renames in a new object file holding only key, with the value v (which
+ * it frees), as another program would. */
+static void
+rename_in(const char *key, Objd__Value *v)
+{
+	const char *tmp = e2e_path(s, "incoming");
+
+	write_object(tmp, key, v);
+	ck_assert_int_eq(rename(tmp, s->file), 0);
 }
 
 static void
@@ -578,14 +587,24 @@ END_TEST
 
 /* The environment that preloads tests/failsync.c into objd: its fsync
  * and fdatasync fail with EIO while the file trigger exists, and take a
- * second while the file slow does (if not NULL). */
+ * second while the file slow does (if not NULL). While the file racer()
+ * names exists, objd's next rename finds it renamed in just before; while
+ * no-rename-flags does, renameat2 knows no flags. */
 struct failsync {
 	char preload[4096];
 	char trigger[256];
 	char slow[256];
+	char race[256];
+	char no_flags[256];
 	char asan[4096];
-	const char *env[5];
+	const char *env[7];
 };
+
+static const char *
+racer(void)
+{
+	return e2e_path(s, "racer");
+}
 
 static void
 failsync_init(struct failsync *fs, const char *trigger, const char *slow)
@@ -613,11 +632,19 @@ failsync_init(struct failsync *fs, const char *trigger, const char *slow)
 	n = snprintf(fs->slow, sizeof(fs->slow), "OBJD_TEST_SLOW_FSYNC=%s",
 	    slow != NULL ? slow : "");
 	ck_assert_int_lt(n, sizeof(fs->slow));
+	n = snprintf(fs->race, sizeof(fs->race), "OBJD_TEST_RACE_RENAME=%s",
+	    racer());
+	ck_assert_int_lt(n, sizeof(fs->race));
+	n = snprintf(fs->no_flags, sizeof(fs->no_flags),
+	    "OBJD_TEST_NO_RENAME_FLAGS=%s", e2e_path(s, "no-rename-flags"));
+	ck_assert_int_lt(n, sizeof(fs->no_flags));
 	fs->env[0] = fs->preload;
 	fs->env[1] = fs->trigger;
 	fs->env[2] = fs->asan;
 	fs->env[3] = fs->slow;
-	fs->env[4] = NULL;
+	fs->env[4] = fs->race;
+	fs->env[5] = fs->no_flags;
+	fs->env[6] = NULL;
 }
 
 static ino_t
@@ -1022,16 +1049,18 @@ new_file_in_the_works(void)
 	return found;
 }
 
-/* Waits until objd serves a = 2, the second outside file's value. */
+/* Waits until objd serves a = value, an outside file's. */
 static void
-wait_for_the_newer_file(void)
+wait_for_a(const char *value)
 {
 	double deadline = e2e_now() + 10;
+	char want[32];
 
-	while (strcmp(CTL_OK(s, "get", "a"), "2\n") != 0) {
+	snprintf(want, sizeof(want), "%s\n", value);
+	while (strcmp(CTL_OK(s, "get", "a"), want) != 0) {
 		ck_assert_msg(e2e_now() < deadline,
-		    "the newer file was not loaded: a is %s; log:\n%s", s->out,
-		    e2e_log_tail(s));
+		    "the file with a = %s was not loaded: a is %s; log:\n%s",
+		    value, s->out, e2e_log_tail(s));
 		e2e_sleep(0.05);
 	}
 }
@@ -1062,13 +1091,108 @@ START_TEST(test_write_back_gives_way_to_a_newer_file)
 	}
 	rename_in_int("a", 2);
 	ck_assert_int_eq(unlink(slow), 0);
-	wait_for_the_newer_file();
+	wait_for_a("2");
 	ck_assert_msg(strstr(e2e_log_tail(s), "replaced again") != NULL,
 	    "log:\n%s", e2e_log_tail(s));
 	e2e_stop(s);
 
 	e2e_start_opts(s, &o);
 	ck_assert_str_eq(CTL_OK(s, "get", "a"), "2\n");
+	e2e_stop(s);
+}
+END_TEST
+
+/* The same, when the newer file is renamed in between objd's last look
+ * at the path and its own rename (the shim does it from inside objd's
+ * rename): the rename itself gives way. */
+START_TEST(test_write_back_rename_gives_way)
+{
+	struct failsync fs;
+	struct objd_opts o = { .reload_interval = "0",
+		.extra = E2E_ARGV("--fsync", "never") };
+
+	failsync_init(&fs, e2e_path(s, "fail-fsync"), NULL);
+	o.env = fs.env;
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "a", "0");
+	rename_in_int("a", 1);
+	write_object(racer(), "a", value_new_int(2));
+	ck_assert_int_eq(kill(s->objd, SIGHUP), 0);
+	wait_for_a("2");
+	ck_assert_msg(strstr(e2e_log_tail(s), "failsync: renamed") != NULL,
+	    "the shim did not race objd's rename; log:\n%s", e2e_log_tail(s));
+	ck_assert_int_eq(access(racer(), F_OK), -1);
+	e2e_stop(s);
+
+	e2e_start_opts(s, &o);
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "2\n");
+	e2e_stop(s);
+}
+END_TEST
+
+/* A file renamed in between a compaction's last look at the path and its
+ * rename is not written over either: the compaction fails, saying why,
+ * and the reload that the rename set off loads the file. */
+START_TEST(test_compaction_rename_gives_way)
+{
+	struct failsync fs;
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "never") };
+
+	failsync_init(&fs, e2e_path(s, "fail-fsync"), NULL);
+	o.env = fs.env;
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "a", "0");
+	write_object(racer(), "a", value_new_int(2));
+	ck_assert_int_eq(CTL(s, "compact"), 6);
+	ck_assert_msg(strstr(s->err, "replaced while objd compacted it") !=
+	        NULL,
+	    "objctl compact: stderr: %s", s->err);
+	wait_for_a("2");
+	ck_assert_msg(strstr(e2e_log_tail(s), "failsync: renamed") != NULL,
+	    "the shim did not race objd's rename; log:\n%s", e2e_log_tail(s));
+	/* The compaction's file is gone with its failure. */
+	ck_assert(!new_file_in_the_works());
+	e2e_stop(s);
+
+	e2e_start_opts(s, &o);
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "2\n");
+	e2e_stop(s);
+}
+END_TEST
+
+/* On a filesystem whose rename cannot exchange two files or refuse to
+ * replace one (NFS), objd looks at the path and then renames: its
+ * write-backs and compactions work as before. */
+START_TEST(test_renames_without_flags)
+{
+	struct failsync fs;
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "never") };
+	struct stat st;
+	ino_t outside;
+
+	failsync_init(&fs, e2e_path(s, "fail-fsync"), NULL);
+	o.env = fs.env;
+	e2e_write_file(e2e_path(s, "no-rename-flags"), "", 0);
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "a", "0");
+	CTL_OK(s, "compact");
+	write_object(e2e_path(s, "incoming"), "a", value_new_int(1));
+	ck_assert_int_eq(stat(e2e_path(s, "incoming"), &st), 0);
+	outside = st.st_ino;
+	ck_assert_int_eq(rename(e2e_path(s, "incoming"), s->file), 0);
+	wait_for_a("1");
+	/* Written back in objd's format, in a new file. */
+	ck_assert_uint_ne(file_inode(), outside);
+	CTL_OK(s, "set", "b", "2");
+	ck_assert_msg(strstr(e2e_log_tail(s),
+	                  "failsync: renameat2 fails with EINVAL") != NULL &&
+	        strstr(e2e_log_tail(s), "cannot rename") == NULL,
+	    "log:\n%s", e2e_log_tail(s));
+	e2e_stop(s);
+
+	e2e_start_opts(s, &o);
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "1\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "b"), "2\n");
 	e2e_stop(s);
 }
 END_TEST
@@ -1102,7 +1226,7 @@ START_TEST(test_start_gives_way_to_a_newer_file)
 	e2e_start_opts(s, &o);
 	ck_assert_int_eq(waitpid(renamer, &status, 0), renamer);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	wait_for_the_newer_file();
+	wait_for_a("2");
 	ck_assert_msg(strstr(e2e_log_tail(s), "was replaced") != NULL,
 	    "log:\n%s", e2e_log_tail(s));
 	e2e_stop(s);
@@ -1289,6 +1413,9 @@ storage_suite(void)
 	tcase_add_test(tc, test_looks_leave_a_sync_alone);
 	tcase_add_test(tc, test_writes_before_a_reload_commit_before_it);
 	tcase_add_test(tc, test_write_back_gives_way_to_a_newer_file);
+	tcase_add_test(tc, test_write_back_rename_gives_way);
+	tcase_add_test(tc, test_compaction_rename_gives_way);
+	tcase_add_test(tc, test_renames_without_flags);
 	tcase_add_test(tc, test_start_gives_way_to_a_newer_file);
 	tcase_add_test(tc, test_failed_sync_refuses_writes_that_came_meanwhile);
 	tcase_add_test(tc, test_commit_wait_runs_out);
