@@ -585,19 +585,15 @@ START_TEST(test_compressed_file_served_without_compress)
 }
 END_TEST
 
-/* The environment that preloads tests/failsync.c into objd: its fsync
- * and fdatasync fail with EIO while the file trigger exists, and take a
- * second while the file slow does (if not NULL). While the file racer()
- * names exists, objd's next rename finds it renamed in just before; while
- * no-rename-flags does, renameat2 knows no flags. */
+/* The environment that preloads tests/failsync.c into objd, with the
+ * session's folder as the shim's: the files there named fail-fsync,
+ * slow-fsync, racer, no-rename-flags and no-inotify turn its
+ * misbehaviours on. */
 struct failsync {
 	char preload[4096];
-	char trigger[256];
-	char slow[256];
-	char race[256];
-	char no_flags[256];
+	char dir[128];
 	char asan[4096];
-	const char *env[7];
+	const char *env[4];
 };
 
 static const char *
@@ -607,7 +603,7 @@ racer(void)
 }
 
 static void
-failsync_init(struct failsync *fs, const char *trigger, const char *slow)
+failsync_init(struct failsync *fs)
 {
 	const char *lib = getenv("OBJD_FAILSYNC");
 	const char *asan = getenv("ASAN_OPTIONS");
@@ -619,9 +615,8 @@ failsync_init(struct failsync *fs, const char *trigger, const char *slow)
 	    lib != NULL ? lib : "(unset)");
 	n = snprintf(fs->preload, sizeof(fs->preload), "LD_PRELOAD=%s", lib);
 	ck_assert_int_lt(n, sizeof(fs->preload));
-	n = snprintf(fs->trigger, sizeof(fs->trigger),
-	    "OBJD_TEST_FAIL_FSYNC=%s", trigger);
-	ck_assert_int_lt(n, sizeof(fs->trigger));
+	n = snprintf(fs->dir, sizeof(fs->dir), "OBJD_TEST_SHIM_DIR=%s", s->dir);
+	ck_assert_int_lt(n, sizeof(fs->dir));
 	/* An objd built with ASan aborts when a library comes before the
 	 * ASan runtime; the shim is not instrumented and needs none of it.
 	 * The runner's own options (CI's abort_on_error) still hold. */
@@ -629,22 +624,10 @@ failsync_init(struct failsync *fs, const char *trigger, const char *slow)
 	    "ASAN_OPTIONS=%s%sverify_asan_link_order=0",
 	    asan != NULL ? asan : "", asan != NULL && *asan != '\0' ? ":" : "");
 	ck_assert_int_lt(n, sizeof(fs->asan));
-	n = snprintf(fs->slow, sizeof(fs->slow), "OBJD_TEST_SLOW_FSYNC=%s",
-	    slow != NULL ? slow : "");
-	ck_assert_int_lt(n, sizeof(fs->slow));
-	n = snprintf(fs->race, sizeof(fs->race), "OBJD_TEST_RACE_RENAME=%s",
-	    racer());
-	ck_assert_int_lt(n, sizeof(fs->race));
-	n = snprintf(fs->no_flags, sizeof(fs->no_flags),
-	    "OBJD_TEST_NO_RENAME_FLAGS=%s", e2e_path(s, "no-rename-flags"));
-	ck_assert_int_lt(n, sizeof(fs->no_flags));
 	fs->env[0] = fs->preload;
-	fs->env[1] = fs->trigger;
+	fs->env[1] = fs->dir;
 	fs->env[2] = fs->asan;
-	fs->env[3] = fs->slow;
-	fs->env[4] = fs->race;
-	fs->env[5] = fs->no_flags;
-	fs->env[6] = NULL;
+	fs->env[3] = NULL;
 }
 
 static ino_t
@@ -706,7 +689,7 @@ START_TEST(test_failed_fsync_refuses_and_rewrites)
 	ino_t before;
 	const char *out;
 
-	failsync_init(&fs, trigger, NULL);
+	failsync_init(&fs);
 	o.env = fs.env;
 	e2e_start_opts(s, &o);
 	CTL_OK(s, "set", "name", "John");
@@ -773,7 +756,7 @@ START_TEST(test_failed_fsync_not_back_after_restart)
 	struct failsync fs;
 	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
 
-	failsync_init(&fs, trigger, NULL);
+	failsync_init(&fs);
 	o.env = fs.env;
 	for (int round = 0; round < 2; round++) {
 		e2e_start_opts(s, &o);
@@ -893,7 +876,7 @@ START_TEST(test_serving_during_a_slow_sync)
 	uint64_t rev_x, rev_y;
 	int fd_x, fd_y;
 
-	failsync_init(&fs, e2e_path(s, "fail-fsync"), slow);
+	failsync_init(&fs);
 	o.env = fs.env;
 	e2e_start_opts(s, &o);
 	CTL_OK(s, "set", "x", "1");
@@ -919,13 +902,13 @@ START_TEST(test_serving_during_a_slow_sync)
 END_TEST
 
 /* Starts objd with --fsync always and the failsync shim, whose syncs
- * take a second while slow exists. */
+ * take a second while the file slow-fsync exists. */
 static void
-start_durable(struct failsync *fs, const char *slow)
+start_durable(struct failsync *fs)
 {
 	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
 
-	failsync_init(fs, e2e_path(s, "fail-fsync"), slow);
+	failsync_init(fs);
 	o.env = fs->env;
 	e2e_start_opts(s, &o);
 }
@@ -938,7 +921,7 @@ start_with_x_syncing(struct failsync *fs, const char *slow)
 {
 	int fd;
 
-	start_durable(fs, slow);
+	start_durable(fs);
 	CTL_OK(s, "set", "a", "0");
 	e2e_write_file(slow, "", 0);
 	fd = raw_set("x", 1, 1);
@@ -985,7 +968,7 @@ START_TEST(test_writes_before_a_reload_commit_before_it)
 	double deadline;
 	int fd_x, fd_port, fd_queued;
 
-	start_durable(&fs, slow);
+	start_durable(&fs);
 	CTL_OK(s, "set", "server", "{\"host\": \"a\", \"port\": 1}");
 	e2e_write_file(slow, "", 0);
 	/* x's sync takes a second; the others wait behind it. */
@@ -1076,7 +1059,7 @@ START_TEST(test_write_back_gives_way_to_a_newer_file)
 		.extra = E2E_ARGV("--fsync", "never") };
 	double deadline;
 
-	failsync_init(&fs, e2e_path(s, "fail-fsync"), slow);
+	failsync_init(&fs);
 	o.env = fs.env;
 	e2e_start_opts(s, &o);
 	CTL_OK(s, "set", "a", "0");
@@ -1111,7 +1094,7 @@ START_TEST(test_write_back_rename_gives_way)
 	struct objd_opts o = { .reload_interval = "0",
 		.extra = E2E_ARGV("--fsync", "never") };
 
-	failsync_init(&fs, e2e_path(s, "fail-fsync"), NULL);
+	failsync_init(&fs);
 	o.env = fs.env;
 	e2e_start_opts(s, &o);
 	CTL_OK(s, "set", "a", "0");
@@ -1138,7 +1121,7 @@ START_TEST(test_compaction_rename_gives_way)
 	struct failsync fs;
 	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "never") };
 
-	failsync_init(&fs, e2e_path(s, "fail-fsync"), NULL);
+	failsync_init(&fs);
 	o.env = fs.env;
 	e2e_start_opts(s, &o);
 	CTL_OK(s, "set", "a", "0");
@@ -1170,7 +1153,7 @@ START_TEST(test_renames_without_flags)
 	struct stat st;
 	ino_t outside;
 
-	failsync_init(&fs, e2e_path(s, "fail-fsync"), NULL);
+	failsync_init(&fs);
 	o.env = fs.env;
 	e2e_write_file(e2e_path(s, "no-rename-flags"), "", 0);
 	e2e_start_opts(s, &o);
@@ -1210,7 +1193,7 @@ START_TEST(test_start_gives_way_to_a_newer_file)
 	pid_t renamer;
 	int status;
 
-	failsync_init(&fs, e2e_path(s, "fail-fsync"), slow);
+	failsync_init(&fs);
 	o.env = fs.env;
 	rename_in_int("a", 1);
 	e2e_write_file(slow, "", 0);
@@ -1243,7 +1226,7 @@ START_TEST(test_failed_sync_refuses_writes_that_came_meanwhile)
 	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
 	int fd_a, fd_b;
 
-	failsync_init(&fs, trigger, slow);
+	failsync_init(&fs);
 	o.env = fs.env;
 	e2e_start_opts(s, &o);
 	CTL_OK(s, "set", "a", "0");

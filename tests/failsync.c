@@ -1,25 +1,33 @@
-/* failsync.c: an LD_PRELOAD shim for the tests that makes fsync and
- * fdatasync fail with EIO, as a disk that lost a write does.
+/* failsync.c: an LD_PRELOAD shim for the tests that makes objd's disk and
+ * folder misbehave on cue, as a failing disk, a slow one, another program
+ * or another filesystem would.
  *
- * It fails only while the file named by $OBJD_TEST_FAIL_FSYNC exists, so
- * a test turns failures on and off in a running objd by creating and
- * removing that file. Each failure is noted on stderr, which is objd's
- * log in the tests: a test can tell that the shim was loaded and fired.
- * Likewise, while $OBJD_TEST_SLOW_FSYNC names a file that exists, each
- * sync first takes a second, so that a test can act while one is in
- * flight.
+ * $OBJD_TEST_SHIM_DIR names a folder; a file of a given name there turns
+ * a misbehaviour on while it exists, so a test turns each on and off in
+ * a running objd by creating and removing that file:
  *
- * And while $OBJD_TEST_RACE_RENAME names a file that exists, objd's next
- * rename first renames that file to where objd's goes, as another
- * program's rename that lands between objd's look at the path and its
- * own rename. That uses the file up: the race happens once. While
- * $OBJD_TEST_NO_RENAME_FLAGS names a file that exists, renameat2 knows
- * no flags, as on a filesystem without them (NFS).
+ *   fail-fsync       fsync and fdatasync fail with EIO, as a disk that
+ *                    lost a write does;
+ *   slow-fsync       each sync first takes a second, so that a test can
+ *                    act while one is in flight;
+ *   racer            objd's next rename first renames this file to where
+ *                    objd's goes, as another program's rename that lands
+ *                    between objd's look at the path and its own rename
+ *                    (which uses the file up: the race happens once);
+ *   no-rename-flags  renameat2 knows no flags, as on NFS;
+ *   no-inotify       inotify_init1 fails, as when the user's inotify
+ *                    instances are used up.
+ *
+ * Each misbehaviour is noted on stderr, which is objd's log in the tests:
+ * a test can tell that the shim was loaded and fired.
  *
  * Built for the tests only (check_LTLIBRARIES), and without the
  * sanitizers: it must load into any objd, instrumented or not. */
+#include <sys/inotify.h>
+
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,70 +35,80 @@
 #include <time.h>
 #include <unistd.h>
 
-static bool
-triggered(const char *variable)
+/* The path of the trigger file name in the shim's folder, or NULL when
+ * the shim has no folder. */
+static const char *
+trigger_path(const char *name, char *buf, size_t len)
 {
-	const char *trigger = getenv(variable);
+	const char *dir = getenv("OBJD_TEST_SHIM_DIR");
+	int n;
 
-	return trigger != NULL && *trigger != '\0' &&
-	    access(trigger, F_OK) == 0;
+	if (dir == NULL || *dir == '\0')
+		return NULL;
+	n = snprintf(buf, len, "%s/%s", dir, name);
+	return n > 0 && (size_t)n < len ? buf : NULL;
 }
 
 static bool
-failing(void)
+triggered(const char *name)
+{
+	char buf[PATH_MAX];
+	const char *path = trigger_path(name, buf, sizeof(buf));
+
+	return path != NULL && access(path, F_OK) == 0;
+}
+
+/* The real function, looked up at each call: none of these is called
+ * often enough for a cache to pay. POSIX's way to take a function from
+ * dlsym (ISO C has none). */
+#define NEXT(fn, name)                                                         \
+	do {                                                                   \
+		*(void **)&(fn) = dlsym(RTLD_NEXT, (name));                    \
+		if ((fn) == NULL) {                                            \
+			errno = ENOSYS;                                        \
+			return -1;                                             \
+		}                                                              \
+	} while (0)
+
+static int
+sync_or_fail(const char *name, int fd)
 {
 	struct timespec second = { 1, 0 };
-
-	if (triggered("OBJD_TEST_SLOW_FSYNC"))
-		while (nanosleep(&second, &second) == -1 && errno == EINTR)
-			;
-	return triggered("OBJD_TEST_FAIL_FSYNC");
-}
-
-/* The real function, looked up at each call: a sync is slow enough that
- * a cache would buy nothing. */
-static int
-call_next(const char *name, int fd)
-{
 	int (*next)(int);
 
-	/* POSIX's way to take a function from dlsym (ISO C has none). */
-	*(void **)&next = dlsym(RTLD_NEXT, name);
-	if (next == NULL) {
-		errno = ENOSYS;
+	if (triggered("slow-fsync"))
+		while (nanosleep(&second, &second) == -1 && errno == EINTR)
+			;
+	if (triggered("fail-fsync")) {
+		fprintf(stderr, "failsync: %s(%d) fails with EIO\n", name, fd);
+		errno = EIO;
 		return -1;
 	}
+	NEXT(next, name);
 	return next(fd);
-}
-
-static int
-fail(const char *name, int fd)
-{
-	fprintf(stderr, "failsync: %s(%d) fails with EIO\n", name, fd);
-	errno = EIO;
-	return -1;
 }
 
 int
 fsync(int fd)
 {
-	return failing() ? fail("fsync", fd) : call_next("fsync", fd);
+	return sync_or_fail("fsync", fd);
 }
 
 int
 fdatasync(int fd)
 {
-	return failing() ? fail("fdatasync", fd) : call_next("fdatasync", fd);
+	return sync_or_fail("fdatasync", fd);
 }
 
 /* Another program renames its file in, just before objd's rename. */
 static void
 race(const char *to)
 {
-	const char *racer = getenv("OBJD_TEST_RACE_RENAME");
+	char buf[PATH_MAX];
+	const char *racer = trigger_path("racer", buf, sizeof(buf));
 	int (*next)(const char *, const char *);
 
-	if (racer == NULL || *racer == '\0' || strcmp(racer, to) == 0 ||
+	if (racer == NULL || strcmp(racer, to) == 0 ||
 	    access(racer, F_OK) == -1)
 		return;
 	*(void **)&next = dlsym(RTLD_NEXT, "rename");
@@ -105,11 +123,7 @@ rename(const char *from, const char *to)
 	int (*next)(const char *, const char *);
 
 	race(to);
-	*(void **)&next = dlsym(RTLD_NEXT, "rename");
-	if (next == NULL) {
-		errno = ENOSYS;
-		return -1;
-	}
+	NEXT(next, "rename");
 	return next(from, to);
 }
 
@@ -119,17 +133,27 @@ renameat2(int fromdir, const char *from, int todir, const char *to,
 {
 	int (*next)(int, const char *, int, const char *, unsigned int);
 
-	if (flags != 0 && triggered("OBJD_TEST_NO_RENAME_FLAGS")) {
+	if (flags != 0 && triggered("no-rename-flags")) {
 		fprintf(stderr, "failsync: renameat2 fails with EINVAL\n");
 		errno = EINVAL;
 		return -1;
 	}
 	/* objd names its files by whole paths: no need to resolve todir. */
 	race(to);
-	*(void **)&next = dlsym(RTLD_NEXT, "renameat2");
-	if (next == NULL) {
-		errno = ENOSYS;
+	NEXT(next, "renameat2");
+	return next(fromdir, from, todir, to, flags);
+}
+
+int
+inotify_init1(int flags)
+{
+	int (*next)(int);
+
+	if (triggered("no-inotify")) {
+		fprintf(stderr, "failsync: inotify_init1 fails with EMFILE\n");
+		errno = EMFILE;
 		return -1;
 	}
-	return next(fromdir, from, todir, to, flags);
+	NEXT(next, "inotify_init1");
+	return next(flags);
 }
