@@ -18,6 +18,7 @@ loop_turn_end(void)
 {
 	bool busy;
 
+	reload_look_blind();
 	do {
 		busy = conn_handle_input();
 		busy |= batch_commit_turn();

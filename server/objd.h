@@ -571,5 +571,8 @@ void reload_free(void);
 /* Loads the file if it changed (force: even if not). Returns false if a
  * changed file was rejected; err says why. */
 bool reload_now(bool force, char *err, size_t errlen);
+/* Without inotify (but with a reload interval), looks for a changed file
+ * now; with it, does nothing. */
+void reload_look_blind(void);
 
 #endif

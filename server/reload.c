@@ -6,7 +6,12 @@
  * store and swapped in only if all of it is good, then rewritten in objd's
  * own format so that appends can go on. A bad one never replaces the state
  * being served: it is moved aside for inspection and the good state is
- * written back, so a restart does not lose it either. */
+ * written back, so a restart does not lose it either.
+ *
+ * Without inotify, objd also looks at each turn of its loop, before it
+ * handles the requests read: a write would otherwise go to a file
+ * replaced up to an interval ago, be answered, and then be replaced with
+ * it by the next look. A look is a stat, once a turn. */
 #include <sys/inotify.h>
 
 #include <limits.h>
@@ -66,8 +71,9 @@ reload_watch_folder(void)
 	    inotify_add_watch(reload_inotify_fd, *dir ? dir : "/",
 	        IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE |
 	            IN_MOVED_FROM) == -1) {
-		log_warn("cannot watch %s; looking every %g s instead", dir,
-		    server.reload_interval);
+		log_warn("cannot watch %s; looking every %g s and before "
+		         "each turn of requests instead",
+		    dir, server.reload_interval);
 		if (reload_inotify_fd != -1)
 			close(reload_inotify_fd);
 		reload_inotify_fd = -1;
@@ -96,6 +102,15 @@ reload_init(void)
 	    event_new(server.base, -1, EV_PERSIST, reload_timer_cb, NULL);
 	if (reload_timer == NULL || event_add(reload_timer, &tv) == -1)
 		fatalx("cannot start the reload timer");
+}
+
+void
+reload_look_blind(void)
+{
+	char err[1024];
+
+	if (reload_timer != NULL && reload_inotify == NULL)
+		reload_now(false, err, sizeof(err));
 }
 
 void

@@ -1180,6 +1180,37 @@ START_TEST(test_renames_without_flags)
 }
 END_TEST
 
+/* Without inotify (the user's instances used up), objd looks at the file
+ * before each turn of requests too: a write that comes after another
+ * program renamed a file in builds on that file. It used to go to the
+ * file replaced, be answered, and be replaced in turn at the next look,
+ * up to an interval later. */
+START_TEST(test_writes_without_inotify_build_on_a_new_file)
+{
+	struct failsync fs;
+	struct objd_opts o = { .reload_interval = "600" };
+
+	failsync_init(&fs);
+	o.env = fs.env;
+	e2e_write_file(e2e_path(s, "no-inotify"), "", 0);
+	e2e_start_opts(s, &o);
+	ck_assert_msg(strstr(e2e_log_tail(s), "before each turn of requests") !=
+	        NULL,
+	    "log:\n%s", e2e_log_tail(s));
+	CTL_OK(s, "set", "a", "0");
+	rename_in_int("a", 1);
+	CTL_OK(s, "set", "b", "2");
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "1\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "b"), "2\n");
+	e2e_stop(s);
+
+	e2e_start_opts(s, &o);
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "1\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "b"), "2\n");
+	e2e_stop(s);
+}
+END_TEST
+
 /* objd starting on another program's file writes it in its own format,
  * but not over a newer file renamed in meanwhile: a reload loads that
  * one. A child process renames it in once objd's new file appears (the
@@ -1399,6 +1430,7 @@ storage_suite(void)
 	tcase_add_test(tc, test_write_back_rename_gives_way);
 	tcase_add_test(tc, test_compaction_rename_gives_way);
 	tcase_add_test(tc, test_renames_without_flags);
+	tcase_add_test(tc, test_writes_without_inotify_build_on_a_new_file);
 	tcase_add_test(tc, test_start_gives_way_to_a_newer_file);
 	tcase_add_test(tc, test_failed_sync_refuses_writes_that_came_meanwhile);
 	tcase_add_test(tc, test_commit_wait_runs_out);
