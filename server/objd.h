@@ -489,9 +489,10 @@ enum objfile_state objfile_check(struct objfile *f);
  * if only its times said so, they were objd's own write's. */
 void objfile_same_state(struct objfile *f);
 bool objfile_asks_times(const struct objfile *f);
-/* Moves the current file aside as <file>.rejected-<time>; returns the new
- * name, or NULL with err set. */
-char *objfile_reject(struct objfile *f, char *err, size_t errlen);
+/* Moves the file objfile_load last read aside as <file>.rejected-<time>;
+ * returns 0 with *moved set to the new name, 1 if the path holds
+ * another file by then (which stays), or -1 with err set. */
+int objfile_reject(struct objfile *f, char **moved, char *err, size_t errlen);
 const char *fsync_mode_name(enum fsync_mode m);
 int fsync_mode_parse(const char *name);
 

@@ -1580,6 +1580,22 @@ exchange_in(struct objfile *f, int fd, char **tmp,
 	return 1;
 }
 
+/* Renames from to to unless something is at to: 0 when renamed, 1 when
+ * to is taken, -1 with errno. */
+static int
+rename_noreplace(const char *from, const char *to)
+{
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno == EEXIST)
+		return 1;
+	if (!rename_flags_unsupported(errno))
+		return -1;
+	if (access(to, F_OK) == 0)
+		return 1;
+	return errno == ENOENT ? rename(from, to) : -1;
+}
+
 /* Renames the new file, fd at tmp, to the object file's path, but only
  * over the file expect names (or where none is, if expect says so): over
  * another program's file renamed in meanwhile, objd would drop it
@@ -1594,27 +1610,17 @@ rename_over(struct objfile *f, int fd, char **tmp,
 {
 	int rc;
 
-	if (expect != NULL) {
-		if (expect->exists)
-			rc = exchange_in(f, fd, tmp, expect);
-		else if (renameat2(AT_FDCWD, *tmp, AT_FDCWD, f->path,
-		             RENAME_NOREPLACE) == 0)
-			rc = 0;
-		else
-			rc = errno == EEXIST ? 1 : -1;
-		if (rc != -1)
-			return rc;
-		if (!rename_flags_unsupported(errno))
-			goto fail;
-		if (!path_holds(f, expect))
-			return 1;
-	}
-	if (rename(*tmp, f->path) == 0)
-		return 0;
-fail:
-	snprintf(err, errlen, "cannot rename %s to %s: %s", *tmp, f->path,
-	    strerror(errno));
-	return -1;
+	if (expect == NULL)
+		rc = rename(*tmp, f->path);
+	else if (!expect->exists)
+		rc = rename_noreplace(*tmp, f->path);
+	else if ((rc = exchange_in(f, fd, tmp, expect)) == -1 &&
+	    rename_flags_unsupported(errno))
+		rc = path_holds(f, expect) ? rename(*tmp, f->path) : 1;
+	if (rc == -1)
+		snprintf(err, errlen, "cannot rename %s to %s: %s", *tmp,
+		    f->path, strerror(errno));
+	return rc;
 }
 
 /* Puts a fully written temporary file in place of the object file (see
@@ -2000,32 +2006,44 @@ objfile_check(struct objfile *f)
 	return OBJFILE_UNCHANGED;
 }
 
-char *
-objfile_reject(struct objfile *f, char *err, size_t errlen)
+int
+objfile_reject(struct objfile *f, char **moved, char *err, size_t errlen)
 {
 	char stamp[32], *dest = NULL;
 	time_t t = time(NULL);
+	struct stat st;
 	struct tm tm;
+	int rc = 1;
 
+	*moved = NULL;
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	for (int i = 0; i < 1000; i++) {
+	for (int i = 0; i < 1000 && rc == 1; i++) {
 		free(dest);
 		dest = i == 0
 		    ? xasprintf("%s.rejected-%s", f->path, stamp)
 		    : xasprintf("%s.rejected-%s.%d", f->path, stamp, i);
-		if (access(dest, F_OK) == -1 && errno == ENOENT) {
-			if (rename(f->path, dest) == 0) {
-				f->at_path.exists = false;
-				return dest;
-			}
-			break;
-		}
+		rc = rename_noreplace(f->path, dest);
 	}
-	snprintf(err, errlen, "cannot move %s aside: %s", f->path,
-	    strerror(errno));
-	free(dest);
-	return NULL;
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot move %s aside: %s", f->path,
+		    strerror(errno));
+		free(dest);
+		return -1;
+	}
+	/* What was moved is another program's file, renamed in after the
+	 * bad one was read: it goes back, to be loaded. */
+	if (lstat(dest, &st) == -1 || !same_file(&st, &f->at_path)) {
+		if (rename_noreplace(dest, f->path) != 0)
+			log_warnx("the file renamed to %s while objd moved "
+			          "a bad one aside is kept as %s",
+			    f->path, dest);
+		free(dest);
+		return 1;
+	}
+	f->at_path.exists = false;
+	*moved = dest;
+	return 0;
 }
 
 const char *

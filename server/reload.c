@@ -173,9 +173,18 @@ reload_reject(const char *why)
 {
 	char err[1024];
 	char *moved;
+	int rc;
 
-	moved = objfile_reject(server.file, err, sizeof(err));
-	if (moved == NULL)
+	rc = objfile_reject(server.file, &moved, err, sizeof(err));
+	if (rc == 1) {
+		/* Another program's rename took the bad file away. */
+		log_warnx("%s did not load (%s) and was replaced again; objd "
+		          "loads the new file",
+		    server.file_path, why);
+		reload_again = true;
+		return;
+	}
+	if (rc == -1)
 		log_warnx("%s", err);
 	else {
 		free(server.rejected_file);

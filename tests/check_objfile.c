@@ -567,30 +567,6 @@ rename_empty_file_in(void)
 	return st.st_ino;
 }
 
-START_TEST(test_check_and_reject)
-{
-	char err[512];
-	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
-	struct store *s = sample_store();
-	char *moved;
-
-	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
-	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
-	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
-	/* Replaced by rename, as careful writers do. */
-	rename_empty_file_in();
-	ck_assert_int_eq(objfile_check(f), OBJFILE_CHANGED);
-	moved = objfile_reject(f, err, sizeof(err));
-	ck_assert_msg(moved != NULL, "%s", err);
-	ck_assert_msg(strstr(moved, "objd.pb.rejected-") != NULL, "%s", moved);
-	ck_assert_int_eq(access(moved, F_OK), 0);
-	ck_assert_int_eq(objfile_check(f), OBJFILE_MISSING);
-	free(moved);
-	store_free(s);
-	objfile_close(f);
-}
-END_TEST
-
 static ino_t
 path_inode(void)
 {
@@ -599,6 +575,74 @@ path_inode(void)
 	ck_assert_int_eq(stat(path, &st), 0);
 	return st.st_ino;
 }
+
+/* Renames in a file that no protobuf reader can take (field 1 with wire
+ * type 7, which does not exist). */
+static void
+rename_bad_file_in(void)
+{
+	char other[160];
+
+	snprintf(other, sizeof(other), "%s/sub/bad", dir);
+	write_file(other, (const uint8_t *)"\x0f", 1);
+	ck_assert_int_eq(rename(other, path), 0);
+}
+
+/* How many files objfile_reject moved aside in the file's folder. */
+static int
+rejected_files(void)
+{
+	char sub[160];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	ck_assert_ptr_nonnull(d = opendir(sub));
+	while ((de = readdir(d)) != NULL)
+		n += strstr(de->d_name, ".rejected-") != NULL;
+	closedir(d);
+	return n;
+}
+
+/* A bad file renamed in is moved aside, but only that file: one renamed
+ * in after objd read the bad one stays at the path. */
+START_TEST(test_check_and_reject)
+{
+	char err[512];
+	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	struct store *s = sample_store(), *t = store_new();
+	char *moved;
+	ino_t newer;
+
+	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
+	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
+	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
+	/* Replaced by rename, as careful writers do, with a bad file. */
+	rename_bad_file_in();
+	ck_assert_int_eq(objfile_check(f), OBJFILE_CHANGED);
+	ck_assert_int_eq(objfile_load(f, t, false, err, sizeof(err)), -1);
+	/* Another file comes before the bad one is moved aside. */
+	newer = rename_empty_file_in();
+	ck_assert_int_eq(objfile_reject(f, &moved, err, sizeof(err)), 1);
+	ck_assert_ptr_null(moved);
+	ck_assert_uint_eq(path_inode(), newer);
+	ck_assert_int_eq(rejected_files(), 0);
+
+	rename_bad_file_in();
+	ck_assert_int_eq(objfile_load(f, t, false, err, sizeof(err)), -1);
+	ck_assert_msg(objfile_reject(f, &moved, err, sizeof(err)) == 0, "%s",
+	    err);
+	ck_assert_msg(strstr(moved, "objd.pb.rejected-") != NULL, "%s", moved);
+	ck_assert_int_eq(access(moved, F_OK), 0);
+	ck_assert_int_eq(rejected_files(), 1);
+	ck_assert_int_eq(objfile_check(f), OBJFILE_MISSING);
+	free(moved);
+	store_free(s);
+	store_free(t);
+	objfile_close(f);
+}
+END_TEST
 
 /* A reload's write-back replaces the file the reload read, or puts one
  * where there was none, but not a file that another program renamed in
@@ -647,8 +691,8 @@ START_TEST(test_write_back_replaces_only_what_was_read)
 	/* Moved aside as bad: the same. */
 	write_file(path, (const uint8_t *)"\xff", 1);
 	ck_assert_int_eq(objfile_load(f, t, false, err, sizeof(err)), -1);
-	moved = objfile_reject(f, err, sizeof(err));
-	ck_assert_msg(moved != NULL, "%s", err);
+	ck_assert_msg(objfile_reject(f, &moved, err, sizeof(err)) == 0, "%s",
+	    err);
 	ck_assert_msg(objfile_write_back(f, s, err, sizeof(err)) == 0, "%s",
 	    err);
 	ck_assert_int_gt(file_size(), 0);

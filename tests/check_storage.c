@@ -1143,6 +1143,43 @@ START_TEST(test_compaction_rename_gives_way)
 }
 END_TEST
 
+/* A file renamed in between objd's load of a bad file and its move of
+ * that file aside is not the one moved aside: it stays, and the same
+ * reload loads it (the shim renames it in from inside objd's rename). */
+START_TEST(test_reject_moves_aside_only_the_bad_file)
+{
+	const char *incoming = e2e_path(s, "incoming");
+	struct failsync fs;
+	struct objd_opts o = { .reload_interval = "0",
+		.extra = E2E_ARGV("--fsync", "never") };
+	const char *log;
+
+	failsync_init(&fs);
+	o.env = fs.env;
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "a", "0");
+	write_object(e2e_path(s, "racer-at-source"), "a", value_new_int(2));
+	/* Field 1 with wire type 7, which does not exist. */
+	e2e_write_file(incoming, "\x0fnot an object", 14);
+	ck_assert_int_eq(rename(incoming, s->file), 0);
+	ck_assert_int_eq(kill(s->objd, SIGHUP), 0);
+	wait_for_a("2");
+	log = e2e_log_tail(s);
+	ck_assert_msg(strstr(log, "failsync: renamed") != NULL &&
+	        strstr(log, "was replaced again") != NULL,
+	    "log:\n%s", log);
+	/* The bad file went with the other program's rename; nothing,
+	 * and above all not the good file, was moved aside. */
+	ck_assert_msg(strstr(CTL_OK(s, "status"), "rejected") == NULL,
+	    "status: %s", s->out);
+	e2e_stop(s);
+
+	e2e_start_opts(s, &o);
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "2\n");
+	e2e_stop(s);
+}
+END_TEST
+
 /* On a filesystem whose rename cannot exchange two files or refuse to
  * replace one (NFS), objd looks at the path and then renames: its
  * write-backs and compactions work as before. */
@@ -1429,6 +1466,7 @@ storage_suite(void)
 	tcase_add_test(tc, test_write_back_gives_way_to_a_newer_file);
 	tcase_add_test(tc, test_write_back_rename_gives_way);
 	tcase_add_test(tc, test_compaction_rename_gives_way);
+	tcase_add_test(tc, test_reject_moves_aside_only_the_bad_file);
 	tcase_add_test(tc, test_renames_without_flags);
 	tcase_add_test(tc, test_writes_without_inotify_build_on_a_new_file);
 	tcase_add_test(tc, test_start_gives_way_to_a_newer_file);

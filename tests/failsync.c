@@ -14,6 +14,9 @@
  *                    objd's goes, as another program's rename that lands
  *                    between objd's look at the path and its own rename
  *                    (which uses the file up: the race happens once);
+ *   racer-at-source  the same, but to the path objd renames from, as
+ *                    another program's rename that lands just before
+ *                    objd moves a file away;
  *   no-rename-flags  renameat2 knows no flags, as on NFS;
  *   no-inotify       inotify_init1 fails, as when the user's inotify
  *                    instances are used up.
@@ -100,21 +103,29 @@ fdatasync(int fd)
 	return sync_or_fail("fdatasync", fd);
 }
 
-/* Another program renames its file in, just before objd's rename. */
+/* Another program renames the file named racer in the shim's folder to
+ * path, if that file exists. */
 static void
-race(const char *to)
+race_to(const char *racer, const char *path)
 {
 	char buf[PATH_MAX];
-	const char *racer = trigger_path("racer", buf, sizeof(buf));
+	const char *from = trigger_path(racer, buf, sizeof(buf));
 	int (*next)(const char *, const char *);
 
-	if (racer == NULL || strcmp(racer, to) == 0 ||
-	    access(racer, F_OK) == -1)
+	if (from == NULL || strcmp(from, path) == 0 || access(from, F_OK) == -1)
 		return;
 	*(void **)&next = dlsym(RTLD_NEXT, "rename");
-	if (next != NULL && next(racer, to) == 0)
-		fprintf(stderr, "failsync: renamed %s to %s first\n", racer,
-		    to);
+	if (next != NULL && next(from, path) == 0)
+		fprintf(stderr, "failsync: renamed %s to %s first\n", from,
+		    path);
+}
+
+/* Another program renames its file in, just before objd's rename. */
+static void
+race(const char *from, const char *to)
+{
+	race_to("racer", to);
+	race_to("racer-at-source", from);
 }
 
 int
@@ -122,7 +133,7 @@ rename(const char *from, const char *to)
 {
 	int (*next)(const char *, const char *);
 
-	race(to);
+	race(from, to);
 	NEXT(next, "rename");
 	return next(from, to);
 }
@@ -139,7 +150,7 @@ renameat2(int fromdir, const char *from, int todir, const char *to,
 		return -1;
 	}
 	/* objd names its files by whole paths: no need to resolve todir. */
-	race(to);
+	race(from, to);
 	NEXT(next, "renameat2");
 	return next(fromdir, from, todir, to, flags);
 }
