@@ -1906,6 +1906,8 @@ int
 objfile_compact_finish(struct objfile *f, int status, char *err, size_t errlen)
 {
 	char *tmp = f->child_tmp;
+	static const struct identity no_file;
+	const struct identity *expect = NULL;
 	struct stat st;
 	off_t size;
 	int fd = -1, rc;
@@ -1919,10 +1921,21 @@ objfile_compact_finish(struct objfile *f, int status, char *err, size_t errlen)
 	}
 	/* Renamed over a file that another program put there meanwhile,
 	 * the compaction would drop that file unread. The reload that
-	 * follows writes a new one. (When objd does not look, its own
-	 * state wins: its changes since went to the file it had open.) */
-	if (f->others_watched && objfile_check(f) == OBJFILE_CHANGED)
-		goto replaced;
+	 * follows writes a new one. A removed file is put back, as a
+	 * reload would. (When objd does not look, its own state wins: its
+	 * changes since went to the file it had open.) */
+	if (f->others_watched) {
+		switch (objfile_check(f)) {
+		case OBJFILE_CHANGED:
+			goto replaced;
+		case OBJFILE_MISSING:
+			expect = &no_file;
+			break;
+		case OBJFILE_UNCHANGED:
+			expect = &f->seen;
+			break;
+		}
+	}
 	/* Changes committed while the child wrote follow its snapshot
 	 * byte for byte: each fragment's crc covers only itself. */
 	fd = open(tmp, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
@@ -1936,8 +1949,8 @@ objfile_compact_finish(struct objfile *f, int status, char *err, size_t errlen)
 	}
 	/* The rename itself gives way to a file renamed in after the look
 	 * above (rename_over). */
-	rc = install_file(f, fd, &tmp, f->others_watched ? &f->seen : NULL,
-	    st.st_size + (off_t)f->tail.len, size, err, errlen);
+	rc = install_file(f, fd, &tmp, expect, st.st_size + (off_t)f->tail.len,
+	    size, err, errlen);
 	if (rc == 1)
 		goto replaced;
 	if (rc == -1)

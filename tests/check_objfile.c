@@ -1338,6 +1338,34 @@ START_TEST(test_compaction_gives_way_to_a_replaced_file)
 }
 END_TEST
 
+/* A file removed while the child writes is put back by the compaction,
+ * as a reload would write the state back. _i 1 writes compressed
+ * snapshots. */
+START_TEST(test_compaction_puts_back_a_removed_file)
+{
+	char err[512];
+	struct objfile *f = open_mode(_i);
+	struct store *s = sample_store(), *t = store_new();
+	size_t ends[6];
+	pid_t pid;
+	int status;
+
+	objfile_watch_others(f, true);
+	pid = compact_a_log(f, s, ends);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(objfile_compact_finish(f, status, err, sizeof(err)) == 0,
+	    "%s", err);
+	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
+	ck_assert_int_eq(objfile_load(f, t, false, err, sizeof(err)), 0);
+	assert_same(s, t);
+	ck_assert_int_eq(temp_files(), 0);
+	store_free(s);
+	store_free(t);
+	objfile_close(f);
+}
+END_TEST
+
 /* Checks that the file ends in room with --fsync always and without it
  * otherwise, and that a change then goes into the room. */
 static void
@@ -1732,6 +1760,7 @@ objfile_suite(void)
 	tcase_add_test(tc, test_replaced_file_is_closed);
 	tcase_add_loop_test(tc, test_compaction_gives_way_to_a_replaced_file, 0,
 	    2);
+	tcase_add_loop_test(tc, test_compaction_puts_back_a_removed_file, 0, 2);
 	tcase_add_loop_test(tc, test_compaction_keeps_changes_made_meanwhile, 0,
 	    2);
 	tcase_add_test(tc, test_zip_bomb_chunk_is_refused);
