@@ -602,8 +602,9 @@ racer(void)
 	return e2e_path(s, "racer");
 }
 
+/* Readies the shim for the objd that o starts. */
 static void
-failsync_init(struct failsync *fs)
+failsync_init(struct failsync *fs, struct objd_opts *o)
 {
 	const char *lib = getenv("OBJD_FAILSYNC");
 	const char *asan = getenv("ASAN_OPTIONS");
@@ -628,6 +629,25 @@ failsync_init(struct failsync *fs)
 	fs->env[1] = fs->dir;
 	fs->env[2] = fs->asan;
 	fs->env[3] = NULL;
+	o->env = fs->env;
+}
+
+/* The shim renamed its racer in during objd's rename. */
+static void
+assert_shim_raced(void)
+{
+	ck_assert_msg(strstr(e2e_log_tail(s), "failsync: renamed") != NULL,
+	    "the shim did not race objd's rename; log:\n%s", e2e_log_tail(s));
+}
+
+/* What objd served is what it finds in its file on the next start. */
+static void
+restart_expecting_a_2(const struct objd_opts *o)
+{
+	e2e_stop(s);
+	e2e_start_opts(s, o);
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "2\n");
+	e2e_stop(s);
 }
 
 static ino_t
@@ -689,8 +709,7 @@ START_TEST(test_failed_fsync_refuses_and_rewrites)
 	ino_t before;
 	const char *out;
 
-	failsync_init(&fs);
-	o.env = fs.env;
+	failsync_init(&fs, &o);
 	e2e_start_opts(s, &o);
 	CTL_OK(s, "set", "name", "John");
 	CTL_OK(s, "set", "age", "30");
@@ -756,8 +775,7 @@ START_TEST(test_failed_fsync_not_back_after_restart)
 	struct failsync fs;
 	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
 
-	failsync_init(&fs);
-	o.env = fs.env;
+	failsync_init(&fs, &o);
 	for (int round = 0; round < 2; round++) {
 		e2e_start_opts(s, &o);
 		CTL_OK(s, "set", "n", round == 0 ? "1" : "3");
@@ -876,8 +894,7 @@ START_TEST(test_serving_during_a_slow_sync)
 	uint64_t rev_x, rev_y;
 	int fd_x, fd_y;
 
-	failsync_init(&fs);
-	o.env = fs.env;
+	failsync_init(&fs, &o);
 	e2e_start_opts(s, &o);
 	CTL_OK(s, "set", "x", "1");
 	e2e_write_file(slow, "", 0);
@@ -908,8 +925,7 @@ start_durable(struct failsync *fs)
 {
 	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
 
-	failsync_init(fs);
-	o.env = fs->env;
+	failsync_init(fs, &o);
 	e2e_start_opts(s, &o);
 }
 
@@ -1059,8 +1075,7 @@ START_TEST(test_write_back_gives_way_to_a_newer_file)
 		.extra = E2E_ARGV("--fsync", "never") };
 	double deadline;
 
-	failsync_init(&fs);
-	o.env = fs.env;
+	failsync_init(&fs, &o);
 	e2e_start_opts(s, &o);
 	CTL_OK(s, "set", "a", "0");
 	rename_in_int("a", 1);
@@ -1077,11 +1092,7 @@ START_TEST(test_write_back_gives_way_to_a_newer_file)
 	wait_for_a("2");
 	ck_assert_msg(strstr(e2e_log_tail(s), "replaced again") != NULL,
 	    "log:\n%s", e2e_log_tail(s));
-	e2e_stop(s);
-
-	e2e_start_opts(s, &o);
-	ck_assert_str_eq(CTL_OK(s, "get", "a"), "2\n");
-	e2e_stop(s);
+	restart_expecting_a_2(&o);
 }
 END_TEST
 
@@ -1094,22 +1105,16 @@ START_TEST(test_write_back_rename_gives_way)
 	struct objd_opts o = { .reload_interval = "0",
 		.extra = E2E_ARGV("--fsync", "never") };
 
-	failsync_init(&fs);
-	o.env = fs.env;
+	failsync_init(&fs, &o);
 	e2e_start_opts(s, &o);
 	CTL_OK(s, "set", "a", "0");
 	rename_in_int("a", 1);
 	write_object(racer(), "a", value_new_int(2));
 	ck_assert_int_eq(kill(s->objd, SIGHUP), 0);
 	wait_for_a("2");
-	ck_assert_msg(strstr(e2e_log_tail(s), "failsync: renamed") != NULL,
-	    "the shim did not race objd's rename; log:\n%s", e2e_log_tail(s));
+	assert_shim_raced();
 	ck_assert_int_eq(access(racer(), F_OK), -1);
-	e2e_stop(s);
-
-	e2e_start_opts(s, &o);
-	ck_assert_str_eq(CTL_OK(s, "get", "a"), "2\n");
-	e2e_stop(s);
+	restart_expecting_a_2(&o);
 }
 END_TEST
 
@@ -1121,8 +1126,7 @@ START_TEST(test_compaction_rename_gives_way)
 	struct failsync fs;
 	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "never") };
 
-	failsync_init(&fs);
-	o.env = fs.env;
+	failsync_init(&fs, &o);
 	e2e_start_opts(s, &o);
 	CTL_OK(s, "set", "a", "0");
 	write_object(racer(), "a", value_new_int(2));
@@ -1131,15 +1135,10 @@ START_TEST(test_compaction_rename_gives_way)
 	        NULL,
 	    "objctl compact: stderr: %s", s->err);
 	wait_for_a("2");
-	ck_assert_msg(strstr(e2e_log_tail(s), "failsync: renamed") != NULL,
-	    "the shim did not race objd's rename; log:\n%s", e2e_log_tail(s));
+	assert_shim_raced();
 	/* The compaction's file is gone with its failure. */
 	ck_assert(!new_file_in_the_works());
-	e2e_stop(s);
-
-	e2e_start_opts(s, &o);
-	ck_assert_str_eq(CTL_OK(s, "get", "a"), "2\n");
-	e2e_stop(s);
+	restart_expecting_a_2(&o);
 }
 END_TEST
 
@@ -1154,8 +1153,7 @@ START_TEST(test_reject_moves_aside_only_the_bad_file)
 		.extra = E2E_ARGV("--fsync", "never") };
 	const char *log;
 
-	failsync_init(&fs);
-	o.env = fs.env;
+	failsync_init(&fs, &o);
 	e2e_start_opts(s, &o);
 	CTL_OK(s, "set", "a", "0");
 	write_object(e2e_path(s, "racer-at-source"), "a", value_new_int(2));
@@ -1172,11 +1170,7 @@ START_TEST(test_reject_moves_aside_only_the_bad_file)
 	 * and above all not the good file, was moved aside. */
 	ck_assert_msg(strstr(CTL_OK(s, "status"), "rejected") == NULL,
 	    "status: %s", s->out);
-	e2e_stop(s);
-
-	e2e_start_opts(s, &o);
-	ck_assert_str_eq(CTL_OK(s, "get", "a"), "2\n");
-	e2e_stop(s);
+	restart_expecting_a_2(&o);
 }
 END_TEST
 
@@ -1190,8 +1184,7 @@ START_TEST(test_renames_without_flags)
 	struct stat st;
 	ino_t outside;
 
-	failsync_init(&fs);
-	o.env = fs.env;
+	failsync_init(&fs, &o);
 	e2e_write_file(e2e_path(s, "no-rename-flags"), "", 0);
 	e2e_start_opts(s, &o);
 	CTL_OK(s, "set", "a", "0");
@@ -1227,8 +1220,7 @@ START_TEST(test_writes_without_inotify_build_on_a_new_file)
 	struct failsync fs;
 	struct objd_opts o = { .reload_interval = "600" };
 
-	failsync_init(&fs);
-	o.env = fs.env;
+	failsync_init(&fs, &o);
 	e2e_write_file(e2e_path(s, "no-inotify"), "", 0);
 	e2e_start_opts(s, &o);
 	ck_assert_msg(strstr(e2e_log_tail(s), "before each turn of requests") !=
@@ -1261,8 +1253,7 @@ START_TEST(test_start_gives_way_to_a_newer_file)
 	pid_t renamer;
 	int status;
 
-	failsync_init(&fs);
-	o.env = fs.env;
+	failsync_init(&fs, &o);
 	rename_in_int("a", 1);
 	e2e_write_file(slow, "", 0);
 	renamer = fork();
@@ -1294,8 +1285,7 @@ START_TEST(test_failed_sync_refuses_writes_that_came_meanwhile)
 	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
 	int fd_a, fd_b;
 
-	failsync_init(&fs);
-	o.env = fs.env;
+	failsync_init(&fs, &o);
 	e2e_start_opts(s, &o);
 	CTL_OK(s, "set", "a", "0");
 	e2e_write_file(slow, "", 0);
