@@ -96,13 +96,25 @@ read_file(const char *p, size_t *len)
 	return buf;
 }
 
-static off_t
-file_size(void)
+static struct stat
+path_stat(void)
 {
 	struct stat st;
 
 	ck_assert_int_eq(stat(path, &st), 0);
-	return st.st_size;
+	return st;
+}
+
+static off_t
+file_size(void)
+{
+	return path_stat().st_size;
+}
+
+static ino_t
+path_inode(void)
+{
+	return path_stat().st_ino;
 }
 
 static void
@@ -564,15 +576,6 @@ rename_empty_file_in(void)
 	write_file(other, (const uint8_t *)"", 0);
 	ck_assert_int_eq(stat(other, &st), 0);
 	ck_assert_int_eq(rename(other, path), 0);
-	return st.st_ino;
-}
-
-static ino_t
-path_inode(void)
-{
-	struct stat st;
-
-	ck_assert_int_eq(stat(path, &st), 0);
 	return st.st_ino;
 }
 
