@@ -676,6 +676,13 @@ batch_commit_now(bool background)
 		server.last_write_error = NULL;
 		rc = objfile_append_start(server.file, server.store, &out, err,
 		    sizeof(err));
+		if (rc == 1) {
+			/* Another program's file came first: loaded now,
+			 * it is what the refused clients' next try builds
+			 * on. */
+			reload_soon();
+			rc = -1;
+		}
 		if (rc == 0 && background &&
 		    objfile_append_needs_sync(server.file) &&
 		    syncer_start(objfile_fd(server.file), batch_synced)) {

@@ -457,7 +457,9 @@ size_t objfile_commit_pack(uint64_t revision, uint32_t crc32,
     uint32_t n_entries, uint8_t out[OBJFILE_COMMIT_MAX]);
 /* Appends the changes in one write and, with --fsync always, syncs. s is
  * the state before them, for when the file must be started anew. On
- * failure nothing of the changes is in the file. */
+ * failure nothing of the changes is in the file: -1, or 1 when objd had
+ * no file of its own and another program put one there meanwhile (with
+ * objfile_watch_others), for a reload to load. */
 int objfile_append(struct objfile *f, const struct store *s,
     const struct objfile_changes *c, char *err, size_t errlen);
 /* objfile_append in steps, so that its fdatasync can run elsewhere
@@ -575,5 +577,7 @@ bool reload_now(bool force, char *err, size_t errlen);
 /* Without inotify (but with a reload interval), looks for a changed file
  * now; with it, does nothing. */
 void reload_look_blind(void);
+/* Looks at the file at the next turn of the loop, not an interval on. */
+void reload_soon(void);
 
 #endif

@@ -1518,6 +1518,9 @@ make_temp(struct objfile *f, char **tmp, char *err, size_t errlen)
 	return fd;
 }
 
+/* What rename_over expects where no file is to be replaced. */
+static const struct identity no_file;
+
 static bool
 same_file(const struct stat *st, const struct identity *id)
 {
@@ -1651,11 +1654,11 @@ install_file(struct objfile *f, int fd, char **tmp,
 	return 0;
 }
 
-/* Writes s as a new file and renames it over the old one; with
- * only_over_loaded, only if the path still holds what objfile_load read,
- * and returns 1 if it does not. */
+/* Writes s as a new file and renames it over the old one, or only over
+ * the file expect names (see rename_over): returns 1, err unset, if the
+ * path holds another. */
 static int
-rewrite(struct objfile *f, const struct store *s, bool only_over_loaded,
+rewrite(struct objfile *f, const struct store *s, const struct identity *expect,
     char *err, size_t errlen)
 {
 	char *tmp;
@@ -1678,19 +1681,12 @@ rewrite(struct objfile *f, const struct store *s, bool only_over_loaded,
 	}
 	/* A file renamed in during the write is seen here; one renamed in
 	 * after, by the rename itself. */
-	if (!only_over_loaded || path_holds(f, &f->at_path))
-		rc = install_file(f, fd, &tmp,
-		    only_over_loaded ? &f->at_path : NULL, end, size, err,
-		    errlen);
+	if (expect == NULL || path_holds(f, expect))
+		rc = install_file(f, fd, &tmp, expect, end, size, err, errlen);
 	else
 		rc = 1;
 	if (rc == 0)
 		return 0;
-	if (rc == 1)
-		snprintf(err, errlen,
-		    "%s was replaced again while objd wrote it back; objd "
-		    "loads the new file",
-		    f->path);
 fail:
 	/* Appending to the old file could now be wrong (it may be another
 	 * program's): the next change tries a whole rewrite again. */
@@ -1706,14 +1702,21 @@ int
 objfile_rewrite(struct objfile *f, const struct store *s, char *err,
     size_t errlen)
 {
-	return rewrite(f, s, false, err, errlen);
+	return rewrite(f, s, NULL, err, errlen);
 }
 
 int
 objfile_write_back(struct objfile *f, const struct store *s, char *err,
     size_t errlen)
 {
-	return rewrite(f, s, true, err, errlen);
+	int rc = rewrite(f, s, &f->at_path, err, errlen);
+
+	if (rc == 1)
+		snprintf(err, errlen,
+		    "%s was replaced again while objd wrote it back; objd "
+		    "loads the new file",
+		    f->path);
+	return rc;
 }
 
 int
@@ -1721,12 +1724,25 @@ objfile_append_start(struct objfile *f, const struct store *s,
     const struct objfile_changes *c, char *err, size_t errlen)
 {
 	bool grow = f->fsync == FSYNC_ALWAYS;
-	int saved;
+	int saved, rc;
 
 	if (f->fd == -1 || f->needs_rewrite) {
-		/* No file of ours yet, or one in doubt: start a new one. */
-		if (objfile_rewrite(f, s, err, errlen) == -1)
-			return -1;
+		/* No file of ours yet, or one in doubt: start a new one. With
+		 * none, and others' files looked for, objd puts its own only
+		 * over the file it last saw there (another program's, which
+		 * it adopts), or where it saw none: one renamed in since its
+		 * last look is loaded by the next, not written over unread. */
+		if (f->fd == -1 && f->others_watched)
+			rc = rewrite(f, s, &f->seen, err, errlen);
+		else
+			rc = rewrite(f, s, NULL, err, errlen);
+		if (rc == 1)
+			snprintf(err, errlen,
+			    "another program put a file at %s while objd "
+			    "wrote its own; objd loads that one: try again",
+			    f->path);
+		if (rc != 0)
+			return rc;
 		if (c->with_header)
 			return objfile_append_start(f, s, c, err, errlen);
 	}
@@ -1815,8 +1831,10 @@ int
 objfile_append(struct objfile *f, const struct store *s,
     const struct objfile_changes *c, char *err, size_t errlen)
 {
-	if (objfile_append_start(f, s, c, err, errlen) == -1)
-		return -1;
+	int rc = objfile_append_start(f, s, c, err, errlen);
+
+	if (rc != 0)
+		return rc;
 	return objfile_append_finish(f, c,
 	    objfile_append_needs_sync(f) ? objfile_append_sync(f) : 0, err,
 	    errlen);
@@ -1906,7 +1924,6 @@ int
 objfile_compact_finish(struct objfile *f, int status, char *err, size_t errlen)
 {
 	char *tmp = f->child_tmp;
-	static const struct identity no_file;
 	const struct identity *expect = NULL;
 	struct stat st;
 	off_t size;

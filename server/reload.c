@@ -114,6 +114,13 @@ reload_look_blind(void)
 }
 
 void
+reload_soon(void)
+{
+	if (reload_timer != NULL)
+		event_active(reload_timer, EV_TIMEOUT, 1);
+}
+
+void
 reload_free(void)
 {
 	if (reload_timer != NULL)

@@ -1275,6 +1275,31 @@ START_TEST(test_start_gives_way_to_a_newer_file)
 }
 END_TEST
 
+/* objd with no file of its own (none at the start: _i 0; an empty one,
+ * which it reads but does not append to: _i 1) puts its first only
+ * where none is, or over the one it read. A file renamed in at the same
+ * instant is loaded, and the change is refused, to be made again. */
+START_TEST(test_first_file_gives_way)
+{
+	struct failsync fs;
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "never") };
+
+	failsync_init(&fs, &o);
+	if (_i == 1)
+		e2e_write_file(s->file, "", 0);
+	e2e_start_opts(s, &o);
+	write_object(racer(), "a", value_new_int(2));
+	ck_assert_int_eq(CTL(s, "set", "a", "1"), 6);
+	ck_assert_msg(strstr(s->err, "another program put a file") != NULL,
+	    "objctl set: stderr: %s", s->err);
+	assert_shim_raced();
+	wait_for_a("2");
+	CTL_OK(s, "set", "b", "3");
+	ck_assert_str_eq(CTL_OK(s, "get", "b"), "3\n");
+	restart_expecting_a_2(&o);
+}
+END_TEST
+
 /* Writes that come while a sync fails may rest on the failed change:
  * they are refused with it, and none of them reaches the file. */
 START_TEST(test_failed_sync_refuses_writes_that_came_meanwhile)
@@ -1460,6 +1485,7 @@ storage_suite(void)
 	tcase_add_test(tc, test_renames_without_flags);
 	tcase_add_test(tc, test_writes_without_inotify_build_on_a_new_file);
 	tcase_add_test(tc, test_start_gives_way_to_a_newer_file);
+	tcase_add_loop_test(tc, test_first_file_gives_way, 0, 2);
 	tcase_add_test(tc, test_failed_sync_refuses_writes_that_came_meanwhile);
 	tcase_add_test(tc, test_commit_wait_runs_out);
 	tcase_add_test(tc, test_commit_wait_skips_writers_back);
