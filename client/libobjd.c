@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* libobjd.c: a blocking client for objd over its UNIX socket.
  *
  * The socket is non-blocking once connected, so that every wait goes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* objctl.c: the command line client of objd, a thin layer over libobjd.
  *
  * The grammar is two tables, the options and the commands; --help is

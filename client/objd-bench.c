@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* objd-bench.c: a load generator for objd, in the manner of
  * redis-benchmark.
  *

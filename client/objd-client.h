@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* objd-client.h: libobjd, the C client library of objd.
  *
  * Installed as <objd/objd-client.h>, beside the objd.pb-c.h that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* objd-value.c: the values and JSON of libobjd's interface.
  *
  * objd and objctl share common/value.c and common/json.c under short

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* arena.c: see arena.h. */
 #include <stdalign.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* arena.h: a bump allocator for short-lived trees of small allocations,
  * dropped all at once.
  *

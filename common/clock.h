@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* clock.h: the clocks as seconds: the wall clock, for status and the
  * log, and the monotonic clock, for deadlines and timing. */
 #ifndef OBJD_CLOCK_H

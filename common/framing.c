@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* framing.c: varint-delimited frames. */
 #include <string.h>
 

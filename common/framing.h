@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* framing.h: the wire's framing, shared by objd, libobjd and objctl.
  *
  * A frame is a protobuf message preceded by its length as a base-128

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* json.c: objd.Value <-> JSON text.
  *
  * jansson parses; the emitter is our own so that the output is stable

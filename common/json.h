@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* json.h: objd.Value <-> JSON text, and objctl's reading of a VALUE.
  *
  * The JSON form: null, true/false, integers (int64) and doubles told

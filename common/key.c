@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* key.c: key validation, one rule for objd and objctl. */
 #include <stdio.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* key.h: what a key may be. */
 #ifndef OBJD_KEY_H
 #define OBJD_KEY_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* keypath.c: parsing and escaping key paths. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* keypath.h: key paths. A dot reaches into a nested map; a backslash
  * escapes a dot or a backslash that belongs to a name, so "a\.b" is the
  * top-level key "a.b" and "server.port" the member "port" of the map at

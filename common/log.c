@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* log.c: logging to stderr or syslog. */
 #include <errno.h>
 #include <stdio.h>

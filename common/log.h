@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* log.h: logging for objd and objctl, in the manner of OpenBSD's log.c. */
 #ifndef OBJD_LOG_H
 #define OBJD_LOG_H

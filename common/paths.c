@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* paths.c: default locations and folder creation. */
 #include <errno.h>
 #include <pwd.h>

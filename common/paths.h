@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* paths.h: the default locations of the object file and the socket, the
  * same for objd and its clients (SPEC.md, "objd, the daemon"). */
 #ifndef OBJD_PATHS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* pbcheck.c: an iterative, descriptor-guided walk over protobuf bytes. */
 #include <stdio.h>
 

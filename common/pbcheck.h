@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* pbcheck.h: a check of untrusted protobuf bytes before protobuf-c sees
  * them.
  *

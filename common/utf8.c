@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* utf8.c: a strict UTF-8 checker (RFC 3629). */
 #include <stdint.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* utf8.h: UTF-8 validation; protobuf-c does not check strings itself. */
 #ifndef OBJD_UTF8_H
 #define OBJD_UTF8_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* value.c: building, checking and encoding objd.Value. */
 #include <stdio.h>
 #include <stdlib.h>

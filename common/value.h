@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* value.h: objd.Value helpers shared by objd and its clients. */
 #ifndef OBJD_VALUE_H
 #define OBJD_VALUE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* version.h: the version string that --version prints. */
 #ifndef OBJD_VERSION_H
 #define OBJD_VERSION_H

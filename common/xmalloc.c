@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* xmalloc.c: allocation wrappers. Running out of memory is not an error
  * objd can answer usefully, so it ends the process with a message. */
 #include <stdarg.h>

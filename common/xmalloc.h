@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* xmalloc.h: allocation that never returns NULL; it aborts on exhaustion. */
 #ifndef OBJD_XMALLOC_H
 #define OBJD_XMALLOC_H

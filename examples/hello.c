@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* hello.c: libobjd's example. Stores two keys in one change, reads them
  * back, lists the keys and deletes one.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* access.c: who may use objd, and how.
  *
  * The socket's mode decides who can connect at all; the policy decides

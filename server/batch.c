@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* batch.c: group commit.
  *
  * A write is not applied when it arrives: its changes wait in the batch,

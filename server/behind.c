@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* behind.c: work that need not hold up the loop, done on a thread.
  *
  * Some clean-ups cost milliseconds that no client should wait for: the

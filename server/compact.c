@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* compact.c: when to rewrite the object file with only the live state.
  *
  * The file grows by one fragment per change. Once it holds more than

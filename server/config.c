@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* config.c: the values of objd's limit options, and the config file.
  *
  * The config file holds objd's long options, one a line, as

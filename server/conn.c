@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* conn.c: one connected client: frames in, answers out.
  *
  * Every whole frame is cut out of the input, in order, and a partial one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* handle-admin.c: ping, status and reload. */
 #include <unistd.h>
 

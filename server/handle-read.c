@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* handle-read.c: get and list, answered at once from memory. Reads see
  * only committed state: a change still in the batch is not durable. */
 #include <stdio.h>

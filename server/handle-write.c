@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* handle-write.c: set, delete and batch. Each request is one atomic
  * change (txn.c) that joins the current batch (batch.c) and is answered
  * once durable. */

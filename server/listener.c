@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* listener.c: the UNIX socket. The only place that creates, probes,
  * accepts on and removes it. */
 #include <sys/socket.h>

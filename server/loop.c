@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* loop.c: the event loop's turns.
  *
  * libevent runs the callbacks of every event ready in a turn; what they

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* main.c: objd's life: options, start in the background, the event loop,
  * signals and a clean stop. */
 #include <sys/stat.h>

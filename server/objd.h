@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* objd.h: the daemon's map. Every server module declares here what it
  * offers, grouped by the file that defines it. */
 #ifndef OBJD_H

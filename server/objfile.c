@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* objfile.c: the object file. Nothing else knows its byte layout.
  *
  * The file is one serialized objd.Object that grows by appending: two

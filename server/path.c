@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* path.c: reading and writing inside nested maps. Stored values are
  * encoded; a path that reaches inside one decodes its top-level value,
  * walks the maps named by the rest of the path, and encodes the result.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* prefetch.c: a pipelined client's keys, touched ahead.
  *
  * A look-up in a large store waits twice on memory: for its slot, then

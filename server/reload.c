@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* reload.c: picking up changes that others made to the object file.
  *
  * inotify on the file's folder tells at once when the file is replaced;

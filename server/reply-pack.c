@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* reply-pack.c: the bytes of answers, packed by hand where protobuf-c
  * would be slow.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* reply.c: answers as frames on a client's output.
  *
  * Each answer is packed (reply-pack.c) straight into space reserved in

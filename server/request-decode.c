@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* request-decode.c: the common requests, decoded by hand.
  *
  * Nearly every request is a get, set or delete of plain keys to scalar

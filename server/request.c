@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* request.c: the table of request kinds. Adding a kind is adding a row
  * here and a handler in one of the handle-*.c files. */
 #include <stdio.h>

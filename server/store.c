@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* store.c: the in-memory object, an open-addressing hash table.
  *
  * Each key is one allocation holding its key and encoded value. Linear

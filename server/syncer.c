@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* syncer.c: a thread that runs fdatasync while the event loop goes on.
  *
  * With --fsync always a batch is answered only once the file is synced,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* txn.c: one write request as one atomic change.
  *
  * A request's operations run in order against an overlay of the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* watch.c: clients that follow changes, and the recent history that lets
  * them resume.
  *

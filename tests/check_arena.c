@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_arena.c: unit tests of common/arena.c. */
 #include <check.h>
 #include <stdalign.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_decode.c: requests decoded by hand (server/request-decode.c)
  * come out as protobuf-c decodes them, and whatever is not in the common
  * form is left to protobuf-c. */

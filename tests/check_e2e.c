@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_e2e.c: objd and objctl end to end, as a user drives them.
  *
  * Every test starts the objd built here on a folder of its own and talks

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_framing.c: unit tests of common/framing.c. */
 #include <check.h>
 #include <stdint.h>

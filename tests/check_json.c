@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_json.c: unit tests of common/json.c. */
 #include <check.h>
 #include <math.h>

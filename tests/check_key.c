@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_key.c: unit tests of common/key.c. */
 #include <check.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_objfile.c: the object file (server/objfile.c): round trips, the
  * lock, and files that are cut, damaged or replaced. The tests that take
  * a file through objd's own writing run twice: _i 0 with plain

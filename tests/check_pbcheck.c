@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_pbcheck.c: unit tests of common/pbcheck.c, common/utf8.c and
  * the checking half of common/value.c.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_protocol.c: revisions, compare-and-set, batches, watch, key
  * paths, dump and load, and pipelining, end to end.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_reply.c: what objd packs by hand is the bytes protobuf-c packs:
  * answers (server/reply-pack.c) and values (value_pack_to, which a set
  * packs its value with). */

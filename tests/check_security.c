@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_security.c: objd on a machine with other users and hostile or
  * broken clients, end to end.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_storage.c: the object file end to end, with a real objd: crashes
  * at random moments, torn and damaged files, compaction while clients
  * write, and replacements seen through inotify. */

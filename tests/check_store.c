@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_store.c: the in-memory object (server/store.c). */
 #include <check.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_systemd.c: objd under systemd, without systemd. Each test makes
  * the listening socket itself and passes it the way systemd does (fd 3,
  * LISTEN_PID, LISTEN_FDS), then talks to objd through libobjd; with

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # completion.sh: objctl's bash completion (completion/objctl), driven as
 # bash drives it, against a real objd in a temporary folder.
 #

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # example.sh: libobjd as its users get it. make check installed the
 # library in a staging folder and built examples/hello.c against it with
 # pkg-config (Makefile.am); this runs the example against a real objd,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* failsync.c: an LD_PRELOAD shim for the tests that makes objd's disk and
  * folder misbehave on cue, as a failing disk, a slow one, another program
  * or another filesystem would.

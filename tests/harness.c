@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* harness.c: start and stop objd, run objctl, talk raw to the socket. */
 #include "config.h"
 

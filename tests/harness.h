@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* harness.h: the end-to-end harness.
  *
  * A test opens a session: a short temporary folder that holds the object

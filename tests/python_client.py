@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """python_client.py: the Python client (client/python/objd) against a
 real objd, and the object file shared between Python, objd and objctl.
 

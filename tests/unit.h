@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* unit.h: small helpers that several Check programs share. */
 #ifndef OBJD_TESTS_UNIT_H
 #define OBJD_TESTS_UNIT_H

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # bench.sh: objd against redis-server, side by side: `make bench`.
 #
 # Starts two objd and three redis-server on UNIX sockets in a temporary

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """fake-redis.py SOCKET [--fail-set]: a small RESP server for smoke.sh.
 
 It answers PING, GET, SET, MSET and DEL from a dict, as redis-server

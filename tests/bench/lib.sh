@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # lib.sh: what bench.sh and scale.sh share: finding the programs,
 # installing redis, a temporary folder that goes away, starting and
 # stopping servers, medians. Sourced, not run.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* pingpong.c: one client program for objd and for redis-server.
  *
  * With one client, a request's round trip is mostly two wake-ups across

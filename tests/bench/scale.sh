@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # scale.sh: objd and redis-server with 1,000,000 keys: `make bench-scale`.
 #
 # Fills SCALE_KEYS keys (key:000000000000 .., SCALE_DATASIZE bytes of x

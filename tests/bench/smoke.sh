@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # smoke.sh: objd-bench against a real objd in a temporary folder, for
 # make check. A few thousand requests: it checks that every test runs,
 # exits 0 and prints a rate, and that failures exit non-zero. It times

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* fuzz_conn.c: libFuzzer harness for what a client's bytes reach.
  *
  * Each input is what one client sends: objd's own connection code

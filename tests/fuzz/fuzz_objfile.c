@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* fuzz_objfile.c: libFuzzer harness for the object file's loader and
  * recovery.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* make-corpus.c: writes the fuzzers' seed corpora.
  *
  *     make-corpus CONN_DIR OBJFILE_DIR

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # run.sh: builds objd's libFuzzer harnesses and runs each for a while.
 #
 #     tests/fuzz/run.sh [build | run | seeds]      (make fuzz runs "run")

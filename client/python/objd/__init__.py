@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """objd: the Python client of objd.
 
 objd is a daemon that keeps one typed key/value object on disk and serves
