@@ -15,10 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifdef HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
-
 #include "framing.h"
 #include "log.h"
 #include "objd.h"
@@ -185,21 +181,6 @@ daemon_ready(void)
 	}
 }
 
-/* Tells systemd how objd is (objd.service is Type=notify when objd is
- * built with libsystemd); nothing when not run by systemd. */
-static void
-notify_systemd(const char *state)
-{
-#ifdef HAVE_SYSTEMD
-	int rc;
-
-	if ((rc = sd_notify(0, state)) < 0)
-		log_warnx("cannot tell systemd %s: %s", state, strerror(-rc));
-#else
-	(void)state;
-#endif
-}
-
 static char *
 absolute_path(const char *path)
 {
@@ -289,7 +270,10 @@ hup_cb(evutil_socket_t sig, short events, void *arg)
 	char err[1024];
 
 	log_info("reloading %s on SIGHUP", server.file_path);
+	/* systemd shows objd as reloading until it says READY=1 again. */
+	notify_reloading();
 	reload_now(true, err, sizeof(err));
+	notify_ready();
 }
 
 static double
@@ -627,7 +611,7 @@ main(int argc, char **argv)
 	    (unsigned long long)store_revision(server.store),
 	    server.socket_path);
 	daemon_ready();
-	notify_systemd("READY=1");
+	notify_ready();
 
 	loop_run();
 

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /* check_systemd.c: objd under systemd, without systemd. Each test makes
  * the listening socket itself and passes it the way systemd does (fd 3,
- * LISTEN_PID, LISTEN_FDS), then talks to objd through libobjd; with
- * libsystemd, it also listens on NOTIFY_SOCKET for READY=1 and
- * STOPPING=1. */
+ * LISTEN_PID, LISTEN_FDS), then talks to objd through libobjd; it also
+ * listens on NOTIFY_SOCKET, as systemd does, for what objd says there. */
 #include "config.h"
 
 #include <sys/prctl.h>
@@ -15,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -405,13 +405,41 @@ START_TEST(test_background)
 }
 END_TEST
 
-#ifdef HAVE_SYSTEMD
-/* Waits for one datagram on fd and checks that it holds want. */
-static void
+/* A datagram socket that stands for systemd's notify socket: a path in
+ * the test's folder, or an abstract name. NOTIFY_SOCKET names it for
+ * the objd spawned next. */
+static int
+notify_listen(bool abstract)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char name[sizeof(sun.sun_path)];
+	socklen_t len;
+	int fd;
+
+	if (abstract)
+		snprintf(name, sizeof(name), "@objd-check-%ld", (long)getpid());
+	else
+		snprintf(name, sizeof(name), "%s/notify", t.dir);
+	memcpy(sun.sun_path, name, strlen(name));
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+	    strlen(name) + (abstract ? 0 : 1));
+	if (abstract)
+		sun.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_msg(bind(fd, (struct sockaddr *)&sun, len) == 0,
+	    "bind %s: %s", name, strerror(errno));
+	setenv("NOTIFY_SOCKET", name, 1);
+	return fd;
+}
+
+/* Waits for one datagram on fd and checks that it holds want; returns
+ * it. */
+static const char *
 expect_notification(int fd, const char *want)
 {
+	static char buf[512];
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	char buf[512];
 	ssize_t n;
 
 	ck_assert_msg(poll(&pfd, 1, (int)(SD_DEADLINE * 1000)) == 1,
@@ -421,24 +449,24 @@ expect_notification(int fd, const char *want)
 	buf[n] = '\0';
 	ck_assert_msg(strstr(buf, want) != NULL, "got \"%s\", not %s", buf,
 	    want);
+	return buf;
 }
 
-/* objd built with libsystemd says READY=1 once it serves and
- * STOPPING=1 when it stops. */
-START_TEST(test_notify)
+/* objd says READY=1 once it serves, with a STATUS= line, and STOPPING=1
+ * when it stops; through a socket at a path, and at an abstract name. */
+static void
+check_notify(bool abstract)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	objd_client *c;
+	char status[256];
 	int nfd;
 
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/notify", t.dir);
-	nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ne(nfd, -1);
-	ck_assert_int_eq(bind(nfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	setenv("NOTIFY_SOCKET", sun.sun_path, 1);
+	nfd = notify_listen(abstract);
 	t.pid = spawn_foreground(t.lfd, PASS_OURS);
 	unsetenv("NOTIFY_SOCKET");
-	expect_notification(nfd, "READY=1");
+	snprintf(status, sizeof(status), "STATUS=serving %s on %s", t.file,
+	    t.sock);
+	expect_notification(nfd, status);
 	c = client_at(t.sock);
 	ck_assert_int_eq(objd_ping(c), OBJD_OK);
 	objd_close(c);
@@ -447,8 +475,79 @@ START_TEST(test_notify)
 	stop();
 	close(nfd);
 }
+
+START_TEST(test_notify)
+{
+	check_notify(false);
+}
 END_TEST
-#endif
+
+START_TEST(test_notify_abstract)
+{
+	check_notify(true);
+}
+END_TEST
+
+/* SIGHUP (systemctl reload) is RELOADING=1 with the monotonic clock's
+ * microseconds, then READY=1 once the file is loaded. */
+START_TEST(test_notify_reload)
+{
+	unsigned long long usec, before;
+	const char *msg, *p;
+	struct timespec ts;
+	int nfd;
+
+	nfd = notify_listen(false);
+	t.pid = spawn_foreground(t.lfd, PASS_OURS);
+	unsetenv("NOTIFY_SOCKET");
+	expect_notification(nfd, "READY=1");
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	before = (unsigned long long)ts.tv_sec * 1000000ULL +
+	    (unsigned long long)ts.tv_nsec / 1000ULL;
+	kill(t.pid, SIGHUP);
+	msg = expect_notification(nfd, "RELOADING=1\nMONOTONIC_USEC=");
+	p = strstr(msg, "MONOTONIC_USEC=") + strlen("MONOTONIC_USEC=");
+	usec = strtoull(p, NULL, 10);
+	ck_assert_msg(usec >= before, "MONOTONIC_USEC=%llu, before %llu", usec,
+	    before);
+	expect_notification(nfd, "READY=1");
+	stop();
+	close(nfd);
+}
+END_TEST
+
+/* A notify socket that no one listens on, or that objd cannot use, is
+ * logged; objd serves all the same. */
+static void
+check_notify_unheard(const char *name, const char *why)
+{
+	objd_client *c;
+
+	setenv("NOTIFY_SOCKET", name, 1);
+	t.pid = spawn_foreground(t.lfd, PASS_OURS);
+	unsetenv("NOTIFY_SOCKET");
+	c = client_at(t.sock);
+	ck_assert_int_eq(objd_ping(c), OBJD_OK);
+	objd_close(c);
+	stop();
+	ck_assert_msg(strstr(read_log(), why) != NULL,
+	    "objd's log does not say \"%s\":\n%s", why, read_log());
+}
+
+START_TEST(test_notify_unheard)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "%s/nobody", t.dir);
+	check_notify_unheard(name, "cannot tell systemd READY=1");
+}
+END_TEST
+
+START_TEST(test_notify_bad_address)
+{
+	check_notify_unheard("vsock:2:1234", "is not a UNIX socket");
+}
+END_TEST
 
 static Suite *
 systemd_suite(void)
@@ -464,9 +563,11 @@ systemd_suite(void)
 	tcase_add_test(tc, test_refused_not_listening);
 	tcase_add_test(tc, test_refused_two);
 	tcase_add_test(tc, test_background);
-#ifdef HAVE_SYSTEMD
 	tcase_add_test(tc, test_notify);
-#endif
+	tcase_add_test(tc, test_notify_abstract);
+	tcase_add_test(tc, test_notify_reload);
+	tcase_add_test(tc, test_notify_unheard);
+	tcase_add_test(tc, test_notify_bad_address);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: ISC */
+/* notify.c: tells systemd how objd is (sd_notify(3)), without libsystemd.
+ *
+ * The protocol is one datagram of "NAME=value" lines sent to the UNIX
+ * socket that $NOTIFY_SOCKET names: a path, or an abstract name written
+ * with a leading '@'. systemd documents it as a stable interface. objd
+ * writes it itself rather than link libsystemd, which would bring libcap,
+ * libgcrypt, libgpg-error, liblzma, libzstd and liblz4 into a daemon that
+ * may run as root, for a few sendmsg() calls.
+ *
+ * systemd takes the sender's credentials from the socket (SO_PASSCRED on
+ * its side): nothing else is sent. A failure is logged, never fatal:
+ * objd serves whether or not systemd hears it. */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "objd.h"
+#include "xmalloc.h"
+
+/* Fills sun with the address that $NOTIFY_SOCKET names; its length, 0
+ * if it is unset, or -1 (logged) if it is no address objd can use. */
+static socklen_t
+notify_address(struct sockaddr_un *sun)
+{
+	const char *name = getenv("NOTIFY_SOCKET");
+	size_t len;
+
+	if (name == NULL || *name == '\0')
+		return 0;
+	len = strlen(name);
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if ((name[0] != '/' && name[0] != '@') ||
+	    len >= sizeof(sun->sun_path)) {
+		/* Such as systemd 254's "vsock:" addresses. */
+		log_warnx("NOTIFY_SOCKET=%s is not a UNIX socket objd can "
+		          "tell systemd through",
+		    name);
+		return (socklen_t)-1;
+	}
+	memcpy(sun->sun_path, name, len);
+	if (name[0] == '@') {
+		/* An abstract name: a NUL first, and no NUL at the end. */
+		sun->sun_path[0] = '\0';
+		return (
+		    socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+	}
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
+}
+
+void
+notify_systemd(const char *state)
+{
+	struct sockaddr_un sun;
+	struct iovec iov = { .iov_base = (void *)state,
+		.iov_len = strlen(state) };
+	struct msghdr msg = { .msg_name = &sun,
+		.msg_iov = &iov,
+		.msg_iovlen = 1 };
+	socklen_t len = notify_address(&sun);
+	/* The log names the first line: the others only add to it. */
+	int first = (int)strcspn(state, "\n"), fd;
+
+	if (len == 0 || len == (socklen_t)-1)
+		return;
+	msg.msg_namelen = len;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		log_warn("cannot tell systemd %.*s: socket", first, state);
+		return;
+	}
+	if (sendmsg(fd, &msg, MSG_NOSIGNAL) != (ssize_t)iov.iov_len)
+		log_warn("cannot tell systemd %.*s through %s", first, state,
+		    getenv("NOTIFY_SOCKET"));
+	close(fd);
+}
+
+void
+notify_ready(void)
+{
+	char *state;
+
+	state = xasprintf("READY=1\nSTATUS=serving %s on %s", server.file_path,
+	    server.socket_path);
+	notify_systemd(state);
+	free(state);
+}
+
+void
+notify_reloading(void)
+{
+	struct timespec ts;
+	char state[96];
+
+	/* MONOTONIC_USEC lets systemd tell this reload from an older one
+	 * (Type=notify-reload requires it); older systemd ignores it. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)ts.tv_sec * 1000000ULL +
+	        (unsigned long long)ts.tv_nsec / 1000ULL);
+	notify_systemd(state);
+}
