@@ -110,12 +110,11 @@ startup_fail(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (startup_fd != -1) {
-		if (write(startup_fd, msg, strlen(msg)) == -1)
-			log_warn("cannot report to the starting process");
-		log_warnx("%s", msg);
-	} else
-		fprintf(stderr, "objd: %s\n", msg);
+	if (startup_fd == -1)
+		fatalx("%s", msg); /* stderr, or the journal */
+	if (write(startup_fd, msg, strlen(msg)) == -1)
+		log_warn("cannot report to the starting process");
+	log_warnx("%s", msg);
 	exit(1);
 }
 

@@ -41,6 +41,9 @@ static struct {
 	char log[96];
 	int lfd;   /* the listening socket, kept as systemd keeps it */
 	pid_t pid; /* the objd started, or -1 */
+	/* JOURNAL_STREAM for the objd spawned next: none, its stderr's
+	 * device and inode (as systemd sets it), or another stream's. */
+	enum { JOURNAL_NONE, JOURNAL_STDERR, JOURNAL_OTHER } journal;
 } t;
 
 /* How spawn() passes the socket. */
@@ -149,6 +152,7 @@ setup(void)
 	snprintf(t.file, sizeof(t.file), "%s/objd.pb", t.dir);
 	snprintf(t.log, sizeof(t.log), "%s/objd.log", t.dir);
 	t.pid = -1;
+	t.journal = JOURNAL_NONE;
 	t.lfd = listen_on(t.sock);
 }
 
@@ -160,6 +164,21 @@ teardown(void)
 		waitpid(t.pid, NULL, 0);
 	}
 	close(t.lfd);
+}
+
+/* Sets JOURNAL_STREAM as systemd does when stderr is the journal:
+ * stderr's device and inode; another inode if other. */
+static void
+set_journal_stream(bool other)
+{
+	struct stat st;
+	char v[64];
+
+	if (fstat(STDERR_FILENO, &st) == -1)
+		_exit(127);
+	snprintf(v, sizeof(v), "%llu:%llu", (unsigned long long)st.st_dev,
+	    (unsigned long long)st.st_ino + (other ? 1 : 0));
+	setenv("JOURNAL_STREAM", v, 1);
 }
 
 /* Starts objd as systemd would: fd is dup'ed to 3 and the environment
@@ -186,6 +205,8 @@ spawn(int fd, enum pass pass, const char *const *argv)
 		_exit(127);
 	/* dup2 clears FD_CLOEXEC on 3, unless fd was already 3. */
 	fcntl(3, F_SETFD, 0);
+	if (t.journal != JOURNAL_NONE)
+		set_journal_stream(t.journal == JOURNAL_OTHER);
 	snprintf(num, sizeof(num), "%ld",
 	    pass == PASS_OTHER ? (long)getppid() : (long)getpid());
 	setenv("LISTEN_PID", num, 1);
@@ -549,6 +570,89 @@ START_TEST(test_notify_bad_address)
 }
 END_TEST
 
+/* Checks that every line of objd's log is "<N>message", N a syslog
+ * priority, and that none names objd: journald names the unit. */
+static void
+expect_journal_lines(void)
+{
+	const char *log = read_log(), *p;
+
+	ck_assert_msg(*log != '\0', "objd logged nothing");
+	for (p = log; *p != '\0'; p = strchr(p, '\n') + 1) {
+		ck_assert_msg(p[0] == '<' && p[1] >= '0' && p[1] <= '7' &&
+		        p[2] == '>',
+		    "a line without a priority:\n%s", log);
+		ck_assert_msg(strncmp(p + 3, "objd: ", 6) != 0,
+		    "a line names objd:\n%s", log);
+		ck_assert_msg(strchr(p, '\n') != NULL, "a cut line:\n%s", log);
+	}
+}
+
+static void
+expect_in_log(const char *want)
+{
+	ck_assert_msg(strstr(read_log(), want) != NULL,
+	    "objd's log does not say \"%s\":\n%s", want, read_log());
+}
+
+/* With stderr on the journal, lines take journald's priority prefixes
+ * (<6> info, <4> warning, <7> debug) and drop objd's name. */
+START_TEST(test_journal)
+{
+	const char *argv[] = { "--foreground", "--file", t.file, "--socket",
+		t.other, "--reload-interval", "0", "--log-level", "debug",
+		NULL };
+	char nobody[128];
+	objd_client *c;
+
+	t.journal = JOURNAL_STDERR;
+	/* No one hears the notify socket: a warning. */
+	snprintf(nobody, sizeof(nobody), "%s/nobody", t.dir);
+	setenv("NOTIFY_SOCKET", nobody, 1);
+	t.pid = spawn(t.lfd, PASS_OURS, argv);
+	unsetenv("NOTIFY_SOCKET");
+	c = client_at(t.sock);
+	ck_assert_int_eq(objd_ping(c), OBJD_OK);
+	objd_close(c);
+	stop();
+	expect_journal_lines();
+	expect_in_log("<6>serving ");
+	expect_in_log("<4>cannot tell systemd READY=1");
+	expect_in_log("<7>client 1 connected");
+	expect_in_log("<6>stopped\n");
+}
+END_TEST
+
+/* An objd that cannot start says why at <2> (critical): it exits. */
+START_TEST(test_journal_fatal)
+{
+	int fd = open("/dev/null", O_RDONLY);
+
+	t.journal = JOURNAL_STDERR;
+	expect_refused(fd, PASS_OURS, "not a stream socket");
+	close(fd);
+	expect_journal_lines();
+	expect_in_log("<2>the descriptor systemd passed is not a stream");
+}
+END_TEST
+
+/* JOURNAL_STREAM inherited by a program whose stderr went elsewhere
+ * does not count: lines are as on a terminal. */
+START_TEST(test_journal_other_stream)
+{
+	objd_client *c;
+
+	t.journal = JOURNAL_OTHER;
+	t.pid = spawn_foreground(t.lfd, PASS_OURS);
+	c = client_at(t.sock);
+	ck_assert_int_eq(objd_ping(c), OBJD_OK);
+	objd_close(c);
+	stop();
+	expect_in_log("objd: serving ");
+	ck_assert_msg(strstr(read_log(), "<6>") == NULL, "%s", read_log());
+}
+END_TEST
+
 static Suite *
 systemd_suite(void)
 {
@@ -568,6 +672,9 @@ systemd_suite(void)
 	tcase_add_test(tc, test_notify_reload);
 	tcase_add_test(tc, test_notify_unheard);
 	tcase_add_test(tc, test_notify_bad_address);
+	tcase_add_test(tc, test_journal);
+	tcase_add_test(tc, test_journal_fatal);
+	tcase_add_test(tc, test_journal_other_stream);
 	suite_add_tcase(s, tc);
 	return s;
 }
