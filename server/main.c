@@ -493,6 +493,7 @@ parse_config(int argc, char **argv, bool *foreground)
 static int
 startup(int listen_fd)
 {
+	double began = now_monotonic();
 	char err[1024];
 	int fd, rc;
 
@@ -523,6 +524,10 @@ startup(int listen_fd)
 		break;
 	}
 	server.last_load = now_wall();
+	log_info("loaded %s: %zu keys, revision %llu in %.1f ms",
+	    server.file_path, store_count(server.store),
+	    (unsigned long long)store_revision(server.store),
+	    (now_monotonic() - began) * 1e3);
 	fd = listen_fd != -1
 	    ? listen_fd
 	    : listener_bind(server.socket_path, err, sizeof(err));

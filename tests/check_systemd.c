@@ -653,6 +653,74 @@ START_TEST(test_journal_other_stream)
 }
 END_TEST
 
+/* Checks that the log has a line that says what, and ends saying how
+ * long it took: " in N.N ms". */
+static void
+expect_duration(const char *what)
+{
+	const char *log = read_log(), *p = strstr(log, what), *end;
+	double ms;
+	int n = 0;
+
+	ck_assert_msg(p != NULL, "objd's log does not say \"%s\":\n%s", what,
+	    log);
+	end = strchr(p, '\n');
+	p = strstr(p, " in ");
+	ck_assert_msg(p != NULL && end != NULL && p < end &&
+	        sscanf(p, " in %lf ms%n", &ms, &n) == 1 && p + n == end &&
+	        ms >= 0,
+	    "\"%s\" says no duration:\n%s", what, log);
+}
+
+static void
+copy_file(const char *from, const char *to)
+{
+	char buf[4096];
+	ssize_t n;
+	int in, out;
+
+	in = open(from, O_RDONLY | O_CLOEXEC);
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_msg(in != -1 && out != -1, "copy %s: %s", from,
+	    strerror(errno));
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		ck_assert_int_eq(write(out, buf, (size_t)n), n);
+	ck_assert_int_eq(n, 0);
+	close(in);
+	close(out);
+}
+
+/* The log says how long the load at start, a reload and a compaction
+ * took. */
+START_TEST(test_durations)
+{
+	char want[256], copy[128];
+	objd_client *c;
+
+	t.pid = spawn_foreground(t.lfd, PASS_OURS);
+	c = client_at(t.sock);
+	set_string(c, "name", "John");
+	snprintf(want, sizeof(want), "loaded %s: 0 keys, revision 0", t.file);
+	expect_duration(want);
+
+	ck_assert_int_eq(objd_compact(c), OBJD_OK);
+	snprintf(want, sizeof(want), "compacted %s to ", t.file);
+	expect_duration(want);
+
+	/* Another program puts back the file of revision 1. */
+	snprintf(copy, sizeof(copy), "%s/copy.pb", t.dir);
+	copy_file(t.file, copy);
+	set_string(c, "city", "New York");
+	ck_assert_int_eq(rename(copy, t.file), 0);
+	ck_assert_int_eq(objd_reload(c), OBJD_OK);
+	snprintf(want, sizeof(want), "loaded %s: 1 keys, revision 3", t.file);
+	expect_duration(want);
+	expect_string(c, "name", "John");
+	objd_close(c);
+	stop();
+}
+END_TEST
+
 static Suite *
 systemd_suite(void)
 {
@@ -675,6 +743,7 @@ systemd_suite(void)
 	tcase_add_test(tc, test_journal);
 	tcase_add_test(tc, test_journal_fatal);
 	tcase_add_test(tc, test_journal_other_stream);
+	tcase_add_test(tc, test_durations);
 	suite_add_tcase(s, tc);
 	return s;
 }
