@@ -73,7 +73,7 @@ echo "$out" | grep -q "Overall exposure level" ||
 	fail "systemd-analyze security said no exposure: $out"
 
 # What the socket's mode lets in is what objd's policy admits: root and
-# the group objd, on the same path whether systemd or objd binds it.
+# the group objd.
 unit_has()
 {
 	grep -q -E -- "$2" "$1" || fail "$(basename "$1"): no $2"
@@ -83,11 +83,16 @@ socket=$OBJD_UNITS_SRC/objd.socket
 unit_has "$service" '^DynamicUser=yes$'
 unit_has "$service" '^User=objd$'
 unit_has "$service" '^ExecStart=.* --socket /run/objd/objd\.sock( |$)'
-unit_has "$service" '^ExecStart=.* --socket-mode 0660( |$)'
 unit_has "$service" '^ExecStart=.* --allow-rw @objd( |$)'
 unit_has "$service" '^ExecStart=.* --file /var/lib/objd/objd\.pb( |$)'
 unit_has "$service" '^StateDirectory=objd$'
-unit_has "$service" '^RuntimeDirectory=objd$'
+# With DynamicUser, systemd keeps a preserved RuntimeDirectory in
+# /run/private (0700: no one else reaches the socket) and removes any
+# other when objd stops: the socket unit holds /run/objd.
+unit_has "$service" '^Requires=objd\.socket$'
+if grep -q '^RuntimeDirectory=' "$service"; then
+	fail "objd.service: a RuntimeDirectory= under DynamicUser= hides or removes the socket"
+fi
 unit_has "$socket" '^ListenStream=/run/objd/objd\.sock$'
 unit_has "$socket" '^SocketMode=0660$'
 unit_has "$socket" '^SocketGroup=objd$'
