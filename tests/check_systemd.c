@@ -11,6 +11,8 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include <grp.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +46,7 @@ static struct {
 	/* JOURNAL_STREAM for the objd spawned next: none, its stderr's
 	 * device and inode (as systemd sets it), or another stream's. */
 	enum { JOURNAL_NONE, JOURNAL_STDERR, JOURNAL_OTHER } journal;
+	uid_t run_uid; /* when not 0, objd runs as this uid and gid */
 } t;
 
 /* How spawn() passes the socket. */
@@ -153,6 +156,7 @@ setup(void)
 	snprintf(t.log, sizeof(t.log), "%s/objd.log", t.dir);
 	t.pid = -1;
 	t.journal = JOURNAL_NONE;
+	t.run_uid = 0;
 	t.lfd = listen_on(t.sock);
 }
 
@@ -205,6 +209,10 @@ spawn(int fd, enum pass pass, const char *const *argv)
 		_exit(127);
 	/* dup2 clears FD_CLOEXEC on 3, unless fd was already 3. */
 	fcntl(3, F_SETFD, 0);
+	if (t.run_uid != 0 &&
+	    (setgroups(0, NULL) == -1 || setgid((gid_t)t.run_uid) == -1 ||
+	        setuid(t.run_uid) == -1))
+		_exit(126);
 	if (t.journal != JOURNAL_NONE)
 		set_journal_stream(t.journal == JOURNAL_OTHER);
 	snprintf(num, sizeof(num), "%ld",
@@ -721,6 +729,83 @@ START_TEST(test_durations)
 }
 END_TEST
 
+/* The system unit's users, as numbers: objd's own (User=objd, and its
+ * group objd), a member of the group objd, and someone else. */
+#define UNIT_OBJD 4600
+#define UNIT_MEMBER 4700
+#define UNIT_OTHER 4800
+
+/* Connects as uid (with the supplementary group objd if member) and sets
+ * a key; the libobjd status. */
+static int
+set_as(uid_t uid, bool member)
+{
+	const gid_t groups[] = { UNIT_OBJD };
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		objd_client *c = NULL;
+		const char *key = "by";
+		Objd__Value *v;
+
+		if (setgroups(member ? 1 : 0, groups) == -1 ||
+		    setgid((gid_t)uid) == -1 || setuid(uid) == -1)
+			_exit(100);
+		if (objd_connect(t.sock, SD_DEADLINE, &c, NULL, 0) != OBJD_OK)
+			_exit(OBJD_UNREACHABLE);
+		v = objd_value_new_string("someone");
+		_exit(objd_set(c, &key, (const Objd__Value *const *)&v, 1));
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) != 100,
+	    "the client could not become uid %ld", (long)uid);
+	return WEXITSTATUS(status);
+}
+
+/* objd as objd.service and objd.socket run it: as the user objd, not
+ * root, on a socket that systemd made (root's, mode 0660, group objd),
+ * with --allow-rw @objd. Root and a member of the group may write; no
+ * one else may even connect. */
+START_TEST(test_unit_policy)
+{
+	char state[96], file[128], group[32];
+	const char *argv[] = { "--foreground", "--file", file, "--socket",
+		t.other, "--reload-interval", "0", "--allow-rw", group, NULL };
+	objd_client *c;
+
+	if (geteuid() != 0) {
+		printf("SKIP test_unit_policy: needs root, to run objd and "
+		       "its clients as other users\n");
+		return;
+	}
+	/* The users must reach the socket, and objd its file's folder. */
+	ck_assert_int_eq(chmod(base, 0755), 0);
+	ck_assert_int_eq(chmod(t.dir, 0755), 0);
+	snprintf(state, sizeof(state), "%s/state", t.dir);
+	snprintf(file, sizeof(file), "%s/objd.pb", state);
+	snprintf(group, sizeof(group), "@%d", UNIT_OBJD);
+	ck_assert_int_eq(mkdir(state, 0700), 0);
+	ck_assert_int_eq(chown(state, UNIT_OBJD, UNIT_OBJD), 0);
+	ck_assert_int_eq(chown(t.sock, 0, UNIT_OBJD), 0);
+	ck_assert_int_eq(chmod(t.sock, 0660), 0);
+
+	t.run_uid = UNIT_OBJD;
+	t.pid = spawn(t.lfd, PASS_OURS, argv);
+	c = client_at(t.sock);
+	set_string(c, "name", "John"); /* root */
+	objd_close(c);
+	ck_assert_int_eq(set_as(UNIT_MEMBER, true), OBJD_OK);
+	ck_assert_int_eq(set_as(UNIT_OTHER, false), OBJD_UNREACHABLE);
+	c = client_at(t.sock);
+	expect_string(c, "by", "someone");
+	objd_close(c);
+	stop();
+}
+END_TEST
+
 static Suite *
 systemd_suite(void)
 {
@@ -744,6 +829,7 @@ systemd_suite(void)
 	tcase_add_test(tc, test_journal_fatal);
 	tcase_add_test(tc, test_journal_other_stream);
 	tcase_add_test(tc, test_durations);
+	tcase_add_test(tc, test_unit_policy);
 	suite_add_tcase(s, tc);
 	return s;
 }
