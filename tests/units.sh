@@ -6,11 +6,21 @@
 # for objd.service, whose exposure must be 2.0 or lower, as a service
 # that runs as no one in particular, without capabilities, in a sandbox.
 # Also that objd.service and objd.socket agree on the socket, its group
-# and who objd admits. Skipped (77) where systemd-analyze is missing.
+# and who objd admits, and that objd links no libsystemd. Skipped (77)
+# where systemd-analyze is missing.
 #
 # Needs OBJD_BIN, OBJD_UNITS (the folder of the built units) and
 # OBJD_UNITS_SRC (of the others); make check sets them.
 set -u
+
+# objd speaks systemd's protocols itself: libsystemd would bring six
+# more libraries into it.
+if command -v ldd >/dev/null 2>&1 && ldd "$OBJD_BIN" | grep -q libsystemd
+then
+	echo "FAIL: objd links libsystemd:"
+	ldd "$OBJD_BIN"
+	exit 1
+fi
 
 if ! command -v systemd-analyze >/dev/null 2>&1; then
 	echo "SKIP: systemd-analyze is not installed (Debian: systemd)"
