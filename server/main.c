@@ -603,6 +603,7 @@ main(int argc, char **argv)
 	batch_init();
 	watch_init();
 	reload_init();
+	notify_watchdog_start(server.base);
 	for (size_t i = 0; i < sizeof(signums) / sizeof(signums[0]); i++) {
 		sigs[i] =
 		    evsignal_new(server.base, signums[i], handlers[i], NULL);
@@ -629,6 +630,7 @@ main(int argc, char **argv)
 		event_free(sigs[i]);
 	if (stop_flush_timer != NULL)
 		event_free(stop_flush_timer);
+	notify_watchdog_stop();
 	reload_free();
 	access_free();
 	watch_free();

@@ -57,8 +57,9 @@ notify_address(struct sockaddr_un *sun)
 	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
 }
 
-void
-notify_systemd(const char *state)
+/* Sends state; false (logged) if it could not be sent. */
+static bool
+notify_send(const char *state)
 {
 	struct sockaddr_un sun;
 	struct iovec iov = { .iov_base = (void *)state,
@@ -70,18 +71,30 @@ notify_systemd(const char *state)
 	/* The log names the first line: the others only add to it. */
 	int first = (int)strcspn(state, "\n"), fd;
 
-	if (len == 0 || len == (socklen_t)-1)
-		return;
+	bool sent;
+
+	if (len == 0)
+		return true;
+	if (len == (socklen_t)-1)
+		return false;
 	msg.msg_namelen = len;
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		log_warn("cannot tell systemd %.*s: socket", first, state);
-		return;
+		return false;
 	}
-	if (sendmsg(fd, &msg, MSG_NOSIGNAL) != (ssize_t)iov.iov_len)
+	sent = sendmsg(fd, &msg, MSG_NOSIGNAL) == (ssize_t)iov.iov_len;
+	if (!sent)
 		log_warn("cannot tell systemd %.*s through %s", first, state,
 		    getenv("NOTIFY_SOCKET"));
 	close(fd);
+	return sent;
+}
+
+void
+notify_systemd(const char *state)
+{
+	notify_send(state);
 }
 
 void
@@ -108,4 +121,66 @@ notify_reloading(void)
 	    (unsigned long long)ts.tv_sec * 1000000ULL +
 	        (unsigned long long)ts.tv_nsec / 1000ULL);
 	notify_systemd(state);
+}
+
+/* The watchdog (WatchdogSec= in the unit): systemd sets WATCHDOG_USEC,
+ * and WATCHDOG_PID when it is meant for one process, and restarts objd
+ * if it hears no WATCHDOG=1 for that long. The ping is a timer of the
+ * event loop, so a loop that hangs stops it; it runs twice per period. */
+static struct event *notify_watchdog;
+
+static void
+notify_watchdog_cb(evutil_socket_t fd, short events, void *arg)
+{
+	static bool failed;
+
+	/* A notify socket that fails fails every time: one warning. */
+	if (failed)
+		return;
+	failed = !notify_send("WATCHDOG=1");
+}
+
+/* Reads a decimal number from the environment; false if name is unset
+ * or not one. */
+static bool
+notify_env_number(const char *name, unsigned long long *v)
+{
+	const char *s = getenv(name);
+	char *end;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	return errno == 0 && *end == '\0';
+}
+
+void
+notify_watchdog_start(struct event_base *base)
+{
+	unsigned long long usec, pid;
+	struct timeval tv;
+
+	if (!notify_env_number("WATCHDOG_USEC", &usec) || usec == 0)
+		return;
+	if (notify_env_number("WATCHDOG_PID", &pid) &&
+	    pid != (unsigned long long)getpid())
+		return;
+	/* Twice per period, and never a timer that spins. */
+	usec = usec / 2 > 1000 ? usec / 2 : 1000;
+	tv.tv_sec = (time_t)(usec / 1000000);
+	tv.tv_usec = (suseconds_t)(usec % 1000000);
+	notify_watchdog =
+	    event_new(base, -1, EV_PERSIST, notify_watchdog_cb, NULL);
+	if (notify_watchdog == NULL || event_add(notify_watchdog, &tv) == -1)
+		fatalx("cannot start systemd's watchdog timer");
+	notify_send("WATCHDOG=1");
+}
+
+void
+notify_watchdog_stop(void)
+{
+	if (notify_watchdog != NULL)
+		event_free(notify_watchdog);
+	notify_watchdog = NULL;
 }

@@ -135,6 +135,9 @@ void notify_systemd(const char *state);
 void notify_ready(void);
 /* RELOADING=1 with MONOTONIC_USEC, before a reload; notify_ready after. */
 void notify_reloading(void);
+/* WATCHDOG=1 every half WATCHDOG_USEC, when systemd asks for it. */
+void notify_watchdog_start(struct event_base *base);
+void notify_watchdog_stop(void);
 
 /* loop.c: the event loop's turns. */
 /* Runs the loop until event_base_loopexit. */

@@ -545,6 +545,46 @@ START_TEST(test_notify_reload)
 }
 END_TEST
 
+/* Waits for a datagram on fd that holds want, passing over others. */
+static void
+await_notification(int fd, const char *want)
+{
+	double deadline = now_monotonic() + SD_DEADLINE;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char buf[512];
+	ssize_t n;
+
+	while (now_monotonic() < deadline) {
+		if (poll(&pfd, 1, 100) != 1)
+			continue;
+		n = recv(fd, buf, sizeof(buf) - 1, 0);
+		ck_assert_int_gt(n, 0);
+		buf[n] = '\0';
+		if (strstr(buf, want) != NULL)
+			return;
+	}
+	ck_abort_msg("no notification %s; objd's log:\n%s", want, read_log());
+}
+
+/* WatchdogSec= in the unit: systemd sets WATCHDOG_USEC, and objd says
+ * WATCHDOG=1 again and again while its loop turns. */
+START_TEST(test_watchdog)
+{
+	int nfd;
+
+	nfd = notify_listen(false);
+	setenv("WATCHDOG_USEC", "100000", 1);
+	t.pid = spawn_foreground(t.lfd, PASS_OURS);
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	await_notification(nfd, "READY=1");
+	await_notification(nfd, "WATCHDOG=1");
+	await_notification(nfd, "WATCHDOG=1");
+	stop();
+	close(nfd);
+}
+END_TEST
+
 /* A notify socket that no one listens on, or that objd cannot use, is
  * logged; objd serves all the same. */
 static void
@@ -823,6 +863,7 @@ systemd_suite(void)
 	tcase_add_test(tc, test_notify);
 	tcase_add_test(tc, test_notify_abstract);
 	tcase_add_test(tc, test_notify_reload);
+	tcase_add_test(tc, test_watchdog);
 	tcase_add_test(tc, test_notify_unheard);
 	tcase_add_test(tc, test_notify_bad_address);
 	tcase_add_test(tc, test_journal);
