@@ -48,13 +48,12 @@ notify_address(struct sockaddr_un *sun)
 		return (socklen_t)-1;
 	}
 	memcpy(sun->sun_path, name, len);
-	if (name[0] == '@') {
-		/* An abstract name: a NUL first, and no NUL at the end. */
+	/* An abstract name: a NUL first, and none at the end. */
+	if (name[0] == '@')
 		sun->sun_path[0] = '\0';
-		return (
-		    socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
-	}
-	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
+	else
+		len++;
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
 }
 
 /* Sends state; false (logged) if it could not be sent. */
