@@ -1,22 +1,46 @@
 /* SPDX-License-Identifier: ISC */
-/* log.c: logging to stderr or syslog. */
+/* log.c: logging to stderr, the journal or syslog. */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "log.h"
 
 static const char *log_progname = "objd";
 static int log_to_syslog;
+static bool log_to_journal;
 static enum log_level log_level = LOG_LEVEL_INFO;
+
+/* systemd sets JOURNAL_STREAM to "dev:ino" of the stream it connects a
+ * service's stderr to. It is inherited by whatever the service runs, so
+ * it counts only if stderr is still that very stream (systemd.exec(5)). */
+static bool
+log_stderr_is_journal(void)
+{
+	const char *s = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char extra;
+
+	if (s == NULL || sscanf(s, "%llu:%llu%c", &dev, &ino, &extra) != 2)
+		return false;
+	return fstat(STDERR_FILENO, &st) == 0 &&
+	    (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
 
 void
 log_init(const char *progname, int to_syslog)
 {
 	log_progname = progname;
 	log_to_syslog = to_syslog;
+	log_to_journal = !to_syslog && log_stderr_is_journal();
 	if (to_syslog)
 		openlog(progname, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
@@ -38,8 +62,11 @@ log_level_parse(const char *name)
 	return -1;
 }
 
-static void __attribute__((format(printf, 3, 0)))
-log_vemit(enum log_level level, int with_errno, const char *fmt, va_list ap)
+/* A message at level, with the syslog priority given (fatal's is
+ * LOG_CRIT), or the level's own if priority is -1. */
+static void __attribute__((format(printf, 4, 0)))
+log_vemit(enum log_level level, int priority, int with_errno, const char *fmt,
+    va_list ap)
 {
 	static const int priorities[] = { LOG_ERR, LOG_WARNING, LOG_INFO,
 		LOG_DEBUG };
@@ -49,6 +76,8 @@ log_vemit(enum log_level level, int with_errno, const char *fmt, va_list ap)
 
 	if (level > log_level)
 		return;
+	if (priority == -1)
+		priority = priorities[level];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (with_errno) {
 		n = strlen(msg);
@@ -56,7 +85,11 @@ log_vemit(enum log_level level, int with_errno, const char *fmt, va_list ap)
 		    strerror(saved_errno));
 	}
 	if (log_to_syslog)
-		syslog(priorities[level], "%s", msg);
+		syslog(priority, "%s", msg);
+	else if (log_to_journal)
+		/* sd-daemon(3)'s prefix: journald files the line at that
+		 * priority, and names the unit itself. */
+		fprintf(stderr, "<%d>%s\n", priority, msg);
 	else
 		fprintf(stderr, "%s: %s\n", log_progname, msg);
 	errno = saved_errno;
@@ -67,7 +100,7 @@ log_vemit(enum log_level level, int with_errno, const char *fmt, va_list ap)
 	{                                                                      \
 		va_list ap;                                                    \
 		va_start(ap, fmt);                                             \
-		log_vemit(level, with_errno, fmt, ap);                         \
+		log_vemit(level, -1, with_errno, fmt, ap);                     \
 		va_end(ap);                                                    \
 	}
 
@@ -82,7 +115,7 @@ fatal(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vemit(LOG_LEVEL_ERROR, 1, fmt, ap);
+	log_vemit(LOG_LEVEL_ERROR, LOG_CRIT, 1, fmt, ap);
 	va_end(ap);
 	exit(1);
 }
@@ -93,7 +126,7 @@ fatalx(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vemit(LOG_LEVEL_ERROR, 0, fmt, ap);
+	log_vemit(LOG_LEVEL_ERROR, LOG_CRIT, 0, fmt, ap);
 	va_end(ap);
 	exit(1);
 }

@@ -12,7 +12,9 @@ enum log_level {
 	LOG_LEVEL_DEBUG
 };
 
-/* Sets the program name and the destination: stderr, or syslog. */
+/* Sets the program name and the destination: stderr, or syslog. On
+ * stderr, when it is systemd's journal stream (JOURNAL_STREAM), each line
+ * is "<N>message", N its syslog priority, without the program's name. */
 void log_init(const char *progname, int to_syslog);
 /* Messages above this level are dropped. */
 void log_set_level(enum log_level level);

@@ -40,6 +40,7 @@ static struct {
 	size_t n, cap;
 	double failed_at;
 	double started_at; /* the last automatic compaction's start */
+	double began;      /* the running compaction's, for the log */
 } compact;
 
 static bool
@@ -59,6 +60,7 @@ compact_start(void)
 		compact_settle(false, err);
 		return false;
 	}
+	compact.began = now_monotonic();
 	log_info("compacting %s: %llu bytes for %zu keys", server.file_path,
 	    (unsigned long long)objfile_stats(server.file)->file_size,
 	    store_count(server.store));
@@ -143,7 +145,8 @@ compact_child_exited(void)
 		compact_settle(false, err);
 		return;
 	}
-	log_info("compacted %s to %llu bytes", server.file_path,
-	    (unsigned long long)objfile_stats(server.file)->file_size);
+	log_info("compacted %s to %llu bytes in %.1f ms", server.file_path,
+	    (unsigned long long)objfile_stats(server.file)->file_size,
+	    (now_monotonic() - compact.began) * 1e3);
 	compact_settle(true, NULL);
 }

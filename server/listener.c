@@ -243,7 +243,9 @@ listener_name(int fd)
 
 /* Socket activation (sd_listen_fds(3)), without libsystemd: LISTEN_PID
  * names the process the descriptors are for and LISTEN_FDS counts them
- * from fd 3. objd takes one listening UNIX stream socket and leaves its
+ * from fd 3. These are a few stable, documented lines; libsystemd would
+ * bring six more libraries into a daemon that may run as root (see
+ * notify.c). objd takes one listening UNIX stream socket and leaves its
  * file alone: systemd made it and keeps it between runs. */
 int
 listener_from_systemd(int *fdp, const char **pathp, char *err, size_t errlen)

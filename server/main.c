@@ -15,10 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifdef HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
-
 #include "framing.h"
 #include "log.h"
 #include "objd.h"
@@ -114,12 +110,11 @@ startup_fail(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (startup_fd != -1) {
-		if (write(startup_fd, msg, strlen(msg)) == -1)
-			log_warn("cannot report to the starting process");
-		log_warnx("%s", msg);
-	} else
-		fprintf(stderr, "objd: %s\n", msg);
+	if (startup_fd == -1)
+		fatalx("%s", msg); /* stderr, or the journal */
+	if (write(startup_fd, msg, strlen(msg)) == -1)
+		log_warn("cannot report to the starting process");
+	log_warnx("%s", msg);
 	exit(1);
 }
 
@@ -183,21 +178,6 @@ daemon_ready(void)
 		if (fd > STDERR_FILENO)
 			close(fd);
 	}
-}
-
-/* Tells systemd how objd is (objd.service is Type=notify when objd is
- * built with libsystemd); nothing when not run by systemd. */
-static void
-notify_systemd(const char *state)
-{
-#ifdef HAVE_SYSTEMD
-	int rc;
-
-	if ((rc = sd_notify(0, state)) < 0)
-		log_warnx("cannot tell systemd %s: %s", state, strerror(-rc));
-#else
-	(void)state;
-#endif
 }
 
 static char *
@@ -289,7 +269,10 @@ hup_cb(evutil_socket_t sig, short events, void *arg)
 	char err[1024];
 
 	log_info("reloading %s on SIGHUP", server.file_path);
+	/* systemd shows objd as reloading until it says READY=1 again. */
+	notify_reloading();
 	reload_now(true, err, sizeof(err));
+	notify_ready();
 }
 
 static double
@@ -510,6 +493,7 @@ parse_config(int argc, char **argv, bool *foreground)
 static int
 startup(int listen_fd)
 {
+	double began = now_monotonic();
 	char err[1024];
 	int fd, rc;
 
@@ -540,6 +524,10 @@ startup(int listen_fd)
 		break;
 	}
 	server.last_load = now_wall();
+	log_info("loaded %s: %zu keys, revision %llu in %.1f ms",
+	    server.file_path, store_count(server.store),
+	    (unsigned long long)store_revision(server.store),
+	    (now_monotonic() - began) * 1e3);
 	fd = listen_fd != -1
 	    ? listen_fd
 	    : listener_bind(server.socket_path, err, sizeof(err));
@@ -615,6 +603,7 @@ main(int argc, char **argv)
 	batch_init();
 	watch_init();
 	reload_init();
+	notify_watchdog_start(server.base);
 	for (size_t i = 0; i < sizeof(signums) / sizeof(signums[0]); i++) {
 		sigs[i] =
 		    evsignal_new(server.base, signums[i], handlers[i], NULL);
@@ -627,7 +616,7 @@ main(int argc, char **argv)
 	    (unsigned long long)store_revision(server.store),
 	    server.socket_path);
 	daemon_ready();
-	notify_systemd("READY=1");
+	notify_ready();
 
 	loop_run();
 
@@ -641,6 +630,7 @@ main(int argc, char **argv)
 		event_free(sigs[i]);
 	if (stop_flush_timer != NULL)
 		event_free(stop_flush_timer);
+	notify_watchdog_stop();
 	reload_free();
 	access_free();
 	watch_free();

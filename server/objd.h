@@ -127,6 +127,18 @@ void listener_start(int fd);
 void listener_stop(void);
 void listener_unlink(void);
 
+/* notify.c: sd_notify(3)'s datagram to $NOTIFY_SOCKET, written here. */
+/* Sends state ("READY=1", "STOPPING=1", ...) to systemd; nothing when
+ * not run by systemd, a warning if it cannot be sent. */
+void notify_systemd(const char *state);
+/* READY=1, with a STATUS= line that says what objd serves. */
+void notify_ready(void);
+/* RELOADING=1 with MONOTONIC_USEC, before a reload; notify_ready after. */
+void notify_reloading(void);
+/* WATCHDOG=1 every half WATCHDOG_USEC, when systemd asks for it. */
+void notify_watchdog_start(struct event_base *base);
+void notify_watchdog_stop(void);
+
 /* loop.c: the event loop's turns. */
 /* Runs the loop until event_base_loopexit. */
 void loop_run(void);

@@ -215,6 +215,7 @@ reload_once(bool force, char *err, size_t errlen)
 	enum objfile_state state;
 	struct store *fresh;
 	uint64_t revision;
+	double began;
 
 	state = objfile_check(server.file);
 	if (state == OBJFILE_UNCHANGED && !force)
@@ -229,6 +230,7 @@ reload_once(bool force, char *err, size_t errlen)
 		}
 		return true;
 	}
+	began = now_monotonic();
 	fresh = store_new();
 	if (objfile_load(server.file, fresh, false, err, errlen) == -1) {
 		store_free_behind(fresh);
@@ -254,8 +256,9 @@ reload_once(bool force, char *err, size_t errlen)
 	store_free_behind(server.store);
 	server.store = fresh;
 	watch_reloaded(revision);
-	log_info("loaded %s: %zu keys, revision %llu", server.file_path,
-	    store_count(fresh), (unsigned long long)revision);
+	log_info("loaded %s: %zu keys, revision %llu in %.1f ms",
+	    server.file_path, store_count(fresh), (unsigned long long)revision,
+	    (now_monotonic() - began) * 1e3);
 	reload_write_back();
 	return true;
 }

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /* check_systemd.c: objd under systemd, without systemd. Each test makes
  * the listening socket itself and passes it the way systemd does (fd 3,
- * LISTEN_PID, LISTEN_FDS), then talks to objd through libobjd; with
- * libsystemd, it also listens on NOTIFY_SOCKET for READY=1 and
- * STOPPING=1. */
+ * LISTEN_PID, LISTEN_FDS), then talks to objd through libobjd; it also
+ * listens on NOTIFY_SOCKET, as systemd does, for what objd says there. */
 #include "config.h"
 
 #include <sys/prctl.h>
@@ -12,9 +11,12 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include <grp.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -41,6 +43,10 @@ static struct {
 	char log[96];
 	int lfd;   /* the listening socket, kept as systemd keeps it */
 	pid_t pid; /* the objd started, or -1 */
+	/* JOURNAL_STREAM for the objd spawned next: none, its stderr's
+	 * device and inode (as systemd sets it), or another stream's. */
+	enum { JOURNAL_NONE, JOURNAL_STDERR, JOURNAL_OTHER } journal;
+	uid_t run_uid; /* when not 0, objd runs as this uid and gid */
 } t;
 
 /* How spawn() passes the socket. */
@@ -149,6 +155,8 @@ setup(void)
 	snprintf(t.file, sizeof(t.file), "%s/objd.pb", t.dir);
 	snprintf(t.log, sizeof(t.log), "%s/objd.log", t.dir);
 	t.pid = -1;
+	t.journal = JOURNAL_NONE;
+	t.run_uid = 0;
 	t.lfd = listen_on(t.sock);
 }
 
@@ -160,6 +168,21 @@ teardown(void)
 		waitpid(t.pid, NULL, 0);
 	}
 	close(t.lfd);
+}
+
+/* Sets JOURNAL_STREAM as systemd does when stderr is the journal:
+ * stderr's device and inode; another inode if other. */
+static void
+set_journal_stream(bool other)
+{
+	struct stat st;
+	char v[64];
+
+	if (fstat(STDERR_FILENO, &st) == -1)
+		_exit(127);
+	snprintf(v, sizeof(v), "%llu:%llu", (unsigned long long)st.st_dev,
+	    (unsigned long long)st.st_ino + (other ? 1 : 0));
+	setenv("JOURNAL_STREAM", v, 1);
 }
 
 /* Starts objd as systemd would: fd is dup'ed to 3 and the environment
@@ -186,6 +209,12 @@ spawn(int fd, enum pass pass, const char *const *argv)
 		_exit(127);
 	/* dup2 clears FD_CLOEXEC on 3, unless fd was already 3. */
 	fcntl(3, F_SETFD, 0);
+	if (t.run_uid != 0 &&
+	    (setgroups(0, NULL) == -1 || setgid((gid_t)t.run_uid) == -1 ||
+	        setuid(t.run_uid) == -1))
+		_exit(126);
+	if (t.journal != JOURNAL_NONE)
+		set_journal_stream(t.journal == JOURNAL_OTHER);
 	snprintf(num, sizeof(num), "%ld",
 	    pass == PASS_OTHER ? (long)getppid() : (long)getpid());
 	setenv("LISTEN_PID", num, 1);
@@ -405,13 +434,41 @@ START_TEST(test_background)
 }
 END_TEST
 
-#ifdef HAVE_SYSTEMD
-/* Waits for one datagram on fd and checks that it holds want. */
-static void
+/* A datagram socket that stands for systemd's notify socket: a path in
+ * the test's folder, or an abstract name. NOTIFY_SOCKET names it for
+ * the objd spawned next. */
+static int
+notify_listen(bool abstract)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char name[sizeof(sun.sun_path)];
+	socklen_t len;
+	int fd;
+
+	if (abstract)
+		snprintf(name, sizeof(name), "@objd-check-%ld", (long)getpid());
+	else
+		snprintf(name, sizeof(name), "%s/notify", t.dir);
+	memcpy(sun.sun_path, name, strlen(name));
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+	    strlen(name) + (abstract ? 0 : 1));
+	if (abstract)
+		sun.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_msg(bind(fd, (struct sockaddr *)&sun, len) == 0,
+	    "bind %s: %s", name, strerror(errno));
+	setenv("NOTIFY_SOCKET", name, 1);
+	return fd;
+}
+
+/* Waits for one datagram on fd and checks that it holds want; returns
+ * it. */
+static const char *
 expect_notification(int fd, const char *want)
 {
+	static char buf[512];
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	char buf[512];
 	ssize_t n;
 
 	ck_assert_msg(poll(&pfd, 1, (int)(SD_DEADLINE * 1000)) == 1,
@@ -421,24 +478,24 @@ expect_notification(int fd, const char *want)
 	buf[n] = '\0';
 	ck_assert_msg(strstr(buf, want) != NULL, "got \"%s\", not %s", buf,
 	    want);
+	return buf;
 }
 
-/* objd built with libsystemd says READY=1 once it serves and
- * STOPPING=1 when it stops. */
-START_TEST(test_notify)
+/* objd says READY=1 once it serves, with a STATUS= line, and STOPPING=1
+ * when it stops; through a socket at a path, and at an abstract name. */
+static void
+check_notify(bool abstract)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	objd_client *c;
+	char status[256];
 	int nfd;
 
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/notify", t.dir);
-	nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ne(nfd, -1);
-	ck_assert_int_eq(bind(nfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	setenv("NOTIFY_SOCKET", sun.sun_path, 1);
+	nfd = notify_listen(abstract);
 	t.pid = spawn_foreground(t.lfd, PASS_OURS);
 	unsetenv("NOTIFY_SOCKET");
-	expect_notification(nfd, "READY=1");
+	snprintf(status, sizeof(status), "STATUS=serving %s on %s", t.file,
+	    t.sock);
+	expect_notification(nfd, status);
 	c = client_at(t.sock);
 	ck_assert_int_eq(objd_ping(c), OBJD_OK);
 	objd_close(c);
@@ -447,8 +504,347 @@ START_TEST(test_notify)
 	stop();
 	close(nfd);
 }
+
+START_TEST(test_notify)
+{
+	check_notify(false);
+}
 END_TEST
-#endif
+
+START_TEST(test_notify_abstract)
+{
+	check_notify(true);
+}
+END_TEST
+
+/* SIGHUP (systemctl reload) is RELOADING=1 with the monotonic clock's
+ * microseconds, then READY=1 once the file is loaded. */
+START_TEST(test_notify_reload)
+{
+	unsigned long long usec, before;
+	const char *msg, *p;
+	struct timespec ts;
+	int nfd;
+
+	nfd = notify_listen(false);
+	t.pid = spawn_foreground(t.lfd, PASS_OURS);
+	unsetenv("NOTIFY_SOCKET");
+	expect_notification(nfd, "READY=1");
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	before = (unsigned long long)ts.tv_sec * 1000000ULL +
+	    (unsigned long long)ts.tv_nsec / 1000ULL;
+	kill(t.pid, SIGHUP);
+	msg = expect_notification(nfd, "RELOADING=1\nMONOTONIC_USEC=");
+	p = strstr(msg, "MONOTONIC_USEC=") + strlen("MONOTONIC_USEC=");
+	usec = strtoull(p, NULL, 10);
+	ck_assert_msg(usec >= before, "MONOTONIC_USEC=%llu, before %llu", usec,
+	    before);
+	expect_notification(nfd, "READY=1");
+	stop();
+	close(nfd);
+}
+END_TEST
+
+/* Waits for a datagram on fd that holds want, passing over others. */
+static void
+await_notification(int fd, const char *want)
+{
+	double deadline = now_monotonic() + SD_DEADLINE;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char buf[512];
+	ssize_t n;
+
+	while (now_monotonic() < deadline) {
+		if (poll(&pfd, 1, 100) != 1)
+			continue;
+		n = recv(fd, buf, sizeof(buf) - 1, 0);
+		ck_assert_int_gt(n, 0);
+		buf[n] = '\0';
+		if (strstr(buf, want) != NULL)
+			return;
+	}
+	ck_abort_msg("no notification %s; objd's log:\n%s", want, read_log());
+}
+
+/* WatchdogSec= in the unit: systemd sets WATCHDOG_USEC, and objd says
+ * WATCHDOG=1 again and again while its loop turns. */
+START_TEST(test_watchdog)
+{
+	int nfd;
+
+	nfd = notify_listen(false);
+	setenv("WATCHDOG_USEC", "100000", 1);
+	t.pid = spawn_foreground(t.lfd, PASS_OURS);
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	await_notification(nfd, "READY=1");
+	await_notification(nfd, "WATCHDOG=1");
+	await_notification(nfd, "WATCHDOG=1");
+	stop();
+	close(nfd);
+}
+END_TEST
+
+/* A notify socket that no one listens on, or that objd cannot use, is
+ * logged; objd serves all the same. */
+static void
+check_notify_unheard(const char *name, const char *why)
+{
+	objd_client *c;
+
+	setenv("NOTIFY_SOCKET", name, 1);
+	t.pid = spawn_foreground(t.lfd, PASS_OURS);
+	unsetenv("NOTIFY_SOCKET");
+	c = client_at(t.sock);
+	ck_assert_int_eq(objd_ping(c), OBJD_OK);
+	objd_close(c);
+	stop();
+	ck_assert_msg(strstr(read_log(), why) != NULL,
+	    "objd's log does not say \"%s\":\n%s", why, read_log());
+}
+
+START_TEST(test_notify_unheard)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "%s/nobody", t.dir);
+	check_notify_unheard(name, "cannot tell systemd READY=1");
+}
+END_TEST
+
+START_TEST(test_notify_bad_address)
+{
+	check_notify_unheard("vsock:2:1234", "is not a UNIX socket");
+}
+END_TEST
+
+/* Checks that every line of objd's log is "<N>message", N a syslog
+ * priority, and that none names objd: journald names the unit. */
+static void
+expect_journal_lines(void)
+{
+	const char *log = read_log(), *p;
+
+	ck_assert_msg(*log != '\0', "objd logged nothing");
+	for (p = log; *p != '\0'; p = strchr(p, '\n') + 1) {
+		ck_assert_msg(p[0] == '<' && p[1] >= '0' && p[1] <= '7' &&
+		        p[2] == '>',
+		    "a line without a priority:\n%s", log);
+		ck_assert_msg(strncmp(p + 3, "objd: ", 6) != 0,
+		    "a line names objd:\n%s", log);
+		ck_assert_msg(strchr(p, '\n') != NULL, "a cut line:\n%s", log);
+	}
+}
+
+static void
+expect_in_log(const char *want)
+{
+	ck_assert_msg(strstr(read_log(), want) != NULL,
+	    "objd's log does not say \"%s\":\n%s", want, read_log());
+}
+
+/* With stderr on the journal, lines take journald's priority prefixes
+ * (<6> info, <4> warning, <7> debug) and drop objd's name. */
+START_TEST(test_journal)
+{
+	const char *argv[] = { "--foreground", "--file", t.file, "--socket",
+		t.other, "--reload-interval", "0", "--log-level", "debug",
+		NULL };
+	char nobody[128];
+	objd_client *c;
+
+	t.journal = JOURNAL_STDERR;
+	/* No one hears the notify socket: a warning. */
+	snprintf(nobody, sizeof(nobody), "%s/nobody", t.dir);
+	setenv("NOTIFY_SOCKET", nobody, 1);
+	t.pid = spawn(t.lfd, PASS_OURS, argv);
+	unsetenv("NOTIFY_SOCKET");
+	c = client_at(t.sock);
+	ck_assert_int_eq(objd_ping(c), OBJD_OK);
+	objd_close(c);
+	stop();
+	expect_journal_lines();
+	expect_in_log("<6>serving ");
+	expect_in_log("<4>cannot tell systemd READY=1");
+	expect_in_log("<7>client 1 connected");
+	expect_in_log("<6>stopped\n");
+}
+END_TEST
+
+/* An objd that cannot start says why at <2> (critical): it exits. */
+START_TEST(test_journal_fatal)
+{
+	int fd = open("/dev/null", O_RDONLY);
+
+	t.journal = JOURNAL_STDERR;
+	expect_refused(fd, PASS_OURS, "not a stream socket");
+	close(fd);
+	expect_journal_lines();
+	expect_in_log("<2>the descriptor systemd passed is not a stream");
+}
+END_TEST
+
+/* JOURNAL_STREAM inherited by a program whose stderr went elsewhere
+ * does not count: lines are as on a terminal. */
+START_TEST(test_journal_other_stream)
+{
+	objd_client *c;
+
+	t.journal = JOURNAL_OTHER;
+	t.pid = spawn_foreground(t.lfd, PASS_OURS);
+	c = client_at(t.sock);
+	ck_assert_int_eq(objd_ping(c), OBJD_OK);
+	objd_close(c);
+	stop();
+	expect_in_log("objd: serving ");
+	ck_assert_msg(strstr(read_log(), "<6>") == NULL, "%s", read_log());
+}
+END_TEST
+
+/* Checks that the log has a line that says what, and ends saying how
+ * long it took: " in N.N ms". */
+static void
+expect_duration(const char *what)
+{
+	const char *log = read_log(), *p = strstr(log, what), *end;
+	double ms;
+	int n = 0;
+
+	ck_assert_msg(p != NULL, "objd's log does not say \"%s\":\n%s", what,
+	    log);
+	end = strchr(p, '\n');
+	p = strstr(p, " in ");
+	ck_assert_msg(p != NULL && end != NULL && p < end &&
+	        sscanf(p, " in %lf ms%n", &ms, &n) == 1 && p + n == end &&
+	        ms >= 0,
+	    "\"%s\" says no duration:\n%s", what, log);
+}
+
+static void
+copy_file(const char *from, const char *to)
+{
+	char buf[4096];
+	ssize_t n;
+	int in, out;
+
+	in = open(from, O_RDONLY | O_CLOEXEC);
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_msg(in != -1 && out != -1, "copy %s: %s", from,
+	    strerror(errno));
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		ck_assert_int_eq(write(out, buf, (size_t)n), n);
+	ck_assert_int_eq(n, 0);
+	close(in);
+	close(out);
+}
+
+/* The log says how long the load at start, a reload and a compaction
+ * took. */
+START_TEST(test_durations)
+{
+	char want[256], copy[128];
+	objd_client *c;
+
+	t.pid = spawn_foreground(t.lfd, PASS_OURS);
+	c = client_at(t.sock);
+	set_string(c, "name", "John");
+	snprintf(want, sizeof(want), "loaded %s: 0 keys, revision 0", t.file);
+	expect_duration(want);
+
+	ck_assert_int_eq(objd_compact(c), OBJD_OK);
+	snprintf(want, sizeof(want), "compacted %s to ", t.file);
+	expect_duration(want);
+
+	/* Another program puts back the file of revision 1. */
+	snprintf(copy, sizeof(copy), "%s/copy.pb", t.dir);
+	copy_file(t.file, copy);
+	set_string(c, "city", "New York");
+	ck_assert_int_eq(rename(copy, t.file), 0);
+	ck_assert_int_eq(objd_reload(c), OBJD_OK);
+	snprintf(want, sizeof(want), "loaded %s: 1 keys, revision 3", t.file);
+	expect_duration(want);
+	expect_string(c, "name", "John");
+	objd_close(c);
+	stop();
+}
+END_TEST
+
+/* The system unit's users, as numbers: objd's own (User=objd, and its
+ * group objd), a member of the group objd, and someone else. */
+#define UNIT_OBJD 4600
+#define UNIT_MEMBER 4700
+#define UNIT_OTHER 4800
+
+/* Connects as uid (with the supplementary group objd if member) and sets
+ * a key; the libobjd status. */
+static int
+set_as(uid_t uid, bool member)
+{
+	const gid_t groups[] = { UNIT_OBJD };
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		objd_client *c = NULL;
+		const char *key = "by";
+		Objd__Value *v;
+
+		if (setgroups(member ? 1 : 0, groups) == -1 ||
+		    setgid((gid_t)uid) == -1 || setuid(uid) == -1)
+			_exit(100);
+		if (objd_connect(t.sock, SD_DEADLINE, &c, NULL, 0) != OBJD_OK)
+			_exit(OBJD_UNREACHABLE);
+		v = objd_value_new_string("someone");
+		_exit(objd_set(c, &key, (const Objd__Value *const *)&v, 1));
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) != 100,
+	    "the client could not become uid %ld", (long)uid);
+	return WEXITSTATUS(status);
+}
+
+/* objd as objd.service and objd.socket run it: as the user objd, not
+ * root, on a socket that systemd made (root's, mode 0660, group objd),
+ * with --allow-rw @objd. Root and a member of the group may write; no
+ * one else may even connect. */
+START_TEST(test_unit_policy)
+{
+	char state[96], file[128], group[32];
+	const char *argv[] = { "--foreground", "--file", file, "--socket",
+		t.other, "--reload-interval", "0", "--allow-rw", group, NULL };
+	objd_client *c;
+
+	if (geteuid() != 0) {
+		printf("SKIP test_unit_policy: needs root, to run objd and "
+		       "its clients as other users\n");
+		return;
+	}
+	/* The users must reach the socket, and objd its file's folder. */
+	ck_assert_int_eq(chmod(base, 0755), 0);
+	ck_assert_int_eq(chmod(t.dir, 0755), 0);
+	snprintf(state, sizeof(state), "%s/state", t.dir);
+	snprintf(file, sizeof(file), "%s/objd.pb", state);
+	snprintf(group, sizeof(group), "@%d", UNIT_OBJD);
+	ck_assert_int_eq(mkdir(state, 0700), 0);
+	ck_assert_int_eq(chown(state, UNIT_OBJD, UNIT_OBJD), 0);
+	ck_assert_int_eq(chown(t.sock, 0, UNIT_OBJD), 0);
+	ck_assert_int_eq(chmod(t.sock, 0660), 0);
+
+	t.run_uid = UNIT_OBJD;
+	t.pid = spawn(t.lfd, PASS_OURS, argv);
+	c = client_at(t.sock);
+	set_string(c, "name", "John"); /* root */
+	objd_close(c);
+	ck_assert_int_eq(set_as(UNIT_MEMBER, true), OBJD_OK);
+	ck_assert_int_eq(set_as(UNIT_OTHER, false), OBJD_UNREACHABLE);
+	c = client_at(t.sock);
+	expect_string(c, "by", "someone");
+	objd_close(c);
+	stop();
+}
+END_TEST
 
 static Suite *
 systemd_suite(void)
@@ -464,9 +860,17 @@ systemd_suite(void)
 	tcase_add_test(tc, test_refused_not_listening);
 	tcase_add_test(tc, test_refused_two);
 	tcase_add_test(tc, test_background);
-#ifdef HAVE_SYSTEMD
 	tcase_add_test(tc, test_notify);
-#endif
+	tcase_add_test(tc, test_notify_abstract);
+	tcase_add_test(tc, test_notify_reload);
+	tcase_add_test(tc, test_watchdog);
+	tcase_add_test(tc, test_notify_unheard);
+	tcase_add_test(tc, test_notify_bad_address);
+	tcase_add_test(tc, test_journal);
+	tcase_add_test(tc, test_journal_fatal);
+	tcase_add_test(tc, test_journal_other_stream);
+	tcase_add_test(tc, test_durations);
+	tcase_add_test(tc, test_unit_policy);
 	suite_add_tcase(s, tc);
 	return s;
 }
