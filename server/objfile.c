@@ -51,6 +51,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -117,6 +118,7 @@ struct identity {
 struct objfile {
 	char *path;
 	char *dir;
+	char *temp_prefix; /* of objd's new files in dir, for this path */
 	int lock_fd;
 	int fd;         /* open for appending at good_end; -1: none yet */
 	off_t good_end; /* the end of the last good commit */
@@ -482,6 +484,62 @@ objfile_lock(struct objfile *f, char *err, size_t errlen)
 	return 0;
 }
 
+/* The start of the names of objd's new files (a compaction's, a
+ * rewrite's) beside the file at path, before mkostemp's six characters.
+ * It holds the file's name, so that an objd of another file in the same
+ * folder never takes them for its own; a name too long for that is
+ * stood for by its crc. */
+static char *
+temp_prefix(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *name = slash != NULL ? slash + 1 : path;
+
+	if (strlen(name) + sizeof(".objd-new..XXXXXX") - 1 <= NAME_MAX)
+		return xasprintf(".objd-new.%s.", name);
+	return xasprintf(".objd-new.%08x.",
+	    (unsigned)libdeflate_crc32(0, name, strlen(name)));
+}
+
+/* Removes the new files that an objd of this path left when it was
+ * killed while writing them (a compaction's child dies with it). The
+ * lock is held: no live objd of this path is writing one. */
+static void
+remove_stale_temps(struct objfile *f)
+{
+	size_t plen = strlen(f->temp_prefix);
+	unsigned long long bytes = 0;
+	struct dirent *de;
+	struct stat st;
+	int n = 0;
+	DIR *d;
+
+	if ((d = opendir(f->dir)) == NULL) {
+		log_warn("cannot look for stale files in %s", f->dir);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, f->temp_prefix, plen) != 0 ||
+		    strlen(de->d_name) != plen + 6 ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+		        -1 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == -1) {
+			log_warn("cannot remove stale %s/%s", f->dir,
+			    de->d_name);
+			continue;
+		}
+		n++;
+		bytes += (unsigned long long)st.st_size;
+	}
+	closedir(d);
+	if (n > 0)
+		log_warnx("removed %d stale new file%s (%llu bytes) that an "
+		          "interrupted compaction or rewrite left in %s",
+		    n, n == 1 ? "" : "s", bytes, f->dir);
+}
+
 struct objfile *
 objfile_open(const char *path, enum fsync_mode fsync_mode, char *err,
     size_t errlen)
@@ -490,6 +548,7 @@ objfile_open(const char *path, enum fsync_mode fsync_mode, char *err,
 
 	f->path = xstrdup(path);
 	f->dir = paths_dirname(path);
+	f->temp_prefix = temp_prefix(path);
 	f->lock_fd = -1;
 	f->fd = -1;
 	f->child = -1;
@@ -500,6 +559,7 @@ objfile_open(const char *path, enum fsync_mode fsync_mode, char *err,
 		objfile_close(f);
 		return NULL;
 	}
+	remove_stale_temps(f);
 	return f;
 }
 
@@ -520,6 +580,7 @@ objfile_close(struct objfile *f)
 	free(f->spare.data);
 	free(f->path);
 	free(f->dir);
+	free(f->temp_prefix);
 	free(f);
 }
 
@@ -1628,7 +1689,7 @@ make_temp(struct objfile *f, char **tmp, char *err, size_t errlen)
 {
 	int fd;
 
-	*tmp = xasprintf("%s/.objd-new.XXXXXX", f->dir);
+	*tmp = xasprintf("%s/%sXXXXXX", f->dir, f->temp_prefix);
 	fd = mkostemp(*tmp, O_CLOEXEC);
 	if (fd == -1) {
 		snprintf(err, errlen, "cannot create a file in %s: %s", f->dir,

@@ -1490,6 +1490,73 @@ START_TEST(test_refused_file_keeps_its_mode)
 }
 END_TEST
 
+/* The new files that a killed objd left (kill -9 during a compaction)
+ * are removed when an objd of the same file starts; those of an objd of
+ * another file in the folder, and other names, are not. */
+START_TEST(test_stale_new_files_are_removed_at_start)
+{
+	static const char *const stale[] = { ".objd-new.objd.pb.a1B2c3",
+		".objd-new.objd.pb.zzzzzz" };
+	static const char *const kept[] = { ".objd-new.other.pb.a1B2c3",
+		".objd-new.objd.pb.a1B2c3x", "objd.pb.torn-x" };
+	char err[512], name[256];
+	uint8_t *big = xcalloc(1, 100000);
+	struct objfile *f = open_mode(0);
+	struct store *s = sample_store();
+	int status;
+
+	/* open_mode made the folder; a compaction's file, and a
+	 * rewrite's, are written where they would be. */
+	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
+	objfile_close(f);
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(name, sizeof(name), "%s/sub/%s", dir, stale[i]);
+		write_file(name, big, 100000);
+	}
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "%s/sub/%s", dir, kept[i]);
+		write_file(name, big, 10);
+	}
+	ck_assert_int_eq(temp_files(), 4);
+	f = open_mode(0);
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(name, sizeof(name), "%s/sub/%s", dir, stale[i]);
+		ck_assert_msg(access(name, F_OK) == -1, "%s is still there",
+		    stale[i]);
+	}
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "%s/sub/%s", dir, kept[i]);
+		ck_assert_msg(access(name, F_OK) == 0, "%s was removed",
+		    kept[i]);
+	}
+	objfile_close(f);
+
+	/* An objd that dies during its compaction, as under kill -9. */
+	pid_t pid = fork();
+
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		pid_t child;
+
+		f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+		if (f == NULL ||
+		    (child = objfile_compact_start(f, s, err, sizeof(err))) ==
+		        -1 ||
+		    waitpid(child, &status, 0) != child)
+			_exit(1);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(temp_files(), 3);
+	f = open_mode(0);
+	ck_assert_int_eq(temp_files(), 2);
+	store_free(s);
+	free(big);
+	objfile_close(f);
+}
+END_TEST
+
 /* A failed write leaves nothing behind, and the next one lands right. */
 START_TEST(test_failed_append_leaves_no_trace)
 {
@@ -2051,6 +2118,7 @@ objfile_suite(void)
 	tcase_add_loop_test(tc, test_replayed_commits_are_cut, 0, 2);
 	tcase_add_loop_test(tc, test_every_torn_end_is_kept, 0, 2);
 	tcase_add_test(tc, test_refused_file_keeps_its_mode);
+	tcase_add_test(tc, test_stale_new_files_are_removed_at_start);
 	tcase_add_loop_test(tc, test_damage_before_good_commits_is_refused, 0,
 	    2);
 	tcase_add_test(tc, test_damage_in_a_chunk_is_refused);
