@@ -1729,42 +1729,6 @@ rename_flags_unsupported(int error)
 	return error == EINVAL || error == ENOSYS || error == EOPNOTSUPP;
 }
 
-/* Exchanges the new file, fd at tmp, with the file at the object file's
- * path, and puts that one back unless it is the one expected. Returns 0
- * when the new file is in place, 1 when the path held another file and
- * still does, -1 with errno when no exchange took place. */
-static int
-exchange_in(struct objfile *f, int fd, char **tmp,
-    const struct identity *expect)
-{
-	struct stat out, ours;
-
-	if (renameat2(AT_FDCWD, *tmp, AT_FDCWD, f->path, RENAME_EXCHANGE) ==
-	    -1) {
-		/* Nothing at the path: not the file expected either. */
-		return errno == ENOENT && access(*tmp, F_OK) == 0 ? 1 : -1;
-	}
-	if (lstat(*tmp, &out) == 0 && same_file(&out, expect)) {
-		unlink(*tmp);
-		return 0;
-	}
-	if (renameat2(AT_FDCWD, *tmp, AT_FDCWD, f->path, RENAME_EXCHANGE) ==
-	        -1 ||
-	    lstat(*tmp, &out) == -1 || fstat(fd, &ours) == -1 ||
-	    out.st_dev != ours.st_dev || out.st_ino != ours.st_ino) {
-		/* Another rename came in between, or the way back failed:
-		 * tmp's name may now hold another program's file, which is
-		 * kept for its owner. */
-		log_warnx(
-		    "%s may hold a file that was renamed to %s while objd "
-		    "replaced it; left there",
-		    *tmp, f->path);
-		free(*tmp);
-		*tmp = NULL;
-	}
-	return 1;
-}
-
 /* Renames from to to unless something is at to: 0 when renamed, 1 when
  * to is taken, -1 with errno. */
 static int
@@ -1781,14 +1745,83 @@ rename_noreplace(const char *from, const char *to)
 	return errno == ENOENT ? rename(from, to) : -1;
 }
 
+/* Puts the file at tmp, out, back at the object file's path, where
+ * objd put the file placed: by another exchange, so that a file renamed
+ * in meanwhile is not written over. Such a file is newer than out (it
+ * replaced placed, which came after out), so then it goes back in the
+ * same way, and out, as its rename would have it, is dropped. Returns 1
+ * when the path holds the newest of them and tmp what is to be removed,
+ * or -1 when the way back failed. */
+static int
+exchange_back(struct objfile *f, const char *tmp, struct stat out,
+    struct stat placed)
+{
+	struct stat back;
+
+	/* Each turn needs another program's rename in a few system calls:
+	 * a bound only against a storm of them. */
+	for (int turn = 0; turn < 100; turn++) {
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, f->path,
+		        RENAME_EXCHANGE) == -1) {
+			/* The path was emptied meanwhile: out goes back
+			 * only where nothing came since. */
+			if (errno != ENOENT || access(tmp, F_OK) == -1)
+				return -1;
+			return rename_noreplace(tmp, f->path) == -1 ? -1 : 1;
+		}
+		if (lstat(tmp, &back) == -1)
+			return -1;
+		if (back.st_dev == placed.st_dev &&
+		    back.st_ino == placed.st_ino)
+			return 1;
+		placed = out;
+		out = back;
+	}
+	return -1;
+}
+
+/* Exchanges the new file, fd at tmp, with the file at the object file's
+ * path, and puts that one back unless it is the one expected (see
+ * exchange_back). Returns 0 when the new file is in place, 1 when the
+ * path holds another program's file (tmp's name holds what is to be
+ * removed), -1 with errno when no exchange took place. */
+static int
+exchange_in(struct objfile *f, int fd, char **tmp,
+    const struct identity *expect)
+{
+	struct stat out, ours;
+
+	if (renameat2(AT_FDCWD, *tmp, AT_FDCWD, f->path, RENAME_EXCHANGE) ==
+	    -1) {
+		/* Nothing at the path: not the file expected either. */
+		return errno == ENOENT && access(*tmp, F_OK) == 0 ? 1 : -1;
+	}
+	if (lstat(*tmp, &out) == 0 && same_file(&out, expect)) {
+		unlink(*tmp);
+		return 0;
+	}
+	if (lstat(*tmp, &out) == -1 || fstat(fd, &ours) == -1 ||
+	    exchange_back(f, *tmp, out, ours) == -1) {
+		/* tmp's name may now hold another program's file, which
+		 * is kept for its owner. */
+		log_warnx(
+		    "%s may hold a file that was renamed to %s while objd "
+		    "replaced it; left there",
+		    *tmp, f->path);
+		free(*tmp);
+		*tmp = NULL;
+	}
+	return 1;
+}
+
 /* Renames the new file, fd at tmp, to the object file's path, but only
  * over the file expect names (or where none is, if expect says so): over
  * another program's file renamed in meanwhile, objd would drop it
  * unread. A look at the path before the rename leaves a window for such
  * a file, so the rename itself checks where the filesystem can. Returns
  * 1 if the path held something else, which is left there; -1 on error.
- * Whatever then still has tmp's name is objd's own file, or *tmp is
- * NULL. */
+ * Whatever then still has tmp's name is for objd to remove (its own
+ * file, or one that a newer file replaced), or *tmp is NULL. */
 static int
 rename_over(struct objfile *f, int fd, char **tmp,
     const struct identity *expect, char *err, size_t errlen)

@@ -1190,6 +1190,39 @@ START_TEST(test_compaction_rename_gives_way)
 }
 END_TEST
 
+/* Two files renamed in, one just before a compaction's exchange and one
+ * between that exchange and the one that puts the first back: the
+ * newest is the one at the path, loaded, and none is left under objd's
+ * temporary name (objd used to put the older back and leave the newest
+ * there, never loaded). */
+START_TEST(test_compaction_gives_way_to_the_newest_of_two_renames)
+{
+	struct failsync fs;
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "never") };
+
+	failsync_init(&fs, &o);
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "a", "0");
+	write_object(racer(), "a", value_new_int(2));
+	write_object(e2e_path(s, "racer-next"), "a", value_new_int(3));
+	ck_assert_int_eq(CTL(s, "compact"), 6);
+	ck_assert_msg(strstr(s->err, "replaced while objd compacted it") !=
+	        NULL,
+	    "objctl compact: stderr: %s", s->err);
+	wait_for_a("3");
+	ck_assert_int_eq(access(racer(), F_OK), -1);
+	ck_assert_int_eq(access(e2e_path(s, "racer-next"), F_OK), -1);
+	ck_assert_msg(!new_file_in_the_works(),
+	    "a file is left under "
+	    "objd's temporary name; log:\n%s",
+	    e2e_log_tail(s));
+	e2e_stop(s);
+	e2e_start_opts(s, &o);
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "3\n");
+	e2e_stop(s);
+}
+END_TEST
+
 /* A file renamed in between objd's load of a bad file and its move of
  * that file aside is not the one moved aside: it stays, and the same
  * reload loads it (the shim renames it in from inside objd's rename). */
@@ -1530,6 +1563,8 @@ storage_suite(void)
 	tcase_add_test(tc, test_write_back_gives_way_to_a_newer_file);
 	tcase_add_test(tc, test_write_back_rename_gives_way);
 	tcase_add_test(tc, test_compaction_rename_gives_way);
+	tcase_add_test(tc,
+	    test_compaction_gives_way_to_the_newest_of_two_renames);
 	tcase_add_test(tc, test_reject_moves_aside_only_the_bad_file);
 	tcase_add_test(tc, test_renames_without_flags);
 	tcase_add_test(tc, test_writes_without_inotify_build_on_a_new_file);
