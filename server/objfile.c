@@ -1125,8 +1125,8 @@ scan_file(struct scan *sc)
 			 * older one: nothing new, whatever its number. */
 			if (sc->any_commit && revision <= sc->revision) {
 				snprintf(sc->why, sizeof(sc->why),
-				    "a replayed commit, revision %llu after "
-				    "%llu,",
+				    "a replayed commit (revision %llu after "
+				    "%llu)",
 				    (unsigned long long)revision,
 				    (unsigned long long)sc->revision);
 				return scan_stopped(sc, sc->good_end);
@@ -1350,8 +1350,8 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 	    sizeof(why));
 	size = len;
 	if (r == SCAN_TORN && recover && ours) {
-		log_warnx("%s: %s: cutting %zu bytes of a torn write back to "
-		          "the last good commit, at byte %zu",
+		log_warnx("%s: %s: cutting %zu bytes back to the last good "
+		          "commit, at byte %zu",
 		    f->path, why, len - good_end, good_end);
 		if (save_torn_tail(f, map + good_end, len - good_end, err,
 		        errlen) == -1)
