@@ -1223,6 +1223,33 @@ START_TEST(test_compaction_gives_way_to_the_newest_of_two_renames)
 }
 END_TEST
 
+/* The same two renames during the write-back after a reload: the newest
+ * file stays and is loaded. */
+START_TEST(test_write_back_gives_way_to_the_newest_of_two_renames)
+{
+	struct failsync fs;
+	struct objd_opts o = { .reload_interval = "0",
+		.extra = E2E_ARGV("--fsync", "never") };
+
+	failsync_init(&fs, &o);
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "a", "0");
+	rename_in_int("a", 1);
+	write_object(racer(), "a", value_new_int(2));
+	write_object(e2e_path(s, "racer-next"), "a", value_new_int(3));
+	ck_assert_int_eq(kill(s->objd, SIGHUP), 0);
+	wait_for_a("3");
+	ck_assert_int_eq(access(e2e_path(s, "racer-next"), F_OK), -1);
+	ck_assert_msg(!new_file_in_the_works(),
+	    "a file is left under objd's temporary name; log:\n%s",
+	    e2e_log_tail(s));
+	e2e_stop(s);
+	e2e_start_opts(s, &o);
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "3\n");
+	e2e_stop(s);
+}
+END_TEST
+
 /* A file renamed in between objd's load of a bad file and its move of
  * that file aside is not the one moved aside: it stays, and the same
  * reload loads it (the shim renames it in from inside objd's rename). */
@@ -1565,6 +1592,8 @@ storage_suite(void)
 	tcase_add_test(tc, test_compaction_rename_gives_way);
 	tcase_add_test(tc,
 	    test_compaction_gives_way_to_the_newest_of_two_renames);
+	tcase_add_test(tc,
+	    test_write_back_gives_way_to_the_newest_of_two_renames);
 	tcase_add_test(tc, test_reject_moves_aside_only_the_bad_file);
 	tcase_add_test(tc, test_renames_without_flags);
 	tcase_add_test(tc, test_writes_without_inotify_build_on_a_new_file);
