@@ -404,7 +404,7 @@ enum objfile_state {
 enum scan_result {
 	SCAN_OK,
 	SCAN_TORN,    /* cut or garbled after the last good commit */
-	SCAN_DAMAGED, /* bad bytes with good commits after them */
+	SCAN_DAMAGED, /* bad bytes in a snapshot, or before a good commit */
 	SCAN_INVALID  /* a file objd did not write holds a bad entry */
 };
 struct buf {

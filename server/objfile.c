@@ -14,8 +14,9 @@
  * Entries wait in a staging list until their commit checks out, so a torn
  * write at the end never reaches the store. At start, a torn end is cut
  * back to the last good commit (the cut bytes are kept aside); damage
- * followed by good commits is refused, because cutting there would drop
- * acknowledged changes.
+ * followed by a good commit, or inside the snapshot that a file starts
+ * with, is refused, because cutting there would drop acknowledged
+ * changes.
  *
  * With --fsync always, the file keeps room after its last commit: one
  * padding field (Object.padding) of zeros up to the end, which the next
@@ -50,6 +51,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -116,6 +118,7 @@ struct identity {
 struct objfile {
 	char *path;
 	char *dir;
+	char *temp_prefix; /* of objd's new files in dir, for this path */
 	int lock_fd;
 	int fd;         /* open for appending at good_end; -1: none yet */
 	off_t good_end; /* the end of the last good commit */
@@ -481,6 +484,62 @@ objfile_lock(struct objfile *f, char *err, size_t errlen)
 	return 0;
 }
 
+/* The start of the names of objd's new files (a compaction's, a
+ * rewrite's) beside the file at path, before mkostemp's six characters.
+ * It holds the file's name, so that an objd of another file in the same
+ * folder never takes them for its own; a name too long for that is
+ * stood for by its crc. */
+static char *
+temp_prefix(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *name = slash != NULL ? slash + 1 : path;
+
+	if (strlen(name) + sizeof(".objd-new..XXXXXX") - 1 <= NAME_MAX)
+		return xasprintf(".objd-new.%s.", name);
+	return xasprintf(".objd-new.%08x.",
+	    (unsigned)libdeflate_crc32(0, name, strlen(name)));
+}
+
+/* Removes the new files that an objd of this path left when it was
+ * killed while writing them (a compaction's child dies with it). The
+ * lock is held: no live objd of this path is writing one. */
+static void
+remove_stale_temps(struct objfile *f)
+{
+	size_t plen = strlen(f->temp_prefix);
+	unsigned long long bytes = 0;
+	struct dirent *de;
+	struct stat st;
+	int n = 0;
+	DIR *d;
+
+	if ((d = opendir(f->dir)) == NULL) {
+		log_warn("cannot look for stale files in %s", f->dir);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, f->temp_prefix, plen) != 0 ||
+		    strlen(de->d_name) != plen + 6 ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+		        -1 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == -1) {
+			log_warn("cannot remove stale %s/%s", f->dir,
+			    de->d_name);
+			continue;
+		}
+		n++;
+		bytes += (unsigned long long)st.st_size;
+	}
+	closedir(d);
+	if (n > 0)
+		log_warnx("removed %d stale new file%s (%llu bytes) that an "
+		          "interrupted compaction or rewrite left in %s",
+		    n, n == 1 ? "" : "s", bytes, f->dir);
+}
+
 struct objfile *
 objfile_open(const char *path, enum fsync_mode fsync_mode, char *err,
     size_t errlen)
@@ -489,6 +548,7 @@ objfile_open(const char *path, enum fsync_mode fsync_mode, char *err,
 
 	f->path = xstrdup(path);
 	f->dir = paths_dirname(path);
+	f->temp_prefix = temp_prefix(path);
 	f->lock_fd = -1;
 	f->fd = -1;
 	f->child = -1;
@@ -499,6 +559,7 @@ objfile_open(const char *path, enum fsync_mode fsync_mode, char *err,
 		objfile_close(f);
 		return NULL;
 	}
+	remove_stale_temps(f);
 	return f;
 }
 
@@ -519,6 +580,7 @@ objfile_close(struct objfile *f)
 	free(f->spare.data);
 	free(f->path);
 	free(f->dir);
+	free(f->temp_prefix);
 	free(f);
 }
 
@@ -886,46 +948,144 @@ scan_commit_ok(struct scan *sc, size_t tag_at, size_t pos, size_t n,
 	return ok;
 }
 
-/* After a bad commit: are there good commits further on? If so the
- * damage is not a torn end but harm to acknowledged changes. */
+/* How many of the places last seen where a change may start a later
+ * commit's crc is tried from: the real one is almost always the last. */
+#define SCAN_FROM_MAX 32
+
+/* Reads a commit record's payload at buf[0..len) as objd writes it:
+ * revision, crc32 and count, nothing else. */
 static bool
-scan_finds_later_commit(struct scan *sc, size_t pos)
+parse_commit(const uint8_t *buf, size_t len, uint64_t *revision,
+    uint32_t *crc32)
 {
-	size_t from = pos, tag_at, entries = 0, chunks = 0;
-	uint32_t number, n_entries;
+	size_t pos = 0;
+	uint32_t number;
 	unsigned wire;
-	uint64_t n, revision;
+	uint64_t n;
 
-	while (pos < sc->len) {
-		tag_at = pos;
-		if (read_field(sc->buf, sc->len, &pos, &number, &wire, &n) ==
-		    -1)
+	*revision = 0;
+	*crc32 = 0;
+	while (pos < len) {
+		if (read_field(buf, len, &pos, &number, &wire, &n) == -1)
 			return false;
-		if (wire == 2 && number == FIELD_ENTRIES)
-			entries++;
-		if (wire == 2 && number == FIELD_DEFLATED) {
-			entries++;
-			chunks++;
-		}
-		if (wire == 2 && number == FIELD_COMMITS) {
-			size_t saved = sc->nstaged, saved_chunks = sc->nchunks;
-			bool ok;
-
-			sc->nstaged = entries;
-			sc->nchunks = chunks;
-			ok = scan_commit_ok(sc, tag_at, pos, (size_t)n, from,
-			    &revision, &n_entries);
-			sc->nstaged = saved;
-			sc->nchunks = saved_chunks;
-			if (ok)
-				return true;
-			from = pos + (size_t)n;
-			entries = chunks = 0;
-		}
-		if (wire != 0)
-			pos += (size_t)n;
+		if (number == COMMIT_FIELD_REVISION && wire == 0)
+			*revision = n;
+		else if (number == COMMIT_FIELD_CRC32 && wire == 5) {
+			*crc32 = (uint32_t)buf[pos] |
+			    (uint32_t)buf[pos + 1] << 8 |
+			    (uint32_t)buf[pos + 2] << 16 |
+			    (uint32_t)buf[pos + 3] << 24;
+			pos += 4;
+		} else if (number != COMMIT_FIELD_N_ENTRIES || wire != 0)
+			return false;
 	}
-	return false;
+	return true;
+}
+
+struct scan_froms {
+	size_t at[SCAN_FROM_MAX];
+	size_t n, next;
+};
+
+static void
+scan_from_add(struct scan_froms *fr, size_t at)
+{
+	if (fr->n < SCAN_FROM_MAX)
+		fr->at[fr->n++] = at;
+	else {
+		fr->at[fr->next] = at;
+		fr->next = (fr->next + 1) % SCAN_FROM_MAX;
+	}
+}
+
+/* Where a commit record that may be damaged could end, seen from byte p:
+ * after a record's tag and one-byte length (OBJFILE_COMMIT_MAX < 128),
+ * or after a crc field and the count that follows it. Between them,
+ * each byte of a record but one leads to its end. */
+static void
+scan_note_record_ends(const struct scan *sc, size_t p, struct scan_froms *fr)
+{
+	const uint8_t *b = sc->buf;
+	size_t left = sc->len - p;
+	uint64_t count;
+	int used;
+
+	if (b[p] == ((FIELD_COMMITS << 3) | 2) && left >= 2 && b[p + 1] > 0 &&
+	    b[p + 1] <= OBJFILE_COMMIT_MAX && b[p + 1] <= left - 2)
+		scan_from_add(fr, p + 2 + b[p + 1]);
+	if (b[p] == ((COMMIT_FIELD_CRC32 << 3) | 5) && left >= 5) {
+		scan_from_add(fr, p + 5);
+		if (left > 5 && b[p + 5] == COMMIT_FIELD_N_ENTRIES << 3 &&
+		    (used = varint_decode(b + p + 6, left - 6, &count)) > 0)
+			scan_from_add(fr, p + 6 + (size_t)used);
+	}
+}
+
+/* After the walk stopped at damage or a torn end: looks byte by byte,
+ * from the last good commit on, for a commit record whose crc matches
+ * its change and whose revision is new. The walk cannot find it: a
+ * damaged tag or length leads it astray. A change starts where the
+ * record before it ends, and that record may be the damaged one: the
+ * crc is tried from each of the last places where a record, whole or
+ * not, may end. Returns the record's offset, or 0. */
+static size_t
+scan_finds_later_commit(const struct scan *sc)
+{
+	struct scan_froms fr = { .n = 0 };
+	uint64_t revision;
+	uint32_t crc;
+
+	scan_from_add(&fr, sc->good_end);
+	for (size_t p = sc->good_end; p + 2 < sc->len; p++) {
+		size_t n = sc->buf[p + 1];
+
+		if (sc->buf[p] == ((FIELD_COMMITS << 3) | 2) && n > 0 &&
+		    n <= OBJFILE_COMMIT_MAX && n <= sc->len - p - 2 &&
+		    sc->buf[p + 2] == COMMIT_FIELD_REVISION << 3 &&
+		    parse_commit(sc->buf + p + 2, n, &revision, &crc) &&
+		    revision > sc->revision) {
+			for (size_t i = 0; i < fr.n; i++)
+				if (fr.at[i] <= p &&
+				    libdeflate_crc32(0, sc->buf + fr.at[i],
+				        p - fr.at[i]) == crc)
+					return p;
+		}
+		scan_note_record_ends(sc, p, &fr);
+	}
+	return 0;
+}
+
+/* The walk stopped at byte at, before the end, for the reason in
+ * sc->why. Only the tail that a crash left unwritten is a torn end, to
+ * be cut: objd writes a snapshot whole and renames it in, so a snapshot
+ * short or bad is damage; so is anything followed by a good commit.
+ * Cutting either would drop acknowledged changes. */
+static enum scan_result
+scan_stopped(struct scan *sc, size_t at)
+{
+	char why[sizeof(sc->why)];
+	size_t later = 0;
+	enum scan_result r = SCAN_TORN;
+
+	memcpy(why, sc->why, sizeof(why));
+	if (sc->has_header && !sc->any_commit)
+		r = SCAN_DAMAGED;
+	else if (sc->has_header && (later = scan_finds_later_commit(sc)) != 0)
+		r = SCAN_DAMAGED;
+	if (r == SCAN_TORN)
+		snprintf(sc->why, sizeof(sc->why), "%.400s at byte %zu", why,
+		    at);
+	else if (later == 0)
+		snprintf(sc->why, sizeof(sc->why),
+		    "damaged at byte %zu (%.400s), inside its snapshot, which "
+		    "objd writes whole",
+		    at, why);
+	else
+		snprintf(sc->why, sizeof(sc->why),
+		    "damaged at byte %zu (%.400s), and a commit whose crc "
+		    "matches is at byte %zu",
+		    at, why, later);
+	return r;
 }
 
 static enum scan_result
@@ -940,9 +1100,8 @@ scan_file(struct scan *sc)
 		tag_at = pos;
 		if (read_field(sc->buf, sc->len, &pos, &number, &wire, &n) ==
 		    -1) {
-			snprintf(sc->why, sizeof(sc->why),
-			    "malformed field at byte %zu", tag_at);
-			return SCAN_TORN;
+			snprintf(sc->why, sizeof(sc->why), "malformed field");
+			return scan_stopped(sc, tag_at);
 		}
 		if (wire == 2 && number == FIELD_HEADER && tag_at == 0)
 			sc->has_header = true;
@@ -957,16 +1116,20 @@ scan_file(struct scan *sc)
 			sc->padded = true;
 		else if (wire == 2 && number == FIELD_COMMITS) {
 			if (!scan_commit_ok(sc, tag_at, pos, (size_t)n, from,
-			        &revision, &n_entries) ||
-			    (sc->any_commit && revision <= sc->revision)) {
+			        &revision, &n_entries)) {
 				snprintf(sc->why, sizeof(sc->why),
-				    "commit record at byte %zu does not match "
-				    "the change before it",
-				    tag_at);
-				return scan_finds_later_commit(sc,
-				           pos + (size_t)n)
-				    ? SCAN_DAMAGED
-				    : SCAN_TORN;
+				    "bad commit record");
+				return scan_stopped(sc, tag_at);
+			}
+			/* The same change again (a replayed write), or an
+			 * older one: nothing new, whatever its number. */
+			if (sc->any_commit && revision <= sc->revision) {
+				snprintf(sc->why, sizeof(sc->why),
+				    "a replayed commit (revision %llu after "
+				    "%llu)",
+				    (unsigned long long)revision,
+				    (unsigned long long)sc->revision);
+				return scan_stopped(sc, sc->good_end);
 			}
 			if (scan_apply(sc, revision, &n_entries) == -1)
 				return SCAN_INVALID;
@@ -986,9 +1149,9 @@ scan_file(struct scan *sc)
 	}
 	if (sc->good_end != sc->len && !sc->padded) {
 		snprintf(sc->why, sizeof(sc->why),
-		    "%zu bytes after the last commit record",
+		    "%zu bytes without a commit record",
 		    sc->len - sc->good_end);
-		return SCAN_TORN;
+		return scan_stopped(sc, sc->good_end);
 	}
 	return SCAN_OK;
 }
@@ -1014,29 +1177,79 @@ objfile_scan_buffer(const uint8_t *buf, size_t len, struct store *s,
 	return r;
 }
 
-/* Keeps the cut bytes beside the file: a torn end is almost always
- * garbage, but a guess that destroys data is no guess to make. */
-static void
-save_torn_tail(struct objfile *f, const uint8_t *buf, size_t len)
+/* Writes all of iov at at, whatever short writes the kernel makes;
+ * iov is used up on the way. */
+static int
+writev_all(int fd, struct iovec *iov, int iovcnt, off_t at)
 {
-	char stamp[32], *path;
+	ssize_t n;
+
+	while (iovcnt > 0) {
+		n = pwritev(fd, iov, iovcnt, at);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		at += n;
+		while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++;
+			iovcnt--;
+		}
+		if (iovcnt > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+static int
+write_all(int fd, const uint8_t *p, size_t len, off_t at)
+{
+	struct iovec iov = { (void *)p, len };
+
+	return writev_all(fd, &iov, 1, at);
+}
+
+/* Keeps the cut bytes beside the file, under a name no other file has:
+ * a torn end is almost always garbage, but a guess that destroys data is
+ * no guess to make. objd cuts nothing that this did not save. */
+static int
+save_torn_tail(struct objfile *f, const uint8_t *buf, size_t len, char *err,
+    size_t errlen)
+{
+	char stamp[32], *path = NULL;
 	time_t t = time(NULL);
 	struct tm tm;
-	int fd;
+	int fd = -1;
 
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	path = xasprintf("%s.torn-%s", f->path, stamp);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-	    0600);
-	if (fd == -1 || write(fd, buf, len) != (ssize_t)len || fsync(fd) == -1)
-		log_warn("cannot keep the torn end in %s", path);
-	else
-		log_warnx("kept the %zu bytes cut from %s in %s", len, f->path,
-		    path);
-	if (fd != -1)
-		close(fd);
+	for (int i = 0; i < 1000 && fd == -1; i++) {
+		free(path);
+		path = i == 0 ? xasprintf("%s.torn-%s", f->path, stamp)
+		              : xasprintf("%s.torn-%s.%d", f->path, stamp, i);
+		fd = open(path,
+		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd == -1 && errno != EEXIST)
+			break;
+	}
+	if (fd == -1 || write_all(fd, buf, len, 0) == -1 || fsync(fd) == -1) {
+		snprintf(err, errlen,
+		    "cannot keep the %zu bytes of its torn end in %s: %s", len,
+		    path, strerror(errno));
+		if (fd != -1) {
+			unlink(path);
+			close(fd);
+		}
+		free(path);
+		return -1;
+	}
+	close(fd);
+	log_warnx("kept the %zu bytes cut from %s in %s", len, f->path, path);
 	free(path);
+	return 0;
 }
 
 /* Maps the file at path; *fdp is its descriptor, -1 if it is missing. */
@@ -1133,24 +1346,18 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 		f->seen_appended = false;
 		return 0;
 	}
-	/* The file objd writes is its owner's alone, as the ones it
-	 * creates are. */
-	if (recover && (st.st_mode & 077) != 0) {
-		if (fchmod(fd, 0600) == -1)
-			log_warn("cannot make %s mode 0600", f->path);
-		else
-			log_info("made %s mode 0600 (it was %04o)", f->path,
-			    (unsigned)(st.st_mode & 07777));
-	}
 	r = objfile_scan_buffer(map, len, s, &good_end, &ours, why,
 	    sizeof(why));
 	size = len;
 	if (r == SCAN_TORN && recover && ours) {
-		log_warnx("%s: %s: cutting %zu bytes of a torn write back to "
-		          "the last good commit, at byte %zu",
+		log_warnx("%s: %s: cutting %zu bytes back to the last good "
+		          "commit, at byte %zu",
 		    f->path, why, len - good_end, good_end);
-		save_torn_tail(f, map + good_end, len - good_end);
-		if (ftruncate(fd, (off_t)good_end) == -1 || fsync(fd) == -1) {
+		if (save_torn_tail(f, map + good_end, len - good_end, err,
+		        errlen) == -1)
+			r = SCAN_INVALID;
+		else if (ftruncate(fd, (off_t)good_end) == -1 ||
+		    fsync(fd) == -1) {
 			snprintf(err, errlen, "cannot cut %s back: %s", f->path,
 			    strerror(errno));
 			r = SCAN_INVALID;
@@ -1159,11 +1366,11 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 			size = good_end;
 			r = SCAN_OK;
 		}
-	} else if (r == SCAN_DAMAGED)
+	} else if (r == SCAN_DAMAGED && recover)
 		snprintf(err, errlen,
-		    "%s, and good commits follow: the file is damaged, not "
-		    "torn; objd will not drop acknowledged changes (restore "
-		    "the file or move it aside)",
+		    "%s: not a torn end, which a crash leaves, so objd cuts "
+		    "nothing off; restore a copy of the file, or move it "
+		    "aside to start without its changes",
 		    why);
 	else if (r != SCAN_OK)
 		snprintf(err, errlen, "%s", why);
@@ -1172,6 +1379,15 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 	if (r != SCAN_OK) {
 		close(fd);
 		return -1;
+	}
+	/* The file objd writes is its owner's alone, as the ones it
+	 * creates are; a file it refuses stays as it was. */
+	if (recover && (st.st_mode & 077) != 0) {
+		if (fchmod(fd, 0600) == -1)
+			log_warn("cannot make %s mode 0600", f->path);
+		else
+			log_info("made %s mode 0600 (it was %04o)", f->path,
+			    (unsigned)(st.st_mode & 07777));
 	}
 	if (!recover) {
 		close(fd);
@@ -1204,41 +1420,6 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 		close(fd);
 	}
 	return ours || good_end == 0 ? 0 : 1;
-}
-
-/* Writes all of iov at at, whatever short writes the kernel makes;
- * iov is used up on the way. */
-static int
-writev_all(int fd, struct iovec *iov, int iovcnt, off_t at)
-{
-	ssize_t n;
-
-	while (iovcnt > 0) {
-		n = pwritev(fd, iov, iovcnt, at);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		at += n;
-		while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
-			n -= (ssize_t)iov->iov_len;
-			iov++;
-			iovcnt--;
-		}
-		if (iovcnt > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + n;
-			iov->iov_len -= (size_t)n;
-		}
-	}
-	return 0;
-}
-
-static int
-write_all(int fd, const uint8_t *p, size_t len, off_t at)
-{
-	struct iovec iov = { (void *)p, len };
-
-	return writev_all(fd, &iov, 1, at);
 }
 
 static int
@@ -1508,7 +1689,7 @@ make_temp(struct objfile *f, char **tmp, char *err, size_t errlen)
 {
 	int fd;
 
-	*tmp = xasprintf("%s/.objd-new.XXXXXX", f->dir);
+	*tmp = xasprintf("%s/%sXXXXXX", f->dir, f->temp_prefix);
 	fd = mkostemp(*tmp, O_CLOEXEC);
 	if (fd == -1) {
 		snprintf(err, errlen, "cannot create a file in %s: %s", f->dir,
@@ -1548,42 +1729,6 @@ rename_flags_unsupported(int error)
 	return error == EINVAL || error == ENOSYS || error == EOPNOTSUPP;
 }
 
-/* Exchanges the new file, fd at tmp, with the file at the object file's
- * path, and puts that one back unless it is the one expected. Returns 0
- * when the new file is in place, 1 when the path held another file and
- * still does, -1 with errno when no exchange took place. */
-static int
-exchange_in(struct objfile *f, int fd, char **tmp,
-    const struct identity *expect)
-{
-	struct stat out, ours;
-
-	if (renameat2(AT_FDCWD, *tmp, AT_FDCWD, f->path, RENAME_EXCHANGE) ==
-	    -1) {
-		/* Nothing at the path: not the file expected either. */
-		return errno == ENOENT && access(*tmp, F_OK) == 0 ? 1 : -1;
-	}
-	if (lstat(*tmp, &out) == 0 && same_file(&out, expect)) {
-		unlink(*tmp);
-		return 0;
-	}
-	if (renameat2(AT_FDCWD, *tmp, AT_FDCWD, f->path, RENAME_EXCHANGE) ==
-	        -1 ||
-	    lstat(*tmp, &out) == -1 || fstat(fd, &ours) == -1 ||
-	    out.st_dev != ours.st_dev || out.st_ino != ours.st_ino) {
-		/* Another rename came in between, or the way back failed:
-		 * tmp's name may now hold another program's file, which is
-		 * kept for its owner. */
-		log_warnx(
-		    "%s may hold a file that was renamed to %s while objd "
-		    "replaced it; left there",
-		    *tmp, f->path);
-		free(*tmp);
-		*tmp = NULL;
-	}
-	return 1;
-}
-
 /* Renames from to to unless something is at to: 0 when renamed, 1 when
  * to is taken, -1 with errno. */
 static int
@@ -1600,14 +1745,83 @@ rename_noreplace(const char *from, const char *to)
 	return errno == ENOENT ? rename(from, to) : -1;
 }
 
+/* Puts the file at tmp, out, back at the object file's path, where
+ * objd put the file placed: by another exchange, so that a file renamed
+ * in meanwhile is not written over. Such a file is newer than out (it
+ * replaced placed, which came after out), so then it goes back in the
+ * same way, and out, as its rename would have it, is dropped. Returns 1
+ * when the path holds the newest of them and tmp what is to be removed,
+ * or -1 when the way back failed. */
+static int
+exchange_back(struct objfile *f, const char *tmp, struct stat out,
+    struct stat placed)
+{
+	struct stat back;
+
+	/* Each turn needs another program's rename in a few system calls:
+	 * a bound only against a storm of them. */
+	for (int turn = 0; turn < 100; turn++) {
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, f->path,
+		        RENAME_EXCHANGE) == -1) {
+			/* The path was emptied meanwhile: out goes back
+			 * only where nothing came since. */
+			if (errno != ENOENT || access(tmp, F_OK) == -1)
+				return -1;
+			return rename_noreplace(tmp, f->path) == -1 ? -1 : 1;
+		}
+		if (lstat(tmp, &back) == -1)
+			return -1;
+		if (back.st_dev == placed.st_dev &&
+		    back.st_ino == placed.st_ino)
+			return 1;
+		placed = out;
+		out = back;
+	}
+	return -1;
+}
+
+/* Exchanges the new file, fd at tmp, with the file at the object file's
+ * path, and puts that one back unless it is the one expected (see
+ * exchange_back). Returns 0 when the new file is in place, 1 when the
+ * path holds another program's file (tmp's name holds what is to be
+ * removed), -1 with errno when no exchange took place. */
+static int
+exchange_in(struct objfile *f, int fd, char **tmp,
+    const struct identity *expect)
+{
+	struct stat out, ours;
+
+	if (renameat2(AT_FDCWD, *tmp, AT_FDCWD, f->path, RENAME_EXCHANGE) ==
+	    -1) {
+		/* Nothing at the path: not the file expected either. */
+		return errno == ENOENT && access(*tmp, F_OK) == 0 ? 1 : -1;
+	}
+	if (lstat(*tmp, &out) == 0 && same_file(&out, expect)) {
+		unlink(*tmp);
+		return 0;
+	}
+	if (lstat(*tmp, &out) == -1 || fstat(fd, &ours) == -1 ||
+	    exchange_back(f, *tmp, out, ours) == -1) {
+		/* tmp's name may now hold another program's file, which
+		 * is kept for its owner. */
+		log_warnx(
+		    "%s may hold a file that was renamed to %s while objd "
+		    "replaced it; left there",
+		    *tmp, f->path);
+		free(*tmp);
+		*tmp = NULL;
+	}
+	return 1;
+}
+
 /* Renames the new file, fd at tmp, to the object file's path, but only
  * over the file expect names (or where none is, if expect says so): over
  * another program's file renamed in meanwhile, objd would drop it
  * unread. A look at the path before the rename leaves a window for such
  * a file, so the rename itself checks where the filesystem can. Returns
  * 1 if the path held something else, which is left there; -1 on error.
- * Whatever then still has tmp's name is objd's own file, or *tmp is
- * NULL. */
+ * Whatever then still has tmp's name is for objd to remove (its own
+ * file, or one that a newer file replaced), or *tmp is NULL. */
 static int
 rename_over(struct objfile *f, int fd, char **tmp,
     const struct identity *expect, char *err, size_t errlen)

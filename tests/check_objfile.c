@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -881,8 +882,8 @@ END_TEST
 /* Cut at every byte, from inside the snapshot and its commit to the
  * last changes, and on into the room after them: the walk stops at the
  * last whole commit, and the state is the state of that commit; before
- * the snapshot's commit, nothing. Room cut short is a torn end too: only
- * room that reaches the end of the file is room. */
+ * the snapshot's commit, nothing, and the file is damaged. Room cut short is a
+ * torn end too: only room that reaches the end of the file is room. */
 START_TEST(test_cut_at_every_offset_of_the_last_changes)
 {
 	char err[512];
@@ -906,9 +907,12 @@ START_TEST(test_cut_at_every_offset_of_the_last_changes)
 		    sizeof(err));
 		if (cut < ends[0]) {
 			/* The header is 4 bytes: a cut inside it leaves a
-			 * file that is no one's, torn all the same. */
-			ck_assert_msg(r == SCAN_TORN, "cut at %zu: %d (%s)",
-			    cut, r, err);
+			 * file that is no one's, refused as torn. A cut
+			 * after it is inside the snapshot, which objd
+			 * renames in whole: damage, never a torn end. */
+			ck_assert_msg(r ==
+			        (cut >= 4 ? SCAN_DAMAGED : SCAN_TORN),
+			    "cut at %zu: %d (%s)", cut, r, err);
 			ck_assert(ours == (cut >= 4));
 			ck_assert_uint_eq(good_end, 0);
 			ck_assert_uint_eq(store_count(t), 0);
@@ -1197,6 +1201,359 @@ START_TEST(test_damage_before_good_commits_is_refused)
 	/* The value of change 2's entry, well inside it. */
 	buf[ends[1] + 6] ^= 0x01;
 	assert_damaged_refused(f, buf, len, ends[1]);
+}
+END_TEST
+
+/* How many files in the file's folder have a name that starts with
+ * prefix, and whether one of them holds exactly want (len bytes). */
+static int
+files_named(const char *prefix, const uint8_t *want, size_t len, bool *held)
+{
+	char sub[160], name[512];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	ck_assert_ptr_nonnull(d = opendir(sub));
+	*held = false;
+	while ((de = readdir(d)) != NULL) {
+		size_t got;
+		uint8_t *buf;
+
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		n++;
+		snprintf(name, sizeof(name), "%s/%s", sub, de->d_name);
+		buf = read_file(name, &got);
+		if (got == len && memcmp(buf, want, len) == 0)
+			*held = true;
+		free(buf);
+	}
+	closedir(d);
+	return n;
+}
+
+/* objd refuses to start on buf (len bytes, mode mode), and leaves the
+ * file as it was: its bytes, its mode, and nothing beside it. With
+ * may_start, it may also start, if it cuts nothing: the flipped bit was
+ * in no change (a commit record's own revision). */
+static void
+check_refused_untouched(struct objfile *f, const uint8_t *buf, size_t len,
+    mode_t mode, const char *what, bool may_start)
+{
+	struct store *t = store_new();
+	char err[1024];
+	uint8_t *after;
+	size_t got;
+	bool held;
+	int torn = files_named("objd.pb.torn-", NULL, 0, &held);
+
+	write_file(path, buf, len);
+	ck_assert_int_eq(chmod(path, mode), 0);
+	if (objfile_load(f, t, true, err, sizeof(err)) == 0) {
+		ck_assert_msg(may_start, "%s: objd started on it", what);
+		ck_assert_msg(store_count(t) == 8 && store_revision(t) == 14,
+		    "%s: objd started with %zu keys at revision %llu", what,
+		    store_count(t), (unsigned long long)store_revision(t));
+		ck_assert_int_eq(file_size(), (off_t)len);
+		store_free(t);
+		return;
+	}
+	after = read_file(path, &got);
+	ck_assert_msg(got == len && memcmp(after, buf, len) == 0,
+	    "%s: the refused file was changed (%zu bytes, was %zu): %s", what,
+	    got, len, err);
+	ck_assert_msg((path_stat().st_mode & 07777) == mode,
+	    "%s: the refused file's mode was changed", what);
+	ck_assert_int_eq(files_named("objd.pb.torn-", NULL, 0, &held), torn);
+	free(after);
+	store_free(t);
+}
+
+static void
+assert_refused_untouched(struct objfile *f, const uint8_t *buf, size_t len,
+    mode_t mode, const char *what)
+{
+	check_refused_untouched(f, buf, len, mode, what, false);
+}
+
+/* A flipped bit anywhere before the last commit, in a tag, a length or
+ * a value, of the snapshot or of a change, is damage: a torn end is
+ * only what follows the last commit. objd refuses to start and touches
+ * nothing, and says where the damage is and what to do. */
+START_TEST(test_flips_before_the_last_commit_are_refused)
+{
+	static const uint8_t masks[] = { 0x01, 0x80 };
+	struct objfile *f = open_mode(_i);
+	size_t ends[6], len;
+	uint8_t *buf;
+	char what[64];
+
+	build_log(f, 5, ends);
+	buf = read_file(path, &len);
+	for (size_t i = 0; i < ends[4]; i++) {
+		for (size_t m = 0; m < sizeof(masks); m++) {
+			buf[i] ^= masks[m];
+			snprintf(what, sizeof(what), "byte %zu ^ 0x%02x", i,
+			    masks[m]);
+			check_refused_untouched(f, buf, len, 0600, what, true);
+			buf[i] ^= masks[m];
+		}
+	}
+	/* The case: the first change's entry tag, 0x12 to 0x13. */
+	ck_assert_uint_eq(buf[ends[0]], 0x12);
+	buf[ends[0]] = 0x13;
+	{
+		struct store *t = store_new();
+		char err[1024], want[64];
+
+		write_file(path, buf, len);
+		ck_assert_int_eq(objfile_load(f, t, true, err, sizeof(err)),
+		    -1);
+		snprintf(want, sizeof(want), "damaged at byte %zu", ends[0]);
+		ck_assert_msg(strstr(err, want) != NULL &&
+		        strstr(err, "restore a copy") != NULL,
+		    "%s", err);
+		store_free(t);
+	}
+	free(buf);
+	objfile_close(f);
+}
+END_TEST
+
+/* A snapshot is written, synced and renamed in whole: one cut short is
+ * damage, not a torn end, and objd starts on none of it. */
+START_TEST(test_cut_snapshot_is_refused_at_start)
+{
+	char err[512];
+	struct objfile *f = open_mode(_i);
+	struct store *s = sample_store();
+	uint8_t *buf;
+	size_t len;
+
+	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
+	buf = read_snapshot(f, &len);
+	for (size_t cut = 1; cut < len; cut++) {
+		char what[32];
+
+		snprintf(what, sizeof(what), "cut at %zu", cut);
+		assert_refused_untouched(f, buf, cut, 0600, what);
+	}
+	free(buf);
+	store_free(s);
+	objfile_close(f);
+}
+END_TEST
+
+/* The file's len bytes with tail after them: objd starts at the end of
+ * the change of revision, cuts the tail and keeps it aside. */
+static void
+assert_tail_cut_and_kept(struct objfile *f, const uint8_t *file, size_t len,
+    const uint8_t *tail, size_t taillen, uint64_t revision)
+{
+	uint8_t *buf = xmalloc(len + taillen);
+	struct store *t = store_new();
+	char err[1024];
+	bool held;
+
+	memcpy(buf, file, len);
+	memcpy(buf + len, tail, taillen);
+	write_file(path, buf, len + taillen);
+	ck_assert_msg(objfile_load(f, t, true, err, sizeof(err)) == 0, "%s",
+	    err);
+	ck_assert_uint_eq(store_revision(t), revision);
+	ck_assert_int_eq(file_size(), (off_t)len);
+	ck_assert_int_ge(files_named("objd.pb.torn-", tail, taillen, &held), 1);
+	ck_assert_msg(held, "the cut bytes were not kept");
+	free(buf);
+	store_free(t);
+}
+
+/* Commits appended again at the end (one, the same twice, two older
+ * ones) are no new data: a commit whose revision is not above the last
+ * one's is a replay, cut and kept aside as a torn end is. A good new
+ * commit after a replay is not a torn end, though: refused. */
+START_TEST(test_replayed_commits_are_cut)
+{
+	struct objfile *f = open_mode(_i);
+	struct objfile_changes c;
+	size_t ends[6], len, frag4, frag5;
+	uint8_t *buf, *tail;
+	const uint8_t one[] = { 0x18, 0x02 };
+
+	build_log(f, 5, ends);
+	buf = read_file(path, &len);
+	frag4 = ends[4] - ends[3];
+	frag5 = ends[5] - ends[4];
+	tail = xmalloc(2 * (frag4 + frag5) + 64);
+	/* The last commit, once, then twice. */
+	memcpy(tail, buf + ends[4], frag5);
+	assert_tail_cut_and_kept(f, buf, ends[5], tail, frag5, 14);
+	memcpy(tail + frag5, buf + ends[4], frag5);
+	assert_tail_cut_and_kept(f, buf, ends[5], tail, 2 * frag5, 14);
+	/* Two older commits. */
+	memcpy(tail, buf + ends[2], ends[4] - ends[2]);
+	assert_tail_cut_and_kept(f, buf, ends[5], tail, ends[4] - ends[2], 14);
+
+	/* A replay, then a good commit of revision 15. */
+	memset(&c, 0, sizeof(c));
+	objfile_change_set(&c, "new", 3, one, sizeof(one));
+	objfile_change_commit(&c, 15);
+	memcpy(tail, buf + ends[4], frag5);
+	memcpy(tail + frag5, c.buf.data, c.buf.len);
+	memcpy(buf + ends[5], tail, frag5 + c.buf.len);
+	assert_refused_untouched(f, buf, ends[5] + frag5 + c.buf.len, 0600,
+	    "a replay before a new commit");
+	free(c.buf.data);
+	free(tail);
+	free(buf);
+	objfile_close(f);
+}
+END_TEST
+
+/* Two torn ends cut in the same second are both kept, each under its
+ * own name; and a torn end that cannot be kept is not cut. */
+START_TEST(test_every_torn_end_is_kept)
+{
+	struct objfile *f = open_mode(_i);
+	size_t ends[6], len;
+	uint8_t *buf;
+	char squat[256], stamp[32], err[1024];
+	struct rlimit rl, saved;
+	struct store *t;
+	time_t now = time(NULL);
+	bool held;
+
+	build_log(f, 5, ends);
+	buf = read_file(path, &len);
+	/* The names of this second and the next ones are taken, as by
+	 * an earlier cut: objd must pick others, not drop the bytes. */
+	for (int i = 0; i < 30; i++) {
+		time_t when = now + i;
+		struct tm tm;
+
+		gmtime_r(&when, &tm);
+		strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+		snprintf(squat, sizeof(squat), "%s.torn-%s", path, stamp);
+		write_file(squat, (const uint8_t *)"older", 5);
+	}
+	memset(buf + ends[5] - 3, 0xff, 3); /* the last commit, torn */
+	assert_tail_cut_and_kept(f, buf, ends[4], buf + ends[4], len - ends[4],
+	    13);
+	memset(buf + ends[4] - 2, 0xee, 2); /* then the one before */
+	assert_tail_cut_and_kept(f, buf, ends[3], buf + ends[3], len - ends[3],
+	    12);
+	ck_assert_int_eq(
+	    files_named("objd.pb.torn-", (const uint8_t *)"older", 5, &held),
+	    32);
+
+	/* No room beside the file for the torn end: nothing is cut. */
+	getrlimit(RLIMIT_FSIZE, &saved);
+	rl = saved;
+	rl.rlim_cur = 1000;
+	signal(SIGXFSZ, SIG_IGN);
+	buf = xrealloc(buf, ends[2] + 3000);
+	memset(buf + ends[2], 0xff, 3000);
+	write_file(path, buf, ends[2] + 3000);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	t = store_new();
+	ck_assert_int_eq(objfile_load(f, t, true, err, sizeof(err)), -1);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	ck_assert_msg(strstr(err, "cannot keep") != NULL, "%s", err);
+	ck_assert_int_eq(file_size(), (off_t)ends[2] + 3000);
+	store_free(t);
+	free(buf);
+	objfile_close(f);
+}
+END_TEST
+
+/* A file objd refuses keeps its mode: objd makes its file 0600 only once
+ * it takes it. */
+START_TEST(test_refused_file_keeps_its_mode)
+{
+	static const uint8_t garbage[] = "\x0fnot an object at all";
+	struct objfile *f = open_mode(0);
+	struct store *t = store_new();
+	char err[512];
+
+	assert_refused_untouched(f, garbage, sizeof(garbage) - 1, 0644,
+	    "garbage");
+	/* A file it takes is made 0600. */
+	write_file(path, (const uint8_t *)"", 0);
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	ck_assert_msg(objfile_load(f, t, true, err, sizeof(err)) == 0, "%s",
+	    err);
+	ck_assert_uint_eq(path_stat().st_mode & 07777, 0600);
+	store_free(t);
+	objfile_close(f);
+}
+END_TEST
+
+/* The new files that a killed objd left (kill -9 during a compaction)
+ * are removed when an objd of the same file starts; those of an objd of
+ * another file in the folder, and other names, are not. */
+START_TEST(test_stale_new_files_are_removed_at_start)
+{
+	static const char *const stale[] = { ".objd-new.objd.pb.a1B2c3",
+		".objd-new.objd.pb.zzzzzz" };
+	static const char *const kept[] = { ".objd-new.other.pb.a1B2c3",
+		".objd-new.objd.pb.a1B2c3x", "objd.pb.torn-x" };
+	char err[512], name[256];
+	uint8_t *big = xcalloc(1, 100000);
+	struct objfile *f = open_mode(0);
+	struct store *s = sample_store();
+	int status;
+
+	/* open_mode made the folder; a compaction's file, and a
+	 * rewrite's, are written where they would be. */
+	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
+	objfile_close(f);
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(name, sizeof(name), "%s/sub/%s", dir, stale[i]);
+		write_file(name, big, 100000);
+	}
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "%s/sub/%s", dir, kept[i]);
+		write_file(name, big, 10);
+	}
+	ck_assert_int_eq(temp_files(), 4);
+	f = open_mode(0);
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(name, sizeof(name), "%s/sub/%s", dir, stale[i]);
+		ck_assert_msg(access(name, F_OK) == -1, "%s is still there",
+		    stale[i]);
+	}
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "%s/sub/%s", dir, kept[i]);
+		ck_assert_msg(access(name, F_OK) == 0, "%s was removed",
+		    kept[i]);
+	}
+	objfile_close(f);
+
+	/* An objd that dies during its compaction, as under kill -9. */
+	pid_t pid = fork();
+
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		pid_t child;
+
+		f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+		if (f == NULL ||
+		    (child = objfile_compact_start(f, s, err, sizeof(err))) ==
+		        -1 ||
+		    waitpid(child, &status, 0) != child)
+			_exit(1);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(temp_files(), 3);
+	f = open_mode(0);
+	ck_assert_int_eq(temp_files(), 2);
+	store_free(s);
+	free(big);
+	objfile_close(f);
 }
 END_TEST
 
@@ -1755,6 +2112,13 @@ objfile_suite(void)
 	tcase_add_test(tc, test_room_is_cut_without_fsync_always);
 	tcase_add_test(tc,
 	    test_change_is_written_without_room_when_disk_is_short);
+	tcase_add_loop_test(tc, test_flips_before_the_last_commit_are_refused,
+	    0, 2);
+	tcase_add_loop_test(tc, test_cut_snapshot_is_refused_at_start, 0, 2);
+	tcase_add_loop_test(tc, test_replayed_commits_are_cut, 0, 2);
+	tcase_add_loop_test(tc, test_every_torn_end_is_kept, 0, 2);
+	tcase_add_test(tc, test_refused_file_keeps_its_mode);
+	tcase_add_test(tc, test_stale_new_files_are_removed_at_start);
 	tcase_add_loop_test(tc, test_damage_before_good_commits_is_refused, 0,
 	    2);
 	tcase_add_test(tc, test_damage_in_a_chunk_is_refused);

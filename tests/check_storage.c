@@ -312,6 +312,53 @@ START_TEST(test_damaged_file_refuses_start)
 }
 END_TEST
 
+/* The issue's case: five sets, then the first entry's tag flipped from
+ * 0x12 to 0x13; then the same in a compacted file. Not a torn end: objd
+ * refuses to start, in one line that names the file, the byte and what
+ * to do, and the file stays as it was (it used to start with {} and cut
+ * the file to its header). */
+START_TEST(test_flipped_tag_refuses_start)
+{
+	char *buf, *after, want[64];
+	size_t len, len2, first;
+
+	e2e_start(s);
+	for (int i = 0; i < 5; i++) {
+		char key[8];
+
+		snprintf(key, sizeof(key), "k%d", i);
+		CTL_OK(s, "set", key, "1");
+	}
+	if (_i == 1)
+		CTL_OK(s, "compact");
+	e2e_stop(s);
+	buf = e2e_read_file(s->file, &len);
+	/* After the 4-byte header (and the commit of the empty snapshot
+	 * that a first file starts with), the first entry. */
+	first = 4;
+	if ((uint8_t)buf[first] == 0x7a)
+		first += 2 + (uint8_t)buf[first + 1];
+	ck_assert_int_eq((uint8_t)buf[first], 0x12);
+	buf[first] = 0x13;
+	snprintf(want, sizeof(want), "damaged at byte %zu", first);
+	e2e_write_file(s->file, buf, len);
+	ck_assert_int_ne(e2e_objd_cmd(s,
+	                     E2E_ARGV("--foreground", "--file", s->file,
+	                         "--socket", s->sock)),
+	    0);
+	ck_assert(e2e_one_line(s->err));
+	ck_assert_msg(strstr(s->err, want) != NULL &&
+	        strstr(s->err, s->file) != NULL &&
+	        strstr(s->err, "restore a copy") != NULL,
+	    "stderr: %s", s->err);
+	after = e2e_read_file(s->file, &len2);
+	ck_assert_uint_eq(len2, len);
+	ck_assert_mem_eq(after, buf, len);
+	free(after);
+	free(buf);
+}
+END_TEST
+
 /* Writes at path an object file holding only key, with the value v
  * (which it frees), as another program would. */
 static void
@@ -1143,6 +1190,66 @@ START_TEST(test_compaction_rename_gives_way)
 }
 END_TEST
 
+/* Two files renamed in, one just before a compaction's exchange and one
+ * between that exchange and the one that puts the first back: the
+ * newest is the one at the path, loaded, and none is left under objd's
+ * temporary name (objd used to put the older back and leave the newest
+ * there, never loaded). */
+START_TEST(test_compaction_gives_way_to_the_newest_of_two_renames)
+{
+	struct failsync fs;
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "never") };
+
+	failsync_init(&fs, &o);
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "a", "0");
+	write_object(racer(), "a", value_new_int(2));
+	write_object(e2e_path(s, "racer-next"), "a", value_new_int(3));
+	ck_assert_int_eq(CTL(s, "compact"), 6);
+	ck_assert_msg(strstr(s->err, "replaced while objd compacted it") !=
+	        NULL,
+	    "objctl compact: stderr: %s", s->err);
+	wait_for_a("3");
+	ck_assert_int_eq(access(racer(), F_OK), -1);
+	ck_assert_int_eq(access(e2e_path(s, "racer-next"), F_OK), -1);
+	ck_assert_msg(!new_file_in_the_works(),
+	    "a file is left under "
+	    "objd's temporary name; log:\n%s",
+	    e2e_log_tail(s));
+	e2e_stop(s);
+	e2e_start_opts(s, &o);
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "3\n");
+	e2e_stop(s);
+}
+END_TEST
+
+/* The same two renames during the write-back after a reload: the newest
+ * file stays and is loaded. */
+START_TEST(test_write_back_gives_way_to_the_newest_of_two_renames)
+{
+	struct failsync fs;
+	struct objd_opts o = { .reload_interval = "0",
+		.extra = E2E_ARGV("--fsync", "never") };
+
+	failsync_init(&fs, &o);
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "a", "0");
+	rename_in_int("a", 1);
+	write_object(racer(), "a", value_new_int(2));
+	write_object(e2e_path(s, "racer-next"), "a", value_new_int(3));
+	ck_assert_int_eq(kill(s->objd, SIGHUP), 0);
+	wait_for_a("3");
+	ck_assert_int_eq(access(e2e_path(s, "racer-next"), F_OK), -1);
+	ck_assert_msg(!new_file_in_the_works(),
+	    "a file is left under objd's temporary name; log:\n%s",
+	    e2e_log_tail(s));
+	e2e_stop(s);
+	e2e_start_opts(s, &o);
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "3\n");
+	e2e_stop(s);
+}
+END_TEST
+
 /* A file renamed in between objd's load of a bad file and its move of
  * that file aside is not the one moved aside: it stays, and the same
  * reload loads it (the shim renames it in from inside objd's rename). */
@@ -1469,6 +1576,7 @@ storage_suite(void)
 	tcase_add_test(tc, test_kill9_rounds);
 	tcase_add_test(tc, test_torn_end_is_cut_at_start);
 	tcase_add_test(tc, test_damaged_file_refuses_start);
+	tcase_add_loop_test(tc, test_flipped_tag_refuses_start, 0, 2);
 	tcase_add_test(tc, test_replacement_seen_through_inotify);
 	tcase_add_test(tc, test_file_times_after_objd_clock);
 	tcase_add_test(tc, test_compaction_under_writes);
@@ -1482,6 +1590,10 @@ storage_suite(void)
 	tcase_add_test(tc, test_write_back_gives_way_to_a_newer_file);
 	tcase_add_test(tc, test_write_back_rename_gives_way);
 	tcase_add_test(tc, test_compaction_rename_gives_way);
+	tcase_add_test(tc,
+	    test_compaction_gives_way_to_the_newest_of_two_renames);
+	tcase_add_test(tc,
+	    test_write_back_gives_way_to_the_newest_of_two_renames);
 	tcase_add_test(tc, test_reject_moves_aside_only_the_bad_file);
 	tcase_add_test(tc, test_renames_without_flags);
 	tcase_add_test(tc, test_writes_without_inotify_build_on_a_new_file);

@@ -15,6 +15,9 @@
  *                    objd's goes, as another program's rename that lands
  *                    between objd's look at the path and its own rename
  *                    (which uses the file up: the race happens once);
+ *   racer-next       the same as racer, for the rename after the one
+ *                    that racer takes: another program's second rename,
+ *                    landing between two of objd's;
  *   racer-at-source  the same, but to the path objd renames from, as
  *                    another program's rename that lands just before
  *                    objd moves a file away;
@@ -105,8 +108,8 @@ fdatasync(int fd)
 }
 
 /* Another program renames the file named racer in the shim's folder to
- * path, if that file exists. */
-static void
+ * path, if that file exists; true if it did. */
+static bool
 race_to(const char *racer, const char *path)
 {
 	char buf[PATH_MAX];
@@ -114,18 +117,20 @@ race_to(const char *racer, const char *path)
 	int (*next)(const char *, const char *);
 
 	if (from == NULL || strcmp(from, path) == 0 || access(from, F_OK) == -1)
-		return;
+		return false;
 	*(void **)&next = dlsym(RTLD_NEXT, "rename");
-	if (next != NULL && next(from, path) == 0)
-		fprintf(stderr, "failsync: renamed %s to %s first\n", from,
-		    path);
+	if (next == NULL || next(from, path) == -1)
+		return false;
+	fprintf(stderr, "failsync: renamed %s to %s first\n", from, path);
+	return true;
 }
 
 /* Another program renames its file in, just before objd's rename. */
 static void
 race(const char *from, const char *to)
 {
-	race_to("racer", to);
+	if (!race_to("racer", to))
+		race_to("racer-next", to);
 	race_to("racer-at-source", from);
 }
 

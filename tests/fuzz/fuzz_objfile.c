@@ -6,8 +6,8 @@
  * then it is put on disk and loaded as objd loads it at start (recovery:
  * a torn end is cut back, another program's file is adopted and
  * rewritten). Whatever objd then serves must be what it reads back from
- * the file, before and after one more change is appended; anything else
- * aborts. */
+ * the file, before and after one more change is appended; a file it
+ * refuses must be left byte for byte as it was; anything else aborts. */
 #include "config.h"
 
 #include <sys/stat.h>
@@ -110,6 +110,24 @@ fuzz_reread(struct objfile *f, const struct store *s, const char *when)
 	store_free(t);
 }
 
+/* A file objd refused is as it was given. */
+static void
+fuzz_untouched(const uint8_t *data, size_t size)
+{
+	uint8_t *buf = malloc(size + 1);
+	ssize_t n;
+	int fd;
+
+	fd = open(fuzz_file, O_RDONLY | O_CLOEXEC);
+	if (buf == NULL || fd == -1)
+		fuzz_fail("refused", "the file is gone");
+	n = read(fd, buf, size + 1);
+	close(fd);
+	if (n != (ssize_t)size || (size > 0 && memcmp(buf, data, size) != 0))
+		fuzz_fail("refused", "the refused file was changed");
+	free(buf);
+}
+
 static void
 fuzz_write_file(const uint8_t *data, size_t size)
 {
@@ -156,6 +174,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_fail("open", err);
 	s = store_new();
 	rc = objfile_load(f, s, true, err, sizeof(err));
+	if (rc == -1)
+		fuzz_untouched(data, size);
 	if (rc == 1 && objfile_rewrite(f, s, err, sizeof(err)) == -1)
 		fuzz_fail("rewrite", err);
 	if (rc >= 0) {
