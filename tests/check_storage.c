@@ -1331,8 +1331,7 @@ START_TEST(test_writes_without_inotify_build_on_a_new_file)
 	failsync_init(&fs, &o);
 	e2e_write_file(e2e_path(s, "no-inotify"), "", 0);
 	e2e_start_opts(s, &o);
-	ck_assert_msg(strstr(e2e_log_tail(s), "before each turn of requests") !=
-	        NULL,
+	ck_assert_msg(e2e_log_has(s, "before each turn of requests"),
 	    "log:\n%s", e2e_log_tail(s));
 	CTL_OK(s, "set", "a", "0");
 	rename_in_int("a", 1);

@@ -308,6 +308,23 @@ e2e_log_tail(const struct session *s)
 	return own(log);
 }
 
+bool
+e2e_log_has(const struct session *s, const char *text)
+{
+	double end = e2e_now() + E2E_DEADLINE;
+	char *log;
+	bool found;
+
+	for (;;) {
+		log = e2e_read_file(s->log, NULL);
+		found = log != NULL && strstr(log, text) != NULL;
+		free(log);
+		if (found || e2e_now() > end)
+			return found;
+		e2e_sleep(0.02);
+	}
+}
+
 /* What spawn() runs. */
 struct spawn {
 	const char *path;

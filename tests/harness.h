@@ -180,6 +180,10 @@ bool e2e_line_has(const char *text, const char *word, const char *value);
 bool e2e_exists(const char *path);
 /* objd's log so far, at most its last 4 KiB, for failure messages. */
 char *e2e_log_tail(const struct session *s);
+/* Waits up to E2E_DEADLINE for objd's log to hold text: a line objd
+ * writes after its socket already accepts connections (the socket
+ * listens before the loop and what it sets up are ready). */
+bool e2e_log_has(const struct session *s, const char *text);
 /* Fails the test at file:line with a formatted message. */
 _Noreturn void e2e_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
