@@ -42,7 +42,8 @@
 #define CONN_DENIED_FRAME_MAX 4096
 /* Clients over --max-clients linger this long, at most this many at
  * once, reading and dropping what they send: so their request goes out
- * whole and they read why they were refused, not a reset. */
+ * whole and they read why they were refused, not a reset. Any more are
+ * told why at once and closed (conn_refuse_now). */
 #define CONN_REFUSED_SECONDS 1
 #define CONN_REFUSED_MAX 64
 /* At most this much is read at each wake-up, so that one busy client
@@ -170,6 +171,41 @@ conn_set_write_timeout(struct conn *c, const struct timeval *tv)
 		conn_add_event(c->write_timer, tv);
 }
 
+/* Why a client over --max-clients is refused. */
+static void
+conn_refusal(char *why, size_t len)
+{
+	snprintf(why, len,
+	    "objd serves at most %zu clients at once (--max-clients); try "
+	    "again later",
+	    server.clients_max);
+}
+
+/* Tells a client over --max-clients why, in an answer to no request
+ * (id 0), and closes it: a refusal past the lingering ones costs a write
+ * and no memory. The socket is new, so the answer fits in it whole; the
+ * client reads it even if its request then meets a closed socket. */
+static void
+conn_refuse_now(int fd)
+{
+	Objd__Response resp = OBJD__RESPONSE__INIT;
+	uint8_t frame[VARINT_MAX_LEN + 256];
+	char why[160];
+	size_t body, n;
+
+	conn_refusal(why, sizeof(why));
+	resp.status = OBJD__STATUS__FAILED;
+	resp.error = why;
+	resp.revision = store_revision(server.store);
+	body = reply_header_size(&resp);
+	if (VARINT_MAX_LEN + body <= sizeof(frame)) {
+		n = varint_encode(frame, body);
+		n += reply_header_pack(&resp, frame + n);
+		(void)send(fd, frame, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	}
+	close(fd);
+}
+
 /* A client over --max-clients. False if it was closed at once. */
 static bool
 conn_refuse_early(struct conn *c, int fd)
@@ -189,7 +225,7 @@ conn_refuse_early(struct conn *c, int fd)
 	} else
 		unlogged++;
 	if (conn_nrefused >= CONN_REFUSED_MAX) {
-		close(fd);
+		conn_refuse_now(fd);
 		free(c);
 		return false;
 	}
@@ -205,10 +241,7 @@ conn_refuse(struct conn *c)
 	char why[160];
 
 	conn_nrefused++;
-	snprintf(why, sizeof(why),
-	    "objd serves at most %zu clients at once (--max-clients); try "
-	    "again later",
-	    server.clients_max);
+	conn_refusal(why, sizeof(why));
 	reply_result(c, 0, OBJD__STATUS__FAILED, why,
 	    store_revision(server.store));
 	conn_set_read_timeout(c, &tv);

@@ -779,6 +779,53 @@ START_TEST(test_max_clients)
 }
 END_TEST
 
+/* However many clients come over --max-clients at once, each is told
+ * why before it is closed: past the ones objd keeps for a moment, the
+ * rest are told at once. */
+START_TEST(test_max_clients_flood)
+{
+	const struct objd_opts opts = { .extra =
+		                            E2E_ARGV("--max-clients", "1") };
+	enum { FLOOD = 64 + 16 };
+	Objd__Response *r = NULL;
+	objd_client *c;
+	int fds[FLOOD];
+
+	e2e_start_opts(s, &opts);
+	/* The one client objd serves; the start's own may not be gone yet. */
+	for (double end = e2e_now() + E2E_DEADLINE;; e2e_sleep(0.05)) {
+		ck_assert_int_eq(
+		    objd_connect(s->sock, E2E_DEADLINE, &c, NULL, 0), OBJD_OK);
+		if (objd_ping(c) == OBJD_OK)
+			break;
+		objd_close(c);
+		ck_assert_msg(e2e_now() < end, "objd serves no one");
+	}
+	for (int i = 0; i < FLOOD; i++)
+		fds[i] = e2e_raw_connect(s);
+	CTL_EXIT(s, 6, "ping");
+	ck_assert_msg(strstr(s->err, "at most 1 clients") != NULL, "stderr: %s",
+	    s->err);
+	for (int i = 0; i < FLOOD; i++) {
+		enum raw_outcome o = e2e_raw_wait(fds[i], E2E_DEADLINE, &r);
+
+		ck_assert_msg(o == RAW_ANSWER, "client %d of %d: %s", i + 1,
+		    FLOOD, e2e_raw_outcome_str(o));
+		ck_assert_int_eq(r->status, OBJD__STATUS__FAILED);
+		ck_assert_msg(strstr(r->error, "--max-clients") != NULL,
+		    "error: %s", r->error);
+		objd__response__free_unpacked(r, NULL);
+		ck_assert_int_eq(e2e_raw_wait(fds[i], E2E_DEADLINE, &r),
+		    RAW_CLOSED);
+		close(fds[i]);
+	}
+	ck_assert_msg(objd_ping(c) == OBJD_OK, "%s\nlog:\n%s",
+	    objd_client_error(c), e2e_log_tail(s));
+	objd_close(c);
+	e2e_stop(s);
+}
+END_TEST
+
 /* A client that sends many requests and reads no answer makes objd stop
  * reading it, not buffer every answer. */
 START_TEST(test_output_cap)
@@ -963,6 +1010,7 @@ security_suite(void)
 	tcase_add_test(tc, test_random_bytes);
 	tcase_add_test(tc, test_idle_timeout);
 	tcase_add_test(tc, test_max_clients);
+	tcase_add_test(tc, test_max_clients_flood);
 	tcase_add_test(tc, test_output_cap);
 	tcase_add_test(tc, test_answer_out_of_memory);
 	tcase_add_test(tc, test_max_frame);
