@@ -719,7 +719,7 @@ START_TEST(test_idle_timeout)
 	 * (more than the socket holds) goes too. */
 	memset(value, 'x', sizeof(value) - 1);
 	value[sizeof(value) - 1] = '\0';
-	CTL_OK(s, "set", "-s", "big", value);
+	CTL_OK(s, "set", "--string", "big", value);
 	frames = get_frames("big", 40, &len);
 	fd = e2e_raw_connect(s);
 	ck_assert(e2e_raw_send(fd, frames, len));
@@ -901,7 +901,7 @@ START_TEST(test_output_cap)
 	memset(value, 'x', VALUE);
 	value[VALUE] = '\0';
 	e2e_start_opts(s, &opts);
-	CTL_OK(s, "set", "-s", "big", value);
+	CTL_OK(s, "set", "--string", "big", value);
 	before = objd_kb("VmRSS");
 	frames = get_frames("big", GETS, &len);
 	fd = e2e_raw_connect(s);
@@ -995,12 +995,12 @@ START_TEST(test_max_frame)
 	memset(value, 'y', sizeof(value) - 1);
 	value[sizeof(value) - 1] = '\0';
 	e2e_start_opts(s, &opts);
-	CTL_EXIT(s, 2, "set", "-s", "k", value);
+	CTL_EXIT(s, 2, "set", "--string", "k", value);
 	ck_assert_msg(strstr(s->err, "at most 2048 bytes") != NULL &&
 	        e2e_one_line(s->err),
 	    "stderr: %s", s->err);
 	value[1000] = '\0';
-	CTL_OK(s, "set", "-s", "k", value);
+	CTL_OK(s, "set", "--string", "k", value);
 	e2e_stop(s);
 }
 END_TEST
