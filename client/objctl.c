@@ -462,7 +462,9 @@ ctl_parse_opts(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 		}
 		if ((o = ctl_find_opt(arg, &value)) == NULL)
 			return ctl_err(CTL_USAGE,
-			    "unknown option '%s' (see objctl --help)", arg);
+			    "unknown option '%s' (see objctl --help; an "
+			    "argument that starts with - goes after --)",
+			    arg);
 		if (!o->global &&
 		    (cmd == NULL || (cmd->opts & (1u << o->id)) == 0))
 			return ctl_not_here(cmd, arg, o);
