@@ -3,9 +3,9 @@
  *
  * The grammar is two tables, the options and the commands; --help is
  * printed from them, so a command is added by adding a row and its
- * function. Options go before the command or right after it: a
- * command's arguments are never taken for options, so that
- * "objctl set k -5" stores -5.
+ * function. Options may come anywhere after the command, up to "--"
+ * (the global ones before it too); a number is never taken for one, so
+ * that "objctl set k -5" stores -5.
  *
  * Keys are paths (keypath.h), passed to objd as they are, except that
  * objctl reads the escapes that list prints for control characters (\n,
@@ -50,7 +50,7 @@ struct ctl {
 	const char *socket; /* --socket, or NULL for the default */
 	double timeout;
 	bool json;
-	bool string;          /* set -s: every VALUE is a string */
+	bool string;          /* set --string: every VALUE is a string */
 	bool if_absent;       /* set, del --if-absent */
 	bool if_revision_set; /* set, del --if-revision N */
 	uint64_t if_revision;
@@ -87,11 +87,11 @@ struct ctl_opt {
 };
 
 static const struct ctl_opt ctl_opts[] = {
-	{ "socket", 0, "PATH", OPT_SOCKET, true, "objd's socket" },
+	{ "socket", 's', "PATH", OPT_SOCKET, true, "objd's socket" },
 	{ "json", 0, NULL, OPT_JSON, true, "print answers as JSON" },
 	{ "timeout", 0, "SECONDS", OPT_TIMEOUT, true,
 	    "wait at most SECONDS for objd; 0: forever (default 30)" },
-	{ "string", 's', NULL, OPT_STRING, false,
+	{ "string", 0, NULL, OPT_STRING, false,
 	    "set: store every VALUE as the string given" },
 	{ "if-revision", 0, "N", OPT_IF_REVISION, false,
 	    "set, del: only if every KEY was last changed at revision N" },
@@ -257,7 +257,8 @@ ctl_help(FILE *fp)
 		    ctl_cmds[i].args);
 		fprintf(fp, "  %-*s  %s\n", w, line, ctl_cmds[i].help);
 	}
-	fputs("\noptions (before the command or right after it):\n", fp);
+	fputs("\noptions (anywhere before \"--\"; a command's own after it):\n",
+	    fp);
 	for (size_t i = 0; i < NITEMS(ctl_opts); i++)
 		ctl_opt_line(fp, &ctl_opts[i]);
 	sock = paths_default_socket();
@@ -271,6 +272,9 @@ ctl_help(FILE *fp)
 	    "A KEY is a path: server.port is port in the map server; a "
 	    "dot or a backslash\n"
 	    "in a name is written \\. or \\\\, as list prints it.\n"
+	    "A word that starts with - is an option, unless it is - alone or "
+	    "a number\n"
+	    "(-5, -2.5); after -- every word is an argument (set -- -x 1).\n"
 	    "Exit status: 0 done, 1 key not found, 2 usage error or bad "
 	    "value, 3 objd\n"
 	    "cannot be reached, 4 conflict, 5 permission denied, 6 objd "
@@ -299,7 +303,8 @@ ctl_find_cmd(const char *name)
 	return NULL;
 }
 
-/* A lone "-" and a negative number are arguments, never options. */
+/* A lone "-" and a negative number ("-5", "-.5") are arguments, never
+ * options. */
 static bool
 ctl_is_option(const char *arg)
 {
@@ -438,23 +443,28 @@ ctl_not_here(const struct ctl_cmd *cmd, const char *arg,
 }
 
 /* Reads the options at argv[*ip...], those of cmd too if it is not NULL,
- * up to the first argument that is not one. Same returns as
- * ctl_apply_opt. */
+ * up to the first argument that is not one, or past "--", which sets
+ * *ended. Same returns as ctl_apply_opt. */
 static int
 ctl_parse_opts(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
-    char **argv, int *ip)
+    char **argv, int *ip, bool *ended)
 {
 	const struct ctl_opt *o;
 	const char *arg, *value;
 	int rc;
 
+	*ended = false;
 	while (*ip < argc && ctl_is_option(argv[*ip])) {
 		arg = argv[(*ip)++];
-		if (strcmp(arg, "--") == 0)
+		if (strcmp(arg, "--") == 0) {
+			*ended = true;
 			return 0;
+		}
 		if ((o = ctl_find_opt(arg, &value)) == NULL)
 			return ctl_err(CTL_USAGE,
-			    "unknown option '%s' (see objctl --help)", arg);
+			    "unknown option '%s' (see objctl --help; an "
+			    "argument that starts with - goes after --)",
+			    arg);
 		if (!o->global &&
 		    (cmd == NULL || (cmd->opts & (1u << o->id)) == 0))
 			return ctl_not_here(cmd, arg, o);
@@ -472,21 +482,39 @@ ctl_parse_opts(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 	return 0;
 }
 
+/* Reads what follows the command: its options and the global ones,
+ * anywhere among its arguments, as git and systemctl read theirs; after
+ * "--" every word is an argument ("objctl set -- --if-absent x" sets a
+ * key of that name). The arguments go to args, in order. Same returns as
+ * ctl_apply_opt. */
 static int
-ctl_check_count(const struct ctl_cmd *cmd, int argc, char **argv)
+ctl_parse_args(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
+    char **argv, int i, char **args, int *nargs)
 {
-	const char *value;
+	bool ended = false;
+	int rc;
 
+	*nargs = 0;
+	while (i < argc) {
+		if ((rc = ctl_parse_opts(ctl, cmd, argc, argv, &i, &ended)) !=
+		    0)
+			return rc;
+		if (ended)
+			break;
+		if (i < argc)
+			args[(*nargs)++] = argv[i++];
+	}
+	while (i < argc)
+		args[(*nargs)++] = argv[i++];
+	return 0;
+}
+
+static int
+ctl_check_count(const struct ctl_cmd *cmd, int argc)
+{
 	if (argc >= cmd->min_args &&
 	    (cmd->max_args < 0 || argc <= cmd->max_args))
 		return 0;
-	/* "objctl get k --json" is a likely slip: say what to do. */
-	for (int i = 0; i < argc; i++)
-		if (ctl_is_option(argv[i]) &&
-		    ctl_find_opt(argv[i], &value) != NULL)
-			return ctl_err(CTL_USAGE,
-			    "options go before the arguments: objctl %s %s %s",
-			    cmd->name, argv[i], cmd->args);
 	return ctl_err(CTL_USAGE, "usage: objctl %s%s%s", cmd->name,
 	    *cmd->args ? " " : "", cmd->args);
 }
@@ -841,7 +869,7 @@ ctl_read_value(struct ctl *ctl, const char *key, const char *arg)
 		if (utf8_valid(arg, strlen(arg)))
 			return value_new_string(arg, strlen(arg));
 		snprintf(err, sizeof(err),
-		    "-s takes UTF-8 text; store binary data as "
+		    "--string takes UTF-8 text; store binary data as "
 		    "{\"$bytes\": \"<base64>\"} without -s");
 		v = NULL;
 	} else
@@ -1590,10 +1618,12 @@ main(int argc, char **argv)
 {
 	struct ctl ctl = { .timeout = CTL_TIMEOUT_DEFAULT };
 	const struct ctl_cmd *cmd;
-	int i = 1, rc, status;
+	int i = 1, rc, status, nargs;
+	bool ended;
+	char **args;
 
 	log_init("objctl", 0);
-	if ((rc = ctl_parse_opts(&ctl, NULL, argc, argv, &i)) != 0)
+	if ((rc = ctl_parse_opts(&ctl, NULL, argc, argv, &i, &ended)) != 0)
 		return ctl_flush(rc < 0 ? 0 : rc);
 	if (i == argc)
 		return ctl_err(CTL_USAGE,
@@ -1606,12 +1636,16 @@ main(int argc, char **argv)
 		free(shown);
 		return CTL_USAGE;
 	}
-	i++;
-	if ((rc = ctl_parse_opts(&ctl, cmd, argc, argv, &i)) != 0)
+	args = xreallocarray(NULL, (size_t)argc, sizeof(*args));
+	rc = ctl_parse_args(&ctl, cmd, argc, argv, i + 1, args, &nargs);
+	if (rc == 0)
+		rc = ctl_check_count(cmd, nargs);
+	if (rc != 0) {
+		free(args);
 		return ctl_flush(rc < 0 ? 0 : rc);
-	if ((rc = ctl_check_count(cmd, argc - i, argv + i)) != 0)
-		return rc;
-	status = cmd->fn(&ctl, argc - i, argv + i);
+	}
+	status = cmd->fn(&ctl, nargs, args);
 	objd_close(ctl.client);
+	free(args);
 	return ctl_flush(status);
 }

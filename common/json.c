@@ -744,7 +744,8 @@ json_value_from_arg(const char *arg, char *err, size_t errlen)
 		if ((v = json_parse(arg, strlen(arg), why, sizeof(why),
 		         &syntax)) != NULL)
 			return v;
-		snprintf(err, errlen, "%s%s; to store it as a string, use -s",
+		snprintf(err, errlen,
+		    "%s%s; to store it as a string, use --string",
 		    syntax ? "value is not valid JSON: " : "invalid value: ",
 		    why);
 		return NULL;
@@ -755,7 +756,7 @@ json_value_from_arg(const char *arg, char *err, size_t errlen)
 			return v;
 		snprintf(err, errlen,
 		    "%.40s%s is out of range for %s; to store it as a string, "
-		    "use -s",
+		    "use --string",
 		    arg, strlen(arg) > 40 ? "..." : "",
 		    integral ? "a 64-bit integer" : "a double");
 		return NULL;

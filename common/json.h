@@ -41,7 +41,8 @@ Objd__Value *json_to_value(const char *text, size_t len, char *err,
  * is an int, 3.5 a double, true, null, "x", [...], {...}), otherwise the
  * string itself (John, New York, 01234). An argument that starts like a
  * JSON array, object or string but does not parse, or a number out of
- * range, is an error rather than a string; err says so and suggests -s. */
+ * range, is an error rather than a string; err says so and suggests
+ * --string. */
 Objd__Value *json_value_from_arg(const char *arg, char *err, size_t errlen);
 
 #endif

@@ -11,7 +11,9 @@
  * --client-idle-timeout, the time a client may take between two pieces
  * of a frame it has started (a client idle between frames may stay);
  * --max-client-output, past which objd reads no more requests from a
- * client until it has read its answers (watch.c drops a watcher there).
+ * client until it has read its answers (watch.c drops a watcher there);
+ * --max-output-total, past which the client holding the most unread
+ * answers is dropped, as redis's maxmemory-clients drops its largest.
  *
  * The socket is driven with plain events, as redis drives its own: one
  * read per wake-up into the input buffer, and the answers of a turn of
@@ -42,7 +44,8 @@
 #define CONN_DENIED_FRAME_MAX 4096
 /* Clients over --max-clients linger this long, at most this many at
  * once, reading and dropping what they send: so their request goes out
- * whole and they read why they were refused, not a reset. */
+ * whole and they read why they were refused, not a reset. Any more are
+ * told why at once and closed (conn_refuse_now). */
 #define CONN_REFUSED_SECONDS 1
 #define CONN_REFUSED_MAX 64
 /* At most this much is read at each wake-up, so that one busy client
@@ -59,6 +62,9 @@
 
 static uint64_t conn_next_serial = 1;
 static size_t conn_nrefused;
+/* The answers every client has not read, as last counted
+ * (conn_output_count). */
+static size_t conn_output_total;
 /* Clients whose answers wait for conn_write_answers. */
 static TAILQ_HEAD(, conn) conn_unflushed = TAILQ_HEAD_INITIALIZER(
     conn_unflushed);
@@ -96,6 +102,7 @@ static void conn_timeout_cb(evutil_socket_t, short, void *);
 static void conn_finish(struct conn *);
 static void conn_input_added(struct conn *);
 static void conn_free_io(struct conn *);
+static void conn_output_count(struct conn *);
 
 static bool
 conn_timeout_set(const struct timeval *tv)
@@ -170,6 +177,41 @@ conn_set_write_timeout(struct conn *c, const struct timeval *tv)
 		conn_add_event(c->write_timer, tv);
 }
 
+/* Why a client over --max-clients is refused. */
+static void
+conn_refusal(char *why, size_t len)
+{
+	snprintf(why, len,
+	    "objd serves at most %zu clients at once (--max-clients); try "
+	    "again later",
+	    server.clients_max);
+}
+
+/* Tells a client over --max-clients why, in an answer to no request
+ * (id 0), and closes it: a refusal past the lingering ones costs a write
+ * and no memory. The socket is new, so the answer fits in it whole; the
+ * client reads it even if its request then meets a closed socket. */
+static void
+conn_refuse_now(int fd)
+{
+	Objd__Response resp = OBJD__RESPONSE__INIT;
+	uint8_t frame[VARINT_MAX_LEN + 256];
+	char why[160];
+	size_t body, n;
+
+	conn_refusal(why, sizeof(why));
+	resp.status = OBJD__STATUS__FAILED;
+	resp.error = why;
+	resp.revision = store_revision(server.store);
+	body = reply_header_size(&resp);
+	if (VARINT_MAX_LEN + body <= sizeof(frame)) {
+		n = varint_encode(frame, body);
+		n += reply_header_pack(&resp, frame + n);
+		(void)send(fd, frame, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	}
+	close(fd);
+}
+
 /* A client over --max-clients. False if it was closed at once. */
 static bool
 conn_refuse_early(struct conn *c, int fd)
@@ -189,7 +231,7 @@ conn_refuse_early(struct conn *c, int fd)
 	} else
 		unlogged++;
 	if (conn_nrefused >= CONN_REFUSED_MAX) {
-		close(fd);
+		conn_refuse_now(fd);
 		free(c);
 		return false;
 	}
@@ -205,10 +247,7 @@ conn_refuse(struct conn *c)
 	char why[160];
 
 	conn_nrefused++;
-	snprintf(why, sizeof(why),
-	    "objd serves at most %zu clients at once (--max-clients); try "
-	    "again later",
-	    server.clients_max);
+	conn_refusal(why, sizeof(why));
 	reply_result(c, 0, OBJD__STATUS__FAILED, why,
 	    store_revision(server.store));
 	conn_set_read_timeout(c, &tv);
@@ -309,6 +348,7 @@ conn_bury(struct conn *c)
 static void
 conn_free(struct conn *c)
 {
+	conn_output_total -= c->out_counted;
 	watch_conn_gone(c);
 	conn_free_io(c);
 	free(c);
@@ -334,6 +374,10 @@ conn_gone(struct conn *c)
 	batch_writer_left(c);
 	conn_stop_reading(c);
 	conn_stop_writing(c);
+	/* No answer of its goes out any more: their memory goes now. */
+	evbuffer_drain(c->out, evbuffer_get_length(c->out));
+	c->out_small_len = 0;
+	conn_output_count(c);
 	if (c->pending == 0)
 		conn_bury(c);
 }
@@ -797,6 +841,7 @@ conn_write(struct conn *c, bool *progress)
 	        (n == -1 && errno == EINTR)))
 		if (n > 0)
 			*progress = true;
+	conn_output_count(c);
 	if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
 		log_debug("client %llu: %s", (unsigned long long)c->serial,
 		    strerror(errno));
@@ -852,10 +897,60 @@ conn_write_answers_now(struct conn *c)
 		conn_flush_listed(c);
 }
 
+/* Brings c's part of conn_output_total up to date. */
+static void
+conn_output_count(struct conn *c)
+{
+	size_t len = conn_output_len(c);
+
+	conn_output_total = conn_output_total - c->out_counted + len;
+	c->out_counted = len;
+}
+
+/* The client holding the most unread answers, or NULL if none holds
+ * any. */
+static struct conn *
+conn_output_largest(void)
+{
+	struct conn *c, *largest = NULL;
+
+	TAILQ_FOREACH (c, &server.conns, entry)
+		if (!c->gone && c->out_counted > 0 &&
+		    (largest == NULL || c->out_counted > largest->out_counted))
+			largest = c;
+	return largest;
+}
+
+/* The answers no client has read are over --max-output-total: the
+ * clients holding the most go until they are not. A client that reads
+ * nothing would otherwise keep up to --max-client-output each, a
+ * thousand of them 64 GiB. Dropping the largest, not pausing every
+ * client, leaves those that read served. Its answers are thrown away:
+ * telling it why would take more of the memory it holds. */
+static void
+conn_output_over_budget(void)
+{
+	struct conn *c;
+
+	while (conn_output_total > server.output_total_max &&
+	    (c = conn_output_largest()) != NULL) {
+		log_warnx("dropping client %llu (pid %ld, uid %ld): it has not "
+		          "read %zu bytes of answers, and the answers no "
+		          "client has read are over %zu bytes "
+		          "(--max-output-total)",
+		    (unsigned long long)c->serial, (long)c->pid, (long)c->uid,
+		    c->out_counted, server.output_total_max);
+		conn_gone(c);
+	}
+}
+
 void
 conn_output_added(struct conn *c)
 {
-	if (c->unflushed)
+	conn_output_count(c);
+	if (conn_output_total > server.output_total_max)
+		conn_output_over_budget();
+	if (c->unflushed || c->gone)
 		return;
 	c->unflushed = true;
 	TAILQ_INSERT_TAIL(&conn_unflushed, c, unflushed_entry);

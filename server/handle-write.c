@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "objd.h"
+#include "xmalloc.h"
 
 /* Answers a write that queues no change. While a batch is open the
  * answer takes its place in it: the client may have writes waiting there,
@@ -55,11 +56,59 @@ write_end(struct conn *c, uint64_t id, struct txn *t, Objd__Status status,
 	txn_free(t);
 }
 
+/* A set of this many keys or fewer finds a repeated key in a table on
+ * the stack. */
+#define SET_TABLE_INLINE 64
+
+/* The first key that set names twice, or NULL. The keys go into a hash
+ * table of their positions, so that the check costs O(keys): comparing
+ * each key with every other held up every client for as long as a set of
+ * many keys took. */
+static const char *
+set_repeated_key(const Objd__Set *set)
+{
+	static uint64_t seed;
+	static bool seeded;
+	size_t inline_slots[SET_TABLE_INLINE * 2], *slots = inline_slots;
+	size_t nslots = 4, mask, i, j;
+	const char *repeated = NULL, *key;
+
+	if (set->n_entries < 2)
+		return NULL;
+	/* Random, so that no client can aim its keys at one slot. */
+	if (!seeded) {
+		seed = store_random_seed(&seed);
+		seeded = true;
+	}
+	while (nslots < set->n_entries * 2)
+		nslots *= 2;
+	if (nslots > SET_TABLE_INLINE * 2)
+		slots = xcalloc(nslots, sizeof(*slots));
+	else
+		memset(slots, 0, nslots * sizeof(*slots));
+	mask = nslots - 1;
+	/* A slot holds a key's position plus one; 0 is empty. */
+	for (i = 0; i < set->n_entries && repeated == NULL; i++) {
+		key = set->entries[i]->key;
+		j = store_key_hash(seed, key, strlen(key)) & mask;
+		while (slots[j] != 0 &&
+		    strcmp(set->entries[slots[j] - 1]->key, key) != 0)
+			j = (j + 1) & mask;
+		if (slots[j] != 0)
+			repeated = key;
+		slots[j] = i + 1;
+	}
+	if (slots != inline_slots)
+		free(slots);
+	return repeated;
+}
+
 void
 handle_set(struct conn *c, const Objd__Request *req)
 {
 	const Objd__Set *set = req->set;
 	Objd__Status status = OBJD__STATUS__OK;
+	const char *key;
 	struct txn t;
 	char err[512];
 
@@ -69,17 +118,12 @@ handle_set(struct conn *c, const Objd__Request *req)
 		return;
 	}
 	/* Two values for one key in one set is a mistake, not an order. */
-	for (size_t i = 0; i < set->n_entries; i++)
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(set->entries[j]->key,
-			        set->entries[i]->key) == 0) {
-				snprintf(err, sizeof(err),
-				    "key %s is set twice in one request",
-				    set->entries[i]->key);
-				write_answer(c, req->id, OBJD__STATUS__INVALID,
-				    err);
-				return;
-			}
+	if ((key = set_repeated_key(set)) != NULL) {
+		snprintf(err, sizeof(err), "key %s is set twice in one request",
+		    key);
+		write_answer(c, req->id, OBJD__STATUS__INVALID, err);
+		return;
+	}
 	if (!write_begin(c, req->id, &t, set->conditions, set->n_conditions))
 		return;
 	for (size_t i = 0; i < set->n_entries && status == OBJD__STATUS__OK;

@@ -44,7 +44,7 @@ usage(FILE *out)
 	    "            [--socket-mode MODE] [--socket-group GROUP]\n"
 	    "            [--max-frame SIZE] [--max-clients N]\n"
 	    "            [--client-idle-timeout SECONDS]\n"
-	    "            [--max-client-output SIZE]\n"
+	    "            [--max-client-output SIZE] [--max-output-total SIZE]\n"
 	    "            [--log-level error|warn|info|debug] [--help] "
 	    "[--version]\n"
 	    "\n"
@@ -97,7 +97,12 @@ usage(FILE *out)
 	    "  --max-client-output SIZE\n"
 	    "                       answers a client has not read, at most\n"
 	    "                       (default 64M): objd then reads no more\n"
-	    "                       of its requests, and drops a watch\n");
+	    "                       of its requests, and drops a watch\n"
+	    "  --max-output-total SIZE\n"
+	    "                       answers all clients have not read, at\n"
+	    "                       most (default: a quarter of memory, at\n"
+	    "                       most 1G): past it the client holding\n"
+	    "                       the most is dropped\n");
 }
 
 /* Fails the start: tells the waiting parent, or stderr, and exits. */
@@ -294,6 +299,23 @@ parse_interval(const char *arg)
 	return v;
 }
 
+/* --max-output-total unless given: a quarter of the machine's memory,
+ * at most 1 GiB (sixteen clients at the default --max-client-output).
+ * Slow readers of large answers fit, and a thousand clients that read
+ * nothing cannot make objd the one the kernel kills on a small
+ * machine. */
+static size_t
+output_total_default(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+	size_t most = (size_t)1 << 30, least = (size_t)64 << 20, quarter;
+
+	if (pages <= 0 || size <= 0)
+		return most;
+	quarter = (size_t)pages / 4 * (size_t)size;
+	return quarter > most ? most : quarter < least ? least : quarter;
+}
+
 /* The long options that have no short form. */
 enum {
 	OPT_ALLOW_RW = 256,
@@ -304,6 +326,7 @@ enum {
 	OPT_MAX_CLIENTS,
 	OPT_IDLE_TIMEOUT,
 	OPT_MAX_OUTPUT,
+	OPT_MAX_OUTPUT_TOTAL,
 	OPT_CONFIG,
 	OPT_COMPRESS
 };
@@ -351,6 +374,10 @@ parse_limit_option(int ch, const char *arg)
 		server.client_output_max = config_size("--max-client-output",
 		    arg, 64 * 1024, SIZE_MAX / 4);
 		break;
+	case OPT_MAX_OUTPUT_TOTAL:
+		server.output_total_max = config_size("--max-output-total", arg,
+		    64 * 1024, SIZE_MAX / 4);
+		break;
 	case OPT_CONFIG:
 		/* Read before the command line: see parse_config(). */
 		if (config_path == NULL || strcmp(arg, config_path) != 0) {
@@ -383,6 +410,8 @@ parse_options(int argc, char **argv, bool *foreground)
 		    OPT_IDLE_TIMEOUT },
 		{ "max-client-output", required_argument, NULL,
 		    OPT_MAX_OUTPUT },
+		{ "max-output-total", required_argument, NULL,
+		    OPT_MAX_OUTPUT_TOTAL },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "compress", no_argument, NULL, OPT_COMPRESS },
 		{ "foreground", no_argument, NULL, 'f' },
@@ -452,6 +481,7 @@ parse_options(int argc, char **argv, bool *foreground)
 		case OPT_MAX_CLIENTS:
 		case OPT_IDLE_TIMEOUT:
 		case OPT_MAX_OUTPUT:
+		case OPT_MAX_OUTPUT_TOTAL:
 		case OPT_CONFIG:
 			parse_limit_option(ch, optarg);
 			break;
@@ -554,6 +584,7 @@ main(int argc, char **argv)
 	server.clients_max = 1024;
 	server.client_idle_timeout = 30;
 	server.client_output_max = (size_t)64 << 20;
+	server.output_total_max = output_total_default();
 	server.socket_mode = 0600;
 	server.socket_group = (gid_t)-1;
 	TAILQ_INIT(&server.conns);

@@ -78,6 +78,9 @@ struct conn {
 	bool gone;        /* the peer left; free once nothing is pending */
 	bool buried;      /* off server.conns, freed at the turn's end */
 	bool closing;     /* close once the output is written */
+	/* Its output as last counted in the total of all clients' (conn.c's
+	 * budget for --max-output-total). */
+	size_t out_counted;
 	/* batch.c's marks: the open batch this client last joined, and the
 	 * rejoin wait that counts on it to write again. */
 	uint64_t joined_batch, awaited_by;
@@ -98,6 +101,7 @@ struct server {
 	size_t clients_max;         /* --max-clients */
 	double client_idle_timeout; /* seconds; 0 = never */
 	size_t client_output_max;   /* --max-client-output */
+	size_t output_total_max;    /* --max-output-total */
 	mode_t socket_mode;         /* --socket-mode */
 	gid_t socket_group;         /* --socket-group; (gid_t)-1 = objd's */
 	double reload_interval;     /* seconds; 0 = never */

@@ -232,7 +232,7 @@ START_TEST(test_value_types)
 	/* A string that looks like JSON stays a string when asked. */
 	ck_assert_str_eq(CTL_OK(s, "--json", "get", "k15"), "\"x\"\n");
 	ck_assert_str_eq(CTL_OK(s, "--json", "get", "k14"), "\"01234\"\n");
-	CTL_OK(s, "set", "-s", "port", "30");
+	CTL_OK(s, "set", "--string", "port", "30");
 	ck_assert_str_eq(CTL_OK(s, "get", "port"), "30\n");
 	ck_assert_str_eq(CTL_OK(s, "--json", "get", "port"), "\"30\"\n");
 	CTL_OK(s, "set", "--string", "flag", "true", "list", "[1]");
@@ -243,6 +243,46 @@ START_TEST(test_value_types)
 	CTL_OK(s, "set", "\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87", "value");
 	ck_assert_str_eq(CTL_OK(s, "get", "\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87"),
 	    "value\n");
+	e2e_stop(s);
+}
+END_TEST
+
+/* One rule for every command: options anywhere after the command, up
+ * to "--", after which every word is an argument; a negative number is
+ * a value, not an option. */
+START_TEST(test_option_places)
+{
+	e2e_start(s);
+	/* After the arguments, as before them. */
+	CTL_OK(s, "set", "name", "John", "--if-absent");
+	ck_assert_str_eq(CTL_OK(s, "get", "name", "--json"), "\"John\"\n");
+	CTL_EXIT(s, 4, "set", "name", "Jo", "--if-absent");
+	/* Not a key named --if-absent set to x: a pair short. */
+	CTL_EXIT(s, 2, "set", "name", "John", "--if-absent", "x");
+	CTL_EXIT(s, 1, "get", "--", "--if-absent");
+	/* Between the pairs; --string is for every value. */
+	CTL_OK(s, "set", "a", "1", "--string", "b", "2");
+	ck_assert_str_eq(CTL_OK(s, "--json", "get", "a"), "\"1\"\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "--json", "b"), "\"2\"\n");
+	CTL_EXIT(s, 4, "del", "a", "--if-revision", "999", "b");
+	/* -- ends the options wherever it is. */
+	CTL_OK(s, "set", "--", "--if-absent", "x");
+	ck_assert_str_eq(CTL_OK(s, "get", "--", "--if-absent"), "x\n");
+	CTL_OK(s, "set", "k", "--", "--json");
+	ck_assert_str_eq(CTL_OK(s, "get", "k"), "--json\n");
+	ck_assert_str_eq(CTL_OK(s, "list", "--", "--"), "--if-absent\n");
+	/* A negative number is a value anywhere. */
+	CTL_OK(s, "set", "n", "-5", "--if-absent", "d", "-2.5");
+	ck_assert_str_eq(CTL_OK(s, "get", "n"), "-5\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "d"), "-2.5\n");
+	/* Any other word with a leading '-' is an option. */
+	CTL_EXIT(s, 2, "set", "k", "-x");
+	ck_assert_msg(strstr(s->err, "unknown option '-x'") != NULL,
+	    "stderr: %s", s->err);
+	/* -s is the socket, as in objd-bench and redis-cli. */
+	CTL_EXIT(s, 3, "-s", "/nonexistent/objd.sock", "ping");
+	CTL_OK(s, "-s", s->sock, "ping");
+	ck_assert_str_eq(CTL_OK(s, "get", "n", "-s", s->sock), "-5\n");
 	e2e_stop(s);
 }
 END_TEST
@@ -1143,6 +1183,7 @@ e2e_suite(void)
 	tcase_add_test(tc, test_quick_start);
 	tcase_add_test(tc, test_value_types);
 	tcase_add_test(tc, test_set_many_is_atomic);
+	tcase_add_test(tc, test_option_places);
 	tcase_add_test(tc, test_commands);
 	tcase_add_test(tc, test_libobjd);
 

@@ -759,12 +759,12 @@ static const struct arg_error {
 	{ "{x}", "not valid JSON", "line 1, column 2" },
 	{ "\"abc", "not valid JSON", "column" },
 	{ "[1, 2] x", "not valid JSON", "column" },
-	{ "{\"a\": 1, \"a\": 2}", "duplicate", "-s" },
-	{ "\"a\\u0000\"", "NUL", "-s" },
-	{ "{\"$bytes\": \"!\"}", "base64", "-s" },
-	{ "99999999999999999999", "out of range", "-s" },
-	{ "-9223372036854775809", "64-bit integer", "-s" },
-	{ "1e999", "out of range", "-s" },
+	{ "{\"a\": 1, \"a\": 2}", "duplicate", "--string" },
+	{ "\"a\\u0000\"", "NUL", "--string" },
+	{ "{\"$bytes\": \"!\"}", "base64", "--string" },
+	{ "99999999999999999999", "out of range", "--string" },
+	{ "-9223372036854775809", "64-bit integer", "--string" },
+	{ "1e999", "out of range", "--string" },
 	{ "\xff", "UTF-8", NULL },
 };
 
@@ -782,7 +782,7 @@ START_TEST(test_arg_error)
 		    "%s: \"%s\" lacks %s", c->arg, err, c->want2);
 	/* Every JSON-like failure says how to store the text as it is. */
 	if (c->arg[0] == '[' || c->arg[0] == '{' || c->arg[0] == '"')
-		ck_assert_msg(strstr(err, "-s") != NULL, "%s", err);
+		ck_assert_msg(strstr(err, "--string") != NULL, "%s", err);
 }
 END_TEST
 

@@ -596,6 +596,67 @@ START_TEST(test_conditions)
 }
 END_TEST
 
+/* Sets n keys named k<i> in one request, the key at position dup (if
+ * below n) named like the one at position of; returns the status. */
+static int
+set_many(objd_client *c, size_t n, size_t dup, size_t of)
+{
+	char **keys = calloc(n, sizeof(*keys));
+	Objd__Value *v = value_new_int(1);
+	const Objd__Value **vals = calloc(n, sizeof(*vals));
+	int rc;
+
+	ck_assert(keys != NULL && vals != NULL);
+	for (size_t i = 0; i < n; i++) {
+		keys[i] = malloc(32);
+		ck_assert_ptr_nonnull(keys[i]);
+		snprintf(keys[i], 32, "k%zu", i == dup ? of : i);
+		vals[i] = v;
+	}
+	rc = objd_set(c, (const char *const *)keys, vals, n);
+	for (size_t i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+	free(vals);
+	value_free(v);
+	return rc;
+}
+
+/* A set that names a key twice is refused whole, wherever the two are
+ * and however many keys the set has; one of many distinct keys is not. */
+START_TEST(test_set_repeated_key)
+{
+	static const size_t sizes[] = { 2, 3, 64, 200, 20000 };
+	objd_client *c;
+	uint64_t r;
+
+	start_fast();
+	c = client();
+	r = revision();
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t n = sizes[i];
+
+		/* The last key repeats the first; one in the middle repeats
+		 * its neighbour. */
+		ck_assert_int_eq(set_many(c, n, n - 1, 0), OBJD_INVALID);
+		ck_assert_msg(
+		    strstr(objd_client_error(c), "key k0 is set twice") != NULL,
+		    "%zu keys: %s", n, objd_client_error(c));
+		ck_assert_int_eq(set_many(c, n, n / 2, n / 2 - 1),
+		    OBJD_INVALID);
+		ck_assert_uint_eq(revision(), r);
+	}
+	ck_assert_int_eq(set_many(c, 20000, SIZE_MAX, 0), OBJD_OK);
+	ck_assert_uint_eq(revision(), r + 1);
+	CTL_OK(s, "status");
+	ck_assert_uint_eq(field_u64(s->out, "\nkeys: "), 20000);
+	/* Paths are compared as written. */
+	CTL_EXIT(s, 2, "set", "m.a", "1", "m.a", "2");
+	objd_close(c);
+	e2e_stop(s);
+}
+END_TEST
+
 START_TEST(test_get_meta)
 {
 	uint64_t krev, orev, rev2;
@@ -2224,6 +2285,7 @@ protocol_suite(void)
 	tcase_add_test(tc, test_cas_race);
 	tcase_add_test(tc, test_conditions);
 	tcase_add_test(tc, test_get_meta);
+	tcase_add_test(tc, test_set_repeated_key);
 
 	tc = tcase(suite, "paths", 60);
 	tcase_add_test(tc, test_nested_keys);

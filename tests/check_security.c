@@ -719,7 +719,7 @@ START_TEST(test_idle_timeout)
 	 * (more than the socket holds) goes too. */
 	memset(value, 'x', sizeof(value) - 1);
 	value[sizeof(value) - 1] = '\0';
-	CTL_OK(s, "set", "-s", "big", value);
+	CTL_OK(s, "set", "--string", "big", value);
 	frames = get_frames("big", 40, &len);
 	fd = e2e_raw_connect(s);
 	ck_assert(e2e_raw_send(fd, frames, len));
@@ -779,6 +779,110 @@ START_TEST(test_max_clients)
 }
 END_TEST
 
+/* However many clients come over --max-clients at once, each is told
+ * why before it is closed: past the ones objd keeps for a moment, the
+ * rest are told at once. */
+START_TEST(test_max_clients_flood)
+{
+	const struct objd_opts opts = { .extra =
+		                            E2E_ARGV("--max-clients", "1") };
+	enum { FLOOD = 64 + 16 };
+	Objd__Response *r = NULL;
+	objd_client *c;
+	int fds[FLOOD];
+
+	e2e_start_opts(s, &opts);
+	/* The one client objd serves; the start's own may not be gone yet. */
+	for (double end = e2e_now() + E2E_DEADLINE;; e2e_sleep(0.05)) {
+		ck_assert_int_eq(
+		    objd_connect(s->sock, E2E_DEADLINE, &c, NULL, 0), OBJD_OK);
+		if (objd_ping(c) == OBJD_OK)
+			break;
+		objd_close(c);
+		ck_assert_msg(e2e_now() < end, "objd serves no one");
+	}
+	for (int i = 0; i < FLOOD; i++)
+		fds[i] = e2e_raw_connect(s);
+	CTL_EXIT(s, 6, "ping");
+	ck_assert_msg(strstr(s->err, "at most 1 clients") != NULL, "stderr: %s",
+	    s->err);
+	for (int i = 0; i < FLOOD; i++) {
+		enum raw_outcome o = e2e_raw_wait(fds[i], E2E_DEADLINE, &r);
+
+		ck_assert_msg(o == RAW_ANSWER, "client %d of %d: %s", i + 1,
+		    FLOOD, e2e_raw_outcome_str(o));
+		ck_assert_int_eq(r->status, OBJD__STATUS__FAILED);
+		ck_assert_msg(strstr(r->error, "--max-clients") != NULL,
+		    "error: %s", r->error);
+		objd__response__free_unpacked(r, NULL);
+		ck_assert_int_eq(e2e_raw_wait(fds[i], E2E_DEADLINE, &r),
+		    RAW_CLOSED);
+		close(fds[i]);
+	}
+	ck_assert_msg(objd_ping(c) == OBJD_OK, "%s\nlog:\n%s",
+	    objd_client_error(c), e2e_log_tail(s));
+	objd_close(c);
+	e2e_stop(s);
+}
+END_TEST
+
+/* Clients that send many requests and read no answer are dropped, the
+ * one holding the most first, once the answers no client has read pass
+ * --max-output-total; a client that reads is served all along. */
+START_TEST(test_output_total)
+{
+	const struct objd_opts opts = { .extra = E2E_ARGV("--max-output-total",
+		                            "2M") };
+	enum { READERS = 8, GETS = 400, VALUE = 32 * 1024 };
+	char *value = malloc(VALUE + 1);
+	int fds[READERS], rcvbuf = 4096;
+	Objd__Value *v = NULL;
+	objd_client *good;
+	uint8_t *frames;
+	long before, after;
+	size_t len;
+
+	ck_assert_ptr_nonnull(value);
+	memset(value, 'x', VALUE);
+	value[VALUE] = '\0';
+	e2e_start_opts(s, &opts);
+	CTL_OK(s, "set", "--string", "big", value);
+	ck_assert_int_eq(objd_connect(s->sock, E2E_DEADLINE, &good, NULL, 0),
+	    OBJD_OK);
+	before = objd_kb("VmRSS");
+	/* Each would hold 12 MiB of answers, under its own cap of 64M. */
+	frames = get_frames("big", GETS, &len);
+	for (int i = 0; i < READERS; i++) {
+		fds[i] = e2e_raw_connect(s);
+		(void)setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+		    sizeof(rcvbuf));
+		ck_assert(e2e_raw_send(fds[i], frames, len));
+	}
+	free(frames);
+	/* Only the client that reads, and the one asking, are left. */
+	for (double end = e2e_now() + E2E_DEADLINE; clients_now() > 2;
+	     e2e_sleep(0.05)) {
+		ck_assert_msg(e2e_now() < end, "%llu clients left; log:\n%s",
+		    (unsigned long long)clients_now(), e2e_log_tail(s));
+		ck_assert_int_eq(objd_get(good, "big", &v), OBJD_OK);
+		value_free(v);
+	}
+	after = objd_kb("VmRSS");
+	check_growth("8 clients that read none of 400 answers of 32 KiB",
+	    before, after, 8 * 1024);
+	ck_assert_msg(strstr(e2e_log_tail(s), "--max-output-total") != NULL,
+	    "log:\n%s", e2e_log_tail(s));
+	ck_assert_int_eq(objd_get(good, "big", &v), OBJD_OK);
+	ck_assert_uint_eq(strlen(v->string_value), VALUE);
+	value_free(v);
+	for (int i = 0; i < READERS; i++)
+		close(fds[i]);
+	objd_close(good);
+	free(value);
+	e2e_stop(s);
+}
+END_TEST
+
 /* A client that sends many requests and reads no answer makes objd stop
  * reading it, not buffer every answer. */
 START_TEST(test_output_cap)
@@ -797,7 +901,7 @@ START_TEST(test_output_cap)
 	memset(value, 'x', VALUE);
 	value[VALUE] = '\0';
 	e2e_start_opts(s, &opts);
-	CTL_OK(s, "set", "-s", "big", value);
+	CTL_OK(s, "set", "--string", "big", value);
 	before = objd_kb("VmRSS");
 	frames = get_frames("big", GETS, &len);
 	fd = e2e_raw_connect(s);
@@ -891,12 +995,12 @@ START_TEST(test_max_frame)
 	memset(value, 'y', sizeof(value) - 1);
 	value[sizeof(value) - 1] = '\0';
 	e2e_start_opts(s, &opts);
-	CTL_EXIT(s, 2, "set", "-s", "k", value);
+	CTL_EXIT(s, 2, "set", "--string", "k", value);
 	ck_assert_msg(strstr(s->err, "at most 2048 bytes") != NULL &&
 	        e2e_one_line(s->err),
 	    "stderr: %s", s->err);
 	value[1000] = '\0';
-	CTL_OK(s, "set", "-s", "k", value);
+	CTL_OK(s, "set", "--string", "k", value);
 	e2e_stop(s);
 }
 END_TEST
@@ -911,6 +1015,7 @@ START_TEST(test_limit_options)
 		{ "--max-frame", "2T" },
 		{ "--client-idle-timeout", "-1" },
 		{ "--max-client-output", "1" },
+		{ "--max-output-total", "1K" },
 		{ "--allow-ro", "" },
 		{ "--allow-rw", "root,,daemon" },
 	};
@@ -927,6 +1032,7 @@ START_TEST(test_limit_options)
 	ck_assert(!e2e_exists(s->sock));
 	ck_assert_int_eq(e2e_objd_cmd(s, E2E_ARGV("--help")), 0);
 	ck_assert_msg(strstr(s->out, "--max-client-output") != NULL &&
+	        strstr(s->out, "--max-output-total") != NULL &&
 	        strstr(s->out, "--allow-ro") != NULL,
 	    "objd --help:\n%s", s->out);
 }
@@ -963,7 +1069,9 @@ security_suite(void)
 	tcase_add_test(tc, test_random_bytes);
 	tcase_add_test(tc, test_idle_timeout);
 	tcase_add_test(tc, test_max_clients);
+	tcase_add_test(tc, test_max_clients_flood);
 	tcase_add_test(tc, test_output_cap);
+	tcase_add_test(tc, test_output_total);
 	tcase_add_test(tc, test_answer_out_of_memory);
 	tcase_add_test(tc, test_max_frame);
 	tcase_add_test(tc, test_limit_options);

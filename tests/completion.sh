@@ -102,13 +102,20 @@ cmds=$("$OBJCTL_BIN" --help | sed -n '/^commands:/,/^$/s/^  \([a-z]*\).*/\1/p' |
 expect "${cmds% }" "" ""
 expect_some "get set del list status reload ping" "" "" ""
 expect "set status" "s" "s"
-expect_some "--socket --json --timeout --help --version" "--string -s" \
+expect_some "--socket --json --timeout --help --version" "--string" \
     "--" "--"
 expect_some "--string --socket --json --timeout" "" "set --" set "--"
 expect_some "--socket --json" "--string" "get --" get "--"
 expect_some "-s -h --string" "" "set -" set "-"
+expect_some "-s -h" "--string" "-" "-"
+# Options anywhere after the command, until "--".
+expect_some "--string --if-absent --json" "" "set name John --" \
+    set name John "--"
+expect "" "set -- -" set -- "-"
+expect "" "set k -- --" set k -- "--"
 expect "" "--timeout " --timeout ""
 expect "$sock" "--socket $sock" --socket "$sock"
+expect "$sock" "-s $sock" -s "$sock"
 expect "$sock" "--socket=$sock" --socket = "$sock"
 expect "get" "--json ge" --json ge
 
@@ -128,7 +135,11 @@ expect "port" "list p" list p
 expect "" "get name " get name ""
 expect "" "set name " set name ""
 expect "name nick" "set name John n" set name John n
-expect "name nick" "set -s n" set -s n
+expect "name nick" "set --string n" set --string n
+expect "name nick" "set name John --if-absent n" set name John --if-absent n
+expect "name nick" "set --if-revision 3 n" set --if-revision 3 n
+expect "" "set name --string " set name --string ""
+expect "name nick" "set -- -x 1 n" set -- -x 1 n
 expect "" "status " status ""
 expect "b" "get a:" get a ":"
 expect "b" "get a:b" get a ":" b
@@ -148,6 +159,8 @@ fi
 unset OBJD_SOCKET
 expect "name" "--socket $sock get na" --socket "$sock" get na
 expect "name" "--socket=$sock get na" --socket = "$sock" get na
+expect "name" "-s $sock get na" -s "$sock" get na
+expect "name" "get -s $sock na" get -s "$sock" na
 start=$SECONDS
 expect "" "--socket $dir/none get na" --socket "$dir/none" get na
 [ $((SECONDS - start)) -le 3 ] || {

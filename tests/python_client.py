@@ -204,7 +204,7 @@ class TestClient(ObjdTest):
     def test_python_sees_what_objctl_set(self):
         self.objctl("set", "age", "30", "height", "30.0", "zip", "01234",
                     "tags", '["x", 2]', "off", "false", "none", "null")
-        self.objctl("set", "-s", "code", "30")
+        self.objctl("set", "--string", "code", "30")
         self.assertTrue(same(self.c.get(), {
             "age": 30, "height": 30.0, "zip": "01234", "tags": ["x", 2],
             "off": False, "none": None, "code": "30"}))
