@@ -1,15 +1,22 @@
 /* SPDX-License-Identifier: ISC */
-/* config.c: the values of objd's limit options, and the config file.
+/* config.c: the values of objd's options, and the config file.
  *
  * The config file holds objd's long options, one a line, as
  * "name = value" (or a bare "name" for a switch such as foreground);
- * '#' starts a comment. It is turned into the command line it spells
- * ("--name=value"), so every option means the same in both places and
- * main.c parses both with one getopt loop; options on the real command
- * line come after the file's, so they win, and lists (--allow-rw,
- * --allow-ro) add up. */
+ * '#' starts a comment. A name must be a long option spelled out in
+ * full, exactly as on the command line: each setting is handed to the
+ * same function as the option, so it means the same in both places.
+ * The file is read before the command line, whose options then win;
+ * lists (--allow-rw, --allow-ro) add up.
+ *
+ * Every mistake, in the file or on the command line, is a usage error:
+ * one line on stderr, with the file and line when it is the file's,
+ * and exit 2. */
+#include <sys/stat.h>
+
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,12 +29,18 @@
 /* The longest line of the config file. */
 #define CONFIG_LINE_MAX 4096
 
-static _Noreturn void __attribute__((format(printf, 1, 2)))
-config_usage_error(const char *fmt, ...)
+/* The setting being applied, named in its errors. */
+static const char *where_path;
+static int where_line;
+
+void
+config_fail(const char *fmt, ...)
 {
 	va_list ap;
 
 	fputs("objd: ", stderr);
+	if (where_path != NULL)
+		fprintf(stderr, "%s:%d: ", where_path, where_line);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -62,8 +75,8 @@ config_size(const char *option, const char *arg, size_t min, size_t max)
 	}
 	if (!isdigit((unsigned char)*arg) || errno != 0 || *end != '\0' ||
 	    v > (max >> shift) || (v << shift) < min)
-		config_usage_error("%s wants a size from %zu to %zu bytes "
-		                   "(K, M and G multiply by 1024), not '%s'",
+		config_fail("%s wants a size from %zu to %zu bytes "
+		            "(K, M and G multiply by 1024), not '%s'",
 		    option, min, max, arg);
 	return (size_t)(v << shift);
 }
@@ -78,9 +91,8 @@ config_count(const char *option, const char *arg, size_t min, size_t max)
 	v = strtoull(arg, &end, 10);
 	if (!isdigit((unsigned char)*arg) || errno != 0 || *end != '\0' ||
 	    v < min || v > max)
-		config_usage_error(
-		    "%s wants a number from %zu to %zu, not '%s'", option, min,
-		    max, arg);
+		config_fail("%s wants a number from %zu to %zu, not '%s'",
+		    option, min, max, arg);
 	return (size_t)v;
 }
 
@@ -94,9 +106,21 @@ config_seconds(const char *option, const char *arg, double max)
 	v = strtod(arg, &end);
 	if (errno != 0 || end == arg || *end != '\0' || !isfinite(v) || v < 0 ||
 	    v > max)
-		config_usage_error("%s wants seconds from 0 to %g, not '%s'",
-		    option, max, arg);
+		config_fail("%s wants seconds from 0 to %g, not '%s'", option,
+		    max, arg);
 	return v;
+}
+
+const char *
+config_choose(const char *given, bool root, const char *default_path)
+{
+	struct stat st;
+
+	if (given != NULL)
+		return given;
+	if (root && stat(default_path, &st) == 0)
+		return default_path;
+	return NULL;
 }
 
 /* Trims white space at both ends, in place. */
@@ -113,25 +137,48 @@ config_trim(char *s)
 	return s;
 }
 
+/* The long option called exactly name, if the file may set it: --help
+ * and --version are not settings, and one file cannot name another. */
+static const struct option *
+config_lookup(const struct option *opts, const char *name)
+{
+	if (*name == '\0')
+		config_fail("a value without a name");
+	for (const char *p = name; *p != '\0'; p++)
+		if (isspace((unsigned char)*p))
+			config_fail("'%s' is not a setting: write "
+			            "\"name = value\", one a line",
+			    name);
+	if (strcmp(name, "config") == 0)
+		config_fail("a config file cannot name another");
+	if (strcmp(name, "help") == 0 || strcmp(name, "version") == 0)
+		config_fail("'%s' is not a setting", name);
+	for (; opts->name != NULL; opts++)
+		if (strcmp(opts->name, name) == 0)
+			return opts;
+	config_fail("unknown option '%s'", name);
+}
+
 char **
-config_read(const char *path, int *argcp)
+config_read(const char *path, const struct option *opts,
+    void (*apply)(int, const char *, void *), void *arg)
 {
 	char line[CONFIG_LINE_MAX + 2], *name, *value, *eq;
-	char **argv = xreallocarray(NULL, 2, sizeof(*argv));
-	int argc = 1, lineno = 0;
+	const struct option *o;
+	char **kept = xreallocarray(NULL, 1, sizeof(*kept));
+	size_t nkept = 0;
 	FILE *fp;
 
 	if ((fp = fopen(path, "re")) == NULL)
-		config_usage_error("cannot read config file %s: %s", path,
+		config_fail("cannot read config file %s: %s", path,
 		    strerror(errno));
-	argv[0] = xstrdup("objd");
+	where_path = path;
+	where_line = 0;
 	while (fgets(line, sizeof(line), fp) != NULL) {
-		lineno++;
+		where_line++;
 		if (strlen(line) > CONFIG_LINE_MAX)
-			config_usage_error("%s:%d: line longer than %d bytes",
-			    path, lineno, CONFIG_LINE_MAX);
-		if (line[0] == '#')
-			continue;
+			config_fail("line longer than %d bytes",
+			    CONFIG_LINE_MAX);
 		name = config_trim(line);
 		if (*name == '\0' || *name == '#')
 			continue;
@@ -141,37 +188,37 @@ config_read(const char *path, int *argcp)
 			value = config_trim(eq + 1);
 			name = config_trim(name);
 		}
-		for (char *p = name; *p != '\0'; p++)
-			if (!islower((unsigned char)*p) && *p != '-' &&
-			    !isdigit((unsigned char)*p))
-				config_usage_error(
-				    "%s:%d: '%s' is not a setting: write "
-				    "\"name = value\", as objd's long options",
-				    path, lineno, name);
-		if (*name == '\0' || strcmp(name, "config") == 0)
-			config_usage_error("%s:%d: %s", path, lineno,
-			    *name == '\0'
-			        ? "a value without a name"
-			        : "a config file cannot name another");
-		argv = xreallocarray(argv, (size_t)argc + 2, sizeof(*argv));
-		argv[argc++] = value != NULL ? xasprintf("--%s=%s", name, value)
-		                             : xasprintf("--%s", name);
+		o = config_lookup(opts, name);
+		if (o->has_arg == no_argument && value != NULL)
+			config_fail("%s takes no value: write a bare '%s'",
+			    name, name);
+		if (o->has_arg != no_argument &&
+		    (value == NULL || *value == '\0'))
+			config_fail("%s needs a value: write \"%s = ...\"",
+			    name, name);
+		/* Options keep pointers to their values until objd stops. */
+		if (value != NULL) {
+			value = xstrdup(value);
+			kept = xreallocarray(kept, nkept + 2, sizeof(*kept));
+			kept[nkept++] = value;
+		}
+		apply(o->val, value, arg);
 	}
+	where_path = NULL;
 	if (ferror(fp))
-		config_usage_error("cannot read config file %s: %s", path,
+		config_fail("cannot read config file %s: %s", path,
 		    strerror(errno));
 	fclose(fp);
-	argv[argc] = NULL;
-	*argcp = argc;
-	return argv;
+	kept[nkept] = NULL;
+	return kept;
 }
 
 void
-config_free(char **argv)
+config_free(char **kept)
 {
-	if (argv == NULL)
+	if (kept == NULL)
 		return;
-	for (char **p = argv; *p != NULL; p++)
+	for (char **p = kept; *p != NULL; p++)
 		free(*p);
-	free(argv);
+	free(kept);
 }

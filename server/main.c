@@ -22,6 +22,9 @@
 #include "version.h"
 #include "xmalloc.h"
 
+/* The config file root's objd reads when no --config is given. */
+#define OBJD_CONFIG_DEFAULT OBJD_SYSCONFDIR "/objd/objd.conf"
+
 struct server server;
 
 /* While starting in the background, the write end of the pipe on which
@@ -71,7 +74,9 @@ usage(FILE *out)
 	    "  --log-level LEVEL    error, warn, info (default) or debug\n"
 	    "  --config PATH        read options from PATH, one\n"
 	    "                       \"name = value\" a line; the command\n"
-	    "                       line wins\n"
+	    "                       line wins. Without it, root's objd\n"
+	    "                       reads %s\n"
+	    "                       if it exists\n"
 	    "\n"
 	    "Access: root and objd's own user may always read and write.\n"
 	    "  --allow-rw WHO       more users who may read and write: a\n"
@@ -102,7 +107,8 @@ usage(FILE *out)
 	    "                       answers all clients have not read, at\n"
 	    "                       most (default: a quarter of memory, at\n"
 	    "                       most 1G): past it the client holding\n"
-	    "                       the most is dropped\n");
+	    "                       the most is dropped\n",
+	    OBJD_CONFIG_DEFAULT);
 }
 
 /* Fails the start: tells the waiting parent, or stderr, and exits. */
@@ -280,25 +286,6 @@ hup_cb(evutil_socket_t sig, short events, void *arg)
 	notify_ready();
 }
 
-static double
-parse_interval(const char *arg)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(arg, &end);
-	if (errno != 0 || end == arg || *end != '\0' || !isfinite(v) || v < 0 ||
-	    v > 86400) {
-		fprintf(stderr,
-		    "objd: --reload-interval wants seconds between "
-		    "0 and 86400, not '%s'\n",
-		    arg);
-		exit(2);
-	}
-	return v;
-}
-
 /* --max-output-total unless given: a quarter of the machine's memory,
  * at most 1 GiB (sixteen clients at the default --max-client-output).
  * Slow readers of large answers fit, and a thousand clients that read
@@ -331,14 +318,37 @@ enum {
 	OPT_COMPRESS
 };
 
-/* The config file read before the command line (config.c), kept for
- * the options that point into it. */
-static char **config_argv;
-static const char *config_path;
+static const struct option longopts[] = {
+	{ "allow-rw", required_argument, NULL, OPT_ALLOW_RW },
+	{ "allow-ro", required_argument, NULL, OPT_ALLOW_RO },
+	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+	{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
+	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },
+	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
+	{ "client-idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "max-client-output", required_argument, NULL, OPT_MAX_OUTPUT },
+	{ "max-output-total", required_argument, NULL, OPT_MAX_OUTPUT_TOTAL },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "compress", no_argument, NULL, OPT_COMPRESS },
+	{ "foreground", no_argument, NULL, 'f' },
+	{ "file", required_argument, NULL, 'F' },
+	{ "socket", required_argument, NULL, 's' },
+	{ "reload-interval", required_argument, NULL, 'r' },
+	{ "fsync", required_argument, NULL, 'y' },
+	{ "pidfile", required_argument, NULL, 'p' },
+	{ "log-level", required_argument, NULL, 'l' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* The config file read before the command line (config.c): the values
+ * of its settings, which options point into until objd stops. */
+static char **config_values;
 
 /* The access and limit options. */
 static void
-parse_limit_option(int ch, const char *arg)
+apply_limit_option(int ch, const char *arg)
 {
 	char err[512];
 	int rc = 0;
@@ -349,6 +359,9 @@ parse_limit_option(int ch, const char *arg)
 		rc = access_allow(arg,
 		    ch == OPT_ALLOW_RW ? ACCESS_WRITE : ACCESS_READ, err,
 		    sizeof(err));
+		if (rc == -1)
+			config_fail("--allow-%s: %s",
+			    ch == OPT_ALLOW_RW ? "rw" : "ro", err);
 		break;
 	case OPT_SOCKET_MODE:
 		rc = access_parse_mode(arg, &server.socket_mode, err,
@@ -378,143 +391,150 @@ parse_limit_option(int ch, const char *arg)
 		server.output_total_max = config_size("--max-output-total", arg,
 		    64 * 1024, SIZE_MAX / 4);
 		break;
+	}
+	if (rc == -1)
+		config_fail("%s", err);
+}
+
+/* Applies one option, from the command line or the config file (arg is
+ * then a value of config_values); foreground points to main's. */
+static void
+apply_option(int ch, const char *arg, void *foreground)
+{
+	int level, mode;
+
+	switch (ch) {
+	case 'f':
+		*(bool *)foreground = true;
+		break;
+	case 'F':
+		server.file_path = arg;
+		break;
+	case 's':
+		server.socket_path = arg;
+		break;
+	case 'r':
+		server.reload_interval =
+		    config_seconds("--reload-interval", arg, 86400);
+		break;
+	case 'p':
+		pidfile_path = arg;
+		break;
+	case OPT_COMPRESS:
+		compress_snapshots = true;
+		break;
+	case 'y':
+		if ((mode = fsync_mode_parse(arg)) == -1)
+			config_fail("--fsync is always, interval or never, "
+			            "not '%s'",
+			    arg);
+		server.fsync = (enum fsync_mode)mode;
+		break;
+	case 'l':
+		if ((level = log_level_parse(arg)) == -1)
+			config_fail("--log-level is error, warn, info or "
+			            "debug, not '%s'",
+			    arg);
+		log_set_level((enum log_level)level);
+		break;
 	case OPT_CONFIG:
-		/* Read before the command line: see parse_config(). */
-		if (config_path == NULL || strcmp(arg, config_path) != 0) {
-			snprintf(err, sizeof(err),
-			    "--config is given once, spelled out in full");
-			rc = -1;
-		}
+		/* Read before the command line: see read_config(). */
+		break;
+	default:
+		apply_limit_option(ch, arg);
 		break;
 	}
-	if (rc == -1 && (ch == OPT_ALLOW_RW || ch == OPT_ALLOW_RO))
-		fprintf(stderr, "objd: --allow-%s: %s\n",
-		    ch == OPT_ALLOW_RW ? "rw" : "ro", err);
-	else if (rc == -1)
-		fprintf(stderr, "objd: %s\n", err);
-	if (rc == -1)
-		exit(2);
+}
+
+/* A usage error on the command line: the reason was printed; one more
+ * line says where to look, rather than the whole usage. */
+static _Noreturn void
+usage_fail(void)
+{
+	fputs("Try 'objd --help'.\n", stderr);
+	exit(2);
+}
+
+/* glibc's getopt_long takes any unambiguous prefix of a long option.
+ * objd takes only the names it documents, as its config file does, so
+ * that an option added later never changes what a command line means.
+ * The option just parsed is argv[optind - 1], or the one before when
+ * its value was a word of its own. */
+static void
+require_full_name(char **argv, const struct option *o)
+{
+	const char *word = argv[optind - 1];
+	size_t n = strlen(o->name);
+
+	if (o->has_arg != no_argument && optarg == word && optind >= 2)
+		word = argv[optind - 2];
+	if (strncmp(word, "--", 2) == 0 && strncmp(word + 2, o->name, n) == 0 &&
+	    (word[2 + n] == '\0' || word[2 + n] == '='))
+		return;
+	fprintf(stderr, "objd: unrecognized option '%.*s'\n",
+	    (int)strcspn(word, "="), word);
+	usage_fail();
 }
 
 static void
 parse_options(int argc, char **argv, bool *foreground)
 {
-	static const struct option longopts[] = {
-		{ "allow-rw", required_argument, NULL, OPT_ALLOW_RW },
-		{ "allow-ro", required_argument, NULL, OPT_ALLOW_RO },
-		{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
-		{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
-		{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },
-		{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
-		{ "client-idle-timeout", required_argument, NULL,
-		    OPT_IDLE_TIMEOUT },
-		{ "max-client-output", required_argument, NULL,
-		    OPT_MAX_OUTPUT },
-		{ "max-output-total", required_argument, NULL,
-		    OPT_MAX_OUTPUT_TOTAL },
-		{ "config", required_argument, NULL, OPT_CONFIG },
-		{ "compress", no_argument, NULL, OPT_COMPRESS },
-		{ "foreground", no_argument, NULL, 'f' },
-		{ "file", required_argument, NULL, 'F' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "reload-interval", required_argument, NULL, 'r' },
-		{ "fsync", required_argument, NULL, 'y' },
-		{ "pidfile", required_argument, NULL, 'p' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int ch, level, mode;
+	int ch, index;
 
-	while ((ch = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+	/* getopt's messages start with argv[0]: "objd", not its path. */
+	argv[0] = (char *)"objd";
+	for (;;) {
+		index = -1;
+		ch = getopt_long(argc, argv, "hV", longopts, &index);
+		if (ch == -1)
+			break;
+		if (index != -1)
+			require_full_name(argv, &longopts[index]);
 		switch (ch) {
-		case 'f':
-			*foreground = true;
-			break;
-		case 'F':
-			server.file_path = optarg;
-			break;
-		case 's':
-			server.socket_path = optarg;
-			break;
-		case 'r':
-			server.reload_interval = parse_interval(optarg);
-			break;
-		case 'p':
-			pidfile_path = optarg;
-			break;
-		case OPT_COMPRESS:
-			compress_snapshots = true;
-			break;
-		case 'y':
-			if ((mode = fsync_mode_parse(optarg)) == -1) {
-				fprintf(stderr,
-				    "objd: --fsync is always, "
-				    "interval or never, not '%s'\n",
-				    optarg);
-				exit(2);
-			}
-			server.fsync = (enum fsync_mode)mode;
-			break;
-		case 'l':
-			if ((level = log_level_parse(optarg)) == -1) {
-				fprintf(stderr,
-				    "objd: --log-level is error, "
-				    "warn, info or debug, not '%s'\n",
-				    optarg);
-				exit(2);
-			}
-			log_set_level((enum log_level)level);
-			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
 		case 'V':
 			printf("objd %s\n", OBJD_VERSION);
 			exit(0);
-		case OPT_ALLOW_RW:
-		case OPT_ALLOW_RO:
-		case OPT_SOCKET_MODE:
-		case OPT_SOCKET_GROUP:
-		case OPT_MAX_FRAME:
-		case OPT_MAX_CLIENTS:
-		case OPT_IDLE_TIMEOUT:
-		case OPT_MAX_OUTPUT:
-		case OPT_MAX_OUTPUT_TOTAL:
-		case OPT_CONFIG:
-			parse_limit_option(ch, optarg);
-			break;
+		case '?':
+			/* getopt said why. */
+			usage_fail();
 		default:
-			usage(stderr);
-			exit(2);
+			apply_option(ch, optarg, foreground);
+			break;
 		}
 	}
 	if (optind != argc) {
 		fprintf(stderr, "objd: unexpected argument '%s'\n",
 		    argv[optind]);
-		usage(stderr);
-		exit(2);
+		usage_fail();
 	}
 }
 
-/* --config PATH is read first, so that the command line overrides it. */
+/* The config file is read first, so that the command line overrides it:
+ * the one --config names, else root's default when it exists. */
 static void
-parse_config(int argc, char **argv, bool *foreground)
+read_config(int argc, char **argv, bool *foreground)
 {
-	int cargc;
+	const char *given = NULL, *path;
 
 	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		const char *p = NULL;
+
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-			config_path = argv[++i];
+			p = argv[++i];
 		else if (strncmp(argv[i], "--config=", 9) == 0)
-			config_path = argv[i] + 9;
+			p = argv[i] + 9;
+		if (p != NULL && given != NULL)
+			config_fail("--config is given once");
+		if (p != NULL)
+			given = p;
 	}
-	if (config_path == NULL)
-		return;
-	config_argv = config_read(config_path, &cargc);
-	parse_options(cargc, config_argv, foreground);
-	optind = 0; /* glibc: start afresh on the command line */
+	path = config_choose(given, geteuid() == 0, OBJD_CONFIG_DEFAULT);
+	if (path != NULL)
+		config_values =
+		    config_read(path, longopts, apply_option, foreground);
 }
 
 /* Everything that can fail at start, in an order that leaves nothing
@@ -588,7 +608,7 @@ main(int argc, char **argv)
 	server.socket_mode = 0600;
 	server.socket_group = (gid_t)-1;
 	TAILQ_INIT(&server.conns);
-	parse_config(argc, argv, &foreground);
+	read_config(argc, argv, &foreground);
 	parse_options(argc, argv, &foreground);
 	/* One cap on a client's unsent output, watching or not. */
 	server.watch_output_max = server.client_output_max;
@@ -676,7 +696,7 @@ main(int argc, char **argv)
 	free(socket_path);
 	free(pidfile_owned);
 	/* Options from the config file point into it until here. */
-	config_free(config_argv);
+	config_free(config_values);
 	log_info("stopped");
 	return 0;
 }

@@ -212,17 +212,29 @@ int access_parse_group(const char *arg, gid_t *gid, char *err, size_t errlen);
 /* Warns at start when the socket's mode and the policy disagree. */
 void access_check_setup(bool socket_from_systemd);
 
-/* config.c: option values and the config file. Each parser prints why
- * and exits 2 when arg is not a valid value for option. */
+/* config.c: option values and the config file. A value that is not
+ * valid is a usage error: config_fail prints why, after the config
+ * file's PATH:LINE while a setting of the file is applied, and exits 2.
+ * option names the option in the message. */
+_Noreturn void config_fail(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 size_t config_size(const char *option, const char *arg, size_t min, size_t max);
 size_t config_count(const char *option, const char *arg, size_t min,
     size_t max);
 double config_seconds(const char *option, const char *arg, double max);
-/* The config file at path as the command line it spells: "objd" and
- * one "--name=value" per setting. */
-char **config_read(const char *path, int *argc);
+/* The config file to read: given (--config) when not NULL, else for root
+ * default_path if it exists, else none (NULL). */
+const char *config_choose(const char *given, bool root,
+    const char *default_path);
+/* Reads the config file at path and calls apply(val, value, arg) for each
+ * setting, with the val of the long option of opts it names exactly and
+ * its value (NULL for a switch). Returns the values, which stay valid
+ * until config_free. */
+struct option;
+char **config_read(const char *path, const struct option *opts,
+    void (*apply)(int val, const char *value, void *arg), void *arg);
 /* Frees what config_read returned; NULL is fine. */
-void config_free(char **argv);
+void config_free(char **kept);
 
 /* handle-read.c */
 void handle_get(struct conn *c, const Objd__Request *req);

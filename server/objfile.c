@@ -61,11 +61,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-/* zlib's z_stream then takes const input, as inflate treats it. */
-#define ZLIB_CONST
-#include <zlib.h>
-/* Its crc32 is zlib's, computed many times faster on the short records
- * of a change (zlib walks those a byte at a time). */
+/* libdeflate: the crc32 of commits (zlib's, computed many times faster
+ * than zlib on the short records of a change), and the zlib streams of
+ * --compress, made and read whole, as the bound on a chunk allows. */
 #include <libdeflate.h>
 
 #include "framing.h"
@@ -99,8 +97,10 @@
 #define ROOM_MIN (64 * 1024)
 #define ROOM_MAX (4 * 1024 * 1024)
 #define ROOM_ALIGN 4096
-/* Compaction runs in a child and is seldom: the default level. */
-#define DEFLATE_LEVEL Z_DEFAULT_COMPRESSION
+/* Compaction runs in a child and is seldom: libdeflate's default level,
+ * about twice as fast as zlib's default for a file a few percent
+ * larger; its higher levels take several times longer. */
+#define DEFLATE_LEVEL 6
 
 /* A Value whose only member is an empty Tombstone (field 9). */
 static const uint8_t tombstone[] = { (9 << 3) | 2, 0 };
@@ -740,9 +740,9 @@ struct scan {
 	size_t *staged; /* offsets of the entries waiting for their commit */
 	size_t nstaged, capstaged;
 	size_t nchunks; /* of the staged, deflated chunks */
-	z_stream z;     /* inflates one chunk at a time ... */
-	bool z_ready;
-	uint8_t *inflated; /* ... into DEFLATED_CHUNK_MAX + 1 bytes */
+	/* Inflates one chunk at a time into DEFLATED_CHUNK_MAX bytes. */
+	struct libdeflate_decompressor *inflater;
+	uint8_t *inflated;
 	char why[512];
 };
 
@@ -785,47 +785,33 @@ scan_inflate(struct scan *sc, size_t at, const uint8_t *in, size_t inlen,
     size_t *outlen)
 {
 	const char *why;
-	int rc;
+	size_t used = 0;
 
 	*outlen = 0;
-	if (!sc->z_ready) {
-		memset(&sc->z, 0, sizeof(sc->z));
-		if ((rc = inflateInit(&sc->z)) != Z_OK) {
-			why = rc == Z_MEM_ERROR ? "out of memory"
-			                        : "zlib does not start";
+	if (sc->inflater == NULL) {
+		if ((sc->inflater = libdeflate_alloc_decompressor()) == NULL) {
+			why = "out of memory";
 			goto bad;
 		}
-		sc->z_ready = true;
-		sc->inflated = xmalloc(DEFLATED_CHUNK_MAX + 1);
-	} else if (inflateReset(&sc->z) != Z_OK) {
-		why = "zlib does not start";
-		goto bad;
+		sc->inflated = xmalloc(DEFLATED_CHUNK_MAX);
 	}
-	if (inlen > UINT_MAX) {
-		why = "it is over 4 GiB";
-		goto bad;
-	}
-	sc->z.next_in = in;
-	sc->z.avail_in = (uInt)inlen;
-	sc->z.next_out = sc->inflated;
-	sc->z.avail_out = DEFLATED_CHUNK_MAX + 1;
-	rc = inflate(&sc->z, Z_FINISH);
-	*outlen = DEFLATED_CHUNK_MAX + 1 - sc->z.avail_out;
-	if (*outlen > DEFLATED_CHUNK_MAX)
+	switch (libdeflate_zlib_decompress_ex(sc->inflater, in, inlen,
+	    sc->inflated, DEFLATED_CHUNK_MAX, &used, outlen)) {
+	case LIBDEFLATE_SUCCESS:
+		if (used == inlen)
+			return 0;
+		why = "bytes follow its zlib stream";
+		break;
+	case LIBDEFLATE_INSUFFICIENT_SPACE:
 		why = "it inflates to more than 65536 bytes, the most a "
 		      "chunk may hold";
-	else if (rc == Z_STREAM_END && sc->z.avail_in == 0)
-		return 0;
-	else if (rc == Z_STREAM_END)
-		why = "bytes follow its zlib stream";
-	else if (rc == Z_BUF_ERROR)
-		why = "it ends before its zlib stream does";
-	else if (rc == Z_MEM_ERROR)
-		why = "out of memory";
-	else if (rc == Z_NEED_DICT)
-		why = "it wants a preset dictionary";
-	else
-		why = sc->z.msg != NULL ? sc->z.msg : "it is not a zlib stream";
+		break;
+	default:
+		/* libdeflate does not tell a stream cut short from a
+		 * damaged one. */
+		why = "it is not a whole zlib stream: damaged or cut short";
+		break;
+	}
 bad:
 	snprintf(sc->why, sizeof(sc->why),
 	    "the deflated chunk at byte %zu does not load: %s", at, why);
@@ -1165,8 +1151,7 @@ objfile_scan_buffer(const uint8_t *buf, size_t len, struct store *s,
 
 	r = scan_file(&sc);
 	free(sc.staged);
-	if (sc.z_ready)
-		inflateEnd(&sc.z);
+	libdeflate_free_decompressor(sc.inflater);
 	free(sc.inflated);
 	snprintf(err, errlen, "%s", sc.why);
 	*good_end = sc.good_end;
@@ -1445,8 +1430,7 @@ struct snapshot_writer {
 	/* --compress: entries wait in chunk until deflated into buf. */
 	bool compress;
 	struct buf chunk;
-	z_stream z;
-	bool z_ready;
+	struct libdeflate_compressor *deflater;
 	uint8_t *zout;
 	size_t zoutlen;
 };
@@ -1471,46 +1455,36 @@ snapshot_maybe_flush(struct snapshot_writer *w)
 }
 
 /* Deflates the entries waiting in w->chunk into one deflated_entries
- * field of w->buf. */
+ * field of w->buf: a zlib stream. */
 static void
 snapshot_deflate(struct snapshot_writer *w)
 {
 	size_t n;
-	int rc;
 
 	if (w->chunk.len == 0 || w->error != 0) {
 		w->chunk.len = 0;
 		return;
 	}
-	if (!w->z_ready) {
-		memset(&w->z, 0, sizeof(w->z));
-		if ((rc = deflateInit(&w->z, DEFLATE_LEVEL)) != Z_OK) {
-			w->error = rc == Z_MEM_ERROR ? ENOMEM : EINVAL;
+	if (w->deflater == NULL) {
+		w->deflater = libdeflate_alloc_compressor(DEFLATE_LEVEL);
+		if (w->deflater == NULL) {
+			w->error = ENOMEM;
 			w->chunk.len = 0;
 			return;
 		}
-		w->z_ready = true;
-		/* Room for the worst case: deflate then ends in one call. */
-		w->zoutlen = deflateBound(&w->z, DEFLATED_CHUNK_MAX);
+		/* Room for the worst case, so that every chunk fits. */
+		w->zoutlen = libdeflate_zlib_compress_bound(w->deflater,
+		    DEFLATED_CHUNK_MAX);
 		w->zout = xmalloc(w->zoutlen);
-	} else if (deflateReset(&w->z) != Z_OK) {
-		w->error = EINVAL;
-		w->chunk.len = 0;
-		return;
 	}
-	w->z.next_in = w->chunk.data;
-	w->z.avail_in = (uInt)w->chunk.len;
-	w->z.next_out = w->zout;
-	w->z.avail_out = (uInt)w->zoutlen;
-	rc = deflate(&w->z, Z_FINISH);
+	n = libdeflate_zlib_compress(w->deflater, w->chunk.data, w->chunk.len,
+	    w->zout, w->zoutlen);
 	w->chunk.len = 0;
-	if (rc != Z_STREAM_END) {
-		log_warnx("cannot deflate a snapshot's entries: %s",
-		    w->z.msg != NULL ? w->z.msg : "zlib failed");
-		w->error = rc == Z_MEM_ERROR ? ENOMEM : EINVAL;
+	if (n == 0) {
+		log_warnx("cannot deflate a snapshot's entries");
+		w->error = EINVAL;
 		return;
 	}
-	n = w->zoutlen - w->z.avail_out;
 	buf_put_varint(&w->buf, (FIELD_DEFLATED << 3) | 2);
 	buf_put_varint(&w->buf, n);
 	buf_put(&w->buf, w->zout, n);
@@ -1557,8 +1531,7 @@ write_snapshot(int fd, const struct store *s, bool compress)
 	buf_put_header(&w.buf);
 	store_foreach(s, snapshot_put_entry, &w);
 	snapshot_deflate(&w);
-	if (w.z_ready)
-		deflateEnd(&w.z);
+	libdeflate_free_compressor(w.deflater);
 	free(w.zout);
 	free(w.chunk.data);
 	w.crc = libdeflate_crc32(w.crc, w.buf.data, w.buf.len);

@@ -17,7 +17,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
+
+#include <libdeflate.h>
 
 #include "framing.h"
 #include "objd.h"
@@ -286,7 +287,9 @@ START_TEST(test_compressed_snapshot_round_trip)
 	struct store *s = large_store(), *t = store_new();
 	Objd__Object *o;
 	size_t inside = 0, plain_size, compressed_size;
-	uint8_t *plain = xmalloc(65536 + 1);
+	uint8_t *plain = xmalloc(65536);
+	struct libdeflate_decompressor *inflater =
+	    libdeflate_alloc_decompressor();
 
 	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
 	o = unpack_file();
@@ -297,14 +300,14 @@ START_TEST(test_compressed_snapshot_round_trip)
 	ck_assert_uint_eq(o->commits[0]->n_entries, store_count(s));
 	ck_assert_uint_eq(o->commits[0]->revision, 20);
 	for (size_t i = 0; i < o->n_deflated_entries; i++) {
-		uLongf n = 65536 + 1;
+		size_t n;
 		Objd__Object *part;
 
-		ck_assert_int_eq(uncompress(plain, &n,
+		ck_assert_int_eq(libdeflate_zlib_decompress(inflater,
 		                     o->deflated_entries[i].data,
-		                     o->deflated_entries[i].len),
-		    Z_OK);
-		ck_assert_uint_le(n, 65536);
+		                     o->deflated_entries[i].len, plain, 65536,
+		                     &n),
+		    LIBDEFLATE_SUCCESS);
 		part = objd__object__unpack(NULL, n, plain);
 		ck_assert_ptr_nonnull(part);
 		ck_assert_ptr_null(part->header);
@@ -314,6 +317,7 @@ START_TEST(test_compressed_snapshot_round_trip)
 		objd__object__free_unpacked(part, NULL);
 	}
 	ck_assert_uint_eq(inside, store_count(s) - 1);
+	libdeflate_free_decompressor(inflater);
 	objd__object__free_unpacked(o, NULL);
 	ck_assert_msg(objfile_load(f, t, false, err, sizeof(err)) == 0, "%s",
 	    err);
@@ -1857,11 +1861,13 @@ END_TEST
 static uint8_t *
 deflate_bytes(const uint8_t *p, size_t len, size_t *outlen)
 {
-	uLongf n = compressBound(len);
+	struct libdeflate_compressor *c = libdeflate_alloc_compressor(9);
+	size_t n = libdeflate_zlib_compress_bound(c, len);
 	uint8_t *out = xmalloc(n + 2);
 
-	ck_assert_int_eq(compress2(out, &n, p, len, 9), Z_OK);
-	*outlen = n;
+	*outlen = libdeflate_zlib_compress(c, p, len, out, n);
+	ck_assert_uint_gt(*outlen, 0);
+	libdeflate_free_compressor(c);
 	return out;
 }
 
@@ -1924,7 +1930,7 @@ write_chunk_file(const uint8_t *chunk, size_t chunklen, bool ours,
 	objd__object__pack(&obj, buf);
 	if (ours) {
 		c.revision = 1;
-		c.crc32 = (uint32_t)crc32_z(0, buf, len);
+		c.crc32 = libdeflate_crc32(0, buf, len);
 		c.n_entries = n_entries;
 		tail.n_commits = 1;
 		tail.commits = &cp;
@@ -2010,7 +2016,7 @@ START_TEST(test_bad_chunks_are_refused)
 	    "does not load");
 	plain = entries_bytes(2, 10, &plainlen);
 	z = deflate_bytes(plain, plainlen, &zlen);
-	expect_refused(z, zlen - 3, true, 2, "ends before its zlib stream");
+	expect_refused(z, zlen - 3, true, 2, "cut short");
 	memcpy(z + zlen, "xx", 2);
 	expect_refused(z, zlen + 2, true, 2, "bytes follow its zlib stream");
 	/* The crc is good; the count is not. */
@@ -2035,6 +2041,59 @@ START_TEST(test_bad_chunks_are_refused)
 	z = deflate_bytes(bad_value, sizeof(bad_value), &zlen);
 	expect_refused(z, zlen, false, 0, "bad value for key \"k\"");
 	free(z);
+}
+END_TEST
+
+/* A chunk as zlib itself made it (zlib 1.2.13, compress() at its default
+ * level, a dynamic Huffman block), the way objd wrote chunks before it
+ * deflated with libdeflate: files written then still load. It holds
+ * "name": "John", "age": 30 and "key:000".."key:039" set to "value N
+ * of 40". */
+static const uint8_t zlib_made_chunk[] = { 0x78, 0x9c, 0x5d, 0xd0, 0xbb, 0x4a,
+	0x04, 0x41, 0x18, 0x44, 0x61, 0xd0, 0x65, 0xc5, 0x01, 0x57, 0xe9, 0x48,
+	0x34, 0x99, 0x78, 0xa2, 0xee, 0xaa, 0x9e, 0x9b, 0xf8, 0x04, 0xbe, 0xc5,
+	0x04, 0xb3, 0x0a, 0xea, 0x6e, 0xb4, 0x82, 0x6f, 0x6f, 0x32, 0xf2, 0x17,
+	0x15, 0x9f, 0xe8, 0x7c, 0xe9, 0xb6, 0xb9, 0x5e, 0xde, 0xd7, 0x74, 0xf5,
+	0xf8, 0x9a, 0x9e, 0x9a, 0x9b, 0xcf, 0xf5, 0xf7, 0x25, 0xe7, 0x9c, 0xee,
+	0xbb, 0xbb, 0x9f, 0xe5, 0xeb, 0xb2, 0xb6, 0xb9, 0x3d, 0x1f, 0xdb, 0x9a,
+	0xa3, 0x95, 0x68, 0xc5, 0x1b, 0xa2, 0xc1, 0x1b, 0xa3, 0xd1, 0x5b, 0x8d,
+	0x56, 0xbd, 0xf5, 0xd1, 0x7a, 0x6f, 0x43, 0xb4, 0xc1, 0xdb, 0x18, 0x6d,
+	0xf4, 0x36, 0x45, 0x9b, 0xbc, 0xcd, 0xd1, 0xe6, 0xad, 0x3d, 0x6f, 0xad,
+	0xe4, 0xf4, 0xd0, 0x1d, 0xb6, 0xf7, 0xec, 0xb1, 0x48, 0x2c, 0x1e, 0x21,
+	0x11, 0x1e, 0x29, 0x91, 0x1e, 0xab, 0xc4, 0xea, 0xb1, 0x97, 0xd8, 0x7b,
+	0x1c, 0x24, 0x0e, 0x1e, 0x47, 0x89, 0xa3, 0xc7, 0x49, 0xe2, 0xe4, 0x71,
+	0x96, 0xe8, 0x42, 0x10, 0x21, 0xb8, 0x10, 0x44, 0x08, 0x2e, 0x04, 0x11,
+	0x82, 0x0b, 0x41, 0x84, 0xe0, 0x42, 0x10, 0x21, 0xb8, 0x10, 0x44, 0x08,
+	0x2e, 0x04, 0x11, 0x82, 0x0b, 0x41, 0x84, 0xe0, 0x42, 0x10, 0x21, 0xb8,
+	0x10, 0x44, 0x08, 0x2e, 0x44, 0x11, 0xa2, 0x0b, 0x51, 0x84, 0xe8, 0x42,
+	0x14, 0x21, 0xba, 0x10, 0x45, 0x88, 0x2e, 0x44, 0x11, 0xa2, 0x0b, 0x51,
+	0x84, 0xe8, 0x42, 0x14, 0x21, 0xba, 0x10, 0x45, 0x88, 0x2e, 0x44, 0x11,
+	0xa2, 0x0b, 0x51, 0x84, 0xf8, 0x2f, 0x74, 0x68, 0x76, 0xa7, 0xe5, 0x7b,
+	0x4d, 0xfb, 0x6e, 0xf7, 0x76, 0xfe, 0x38, 0xfd, 0x01, 0xea, 0x04, 0x13,
+	0x7b };
+
+START_TEST(test_zlib_made_chunk_loads)
+{
+	char err[512];
+	struct objfile *f = open_mode(0);
+	struct store *want = store_new(), *t = store_new();
+	char key[16], text[32];
+
+	put_value(want, "name", value_new_string("John", 4), 1);
+	put_value(want, "age", value_new_int(30), 1);
+	for (int i = 0; i < 40; i++) {
+		snprintf(key, sizeof(key), "key:%03d", i);
+		snprintf(text, sizeof(text), "value %d of 40", i);
+		put_value(want, key, value_new_string(text, strlen(text)), 1);
+	}
+	write_chunk_file(zlib_made_chunk, sizeof(zlib_made_chunk), true, 42);
+	ck_assert_msg(objfile_load(f, t, false, err, sizeof(err)) == 0, "%s",
+	    err);
+	assert_same(want, t);
+	ck_assert_uint_eq(store_revision(t), 1);
+	store_free(want);
+	store_free(t);
+	objfile_close(f);
 }
 END_TEST
 
@@ -2134,6 +2193,7 @@ objfile_suite(void)
 	tcase_add_test(tc, test_zip_bomb_chunk_is_refused);
 	tcase_add_test(tc, test_bad_chunks_are_refused);
 	tcase_add_test(tc, test_chunks_load_without_compress);
+	tcase_add_test(tc, test_zlib_made_chunk_loads);
 	suite_add_tcase(s, tc);
 	return s;
 }

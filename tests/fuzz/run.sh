@@ -32,8 +32,8 @@ harnesses="conn objfile"
 san="-fsanitize=address,undefined -fno-sanitize-recover=all"
 
 if [ -z "${FUZZ_DEPS_CFLAGS+set}" ]; then
-	FUZZ_DEPS_CFLAGS=$(pkg-config --cflags libprotobuf-c libevent jansson zlib)
-	FUZZ_DEPS_LIBS=$(pkg-config --libs libprotobuf-c libevent jansson zlib)
+	FUZZ_DEPS_CFLAGS=$(pkg-config --cflags libprotobuf-c libevent jansson libdeflate libxxhash)
+	FUZZ_DEPS_LIBS=$(pkg-config --libs libprotobuf-c libevent jansson libdeflate libxxhash)
 fi
 if [ ! -f "$build/config.h" ] || [ ! -f "$build/proto/objd.pb-c.c" ]; then
 	echo "run.sh: no config.h or proto/objd.pb-c.c in $build:" \
