@@ -436,7 +436,10 @@ fail:
 		close(fd);
 	objd_close(c);
 	errno = saved;
-	return OBJD_UNREACHABLE;
+	/* objd is there, but this user may not talk to it: the same answer
+	 * as a request that its policy refuses. */
+	return saved == EACCES || saved == EPERM ? OBJD_DENIED
+	                                         : OBJD_UNREACHABLE;
 }
 
 void

@@ -78,7 +78,8 @@ typedef struct objd_client objd_client;
  * socket: $OBJD_SOCKET, else as root /run/objd/objd.sock, else
  * $XDG_RUNTIME_DIR/objd.sock, else /tmp/objd-$UID/objd.sock. timeout
  * bounds each call in seconds; 0 means no bound. Returns OBJD_OK,
- * OBJD_UNREACHABLE, or OBJD_INVALID for a negative timeout. On failure
+ * OBJD_UNREACHABLE, OBJD_DENIED when the socket may not be opened by
+ * this user, or OBJD_INVALID for a negative timeout. On failure
  * *out is NULL and, if err is not NULL, the reason is written there. */
 int objd_connect(const char *socket_path, double timeout, objd_client **out,
     char *err, size_t errlen);

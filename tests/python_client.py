@@ -346,6 +346,27 @@ class TestClient(ObjdTest):
         self.assertEqual(self.proc.wait(DEADLINE), 0, self.objd_log())
         self.proc = None
 
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to be another user")
+    def test_socket_closed_to_the_user_is_denied(self):
+        # objd's socket is mode 0600: another user may not open it.
+        code = ("import objd, sys\n"
+                "try:\n"
+                "    objd.connect(sys.argv[1])\n"
+                "except objd.Denied as e:\n"
+                "    print(e.status, e)\n")
+
+        def become_nobody():
+            os.setgid(65534)
+            os.setuid(65534)
+        os.chmod(self.dir, 0o755)
+        r = subprocess.run([sys.executable, "-c", code, self.sock],
+                           capture_output=True, text=True, timeout=30,
+                           preexec_fn=become_nobody)
+        if r.returncode != 0 and "ModuleNotFoundError" in r.stderr:
+            self.skipTest("the module cannot be read by uid 65534")
+        self.assertTrue(r.stdout.startswith("5 cannot reach objd"),
+                        r.stdout + r.stderr)
+
     def test_context_manager(self):
         with objd.connect(self.sock) as c:
             c.set("x", 1)

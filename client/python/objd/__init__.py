@@ -320,6 +320,10 @@ class Client:
             self._sock.close()
             raise Unreachable("cannot reach objd at %s: is objd running? "
                               "(%s)" % (self.socket_path, e.strerror))
+        except PermissionError as e:
+            self._sock.close()
+            raise Denied("cannot reach objd at %s: %s (is it another "
+                         "user's objd?)" % (self.socket_path, e.strerror))
         except OSError as e:
             self._sock.close()
             raise Unreachable("cannot reach objd at %s: %s"
