@@ -24,6 +24,7 @@
 
 #include "clock.h"
 #include "framing.h"
+#include "libobjd-internal.h"
 #include "objd-client.h"
 #include "paths.h"
 #include "pbcheck.h"
@@ -278,8 +279,8 @@ client_consume(objd_client *c, size_t n)
 	}
 }
 
-static bool
-client_status_known(int status)
+bool
+libobjd_status_known(int status)
 {
 	switch (status) {
 	case OBJD__STATUS__OK:
@@ -317,7 +318,7 @@ client_decode(objd_client *c, const uint8_t *buf, size_t len,
 	 * itself (too many clients, a frame it could not read); objd closes
 	 * the connection after it. */
 	if (r->id == 0 && c->last_id != 0 && r->status != OBJD__STATUS__OK) {
-		int status = client_status_known((int)r->status)
+		int status = libobjd_status_known((int)r->status)
 		    ? (int)r->status
 		    : OBJD_FAILED;
 
@@ -334,7 +335,7 @@ client_decode(objd_client *c, const uint8_t *buf, size_t len,
 		objd__response__free_unpacked(r, NULL);
 		return client_break(c, OBJD_FAILED);
 	}
-	if (!client_status_known((int)r->status)) {
+	if (!libobjd_status_known((int)r->status)) {
 		/* A newer objd may know outcomes this client does not; the
 		 * request did not succeed as far as we can tell. */
 		client_fail(c, "objd answered with unknown status %d: %s",
@@ -352,7 +353,7 @@ objd_connect(const char *socket_path, double timeout, objd_client **out,
 {
 	struct sockaddr_un sa;
 	objd_client *c;
-	int fd, flags, saved;
+	int fd = -1, flags, saved, status;
 
 	*out = NULL;
 	if (!(timeout >= 0)) {
@@ -372,14 +373,8 @@ objd_connect(const char *socket_path, double timeout, objd_client **out,
 	sa.sun_family = AF_UNIX;
 	if (*c->socket_path == '\0' ||
 	    strlen(c->socket_path) >= sizeof(sa.sun_path)) {
-		if (err != NULL)
-			snprintf(err, errlen,
-			    "cannot reach objd at %s: a socket path must be "
-			    "1 to %zu bytes long",
-			    *c->socket_path ? c->socket_path : "\"\"",
-			    sizeof(sa.sun_path) - 1);
-		objd_close(c);
-		return OBJD_UNREACHABLE;
+		errno = ENAMETOOLONG;
+		goto fail;
 	}
 	memcpy(sa.sun_path, c->socket_path, strlen(c->socket_path));
 
@@ -413,30 +408,49 @@ objd_connect(const char *socket_path, double timeout, objd_client **out,
 
 fail:
 	saved = errno;
-	if (err != NULL) {
-		if (saved == ENOENT || saved == ECONNREFUSED)
-			snprintf(err, errlen,
-			    "cannot reach objd at %s: is objd running? (%s)",
-			    c->socket_path, strerror(saved));
-		else if (saved == EAGAIN || saved == EWOULDBLOCK)
-			snprintf(err, errlen,
-			    "cannot reach objd at %s: it did not accept the "
-			    "connection within %g seconds",
-			    c->socket_path, timeout);
-		else if (saved == EACCES || saved == EPERM)
-			snprintf(err, errlen,
-			    "cannot reach objd at %s: %s (is it another "
-			    "user's objd? use --socket)",
-			    c->socket_path, strerror(saved));
-		else
-			snprintf(err, errlen, "cannot reach objd at %s: %s",
-			    c->socket_path, strerror(saved));
-	}
+	status =
+	    libobjd_connect_error(c->socket_path, saved, timeout, err, errlen);
 	if (fd != -1)
 		close(fd);
 	objd_close(c);
 	errno = saved;
-	return OBJD_UNREACHABLE;
+	return status;
+}
+
+/* Says why a connect failed, and gives the status: objd is there but
+ * the user may not talk to it (EACCES) is the answer of a request that
+ * its policy refuses. */
+int
+libobjd_connect_error(const char *path, int error, double timeout, char *err,
+    size_t errlen)
+{
+	if (err != NULL) {
+		if (error == ENOENT || error == ECONNREFUSED)
+			snprintf(err, errlen,
+			    "cannot reach objd at %s: is objd running? (%s)",
+			    path, strerror(error));
+		else if (error == EAGAIN || error == EWOULDBLOCK)
+			snprintf(err, errlen,
+			    "cannot reach objd at %s: it did not accept the "
+			    "connection within %g seconds",
+			    path, timeout);
+		else if (error == EACCES || error == EPERM)
+			snprintf(err, errlen,
+			    "cannot reach objd at %s: %s (is it another "
+			    "user's objd? use --socket)",
+			    path, strerror(error));
+		else if (error == ENAMETOOLONG)
+			snprintf(err, errlen,
+			    "cannot reach objd at %s: a socket path must be "
+			    "1 to %zu bytes long",
+			    *path ? path : "\"\"",
+			    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		else
+			snprintf(err, errlen, "cannot reach objd at %s: %s",
+			    path, strerror(error));
+	}
+	return error == EACCES || error == EPERM ? OBJD_DENIED
+	                                         : OBJD_UNREACHABLE;
 }
 
 void

@@ -78,7 +78,8 @@ typedef struct objd_client objd_client;
  * socket: $OBJD_SOCKET, else as root /run/objd/objd.sock, else
  * $XDG_RUNTIME_DIR/objd.sock, else /tmp/objd-$UID/objd.sock. timeout
  * bounds each call in seconds; 0 means no bound. Returns OBJD_OK,
- * OBJD_UNREACHABLE, or OBJD_INVALID for a negative timeout. On failure
+ * OBJD_UNREACHABLE, OBJD_DENIED when the socket may not be opened by
+ * this user, or OBJD_INVALID for a negative timeout. On failure
  * *out is NULL and, if err is not NULL, the reason is written there. */
 int objd_connect(const char *socket_path, double timeout, objd_client **out,
     char *err, size_t errlen);
@@ -212,6 +213,60 @@ int objd_watch_next(objd_client *c, Objd__Response **resp, double timeout);
 int objd_call(objd_client *c, Objd__Request *req, Objd__Response **resp);
 /* Frees an answer. NULL is allowed. */
 void objd_response_free(Objd__Response *resp);
+
+/* Without blocking, for a program with an event loop of its own (GLib,
+ * libevent, epoll), as hiredis's async API allows. An objd_async is one
+ * connection; the program waits on objd_async_fd() for reading, and for
+ * writing while objd_async_wants_write(), and calls objd_async_read()
+ * and objd_async_write() when it is ready. Each request names a callback:
+ *
+ *	cb(a, status, resp, arg)
+ *
+ * called from objd_async_read() with objd's answer (resp, valid only
+ * during the call: libobjd frees it after) and its status, or with
+ * resp NULL when the connection broke or was closed (status
+ * OBJD_UNREACHABLE or OBJD_FAILED, reason in objd_async_error()). Every
+ * request's callback is called exactly once, except a watch's: it is
+ * called for the first answer and then for each frame of changes
+ * (resp->events, as objd_watch_next() gives them), until a call whose
+ * status is not OBJD_OK ends the watch (objd dropped it or stopped, or
+ * the connection broke). Requests and watches may share a connection.
+ * A callback may send requests and may call objd_async_close(); the
+ * connection is freed once the callbacks in progress return.
+ *
+ * The connect itself is made at once (a UNIX socket connects or fails
+ * at once). The calls return OBJD_OK, or the status that broke the
+ * connection; after that, every call fails with OBJD_UNREACHABLE and
+ * the program closes it. examples/follow.c follows changes with
+ * libevent. */
+typedef struct objd_async objd_async;
+typedef void objd_async_cb(objd_async *a, int status,
+    const Objd__Response *resp, void *arg);
+
+/* As objd_connect(), without a timeout. */
+int objd_async_connect(const char *socket_path, objd_async **out, char *err,
+    size_t errlen);
+/* Closes the connection: the callbacks still waiting are called with
+ * OBJD_UNREACHABLE and no answer. NULL is allowed. */
+void objd_async_close(objd_async *a);
+/* The descriptor to wait on; -1 once the connection broke. */
+int objd_async_fd(const objd_async *a);
+/* Whether requests wait to be written: then wait for writing too. */
+bool objd_async_wants_write(const objd_async *a);
+/* Call when the descriptor is readable: reads what came and calls the
+ * callbacks of the answers that are whole. */
+int objd_async_read(objd_async *a);
+/* Call when the descriptor is writable. */
+int objd_async_write(objd_async *a);
+/* Sends any request (its id is set by the call); cb gets its answer. */
+int objd_async_call(objd_async *a, Objd__Request *req, objd_async_cb *cb,
+    void *arg);
+/* Starts a watch, as objd_watch() does; cb gets its frames. */
+int objd_async_watch(objd_async *a, const char *prefix, uint64_t since,
+    objd_async_cb *cb, void *arg);
+/* What went wrong last, and the revision of the last answer. */
+const char *objd_async_error(const objd_async *a);
+uint64_t objd_async_revision(const objd_async *a);
 
 /* Values. Strings and bytes are copied. A string must be UTF-8 without
  * NUL, or objd refuses it with OBJD_INVALID. */

@@ -261,6 +261,8 @@ stop_cb(evutil_socket_t sig, short events, void *arg)
 	TAILQ_FOREACH (c, &server.conns, entry)
 		if (!c->gone)
 			conn_stop_reading(c);
+	/* After batch_commit, so that the changes it answered come first. */
+	watch_stopping();
 	stop_deadline = now_wall() + 1.0;
 	stop_flush_timer =
 	    event_new(server.base, -1, EV_PERSIST, stop_flush_cb, NULL);

@@ -596,6 +596,8 @@ void handle_watch(struct conn *c, const Objd__Request *req);
 void watch_changed(const struct store_entry *e, bool deleted);
 void watch_reloaded(uint64_t revision);
 void watch_conn_gone(struct conn *c);
+/* Tells every watcher that objd stops. */
+void watch_stopping(void);
 
 /* reload.c */
 void reload_init(void);

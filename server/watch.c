@@ -259,6 +259,23 @@ watch_conn_gone(struct conn *c)
 	}
 }
 
+/* objd stops: every watch gets a last answer that says so, after the
+ * changes committed before the stop, so that a watcher can tell a clean
+ * stop from a crash or a dropped connection. */
+void
+watch_stopping(void)
+{
+	struct watcher *w;
+
+	TAILQ_FOREACH (w, &watch.watchers, entry) {
+		if (w->conn->gone || w->conn->closing)
+			continue;
+		reply_status(w->conn, w->id, OBJD__STATUS__FAILED,
+		    "objd stopped: watch again once it is back, with --since "
+		    "the last revision seen");
+	}
+}
+
 void
 handle_watch(struct conn *c, const Objd__Request *req)
 {

@@ -71,7 +71,7 @@ setup 1000 no-sudo no
 run
 status=$?
 [ "$status" -ne 0 ] || fail "without sudo, bootstrap exits 0"
-grep -q '^  apt-get update && apt-get install --no-install-recommends build-essential .* python3-protobuf$' "$dir/out" ||
+grep -q '^  apt-get update && apt-get install --no-install-recommends build-essential .* python3-protobuf python3-venv$' "$dir/out" ||
     fail "no apt-get line to run as root: $(cat "$dir/out")"
 grep -q "sudo: not found" "$dir/out" && fail "bootstrap ran sudo"
 [ -s "$dir/calls" ] && grep -qv '^dpkg-query\|^id' "$dir/calls" &&

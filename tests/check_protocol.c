@@ -1903,6 +1903,45 @@ START_TEST(test_objctl_watch_sigint)
 }
 END_TEST
 
+/* A watch ended by objd's clean stop says that objd stopped, after the
+ * changes committed before it; objctl exits 6 with that reason. */
+START_TEST(test_objctl_watch_told_of_stop)
+{
+	const char *out = e2e_path(s, "watch.out");
+	const char *err = e2e_path(s, "watch.err");
+	char *text = NULL;
+	pid_t pid;
+	int st;
+
+	e2e_start(s);
+	CTL_OK(s, "set", "k", "v");
+	pid = spawn_objctl(out, err, E2E_ARGV("watch"));
+	for (double end = e2e_now() + E2E_DEADLINE; e2e_now() < end;) {
+		free(text);
+		text = e2e_read_file(out, NULL);
+		if (text != NULL && strstr(text, " current k ") != NULL)
+			break;
+		e2e_sleep(0.02);
+	}
+	ck_assert_msg(text != NULL && strstr(text, " current k \"v\"\n"),
+	    "watch printed '%s'", text ? text : "");
+	free(text);
+	CTL_OK(s, "set", "k", "w");
+	e2e_stop(s);
+	ck_assert(e2e_wait_gone(pid, E2E_DEADLINE, &st));
+	text = e2e_read_file(out, NULL);
+	ck_assert_msg(text != NULL && strstr(text, " set k \"w\"\n"),
+	    "watch printed '%s'", text ? text : "");
+	free(text);
+	text = e2e_read_file(err, NULL);
+	ck_assert_msg(st == 6, "objctl watch exited %d: %s", st, text);
+	ck_assert_msg(text != NULL && e2e_one_line(text) &&
+	        strncmp(text, "objctl: objd stopped", 20) == 0,
+	    "stderr: '%s'", text ? text : "");
+	free(text);
+}
+END_TEST
+
 /* objctl watch, stopped while objd writes to it, is dropped: once it
  * runs again it prints what it had, then objd's reason, and exits 6. */
 START_TEST(test_objctl_watch_dropped)
@@ -2305,6 +2344,7 @@ protocol_suite(void)
 	tcase_add_test(tc, test_objctl_watch);
 	tcase_add_test(tc, test_objctl_watch_sigint);
 	tcase_add_test(tc, test_objctl_watch_dropped);
+	tcase_add_test(tc, test_objctl_watch_told_of_stop);
 	tcase_add_test(tc, test_watch_reload);
 	tcase_add_test(tc, test_slow_watcher_dropped);
 

@@ -321,7 +321,7 @@ START_TEST(test_socket_mode)
 	    "socket mode %04o", (unsigned)(st.st_mode & 07777));
 	if (geteuid() == 0 && objctl_runs_as_others("test_socket_mode")) {
 		open_folders();
-		CTL_AS(UID_OUT, UID_OUT, 3, "get");
+		CTL_AS(UID_OUT, UID_OUT, 5, "get");
 		ck_assert_msg(strstr(s->err, "ermission denied") != NULL,
 		    "stderr: %s", s->err);
 	}

@@ -1,11 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: ISC
 # example.sh: libobjd as its users get it. make check installed the
-# library in a staging folder and built examples/hello.c against it with
-# pkg-config (Makefile.am); this runs the example against a real objd,
+# library in a staging folder and built examples/hello.c and follow.c
+# against it with pkg-config (Makefile.am); this runs them against a real
+# objd,
 # and checks that the library exports only its own names.
 #
-# Needs OBJD_BIN, OBJCTL_BIN, OBJD_EXAMPLE and OBJD_LIBDIR.
+# Needs OBJD_BIN, OBJCTL_BIN, OBJD_EXAMPLE, OBJD_FOLLOW and OBJD_LIBDIR.
 set -u
 
 dir=$(mktemp -d /tmp/objd-example.XXXXXX) || exit 99
@@ -22,6 +23,16 @@ cleanup()
 	rm -rf "$dir"
 }
 trap cleanup EXIT
+
+# Waits until objd serves n clients, objctl's status call included.
+wait_clients()
+{
+	for _ in $(seq 100); do
+		[ "$("$OBJCTL_BIN" --socket "$sock" --json status |
+		    awk '/"clients"/ { print $2 }')" = "$1," ] && return
+		sleep 0.1
+	done
+}
 
 fail()
 {
@@ -65,9 +76,39 @@ got=$("$OBJCTL_BIN" --socket "$sock" get)
   "name": "John"
 }' ] || fail "objctl get shows $got"
 
+# The non-blocking interface in a libevent loop: follow prints the
+# current value of age, then the changes to keys under "a" as they come,
+# and after three it asks for the revision on the same connection.
+"$OBJCTL_BIN" --socket "$sock" set age 30 >/dev/null
+OBJD_SOCKET=$sock "$OBJD_FOLLOW" a 3 >"$dir/follow.out" 2>"$dir/follow.err" &
+follow_pid=$!
+for _ in $(seq 100); do
+	grep -q current "$dir/follow.out" 2>/dev/null && break
+	sleep 0.1
+done
+"$OBJCTL_BIN" --socket "$sock" set age 31 name Jo >/dev/null
+"$OBJCTL_BIN" --socket "$sock" set alpha '[1]' >/dev/null
+"$OBJCTL_BIN" --socket "$sock" del age >/dev/null
+wait "$follow_pid" || fail "follow exited $?: $(cat "$dir/follow.err")"
+cat "$dir/follow.out"
+[ "$(cat "$dir/follow.out")" = '3 current age 30
+4 set age 31
+5 set alpha [1]
+6 delete age
+done at revision 6' ] || fail "follow printed: $(cat "$dir/follow.out")"
+
+# A watch that objd's stop ends: follow says so and exits 6.
+OBJD_SOCKET=$sock "$OBJD_FOLLOW" >/dev/null 2>"$dir/follow.err" &
+follow_pid=$!
+wait_clients 2
 kill -TERM "$objd_pid"
 wait "$objd_pid" || fail "objd exited $?: $(cat "$dir/objd.log")"
 objd_pid=""
+wait "$follow_pid"
+status=$?
+[ "$status" -eq 6 ] || fail "follow exited $status after objd stopped"
+grep -q "objd stopped" "$dir/follow.err" ||
+    fail "follow said: $(cat "$dir/follow.err")"
 
 if [ "$failures" -ne 0 ]; then
 	echo "$failures failed"

@@ -282,6 +282,91 @@ class TestClient(ObjdTest):
         self.c.compact()
         self.assertEqual(self.c.get(), {"a": 1})
 
+    def test_status_as_objctl_json_status(self):
+        self.c.set(a=1)
+        mine = self.c.status()
+        theirs = json.loads(self.objctl("--json", "status"))
+        self.assertEqual(sorted(mine), sorted(theirs))
+        for k in theirs:
+            self.assertIs(type(mine[k]), type(theirs[k]), k)
+            if k not in ("uptime", "clients"):
+                self.assertEqual(mine[k], theirs[k], k)
+        self.assertIsNone(mine["last_compaction"])
+        self.assertIsNone(mine["last_reload_error"])
+        self.c.compact()
+        self.assertRegex(self.c.status()["last_compaction"],
+                         r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
+
+    def test_watch(self):
+        self.c.set(a=1, b="x")
+        w = self.c.watch("a")
+        first = next(w)
+        self.assertEqual(first, {"revision": self.c.revision,
+                                 "type": "current", "values": {"a": 1}})
+        self.c.set(b="y")               # not under the prefix
+        self.c.set(a=2.0)
+        self.assertEqual(next(w), {"revision": self.c.revision,
+                                   "type": "set", "key": "a", "value": 2.0})
+        self.c.delete("a")
+        self.assertEqual(next(w), {"revision": self.c.revision,
+                                   "type": "delete", "key": "a"})
+        rev = self.c.revision
+        # The client's own connection stays usable: the watch has its own.
+        self.assertEqual(self.c.get("b"), "y")
+        w.close()
+        eventually(lambda: self.c.status()["clients"] == 1,
+                   "the watch's connection to close")
+        # Resume after rev - 1: only the delete, without current values.
+        w = self.c.watch(since=rev - 1)
+        self.assertEqual(next(w), {"revision": rev, "type": "delete",
+                                   "key": "a"})
+        w.close()
+        with self.assertRaises(objd.Invalid):
+            next(self.c.watch(since=rev + 100))
+
+    def test_watch_sees_a_reload(self):
+        w = self.c.watch()
+        next(w)
+        objd.write_file(self.file, {"z": 1})
+        ev = next(w)
+        self.assertEqual(ev["type"], "reload")
+        self.assertNotIn("key", ev)
+        self.assertEqual(self.c.get(), {"z": 1})
+        w.close()
+
+    def test_watch_ended_by_a_stop(self):
+        w = self.c.watch()
+        next(w)
+        self.c.set(k=1)
+        self.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(next(w)["key"], "k")
+        with self.assertRaises(objd.Failed) as cm:
+            next(w)
+        self.assertIn("objd stopped", str(cm.exception))
+        self.assertEqual(self.proc.wait(DEADLINE), 0, self.objd_log())
+        self.proc = None
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to be another user")
+    def test_socket_closed_to_the_user_is_denied(self):
+        # objd's socket is mode 0600: another user may not open it.
+        code = ("import objd, sys\n"
+                "try:\n"
+                "    objd.connect(sys.argv[1])\n"
+                "except objd.Denied as e:\n"
+                "    print(e.status, e)\n")
+
+        def become_nobody():
+            os.setgid(65534)
+            os.setuid(65534)
+        os.chmod(self.dir, 0o755)
+        r = subprocess.run([sys.executable, "-c", code, self.sock],
+                           capture_output=True, text=True, timeout=30,
+                           preexec_fn=become_nobody)
+        if r.returncode != 0 and "ModuleNotFoundError" in r.stderr:
+            self.skipTest("the module cannot be read by uid 65534")
+        self.assertTrue(r.stdout.startswith("5 cannot reach objd"),
+                        r.stdout + r.stderr)
+
     def test_context_manager(self):
         with objd.connect(self.sock) as c:
             c.set("x", 1)

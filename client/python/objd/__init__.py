@@ -33,11 +33,16 @@ The socket is found as objctl finds it: the path given, else
 $OBJD_SOCKET, else as root /run/objd/objd.sock, else
 $XDG_RUNTIME_DIR/objd.sock, else /tmp/objd-$UID/objd.sock.
 
+Client.watch() is a generator of the changes, as `objctl --json watch`
+prints them, and Client.status() has the fields of `objctl --json
+status`.
+
 read_file() and write_file() read and write the object file itself (one
 serialized objd.Object), for programs that share the file rather than
 the socket.
 """
 
+import datetime
 import os
 import socket
 import tempfile
@@ -248,6 +253,47 @@ def _varint(n):
             return bytes(out)
 
 
+# The StatusInfo fields that objctl --json status shows as times (null
+# for 0, never) and as texts that may be absent (null when empty).
+_STATUS_TIMES = ("last_load", "last_save", "last_compaction")
+_STATUS_TEXTS = ("last_reload_error", "rejected_file", "last_write_error")
+
+
+def _iso_time(t):
+    """A time in seconds since the epoch as objctl prints it: ISO 8601 in
+    local time with its offset, to the second; None for 0."""
+    if not t > 0:
+        return None
+    try:
+        when = datetime.datetime.fromtimestamp(int(t)).astimezone()
+    except (OverflowError, OSError, ValueError):
+        return "%.0f seconds since the epoch" % t
+    return when.isoformat()
+
+
+def _status_dict(info):
+    out = {}
+    for f in info.DESCRIPTOR.fields:
+        v = getattr(info, f.name)
+        if f.name in _STATUS_TIMES:
+            v = _iso_time(v)
+        elif f.name in _STATUS_TEXTS:
+            v = v or None
+        out[f.name] = v
+    return out
+
+
+def _event_dict(ev):
+    """An Event as objctl --json watch prints it."""
+    d = {"revision": ev.revision,
+         "type": pb.Event.Type.Name(ev.type).lower()}
+    if ev.type != pb.Event.RELOAD:
+        d["key"] = ev.key
+    if ev.HasField("value"):
+        d["value"] = from_value(ev.value)
+    return d
+
+
 def connect(socket_path=None, timeout=TIMEOUT_DEFAULT):
     """A new Client connected to objd; see Client."""
     return Client(socket_path, timeout)
@@ -260,6 +306,7 @@ class Client:
 
     def __init__(self, socket_path=None, timeout=TIMEOUT_DEFAULT):
         self.socket_path = socket_path or default_socket()
+        self._timeout = timeout
         self.revision = 0
         self._id = 0
         self._buf = b""
@@ -273,6 +320,10 @@ class Client:
             self._sock.close()
             raise Unreachable("cannot reach objd at %s: is objd running? "
                               "(%s)" % (self.socket_path, e.strerror))
+        except PermissionError as e:
+            self._sock.close()
+            raise Denied("cannot reach objd at %s: %s (is it another "
+                         "user's objd?)" % (self.socket_path, e.strerror))
         except OSError as e:
             self._sock.close()
             raise Unreachable("cannot reach objd at %s: %s"
@@ -356,15 +407,54 @@ class Client:
         return list(self.call(req).keys)
 
     def status(self):
-        """objd's state as a dict: pid, uptime, file, socket, keys,
-        revision, last_load, last_save and more."""
+        """objd's state as a dict with the fields and types of `objctl
+        --json status`: pid, uptime, file, socket, keys, revision,
+        last_load, last_save and more. Times are ISO 8601 text in local
+        time, and a time that never was or a text that is empty (no
+        error) is None."""
         req = pb.Request()
         req.status.SetInParent()
         resp = self.call(req)
         if not resp.HasField("info"):
             raise Failed("objd answered a status query without its state")
-        return {f.name: getattr(resp.info, f.name)
-                for f in resp.info.DESCRIPTOR.fields}
+        return _status_dict(resp.info)
+
+    def watch(self, prefix="", since=None):
+        """Follows changes, on a connection of its own: a generator of
+        dicts shaped as the lines of `objctl --json watch`. Without since,
+        the first is {"revision": R, "type": "current", "values": {...}},
+        the keys that start with prefix at revision R; then one dict per
+        change, in revision order: {"revision", "type": "set", "key",
+        "value"}, {"revision", "type": "delete", "key"} or {"revision",
+        "type": "reload"} (objd loaded its file: read everything again).
+        since=REV resumes after revision REV, without the current values;
+        NotFound if objd no longer holds the changes since then. The
+        generator waits as long as it takes for the next change; closing
+        it (or leaving a for loop over it) closes its connection. A watch
+        that objd drops, or ends because it stops, raises Failed with
+        objd's reason."""
+        w = Client(self.socket_path, self._timeout)
+        try:
+            req = pb.Request()
+            req.watch.prefix = prefix
+            if since is not None:
+                if since <= 0:
+                    raise Invalid("since must be a revision above 0")
+                req.watch.since = since
+            first = w.call(req)
+            if since is None:
+                yield {"revision": first.revision, "type": "current",
+                       "values": {e.key: w._entry_value(e)
+                                  for e in first.entries}}
+            for ev in first.events:
+                yield _event_dict(ev)
+            w._sock.settimeout(None)
+            while True:
+                resp = w._next_frame(req.id)
+                for ev in resp.events:
+                    yield _event_dict(ev)
+        finally:
+            w.close()
 
     def ping(self):
         """Checks that objd answers; raises if it does not."""
@@ -420,6 +510,36 @@ class Client:
                          % (self.socket_path, resp.id, req.id))
         self.revision = resp.revision
         if resp.status != OK:
+            raise _error(resp.status, resp.error or
+                         "objd answered status %d" % resp.status)
+        return resp
+
+    def _next_frame(self, want_id):
+        """The next frame of a watch: its Response, or the Error that
+        ends the watch."""
+        try:
+            resp = pb.Response()
+            resp.ParseFromString(self._read_frame())
+        except Unreachable:
+            raise Unreachable("the watch ended: objd at %s closed the "
+                              "connection without answering: check "
+                              "objd's log" % self.socket_path)
+        except OSError as e:
+            self.close()
+            raise Unreachable("lost objd at %s: %s"
+                              % (self.socket_path, e.strerror or e))
+        except Exception as e:
+            if isinstance(e, Error):
+                raise
+            self.close()
+            raise Failed("objd at %s answered nonsense: %s"
+                         % (self.socket_path, e))
+        if resp.id != want_id:
+            self.close()
+            raise Failed("objd at %s answered request %d in a watch of %d"
+                         % (self.socket_path, resp.id, want_id))
+        if resp.status != OK:
+            self.close()
             raise _error(resp.status, resp.error or
                          "objd answered status %d" % resp.status)
         return resp
