@@ -95,6 +95,7 @@ unit_has "$service" '^User=objd$'
 unit_has "$service" '^ExecStart=.* --socket /run/objd/objd\.sock( |$)'
 unit_has "$service" '^ExecStart=.* --allow-rw @objd( |$)'
 unit_has "$service" '^ExecStart=.* --file /var/lib/objd/objd\.pb( |$)'
+unit_has "$service" '^ExecStart=.* --config /[^ ]*/objd/objd\.conf( |$)'
 unit_has "$service" '^StateDirectory=objd$'
 # With DynamicUser, systemd keeps a preserved RuntimeDirectory in
 # /run/private (0700: no one else reaches the socket) and removes any
