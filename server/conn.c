@@ -310,6 +310,7 @@ static void
 conn_free(struct conn *c)
 {
 	watch_conn_gone(c);
+	stage_free(c);
 	conn_free_io(c);
 	free(c);
 }
