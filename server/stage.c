@@ -44,6 +44,8 @@ struct stage {
 	char *error;   /* why a piece was refused, once one was */
 };
 
+/* How many entries ahead stage_index fetches their slots. */
+#define STAGE_AHEAD 8
 /* A load past this size is freed on a thread of its own (behind.c). */
 #define STAGE_FREE_BEHIND_MIN 10000
 
@@ -129,16 +131,19 @@ stage_has(const struct stage *st, const char *key, size_t keylen)
 	    st->slots[stage_slot(st, key, keylen, hash)].at != 0;
 }
 
-/* Room for one more entry, with the set at most half full. */
+/* Room for more entries, up to want, with the set at most half
+ * full. */
 static void
-stage_grow(struct stage *st)
+stage_grow(struct stage *st, size_t want)
 {
 	struct stage_slot *old = st->slots;
 	size_t oldn = st->nslots;
 
-	if (st->n < st->cap)
+	if (want <= st->cap)
 		return;
-	st->cap = st->cap ? st->cap * 2 : 1024;
+	st->cap = st->cap ? st->cap : 1024;
+	while (st->cap < want)
+		st->cap *= 2;
 	st->entries = xreallocarray(st->entries, st->cap, sizeof(*st->entries));
 	st->nslots = 2 * st->cap;
 	st->slots = xcalloc(st->nslots, sizeof(*st->slots));
@@ -155,21 +160,37 @@ stage_grow(struct stage *st)
 	free(old);
 }
 
-/* Adds e to st; false if its key is staged already. */
-static bool
-stage_put(struct stage *st, struct store_entry *e)
+/* Puts the entries from the from'th on in the set; returns 1 + the
+ * place of the first whose key is there already, or 0. Each slot is
+ * fetched a few entries ahead: it lies anywhere in the set, and the set
+ * of a large load is far larger than the cache. */
+static size_t
+stage_index(struct stage *st, size_t from)
 {
-	uint64_t hash = store_key_hash(st->seed, e->data, e->keylen);
-	size_t i;
+	size_t n = st->n - from, mask = st->nslots - 1, k;
+	uint64_t *hashes = xreallocarray(NULL, n ? n : 1, sizeof(*hashes));
 
-	stage_grow(st);
-	i = stage_slot(st, e->data, e->keylen, hash);
-	if (st->slots[i].at != 0)
-		return false;
-	st->entries[st->n++] = e;
-	st->slots[i].hash = hash;
-	st->slots[i].at = (uint32_t)st->n;
-	return true;
+	for (size_t i = 0; i < n; i++) {
+		const struct store_entry *e = st->entries[from + i];
+
+		hashes[i] = store_key_hash(st->seed, e->data, e->keylen);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct store_entry *e = st->entries[from + i];
+
+		if (i + STAGE_AHEAD < n)
+			__builtin_prefetch(
+			    &st->slots[hashes[i + STAGE_AHEAD] & mask]);
+		k = stage_slot(st, e->data, e->keylen, hashes[i]);
+		if (st->slots[k].at != 0) {
+			free(hashes);
+			return from + i + 1;
+		}
+		st->slots[k].hash = hashes[i];
+		st->slots[k].at = (uint32_t)(from + i + 1);
+	}
+	free(hashes);
+	return 0;
 }
 
 /* The top-level key that path names, unescaped into kp when it must be;
@@ -197,8 +218,8 @@ stage_key(const char *path, struct keypath *kp, const char **key,
 	return true;
 }
 
-/* Packs one operation into an entry of st; false with err if it cannot
- * be staged. */
+/* Packs one operation into an entry at the end of st's entries; false
+ * with err if it cannot be staged. */
 static bool
 stage_op(struct stage *st, const Objd__Operation *op, char *err, size_t errlen)
 {
@@ -224,12 +245,7 @@ stage_op(struct stage *st, const Objd__Operation *op, char *err, size_t errlen)
 	    0);
 	value_pack_to(op->set->value, (uint8_t *)e->data + e->keylen + 1);
 	keypath_free(&kp);
-	if (!stage_put(st, e)) {
-		/* As a JSON document's member would be: a mistake. */
-		snprintf(err, errlen, "key %s is set twice", op->set->key);
-		free(e);
-		return false;
-	}
+	st->entries[st->n++] = e;
 	return true;
 }
 
@@ -238,6 +254,7 @@ stage_add(struct conn *c, const Objd__Batch *b, bool last, char *err,
     size_t errlen)
 {
 	struct stage *st = c->stage;
+	size_t from, twice;
 	char why[512];
 
 	if (st == NULL) {
@@ -256,6 +273,8 @@ stage_add(struct conn *c, const Objd__Batch *b, bool last, char *err,
 		    st->pieces);
 		return stage_refuse(st, err);
 	}
+	from = st->n;
+	stage_grow(st, st->n + b->n_operations);
 	for (size_t i = 0; i < b->n_operations; i++) {
 		if (stage_op(st, b->operations[i], why, sizeof(why)))
 			continue;
@@ -263,6 +282,15 @@ stage_add(struct conn *c, const Objd__Batch *b, bool last, char *err,
 		    "piece %zu of the batch, operation %zu: %s; nothing "
 		    "of the batch is applied",
 		    st->pieces, i + 1, why);
+		return stage_refuse(st, err);
+	}
+	if ((twice = stage_index(st, from)) != 0) {
+		/* As a JSON document's member would be: a mistake. */
+		snprintf(err, errlen,
+		    "piece %zu of the batch, operation %zu: key %s is set "
+		    "twice; nothing of the batch is applied",
+		    st->pieces, twice - from,
+		    b->operations[twice - from - 1]->set->key);
 		return stage_refuse(st, err);
 	}
 	return OBJD__STATUS__OK;
