@@ -86,14 +86,16 @@ struct batch_list {
 	size_t nwaiters, capwaiters;
 };
 
-/* A batch of this many changes leaves a lot of the heap free once it
- * ends: its arrays, its index, its file fragment, the values it
- * replaced, the decoded requests (a load's pieces) that made it. glibc
+/* A batch of this many changes is large (a load). It leaves a lot of
+ * the heap free once it ends: its arrays, its index, its file fragment,
+ * the values it replaced, the decoded requests that made it. glibc
  * keeps free pages it cannot give back from the top of the heap, so
  * objd would hold after a load several times what it holds after a
  * restart on the same file; after such a batch, malloc_trim gives them
  * back. */
-#define BATCH_TRIM_MIN 10000
+#define BATCH_LARGE 10000
+/* How many changes ahead a large batch fetches the store's slots. */
+#define BATCH_AHEAD 8
 
 /* The longest a commit waits for writers to rejoin, in seconds. */
 #define REJOIN_MAX 0.001
@@ -550,8 +552,24 @@ batch_encode(struct objfile_changes *out, struct batch_list *l, uint64_t base)
 static void
 batch_apply(struct batch_change *changes, size_t n)
 {
+	size_t sets = 0;
+
+	/* A large change (a load) sizes the table once, for the keys
+	 * there are or the keys it sets, whichever are more: as many as a
+	 * restart would size it for, and no more. */
+	for (size_t i = 0; i < n && n >= BATCH_LARGE; i++)
+		sets += !changes[i].delete;
+	if (sets > store_count(server.store))
+		store_reserve(server.store, sets);
 	for (size_t i = 0; i < n; i++) {
 		struct batch_change *ch = &changes[i];
+
+		/* The slot of a key a few changes on is fetched meanwhile:
+		 * in a large store each is a wait on memory. */
+		if (n >= BATCH_LARGE && i + BATCH_AHEAD < n)
+			(void)store_prefetch_slot(server.store,
+			    changes[i + BATCH_AHEAD].entry->data,
+			    changes[i + BATCH_AHEAD].entry->keylen);
 
 		if (ch->delete) {
 			free(store_remove(server.store, ch->entry->data,
@@ -600,7 +618,7 @@ static void
 batch_trim(size_t nchanges)
 {
 #ifdef HAVE_MALLOC_TRIM
-	if (nchanges >= BATCH_TRIM_MIN && !run_behind(batch_trim_main, NULL))
+	if (nchanges >= BATCH_LARGE && !run_behind(batch_trim_main, NULL))
 		malloc_trim(0);
 #else
 	(void)nchanges;

@@ -334,6 +334,9 @@ struct store_entry *store_entry_alloc(const char *key, size_t keylen,
 uint64_t store_prefetch_slot(const struct store *s, const char *key,
     size_t keylen);
 void store_prefetch_entry(const struct store *s, uint64_t hash);
+/* Makes the table large enough for n keys now, rather than growing
+ * it step by step as they come. */
+void store_reserve(struct store *s, size_t n);
 /* Puts e in the store; returns the entry it replaces, now the caller's. */
 struct store_entry *store_put(struct store *s, struct store_entry *e);
 /* Takes key out; returns its entry, now the caller's, or NULL. */
