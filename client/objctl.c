@@ -1239,11 +1239,15 @@ cmd_dump(struct ctl *ctl, int argc, char **argv)
  * applies as one change (objd.proto, Batch): objctl's memory then
  * depends on the size of a piece, not of the document. */
 #define LOAD_WHOLE_MAX (1024 * 1024)
-/* A piece goes to objd once its keys and values take this many bytes. */
-#define LOAD_PIECE_BYTES (64 * 1024)
-/* Pieces sent and not answered yet, at most: objd stages one while
- * objctl reads the next, and unread answers stay few. */
-#define LOAD_IN_FLIGHT 4
+/* A piece goes to objd once its keys and values take this many bytes:
+ * small enough that objd decodes it inside the arena it keeps for a
+ * request, which a piece eight times larger overflowed into a malloc
+ * and a free for each of its fields (a fourth of objd's instructions
+ * for a load, by callgrind). */
+#define LOAD_PIECE_BYTES (8 * 1024)
+/* Pieces sent and not answered yet, at most: objd stages them while
+ * objctl reads on, and objctl never waits for one piece at a time. */
+#define LOAD_IN_FLIGHT 32
 
 /* Opens FILE, or stdin for "-"; -1 with the reason printed. */
 static int
