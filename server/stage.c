@@ -14,6 +14,9 @@
  * Only sets of top-level keys are staged (a load is made of them): each
  * is then one entry, whatever comes before or after it, and the last
  * piece costs one look-up per key. */
+#ifdef HAVE_MALLOC_TRIM
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +49,9 @@ struct stage {
 
 /* How many entries ahead stage_index fetches their slots. */
 #define STAGE_AHEAD 8
-/* A load past this size is freed on a thread of its own (behind.c). */
-#define STAGE_FREE_BEHIND_MIN 10000
+/* Staged entries past this many are freed on a thread of their own
+ * (behind.c), which then gives the pages back. */
+#define STAGE_LARGE 10000
 
 bool
 stage_open(const struct conn *c)
@@ -55,27 +59,34 @@ stage_open(const struct conn *c)
 	return c->stage != NULL;
 }
 
-static void
-stage_drop_entries(struct stage *st)
-{
-	for (size_t i = 0; i < st->n; i++)
-		free(st->entries[i]);
-	free(st->entries);
-	free(st->slots);
-	st->entries = NULL;
-	st->slots = NULL;
-	st->n = st->cap = st->nslots = 0;
-}
-
 static void *
 stage_free_main(void *arg)
 {
 	struct stage *st = arg;
+	bool large = st->n >= STAGE_LARGE;
 
-	stage_drop_entries(st);
+	for (size_t i = 0; i < st->n; i++)
+		free(st->entries[i]);
+	free(st->entries);
+	free(st->slots);
 	free(st->error);
 	free(st);
+#ifdef HAVE_MALLOC_TRIM
+	/* As after a large batch (batch.c): the pages go back. */
+	if (large)
+		malloc_trim(0);
+#else
+	(void)large;
+#endif
 	return NULL;
+}
+
+/* Frees st, a large one on a thread of its own. */
+static void
+stage_release(struct stage *st)
+{
+	if (st->n < STAGE_LARGE || !run_behind(stage_free_main, st))
+		stage_free_main(st);
 }
 
 void
@@ -86,8 +97,7 @@ stage_free(struct conn *c)
 	if (st == NULL)
 		return;
 	c->stage = NULL;
-	if (st->n < STAGE_FREE_BEHIND_MIN || !run_behind(stage_free_main, st))
-		stage_free_main(st);
+	stage_release(st);
 }
 
 /* Refuses the staged batch for good: its entries go, the reason stays
@@ -95,8 +105,15 @@ stage_free(struct conn *c)
 static Objd__Status
 stage_refuse(struct stage *st, const char *err)
 {
-	stage_drop_entries(st);
+	struct stage *entries = xmalloc(sizeof(*entries));
+
+	*entries = *st;
+	entries->error = NULL;
+	st->entries = NULL;
+	st->slots = NULL;
+	st->n = st->cap = st->nslots = 0;
 	st->error = xstrdup(err);
+	stage_release(entries);
 	return OBJD__STATUS__INVALID;
 }
 
