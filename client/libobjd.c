@@ -50,6 +50,7 @@ struct objd_client {
 	char *socket_path;
 	double timeout;
 	uint64_t last_id;
+	uint64_t answered_id; /* of the last request answered */
 	uint64_t revision;
 	/* The id of the watch this connection follows, or 0: a watching
 	 * connection only reads events. */
@@ -140,7 +141,7 @@ client_io_error(objd_client *c, const char *doing)
 }
 
 static int client_read_frame(objd_client *, double, bool, size_t *, size_t *);
-static int client_decode(objd_client *, const uint8_t *, size_t,
+static int client_decode(objd_client *, uint64_t, const uint8_t *, size_t,
     Objd__Response **);
 
 /* objd hung up while the request was still going out. It may have said
@@ -158,7 +159,7 @@ client_send_refused(objd_client *c, double deadline)
 	status = client_read_frame(c, deadline, false, &off, &len);
 	if (status != OBJD_OK)
 		return status;
-	status = client_decode(c, c->in + off, len, &r);
+	status = client_decode(c, c->last_id, c->in + off, len, &r);
 	if (r == NULL)
 		return status;
 	objd__response__free_unpacked(r, NULL);
@@ -296,7 +297,7 @@ libobjd_status_known(int status)
 }
 
 static int
-client_decode(objd_client *c, const uint8_t *buf, size_t len,
+client_decode(objd_client *c, uint64_t want, const uint8_t *buf, size_t len,
     Objd__Response **resp)
 {
 	char why[256];
@@ -327,11 +328,11 @@ client_decode(objd_client *c, const uint8_t *buf, size_t len,
 		objd__response__free_unpacked(r, NULL);
 		return client_break(c, status);
 	}
-	if (r->id != c->last_id) {
+	if (r->id != want) {
 		client_fail(c,
 		    "objd at %s answered request %llu instead of %llu",
 		    c->socket_path, (unsigned long long)r->id,
-		    (unsigned long long)c->last_id);
+		    (unsigned long long)want);
 		objd__response__free_unpacked(r, NULL);
 		return client_break(c, OBJD_FAILED);
 	}
@@ -513,14 +514,12 @@ objd_strerror(int status)
 }
 
 int
-objd_call(objd_client *c, Objd__Request *req, Objd__Response **resp)
+objd_send(objd_client *c, Objd__Request *req)
 {
-	double deadline = client_deadline(c);
-	size_t len, off = 0, blen = 0;
+	size_t len;
 	uint8_t *frame;
 	int status;
 
-	*resp = NULL;
 	c->error[0] = '\0';
 	if (c->fd == -1) {
 		client_fail(c, "the connection to objd at %s broke earlier",
@@ -535,18 +534,28 @@ objd_call(objd_client *c, Objd__Request *req, Objd__Response **resp)
 	}
 	req->id = ++c->last_id;
 	frame = frame_pack(&req->base, &len);
-	status = client_write_all(c, frame, len, deadline);
+	status = client_write_all(c, frame, len, client_deadline(c));
 	free(frame);
+	return status;
+}
+
+int
+objd_receive(objd_client *c, Objd__Response **resp)
+{
+	size_t off = 0, blen = 0;
+	int status;
+
+	*resp = NULL;
+	c->error[0] = '\0';
+	status = client_read_frame(c, client_deadline(c), false, &off, &blen);
 	if (status != OBJD_OK)
 		return status;
-	status = client_read_frame(c, deadline, false, &off, &blen);
-	if (status != OBJD_OK)
-		return status;
-	status = client_decode(c, c->in + off, blen, resp);
+	status = client_decode(c, c->answered_id + 1, c->in + off, blen, resp);
 	if (c->fd != -1)
 		client_consume(c, off + blen);
 	if (*resp == NULL)
 		return status;
+	c->answered_id++;
 	c->revision = (*resp)->revision;
 	if (status != OBJD_OK && c->error[0] == '\0') {
 		if (*(*resp)->error != '\0')
@@ -556,6 +565,17 @@ objd_call(objd_client *c, Objd__Request *req, Objd__Response **resp)
 			    objd_strerror(status));
 	}
 	return status;
+}
+
+int
+objd_call(objd_client *c, Objd__Request *req, Objd__Response **resp)
+{
+	int status;
+
+	*resp = NULL;
+	if ((status = objd_send(c, req)) != OBJD_OK)
+		return status;
+	return objd_receive(c, resp);
 }
 
 void
@@ -999,7 +1019,7 @@ objd_watch_next(objd_client *c, Objd__Response **resp, double timeout)
 		client_fail(c, "the watch ended: %s", why);
 		return status;
 	}
-	status = client_decode(c, c->in + off, blen, resp);
+	status = client_decode(c, c->last_id, c->in + off, blen, resp);
 	if (c->fd != -1)
 		client_consume(c, off + blen);
 	if (*resp == NULL)

@@ -211,6 +211,13 @@ int objd_watch_next(objd_client *c, Objd__Response **resp, double timeout);
  * Response, to be freed with objd_response_free(); on a local failure it
  * is NULL. The functions above are made of this. */
 int objd_call(objd_client *c, Objd__Request *req, Objd__Response **resp);
+/* objd_call in two halves, to pipeline: objd_send writes req (its id
+ * set by the call) without waiting, and objd_receive waits for the next
+ * answer, as objd_call does. Answers come in the order of the requests.
+ * A caller that sends many before it receives must receive now and then:
+ * objd stops reading from a client that does not read its answers. */
+int objd_send(objd_client *c, Objd__Request *req);
+int objd_receive(objd_client *c, Objd__Response **resp);
 /* Frees an answer. NULL is allowed. */
 void objd_response_free(Objd__Response *resp);
 

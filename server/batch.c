@@ -36,6 +36,9 @@
  * sets/s here. The price: a write may wait that long once more. */
 #include <sys/timerfd.h>
 
+#ifdef HAVE_MALLOC_TRIM
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -82,6 +85,17 @@ struct batch_list {
 	struct batch_waiter *waiters;
 	size_t nwaiters, capwaiters;
 };
+
+/* A batch of this many changes is large (a load). It leaves a lot of
+ * the heap free once it ends: its arrays, its index, its file fragment,
+ * the values it replaced, the decoded requests that made it. glibc
+ * keeps free pages it cannot give back from the top of the heap, so
+ * objd would hold after a load several times what it holds after a
+ * restart on the same file; after such a batch, malloc_trim gives them
+ * back. */
+#define BATCH_LARGE 10000
+/* How many changes ahead a large batch fetches the store's slots. */
+#define BATCH_AHEAD 8
 
 /* The longest a commit waits for writers to rejoin, in seconds. */
 #define REJOIN_MAX 0.001
@@ -445,6 +459,35 @@ batch_add(struct store_entry *e, bool delete)
 }
 
 void
+batch_reserve(size_t n)
+{
+	size_t want = batch.list.nchanges + n, nindex;
+
+	if (want > batch.list.capchanges) {
+		batch.list.capchanges = want;
+		batch.list.changes = xreallocarray(batch.list.changes,
+		    batch.list.capchanges, sizeof(*batch.list.changes));
+	}
+	/* The index is made again at its new size: as it would be when
+	 * it grew, once instead of at each doubling. */
+	nindex = batch.nindex ? batch.nindex : BATCH_INDEX_MIN;
+	while (want * 2 > nindex)
+		nindex *= 2;
+	if (nindex == batch.nindex)
+		return;
+	free(batch.index);
+	batch.nindex = nindex;
+	batch.index = xcalloc(batch.nindex, sizeof(*batch.index));
+	for (size_t i = 0; i < batch.list.nchanges; i++) {
+		struct batch_change *ch = &batch.list.changes[i];
+
+		ch->slot = (uint32_t)batch_index_slot(ch->entry->data,
+		    ch->entry->keylen, ch->hash);
+		batch.index[ch->slot] = (uint32_t)i + 1;
+	}
+}
+
+void
 batch_add_set(const char *key, size_t keylen, const uint8_t *val, size_t vallen)
 {
 	batch_add(store_entry_new(key, keylen, val, vallen, 0), false);
@@ -509,8 +552,24 @@ batch_encode(struct objfile_changes *out, struct batch_list *l, uint64_t base)
 static void
 batch_apply(struct batch_change *changes, size_t n)
 {
+	size_t sets = 0;
+
+	/* A large change (a load) sizes the table once, for the keys
+	 * there are or the keys it sets, whichever are more: as many as a
+	 * restart would size it for, and no more. */
+	for (size_t i = 0; i < n && n >= BATCH_LARGE; i++)
+		sets += !changes[i].delete;
+	if (sets > store_count(server.store))
+		store_reserve(server.store, sets);
 	for (size_t i = 0; i < n; i++) {
 		struct batch_change *ch = &changes[i];
+
+		/* The slot of a key a few changes on is fetched meanwhile:
+		 * in a large store each is a wait on memory. */
+		if (n >= BATCH_LARGE && i + BATCH_AHEAD < n)
+			(void)store_prefetch_slot(server.store,
+			    changes[i + BATCH_AHEAD].entry->data,
+			    changes[i + BATCH_AHEAD].entry->keylen);
 
 		if (ch->delete) {
 			free(store_remove(server.store, ch->entry->data,
@@ -542,12 +601,38 @@ batch_recycle(struct batch_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
+#ifdef HAVE_MALLOC_TRIM
+static void *
+batch_trim_main(void *arg)
+{
+	(void)arg;
+	malloc_trim(0);
+	return NULL;
+}
+#endif
+
+/* Hands the heap's free pages back after a large batch, on a thread of
+ * its own: a trim walks the whole heap, which the loop need not wait
+ * for. */
+static void
+batch_trim(size_t nchanges)
+{
+#ifdef HAVE_MALLOC_TRIM
+	if (nchanges >= BATCH_LARGE && !run_behind(batch_trim_main, NULL))
+		malloc_trim(0);
+#else
+	(void)nchanges;
+#endif
+}
+
 /* Ends a batch: applies its changes if rc is 0, frees them otherwise,
  * and answers its waiters. */
 static void
 batch_finish(struct batch_list *l, uint64_t before, uint64_t after, int rc,
     const char *err)
 {
+	size_t nchanges = l->nchanges;
+
 	/* Every answer is out before any client resumes: a client that
 	 * resumed early could be answered at once, ahead of its own answers
 	 * still further down this batch. */
@@ -588,6 +673,7 @@ batch_finish(struct batch_list *l, uint64_t before, uint64_t after, int rc,
 			conn_release(c);
 	}
 	batch_recycle(l);
+	batch_trim(nchanges);
 	if (rc == 0 && after > before)
 		compact_maybe();
 }

@@ -350,6 +350,7 @@ conn_free(struct conn *c)
 {
 	conn_output_total -= c->out_counted;
 	watch_conn_gone(c);
+	stage_free(c);
 	conn_free_io(c);
 	free(c);
 }

@@ -153,6 +153,43 @@ handle_delete(struct conn *c, const Objd__Request *req)
 	write_end(c, req->id, &t, status, err);
 }
 
+/* The batch that ends c's staged pieces (stage.c): its own sets are
+ * staged after them, and then all of them queued as one change, once
+ * its conditions hold. */
+static void
+handle_staged_batch(struct conn *c, const Objd__Request *req)
+{
+	const Objd__Batch *b = req->batch;
+	Objd__Status status;
+	struct txn t;
+	char err[768];
+
+	status = stage_add(c, b, true, err, sizeof(err));
+	if (status != OBJD__STATUS__OK) {
+		stage_free(c);
+		write_answer(c, req->id, status, err);
+		return;
+	}
+	if (!write_begin(c, req->id, &t, b->conditions, b->n_conditions)) {
+		stage_free(c);
+		return;
+	}
+	txn_free(&t);
+	if (!stage_commit(c, req->id, b->replace))
+		write_answer(c, req->id, OBJD__STATUS__OK, NULL);
+}
+
+void
+handle_stage(struct conn *c, const Objd__Request *req)
+{
+	Objd__Status status;
+	char err[768];
+
+	status = stage_add(c, req->stage, false, err, sizeof(err));
+	write_answer(c, req->id, status,
+	    status == OBJD__STATUS__OK ? NULL : err);
+}
+
 void
 handle_batch(struct conn *c, const Objd__Request *req)
 {
@@ -161,6 +198,10 @@ handle_batch(struct conn *c, const Objd__Request *req)
 	struct txn t;
 	char err[512];
 
+	if (stage_open(c)) {
+		handle_staged_batch(c, req);
+		return;
+	}
 	if (!write_begin(c, req->id, &t, b->conditions, b->n_conditions))
 		return;
 	for (size_t i = 0; i < b->n_operations && status == OBJD__STATUS__OK;

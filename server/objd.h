@@ -84,6 +84,8 @@ struct conn {
 	/* batch.c's marks: the open batch this client last joined, and the
 	 * rejoin wait that counts on it to write again. */
 	uint64_t joined_batch, awaited_by;
+	/* The pieces of a batch sent in pieces, so far (stage.c). */
+	struct stage *stage;
 };
 TAILQ_HEAD(conn_list, conn);
 
@@ -243,6 +245,7 @@ void handle_list(struct conn *c, const Objd__Request *req);
 void handle_set(struct conn *c, const Objd__Request *req);
 void handle_delete(struct conn *c, const Objd__Request *req);
 void handle_batch(struct conn *c, const Objd__Request *req);
+void handle_stage(struct conn *c, const Objd__Request *req);
 /* handle-admin.c */
 void handle_ping(struct conn *c, const Objd__Request *req);
 void handle_status(struct conn *c, const Objd__Request *req);
@@ -359,6 +362,9 @@ struct store_entry *store_entry_alloc(const char *key, size_t keylen,
 uint64_t store_prefetch_slot(const struct store *s, const char *key,
     size_t keylen);
 void store_prefetch_entry(const struct store *s, uint64_t hash);
+/* Makes the table large enough for n keys now, rather than growing
+ * it step by step as they come. */
+void store_reserve(struct store *s, size_t n);
 /* Puts e in the store; returns the entry it replaces, now the caller's. */
 struct store_entry *store_put(struct store *s, struct store_entry *e);
 /* Takes key out; returns its entry, now the caller's, or NULL. */
@@ -392,6 +398,9 @@ void batch_defer(struct conn *c, uint64_t id, Objd__Status status,
 void batch_add_set(const char *key, size_t keylen, const uint8_t *val,
     size_t vallen);
 void batch_add_delete(const char *key, size_t keylen);
+/* Makes room for n more changes at once: for a large change, which
+ * would otherwise grow the batch's arrays and index many times. */
+void batch_reserve(size_t n);
 /* batch_add_set of an entry made by the caller, which the batch takes. */
 void batch_add_entry(struct store_entry *e);
 /* Calls fn for each key that a pending change sets. */
@@ -587,6 +596,21 @@ void txn_replace_rest(struct txn *t);
 /* Queues the change in the batch for c's request; false if it changes
  * nothing (then nothing is queued and the caller answers). */
 bool txn_commit(struct txn *t, struct conn *c, uint64_t id);
+
+/* stage.c: a batch too large for one frame, in pieces. */
+/* True if c has staged pieces that its next batch ends. */
+bool stage_open(const struct conn *c);
+/* Stages b's sets on c (last: b ends the batch, and its conditions and
+ * replace are the caller's); INVALID with err if one cannot be, or an
+ * earlier piece was refused: the whole staged batch then fails. */
+Objd__Status stage_add(struct conn *c, const Objd__Batch *b, bool last,
+    char *err, size_t errlen);
+/* Queues every staged set, and with replace the deletion of every other
+ * key, as one change for c's request id; frees the stage. False if it
+ * changes nothing (then nothing is queued and the caller answers). */
+bool stage_commit(struct conn *c, uint64_t id, bool replace);
+/* Drops what c staged, if anything. */
+void stage_free(struct conn *c);
 
 /* watch.c */
 void watch_init(void);

@@ -217,13 +217,14 @@ store_entry_new(const char *key, size_t keylen, const uint8_t *val,
 	return e;
 }
 
+/* Moves s's entries to a table of nslots slots. */
 static void
-store_grow(struct store *s)
+store_resize(struct store *s, size_t nslots)
 {
 	struct store_entry **old = s->slots;
 	size_t oldn = s->nslots;
 
-	s->nslots *= 2;
+	s->nslots = nslots;
 	s->slots = xcalloc(s->nslots, sizeof(*s->slots));
 	for (size_t i = 0; i < oldn; i++) {
 		struct store_entry *e = old[i];
@@ -239,6 +240,23 @@ store_grow(struct store *s)
 		s->slots[j] = e;
 	}
 	free(old);
+}
+
+static void
+store_grow(struct store *s)
+{
+	store_resize(s, s->nslots * 2);
+}
+
+void
+store_reserve(struct store *s, size_t n)
+{
+	size_t nslots = s->nslots;
+
+	while (n * 4 > nslots * 3)
+		nslots *= 2;
+	if (nslots != s->nslots)
+		store_resize(s, nslots);
 }
 
 struct store_entry *

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "json-members.h"
 #include "json.h"
 #include "pbcheck.h"
 #include "unit.h"
@@ -799,6 +801,98 @@ START_TEST(test_small_err)
 }
 END_TEST
 
+/* A reader on text through a pipe, read in small steps. */
+static struct json_members *
+members_of(const char *text, int *fd)
+{
+	int p[2];
+
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(write(p[1], text, strlen(text)),
+	    (ssize_t)strlen(text));
+	close(p[1]);
+	*fd = p[0];
+	return json_members_open(p[0], malloc(4), 0, 4);
+}
+
+START_TEST(test_members)
+{
+	static const char text[] =
+	    " {\n \"a\" : 1 , \"b\\u00e9\\n\": [1, {\"x\": \"}]\"}],"
+	    "\"c\": \"q\\\"}\", \"d\":{}, \"e\":-2.5e3 }\n ";
+	static const char *const want_keys[] = { "a", "b\xc3\xa9\n", "c", "d",
+		"e" };
+	static const char *const want_json[] = { "1", "[1, {\"x\": \"}]\"}]",
+		"\"q\\\"}\"", "{}", "-2500.0" };
+	struct json_members *m;
+	Objd__Value *v;
+	size_t keylen;
+	char err[256], *key, *json;
+	int fd;
+
+	m = members_of(text, &fd);
+	for (size_t i = 0; i < 5; i++) {
+		ck_assert_int_eq(
+		    json_members_next(m, &key, &keylen, &v, err, sizeof(err)),
+		    1);
+		ck_assert_str_eq(key, want_keys[i]);
+		ck_assert_uint_eq(keylen, strlen(want_keys[i]));
+		json = json_from_value(v, 0);
+		ck_assert_str_eq(json, want_json[i]);
+		free(json);
+		free(key);
+		value_free(v);
+	}
+	ck_assert_int_eq(
+	    json_members_next(m, &key, &keylen, &v, err, sizeof(err)), 0);
+	ck_assert_int_eq(
+	    json_members_next(m, &key, &keylen, &v, err, sizeof(err)), 0);
+	json_members_close(m);
+	close(fd);
+}
+END_TEST
+
+static const struct {
+	const char *text;
+	const char *want;
+} member_errors[] = {
+	{ "[1]", "line 1: the document is not a JSON object" },
+	{ "{\"a\" 1}", "':' expected" },
+	{ "{\"a\": 1,}", "a name in double quotes expected" },
+	{ "{\"a\": 1} x", "more text after the object" },
+	{ "{\"a\": 1", "the text ends inside the object" },
+	{ "{\"a\": [1, 2", "the text ends inside a value" },
+	{ "{\"a\":\n\n tru}", "line 3, the value of \"a\": " },
+	{ "{\"a\": 1 \"b\": 2}", "',' or '}' expected" },
+	{ "{\"\\u0000\": 1}", "NUL" },
+	{ "{\"\xff\": 1}", "UTF-8" },
+};
+
+START_TEST(test_members_errors)
+{
+	struct json_members *m;
+	Objd__Value *v;
+	size_t keylen;
+	char err[256], *key;
+	int fd, r;
+
+	m = members_of(member_errors[_i].text, &fd);
+	while ((r = json_members_next(m, &key, &keylen, &v, err,
+	            sizeof(err))) == 1) {
+		free(key);
+		value_free(v);
+	}
+	ck_assert_int_eq(r, -1);
+	ck_assert_msg(strstr(err, member_errors[_i].want) != NULL,
+	    "%s: '%s' lacks '%s'", member_errors[_i].text, err,
+	    member_errors[_i].want);
+	ck_assert_int_eq(
+	    json_members_next(m, &key, &keylen, &v, err, sizeof(err)), 0);
+	json_members_close(m);
+	close(fd);
+}
+END_TEST
+
 static Suite *
 json_suite(void)
 {
@@ -840,6 +934,12 @@ json_suite(void)
 	tcase_add_test(tc, test_reject_duplicates);
 	tcase_add_test(tc, test_reject_invalid);
 	tcase_add_test(tc, test_small_err);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("members");
+	tcase_add_test(tc, test_members);
+	tcase_add_loop_test(tc, test_members_errors, 0,
+	    sizeof(member_errors) / sizeof(member_errors[0]));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("arg");
