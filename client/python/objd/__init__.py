@@ -627,7 +627,7 @@ def read_file(path):
 
 
 def write_file(path, obj):
-    """Replaces the objd file at path with obj (a dict), as objd's README
+    """Replaces the objd file at path with obj (a dict), as objd-file(5)
     says an outside program should: a new file, made durable and renamed
     over the old one. A running objd loads it at its next look."""
     msg = pb.Object()
