@@ -17,6 +17,7 @@
 
 #include "clock.h"
 #include "objd.pb-c.h"
+#include "objfile-scan.h"
 
 struct conn;
 struct objfile;
@@ -417,12 +418,6 @@ enum objfile_state {
 	OBJFILE_CHANGED,   /* replaced or modified by someone else */
 	OBJFILE_MISSING    /* removed by someone else */
 };
-enum scan_result {
-	SCAN_OK,
-	SCAN_TORN,    /* cut or garbled after the last good commit */
-	SCAN_DAMAGED, /* bad bytes in a snapshot, or before a good commit */
-	SCAN_INVALID  /* a file objd did not write holds a bad entry */
-};
 struct buf {
 	uint8_t *data;
 	size_t len, cap;
@@ -480,8 +475,6 @@ void objfile_change_commit(struct objfile_changes *c, uint64_t revision);
 /* A Commit message, packed by hand as protobuf-c packs it (fields of 0
  * left out): through its descriptor, packing cost more than all the rest
  * of a one-key change. Returns its size. */
-/* Three tags, a 64-bit varint, a fixed32 and a 32-bit varint. */
-#define OBJFILE_COMMIT_MAX (3 + 10 + 4 + 5)
 size_t objfile_commit_pack(uint64_t revision, uint32_t crc32,
     uint32_t n_entries, uint8_t out[OBJFILE_COMMIT_MAX]);
 /* Appends the changes in one write and, with --fsync always, syncs. s is
