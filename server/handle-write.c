@@ -161,6 +161,15 @@ handle_batch(struct conn *c, const Objd__Request *req)
 	struct txn t;
 	char err[512];
 
+	if (b->object_condition_case ==
+	    OBJD__BATCH__OBJECT_CONDITION_IF_OBJECT_REVISION) {
+		status =
+		    txn_check_object(b->if_object_revision, err, sizeof(err));
+		if (status != OBJD__STATUS__OK) {
+			write_answer(c, req->id, status, err);
+			return;
+		}
+	}
 	if (!write_begin(c, req->id, &t, b->conditions, b->n_conditions))
 		return;
 	for (size_t i = 0; i < b->n_operations && status == OBJD__STATUS__OK;

@@ -378,6 +378,9 @@ void store_foreach(const struct store *s,
 /* batch.c: group commit. The writes of one turn of the event loop are
  * made durable together, and only then answered. */
 bool batch_pending(void);
+/* Changes of requests still on their way to the file: the object's
+ * revision will move past store_revision(). */
+bool batch_has_changes(void);
 /* The value a key will have once the pending writes commit: its entry
  * (NULL when it will be absent); *pending tells whether a pending write
  * decides it. */
@@ -576,6 +579,9 @@ Objd__Status txn_delete(struct txn *t, const char *path, char *err,
 Objd__Status txn_check(struct txn *t, const Objd__Condition *cond, char *err,
     size_t errlen);
 /* Deletes every key the operations so far did not set. */
+/* Batch.if_object_revision: CONFLICT unless the object is at revision,
+ * with no change of another request pending. */
+Objd__Status txn_check_object(uint64_t revision, char *err, size_t errlen);
 void txn_replace_rest(struct txn *t);
 /* Queues the change in the batch for c's request; false if it changes
  * nothing (then nothing is queued and the caller answers). */

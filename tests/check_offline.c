@@ -447,6 +447,151 @@ START_TEST(test_check_fix_refuses_live_objd)
 }
 END_TEST
 
+/* Runs objctl edit ARGS with EDITOR the shell script body, files made in
+ * the session's folder. Returns the exit status. */
+static int
+edit_with(const char *body, const char *key)
+{
+	char *script = e2e_path(s, "editor.sh"), *text;
+	char *editor = xasprintf("EDITOR=%s", script);
+	char *tmpdir = xasprintf("TMPDIR=%s", s->dir);
+	const char *const env[] = { editor, tmpdir, "VISUAL=", NULL };
+	int status;
+
+	text = xasprintf("#!/bin/sh\n%s\n", body);
+	e2e_write_file(script, text, strlen(text));
+	free(text);
+	ck_assert_int_eq(chmod(script, 0755), 0);
+	if (key != NULL)
+		status = e2e_objctl(s, NULL, env, E2E_ARGV("edit", key));
+	else
+		status = e2e_objctl(s, NULL, env, E2E_ARGV("edit"));
+	free(editor);
+	free(tmpdir);
+	return status;
+}
+
+/* The edited file objctl kept, named on its last line of stderr. */
+static char *
+kept_file(void)
+{
+	const char *p = strstr(s->err, "kept in ");
+
+	ck_assert_msg(p != NULL, "%s", s->err);
+	p += strlen("kept in ");
+	return xstrndup(p, strcspn(p, "\n"));
+}
+
+static void
+edit_start(void)
+{
+	e2e_start(s);
+	CTL_OK(s, "set", "name", "John", "pi", "3.0", "gone", "1",
+	    "server.port", "80");
+	ck_assert_str_eq(CTL_OK(s, "--json", "get", "--meta", "name"),
+	    "{\"object_revision\": 1, \"revision\": 1, \"value\": \"John\"}\n");
+}
+
+/* The difference is one change: sets of what changed or is new, deletes
+ * of what is gone; the types of the rest kept. */
+START_TEST(test_edit_applies_the_difference)
+{
+	char *text;
+
+	edit_start();
+	ck_assert_int_eq(edit_with("sed -i -e 's/John/Jo/' -e '/gone/d' "
+	                           "-e 's/^{/{\"age\": 30,/' \"$1\"",
+	                     NULL),
+	    0);
+	ck_assert(e2e_json_same(CTL_OK(s, "get"),
+	    "{\"age\": 30, \"name\": \"Jo\", \"pi\": 3.0, "
+	    "\"server\": {\"port\": 80}}"));
+	/* One change: pi and server kept their revision. */
+	ck_assert_str_eq(CTL_OK(s, "--json", "get", "--meta", "pi"),
+	    "{\"object_revision\": 2, \"revision\": 1, \"value\": 3.0}\n");
+	/* KEY alone, a nested path. */
+	ck_assert_int_eq(edit_with("sed -i 's/80/8080/' \"$1\"", "server.port"),
+	    0);
+	ck_assert_str_eq(CTL_OK(s, "get", "server"), "{\"port\": 8080}\n");
+	/* Nothing is left in the folder but objd's. */
+	text = xasprintf("! ls %s | grep -q objctl-edit", s->dir);
+	ck_assert_int_eq(system(text), 0);
+	free(text);
+	e2e_stop(s);
+}
+END_TEST
+
+START_TEST(test_edit_unchanged_changes_nothing)
+{
+	edit_start();
+	ck_assert_int_eq(edit_with("touch \"$1\"", NULL), 0);
+	ck_assert_msg(strstr(s->err, "no change") != NULL, "%s", s->err);
+	/* Spacing alone is no change either. */
+	ck_assert_int_eq(edit_with("sed -i 's/: /:   /' \"$1\"", "server"), 0);
+	ck_assert_msg(strstr(s->err, "no change") != NULL, "%s", s->err);
+	ck_assert(e2e_line_has(CTL_OK(s, "status"), "revision:", "1"));
+	e2e_stop(s);
+}
+END_TEST
+
+/* A set made while the editor runs: the edit changes nothing, exits 4
+ * and keeps the edited text. */
+START_TEST(test_edit_conflict_keeps_the_text)
+{
+	char *body, *kept, *text;
+	size_t len;
+
+	edit_start();
+	body = xasprintf("'%s' set other 1 && sed -i 's/John/Jo/' \"$1\"",
+	    getenv("OBJCTL_BIN"));
+	ck_assert_int_eq(edit_with(body, NULL), 4);
+	free(body);
+	ck_assert_msg(strstr(s->err, "conflict") != NULL, "%s", s->err);
+	kept = kept_file();
+	text = e2e_read_file(kept, &len);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(strstr(text, "\"Jo\"") != NULL, "%s", text);
+	ck_assert_str_eq(CTL_OK(s, "get", "name"), "John\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "other"), "1\n");
+	free(text);
+	free(kept);
+	/* The same for KEY: any change of the object meanwhile. */
+	body = xasprintf("'%s' set other 2 && sed -i 's/3.0/4.0/' \"$1\"",
+	    getenv("OBJCTL_BIN"));
+	ck_assert_int_eq(edit_with(body, "pi"), 4);
+	free(body);
+	ck_assert_str_eq(CTL_OK(s, "get", "pi"), "3.0\n");
+	e2e_stop(s);
+}
+END_TEST
+
+/* Text that does not parse: where, exit 2 without a terminal, the text
+ * kept. */
+START_TEST(test_edit_bad_json_says_where)
+{
+	char *kept, *text;
+	size_t len;
+
+	edit_start();
+	ck_assert_int_eq(
+	    edit_with("printf '{\\n  \"a\": 1,\\n  \"b\": ,\\n}\\n' "
+	              "> \"$1\"",
+	        NULL),
+	    2);
+	ck_assert_msg(strstr(s->err, "line 3, column") != NULL, "%s", s->err);
+	kept = kept_file();
+	text = e2e_read_file(kept, &len);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(strstr(text, "\"b\": ,") != NULL, "%s", text);
+	free(text);
+	free(kept);
+	/* The object must stay an object. */
+	ck_assert_int_eq(edit_with("echo 5 > \"$1\"", NULL), 2);
+	ck_assert(e2e_line_has(CTL_OK(s, "status"), "revision:", "1"));
+	e2e_stop(s);
+}
+END_TEST
+
 static Suite *
 offline_suite(void)
 {
@@ -460,6 +605,14 @@ offline_suite(void)
 	tcase_add_loop_test(tc, test_check_names_every_damage, 0, 2);
 	tcase_add_test(tc, test_check_fix_cuts_torn_tail);
 	tcase_add_test(tc, test_check_fix_refuses_live_objd);
+	suite_add_tcase(su, tc);
+	tc = tcase_create("edit");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_edit_applies_the_difference);
+	tcase_add_test(tc, test_edit_unchanged_changes_nothing);
+	tcase_add_test(tc, test_edit_conflict_keeps_the_text);
+	tcase_add_test(tc, test_edit_bad_json_says_where);
 	suite_add_tcase(su, tc);
 	return su;
 }
