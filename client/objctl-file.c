@@ -95,7 +95,8 @@ file_build(struct ctl_file *f, struct file_entries *fe, char *err,
 	objd__response__init(r);
 	r->revision = f->scan.revision;
 	r->entries = xreallocarray(NULL, fe->n + 1, sizeof(*r->entries));
-	qsort(fe->v, fe->n, sizeof(*fe->v), file_entry_cmp);
+	if (fe->n > 0)
+		qsort(fe->v, fe->n, sizeof(*fe->v), file_entry_cmp);
 	for (size_t i = 0; i < fe->n; i++) {
 		struct file_entry *e = &fe->v[i];
 		Objd__Entry *out;
