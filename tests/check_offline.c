@@ -297,6 +297,11 @@ START_TEST(test_check_names_every_damage)
 	CTL_OK(s, "check", s->file);
 	snprintf(want, sizeof(want), "sound: 6 commits, revision 15, 45 keys");
 	ck_assert_msg(strstr(s->out, want) != NULL, "%s", s->out);
+	/* --file reads the snapshot's deflated chunks as objd does. */
+	ck_assert_str_eq(CTL_OK(s, "--file", s->file, "get", "s7"), "7\n");
+	ck_assert_str_eq(CTL_OK(s, "--file", s->file, "get", "k5"), "5\n");
+	ck_assert(e2e_line_has(CTL_OK(s, "--file", s->file, "status"),
+	    "compressed:", _i != 0 ? "yes" : "no"));
 	big = xmalloc(len + 4096);
 	memcpy(big, buf, len);
 
