@@ -166,8 +166,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "dump", 0, 0, "", "print the object as JSON that load reads back", 0,
 	    cmd_dump, true },
 	{ "edit", 0, 1, "[KEY]",
-	    "edit the object (or KEY) as JSON in $VISUAL or $EDITOR, and "
-	    "apply the difference in one change",
+	    "edit the object (or KEY) as JSON in $EDITOR, applied as one "
+	    "change",
 	    0, cmd_edit, false },
 	{ "load", 0, 1, "[--merge] [FILE|-]",
 	    "replace the object with a JSON document, atomically",
@@ -275,7 +275,9 @@ ctl_help(FILE *fp)
 	char line[128], *sock;
 
 	fputs("usage: objctl [--socket PATH] [--json] [--timeout SECONDS] "
-	      "COMMAND [ARGS...]\n\ncommands:\n",
+	      "COMMAND [ARGS...]\n"
+	      "       objctl --file PATH get|list|dump|status [ARGS...]\n"
+	      "       objctl check [--fix] PATH\n\ncommands:\n",
 	    fp);
 	for (size_t i = 0; i < NITEMS(ctl_cmds); i++) {
 		snprintf(line, sizeof(line), "%s %s", ctl_cmds[i].name,
