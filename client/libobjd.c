@@ -817,9 +817,10 @@ objd_delete_if(objd_client *c, const char *const *keys, size_t n,
 	return client_call_write(c, &req, conds, nconds);
 }
 
-int
-objd_batch(objd_client *c, const objd_op *ops, size_t nops,
-    const objd_cond *conds, size_t nconds, bool replace)
+static int
+client_batch(objd_client *c, const objd_op *ops, size_t nops,
+    const objd_cond *conds, size_t nconds, bool replace,
+    const uint64_t *object_revision)
 {
 	Objd__Request req = OBJD__REQUEST__INIT;
 	Objd__Batch batch = OBJD__BATCH__INIT;
@@ -845,6 +846,11 @@ objd_batch(objd_client *c, const objd_op *ops, size_t nops,
 	batch.n_operations = nops;
 	batch.operations = ptrs;
 	batch.replace = replace;
+	if (object_revision != NULL) {
+		batch.object_condition_case =
+		    OBJD__BATCH__OBJECT_CONDITION_IF_OBJECT_REVISION;
+		batch.if_object_revision = *object_revision;
+	}
 	req.op_case = OBJD__REQUEST__OP_BATCH;
 	req.batch = &batch;
 	status = client_call_write(c, &req, conds, nconds);
@@ -852,6 +858,20 @@ objd_batch(objd_client *c, const objd_op *ops, size_t nops,
 	free(ptrs);
 	free(os);
 	return status;
+}
+
+int
+objd_batch(objd_client *c, const objd_op *ops, size_t nops,
+    const objd_cond *conds, size_t nconds, bool replace)
+{
+	return client_batch(c, ops, nops, conds, nconds, replace, NULL);
+}
+
+int
+objd_batch_at(objd_client *c, const objd_op *ops, size_t nops,
+    uint64_t object_revision)
+{
+	return client_batch(c, ops, nops, NULL, 0, false, &object_revision);
 }
 
 int

@@ -11,6 +11,7 @@
  * objctl reads the escapes that list prints for control characters (\n,
  * \t, \u0001), so that every line list prints is a KEY again. */
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -31,6 +32,7 @@
 #include "key.h"
 #include "keypath.h"
 #include "log.h"
+#include "objctl-file.h"
 #include "objd-client.h"
 #include "paths.h"
 #include "utf8.h"
@@ -59,7 +61,11 @@ struct ctl {
 	uint64_t since; /* watch --since REV; 0: from the current values */
 	bool count_set; /* watch --count N */
 	uint64_t count;
-	bool merge; /* load --merge */
+	bool merge;       /* load --merge */
+	bool fix;         /* check --fix */
+	const char *file; /* --file: read this file, not objd */
+	struct ctl_file offline;
+	char why[1024]; /* --file: why a read failed */
 	objd_client *client;
 };
 
@@ -74,6 +80,8 @@ enum ctl_opt_id {
 	OPT_SINCE,
 	OPT_COUNT,
 	OPT_MERGE,
+	OPT_FILE,
+	OPT_FIX,
 	OPT_HELP,
 	OPT_VERSION
 };
@@ -105,6 +113,11 @@ static const struct ctl_opt ctl_opts[] = {
 	{ "count", 0, "N", OPT_COUNT, false, "watch: exit after N changes" },
 	{ "merge", 0, NULL, OPT_MERGE, false,
 	    "load: set the document's keys and keep the others" },
+	{ "file", 'f', "PATH", OPT_FILE, true,
+	    "get, list, dump, status: read the object file PATH, without "
+	    "objd" },
+	{ "fix", 0, NULL, OPT_FIX, false,
+	    "check: cut a torn tail back to the last good commit" },
 	{ "help", 'h', NULL, OPT_HELP, true, "print this help" },
 	{ "version", 0, NULL, OPT_VERSION, true, "print objctl's version" },
 };
@@ -117,6 +130,7 @@ struct ctl_cmd {
 	const char *help;
 	unsigned opts; /* bits (1 << id) of its own options */
 	int (*fn)(struct ctl *, int, char **);
+	bool offline; /* works with --file */
 };
 
 static int cmd_get(struct ctl *, int, char **);
@@ -130,36 +144,47 @@ static int cmd_status(struct ctl *, int, char **);
 static int cmd_reload(struct ctl *, int, char **);
 static int cmd_compact(struct ctl *, int, char **);
 static int cmd_ping(struct ctl *, int, char **);
+static int cmd_check(struct ctl *, int, char **);
+static int cmd_edit(struct ctl *, int, char **);
 
 #define CTL_CONDS ((1u << OPT_IF_REVISION) | (1u << OPT_IF_ABSENT))
 
 static const struct ctl_cmd ctl_cmds[] = {
 	{ "get", 0, 1, "[--meta] [KEY]",
 	    "print the whole object, or the value of KEY", 1u << OPT_META,
-	    cmd_get },
+	    cmd_get, true },
 	{ "set", 2, -1, "[OPTIONS] KEY VALUE...",
 	    "set keys in one atomic change", (1u << OPT_STRING) | CTL_CONDS,
-	    cmd_set },
+	    cmd_set, false },
 	{ "del", 1, -1, "[OPTIONS] KEY...",
-	    "delete keys in one atomic change: all or none", CTL_CONDS,
-	    cmd_del },
+	    "delete keys in one atomic change: all or none", CTL_CONDS, cmd_del,
+	    false },
 	{ "list", 0, 1, "[PREFIX]", "print the keys, one a line, sorted", 0,
-	    cmd_list },
+	    cmd_list, true },
 	{ "watch", 0, 1, "[OPTIONS] [PREFIX]",
 	    "print the values, then a line per change",
-	    (1u << OPT_SINCE) | (1u << OPT_COUNT), cmd_watch },
+	    (1u << OPT_SINCE) | (1u << OPT_COUNT), cmd_watch, false },
 	{ "dump", 0, 0, "", "print the object as JSON that load reads back", 0,
-	    cmd_dump },
+	    cmd_dump, true },
+	{ "edit", 0, 1, "[KEY]",
+	    "edit the object (or KEY) as JSON in $EDITOR, applied as one "
+	    "change",
+	    0, cmd_edit, false },
 	{ "load", 0, 1, "[--merge] [FILE|-]",
 	    "replace the object with a JSON document, atomically",
-	    1u << OPT_MERGE, cmd_load },
-	{ "status", 0, 0, "", "print objd's state", 0, cmd_status },
-	{ "reload", 0, 0, "", "make objd load its file now", 0, cmd_reload },
+	    1u << OPT_MERGE, cmd_load, false },
+	{ "status", 0, 0, "", "print objd's state (with --file, the file's)", 0,
+	    cmd_status, true },
+	{ "reload", 0, 0, "", "make objd load its file now", 0, cmd_reload,
+	    false },
 	{ "compact", 0, 0, "",
 	    "make objd rewrite its file with only the live "
 	    "state",
-	    0, cmd_compact },
-	{ "ping", 0, 0, "", "check that objd answers", 0, cmd_ping },
+	    0, cmd_compact, false },
+	{ "ping", 0, 0, "", "check that objd answers", 0, cmd_ping, false },
+	{ "check", 1, 1, "[--fix] PATH",
+	    "verify every commit of an object file, without objd",
+	    1u << OPT_FIX, cmd_check, false },
 };
 
 #define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -251,7 +276,9 @@ ctl_help(FILE *fp)
 	char line[128], *sock;
 
 	fputs("usage: objctl [--socket PATH] [--json] [--timeout SECONDS] "
-	      "COMMAND [ARGS...]\n\ncommands:\n",
+	      "COMMAND [ARGS...]\n"
+	      "       objctl --file PATH get|list|dump|status [ARGS...]\n"
+	      "       objctl check [--fix] PATH\n\ncommands:\n",
 	    fp);
 	for (size_t i = 0; i < NITEMS(ctl_cmds); i++) {
 		snprintf(line, sizeof(line), "%s %s", ctl_cmds[i].name,
@@ -414,6 +441,14 @@ ctl_apply_opt(struct ctl *ctl, const struct ctl_cmd *cmd,
 	case OPT_MERGE:
 		ctl->merge = true;
 		return 0;
+	case OPT_FILE:
+		if (*value == '\0')
+			return ctl_err(CTL_USAGE, "--file wants a path");
+		ctl->file = value;
+		return 0;
+	case OPT_FIX:
+		ctl->fix = true;
+		return 0;
 	case OPT_HELP:
 		if (cmd != NULL)
 			ctl_cmd_help(stdout, cmd);
@@ -533,11 +568,38 @@ ctl_connect(struct ctl *ctl)
 	return OBJD_OK;
 }
 
-/* Reports a failed call with objd's words, or libobjd's own. */
+/* What get, list, dump and status read: objd, or with --file the file,
+ * read once. */
+static int
+ctl_source(struct ctl *ctl)
+{
+	int status;
+
+	if (ctl->file == NULL)
+		return ctl_connect(ctl);
+	status =
+	    ctl_file_read(ctl->file, &ctl->offline, ctl->why, sizeof(ctl->why));
+	if (status != OBJD_OK)
+		return ctl_err(status, "%s", ctl->why);
+	return OBJD_OK;
+}
+
+/* The object's revision in the last answer. */
+static uint64_t
+ctl_revision(struct ctl *ctl)
+{
+	if (ctl->file != NULL)
+		return ctl->offline.scan.revision;
+	return objd_client_revision(ctl->client);
+}
+
+/* Reports a failed call with objd's words, or libobjd's own (or the
+ * file's reader's). */
 static int
 ctl_call_failed(struct ctl *ctl, int status)
 {
-	const char *why = objd_client_error(ctl->client);
+	const char *why =
+	    ctl->file != NULL ? ctl->why : objd_client_error(ctl->client);
 
 	return ctl_err(status, "%s", *why ? why : objd_strerror(status));
 }
@@ -753,16 +815,19 @@ ctl_get_all(struct ctl *ctl)
 	char *s;
 	int status;
 
-	if ((status = ctl_connect(ctl)) != OBJD_OK)
+	if ((status = ctl_source(ctl)) != OBJD_OK)
 		return status;
-	if ((status = objd_get_all(ctl->client, &resp)) != OBJD_OK) {
+	if (ctl->file != NULL)
+		resp = ctl->offline.all;
+	else if ((status = objd_get_all(ctl->client, &resp)) != OBJD_OK) {
 		objd_response_free(resp);
 		return ctl_call_failed(ctl, status);
 	}
 	s = json_from_entries(resp->entries, resp->n_entries, 2);
 	printf("%s\n", s);
 	free(s);
-	objd_response_free(resp);
+	if (ctl->file == NULL)
+		objd_response_free(resp);
 	return OBJD_OK;
 }
 
@@ -771,7 +836,7 @@ ctl_get_all(struct ctl *ctl)
 static void
 ctl_print_meta(struct ctl *ctl, Objd__Value *v, uint64_t rev)
 {
-	uint64_t objrev = objd_client_revision(ctl->client);
+	uint64_t objrev = ctl_revision(ctl);
 	Objd__Value *m;
 	char *text;
 
@@ -805,11 +870,14 @@ cmd_get(struct ctl *ctl, int argc, char **argv)
 		return ctl_get_all(ctl);
 	if ((status = ctl_key_arg(argv[0], &path)) != 0)
 		return status;
-	if ((status = ctl_connect(ctl)) != OBJD_OK) {
+	if ((status = ctl_source(ctl)) != OBJD_OK) {
 		free(path);
 		return status;
 	}
-	if (ctl->meta)
+	if (ctl->file != NULL)
+		status = ctl_file_get(&ctl->offline, path, &v, &rev, ctl->why,
+		    sizeof(ctl->why));
+	else if (ctl->meta)
 		status = objd_get_meta(ctl->client, path, &v, &rev);
 	else
 		status = objd_get(ctl->client, path, &v);
@@ -1028,11 +1096,14 @@ cmd_list(struct ctl *ctl, int argc, char **argv)
 
 	if ((status = ctl_prefix_arg(argc > 0 ? argv[0] : "", &prefix)) != 0)
 		return status;
-	if ((status = ctl_connect(ctl)) != OBJD_OK) {
+	if ((status = ctl_source(ctl)) != OBJD_OK) {
 		free(prefix);
 		return status;
 	}
-	status = objd_list(ctl->client, prefix, &resp);
+	if (ctl->file != NULL)
+		resp = ctl_file_list(&ctl->offline, prefix);
+	else
+		status = objd_list(ctl->client, prefix, &resp);
 	free(prefix);
 	if (status != OBJD_OK) {
 		objd_response_free(resp);
@@ -1741,14 +1812,60 @@ ctl_print_status_json(const Objd__StatusInfo *in)
 	ctl_print_json(m, 2);
 }
 
+/* status --file: what the file tells, in the names of objd's status
+ * where they are the same. */
+static void
+ctl_print_file_status(struct ctl *ctl)
+{
+	const struct ctl_file *f = &ctl->offline;
+	uint64_t room = f->scan.padded ? f->len - f->scan.good_end : 0;
+	uint64_t torn =
+	    f->scan.result == SCAN_TORN ? f->len - f->scan.good_end : 0;
+	Objd__Value *m;
+
+	if (ctl->json) {
+		m = value_new_map();
+		ctl_add(m, "file", value_new_string(f->path, strlen(f->path)));
+		ctl_add(m, "file_size", ctl_uint(f->scan.good_end));
+		ctl_add(m, "file_room", ctl_uint(room));
+		ctl_add(m, "keys", ctl_uint(ctl_file_keys(f)));
+		ctl_add(m, "revision", ctl_uint(f->scan.revision));
+		ctl_add(m, "commits", ctl_uint(f->scan.commits));
+		ctl_add(m, "torn_bytes", ctl_uint(torn));
+		ctl_add(m, "compressed", value_new_bool(f->scan.compressed));
+		ctl_add(m, "objd_format", value_new_bool(f->scan.ours));
+		ctl_print_json(m, 2);
+		return;
+	}
+	ctl_print_field("file", f->path);
+	if (room > 0)
+		printf("file size: %zu (room after it: %" PRIu64 ")\n",
+		    f->scan.good_end, room);
+	else
+		printf("file size: %zu\n", f->scan.good_end);
+	printf("keys: %zu\n", ctl_file_keys(f));
+	printf("revision: %" PRIu64 "\n", f->scan.revision);
+	printf("commits: %" PRIu64 "\n", f->scan.commits);
+	if (torn > 0)
+		printf("torn bytes at the end: %" PRIu64 "\n", torn);
+	printf("compressed: %s\n", f->scan.compressed ? "yes" : "no");
+	if (!f->scan.ours)
+		printf("format: another program's (objd rewrites it in its "
+		       "own when it loads it)\n");
+}
+
 static int
 cmd_status(struct ctl *ctl, int argc, char **argv)
 {
 	Objd__Response *resp;
 	int status;
 
-	if ((status = ctl_connect(ctl)) != OBJD_OK)
+	if ((status = ctl_source(ctl)) != OBJD_OK)
 		return status;
+	if (ctl->file != NULL) {
+		ctl_print_file_status(ctl);
+		return OBJD_OK;
+	}
 	if ((status = objd_status(ctl->client, &resp)) != OBJD_OK) {
 		objd_response_free(resp);
 		return ctl_call_failed(ctl, status);
@@ -1808,6 +1925,462 @@ cmd_ping(struct ctl *ctl, int argc, char **argv)
 	return OBJD_OK;
 }
 
+/* check's report of a file that is not sound: the class of damage,
+ * where, and what --fix would do about it. */
+static void
+ctl_check_report(const struct ctl_file *f)
+{
+	const struct scan_report *r = &f->scan;
+	char *shown = ctl_escape(f->path, false);
+
+	printf("%s: %s at byte %zu: %s\n", shown, ctl_file_damage_name(r),
+	    r->at, r->why);
+	printf("%s: %" PRIu64 " good commits up to byte %zu (revision %" PRIu64
+	       "), %zu bytes in all\n",
+	    shown, r->commits, r->good_end, r->revision, f->len);
+	if (r->result == SCAN_TORN && r->ours)
+		printf("%s: the %zu bytes after byte %zu are a torn tail, "
+		       "which objd cuts at start (keeping them aside), as "
+		       "objctl check --fix does\n",
+		    shown, f->len - r->good_end, r->good_end);
+	else
+		printf("%s: not a torn tail, which a crash leaves: cutting "
+		       "would drop acknowledged changes, so neither objd nor "
+		       "--fix does; restore a copy of the file, or move it "
+		       "aside\n",
+		    shown);
+	free(shown);
+}
+
+static void
+ctl_check_sound(const struct ctl_file *f)
+{
+	char *shown = ctl_escape(f->path, false);
+
+	printf("%s: sound: %" PRIu64 " commits, revision %" PRIu64
+	       ", %zu keys, %zu bytes%s%s\n",
+	    shown, f->scan.commits, f->scan.revision, ctl_file_keys(f),
+	    f->scan.good_end, f->scan.compressed ? ", compressed" : "",
+	    f->scan.ours ? "" : " (another program's format)");
+	free(shown);
+}
+
+/* Cuts the file read back to its last good commit, through a descriptor
+ * of the same file that may write. */
+static int
+ctl_cut(const struct ctl_file *f, char *err, size_t errlen)
+{
+	struct stat read_st, st;
+	int fd = open(f->path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW), rc = -1;
+
+	if (fd == -1 || fstat(fd, &st) == -1 || fstat(f->fd, &read_st) == -1)
+		snprintf(err, errlen, "cannot cut %s back: %s", f->path,
+		    strerror(errno));
+	else if (st.st_dev != read_st.st_dev || st.st_ino != read_st.st_ino)
+		snprintf(err, errlen,
+		    "%s was replaced while objctl read it: nothing was cut",
+		    f->path);
+	else if (ftruncate(fd, (off_t)f->scan.good_end) == -1 ||
+	    fsync(fd) == -1)
+		snprintf(err, errlen, "cannot cut %s back: %s", f->path,
+		    strerror(errno));
+	else
+		rc = 0;
+	if (fd != -1)
+		close(fd);
+	return rc;
+}
+
+/* check --fix: cuts a torn tail back to the last good commit, under
+ * objd's lock, keeping the cut bytes beside the file as objd does. */
+static int
+ctl_check_fix(struct ctl *ctl, const char *path)
+{
+	struct ctl_file *f = &ctl->offline;
+	char err[1024], *kept, *shown;
+	bool created;
+	int lock_fd, status;
+
+	if ((status = ctl_file_lock(path, &lock_fd, &created, err,
+	         sizeof(err))) != OBJD_OK)
+		return ctl_err(status, "%s", err);
+	/* Read again under the lock: no objd changes it from now on. */
+	ctl_file_free(f);
+	status = ctl_file_scan(path, f, err, sizeof(err));
+	if (status == OBJD_OK && f->scan.result == SCAN_OK) {
+		ctl_file_unlock(path, lock_fd, created);
+		ctl_check_sound(f);
+		return OBJD_OK;
+	}
+	if (status == OBJD_OK && f->scan.result == SCAN_TORN && f->scan.ours) {
+		kept = objfile_keep_tail(path, f->buf + f->scan.good_end,
+		    f->len - f->scan.good_end, err, sizeof(err));
+		if (kept == NULL)
+			status = OBJD_FAILED;
+		else if (ctl_cut(f, err, sizeof(err)) == -1)
+			status = OBJD_FAILED;
+		else {
+			shown = ctl_escape(path, false);
+			printf("%s: cut %zu bytes back to the last good commit "
+			       "at byte %zu (revision %" PRIu64
+			       "); they are kept in %s\n",
+			    shown, f->len - f->scan.good_end, f->scan.good_end,
+			    f->scan.revision, kept);
+			free(shown);
+		}
+		free(kept);
+	} else if (status == OBJD_OK) {
+		ctl_check_report(f);
+		snprintf(err, sizeof(err),
+		    "%s: --fix cuts only a torn tail; the file is left as it "
+		    "was",
+		    path);
+		status = OBJD_FAILED;
+	}
+	ctl_file_unlock(path, lock_fd, created);
+	if (status != OBJD_OK)
+		return ctl_err(status, "%s", err);
+	return OBJD_OK;
+}
+
+static int
+cmd_check(struct ctl *ctl, int argc, char **argv)
+{
+	struct ctl_file *f = &ctl->offline;
+	char err[1024];
+	int status;
+
+	if (ctl->fix)
+		return ctl_check_fix(ctl, argv[0]);
+	if ((status = ctl_file_scan(argv[0], f, err, sizeof(err))) != OBJD_OK)
+		return ctl_err(status, "%s", err);
+	if (f->scan.result != SCAN_OK) {
+		ctl_check_report(f);
+		return OBJD_FAILED;
+	}
+	ctl_check_sound(f);
+	return OBJD_OK;
+}
+
+/* edit: the text being edited, and what it started from. */
+struct ctl_edit {
+	const char *key;     /* KEY as given, or NULL for the object */
+	char *path;          /* KEY as objd reads it */
+	char *file;          /* the temporary file */
+	char *text;          /* what it held at first */
+	Objd__Response *all; /* the object, without KEY */
+	Objd__Value *value;  /* KEY's value */
+	uint64_t revision;   /* the object's when read */
+	bool keep;           /* the file holds text that was not applied */
+};
+
+/* Reads what is to be edited and its revision. */
+static int
+ctl_edit_read(struct ctl *ctl, struct ctl_edit *ed)
+{
+	char *shown;
+	int status;
+
+	if (ed->key == NULL) {
+		status = objd_get_all(ctl->client, &ed->all);
+		if (status != OBJD_OK)
+			return ctl_call_failed(ctl, status);
+		ed->text =
+		    json_from_entries(ed->all->entries, ed->all->n_entries, 2);
+	} else {
+		status = objd_get(ctl->client, ed->path, &ed->value);
+		if (status == OBJD_NOT_FOUND) {
+			shown = ctl_escape(ed->key, false);
+			ctl_err(status, "key not found: %s", shown);
+			free(shown);
+			return status;
+		}
+		if (status != OBJD_OK)
+			return ctl_call_failed(ctl, status);
+		ed->text = json_from_value(ed->value, 2);
+	}
+	ed->revision = objd_client_revision(ctl->client);
+	ed->text = xrealloc(ed->text, strlen(ed->text) + 2);
+	strcat(ed->text, "\n");
+	return OBJD_OK;
+}
+
+/* Puts the text in a new file of this user's alone. */
+static int
+ctl_edit_file(struct ctl_edit *ed)
+{
+	const char *tmp = getenv("TMPDIR");
+	size_t len = strlen(ed->text);
+	int fd;
+
+	if (tmp == NULL || *tmp == '\0')
+		tmp = "/tmp";
+	ed->file = xasprintf("%s/objctl-edit-XXXXXX.json", tmp);
+	if ((fd = mkstemps(ed->file, 5)) == -1)
+		return ctl_err(OBJD_FAILED, "cannot make a file in %s: %s", tmp,
+		    strerror(errno));
+	if (write(fd, ed->text, len) != (ssize_t)len || close(fd) == -1) {
+		ctl_err(OBJD_FAILED, "cannot write %s: %s", ed->file,
+		    strerror(errno));
+		unlink(ed->file);
+		return OBJD_FAILED;
+	}
+	return OBJD_OK;
+}
+
+/* Runs $VISUAL, else $EDITOR, else vi, on the file, through the shell
+ * as git does, so that EDITOR="code --wait" works. */
+static int
+ctl_run_editor(const char *file)
+{
+	const char *editor = getenv("VISUAL");
+	pid_t pid;
+	int wstatus;
+
+	if (editor == NULL || *editor == '\0')
+		editor = getenv("EDITOR");
+	if (editor == NULL || *editor == '\0')
+		editor = "vi";
+	fflush(stdout);
+	if ((pid = fork()) == -1)
+		return ctl_err(OBJD_FAILED, "cannot start %s: %s", editor,
+		    strerror(errno));
+	if (pid == 0) {
+		char *cmd = xasprintf("%s \"$@\"", editor);
+
+		execl("/bin/sh", "sh", "-c", cmd, editor, file, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &wstatus, 0) == -1)
+		if (errno != EINTR)
+			return ctl_err(OBJD_FAILED, "cannot wait for %s: %s",
+			    editor, strerror(errno));
+	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
+		return OBJD_OK;
+	return ctl_err(OBJD_FAILED,
+	    "the editor (%s) failed (%s %d): nothing was changed", editor,
+	    WIFEXITED(wstatus) ? "exit" : "signal",
+	    WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : WTERMSIG(wstatus));
+}
+
+/* Whether a and b are the same value, types included. */
+static bool
+ctl_same_value(const Objd__Value *a, const Objd__Value *b)
+{
+	char *x = json_from_value(a, 0), *y = json_from_value(b, 0);
+	bool same = strcmp(x, y) == 0;
+
+	free(x);
+	free(y);
+	return same;
+}
+
+static const Objd__Value *
+ctl_member(const Objd__Value *map, const char *key)
+{
+	for (size_t i = 0; i < map->map_value->n_fields; i++)
+		if (strcmp(map->map_value->fields[i]->key, key) == 0)
+			return map->map_value->fields[i]->value;
+	return NULL;
+}
+
+/* The changes from the object read to doc: sets of the keys changed or
+ * new, deletes of the keys gone. paths[] are the keys as paths. */
+static size_t
+ctl_edit_diff(const struct ctl_edit *ed, const Objd__Value *doc, objd_op *ops,
+    char **paths)
+{
+	const Objd__MapValue *m = doc->map_value;
+	const Objd__Entry *old;
+	size_t n = 0, k;
+
+	for (size_t i = 0; i < m->n_fields; i++) {
+		for (k = 0, old = NULL; k < ed->all->n_entries && old == NULL;
+		     k++)
+			if (strcmp(ed->all->entries[k]->key,
+			        m->fields[i]->key) == 0)
+				old = ed->all->entries[k];
+		if (old != NULL &&
+		    ctl_same_value(old->value, m->fields[i]->value))
+			continue;
+		paths[n] = keypath_escape(m->fields[i]->key,
+		    strlen(m->fields[i]->key));
+		ops[n].key = paths[n];
+		ops[n++].value = m->fields[i]->value;
+	}
+	for (k = 0; k < ed->all->n_entries; k++) {
+		if (ctl_member(doc, ed->all->entries[k]->key) != NULL)
+			continue;
+		paths[n] = keypath_escape(ed->all->entries[k]->key,
+		    strlen(ed->all->entries[k]->key));
+		ops[n].key = paths[n];
+		ops[n++].value = NULL;
+	}
+	return n;
+}
+
+/* The edited text as a document: NULL with the reason in err. */
+static Objd__Value *
+ctl_edit_parse(const struct ctl_edit *ed, const char *text, size_t len,
+    char *err, size_t errlen)
+{
+	Objd__Value *doc = json_to_value(text, len, err, errlen);
+	char why[256], *shown;
+
+	if (doc == NULL || ed->key != NULL)
+		return doc;
+	if (doc->kind_case != OBJD__VALUE__KIND_MAP_VALUE) {
+		snprintf(err, errlen,
+		    "the object must stay a JSON object of keys and values, "
+		    "not %s",
+		    value_type_name(doc));
+		value_free(doc);
+		return NULL;
+	}
+	for (size_t i = 0; i < doc->map_value->n_fields; i++) {
+		const char *key = doc->map_value->fields[i]->key;
+
+		if (key_valid(key, strlen(key), why, sizeof(why)))
+			continue;
+		shown = ctl_escape(key, false);
+		snprintf(err, errlen, "invalid key \"%s\": %s", shown, why);
+		free(shown);
+		value_free(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+/* Asks on the terminal whether to edit again. */
+static bool
+ctl_ask_again(void)
+{
+	char line[64];
+
+	if (!isatty(STDIN_FILENO))
+		return false;
+	fputs("objctl: edit again? [Y/n] ", stderr);
+	if (fgets(line, sizeof(line), stdin) == NULL)
+		return false;
+	return line[0] != 'n' && line[0] != 'N';
+}
+
+/* Applies doc as one change at the revision read. */
+static int
+ctl_edit_apply(struct ctl *ctl, struct ctl_edit *ed, const Objd__Value *doc)
+{
+	size_t n = ed->all != NULL ? ed->all->n_entries : 0;
+	size_t cap = n +
+	    (doc->kind_case == OBJD__VALUE__KIND_MAP_VALUE
+	            ? doc->map_value->n_fields
+	            : 0) +
+	    1;
+	objd_op *ops = xcalloc(cap, sizeof(*ops));
+	char **paths = xcalloc(cap, sizeof(*paths));
+	int status;
+
+	if (ed->key != NULL) {
+		n = ctl_same_value(ed->value, doc) ? 0 : 1;
+		ops[0].key = ed->path;
+		ops[0].value = doc;
+	} else
+		n = ctl_edit_diff(ed, doc, ops, paths);
+	if (n == 0) {
+		fprintf(stderr, "objctl: no change: nothing was changed\n");
+		status = OBJD_OK;
+	} else if ((status = objd_batch_at(ctl->client, ops, n,
+	                ed->revision)) != OBJD_OK) {
+		ctl_write_failed(ctl, status);
+		ctl_err(status,
+		    "nothing was changed; the edited text is kept in %s",
+		    ed->file);
+		ed->keep = true;
+	} else if (ctl->json)
+		ctl_print_revision(ctl);
+	ctl_free_strs(paths, cap);
+	free(ops);
+	return status;
+}
+
+/* The edited file, whole; NULL with the reason printed. */
+static char *
+ctl_edit_text(const char *name, size_t *len)
+{
+	size_t cap;
+	char *buf;
+	bool eof;
+	int fd;
+
+	if ((fd = ctl_load_open(name)) == -1)
+		return NULL;
+	if (!ctl_read_upto(fd, name, SIZE_MAX, &buf, len, &cap, &eof))
+		buf = NULL;
+	close(fd);
+	return buf;
+}
+
+static int
+ctl_edit_loop(struct ctl *ctl, struct ctl_edit *ed)
+{
+	char err[512], *text;
+	Objd__Value *doc;
+	size_t len;
+	int status;
+
+	for (;;) {
+		if ((status = ctl_run_editor(ed->file)) != OBJD_OK)
+			return status;
+		if ((text = ctl_edit_text(ed->file, &len)) == NULL)
+			return OBJD_FAILED;
+		if (len == strlen(ed->text) &&
+		    memcmp(text, ed->text, len) == 0) {
+			free(text);
+			fprintf(stderr,
+			    "objctl: no change: nothing was "
+			    "changed\n");
+			return OBJD_OK;
+		}
+		doc = ctl_edit_parse(ed, text, len, err, sizeof(err));
+		free(text);
+		if (doc != NULL)
+			break;
+		ctl_err(CTL_USAGE, "%s: %s", ed->file, err);
+		ed->keep = !ctl_ask_again();
+		if (ed->keep)
+			return ctl_err(CTL_USAGE,
+			    "nothing was changed; the edited text is kept in "
+			    "%s",
+			    ed->file);
+	}
+	status = ctl_edit_apply(ctl, ed, doc);
+	value_free(doc);
+	return status;
+}
+
+static int
+cmd_edit(struct ctl *ctl, int argc, char **argv)
+{
+	struct ctl_edit ed = { .key = argc > 0 ? argv[0] : NULL };
+	int status;
+
+	if (ed.key != NULL && (status = ctl_key_arg(ed.key, &ed.path)) != 0)
+		return status;
+	if ((status = ctl_connect(ctl)) == OBJD_OK &&
+	    (status = ctl_edit_read(ctl, &ed)) == OBJD_OK &&
+	    (status = ctl_edit_file(&ed)) == OBJD_OK) {
+		status = ctl_edit_loop(ctl, &ed);
+		/* The text stays when it was not applied, for another try. */
+		if (!ed.keep)
+			unlink(ed.file);
+	}
+	free(ed.path);
+	free(ed.file);
+	free(ed.text);
+	objd_response_free(ed.all);
+	value_free(ed.value);
+	return status;
+}
+
 /* A full disk or a closed pipe must not pass for success. */
 static int
 ctl_flush(int status)
@@ -1845,12 +2418,20 @@ main(int argc, char **argv)
 	rc = ctl_parse_args(&ctl, cmd, argc, argv, i + 1, args, &nargs);
 	if (rc == 0)
 		rc = ctl_check_count(cmd, nargs);
+	if (rc == 0 && ctl.file != NULL && cmd->fn == cmd_check)
+		rc = ctl_err(CTL_USAGE, "usage: objctl check [--fix] PATH");
+	else if (rc == 0 && ctl.file != NULL && !cmd->offline)
+		rc = ctl_err(CTL_USAGE,
+		    "--file reads a file for get, list, dump and status; %s "
+		    "needs objd",
+		    cmd->name);
 	if (rc != 0) {
 		free(args);
 		return ctl_flush(rc < 0 ? 0 : rc);
 	}
 	status = cmd->fn(&ctl, nargs, args);
 	objd_close(ctl.client);
+	ctl_file_free(&ctl.offline);
 	free(args);
 	return ctl_flush(status);
 }

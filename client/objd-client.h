@@ -158,6 +158,11 @@ int objd_delete_if(objd_client *c, const char *const *keys, size_t n,
  * then replaces the whole object (objctl load). */
 int objd_batch(objd_client *c, const objd_op *ops, size_t nops,
     const objd_cond *conds, size_t nconds, bool replace);
+/* objd_batch() only if the whole object is still at object_revision (the
+ * revision a read answered with): OBJD_CONFLICT, and nothing changes, if
+ * any key changed since. A read-modify-write of many keys. */
+int objd_batch_at(objd_client *c, const objd_op *ops, size_t nops,
+    uint64_t object_revision);
 /* Lists the keys that start with prefix (NULL or "" for all), sorted
  * bytewise, in (*resp)->keys[0 .. (*resp)->n_keys); free *resp with
  * objd_response_free(). */

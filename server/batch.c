@@ -291,6 +291,12 @@ batch_pending(void)
 	return batch.list.nwaiters > 0 || syncing.active;
 }
 
+bool
+batch_has_changes(void)
+{
+	return batch.list.nchanges > 0 || syncing.list.nchanges > 0;
+}
+
 /* The index slot of key: where it is, or the empty slot it would take. */
 static size_t
 index_slot(const uint32_t *index, size_t nindex,

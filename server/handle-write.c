@@ -198,6 +198,18 @@ handle_batch(struct conn *c, const Objd__Request *req)
 	struct txn t;
 	char err[512];
 
+	/* Checked first: a staged load's last piece is refused whole. */
+	if (b->object_condition_case ==
+	    OBJD__BATCH__OBJECT_CONDITION_IF_OBJECT_REVISION) {
+		status =
+		    txn_check_object(b->if_object_revision, err, sizeof(err));
+		if (status != OBJD__STATUS__OK) {
+			if (stage_open(c))
+				stage_free(c);
+			write_answer(c, req->id, status, err);
+			return;
+		}
+	}
 	if (stage_open(c)) {
 		handle_staged_batch(c, req);
 		return;

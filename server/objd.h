@@ -17,6 +17,7 @@
 
 #include "clock.h"
 #include "objd.pb-c.h"
+#include "objfile-scan.h"
 
 struct conn;
 struct objfile;
@@ -383,6 +384,9 @@ void store_foreach(const struct store *s,
 /* batch.c: group commit. The writes of one turn of the event loop are
  * made durable together, and only then answered. */
 bool batch_pending(void);
+/* Changes of requests still on their way to the file: the object's
+ * revision will move past store_revision(). */
+bool batch_has_changes(void);
 /* The value a key will have once the pending writes commit: its entry
  * (NULL when it will be absent); *pending tells whether a pending write
  * decides it. */
@@ -425,12 +429,6 @@ enum objfile_state {
 	OBJFILE_UNCHANGED, /* as objd last wrote or read it */
 	OBJFILE_CHANGED,   /* replaced or modified by someone else */
 	OBJFILE_MISSING    /* removed by someone else */
-};
-enum scan_result {
-	SCAN_OK,
-	SCAN_TORN,    /* cut or garbled after the last good commit */
-	SCAN_DAMAGED, /* bad bytes in a snapshot, or before a good commit */
-	SCAN_INVALID  /* a file objd did not write holds a bad entry */
 };
 struct buf {
 	uint8_t *data;
@@ -489,8 +487,6 @@ void objfile_change_commit(struct objfile_changes *c, uint64_t revision);
 /* A Commit message, packed by hand as protobuf-c packs it (fields of 0
  * left out): through its descriptor, packing cost more than all the rest
  * of a one-key change. Returns its size. */
-/* Three tags, a 64-bit varint, a fixed32 and a 32-bit varint. */
-#define OBJFILE_COMMIT_MAX (3 + 10 + 4 + 5)
 size_t objfile_commit_pack(uint64_t revision, uint32_t crc32,
     uint32_t n_entries, uint8_t out[OBJFILE_COMMIT_MAX]);
 /* Appends the changes in one write and, with --fsync always, syncs. s is
@@ -592,6 +588,9 @@ Objd__Status txn_delete(struct txn *t, const char *path, char *err,
 Objd__Status txn_check(struct txn *t, const Objd__Condition *cond, char *err,
     size_t errlen);
 /* Deletes every key the operations so far did not set. */
+/* Batch.if_object_revision: CONFLICT unless the object is at revision,
+ * with no change of another request pending. */
+Objd__Status txn_check_object(uint64_t revision, char *err, size_t errlen);
 void txn_replace_rest(struct txn *t);
 /* Queues the change in the batch for c's request; false if it changes
  * nothing (then nothing is queued and the caller answers). */

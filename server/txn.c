@@ -281,6 +281,23 @@ txn_check(struct txn *t, const Objd__Condition *cond, char *err, size_t errlen)
 	}
 }
 
+Objd__Status
+txn_check_object(uint64_t revision, char *err, size_t errlen)
+{
+	uint64_t now = store_revision(server.store);
+
+	/* A change still in the batch gives the object a revision that no
+	 * client can have read. */
+	if (batch_has_changes())
+		now++;
+	if (now == revision && !batch_has_changes())
+		return OBJD__STATUS__OK;
+	snprintf(err, errlen,
+	    "conflict: the object is at revision %llu, not %llu",
+	    (unsigned long long)now, (unsigned long long)revision);
+	return OBJD__STATUS__CONFLICT;
+}
+
 static void
 txn_replace_one(const struct store_entry *e, void *arg)
 {

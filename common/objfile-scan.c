@@ -1,0 +1,684 @@
+/* SPDX-License-Identifier: ISC */
+/* objfile-scan.c: the walk over an object file's bytes (the layout is
+ * described in server/objfile.c and proto/objd.proto).
+ *
+ * Loading walks the top-level fields without decoding the whole message.
+ * Entries wait in a staging list until their commit checks out, so a torn
+ * write at the end never reaches the caller. Only the tail that a crash
+ * left unwritten is a torn end, for objd to cut back to the last good
+ * commit; damage followed by a good commit, or inside the snapshot that
+ * a file starts with, is damage, because cutting there would drop
+ * acknowledged changes.
+ *
+ * Deflated chunks (--compress) are inflated one at a time into a buffer
+ * of OBJFILE_CHUNK_MAX bytes and their entries walked as the file's own,
+ * so a chunk that would inflate to more (a zip bomb in a replaced file)
+ * is refused after at most that many bytes. */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+/* libdeflate: the crc32 of commits (zlib's, computed many times faster
+ * than zlib on the short records of a change), and the zlib streams of
+ * --compress, read whole, as the bound on a chunk allows. */
+#include <libdeflate.h>
+
+#include "framing.h"
+#include "key.h"
+#include "objfile-scan.h"
+#include "value.h"
+#include "xmalloc.h"
+
+const uint8_t objfile_tombstone[2] = { (9 << 3) | 2, 0 };
+
+/* Reads the header of one field at buf[*pos..len): its number, wire type
+ * and, for a varint, its value; for the others *value is the payload's
+ * size and *pos is left at the payload. */
+static int
+read_field(const uint8_t *buf, size_t len, size_t *pos, uint32_t *number,
+    unsigned *wire, uint64_t *value)
+{
+	uint64_t tag;
+	int used;
+
+	used = varint_decode(buf + *pos, len - *pos, &tag);
+	if (used <= 0 || (tag >> 3) == 0 || (tag >> 3) > UINT32_MAX)
+		return -1;
+	*pos += (size_t)used;
+	*number = (uint32_t)(tag >> 3);
+	*wire = (unsigned)(tag & 7);
+	switch (*wire) {
+	case 0:
+		used = varint_decode(buf + *pos, len - *pos, value);
+		if (used <= 0)
+			return -1;
+		*pos += (size_t)used;
+		return 0;
+	case 1:
+	case 5:
+		*value = *wire == 1 ? 8 : 4;
+		return len - *pos < *value ? -1 : 0;
+	case 2:
+		used = varint_decode(buf + *pos, len - *pos, value);
+		if (used <= 0 || *value > len - *pos - (size_t)used)
+			return -1;
+		*pos += (size_t)used;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* One map entry, as it lies in the file. */
+struct raw_entry {
+	const char *key;
+	size_t keylen;
+	const uint8_t *val;
+	size_t vallen;
+	uint64_t revision; /* its own, if it has one */
+	bool has_revision; /* if not, it takes the commit's */
+};
+
+static int
+parse_entry(const uint8_t *buf, size_t len, struct raw_entry *e)
+{
+	size_t pos = 0;
+	uint32_t number;
+	unsigned wire;
+	uint64_t n;
+
+	memset(e, 0, sizeof(*e));
+	e->key = "";
+	while (pos < len) {
+		if (read_field(buf, len, &pos, &number, &wire, &n) == -1)
+			return -1;
+		if (wire == 2 && number == OBJFILE_ENTRY_KEY) {
+			e->key = (const char *)buf + pos;
+			e->keylen = (size_t)n;
+		} else if (wire == 2 && number == OBJFILE_ENTRY_VALUE) {
+			e->val = buf + pos;
+			e->vallen = (size_t)n;
+		} else if (wire == 0 && number == OBJFILE_ENTRY_REVISION) {
+			e->revision = n;
+			e->has_revision = true;
+		}
+		if (wire != 0)
+			pos += (size_t)n;
+	}
+	return 0;
+}
+
+static bool
+is_tombstone(const struct raw_entry *e)
+{
+	return e->vallen == sizeof(objfile_tombstone) &&
+	    memcmp(e->val, objfile_tombstone, sizeof(objfile_tombstone)) == 0;
+}
+
+/* A file objd did not write is checked as strictly as a request. */
+static bool
+entry_valid(const struct raw_entry *e, char *err, size_t errlen)
+{
+	char why[256];
+	Objd__Value *v;
+
+	if (!key_valid(e->key, e->keylen, why, sizeof(why))) {
+		snprintf(err, errlen, "bad key: %s", why);
+		return false;
+	}
+	if (e->val == NULL) {
+		snprintf(err, errlen, "key \"%.*s\" has no value",
+		    (int)(e->keylen > 64 ? 64 : e->keylen), e->key);
+		return false;
+	}
+	if (is_tombstone(e))
+		return true;
+	if ((v = value_unpack(e->val, e->vallen, why, sizeof(why))) == NULL) {
+		snprintf(err, errlen, "bad value for key \"%.*s\": %s",
+		    (int)(e->keylen > 64 ? 64 : e->keylen), e->key, why);
+		return false;
+	}
+	value_free(v);
+	return true;
+}
+
+static void
+apply_entry(const struct scan_ops *ops, const struct raw_entry *e,
+    uint64_t revision)
+{
+	struct scan_entry out = {
+		.key = e->key,
+		.keylen = e->keylen,
+		.val = e->val,
+		.vallen = e->vallen,
+		.revision = e->has_revision ? e->revision : revision,
+		.deleted = is_tombstone(e),
+	};
+
+	ops->entry(&out, ops->arg);
+}
+
+/* The walk over a whole file. */
+struct scan {
+	const uint8_t *buf;
+	size_t len;
+	const struct scan_ops *ops;
+	bool has_header;
+	bool any_commit;
+	size_t good_end; /* the end of the last good commit */
+	bool padded;     /* room follows good_end to the end */
+	uint64_t revision;
+	size_t *staged; /* offsets of the entries waiting for their commit */
+	size_t nstaged, capstaged;
+	size_t nchunks; /* of the staged, deflated chunks */
+	bool compressed;
+	uint64_t commits;
+	/* Where the walk stopped and what it found there. */
+	enum scan_damage damage;
+	size_t at, later;
+	/* Inflates one chunk at a time into OBJFILE_CHUNK_MAX bytes. */
+	struct libdeflate_decompressor *inflater;
+	uint8_t *inflated;
+	char why[512];
+};
+
+static void
+scan_stage(struct scan *sc, size_t entry_at)
+{
+	if (sc->nstaged == sc->capstaged) {
+		sc->capstaged = sc->capstaged ? sc->capstaged * 2 : 1024;
+		sc->staged = xreallocarray(sc->staged, sc->capstaged,
+		    sizeof(*sc->staged));
+	}
+	sc->staged[sc->nstaged++] = entry_at;
+}
+
+/* Applies one entry (its payload: p, len); for a foreign file, checks it
+ * first. at names the entry, or the chunk it is in, in the error. */
+static int
+scan_apply_entry(struct scan *sc, const uint8_t *p, size_t len,
+    uint64_t revision, size_t at, bool in_chunk)
+{
+	struct raw_entry e;
+
+	if (parse_entry(p, len, &e) == -1 ||
+	    (!sc->has_header && !entry_valid(&e, sc->why, sizeof(sc->why)))) {
+		sc->damage = SCAN_BAD_ENTRY;
+		sc->at = at;
+		if (sc->why[0] == '\0')
+			snprintf(sc->why, sizeof(sc->why),
+			    "malformed entry %s byte %zu",
+			    in_chunk ? "in the deflated chunk at" : "at", at);
+		return -1;
+	}
+	apply_entry(sc->ops, &e, revision);
+	return 0;
+}
+
+/* Inflates the chunk at byte at (its payload: in, inlen) into
+ * sc->inflated, refusing one that would inflate to more than
+ * OBJFILE_CHUNK_MAX bytes before it has produced more. */
+static int
+scan_inflate(struct scan *sc, size_t at, const uint8_t *in, size_t inlen,
+    size_t *outlen)
+{
+	const char *why;
+	size_t used = 0;
+
+	*outlen = 0;
+	if (sc->inflater == NULL) {
+		if ((sc->inflater = libdeflate_alloc_decompressor()) == NULL) {
+			why = "out of memory";
+			goto bad;
+		}
+		sc->inflated = xmalloc(OBJFILE_CHUNK_MAX);
+	}
+	switch (libdeflate_zlib_decompress_ex(sc->inflater, in, inlen,
+	    sc->inflated, OBJFILE_CHUNK_MAX, &used, outlen)) {
+	case LIBDEFLATE_SUCCESS:
+		if (used == inlen)
+			return 0;
+		why = "bytes follow its zlib stream";
+		break;
+	case LIBDEFLATE_INSUFFICIENT_SPACE:
+		why = "it inflates to more than 65536 bytes, the most a "
+		      "chunk may hold";
+		break;
+	default:
+		/* libdeflate does not tell a stream cut short from a
+		 * damaged one. */
+		why = "it is not a whole zlib stream: damaged or cut short";
+		break;
+	}
+bad:
+	sc->damage = SCAN_BAD_CHUNK;
+	sc->at = at;
+	snprintf(sc->why, sizeof(sc->why),
+	    "the deflated chunk at byte %zu does not load: %s", at, why);
+	return -1;
+}
+
+/* Applies the entries of the deflated chunk at byte at; *count grows by
+ * their number. */
+static int
+scan_apply_chunk(struct scan *sc, size_t at, const uint8_t *p, size_t len,
+    uint64_t revision, size_t *count)
+{
+	size_t outlen, pos = 0, field_at;
+	uint32_t number;
+	unsigned wire;
+	uint64_t n;
+
+	if (scan_inflate(sc, at, p, len, &outlen) == -1)
+		return -1;
+	while (pos < outlen) {
+		field_at = pos;
+		if (read_field(sc->inflated, outlen, &pos, &number, &wire,
+		        &n) == -1 ||
+		    number != OBJFILE_FIELD_ENTRIES || wire != 2) {
+			sc->damage = SCAN_BAD_CHUNK;
+			sc->at = at;
+			snprintf(sc->why, sizeof(sc->why),
+			    "the deflated chunk at byte %zu holds something "
+			    "other than map entries, at its byte %zu",
+			    at, field_at);
+			return -1;
+		}
+		if (scan_apply_entry(sc, sc->inflated + pos, (size_t)n,
+		        revision, at, true) == -1)
+			return -1;
+		pos += (size_t)n;
+		(*count)++;
+	}
+	return 0;
+}
+
+/* How many staged entries ahead a load fetches the slots of their keys. */
+#define SCAN_FETCH_AHEAD 8
+
+/* Starts fetching the slot of the key of staged entry i, if it is a plain
+ * entry: inserting a million keys otherwise waits on memory for each. */
+static void
+scan_prefetch(struct scan *sc, size_t i)
+{
+	size_t pos = sc->staged[i];
+	struct raw_entry e;
+	uint32_t number;
+	unsigned wire;
+	uint64_t n;
+
+	if (read_field(sc->buf, sc->len, &pos, &number, &wire, &n) == 0 &&
+	    number == OBJFILE_FIELD_ENTRIES && wire == 2 &&
+	    n <= sc->len - pos &&
+	    parse_entry(sc->buf + pos, (size_t)n, &e) == 0)
+		sc->ops->prefetch(e.key, e.keylen, sc->ops->arg);
+}
+
+/* Applies the staged entries and chunks. want is the commit's count of
+ * entries, checked here when chunks hide it from scan_commit_ok; NULL
+ * for a file without commits. */
+static int
+scan_apply(struct scan *sc, uint64_t revision, const uint32_t *want)
+{
+	size_t count = 0;
+	uint32_t number;
+	unsigned wire;
+	uint64_t n;
+
+	for (size_t i = 0; i < sc->nstaged; i++) {
+		size_t at = sc->staged[i], pos = at;
+
+		if (sc->ops->prefetch != NULL &&
+		    i + SCAN_FETCH_AHEAD < sc->nstaged)
+			scan_prefetch(sc, i + SCAN_FETCH_AHEAD);
+		read_field(sc->buf, sc->len, &pos, &number, &wire, &n);
+		if (number == OBJFILE_FIELD_DEFLATED) {
+			if (scan_apply_chunk(sc, at, sc->buf + pos, (size_t)n,
+			        revision, &count) == -1)
+				return -1;
+		} else if (scan_apply_entry(sc, sc->buf + pos, (size_t)n,
+		               revision, at, false) == -1)
+			return -1;
+		else
+			count++;
+	}
+	sc->nstaged = 0;
+	sc->nchunks = 0;
+	/* The crc matched: a wrong count is the writer's, not a torn
+	 * write. */
+	if (want != NULL && count != *want) {
+		sc->damage = SCAN_BAD_COUNT;
+		snprintf(sc->why, sizeof(sc->why),
+		    "the commit record of revision %llu counts %lu entries, "
+		    "but its change holds %zu",
+		    (unsigned long long)revision, (unsigned long)*want, count);
+		return -1;
+	}
+	return 0;
+}
+
+/* Checks the commit record at pos against the change staged before it.
+ * The entries inside deflated chunks are counted only once they are
+ * inflated (scan_apply): here the count must cover the plain ones. */
+static bool
+scan_commit_ok(struct scan *sc, size_t tag_at, size_t pos, size_t n,
+    size_t from, uint64_t *revision, uint32_t *n_entries)
+{
+	Objd__Commit *c = objd__commit__unpack(NULL, n, sc->buf + pos);
+	size_t plain = sc->nstaged - sc->nchunks;
+	bool ok;
+
+	if (c == NULL)
+		return false;
+	ok = c->crc32 == libdeflate_crc32(0, sc->buf + from, tag_at - from) &&
+	    (sc->nchunks == 0 ? c->n_entries == sc->nstaged
+	                      : c->n_entries >= plain);
+	*revision = c->revision;
+	*n_entries = c->n_entries;
+	objd__commit__free_unpacked(c, NULL);
+	return ok;
+}
+
+/* How many of the places last seen where a change may start a later
+ * commit's crc is tried from: the real one is almost always the last. */
+#define SCAN_FROM_MAX 32
+
+/* Reads a commit record's payload at buf[0..len) as objd writes it:
+ * revision, crc32 and count, nothing else. */
+static bool
+parse_commit(const uint8_t *buf, size_t len, uint64_t *revision,
+    uint32_t *crc32)
+{
+	size_t pos = 0;
+	uint32_t number;
+	unsigned wire;
+	uint64_t n;
+
+	*revision = 0;
+	*crc32 = 0;
+	while (pos < len) {
+		if (read_field(buf, len, &pos, &number, &wire, &n) == -1)
+			return false;
+		if (number == OBJFILE_COMMIT_REVISION && wire == 0)
+			*revision = n;
+		else if (number == OBJFILE_COMMIT_CRC32 && wire == 5) {
+			*crc32 = (uint32_t)buf[pos] |
+			    (uint32_t)buf[pos + 1] << 8 |
+			    (uint32_t)buf[pos + 2] << 16 |
+			    (uint32_t)buf[pos + 3] << 24;
+			pos += 4;
+		} else if (number != OBJFILE_COMMIT_N_ENTRIES || wire != 0)
+			return false;
+	}
+	return true;
+}
+
+struct scan_froms {
+	size_t at[SCAN_FROM_MAX];
+	size_t n, next;
+};
+
+static void
+scan_from_add(struct scan_froms *fr, size_t at)
+{
+	if (fr->n < SCAN_FROM_MAX)
+		fr->at[fr->n++] = at;
+	else {
+		fr->at[fr->next] = at;
+		fr->next = (fr->next + 1) % SCAN_FROM_MAX;
+	}
+}
+
+/* Where a commit record that may be damaged could end, seen from byte p:
+ * after a record's tag and one-byte length (OBJFILE_COMMIT_MAX < 128),
+ * or after a crc field and the count that follows it. Between them,
+ * each byte of a record but one leads to its end. */
+static void
+scan_note_record_ends(const struct scan *sc, size_t p, struct scan_froms *fr)
+{
+	const uint8_t *b = sc->buf;
+	size_t left = sc->len - p;
+	uint64_t count;
+	int used;
+
+	if (b[p] == ((OBJFILE_FIELD_COMMITS << 3) | 2) && left >= 2 &&
+	    b[p + 1] > 0 && b[p + 1] <= OBJFILE_COMMIT_MAX &&
+	    b[p + 1] <= left - 2)
+		scan_from_add(fr, p + 2 + b[p + 1]);
+	if (b[p] == ((OBJFILE_COMMIT_CRC32 << 3) | 5) && left >= 5) {
+		scan_from_add(fr, p + 5);
+		if (left > 5 && b[p + 5] == OBJFILE_COMMIT_N_ENTRIES << 3 &&
+		    (used = varint_decode(b + p + 6, left - 6, &count)) > 0)
+			scan_from_add(fr, p + 6 + (size_t)used);
+	}
+}
+
+/* After the walk stopped at damage or a torn end: looks byte by byte,
+ * from the last good commit on, for a commit record whose crc matches
+ * its change and whose revision is new. The walk cannot find it: a
+ * damaged tag or length leads it astray. A change starts where the
+ * record before it ends, and that record may be the damaged one: the
+ * crc is tried from each of the last places where a record, whole or
+ * not, may end. Returns the record's offset, or 0. */
+static size_t
+scan_finds_later_commit(const struct scan *sc)
+{
+	struct scan_froms fr = { .n = 0 };
+	uint64_t revision;
+	uint32_t crc;
+
+	scan_from_add(&fr, sc->good_end);
+	for (size_t p = sc->good_end; p + 2 < sc->len; p++) {
+		size_t n = sc->buf[p + 1];
+
+		if (sc->buf[p] == ((OBJFILE_FIELD_COMMITS << 3) | 2) && n > 0 &&
+		    n <= OBJFILE_COMMIT_MAX && n <= sc->len - p - 2 &&
+		    sc->buf[p + 2] == OBJFILE_COMMIT_REVISION << 3 &&
+		    parse_commit(sc->buf + p + 2, n, &revision, &crc) &&
+		    revision > sc->revision) {
+			for (size_t i = 0; i < fr.n; i++)
+				if (fr.at[i] <= p &&
+				    libdeflate_crc32(0, sc->buf + fr.at[i],
+				        p - fr.at[i]) == crc)
+					return p;
+		}
+		scan_note_record_ends(sc, p, &fr);
+	}
+	return 0;
+}
+
+/* The walk stopped at byte at, before the end, for the reason in
+ * sc->why. Only the tail that a crash left unwritten is a torn end, to
+ * be cut: objd writes a snapshot whole and renames it in, so a snapshot
+ * short or bad is damage; so is anything followed by a good commit.
+ * Cutting either would drop acknowledged changes. */
+static enum scan_result
+scan_stopped(struct scan *sc, size_t at, enum scan_damage damage)
+{
+	char why[sizeof(sc->why)];
+	size_t later = 0;
+	enum scan_result r = SCAN_TORN;
+
+	memcpy(why, sc->why, sizeof(why));
+	if (sc->has_header && !sc->any_commit)
+		r = SCAN_DAMAGED;
+	else if (sc->has_header && (later = scan_finds_later_commit(sc)) != 0)
+		r = SCAN_DAMAGED;
+	sc->damage = damage;
+	sc->at = at;
+	sc->later = later;
+	if (r == SCAN_TORN)
+		snprintf(sc->why, sizeof(sc->why), "%.400s at byte %zu", why,
+		    at);
+	else if (later == 0)
+		snprintf(sc->why, sizeof(sc->why),
+		    "damaged at byte %zu (%.400s), inside its snapshot, which "
+		    "objd writes whole",
+		    at, why);
+	else
+		snprintf(sc->why, sizeof(sc->why),
+		    "damaged at byte %zu (%.400s), and a commit whose crc "
+		    "matches is at byte %zu",
+		    at, why, later);
+	return r;
+}
+
+static enum scan_result
+scan_file(struct scan *sc)
+{
+	size_t pos = 0, tag_at, from = 0;
+	uint32_t number, n_entries;
+	unsigned wire;
+	uint64_t n, revision;
+
+	while (pos < sc->len) {
+		tag_at = pos;
+		if (read_field(sc->buf, sc->len, &pos, &number, &wire, &n) ==
+		    -1) {
+			snprintf(sc->why, sizeof(sc->why), "malformed field");
+			return scan_stopped(sc, tag_at, SCAN_BAD_FIELD);
+		}
+		if (wire == 2 && number == OBJFILE_FIELD_HEADER && tag_at == 0)
+			sc->has_header = true;
+		else if (wire == 2 && number == OBJFILE_FIELD_ENTRIES)
+			scan_stage(sc, tag_at);
+		else if (wire == 2 && number == OBJFILE_FIELD_DEFLATED) {
+			scan_stage(sc, tag_at);
+			sc->nchunks++;
+			sc->compressed = true;
+		} else if (wire == 2 && number == OBJFILE_FIELD_PADDING &&
+		    sc->any_commit && tag_at == sc->good_end &&
+		    pos + (size_t)n == sc->len)
+			sc->padded = true;
+		else if (wire == 2 && number == OBJFILE_FIELD_COMMITS) {
+			if (!scan_commit_ok(sc, tag_at, pos, (size_t)n, from,
+			        &revision, &n_entries)) {
+				snprintf(sc->why, sizeof(sc->why),
+				    "bad commit record");
+				return scan_stopped(sc, tag_at,
+				    SCAN_BAD_COMMIT);
+			}
+			/* The same change again (a replayed write), or an
+			 * older one: nothing new, whatever its number. */
+			if (sc->any_commit && revision <= sc->revision) {
+				snprintf(sc->why, sizeof(sc->why),
+				    "a replayed commit (revision %llu after "
+				    "%llu)",
+				    (unsigned long long)revision,
+				    (unsigned long long)sc->revision);
+				return scan_stopped(sc, sc->good_end,
+				    SCAN_REPLAYED_COMMIT);
+			}
+			if (scan_apply(sc, revision, &n_entries) == -1) {
+				if (sc->damage == SCAN_BAD_COUNT)
+					sc->at = tag_at;
+				return SCAN_INVALID;
+			}
+			sc->commits++;
+			sc->any_commit = true;
+			sc->revision = revision;
+			from = sc->good_end = pos + (size_t)n;
+		}
+		if (wire != 0)
+			pos += (size_t)n;
+	}
+	if (!sc->has_header && !sc->any_commit) {
+		/* Another program's file: taken whole, as one change. */
+		if (scan_apply(sc, 0, NULL) == -1)
+			return SCAN_INVALID;
+		sc->good_end = sc->len;
+		return SCAN_OK;
+	}
+	if (sc->good_end != sc->len && !sc->padded) {
+		snprintf(sc->why, sizeof(sc->why),
+		    "%zu bytes without a commit record",
+		    sc->len - sc->good_end);
+		return scan_stopped(sc, sc->good_end, SCAN_UNCOMMITTED);
+	}
+	return SCAN_OK;
+}
+
+enum scan_result
+objfile_scan(const uint8_t *buf, size_t len, const struct scan_ops *ops,
+    struct scan_report *rep)
+{
+	struct scan sc = { .buf = buf, .len = len, .ops = ops };
+	enum scan_result r;
+
+	r = scan_file(&sc);
+	free(sc.staged);
+	libdeflate_free_decompressor(sc.inflater);
+	free(sc.inflated);
+	memset(rep, 0, sizeof(*rep));
+	rep->result = r;
+	rep->damage = r == SCAN_OK ? SCAN_SOUND : sc.damage;
+	rep->at = sc.at;
+	rep->later = sc.later;
+	rep->good_end = sc.good_end;
+	rep->ours = sc.has_header;
+	rep->padded = sc.padded;
+	rep->compressed = sc.compressed;
+	rep->revision = sc.revision;
+	rep->commits = sc.commits;
+	snprintf(rep->why, sizeof(rep->why), "%s", sc.why);
+	return r;
+}
+
+static int
+keep_write(int fd, const uint8_t *p, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* A torn end is almost always garbage, but a guess that destroys data
+ * is no guess to make: nothing is cut that this did not save. */
+char *
+objfile_keep_tail(const char *path, const uint8_t *buf, size_t len, char *err,
+    size_t errlen)
+{
+	char stamp[32], *kept = NULL;
+	time_t t = time(NULL);
+	struct tm tm;
+	int fd = -1;
+
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	for (int i = 0; i < 1000 && fd == -1; i++) {
+		free(kept);
+		kept = i == 0 ? xasprintf("%s.torn-%s", path, stamp)
+		              : xasprintf("%s.torn-%s.%d", path, stamp, i);
+		fd = open(kept,
+		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd == -1 && errno != EEXIST)
+			break;
+	}
+	if (fd == -1 || keep_write(fd, buf, len) == -1 || fsync(fd) == -1) {
+		snprintf(err, errlen,
+		    "cannot keep the %zu bytes of its torn end in %s: %s", len,
+		    kept, strerror(errno));
+		if (fd != -1) {
+			unlink(kept);
+			close(fd);
+		}
+		free(kept);
+		return NULL;
+	}
+	close(fd);
+	return kept;
+}
