@@ -82,6 +82,8 @@
 #define ENTRY_FIELD_KEY 1
 #define ENTRY_FIELD_VALUE 2
 #define ENTRY_FIELD_REVISION 3
+#define ENTRY_FIELD_DEADLINE 4
+#define ENTRY_FIELD_HOLDER 5
 #define COMMIT_FIELD_REVISION 1
 #define COMMIT_FIELD_CRC32 2
 #define COMMIT_FIELD_N_ENTRIES 3
@@ -188,24 +190,35 @@ buf_put_varint(struct buf *b, uint64_t v)
 	b->len += varint_encode(b->data + b->len, v);
 }
 
+/* A key's lease, as a map entry carries it (0: none). */
+struct entry_lease {
+	uint64_t deadline, holder;
+};
+
 /* The size of a map entry's payload, without its own tag and length. */
 static size_t
 entry_body_size(size_t keylen, size_t vallen, uint64_t revision,
-    bool with_revision)
+    bool with_revision, const struct entry_lease *lease)
 {
 	size_t body =
 	    1 + varint_size(keylen) + keylen + 1 + varint_size(vallen) + vallen;
 
 	if (with_revision)
 		body += 1 + varint_size(revision);
+	if (lease != NULL && lease->deadline != 0)
+		body += 1 + varint_size(lease->deadline);
+	if (lease != NULL && lease->holder != 0)
+		body += 1 + varint_size(lease->holder);
 	return body;
 }
 
 static void
 buf_put_entry(struct buf *b, const char *key, size_t keylen, const uint8_t *val,
-    size_t vallen, uint64_t revision, bool with_revision)
+    size_t vallen, uint64_t revision, bool with_revision,
+    const struct entry_lease *lease)
 {
-	size_t body = entry_body_size(keylen, vallen, revision, with_revision);
+	size_t body =
+	    entry_body_size(keylen, vallen, revision, with_revision, lease);
 	uint8_t *p;
 
 	/* Room for all of it at once: each change writes one. */
@@ -224,6 +237,14 @@ buf_put_entry(struct buf *b, const char *key, size_t keylen, const uint8_t *val,
 	if (with_revision) {
 		*p++ = ENTRY_FIELD_REVISION << 3;
 		p += varint_encode(p, revision);
+	}
+	if (lease != NULL && lease->deadline != 0) {
+		*p++ = ENTRY_FIELD_DEADLINE << 3;
+		p += varint_encode(p, lease->deadline);
+	}
+	if (lease != NULL && lease->holder != 0) {
+		*p++ = ENTRY_FIELD_HOLDER << 3;
+		p += varint_encode(p, lease->holder);
 	}
 	b->len = (size_t)(p - b->data);
 }
@@ -293,7 +314,20 @@ objfile_change_set(struct objfile_changes *c, const char *key, size_t keylen,
 {
 	if (c->buf.len == 0 && c->with_header)
 		buf_put_header(&c->buf);
-	buf_put_entry(&c->buf, key, keylen, val, vallen, 0, false);
+	buf_put_entry(&c->buf, key, keylen, val, vallen, 0, false, NULL);
+	c->entries++;
+}
+
+void
+objfile_change_set_leased(struct objfile_changes *c, const char *key,
+    size_t keylen, const uint8_t *val, size_t vallen, uint64_t deadline,
+    uint64_t holder)
+{
+	struct entry_lease lease = { deadline, holder };
+
+	if (c->buf.len == 0 && c->with_header)
+		buf_put_header(&c->buf);
+	buf_put_entry(&c->buf, key, keylen, val, vallen, 0, false, &lease);
 	c->entries++;
 }
 
@@ -651,6 +685,7 @@ struct raw_entry {
 	size_t vallen;
 	uint64_t revision; /* its own, if it has one */
 	bool has_revision; /* if not, it takes the commit's */
+	struct entry_lease lease;
 };
 
 static int
@@ -675,7 +710,10 @@ parse_entry(const uint8_t *buf, size_t len, struct raw_entry *e)
 		} else if (wire == 0 && number == ENTRY_FIELD_REVISION) {
 			e->revision = n;
 			e->has_revision = true;
-		}
+		} else if (wire == 0 && number == ENTRY_FIELD_DEADLINE)
+			e->lease.deadline = n;
+		else if (wire == 0 && number == ENTRY_FIELD_HOLDER)
+			e->lease.holder = n;
 		if (wire != 0)
 			pos += (size_t)n;
 	}
@@ -721,10 +759,14 @@ apply_entry(struct store *s, const struct raw_entry *e, uint64_t revision)
 {
 	if (is_tombstone(e))
 		free(store_remove(s, e->key, e->keylen));
-	else
+	else {
 		free(store_put(s,
 		    store_entry_new(e->key, e->keylen, e->val, e->vallen,
 		        e->has_revision ? e->revision : revision)));
+		if (e->lease.deadline != 0 || e->lease.holder != 0)
+			store_lease_set(s, e->key, e->keylen, e->lease.deadline,
+			    e->lease.holder);
+	}
 }
 
 /* The walk over a whole file. */
@@ -1423,6 +1465,7 @@ sync_dir(const char *dir)
 struct snapshot_writer {
 	int fd;
 	uint64_t revision; /* the snapshot's: its entries' own by default */
+	const struct leases *leases; /* the store's */
 	struct buf buf;
 	off_t at;
 	uint32_t crc;
@@ -1499,9 +1542,17 @@ snapshot_put_entry(const struct store_entry *e, void *arg)
 	 * when it is 0 (the keys of an adopted file): left out, it would
 	 * read back as the snapshot's. */
 	bool with_revision = e->revision != w->revision;
-	size_t body =
-	    entry_body_size(e->keylen, e->vallen, e->revision, with_revision);
-	size_t size = 1 + varint_size(body) + body;
+	const struct lease *l = leases_get(w->leases, e->data, e->keylen);
+	struct entry_lease lease_buf, *lease = NULL;
+	size_t body, size;
+
+	if (l != NULL) {
+		lease_buf = (struct entry_lease){ l->deadline, l->holder };
+		lease = &lease_buf;
+	}
+	body = entry_body_size(e->keylen, e->vallen, e->revision, with_revision,
+	    lease);
+	size = 1 + varint_size(body) + body;
 
 	/* An entry too big for a chunk of its own stays plain: the bound on
 	 * a chunk is what keeps loading safe. */
@@ -1509,12 +1560,12 @@ snapshot_put_entry(const struct store_entry *e, void *arg)
 		if (w->chunk.len + size > DEFLATED_CHUNK_MAX)
 			snapshot_deflate(w);
 		buf_put_entry(&w->chunk, e->data, e->keylen,
-		    STORE_ENTRY_VALUE(e), e->vallen, e->revision,
-		    with_revision);
+		    STORE_ENTRY_VALUE(e), e->vallen, e->revision, with_revision,
+		    lease);
 		return;
 	}
 	buf_put_entry(&w->buf, e->data, e->keylen, STORE_ENTRY_VALUE(e),
-	    e->vallen, e->revision, with_revision);
+	    e->vallen, e->revision, with_revision, lease);
 	snapshot_maybe_flush(w);
 }
 
@@ -1526,6 +1577,7 @@ write_snapshot(int fd, const struct store *s, bool compress)
 {
 	struct snapshot_writer w = { .fd = fd,
 		.revision = store_revision(s),
+		.leases = store_leases(s),
 		.compress = compress };
 
 	buf_put_header(&w.buf);
