@@ -412,6 +412,26 @@ START_TEST(test_ttl_survives_restart)
 }
 END_TEST
 
+/* A compressed snapshot keeps the leases too. */
+START_TEST(test_compressed_snapshot_keeps_leases)
+{
+	struct objd_opts o = { .extra = E2E_ARGV("--compress") };
+	const char *out;
+
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "--ttl", "3600", "a", "1");
+	CTL_OK(s, "set", "b", "1");
+	CTL_OK(s, "compact");
+	e2e_stop(s);
+	e2e_start_opts(s, &o);
+	out = CTL_OK(s, "get", "--meta", "a");
+	ck_assert_msg(strstr(out, "expires in: ") != NULL, "%s", out);
+	out = CTL_OK(s, "get", "--meta", "b");
+	ck_assert_msg(strstr(out, "expires in") == NULL, "%s", out);
+	ck_assert(strstr(CTL_OK(s, "status"), "expiring keys: 1") != NULL);
+}
+END_TEST
+
 #define MANY_KEYS 3000
 
 START_TEST(test_many_expire_in_one_change)
@@ -722,6 +742,7 @@ expire_suite(void)
 	tcase_set_timeout(raw, 120);
 	tcase_add_test(raw, test_ttl_refused);
 	tcase_add_test(raw, test_many_expire_in_one_change);
+	tcase_add_test(raw, test_compressed_snapshot_keeps_leases);
 	tcase_add_test(raw, test_ttl_raw_frames);
 	suite_add_tcase(suite, raw);
 
