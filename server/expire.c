@@ -7,7 +7,8 @@
  *
  * One libevent timer stands for the earliest deadline; it takes every
  * lease due off the heap, so an expiry costs O(keys expired). Held keys
- * are looked for only when a holder left or a file was loaded. */
+ * are looked for only when a holder left or a file was loaded, among the
+ * held ones alone. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,7 +129,7 @@ expire_orphans(struct leases *l, uint64_t now)
 
 	if (leases_held(l) == 0)
 		return;
-	leases_foreach(l, held_collect, &w);
+	leases_foreach_held(l, held_collect, &w);
 	TAILQ_FOREACH (c, &server.conns, entry) {
 		if (c->holder == 0)
 			continue;

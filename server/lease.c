@@ -19,6 +19,8 @@ struct leases {
 	struct store *index; /* key -> struct lease *, as its value bytes */
 	struct lease **heap; /* by deadline, earliest first */
 	size_t nheap, capheap;
+	/* The held ones, so that a holder's end looks at them alone. */
+	TAILQ_HEAD(, lease) held;
 	size_t nheld;
 };
 
@@ -28,6 +30,7 @@ leases_new(void)
 	struct leases *l = xcalloc(1, sizeof(*l));
 
 	l->index = store_new();
+	TAILQ_INIT(&l->held);
 	return l;
 }
 
@@ -162,8 +165,10 @@ leases_drop(struct leases *l, const char *key, size_t keylen)
 	memcpy(&lease, STORE_ENTRY_VALUE(e), sizeof(lease));
 	free(e);
 	heap_remove(l, lease);
-	if (lease->holder != 0)
+	if (lease->holder != 0) {
+		TAILQ_REMOVE(&l->held, lease, held_entry);
 		l->nheld--;
+	}
 	free(lease);
 }
 
@@ -186,8 +191,10 @@ leases_set(struct leases *l, const char *key, size_t keylen, uint64_t deadline,
 	free(store_put(l->index,
 	    store_entry_new(key, keylen, (const uint8_t *)&lease, sizeof(lease),
 	        0)));
-	if (holder != 0)
+	if (holder != 0) {
+		TAILQ_INSERT_TAIL(&l->held, lease, held_entry);
 		l->nheld++;
+	}
 	if (deadline != 0)
 		heap_push(l, lease);
 }
@@ -240,4 +247,18 @@ leases_foreach(const struct leases *l, void (*fn)(struct lease *, void *),
 
 	if (leases_count(l) > 0)
 		store_foreach(l->index, leases_walk_one, &w);
+}
+
+void
+leases_foreach_held(const struct leases *l, void (*fn)(struct lease *, void *),
+    void *arg)
+{
+	struct lease *lease, *next;
+
+	if (l == NULL)
+		return;
+	for (lease = TAILQ_FIRST(&l->held); lease != NULL; lease = next) {
+		next = TAILQ_NEXT(lease, held_entry);
+		fn(lease, arg);
+	}
 }

@@ -394,6 +394,7 @@ struct lease {
 	uint64_t deadline; /* wall clock, ms since the epoch; 0: none */
 	uint64_t holder;   /* the connection that holds it; 0: none */
 	size_t heap_pos;   /* in the heap of deadlines, if queued there */
+	TAILQ_ENTRY(lease) held_entry; /* if held */
 	size_t keylen;
 	char key[]; /* NUL-terminated */
 };
@@ -417,6 +418,9 @@ struct lease *leases_pop_due(struct leases *l, uint64_t now);
 void leases_requeue(struct leases *l, struct lease *lease);
 void leases_foreach(const struct leases *l, void (*fn)(struct lease *, void *),
     void *arg);
+/* The same for the held leases alone: O(held keys). */
+void leases_foreach_held(const struct leases *l,
+    void (*fn)(struct lease *, void *), void *arg);
 
 /* batch.c: group commit. The writes of one turn of the event loop are
  * made durable together, and only then answered. */

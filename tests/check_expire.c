@@ -116,20 +116,33 @@ START_TEST(test_heap_replace_and_drop)
 }
 END_TEST
 
+static void
+count_held(struct lease *lease, void *arg)
+{
+	ck_assert_uint_ne(lease->holder, 0);
+	(*(size_t *)arg)++;
+}
+
 START_TEST(test_heap_holders)
 {
 	struct leases *l = leases_new();
+	size_t n = 0;
 
 	leases_set(l, "a", 1, 0, 7);
 	leases_set(l, "b", 1, 0, 7);
 	leases_set(l, "c", 1, 50, 0);
 	ck_assert_uint_eq(leases_held(l), 2);
+	leases_foreach_held(l, count_held, &n);
+	ck_assert_uint_eq(n, 2);
 	/* A held key is not in the queue of deadlines. */
 	ck_assert_uint_eq(leases_next_deadline(l), 50);
 	leases_set(l, "a", 1, 0, 0);
 	ck_assert_uint_eq(leases_held(l), 1);
 	leases_drop(l, "b", 1);
 	ck_assert_uint_eq(leases_held(l), 0);
+	n = 0;
+	leases_foreach_held(l, count_held, &n);
+	ck_assert_uint_eq(n, 0);
 	leases_free(l);
 }
 END_TEST
