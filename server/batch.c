@@ -584,6 +584,7 @@ batch_apply(const struct batch_list *l)
 		store_reserve(server.store, sets);
 	for (size_t i = 0; i < n; i++) {
 		struct batch_change *ch = &changes[i];
+		const struct batch_waiter *w = &l->waiters[ch->waiter];
 
 		/* The slot of a key a few changes on is fetched meanwhile:
 		 * in a large store each is a wait on memory. */
@@ -591,8 +592,6 @@ batch_apply(const struct batch_list *l)
 			(void)store_prefetch_slot(server.store,
 			    changes[i + BATCH_AHEAD].entry->data,
 			    changes[i + BATCH_AHEAD].entry->keylen);
-
-		const struct batch_waiter *w = &l->waiters[ch->waiter];
 
 		if (ch->delete) {
 			free(store_remove(server.store, ch->entry->data,
