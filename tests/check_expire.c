@@ -694,6 +694,27 @@ START_TEST(test_hold_objd_crash)
 }
 END_TEST
 
+/* objd stops cleanly while a key is held: the holder is told (exit 6),
+ * and the key, left in the file, is gone once objd starts again. */
+START_TEST(test_hold_objd_stop)
+{
+	uint64_t rev;
+	pid_t pid;
+	int status;
+
+	e2e_start(s);
+	pid = hold_start("a", E2E_ARGV("a", "1"));
+	rev = object_revision();
+	e2e_stop(s);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 6);
+	e2e_start(s);
+	ck_assert_msg(wait_gone("a", E2E_DEADLINE), "a stayed");
+	ck_assert_uint_eq(object_revision(), rev + 1);
+}
+END_TEST
+
 /* A raw connection that holds a key and closes its socket. */
 START_TEST(test_hold_socket_closed)
 {
@@ -765,6 +786,7 @@ expire_suite(void)
 	tcase_add_test(hold, test_hold_kill9);
 	tcase_add_test(hold, test_hold_taken_over);
 	tcase_add_test(hold, test_hold_objd_crash);
+	tcase_add_test(hold, test_hold_objd_stop);
 	tcase_add_test(hold, test_hold_socket_closed);
 	suite_add_tcase(suite, hold);
 	return suite;
