@@ -559,6 +559,56 @@ START_TEST(test_ttl_raw_frames)
 }
 END_TEST
 
+/* The environment that preloads tests/failsync.c into objd, with the
+ * session's folder as the shim's (as check_storage.c does). */
+struct failsync {
+	char preload[4096];
+	char dir[128];
+	char asan[4096];
+	const char *env[4];
+};
+
+static void
+failsync_init(struct failsync *fs, struct objd_opts *o)
+{
+	const char *lib = getenv("OBJD_FAILSYNC");
+	const char *asan = getenv("ASAN_OPTIONS");
+
+	ck_assert_msg(lib != NULL && access(lib, R_OK) == 0,
+	    "OBJD_FAILSYNC: set it to the built tests/.libs/libfailsync.so");
+	snprintf(fs->preload, sizeof(fs->preload), "LD_PRELOAD=%s", lib);
+	snprintf(fs->dir, sizeof(fs->dir), "OBJD_TEST_SHIM_DIR=%s", s->dir);
+	/* The shim is not instrumented: see check_storage.c. */
+	snprintf(fs->asan, sizeof(fs->asan),
+	    "ASAN_OPTIONS=%s%sverify_asan_link_order=0",
+	    asan != NULL ? asan : "", asan != NULL && *asan != '\0' ? ":" : "");
+	fs->env[0] = fs->preload;
+	fs->env[1] = fs->dir;
+	fs->env[2] = fs->asan;
+	fs->env[3] = NULL;
+	o->env = fs->env;
+}
+
+/* An expiry that cannot be made durable leaves the key, and is tried
+ * again once the disk works. */
+START_TEST(test_expiry_refused_then_retried)
+{
+	const char *trigger = e2e_path(s, "fail-fsync");
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "always") };
+	struct failsync fs;
+
+	failsync_init(&fs, &o);
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "--ttl", "0.3", "a", "1");
+	e2e_write_file(trigger, "", 0);
+	ck_assert_msg(e2e_log_has(s, "change(s) refused"),
+	    "the expiry was not refused; log:\n%s", e2e_log_tail(s));
+	CTL_OK(s, "get", "a");
+	unlink(trigger);
+	ck_assert_msg(wait_gone("a", E2E_DEADLINE), "a stayed");
+}
+END_TEST
+
 /* Held keys. */
 
 /* Starts `objctl hold ARGS...` in the background and waits until key
@@ -778,6 +828,7 @@ expire_suite(void)
 	tcase_add_test(raw, test_many_expire_in_one_change);
 	tcase_add_test(raw, test_compressed_snapshot_keeps_leases);
 	tcase_add_test(raw, test_ttl_raw_frames);
+	tcase_add_test(raw, test_expiry_refused_then_retried);
 	suite_add_tcase(suite, raw);
 
 	tcase_add_checked_fixture(hold, setup, teardown);
