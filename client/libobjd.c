@@ -490,6 +490,12 @@ objd_client_revision(const objd_client *c)
 	return c->revision;
 }
 
+int
+objd_client_fd(const objd_client *c)
+{
+	return c->fd;
+}
+
 const char *
 objd_strerror(int status)
 {
@@ -610,7 +616,8 @@ client_check_entries(objd_client *c, Objd__Response *resp)
 /* Reads one key and, if rev is not NULL, the revision that last changed
  * it. */
 static int
-client_get(objd_client *c, const char *key, Objd__Value **value, uint64_t *rev)
+client_get(objd_client *c, const char *key, Objd__Value **value, uint64_t *rev,
+    uint64_t *ttl_ms)
 {
 	Objd__Request req = OBJD__REQUEST__INIT;
 	Objd__Get get = OBJD__GET__INIT;
@@ -645,6 +652,8 @@ client_get(objd_client *c, const char *key, Objd__Value **value, uint64_t *rev)
 	resp->entries[0]->value = NULL;
 	if (rev != NULL)
 		*rev = resp->entries[0]->revision;
+	if (ttl_ms != NULL)
+		*ttl_ms = resp->entries[0]->ttl_ms;
 out:
 	objd_response_free(resp);
 	return status;
@@ -653,7 +662,7 @@ out:
 int
 objd_get(objd_client *c, const char *key, Objd__Value **value)
 {
-	return client_get(c, key, value, NULL);
+	return client_get(c, key, value, NULL, NULL);
 }
 
 int
@@ -661,7 +670,16 @@ objd_get_meta(objd_client *c, const char *key, Objd__Value **value,
     uint64_t *revision)
 {
 	*revision = 0;
-	return client_get(c, key, value, revision);
+	return client_get(c, key, value, revision, NULL);
+}
+
+int
+objd_get_ttl(objd_client *c, const char *key, Objd__Value **value,
+    uint64_t *revision, uint64_t *ttl_ms)
+{
+	*revision = 0;
+	*ttl_ms = 0;
+	return client_get(c, key, value, revision, ttl_ms);
 }
 
 int
@@ -817,10 +835,19 @@ objd_delete_if(objd_client *c, const char *const *keys, size_t n,
 	return client_call_write(c, &req, conds, nconds);
 }
 
+/* What a batch asks beyond its operations and conditions. */
+struct client_batch_opts {
+	bool replace;
+	uint64_t ttl_ms;
+	bool hold;
+	/* A condition on the whole object's revision. */
+	bool at;
+	uint64_t object_revision;
+};
+
 static int
 client_batch(objd_client *c, const objd_op *ops, size_t nops,
-    const objd_cond *conds, size_t nconds, bool replace,
-    const uint64_t *object_revision)
+    const objd_cond *conds, size_t nconds, const struct client_batch_opts *opts)
 {
 	Objd__Request req = OBJD__REQUEST__INIT;
 	Objd__Batch batch = OBJD__BATCH__INIT;
@@ -845,11 +872,13 @@ client_batch(objd_client *c, const objd_op *ops, size_t nops,
 	}
 	batch.n_operations = nops;
 	batch.operations = ptrs;
-	batch.replace = replace;
-	if (object_revision != NULL) {
+	batch.replace = opts->replace;
+	batch.ttl_ms = opts->ttl_ms;
+	batch.hold = opts->hold;
+	if (opts->at) {
 		batch.object_condition_case =
 		    OBJD__BATCH__OBJECT_CONDITION_IF_OBJECT_REVISION;
-		batch.if_object_revision = *object_revision;
+		batch.if_object_revision = opts->object_revision;
 	}
 	req.op_case = OBJD__REQUEST__OP_BATCH;
 	req.batch = &batch;
@@ -864,14 +893,47 @@ int
 objd_batch(objd_client *c, const objd_op *ops, size_t nops,
     const objd_cond *conds, size_t nconds, bool replace)
 {
-	return client_batch(c, ops, nops, conds, nconds, replace, NULL);
+	struct client_batch_opts opts = { .replace = replace };
+
+	return client_batch(c, ops, nops, conds, nconds, &opts);
 }
 
 int
 objd_batch_at(objd_client *c, const objd_op *ops, size_t nops,
     uint64_t object_revision)
 {
-	return client_batch(c, ops, nops, NULL, 0, false, &object_revision);
+	struct client_batch_opts opts = { .at = true,
+		.object_revision = object_revision };
+
+	return client_batch(c, ops, nops, NULL, 0, &opts);
+}
+
+int
+objd_batch_ttl(objd_client *c, const objd_op *ops, size_t nops,
+    const objd_cond *conds, size_t nconds, uint64_t ttl_ms)
+{
+	struct client_batch_opts opts = { .ttl_ms = ttl_ms };
+
+	return client_batch(c, ops, nops, conds, nconds, &opts);
+}
+
+int
+objd_hold(objd_client *c, const objd_op *ops, size_t nops, bool if_absent)
+{
+	struct client_batch_opts opts = { .hold = true };
+	objd_cond *conds = NULL;
+	int status;
+
+	if (if_absent) {
+		conds = xcalloc(nops, sizeof(*conds));
+		for (size_t i = 0; i < nops; i++) {
+			conds[i].key = ops[i].key;
+			conds[i].absent = true;
+		}
+	}
+	status = client_batch(c, ops, nops, conds, if_absent ? nops : 0, &opts);
+	free(conds);
+	return status;
 }
 
 int
@@ -962,6 +1024,7 @@ client_check_events(objd_client *c, const Objd__Response *resp)
 				goto bad;
 			/* FALLTHROUGH */
 		case OBJD__EVENT__TYPE__DELETE:
+		case OBJD__EVENT__TYPE__EXPIRE:
 			if (*e->key == '\0') {
 				snprintf(why, sizeof(why), "no key");
 				goto bad;

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -62,6 +63,7 @@ struct ctl {
 	bool count_set; /* watch --count N */
 	uint64_t count;
 	bool merge;       /* load --merge */
+	uint64_t ttl_ms;  /* set --ttl SECONDS; 0: none */
 	bool fix;         /* check --fix */
 	const char *file; /* --file: read this file, not objd */
 	struct ctl_file offline;
@@ -82,6 +84,7 @@ enum ctl_opt_id {
 	OPT_MERGE,
 	OPT_FILE,
 	OPT_FIX,
+	OPT_TTL,
 	OPT_HELP,
 	OPT_VERSION
 };
@@ -101,11 +104,11 @@ static const struct ctl_opt ctl_opts[] = {
 	{ "timeout", 0, "SECONDS", OPT_TIMEOUT, true,
 	    "wait at most SECONDS for objd; 0: forever (default 30)" },
 	{ "string", 0, NULL, OPT_STRING, false,
-	    "set: store every VALUE as the string given" },
+	    "set, hold: store every VALUE as the string given" },
 	{ "if-revision", 0, "N", OPT_IF_REVISION, false,
 	    "set, del: only if every KEY was last changed at revision N" },
 	{ "if-absent", 0, NULL, OPT_IF_ABSENT, false,
-	    "set, del: only if no KEY exists" },
+	    "set, del, hold: only if no KEY exists" },
 	{ "meta", 0, NULL, OPT_META, false,
 	    "get: the value with its revision and the object's" },
 	{ "since", 0, "REV", OPT_SINCE, false,
@@ -118,6 +121,8 @@ static const struct ctl_opt ctl_opts[] = {
 	    "objd" },
 	{ "fix", 0, NULL, OPT_FIX, false,
 	    "check: cut a torn tail back to the last good commit" },
+	{ "ttl", 0, "SECONDS", OPT_TTL, false,
+	    "set: the keys expire SECONDS later (fractions allowed)" },
 	{ "help", 'h', NULL, OPT_HELP, true, "print this help" },
 	{ "version", 0, NULL, OPT_VERSION, true, "print objctl's version" },
 };
@@ -146,6 +151,7 @@ static int cmd_compact(struct ctl *, int, char **);
 static int cmd_ping(struct ctl *, int, char **);
 static int cmd_check(struct ctl *, int, char **);
 static int cmd_edit(struct ctl *, int, char **);
+static int cmd_hold(struct ctl *, int, char **);
 
 #define CTL_CONDS ((1u << OPT_IF_REVISION) | (1u << OPT_IF_ABSENT))
 
@@ -154,8 +160,11 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "print the whole object, or the value of KEY", 1u << OPT_META,
 	    cmd_get, true },
 	{ "set", 2, -1, "[OPTIONS] KEY VALUE...",
-	    "set keys in one atomic change", (1u << OPT_STRING) | CTL_CONDS,
-	    cmd_set, false },
+	    "set keys in one atomic change",
+	    (1u << OPT_STRING) | (1u << OPT_TTL) | CTL_CONDS, cmd_set, false },
+	{ "hold", 2, -1, "[--if-absent] KEY VALUE...",
+	    "set keys that live until objctl ends (SIGINT, SIGTERM)",
+	    (1u << OPT_STRING) | (1u << OPT_IF_ABSENT), cmd_hold, false },
 	{ "del", 1, -1, "[OPTIONS] KEY...",
 	    "delete keys in one atomic change: all or none", CTL_CONDS, cmd_del,
 	    false },
@@ -402,6 +411,30 @@ ctl_set_uint(const char *opt, const char *what, const char *arg, uint64_t *out)
 	return 0;
 }
 
+/* The longest --ttl: ten years, as objd takes. */
+#define CTL_TTL_MAX (10.0 * 366 * 24 * 3600)
+
+/* --ttl SECONDS: more than 0, fractions allowed, in milliseconds. */
+static int
+ctl_set_ttl(struct ctl *ctl, const char *arg)
+{
+	char *end;
+	double s;
+
+	errno = 0;
+	s = strtod(arg, &end);
+	if (end == arg || *end != '\0' || errno != 0 || !(s > 0) ||
+	    s > CTL_TTL_MAX)
+		return ctl_err(CTL_USAGE,
+		    "--ttl wants a number of seconds above 0 and at most "
+		    "ten years, not '%s'",
+		    arg);
+	ctl->ttl_ms = (uint64_t)(s * 1000.0 + 0.5);
+	if (ctl->ttl_ms == 0)
+		ctl->ttl_ms = 1;
+	return 0;
+}
+
 /* Applies one option. Returns 0 to go on, -1 to exit 0 (--help and
  * --version were answered), or an exit code. */
 static int
@@ -449,6 +482,8 @@ ctl_apply_opt(struct ctl *ctl, const struct ctl_cmd *cmd,
 	case OPT_FIX:
 		ctl->fix = true;
 		return 0;
+	case OPT_TTL:
+		return ctl_set_ttl(ctl, value);
 	case OPT_HELP:
 		if (cmd != NULL)
 			ctl_cmd_help(stdout, cmd);
@@ -832,9 +867,10 @@ ctl_get_all(struct ctl *ctl)
 }
 
 /* get --meta: the value, the revision that last changed its key and the
- * object's, as lines of "name: value" or one JSON object. */
+ * object's, and the seconds left before it expires if it does, as lines
+ * of "name: value" or one JSON object. */
 static void
-ctl_print_meta(struct ctl *ctl, Objd__Value *v, uint64_t rev)
+ctl_print_meta(struct ctl *ctl, Objd__Value *v, uint64_t rev, uint64_t ttl_ms)
 {
 	uint64_t objrev = ctl_revision(ctl);
 	Objd__Value *m;
@@ -845,6 +881,9 @@ ctl_print_meta(struct ctl *ctl, Objd__Value *v, uint64_t rev)
 		ctl_add(m, "value", v);
 		ctl_add(m, "revision", ctl_uint(rev));
 		ctl_add(m, "object_revision", ctl_uint(objrev));
+		if (ttl_ms != 0)
+			ctl_add(m, "expires_in",
+			    value_new_double(ttl_ms / 1e3));
 		ctl_print_json(m, 0);
 		return;
 	}
@@ -852,6 +891,8 @@ ctl_print_meta(struct ctl *ctl, Objd__Value *v, uint64_t rev)
 	printf("value: %s\nrevision: %" PRIu64 "\nobject revision: %" PRIu64
 	       "\n",
 	    text, rev, objrev);
+	if (ttl_ms != 0)
+		printf("expires in: %.1f s\n", ttl_ms / 1e3);
 	free(text);
 	value_free(v);
 }
@@ -860,7 +901,7 @@ static int
 cmd_get(struct ctl *ctl, int argc, char **argv)
 {
 	Objd__Value *v;
-	uint64_t rev = 0;
+	uint64_t rev = 0, ttl_ms = 0;
 	char *path, *shown;
 	int status;
 
@@ -878,7 +919,7 @@ cmd_get(struct ctl *ctl, int argc, char **argv)
 		status = ctl_file_get(&ctl->offline, path, &v, &rev, ctl->why,
 		    sizeof(ctl->why));
 	else if (ctl->meta)
-		status = objd_get_meta(ctl->client, path, &v, &rev);
+		status = objd_get_ttl(ctl->client, path, &v, &rev, &ttl_ms);
 	else
 		status = objd_get(ctl->client, path, &v);
 	free(path);
@@ -891,7 +932,7 @@ cmd_get(struct ctl *ctl, int argc, char **argv)
 	if (status != OBJD_OK)
 		return ctl_call_failed(ctl, status);
 	if (ctl->meta)
-		ctl_print_meta(ctl, v, rev);
+		ctl_print_meta(ctl, v, rev, ttl_ms);
 	/* Raw, so that name=$(objctl get name) needs no unquoting. */
 	else if (v->kind_case == OBJD__VALUE__KIND_STRING_VALUE && !ctl->json) {
 		printf("%s\n", v->string_value);
@@ -993,7 +1034,8 @@ ctl_write(struct ctl *ctl, const objd_op *ops, char **keys, size_t n)
 	if ((status = ctl_connect(ctl)) != OBJD_OK)
 		return status;
 	conds = ctl_conditions(ctl, keys, n, &nconds);
-	status = objd_batch(ctl->client, ops, n, conds, nconds, false);
+	status =
+	    objd_batch_ttl(ctl->client, ops, n, conds, nconds, ctl->ttl_ms);
 	free(conds);
 	if (status == OBJD_NOT_FOUND && n > 1)
 		return ctl_err(status, "%s; nothing was deleted",
@@ -1196,6 +1238,9 @@ ctl_watch_event(struct ctl *ctl, const Objd__Event *e)
 	case OBJD__EVENT__TYPE__DELETE:
 		type = "delete";
 		break;
+	case OBJD__EVENT__TYPE__EXPIRE:
+		type = "expire";
+		break;
 	case OBJD__EVENT__TYPE__RELOAD:
 		type = "reload";
 		break;
@@ -1213,7 +1258,8 @@ ctl_watch_event(struct ctl *ctl, const Objd__Event *e)
 			    "{\"key\": %s, \"revision\": %" PRIu64
 			    ", \"type\": \"%s\", \"value\": %s}",
 			    key, e->revision, type, value);
-		else if (e->type == OBJD__EVENT__TYPE__DELETE)
+		else if (e->type == OBJD__EVENT__TYPE__DELETE ||
+		    e->type == OBJD__EVENT__TYPE__EXPIRE)
 			n = asprintf(&line,
 			    "{\"key\": %s, \"revision\": %" PRIu64
 			    ", \"type\": \"%s\"}",
@@ -1227,9 +1273,10 @@ ctl_watch_event(struct ctl *ctl, const Objd__Event *e)
 		if (e->type == OBJD__EVENT__TYPE__SET)
 			n = asprintf(&line, "%" PRIu64 " set %s %s",
 			    e->revision, key, value);
-		else if (e->type == OBJD__EVENT__TYPE__DELETE)
-			n = asprintf(&line, "%" PRIu64 " delete %s",
-			    e->revision, key);
+		else if (e->type == OBJD__EVENT__TYPE__DELETE ||
+		    e->type == OBJD__EVENT__TYPE__EXPIRE)
+			n = asprintf(&line, "%" PRIu64 " %s %s", e->revision,
+			    type, key);
 		else if (e->type == OBJD__EVENT__TYPE__RELOAD)
 			n = asprintf(&line,
 			    "%" PRIu64 " reload (objd reloaded the whole "
@@ -1246,6 +1293,76 @@ ctl_watch_event(struct ctl *ctl, const Objd__Event *e)
 	free(key);
 	free(value);
 	return status;
+}
+
+/* hold: sets the keys, held by this connection, then waits for SIGINT
+ * or SIGTERM (exit 0) or for objd to close the connection (exit 6): the
+ * keys go with the connection, however objctl ends. */
+static int
+cmd_hold(struct ctl *ctl, int argc, char **argv)
+{
+	size_t n = (size_t)argc / 2;
+	Objd__Value **values;
+	struct sigaction sa;
+	struct pollfd pfd;
+	objd_op *ops;
+	char **keys;
+	int status;
+
+	if (argc % 2 != 0)
+		return ctl_err(CTL_USAGE,
+		    "usage: objctl hold [--if-absent] KEY VALUE [KEY "
+		    "VALUE...]");
+	if ((status = ctl_key_args(argv, n, 2, &keys)) != 0)
+		return status;
+	values = xcalloc(n, sizeof(*values));
+	ops = xcalloc(n, sizeof(*ops));
+	for (size_t i = 0; i < n && status == 0; i++) {
+		values[i] = ctl_read_value(ctl, argv[2 * i], argv[2 * i + 1]);
+		if (values[i] == NULL)
+			status = CTL_USAGE;
+		ops[i].key = keys[i];
+		ops[i].value = values[i];
+	}
+	if (status == 0)
+		status = ctl_check_unique(keys, n);
+	if (status == 0) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = ctl_on_sigint;
+		sigemptyset(&sa.sa_mask);
+		/* No SA_RESTART: the signal must end the wait. */
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		status = ctl_connect(ctl);
+	}
+	if (status == 0) {
+		status = objd_hold(ctl->client, ops, n, ctl->if_absent);
+		if (status != OBJD_OK)
+			status = ctl_write_failed(ctl, status);
+	}
+	free(ops);
+	ctl_free_values(values, n);
+	ctl_free_strs(keys, n);
+	if (status != 0)
+		return status;
+	if (ctl->json)
+		ctl_print_revision(ctl);
+	fflush(stdout);
+	pfd.fd = objd_client_fd(ctl->client);
+	pfd.events = POLLIN;
+	while (!ctl_interrupted) {
+		if (poll(&pfd, 1, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			return ctl_err(OBJD_FAILED, "poll: %s",
+			    strerror(errno));
+		}
+		if (pfd.revents != 0)
+			return ctl_err(OBJD_FAILED,
+			    "objd closed the connection: the keys are no "
+			    "longer held");
+	}
+	return OBJD_OK;
 }
 
 /* Follows the watch until --count changes, SIGINT, or its end. */
@@ -1730,6 +1847,9 @@ ctl_print_status_text(const Objd__StatusInfo *in)
 	ctl_print_field("file", in->file);
 	ctl_print_field("socket", in->socket);
 	printf("keys: %" PRIu64 "\n", in->keys);
+	if (in->expiring_keys > 0 || in->held_keys > 0)
+		printf("expiring keys: %" PRIu64 "\nheld keys: %" PRIu64 "\n",
+		    in->expiring_keys, in->held_keys);
 	printf("revision: %" PRIu64 "\n", in->revision);
 	printf("clients: %" PRIu64 "\n", in->clients);
 	if (in->reload_interval > 0)
@@ -1809,6 +1929,8 @@ ctl_print_status_json(const Objd__StatusInfo *in)
 	ctl_add(m, "commits", ctl_uint(in->commits));
 	ctl_add(m, "commit_waits", ctl_uint(in->commit_waits));
 	ctl_add(m, "commit_waits_expired", ctl_uint(in->commit_waits_expired));
+	ctl_add(m, "expiring_keys", ctl_uint(in->expiring_keys));
+	ctl_add(m, "held_keys", ctl_uint(in->held_keys));
 	ctl_print_json(m, 2);
 }
 

@@ -95,6 +95,9 @@ const char *objd_client_error(const objd_client *c);
 /* The object's revision in the last answer from objd: after a write, the
  * revision it committed (or the current one if it changed nothing). */
 uint64_t objd_client_revision(const objd_client *c);
+/* The connection's descriptor (-1 if there is none), to wait on while
+ * holding keys (objd_hold): it turns readable when objd closes it. */
+int objd_client_fd(const objd_client *c);
 /* A short description of a status code ("not found"). */
 const char *objd_strerror(int status);
 
@@ -163,6 +166,24 @@ int objd_batch(objd_client *c, const objd_op *ops, size_t nops,
  * any key changed since. A read-modify-write of many keys. */
 int objd_batch_at(objd_client *c, const objd_op *ops, size_t nops,
     uint64_t object_revision);
+
+/* Keys that expire, and keys that live as long as the client. */
+
+/* objd_batch() without replace, whose sets expire ttl_ms milliseconds
+ * later: objd deletes them then, as a change of its own that watchers
+ * see as OBJD__EVENT__TYPE__EXPIRE. ttl_ms 0 makes them permanent. */
+int objd_batch_ttl(objd_client *c, const objd_op *ops, size_t nops,
+    const objd_cond *conds, size_t nconds, uint64_t ttl_ms);
+/* objd_batch() without replace, whose sets c holds: objd deletes them,
+ * as one change, when c's connection closes (objd_client_close(), the
+ * process's end, however it ends). A set of one of them by another
+ * client makes it that client's. With if_absent, nothing is set and
+ * the call returns OBJD_CONFLICT if any key exists. */
+int objd_hold(objd_client *c, const objd_op *ops, size_t nops, bool if_absent);
+/* objd_get_meta(), and *ttl_ms is the milliseconds left before the key
+ * expires: 0 if it does not. */
+int objd_get_ttl(objd_client *c, const char *key, Objd__Value **value,
+    uint64_t *revision, uint64_t *ttl_ms);
 /* Lists the keys that start with prefix (NULL or "" for all), sorted
  * bytewise, in (*resp)->keys[0 .. (*resp)->n_keys); free *resp with
  * objd_response_free(). */
@@ -199,7 +220,8 @@ int objd_compact(objd_client *c);
  * interrupted the wait (the watch goes on; call again), and otherwise
  * (*resp)->events[0 .. (*resp)->n_events) are changes in revision
  * order: an Objd__Event with type OBJD__EVENT__TYPE__SET (key and its
- * new value), OBJD__EVENT__TYPE__DELETE (key) or OBJD__EVENT__TYPE__RELOAD
+ * new value), OBJD__EVENT__TYPE__DELETE (key), OBJD__EVENT__TYPE__EXPIRE
+ * (key, deleted as its time to live ran out) or OBJD__EVENT__TYPE__RELOAD
  * (the whole object was reloaded from its file: read everything again),
  * the revision of the change, and the top-level key as it is, unescaped.
  * A frame may hold several events. objd drops a watch that falls too far

@@ -82,6 +82,8 @@ struct raw_entry {
 	size_t vallen;
 	uint64_t revision; /* its own, if it has one */
 	bool has_revision; /* if not, it takes the commit's */
+	uint64_t deadline; /* its lease, if any */
+	uint64_t holder;
 };
 
 static int
@@ -106,7 +108,10 @@ parse_entry(const uint8_t *buf, size_t len, struct raw_entry *e)
 		} else if (wire == 0 && number == OBJFILE_ENTRY_REVISION) {
 			e->revision = n;
 			e->has_revision = true;
-		}
+		} else if (wire == 0 && number == OBJFILE_ENTRY_DEADLINE)
+			e->deadline = n;
+		else if (wire == 0 && number == OBJFILE_ENTRY_HOLDER)
+			e->holder = n;
 		if (wire != 0)
 			pos += (size_t)n;
 	}
@@ -158,6 +163,8 @@ apply_entry(const struct scan_ops *ops, const struct raw_entry *e,
 		.vallen = e->vallen,
 		.revision = e->has_revision ? e->revision : revision,
 		.deleted = is_tombstone(e),
+		.deadline = e->deadline,
+		.holder = e->holder,
 	};
 
 	ops->entry(&out, ops->arg);

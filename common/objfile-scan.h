@@ -21,6 +21,10 @@
 #define OBJFILE_ENTRY_KEY 1
 #define OBJFILE_ENTRY_VALUE 2
 #define OBJFILE_ENTRY_REVISION 3
+/* A key's lease (objd set --ttl, hold): its deadline in ms since the
+ * epoch, and the connection that holds it. */
+#define OBJFILE_ENTRY_DEADLINE 4
+#define OBJFILE_ENTRY_HOLDER 5
 #define OBJFILE_COMMIT_REVISION 1
 #define OBJFILE_COMMIT_CRC32 2
 #define OBJFILE_COMMIT_N_ENTRIES 3
@@ -67,6 +71,8 @@ struct scan_entry {
 	size_t vallen;
 	uint64_t revision; /* its own, or its commit's */
 	bool deleted;      /* a tombstone: val is objfile_tombstone */
+	uint64_t deadline; /* its lease: 0, none */
+	uint64_t holder;
 };
 
 struct scan_ops {

@@ -86,9 +86,12 @@ got_changes(objd_async *a, int status, const Objd__Response *resp, void *arg)
 			printf("%llu set %s %s\n",
 			    (unsigned long long)ev->revision, ev->key, json);
 			free(json);
-		} else if (ev->type == OBJD__EVENT__TYPE__DELETE)
-			printf("%llu delete %s\n",
-			    (unsigned long long)ev->revision, ev->key);
+		} else if (ev->type == OBJD__EVENT__TYPE__DELETE ||
+		    ev->type == OBJD__EVENT__TYPE__EXPIRE)
+			printf("%llu %s %s\n", (unsigned long long)ev->revision,
+			    ev->type == OBJD__EVENT__TYPE__EXPIRE ? "expire"
+			                                          : "delete",
+			    ev->key);
 		else
 			printf("%llu reload\n",
 			    (unsigned long long)ev->revision);

@@ -343,6 +343,9 @@ conn_bury(struct conn *c)
 	else
 		server.nconns--;
 	TAILQ_INSERT_TAIL(&conn_dead, c, entry);
+	/* Off server.conns, it no longer holds its keys. */
+	if (c->holder != 0)
+		expire_holder_gone();
 }
 
 static void

@@ -22,6 +22,9 @@ handle_status(struct conn *c, const Objd__Request *req)
 	info.socket = (char *)server.socket_path;
 	info.keys = store_count(server.store);
 	info.revision = store_revision(server.store);
+	info.held_keys = leases_held(store_leases(server.store));
+	info.expiring_keys =
+	    leases_count(store_leases(server.store)) - info.held_keys;
 	info.last_load = server.last_load;
 	info.last_save = server.last_save;
 	if (server.last_reload_error != NULL)

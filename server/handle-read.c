@@ -55,6 +55,7 @@ get_one(const char *path, struct reply_item *it, uint8_t **owned,
 			it->val = *owned;
 			it->revision = e->revision;
 			it->type = 0;
+			it->ttl_ms = expire_ttl_left(e->data, e->keylen);
 		}
 	}
 	parts = kp.n;

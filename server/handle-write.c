@@ -22,6 +22,28 @@ write_answer(struct conn *c, uint64_t id, Objd__Status status,
 		reply_status(c, id, status, error);
 }
 
+/* The longest time to live: ten years, in ms. */
+#define TTL_MAX_MS (10ULL * 366 * 24 * 3600 * 1000)
+
+/* Gives the keys t sets the lease a request asks for; false once an
+ * answer has been sent, and then t is already freed. */
+static bool
+write_lease(struct conn *c, uint64_t id, struct txn *t, uint64_t ttl_ms,
+    bool hold)
+{
+	if (ttl_ms > TTL_MAX_MS) {
+		write_answer(c, id, OBJD__STATUS__INVALID,
+		    "a time to live is at most ten years");
+		txn_free(t);
+		return false;
+	}
+	if (ttl_ms != 0)
+		t->deadline = expire_now_ms() + ttl_ms;
+	if (hold)
+		t->holder = expire_holder(c);
+	return true;
+}
+
 /* Starts t under the conditions; false once an answer has been sent, and
  * then t is already freed. */
 static bool
@@ -124,7 +146,8 @@ handle_set(struct conn *c, const Objd__Request *req)
 		write_answer(c, req->id, OBJD__STATUS__INVALID, err);
 		return;
 	}
-	if (!write_begin(c, req->id, &t, set->conditions, set->n_conditions))
+	if (!write_begin(c, req->id, &t, set->conditions, set->n_conditions) ||
+	    !write_lease(c, req->id, &t, set->ttl_ms, set->hold))
 		return;
 	for (size_t i = 0; i < set->n_entries && status == OBJD__STATUS__OK;
 	     i++)
@@ -170,13 +193,16 @@ handle_staged_batch(struct conn *c, const Objd__Request *req)
 		write_answer(c, req->id, status, err);
 		return;
 	}
-	if (!write_begin(c, req->id, &t, b->conditions, b->n_conditions)) {
+	if (!write_begin(c, req->id, &t, b->conditions, b->n_conditions) ||
+	    !write_lease(c, req->id, &t, b->ttl_ms, b->hold)) {
 		stage_free(c);
 		return;
 	}
-	txn_free(&t);
 	if (!stage_commit(c, req->id, b->replace))
 		write_answer(c, req->id, OBJD__STATUS__OK, NULL);
+	else if (t.deadline != 0 || t.holder != 0)
+		batch_lease(t.deadline, t.holder);
+	txn_free(&t);
 }
 
 void
@@ -214,7 +240,8 @@ handle_batch(struct conn *c, const Objd__Request *req)
 		handle_staged_batch(c, req);
 		return;
 	}
-	if (!write_begin(c, req->id, &t, b->conditions, b->n_conditions))
+	if (!write_begin(c, req->id, &t, b->conditions, b->n_conditions) ||
+	    !write_lease(c, req->id, &t, b->ttl_ms, b->hold))
 		return;
 	for (size_t i = 0; i < b->n_operations && status == OBJD__STATUS__OK;
 	     i++) {

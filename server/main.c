@@ -655,6 +655,7 @@ main(int argc, char **argv)
 		startup_fail("cannot create the event loop");
 	batch_init();
 	watch_init();
+	expire_init();
 	reload_init();
 	notify_watchdog_start(server.base);
 	for (size_t i = 0; i < sizeof(signums) / sizeof(signums[0]); i++) {
@@ -687,6 +688,7 @@ main(int argc, char **argv)
 	reload_free();
 	access_free();
 	watch_free();
+	expire_free();
 	batch_free();
 	event_base_free(server.base);
 	store_free(server.store);

@@ -87,6 +87,9 @@ struct conn {
 	uint64_t joined_batch, awaited_by;
 	/* The pieces of a batch sent in pieces, so far (stage.c). */
 	struct stage *stage;
+	/* Its mark on the keys it holds, which go when it closes (expire.c);
+	 * 0 until it holds one. */
+	uint64_t holder;
 };
 TAILQ_HEAD(conn_list, conn);
 
@@ -268,7 +271,8 @@ struct reply_item {
 	const uint8_t *val;
 	size_t vallen;
 	uint64_t revision;
-	unsigned type; /* Objd__Event__Type, for events */
+	unsigned type;   /* Objd__Event__Type, for events */
+	uint64_t ttl_ms; /* for entries: the time left before it expires */
 };
 void reply_item_from_entry(struct reply_item *it, const struct store_entry *e);
 void reply_entries(struct conn *c, uint64_t id, Objd__Status status,
@@ -375,11 +379,49 @@ struct store_entry *store_remove(struct store *s, const char *key,
  * array the caller frees; the entries stay the store's. */
 struct store_entry **store_sorted(const struct store *s, const char *prefix,
     size_t prefixlen, size_t *n);
+/* The store's leases (NULL if it never had one). A put or a remove of a
+ * key ends its lease; store_lease_set gives it one. */
+struct leases *store_leases(const struct store *s);
+void store_lease_set(struct store *s, const char *key, size_t keylen,
+    uint64_t deadline, uint64_t holder);
 /* Sets every key's revision. */
 void store_stamp(struct store *s, uint64_t revision);
 /* Calls fn for each entry, in no order. */
 void store_foreach(const struct store *s,
     void (*fn)(const struct store_entry *, void *), void *arg);
+
+/* lease.c: keys that expire or go with their holder, beside a store. */
+struct lease {
+	uint64_t deadline; /* wall clock, ms since the epoch; 0: none */
+	uint64_t holder;   /* the connection that holds it; 0: none */
+	size_t heap_pos;   /* in the heap of deadlines, if queued there */
+	TAILQ_ENTRY(lease) held_entry; /* if held */
+	size_t keylen;
+	char key[]; /* NUL-terminated */
+};
+struct leases;
+struct leases *leases_new(void);
+void leases_free(struct leases *l);
+/* l may be NULL in the look-ups below: no leases. */
+size_t leases_count(const struct leases *l);
+size_t leases_held(const struct leases *l);
+struct lease *leases_get(const struct leases *l, const char *key,
+    size_t keylen);
+/* Gives key the deadline and holder (both 0: none), replacing its lease. */
+void leases_set(struct leases *l, const char *key, size_t keylen,
+    uint64_t deadline, uint64_t holder);
+void leases_drop(struct leases *l, const char *key, size_t keylen);
+/* The earliest deadline queued, 0 if none. */
+uint64_t leases_next_deadline(const struct leases *l);
+/* Takes the earliest lease due by now off the queue of deadlines (it
+ * stays the key's lease), or NULL; leases_requeue puts it back. */
+struct lease *leases_pop_due(struct leases *l, uint64_t now);
+void leases_requeue(struct leases *l, struct lease *lease);
+void leases_foreach(const struct leases *l, void (*fn)(struct lease *, void *),
+    void *arg);
+/* The same for the held leases alone: O(held keys). */
+void leases_foreach_held(const struct leases *l,
+    void (*fn)(struct lease *, void *), void *arg);
 
 /* batch.c: group commit. The writes of one turn of the event loop are
  * made durable together, and only then answered. */
@@ -395,6 +437,12 @@ const struct store_entry *batch_lookup(const char *key, size_t keylen,
 /* Opens a change for c's request id; the calls below add to it. It is
  * answered OK once durable, or FAILED if it cannot be made so. */
 void batch_begin(struct conn *c, uint64_t id);
+/* Opens a change of objd's own, answered to no one: the expiry of keys
+ * (expire: watchers see them expire) or the deletion of held keys. */
+void batch_begin_own(bool expire);
+/* The sets of the change last opened give their keys this lease: a
+ * deadline (wall clock, ms) or a holder (expire.c), 0 for none. */
+void batch_lease(uint64_t deadline, uint64_t holder);
 /* Answers c's request id in its place in the batch, after the changes
  * queued before it, without a change of its own. */
 void batch_defer(struct conn *c, uint64_t id, Objd__Status status,
@@ -483,6 +531,11 @@ void objfile_change_set(struct objfile_changes *c, const char *key,
     size_t keylen, const uint8_t *val, size_t vallen);
 void objfile_change_delete(struct objfile_changes *c, const char *key,
     size_t keylen);
+/* objfile_change_set of a key with a lease: a deadline, a holder, 0 for
+ * none (map-entry fields 4 and 5). */
+void objfile_change_set_leased(struct objfile_changes *c, const char *key,
+    size_t keylen, const uint8_t *val, size_t vallen, uint64_t deadline,
+    uint64_t holder);
 void objfile_change_commit(struct objfile_changes *c, uint64_t revision);
 /* A Commit message, packed by hand as protobuf-c packs it (fields of 0
  * left out): through its descriptor, packing cost more than all the rest
@@ -578,6 +631,8 @@ struct txn {
 	size_t n, cap;
 	struct store *index; /* key -> position in keys */
 	struct txn_key inline_keys[TXN_INLINE_KEYS];
+	/* The lease the keys it sets take (batch_lease); 0: none. */
+	uint64_t deadline, holder;
 };
 void txn_init(struct txn *t);
 void txn_free(struct txn *t);
@@ -611,12 +666,31 @@ bool stage_commit(struct conn *c, uint64_t id, bool replace);
 /* Drops what c staged, if anything. */
 void stage_free(struct conn *c);
 
+/* expire.c: keys whose deadline passed or whose holder left go, as
+ * changes of objd's own. */
+void expire_init(void);
+void expire_free(void);
+uint64_t expire_now_ms(void);
+/* A change applied: the earliest deadline may be another. */
+void expire_changed(void);
+/* A file was loaded: held keys of connections gone go. */
+void expire_loaded(void);
+/* c's mark on the keys it holds. */
+uint64_t expire_holder(struct conn *c);
+/* A holder's connection closed: its keys go. */
+void expire_holder_gone(void);
+/* objd's own change to delete key failed: it is tried again later. */
+void expire_retry(const char *key, size_t keylen);
+/* The ms before key expires; 0 if it does not. */
+uint64_t expire_ttl_left(const char *key, size_t keylen);
+
 /* watch.c */
 void watch_init(void);
 void watch_free(void);
 void handle_watch(struct conn *c, const Objd__Request *req);
 /* A committed change, as it is applied. */
-void watch_changed(const struct store_entry *e, bool deleted);
+/* type: an Objd__Event__Type, SET, DELETE or EXPIRE. */
+void watch_changed(const struct store_entry *e, unsigned type);
 void watch_reloaded(uint64_t revision);
 void watch_conn_gone(struct conn *c);
 /* Tells every watcher that objd stops. */

@@ -168,24 +168,35 @@ buf_put_varint(struct buf *b, uint64_t v)
 	b->len += varint_encode(b->data + b->len, v);
 }
 
+/* A key's lease, as a map entry carries it (0: none). */
+struct entry_lease {
+	uint64_t deadline, holder;
+};
+
 /* The size of a map entry's payload, without its own tag and length. */
 static size_t
 entry_body_size(size_t keylen, size_t vallen, uint64_t revision,
-    bool with_revision)
+    bool with_revision, const struct entry_lease *lease)
 {
 	size_t body =
 	    1 + varint_size(keylen) + keylen + 1 + varint_size(vallen) + vallen;
 
 	if (with_revision)
 		body += 1 + varint_size(revision);
+	if (lease != NULL && lease->deadline != 0)
+		body += 1 + varint_size(lease->deadline);
+	if (lease != NULL && lease->holder != 0)
+		body += 1 + varint_size(lease->holder);
 	return body;
 }
 
 static void
 buf_put_entry(struct buf *b, const char *key, size_t keylen, const uint8_t *val,
-    size_t vallen, uint64_t revision, bool with_revision)
+    size_t vallen, uint64_t revision, bool with_revision,
+    const struct entry_lease *lease)
 {
-	size_t body = entry_body_size(keylen, vallen, revision, with_revision);
+	size_t body =
+	    entry_body_size(keylen, vallen, revision, with_revision, lease);
 	uint8_t *p;
 
 	/* Room for all of it at once: each change writes one. */
@@ -204,6 +215,14 @@ buf_put_entry(struct buf *b, const char *key, size_t keylen, const uint8_t *val,
 	if (with_revision) {
 		*p++ = OBJFILE_ENTRY_REVISION << 3;
 		p += varint_encode(p, revision);
+	}
+	if (lease != NULL && lease->deadline != 0) {
+		*p++ = OBJFILE_ENTRY_DEADLINE << 3;
+		p += varint_encode(p, lease->deadline);
+	}
+	if (lease != NULL && lease->holder != 0) {
+		*p++ = OBJFILE_ENTRY_HOLDER << 3;
+		p += varint_encode(p, lease->holder);
 	}
 	b->len = (size_t)(p - b->data);
 }
@@ -273,7 +292,20 @@ objfile_change_set(struct objfile_changes *c, const char *key, size_t keylen,
 {
 	if (c->buf.len == 0 && c->with_header)
 		buf_put_header(&c->buf);
-	buf_put_entry(&c->buf, key, keylen, val, vallen, 0, false);
+	buf_put_entry(&c->buf, key, keylen, val, vallen, 0, false, NULL);
+	c->entries++;
+}
+
+void
+objfile_change_set_leased(struct objfile_changes *c, const char *key,
+    size_t keylen, const uint8_t *val, size_t vallen, uint64_t deadline,
+    uint64_t holder)
+{
+	struct entry_lease lease = { deadline, holder };
+
+	if (c->buf.len == 0 && c->with_header)
+		buf_put_header(&c->buf);
+	buf_put_entry(&c->buf, key, keylen, val, vallen, 0, false, &lease);
 	c->entries++;
 }
 
@@ -594,10 +626,14 @@ scan_to_store(const struct scan_entry *e, void *arg)
 
 	if (e->deleted)
 		free(store_remove(s, e->key, e->keylen));
-	else
+	else {
 		free(store_put(s,
 		    store_entry_new(e->key, e->keylen, e->val, e->vallen,
 		        e->revision)));
+		if (e->deadline != 0 || e->holder != 0)
+			store_lease_set(s, e->key, e->keylen, e->deadline,
+			    e->holder);
+	}
 }
 
 /* Inserting a million keys otherwise waits on memory for each. */
@@ -851,6 +887,7 @@ sync_dir(const char *dir)
 struct snapshot_writer {
 	int fd;
 	uint64_t revision; /* the snapshot's: its entries' own by default */
+	const struct leases *leases; /* the store's */
 	struct buf buf;
 	off_t at;
 	uint32_t crc;
@@ -927,9 +964,17 @@ snapshot_put_entry(const struct store_entry *e, void *arg)
 	 * when it is 0 (the keys of an adopted file): left out, it would
 	 * read back as the snapshot's. */
 	bool with_revision = e->revision != w->revision;
-	size_t body =
-	    entry_body_size(e->keylen, e->vallen, e->revision, with_revision);
-	size_t size = 1 + varint_size(body) + body;
+	const struct lease *l = leases_get(w->leases, e->data, e->keylen);
+	struct entry_lease lease_buf, *lease = NULL;
+	size_t body, size;
+
+	if (l != NULL) {
+		lease_buf = (struct entry_lease){ l->deadline, l->holder };
+		lease = &lease_buf;
+	}
+	body = entry_body_size(e->keylen, e->vallen, e->revision, with_revision,
+	    lease);
+	size = 1 + varint_size(body) + body;
 
 	/* An entry too big for a chunk of its own stays plain: the bound on
 	 * a chunk is what keeps loading safe. */
@@ -937,12 +982,12 @@ snapshot_put_entry(const struct store_entry *e, void *arg)
 		if (w->chunk.len + size > OBJFILE_CHUNK_MAX)
 			snapshot_deflate(w);
 		buf_put_entry(&w->chunk, e->data, e->keylen,
-		    STORE_ENTRY_VALUE(e), e->vallen, e->revision,
-		    with_revision);
+		    STORE_ENTRY_VALUE(e), e->vallen, e->revision, with_revision,
+		    lease);
 		return;
 	}
 	buf_put_entry(&w->buf, e->data, e->keylen, STORE_ENTRY_VALUE(e),
-	    e->vallen, e->revision, with_revision);
+	    e->vallen, e->revision, with_revision, lease);
 	snapshot_maybe_flush(w);
 }
 
@@ -954,6 +999,7 @@ write_snapshot(int fd, const struct store *s, bool compress)
 {
 	struct snapshot_writer w = { .fd = fd,
 		.revision = store_revision(s),
+		.leases = store_leases(s),
 		.compress = compress };
 
 	buf_put_header(&w.buf);

@@ -256,6 +256,7 @@ reload_once(bool force, char *err, size_t errlen)
 	store_free_behind(server.store);
 	server.store = fresh;
 	watch_reloaded(revision);
+	expire_loaded();
 	log_info("loaded %s: %zu keys, revision %llu in %.1f ms",
 	    server.file_path, store_count(fresh), (unsigned long long)revision,
 	    (now_monotonic() - began) * 1e3);

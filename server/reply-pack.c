@@ -36,6 +36,8 @@ item_body_len(const struct reply_item *it, bool event)
 		n += 1 + varint_size(it->revision);
 	if (event && it->type != 0)
 		n += 1 + varint_size(it->type);
+	if (!event && it->ttl_ms != 0)
+		n += 1 + varint_size(it->ttl_ms);
 	return n;
 }
 
@@ -74,6 +76,10 @@ put_item(uint8_t *p, const struct reply_item *it, bool event)
 	if (it->revision != 0) {
 		*p++ = 3 << 3;
 		p = put_varint(p, it->revision);
+	}
+	if (it->ttl_ms != 0) {
+		*p++ = 4 << 3;
+		p = put_varint(p, it->ttl_ms);
 	}
 	return p;
 }

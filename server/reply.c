@@ -68,6 +68,7 @@ reply_item_from_entry(struct reply_item *it, const struct store_entry *e)
 	it->vallen = e->vallen;
 	it->revision = e->revision;
 	it->type = 0;
+	it->ttl_ms = expire_ttl_left(e->data, e->keylen);
 }
 
 void

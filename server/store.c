@@ -40,6 +40,7 @@ struct store {
 	uint64_t bytes;
 	uint64_t revision;
 	uint64_t seed; /* random, so clients cannot aim for collisions */
+	struct leases *leases; /* made at the first lease */
 };
 
 uint64_t
@@ -85,6 +86,7 @@ store_free(struct store *s)
 	for (size_t i = 0; i < s->nslots; i++)
 		free(s->slots[i]);
 	free(s->slots);
+	leases_free(s->leases);
 	free(s);
 }
 
@@ -116,6 +118,24 @@ store_free_behind(struct store *s)
 	    (s->count < STORE_FREE_BEHIND_MIN ||
 	        !run_behind(store_free_main, s)))
 		store_free(s);
+}
+
+struct leases *
+store_leases(const struct store *s)
+{
+	return s->leases;
+}
+
+void
+store_lease_set(struct store *s, const char *key, size_t keylen,
+    uint64_t deadline, uint64_t holder)
+{
+	if (s->leases == NULL) {
+		if (deadline == 0 && holder == 0)
+			return;
+		s->leases = leases_new();
+	}
+	leases_set(s->leases, key, keylen, deadline, holder);
 }
 
 size_t
@@ -265,6 +285,8 @@ store_put(struct store *s, struct store_entry *e)
 	struct store_entry *old;
 	size_t i;
 
+	if (s->leases != NULL)
+		leases_drop(s->leases, e->data, e->keylen);
 	e->hash = store_hash(s, e->data, e->keylen);
 	i = store_find_slot(s, e->data, e->keylen, e->hash);
 	old = s->slots[i];
@@ -287,6 +309,8 @@ store_remove(struct store *s, const char *key, size_t keylen)
 	size_t mask = s->nslots - 1, i, j;
 	struct store_entry *e;
 
+	if (s->leases != NULL)
+		leases_drop(s->leases, key, keylen);
 	i = store_find_slot(s, key, keylen, hash);
 	e = s->slots[i];
 	if (e == NULL)

@@ -25,6 +25,7 @@ txn_init(struct txn *t)
 	t->n = 0;
 	t->cap = TXN_INLINE_KEYS;
 	t->index = NULL;
+	t->deadline = t->holder = 0;
 }
 
 void
@@ -328,12 +329,21 @@ txn_commit(struct txn *t, struct conn *c, uint64_t id)
 		    (k->exists &&
 		        (k->vallen != k->oldlen ||
 		            memcmp(k->val, k->old, k->vallen) != 0));
+		/* The same value with another lease (or none, for a key
+		 * that had one) is a change: of its deadline or holder. */
+		if (k->exists && !k->changed &&
+		    (t->deadline != 0 || t->holder != 0 ||
+		        leases_get(store_leases(server.store), k->key,
+		            k->keylen) != NULL))
+			k->changed = true;
 		if (k->changed)
 			changed++;
 	}
 	if (changed == 0)
 		return false;
 	batch_begin(c, id);
+	if (t->deadline != 0 || t->holder != 0)
+		batch_lease(t->deadline, t->holder);
 	for (size_t i = 0; i < t->n; i++) {
 		struct txn_key *k = &t->keys[i];
 

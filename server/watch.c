@@ -163,6 +163,7 @@ watch_item(struct reply_item *it, const struct watch_event *ev)
 	it->vallen = ev->vallen;
 	it->revision = ev->revision;
 	it->type = ev->type;
+	it->ttl_ms = 0;
 }
 
 /* Sends ev to w; drops w if it has fallen too far behind. */
@@ -230,12 +231,12 @@ watch_record(uint64_t revision, unsigned type, const char *key, size_t keylen,
 }
 
 void
-watch_changed(const struct store_entry *e, bool deleted)
+watch_changed(const struct store_entry *e, unsigned type)
 {
-	watch_record(e->revision,
-	    deleted ? OBJD__EVENT__TYPE__DELETE : OBJD__EVENT__TYPE__SET,
-	    e->data, e->keylen, deleted ? NULL : STORE_ENTRY_VALUE(e),
-	    deleted ? 0 : e->vallen);
+	bool deleted = type != OBJD__EVENT__TYPE__SET;
+
+	watch_record(e->revision, type, e->data, e->keylen,
+	    deleted ? NULL : STORE_ENTRY_VALUE(e), deleted ? 0 : e->vallen);
 }
 
 void

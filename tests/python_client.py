@@ -324,6 +324,42 @@ class TestClient(ObjdTest):
         with self.assertRaises(objd.Invalid):
             next(self.c.watch(since=rev + 100))
 
+    def test_hold(self):
+        self.c.set(other=1)
+        w = self.c.watch(since=self.c.revision)
+        with self.c.hold(leader="me", lock=1) as held:
+            self.assertEqual(self.c.get("leader"), "me")
+            self.assertEqual(held.revision, self.c.status()["revision"])
+            self.assertEqual(self.c.status()["held_keys"], 2)
+            # if_absent: Conflict, and nothing set.
+            with self.assertRaises(objd.Conflict):
+                self.c.hold({"lock": 2, "free": 1}, if_absent=True)
+            self.assertRaises(objd.NotFound, self.c.get, "free")
+        # The block's end closed the connection: the keys went, as one
+        # change.
+        eventually(lambda: "leader" not in self.c.get(),
+                   "the held keys to go")
+        self.assertEqual(self.c.get(), {"other": 1})
+        events = [next(w) for _ in range(4)]
+        self.assertEqual([e["type"] for e in events],
+                         ["set", "set", "delete", "delete"])
+        self.assertEqual(events[2]["revision"], events[3]["revision"])
+        w.close()
+        # if_absent succeeds when no key exists; release() lets go.
+        held = self.c.hold("lock", 3, if_absent=True)
+        self.assertEqual(self.c.get("lock"), 3)
+        held.release()
+        eventually(lambda: "lock" not in self.c.get(), "the lock to go")
+
+    def test_watch_sees_an_expiry(self):
+        rev = self.c.set(keep=1)
+        w = self.c.watch(since=rev)
+        self.objctl("set", "--ttl", "0.2", "brief", "1")
+        self.assertEqual(next(w)["type"], "set")
+        self.assertEqual(next(w), {"revision": rev + 2, "type": "expire",
+                                   "key": "brief"})
+        w.close()
+
     def test_watch_sees_a_reload(self):
         w = self.c.watch()
         next(w)

@@ -294,6 +294,49 @@ def _event_dict(ev):
     return d
 
 
+def _set_request(what, args, kwargs):
+    """The Set request of set() and hold()."""
+    if len(args) == 2:
+        pairs = {args[0]: args[1]}
+    elif len(args) == 1 and isinstance(args[0], dict):
+        pairs = dict(args[0])
+    elif not args:
+        pairs = {}
+    else:
+        raise TypeError("%s(key, value), %s(mapping) or "
+                        "%s(key=value, ...)" % (what, what, what))
+    pairs.update(kwargs)
+    if not pairs:
+        raise Invalid("%s needs at least one key" % what)
+    req = pb.Request()
+    for k, v in pairs.items():
+        _check_key(k)
+        entry = req.set.entries.add()
+        entry.key = k
+        entry.value.CopyFrom(to_value(v))
+    return req
+
+
+class Held:
+    """Keys held by a connection (Client.hold): they go when it closes,
+    at the end of a with block or with release()."""
+
+    def __init__(self, client):
+        self._client = client
+        self.revision = client.revision
+
+    def release(self):
+        """Closes the connection: objd deletes the keys. Calling it
+        twice is harmless."""
+        self._client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
 def connect(socket_path=None, timeout=TIMEOUT_DEFAULT):
     """A new Client connected to objd; see Client."""
     return Client(socket_path, timeout)
@@ -367,26 +410,33 @@ class Client:
         """Sets keys in one atomic change: set(key, value),
         set({key: value, ...}) or set(key=value, ...). Returns the
         revision."""
-        if len(args) == 2:
-            pairs = {args[0]: args[1]}
-        elif len(args) == 1 and isinstance(args[0], dict):
-            pairs = dict(args[0])
-        elif not args:
-            pairs = {}
-        else:
-            raise TypeError("set(key, value), set(mapping) or "
-                            "set(key=value, ...)")
-        pairs.update(kwargs)
-        if not pairs:
-            raise Invalid("set needs at least one key")
-        req = pb.Request()
-        for k, v in pairs.items():
-            _check_key(k)
-            entry = req.set.entries.add()
-            entry.key = k
-            entry.value.CopyFrom(to_value(v))
+        req = _set_request("set", args, kwargs)
         self.call(req)
         return self.revision
+
+    def hold(self, *args, if_absent=False, **kwargs):
+        """Sets keys in one atomic change, held by a connection of its
+        own: they live as long as it, and go (as one change) when it
+        closes, however it closes (the process ends, even killed).
+        hold(key, value), hold({key: value, ...}) or hold(key=value, ...).
+        Returns a Held, a context manager: `with c.hold(leader="me"):`
+        holds the keys for the block. if_absent=True raises Conflict, and
+        sets nothing, if any key exists: a lock. A held key set again by
+        another client becomes that client's."""
+        req = _set_request("hold", args, kwargs)
+        req.set.hold = True
+        if if_absent:
+            for e in req.set.entries:
+                cond = req.set.conditions.add()
+                cond.key = e.key
+                cond.absent = True
+        h = Client(self.socket_path, self._timeout)
+        try:
+            h.call(req)
+        except BaseException:
+            h.close()
+            raise
+        return Held(h)
 
     def delete(self, *keys):
         """Deletes keys in one atomic change: all of them, or none and
@@ -425,8 +475,10 @@ class Client:
         the first is {"revision": R, "type": "current", "values": {...}},
         the keys that start with prefix at revision R; then one dict per
         change, in revision order: {"revision", "type": "set", "key",
-        "value"}, {"revision", "type": "delete", "key"} or {"revision",
-        "type": "reload"} (objd loaded its file: read everything again).
+        "value"}, {"revision", "type": "delete", "key"}, {"revision",
+        "type": "expire", "key"} (its time to live ran out) or
+        {"revision", "type": "reload"} (objd loaded its file: read
+        everything again).
         since=REV resumes after revision REV, without the current values;
         NotFound if objd no longer holds the changes since then. The
         generator waits as long as it takes for the next change; closing
