@@ -543,7 +543,8 @@ struct txn_key {
 struct txn {
 	struct txn_key *keys; /* the top-level keys touched */
 	size_t n, cap;
-	struct store *index; /* key -> position in keys */
+	uint32_t *index; /* txn.c: 1 + a position in keys, or 0 */
+	size_t nindex;
 	struct txn_key inline_keys[TXN_INLINE_KEYS];
 };
 void txn_init(struct txn *t);
