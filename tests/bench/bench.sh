@@ -328,10 +328,10 @@ if [ -s "$large_table" ]; then
 	    "never against"
 	echo "redis --appendonly yes --appendfsync no (a batch is objd's" \
 	    "Batch and redis's MSET):"
-	printf '%-34s %11s %11s %10s %12s\n' "row (requests)" "objd" \
+	printf '%-40s %9s %11s %10s %12s\n' "row (requests)" "objd" \
 	    "redis AOF" "objd/redis" "us/op o / r"
 	while IFS='|' read -r label o r n oc rc; do
-		printf '%-34s %11.0f %11.0f %9.2fx %5.0f / %.0f\n' \
+		printf '%-40s %9.0f %11.0f %9.2fx %5.0f / %.0f\n' \
 		    "$label ($n)" "$o" "$r" \
 		    "$(awk -v o="$o" -v r="$r" 'BEGIN { print o / r }')" \
 		    "$oc" "$rc"
