@@ -63,7 +63,7 @@
 
 #define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
 
-enum test_kind { T_PING, T_GET, T_SET, T_DEL, T_MSET, T_FILL };
+enum test_kind { T_PING, T_GET, T_SET, T_DEL, T_MSET, T_FILL, T_BATCH };
 
 struct test {
 	const char *name;  /* for -t */
@@ -84,6 +84,9 @@ static const struct test tests[] = {
 	{ "fill", "FILL", T_FILL,
 	    "set of every key of the space once, 100 keys a request; "
 	    "counts keys" },
+	{ "batch", "BATCH", T_BATCH,
+	    "Batch setting -k consecutive keys from a random one, in one "
+	    "change (redis: MSET)" },
 };
 
 /* A request encoded once, and where its varying bytes are. */
@@ -115,6 +118,7 @@ struct opts {
 	size_t requests;
 	size_t pipeline;
 	size_t datasize;
+	size_t batch_keys; /* keys of a batch test's change */
 	uint64_t keyspace;
 	uint64_t seed;
 	bool csv;
@@ -238,8 +242,9 @@ enc_key(struct enc *e, uint8_t field, size_t *digits_off)
 
 /* Encodes a Request of kind with nkeys keys, keys 0 .. nkeys - 1 and
  * values of datasize 'x', as one frame. Field numbers are objd.proto's:
- * Request id 1, get 2, set 3, delete 4, ping 6; Get and Delete keys 1;
- * Set entries 1; Entry key 1, value 2; Value string_value 5. */
+ * Request id 1, get 2, set 3, delete 4, ping 6, batch 10; Get and Delete
+ * keys 1; Set entries 1; Batch operations 1; Operation set 1; Entry key
+ * 1, value 2; Value string_value 5. */
 static void tmpl_build_resp(struct tmpl *, enum test_kind, size_t, size_t);
 
 static void
@@ -248,6 +253,7 @@ tmpl_build(struct tmpl *t, enum test_kind kind, size_t nkeys, size_t datasize)
 	size_t key_field = 1 + varint_size(BENCH_KEY_LEN) + BENCH_KEY_LEN;
 	size_t value = 1 + varint_size(datasize) + datasize;
 	size_t entry = key_field + 1 + varint_size(value) + value;
+	size_t operation = 1 + varint_size(entry) + entry;
 	size_t op, body;
 	uint8_t op_field;
 	struct enc e;
@@ -266,6 +272,10 @@ tmpl_build(struct tmpl *t, enum test_kind kind, size_t nkeys, size_t datasize)
 	case T_DEL:
 		op_field = kind == T_GET ? 2 : 4;
 		op = nkeys * key_field;
+		break;
+	case T_BATCH:
+		op_field = 10;
+		op = nkeys * (1 + varint_size(operation) + operation);
 		break;
 	default:
 		op_field = 3;
@@ -287,10 +297,14 @@ tmpl_build(struct tmpl *t, enum test_kind kind, size_t nkeys, size_t datasize)
 	enc_byte(&e, TAG_LEN(op_field));
 	enc_varint(&e, op);
 	for (size_t i = 0; i < nkeys; i++) {
-		if (op_field != 3) {
+		if (op_field != 3 && op_field != 10) {
 			enc_key(&e, 1, &t->key_off[i]);
 			put_digits(t->frame + t->key_off[i], i);
 			continue;
+		}
+		if (op_field == 10) {
+			enc_byte(&e, TAG_LEN(1));
+			enc_varint(&e, operation);
 		}
 		enc_byte(&e, TAG_LEN(1));
 		enc_varint(&e, entry);
@@ -365,9 +379,11 @@ tmpl_build_resp(struct tmpl *t, enum test_kind kind, size_t nkeys,
 		[T_DEL] = "DEL",
 		[T_MSET] = "MSET",
 		[T_FILL] = "MSET",
+		[T_BATCH] = "MSET",
 	};
 	const char *command = commands[kind];
-	bool values = kind == T_SET || kind == T_MSET || kind == T_FILL;
+	bool values = kind == T_SET || kind == T_MSET || kind == T_FILL ||
+	    kind == T_BATCH;
 	struct resp b = { 0 };
 	char key[BENCH_KEY_LEN];
 
@@ -397,7 +413,8 @@ static void
 tmpl_verify_resp(const struct tmpl *t, enum test_kind kind, size_t datasize)
 {
 	const char *p = (const char *)t->frame, *end = p + t->len;
-	bool values = kind == T_SET || kind == T_MSET || kind == T_FILL;
+	bool values = kind == T_SET || kind == T_MSET || kind == T_FILL ||
+	    kind == T_BATCH;
 	size_t n, len, per_key = values ? 2 : 1;
 	char key[BENCH_KEY_LEN], *e;
 
@@ -472,6 +489,18 @@ tmpl_verify(const struct tmpl *t, enum test_kind kind, size_t datasize)
 			    req->delete_->n_keys == t->nkeys &&
 			    strcmp(req->delete_->keys[i], key) == 0;
 			break;
+		case T_BATCH:
+			ok = ok && req->op_case == OBJD__REQUEST__OP_BATCH &&
+			    req->batch->n_operations == t->nkeys &&
+			    req->batch->operations[i]->op_case ==
+			        OBJD__OPERATION__OP_SET &&
+			    strcmp(req->batch->operations[i]->set->key, key) ==
+			        0 &&
+			    req->batch->operations[i]->set->value->kind_case ==
+			        OBJD__VALUE__KIND_STRING_VALUE &&
+			    strlen(req->batch->operations[i]
+			               ->set->value->string_value) == datasize;
+			break;
 		default:
 			ok = ok && req->op_case == OBJD__REQUEST__OP_SET &&
 			    req->set->n_entries == t->nkeys &&
@@ -528,6 +557,7 @@ request_add(struct run *r, struct client *c)
 	case T_GET:
 	case T_SET:
 	case T_MSET:
+	case T_BATCH:
 		base = rng_below(opts.keyspace);
 		break;
 	case T_DEL:
@@ -553,7 +583,8 @@ request_add(struct run *r, struct client *c)
 		if (key >= opts.keyspace)
 			key -= opts.keyspace;
 		put_digits(p + t->key_off[i], key);
-		if (r->test->kind == T_SET || r->test->kind == T_MSET)
+		if (r->test->kind == T_SET || r->test->kind == T_MSET ||
+		    r->test->kind == T_BATCH)
 			put_counter(p + t->val_off[i], opts.datasize,
 			    value_counter++);
 	}
@@ -928,6 +959,10 @@ run_test(const struct test *test, bool silent)
 		nkeys = opts.keyspace < BENCH_FILL_KEYS ? opts.keyspace
 		                                        : BENCH_FILL_KEYS;
 		break;
+	case T_BATCH:
+		nkeys = opts.keyspace < opts.batch_keys ? opts.keyspace
+		                                        : opts.batch_keys;
+		break;
 	default:
 		break;
 	}
@@ -1054,6 +1089,8 @@ usage(FILE *fp)
 	    "  -t, --tests LIST    comma-separated tests (default "
 	    "ping,set,get,mset)\n"
 	    "  -d, --datasize N    bytes of each set value (default 3)\n"
+	    "  -k, --batch-keys N  keys of each batch test's change "
+	    "(default 100)\n"
 	    "  -r, --keyspace N    keys key:000000000000 .. key:N-1 "
 	    "(default 1: one key)\n"
 	    "      --seed N        seed of the random keys (default 1)\n"
@@ -1156,6 +1193,7 @@ main(int argc, char **argv)
 		{ "pipeline", required_argument, NULL, 'P' },
 		{ "tests", required_argument, NULL, 't' },
 		{ "datasize", required_argument, NULL, 'd' },
+		{ "batch-keys", required_argument, NULL, 'k' },
 		{ "keyspace", required_argument, NULL, 'r' },
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "no-fill", no_argument, NULL, OPT_NO_FILL },
@@ -1173,10 +1211,11 @@ main(int argc, char **argv)
 	opts.requests = 100000;
 	opts.pipeline = 1;
 	opts.datasize = 3;
+	opts.batch_keys = 100;
 	opts.keyspace = 1;
 	opts.seed = 1;
 	opts.fill = true;
-	while ((ch = getopt_long(argc, argv, "s:c:n:P:t:d:r:qh", longopts,
+	while ((ch = getopt_long(argc, argv, "s:c:n:P:t:d:k:r:qh", longopts,
 	            NULL)) != -1) {
 		switch (ch) {
 		case 's':
@@ -1197,6 +1236,9 @@ main(int argc, char **argv)
 		case 'd':
 			opts.datasize =
 			    parse_count("-d", optarg, 0, BENCH_VALUE_MAX);
+			break;
+		case 'k':
+			opts.batch_keys = parse_count("-k", optarg, 1, 100000);
 			break;
 		case 'r':
 			opts.keyspace =

@@ -10,8 +10,10 @@
 #include "value.h"
 #include "xmalloc.h"
 
+/* utf8: whether strings and map keys are still to be checked. */
 static bool
-value_valid_at(const Objd__Value *v, unsigned depth, char *err, size_t errlen)
+value_valid_at(const Objd__Value *v, unsigned depth, bool utf8, char *err,
+    size_t errlen)
 {
 	if (v == NULL || v->kind_case == OBJD__VALUE__KIND__NOT_SET) {
 		snprintf(err, errlen, "a value has no type");
@@ -27,7 +29,8 @@ value_valid_at(const Objd__Value *v, unsigned depth, char *err, size_t errlen)
 		snprintf(err, errlen, "a tombstone is not a value");
 		return false;
 	case OBJD__VALUE__KIND_STRING_VALUE:
-		if (!utf8_valid(v->string_value, strlen(v->string_value))) {
+		if (utf8 &&
+		    !utf8_valid(v->string_value, strlen(v->string_value))) {
 			snprintf(err, errlen, "a string is not valid UTF-8");
 			return false;
 		}
@@ -37,7 +40,7 @@ value_valid_at(const Objd__Value *v, unsigned depth, char *err, size_t errlen)
 			return true;
 		for (size_t i = 0; i < v->list_value->n_values; i++)
 			if (!value_valid_at(v->list_value->values[i], depth + 1,
-			        err, errlen))
+			        utf8, err, errlen))
 				return false;
 		return true;
 	case OBJD__VALUE__KIND_MAP_VALUE:
@@ -47,7 +50,7 @@ value_valid_at(const Objd__Value *v, unsigned depth, char *err, size_t errlen)
 			const Objd__MapValue__FieldsEntry *e =
 			    v->map_value->fields[i];
 
-			if (!utf8_valid(e->key, strlen(e->key))) {
+			if (utf8 && !utf8_valid(e->key, strlen(e->key))) {
 				snprintf(err, errlen,
 				    "a map key is not valid UTF-8");
 				return false;
@@ -62,7 +65,8 @@ value_valid_at(const Objd__Value *v, unsigned depth, char *err, size_t errlen)
 					    e->key);
 					return false;
 				}
-			if (!value_valid_at(e->value, depth + 1, err, errlen))
+			if (!value_valid_at(e->value, depth + 1, utf8, err,
+			        errlen))
 				return false;
 		}
 		return true;
@@ -74,7 +78,13 @@ value_valid_at(const Objd__Value *v, unsigned depth, char *err, size_t errlen)
 bool
 value_valid(const Objd__Value *v, char *err, size_t errlen)
 {
-	return value_valid_at(v, 1, err, errlen);
+	return value_valid_at(v, 1, true, err, errlen);
+}
+
+bool
+value_valid_decoded(const Objd__Value *v, char *err, size_t errlen)
+{
+	return value_valid_at(v, 1, false, err, errlen);
 }
 
 /* A scalar's field tag: its field number, and its wire type. */

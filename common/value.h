@@ -13,6 +13,10 @@
  * VALUE_DEPTH_MAX deep, and holds only valid strings and map keys, each
  * map key once. Otherwise writes why to err. */
 bool value_valid(const Objd__Value *v, char *err, size_t errlen);
+/* value_valid for a value decoded from a request by objd, whose strings
+ * and map keys were checked as they were read (pbcheck, or
+ * server/request-decode.c): a large string is checked once, not twice. */
+bool value_valid_decoded(const Objd__Value *v, char *err, size_t errlen);
 /* Encodes v into a new buffer; sets *len. */
 uint8_t *value_pack(const Objd__Value *v, size_t *len);
 /* v's encoded size, and v encoded at out, returning the bytes written:

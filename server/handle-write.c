@@ -216,11 +216,28 @@ handle_stage(struct conn *c, const Objd__Request *req)
 	    status == OBJD__STATUS__OK ? NULL : err);
 }
 
+/* The key of operation j, for prefetch_step. */
+static const char *
+operation_key(const void *items, size_t j, size_t *keylen)
+{
+	const Objd__Operation *op = ((Objd__Operation *const *)items)[j];
+	const char *key = NULL;
+
+	if (op->op_case == OBJD__OPERATION__OP_SET)
+		key = op->set->key;
+	else if (op->op_case == OBJD__OPERATION__OP_DELETE)
+		key = op->delete_;
+	if (key != NULL)
+		*keylen = strlen(key);
+	return key;
+}
+
 void
 handle_batch(struct conn *c, const Objd__Request *req)
 {
 	const Objd__Batch *b = req->batch;
 	Objd__Status status = OBJD__STATUS__OK;
+	struct prefetch_ring ring = { .store = server.store };
 	struct txn t;
 	char err[512];
 
@@ -246,6 +263,10 @@ handle_batch(struct conn *c, const Objd__Request *req)
 	for (size_t i = 0; i < b->n_operations && status == OBJD__STATUS__OK;
 	     i++) {
 		const Objd__Operation *op = b->operations[i];
+
+		/* A load or a large batch looks up many keys. */
+		prefetch_step(&ring, i, b->n_operations, operation_key,
+		    b->operations);
 
 		switch (op->op_case) {
 		case OBJD__OPERATION__OP_SET:

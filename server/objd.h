@@ -298,6 +298,21 @@ bool prefetch_frame_slot(const struct store *s, const uint8_t *buf, size_t len,
 bool prefetch_first_key(const uint8_t *body, size_t len, const char **key,
     size_t *keylen);
 
+/* A walk over many keys (a batch) calls prefetch_step before
+ * the look-up of key i of n: the slots and entries of the keys a little
+ * further on are fetched meanwhile, instead of each look-up waiting on
+ * memory in turn. key_at gives key j of items, or NULL for none. */
+#define PREFETCH_RING 16
+#define PREFETCH_NONE UINT64_MAX
+typedef const char *(
+    *prefetch_key_fn)(const void *items, size_t j, size_t *keylen);
+struct prefetch_ring {
+	const struct store *store;
+	uint64_t hashes[PREFETCH_RING];
+};
+void prefetch_step(struct prefetch_ring *r, size_t i, size_t n,
+    prefetch_key_fn key_at, const void *items);
+
 /* request-decode.c: body decoded into a, as objd__request__unpack
  * would, if it is a get, set or delete in the common form; NULL for
  * anything else, which the caller then decodes with protobuf-c. */
@@ -629,7 +644,8 @@ struct txn_key {
 struct txn {
 	struct txn_key *keys; /* the top-level keys touched */
 	size_t n, cap;
-	struct store *index; /* key -> position in keys */
+	uint32_t *index; /* txn.c: 1 + a position in keys, or 0 */
+	size_t nindex;
 	struct txn_key inline_keys[TXN_INLINE_KEYS];
 	/* The lease the keys it sets take (batch_lease); 0: none. */
 	uint64_t deadline, holder;

@@ -122,3 +122,29 @@ prefetch_frames(const struct store *s, const uint8_t *buf, size_t len,
 	for (size_t i = 0; i < n; i++)
 		store_prefetch_entry(s, hashes[i]);
 }
+
+/* How many keys ahead prefetch_step fetches slots; entries, half as far:
+ * far enough that each has come by its turn, near enough that it has not
+ * gone again. */
+#define PREFETCH_STEP_AHEAD 16
+
+void
+prefetch_step(struct prefetch_ring *r, size_t i, size_t n,
+    prefetch_key_fn key_at, const void *items)
+{
+	size_t first = i == 0 ? 0 : i + PREFETCH_STEP_AHEAD - 1;
+	size_t last = i + PREFETCH_STEP_AHEAD - 1, keylen;
+	const char *key;
+
+	for (size_t j = first; j <= last && j < n; j++)
+		if ((key = key_at(items, j, &keylen)) != NULL)
+			r->hashes[j % PREFETCH_RING] =
+			    store_prefetch_slot(r->store, key, keylen);
+		else
+			r->hashes[j % PREFETCH_RING] = PREFETCH_NONE;
+	if (i + PREFETCH_STEP_AHEAD / 2 < n &&
+	    r->hashes[(i + PREFETCH_STEP_AHEAD / 2) % PREFETCH_RING] !=
+	        PREFETCH_NONE)
+		store_prefetch_entry(r->store,
+		    r->hashes[(i + PREFETCH_STEP_AHEAD / 2) % PREFETCH_RING]);
+}

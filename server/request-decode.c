@@ -7,9 +7,15 @@
  * of a pipelined set; here it is read once, straight into the structures
  * protobuf-c would build, in the same arena.
  *
+ * Batches too (objctl's set, del and load send one): protobuf-c makes an
+ * allocation for each operation, entry, value and string of them, which
+ * for a batch of a thousand keys costs more than applying it. Here a
+ * request of any size costs a handful.
+ *
  * Only one narrow form is taken: the id first if at all, then one
  * operation; each entry a key and then a value; a value one scalar
- * field; no conditions, no unknown fields, no field twice. That is how
+ * field; a batch's operations each one set or delete, then replace if at
+ * all; no conditions, no unknown fields, no field twice. That is how
  * every protobuf encoder writes these requests. Anything else, valid or
  * not, is left to the generic path, which decodes it or says what is
  * wrong with it. So this file need only be right about what it accepts:
@@ -58,9 +64,31 @@ take_tag(struct cursor *c, uint8_t tag)
 	return true;
 }
 
-/* A string field's bytes, NUL-terminated in a, as protobuf-c keeps them. */
+/* Where a request decodes to. Its strings (and bytes) go to one block
+ * taken up front, as large as the request: each string costs there its
+ * bytes and a NUL, and in the request at least its bytes, a tag and a
+ * length, so they all fit. A request of a thousand keys then costs two
+ * allocations, not one for each key and value. */
+struct decoder {
+	struct arena *a;
+	char *strings, *strings_end;
+};
+
+/* n bytes of the strings' block. */
 static char *
-take_string(struct arena *a, struct cursor *c)
+take_room(struct decoder *d, size_t n)
+{
+	char *p = d->strings;
+
+	if ((size_t)(d->strings_end - p) < n)
+		return NULL;
+	d->strings += n;
+	return p;
+}
+
+/* A string field's bytes, NUL-terminated, as protobuf-c keeps them. */
+static char *
+take_string(struct decoder *d, struct cursor *c)
 {
 	struct cursor s;
 	size_t n;
@@ -70,7 +98,7 @@ take_string(struct arena *a, struct cursor *c)
 		return NULL;
 	n = (size_t)(s.end - s.p);
 	if (!utf8_valid((const char *)s.p, n) ||
-	    (str = arena_alloc(a, n + 1)) == NULL)
+	    (str = take_room(d, n + 1)) == NULL)
 		return NULL;
 	memcpy(str, s.p, n);
 	str[n] = '\0';
@@ -95,50 +123,49 @@ count_fields(struct cursor c, uint8_t tag)
 
 /* Get.keys and Delete.keys, field 1, when c holds nothing else. */
 static char **
-take_keys(struct arena *a, struct cursor c, size_t *n)
+take_keys(struct decoder *d, struct cursor c, size_t *n)
 {
 	char **keys;
 
 	*n = count_fields(c, PB_LEN(1));
-	if (*n == 0 || (keys = arena_alloc(a, *n * sizeof(*keys))) == NULL)
+	if (*n == 0 || (keys = arena_alloc(d->a, *n * sizeof(*keys))) == NULL)
 		return NULL;
 	for (size_t i = 0; i < *n; i++) {
 		c.p++; /* the tag count_fields saw */
-		if ((keys[i] = take_string(a, &c)) == NULL)
+		if ((keys[i] = take_string(d, &c)) == NULL)
 			return NULL;
 	}
 	return keys;
 }
 
-static Objd__Value *
-take_value(struct arena *a, struct cursor c)
+static bool
+take_value(struct decoder *d, struct cursor c, Objd__Value *v)
 {
-	Objd__Value *v;
 	struct cursor s;
 	uint64_t n;
 	int used;
 
-	if (c.p == c.end || (v = arena_alloc(a, sizeof(*v))) == NULL)
-		return NULL;
+	if (c.p == c.end)
+		return false;
 	*v = (Objd__Value)OBJD__VALUE__INIT;
 	switch (*c.p++) {
 	case PB_VARINT(OBJD__VALUE__KIND_NULL_VALUE):
 		/* The one NullValue; protobuf-c would truncate others. */
 		if (!take_tag(&c, 0))
-			return NULL;
+			return false;
 		v->null_value = OBJD__NULL_VALUE__NULL_VALUE;
 		v->kind_case = OBJD__VALUE__KIND_NULL_VALUE;
 		break;
 	case PB_VARINT(OBJD__VALUE__KIND_BOOL_VALUE):
 		if (c.p == c.end || *c.p > 1)
-			return NULL;
+			return false;
 		v->bool_value = *c.p++;
 		v->kind_case = OBJD__VALUE__KIND_BOOL_VALUE;
 		break;
 	case PB_VARINT(OBJD__VALUE__KIND_INT_VALUE):
 		used = varint_decode(c.p, (size_t)(c.end - c.p), &n);
 		if (used <= 0)
-			return NULL;
+			return false;
 		c.p += used;
 		/* sint64: zigzag. */
 		v->int_value = (int64_t)(n >> 1) ^ -(int64_t)(n & 1);
@@ -146,7 +173,7 @@ take_value(struct arena *a, struct cursor c)
 		break;
 	case PB_FIXED64(OBJD__VALUE__KIND_DOUBLE_VALUE):
 		if (c.end - c.p < 8)
-			return NULL;
+			return false;
 		n = 0;
 		for (int i = 7; i >= 0; i--)
 			n = n << 8 | c.p[i];
@@ -155,100 +182,184 @@ take_value(struct arena *a, struct cursor c)
 		v->kind_case = OBJD__VALUE__KIND_DOUBLE_VALUE;
 		break;
 	case PB_LEN(OBJD__VALUE__KIND_STRING_VALUE):
-		if ((v->string_value = take_string(a, &c)) == NULL)
-			return NULL;
+		if ((v->string_value = take_string(d, &c)) == NULL)
+			return false;
 		v->kind_case = OBJD__VALUE__KIND_STRING_VALUE;
 		break;
 	case PB_LEN(OBJD__VALUE__KIND_BYTES_VALUE):
 		if (!take_len(&c, &s))
-			return NULL;
+			return false;
 		v->bytes_value.len = (size_t)(s.end - s.p);
 		/* protobuf-c leaves empty bytes without a buffer. */
 		if (v->bytes_value.len > 0) {
 			v->bytes_value.data =
-			    arena_alloc(a, v->bytes_value.len);
+			    (uint8_t *)take_room(d, v->bytes_value.len);
 			if (v->bytes_value.data == NULL)
-				return NULL;
+				return false;
 			memcpy(v->bytes_value.data, s.p, v->bytes_value.len);
 		}
 		v->kind_case = OBJD__VALUE__KIND_BYTES_VALUE;
 		break;
 	default:
-		return NULL;
+		return false;
 	}
-	return c.p == c.end ? v : NULL;
+	return c.p == c.end;
 }
 
-static Objd__Entry *
-take_entry(struct arena *a, struct cursor c)
+/* An entry into e, its value into v. */
+static bool
+take_entry(struct decoder *d, struct cursor c, Objd__Entry *e, Objd__Value *v)
 {
-	Objd__Entry *e;
 	struct cursor value;
 
-	if ((e = arena_alloc(a, sizeof(*e))) == NULL)
-		return NULL;
 	*e = (Objd__Entry)OBJD__ENTRY__INIT;
-	if (!take_tag(&c, PB_LEN(1)) || (e->key = take_string(a, &c)) == NULL)
-		return NULL;
+	if (!take_tag(&c, PB_LEN(1)) || (e->key = take_string(d, &c)) == NULL)
+		return false;
 	if (!take_tag(&c, PB_LEN(2)) || !take_len(&c, &value) ||
-	    (e->value = take_value(a, value)) == NULL)
-		return NULL;
-	return c.p == c.end ? e : NULL;
+	    !take_value(d, value, v))
+		return false;
+	e->value = v;
+	return c.p == c.end;
 }
 
 static Objd__Get *
-take_get(struct arena *a, struct cursor c)
+take_get(struct decoder *d, struct cursor c)
 {
 	Objd__Get *get;
 
-	if ((get = arena_alloc(a, sizeof(*get))) == NULL)
+	if ((get = arena_alloc(d->a, sizeof(*get))) == NULL)
 		return NULL;
 	*get = (Objd__Get)OBJD__GET__INIT;
-	get->keys = take_keys(a, c, &get->n_keys);
+	get->keys = take_keys(d, c, &get->n_keys);
 	return get->keys != NULL ? get : NULL;
 }
 
 static Objd__Delete *
-take_delete(struct arena *a, struct cursor c)
+take_delete(struct decoder *d, struct cursor c)
 {
 	Objd__Delete *del;
 
-	if ((del = arena_alloc(a, sizeof(*del))) == NULL)
+	if ((del = arena_alloc(d->a, sizeof(*del))) == NULL)
 		return NULL;
 	*del = (Objd__Delete)OBJD__DELETE__INIT;
-	del->keys = take_keys(a, c, &del->n_keys);
+	del->keys = take_keys(d, c, &del->n_keys);
 	return del->keys != NULL ? del : NULL;
 }
 
+/* The structures of a set's entry, allocated together for all of them. */
+struct entry_slot {
+	Objd__Entry entry;
+	Objd__Value value;
+};
+
 static Objd__Set *
-take_set(struct arena *a, struct cursor c)
+take_set(struct decoder *d, struct cursor c)
 {
 	Objd__Set *set;
+	struct entry_slot *slots;
 	struct cursor entry;
+	size_t n = count_fields(c, PB_LEN(1));
 
-	if ((set = arena_alloc(a, sizeof(*set))) == NULL)
+	if (n == 0 || n > SIZE_MAX / (sizeof(*slots) + sizeof(Objd__Entry *)))
+		return NULL;
+	if ((set = arena_alloc(d->a, sizeof(*set))) == NULL)
 		return NULL;
 	*set = (Objd__Set)OBJD__SET__INIT;
-	set->n_entries = count_fields(c, PB_LEN(1));
-	if (set->n_entries == 0 ||
-	    (set->entries = arena_alloc(a,
-	         set->n_entries * sizeof(*set->entries))) == NULL)
+	if ((set->entries = arena_alloc(d->a, n * sizeof(*set->entries))) ==
+	        NULL ||
+	    (slots = arena_alloc(d->a, n * sizeof(*slots))) == NULL)
 		return NULL;
-	for (size_t i = 0; i < set->n_entries; i++) {
+	set->n_entries = n;
+	for (size_t i = 0; i < n; i++) {
 		c.p++; /* the tag count_fields saw */
 		if (!take_len(&c, &entry) ||
-		    (set->entries[i] = take_entry(a, entry)) == NULL)
+		    !take_entry(d, entry, &slots[i].entry, &slots[i].value))
 			return NULL;
+		set->entries[i] = &slots[i].entry;
 	}
 	return set;
+}
+
+/* The structures of a batch's operation, allocated together for all of
+ * them. */
+struct operation_slot {
+	Objd__Operation op;
+	Objd__Entry entry;
+	Objd__Value value;
+};
+
+/* One Operation: exactly one of set (an entry) and delete (a key). */
+static bool
+take_operation(struct decoder *d, struct cursor c, struct operation_slot *s)
+{
+	struct cursor entry;
+
+	s->op = (Objd__Operation)OBJD__OPERATION__INIT;
+	if (take_tag(&c, PB_LEN(OBJD__OPERATION__OP_SET))) {
+		if (!take_len(&c, &entry) ||
+		    !take_entry(d, entry, &s->entry, &s->value))
+			return false;
+		s->op.op_case = OBJD__OPERATION__OP_SET;
+		s->op.set = &s->entry;
+	} else if (take_tag(&c, PB_LEN(OBJD__OPERATION__OP_DELETE))) {
+		if ((s->op.delete_ = take_string(d, &c)) == NULL)
+			return false;
+		s->op.op_case = OBJD__OPERATION__OP_DELETE;
+	} else
+		return false;
+	return c.p == c.end;
+}
+
+/* Batch.operations, field 1, and then replace, field 3, if at all, as
+ * one byte; no conditions. */
+static Objd__Batch *
+take_batch(struct decoder *d, struct cursor c)
+{
+	struct cursor rest = c, op;
+	struct operation_slot *slots;
+	Objd__Batch *b;
+	size_t n = 0;
+	bool replace = false;
+
+	while (take_tag(&rest, PB_LEN(1))) {
+		if (!take_len(&rest, &op))
+			return NULL;
+		n++;
+	}
+	if (take_tag(&rest, PB_VARINT(3))) {
+		if (rest.p == rest.end || *rest.p > 1)
+			return NULL;
+		replace = *rest.p++;
+	}
+	if (n == 0 || rest.p != rest.end ||
+	    n > SIZE_MAX / (sizeof(*slots) + sizeof(Objd__Operation *)))
+		return NULL;
+	if ((b = arena_alloc(d->a, sizeof(*b))) == NULL)
+		return NULL;
+	*b = (Objd__Batch)OBJD__BATCH__INIT;
+	if ((b->operations = arena_alloc(d->a, n * sizeof(*b->operations))) ==
+	        NULL ||
+	    (slots = arena_alloc(d->a, n * sizeof(*slots))) == NULL)
+		return NULL;
+	b->n_operations = n;
+	b->replace = replace;
+	for (size_t i = 0; i < n; i++) {
+		c.p++; /* the tag counted above */
+		if (!take_len(&c, &op) || !take_operation(d, op, &slots[i]))
+			return NULL;
+		b->operations[i] = &slots[i].op;
+	}
+	return b;
 }
 
 Objd__Request *
 request_decode(struct arena *a, const uint8_t *body, size_t len)
 {
 	struct cursor c = { body, body + len }, op;
+	struct decoder d = { a, NULL, NULL };
 	Objd__Request *req;
 	uint64_t id = 0;
+	size_t oplen;
 	uint8_t tag;
 	int used;
 
@@ -261,25 +372,40 @@ request_decode(struct arena *a, const uint8_t *body, size_t len)
 	if (c.p == c.end)
 		return NULL;
 	tag = *c.p++;
-	if (!take_len(&c, &op) || c.p != c.end ||
-	    (req = arena_alloc(a, sizeof(*req))) == NULL)
+	if (!take_len(&c, &op) || c.p != c.end)
 		return NULL;
+	switch (tag) {
+	case PB_LEN(OBJD__REQUEST__OP_GET):
+	case PB_LEN(OBJD__REQUEST__OP_SET):
+	case PB_LEN(OBJD__REQUEST__OP_DELETE):
+	case PB_LEN(OBJD__REQUEST__OP_BATCH):
+		break;
+	default:
+		return NULL;
+	}
+	oplen = (size_t)(op.end - op.p);
+	if ((req = arena_alloc(a, sizeof(*req))) == NULL ||
+	    (d.strings = arena_alloc(a, oplen)) == NULL)
+		return NULL;
+	d.strings_end = d.strings + oplen;
 	*req = (Objd__Request)OBJD__REQUEST__INIT;
 	req->id = id;
 	switch (tag) {
 	case PB_LEN(OBJD__REQUEST__OP_GET):
 		req->op_case = OBJD__REQUEST__OP_GET;
-		req->get = take_get(a, op);
+		req->get = take_get(&d, op);
 		return req->get != NULL ? req : NULL;
 	case PB_LEN(OBJD__REQUEST__OP_SET):
 		req->op_case = OBJD__REQUEST__OP_SET;
-		req->set = take_set(a, op);
+		req->set = take_set(&d, op);
 		return req->set != NULL ? req : NULL;
 	case PB_LEN(OBJD__REQUEST__OP_DELETE):
 		req->op_case = OBJD__REQUEST__OP_DELETE;
-		req->delete_ = take_delete(a, op);
+		req->delete_ = take_delete(&d, op);
 		return req->delete_ != NULL ? req : NULL;
 	default:
-		return NULL;
+		req->op_case = OBJD__REQUEST__OP_BATCH;
+		req->batch = take_batch(&d, op);
+		return req->batch != NULL ? req : NULL;
 	}
 }

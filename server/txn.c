@@ -26,6 +26,7 @@ txn_init(struct txn *t)
 	t->cap = TXN_INLINE_KEYS;
 	t->index = NULL;
 	t->deadline = t->holder = 0;
+	t->nindex = 0;
 }
 
 void
@@ -40,48 +41,77 @@ txn_free(struct txn *t)
 	}
 	if (t->keys != t->inline_keys)
 		free(t->keys);
-	store_free(t->index);
+	free(t->index);
+	t->index = NULL;
+	t->nindex = 0;
 	t->n = 0;
 }
 
-/* The overlay's record of key, or NULL. A load touches every key, so
- * the overlay is indexed by a store holding each record's position. */
+/* Past TXN_SCAN_MAX keys (a batch, a load) the overlay is indexed: open
+ * addressing over the positions in keys, at most half full, cleared
+ * with the txn. A store as the index cost an allocation and a free for
+ * each key. */
+static uint64_t txn_seed;
+static bool txn_seeded;
+
+static size_t
+txn_slot(const struct txn *t, const char *key, size_t keylen)
+{
+	size_t mask = t->nindex - 1;
+	size_t i = (size_t)store_key_hash(txn_seed, key, keylen) & mask;
+	uint32_t pos;
+
+	while ((pos = t->index[i]) != 0) {
+		const struct txn_key *k = &t->keys[pos - 1];
+
+		if (k->keylen == keylen && memcmp(k->key, key, keylen) == 0)
+			break;
+		i = (i + 1) & mask;
+	}
+	return i;
+}
+
+/* The overlay's record of key, or NULL. */
 static struct txn_key *
 txn_find(struct txn *t, const char *key, size_t keylen)
 {
-	const struct store_entry *e;
-	size_t i;
+	uint32_t pos;
 
 	if (t->index == NULL) {
-		for (i = 0; i < t->n; i++)
+		for (size_t i = 0; i < t->n; i++)
 			if (t->keys[i].keylen == keylen &&
 			    memcmp(t->keys[i].key, key, keylen) == 0)
 				return &t->keys[i];
 		return NULL;
 	}
-	e = store_get(t->index, key, keylen);
-	if (e == NULL)
-		return NULL;
-	memcpy(&i, STORE_ENTRY_VALUE(e), sizeof(i));
-	return &t->keys[i];
+	pos = t->index[txn_slot(t, key, keylen)];
+	return pos != 0 ? &t->keys[pos - 1] : NULL;
 }
 
 /* Most requests touch a key or two: a scan beats a table until then. */
 static void
 txn_index(struct txn *t, size_t i)
 {
+	size_t n;
+
 	if (t->index == NULL && t->n < TXN_SCAN_MAX)
 		return;
-	if (t->index == NULL) {
-		t->index = store_new();
+	if (t->index == NULL || 2 * t->n > t->nindex) {
+		if (!txn_seeded) {
+			txn_seed = store_random_seed(t);
+			txn_seeded = true;
+		}
+		for (n = 4 * TXN_SCAN_MAX; n < 2 * t->n; n *= 2)
+			;
+		free(t->index);
+		t->index = xcalloc(n, sizeof(*t->index));
+		t->nindex = n;
 		for (size_t j = 0; j < i; j++)
-			store_put(t->index,
-			    store_entry_new(t->keys[j].key, t->keys[j].keylen,
-			        (const uint8_t *)&j, sizeof(j), 0));
+			t->index[txn_slot(t, t->keys[j].key,
+			    t->keys[j].keylen)] = (uint32_t)(j + 1);
 	}
-	store_put(t->index,
-	    store_entry_new(t->keys[i].key, t->keys[i].keylen,
-	        (const uint8_t *)&i, sizeof(i), 0));
+	t->index[txn_slot(t, t->keys[i].key, t->keys[i].keylen)] =
+	    (uint32_t)(i + 1);
 }
 
 /* The overlay's record of a top-level key, made on first use. A key
@@ -181,7 +211,7 @@ txn_set(struct txn *t, const char *path, const Objd__Value *v, char *err,
 
 	if (!txn_parse(path, &kp, &key, &keylen, err, errlen))
 		return OBJD__STATUS__INVALID;
-	if (!value_valid(v, why, sizeof(why))) {
+	if (!value_valid_decoded(v, why, sizeof(why))) {
 		snprintf(err, errlen, "%s: %s", path, why);
 		keypath_free(&kp);
 		return OBJD__STATUS__INVALID;

@@ -225,6 +225,142 @@ START_TEST(test_several_entries)
 }
 END_TEST
 
+/* A batch of n operations: sets of k<i> to i, every third one a delete
+ * of d<i> instead when deletes is set. */
+static bool
+batch_taken(size_t n, bool deletes, bool replace)
+{
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__Batch b = OBJD__BATCH__INIT;
+	Objd__Operation *op = calloc(n, sizeof(*op)),
+	                **ops = calloc(n, sizeof(*ops));
+	Objd__Entry *e = calloc(n, sizeof(*e));
+	Objd__Value *v = calloc(n, sizeof(*v));
+	char(*keys)[16] = calloc(n, sizeof(*keys));
+	bool taken;
+
+	ck_assert(op != NULL && ops != NULL && e != NULL && v != NULL &&
+	    keys != NULL);
+	for (size_t i = 0; i < n; i++) {
+		op[i] = (Objd__Operation)OBJD__OPERATION__INIT;
+		ops[i] = &op[i];
+		if (deletes && i % 3 == 2) {
+			snprintf(keys[i], sizeof(keys[i]), "d%zu", i);
+			op[i].op_case = OBJD__OPERATION__OP_DELETE;
+			op[i].delete_ = keys[i];
+			continue;
+		}
+		snprintf(keys[i], sizeof(keys[i]), "k%zu", i);
+		v[i] = (Objd__Value)OBJD__VALUE__INIT;
+		v[i].kind_case = OBJD__VALUE__KIND_INT_VALUE;
+		v[i].int_value = (int64_t)i;
+		e[i] = (Objd__Entry)OBJD__ENTRY__INIT;
+		e[i].key = keys[i];
+		e[i].value = &v[i];
+		op[i].op_case = OBJD__OPERATION__OP_SET;
+		op[i].set = &e[i];
+	}
+	b.n_operations = n;
+	b.operations = ops;
+	b.replace = replace;
+	req.id = 9;
+	req.op_case = OBJD__REQUEST__OP_BATCH;
+	req.batch = &b;
+	taken = request_taken(&req);
+	free(op);
+	free(ops);
+	free(e);
+	free(v);
+	free(keys);
+	return taken;
+}
+
+START_TEST(test_batches)
+{
+	ck_assert(batch_taken(1, false, false));
+	ck_assert(batch_taken(100, false, false));
+	/* Far more than the arena holds. */
+	ck_assert(batch_taken(5000, false, false));
+	ck_assert(batch_taken(30, true, false));
+	ck_assert(batch_taken(30, true, true));
+	ck_assert(batch_taken(1000, false, true));
+	/* By hand: a batch (52) of set "k" to true, replace false and
+	 * true: 52 0d 0a 09 0a 07 0a 01 6b 12 02 10 01 18 0n. */
+	ck_assert(bytes_taken(
+	    "\x52\x0d\x0a\x09\x0a\x07\x0a\x01\x6b\x12\x02\x10\x01\x18\x00",
+	    15));
+	ck_assert(bytes_taken(
+	    "\x52\x0d\x0a\x09\x0a\x07\x0a\x01\x6b\x12\x02\x10\x01\x18\x01",
+	    15));
+	/* A delete of "a": 52 05 0a 03 12 01 61. */
+	ck_assert(bytes_taken("\x52\x05\x0a\x03\x12\x01\x61", 7));
+}
+END_TEST
+
+/* Batches outside the common form, valid or not, are left to protobuf-c
+ * (and pbcheck), which refuse or take them as they always have. */
+START_TEST(test_batches_left_to_protobuf_c)
+{
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__Batch b = OBJD__BATCH__INIT;
+	Objd__Operation op = OBJD__OPERATION__INIT, *ops[] = { &op };
+	Objd__Entry entry = OBJD__ENTRY__INIT;
+	Objd__Value v = OBJD__VALUE__INIT;
+	Objd__Condition cond = OBJD__CONDITION__INIT, *conds[] = { &cond };
+
+	v.kind_case = OBJD__VALUE__KIND_INT_VALUE;
+	v.int_value = 1;
+	entry.key = "k";
+	entry.value = &v;
+	op.op_case = OBJD__OPERATION__OP_SET;
+	op.set = &entry;
+	b.n_operations = 1;
+	b.operations = ops;
+	req.op_case = OBJD__REQUEST__OP_BATCH;
+	req.batch = &b;
+	ck_assert(request_taken(&req));
+	/* A condition; no operation (objctl load of an empty object). */
+	cond.key = "k";
+	cond.test_case = OBJD__CONDITION__TEST_ABSENT;
+	cond.absent = 1;
+	b.n_conditions = 1;
+	b.conditions = conds;
+	ck_assert(!request_taken(&req));
+	b.n_conditions = 0;
+	b.n_operations = 0;
+	b.replace = 1;
+	ck_assert(!request_taken(&req));
+	b.n_operations = 1;
+	b.replace = 0;
+	/* An empty operation; an entry with a revision, or no value. */
+	op.op_case = OBJD__OPERATION__OP__NOT_SET;
+	ck_assert(!request_taken(&req));
+	op.op_case = OBJD__OPERATION__OP_SET;
+	entry.revision = 2;
+	ck_assert(!request_taken(&req));
+	entry.revision = 0;
+	entry.value = NULL;
+	ck_assert(!request_taken(&req));
+
+	/* A delete of "a" is 52 05 0a 03 12 01 61. Replace first, or of
+	 * 2, or twice; an operation of both kinds, or of a set and a
+	 * delete; an unknown field in an operation or in the batch. */
+	ck_assert(!bytes_taken("\x52\x07\x18\x01\x0a\x03\x12\x01\x61", 9));
+	ck_assert(!bytes_taken("\x52\x07\x0a\x03\x12\x01\x61\x18\x02", 9));
+	ck_assert(
+	    !bytes_taken("\x52\x09\x0a\x03\x12\x01\x61\x18\x01\x18\x01", 11));
+	ck_assert(!bytes_taken("\x52\x08\x0a\x06\x12\x01\x61\x12\x01\x62", 10));
+	ck_assert(!bytes_taken("\x52\x07\x0a\x05\x12\x01\x61\x78\x01", 9));
+	ck_assert(!bytes_taken("\x52\x07\x0a\x03\x12\x01\x61\x78\x01", 9));
+	/* A key of NUL or of bytes that are not UTF-8. */
+	ck_assert(!bytes_taken("\x52\x05\x0a\x03\x12\x01\x00", 7));
+	ck_assert(!bytes_taken("\x52\x05\x0a\x03\x12\x01\xff", 7));
+	/* Cut short. */
+	ck_assert(!bytes_taken("\x52\x05\x0a\x03\x12\x02\x61", 7));
+	ck_assert(!bytes_taken("\x52\x05\x0a\x04\x12\x01\x61", 7));
+}
+END_TEST
+
 /* Valid requests outside the common form, and invalid ones, are left to
  * protobuf-c, which answers them as it always has. */
 START_TEST(test_left_to_protobuf_c)
@@ -331,9 +467,11 @@ START_TEST(test_damaged_requests)
 	Objd__Entry e[3], *entries[3];
 	Objd__Value v[3];
 	char *keys[] = { "alpha", "b", "gamma" };
-	uint8_t *seed[2], buf[256];
-	size_t seed_len[2], taken = 0, refused = 0;
+	uint8_t *seed[3], buf[256];
+	size_t seed_len[3], taken = 0, refused = 0;
 	Objd__Get get = OBJD__GET__INIT;
+	Objd__Batch batch = OBJD__BATCH__INIT;
+	Objd__Operation op[3], *ops[3];
 
 	for (int i = 0; i < 3; i++) {
 		v[i] = (Objd__Value)OBJD__VALUE__INIT;
@@ -359,10 +497,24 @@ START_TEST(test_damaged_requests)
 	req.op_case = OBJD__REQUEST__OP_GET;
 	req.get = &get;
 	seed[1] = request_pack(&req, &seed_len[1]);
+	for (int i = 0; i < 3; i++) {
+		op[i] = (Objd__Operation)OBJD__OPERATION__INIT;
+		op[i].op_case = OBJD__OPERATION__OP_SET;
+		op[i].set = &e[i];
+		ops[i] = &op[i];
+	}
+	op[1].op_case = OBJD__OPERATION__OP_DELETE;
+	op[1].delete_ = keys[1];
+	batch.n_operations = 3;
+	batch.operations = ops;
+	batch.replace = 1;
+	req.op_case = OBJD__REQUEST__OP_BATCH;
+	req.batch = &batch;
+	seed[2] = request_pack(&req, &seed_len[2]);
 
 	rng_state = 0x9e3779b97f4a7c15ULL;
-	for (int round = 0; round < 200000; round++) {
-		int s = round & 1;
+	for (int round = 0; round < 300000; round++) {
+		int s = round % 3;
 		size_t len = seed_len[s], at;
 
 		memcpy(buf, seed[s], len);
@@ -398,8 +550,8 @@ START_TEST(test_damaged_requests)
 	/* Both kinds of outcome happened, so both were tested. */
 	ck_assert_uint_gt(taken, 1000);
 	ck_assert_uint_gt(refused, 1000);
-	free(seed[0]);
-	free(seed[1]);
+	for (int i = 0; i < 3; i++)
+		free(seed[i]);
 }
 END_TEST
 
@@ -414,6 +566,8 @@ decode_suite(void)
 	tcase_add_test(tc, test_every_scalar);
 	tcase_add_test(tc, test_several_entries);
 	tcase_add_test(tc, test_left_to_protobuf_c);
+	tcase_add_test(tc, test_batches);
+	tcase_add_test(tc, test_batches_left_to_protobuf_c);
 	tcase_add_test(tc, test_damaged_requests);
 	suite_add_tcase(s, tc);
 	return s;

@@ -302,8 +302,9 @@ START_TEST(test_utf8)
 }
 END_TEST
 
-/* Long ASCII runs are checked a word at a time: a bad byte or a valid
- * sequence must be seen wherever it falls against the words. */
+/* Long ASCII runs are checked 32 bytes and then a word at a time: a bad
+ * byte or a valid sequence must be seen wherever it falls against the
+ * blocks and the words. */
 START_TEST(test_utf8_in_long_text)
 {
 	static const struct {
@@ -320,13 +321,13 @@ START_TEST(test_utf8_in_long_text)
 		{ "\xf0\x9f\x98\x80", 4, true },
 		{ "\xed\xa0\x80", 3, false },
 	};
-	char text[40];
+	char text[100];
 
 	for (size_t k = 0; k < sizeof(inserts) / sizeof(inserts[0]); k++)
-		for (size_t at = 0; at + inserts[k].len <= 24; at++) {
+		for (size_t at = 0; at + inserts[k].len <= 90; at++) {
 			memset(text, 'a', sizeof(text));
 			memcpy(text + at, inserts[k].s, inserts[k].len);
-			ck_assert_msg(utf8_valid(text, 24) == inserts[k].ok,
+			ck_assert_msg(utf8_valid(text, 90) == inserts[k].ok,
 			    "insert %zu at %zu", k, at);
 			/* Past the given length, nothing counts. */
 			ck_assert(utf8_valid(text, at));

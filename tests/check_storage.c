@@ -545,6 +545,52 @@ file_chunks(void)
 	return n;
 }
 
+/* A key whose large value is rewritten again and again keeps its file
+ * within a small multiple of the live state: compaction does not wait
+ * its interval for that. Each set's answer comes after the change is in
+ * the file; its size is read after every fourth, whatever compactions are
+ * running. */
+START_TEST(test_compaction_keeps_up_with_large_values)
+{
+	enum { VALUE = 256 * 1024, REWRITES = 600 };
+	objd_client *c;
+	char *big = malloc(VALUE + 1);
+	uint64_t size, largest = 0;
+
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'v', VALUE);
+	big[VALUE] = '\0';
+	e2e_start(s);
+	c = client();
+	for (int i = 0; i < REWRITES; i++) {
+		Objd__Value *v;
+		const char *keys[] = { "big" };
+
+		/* A new value each time: the same one commits nothing. */
+		snprintf(big, 16, "%015d", i);
+		big[15] = 'v';
+		v = value_new_string(big, VALUE);
+		ck_assert_int_eq(objd_set(c, keys, (const Objd__Value **)&v, 1),
+		    OBJD_OK);
+		value_free(v);
+		if (i % 4 != 0)
+			continue;
+		size = status_u64("file_size");
+		if (size > largest)
+			largest = size;
+	}
+	/* 150 MiB were written for one live value of 256 KiB: the file
+	 * stays within 64 MiB of dead bytes (server/compact.c), and what
+	 * came while a compaction ran. */
+	ck_assert_msg(largest < 96 * 1024 * 1024,
+	    "the file reached %llu bytes for one value of %d",
+	    (unsigned long long)largest, VALUE);
+	objd_close(c);
+	e2e_stop(s);
+	free(big);
+}
+END_TEST
+
 /* objd --compress (here from the config file) compacts into deflated
  * chunks; an objd started without it serves the same object with the
  * same revisions, so compare-and-set goes on without a false conflict,
@@ -1579,6 +1625,7 @@ storage_suite(void)
 	tcase_add_test(tc, test_replacement_seen_through_inotify);
 	tcase_add_test(tc, test_file_times_after_objd_clock);
 	tcase_add_test(tc, test_compaction_under_writes);
+	tcase_add_test(tc, test_compaction_keeps_up_with_large_values);
 	tcase_add_test(tc, test_protoc_decodes_the_file);
 	tcase_add_test(tc, test_compressed_file_served_without_compress);
 	tcase_add_test(tc, test_failed_fsync_refuses_and_rewrites);

@@ -24,7 +24,15 @@
 # programs; without pingpong, its rows are left out),
 # BENCH_RUNS (3), BENCH_CALLS (50), BENCH_SCALE (1: multiplies every
 # request count), BENCH_KEYSPACE (100000), BENCH_DATASIZE (3),
-# BENCH_TMPDIR (${TMPDIR:-/tmp}; it must not be tmpfs).
+# BENCH_TMPDIR (${TMPDIR:-/tmp}; it must not be tmpfs), BENCH_LARGE (1;
+# 0 leaves out the rows of batches and large values).
+#
+# Then the rows beyond small keys: atomic changes of 100 and 1,000 keys
+# (objd's Batch against redis's MSET) and sets of values of 64 KiB and
+# 1 MiB to one key, rewritten again and again. objd-bench drives both
+# servers, and both persist alike: objd --fsync never against redis
+# --appendonly yes --appendfsync no, two servers of their own, empty at
+# the start.
 # The lists of figures are split into words on purpose.
 # shellcheck disable=SC2086
 set -eu
@@ -45,6 +53,13 @@ get 50 clients -P 16|get|50|16|1000000|0
 set 50 clients -P 16|set|50|16|1000000|0
 durable set 1 client|set|1|1|10000|1
 durable set 50 clients|set|50|1|100000|1"
+# label | test | clients | requests | options
+large_rows="batch 100 keys, 1 client|batch|1|5000|-k 100 -d 3 -r 100000
+batch 100 keys, 10 clients|batch|10|10000|-k 100 -d 3 -r 100000
+batch 1000 keys, 1 client|batch|1|500|-k 1000 -d 3 -r 100000
+batch 1000 keys, 10 clients|batch|10|1000|-k 1000 -d 3 -r 100000
+set 64 KiB, 1 client|set|1|3000|-d 65536 -r 1
+set 1 MiB, 1 client|set|1|300|-d 1048576 -r 1"
 
 bench_find_programs
 bench_need_redis
@@ -66,6 +81,13 @@ rd_pid=$started_pid
 start_redis "$t/ra.sock" "$t/redis-aof" --save '' --appendonly yes \
     --appendfsync no
 ra_pid=$started_pid
+if [ "${BENCH_LARGE:-1}" = 1 ]; then
+	start_objd "$t/ol.sock" "$t/objd-large/objd.pb" never
+	ol_pid=$started_pid
+	start_redis "$t/rl.sock" "$t/redis-large" --save '' --appendonly yes \
+	    --appendfsync no
+	rl_pid=$started_pid
+fi
 
 redis_version=$(redis-server --version | sed 's/.* v=\([^ ]*\).*/\1/')
 echo "objd $("$OBJCTL_BIN" --version | awk '{ print $NF }') against" \
@@ -218,6 +240,38 @@ else
 	bench_note "$PINGPONG_BIN not found: no pingpong rows"
 fi
 
+# The rows beyond small keys, objd-bench for both servers.
+large_table=$t/large
+: >"$large_table"
+if [ "${BENCH_LARGE:-1}" = 1 ]; then
+	while IFS='|' read -r label test clients requests options; do
+		requests=$(awk -v n="$requests" -v s="$scale" \
+		    'BEGIN { n *= s; print (n < 1 ? 1 : int(n)) }')
+		args="-t $test -c $clients -n $requests $options --no-fill"
+		o_runs="" r_runs="" o_cpus="" r_cpus=""
+		for _ in $(seq "$runs"); do
+			measure "$ol_pid" "${client_pin[@]}" "$OBJD_BENCH_BIN" \
+			    -s "$t/ol.sock" $args
+			o_runs="$o_runs $rate" o_cpus="$o_cpus $srv_us"
+			measure "$rl_pid" "${client_pin[@]}" "$OBJD_BENCH_BIN" \
+			    --redis -s "$t/rl.sock" $args
+			r_runs="$r_runs $rate" r_cpus="$r_cpus $srv_us"
+		done
+		printf '%s|%s|%s|%s|%s|%s\n' "$label" \
+		    "$(printf '%s\n' $o_runs | median)" \
+		    "$(printf '%s\n' $r_runs | median)" "-n $requests" \
+		    "$(printf '%s\n' $o_cpus | median)" \
+		    "$(printf '%s\n' $r_cpus | median)" >>"$large_table"
+		printf '%-24s objd:%s  redis AOF:%s\n' "$label" "$o_runs" \
+		    "$r_runs" >>"$runs_out"
+		bench_note "$label: done"
+	done <<EOF
+$large_rows
+EOF
+	large_files="objd $(du -sk "$t/objd-large" | cut -f1) kB,"
+	large_files="$large_files redis $(du -sk "$t/redis-large" | cut -f1) kB"
+fi
+
 # One call of each command line tool, start to exit.
 "$OBJCTL_BIN" --socket "$t/o.sock" set name John >/dev/null
 redis-cli -s "$t/r.sock" set name John >/dev/null
@@ -268,6 +322,22 @@ while IFS='|' read -r label o r; do
 	printf '%-34s %11.0f %11.0f %9.2fx\n' "$label" "$o" "$r" \
 	    "$(awk -v o="$o" -v r="$r" 'BEGIN { print o / r }')"
 done <"$same"
+if [ -s "$large_table" ]; then
+	echo
+	echo "Beyond small keys, objd-bench for both servers: objd --fsync" \
+	    "never against"
+	echo "redis --appendonly yes --appendfsync no (a batch is objd's" \
+	    "Batch and redis's MSET):"
+	printf '%-40s %9s %11s %10s %12s\n' "row (requests)" "objd" \
+	    "redis AOF" "objd/redis" "us/op o / r"
+	while IFS='|' read -r label o r n oc rc; do
+		printf '%-40s %9.0f %11.0f %9.2fx %5.0f / %.0f\n' \
+		    "$label ($n)" "$o" "$r" \
+		    "$(awk -v o="$o" -v r="$r" 'BEGIN { print o / r }')" \
+		    "$oc" "$rc"
+	done <"$large_table"
+	echo "files at the end: $large_files"
+fi
 echo
 echo "objd/redis above 1.00x: objd is faster (for the call: redis-cli's"
 echo "time over objctl's; each call is timed from exec to exit, the median"

@@ -102,6 +102,25 @@ else
 	fail "set changes the value" "got '$v'"
 fi
 
+# A batch sets its -k keys in one change; values larger than a read
+# come in several.
+out=$(bench -c 2 -n 20 -k 50 -r 50 -d 5 -t batch -q)
+rc=$?
+v=$("$OBJCTL_BIN" --socket "$dir/objd.sock" get key:000000000049)
+if [ "$rc" -eq 0 ] && echo "$out" | grep -q '^BATCH: [0-9.]* requests per' &&
+    echo "$v" | grep -q '^[0-9a-f]\{5\}$'; then
+	ok "batch sets its keys"
+else
+	fail "batch sets its keys (exit $rc)" "$out, got '$v'"
+fi
+out=$(bench -c 2 -n 20 -r 3 -d 300000 -t set,get -q)
+rc=$?
+if [ "$rc" -eq 0 ] && [ "$(echo "$out" | grep -c ' per second')" -eq 2 ]; then
+	ok "300 KB values"
+else
+	fail "300 KB values (exit $rc)" "$out"
+fi
+
 # Failures: no objd, and a bad option.
 out=$("$OBJD_BENCH_BIN" -s "$dir/none.sock" -n 10 -q 2>&1)
 rc=$?
@@ -156,6 +175,15 @@ else
 		ok "--redis: 100 KB values"
 	else
 		fail "--redis: 100 KB values (exit $rc)" "$out"
+	fi
+	out=$(redis_bench -s "$dir/redis.sock" -c 2 -n 20 -k 50 -r 50 \
+	    -t batch -q)
+	rc=$?
+	if [ "$rc" -eq 0 ] && echo "$out" | grep -q '^BATCH: .* per second'
+	then
+		ok "--redis: batch as MSET"
+	else
+		fail "--redis: batch as MSET (exit $rc)" "$out"
 	fi
 	out=$(redis_bench -s "$dir/redis-fail.sock" -n 10 -t set -q)
 	rc=$?
