@@ -1177,15 +1177,51 @@ ctl_watch_event(struct ctl *ctl, const Objd__Event *e)
 	return status;
 }
 
-/* Follows the watch until --count changes, SIGINT, or its end. */
+/* Where a watch is in --count: a change is one revision, which may
+ * carry many events, each a frame of its own. */
+struct watch_count {
+	uint64_t seen;     /* changes begun */
+	uint64_t revision; /* of the change being printed */
+	uint64_t mark;     /* the mark asked for once the last began, or 0 */
+};
+
+/* Prints the events of r that --count lets through. Once the last change
+ * counted begins, a mark is asked for (objd_watch_mark()): every event of
+ * that change comes before it, and nothing after it is printed. */
 static int
-ctl_watch_follow(struct ctl *ctl)
+ctl_watch_events(struct ctl *ctl, const Objd__Response *r,
+    struct watch_count *wc)
 {
-	Objd__Response *r;
-	uint64_t seen = 0;
+	const Objd__Event *e;
 	int status;
 
-	while (!ctl->count_set || seen < ctl->count) {
+	for (size_t i = 0; i < r->n_events; i++) {
+		e = r->events[i];
+		if (e->revision != wc->revision || wc->seen == 0) {
+			if (wc->mark != 0)
+				return 0;
+			wc->seen++;
+			wc->revision = e->revision;
+			if (ctl->count_set && wc->seen == ctl->count &&
+			    objd_watch_mark(ctl->client, &wc->mark) != OBJD_OK)
+				return ctl_call_failed(ctl, OBJD_UNREACHABLE);
+		}
+		if ((status = ctl_watch_event(ctl, e)) != 0)
+			return status;
+	}
+	return 0;
+}
+
+/* Follows the watch until --count changes, SIGINT, or its end. */
+static int
+ctl_watch_follow(struct ctl *ctl, struct watch_count *wc)
+{
+	Objd__Response *r;
+	int status;
+
+	if (ctl->count_set && ctl->count == 0)
+		return OBJD_OK;
+	for (;;) {
 		/* A signal ends the wait at once; the timeout only covers
 		 * one that came just before it. */
 		status = objd_watch_next(ctl->client, &r, 1.0);
@@ -1197,24 +1233,21 @@ ctl_watch_follow(struct ctl *ctl)
 			objd_response_free(r);
 			return ctl_call_failed(ctl, status);
 		}
-		for (size_t i = 0; r != NULL && i < r->n_events; i++) {
-			if (ctl->count_set && seen == ctl->count)
-				break;
-			if ((status = ctl_watch_event(ctl, r->events[i])) !=
-			    0) {
-				objd_response_free(r);
-				return status;
-			}
-			seen++;
+		if (r != NULL && wc->mark != 0 && r->id == wc->mark) {
+			objd_response_free(r);
+			return OBJD_OK;
 		}
+		status = r != NULL ? ctl_watch_events(ctl, r, wc) : 0;
 		objd_response_free(r);
+		if (status != 0)
+			return status;
 	}
-	return OBJD_OK;
 }
 
 static int
 cmd_watch(struct ctl *ctl, int argc, char **argv)
 {
+	struct watch_count wc = { 0, 0, 0 };
 	struct sigaction sa;
 	Objd__Response *first;
 	char *prefix;
@@ -1240,19 +1273,12 @@ cmd_watch(struct ctl *ctl, int argc, char **argv)
 	if (ctl->since == 0)
 		status = ctl_watch_current(ctl, first);
 	/* Changes that came with the first answer. */
-	for (size_t i = 0; i < first->n_events && status == 0; i++) {
-		if (ctl->count_set && i == ctl->count)
-			break;
-		status = ctl_watch_event(ctl, first->events[i]);
-	}
-	if (status == 0 && ctl->count_set) {
-		ctl->count -=
-		    first->n_events < ctl->count ? first->n_events : ctl->count;
-	}
+	if (status == 0 && !(ctl->count_set && ctl->count == 0))
+		status = ctl_watch_events(ctl, first, &wc);
 	objd_response_free(first);
 	if (status != 0)
 		return status;
-	return ctl_watch_follow(ctl);
+	return ctl_watch_follow(ctl, &wc);
 }
 
 static int

@@ -32,6 +32,74 @@ teardown(void)
 	e2e_close(s);
 }
 
+static objd_client *
+client(void)
+{
+	objd_client *c = NULL;
+	char err[256] = "";
+
+	ck_assert_msg(objd_connect(s->sock, E2E_DEADLINE, &c, err,
+	                  sizeof(err)) == OBJD_OK,
+	    "objd_connect %s: %s", s->sock, err);
+	return c;
+}
+
+static uint64_t
+revision(void)
+{
+	objd_client *c = client();
+	Objd__Response *r = NULL;
+	uint64_t rev;
+
+	ck_assert_int_eq(objd_status(c, &r), OBJD_OK);
+	rev = r->info->revision;
+	objd_response_free(r);
+	objd_close(c);
+	return rev;
+}
+
+/* --count counts changes: a change of two keys is two lines, one
+ * change. */
+START_TEST(test_watch_count_changes)
+{
+	char since[32], want[128];
+	uint64_t rev;
+
+	e2e_start(s);
+	CTL_OK(s, "set", "first", "0");
+	rev = revision();
+	CTL_OK(s, "set", "a", "1", "b", "2");
+	CTL_OK(s, "set", "c", "3");
+	CTL_OK(s, "set", "d", "4", "e", "5");
+	snprintf(since, sizeof(since), "%" PRIu64, rev);
+
+	CTL_OK(s, "watch", "--since", since, "--count", "1");
+	snprintf(want, sizeof(want),
+	    "%" PRIu64 " set a 1\n%" PRIu64 " set b 2\n", rev + 1, rev + 1);
+	ck_assert_str_eq(s->out, want);
+
+	CTL_OK(s, "watch", "--since", since, "--count", "2");
+	snprintf(want, sizeof(want),
+	    "%" PRIu64 " set a 1\n%" PRIu64 " set b 2\n%" PRIu64 " set c 3\n",
+	    rev + 1, rev + 1, rev + 2);
+	ck_assert_str_eq(s->out, want);
+
+	/* The last change counted is printed whole. */
+	snprintf(since, sizeof(since), "%" PRIu64, rev + 1);
+	CTL_OK(s, "watch", "--since", since, "--count", "2");
+	snprintf(want, sizeof(want),
+	    "%" PRIu64 " set c 3\n%" PRIu64 " set d 4\n%" PRIu64 " set e 5\n",
+	    rev + 2, rev + 3, rev + 3);
+	ck_assert_str_eq(s->out, want);
+
+	/* With the current values first, and a prefix. */
+	CTL_OK(s, "watch", "--count", "0", "a");
+	snprintf(want, sizeof(want), "%" PRIu64 " current a 1\n", rev + 3);
+	ck_assert_str_eq(s->out, want);
+	e2e_stop(s);
+}
+END_TEST
+
 /* objd's own look rejects a bad file before objctl reload asks: the
  * reload says so (exit 6 with the reason), and the good state stays. */
 START_TEST(test_reload_after_rejection)
@@ -72,6 +140,7 @@ small_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_watch_count_changes);
 	tcase_add_test(tc, test_reload_after_rejection);
 	suite_add_tcase(suite, tc);
 	return suite;
