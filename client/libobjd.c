@@ -857,6 +857,22 @@ objd_batch(objd_client *c, const objd_op *ops, size_t nops,
 }
 
 int
+objd_delete_prefix(objd_client *c, const char *prefix)
+{
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__Batch batch = OBJD__BATCH__INIT;
+	Objd__Operation op = OBJD__OPERATION__INIT, *ops[1] = { &op };
+
+	op.op_case = OBJD__OPERATION__OP_DELETE_PREFIX;
+	op.delete_prefix = (char *)prefix;
+	batch.n_operations = 1;
+	batch.operations = ops;
+	req.op_case = OBJD__REQUEST__OP_BATCH;
+	req.batch = &batch;
+	return client_call_write(c, &req, NULL, 0);
+}
+
+int
 objd_list(objd_client *c, const char *prefix, Objd__Response **resp)
 {
 	Objd__Request req = OBJD__REQUEST__INIT;

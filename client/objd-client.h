@@ -158,6 +158,10 @@ int objd_delete_if(objd_client *c, const char *const *keys, size_t n,
  * then replaces the whole object (objctl load). */
 int objd_batch(objd_client *c, const objd_op *ops, size_t nops,
     const objd_cond *conds, size_t nconds, bool replace);
+/* Deletes every top-level key that starts with prefix (text, not a
+ * path), as one change: OBJD_NOT_FOUND if none does, and OBJD_INVALID
+ * if prefix is empty. */
+int objd_delete_prefix(objd_client *c, const char *prefix);
 /* Lists the keys that start with prefix (NULL or "" for all), sorted
  * bytewise, in (*resp)->keys[0 .. (*resp)->n_keys); free *resp with
  * objd_response_free(). */

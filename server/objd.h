@@ -591,6 +591,10 @@ Objd__Status txn_delete(struct txn *t, const char *path, char *err,
     size_t errlen);
 Objd__Status txn_check(struct txn *t, const Objd__Condition *cond, char *err,
     size_t errlen);
+/* Deletes every top-level key that starts with prefix, as the request
+ * sees them so far; NOT_FOUND if none does. */
+Objd__Status txn_delete_prefix(struct txn *t, const char *prefix, char *err,
+    size_t errlen);
 /* Deletes every key the operations so far did not set. */
 void txn_replace_rest(struct txn *t);
 /* Queues the change in the batch for c's request; false if it changes

@@ -281,6 +281,67 @@ txn_check(struct txn *t, const Objd__Condition *cond, char *err, size_t errlen)
 	}
 }
 
+struct prefix_walk {
+	struct txn *t;
+	const char *prefix;
+	size_t len;
+	size_t deleted;
+};
+
+static bool
+txn_key_deleted(struct txn_key *k)
+{
+	if (!k->exists)
+		return false;
+	txn_put(k, NULL, 0);
+	return true;
+}
+
+static void
+txn_prefix_one(const struct store_entry *e, void *arg)
+{
+	struct prefix_walk *w = arg;
+
+	if (e->keylen >= w->len && memcmp(e->data, w->prefix, w->len) == 0 &&
+	    txn_key_deleted(txn_key(w->t, e->data, e->keylen, true)))
+		w->deleted++;
+}
+
+Objd__Status
+txn_delete_prefix(struct txn *t, const char *prefix, char *err, size_t errlen)
+{
+	struct prefix_walk w = { t, prefix, strlen(prefix), 0 };
+	struct store_entry **found;
+	size_t n = t->n, nfound;
+
+	if (w.len == 0) {
+		snprintf(err, errlen,
+		    "delete_prefix needs a prefix (to empty the object, load "
+		    "an empty one)");
+		return OBJD__STATUS__INVALID;
+	}
+	/* The keys this request made first: they are in neither the store
+	 * nor the batch. Then those of the store, sorted so that watchers
+	 * see the deletes in the order list prints the keys, and those of
+	 * the batch, found through the overlay, which knows what the
+	 * request did to them. */
+	for (size_t i = 0; i < n; i++)
+		if (t->keys[i].keylen >= w.len &&
+		    memcmp(t->keys[i].key, prefix, w.len) == 0 &&
+		    txn_key_deleted(&t->keys[i]))
+			w.deleted++;
+	found = store_sorted(server.store, prefix, w.len, &nfound);
+	for (size_t i = 0; i < nfound; i++)
+		txn_prefix_one(found[i], &w);
+	free(found);
+	batch_foreach_set(txn_prefix_one, &w);
+	if (w.deleted == 0) {
+		snprintf(err, errlen, "no key starts with %s", prefix);
+		return OBJD__STATUS__NOT_FOUND;
+	}
+	return OBJD__STATUS__OK;
+}
+
 static void
 txn_replace_one(const struct store_entry *e, void *arg)
 {

@@ -58,6 +58,80 @@ revision(void)
 	return rev;
 }
 
+/* Sends one Batch request of ops over a raw connection; its status. */
+static Objd__Status
+raw_batch(Objd__Operation **ops, size_t n)
+{
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__Batch batch = OBJD__BATCH__INIT;
+	Objd__Response *resp = NULL;
+	Objd__Status status;
+	enum raw_outcome o;
+	uint8_t *frame;
+	size_t len;
+	int fd;
+
+	batch.n_operations = n;
+	batch.operations = ops;
+	req.id = 9;
+	req.op_case = OBJD__REQUEST__OP_BATCH;
+	req.batch = &batch;
+	frame = frame_pack(&req.base, &len);
+	fd = e2e_raw_connect(s);
+	ck_assert(e2e_raw_send(fd, frame, len));
+	free(frame);
+	o = e2e_raw_wait(fd, E2E_DEADLINE, &resp);
+	ck_assert_msg(o == RAW_ANSWER, "batch: %s", e2e_raw_outcome_str(o));
+	ck_assert_uint_eq(resp->id, 9);
+	status = resp->status;
+	objd__response__free_unpacked(resp, NULL);
+	close(fd);
+	return status;
+}
+
+/* Operation 3, delete_prefix, as any protobuf encoder writes it: objd
+ * must apply it in the batch's order, never drop it. */
+START_TEST(test_delete_prefix_on_the_wire)
+{
+	Objd__Operation set = OBJD__OPERATION__INIT,
+	                del = OBJD__OPERATION__INIT;
+	Objd__Operation *ops[] = { &set, &del };
+	Objd__Entry entry = OBJD__ENTRY__INIT;
+	Objd__Value *one = value_new_int(1);
+
+	e2e_start(s);
+	CTL_OK(s, "set", "k1", "1", "k2", "2", "other", "3");
+	/* A key the batch itself set goes too. */
+	entry.key = "k3";
+	entry.value = one;
+	set.op_case = OBJD__OPERATION__OP_SET;
+	set.set = &entry;
+	del.op_case = OBJD__OPERATION__OP_DELETE_PREFIX;
+	del.delete_prefix = "k";
+	ck_assert_int_eq(raw_batch(ops, 2), OBJD__STATUS__OK);
+	ck_assert_str_eq(CTL_OK(s, "list"), "other\n");
+
+	/* Set after the delete: it stays. */
+	ops[0] = &del;
+	ops[1] = &set;
+	del.delete_prefix = "o";
+	ck_assert_int_eq(raw_batch(ops, 2), OBJD__STATUS__OK);
+	ck_assert_str_eq(CTL_OK(s, "list"), "k3\n");
+
+	/* Nothing matches: NOT_FOUND, and the set before it is undone. */
+	ops[0] = &set;
+	ops[1] = &del;
+	entry.key = "z";
+	del.delete_prefix = "nothing";
+	ck_assert_int_eq(raw_batch(ops, 2), OBJD__STATUS__NOT_FOUND);
+	del.delete_prefix = "";
+	ck_assert_int_eq(raw_batch(ops + 1, 1), OBJD__STATUS__INVALID);
+	ck_assert_str_eq(CTL_OK(s, "list"), "k3\n");
+	value_free(one);
+	e2e_stop(s);
+}
+END_TEST
+
 /* --count counts changes: a change of two keys is two lines, one
  * change. */
 START_TEST(test_watch_count_changes)
@@ -140,6 +214,7 @@ small_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_delete_prefix_on_the_wire);
 	tcase_add_test(tc, test_watch_count_changes);
 	tcase_add_test(tc, test_reload_after_rejection);
 	suite_add_tcase(suite, tc);
