@@ -31,6 +31,7 @@
 #include "key.h"
 #include "keypath.h"
 #include "log.h"
+#include "framing.h"
 #include "objd-client.h"
 #include "paths.h"
 #include "utf8.h"
@@ -52,6 +53,8 @@ struct ctl {
 	double timeout;
 	bool json;
 	bool string;          /* set --string: every VALUE is a string */
+	bool from_stdin;      /* set -x: the value is standard input */
+	const char *prefix;   /* del --prefix PREFIX, or NULL */
 	bool if_absent;       /* set, del --if-absent */
 	bool if_revision_set; /* set, del --if-revision N */
 	uint64_t if_revision;
@@ -68,6 +71,8 @@ enum ctl_opt_id {
 	OPT_JSON,
 	OPT_TIMEOUT,
 	OPT_STRING,
+	OPT_STDIN,
+	OPT_PREFIX,
 	OPT_IF_REVISION,
 	OPT_IF_ABSENT,
 	OPT_META,
@@ -94,6 +99,10 @@ static const struct ctl_opt ctl_opts[] = {
 	    "wait at most SECONDS for objd; 0: forever (default 30)" },
 	{ "string", 0, NULL, OPT_STRING, false,
 	    "set: store every VALUE as the string given" },
+	{ "stdin", 'x', NULL, OPT_STDIN, false,
+	    "set: the value of the one KEY is standard input, as read" },
+	{ "prefix", 0, "PREFIX", OPT_PREFIX, false,
+	    "del: every key that starts with PREFIX, at least one" },
 	{ "if-revision", 0, "N", OPT_IF_REVISION, false,
 	    "set, del: only if every KEY was last changed at revision N" },
 	{ "if-absent", 0, NULL, OPT_IF_ABSENT, false,
@@ -137,12 +146,12 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "get", 0, 1, "[--meta] [KEY]",
 	    "print the whole object, or the value of KEY", 1u << OPT_META,
 	    cmd_get },
-	{ "set", 2, -1, "[OPTIONS] KEY VALUE...",
-	    "set keys in one atomic change", (1u << OPT_STRING) | CTL_CONDS,
-	    cmd_set },
-	{ "del", 1, -1, "[OPTIONS] KEY...",
-	    "delete keys in one atomic change: all or none", CTL_CONDS,
-	    cmd_del },
+	{ "set", 1, -1, "[OPTIONS] KEY VALUE...",
+	    "set keys in one atomic change",
+	    (1u << OPT_STRING) | (1u << OPT_STDIN) | CTL_CONDS, cmd_set },
+	{ "del", 0, -1, "[OPTIONS] KEY...",
+	    "delete keys in one atomic change: all or none",
+	    (1u << OPT_PREFIX) | CTL_CONDS, cmd_del },
 	{ "list", 0, 1, "[PREFIX]", "print the keys, one a line, sorted", 0,
 	    cmd_list },
 	{ "watch", 0, 1, "[OPTIONS] [PREFIX]",
@@ -394,6 +403,12 @@ ctl_apply_opt(struct ctl *ctl, const struct ctl_cmd *cmd,
 		return ctl_set_timeout(ctl, value);
 	case OPT_STRING:
 		ctl->string = true;
+		return 0;
+	case OPT_STDIN:
+		ctl->from_stdin = true;
+		return 0;
+	case OPT_PREFIX:
+		ctl->prefix = value;
 		return 0;
 	case OPT_IF_REVISION:
 		ctl->if_revision_set = true;
@@ -937,6 +952,55 @@ ctl_write(struct ctl *ctl, const objd_op *ops, char **keys, size_t n)
 	return OBJD_OK;
 }
 
+static bool ctl_read_upto(int, const char *, size_t, char **, size_t *,
+    size_t *, bool *);
+
+/* set -x KEY: the value is standard input as read, a string when it is
+ * UTF-8 without NUL and bytes otherwise, as redis-cli -x takes it. */
+static int
+ctl_set_stdin(struct ctl *ctl, int argc, char **argv)
+{
+	Objd__Value *value;
+	objd_op op;
+	char *key, *buf;
+	size_t len, cap;
+	bool eof;
+	int status;
+
+	if (argc != 1)
+		return ctl_err(CTL_USAGE,
+		    "set -x takes one KEY, whose value is standard input: "
+		    "usage: objctl set -x KEY");
+	if (ctl->string)
+		return ctl_err(CTL_USAGE,
+		    "--string and -x exclude each other: -x stores text as a "
+		    "string already");
+	if ((status = ctl_key_arg(argv[0], &key)) != 0)
+		return status;
+	if (!ctl_read_upto(STDIN_FILENO, "standard input", FRAME_MAX_DEFAULT,
+	        &buf, &len, &cap, &eof)) {
+		free(key);
+		return CTL_USAGE;
+	}
+	if (!eof) {
+		free(buf);
+		free(key);
+		return ctl_err(CTL_USAGE,
+		    "standard input holds more than %zu bytes, the most one "
+		    "request carries",
+		    FRAME_MAX_DEFAULT);
+	}
+	value = utf8_valid(buf, len) ? value_new_string(buf, len)
+	                             : value_new_bytes((uint8_t *)buf, len);
+	free(buf);
+	op.key = key;
+	op.value = value;
+	status = ctl_write(ctl, &op, &key, 1);
+	value_free(value);
+	free(key);
+	return status;
+}
+
 static int
 cmd_set(struct ctl *ctl, int argc, char **argv)
 {
@@ -946,6 +1010,8 @@ cmd_set(struct ctl *ctl, int argc, char **argv)
 	char **keys, *shown;
 	int status;
 
+	if (ctl->from_stdin)
+		return ctl_set_stdin(ctl, argc, argv);
 	if (argc % 2 != 0) {
 		shown = ctl_escape(argv[argc - 1], false);
 		ctl_err(CTL_USAGE,
@@ -976,6 +1042,37 @@ cmd_set(struct ctl *ctl, int argc, char **argv)
 	return status;
 }
 
+/* del --prefix PREFIX: one change, like del of every key it finds. */
+static int
+ctl_del_prefix(struct ctl *ctl, int argc)
+{
+	char *prefix;
+	int status;
+
+	if (argc != 0)
+		return ctl_err(CTL_USAGE,
+		    "del --prefix takes no KEY: usage: objctl del --prefix "
+		    "PREFIX");
+	if (ctl->if_absent || ctl->if_revision_set)
+		return ctl_err(CTL_USAGE,
+		    "del --prefix takes no --if-revision or --if-absent");
+	if (*ctl->prefix == '\0')
+		return ctl_err(CTL_USAGE,
+		    "del --prefix wants a PREFIX that is not empty (to empty "
+		    "the object: echo '{}' | objctl load)");
+	if ((status = ctl_prefix_arg(ctl->prefix, &prefix)) != 0)
+		return status;
+	if ((status = ctl_connect(ctl)) == OBJD_OK) {
+		status = objd_delete_prefix(ctl->client, prefix);
+		if (status != OBJD_OK)
+			status = ctl_write_failed(ctl, status);
+		else if (ctl->json)
+			ctl_print_revision(ctl);
+	}
+	free(prefix);
+	return status;
+}
+
 static int
 cmd_del(struct ctl *ctl, int argc, char **argv)
 {
@@ -984,6 +1081,12 @@ cmd_del(struct ctl *ctl, int argc, char **argv)
 	char **keys;
 	int status;
 
+	if (ctl->prefix != NULL)
+		return ctl_del_prefix(ctl, argc);
+	if (n == 0)
+		return ctl_err(CTL_USAGE,
+		    "usage: objctl del [OPTIONS] KEY... or objctl del "
+		    "--prefix PREFIX");
 	if ((status = ctl_key_args(argv, n, 1, &keys)) != 0)
 		return status;
 	ops = xcalloc(n, sizeof(*ops));

@@ -58,6 +58,126 @@ revision(void)
 	return rev;
 }
 
+/* The value of key, which must exist; free with value_free(). */
+static Objd__Value *
+get_value(const char *key)
+{
+	objd_client *c = client();
+	Objd__Value *v = NULL;
+
+	ck_assert_msg(objd_get(c, key, &v) == OBJD_OK, "get %s: %s", key,
+	    objd_client_error(c));
+	objd_close(c);
+	return v;
+}
+
+/* Runs `objctl set -x KEY < DIR/input` with input holding buf, through
+ * the shell, so that the input may hold any byte; returns the exit. */
+static int
+set_stdin(const char *key, const void *buf, size_t len, const char *more)
+{
+	const char *in = e2e_path(s, "input");
+	char cmd[1024];
+
+	e2e_write_file(in, buf, len);
+	snprintf(cmd, sizeof(cmd),
+	    "exec \"%s\" --socket '%s' set -x %s '%s' < '%s'",
+	    getenv("OBJCTL_BIN"), s->sock, more, key, in);
+	return e2e_run(s, E2E_ARGV("/bin/sh", "-c", cmd));
+}
+
+START_TEST(test_set_stdin)
+{
+	static const uint8_t binary[] = { 'a', 0, 'b', 0xff, '\n' };
+	static const char text[] = "line one\nligne deux, \xc3\xa9t\xc3\xa9\n";
+	Objd__Value *v;
+	uint8_t *big;
+	size_t biglen = 3 * 1024 * 1024;
+
+	e2e_start(s);
+	/* Text, exactly as read: the last newline is part of it. */
+	ck_assert_int_eq(set_stdin("t", text, strlen(text), ""), 0);
+	v = get_value("t");
+	ck_assert_int_eq(v->kind_case, OBJD__VALUE__KIND_STRING_VALUE);
+	ck_assert_str_eq(v->string_value, text);
+	value_free(v);
+
+	/* NUL or bytes that are not UTF-8: bytes. */
+	ck_assert_int_eq(set_stdin("bin", binary, sizeof(binary), ""), 0);
+	v = get_value("bin");
+	ck_assert_int_eq(v->kind_case, OBJD__VALUE__KIND_BYTES_VALUE);
+	ck_assert_uint_eq(v->bytes_value.len, sizeof(binary));
+	ck_assert_mem_eq(v->bytes_value.data, binary, sizeof(binary));
+	value_free(v);
+
+	/* Empty input: the empty string. */
+	ck_assert_int_eq(set_stdin("empty", "", 0, ""), 0);
+	v = get_value("empty");
+	ck_assert_int_eq(v->kind_case, OBJD__VALUE__KIND_STRING_VALUE);
+	ck_assert_str_eq(v->string_value, "");
+	value_free(v);
+
+	/* A large input, into a nested path. */
+	big = malloc(biglen);
+	ck_assert_ptr_nonnull(big);
+	for (size_t i = 0; i < biglen; i++)
+		big[i] = (uint8_t)(i * 7);
+	ck_assert_int_eq(set_stdin("m.big", big, biglen, ""), 0);
+	v = get_value("m.big");
+	ck_assert_int_eq(v->kind_case, OBJD__VALUE__KIND_BYTES_VALUE);
+	ck_assert_uint_eq(v->bytes_value.len, biglen);
+	ck_assert_mem_eq(v->bytes_value.data, big, biglen);
+	value_free(v);
+	free(big);
+
+	/* Conditions as for set. */
+	ck_assert_int_eq(set_stdin("t", "x", 1, "--if-absent"), 4);
+	ck_assert_int_eq(set_stdin("new", "x", 1, "--if-absent"), 0);
+	ck_assert_int_eq(set_stdin("new", "y", 1, "--if-revision 1"), 4);
+
+	/* One KEY, and no --string. */
+	CTL_EXIT(s, 2, "set", "-x", "a", "b");
+	CTL_EXIT(s, 2, "set", "-x", "--string", "a");
+	e2e_stop(s);
+}
+END_TEST
+
+START_TEST(test_del_prefix)
+{
+	char since[32], line[64];
+	uint64_t rev;
+
+	e2e_start(s);
+	CTL_OK(s, "set", "app1", "1", "app2.x", "2", "apple", "3", "b", "4");
+	rev = revision();
+	CTL_OK(s, "del", "--prefix", "app");
+	ck_assert_str_eq(CTL_OK(s, "list"), "b\n");
+	ck_assert_uint_eq(revision(), rev + 1);
+
+	/* One change: a delete per key, all at one revision. */
+	snprintf(since, sizeof(since), "%" PRIu64, rev);
+	CTL_OK(s, "watch", "--since", since, "--count", "1");
+	snprintf(line, sizeof(line),
+	    "%" PRIu64 " delete app1\n%" PRIu64 " delete app2\n%" PRIu64
+	    " delete apple\n",
+	    rev + 1, rev + 1, rev + 1);
+	ck_assert_str_eq(s->out, line);
+
+	/* No key under it is exit 1, as del of a missing key; nothing
+	 * changes. An empty prefix is a usage error. */
+	CTL_EXIT(s, 1, "del", "--prefix", "app");
+	ck_assert_msg(strstr(s->err, "no key starts with app") != NULL,
+	    "stderr: %s", s->err);
+	ck_assert_uint_eq(revision(), rev + 1);
+	CTL_EXIT(s, 2, "del", "--prefix", "");
+	CTL_EXIT(s, 2, "del", "--prefix", "b", "b");
+	CTL_EXIT(s, 2, "del", "--prefix", "b", "--if-absent");
+	CTL_EXIT(s, 2, "del");
+	ck_assert_str_eq(CTL_OK(s, "list"), "b\n");
+	e2e_stop(s);
+}
+END_TEST
+
 /* Sends one Batch request of ops over a raw connection; its status. */
 static Objd__Status
 raw_batch(Objd__Operation **ops, size_t n)
@@ -214,6 +334,8 @@ small_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_set_stdin);
+	tcase_add_test(tc, test_del_prefix);
 	tcase_add_test(tc, test_delete_prefix_on_the_wire);
 	tcase_add_test(tc, test_watch_count_changes);
 	tcase_add_test(tc, test_reload_after_rejection);
