@@ -545,6 +545,25 @@ void compact_settle(bool ok, const char *error);
 
 /* path.c: values inside nested maps, on encoded top-level values. */
 struct keypath;
+/* The members of the maps of decoded values, indexed as they are
+ * reached; reset it whenever a map it may know is freed. */
+struct path_index {
+	struct store *members;
+};
+void path_index_init(struct path_index *ix);
+void path_index_reset(struct path_index *ix);
+void path_index_free(struct path_index *ix);
+/* A top-level value decoded (a new map if top is NULL), to work on with
+ * the calls below and pack once; free it with value_free(). */
+Objd__Value *path_tree(const uint8_t *top, size_t toplen);
+/* The value at kp inside root, or NULL with status and err. */
+const Objd__Value *path_tree_get(struct path_index *ix, Objd__Value *root,
+    const struct keypath *kp, Objd__Status *status, char *err, size_t errlen);
+/* Sets kp inside root to a copy of val, making the maps on the way;
+ * false with err (INVALID) if a part on the way is not a map or val
+ * would sit too deep. ix may be NULL. */
+bool path_tree_set(struct path_index *ix, Objd__Value *root,
+    const struct keypath *kp, const Objd__Value *val, char *err, size_t errlen);
 uint8_t *path_get(const uint8_t *top, size_t toplen, const struct keypath *kp,
     size_t *len, Objd__Status *status, char *err, size_t errlen);
 /* top is NULL when the top-level key does not exist: maps are made. */
@@ -572,6 +591,10 @@ struct txn_key {
 	/* When set, val is this entry's value: a plain set packs its value
 	 * straight into the entry the batch will take. */
 	struct store_entry *entry;
+	/* When set, the value decoded, as nested sets left it: val is
+	 * stale until txn_commit packs it. */
+	Objd__Value *tree;
+	unsigned nested_sets;
 	bool changed;
 };
 
@@ -580,7 +603,8 @@ struct txn_key {
 struct txn {
 	struct txn_key *keys; /* the top-level keys touched */
 	size_t n, cap;
-	struct store *index; /* key -> position in keys */
+	struct store *index;     /* key -> position in keys */
+	struct path_index paths; /* the members of the keys' trees */
 	struct txn_key inline_keys[TXN_INLINE_KEYS];
 };
 void txn_init(struct txn *t);

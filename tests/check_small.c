@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /* check_small.c: the small things of objctl, end to end: set -x, del
  * --prefix (and its operation on the wire), watch --count counting
- * changes, and reload saying that objd rejected the file. */
+ * changes, reload saying that objd rejected the file, and many nested
+ * paths into one value in one request. */
 #include "config.h"
 
 #include <inttypes.h>
@@ -326,6 +327,120 @@ START_TEST(test_reload_after_rejection)
 }
 END_TEST
 
+/* Many paths into one value in one request: objd keeps the value decoded
+ * for the request and indexes its maps, and must give what path by path
+ * gave, through a map replaced, a nested delete and errors. */
+START_TEST(test_nested_paths_in_one_request)
+{
+	enum { MEMBERS = 300 };
+	objd_op ops[MEMBERS + 8];
+	Objd__Value *vals[MEMBERS + 8];
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__Get get = OBJD__GET__INIT;
+	Objd__Response *resp = NULL;
+	char *keys[MEMBERS + 8], *gkeys[4], deep[256], err[128];
+	objd_client *c;
+	size_t n = 0;
+
+#define OP(k, json)                                                            \
+	do {                                                                   \
+		keys[n] = strdup(k);                                           \
+		vals[n] = objd_value_from_json((json), err, sizeof(err));      \
+		ck_assert_msg(vals[n] != NULL, "%s: %s", (json), err);         \
+		ops[n].key = keys[n];                                          \
+		ops[n].value = vals[n];                                        \
+		n++;                                                           \
+	} while (0)
+
+	e2e_start(s);
+	CTL_OK(s, "set", "m", "{\"old\": 1, \"a\": {\"q\": 0}}");
+	c = client();
+	OP("m.a.x", "1");
+	OP("m.a.y", "2");
+	OP("m.a", "{\"z\": 1}");
+	OP("m.a.w", "3");
+	OP("m.b.c.d", "4");
+	for (int i = 0; i < MEMBERS; i++) {
+		char k[32], v[32];
+
+		snprintf(k, sizeof(k), "m.k%d", i);
+		snprintf(v, sizeof(v), "%d", i);
+		OP(k, v);
+	}
+	OP("m.k5", "\"five\"");
+	keys[n] = strdup("m.k6");
+	ops[n].key = keys[n];
+	ops[n].value = NULL; /* a nested delete */
+	vals[n++] = NULL;
+	OP("m.n.x", "7");
+	ck_assert_msg(objd_batch(c, ops, n, NULL, 0, false) == OBJD_OK,
+	    "batch: %s", objd_client_error(c));
+	CTL_OK(s, "get", "m.a");
+	ck_assert_msg(e2e_json_same(s->out, "{\"z\": 1, \"w\": 3}"), "m.a: %s",
+	    s->out);
+	ck_assert_str_eq(CTL_OK(s, "get", "m.b.c.d"), "4\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "m.k5"), "five\n");
+	CTL_EXIT(s, 1, "get", "m.k6");
+	CTL_OK(s, "get", "m.n");
+	ck_assert_msg(e2e_json_same(s->out, "{\"x\": 7}"), "m.n: %s", s->out);
+	ck_assert_str_eq(CTL_OK(s, "get", "m.old"), "1\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "m.k299"), "299\n");
+
+	/* A get of several paths into it. */
+	gkeys[0] = "m.k299";
+	gkeys[1] = "m.a.w";
+	gkeys[2] = "m.k0";
+	gkeys[3] = "m.b";
+	get.n_keys = 4;
+	get.keys = gkeys;
+	req.op_case = OBJD__REQUEST__OP_GET;
+	req.get = &get;
+	ck_assert_int_eq(objd_call(c, &req, &resp), OBJD_OK);
+	ck_assert_uint_eq(resp->n_entries, 4);
+	ck_assert_int_eq(resp->entries[0]->value->int_value, 299);
+	ck_assert_int_eq(resp->entries[1]->value->int_value, 3);
+	ck_assert_int_eq(resp->entries[2]->value->int_value, 0);
+	ck_assert_int_eq(resp->entries[3]->value->kind_case,
+	    OBJD__VALUE__KIND_MAP_VALUE);
+	objd_response_free(resp);
+	resp = NULL;
+	gkeys[1] = "m.nope";
+	ck_assert_int_eq(objd_call(c, &req, &resp), OBJD_NOT_FOUND);
+	objd_response_free(resp);
+	for (size_t i = 0; i < n; i++) {
+		free(keys[i]);
+		value_free(vals[i]);
+	}
+
+	/* Through a member that is not a map, and too deep: nothing
+	 * changes. */
+	n = 0;
+	OP("m.k1.x", "1");
+	ck_assert_int_eq(objd_batch(c, ops, n, NULL, 0, false), OBJD_INVALID);
+	ck_assert_msg(strstr(objd_client_error(c), "not a map") != NULL, "%s",
+	    objd_client_error(c));
+	strcpy(deep, "d");
+	for (int i = 1; i < 64; i++)
+		strcat(deep, ".x");
+	OP(deep, "1");
+	ops[0] = ops[1];
+	ck_assert_int_eq(objd_batch(c, ops, 1, NULL, 0, false), OBJD_OK);
+	vals[2] = objd_value_from_json("{\"a\": 1}", err, sizeof(err));
+	ops[0].value = vals[2];
+	ck_assert_int_eq(objd_batch(c, ops, 1, NULL, 0, false), OBJD_INVALID);
+	ck_assert_msg(strstr(objd_client_error(c), "deeper") != NULL, "%s",
+	    objd_client_error(c));
+	for (size_t i = 0; i < 3; i++)
+		value_free(vals[i]);
+	free(keys[0]);
+	free(keys[1]);
+	ck_assert_str_eq(CTL_OK(s, "get", "m.k1"), "1\n");
+	objd_close(c);
+	e2e_stop(s);
+#undef OP
+}
+END_TEST
+
 static Suite *
 small_suite(void)
 {
@@ -339,6 +454,7 @@ small_suite(void)
 	tcase_add_test(tc, test_delete_prefix_on_the_wire);
 	tcase_add_test(tc, test_watch_count_changes);
 	tcase_add_test(tc, test_reload_after_rejection);
+	tcase_add_test(tc, test_nested_paths_in_one_request);
 	suite_add_tcase(suite, tc);
 	return suite;
 }
