@@ -55,6 +55,8 @@ struct objd_client {
 	/* The id of the watch this connection follows, or 0: a watching
 	 * connection only reads events. */
 	uint64_t watch_id;
+	/* The id of the last mark asked for in the watch, or 0. */
+	uint64_t mark_id;
 	/* Bytes read but not yet used: a frame arrives in pieces. */
 	uint8_t *in;
 	size_t in_len;
@@ -328,7 +330,7 @@ client_decode(objd_client *c, uint64_t want, const uint8_t *buf, size_t len,
 		objd__response__free_unpacked(r, NULL);
 		return client_break(c, status);
 	}
-	if (r->id != want) {
+	if (r->id != want && (c->mark_id == 0 || r->id != c->mark_id)) {
 		client_fail(c,
 		    "objd at %s answered request %llu instead of %llu",
 		    c->socket_path, (unsigned long long)r->id,
@@ -937,6 +939,22 @@ objd_hold(objd_client *c, const objd_op *ops, size_t nops, bool if_absent)
 }
 
 int
+objd_delete_prefix(objd_client *c, const char *prefix)
+{
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__Batch batch = OBJD__BATCH__INIT;
+	Objd__Operation op = OBJD__OPERATION__INIT, *ops[1] = { &op };
+
+	op.op_case = OBJD__OPERATION__OP_DELETE_PREFIX;
+	op.delete_prefix = (char *)prefix;
+	batch.n_operations = 1;
+	batch.operations = ops;
+	req.op_case = OBJD__REQUEST__OP_BATCH;
+	req.batch = &batch;
+	return client_call_write(c, &req, NULL, 0);
+}
+
+int
 objd_list(objd_client *c, const char *prefix, Objd__Response **resp)
 {
 	Objd__Request req = OBJD__REQUEST__INIT;
@@ -1068,6 +1086,40 @@ objd_watch(objd_client *c, const char *prefix, uint64_t since,
 }
 
 int
+objd_watch_mark(objd_client *c, uint64_t *id)
+{
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__Ping ping = OBJD__PING__INIT;
+	uint8_t *frame;
+	size_t len;
+	int status;
+
+	c->error[0] = '\0';
+	if (c->watch_id == 0) {
+		client_fail(c,
+		    "this connection follows no watch: call "
+		    "objd_watch() first");
+		return OBJD_INVALID;
+	}
+	if (c->fd == -1) {
+		client_fail(c, "the watch on objd at %s ended earlier",
+		    c->socket_path);
+		return OBJD_UNREACHABLE;
+	}
+	/* objd answers a connection's requests in order, and queues the
+	 * events of a change all at once as it applies it: the answer to a
+	 * ping comes after every event of the changes applied before it. */
+	req.op_case = OBJD__REQUEST__OP_PING;
+	req.ping = &ping;
+	req.id = c->mark_id = ++c->last_id;
+	frame = frame_pack(&req.base, &len);
+	status = client_write_all(c, frame, len, client_deadline(c));
+	free(frame);
+	*id = req.id;
+	return status;
+}
+
+int
 objd_watch_next(objd_client *c, Objd__Response **resp, double timeout)
 {
 	size_t off = 0, blen = 0;
@@ -1102,7 +1154,7 @@ objd_watch_next(objd_client *c, Objd__Response **resp, double timeout)
 		client_fail(c, "the watch ended: %s", why);
 		return status;
 	}
-	status = client_decode(c, c->last_id, c->in + off, blen, resp);
+	status = client_decode(c, c->watch_id, c->in + off, blen, resp);
 	if (c->fd != -1)
 		client_consume(c, off + blen);
 	if (*resp == NULL)

@@ -33,6 +33,7 @@
 #include "key.h"
 #include "keypath.h"
 #include "log.h"
+#include "framing.h"
 #include "objctl-file.h"
 #include "objd-client.h"
 #include "paths.h"
@@ -55,6 +56,8 @@ struct ctl {
 	double timeout;
 	bool json;
 	bool string;          /* set --string: every VALUE is a string */
+	bool from_stdin;      /* set -x: the value is standard input */
+	const char *prefix;   /* del --prefix PREFIX, or NULL */
 	bool if_absent;       /* set, del --if-absent */
 	bool if_revision_set; /* set, del --if-revision N */
 	uint64_t if_revision;
@@ -76,6 +79,8 @@ enum ctl_opt_id {
 	OPT_JSON,
 	OPT_TIMEOUT,
 	OPT_STRING,
+	OPT_STDIN,
+	OPT_PREFIX,
 	OPT_IF_REVISION,
 	OPT_IF_ABSENT,
 	OPT_META,
@@ -105,6 +110,10 @@ static const struct ctl_opt ctl_opts[] = {
 	    "wait at most SECONDS for objd; 0: forever (default 30)" },
 	{ "string", 0, NULL, OPT_STRING, false,
 	    "set, hold: store every VALUE as the string given" },
+	{ "stdin", 'x', NULL, OPT_STDIN, false,
+	    "set: the value of the one KEY is standard input, as read" },
+	{ "prefix", 0, "PREFIX", OPT_PREFIX, false,
+	    "del: every key that starts with PREFIX, at least one" },
 	{ "if-revision", 0, "N", OPT_IF_REVISION, false,
 	    "set, del: only if every KEY was last changed at revision N" },
 	{ "if-absent", 0, NULL, OPT_IF_ABSENT, false,
@@ -159,15 +168,17 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "get", 0, 1, "[--meta] [KEY]",
 	    "print the whole object, or the value of KEY", 1u << OPT_META,
 	    cmd_get, true },
-	{ "set", 2, -1, "[OPTIONS] KEY VALUE...",
+	{ "set", 1, -1, "[OPTIONS] KEY VALUE...",
 	    "set keys in one atomic change",
-	    (1u << OPT_STRING) | (1u << OPT_TTL) | CTL_CONDS, cmd_set, false },
+	    (1u << OPT_STRING) | (1u << OPT_STDIN) | (1u << OPT_TTL) |
+	        CTL_CONDS,
+	    cmd_set, false },
 	{ "hold", 2, -1, "[--if-absent] KEY VALUE...",
 	    "set keys that live until objctl ends (SIGINT, SIGTERM)",
 	    (1u << OPT_STRING) | (1u << OPT_IF_ABSENT), cmd_hold, false },
-	{ "del", 1, -1, "[OPTIONS] KEY...",
-	    "delete keys in one atomic change: all or none", CTL_CONDS, cmd_del,
-	    false },
+	{ "del", 0, -1, "[OPTIONS] KEY...",
+	    "delete keys in one atomic change: all or none",
+	    (1u << OPT_PREFIX) | CTL_CONDS, cmd_del, false },
 	{ "list", 0, 1, "[PREFIX]", "print the keys, one a line, sorted", 0,
 	    cmd_list, true },
 	{ "watch", 0, 1, "[OPTIONS] [PREFIX]",
@@ -454,6 +465,12 @@ ctl_apply_opt(struct ctl *ctl, const struct ctl_cmd *cmd,
 		return ctl_set_timeout(ctl, value);
 	case OPT_STRING:
 		ctl->string = true;
+		return 0;
+	case OPT_STDIN:
+		ctl->from_stdin = true;
+		return 0;
+	case OPT_PREFIX:
+		ctl->prefix = value;
 		return 0;
 	case OPT_IF_REVISION:
 		ctl->if_revision_set = true;
@@ -1047,6 +1064,55 @@ ctl_write(struct ctl *ctl, const objd_op *ops, char **keys, size_t n)
 	return OBJD_OK;
 }
 
+static bool ctl_read_upto(int, const char *, size_t, char **, size_t *,
+    size_t *, bool *);
+
+/* set -x KEY: the value is standard input as read, a string when it is
+ * UTF-8 without NUL and bytes otherwise, as redis-cli -x takes it. */
+static int
+ctl_set_stdin(struct ctl *ctl, int argc, char **argv)
+{
+	Objd__Value *value;
+	objd_op op;
+	char *key, *buf;
+	size_t len, cap;
+	bool eof;
+	int status;
+
+	if (argc != 1)
+		return ctl_err(CTL_USAGE,
+		    "set -x takes one KEY, whose value is standard input: "
+		    "usage: objctl set -x KEY");
+	if (ctl->string)
+		return ctl_err(CTL_USAGE,
+		    "--string and -x exclude each other: -x stores text as a "
+		    "string already");
+	if ((status = ctl_key_arg(argv[0], &key)) != 0)
+		return status;
+	if (!ctl_read_upto(STDIN_FILENO, "standard input", FRAME_MAX_DEFAULT,
+	        &buf, &len, &cap, &eof)) {
+		free(key);
+		return CTL_USAGE;
+	}
+	if (!eof) {
+		free(buf);
+		free(key);
+		return ctl_err(CTL_USAGE,
+		    "standard input holds more than %zu bytes, the most one "
+		    "request carries",
+		    FRAME_MAX_DEFAULT);
+	}
+	value = utf8_valid(buf, len) ? value_new_string(buf, len)
+	                             : value_new_bytes((uint8_t *)buf, len);
+	free(buf);
+	op.key = key;
+	op.value = value;
+	status = ctl_write(ctl, &op, &key, 1);
+	value_free(value);
+	free(key);
+	return status;
+}
+
 static int
 cmd_set(struct ctl *ctl, int argc, char **argv)
 {
@@ -1056,10 +1122,12 @@ cmd_set(struct ctl *ctl, int argc, char **argv)
 	char **keys, *shown;
 	int status;
 
+	if (ctl->from_stdin)
+		return ctl_set_stdin(ctl, argc, argv);
 	if (argc % 2 != 0) {
 		shown = ctl_escape(argv[argc - 1], false);
 		ctl_err(CTL_USAGE,
-		    "'%s' has no VALUE: usage: objctl set [-s] KEY VALUE "
+		    "'%s' has no VALUE: usage: objctl set [OPTIONS] KEY VALUE "
 		    "[KEY VALUE...]",
 		    shown);
 		free(shown);
@@ -1086,6 +1154,37 @@ cmd_set(struct ctl *ctl, int argc, char **argv)
 	return status;
 }
 
+/* del --prefix PREFIX: one change, like del of every key it finds. */
+static int
+ctl_del_prefix(struct ctl *ctl, int argc)
+{
+	char *prefix;
+	int status;
+
+	if (argc != 0)
+		return ctl_err(CTL_USAGE,
+		    "del --prefix takes no KEY: usage: objctl del --prefix "
+		    "PREFIX");
+	if (ctl->if_absent || ctl->if_revision_set)
+		return ctl_err(CTL_USAGE,
+		    "del --prefix takes no --if-revision or --if-absent");
+	if (*ctl->prefix == '\0')
+		return ctl_err(CTL_USAGE,
+		    "del --prefix wants a PREFIX that is not empty (to empty "
+		    "the object: echo '{}' | objctl load)");
+	if ((status = ctl_prefix_arg(ctl->prefix, &prefix)) != 0)
+		return status;
+	if ((status = ctl_connect(ctl)) == OBJD_OK) {
+		status = objd_delete_prefix(ctl->client, prefix);
+		if (status != OBJD_OK)
+			status = ctl_write_failed(ctl, status);
+		else if (ctl->json)
+			ctl_print_revision(ctl);
+	}
+	free(prefix);
+	return status;
+}
+
 static int
 cmd_del(struct ctl *ctl, int argc, char **argv)
 {
@@ -1094,6 +1193,12 @@ cmd_del(struct ctl *ctl, int argc, char **argv)
 	char **keys;
 	int status;
 
+	if (ctl->prefix != NULL)
+		return ctl_del_prefix(ctl, argc);
+	if (n == 0)
+		return ctl_err(CTL_USAGE,
+		    "usage: objctl del [OPTIONS] KEY... or objctl del "
+		    "--prefix PREFIX");
 	if ((status = ctl_key_args(argv, n, 1, &keys)) != 0)
 		return status;
 	ops = xcalloc(n, sizeof(*ops));
@@ -1365,15 +1470,51 @@ cmd_hold(struct ctl *ctl, int argc, char **argv)
 	return OBJD_OK;
 }
 
-/* Follows the watch until --count changes, SIGINT, or its end. */
+/* Where a watch is in --count: a change is one revision, which may
+ * carry many events, each a frame of its own. */
+struct watch_count {
+	uint64_t seen;     /* changes begun */
+	uint64_t revision; /* of the change being printed */
+	uint64_t mark;     /* the mark asked for once the last began, or 0 */
+};
+
+/* Prints the events of r that --count lets through. Once the last change
+ * counted begins, a mark is asked for (objd_watch_mark()): every event of
+ * that change comes before it, and nothing after it is printed. */
 static int
-ctl_watch_follow(struct ctl *ctl)
+ctl_watch_events(struct ctl *ctl, const Objd__Response *r,
+    struct watch_count *wc)
 {
-	Objd__Response *r;
-	uint64_t seen = 0;
+	const Objd__Event *e;
 	int status;
 
-	while (!ctl->count_set || seen < ctl->count) {
+	for (size_t i = 0; i < r->n_events; i++) {
+		e = r->events[i];
+		if (e->revision != wc->revision || wc->seen == 0) {
+			if (wc->mark != 0)
+				return 0;
+			wc->seen++;
+			wc->revision = e->revision;
+			if (ctl->count_set && wc->seen == ctl->count &&
+			    objd_watch_mark(ctl->client, &wc->mark) != OBJD_OK)
+				return ctl_call_failed(ctl, OBJD_UNREACHABLE);
+		}
+		if ((status = ctl_watch_event(ctl, e)) != 0)
+			return status;
+	}
+	return 0;
+}
+
+/* Follows the watch until --count changes, SIGINT, or its end. */
+static int
+ctl_watch_follow(struct ctl *ctl, struct watch_count *wc)
+{
+	Objd__Response *r;
+	int status;
+
+	if (ctl->count_set && ctl->count == 0)
+		return OBJD_OK;
+	for (;;) {
 		/* A signal ends the wait at once; the timeout only covers
 		 * one that came just before it. */
 		status = objd_watch_next(ctl->client, &r, 1.0);
@@ -1385,24 +1526,21 @@ ctl_watch_follow(struct ctl *ctl)
 			objd_response_free(r);
 			return ctl_call_failed(ctl, status);
 		}
-		for (size_t i = 0; r != NULL && i < r->n_events; i++) {
-			if (ctl->count_set && seen == ctl->count)
-				break;
-			if ((status = ctl_watch_event(ctl, r->events[i])) !=
-			    0) {
-				objd_response_free(r);
-				return status;
-			}
-			seen++;
+		if (r != NULL && wc->mark != 0 && r->id == wc->mark) {
+			objd_response_free(r);
+			return OBJD_OK;
 		}
+		status = r != NULL ? ctl_watch_events(ctl, r, wc) : 0;
 		objd_response_free(r);
+		if (status != 0)
+			return status;
 	}
-	return OBJD_OK;
 }
 
 static int
 cmd_watch(struct ctl *ctl, int argc, char **argv)
 {
+	struct watch_count wc = { 0, 0, 0 };
 	struct sigaction sa;
 	Objd__Response *first;
 	char *prefix;
@@ -1428,19 +1566,12 @@ cmd_watch(struct ctl *ctl, int argc, char **argv)
 	if (ctl->since == 0)
 		status = ctl_watch_current(ctl, first);
 	/* Changes that came with the first answer. */
-	for (size_t i = 0; i < first->n_events && status == 0; i++) {
-		if (ctl->count_set && i == ctl->count)
-			break;
-		status = ctl_watch_event(ctl, first->events[i]);
-	}
-	if (status == 0 && ctl->count_set) {
-		ctl->count -=
-		    first->n_events < ctl->count ? first->n_events : ctl->count;
-	}
+	if (status == 0 && !(ctl->count_set && ctl->count == 0))
+		status = ctl_watch_events(ctl, first, &wc);
 	objd_response_free(first);
 	if (status != 0)
 		return status;
-	return ctl_watch_follow(ctl);
+	return ctl_watch_follow(ctl, &wc);
 }
 
 static int

@@ -184,6 +184,10 @@ int objd_hold(objd_client *c, const objd_op *ops, size_t nops, bool if_absent);
  * expires: 0 if it does not. */
 int objd_get_ttl(objd_client *c, const char *key, Objd__Value **value,
     uint64_t *revision, uint64_t *ttl_ms);
+/* Deletes every top-level key that starts with prefix (text, not a
+ * path), as one change: OBJD_NOT_FOUND if none does, and OBJD_INVALID
+ * if prefix is empty. */
+int objd_delete_prefix(objd_client *c, const char *prefix);
 /* Lists the keys that start with prefix (NULL or "" for all), sorted
  * bytewise, in (*resp)->keys[0 .. (*resp)->n_keys); free *resp with
  * objd_response_free(). */
@@ -232,6 +236,13 @@ int objd_compact(objd_client *c);
 int objd_watch(objd_client *c, const char *prefix, uint64_t since,
     Objd__Response **first);
 int objd_watch_next(objd_client *c, Objd__Response **resp, double timeout);
+/* Asks objd for a mark in the watch: objd_watch_next() then returns,
+ * after the events of every change that objd had applied when it read
+ * the request, a Response without events whose id is *id. objd sends the
+ * events of one change together, one frame each, with nothing to say
+ * which is the last: a program that saw a change begin and must have
+ * all of it (objctl watch --count) asks for a mark and reads up to it. */
+int objd_watch_mark(objd_client *c, uint64_t *id);
 
 /* Any request: sends req (its id is set by the call) and waits for the
  * answer. On OBJD_OK or any status objd answered, *resp holds the

@@ -8,16 +8,84 @@
 #include "key.h"
 #include "keypath.h"
 #include "objd.h"
+#include "value.h"
 #include "xmalloc.h"
 
 /* A get of up to this many keys needs no allocation. */
 #define GET_INLINE_KEYS 8
 
+/* The values that a get of several nested paths reached into, decoded
+ * once each for the request (an entry's address -> its struct
+ * get_tree), with the members of their maps indexed from the second path
+ * into a value on: n paths into one value cost O(n + size of the value),
+ * not n decodes of it. Committed entries stay put while a request is
+ * handled. */
+struct get_trees {
+	struct store *roots;
+	struct path_index index;
+};
+
+struct get_tree {
+	Objd__Value *root;
+	unsigned uses;
+};
+
+static void
+get_tree_free(const struct store_entry *e, void *arg)
+{
+	struct get_tree *gt;
+
+	(void)arg;
+	memcpy(&gt, STORE_ENTRY_VALUE(e), sizeof(gt));
+	value_free(gt->root);
+	free(gt);
+}
+
+static void
+get_trees_free(struct get_trees *trees)
+{
+	if (trees->roots != NULL) {
+		store_foreach(trees->roots, get_tree_free, NULL);
+		store_free(trees->roots);
+	}
+	path_index_free(&trees->index);
+}
+
+/* The value at the nested path kp of e, packed; NULL with status. */
+static uint8_t *
+get_nested(struct get_trees *trees, const struct store_entry *e,
+    const struct keypath *kp, size_t *len, Objd__Status *status, char *err,
+    size_t errlen)
+{
+	const struct store_entry *found;
+	const Objd__Value *v;
+	struct get_tree *gt;
+
+	if (trees == NULL)
+		return path_get(STORE_ENTRY_VALUE(e), e->vallen, kp, len,
+		    status, err, errlen);
+	if (trees->roots == NULL)
+		trees->roots = store_new();
+	found = store_get(trees->roots, (const char *)&e, sizeof(e));
+	if (found != NULL)
+		memcpy(&gt, STORE_ENTRY_VALUE(found), sizeof(gt));
+	else {
+		gt = xcalloc(1, sizeof(*gt));
+		gt->root = path_tree(STORE_ENTRY_VALUE(e), e->vallen);
+		store_put(trees->roots,
+		    store_entry_new((const char *)&e, sizeof(e),
+		        (const uint8_t *)&gt, sizeof(gt), 0));
+	}
+	v = path_tree_get(++gt->uses > 1 ? &trees->index : NULL, gt->root, kp,
+	    status, err, errlen);
+	return v != NULL ? value_pack(v, len) : NULL;
+}
+
 /* Fills it with the value at path; false with status and err if there
  * is none. *owned is set to bytes the caller frees afterwards. */
 static bool
-get_one(const char *path, struct reply_item *it, uint8_t **owned,
-    Objd__Status *status, char *err, size_t errlen)
+get_one(struct get_trees *trees, const char *path, struct reply_item *it,
+    uint8_t **owned, Objd__Status *status, char *err, size_t errlen)
 {
 	const struct store_entry *e;
 	struct keypath kp;
@@ -49,8 +117,8 @@ get_one(const char *path, struct reply_item *it, uint8_t **owned,
 	} else if (kp.n == 1)
 		reply_item_from_entry(it, e);
 	else {
-		*owned = path_get(STORE_ENTRY_VALUE(e), e->vallen, &kp,
-		    &it->vallen, status, err, errlen);
+		*owned =
+		    get_nested(trees, e, &kp, &it->vallen, status, err, errlen);
 		if (*owned != NULL) {
 			it->val = *owned;
 			it->revision = e->revision;
@@ -77,6 +145,7 @@ handle_get(struct conn *c, const Objd__Request *req)
 	struct reply_item *items, inline_items[GET_INLINE_KEYS];
 	uint8_t **owned, *inline_owned[GET_INLINE_KEYS];
 	char err[512], first_err[512];
+	struct get_trees trees = { NULL, { NULL } };
 	size_t n = 0;
 
 	if (get->n_keys == 0) {
@@ -97,8 +166,8 @@ handle_get(struct conn *c, const Objd__Request *req)
 		owned = xreallocarray(NULL, get->n_keys, sizeof(*owned));
 	}
 	for (size_t i = 0; i < get->n_keys; i++) {
-		if (get_one(get->keys[i], &items[n], &owned[i], &st, err,
-		        sizeof(err)))
+		if (get_one(get->n_keys > 1 ? &trees : NULL, get->keys[i],
+		        &items[n], &owned[i], &st, err, sizeof(err)))
 			n++;
 		else if (status == OBJD__STATUS__OK ||
 		    (status == OBJD__STATUS__NOT_FOUND &&
@@ -114,6 +183,7 @@ handle_get(struct conn *c, const Objd__Request *req)
 		    status == OBJD__STATUS__OK ? NULL : first_err, items, n);
 	for (size_t i = 0; i < get->n_keys; i++)
 		free(owned[i]);
+	get_trees_free(&trees);
 	if (items != inline_items) {
 		free(owned);
 		free(items);

@@ -276,6 +276,10 @@ handle_batch(struct conn *c, const Objd__Request *req)
 		case OBJD__OPERATION__OP_DELETE:
 			status = txn_delete(&t, op->delete_, err, sizeof(err));
 			break;
+		case OBJD__OPERATION__OP_DELETE_PREFIX:
+			status = txn_delete_prefix(&t, op->delete_prefix, err,
+			    sizeof(err));
+			break;
 		default:
 			snprintf(err, sizeof(err),
 			    "operation %zu of the batch is empty", i + 1);

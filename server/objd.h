@@ -609,6 +609,25 @@ void compact_settle(bool ok, const char *error);
 
 /* path.c: values inside nested maps, on encoded top-level values. */
 struct keypath;
+/* The members of the maps of decoded values, indexed as they are
+ * reached; reset it whenever a map it may know is freed. */
+struct path_index {
+	struct store *members;
+};
+void path_index_init(struct path_index *ix);
+void path_index_reset(struct path_index *ix);
+void path_index_free(struct path_index *ix);
+/* A top-level value decoded (a new map if top is NULL), to work on with
+ * the calls below and pack once; free it with value_free(). */
+Objd__Value *path_tree(const uint8_t *top, size_t toplen);
+/* The value at kp inside root, or NULL with status and err. */
+const Objd__Value *path_tree_get(struct path_index *ix, Objd__Value *root,
+    const struct keypath *kp, Objd__Status *status, char *err, size_t errlen);
+/* Sets kp inside root to a copy of val, making the maps on the way;
+ * false with err (INVALID) if a part on the way is not a map or val
+ * would sit too deep. ix may be NULL. */
+bool path_tree_set(struct path_index *ix, Objd__Value *root,
+    const struct keypath *kp, const Objd__Value *val, char *err, size_t errlen);
 uint8_t *path_get(const uint8_t *top, size_t toplen, const struct keypath *kp,
     size_t *len, Objd__Status *status, char *err, size_t errlen);
 /* top is NULL when the top-level key does not exist: maps are made. */
@@ -636,6 +655,10 @@ struct txn_key {
 	/* When set, val is this entry's value: a plain set packs its value
 	 * straight into the entry the batch will take. */
 	struct store_entry *entry;
+	/* When set, the value decoded, as nested sets left it: val is
+	 * stale until txn_commit packs it. */
+	Objd__Value *tree;
+	unsigned nested_sets;
 	bool changed;
 };
 
@@ -646,6 +669,7 @@ struct txn {
 	size_t n, cap;
 	uint32_t *index; /* txn.c: 1 + a position in keys, or 0 */
 	size_t nindex;
+	struct path_index paths; /* the members of the keys' trees */
 	struct txn_key inline_keys[TXN_INLINE_KEYS];
 	/* The lease the keys it sets take (batch_lease); 0: none. */
 	uint64_t deadline, holder;
@@ -657,6 +681,10 @@ Objd__Status txn_set(struct txn *t, const char *path, const Objd__Value *v,
 Objd__Status txn_delete(struct txn *t, const char *path, char *err,
     size_t errlen);
 Objd__Status txn_check(struct txn *t, const Objd__Condition *cond, char *err,
+    size_t errlen);
+/* Deletes every top-level key that starts with prefix, as the request
+ * sees them so far; NOT_FOUND if none does. */
+Objd__Status txn_delete_prefix(struct txn *t, const char *prefix, char *err,
     size_t errlen);
 /* Deletes every key the operations so far did not set. */
 /* Batch.if_object_revision: CONFLICT unless the object is at revision,

@@ -230,6 +230,23 @@ reload_once(bool force, char *err, size_t errlen)
 		}
 		return true;
 	}
+	if (state == OBJFILE_UNCHANGED && server.last_reload_error != NULL) {
+		/* Asked to reload, objd finds its own write-back of the state
+		 * it kept: the last file given to it was rejected (often by
+		 * its own look, a moment before the request), and that is the
+		 * outcome the asker must hear, not an OK for reloading objd's
+		 * own file. It holds until a good file is given. */
+		snprintf(err, errlen,
+		    "the last file given was rejected: %s; objd serves "
+		    "revision %llu%s%s",
+		    server.last_reload_error,
+		    (unsigned long long)store_revision(server.store),
+		    server.rejected_file != NULL ? ", the bad file is "
+		                                   "at "
+		                                 : "",
+		    server.rejected_file != NULL ? server.rejected_file : "");
+		return false;
+	}
 	began = now_monotonic();
 	fresh = store_new();
 	if (objfile_load(server.file, fresh, false, err, errlen) == -1) {

@@ -27,6 +27,7 @@ txn_init(struct txn *t)
 	t->index = NULL;
 	t->deadline = t->holder = 0;
 	t->nindex = 0;
+	path_index_init(&t->paths);
 }
 
 void
@@ -38,12 +39,14 @@ txn_free(struct txn *t)
 		if (t->keys[i].val_owned)
 			free((uint8_t *)t->keys[i].val);
 		free(t->keys[i].entry);
+		value_free(t->keys[i].tree);
 	}
 	if (t->keys != t->inline_keys)
 		free(t->keys);
 	free(t->index);
 	t->index = NULL;
 	t->nindex = 0;
+	path_index_free(&t->paths);
 	t->n = 0;
 }
 
@@ -151,8 +154,13 @@ txn_key(struct txn *t, const char *key, size_t keylen, bool lasts)
 }
 
 static void
-txn_put(struct txn_key *k, uint8_t *val, size_t len)
+txn_put(struct txn *t, struct txn_key *k, uint8_t *val, size_t len)
 {
+	if (k->tree != NULL) {
+		value_free(k->tree);
+		k->tree = NULL;
+		path_index_reset(&t->paths);
+	}
 	if (k->val_owned)
 		free((uint8_t *)k->val);
 	free(k->entry);
@@ -166,17 +174,30 @@ txn_put(struct txn_key *k, uint8_t *val, size_t len)
 /* A whole value for k, packed straight into the entry that the batch
  * takes as it is: no copy of the value, no allocation but the entry. */
 static void
-txn_put_value(struct txn_key *k, const Objd__Value *v)
+txn_put_value(struct txn *t, struct txn_key *k, const Objd__Value *v)
 {
 	struct store_entry *e =
 	    store_entry_alloc(k->key, k->keylen, value_packed_size(v), 0);
 
 	value_pack_to(v, (uint8_t *)e->data + e->keylen + 1);
-	txn_put(k, NULL, 0);
+	txn_put(t, k, NULL, 0);
 	k->entry = e;
 	k->val = STORE_ENTRY_VALUE(e);
 	k->vallen = e->vallen;
 	k->exists = true;
+}
+
+/* Packs the tree of k, which nested sets changed, into its value. */
+static void
+txn_pack_tree(struct txn *t, struct txn_key *k)
+{
+	uint8_t *val;
+	size_t len;
+
+	if (k->tree == NULL)
+		return;
+	val = value_pack(k->tree, &len);
+	txn_put(t, k, val, len);
 }
 
 /* Finds path's top-level key: path itself when it is plain (kp->n is
@@ -205,9 +226,9 @@ txn_set(struct txn *t, const char *path, const Objd__Value *v, char *err,
 	struct keypath kp;
 	struct txn_key *k;
 	const char *key;
-	uint8_t *val;
-	size_t keylen, len;
+	size_t keylen;
 	char why[256];
+	bool ok;
 
 	if (!txn_parse(path, &kp, &key, &keylen, err, errlen))
 		return OBJD__STATUS__INVALID;
@@ -219,15 +240,20 @@ txn_set(struct txn *t, const char *path, const Objd__Value *v, char *err,
 	k = txn_key(t, key, keylen, kp.n == 0);
 	if (kp.n <= 1) {
 		keypath_free(&kp);
-		txn_put_value(k, v);
+		txn_put_value(t, k, v);
 		return OBJD__STATUS__OK;
 	}
-	val = path_set(k->exists ? k->val : NULL, k->vallen, &kp, v, &len, err,
-	    errlen);
+	/* The first path into a value decodes it, and the request keeps it
+	 * so until it commits; from the second on, the members of its maps
+	 * are found through an index. */
+	if (k->tree == NULL)
+		k->tree = path_tree(k->exists ? k->val : NULL, k->vallen);
+	ok = path_tree_set(++k->nested_sets > 1 ? &t->paths : NULL, k->tree,
+	    &kp, v, err, errlen);
 	keypath_free(&kp);
-	if (val == NULL)
+	if (!ok)
 		return OBJD__STATUS__INVALID;
-	txn_put(k, val, len);
+	k->exists = true;
 	return OBJD__STATUS__OK;
 }
 
@@ -244,14 +270,15 @@ txn_delete(struct txn *t, const char *path, char *err, size_t errlen)
 	if (!txn_parse(path, &kp, &key, &keylen, err, errlen))
 		return OBJD__STATUS__INVALID;
 	k = txn_key(t, key, keylen, kp.n == 0);
+	txn_pack_tree(t, k);
 	if (!k->exists) {
 		snprintf(err, errlen, "key not found: %s", path);
 		status = OBJD__STATUS__NOT_FOUND;
 	} else if (kp.n <= 1)
-		txn_put(k, NULL, 0);
+		txn_put(t, k, NULL, 0);
 	else if ((val = path_delete(k->val, k->vallen, &kp, &len, &status, err,
 	              errlen)) != NULL)
-		txn_put(k, val, len);
+		txn_put(t, k, val, len);
 	keypath_free(&kp);
 	return status;
 }
@@ -329,13 +356,74 @@ txn_check_object(uint64_t revision, char *err, size_t errlen)
 	return OBJD__STATUS__CONFLICT;
 }
 
+struct prefix_walk {
+	struct txn *t;
+	const char *prefix;
+	size_t len;
+	size_t deleted;
+};
+
+static bool
+txn_key_deleted(struct txn *t, struct txn_key *k)
+{
+	if (!k->exists)
+		return false;
+	txn_put(t, k, NULL, 0);
+	return true;
+}
+
+static void
+txn_prefix_one(const struct store_entry *e, void *arg)
+{
+	struct prefix_walk *w = arg;
+
+	if (e->keylen >= w->len && memcmp(e->data, w->prefix, w->len) == 0 &&
+	    txn_key_deleted(w->t, txn_key(w->t, e->data, e->keylen, true)))
+		w->deleted++;
+}
+
+Objd__Status
+txn_delete_prefix(struct txn *t, const char *prefix, char *err, size_t errlen)
+{
+	struct prefix_walk w = { t, prefix, strlen(prefix), 0 };
+	struct store_entry **found;
+	size_t n = t->n, nfound;
+
+	if (w.len == 0) {
+		snprintf(err, errlen,
+		    "delete_prefix needs a prefix (to empty the object, load "
+		    "an empty one)");
+		return OBJD__STATUS__INVALID;
+	}
+	/* The keys this request made first: they are in neither the store
+	 * nor the batch. Then those of the store, sorted so that watchers
+	 * see the deletes in the order list prints the keys, and those of
+	 * the batch, found through the overlay, which knows what the
+	 * request did to them. */
+	for (size_t i = 0; i < n; i++)
+		if (t->keys[i].keylen >= w.len &&
+		    memcmp(t->keys[i].key, prefix, w.len) == 0 &&
+		    txn_key_deleted(t, &t->keys[i]))
+			w.deleted++;
+	found = store_sorted(server.store, prefix, w.len, &nfound);
+	for (size_t i = 0; i < nfound; i++)
+		txn_prefix_one(found[i], &w);
+	free(found);
+	batch_foreach_set(txn_prefix_one, &w);
+	if (w.deleted == 0) {
+		snprintf(err, errlen, "no key starts with %s", prefix);
+		return OBJD__STATUS__NOT_FOUND;
+	}
+	return OBJD__STATUS__OK;
+}
+
 static void
 txn_replace_one(const struct store_entry *e, void *arg)
 {
 	struct txn *t = arg;
 
 	if (txn_find(t, e->data, e->keylen) == NULL)
-		txn_put(txn_key(t, e->data, e->keylen, true), NULL, 0);
+		txn_put(t, txn_key(t, e->data, e->keylen, true), NULL, 0);
 }
 
 void
@@ -355,6 +443,7 @@ txn_commit(struct txn *t, struct conn *c, uint64_t id)
 	for (size_t i = 0; i < t->n; i++) {
 		struct txn_key *k = &t->keys[i];
 
+		txn_pack_tree(t, k);
 		k->changed = k->exists != k->existed ||
 		    (k->exists &&
 		        (k->vallen != k->oldlen ||

@@ -416,6 +416,33 @@ START_TEST(test_left_to_protobuf_c)
 	entry.value = NULL;
 	ck_assert(!request_taken(&req));
 
+	/* A batch that deletes a prefix (Operation field 3), alone and
+	 * after a set: taken by hand or left to protobuf-c, it must decode
+	 * to what protobuf-c makes, never to a batch without it. */
+	{
+		Objd__Batch batch = OBJD__BATCH__INIT;
+		Objd__Operation set_op = OBJD__OPERATION__INIT,
+		                del_op = OBJD__OPERATION__INIT,
+		                *ops[] = { &set_op, &del_op };
+
+		entry.value = &item;
+		set_op.op_case = OBJD__OPERATION__OP_SET;
+		set_op.set = &entry;
+		del_op.op_case = OBJD__OPERATION__OP_DELETE_PREFIX;
+		del_op.delete_prefix = "app.";
+		batch.operations = ops + 1;
+		batch.n_operations = 1;
+		req.op_case = OBJD__REQUEST__OP_BATCH;
+		req.batch = &batch;
+		(void)request_taken(&req);
+		batch.operations = ops;
+		batch.n_operations = 2;
+		(void)request_taken(&req);
+		/* By hand: batch (52) of one operation (0a) holding field 3
+		 * "p" (1a 01 70). */
+		(void)bytes_taken("\x52\x05\x0a\x03\x1a\x01\x70", 7);
+	}
+
 	/* By hand: get "a" is 12 03 0a 01 61, with id 1 in front (08 01). */
 	ck_assert(bytes_taken("\x08\x01\x12\x03\x0a\x01\x61", 7));
 	/* The id after the operation, or twice; the operation twice. */

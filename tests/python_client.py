@@ -219,6 +219,16 @@ class TestClient(ObjdTest):
             self.c.delete("nope")
         self.assertEqual(cm.exception.status, 1)
 
+    def test_delete_prefix(self):
+        self.c.set(app1=1, app2=2, b=3)
+        rev = self.c.delete_prefix("app")
+        self.assertEqual(self.c.list(), ["b"])
+        self.assertEqual(self.c.status()["revision"], rev)
+        with self.assertRaises(objd.NotFound):
+            self.c.delete_prefix("app")
+        with self.assertRaises(objd.Invalid):
+            self.c.delete_prefix("")
+
     def test_errors_carry_the_status(self):
         with self.assertRaises(objd.NotFound) as cm:
             self.c.get("missing")

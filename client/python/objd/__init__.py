@@ -450,6 +450,18 @@ class Client:
         self.call(req)
         return self.revision
 
+    def delete_prefix(self, prefix):
+        """Deletes every top-level key that starts with prefix (text, not
+        a path) in one atomic change, and NotFound if none does. Returns
+        the revision."""
+        _check_text(prefix, "prefix")
+        if not prefix:
+            raise Invalid("delete_prefix needs a prefix that is not empty")
+        req = pb.Request()
+        req.batch.operations.add().delete_prefix = prefix
+        self.call(req)
+        return self.revision
+
     def list(self, prefix=""):
         """The keys that start with prefix, sorted bytewise."""
         req = pb.Request()
