@@ -38,24 +38,11 @@ teardown(void)
 }
 
 /* A libobjd connection to the session's objd. */
-static objd_client *
-client(void)
-{
-	objd_client *c = NULL;
-	char err[256] = "";
-
-	ck_assert_msg(objd_connect(s->sock, E2E_DEADLINE, &c, err,
-	                  sizeof(err)) == OBJD_OK,
-	    "objd_connect %s: %s", s->sock, err);
-	ck_assert_ptr_nonnull(c);
-	return c;
-}
-
 /* objd's StatusInfo, from libobjd; free with objd_response_free(). */
 static Objd__Response *
 status_info(void)
 {
-	objd_client *c = client();
+	objd_client *c = e2e_client(s);
 	Objd__Response *r = NULL;
 
 	ck_assert_msg(objd_status(c, &r) == OBJD_OK, "objd_status: %s",
@@ -521,7 +508,7 @@ START_TEST(test_kill9_keeps_acknowledged)
 	uint64_t rev;
 
 	e2e_start(s);
-	c = client();
+	c = e2e_client(s);
 	for (int i = 0; i < N; i++) {
 		Objd__Value *v = value_new_int(i);
 		const char *k = key;
@@ -549,7 +536,7 @@ START_TEST(test_kill9_keeps_acknowledged)
 	ck_assert_str_eq(CTL_OK(s, "list"), want);
 	ck_assert_str_eq(CTL_OK(s, "get", "last"), "acknowledged\n");
 	ck_assert_str_eq(CTL_OK(s, "get", "y"), "2\n");
-	c = client();
+	c = e2e_client(s);
 	ck_assert_int_eq(objd_get_all(c, &r), OBJD_OK);
 	ck_assert_uint_eq(r->n_entries, N + 4);
 	for (int i = 0; i < N; i++) {
@@ -867,7 +854,7 @@ START_TEST(test_hostile_clients)
 	int fd;
 
 	e2e_start(s);
-	c = client();
+	c = e2e_client(s);
 	v = value_new_string("still here", 10);
 	ck_assert_int_eq(objd_set(c, &probe, (const Objd__Value *const *)&v, 1),
 	    OBJD_OK);
@@ -952,7 +939,7 @@ START_TEST(test_libobjd)
 	ck_assert_msg(err[0] != '\0', "objd_connect failed without a reason");
 
 	e2e_start(s);
-	c = client();
+	c = e2e_client(s);
 	ck_assert_str_eq(objd_client_socket(c), s->sock);
 	ck_assert_int_eq(objd_ping(c), OBJD_OK);
 
@@ -1214,14 +1201,5 @@ e2e_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	e2e_init();
-	sr = srunner_create(e2e_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	e2e_fini();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return e2e_main(e2e_suite());
 }

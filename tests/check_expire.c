@@ -846,14 +846,5 @@ expire_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	e2e_init();
-	sr = srunner_create(expire_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	e2e_fini();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return e2e_main(expire_suite());
 }

@@ -49,22 +49,10 @@ start_small_frames(void)
 	e2e_start_opts(s, &o);
 }
 
-static objd_client *
-client(void)
-{
-	objd_client *c = NULL;
-	char err[256] = "";
-
-	ck_assert_msg(objd_connect(s->sock, E2E_DEADLINE, &c, err,
-	                  sizeof(err)) == OBJD_OK,
-	    "objd_connect %s: %s", s->sock, err);
-	return c;
-}
-
 static uint64_t
 revision(void)
 {
-	objd_client *c = client();
+	objd_client *c = e2e_client(s);
 	Objd__Response *r;
 	uint64_t rev;
 
@@ -79,7 +67,7 @@ revision(void)
 static uint64_t
 nkeys(void)
 {
-	objd_client *c = client();
+	objd_client *c = e2e_client(s);
 	Objd__Response *r;
 	uint64_t n;
 
@@ -131,7 +119,7 @@ START_TEST(test_load_in_pieces)
 	start_small_frames();
 	CTL_OK(s, "set", "old", "1");
 	rev = revision();
-	w = client();
+	w = e2e_client(s);
 	ck_assert_int_eq(objd_watch(w, "", 0, &first), OBJD_OK);
 	objd_response_free(first);
 
@@ -276,15 +264,15 @@ START_TEST(test_staged_pieces_invisible)
 	start_small_frames();
 	CTL_OK(s, "set", "keep", "1");
 	rev = revision();
-	a = client();
+	a = e2e_client(s);
 	ck_assert_int_eq(send_sets(a, "a", 3, true, false), OBJD_OK);
 	ck_assert_int_eq(send_sets(a, "b", 3, true, false), OBJD_OK);
-	b = client();
+	b = e2e_client(s);
 	ck_assert_int_eq(objd_get(b, "a0", &v), OBJD_NOT_FOUND);
 	ck_assert_uint_eq(revision(), rev);
 	/* a leaves: its pieces go with it. */
 	objd_close(a);
-	a = client();
+	a = e2e_client(s);
 	ck_assert_int_eq(send_sets(a, "c", 1, false, false), OBJD_OK);
 	ck_assert_uint_eq(revision(), rev + 1);
 	CTL_EXIT(s, 1, "get", "a0");
@@ -386,14 +374,5 @@ load_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	e2e_init();
-	sr = srunner_create(load_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	e2e_fini();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return e2e_main(load_suite());
 }

@@ -94,24 +94,11 @@ write_big(objd_client *c, const char *key, int n)
 }
 
 /* A libobjd connection to the session's objd. */
-static objd_client *
-client(void)
-{
-	objd_client *c = NULL;
-	char err[256] = "";
-
-	ck_assert_msg(objd_connect(s->sock, E2E_DEADLINE, &c, err,
-	                  sizeof(err)) == OBJD_OK,
-	    "objd_connect %s: %s", s->sock, err);
-	ck_assert_ptr_nonnull(c);
-	return c;
-}
-
 /* The object's revision and the commits objd has written, from status. */
 static void
 status_counts(uint64_t *rev, uint64_t *ncommits)
 {
-	objd_client *c = client();
+	objd_client *c = e2e_client(s);
 	Objd__Response *r = NULL;
 
 	ck_assert_msg(objd_status(c, &r) == OBJD_OK, "objd_status: %s",
@@ -456,7 +443,7 @@ START_TEST(test_cas_race)
 	int winner = -1;
 
 	start_fast();
-	c = client();
+	c = e2e_client(s);
 	v = value_new_int(0);
 	ck_assert_int_eq(objd_set(c, &cas, (const Objd__Value *const *)&v, 1),
 	    OBJD_OK);
@@ -631,7 +618,7 @@ START_TEST(test_set_repeated_key)
 	uint64_t r;
 
 	start_fast();
-	c = client();
+	c = e2e_client(s);
 	r = revision();
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		size_t n = sizes[i];
@@ -695,7 +682,7 @@ START_TEST(test_get_meta)
 	CTL_EXIT(s, 2, "get", "--meta");
 
 	/* libobjd: the key's revision and the object's. */
-	c = client();
+	c = e2e_client(s);
 	ck_assert_int_eq(objd_get_meta(c, "port", &v, &rev2), OBJD_OK);
 	ck_assert_uint_eq(rev2, krev);
 	ck_assert_uint_eq(objd_client_revision(c), orev + 1);
@@ -782,7 +769,7 @@ START_TEST(test_list_escapes)
 	size_t seen = 0;
 
 	e2e_start(s);
-	c = client();
+	c = e2e_client(s);
 	for (size_t i = 0; i < n; i++) {
 		/* Set through libobjd as top-level keys: paths, escaped. */
 		char path[64], *p = path;
@@ -908,7 +895,7 @@ START_TEST(test_answer_sizes)
 
 	ck_assert_ptr_nonnull(text);
 	start_fast();
-	c = client();
+	c = e2e_client(s);
 	for (int k = 0; k < NSIZES; k++) {
 		const char *key = keys[k];
 		Objd__Value *v;
@@ -1310,7 +1297,7 @@ START_TEST(test_watch_burst)
 
 	start_fast();
 	CTL_OK(s, "set", "unrelated", "1");
-	w = client();
+	w = e2e_client(s);
 	ck_assert_msg(objd_watch(w, "burst", 0, &first) == OBJD_OK,
 	    "objd_watch: %s", objd_client_error(w));
 	ck_assert_uint_eq(first->n_entries, 0);
@@ -1323,7 +1310,7 @@ START_TEST(test_watch_burst)
 	if ((pid = fork_child()) == 0)
 		burst_writer(N);
 	/* Another client and key meanwhile: not part of the watch. */
-	other = client();
+	other = e2e_client(s);
 	ck_assert_int_eq(objd_ping(other), OBJD_OK);
 
 	end = e2e_now() + 6 * E2E_DEADLINE;
@@ -1459,7 +1446,7 @@ START_TEST(test_watch_since)
 
 	e2e_start(s);
 	CTL_OK(s, "set", "app1", "1", "app2", "\"x\"", "zzz", "0");
-	w = client();
+	w = e2e_client(s);
 	ck_assert_int_eq(objd_watch(w, "app", 0, &first), OBJD_OK);
 	ck_assert_uint_eq(first->n_entries, 2);
 	ck_assert_str_eq(first->entries[0]->key, "app1");
@@ -1470,7 +1457,7 @@ START_TEST(test_watch_since)
 
 	/* A nested set is an event of its top-level key, with its whole
 	 * value; a batch is one revision. */
-	c = client();
+	c = e2e_client(s);
 	vals[0] = value_new_int(1);
 	vals[1] = value_new_int(2);
 	ck_assert_int_eq(objd_set(c, keys, (const Objd__Value *const *)vals, 2),
@@ -1485,7 +1472,7 @@ START_TEST(test_watch_since)
 	objd_close(w);
 
 	/* Resume after rev: the same changes, no snapshot. */
-	w = client();
+	w = e2e_client(s);
 	ck_assert_int_eq(objd_watch(w, "app", rev, &first), OBJD_OK);
 	ck_assert_uint_eq(first->n_entries, 0);
 	collect(w, first, ev, 3);
@@ -1493,7 +1480,7 @@ START_TEST(test_watch_since)
 	check_three(ev, rev);
 	objd_close(w);
 	/* and after the first of them. */
-	w = client();
+	w = e2e_client(s);
 	ck_assert_int_eq(objd_watch(w, "app", rev + 1, &first), OBJD_OK);
 	collect(w, first, ev, 1);
 	objd_response_free(first);
@@ -1505,7 +1492,7 @@ START_TEST(test_watch_since)
 	objd_close(c);
 	e2e_stop(s);
 	e2e_start(s);
-	w = client();
+	w = e2e_client(s);
 	st = objd_watch(w, "app", 1, &first);
 	ck_assert_msg(st == OBJD_NOT_FOUND, "watch since 1: %d %s", st,
 	    objd_client_error(w));
@@ -1582,7 +1569,7 @@ START_TEST(test_watch_history_full)
 	e2e_start(s);
 	/* Since 0 asks for no history at all: start the rounds past it. */
 	CTL_OK(s, "set", "other", "1");
-	c = client();
+	c = e2e_client(s);
 	for (int i = 0; i < KEYS; i++) {
 		snprintf(names[i], sizeof(names[i]), "h%d", i);
 		keys[i] = names[i];
@@ -1602,7 +1589,7 @@ START_TEST(test_watch_history_full)
 	}
 
 	/* The first round's changes are gone. */
-	w = client();
+	w = e2e_client(s);
 	st = objd_watch(w, "h", rev_first - 1, &first);
 	ck_assert_msg(st == OBJD_NOT_FOUND, "watch since %" PRIu64 ": %d",
 	    rev_first - 1, st);
@@ -1610,7 +1597,7 @@ START_TEST(test_watch_history_full)
 	objd_close(w);
 
 	/* The last round's are all there, key by key. */
-	w = client();
+	w = e2e_client(s);
 	ck_assert_int_eq(objd_watch(w, "h", rev_before_last, &first), OBJD_OK);
 	r = first;
 	for (int i = 0; i < KEYS; i++) {
@@ -1663,7 +1650,7 @@ START_TEST(test_watch_history_large)
 	e2e_start(s);
 	CTL_OK(s, "set", "other", "1");
 	since = revision();
-	c = client();
+	c = e2e_client(s);
 	for (int i = 0; i < N; i++) {
 		Objd__Value *v = large_value(i);
 
@@ -1676,7 +1663,7 @@ START_TEST(test_watch_history_large)
 	snprintf(name, sizeof(name), "v0");
 	ck_assert_int_eq(objd_delete(c, &key, 1), OBJD_OK);
 
-	w = client();
+	w = e2e_client(s);
 	ck_assert_int_eq(objd_watch(w, "v", since, &first), OBJD_OK);
 	r = first;
 	for (int i = 0; i < N; i++) {
@@ -1854,7 +1841,7 @@ spawn_objctl(const char *out, const char *err, const char *const *args)
 static uint64_t
 clients(void)
 {
-	objd_client *c = client();
+	objd_client *c = e2e_client(s);
 	Objd__Response *r = NULL;
 	uint64_t n;
 
@@ -1953,7 +1940,7 @@ START_TEST(test_objctl_watch_dropped)
 	int st;
 
 	start_capped();
-	c = client();
+	c = e2e_client(s);
 	pid = spawn_objctl("/dev/null", err, E2E_ARGV("watch", "big"));
 	for (double end = e2e_now() + E2E_DEADLINE;
 	     clients() < 2 && e2e_now() < end;)
@@ -1987,7 +1974,7 @@ START_TEST(test_watch_reload)
 
 	e2e_start(s);
 	CTL_OK(s, "set", "k", "1");
-	w = client();
+	w = e2e_client(s);
 	ck_assert_int_eq(objd_watch(w, NULL, 0, &first), OBJD_OK);
 	objd_response_free(first);
 	/* Another program replaces the file. */
@@ -2111,7 +2098,7 @@ START_TEST(test_dump_load_round_trip)
 	ck_assert_str_eq(CTL_OK(s, "get", "a\\.b"), "dotted\n");
 	ck_assert_str_eq(CTL_OK(s, "get", "dollar"),
 	    "{\"$map\": {\"$bytes\": \"not base64\"}}\n");
-	c = client();
+	c = e2e_client(s);
 	ck_assert_int_eq(objd_get(c, "nobytes", &v), OBJD_OK);
 	ck_assert_int_eq(v->kind_case, OBJD__VALUE__KIND_BYTES_VALUE);
 	ck_assert_uint_eq(v->bytes_value.len, 0);
@@ -2269,7 +2256,7 @@ START_TEST(test_slow_watcher_dropped)
 
 	/* Large changes, well past the cap, while the watcher reads
 	 * nothing; everyone else is served all along. */
-	c = client();
+	c = e2e_client(s);
 	for (int i = 0; i < 4; i++) {
 		write_big(c, key, PAST_THE_CAP / 4);
 		ck_assert_str_eq(CTL_OK(s, "get", "probe"), "still here\n");
@@ -2358,14 +2345,5 @@ protocol_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	e2e_init();
-	sr = srunner_create(protocol_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	e2e_fini();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return e2e_main(protocol_suite());
 }

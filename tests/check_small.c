@@ -33,22 +33,10 @@ teardown(void)
 	e2e_close(s);
 }
 
-static objd_client *
-client(void)
-{
-	objd_client *c = NULL;
-	char err[256] = "";
-
-	ck_assert_msg(objd_connect(s->sock, E2E_DEADLINE, &c, err,
-	                  sizeof(err)) == OBJD_OK,
-	    "objd_connect %s: %s", s->sock, err);
-	return c;
-}
-
 static uint64_t
 revision(void)
 {
-	objd_client *c = client();
+	objd_client *c = e2e_client(s);
 	Objd__Response *r = NULL;
 	uint64_t rev;
 
@@ -63,7 +51,7 @@ revision(void)
 static Objd__Value *
 get_value(const char *key)
 {
-	objd_client *c = client();
+	objd_client *c = e2e_client(s);
 	Objd__Value *v = NULL;
 
 	ck_assert_msg(objd_get(c, key, &v) == OBJD_OK, "get %s: %s", key,
@@ -354,7 +342,7 @@ START_TEST(test_nested_paths_in_one_request)
 
 	e2e_start(s);
 	CTL_OK(s, "set", "m", "{\"old\": 1, \"a\": {\"q\": 0}}");
-	c = client();
+	c = e2e_client(s);
 	OP("m.a.x", "1");
 	OP("m.a.y", "2");
 	OP("m.a", "{\"z\": 1}");
@@ -462,14 +450,5 @@ small_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	e2e_init();
-	sr = srunner_create(small_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	e2e_fini();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return e2e_main(small_suite());
 }

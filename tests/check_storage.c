@@ -38,18 +38,6 @@ teardown(void)
 	e2e_close(s);
 }
 
-static objd_client *
-client(void)
-{
-	objd_client *c = NULL;
-	char err[256] = "";
-
-	ck_assert_msg(objd_connect(s->sock, E2E_DEADLINE, &c, err,
-	                  sizeof(err)) == OBJD_OK,
-	    "objd_connect %s: %s", s->sock, err);
-	return c;
-}
-
 static void
 set_int(objd_client *c, const char *key, int64_t n)
 {
@@ -79,7 +67,7 @@ get_int(objd_client *c, const char *key)
 static uint64_t
 status_u64(const char *field)
 {
-	objd_client *c = client();
+	objd_client *c = e2e_client(s);
 	Objd__Response *r = NULL;
 	uint64_t v;
 
@@ -187,7 +175,7 @@ START_TEST(test_kill9_rounds)
 			    round, mode, last_set);
 
 		e2e_start_opts(s, &o);
-		c = client();
+		c = e2e_client(s);
 		for (int32_t i = 1; i <= last_set; i++) {
 			Objd__Value *v = NULL;
 			int rc;
@@ -236,7 +224,7 @@ START_TEST(test_torn_end_is_cut_at_start)
 	int fd;
 
 	e2e_start(s);
-	c = client();
+	c = e2e_client(s);
 	for (int i = 0; i < 20; i++) {
 		char key[16];
 
@@ -456,8 +444,8 @@ START_TEST(test_compaction_under_writes)
 	memset(big, 'y', 100000);
 	big[100000] = '\0';
 	e2e_start(s);
-	c = client();
-	c2 = client();
+	c = e2e_client(s);
+	c2 = e2e_client(s);
 	for (int i = 0; i < 30; i++) {
 		Objd__Value *v = value_new_string(big, 100000);
 		const Objd__Value *vals[] = { v };
@@ -480,7 +468,7 @@ START_TEST(test_compaction_under_writes)
 	objd_close(c2);
 	e2e_stop(s);
 	e2e_start(s);
-	c = client();
+	c = e2e_client(s);
 	ck_assert_int_eq(get_int(c, "counter"), 39);
 	objd_close(c);
 	e2e_stop(s);
@@ -561,7 +549,7 @@ START_TEST(test_compaction_keeps_up_with_large_values)
 	memset(big, 'v', VALUE);
 	big[VALUE] = '\0';
 	e2e_start(s);
-	c = client();
+	c = e2e_client(s);
 	for (int i = 0; i < REWRITES; i++) {
 		Objd__Value *v;
 		const char *keys[] = { "big" };
@@ -614,7 +602,7 @@ START_TEST(test_compressed_file_served_without_compress)
 	    "true", "raw", "{\"$bytes\": \"AAEC\"}", "list",
 	    "[1, \"two\", [3.5, null]]", "map", "{\"a\": {\"b\": false}}");
 	/* 5000 keys of 12-byte names: more than one chunk. */
-	c = client();
+	c = e2e_client(s);
 	for (int batch = 0; batch < 5; batch++) {
 		const char *keys[1000];
 		const Objd__Value *vals[1000];
@@ -1600,7 +1588,7 @@ START_TEST(test_concurrent_durable_writers)
 	ck_assert_uint_eq(status_u64("revision"), WRITERS * SETS);
 	e2e_stop(s);
 	e2e_start_opts(s, &o);
-	c = client();
+	c = e2e_client(s);
 	for (int w = 0; w < WRITERS; w++) {
 		snprintf(key, sizeof(key), "w%d", w);
 		ck_assert_int_eq(get_int(c, key), SETS - 1);
@@ -1656,14 +1644,5 @@ storage_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	e2e_init();
-	sr = srunner_create(storage_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	e2e_fini();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return e2e_main(storage_suite());
 }

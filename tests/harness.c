@@ -949,3 +949,31 @@ e2e_line_has(const char *text, const char *word, const char *value)
 	}
 	return false;
 }
+
+int
+e2e_main(Suite *suite)
+{
+	SRunner *sr;
+	int failed;
+
+	e2e_init();
+	sr = srunner_create(suite);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	e2e_fini();
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+objd_client *
+e2e_client(const struct session *s)
+{
+	objd_client *c = NULL;
+	char err[256] = "";
+
+	ck_assert_msg(objd_connect(s->sock, E2E_DEADLINE, &c, err,
+	                  sizeof(err)) == OBJD_OK,
+	    "objd_connect %s: %s", s->sock, err);
+	ck_assert_ptr_nonnull(c);
+	return c;
+}

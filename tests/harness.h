@@ -22,6 +22,9 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <check.h>
+
+#include "objd-client.h"
 #include "objd.pb-c.h"
 
 /* How long a condition may take before it counts as a failure. These are
@@ -72,6 +75,12 @@ struct objd_opts {
 void e2e_init(void);
 /* Once per program, after the run: kills strays, removes the base folder. */
 void e2e_fini(void);
+/* main() of an end-to-end program: e2e_init(), the suite, e2e_fini();
+ * the exit status says whether every test passed. */
+int e2e_main(Suite *suite);
+/* A libobjd client of the session's objd; fails the test if it cannot
+ * connect. */
+objd_client *e2e_client(const struct session *s);
 
 /* A new session with its own folder; no objd yet. */
 void e2e_open(struct session *s);
