@@ -1113,13 +1113,54 @@ ctl_set_stdin(struct ctl *ctl, int argc, char **argv)
 	return status;
 }
 
+/* The KEY VALUE pairs of set and hold. */
+struct ctl_pairs {
+	size_t n;
+	char **keys;
+	Objd__Value **values;
+	objd_op *ops;
+};
+
+static void
+ctl_pairs_free(struct ctl_pairs *p)
+{
+	free(p->ops);
+	ctl_free_values(p->values, p->n);
+	ctl_free_strs(p->keys, p->n);
+}
+
+/* Reads argv's pairs into p (freed with ctl_pairs_free() on success);
+ * 0, or the exit status with the reason printed. */
+static int
+ctl_pairs_read(struct ctl *ctl, int argc, char **argv, struct ctl_pairs *p)
+{
+	int status;
+
+	p->n = (size_t)argc / 2;
+	if ((status = ctl_key_args(argv, p->n, 2, &p->keys)) != 0)
+		return status;
+	p->values = xcalloc(p->n, sizeof(*p->values));
+	p->ops = xcalloc(p->n, sizeof(*p->ops));
+	for (size_t i = 0; i < p->n && status == 0; i++) {
+		p->values[i] =
+		    ctl_read_value(ctl, argv[2 * i], argv[2 * i + 1]);
+		if (p->values[i] == NULL)
+			status = CTL_USAGE;
+		p->ops[i].key = p->keys[i];
+		p->ops[i].value = p->values[i];
+	}
+	if (status == 0)
+		status = ctl_check_unique(p->keys, p->n);
+	if (status != 0)
+		ctl_pairs_free(p);
+	return status;
+}
+
 static int
 cmd_set(struct ctl *ctl, int argc, char **argv)
 {
-	size_t n = (size_t)argc / 2;
-	Objd__Value **values;
-	objd_op *ops;
-	char **keys, *shown;
+	struct ctl_pairs p;
+	char *shown;
 	int status;
 
 	if (ctl->from_stdin)
@@ -1133,24 +1174,10 @@ cmd_set(struct ctl *ctl, int argc, char **argv)
 		free(shown);
 		return CTL_USAGE;
 	}
-	if ((status = ctl_key_args(argv, n, 2, &keys)) != 0)
+	if ((status = ctl_pairs_read(ctl, argc, argv, &p)) != 0)
 		return status;
-	values = xcalloc(n, sizeof(*values));
-	ops = xcalloc(n, sizeof(*ops));
-	for (size_t i = 0; i < n && status == 0; i++) {
-		values[i] = ctl_read_value(ctl, argv[2 * i], argv[2 * i + 1]);
-		if (values[i] == NULL)
-			status = CTL_USAGE;
-		ops[i].key = keys[i];
-		ops[i].value = values[i];
-	}
-	if (status == 0)
-		status = ctl_check_unique(keys, n);
-	if (status == 0)
-		status = ctl_write(ctl, ops, keys, n);
-	free(ops);
-	ctl_free_values(values, n);
-	ctl_free_strs(keys, n);
+	status = ctl_write(ctl, p.ops, p.keys, p.n);
+	ctl_pairs_free(&p);
 	return status;
 }
 
@@ -1406,48 +1433,30 @@ ctl_watch_event(struct ctl *ctl, const Objd__Event *e)
 static int
 cmd_hold(struct ctl *ctl, int argc, char **argv)
 {
-	size_t n = (size_t)argc / 2;
-	Objd__Value **values;
+	struct ctl_pairs p;
 	struct sigaction sa;
 	struct pollfd pfd;
-	objd_op *ops;
-	char **keys;
 	int status;
 
 	if (argc % 2 != 0)
 		return ctl_err(CTL_USAGE,
 		    "usage: objctl hold [--if-absent] KEY VALUE [KEY "
 		    "VALUE...]");
-	if ((status = ctl_key_args(argv, n, 2, &keys)) != 0)
+	if ((status = ctl_pairs_read(ctl, argc, argv, &p)) != 0)
 		return status;
-	values = xcalloc(n, sizeof(*values));
-	ops = xcalloc(n, sizeof(*ops));
-	for (size_t i = 0; i < n && status == 0; i++) {
-		values[i] = ctl_read_value(ctl, argv[2 * i], argv[2 * i + 1]);
-		if (values[i] == NULL)
-			status = CTL_USAGE;
-		ops[i].key = keys[i];
-		ops[i].value = values[i];
-	}
-	if (status == 0)
-		status = ctl_check_unique(keys, n);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = ctl_on_sigint;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: the signal must end the wait. */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	status = ctl_connect(ctl);
 	if (status == 0) {
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = ctl_on_sigint;
-		sigemptyset(&sa.sa_mask);
-		/* No SA_RESTART: the signal must end the wait. */
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
-		status = ctl_connect(ctl);
-	}
-	if (status == 0) {
-		status = objd_hold(ctl->client, ops, n, ctl->if_absent);
+		status = objd_hold(ctl->client, p.ops, p.n, ctl->if_absent);
 		if (status != OBJD_OK)
 			status = ctl_write_failed(ctl, status);
 	}
-	free(ops);
-	ctl_free_values(values, n);
-	ctl_free_strs(keys, n);
+	ctl_pairs_free(&p);
 	if (status != 0)
 		return status;
 	if (ctl->json)
