@@ -1085,15 +1085,10 @@ objd_watch(objd_client *c, const char *prefix, uint64_t since,
 	return OBJD_OK;
 }
 
-int
-objd_watch_mark(objd_client *c, uint64_t *id)
+/* OBJD_OK if c follows a watch that goes on; else why not. */
+static int
+client_watching(objd_client *c)
 {
-	Objd__Request req = OBJD__REQUEST__INIT;
-	Objd__Ping ping = OBJD__PING__INIT;
-	uint8_t *frame;
-	size_t len;
-	int status;
-
 	c->error[0] = '\0';
 	if (c->watch_id == 0) {
 		client_fail(c,
@@ -1106,6 +1101,20 @@ objd_watch_mark(objd_client *c, uint64_t *id)
 		    c->socket_path);
 		return OBJD_UNREACHABLE;
 	}
+	return OBJD_OK;
+}
+
+int
+objd_watch_mark(objd_client *c, uint64_t *id)
+{
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__Ping ping = OBJD__PING__INIT;
+	uint8_t *frame;
+	size_t len;
+	int status;
+
+	if ((status = client_watching(c)) != OBJD_OK)
+		return status;
 	/* objd answers a connection's requests in order, and queues the
 	 * events of a change all at once as it applies it: the answer to a
 	 * ping comes after every event of the changes applied before it. */
@@ -1127,18 +1136,8 @@ objd_watch_next(objd_client *c, Objd__Response **resp, double timeout)
 	int status;
 
 	*resp = NULL;
-	c->error[0] = '\0';
-	if (c->watch_id == 0) {
-		client_fail(c,
-		    "this connection follows no watch: call "
-		    "objd_watch() first");
-		return OBJD_INVALID;
-	}
-	if (c->fd == -1) {
-		client_fail(c, "the watch on objd at %s ended earlier",
-		    c->socket_path);
-		return OBJD_UNREACHABLE;
-	}
+	if ((status = client_watching(c)) != OBJD_OK)
+		return status;
 	/* A deadline of 0 would mean "never"; a timeout of 0 still reads
 	 * what has come. */
 	deadline = timeout < 0 || timeout > CLIENT_TIMEOUT_MAX
