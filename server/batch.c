@@ -81,6 +81,7 @@ struct batch_list {
 	size_t nchanges, capchanges;
 	struct batch_waiter *waiters;
 	size_t nwaiters, capwaiters;
+	int64_t time; /* wall clock of the commit, for the history */
 };
 
 /* The longest a commit waits for writers to rejoin, in seconds. */
@@ -501,25 +502,37 @@ batch_encode(struct objfile_changes *out, struct batch_list *l, uint64_t base)
 				objfile_change_set(out, e->data, e->keylen,
 				    STORE_ENTRY_VALUE(e), e->vallen);
 		}
+		/* The versions the changes make take the time of the commit:
+		 * written once, in the first change, after its entries. */
+		if (revision == base + 1 && history_depth > 0)
+			objfile_change_time(out, l->time, false);
 		objfile_change_commit(out, revision);
 	}
 	return revision;
 }
 
+/* Applies the changes; each replaced or deleted entry moves into the
+ * history as the value of its key's version before. */
 static void
-batch_apply(struct batch_change *changes, size_t n)
+batch_apply(struct batch_change *changes, size_t n, int64_t time)
 {
+	struct history *h = store_history(server.store);
+
 	for (size_t i = 0; i < n; i++) {
 		struct batch_change *ch = &changes[i];
+		struct store_entry *e = ch->entry;
 
 		if (ch->delete) {
-			free(store_remove(server.store, ch->entry->data,
-			    ch->entry->keylen));
-			watch_changed(ch->entry, true);
-			free(ch->entry);
+			history_change(h, e->data, e->keylen, e->revision, time,
+			    HISTORY_DELETE,
+			    store_remove(server.store, e->data, e->keylen),
+			    true);
+			watch_changed(e, true);
+			free(e);
 		} else {
-			free(store_put(server.store, ch->entry));
-			watch_changed(ch->entry, false);
+			history_change(h, e->data, e->keylen, e->revision, time,
+			    HISTORY_SET, store_put(server.store, e), true);
+			watch_changed(e, false);
 		}
 	}
 }
@@ -569,7 +582,7 @@ batch_finish(struct batch_list *l, uint64_t before, uint64_t after, int rc,
 	for (size_t i = 0; i < l->nwaiters; i++)
 		conn_write_answers_now(l->waiters[i].conn);
 	if (rc == 0) {
-		batch_apply(l->changes, l->nchanges);
+		batch_apply(l->changes, l->nchanges, l->time);
 		store_set_revision(server.store, after);
 		if (after > before) {
 			server.last_save = now_wall();
@@ -669,6 +682,7 @@ batch_commit_now(bool background)
 	if (rejoin.waiting)
 		rejoin_end(false);
 	batch_take(&l);
+	l.time = (int64_t)now_wall();
 
 	objfile_changes_init(server.file, &out);
 	after = batch_encode(&out, &l, before);

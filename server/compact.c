@@ -71,8 +71,10 @@ void
 compact_maybe(void)
 {
 	uint64_t size = objfile_stats(server.file)->file_size;
+	/* The history kept is part of what a compaction writes. */
 	uint64_t live = store_bytes(server.store) +
-	    store_count(server.store) * COMPACT_ENTRY_OVERHEAD;
+	    store_count(server.store) * COMPACT_ENTRY_OVERHEAD +
+	    history_bytes(store_history(server.store));
 
 	double now;
 

@@ -275,6 +275,10 @@ void reply_events(struct conn *c, uint64_t id, uint64_t revision,
 void reply_keys(struct conn *c, uint64_t id, struct store_entry *const *entries,
     size_t n);
 void reply_info(struct conn *c, uint64_t id, Objd__StatusInfo *info);
+/* An OK answer whose fields after the header are packed already (len
+ * bytes of them, History's versions). */
+void reply_packed(struct conn *c, uint64_t id, const uint8_t *fields,
+    size_t len);
 
 /* prefetch.c: fetches the slots and entries in s of the first keys of
  * the whole frames at the front of buf into the cache, if there are two
@@ -370,9 +374,79 @@ struct store_entry **store_sorted(const struct store *s, const char *prefix,
     size_t prefixlen, size_t *n);
 /* Sets every key's revision. */
 void store_stamp(struct store *s, uint64_t revision);
+/* The past versions of s's keys. */
+struct history *store_history(const struct store *s);
 /* Calls fn for each entry, in no order. */
 void store_foreach(const struct store *s,
     void (*fn)(const struct store_entry *, void *), void *arg);
+
+/* history.c: the past versions of each key (objd --history). */
+#define HISTORY_DEPTH_DEFAULT 100
+/* Versions kept of each key; 0 keeps none. */
+extern size_t history_depth;
+/* What a version did: Objd__Version__What's numbers. */
+enum history_what { HISTORY_SET = 0, HISTORY_DELETE = 1, HISTORY_EXPIRE = 3 };
+struct history_version {
+	uint64_t revision;
+	/* For a set that is no longer the key's current value: the entry
+	 * that held it. NULL otherwise: the newest set's value is the
+	 * store's entry. */
+	struct store_entry *entry;
+	uint32_t time; /* seconds since the epoch; 0: unknown */
+	uint8_t what;  /* enum history_what */
+};
+/* One key's ring of versions, oldest first from head, and the key. */
+struct key_history {
+	uint64_t hash;
+	uint32_t keylen;
+	uint32_t head, count, cap;
+	bool truncated; /* older versions were dropped, or never known */
+	struct history_version ring[];
+};
+#define HISTORY_AT(kh, i) (&(kh)->ring[((kh)->head + (i)) % (kh)->cap])
+#define HISTORY_KEY(kh) ((char *)&(kh)->ring[(kh)->cap])
+/* A version read from the file, its value encoded (NULL unless a set). */
+struct history_loaded {
+	uint64_t revision;
+	int64_t time;
+	unsigned what;
+	const uint8_t *val;
+	size_t vallen;
+};
+enum history_state { HISTORY_PRESENT, HISTORY_ABSENT, HISTORY_UNKNOWN };
+struct history;
+struct history *history_new(void);
+void history_free(struct history *h);
+/* Keys with a ring, and the bytes a snapshot would take for them. */
+size_t history_count(const struct history *h);
+uint64_t history_bytes(const struct history *h);
+struct key_history *history_get(const struct history *h, const char *key,
+    size_t keylen);
+/* A change of key at revision: old is the entry it replaced or deleted
+ * (NULL if none), which h takes. known: the key's past is known (not a
+ * snapshot's or another program's entry, whose past is not). */
+void history_change(struct history *h, const char *key, size_t keylen,
+    uint64_t revision, int64_t time, unsigned what, struct store_entry *old,
+    bool known);
+/* Replaces key's ring by the versions of a file's record; then its entry
+ * in s, if any, is the newest, written at time. */
+void history_restore(struct history *h, const struct store *s, const char *key,
+    size_t keylen, const struct history_loaded *versions, size_t n,
+    int64_t time, bool truncated);
+void history_foreach(const struct history *h,
+    void (*fn)(const struct key_history *, void *), void *arg);
+/* The value of kh's version i, a set, from its entry or the store's. */
+bool history_version_value(const struct key_history *kh, uint32_t i,
+    const struct store *s, const uint8_t **val, size_t *vallen);
+/* key's state at revision, with its value and the revision of the
+ * version that gave it when present. */
+enum history_state history_at(const struct history *h, const struct store *s,
+    const char *key, size_t keylen, uint64_t revision, const uint8_t **val,
+    size_t *vallen, uint64_t *changed);
+/* The oldest revision at which kh's key's state is known (0: all). */
+uint64_t history_known_from(const struct key_history *kh);
+/* handle-read.c's History request. */
+void handle_history(struct conn *c, const Objd__Request *req);
 
 /* batch.c: group commit. The writes of one turn of the event loop are
  * made durable together, and only then answered. */
@@ -477,6 +551,9 @@ void objfile_change_set(struct objfile_changes *c, const char *key,
 void objfile_change_delete(struct objfile_changes *c, const char *key,
     size_t keylen);
 void objfile_change_commit(struct objfile_changes *c, uint64_t revision);
+/* A record of the time of the changes that follow (for the history),
+ * and whether their deletes are expiries. */
+void objfile_change_time(struct objfile_changes *c, int64_t time, bool expire);
 /* A Commit message, packed by hand as protobuf-c packs it (fields of 0
  * left out): through its descriptor, packing cost more than all the rest
  * of a one-key change. Returns its size. */

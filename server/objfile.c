@@ -79,12 +79,22 @@
 #define FIELD_DEFLATED 3
 #define FIELD_PADDING 14
 #define FIELD_COMMITS 15
+#define FIELD_HISTORY 16
 #define ENTRY_FIELD_KEY 1
 #define ENTRY_FIELD_VALUE 2
 #define ENTRY_FIELD_REVISION 3
 #define COMMIT_FIELD_REVISION 1
 #define COMMIT_FIELD_CRC32 2
 #define COMMIT_FIELD_N_ENTRIES 3
+#define RECORD_FIELD_KEY 1
+#define RECORD_FIELD_VERSIONS 2
+#define RECORD_FIELD_TIME 3
+#define RECORD_FIELD_TRUNCATED 4
+#define RECORD_FIELD_EXPIRE 5
+#define VERSION_FIELD_REVISION 1
+#define VERSION_FIELD_TIME 2
+#define VERSION_FIELD_WHAT 3
+#define VERSION_FIELD_VALUE 4
 #define FILE_FORMAT 1
 #define WRITE_CHUNK (256 * 1024)
 /* The plain bytes of one deflated chunk, at most: the bound that makes
@@ -301,6 +311,26 @@ void
 objfile_change_delete(struct objfile_changes *c, const char *key, size_t keylen)
 {
 	objfile_change_set(c, key, keylen, tombstone, sizeof(tombstone));
+}
+
+void
+objfile_change_time(struct objfile_changes *c, int64_t time, bool expire)
+{
+	uint8_t rec[1 + VARINT_MAX_LEN + 2], *p = rec;
+
+	if (c->buf.len == 0 && c->with_header)
+		buf_put_header(&c->buf);
+	if (time > 0) {
+		*p++ = RECORD_FIELD_TIME << 3;
+		p += varint_encode(p, (uint64_t)time);
+	}
+	if (expire) {
+		*p++ = RECORD_FIELD_EXPIRE << 3;
+		*p++ = 1;
+	}
+	buf_put_varint(&c->buf, (FIELD_HISTORY << 3) | 2);
+	buf_put_varint(&c->buf, (uint64_t)(p - rec));
+	buf_put(&c->buf, rec, (size_t)(p - rec));
 }
 
 void
@@ -716,15 +746,33 @@ entry_valid(const struct raw_entry *e, char *err, size_t errlen)
 	return true;
 }
 
+/* The history of a change: its time and whether its deletes are
+ * expiries, from the last record without a key; whether its entries'
+ * past is known (not so for a snapshot's, until their records). */
+struct scan_history {
+	int64_t time;
+	bool expire;
+	bool known;
+};
+
+/* Applies e; the entry it replaces or deletes goes to the history. */
 static void
-apply_entry(struct store *s, const struct raw_entry *e, uint64_t revision)
+apply_entry(struct store *s, const struct raw_entry *e, uint64_t revision,
+    const struct scan_history *sh)
 {
+	struct history *h = store_history(s);
+	uint64_t rev = e->has_revision ? e->revision : revision;
+
 	if (is_tombstone(e))
-		free(store_remove(s, e->key, e->keylen));
+		history_change(h, e->key, e->keylen, rev, sh->time,
+		    sh->expire ? HISTORY_EXPIRE : HISTORY_DELETE,
+		    store_remove(s, e->key, e->keylen), sh->known);
 	else
-		free(store_put(s,
-		    store_entry_new(e->key, e->keylen, e->val, e->vallen,
-		        e->has_revision ? e->revision : revision)));
+		history_change(h, e->key, e->keylen, rev, sh->time, HISTORY_SET,
+		    store_put(s,
+		        store_entry_new(e->key, e->keylen, e->val, e->vallen,
+		            rev)),
+		    sh->known);
 }
 
 /* The walk over a whole file. */
@@ -739,7 +787,11 @@ struct scan {
 	uint64_t revision;
 	size_t *staged; /* offsets of the entries waiting for their commit */
 	size_t nstaged, capstaged;
-	size_t nchunks; /* of the staged, deflated chunks */
+	size_t nchunks;  /* of the staged, deflated chunks */
+	size_t nrecords; /* of the staged, history records */
+	struct scan_history history;
+	struct history_loaded *versions; /* a record's, as it is read */
+	size_t capversions;
 	/* Inflates one chunk at a time into DEFLATED_CHUNK_MAX bytes. */
 	struct libdeflate_decompressor *inflater;
 	uint8_t *inflated;
@@ -773,8 +825,127 @@ scan_apply_entry(struct scan *sc, const uint8_t *p, size_t len,
 			    in_chunk ? "in the deflated chunk at" : "at", at);
 		return -1;
 	}
-	apply_entry(sc->store, &e, revision);
+	apply_entry(sc->store, &e, revision, &sc->history);
 	return 0;
+}
+
+/* Reads one Version of a record into l. */
+static int
+parse_version(const uint8_t *buf, size_t len, struct history_loaded *l)
+{
+	size_t pos = 0;
+	uint32_t number;
+	unsigned wire;
+	uint64_t n;
+
+	memset(l, 0, sizeof(*l));
+	while (pos < len) {
+		if (read_field(buf, len, &pos, &number, &wire, &n) == -1)
+			return -1;
+		if (wire == 0 && number == VERSION_FIELD_REVISION)
+			l->revision = n;
+		else if (wire == 0 && number == VERSION_FIELD_TIME)
+			l->time = (int64_t)n;
+		else if (wire == 0 && number == VERSION_FIELD_WHAT)
+			l->what = (unsigned)n;
+		else if (wire == 2 && number == VERSION_FIELD_VALUE) {
+			l->val = buf + pos;
+			l->vallen = (size_t)n;
+		}
+		if (wire != 0)
+			pos += (size_t)n;
+	}
+	if (l->what != HISTORY_SET && l->what != HISTORY_DELETE &&
+	    l->what != HISTORY_EXPIRE)
+		return -1;
+	return l->what != HISTORY_SET || l->val != NULL ? 0 : -1;
+}
+
+/* True if the history record at p has no key: the time of a change. */
+static bool
+record_is_time(const uint8_t *p, size_t len)
+{
+	size_t pos = 0;
+	uint32_t number;
+	unsigned wire;
+	uint64_t n;
+
+	while (pos < len) {
+		if (read_field(p, len, &pos, &number, &wire, &n) == -1)
+			return false;
+		if (wire == 2 && number == RECORD_FIELD_KEY && n > 0)
+			return false;
+		if (wire != 0)
+			pos += (size_t)n;
+	}
+	return true;
+}
+
+/* Applies the history record at p: a key's versions, or the time of the
+ * changes that follow. */
+static int
+scan_apply_record(struct scan *sc, const uint8_t *p, size_t len, size_t at)
+{
+	const char *key = NULL;
+	size_t pos = 0, keylen = 0, nversions = 0;
+	int64_t time = 0;
+	bool truncated = false, expire = false;
+	uint32_t number;
+	unsigned wire;
+	uint64_t n;
+
+	while (pos < len) {
+		if (read_field(p, len, &pos, &number, &wire, &n) == -1)
+			goto bad;
+		if (wire == 2 && number == RECORD_FIELD_KEY) {
+			key = (const char *)p + pos;
+			keylen = (size_t)n;
+		} else if (wire == 2 && number == RECORD_FIELD_VERSIONS) {
+			if (nversions == sc->capversions) {
+				sc->capversions =
+				    sc->capversions ? sc->capversions * 2 : 16;
+				sc->versions = xreallocarray(sc->versions,
+				    sc->capversions, sizeof(*sc->versions));
+			}
+			if (parse_version(p + pos, (size_t)n,
+			        &sc->versions[nversions++]) == -1)
+				goto bad;
+		} else if (wire == 0 && number == RECORD_FIELD_TIME)
+			time = (int64_t)n;
+		else if (wire == 0 && number == RECORD_FIELD_TRUNCATED)
+			truncated = n != 0;
+		else if (wire == 0 && number == RECORD_FIELD_EXPIRE)
+			expire = n != 0;
+		if (wire != 0)
+			pos += (size_t)n;
+	}
+	if (keylen == 0) {
+		sc->history.time = time;
+		sc->history.expire = expire;
+		return 0;
+	}
+	if (!key_valid(key, keylen, sc->why, sizeof(sc->why)))
+		goto bad;
+	/* A file objd did not write is checked as strictly as a request. */
+	for (size_t i = 0; i < nversions && !sc->has_header; i++) {
+		char why[256];
+		Objd__Value *v;
+
+		if (sc->versions[i].what != HISTORY_SET)
+			continue;
+		v = value_unpack(sc->versions[i].val, sc->versions[i].vallen,
+		    why, sizeof(why));
+		if (v == NULL)
+			goto bad;
+		value_free(v);
+	}
+	history_restore(store_history(sc->store), sc->store, key, keylen,
+	    sc->versions, nversions, time, truncated);
+	return 0;
+bad:
+	snprintf(sc->why, sizeof(sc->why), "malformed history record at %zu",
+	    at);
+	return -1;
 }
 
 /* Inflates the chunk at byte at (its payload: in, inlen) into
@@ -882,13 +1053,28 @@ scan_apply(struct scan *sc, uint64_t revision, const uint32_t *want)
 	unsigned wire;
 	uint64_t n;
 
+	/* A change's time record comes after its entries: taken first. */
+	for (size_t i = 0; i < sc->nstaged && sc->nrecords > 0; i++) {
+		size_t at = sc->staged[i], pos = at;
+
+		read_field(sc->buf, sc->len, &pos, &number, &wire, &n);
+		if (number == FIELD_HISTORY &&
+		    record_is_time(sc->buf + pos, (size_t)n) &&
+		    scan_apply_record(sc, sc->buf + pos, (size_t)n, at) == -1)
+			return -1;
+	}
 	for (size_t i = 0; i < sc->nstaged; i++) {
 		size_t at = sc->staged[i], pos = at;
 
 		if (i + SCAN_FETCH_AHEAD < sc->nstaged)
 			scan_prefetch(sc, i + SCAN_FETCH_AHEAD);
 		read_field(sc->buf, sc->len, &pos, &number, &wire, &n);
-		if (number == FIELD_DEFLATED) {
+		if (number == FIELD_HISTORY) {
+			if (!record_is_time(sc->buf + pos, (size_t)n) &&
+			    scan_apply_record(sc, sc->buf + pos, (size_t)n,
+			        at) == -1)
+				return -1;
+		} else if (number == FIELD_DEFLATED) {
 			if (scan_apply_chunk(sc, at, sc->buf + pos, (size_t)n,
 			        revision, &count) == -1)
 				return -1;
@@ -900,6 +1086,10 @@ scan_apply(struct scan *sc, uint64_t revision, const uint32_t *want)
 	}
 	sc->nstaged = 0;
 	sc->nchunks = 0;
+	sc->nrecords = 0;
+	/* Entries after the first change are new versions of their keys;
+	 * a snapshot's past is in its records. */
+	sc->history.known = true;
 	/* The crc matched: a wrong count is the writer's, not a torn
 	 * write. */
 	if (want != NULL && count != *want) {
@@ -920,14 +1110,13 @@ scan_commit_ok(struct scan *sc, size_t tag_at, size_t pos, size_t n,
     size_t from, uint64_t *revision, uint32_t *n_entries)
 {
 	Objd__Commit *c = objd__commit__unpack(NULL, n, sc->buf + pos);
-	size_t plain = sc->nstaged - sc->nchunks;
+	size_t plain = sc->nstaged - sc->nchunks - sc->nrecords;
 	bool ok;
 
 	if (c == NULL)
 		return false;
 	ok = c->crc32 == libdeflate_crc32(0, sc->buf + from, tag_at - from) &&
-	    (sc->nchunks == 0 ? c->n_entries == sc->nstaged
-	                      : c->n_entries >= plain);
+	    (sc->nchunks == 0 ? c->n_entries == plain : c->n_entries >= plain);
 	*revision = c->revision;
 	*n_entries = c->n_entries;
 	objd__commit__free_unpacked(c, NULL);
@@ -1096,6 +1285,9 @@ scan_file(struct scan *sc)
 		else if (wire == 2 && number == FIELD_DEFLATED) {
 			scan_stage(sc, tag_at);
 			sc->nchunks++;
+		} else if (wire == 2 && number == FIELD_HISTORY) {
+			scan_stage(sc, tag_at);
+			sc->nrecords++;
 		} else if (wire == 2 && number == FIELD_PADDING &&
 		    sc->any_commit && tag_at == sc->good_end &&
 		    pos + (size_t)n == sc->len)
@@ -1151,6 +1343,7 @@ objfile_scan_buffer(const uint8_t *buf, size_t len, struct store *s,
 
 	r = scan_file(&sc);
 	free(sc.staged);
+	free(sc.versions);
 	libdeflate_free_decompressor(sc.inflater);
 	free(sc.inflated);
 	snprintf(err, errlen, "%s", sc.why);
@@ -1518,9 +1711,100 @@ snapshot_put_entry(const struct store_entry *e, void *arg)
 	snapshot_maybe_flush(w);
 }
 
+/* The size of a Version's payload. */
+static size_t
+version_body_size(const struct history_version *v, size_t vallen)
+{
+	size_t body = 1 + varint_size(v->revision);
+
+	if (v->time != 0)
+		body += 1 + varint_size(v->time);
+	if (v->what != 0)
+		body += 1 + varint_size(v->what);
+	if (v->what == HISTORY_SET)
+		body += 1 + varint_size(vallen) + vallen;
+	return body;
+}
+
+struct record_writer {
+	struct snapshot_writer *w;
+};
+
+/* A key's HistoryRecord: its versions but the one its entry holds. */
+static void
+snapshot_put_record(const struct key_history *kh, void *arg)
+{
+	struct record_writer *rw = arg;
+	struct buf *b = &rw->w->buf;
+	const uint8_t *val = NULL;
+	size_t vallen = 0, body, vbody;
+	uint32_t n = kh->count;
+	uint64_t time = 0;
+	const struct history_version *v;
+
+	if (n > 0 && HISTORY_AT(kh, n - 1)->what == HISTORY_SET &&
+	    HISTORY_AT(kh, n - 1)->entry == NULL) {
+		n--;
+		time = HISTORY_AT(kh, n)->time;
+	}
+	body = 1 + varint_size(kh->keylen) + kh->keylen;
+	for (uint32_t i = 0; i < n; i++) {
+		v = HISTORY_AT(kh, i);
+		vallen = 0;
+		if (v->what == HISTORY_SET)
+			vallen = v->entry != NULL ? v->entry->vallen : 0;
+		vbody = version_body_size(v, vallen);
+		body += 1 + varint_size(vbody) + vbody;
+	}
+	if (time != 0)
+		body += 1 + varint_size(time);
+	if (kh->truncated)
+		body += 2;
+	buf_put_varint(b, (FIELD_HISTORY << 3) | 2);
+	buf_put_varint(b, body);
+	buf_put_varint(b, (RECORD_FIELD_KEY << 3) | 2);
+	buf_put_varint(b, kh->keylen);
+	buf_put(b, HISTORY_KEY(kh), kh->keylen);
+	for (uint32_t i = 0; i < n; i++) {
+		v = HISTORY_AT(kh, i);
+		val = NULL;
+		vallen = 0;
+		if (v->what == HISTORY_SET && v->entry != NULL) {
+			val = STORE_ENTRY_VALUE(v->entry);
+			vallen = v->entry->vallen;
+		}
+		buf_put_varint(b, (RECORD_FIELD_VERSIONS << 3) | 2);
+		buf_put_varint(b, version_body_size(v, vallen));
+		buf_put_varint(b, VERSION_FIELD_REVISION << 3);
+		buf_put_varint(b, v->revision);
+		if (v->time != 0) {
+			buf_put_varint(b, VERSION_FIELD_TIME << 3);
+			buf_put_varint(b, v->time);
+		}
+		if (v->what != 0) {
+			buf_put_varint(b, VERSION_FIELD_WHAT << 3);
+			buf_put_varint(b, v->what);
+		}
+		if (v->what == HISTORY_SET) {
+			buf_put_varint(b, (VERSION_FIELD_VALUE << 3) | 2);
+			buf_put_varint(b, vallen);
+			buf_put(b, val, vallen);
+		}
+	}
+	if (time != 0) {
+		buf_put_varint(b, RECORD_FIELD_TIME << 3);
+		buf_put_varint(b, time);
+	}
+	if (kh->truncated) {
+		buf_put_varint(b, RECORD_FIELD_TRUNCATED << 3);
+		buf_put_varint(b, 1);
+	}
+	snapshot_maybe_flush(rw->w);
+}
+
 /* Writes header, every entry (each with its revision; with compress, in
- * deflated chunks) and one commit to fd; returns the size, or -1 with
- * errno. The commit counts every entry, those in chunks too. */
+ * deflated chunks), the history records and one commit to fd; returns the size,
+ * or -1 with errno. The commit counts every entry, those in chunks too. */
 static off_t
 write_snapshot(int fd, const struct store *s, bool compress)
 {
@@ -1531,6 +1815,13 @@ write_snapshot(int fd, const struct store *s, bool compress)
 	buf_put_header(&w.buf);
 	store_foreach(s, snapshot_put_entry, &w);
 	snapshot_deflate(&w);
+	/* After the entries: a record completes the ring its key's entry
+	 * started when the snapshot is read. */
+	if (history_depth > 0) {
+		struct record_writer rw = { &w };
+
+		history_foreach(store_history(s), snapshot_put_record, &rw);
+	}
 	libdeflate_free_compressor(w.deflater);
 	free(w.zout);
 	free(w.chunk.data);

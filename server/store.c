@@ -40,6 +40,7 @@ struct store {
 	uint64_t bytes;
 	uint64_t revision;
 	uint64_t seed; /* random, so clients cannot aim for collisions */
+	struct history *history; /* the past versions of the keys */
 };
 
 uint64_t
@@ -74,7 +75,14 @@ store_new(void)
 	s->nslots = STORE_MIN_SLOTS;
 	s->slots = xcalloc(s->nslots, sizeof(*s->slots));
 	s->seed = store_random_seed(s);
+	s->history = history_new();
 	return s;
+}
+
+struct history *
+store_history(const struct store *s)
+{
+	return s->history;
 }
 
 void
@@ -85,6 +93,7 @@ store_free(struct store *s)
 	for (size_t i = 0; i < s->nslots; i++)
 		free(s->slots[i]);
 	free(s->slots);
+	history_free(s->history);
 	free(s);
 }
 

@@ -1,0 +1,382 @@
+/* SPDX-License-Identifier: ISC */
+/* history.c: the past versions of each key (objd --history N).
+ *
+ * Each key that was ever set has a ring of its last N versions: the
+ * revision, time and kind of each change, and for a set the value it
+ * wrote. The newest version of a key that exists is its store entry, so
+ * its value is not kept twice: when a set replaces the entry, or a
+ * delete takes it out, the old entry itself moves into the ring as the
+ * value of the version before. A change copies no value bytes; it costs
+ * a slot of the ring, which it reuses once the ring holds N.
+ *
+ * A ring is one allocation with its key, grown by doubling up to N
+ * slots, so a key set once costs one small slot. Rings are found by key
+ * through an open-addressing table, as the store's entries are; a
+ * deleted key keeps its ring, for history and get --at.
+ *
+ * This is not watch.c's ring of recent events: that one is global and
+ * bounded in events, for watchers to resume; this one is per key and
+ * outlives restarts, through the object file (objfile.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "objd.h"
+#include "xmalloc.h"
+
+#define HISTORY_MIN_SLOTS 16
+/* A version as a snapshot writes it costs about this much besides its
+ * value: tags, lengths, revision and time. */
+#define HISTORY_VERSION_FILE_COST 16
+
+size_t history_depth = HISTORY_DEPTH_DEFAULT;
+
+struct history {
+	struct key_history **slots;
+	size_t nslots; /* a power of two */
+	size_t count;
+	uint64_t seed;
+	uint64_t bytes; /* estimate of the versions' size in a snapshot */
+};
+
+struct history *
+history_new(void)
+{
+	struct history *h = xcalloc(1, sizeof(*h));
+
+	h->nslots = HISTORY_MIN_SLOTS;
+	h->slots = xcalloc(h->nslots, sizeof(*h->slots));
+	h->seed = store_random_seed(h);
+	return h;
+}
+
+static void
+version_clear(struct history_version *v)
+{
+	free(v->entry);
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+key_history_free(struct key_history *kh)
+{
+	for (uint32_t i = 0; i < kh->count; i++)
+		version_clear(HISTORY_AT(kh, i));
+	free(kh);
+}
+
+void
+history_free(struct history *h)
+{
+	if (h == NULL)
+		return;
+	for (size_t i = 0; i < h->nslots; i++)
+		if (h->slots[i] != NULL)
+			key_history_free(h->slots[i]);
+	free(h->slots);
+	free(h);
+}
+
+size_t
+history_count(const struct history *h)
+{
+	return h->count;
+}
+
+uint64_t
+history_bytes(const struct history *h)
+{
+	return h->bytes;
+}
+
+static size_t
+find_slot(const struct history *h, const char *key, size_t keylen,
+    uint64_t hash)
+{
+	size_t mask = h->nslots - 1, i = hash & mask;
+
+	for (;; i = (i + 1) & mask) {
+		const struct key_history *kh = h->slots[i];
+
+		if (kh == NULL ||
+		    (kh->hash == hash && kh->keylen == keylen &&
+		        memcmp(HISTORY_KEY(kh), key, keylen) == 0))
+			return i;
+	}
+}
+
+struct key_history *
+history_get(const struct history *h, const char *key, size_t keylen)
+{
+	if (h == NULL)
+		return NULL;
+	return h->slots[find_slot(h, key, keylen,
+	    store_key_hash(h->seed, key, keylen))];
+}
+
+static void
+grow_table(struct history *h)
+{
+	struct key_history **old = h->slots;
+	size_t oldn = h->nslots;
+
+	h->nslots *= 2;
+	h->slots = xcalloc(h->nslots, sizeof(*h->slots));
+	for (size_t i = 0; i < oldn; i++) {
+		size_t j;
+
+		if (old[i] == NULL)
+			continue;
+		for (j = old[i]->hash & (h->nslots - 1); h->slots[j] != NULL;
+		     j = (j + 1) & (h->nslots - 1))
+			;
+		h->slots[j] = old[i];
+	}
+	free(old);
+}
+
+/* A ring of cap slots holding kh's versions (none if kh is NULL) from
+ * its start, and the key. */
+static struct key_history *
+key_history_alloc(const char *key, size_t keylen, uint64_t hash, uint32_t cap,
+    const struct key_history *kh)
+{
+	struct key_history *n;
+
+	n = xmalloc(sizeof(*n) + cap * sizeof(n->ring[0]) + keylen + 1);
+	n->hash = hash;
+	n->keylen = (uint32_t)keylen;
+	n->cap = cap;
+	n->head = 0;
+	n->count = 0;
+	n->truncated = false;
+	if (kh != NULL) {
+		n->truncated = kh->truncated;
+		for (uint32_t i = 0; i < kh->count; i++)
+			n->ring[n->count++] = *HISTORY_AT(kh, i);
+	}
+	memcpy(HISTORY_KEY(n), key, keylen);
+	HISTORY_KEY(n)[keylen] = '\0';
+	return n;
+}
+
+/* key's ring, made if it has none; *slot is where it lies. */
+static struct key_history *
+ring_for(struct history *h, const char *key, size_t keylen, size_t *slot)
+{
+	uint64_t hash = store_key_hash(h->seed, key, keylen);
+	size_t i = find_slot(h, key, keylen, hash);
+
+	if (h->slots[i] == NULL) {
+		h->slots[i] = key_history_alloc(key, keylen, hash, 1, NULL);
+		h->bytes += keylen + HISTORY_VERSION_FILE_COST;
+		if (++h->count * 4 > h->nslots * 3) {
+			grow_table(h);
+			i = find_slot(h, key, keylen, hash);
+		}
+	}
+	*slot = i;
+	return h->slots[i];
+}
+
+static void
+drop_oldest(struct history *h, struct key_history *kh)
+{
+	struct history_version *v = HISTORY_AT(kh, 0);
+
+	if (v->entry != NULL)
+		h->bytes -= v->entry->vallen;
+	h->bytes -= HISTORY_VERSION_FILE_COST;
+	version_clear(v);
+	kh->head = (kh->head + 1) % kh->cap;
+	kh->count--;
+	kh->truncated = true;
+}
+
+/* Room for one more version at the end of the ring in *slot, which may
+ * move to grow: the oldest goes when it holds history_depth. */
+static struct key_history *
+make_room(struct history *h, size_t slot)
+{
+	struct key_history *kh = h->slots[slot], *n;
+
+	while (kh->count >= history_depth && kh->count > 0)
+		drop_oldest(h, kh);
+	if (kh->count < kh->cap)
+		return kh;
+	n = key_history_alloc(HISTORY_KEY(kh), kh->keylen, kh->hash,
+	    kh->cap * 2 < history_depth ? kh->cap * 2 : (uint32_t)history_depth,
+	    kh);
+	free(kh);
+	h->slots[slot] = n;
+	return n;
+}
+
+static void
+push(struct history *h, struct key_history *kh, uint64_t revision, int64_t time,
+    unsigned what, struct store_entry *entry)
+{
+	struct history_version *v = HISTORY_AT(kh, kh->count);
+
+	v->revision = revision;
+	v->time = time > 0 && time <= (int64_t)UINT32_MAX ? (uint32_t)time : 0;
+	v->what = (uint8_t)what;
+	v->entry = entry;
+	kh->count++;
+	h->bytes += HISTORY_VERSION_FILE_COST;
+	if (entry != NULL)
+		h->bytes += entry->vallen;
+}
+
+/* The newest version, if it is a set whose value is the store's entry. */
+static struct history_version *
+newest_current(struct key_history *kh)
+{
+	struct history_version *v;
+
+	if (kh->count == 0)
+		return NULL;
+	v = HISTORY_AT(kh, kh->count - 1);
+	return v->what == HISTORY_SET && v->entry == NULL ? v : NULL;
+}
+
+void
+history_change(struct history *h, const char *key, size_t keylen,
+    uint64_t revision, int64_t time, unsigned what, struct store_entry *old,
+    bool known)
+{
+	struct key_history *kh;
+	struct history_version *cur;
+	size_t slot;
+
+	if (h == NULL || history_depth == 0 ||
+	    (what != HISTORY_SET && old == NULL &&
+	        history_get(h, key, keylen) == NULL)) {
+		free(old);
+		return;
+	}
+	kh = ring_for(h, key, keylen, &slot);
+	if (kh->count == 0 && (!known || old != NULL))
+		kh->truncated = true;
+	if (old != NULL) {
+		/* The replaced entry is the value of the version before: the
+		 * newest, unless the ring does not hold it (a key that came
+		 * with no history), which it then starts with. */
+		if ((cur = newest_current(kh)) != NULL) {
+			cur->entry = old;
+			h->bytes += old->vallen;
+		} else {
+			kh = make_room(h, slot);
+			kh->truncated = true;
+			push(h, kh, old->revision, 0, HISTORY_SET, old);
+		}
+	}
+	kh = make_room(h, slot);
+	push(h, kh, revision, time, what, NULL);
+}
+
+void
+history_restore(struct history *h, const struct store *s, const char *key,
+    size_t keylen, const struct history_loaded *versions, size_t n,
+    int64_t time, bool truncated)
+{
+	const struct store_entry *live = store_get(s, key, keylen);
+	struct key_history *kh;
+	size_t slot;
+
+	if (h == NULL || history_depth == 0)
+		return;
+	kh = ring_for(h, key, keylen, &slot);
+	while (kh->count > 0)
+		drop_oldest(h, kh);
+	kh->truncated = truncated;
+	for (size_t i = 0; i < n; i++) {
+		const struct history_loaded *l = &versions[i];
+
+		kh = make_room(h, slot);
+		push(h, kh, l->revision, l->time, l->what,
+		    l->what == HISTORY_SET ? store_entry_new(key, keylen,
+		                                 l->val, l->vallen, l->revision)
+		                           : NULL);
+	}
+	if (live != NULL) {
+		kh = make_room(h, slot);
+		push(h, kh, live->revision, time, HISTORY_SET, NULL);
+	}
+}
+
+void
+history_foreach(const struct history *h,
+    void (*fn)(const struct key_history *, void *), void *arg)
+{
+	if (h == NULL)
+		return;
+	for (size_t i = 0; i < h->nslots; i++)
+		if (h->slots[i] != NULL)
+			fn(h->slots[i], arg);
+}
+
+bool
+history_version_value(const struct key_history *kh, uint32_t i,
+    const struct store *s, const uint8_t **val, size_t *vallen)
+{
+	const struct history_version *v = HISTORY_AT(kh, i);
+	const struct store_entry *e = v->entry;
+
+	if (v->what != HISTORY_SET)
+		return false;
+	/* The newest set of a key that exists is its entry in the store. */
+	if (e == NULL && i + 1 == kh->count)
+		e = store_get(s, HISTORY_KEY(kh), kh->keylen);
+	if (e == NULL)
+		return false;
+	*val = STORE_ENTRY_VALUE(e);
+	*vallen = e->vallen;
+	return true;
+}
+
+enum history_state
+history_at(const struct history *h, const struct store *s, const char *key,
+    size_t keylen, uint64_t revision, const uint8_t **val, size_t *vallen,
+    uint64_t *changed)
+{
+	const struct key_history *kh = history_get(h, key, keylen);
+	const struct store_entry *e;
+
+	if (revision >= store_revision(s) || kh == NULL) {
+		/* Now, or a key with no kept past: its entry, if it dates
+		 * from then, is its state at revision. */
+		e = store_get(s, key, keylen);
+		if (e == NULL)
+			return history_depth == 0 &&
+			        revision < store_revision(s)
+			    ? HISTORY_UNKNOWN
+			    : HISTORY_ABSENT;
+		if (e->revision > revision)
+			return HISTORY_UNKNOWN;
+		*val = STORE_ENTRY_VALUE(e);
+		*vallen = e->vallen;
+		*changed = e->revision;
+		return HISTORY_PRESENT;
+	}
+	for (uint32_t i = kh->count; i-- > 0;) {
+		const struct history_version *v = HISTORY_AT(kh, i);
+
+		if (v->revision > revision)
+			continue;
+		*changed = v->revision;
+		if (v->what != HISTORY_SET)
+			return HISTORY_ABSENT;
+		return history_version_value(kh, i, s, val, vallen)
+		    ? HISTORY_PRESENT
+		    : HISTORY_UNKNOWN;
+	}
+	return kh->truncated ? HISTORY_UNKNOWN : HISTORY_ABSENT;
+}
+
+uint64_t
+history_known_from(const struct key_history *kh)
+{
+	if (kh == NULL || !kh->truncated || kh->count == 0)
+		return 0;
+	return HISTORY_AT(kh, 0)->revision;
+}
