@@ -511,17 +511,65 @@ batch_encode(struct objfile_changes *out, struct batch_list *l, uint64_t base)
 	return revision;
 }
 
-/* Applies the changes; each replaced or deleted entry moves into the
- * history as the value of its key's version before. */
+/* Applying a change waits on memory: its key's slot and entry in the
+ * store, and with history its ring's slot, header and versions, each a
+ * cache miss that a pipeline of sets would otherwise pay one after the
+ * other. batch_apply fetches them ahead, in stages: the slots
+ * BATCH_FETCH_AHEAD changes on, what they point to half as far, the
+ * versions a quarter as far. */
+#define BATCH_FETCH_AHEAD 16
+
+struct apply_fetch {
+	uint64_t store_hash, history_hash;
+};
+
+static void
+fetch_slots(struct apply_fetch *f, const struct store_entry *e,
+    const struct history *h)
+{
+	f->store_hash = store_prefetch_slot(server.store, e->data, e->keylen);
+	if (history_depth > 0)
+		f->history_hash = history_prefetch_slot(h, e->data, e->keylen);
+}
+
+static void
+fetch_ahead(struct apply_fetch *ahead, struct batch_change *changes, size_t i,
+    size_t n, const struct history *h)
+{
+	const size_t far = BATCH_FETCH_AHEAD, half = far / 2, quarter = far / 4;
+
+	if (i + quarter < n && history_depth > 0)
+		history_prefetch_version(h,
+		    ahead[(i + quarter) % far].history_hash);
+	if (i + half < n) {
+		store_prefetch_entry(server.store,
+		    ahead[(i + half) % far].store_hash);
+		if (history_depth > 0)
+			history_prefetch_ring(h,
+			    ahead[(i + half) % far].history_hash);
+	}
+	if (i + far < n)
+		fetch_slots(&ahead[(i + far) % far], changes[i + far].entry, h);
+}
+
+/* Applies the changes; each replaced or deleted entry's value goes into
+ * the history as the value of its key's version before. */
 static void
 batch_apply(struct batch_change *changes, size_t n, int64_t time)
 {
 	struct history *h = store_history(server.store);
+	struct apply_fetch ahead[BATCH_FETCH_AHEAD];
 
+	/* A change or two gain nothing from it. */
+	if (n > 2)
+		for (size_t i = 0; i < n && i < BATCH_FETCH_AHEAD; i++)
+			fetch_slots(&ahead[i], changes[i].entry, h);
 	for (size_t i = 0; i < n; i++) {
 		struct batch_change *ch = &changes[i];
 		struct store_entry *e = ch->entry;
 
+		if (n > 2)
+			fetch_ahead(ahead, changes, i, n, h);
 		if (ch->delete) {
 			history_change(h, e->data, e->keylen, e->revision, time,
 			    HISTORY_DELETE,

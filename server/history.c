@@ -5,9 +5,11 @@
  * revision, time and kind of each change, and for a set the value it
  * wrote. The newest version of a key that exists is its store entry, so
  * its value is not kept twice: when a set replaces the entry, or a
- * delete takes it out, the old entry itself moves into the ring as the
- * value of the version before. A change copies no value bytes; it costs
- * a slot of the ring, which it reuses once the ring holds N.
+ * delete takes it out, the old value goes into the ring as the value of
+ * the version before, copied if it is a few bytes (the entry is freed,
+ * for the next set to reuse while warm), else the old entry itself
+ * moves there. A change costs a slot of the ring, which it reuses once
+ * the ring holds N.
  *
  * A ring is one allocation with its key, grown by doubling up to N
  * slots, so a key set once costs one small slot. Rings are found by key
@@ -52,8 +54,41 @@ history_new(void)
 static void
 version_clear(struct history_version *v)
 {
-	free(v->entry);
+	if (v->vlen == HISTORY_IN_ENTRY)
+		free(v->val.entry);
 	memset(v, 0, sizeof(*v));
+}
+
+bool
+history_version_stored(const struct history_version *v, const uint8_t **val,
+    size_t *vallen)
+{
+	if (v->vlen == HISTORY_NO_VALUE)
+		return false;
+	if (v->vlen == HISTORY_IN_ENTRY) {
+		*val = STORE_ENTRY_VALUE(v->val.entry);
+		*vallen = v->val.entry->vallen;
+	} else {
+		*val = v->val.bytes;
+		*vallen = v->vlen;
+	}
+	return true;
+}
+
+/* v keeps old's value: a copy if short (old is freed), else old. */
+static void
+version_keep(struct history *h, struct history_version *v,
+    struct store_entry *old)
+{
+	h->bytes += old->vallen;
+	if (old->vallen <= HISTORY_INLINE) {
+		memcpy(v->val.bytes, STORE_ENTRY_VALUE(old), old->vallen);
+		v->vlen = (uint8_t)old->vallen;
+		free(old);
+	} else {
+		v->val.entry = old;
+		v->vlen = HISTORY_IN_ENTRY;
+	}
 }
 
 static void
@@ -142,7 +177,11 @@ key_history_alloc(const char *key, size_t keylen, uint64_t hash, uint32_t cap,
 {
 	struct key_history *n;
 
-	n = xmalloc(sizeof(*n) + cap * sizeof(n->ring[0]) + keylen + 1);
+	/* The ring after the key, aligned for its members. */
+	size_t at = (sizeof(*n) + keylen + 1 + 7) & ~(size_t)7;
+
+	n = xmalloc(at + cap * sizeof(n->ring[0]));
+	n->ring = (struct history_version *)((char *)n + at);
 	n->hash = hash;
 	n->keylen = (uint32_t)keylen;
 	n->cap = cap;
@@ -182,9 +221,11 @@ static void
 drop_oldest(struct history *h, struct key_history *kh)
 {
 	struct history_version *v = HISTORY_AT(kh, 0);
+	const uint8_t *val;
+	size_t vallen;
 
-	if (v->entry != NULL)
-		h->bytes -= v->entry->vallen;
+	if (history_version_stored(v, &val, &vallen))
+		h->bytes -= vallen;
 	h->bytes -= HISTORY_VERSION_FILE_COST;
 	version_clear(v);
 	kh->head = (kh->head + 1) % kh->cap;
@@ -220,11 +261,11 @@ push(struct history *h, struct key_history *kh, uint64_t revision, int64_t time,
 	v->revision = revision;
 	v->time = time > 0 && time <= (int64_t)UINT32_MAX ? (uint32_t)time : 0;
 	v->what = (uint8_t)what;
-	v->entry = entry;
+	v->vlen = HISTORY_NO_VALUE;
 	kh->count++;
 	h->bytes += HISTORY_VERSION_FILE_COST;
 	if (entry != NULL)
-		h->bytes += entry->vallen;
+		version_keep(h, v, entry);
 }
 
 /* The newest version, if it is a set whose value is the store's entry. */
@@ -236,7 +277,38 @@ newest_current(struct key_history *kh)
 	if (kh->count == 0)
 		return NULL;
 	v = HISTORY_AT(kh, kh->count - 1);
-	return v->what == HISTORY_SET && v->entry == NULL ? v : NULL;
+	return v->what == HISTORY_SET && v->vlen == HISTORY_NO_VALUE ? v : NULL;
+}
+
+uint64_t
+history_prefetch_slot(const struct history *h, const char *key, size_t keylen)
+{
+	uint64_t hash = store_key_hash(h->seed, key, keylen);
+
+	__builtin_prefetch(&h->slots[hash & (h->nslots - 1)]);
+	return hash;
+}
+
+void
+history_prefetch_ring(const struct history *h, uint64_t hash)
+{
+	const struct key_history *kh = h->slots[hash & (h->nslots - 1)];
+
+	if (kh != NULL)
+		__builtin_prefetch(kh);
+}
+
+void
+history_prefetch_version(const struct history *h, uint64_t hash)
+{
+	const struct key_history *kh = h->slots[hash & (h->nslots - 1)];
+
+	/* The newest version, which a change reads, and the slot after
+	 * it, which it writes: kh's header is in the cache by now. */
+	if (kh != NULL && kh->count > 0) {
+		__builtin_prefetch(HISTORY_AT(kh, kh->count - 1));
+		__builtin_prefetch(HISTORY_AT(kh, kh->count % kh->cap));
+	}
 }
 
 void
@@ -261,10 +333,9 @@ history_change(struct history *h, const char *key, size_t keylen,
 		/* The replaced entry is the value of the version before: the
 		 * newest, unless the ring does not hold it (a key that came
 		 * with no history), which it then starts with. */
-		if ((cur = newest_current(kh)) != NULL) {
-			cur->entry = old;
-			h->bytes += old->vallen;
-		} else {
+		if ((cur = newest_current(kh)) != NULL)
+			version_keep(h, cur, old);
+		else {
 			kh = make_room(h, slot);
 			kh->truncated = true;
 			push(h, kh, old->revision, 0, HISTORY_SET, old);
@@ -320,14 +391,15 @@ history_version_value(const struct key_history *kh, uint32_t i,
     const struct store *s, const uint8_t **val, size_t *vallen)
 {
 	const struct history_version *v = HISTORY_AT(kh, i);
-	const struct store_entry *e = v->entry;
+	const struct store_entry *e;
 
 	if (v->what != HISTORY_SET)
 		return false;
+	if (history_version_stored(v, val, vallen))
+		return true;
 	/* The newest set of a key that exists is its entry in the store. */
-	if (e == NULL && i + 1 == kh->count)
-		e = store_get(s, HISTORY_KEY(kh), kh->keylen);
-	if (e == NULL)
+	if (i + 1 != kh->count ||
+	    (e = store_get(s, HISTORY_KEY(kh), kh->keylen)) == NULL)
 		return false;
 	*val = STORE_ENTRY_VALUE(e);
 	*vallen = e->vallen;

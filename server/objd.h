@@ -384,27 +384,41 @@ void store_foreach(const struct store *s,
 #define HISTORY_DEPTH_DEFAULT 100
 /* Versions kept of each key; 0 keeps none. */
 extern size_t history_depth;
+/* Values up to this long are copied into their version; a copy of a
+ * few bytes costs less than keeping the entry, whose memory a later set
+ * could reuse while it is warm. */
+#define HISTORY_INLINE 8
+#define HISTORY_NO_VALUE 0xff
+#define HISTORY_IN_ENTRY 0xfe
 /* What a version did: Objd__Version__What's numbers. */
 enum history_what { HISTORY_SET = 0, HISTORY_DELETE = 1, HISTORY_EXPIRE = 3 };
 struct history_version {
 	uint64_t revision;
-	/* For a set that is no longer the key's current value: the entry
-	 * that held it. NULL otherwise: the newest set's value is the
-	 * store's entry. */
-	struct store_entry *entry;
+	/* The value of a set that is no longer the key's current one:
+	 * short ones copied here, longer ones in the entry that held them,
+	 * moved here. None for the newest set (the store's entry holds it)
+	 * and for deletes. */
+	union {
+		struct store_entry *entry;
+		uint8_t bytes[HISTORY_INLINE];
+	} val;
 	uint32_t time; /* seconds since the epoch; 0: unknown */
 	uint8_t what;  /* enum history_what */
+	uint8_t vlen;  /* bytes in val, or HISTORY_NO_VALUE, HISTORY_IN_ENTRY */
 };
-/* One key's ring of versions, oldest first from head, and the key. */
+/* One key's ring of versions, oldest first from head. The key follows
+ * the header, in its cache line for a look-up; the ring follows the
+ * key, in the same allocation. */
 struct key_history {
 	uint64_t hash;
 	uint32_t keylen;
 	uint32_t head, count, cap;
 	bool truncated; /* older versions were dropped, or never known */
-	struct history_version ring[];
+	struct history_version *ring;
+	char key[];
 };
 #define HISTORY_AT(kh, i) (&(kh)->ring[((kh)->head + (i)) % (kh)->cap])
-#define HISTORY_KEY(kh) ((char *)&(kh)->ring[(kh)->cap])
+#define HISTORY_KEY(kh) ((kh)->key)
 /* A version read from the file, its value encoded (NULL unless a set). */
 struct history_loaded {
 	uint64_t revision;
@@ -422,6 +436,15 @@ size_t history_count(const struct history *h);
 uint64_t history_bytes(const struct history *h);
 struct key_history *history_get(const struct history *h, const char *key,
     size_t keylen);
+/* Starts fetching the slot of key into the cache, and returns its hash
+ * for history_prefetch_ring, which fetches the ring once the slot is
+ * there: batch.c applies changes a few ahead of their fetches. */
+uint64_t history_prefetch_slot(const struct history *h, const char *key,
+    size_t keylen);
+void history_prefetch_ring(const struct history *h, uint64_t hash);
+/* Then the versions a change of it reads and writes, once the ring's
+ * header is there. */
+void history_prefetch_version(const struct history *h, uint64_t hash);
 /* A change of key at revision: old is the entry it replaced or deleted
  * (NULL if none), which h takes. known: the key's past is known (not a
  * snapshot's or another program's entry, whose past is not). */
@@ -435,6 +458,10 @@ void history_restore(struct history *h, const struct store *s, const char *key,
     int64_t time, bool truncated);
 void history_foreach(const struct history *h,
     void (*fn)(const struct key_history *, void *), void *arg);
+/* The value a version holds itself (not the newest set's); false if
+ * none. */
+bool history_version_stored(const struct history_version *v,
+    const uint8_t **val, size_t *vallen);
 /* The value of kh's version i, a set, from its entry or the store's. */
 bool history_version_value(const struct key_history *kh, uint32_t i,
     const struct store *s, const uint8_t **val, size_t *vallen);

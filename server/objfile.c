@@ -1743,16 +1743,15 @@ snapshot_put_record(const struct key_history *kh, void *arg)
 	const struct history_version *v;
 
 	if (n > 0 && HISTORY_AT(kh, n - 1)->what == HISTORY_SET &&
-	    HISTORY_AT(kh, n - 1)->entry == NULL) {
+	    HISTORY_AT(kh, n - 1)->vlen == HISTORY_NO_VALUE) {
 		n--;
 		time = HISTORY_AT(kh, n)->time;
 	}
 	body = 1 + varint_size(kh->keylen) + kh->keylen;
 	for (uint32_t i = 0; i < n; i++) {
 		v = HISTORY_AT(kh, i);
-		vallen = 0;
-		if (v->what == HISTORY_SET)
-			vallen = v->entry != NULL ? v->entry->vallen : 0;
+		if (!history_version_stored(v, &val, &vallen))
+			vallen = 0;
 		vbody = version_body_size(v, vallen);
 		body += 1 + varint_size(vbody) + vbody;
 	}
@@ -1769,10 +1768,9 @@ snapshot_put_record(const struct key_history *kh, void *arg)
 		v = HISTORY_AT(kh, i);
 		val = NULL;
 		vallen = 0;
-		if (v->what == HISTORY_SET && v->entry != NULL) {
-			val = STORE_ENTRY_VALUE(v->entry);
-			vallen = v->entry->vallen;
-		}
+		if (v->what == HISTORY_SET &&
+		    !history_version_stored(v, &val, &vallen))
+			val = NULL;
 		buf_put_varint(b, (RECORD_FIELD_VERSIONS << 3) | 2);
 		buf_put_varint(b, version_body_size(v, vallen));
 		buf_put_varint(b, VERSION_FIELD_REVISION << 3);
@@ -1788,7 +1786,8 @@ snapshot_put_record(const struct key_history *kh, void *arg)
 		if (v->what == HISTORY_SET) {
 			buf_put_varint(b, (VERSION_FIELD_VALUE << 3) | 2);
 			buf_put_varint(b, vallen);
-			buf_put(b, val, vallen);
+			if (vallen > 0)
+				buf_put(b, val, vallen);
 		}
 	}
 	if (time != 0) {

@@ -93,10 +93,10 @@ START_TEST(test_ring_keeps_versions)
 	ck_assert_uint_eq(HISTORY_AT(kh, 0)->revision, 1);
 	ck_assert_uint_eq(HISTORY_AT(kh, 0)->time, 10);
 	ck_assert_uint_eq(HISTORY_AT(kh, 2)->what, HISTORY_DELETE);
-	/* The replaced entries moved into the ring; the newest is the
+	/* The replaced values went into the ring; the newest is the
 	 * store's. */
-	ck_assert_ptr_nonnull(HISTORY_AT(kh, 0)->entry);
-	ck_assert_ptr_null(HISTORY_AT(kh, 3)->entry);
+	ck_assert_uint_eq(HISTORY_AT(kh, 0)->vlen, 3);
+	ck_assert_uint_eq(HISTORY_AT(kh, 3)->vlen, HISTORY_NO_VALUE);
 	ck_assert(history_version_value(kh, 3, st, &val, &vallen));
 	ck_assert_ptr_eq(val, STORE_ENTRY_VALUE(store_get(st, "a", 1)));
 	ck_assert_str_eq(at(st, "a", 0), "-");
@@ -107,6 +107,30 @@ START_TEST(test_ring_keeps_versions)
 	ck_assert_str_eq(at(st, "a", 5), "three");
 	ck_assert_str_eq(at(st, "b", 1), "-");
 	ck_assert_str_eq(at(st, "nothing", 3), "-");
+	store_free(st);
+}
+END_TEST
+
+/* A long value's entry moves into the ring, uncopied. */
+START_TEST(test_ring_moves_long_values)
+{
+	struct store *st = store_new();
+	const struct key_history *kh;
+	const struct store_entry *first;
+
+	history_depth = 100;
+	put(st, "k", "a value longer than eight bytes", 1);
+	first = store_get(st, "k", 1);
+	put(st, "k", "short", 2);
+	kh = history_get(store_history(st), "k", 1);
+	ck_assert_uint_eq(HISTORY_AT(kh, 0)->vlen, HISTORY_IN_ENTRY);
+	ck_assert_ptr_eq(HISTORY_AT(kh, 0)->val.entry, first);
+	ck_assert_str_eq(at(st, "k", 1), "a value longer than eight bytes");
+	put(st, "k", "third", 3);
+	/* The ring grew: it moved. */
+	kh = history_get(store_history(st), "k", 1);
+	ck_assert_uint_eq(HISTORY_AT(kh, 1)->vlen, 5);
+	ck_assert_str_eq(at(st, "k", 2), "short");
 	store_free(st);
 }
 END_TEST
@@ -538,6 +562,7 @@ history_suite(void)
 
 	tc = tcase(suite, "ring", 10, false);
 	tcase_add_test(tc, test_ring_keeps_versions);
+	tcase_add_test(tc, test_ring_moves_long_values);
 	tcase_add_test(tc, test_ring_is_bounded);
 	tcase_add_test(tc, test_ring_none);
 	tcase_add_test(tc, test_ring_unknown_past);
