@@ -195,6 +195,14 @@ get_all_at(struct conn *c, uint64_t id, uint64_t at)
 {
 	struct object_at o = { .at = at };
 
+	if (history_depth == 0) {
+		snprintf(o.err, sizeof(o.err),
+		    "revision %llu is older than the history objd keeps: "
+		    "none (objd --history 0)",
+		    (unsigned long long)at);
+		reply_status(c, id, OBJD__STATUS__NOT_FOUND, o.err);
+		return;
+	}
 	history_foreach(store_history(server.store), object_at_key, &o);
 	store_foreach(server.store, object_at_entry, &o);
 	if (o.unknown)

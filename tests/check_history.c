@@ -490,6 +490,8 @@ START_TEST(test_history_zero)
 	CTL_EXIT(s, 1, "get", "--at", "1", "k");
 	ck_assert_ptr_nonnull(strstr(s->err, "older than the history"));
 	ck_assert_str_eq(CTL_OK(s, "get", "--at", "2", "k"), "2\n");
+	CTL_EXIT(s, 1, "get", "--at", "1");
+	ck_assert_ptr_nonnull(strstr(s->err, "older than the history"));
 	CTL_OK(s, "compact");
 	e2e_stop(s);
 	/* A file written without history loads, with the keys' past
