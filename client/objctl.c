@@ -544,6 +544,9 @@ ctl_connect(struct ctl *ctl)
 	char err[1024];
 	int status;
 
+	/* revert reads, then writes, on one connection. */
+	if (ctl->client != NULL)
+		return OBJD_OK;
 	status = objd_connect(ctl->socket, ctl->timeout, &ctl->client, err,
 	    sizeof(err));
 	if (status != OBJD_OK)
