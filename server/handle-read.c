@@ -14,6 +14,20 @@
 /* A get of up to this many keys needs no allocation. */
 #define GET_INLINE_KEYS 8
 
+/* The oldest revision at which key's state is known: a key that came
+ * without a past is known from its entry on. */
+static uint64_t
+known_from(const struct history *h, const char *key, size_t keylen)
+{
+	const struct key_history *kh = history_get(h, key, keylen);
+	const struct store_entry *e;
+
+	if (kh != NULL)
+		return history_known_from(kh);
+	e = store_get(server.store, key, keylen);
+	return e != NULL ? e->revision : 0;
+}
+
 /* Fills it with the top-level key's value at revision at, from the
  * history; false with status and err if it had none then, or if the
  * history does not reach back so far (*unknown, if not NULL). */
@@ -54,9 +68,7 @@ get_top_at(const char *key, size_t keylen, uint64_t at, struct reply_item *it,
 		    "revision %llu is older than the history objd keeps of "
 		    "%.*s, which goes back to revision %llu",
 		    (unsigned long long)at, (int)(keylen > 200 ? 200 : keylen),
-		    key,
-		    (unsigned long long)history_known_from(
-		        history_get(h, key, keylen)));
+		    key, (unsigned long long)known_from(h, key, keylen));
 	return false;
 }
 
@@ -294,22 +306,19 @@ handle_list(struct conn *c, const Objd__Request *req)
 	free(found);
 }
 
-/* Appends a Version (Response field 9) to b. */
+/* Appends a Version (Response field 9) to b; val NULL for none. */
 static void
-put_version(struct buf *b, const struct key_history *kh, uint32_t i)
+put_version(struct buf *b, uint64_t revision, uint32_t time, unsigned what,
+    const uint8_t *val, size_t vallen)
 {
-	const struct history_version *v = HISTORY_AT(kh, i);
-	const uint8_t *val = NULL;
-	size_t vallen = 0, body;
+	size_t body;
 	uint8_t *p;
 
-	if (!history_version_value(kh, i, server.store, &val, &vallen))
-		val = NULL;
-	body = 1 + varint_size(v->revision);
-	if (v->time != 0)
-		body += 1 + varint_size(v->time);
-	if (v->what != 0)
-		body += 1 + varint_size(v->what);
+	body = 1 + varint_size(revision);
+	if (time != 0)
+		body += 1 + varint_size(time);
+	if (what != 0)
+		body += 1 + varint_size(what);
 	if (val != NULL)
 		body += 1 + varint_size(vallen) + vallen;
 	if (b->len + 2 * VARINT_MAX_LEN + body > b->cap) {
@@ -320,14 +329,14 @@ put_version(struct buf *b, const struct key_history *kh, uint32_t i)
 	*p++ = (9 << 3) | 2;
 	p += varint_encode(p, body);
 	*p++ = 1 << 3;
-	p += varint_encode(p, v->revision);
-	if (v->time != 0) {
+	p += varint_encode(p, revision);
+	if (time != 0) {
 		*p++ = 2 << 3;
-		p += varint_encode(p, v->time);
+		p += varint_encode(p, time);
 	}
-	if (v->what != 0) {
+	if (what != 0) {
 		*p++ = 3 << 3;
-		p += varint_encode(p, v->what);
+		p += varint_encode(p, what);
 	}
 	if (val != NULL) {
 		*p++ = (4 << 3) | 2;
@@ -343,6 +352,7 @@ handle_history(struct conn *c, const Objd__Request *req)
 {
 	const char *key = req->history->key;
 	const struct key_history *kh;
+	const struct store_entry *e;
 	struct buf b = { 0 };
 	char err[512];
 
@@ -356,13 +366,26 @@ handle_history(struct conn *c, const Objd__Request *req)
 		return;
 	}
 	kh = history_get(store_history(server.store), key, strlen(key));
-	if (kh == NULL) {
+	e = store_get(server.store, key, strlen(key));
+	if (kh == NULL && e == NULL) {
 		snprintf(err, sizeof(err), "key %.200s has no history", key);
 		reply_status(c, req->id, OBJD__STATUS__NOT_FOUND, err);
 		return;
 	}
-	for (uint32_t i = 0; i < kh->count; i++)
-		put_version(&b, kh, i);
+	/* A key that came with no past (from a snapshot without its
+	 * record, another program's file) has its entry alone. */
+	if (kh == NULL)
+		put_version(&b, e->revision, 0, HISTORY_SET,
+		    STORE_ENTRY_VALUE(e), e->vallen);
+	for (uint32_t i = 0; kh != NULL && i < kh->count; i++) {
+		const struct history_version *v = HISTORY_AT(kh, i);
+		const uint8_t *val = NULL;
+		size_t vallen = 0;
+
+		if (!history_version_value(kh, i, server.store, &val, &vallen))
+			val = NULL;
+		put_version(&b, v->revision, v->time, v->what, val, vallen);
+	}
 	reply_packed(c, req->id, b.data, b.len);
 	free(b.data);
 }

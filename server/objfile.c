@@ -755,7 +755,9 @@ struct scan_history {
 	bool known;
 };
 
-/* Applies e; the entry it replaces or deletes goes to the history. */
+/* Applies e; the entry it replaces or deletes goes to the history. The
+ * entries of a snapshot or another program's file make no versions:
+ * their past is unknown, or in the records that follow them. */
 static void
 apply_entry(struct store *s, const struct raw_entry *e, uint64_t revision,
     const struct scan_history *sh)
@@ -763,6 +765,15 @@ apply_entry(struct store *s, const struct raw_entry *e, uint64_t revision,
 	struct history *h = store_history(s);
 	uint64_t rev = e->has_revision ? e->revision : revision;
 
+	if (!sh->known) {
+		if (is_tombstone(e))
+			free(store_remove(s, e->key, e->keylen));
+		else
+			free(store_put(s,
+			    store_entry_new(e->key, e->keylen, e->val,
+			        e->vallen, rev)));
+		return;
+	}
 	if (is_tombstone(e))
 		history_change(h, e->key, e->keylen, rev, sh->time,
 		    sh->expire ? HISTORY_EXPIRE : HISTORY_DELETE,
@@ -924,7 +935,8 @@ scan_apply_record(struct scan *sc, const uint8_t *p, size_t len, size_t at)
 		sc->history.expire = expire;
 		return 0;
 	}
-	if (!key_valid(key, keylen, sc->why, sizeof(sc->why)))
+	if (!sc->has_header &&
+	    !key_valid(key, keylen, sc->why, sizeof(sc->why)))
 		goto bad;
 	/* A file objd did not write is checked as strictly as a request. */
 	for (size_t i = 0; i < nversions && !sc->has_header; i++) {
@@ -1006,12 +1018,21 @@ scan_apply_chunk(struct scan *sc, size_t at, const uint8_t *p, size_t len,
 		field_at = pos;
 		if (read_field(sc->inflated, outlen, &pos, &number, &wire,
 		        &n) == -1 ||
-		    number != FIELD_ENTRIES || wire != 2) {
+		    (number != FIELD_ENTRIES && number != FIELD_HISTORY) ||
+		    wire != 2) {
 			snprintf(sc->why, sizeof(sc->why),
 			    "the deflated chunk at byte %zu holds something "
-			    "other than map entries, at its byte %zu",
+			    "other than map entries and history records, at "
+			    "its byte %zu",
 			    at, field_at);
 			return -1;
+		}
+		if (number == FIELD_HISTORY) {
+			if (scan_apply_record(sc, sc->inflated + pos, (size_t)n,
+			        at) == -1)
+				return -1;
+			pos += (size_t)n;
+			continue;
 		}
 		if (scan_apply_entry(sc, sc->inflated + pos, (size_t)n,
 		        revision, at, true) == -1)
@@ -1036,10 +1057,18 @@ scan_prefetch(struct scan *sc, size_t i)
 	unsigned wire;
 	uint64_t n;
 
-	if (read_field(sc->buf, sc->len, &pos, &number, &wire, &n) == 0 &&
-	    number == FIELD_ENTRIES && wire == 2 && n <= sc->len - pos &&
+	if (read_field(sc->buf, sc->len, &pos, &number, &wire, &n) == -1 ||
+	    wire != 2 || n > sc->len - pos)
+		return;
+	if (number == FIELD_ENTRIES &&
 	    parse_entry(sc->buf + pos, (size_t)n, &e) == 0)
 		store_prefetch_slot(sc->store, e.key, e.keylen);
+	/* A record's key comes first: its ring's slot. */
+	else if (number == FIELD_HISTORY && n > 2 &&
+	    sc->buf[pos] == ((RECORD_FIELD_KEY << 3) | 2) &&
+	    sc->buf[pos + 1] < 128 && (size_t)sc->buf[pos + 1] + 2 <= n)
+		history_prefetch_slot(store_history(sc->store),
+		    (const char *)sc->buf + pos + 2, sc->buf[pos + 1]);
 }
 
 /* Applies the staged entries and chunks. want is the commit's count of
@@ -1626,6 +1655,10 @@ struct snapshot_writer {
 	struct libdeflate_compressor *deflater;
 	uint8_t *zout;
 	size_t zoutlen;
+	/* The history: each key's record follows its entry. */
+	const struct store *store;
+	const struct history *history;
+	struct buf record;
 };
 
 static void
@@ -1684,10 +1717,27 @@ snapshot_deflate(struct snapshot_writer *w)
 	snapshot_maybe_flush(w);
 }
 
+static void snapshot_put_key_record(struct snapshot_writer *,
+    const struct key_history *);
+static void snapshot_put_entry_only(const struct store_entry *,
+    struct snapshot_writer *);
+
+/* Writes e, then its key's history record if it has one. */
 static void
 snapshot_put_entry(const struct store_entry *e, void *arg)
 {
 	struct snapshot_writer *w = arg;
+	const struct key_history *kh;
+
+	snapshot_put_entry_only(e, w);
+	if (w->history != NULL &&
+	    (kh = history_get(w->history, e->data, e->keylen)) != NULL)
+		snapshot_put_key_record(w, kh);
+}
+
+static void
+snapshot_put_entry_only(const struct store_entry *e, struct snapshot_writer *w)
+{
 	/* A key's revision is written when it is not the snapshot's, even
 	 * when it is 0 (the keys of an adopted file): left out, it would
 	 * read back as the snapshot's. */
@@ -1726,16 +1776,11 @@ version_body_size(const struct history_version *v, size_t vallen)
 	return body;
 }
 
-struct record_writer {
-	struct snapshot_writer *w;
-};
-
-/* A key's HistoryRecord: its versions but the one its entry holds. */
+/* A key's HistoryRecord: its versions but the one its entry holds,
+ * packed into b. */
 static void
-snapshot_put_record(const struct key_history *kh, void *arg)
+pack_key_record(struct buf *b, const struct key_history *kh)
 {
-	struct record_writer *rw = arg;
-	struct buf *b = &rw->w->buf;
 	const uint8_t *val = NULL;
 	size_t vallen = 0, body, vbody;
 	uint32_t n = kh->count;
@@ -1798,7 +1843,35 @@ snapshot_put_record(const struct key_history *kh, void *arg)
 		buf_put_varint(b, RECORD_FIELD_TRUNCATED << 3);
 		buf_put_varint(b, 1);
 	}
-	snapshot_maybe_flush(rw->w);
+}
+
+/* Writes kh's record, in the chunk being deflated with compress (as the
+ * entries are), else plain. */
+static void
+snapshot_put_key_record(struct snapshot_writer *w, const struct key_history *kh)
+{
+	w->record.len = 0;
+	pack_key_record(&w->record, kh);
+	if (w->compress && w->record.len <= DEFLATED_CHUNK_MAX) {
+		if (w->chunk.len + w->record.len > DEFLATED_CHUNK_MAX)
+			snapshot_deflate(w);
+		buf_put(&w->chunk, w->record.data, w->record.len);
+		return;
+	}
+	/* After the entry it completes, which may wait in the chunk. */
+	snapshot_deflate(w);
+	buf_put(&w->buf, w->record.data, w->record.len);
+	snapshot_maybe_flush(w);
+}
+
+/* The record of a key that no entry holds: deleted, with its past. */
+static void
+snapshot_put_gone_record(const struct key_history *kh, void *arg)
+{
+	struct snapshot_writer *w = arg;
+
+	if (store_get(w->store, HISTORY_KEY(kh), kh->keylen) == NULL)
+		snapshot_put_key_record(w, kh);
 }
 
 /* Writes header, every entry (each with its revision; with compress, in
@@ -1809,18 +1882,18 @@ write_snapshot(int fd, const struct store *s, bool compress)
 {
 	struct snapshot_writer w = { .fd = fd,
 		.revision = store_revision(s),
-		.compress = compress };
+		.compress = compress,
+		.store = s,
+		.history = history_depth > 0 ? store_history(s) : NULL };
 
 	buf_put_header(&w.buf);
+	/* Each key's history record right after its entry, where a load
+	 * finds the entry it completes still in the cache; then those of
+	 * deleted keys. */
 	store_foreach(s, snapshot_put_entry, &w);
+	history_foreach(w.history, snapshot_put_gone_record, &w);
 	snapshot_deflate(&w);
-	/* After the entries: a record completes the ring its key's entry
-	 * started when the snapshot is read. */
-	if (history_depth > 0) {
-		struct record_writer rw = { &w };
-
-		history_foreach(store_history(s), snapshot_put_record, &rw);
-	}
+	free(w.record.data);
 	libdeflate_free_compressor(w.deflater);
 	free(w.zout);
 	free(w.chunk.data);

@@ -443,36 +443,50 @@ START_TEST(test_revert_too_old)
 }
 END_TEST
 
+/* objd as the test's loop runs it: plain, or with --compress. */
+static void
+start_looped(int i)
+{
+	struct objd_opts o = { .extra = E2E_ARGV("--compress") };
+
+	if (i == 0)
+		e2e_start(s);
+	else
+		e2e_start_opts(s, &o);
+}
+
+/* Loop 0 plain, loop 1 with --compress: the records go in the deflated
+ * chunks with their entries. */
 START_TEST(test_history_across_compaction_and_restart)
 {
 	char *before;
 
-	e2e_start(s);
+	start_looped(_i);
 	make_history();
 	before = strdup(CTL_OK(s, "history", "a"));
 	/* A restart replays the appended changes. */
 	e2e_stop(s);
-	e2e_start(s);
+	start_looped(_i);
 	ck_assert_str_eq(CTL_OK(s, "history", "a"), before);
 	check_made_history();
 	/* A compaction writes the history in its snapshot. */
 	CTL_OK(s, "compact");
 	ck_assert_str_eq(CTL_OK(s, "history", "a"), before);
 	e2e_stop(s);
-	e2e_start(s);
+	start_looped(_i);
 	ck_assert_str_eq(CTL_OK(s, "history", "a"), before);
 	check_made_history();
 	/* Changes after the snapshot add to it, and stay. */
 	CTL_OK(s, "del", "b");
 	e2e_stop(s);
-	e2e_start(s);
+	start_looped(_i);
 	ck_assert_str_eq(CTL_OK(s, "history", "a"), before);
 	ck_assert_uint_eq(count_lines(CTL_OK(s, "history", "b")), 2);
 	CTL_EXIT(s, 1, "get", "--at", "6", "b");
 	ck_assert_str_eq(CTL_OK(s, "get", "--at", "5", "b"), "x\n");
 	CTL_OK(s, "compact");
 	e2e_stop(s);
-	e2e_start(s);
+	start_looped(_i);
 	ck_assert_str_eq(CTL_OK(s, "history", "a"), before);
 	ck_assert_uint_eq(count_lines(CTL_OK(s, "history", "b")), 2);
 	e2e_stop(s);
@@ -576,7 +590,8 @@ history_suite(void)
 	tcase_add_test(tc, test_history_bound);
 	tcase_add_test(tc, test_revert);
 	tcase_add_test(tc, test_revert_too_old);
-	tcase_add_test(tc, test_history_across_compaction_and_restart);
+	tcase_add_loop_test(tc, test_history_across_compaction_and_restart, 0,
+	    2);
 	tcase_add_test(tc, test_history_zero);
 	tcase_add_test(tc, test_foreign_file_loads);
 	return suite;
