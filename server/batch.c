@@ -583,6 +583,7 @@ batch_apply(struct batch_change *changes, size_t n, int64_t time)
 			watch_changed(e, false);
 		}
 	}
+	history_times_trim(h, server.store);
 }
 
 /* Keeps l's arrays for the next batch if there are none, and they are

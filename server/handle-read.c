@@ -25,7 +25,7 @@ known_from(const struct history *h, const char *key, size_t keylen)
 	if (kh != NULL)
 		return history_known_from(kh);
 	e = store_get(server.store, key, keylen);
-	return e != NULL ? e->revision : 0;
+	return e != NULL && !history_born(h, e) ? e->revision : 0;
 }
 
 /* Fills it with the top-level key's value at revision at, from the
@@ -372,11 +372,13 @@ handle_history(struct conn *c, const Objd__Request *req)
 		reply_status(c, req->id, OBJD__STATUS__NOT_FOUND, err);
 		return;
 	}
-	/* A key that came with no past (from a snapshot without its
-	 * record, another program's file) has its entry alone. */
+	/* A key set once, or that came with no past (from a snapshot
+	 * without its record, another program's file), has its entry
+	 * alone; the time of a key set once is in the list of times. */
 	if (kh == NULL)
-		put_version(&b, e->revision, 0, HISTORY_SET,
-		    STORE_ENTRY_VALUE(e), e->vallen);
+		put_version(&b, e->revision,
+		    history_time_of(store_history(server.store), e->revision),
+		    HISTORY_SET, STORE_ENTRY_VALUE(e), e->vallen);
 	for (uint32_t i = 0; kh != NULL && i < kh->count; i++) {
 		const struct history_version *v = HISTORY_AT(kh, i);
 		const uint8_t *val = NULL;

@@ -11,8 +11,12 @@
  * moves there. A change costs a slot of the ring, which it reuses once
  * the ring holds N.
  *
- * A ring is one allocation with its key, grown by doubling up to N
- * slots, so a key set once costs one small slot. Rings are found by key
+ * A key set once has no ring: its one version is its store entry,
+ * whose revision is the version's, and its time is found in a list of
+ * commit times shared by all keys (one pair of revision and time for
+ * each second in which such keys were set). Its ring is made at its
+ * second change. A ring is one allocation with its key, grown by
+ * doubling up to N slots. Rings are found by key
  * through an open-addressing table, as the store's entries are; a
  * deleted key keeps its ring, for history and get --at.
  *
@@ -32,7 +36,24 @@
 
 size_t history_depth = HISTORY_DEPTH_DEFAULT;
 
+/* A commit time: the changes from revision on, until the next pair's,
+ * were committed at time. */
+struct history_time {
+	uint64_t revision;
+	int64_t time;
+};
+
+/* The list of times is trimmed when it has this many pairs, and then
+ * at twice as many as were left. */
+#define HISTORY_TIMES_TRIM 1024
+
 struct history {
+	struct history_time *times; /* by revision */
+	size_t ntimes, captimes, trim_at;
+	/* A key without ring whose entry is newer than this revision was
+	 * set once, its past known (absent); an older one came from a
+	 * file without its past. */
+	uint64_t known_since;
 	struct key_history **slots;
 	size_t nslots; /* a power of two */
 	size_t count;
@@ -48,6 +69,7 @@ history_new(void)
 	h->nslots = HISTORY_MIN_SLOTS;
 	h->slots = xcalloc(h->nslots, sizeof(*h->slots));
 	h->seed = store_random_seed(h);
+	h->trim_at = HISTORY_TIMES_TRIM;
 	return h;
 }
 
@@ -108,7 +130,138 @@ history_free(struct history *h)
 		if (h->slots[i] != NULL)
 			key_history_free(h->slots[i]);
 	free(h->slots);
+	free(h->times);
 	free(h);
+}
+
+static void
+note_time(struct history *h, uint64_t revision, int64_t time)
+{
+	if (h->ntimes > 0 && h->times[h->ntimes - 1].time == time)
+		return;
+	if (h->ntimes == h->captimes) {
+		h->captimes = h->captimes ? h->captimes * 2 : 64;
+		h->times =
+		    xreallocarray(h->times, h->captimes, sizeof(*h->times));
+	}
+	h->times[h->ntimes].revision = revision;
+	h->times[h->ntimes].time = time;
+	h->ntimes++;
+}
+
+int64_t
+history_time_of(const struct history *h, uint64_t revision)
+{
+	size_t lo = 0, hi = h->ntimes;
+
+	if (revision <= h->known_since)
+		return 0;
+	/* The last pair at or before revision. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (h->times[mid].revision <= revision)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 ? h->times[lo - 1].time : 0;
+}
+
+bool
+history_born(const struct history *h, const struct store_entry *e)
+{
+	return h != NULL && history_depth > 0 && e->revision > h->known_since;
+}
+
+uint64_t
+history_known_since(const struct history *h)
+{
+	return h->known_since;
+}
+
+void
+history_set_known_since(struct history *h, uint64_t revision)
+{
+	h->known_since = revision;
+}
+
+size_t
+history_times_count(const struct history *h)
+{
+	return h->ntimes;
+}
+
+void
+history_times_get(const struct history *h, size_t i, uint64_t *revision,
+    int64_t *time)
+{
+	*revision = h->times[i].revision;
+	*time = h->times[i].time;
+}
+
+void
+history_times_add(struct history *h, uint64_t revision, int64_t time)
+{
+	if (h->ntimes == 0 || revision > h->times[h->ntimes - 1].revision)
+		note_time(h, revision, time);
+}
+
+size_t
+history_times_first(const struct history *h, uint64_t oldest)
+{
+	size_t lo = 0, hi = h->ntimes;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (h->times[mid].revision <= oldest)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 ? lo - 1 : 0;
+}
+
+struct oldest_single {
+	const struct history *h;
+	uint64_t oldest;
+};
+
+static void
+oldest_single_entry(const struct store_entry *e, void *arg)
+{
+	struct oldest_single *o = arg;
+
+	if (e->revision < o->oldest && e->revision > o->h->known_since &&
+	    history_get(o->h, e->data, e->keylen) == NULL)
+		o->oldest = e->revision;
+}
+
+uint64_t
+history_oldest_single(const struct history *h, const struct store *s)
+{
+	struct oldest_single o = { h, UINT64_MAX };
+
+	store_foreach(s, oldest_single_entry, &o);
+	return o.oldest;
+}
+
+void
+history_times_trim(struct history *h, const struct store *s)
+{
+	size_t first;
+
+	if (h == NULL || h->ntimes < h->trim_at)
+		return;
+	/* Only keys without a ring read the list: the pair of the oldest
+	 * one's revision is the first still needed. */
+	first = history_times_first(h, history_oldest_single(h, s));
+	memmove(h->times, h->times + first,
+	    (h->ntimes - first) * sizeof(*h->times));
+	h->ntimes -= first;
+	h->trim_at = h->ntimes * 2 > HISTORY_TIMES_TRIM ? h->ntimes * 2
+	                                                : HISTORY_TIMES_TRIM;
 }
 
 size_t
@@ -320,25 +473,43 @@ history_change(struct history *h, const char *key, size_t keylen,
 	struct history_version *cur;
 	size_t slot;
 
-	if (h == NULL || history_depth == 0 ||
-	    (what != HISTORY_SET && old == NULL &&
-	        history_get(h, key, keylen) == NULL)) {
+	if (h == NULL || history_depth == 0) {
 		free(old);
 		return;
 	}
+	kh = history_get(h, key, keylen);
+	if (kh == NULL && old == NULL) {
+		/* A new key: its version is its entry, its time in the
+		 * list. A delete of a key never set leaves nothing. */
+		if (what == HISTORY_SET && known)
+			note_time(h, revision, time);
+		else if (what == HISTORY_SET) {
+			kh = ring_for(h, key, keylen, &slot);
+			kh->truncated = true;
+			kh = make_room(h, slot);
+			push(h, kh, revision, time, what, NULL);
+		}
+		return;
+	}
 	kh = ring_for(h, key, keylen, &slot);
-	if (kh->count == 0 && (!known || old != NULL))
+	if (kh->count == 0 && !known)
 		kh->truncated = true;
 	if (old != NULL) {
 		/* The replaced entry is the value of the version before: the
-		 * newest, unless the ring does not hold it (a key that came
-		 * with no history), which it then starts with. */
+		 * newest, unless the key had no ring yet, which then starts
+		 * with it (and its time from the list). */
 		if ((cur = newest_current(kh)) != NULL)
 			version_keep(h, cur, old);
 		else {
+			bool born = kh->count == 0 && known &&
+			    old->revision > h->known_since;
+
 			kh = make_room(h, slot);
-			kh->truncated = true;
-			push(h, kh, old->revision, 0, HISTORY_SET, old);
+			if (!born)
+				kh->truncated = true;
+			push(h, kh, old->revision,
+			    history_time_of(h, old->revision), HISTORY_SET,
+			    old);
 		}
 	}
 	kh = make_room(h, slot);
@@ -424,7 +595,8 @@ history_at(const struct history *h, const struct store *s, const char *key,
 			    ? HISTORY_UNKNOWN
 			    : HISTORY_ABSENT;
 		if (e->revision > revision)
-			return HISTORY_UNKNOWN;
+			return history_born(h, e) ? HISTORY_ABSENT
+			                          : HISTORY_UNKNOWN;
 		*val = STORE_ENTRY_VALUE(e);
 		*vallen = e->vallen;
 		*changed = e->revision;

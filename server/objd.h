@@ -470,6 +470,26 @@ bool history_version_value(const struct key_history *kh, uint32_t i,
 enum history_state history_at(const struct history *h, const struct store *s,
     const char *key, size_t keylen, uint64_t revision, const uint8_t **val,
     size_t *vallen, uint64_t *changed);
+/* The commit time of revision, for a key set once (its entry alone):
+ * 0 if unknown. */
+int64_t history_time_of(const struct history *h, uint64_t revision);
+/* e, an entry without ring, was set once, absent before (not a key that
+ * came from a file without its past). */
+bool history_born(const struct history *h, const struct store_entry *e);
+uint64_t history_known_since(const struct history *h);
+void history_set_known_since(struct history *h, uint64_t revision);
+/* The list of commit times, for a snapshot: its pairs, from the first
+ * that the oldest key set once needs (history_times_first of
+ * history_oldest_single); history_times_add appends one, at load. */
+size_t history_times_count(const struct history *h);
+void history_times_get(const struct history *h, size_t i, uint64_t *revision,
+    int64_t *time);
+void history_times_add(struct history *h, uint64_t revision, int64_t time);
+size_t history_times_first(const struct history *h, uint64_t oldest);
+uint64_t history_oldest_single(const struct history *h, const struct store *s);
+/* Drops the pairs no key set once needs, once the list has grown to
+ * twice what was left the last time (a walk over the store). */
+void history_times_trim(struct history *h, const struct store *s);
 /* The oldest revision at which kh's key's state is known (0: all). */
 uint64_t history_known_from(const struct key_history *kh);
 /* handle-read.c's History request. */

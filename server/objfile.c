@@ -80,6 +80,7 @@
 #define FIELD_PADDING 14
 #define FIELD_COMMITS 15
 #define FIELD_HISTORY 16
+#define FIELD_TIMES 17
 #define ENTRY_FIELD_KEY 1
 #define ENTRY_FIELD_VALUE 2
 #define ENTRY_FIELD_REVISION 3
@@ -95,6 +96,9 @@
 #define VERSION_FIELD_TIME 2
 #define VERSION_FIELD_WHAT 3
 #define VERSION_FIELD_VALUE 4
+#define TIMES_FIELD_KNOWN_SINCE 1
+#define TIMES_FIELD_REVISIONS 2
+#define TIMES_FIELD_TIMES 3
 #define FILE_FORMAT 1
 #define WRITE_CHUNK (256 * 1024)
 /* The plain bytes of one deflated chunk, at most: the bound that makes
@@ -753,6 +757,7 @@ struct scan_history {
 	int64_t time;
 	bool expire;
 	bool known;
+	uint64_t newest_head; /* of the entries whose past is unknown */
 };
 
 /* Applies e; the entry it replaces or deletes goes to the history. The
@@ -760,12 +765,14 @@ struct scan_history {
  * their past is unknown, or in the records that follow them. */
 static void
 apply_entry(struct store *s, const struct raw_entry *e, uint64_t revision,
-    const struct scan_history *sh)
+    struct scan_history *sh)
 {
 	struct history *h = store_history(s);
 	uint64_t rev = e->has_revision ? e->revision : revision;
 
 	if (!sh->known) {
+		if (rev > sh->newest_head)
+			sh->newest_head = rev;
 		if (is_tombstone(e))
 			free(store_remove(s, e->key, e->keylen));
 		else
@@ -801,6 +808,7 @@ struct scan {
 	size_t nchunks;  /* of the staged, deflated chunks */
 	size_t nrecords; /* of the staged, history records */
 	struct scan_history history;
+	bool times_seen; /* the snapshot's list of commit times */
 	struct history_loaded *versions; /* a record's, as it is read */
 	size_t capversions;
 	/* Inflates one chunk at a time into DEFLATED_CHUNK_MAX bytes. */
@@ -960,6 +968,82 @@ bad:
 	return -1;
 }
 
+/* Reads the packed varints of a list of commit times into *out. */
+static int
+read_packed(const uint8_t *p, size_t len, uint64_t **out, size_t *n)
+{
+	size_t pos = 0, cap = 0;
+	uint64_t v;
+	int used;
+
+	*out = NULL;
+	*n = 0;
+	while (pos < len) {
+		if ((used = varint_decode(p + pos, len - pos, &v)) <= 0) {
+			free(*out);
+			*out = NULL;
+			return -1;
+		}
+		pos += (size_t)used;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			*out = xreallocarray(*out, cap, sizeof(**out));
+		}
+		(*out)[(*n)++] = v;
+	}
+	return 0;
+}
+
+/* Applies a snapshot's list of commit times: the times of its keys set
+ * once, and from which revision on such keys' past is known. */
+static int
+scan_apply_times(struct scan *sc, const uint8_t *p, size_t len, size_t at)
+{
+	struct history *h = store_history(sc->store);
+	uint64_t *revs = NULL, *times = NULL, known_since = 0;
+	size_t nrevs = 0, ntimes = 0, pos = 0;
+	uint32_t number;
+	unsigned wire;
+	uint64_t n;
+	int r = -1;
+
+	while (pos < len) {
+		if (read_field(p, len, &pos, &number, &wire, &n) == -1)
+			goto out;
+		if (wire == 0 && number == TIMES_FIELD_KNOWN_SINCE)
+			known_since = n;
+		else if (wire == 2 && number == TIMES_FIELD_REVISIONS) {
+			free(revs);
+			if (read_packed(p + pos, (size_t)n, &revs, &nrevs) ==
+			    -1)
+				goto out;
+		} else if (wire == 2 && number == TIMES_FIELD_TIMES) {
+			free(times);
+			if (read_packed(p + pos, (size_t)n, &times, &ntimes) ==
+			    -1)
+				goto out;
+		}
+		if (wire != 0)
+			pos += (size_t)n;
+	}
+	if (nrevs != ntimes)
+		goto out;
+	sc->times_seen = true;
+	if (history_depth > 0) {
+		history_set_known_since(h, known_since);
+		for (size_t i = 0; i < nrevs; i++)
+			history_times_add(h, revs[i], (int64_t)times[i]);
+	}
+	r = 0;
+out:
+	if (r == -1)
+		snprintf(sc->why, sizeof(sc->why),
+		    "malformed list of commit times at %zu", at);
+	free(revs);
+	free(times);
+	return r;
+}
+
 /* Inflates the chunk at byte at (its payload: in, inlen) into
  * sc->inflated, refusing one that would inflate to more than
  * DEFLATED_CHUNK_MAX bytes before it has produced more. */
@@ -1098,7 +1182,11 @@ scan_apply(struct scan *sc, uint64_t revision, const uint32_t *want)
 		if (i + SCAN_FETCH_AHEAD < sc->nstaged)
 			scan_prefetch(sc, i + SCAN_FETCH_AHEAD);
 		read_field(sc->buf, sc->len, &pos, &number, &wire, &n);
-		if (number == FIELD_HISTORY) {
+		if (number == FIELD_TIMES) {
+			if (scan_apply_times(sc, sc->buf + pos, (size_t)n,
+			        at) == -1)
+				return -1;
+		} else if (number == FIELD_HISTORY) {
 			if (!record_is_time(sc->buf + pos, (size_t)n) &&
 			    scan_apply_record(sc, sc->buf + pos, (size_t)n,
 			        at) == -1)
@@ -1117,7 +1205,14 @@ scan_apply(struct scan *sc, uint64_t revision, const uint32_t *want)
 	sc->nchunks = 0;
 	sc->nrecords = 0;
 	/* Entries after the first change are new versions of their keys;
-	 * a snapshot's past is in its records. */
+	 * a snapshot's past is in its records. Its keys without a record
+	 * were set once if its list of times says so; without a list (a
+	 * file written without history), their past is unknown. */
+	if (!sc->history.known && !sc->times_seen && history_depth > 0)
+		history_set_known_since(store_history(sc->store),
+		    revision > sc->history.newest_head
+		        ? revision
+		        : sc->history.newest_head);
 	sc->history.known = true;
 	/* The crc matched: a wrong count is the writer's, not a torn
 	 * write. */
@@ -1314,7 +1409,8 @@ scan_file(struct scan *sc)
 		else if (wire == 2 && number == FIELD_DEFLATED) {
 			scan_stage(sc, tag_at);
 			sc->nchunks++;
-		} else if (wire == 2 && number == FIELD_HISTORY) {
+		} else if (wire == 2 &&
+		    (number == FIELD_HISTORY || number == FIELD_TIMES)) {
 			scan_stage(sc, tag_at);
 			sc->nrecords++;
 		} else if (wire == 2 && number == FIELD_PADDING &&
@@ -1659,6 +1755,7 @@ struct snapshot_writer {
 	const struct store *store;
 	const struct history *history;
 	struct buf record;
+	uint64_t oldest_single; /* revision of the oldest key set once */
 };
 
 static void
@@ -1730,9 +1827,52 @@ snapshot_put_entry(const struct store_entry *e, void *arg)
 	const struct key_history *kh;
 
 	snapshot_put_entry_only(e, w);
-	if (w->history != NULL &&
-	    (kh = history_get(w->history, e->data, e->keylen)) != NULL)
+	if (w->history == NULL)
+		return;
+	if ((kh = history_get(w->history, e->data, e->keylen)) != NULL)
 		snapshot_put_key_record(w, kh);
+	else if (e->revision < w->oldest_single)
+		w->oldest_single = e->revision;
+}
+
+static void
+buf_put_packed(struct buf *b, uint32_t field, const struct history *h,
+    size_t first, bool times)
+{
+	size_t n = history_times_count(h), len = 0;
+	uint64_t rev;
+	int64_t time;
+
+	for (size_t i = first; i < n; i++) {
+		history_times_get(h, i, &rev, &time);
+		len += varint_size(times ? (uint64_t)time : rev);
+	}
+	buf_put_varint(b, (field << 3) | 2);
+	buf_put_varint(b, len);
+	for (size_t i = first; i < n; i++) {
+		history_times_get(h, i, &rev, &time);
+		buf_put_varint(b, times ? (uint64_t)time : rev);
+	}
+}
+
+/* The list of commit times (Object.history_times), from the pair the
+ * oldest key set once needs: written after every entry, as that key is
+ * only known then. */
+static void
+snapshot_put_times(struct snapshot_writer *w)
+{
+	const struct history *h = w->history;
+	size_t first = history_times_first(h, w->oldest_single);
+
+	w->record.len = 0;
+	buf_put_varint(&w->record, TIMES_FIELD_KNOWN_SINCE << 3);
+	buf_put_varint(&w->record, history_known_since(h));
+	buf_put_packed(&w->record, TIMES_FIELD_REVISIONS, h, first, false);
+	buf_put_packed(&w->record, TIMES_FIELD_TIMES, h, first, true);
+	buf_put_varint(&w->buf, (FIELD_TIMES << 3) | 2);
+	buf_put_varint(&w->buf, w->record.len);
+	buf_put(&w->buf, w->record.data, w->record.len);
+	snapshot_maybe_flush(w);
 }
 
 static void
@@ -1884,7 +2024,8 @@ write_snapshot(int fd, const struct store *s, bool compress)
 		.revision = store_revision(s),
 		.compress = compress,
 		.store = s,
-		.history = history_depth > 0 ? store_history(s) : NULL };
+		.history = history_depth > 0 ? store_history(s) : NULL,
+		.oldest_single = UINT64_MAX };
 
 	buf_put_header(&w.buf);
 	/* Each key's history record right after its entry, where a load
@@ -1893,6 +2034,10 @@ write_snapshot(int fd, const struct store *s, bool compress)
 	store_foreach(s, snapshot_put_entry, &w);
 	history_foreach(w.history, snapshot_put_gone_record, &w);
 	snapshot_deflate(&w);
+	/* Without entries, the list says nothing a load would not assume
+	 * (and a first file's empty snapshot stays as it was). */
+	if (w.history != NULL && store_count(s) > 0)
+		snapshot_put_times(&w);
 	free(w.record.data);
 	libdeflate_free_compressor(w.deflater);
 	free(w.zout);
