@@ -195,6 +195,88 @@ START_TEST(test_ring_unknown_past)
 }
 END_TEST
 
+/* A key set once has no ring: its version is its entry, its time in
+ * the list of commit times; its ring starts at its second change, with
+ * that time. */
+START_TEST(test_single_set_has_no_ring)
+{
+	struct store *st = store_new();
+	struct history *h = store_history(st);
+	const struct key_history *kh;
+
+	history_depth = 100;
+	put(st, "a", "one", 1);
+	put(st, "b", "x", 2);
+	ck_assert_ptr_null(history_get(h, "a", 1));
+	ck_assert_uint_eq(history_count(h), 0);
+	ck_assert_uint_eq(history_time_of(h, 1), 10);
+	ck_assert_uint_eq(history_time_of(h, 2), 20);
+	ck_assert_str_eq(at(st, "a", 0), "-");
+	ck_assert_str_eq(at(st, "a", 1), "one");
+	ck_assert_str_eq(at(st, "b", 1), "-");
+	put(st, "a", "two", 3);
+	kh = history_get(h, "a", 1);
+	ck_assert_ptr_nonnull(kh);
+	ck_assert_uint_eq(kh->count, 2);
+	ck_assert(!kh->truncated);
+	ck_assert_uint_eq(HISTORY_AT(kh, 0)->time, 10);
+	ck_assert_uint_eq(HISTORY_AT(kh, 1)->time, 30);
+	ck_assert_uint_eq(history_known_from(kh), 0);
+	/* A key that came from a file without its past (at or before
+	 * known_since) is not one set once. */
+	history_set_known_since(h, 2);
+	ck_assert_str_eq(at(st, "b", 1), "?");
+	ck_assert_uint_eq(history_time_of(h, 2), 0);
+	store_free(st);
+}
+END_TEST
+
+/* Commits in the same second share a pair; the list keeps the pairs
+ * from the one the oldest key set once needs, and is trimmed to them
+ * once it has grown. */
+START_TEST(test_times_are_bounded)
+{
+	struct store *st = store_new();
+	struct history *h = store_history(st);
+	const struct key_history *kh;
+	char key[16];
+	uint64_t rev = 0;
+
+	history_depth = 100;
+	for (int i = 0; i < 2200; i++) {
+		struct store_entry *e;
+
+		snprintf(key, sizeof(key), "k%d", i);
+		rev++;
+		e = entry(key, "v", rev);
+		/* Two commits a second. */
+		history_change(h, key, strlen(key), rev, 1000 + (int64_t)i / 2,
+		    HISTORY_SET, store_put(st, e), true);
+	}
+	store_set_revision(st, rev);
+	ck_assert_uint_eq(history_times_count(h), 1100);
+	ck_assert_uint_eq(history_time_of(h, 4), 1001);
+	/* The first 1500 keys change again: their rings have their times,
+	 * the list is needed from k1500's revision (1501) on. */
+	for (int i = 0; i < 1500; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		put(st, key, "w", ++rev);
+	}
+	ck_assert_uint_eq(history_oldest_single(h, st), 1501);
+	ck_assert_uint_eq(history_times_first(h, 1501), 750);
+	history_times_trim(h, st);
+	ck_assert_uint_eq(history_times_count(h), 350);
+	ck_assert_uint_eq(history_time_of(h, 1501), 1750);
+	ck_assert_uint_eq(history_time_of(h, 2200), 2099);
+	kh = history_get(h, "k3", 2);
+	ck_assert_uint_eq(HISTORY_AT(kh, 0)->time, 1001);
+	/* Below twice what was left, no walk. */
+	history_times_trim(h, st);
+	ck_assert_uint_eq(history_times_count(h), 350);
+	store_free(st);
+}
+END_TEST
+
 /* history_restore: a snapshot's record, with the store's entry as the
  * newest version, cut to the depth. */
 START_TEST(test_ring_restore)
@@ -494,6 +576,47 @@ START_TEST(test_history_across_compaction_and_restart)
 }
 END_TEST
 
+/* Keys set once keep their time and their known past (absent before)
+ * across restarts and compactions, plain and with --compress, through
+ * the list of commit times. */
+START_TEST(test_single_sets_across_compaction_and_restart)
+{
+	char *before, *before_a;
+
+	start_looped(_i);
+	CTL_OK(s, "set", "a", "1");
+	CTL_OK(s, "set", "b", "x");
+	before_a = strdup(CTL_OK(s, "history", "a"));
+	before = strdup(CTL_OK(s, "history", "b"));
+	ck_assert_uint_eq(count_lines(before), 1);
+	LINE_IS(before, 0, "2", "set", "x");
+	for (int round = 0; round < 3; round++) {
+		if (round > 0)
+			CTL_OK(s, "compact");
+		e2e_stop(s);
+		start_looped(_i);
+		ck_assert_str_eq(CTL_OK(s, "history", "b"), before);
+		CTL_EXIT(s, 1, "get", "--at", "1", "b");
+		ck_assert_ptr_nonnull(strstr(s->err, "did not exist"));
+		ck_assert_str_eq(CTL_OK(s, "get", "--at", "2", "b"), "x\n");
+		/* Its second change starts its ring, with the first time. */
+		if (round == 1) {
+			CTL_OK(s, "set", "a", "2");
+			ck_assert(strncmp(CTL_OK(s, "history", "a"), before_a,
+			              strlen(before_a)) == 0);
+			LINE_IS(CTL_OK(s, "history", "a"), 1, "3", "set", "2");
+		}
+	}
+	ck_assert_uint_eq(count_lines(CTL_OK(s, "history", "a")), 2);
+	LINE_IS(CTL_OK(s, "history", "a"), 0, "1", "set", "1");
+	ck_assert(strncmp(CTL_OK(s, "history", "a"), before_a,
+	              strlen(before_a)) == 0);
+	e2e_stop(s);
+	free(before);
+	free(before_a);
+}
+END_TEST
+
 START_TEST(test_history_zero)
 {
 	start_with_history("0");
@@ -583,6 +706,8 @@ history_suite(void)
 	tcase_add_test(tc, test_ring_none);
 	tcase_add_test(tc, test_ring_unknown_past);
 	tcase_add_test(tc, test_ring_restore);
+	tcase_add_test(tc, test_single_set_has_no_ring);
+	tcase_add_test(tc, test_times_are_bounded);
 
 	tc = tcase(suite, "objctl", 120, true);
 	tcase_add_test(tc, test_history_of_sets_and_deletes);
@@ -592,6 +717,8 @@ history_suite(void)
 	tcase_add_test(tc, test_revert_too_old);
 	tcase_add_loop_test(tc, test_history_across_compaction_and_restart, 0,
 	    2);
+	tcase_add_loop_test(tc, test_single_sets_across_compaction_and_restart,
+	    0, 2);
 	tcase_add_test(tc, test_history_zero);
 	tcase_add_test(tc, test_foreign_file_loads);
 	return suite;
