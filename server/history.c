@@ -351,13 +351,12 @@ key_history_alloc(const char *key, size_t keylen, uint64_t hash, uint32_t cap,
 	return n;
 }
 
-/* key's ring, made if it has none; *slot is where it lies. */
+/* key's ring, made in slot i (find_slot's for hash) if it has none;
+ * *slot is where it lies. */
 static struct key_history *
-ring_for(struct history *h, const char *key, size_t keylen, size_t *slot)
+ring_at(struct history *h, const char *key, size_t keylen, uint64_t hash,
+    size_t i, size_t *slot)
 {
-	uint64_t hash = store_key_hash(h->seed, key, keylen);
-	size_t i = find_slot(h, key, keylen, hash);
-
 	if (h->slots[i] == NULL) {
 		h->slots[i] = key_history_alloc(key, keylen, hash, 1, NULL);
 		h->bytes += keylen + HISTORY_VERSION_FILE_COST;
@@ -368,6 +367,15 @@ ring_for(struct history *h, const char *key, size_t keylen, size_t *slot)
 	}
 	*slot = i;
 	return h->slots[i];
+}
+
+static struct key_history *
+ring_for(struct history *h, const char *key, size_t keylen, size_t *slot)
+{
+	uint64_t hash = store_key_hash(h->seed, key, keylen);
+
+	return ring_at(h, key, keylen, hash, find_slot(h, key, keylen, hash),
+	    slot);
 }
 
 static void
@@ -471,27 +479,29 @@ history_change(struct history *h, const char *key, size_t keylen,
 {
 	struct key_history *kh;
 	struct history_version *cur;
+	uint64_t hash;
 	size_t slot;
 
 	if (h == NULL || history_depth == 0) {
 		free(old);
 		return;
 	}
-	kh = history_get(h, key, keylen);
-	if (kh == NULL && old == NULL) {
+	hash = store_key_hash(h->seed, key, keylen);
+	slot = find_slot(h, key, keylen, hash);
+	if (h->slots[slot] == NULL && old == NULL) {
 		/* A new key: its version is its entry, its time in the
 		 * list. A delete of a key never set leaves nothing. */
 		if (what == HISTORY_SET && known)
 			note_time(h, revision, time);
 		else if (what == HISTORY_SET) {
-			kh = ring_for(h, key, keylen, &slot);
+			kh = ring_at(h, key, keylen, hash, slot, &slot);
 			kh->truncated = true;
 			kh = make_room(h, slot);
 			push(h, kh, revision, time, what, NULL);
 		}
 		return;
 	}
-	kh = ring_for(h, key, keylen, &slot);
+	kh = ring_at(h, key, keylen, hash, slot, &slot);
 	if (kh->count == 0 && !known)
 		kh->truncated = true;
 	if (old != NULL) {
