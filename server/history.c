@@ -355,10 +355,13 @@ key_history_alloc(const char *key, size_t keylen, uint64_t hash, uint32_t cap,
  * *slot is where it lies. */
 static struct key_history *
 ring_at(struct history *h, const char *key, size_t keylen, uint64_t hash,
-    size_t i, size_t *slot)
+    size_t i, size_t *slot, uint32_t cap)
 {
+	if (cap > history_depth)
+		cap = (uint32_t)history_depth;
 	if (h->slots[i] == NULL) {
-		h->slots[i] = key_history_alloc(key, keylen, hash, 1, NULL);
+		h->slots[i] = key_history_alloc(key, keylen, hash,
+		    cap > 0 ? cap : 1, NULL);
 		h->bytes += keylen + HISTORY_VERSION_FILE_COST;
 		if (++h->count * 4 > h->nslots * 3) {
 			grow_table(h);
@@ -375,7 +378,7 @@ ring_for(struct history *h, const char *key, size_t keylen, size_t *slot)
 	uint64_t hash = store_key_hash(h->seed, key, keylen);
 
 	return ring_at(h, key, keylen, hash, find_slot(h, key, keylen, hash),
-	    slot);
+	    slot, 1);
 }
 
 static void
@@ -494,14 +497,15 @@ history_change(struct history *h, const char *key, size_t keylen,
 		if (what == HISTORY_SET && known)
 			note_time(h, revision, time);
 		else if (what == HISTORY_SET) {
-			kh = ring_at(h, key, keylen, hash, slot, &slot);
+			kh = ring_at(h, key, keylen, hash, slot, &slot, 1);
 			kh->truncated = true;
 			kh = make_room(h, slot);
 			push(h, kh, revision, time, what, NULL);
 		}
 		return;
 	}
-	kh = ring_at(h, key, keylen, hash, slot, &slot);
+	/* A key's second change makes its ring with both versions. */
+	kh = ring_at(h, key, keylen, hash, slot, &slot, old != NULL ? 2 : 1);
 	if (kh->count == 0 && !known)
 		kh->truncated = true;
 	if (old != NULL) {
