@@ -615,11 +615,11 @@ client_check_entries(objd_client *c, Objd__Response *resp)
 	return OBJD_OK;
 }
 
-/* Reads one key and, if rev is not NULL, the revision that last changed
- * it. */
+/* Reads one key, now or at revision at (0: now), and, if rev is not
+ * NULL, the revision that last changed it. */
 static int
-client_get(objd_client *c, const char *key, Objd__Value **value, uint64_t *rev,
-    uint64_t *ttl_ms)
+client_get(objd_client *c, const char *key, uint64_t at, Objd__Value **value,
+    uint64_t *rev, uint64_t *ttl_ms)
 {
 	Objd__Request req = OBJD__REQUEST__INIT;
 	Objd__Get get = OBJD__GET__INIT;
@@ -631,6 +631,7 @@ client_get(objd_client *c, const char *key, Objd__Value **value, uint64_t *rev,
 	keys[0] = (char *)key;
 	get.n_keys = 1;
 	get.keys = keys;
+	get.at_revision = at;
 	req.op_case = OBJD__REQUEST__OP_GET;
 	req.get = &get;
 	status = objd_call(c, &req, &resp);
@@ -664,7 +665,7 @@ out:
 int
 objd_get(objd_client *c, const char *key, Objd__Value **value)
 {
-	return client_get(c, key, value, NULL, NULL);
+	return client_get(c, key, 0, value, NULL, NULL);
 }
 
 int
@@ -672,7 +673,7 @@ objd_get_meta(objd_client *c, const char *key, Objd__Value **value,
     uint64_t *revision)
 {
 	*revision = 0;
-	return client_get(c, key, value, revision, NULL);
+	return client_get(c, key, 0, value, revision, NULL);
 }
 
 int
@@ -681,16 +682,35 @@ objd_get_ttl(objd_client *c, const char *key, Objd__Value **value,
 {
 	*revision = 0;
 	*ttl_ms = 0;
-	return client_get(c, key, value, revision, ttl_ms);
+	return client_get(c, key, 0, value, revision, ttl_ms);
+}
+
+int
+objd_get_at(objd_client *c, const char *key, uint64_t at, Objd__Value **value,
+    uint64_t *revision)
+{
+	uint64_t rev = 0;
+	int status = client_get(c, key, at, value, &rev, NULL);
+
+	if (revision != NULL)
+		*revision = rev;
+	return status;
 }
 
 int
 objd_get_all(objd_client *c, Objd__Response **resp)
 {
+	return objd_get_all_at(c, 0, resp);
+}
+
+int
+objd_get_all_at(objd_client *c, uint64_t at, Objd__Response **resp)
+{
 	Objd__Request req = OBJD__REQUEST__INIT;
 	Objd__Get get = OBJD__GET__INIT;
 	int status;
 
+	get.at_revision = at;
 	req.op_case = OBJD__REQUEST__OP_GET;
 	req.get = &get;
 	status = objd_call(c, &req, resp);
@@ -952,6 +972,38 @@ objd_delete_prefix(objd_client *c, const char *prefix)
 	req.op_case = OBJD__REQUEST__OP_BATCH;
 	req.batch = &batch;
 	return client_call_write(c, &req, NULL, 0);
+}
+
+int
+objd_history(objd_client *c, const char *key, Objd__Response **resp)
+{
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__History history = OBJD__HISTORY__INIT;
+	char why[256];
+	int status;
+
+	history.key = (char *)key;
+	req.op_case = OBJD__REQUEST__OP_HISTORY;
+	req.history = &history;
+	status = objd_call(c, &req, resp);
+	if (status != OBJD_OK)
+		return status;
+	for (size_t i = 0; i < (*resp)->n_versions; i++) {
+		const Objd__Version *v = (*resp)->versions[i];
+
+		if (v->what == OBJD__VERSION__WHAT__SET &&
+		    (v->value == NULL ||
+		        !value_valid(v->value, why, sizeof(why)))) {
+			client_fail(c,
+			    "objd at %s answered with an invalid version: %s",
+			    c->socket_path,
+			    v->value == NULL ? "no value" : why);
+			objd_response_free(*resp);
+			*resp = NULL;
+			return OBJD_FAILED;
+		}
+	}
+	return OBJD_OK;
 }
 
 int

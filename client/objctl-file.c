@@ -176,7 +176,7 @@ int
 ctl_file_scan(const char *path, struct ctl_file *f, char *err, size_t errlen)
 {
 	struct file_entries fe = { 0 };
-	struct scan_ops ops = { file_collect, NULL, &fe };
+	struct scan_ops ops = { .entry = file_collect, .arg = &fe };
 	int status;
 
 	if ((status = file_open(path, f, err, errlen)) != OBJD_OK)

@@ -67,6 +67,7 @@ struct ctl {
 	uint64_t count;
 	bool merge;       /* load --merge */
 	uint64_t ttl_ms;  /* set --ttl SECONDS; 0: none */
+	uint64_t at;      /* get --at REV; 0: now */
 	bool fix;         /* check --fix */
 	const char *file; /* --file: read this file, not objd */
 	struct ctl_file offline;
@@ -90,6 +91,7 @@ enum ctl_opt_id {
 	OPT_FILE,
 	OPT_FIX,
 	OPT_TTL,
+	OPT_AT,
 	OPT_HELP,
 	OPT_VERSION
 };
@@ -115,7 +117,8 @@ static const struct ctl_opt ctl_opts[] = {
 	{ "prefix", 0, "PREFIX", OPT_PREFIX, false,
 	    "del: every key that starts with PREFIX, at least one" },
 	{ "if-revision", 0, "N", OPT_IF_REVISION, false,
-	    "set, del: only if every KEY was last changed at revision N" },
+	    "set, del, revert: only if every KEY was last changed at "
+	    "revision N" },
 	{ "if-absent", 0, NULL, OPT_IF_ABSENT, false,
 	    "set, del, hold: only if no KEY exists" },
 	{ "meta", 0, NULL, OPT_META, false,
@@ -132,6 +135,8 @@ static const struct ctl_opt ctl_opts[] = {
 	    "check: cut a torn tail back to the last good commit" },
 	{ "ttl", 0, "SECONDS", OPT_TTL, false,
 	    "set: the keys expire SECONDS later (fractions allowed)" },
+	{ "at", 0, "REV", OPT_AT, false,
+	    "get: the object or KEY as it was at revision REV" },
 	{ "help", 'h', NULL, OPT_HELP, true, "print this help" },
 	{ "version", 0, NULL, OPT_VERSION, true, "print objctl's version" },
 };
@@ -161,13 +166,15 @@ static int cmd_ping(struct ctl *, int, char **);
 static int cmd_check(struct ctl *, int, char **);
 static int cmd_edit(struct ctl *, int, char **);
 static int cmd_hold(struct ctl *, int, char **);
+static int cmd_history(struct ctl *, int, char **);
+static int cmd_revert(struct ctl *, int, char **);
 
 #define CTL_CONDS ((1u << OPT_IF_REVISION) | (1u << OPT_IF_ABSENT))
 
 static const struct ctl_cmd ctl_cmds[] = {
-	{ "get", 0, 1, "[--meta] [KEY]",
-	    "print the whole object, or the value of KEY", 1u << OPT_META,
-	    cmd_get, true },
+	{ "get", 0, 1, "[OPTIONS] [KEY]",
+	    "print the whole object, or the value of KEY",
+	    (1u << OPT_META) | (1u << OPT_AT), cmd_get, true },
 	{ "set", 1, -1, "[OPTIONS] KEY VALUE...",
 	    "set keys in one atomic change",
 	    (1u << OPT_STRING) | (1u << OPT_STDIN) | (1u << OPT_TTL) |
@@ -181,6 +188,12 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    (1u << OPT_PREFIX) | CTL_CONDS, cmd_del, false },
 	{ "list", 0, 1, "[PREFIX]", "print the keys, one a line, sorted", 0,
 	    cmd_list, true },
+	{ "history", 1, 1, "KEY",
+	    "print the versions kept of KEY, oldest first", 0, cmd_history,
+	    false },
+	{ "revert", 2, 2, "[OPTIONS] KEY REV",
+	    "set KEY back to its value at revision REV, as a new change",
+	    1u << OPT_IF_REVISION, cmd_revert, false },
 	{ "watch", 0, 1, "[OPTIONS] [PREFIX]",
 	    "print the values, then a line per change",
 	    (1u << OPT_SINCE) | (1u << OPT_COUNT), cmd_watch, false },
@@ -501,6 +514,13 @@ ctl_apply_opt(struct ctl *ctl, const struct ctl_cmd *cmd,
 		return 0;
 	case OPT_TTL:
 		return ctl_set_ttl(ctl, value);
+	case OPT_AT:
+		if (ctl_set_uint(o->name, "a revision", value, &ctl->at) != 0)
+			return CTL_USAGE;
+		if (ctl->at == 0)
+			return ctl_err(CTL_USAGE,
+			    "--at wants a revision from 1 on");
+		return 0;
 	case OPT_HELP:
 		if (cmd != NULL)
 			ctl_cmd_help(stdout, cmd);
@@ -613,6 +633,9 @@ ctl_connect(struct ctl *ctl)
 	char err[1024];
 	int status;
 
+	/* revert reads, then writes, on one connection. */
+	if (ctl->client != NULL)
+		return OBJD_OK;
 	status = objd_connect(ctl->socket, ctl->timeout, &ctl->client, err,
 	    sizeof(err));
 	if (status != OBJD_OK)
@@ -871,7 +894,8 @@ ctl_get_all(struct ctl *ctl)
 		return status;
 	if (ctl->file != NULL)
 		resp = ctl->offline.all;
-	else if ((status = objd_get_all(ctl->client, &resp)) != OBJD_OK) {
+	else if ((status = objd_get_all_at(ctl->client, ctl->at, &resp)) !=
+	    OBJD_OK) {
 		objd_response_free(resp);
 		return ctl_call_failed(ctl, status);
 	}
@@ -935,11 +959,17 @@ cmd_get(struct ctl *ctl, int argc, char **argv)
 	if (ctl->file != NULL)
 		status = ctl_file_get(&ctl->offline, path, &v, &rev, ctl->why,
 		    sizeof(ctl->why));
+	else if (ctl->at != 0)
+		status = objd_get_at(ctl->client, path, ctl->at, &v, &rev);
 	else if (ctl->meta)
 		status = objd_get_ttl(ctl->client, path, &v, &rev, &ttl_ms);
 	else
 		status = objd_get(ctl->client, path, &v);
 	free(path);
+	/* objd says whether the key did not exist then, or the history
+	 * does not reach back so far. */
+	if (status == OBJD_NOT_FOUND && ctl->at != 0)
+		return ctl_call_failed(ctl, status);
 	if (status == OBJD_NOT_FOUND) {
 		shown = ctl_escape(argv[0], false);
 		ctl_err(status, "key not found: %s", shown);
@@ -2006,6 +2036,7 @@ ctl_print_status_text(const Objd__StatusInfo *in)
 	else
 		printf("file size: %" PRIu64 "\n", in->file_size);
 	printf("commits: %" PRIu64 "\n", in->commits);
+	printf("history: %" PRIu64 " versions a key\n", in->history_depth);
 	if (in->commit_waits > 0)
 		printf("commit waits: %" PRIu64 " (%" PRIu64 " ran out)\n",
 		    in->commit_waits, in->commit_waits_expired);
@@ -2069,6 +2100,7 @@ ctl_print_status_json(const Objd__StatusInfo *in)
 	ctl_add(m, "commits", ctl_uint(in->commits));
 	ctl_add(m, "commit_waits", ctl_uint(in->commit_waits));
 	ctl_add(m, "commit_waits_expired", ctl_uint(in->commit_waits_expired));
+	ctl_add(m, "history_depth", ctl_uint(in->history_depth));
 	ctl_add(m, "expiring_keys", ctl_uint(in->expiring_keys));
 	ctl_add(m, "held_keys", ctl_uint(in->held_keys));
 	ctl_print_json(m, 2);
@@ -2138,6 +2170,154 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
 		ctl_print_status_text(resp->info);
 	objd_response_free(resp);
 	return OBJD_OK;
+}
+
+/* A version's time: ISO 8601 in UTC; "-" (null in JSON) if unknown. */
+static void
+ctl_format_utc(char *buf, size_t len, int64_t t)
+{
+	time_t secs = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || t >= 253402300800 || gmtime_r(&secs, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "-");
+}
+
+static const char *
+ctl_what_name(Objd__Version__What what)
+{
+	switch (what) {
+	case OBJD__VERSION__WHAT__SET:
+		return "set";
+	case OBJD__VERSION__WHAT__DELETE:
+		return "delete";
+	case OBJD__VERSION__WHAT__EXPIRE:
+		return "expire";
+	default:
+		return "unknown";
+	}
+}
+
+static void
+ctl_print_version(struct ctl *ctl, Objd__Version *v)
+{
+	char when[64], *text;
+	Objd__Value *m;
+
+	ctl_format_utc(when, sizeof(when), v->time);
+	if (ctl->json) {
+		m = value_new_map();
+		ctl_add(m, "revision", ctl_uint(v->revision));
+		ctl_add(m, "time",
+		    v->time > 0 && strcmp(when, "-") != 0
+		        ? value_new_string(when, strlen(when))
+		        : value_new_null());
+		ctl_add(m, "what",
+		    value_new_string(ctl_what_name(v->what),
+		        strlen(ctl_what_name(v->what))));
+		if (v->value != NULL) {
+			ctl_add(m, "value", v->value);
+			v->value = NULL; /* the map's now */
+		}
+		ctl_print_json(m, 0);
+		return;
+	}
+	printf("%" PRIu64 " %s %s", v->revision, when, ctl_what_name(v->what));
+	if (v->value == NULL) {
+		printf("\n");
+		return;
+	}
+	/* The value as get prints it: a string raw, the rest as JSON. */
+	if (v->value->kind_case == OBJD__VALUE__KIND_STRING_VALUE)
+		printf(" %s\n", v->value->string_value);
+	else {
+		text = json_from_value(v->value, 0);
+		printf(" %s\n", text);
+		free(text);
+	}
+}
+
+static int
+cmd_history(struct ctl *ctl, int argc, char **argv)
+{
+	Objd__Response *resp;
+	char *path;
+	int status;
+
+	if ((status = ctl_key_arg(argv[0], &path)) != 0)
+		return status;
+	if ((status = ctl_connect(ctl)) != OBJD_OK) {
+		free(path);
+		return status;
+	}
+	status = objd_history(ctl->client, path, &resp);
+	free(path);
+	if (status != OBJD_OK) {
+		objd_response_free(resp);
+		return ctl_call_failed(ctl, status);
+	}
+	for (size_t i = 0; i < resp->n_versions; i++)
+		ctl_print_version(ctl, resp->versions[i]);
+	objd_response_free(resp);
+	return OBJD_OK;
+}
+
+static int
+cmd_revert(struct ctl *ctl, int argc, char **argv)
+{
+	uint64_t rev;
+	Objd__Value *v = NULL;
+	objd_op op = { 0 };
+	char *path;
+	const char *why;
+	int status;
+
+	if ((status = ctl_key_arg(argv[0], &path)) != 0)
+		return status;
+	if (ctl_set_uint("revert", "a revision", argv[1], &rev) != 0 ||
+	    rev == 0) {
+		free(path);
+		return ctl_err(CTL_USAGE,
+		    "usage: objctl revert KEY REV (REV a revision from 1 on)");
+	}
+	if ((status = ctl_connect(ctl)) != OBJD_OK) {
+		free(path);
+		return status;
+	}
+	status = objd_get_at(ctl->client, path, rev, &v, NULL);
+	why = objd_client_error(ctl->client);
+	/* Absent then: deleted now. A history that does not reach back so
+	 * far is an error. */
+	if (status == OBJD_NOT_FOUND && strstr(why, "older than") != NULL) {
+		free(path);
+		return ctl_call_failed(ctl, status);
+	}
+	if (status != OBJD_OK && status != OBJD_NOT_FOUND) {
+		free(path);
+		return ctl_call_failed(ctl, status);
+	}
+	/* Absent then and now, unconditionally: nothing to change. */
+	if (v == NULL && !ctl->if_revision_set) {
+		Objd__Value *now = NULL;
+
+		status = objd_get(ctl->client, path, &now);
+		objd_value_free(now);
+		if (status != OBJD_OK) {
+			free(path);
+			if (status != OBJD_NOT_FOUND)
+				return ctl_call_failed(ctl, status);
+			if (ctl->json)
+				ctl_print_revision(ctl);
+			return OBJD_OK;
+		}
+	}
+	op.key = path;
+	op.value = v;
+	status = ctl_write(ctl, &op, &path, 1);
+	objd_value_free(v);
+	free(path);
+	return status;
 }
 
 static int

@@ -116,6 +116,21 @@ int objd_get_meta(objd_client *c, const char *key, Objd__Value **value,
  * (*resp)->n_entries) holds every key (->key) and its value (->value),
  * sorted bytewise by key; free *resp with objd_response_free(). */
 int objd_get_all(objd_client *c, Objd__Response **resp);
+/* objd_get_meta() of the key as it was at revision at (0: now), from
+ * the history objd keeps (objd --history); revision may be NULL.
+ * OBJD_NOT_FOUND if the key did not exist then, or if the history does
+ * not reach back to at (objd_client_error() says which). */
+int objd_get_at(objd_client *c, const char *key, uint64_t at,
+    Objd__Value **value, uint64_t *revision);
+/* objd_get_all() of the object as it was at revision at. */
+int objd_get_all_at(objd_client *c, uint64_t at, Objd__Response **resp);
+/* The versions objd keeps of a top-level key, oldest first, in
+ * (*resp)->versions[0 .. (*resp)->n_versions): each a revision, a time
+ * (seconds since the epoch, 0 if unknown), what happened (->what:
+ * OBJD__VERSION__WHAT__SET, __DELETE or __EXPIRE) and for a set the
+ * value. OBJD_NOT_FOUND if it has none. Free *resp with
+ * objd_response_free(). */
+int objd_history(objd_client *c, const char *key, Objd__Response **resp);
 /* Sets keys[i] to values[i] for i < n in one atomic change: all or
  * nothing. The values stay the caller's. A key appears at most once. */
 int objd_set(objd_client *c, const char *const *keys,

@@ -74,6 +74,13 @@ read_field(const uint8_t *buf, size_t len, size_t *pos, uint32_t *number,
 	}
 }
 
+int
+objfile_read_field(const uint8_t *buf, size_t len, size_t *pos,
+    uint32_t *number, unsigned *wire, uint64_t *value)
+{
+	return read_field(buf, len, pos, number, wire, value);
+}
+
 /* One map entry, as it lies in the file. */
 struct raw_entry {
 	const char *key;
@@ -182,7 +189,8 @@ struct scan {
 	uint64_t revision;
 	size_t *staged; /* offsets of the entries waiting for their commit */
 	size_t nstaged, capstaged;
-	size_t nchunks; /* of the staged, deflated chunks */
+	size_t nchunks;  /* of the staged, deflated chunks */
+	size_t nrecords; /* of the staged, history records */
 	bool compressed;
 	uint64_t commits;
 	/* Where the walk stopped and what it found there. */
@@ -225,6 +233,43 @@ scan_apply_entry(struct scan *sc, const uint8_t *p, size_t len,
 	}
 	apply_entry(sc->ops, &e, revision);
 	return 0;
+}
+
+/* True if the history record at p has no key: the time of a change. */
+static bool
+record_is_time(const uint8_t *p, size_t len)
+{
+	size_t pos = 0;
+	uint32_t number;
+	unsigned wire;
+	uint64_t n;
+
+	while (pos < len) {
+		if (read_field(p, len, &pos, &number, &wire, &n) == -1)
+			return false;
+		if (wire == 2 && number == OBJFILE_RECORD_KEY && n > 0)
+			return false;
+		if (wire != 0)
+			pos += (size_t)n;
+	}
+	return true;
+}
+
+/* Hands the history record at p (its field at byte at) to ops->record. */
+static int
+scan_apply_record(struct scan *sc, enum scan_record_kind kind, const uint8_t *p,
+    size_t len, size_t at)
+{
+	if (sc->ops->record == NULL ||
+	    sc->ops->record(kind, p, len, sc->has_header, sc->ops->arg))
+		return 0;
+	sc->damage = SCAN_BAD_ENTRY;
+	sc->at = at;
+	snprintf(sc->why, sizeof(sc->why), "malformed %s at byte %zu",
+	    kind == SCAN_RECORD_TIMES ? "list of commit times"
+	                              : "history record",
+	    at);
+	return -1;
 }
 
 /* Inflates the chunk at byte at (its payload: in, inlen) into
@@ -287,14 +332,25 @@ scan_apply_chunk(struct scan *sc, size_t at, const uint8_t *p, size_t len,
 		field_at = pos;
 		if (read_field(sc->inflated, outlen, &pos, &number, &wire,
 		        &n) == -1 ||
-		    number != OBJFILE_FIELD_ENTRIES || wire != 2) {
+		    (number != OBJFILE_FIELD_ENTRIES &&
+		        number != OBJFILE_FIELD_HISTORY) ||
+		    wire != 2) {
 			sc->damage = SCAN_BAD_CHUNK;
 			sc->at = at;
 			snprintf(sc->why, sizeof(sc->why),
 			    "the deflated chunk at byte %zu holds something "
-			    "other than map entries, at its byte %zu",
+			    "other than map entries and history records, at "
+			    "its byte %zu",
 			    at, field_at);
 			return -1;
+		}
+		/* A key's record follows its entry, in the same chunk. */
+		if (number == OBJFILE_FIELD_HISTORY) {
+			if (scan_apply_record(sc, SCAN_RECORD_KEY,
+			        sc->inflated + pos, (size_t)n, at) == -1)
+				return -1;
+			pos += (size_t)n;
+			continue;
 		}
 		if (scan_apply_entry(sc, sc->inflated + pos, (size_t)n,
 		        revision, at, true) == -1)
@@ -337,6 +393,17 @@ scan_apply(struct scan *sc, uint64_t revision, const uint32_t *want)
 	unsigned wire;
 	uint64_t n;
 
+	/* A change's time record comes after its entries: taken first. */
+	for (size_t i = 0; i < sc->nstaged && sc->nrecords > 0; i++) {
+		size_t at = sc->staged[i], pos = at;
+
+		read_field(sc->buf, sc->len, &pos, &number, &wire, &n);
+		if (number == OBJFILE_FIELD_HISTORY &&
+		    record_is_time(sc->buf + pos, (size_t)n) &&
+		    scan_apply_record(sc, SCAN_RECORD_TIME, sc->buf + pos,
+		        (size_t)n, at) == -1)
+			return -1;
+	}
 	for (size_t i = 0; i < sc->nstaged; i++) {
 		size_t at = sc->staged[i], pos = at;
 
@@ -344,7 +411,16 @@ scan_apply(struct scan *sc, uint64_t revision, const uint32_t *want)
 		    i + SCAN_FETCH_AHEAD < sc->nstaged)
 			scan_prefetch(sc, i + SCAN_FETCH_AHEAD);
 		read_field(sc->buf, sc->len, &pos, &number, &wire, &n);
-		if (number == OBJFILE_FIELD_DEFLATED) {
+		if (number == OBJFILE_FIELD_TIMES) {
+			if (scan_apply_record(sc, SCAN_RECORD_TIMES,
+			        sc->buf + pos, (size_t)n, at) == -1)
+				return -1;
+		} else if (number == OBJFILE_FIELD_HISTORY) {
+			if (!record_is_time(sc->buf + pos, (size_t)n) &&
+			    scan_apply_record(sc, SCAN_RECORD_KEY,
+			        sc->buf + pos, (size_t)n, at) == -1)
+				return -1;
+		} else if (number == OBJFILE_FIELD_DEFLATED) {
 			if (scan_apply_chunk(sc, at, sc->buf + pos, (size_t)n,
 			        revision, &count) == -1)
 				return -1;
@@ -356,6 +432,9 @@ scan_apply(struct scan *sc, uint64_t revision, const uint32_t *want)
 	}
 	sc->nstaged = 0;
 	sc->nchunks = 0;
+	sc->nrecords = 0;
+	if (sc->ops->committed != NULL)
+		sc->ops->committed(revision, sc->ops->arg);
 	/* The crc matched: a wrong count is the writer's, not a torn
 	 * write. */
 	if (want != NULL && count != *want) {
@@ -377,14 +456,13 @@ scan_commit_ok(struct scan *sc, size_t tag_at, size_t pos, size_t n,
     size_t from, uint64_t *revision, uint32_t *n_entries)
 {
 	Objd__Commit *c = objd__commit__unpack(NULL, n, sc->buf + pos);
-	size_t plain = sc->nstaged - sc->nchunks;
+	size_t plain = sc->nstaged - sc->nchunks - sc->nrecords;
 	bool ok;
 
 	if (c == NULL)
 		return false;
 	ok = c->crc32 == libdeflate_crc32(0, sc->buf + from, tag_at - from) &&
-	    (sc->nchunks == 0 ? c->n_entries == sc->nstaged
-	                      : c->n_entries >= plain);
+	    (sc->nchunks == 0 ? c->n_entries == plain : c->n_entries >= plain);
 	*revision = c->revision;
 	*n_entries = c->n_entries;
 	objd__commit__free_unpacked(c, NULL);
@@ -554,7 +632,12 @@ scan_file(struct scan *sc)
 			sc->has_header = true;
 		else if (wire == 2 && number == OBJFILE_FIELD_ENTRIES)
 			scan_stage(sc, tag_at);
-		else if (wire == 2 && number == OBJFILE_FIELD_DEFLATED) {
+		else if (wire == 2 &&
+		    (number == OBJFILE_FIELD_HISTORY ||
+		        number == OBJFILE_FIELD_TIMES)) {
+			scan_stage(sc, tag_at);
+			sc->nrecords++;
+		} else if (wire == 2 && number == OBJFILE_FIELD_DEFLATED) {
 			scan_stage(sc, tag_at);
 			sc->nchunks++;
 			sc->compressed = true;

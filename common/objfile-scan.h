@@ -18,6 +18,11 @@
 #define OBJFILE_FIELD_DEFLATED 3
 #define OBJFILE_FIELD_PADDING 14
 #define OBJFILE_FIELD_COMMITS 15
+/* objd --history: a HistoryRecord (a key's versions, or without a key
+ * the time of a change), and a snapshot's HistoryTimes. */
+#define OBJFILE_FIELD_HISTORY 16
+#define OBJFILE_FIELD_TIMES 17
+#define OBJFILE_RECORD_KEY 1
 #define OBJFILE_ENTRY_KEY 1
 #define OBJFILE_ENTRY_VALUE 2
 #define OBJFILE_ENTRY_REVISION 3
@@ -75,10 +80,25 @@ struct scan_entry {
 	uint64_t holder;
 };
 
+/* The history records of a good commit, as the walk hands them on. */
+enum scan_record_kind {
+	SCAN_RECORD_TIME, /* without a key: the time of the change, before
+	                   * its entries */
+	SCAN_RECORD_KEY,  /* a key's versions, after its entry */
+	SCAN_RECORD_TIMES /* a snapshot's list of commit times */
+};
+
 struct scan_ops {
 	void (*entry)(const struct scan_entry *e, void *arg);
 	/* Optional: a key the walk will hand on soon, for a cache fetch. */
 	void (*prefetch)(const char *key, size_t keylen, void *arg);
+	/* Optional: a history record's payload; false if it is malformed.
+	 * ours: the file is objd's (another program's is checked as
+	 * strictly as a request). Without it records are passed over. */
+	bool (*record)(enum scan_record_kind kind, const uint8_t *p, size_t len,
+	    bool ours, void *arg);
+	/* Optional: every entry and record of a good commit was handed on. */
+	void (*committed)(uint64_t revision, void *arg);
 	void *arg;
 };
 
@@ -95,6 +115,12 @@ struct scan_report {
 	uint64_t commits;  /* how many good commits */
 	char why[512];     /* the reason, for a message */
 };
+
+/* Reads the header of one protobuf field at buf[*pos..len): its number,
+ * wire type and, for a varint, its value; for the other types *value is
+ * the payload's size and *pos is left at the payload. -1 if malformed. */
+int objfile_read_field(const uint8_t *buf, size_t len, size_t *pos,
+    uint32_t *number, unsigned *wire, uint64_t *value);
 
 /* Walks buf[0..len), an object file, handing the entries of each good
  * commit to ops->entry in the file's order (the last of a key wins).

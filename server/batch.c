@@ -88,6 +88,7 @@ struct batch_list {
 	size_t nchanges, capchanges;
 	struct batch_waiter *waiters;
 	size_t nwaiters, capwaiters;
+	int64_t time; /* wall clock of the commit, for the history */
 };
 
 /* A batch of this many changes is large (a load). It leaves a lot of
@@ -98,8 +99,6 @@ struct batch_list {
  * restart on the same file; after such a batch, malloc_trim gives them
  * back. */
 #define BATCH_LARGE 10000
-/* How many changes ahead a large batch fetches the store's slots. */
-#define BATCH_AHEAD 8
 
 /* The longest a commit waits for writers to rejoin, in seconds. */
 #define REJOIN_MAX 0.001
@@ -551,6 +550,7 @@ batch_encode(struct objfile_changes *out, struct batch_list *l, uint64_t base)
 	struct batch_waiter *waiters = l->waiters;
 	uint64_t revision = base;
 	size_t i = 0, n = l->nchanges;
+	bool expiring = false;
 
 	for (size_t w = 0; w < l->nwaiters; w++) {
 		if (!waiters[w].changes) {
@@ -570,15 +570,68 @@ batch_encode(struct objfile_changes *out, struct batch_list *l, uint64_t base)
 				    e->keylen, STORE_ENTRY_VALUE(e), e->vallen,
 				    waiters[w].deadline, waiters[w].holder);
 		}
+		/* The versions the changes make take the time of the commit:
+		 * written in the first change, after its entries, and again
+		 * where a change's deletes start or stop being expiries. */
+		if (history_depth > 0 &&
+		    (revision == base + 1 || waiters[w].expire != expiring)) {
+			objfile_change_time(out, l->time, waiters[w].expire);
+			expiring = waiters[w].expire;
+		}
 		objfile_change_commit(out, revision);
 	}
 	return revision;
 }
 
+/* Applying a change waits on memory: its key's slot and entry in the
+ * store, and with history its ring's slot, header and versions, each a
+ * cache miss that a pipeline of sets would otherwise pay one after the
+ * other. batch_apply fetches them ahead, in stages: the slots
+ * BATCH_FETCH_AHEAD changes on, what they point to half as far, the
+ * versions a quarter as far. */
+#define BATCH_FETCH_AHEAD 16
+
+struct apply_fetch {
+	uint64_t store_hash, history_hash;
+};
+
+static void
+fetch_slots(struct apply_fetch *f, const struct store_entry *e,
+    const struct history *h)
+{
+	f->store_hash = store_prefetch_slot(server.store, e->data, e->keylen);
+	if (history_depth > 0)
+		f->history_hash = history_prefetch_slot(h, e->data, e->keylen);
+}
+
+static void
+fetch_ahead(struct apply_fetch *ahead, struct batch_change *changes, size_t i,
+    size_t n, const struct history *h)
+{
+	const size_t far = BATCH_FETCH_AHEAD, half = far / 2, quarter = far / 4;
+
+	if (i + quarter < n && history_depth > 0)
+		history_prefetch_version(h,
+		    ahead[(i + quarter) % far].history_hash);
+	if (i + half < n) {
+		store_prefetch_entry(server.store,
+		    ahead[(i + half) % far].store_hash);
+		if (history_depth > 0)
+			history_prefetch_ring(h,
+			    ahead[(i + half) % far].history_hash);
+	}
+	if (i + far < n)
+		fetch_slots(&ahead[(i + far) % far], changes[i + far].entry, h);
+}
+
+/* Applies the changes; each replaced or deleted entry's value goes into
+ * the history as the value of its key's version before. */
 static void
 batch_apply(const struct batch_list *l)
 {
 	struct batch_change *changes = l->changes;
+	struct history *h = store_history(server.store);
+	struct apply_fetch ahead[BATCH_FETCH_AHEAD];
 	size_t sets = 0, n = l->nchanges;
 
 	/* A large change (a load) sizes the table once, for the keys
@@ -588,32 +641,41 @@ batch_apply(const struct batch_list *l)
 		sets += !changes[i].delete;
 	if (sets > store_count(server.store))
 		store_reserve(server.store, sets);
+	/* A change or two gain nothing from it. */
+	if (n > 2)
+		for (size_t i = 0; i < n && i < BATCH_FETCH_AHEAD; i++)
+			fetch_slots(&ahead[i], changes[i].entry, h);
 	for (size_t i = 0; i < n; i++) {
 		struct batch_change *ch = &changes[i];
 		const struct batch_waiter *w = &l->waiters[ch->waiter];
+		struct store_entry *e = ch->entry;
 
-		/* The slot of a key a few changes on is fetched meanwhile:
-		 * in a large store each is a wait on memory. */
-		if (n >= BATCH_LARGE && i + BATCH_AHEAD < n)
-			(void)store_prefetch_slot(server.store,
-			    changes[i + BATCH_AHEAD].entry->data,
-			    changes[i + BATCH_AHEAD].entry->keylen);
+		if (n > 2)
+			fetch_ahead(ahead, changes, i, n, h);
 
+		if (n > 2)
+			fetch_ahead(ahead, changes, i, n, h);
 		if (ch->delete) {
-			free(store_remove(server.store, ch->entry->data,
-			    ch->entry->keylen));
-			watch_changed(ch->entry,
+			history_change(h, e->data, e->keylen, e->revision,
+			    l->time,
+			    w->expire ? HISTORY_EXPIRE : HISTORY_DELETE,
+			    store_remove(server.store, e->data, e->keylen),
+			    true);
+			watch_changed(e,
 			    w->expire ? OBJD__EVENT__TYPE__EXPIRE
 			              : OBJD__EVENT__TYPE__DELETE);
-			free(ch->entry);
+			free(e);
 		} else {
-			free(store_put(server.store, ch->entry));
+			history_change(h, e->data, e->keylen, e->revision,
+			    l->time, HISTORY_SET, store_put(server.store, e),
+			    true);
 			if (w->deadline != 0 || w->holder != 0)
-				store_lease_set(server.store, ch->entry->data,
-				    ch->entry->keylen, w->deadline, w->holder);
-			watch_changed(ch->entry, OBJD__EVENT__TYPE__SET);
+				store_lease_set(server.store, e->data,
+				    e->keylen, w->deadline, w->holder);
+			watch_changed(e, OBJD__EVENT__TYPE__SET);
 		}
 	}
+	history_times_trim(h, server.store);
 }
 
 /* Keeps l's arrays for the next batch if there are none, and they are
@@ -801,6 +863,7 @@ batch_commit_now(bool background)
 	if (rejoin.waiting)
 		rejoin_end(false);
 	batch_take(&l);
+	l.time = (int64_t)now_wall();
 
 	objfile_changes_init(server.file, &out);
 	after = batch_encode(&out, &l, before);

@@ -104,7 +104,9 @@ compact_maybe(void)
 	const struct objfile_stats *st = objfile_stats(server.file);
 	uint64_t size = st->file_size;
 	uint64_t live = store_bytes(server.store) +
-	    store_count(server.store) * COMPACT_ENTRY_OVERHEAD;
+	    store_count(server.store) * COMPACT_ENTRY_OVERHEAD +
+	    /* The history kept is part of what a compaction writes. */
+	    history_bytes(store_history(server.store));
 	double now;
 
 	if (objfile_compacting(server.file))

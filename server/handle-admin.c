@@ -36,6 +36,7 @@ handle_status(struct conn *c, const Objd__Request *req)
 	info.reload_interval = server.reload_interval;
 	info.file_size = objfile_stats(server.file)->file_size;
 	info.file_room = objfile_stats(server.file)->file_room;
+	info.history_depth = history_depth;
 	info.fsync = (char *)fsync_mode_name(server.fsync);
 	info.last_compaction = objfile_stats(server.file)->last_compaction;
 	info.recovered_bytes = objfile_stats(server.file)->recovered_bytes;

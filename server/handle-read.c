@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "framing.h"
 #include "key.h"
 #include "keypath.h"
 #include "objd.h"
@@ -81,15 +82,98 @@ get_nested(struct get_trees *trees, const struct store_entry *e,
 	return v != NULL ? value_pack(v, len) : NULL;
 }
 
-/* Fills it with the value at path; false with status and err if there
- * is none. *owned is set to bytes the caller frees afterwards. */
+/* The oldest revision at which key's state is known: a key that came
+ * without a past is known from its entry on. */
+static uint64_t
+known_from(const struct history *h, const char *key, size_t keylen)
+{
+	const struct key_history *kh = history_get(h, key, keylen);
+	const struct store_entry *e;
+
+	if (kh != NULL)
+		return history_known_from(kh);
+	e = store_get(server.store, key, keylen);
+	return e != NULL && !history_born(h, e) ? e->revision : 0;
+}
+
+/* Fills it with the top-level key's value at revision at, from the
+ * history; false with status and err if it had none then, or if the
+ * history does not reach back so far (*unknown, if not NULL). */
 static bool
-get_one(struct get_trees *trees, const char *path, struct reply_item *it,
-    uint8_t **owned, Objd__Status *status, char *err, size_t errlen)
+get_top_at(const char *key, size_t keylen, uint64_t at, struct reply_item *it,
+    Objd__Status *status, char *err, size_t errlen, bool *unknown)
+{
+	const struct history *h = store_history(server.store);
+	uint64_t changed = 0;
+
+	memset(it, 0, sizeof(*it));
+	switch (history_at(h, server.store, key, keylen, at, &it->val,
+	    &it->vallen, &changed)) {
+	case HISTORY_PRESENT:
+		it->key = key;
+		it->keylen = keylen;
+		it->revision = changed;
+		return true;
+	case HISTORY_ABSENT:
+		*status = OBJD__STATUS__NOT_FOUND;
+		snprintf(err, errlen, "key %.*s did not exist at revision %llu",
+		    (int)(keylen > 200 ? 200 : keylen), key,
+		    (unsigned long long)at);
+		return false;
+	case HISTORY_UNKNOWN:
+		break;
+	}
+	*status = OBJD__STATUS__NOT_FOUND;
+	if (unknown != NULL)
+		*unknown = true;
+	if (history_depth == 0)
+		snprintf(err, errlen,
+		    "revision %llu is older than the history objd keeps: "
+		    "none (objd --history 0)",
+		    (unsigned long long)at);
+	else
+		snprintf(err, errlen,
+		    "revision %llu is older than the history objd keeps of "
+		    "%.*s, which goes back to revision %llu",
+		    (unsigned long long)at, (int)(keylen > 200 ? 200 : keylen),
+		    key, (unsigned long long)known_from(h, key, keylen));
+	return false;
+}
+
+/* The top-level key's entry now, or at revision at (0: now). */
+static bool
+get_top(const char *key, size_t keylen, const char *path, uint64_t at,
+    struct reply_item *it, Objd__Status *status, char *err, size_t errlen)
 {
 	const struct store_entry *e;
+
+	if (at != 0)
+		return get_top_at(key, keylen, at, it, status, err, errlen,
+		    NULL);
+	e = store_get(server.store, key, keylen);
+	if (e == NULL) {
+		*status = OBJD__STATUS__NOT_FOUND;
+		snprintf(err, errlen, "key not found: %s", path);
+		return false;
+	}
+	reply_item_from_entry(it, e);
+	return true;
+}
+
+/* Fills it with the value at path, now or at revision at (0: now);
+ * false with status and err if there is none. *owned is set to bytes
+ * the caller frees afterwards. trees, if not NULL, keeps the values
+ * that nested paths reach into decoded for the request. */
+static bool
+get_one(struct get_trees *trees, const char *path, uint64_t at,
+    struct reply_item *it, uint8_t **owned, Objd__Status *status, char *err,
+    size_t errlen)
+{
+	const struct store_entry *e;
+	struct reply_item top;
 	struct keypath kp;
 	size_t parts;
+	bool found;
 
 	*owned = NULL;
 	if (keypath_is_plain(path)) {
@@ -97,6 +181,9 @@ get_one(struct get_trees *trees, const char *path, struct reply_item *it,
 			*status = OBJD__STATUS__INVALID;
 			return false;
 		}
+		if (at != 0)
+			return get_top_at(path, strlen(path), at, it, status,
+			    err, errlen, NULL);
 		e = store_get(server.store, path, strlen(path));
 		if (e == NULL) {
 			*status = OBJD__STATUS__NOT_FOUND;
@@ -110,30 +197,110 @@ get_one(struct get_trees *trees, const char *path, struct reply_item *it,
 		*status = OBJD__STATUS__INVALID;
 		return false;
 	}
-	e = store_get(server.store, kp.parts[0], kp.lens[0]);
-	if (e == NULL) {
-		*status = OBJD__STATUS__NOT_FOUND;
-		snprintf(err, errlen, "key not found: %s", path);
-	} else if (kp.n == 1)
-		reply_item_from_entry(it, e);
-	else {
-		*owned =
-		    get_nested(trees, e, &kp, &it->vallen, status, err, errlen);
+	found = get_top(kp.parts[0], kp.lens[0], path, at, &top, status, err,
+	    errlen);
+	e = found && at == 0 ? store_get(server.store, kp.parts[0], kp.lens[0])
+	                     : NULL;
+	if (found && kp.n == 1)
+		*it = top;
+	else if (found) {
+		*owned = e != NULL ? get_nested(trees, e, &kp, &it->vallen,
+		                         status, err, errlen)
+		                   : path_get(top.val, top.vallen, &kp,
+		                         &it->vallen, status, err, errlen);
 		if (*owned != NULL) {
 			it->val = *owned;
-			it->revision = e->revision;
+			it->revision = top.revision;
 			it->type = 0;
-			it->ttl_ms = expire_ttl_left(e->data, e->keylen);
+			it->ttl_ms =
+			    e != NULL ? expire_ttl_left(e->data, e->keylen) : 0;
 		}
 	}
 	parts = kp.n;
 	keypath_free(&kp);
-	if (e == NULL || (parts > 1 && *owned == NULL))
+	if (!found || (parts > 1 && *owned == NULL))
 		return false;
 	/* The answer names the key as it was asked for. */
 	it->key = path;
 	it->keylen = strlen(path);
 	return true;
+}
+
+/* The whole object at revision at, from the history. */
+struct object_at {
+	uint64_t at;
+	struct reply_item *items;
+	size_t n, cap;
+	bool unknown;
+	char err[512];
+};
+
+static void
+object_at_add(struct object_at *o, const char *key, size_t keylen)
+{
+	Objd__Status st;
+
+	if (o->unknown)
+		return;
+	if (o->n == o->cap) {
+		o->cap = o->cap ? o->cap * 2 : 64;
+		o->items = xreallocarray(o->items, o->cap, sizeof(*o->items));
+	}
+	if (get_top_at(key, keylen, o->at, &o->items[o->n], &st, o->err,
+	        sizeof(o->err), &o->unknown))
+		o->n++;
+}
+
+static void
+object_at_key(const struct key_history *kh, void *arg)
+{
+	object_at_add(arg, HISTORY_KEY(kh), kh->keylen);
+}
+
+static void
+object_at_entry(const struct store_entry *e, void *arg)
+{
+	/* Keys with a ring were taken from the history. */
+	if (history_get(store_history(server.store), e->data, e->keylen) ==
+	    NULL)
+		object_at_add(arg, e->data, e->keylen);
+}
+
+static int
+item_cmp(const void *a, const void *b)
+{
+	const struct reply_item *x = a, *y = b;
+	size_t n = x->keylen < y->keylen ? x->keylen : y->keylen;
+	int c = memcmp(x->key, y->key, n);
+
+	if (c != 0)
+		return c;
+	return (x->keylen > y->keylen) - (x->keylen < y->keylen);
+}
+
+static void
+get_all_at(struct conn *c, uint64_t id, uint64_t at)
+{
+	struct object_at o = { .at = at };
+
+	if (history_depth == 0) {
+		snprintf(o.err, sizeof(o.err),
+		    "revision %llu is older than the history objd keeps: "
+		    "none (objd --history 0)",
+		    (unsigned long long)at);
+		reply_status(c, id, OBJD__STATUS__NOT_FOUND, o.err);
+		return;
+	}
+	history_foreach(store_history(server.store), object_at_key, &o);
+	store_foreach(server.store, object_at_entry, &o);
+	if (o.unknown)
+		reply_status(c, id, OBJD__STATUS__NOT_FOUND, o.err);
+	else {
+		if (o.n > 0)
+			qsort(o.items, o.n, sizeof(*o.items), item_cmp);
+		reply_entries(c, id, OBJD__STATUS__OK, NULL, o.items, o.n);
+	}
+	free(o.items);
 }
 
 void
@@ -148,6 +315,21 @@ handle_get(struct conn *c, const Objd__Request *req)
 	struct get_trees trees = { NULL, { NULL } };
 	size_t n = 0;
 
+	if (get->at_revision >= store_revision(server.store) &&
+	    get->at_revision != 0) {
+		if (get->at_revision > store_revision(server.store)) {
+			snprintf(err, sizeof(err),
+			    "revision %llu is in the future (the object is at "
+			    "%llu)",
+			    (unsigned long long)get->at_revision,
+			    (unsigned long long)store_revision(server.store));
+			reply_status(c, req->id, OBJD__STATUS__INVALID, err);
+			return;
+		}
+	} else if (get->n_keys == 0 && get->at_revision != 0) {
+		get_all_at(c, req->id, get->at_revision);
+		return;
+	}
 	if (get->n_keys == 0) {
 		all = store_sorted(server.store, "", 0, &n);
 		items = xreallocarray(NULL, n + 1, sizeof(*items));
@@ -167,7 +349,8 @@ handle_get(struct conn *c, const Objd__Request *req)
 	}
 	for (size_t i = 0; i < get->n_keys; i++) {
 		if (get_one(get->n_keys > 1 ? &trees : NULL, get->keys[i],
-		        &items[n], &owned[i], &st, err, sizeof(err)))
+		        get->at_revision, &items[n], &owned[i], &st, err,
+		        sizeof(err)))
 			n++;
 		else if (status == OBJD__STATUS__OK ||
 		    (status == OBJD__STATUS__NOT_FOUND &&
@@ -200,4 +383,90 @@ handle_list(struct conn *c, const Objd__Request *req)
 	found = store_sorted(server.store, prefix, strlen(prefix), &n);
 	reply_keys(c, req->id, found, n);
 	free(found);
+}
+
+/* Appends a Version (Response field 9) to b; val NULL for none. */
+static void
+put_version(struct buf *b, uint64_t revision, uint32_t time, unsigned what,
+    const uint8_t *val, size_t vallen)
+{
+	size_t body;
+	uint8_t *p;
+
+	body = 1 + varint_size(revision);
+	if (time != 0)
+		body += 1 + varint_size(time);
+	if (what != 0)
+		body += 1 + varint_size(what);
+	if (val != NULL)
+		body += 1 + varint_size(vallen) + vallen;
+	if (b->len + 2 * VARINT_MAX_LEN + body > b->cap) {
+		b->cap = (b->len + 2 * VARINT_MAX_LEN + body) * 2;
+		b->data = xrealloc(b->data, b->cap);
+	}
+	p = b->data + b->len;
+	*p++ = (9 << 3) | 2;
+	p += varint_encode(p, body);
+	*p++ = 1 << 3;
+	p += varint_encode(p, revision);
+	if (time != 0) {
+		*p++ = 2 << 3;
+		p += varint_encode(p, time);
+	}
+	if (what != 0) {
+		*p++ = 3 << 3;
+		p += varint_encode(p, what);
+	}
+	if (val != NULL) {
+		*p++ = (4 << 3) | 2;
+		p += varint_encode(p, vallen);
+		memcpy(p, val, vallen);
+		p += vallen;
+	}
+	b->len = (size_t)(p - b->data);
+}
+
+void
+handle_history(struct conn *c, const Objd__Request *req)
+{
+	const char *key = req->history->key;
+	const struct key_history *kh;
+	const struct store_entry *e;
+	struct buf b = { 0 };
+	char err[512];
+
+	if (!key_valid(key, strlen(key), err, sizeof(err))) {
+		reply_status(c, req->id, OBJD__STATUS__INVALID, err);
+		return;
+	}
+	if (history_depth == 0) {
+		reply_status(c, req->id, OBJD__STATUS__NOT_FOUND,
+		    "objd keeps no history (objd --history 0)");
+		return;
+	}
+	kh = history_get(store_history(server.store), key, strlen(key));
+	e = store_get(server.store, key, strlen(key));
+	if (kh == NULL && e == NULL) {
+		snprintf(err, sizeof(err), "key %.200s has no history", key);
+		reply_status(c, req->id, OBJD__STATUS__NOT_FOUND, err);
+		return;
+	}
+	/* A key set once, or that came with no past (from a snapshot
+	 * without its record, another program's file), has its entry
+	 * alone; the time of a key set once is in the list of times. */
+	if (kh == NULL)
+		put_version(&b, e->revision,
+		    history_time_of(store_history(server.store), e->revision),
+		    HISTORY_SET, STORE_ENTRY_VALUE(e), e->vallen);
+	for (uint32_t i = 0; kh != NULL && i < kh->count; i++) {
+		const struct history_version *v = HISTORY_AT(kh, i);
+		const uint8_t *val = NULL;
+		size_t vallen = 0;
+
+		if (!history_version_value(kh, i, server.store, &val, &vallen))
+			val = NULL;
+		put_version(&b, v->revision, v->time, v->what, val, vallen);
+	}
+	reply_packed(c, req->id, b.data, b.len);
+	free(b.data);
 }

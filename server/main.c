@@ -48,6 +48,7 @@ usage(FILE *out)
 	    "            [--max-frame SIZE] [--max-clients N]\n"
 	    "            [--client-idle-timeout SECONDS]\n"
 	    "            [--max-client-output SIZE] [--max-output-total SIZE]\n"
+	    "            [--history N] [--history-bytes SIZE]\n"
 	    "            [--log-level error|warn|info|debug] [--help] "
 	    "[--version]\n"
 	    "\n"
@@ -71,6 +72,11 @@ usage(FILE *out)
 	    "                       zlib-deflated: smaller, but a reader\n"
 	    "                       must inflate them (see objd(8)); objd\n"
 	    "                       reads such files with or without it\n"
+	    "  --history N          keep the last N versions of each key,\n"
+	    "                       in memory and in the file (default 100,\n"
+	    "                       0 = none): objctl history, get --at\n"
+	    "  --history-bytes SIZE past values kept of each key, at most\n"
+	    "                       (default 1M): older versions go first\n"
 	    "  --log-level LEVEL    error, warn, info (default) or debug\n"
 	    "  --config PATH        read options from PATH, one\n"
 	    "                       \"name = value\" a line; the command\n"
@@ -317,7 +323,9 @@ enum {
 	OPT_MAX_OUTPUT,
 	OPT_MAX_OUTPUT_TOTAL,
 	OPT_CONFIG,
-	OPT_COMPRESS
+	OPT_COMPRESS,
+	OPT_HISTORY,
+	OPT_HISTORY_BYTES
 };
 
 static const struct option longopts[] = {
@@ -332,6 +340,8 @@ static const struct option longopts[] = {
 	{ "max-output-total", required_argument, NULL, OPT_MAX_OUTPUT_TOTAL },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "compress", no_argument, NULL, OPT_COMPRESS },
+	{ "history", required_argument, NULL, OPT_HISTORY },
+	{ "history-bytes", required_argument, NULL, OPT_HISTORY_BYTES },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "file", required_argument, NULL, 'F' },
 	{ "socket", required_argument, NULL, 's' },
@@ -424,6 +434,13 @@ apply_option(int ch, const char *arg, void *foreground)
 		break;
 	case OPT_COMPRESS:
 		compress_snapshots = true;
+		break;
+	case OPT_HISTORY:
+		history_depth = config_count("--history", arg, 0, 1000000);
+		break;
+	case OPT_HISTORY_BYTES:
+		history_key_bytes =
+		    config_size("--history-bytes", arg, 0, SIZE_MAX / 4);
 		break;
 	case 'y':
 		if ((mode = fsync_mode_parse(arg)) == -1)

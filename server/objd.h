@@ -283,6 +283,10 @@ void reply_events(struct conn *c, uint64_t id, uint64_t revision,
 void reply_keys(struct conn *c, uint64_t id, struct store_entry *const *entries,
     size_t n);
 void reply_info(struct conn *c, uint64_t id, Objd__StatusInfo *info);
+/* An OK answer whose fields after the header are packed already (len
+ * bytes of them, History's versions). */
+void reply_packed(struct conn *c, uint64_t id, const uint8_t *fields,
+    size_t len);
 
 /* prefetch.c: fetches the slots and entries in s of the first keys of
  * the whole frames at the front of buf into the cache, if there are two
@@ -401,6 +405,8 @@ void store_lease_set(struct store *s, const char *key, size_t keylen,
     uint64_t deadline, uint64_t holder);
 /* Sets every key's revision. */
 void store_stamp(struct store *s, uint64_t revision);
+/* The past versions of s's keys. */
+struct history *store_history(const struct store *s);
 /* Calls fn for each entry, in no order. */
 void store_foreach(const struct store *s,
     void (*fn)(const struct store_entry *, void *), void *arg);
@@ -437,6 +443,127 @@ void leases_foreach(const struct leases *l, void (*fn)(struct lease *, void *),
 /* The same for the held leases alone: O(held keys). */
 void leases_foreach_held(const struct leases *l,
     void (*fn)(struct lease *, void *), void *arg);
+
+/* history.c: the past versions of each key (objd --history). */
+#define HISTORY_DEPTH_DEFAULT 100
+/* Versions kept of each key; 0 keeps none. */
+extern size_t history_depth;
+/* The bytes of past values kept of each key, at most (objd
+ * --history-bytes): the oldest versions go first, the newest past one
+ * always stays. */
+#define HISTORY_BYTES_DEFAULT ((uint64_t)1 << 20)
+extern uint64_t history_key_bytes;
+/* Values up to this long are copied into their version; a copy of a
+ * few bytes costs less than keeping the entry, whose memory a later set
+ * could reuse while it is warm. */
+#define HISTORY_INLINE 8
+#define HISTORY_NO_VALUE 0xff
+#define HISTORY_IN_ENTRY 0xfe
+/* What a version did: Objd__Version__What's numbers. */
+enum history_what { HISTORY_SET = 0, HISTORY_DELETE = 1, HISTORY_EXPIRE = 3 };
+struct history_version {
+	uint64_t revision;
+	/* The value of a set that is no longer the key's current one:
+	 * short ones copied here, longer ones in the entry that held them,
+	 * moved here. None for the newest set (the store's entry holds it)
+	 * and for deletes. */
+	union {
+		struct store_entry *entry;
+		uint8_t bytes[HISTORY_INLINE];
+	} val;
+	uint32_t time; /* seconds since the epoch; 0: unknown */
+	uint8_t what;  /* enum history_what */
+	uint8_t vlen;  /* bytes in val, or HISTORY_NO_VALUE, HISTORY_IN_ENTRY */
+};
+/* One key's ring of versions, oldest first from head. The key follows
+ * the header, in its cache line for a look-up; the ring follows the
+ * key, in the same allocation. */
+struct key_history {
+	uint64_t hash;
+	uint32_t keylen;
+	uint32_t head, count, cap;
+	bool truncated;  /* older versions were dropped, or never known */
+	uint64_t vbytes; /* of the values its versions hold */
+	struct history_version *ring;
+	char key[];
+};
+#define HISTORY_AT(kh, i) (&(kh)->ring[((kh)->head + (i)) % (kh)->cap])
+#define HISTORY_KEY(kh) ((kh)->key)
+/* A version read from the file, its value encoded (NULL unless a set). */
+struct history_loaded {
+	uint64_t revision;
+	int64_t time;
+	unsigned what;
+	const uint8_t *val;
+	size_t vallen;
+};
+enum history_state { HISTORY_PRESENT, HISTORY_ABSENT, HISTORY_UNKNOWN };
+struct history;
+struct history *history_new(void);
+void history_free(struct history *h);
+/* Keys with a ring, and the bytes a snapshot would take for them. */
+size_t history_count(const struct history *h);
+uint64_t history_bytes(const struct history *h);
+struct key_history *history_get(const struct history *h, const char *key,
+    size_t keylen);
+/* Starts fetching the slot of key into the cache, and returns its hash
+ * for history_prefetch_ring, which fetches the ring once the slot is
+ * there: batch.c applies changes a few ahead of their fetches. */
+uint64_t history_prefetch_slot(const struct history *h, const char *key,
+    size_t keylen);
+void history_prefetch_ring(const struct history *h, uint64_t hash);
+/* Then the versions a change of it reads and writes, once the ring's
+ * header is there. */
+void history_prefetch_version(const struct history *h, uint64_t hash);
+/* A change of key at revision: old is the entry it replaced or deleted
+ * (NULL if none), which h takes. known: the key's past is known (not a
+ * snapshot's or another program's entry, whose past is not). */
+void history_change(struct history *h, const char *key, size_t keylen,
+    uint64_t revision, int64_t time, unsigned what, struct store_entry *old,
+    bool known);
+/* Replaces key's ring by the versions of a file's record; then its entry
+ * in s, if any, is the newest, written at time. */
+void history_restore(struct history *h, const struct store *s, const char *key,
+    size_t keylen, const struct history_loaded *versions, size_t n,
+    int64_t time, bool truncated);
+void history_foreach(const struct history *h,
+    void (*fn)(const struct key_history *, void *), void *arg);
+/* The value a version holds itself (not the newest set's); false if
+ * none. */
+bool history_version_stored(const struct history_version *v,
+    const uint8_t **val, size_t *vallen);
+/* The value of kh's version i, a set, from its entry or the store's. */
+bool history_version_value(const struct key_history *kh, uint32_t i,
+    const struct store *s, const uint8_t **val, size_t *vallen);
+/* key's state at revision, with its value and the revision of the
+ * version that gave it when present. */
+enum history_state history_at(const struct history *h, const struct store *s,
+    const char *key, size_t keylen, uint64_t revision, const uint8_t **val,
+    size_t *vallen, uint64_t *changed);
+/* The commit time of revision, for a key set once (its entry alone):
+ * 0 if unknown. */
+int64_t history_time_of(const struct history *h, uint64_t revision);
+/* e, an entry without ring, was set once, absent before (not a key that
+ * came from a file without its past). */
+bool history_born(const struct history *h, const struct store_entry *e);
+uint64_t history_known_since(const struct history *h);
+void history_set_known_since(struct history *h, uint64_t revision);
+/* The list of commit times, for a snapshot: its pairs, from the first
+ * that the oldest key set once needs (history_times_first of
+ * history_oldest_single); history_times_add appends one, at load. */
+size_t history_times_count(const struct history *h);
+void history_times_get(const struct history *h, size_t i, uint64_t *revision,
+    int64_t *time);
+void history_times_add(struct history *h, uint64_t revision, int64_t time);
+size_t history_times_first(const struct history *h, uint64_t oldest);
+uint64_t history_oldest_single(const struct history *h, const struct store *s);
+/* Drops the pairs no key set once needs, once the list has grown to
+ * twice what was left the last time (a walk over the store). */
+void history_times_trim(struct history *h, const struct store *s);
+/* The oldest revision at which kh's key's state is known (0: all). */
+uint64_t history_known_from(const struct key_history *kh);
+/* handle-read.c's History request. */
+void handle_history(struct conn *c, const Objd__Request *req);
 
 /* batch.c: group commit. The writes of one turn of the event loop are
  * made durable together, and only then answered. */
@@ -552,6 +679,9 @@ void objfile_change_set_leased(struct objfile_changes *c, const char *key,
     size_t keylen, const uint8_t *val, size_t vallen, uint64_t deadline,
     uint64_t holder);
 void objfile_change_commit(struct objfile_changes *c, uint64_t revision);
+/* A record of the time of the changes that follow (for the history),
+ * and whether their deletes are expiries. */
+void objfile_change_time(struct objfile_changes *c, int64_t time, bool expire);
 /* A Commit message, packed by hand as protobuf-c packs it (fields of 0
  * left out): through its descriptor, packing cost more than all the rest
  * of a one-key change. Returns its size. */

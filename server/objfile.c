@@ -73,6 +73,19 @@
 #include "value.h"
 #include "xmalloc.h"
 
+/* HistoryRecord, Version and HistoryTimes (proto/objd.proto). */
+#define RECORD_FIELD_KEY OBJFILE_RECORD_KEY
+#define RECORD_FIELD_VERSIONS 2
+#define RECORD_FIELD_TIME 3
+#define RECORD_FIELD_TRUNCATED 4
+#define RECORD_FIELD_EXPIRE 5
+#define VERSION_FIELD_REVISION 1
+#define VERSION_FIELD_TIME 2
+#define VERSION_FIELD_WHAT 3
+#define VERSION_FIELD_VALUE 4
+#define TIMES_FIELD_KNOWN_SINCE 1
+#define TIMES_FIELD_REVISIONS 2
+#define TIMES_FIELD_TIMES 3
 #define FILE_FORMAT 1
 #define WRITE_CHUNK (256 * 1024)
 /* The room a file grows by: a sixteenth of it, within these bounds, and
@@ -314,6 +327,26 @@ objfile_change_delete(struct objfile_changes *c, const char *key, size_t keylen)
 {
 	objfile_change_set(c, key, keylen, objfile_tombstone,
 	    sizeof(objfile_tombstone));
+}
+
+void
+objfile_change_time(struct objfile_changes *c, int64_t time, bool expire)
+{
+	uint8_t rec[1 + VARINT_MAX_LEN + 2], *p = rec;
+
+	if (c->buf.len == 0 && c->with_header)
+		buf_put_header(&c->buf);
+	if (time > 0) {
+		*p++ = RECORD_FIELD_TIME << 3;
+		p += varint_encode(p, (uint64_t)time);
+	}
+	if (expire) {
+		*p++ = RECORD_FIELD_EXPIRE << 3;
+		*p++ = 1;
+	}
+	buf_put_varint(&c->buf, (OBJFILE_FIELD_HISTORY << 3) | 2);
+	buf_put_varint(&c->buf, (uint64_t)(p - rec));
+	buf_put(&c->buf, rec, (size_t)(p - rec));
 }
 
 void
@@ -618,39 +651,276 @@ objfile_stats(struct objfile *f)
 	return &f->stats;
 }
 
-/* The store's side of the walk (common/objfile-scan.c). */
+/* The store's side of the walk (common/objfile-scan.c): the entries go
+ * into the store, each one it replaces or deletes into the history;
+ * the records restore the history a snapshot kept. */
+struct load {
+	struct store *store;
+	/* The change being loaded: its time and whether its deletes are
+	 * expiries, from the last record without a key; whether its
+	 * entries' past is known (not so for a snapshot's, until their
+	 * records, nor for another program's file). */
+	int64_t time;
+	bool expire;
+	bool known;
+	uint64_t newest_head; /* of the entries whose past is unknown */
+	bool times_seen;      /* the snapshot's list of commit times */
+	struct history_loaded *versions; /* a record's, as it is read */
+	size_t capversions;
+};
+
 static void
 scan_to_store(const struct scan_entry *e, void *arg)
 {
-	struct store *s = arg;
+	struct load *ld = arg;
+	struct store *s = ld->store;
+	struct history *h = store_history(s);
 
-	if (e->deleted)
-		free(store_remove(s, e->key, e->keylen));
-	else {
-		free(store_put(s,
-		    store_entry_new(e->key, e->keylen, e->val, e->vallen,
-		        e->revision)));
-		if (e->deadline != 0 || e->holder != 0)
-			store_lease_set(s, e->key, e->keylen, e->deadline,
-			    e->holder);
+	if (!ld->known) {
+		/* A snapshot's or another program's entries make no
+		 * versions: their past is unknown, or in the records that
+		 * follow them. */
+		if (e->revision > ld->newest_head)
+			ld->newest_head = e->revision;
+		if (e->deleted)
+			free(store_remove(s, e->key, e->keylen));
+		else
+			free(store_put(s,
+			    store_entry_new(e->key, e->keylen, e->val,
+			        e->vallen, e->revision)));
+	} else if (e->deleted)
+		history_change(h, e->key, e->keylen, e->revision, ld->time,
+		    ld->expire ? HISTORY_EXPIRE : HISTORY_DELETE,
+		    store_remove(s, e->key, e->keylen), true);
+	else
+		history_change(h, e->key, e->keylen, e->revision, ld->time,
+		    HISTORY_SET,
+		    store_put(s,
+		        store_entry_new(e->key, e->keylen, e->val, e->vallen,
+		            e->revision)),
+		    true);
+	if (!e->deleted && (e->deadline != 0 || e->holder != 0))
+		store_lease_set(s, e->key, e->keylen, e->deadline, e->holder);
+}
+
+/* Reads one Version of a record into l. */
+static int
+parse_version(const uint8_t *buf, size_t len, struct history_loaded *l)
+{
+	size_t pos = 0;
+	uint32_t number;
+	unsigned wire;
+	uint64_t n;
+
+	memset(l, 0, sizeof(*l));
+	while (pos < len) {
+		if (objfile_read_field(buf, len, &pos, &number, &wire, &n) ==
+		    -1)
+			return -1;
+		if (wire == 0 && number == VERSION_FIELD_REVISION)
+			l->revision = n;
+		else if (wire == 0 && number == VERSION_FIELD_TIME)
+			l->time = (int64_t)n;
+		else if (wire == 0 && number == VERSION_FIELD_WHAT)
+			l->what = (unsigned)n;
+		else if (wire == 2 && number == VERSION_FIELD_VALUE) {
+			l->val = buf + pos;
+			l->vallen = (size_t)n;
+		}
+		if (wire != 0)
+			pos += (size_t)n;
 	}
+	if (l->what != HISTORY_SET && l->what != HISTORY_DELETE &&
+	    l->what != HISTORY_EXPIRE)
+		return -1;
+	return l->what != HISTORY_SET || l->val != NULL ? 0 : -1;
+}
+
+/* Applies a history record: a key's versions, or the time of the change
+ * whose entries follow. false if it is malformed. */
+static bool
+load_record(struct load *ld, const uint8_t *p, size_t len, bool ours)
+{
+	const char *key = NULL;
+	size_t pos = 0, keylen = 0, nversions = 0;
+	int64_t time = 0;
+	bool truncated = false, expire = false;
+	char why[256];
+	uint32_t number;
+	unsigned wire;
+	uint64_t n;
+
+	while (pos < len) {
+		if (objfile_read_field(p, len, &pos, &number, &wire, &n) == -1)
+			return false;
+		if (wire == 2 && number == RECORD_FIELD_KEY) {
+			key = (const char *)p + pos;
+			keylen = (size_t)n;
+		} else if (wire == 2 && number == RECORD_FIELD_VERSIONS) {
+			if (nversions == ld->capversions) {
+				ld->capversions =
+				    ld->capversions ? ld->capversions * 2 : 16;
+				ld->versions = xreallocarray(ld->versions,
+				    ld->capversions, sizeof(*ld->versions));
+			}
+			if (parse_version(p + pos, (size_t)n,
+			        &ld->versions[nversions++]) == -1)
+				return false;
+		} else if (wire == 0 && number == RECORD_FIELD_TIME)
+			time = (int64_t)n;
+		else if (wire == 0 && number == RECORD_FIELD_TRUNCATED)
+			truncated = n != 0;
+		else if (wire == 0 && number == RECORD_FIELD_EXPIRE)
+			expire = n != 0;
+		if (wire != 0)
+			pos += (size_t)n;
+	}
+	if (keylen == 0) {
+		ld->time = time;
+		ld->expire = expire;
+		return true;
+	}
+	if (!ours && !key_valid(key, keylen, why, sizeof(why)))
+		return false;
+	/* A file objd did not write is checked as strictly as a request. */
+	for (size_t i = 0; i < nversions && !ours; i++) {
+		Objd__Value *v;
+
+		if (ld->versions[i].what != HISTORY_SET)
+			continue;
+		v = value_unpack(ld->versions[i].val, ld->versions[i].vallen,
+		    why, sizeof(why));
+		if (v == NULL)
+			return false;
+		value_free(v);
+	}
+	history_restore(store_history(ld->store), ld->store, key, keylen,
+	    ld->versions, nversions, time, truncated);
+	return true;
+}
+
+/* Reads the packed varints of a list of commit times into *out. */
+static int
+read_packed(const uint8_t *p, size_t len, uint64_t **out, size_t *n)
+{
+	size_t pos = 0, cap = 0;
+	uint64_t v;
+	int used;
+
+	*out = NULL;
+	*n = 0;
+	while (pos < len) {
+		if ((used = varint_decode(p + pos, len - pos, &v)) <= 0) {
+			free(*out);
+			*out = NULL;
+			return -1;
+		}
+		pos += (size_t)used;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			*out = xreallocarray(*out, cap, sizeof(**out));
+		}
+		(*out)[(*n)++] = v;
+	}
+	return 0;
+}
+
+/* Applies a snapshot's list of commit times: the times of its keys set
+ * once, and from which revision on such keys' past is known. */
+static bool
+load_times(struct load *ld, const uint8_t *p, size_t len)
+{
+	struct history *h = store_history(ld->store);
+	uint64_t *revs = NULL, *times = NULL, known_since = 0;
+	size_t nrevs = 0, ntimes = 0, pos = 0;
+	uint32_t number;
+	unsigned wire;
+	uint64_t n;
+	bool ok = false;
+
+	while (pos < len) {
+		if (objfile_read_field(p, len, &pos, &number, &wire, &n) == -1)
+			goto out;
+		if (wire == 0 && number == TIMES_FIELD_KNOWN_SINCE)
+			known_since = n;
+		else if (wire == 2 && number == TIMES_FIELD_REVISIONS) {
+			free(revs);
+			if (read_packed(p + pos, (size_t)n, &revs, &nrevs) ==
+			    -1)
+				goto out;
+		} else if (wire == 2 && number == TIMES_FIELD_TIMES) {
+			free(times);
+			if (read_packed(p + pos, (size_t)n, &times, &ntimes) ==
+			    -1)
+				goto out;
+		}
+		if (wire != 0)
+			pos += (size_t)n;
+	}
+	if (nrevs != ntimes)
+		goto out;
+	ld->times_seen = true;
+	if (history_depth > 0) {
+		history_set_known_since(h, known_since);
+		for (size_t i = 0; i < nrevs; i++)
+			history_times_add(h, revs[i], (int64_t)times[i]);
+	}
+	ok = true;
+out:
+	free(revs);
+	free(times);
+	return ok;
+}
+
+static bool
+scan_record_to_store(enum scan_record_kind kind, const uint8_t *p, size_t len,
+    bool ours, void *arg)
+{
+	struct load *ld = arg;
+
+	if (kind == SCAN_RECORD_TIMES)
+		return load_times(ld, p, len);
+	return load_record(ld, p, len, ours);
+}
+
+/* After the first change (a snapshot, or another program's file), each
+ * entry is a new version of its key. A snapshot's keys without a record
+ * were set once if its list of times says so; without a list (a file
+ * written without history), their past is unknown. */
+static void
+scan_committed(uint64_t revision, void *arg)
+{
+	struct load *ld = arg;
+
+	if (!ld->known && !ld->times_seen && history_depth > 0)
+		history_set_known_since(store_history(ld->store),
+		    revision > ld->newest_head ? revision : ld->newest_head);
+	ld->known = true;
 }
 
 /* Inserting a million keys otherwise waits on memory for each. */
 static void
 scan_prefetch_slot(const char *key, size_t keylen, void *arg)
 {
-	store_prefetch_slot(arg, key, keylen);
+	const struct load *ld = arg;
+
+	store_prefetch_slot(ld->store, key, keylen);
 }
 
 enum scan_result
 objfile_scan_buffer(const uint8_t *buf, size_t len, struct store *s,
     size_t *good_end, bool *ours, char *err, size_t errlen)
 {
-	struct scan_ops ops = { scan_to_store, scan_prefetch_slot, s };
+	struct load ld = { .store = s };
+	struct scan_ops ops = { .entry = scan_to_store,
+		.prefetch = scan_prefetch_slot,
+		.record = scan_record_to_store,
+		.committed = scan_committed,
+		.arg = &ld };
 	struct scan_report rep;
 
 	objfile_scan(buf, len, &ops, &rep);
+	free(ld.versions);
 	snprintf(err, errlen, "%s", rep.why);
 	*good_end = rep.good_end;
 	*ours = rep.ours;
@@ -898,6 +1168,11 @@ struct snapshot_writer {
 	struct libdeflate_compressor *deflater;
 	uint8_t *zout;
 	size_t zoutlen;
+	/* The history: each key's record follows its entry. */
+	const struct store *store;
+	const struct history *history;
+	struct buf record;
+	uint64_t oldest_single; /* revision of the oldest key set once */
 };
 
 static void
@@ -956,10 +1231,70 @@ snapshot_deflate(struct snapshot_writer *w)
 	snapshot_maybe_flush(w);
 }
 
+static void snapshot_put_key_record(struct snapshot_writer *,
+    const struct key_history *);
+static void snapshot_put_entry_only(const struct store_entry *,
+    struct snapshot_writer *);
+
+/* Writes e, then its key's history record if it has one. */
 static void
 snapshot_put_entry(const struct store_entry *e, void *arg)
 {
 	struct snapshot_writer *w = arg;
+	const struct key_history *kh;
+
+	snapshot_put_entry_only(e, w);
+	if (w->history == NULL)
+		return;
+	if ((kh = history_get(w->history, e->data, e->keylen)) != NULL)
+		snapshot_put_key_record(w, kh);
+	else if (e->revision < w->oldest_single)
+		w->oldest_single = e->revision;
+}
+
+static void
+buf_put_packed(struct buf *b, uint32_t field, const struct history *h,
+    size_t first, bool times)
+{
+	size_t n = history_times_count(h), len = 0;
+	uint64_t rev;
+	int64_t time;
+
+	for (size_t i = first; i < n; i++) {
+		history_times_get(h, i, &rev, &time);
+		len += varint_size(times ? (uint64_t)time : rev);
+	}
+	buf_put_varint(b, (field << 3) | 2);
+	buf_put_varint(b, len);
+	for (size_t i = first; i < n; i++) {
+		history_times_get(h, i, &rev, &time);
+		buf_put_varint(b, times ? (uint64_t)time : rev);
+	}
+}
+
+/* The list of commit times (Object.history_times), from the pair the
+ * oldest key set once needs: written after every entry, as that key is
+ * only known then. */
+static void
+snapshot_put_times(struct snapshot_writer *w)
+{
+	const struct history *h = w->history;
+	size_t first = history_times_first(h, w->oldest_single);
+
+	w->record.len = 0;
+	buf_put_varint(&w->record, TIMES_FIELD_KNOWN_SINCE << 3);
+	buf_put_varint(&w->record, history_known_since(h));
+	buf_put_packed(&w->record, TIMES_FIELD_REVISIONS, h, first, false);
+	buf_put_packed(&w->record, TIMES_FIELD_TIMES, h, first, true);
+	buf_put_varint(&w->buf, (OBJFILE_FIELD_TIMES << 3) | 2);
+	buf_put_varint(&w->buf, w->record.len);
+	buf_put(&w->buf, w->record.data, w->record.len);
+	snapshot_maybe_flush(w);
+}
+
+static void
+snapshot_put_entry_only(const struct store_entry *e, struct snapshot_writer *w)
+{
 	/* A key's revision is written when it is not the snapshot's, even
 	 * when it is 0 (the keys of an adopted file): left out, it would
 	 * read back as the snapshot's. */
@@ -991,20 +1326,145 @@ snapshot_put_entry(const struct store_entry *e, void *arg)
 	snapshot_maybe_flush(w);
 }
 
+/* The size of a Version's payload. */
+static size_t
+version_body_size(const struct history_version *v, size_t vallen)
+{
+	size_t body = 1 + varint_size(v->revision);
+
+	if (v->time != 0)
+		body += 1 + varint_size(v->time);
+	if (v->what != 0)
+		body += 1 + varint_size(v->what);
+	if (v->what == HISTORY_SET)
+		body += 1 + varint_size(vallen) + vallen;
+	return body;
+}
+
+/* A key's HistoryRecord: its versions but the one its entry holds,
+ * packed into b. */
+static void
+pack_key_record(struct buf *b, const struct key_history *kh)
+{
+	const uint8_t *val = NULL;
+	size_t vallen = 0, body, vbody;
+	uint32_t n = kh->count;
+	uint64_t time = 0;
+	const struct history_version *v;
+
+	if (n > 0 && HISTORY_AT(kh, n - 1)->what == HISTORY_SET &&
+	    HISTORY_AT(kh, n - 1)->vlen == HISTORY_NO_VALUE) {
+		n--;
+		time = HISTORY_AT(kh, n)->time;
+	}
+	body = 1 + varint_size(kh->keylen) + kh->keylen;
+	for (uint32_t i = 0; i < n; i++) {
+		v = HISTORY_AT(kh, i);
+		if (!history_version_stored(v, &val, &vallen))
+			vallen = 0;
+		vbody = version_body_size(v, vallen);
+		body += 1 + varint_size(vbody) + vbody;
+	}
+	if (time != 0)
+		body += 1 + varint_size(time);
+	if (kh->truncated)
+		body += 2;
+	buf_put_varint(b, (OBJFILE_FIELD_HISTORY << 3) | 2);
+	buf_put_varint(b, body);
+	buf_put_varint(b, (RECORD_FIELD_KEY << 3) | 2);
+	buf_put_varint(b, kh->keylen);
+	buf_put(b, HISTORY_KEY(kh), kh->keylen);
+	for (uint32_t i = 0; i < n; i++) {
+		v = HISTORY_AT(kh, i);
+		val = NULL;
+		vallen = 0;
+		if (v->what == HISTORY_SET &&
+		    !history_version_stored(v, &val, &vallen))
+			val = NULL;
+		buf_put_varint(b, (RECORD_FIELD_VERSIONS << 3) | 2);
+		buf_put_varint(b, version_body_size(v, vallen));
+		buf_put_varint(b, VERSION_FIELD_REVISION << 3);
+		buf_put_varint(b, v->revision);
+		if (v->time != 0) {
+			buf_put_varint(b, VERSION_FIELD_TIME << 3);
+			buf_put_varint(b, v->time);
+		}
+		if (v->what != 0) {
+			buf_put_varint(b, VERSION_FIELD_WHAT << 3);
+			buf_put_varint(b, v->what);
+		}
+		if (v->what == HISTORY_SET) {
+			buf_put_varint(b, (VERSION_FIELD_VALUE << 3) | 2);
+			buf_put_varint(b, vallen);
+			if (vallen > 0)
+				buf_put(b, val, vallen);
+		}
+	}
+	if (time != 0) {
+		buf_put_varint(b, RECORD_FIELD_TIME << 3);
+		buf_put_varint(b, time);
+	}
+	if (kh->truncated) {
+		buf_put_varint(b, RECORD_FIELD_TRUNCATED << 3);
+		buf_put_varint(b, 1);
+	}
+}
+
+/* Writes kh's record, in the chunk being deflated with compress (as the
+ * entries are), else plain. */
+static void
+snapshot_put_key_record(struct snapshot_writer *w, const struct key_history *kh)
+{
+	w->record.len = 0;
+	pack_key_record(&w->record, kh);
+	if (w->compress && w->record.len <= OBJFILE_CHUNK_MAX) {
+		if (w->chunk.len + w->record.len > OBJFILE_CHUNK_MAX)
+			snapshot_deflate(w);
+		buf_put(&w->chunk, w->record.data, w->record.len);
+		return;
+	}
+	/* After the entry it completes, which may wait in the chunk. */
+	snapshot_deflate(w);
+	buf_put(&w->buf, w->record.data, w->record.len);
+	snapshot_maybe_flush(w);
+}
+
+/* The record of a key that no entry holds: deleted, with its past. */
+static void
+snapshot_put_gone_record(const struct key_history *kh, void *arg)
+{
+	struct snapshot_writer *w = arg;
+
+	if (store_get(w->store, HISTORY_KEY(kh), kh->keylen) == NULL)
+		snapshot_put_key_record(w, kh);
+}
+
 /* Writes header, every entry (each with its revision; with compress, in
- * deflated chunks) and one commit to fd; returns the size, or -1 with
- * errno. The commit counts every entry, those in chunks too. */
+ * deflated chunks), the history records and one commit to fd; returns the size,
+ * or -1 with errno. The commit counts every entry, those in chunks too. */
 static off_t
 write_snapshot(int fd, const struct store *s, bool compress)
 {
 	struct snapshot_writer w = { .fd = fd,
 		.revision = store_revision(s),
 		.leases = store_leases(s),
-		.compress = compress };
+		.compress = compress,
+		.store = s,
+		.history = history_depth > 0 ? store_history(s) : NULL,
+		.oldest_single = UINT64_MAX };
 
 	buf_put_header(&w.buf);
+	/* Each key's history record right after its entry, where a load
+	 * finds the entry it completes still in the cache; then those of
+	 * deleted keys. */
 	store_foreach(s, snapshot_put_entry, &w);
+	history_foreach(w.history, snapshot_put_gone_record, &w);
 	snapshot_deflate(&w);
+	/* Without entries, the list says nothing a load would not assume
+	 * (and a first file's empty snapshot stays as it was). */
+	if (w.history != NULL && store_count(s) > 0)
+		snapshot_put_times(&w);
+	free(w.record.data);
 	libdeflate_free_compressor(w.deflater);
 	free(w.zout);
 	free(w.chunk.data);

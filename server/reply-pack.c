@@ -93,7 +93,8 @@ static bool
 reply_header_plain(const Objd__Response *r)
 {
 	return r->n_entries == 0 && r->n_keys == 0 && r->info == NULL &&
-	    r->n_events == 0 && r->base.n_unknown_fields == 0;
+	    r->n_events == 0 && r->n_versions == 0 &&
+	    r->base.n_unknown_fields == 0;
 }
 
 static bool

@@ -144,3 +144,26 @@ reply_info(struct conn *c, uint64_t id, Objd__StatusInfo *info)
 	resp.info = info;
 	reply_send(c, &resp, NULL, 0, false);
 }
+
+void
+reply_packed(struct conn *c, uint64_t id, const uint8_t *fields, size_t len)
+{
+	Objd__Response resp = OBJD__RESPONSE__INIT;
+	uint8_t head[64], *p = head;
+
+	resp.id = id;
+	resp.revision = store_revision(server.store);
+	if (c->gone)
+		return;
+	p += varint_encode(p, reply_header_size(&resp) + len);
+	p += reply_header_pack(&resp, p);
+	if (!conn_output_spill(c) ||
+	    evbuffer_add(c->out, head, (size_t)(p - head)) == -1 ||
+	    evbuffer_add(c->out, fields, len) == -1) {
+		log_warnx("client %llu: cannot buffer an answer of %zu bytes",
+		    (unsigned long long)c->serial, len);
+		conn_fail(c, "answer too large to buffer");
+		return;
+	}
+	conn_output_added(c);
+}

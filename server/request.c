@@ -18,6 +18,7 @@ static const struct request_kind request_kinds[] = {
 	{ OBJD__REQUEST__OP_BATCH, "batch", true, true, handle_batch },
 	{ OBJD__REQUEST__OP_WATCH, "watch", false, false, handle_watch },
 	{ OBJD__REQUEST__OP_STAGE, "stage", true, true, handle_stage },
+	{ OBJD__REQUEST__OP_HISTORY, "history", false, false, handle_history },
 };
 
 static const struct request_kind *

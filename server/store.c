@@ -40,7 +40,8 @@ struct store {
 	uint64_t bytes;
 	uint64_t revision;
 	uint64_t seed; /* random, so clients cannot aim for collisions */
-	struct leases *leases; /* made at the first lease */
+	struct leases *leases;   /* made at the first lease */
+	struct history *history; /* the past versions of the keys */
 };
 
 uint64_t
@@ -75,7 +76,14 @@ store_new(void)
 	s->nslots = STORE_MIN_SLOTS;
 	s->slots = xcalloc(s->nslots, sizeof(*s->slots));
 	s->seed = store_random_seed(s);
+	s->history = history_new();
 	return s;
+}
+
+struct history *
+store_history(const struct store *s)
+{
+	return s->history;
 }
 
 void
@@ -87,6 +95,7 @@ store_free(struct store *s)
 		free(s->slots[i]);
 	free(s->slots);
 	leases_free(s->leases);
+	history_free(s->history);
 	free(s);
 }
 

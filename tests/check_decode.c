@@ -385,6 +385,19 @@ START_TEST(test_left_to_protobuf_c)
 	req.op_case = OBJD__REQUEST__OP_GET;
 	req.get = &get;
 	ck_assert(!request_taken(&req));
+	/* A get at a revision (history): the fast path would drop it. */
+	{
+		char *one[] = { "name" };
+
+		get.n_keys = 1;
+		get.keys = one;
+		get.at_revision = 3;
+		ck_assert(!request_taken(&req));
+		get.keys = NULL;
+		get.n_keys = 0;
+		ck_assert(!request_taken(&req));
+		get.at_revision = 0;
+	}
 
 	/* A nested value, a set under a condition, an entry's revision, an
 	 * entry without a value. */

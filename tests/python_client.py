@@ -292,6 +292,38 @@ class TestClient(ObjdTest):
         self.c.compact()
         self.assertEqual(self.c.get(), {"a": 1})
 
+    def test_history_as_objctl_json_history(self):
+        self.c.set(k=1)
+        self.c.set(k="two")
+        self.c.delete("k")
+        self.c.set(k=[3])
+        mine = self.c.history("k")
+        theirs = [json.loads(line) for line in
+                  self.objctl("--json", "history", "k").splitlines()]
+        self.assertEqual(mine, theirs)
+        self.assertEqual([v["what"] for v in mine],
+                         ["set", "set", "delete", "set"])
+        self.assertEqual([v["revision"] for v in mine], [1, 2, 3, 4])
+        self.assertEqual(mine[1]["value"], "two")
+        self.assertNotIn("value", mine[2])
+        self.assertTrue(mine[0]["time"].endswith("Z"))
+        with self.assertRaises(objd.NotFound):
+            self.c.history("never")
+
+    def test_get_at(self):
+        self.c.set(a=1, b="x")
+        self.c.set(a=2)
+        self.c.delete("b")
+        self.assertEqual(self.c.get("a", at=1), 1)
+        self.assertEqual(self.c.get("a", at=2), 2)
+        self.assertEqual(self.c.get(at=1), {"a": 1, "b": "x"})
+        self.assertEqual(self.c.get(at=3), {"a": 2})
+        with self.assertRaises(objd.NotFound) as cm:
+            self.c.get("b", at=3)
+        self.assertIn("did not exist", str(cm.exception))
+        with self.assertRaises(objd.Invalid):
+            self.c.get("a", at=4)
+
     def test_status_as_objctl_json_status(self):
         self.c.set(a=1)
         mine = self.c.status()

@@ -19,16 +19,22 @@
 #   - one set: p50 latency and objd's CPU time per set of objd-bench -c 1
 #     -n SCALE_SETS -t set over SCALE_SMALL keys and over SCALE_KEYS keys,
 #     with --fsync never and with --fsync always.
+#   - history: the memory and compacted file per key of objd's default
+#     history against --history 0, for SCALE_HISTORY_KEYS keys set once,
+#     then set SCALE_HISTORY_SETS times in all.
 # Every figure is the median of SCALE_RUNS runs (loads: SCALE_LOADS).
 # Environment: as bench.sh (OBJD_BIN, OBJCTL_BIN, OBJD_BENCH_BIN,
 # BENCH_PIN, BENCH_TMPDIR), SCALE_KEYS (1000000), SCALE_SMALL (1000),
-# SCALE_DATASIZE (3), SCALE_SETS (20000), SCALE_RUNS (3), SCALE_LOADS (7).
+# SCALE_DATASIZE (3), SCALE_SETS (20000), SCALE_RUNS (3), SCALE_LOADS (7),
+# SCALE_HISTORY_KEYS (SCALE_KEYS), SCALE_HISTORY_SETS (5).
 # The lists of figures are split into words on purpose.
 # shellcheck disable=SC2086
 set -eu
 . "$(dirname "$0")/lib.sh"
 
 keys=${SCALE_KEYS:-1000000}
+hkeys=${SCALE_HISTORY_KEYS:-$keys}
+hsets=${SCALE_HISTORY_SETS:-5}
 small=${SCALE_SMALL:-1000}
 datasize=${SCALE_DATASIZE:-3}
 sets=${SCALE_SETS:-20000}
@@ -266,6 +272,39 @@ set_latency "$t/s.sock" "$s_pid" "$small"
 small_always_p50=$p50 small_always_cpu=$cpu
 bench_stop "$s_pid"
 
+# History: what the default history (objd --history 100) costs a key
+# beyond none (--history 0), in memory and in the compacted file, with
+# the keys set once, then set SCALE_HISTORY_SETS times in all.
+bench_note "history of $hkeys keys"
+history_cost() { # DEPTH: sets h_rss1 h_file1 h_rssn h_filen
+	local d=$t/history-$1 sock=$t/h.sock pid rss0
+	start_objd "$sock" "$d/objd.pb" never --history "$1"
+	pid=$started_pid
+	sleep 0.5
+	rss0=$(rss_kb "$pid")
+	"${client_pin[@]}" "$OBJD_BENCH_BIN" -s "$sock" -t fill -r "$hkeys" \
+	    -d "$datasize" -q >/dev/null
+	objd_settle "$pid"
+	"$OBJCTL_BIN" --socket "$sock" compact
+	h_rss1=$(($(rss_kb "$pid") - rss0))
+	h_file1=$(stat -c %s "$d/objd.pb")
+	# Each time another value (a set of the same value changes
+	# nothing, and makes no version): one byte longer.
+	for i in $(seq 2 "$hsets"); do
+		"${client_pin[@]}" "$OBJD_BENCH_BIN" -s "$sock" -t fill \
+		    -r "$hkeys" -d $((datasize + i - 1)) -q >/dev/null
+	done
+	objd_settle "$pid"
+	"$OBJCTL_BIN" --socket "$sock" compact
+	h_rssn=$(($(rss_kb "$pid") - rss0))
+	h_filen=$(stat -c %s "$d/objd.pb")
+	bench_stop "$pid"
+}
+history_cost 0
+h0_rss1=$h_rss1 h0_file1=$h_file1 h0_rssn=$h_rssn h0_filen=$h_filen
+history_cost 100
+hd_rss1=$h_rss1 hd_file1=$h_file1 hd_rssn=$h_rssn hd_filen=$h_filen
+
 per_key() { # kB after, kB before -> bytes per key
 	awk -v a="$1" -v b="$2" -v n="$keys" \
 	    'BEGIN { printf "%.1f", (a - b) * 1024 / n }'
@@ -342,6 +381,25 @@ printf '%-44s %14s %14s %8s\n' "  --fsync always: p50 ms" \
 printf '%-44s %14s %14s %8s\n' "  --fsync always: objd CPU us/set" \
     "$small_always_cpu" "$big_always_cpu" \
     "$(ratio "$big_always_cpu" "$small_always_cpu")"
+echo
+hist_b() { # value (kB if kb), keys -> bytes per key
+	awk -v a="$1" -v n="$hkeys" -v m="$2" \
+	    'BEGIN { printf "%.1f", a * m / n }'
+}
+printf '%-44s %14s %14s %8s\n' "history, B/key of $hkeys keys" \
+    "--history 100" "--history 0" "cost"
+printf '%-44s %14s %14s %8s\n' "  memory (RSS), keys set once" \
+    "$(hist_b "$hd_rss1" 1024)" "$(hist_b "$h0_rss1" 1024)" \
+    "$(hist_b $((hd_rss1 - h0_rss1)) 1024)"
+printf '%-44s %14s %14s %8s\n' "  file (compacted), keys set once" \
+    "$(hist_b "$hd_file1" 1)" "$(hist_b "$h0_file1" 1)" \
+    "$(hist_b $((hd_file1 - h0_file1)) 1)"
+printf '%-44s %14s %14s %8s\n' "  memory (RSS), keys set $hsets times" \
+    "$(hist_b "$hd_rssn" 1024)" "$(hist_b "$h0_rssn" 1024)" \
+    "$(hist_b $((hd_rssn - h0_rssn)) 1024)"
+printf '%-44s %14s %14s %8s\n' "  file (compacted), keys set $hsets times" \
+    "$(hist_b "$hd_filen" 1)" "$(hist_b "$h0_filen" 1)" \
+    "$(hist_b $((hd_filen - h0_filen)) 1)"
 echo
 echo "fill: objd $(awk -v a="$t0" -v b="$t1" -v n="$keys" \
     'BEGIN { printf "%.0f", n / (b - a) }') keys/s (objd-bench -t fill," \

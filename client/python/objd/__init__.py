@@ -46,6 +46,7 @@ import datetime
 import os
 import socket
 import tempfile
+import time
 import zlib
 
 # The generated module may sit in another folder than this file (a build
@@ -337,6 +338,18 @@ class Held:
         self.release()
 
 
+def _version_dict(v):
+    """A Version as objctl --json history prints it."""
+    when = None
+    if v.time > 0:
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(v.time))
+    d = {"revision": v.revision, "time": when,
+         "what": pb.Version.What.Name(v.what).lower()}
+    if v.HasField("value"):
+        d["value"] = from_value(v.value)
+    return d
+
+
 def connect(socket_path=None, timeout=TIMEOUT_DEFAULT):
     """A new Client connected to objd; see Client."""
     return Client(socket_path, timeout)
@@ -391,10 +404,17 @@ class Client:
 
     # Requests.
 
-    def get(self, key=None):
-        """The value of key; or with no key, the whole object as a dict."""
+    def get(self, key=None, at=None):
+        """The value of key; or with no key, the whole object as a dict.
+        at=REV: as it was at revision REV, from the history objd keeps;
+        NotFound if key did not exist then, or if the history does not
+        reach back so far (the message says which)."""
         req = pb.Request()
         req.get.SetInParent()
+        if at is not None:
+            if at <= 0:
+                raise Invalid("at must be a revision above 0")
+            req.get.at_revision = at
         if key is not None:
             _check_key(key)
             req.get.keys.append(key)
@@ -461,6 +481,17 @@ class Client:
         req.batch.operations.add().delete_prefix = prefix
         self.call(req)
         return self.revision
+
+    def history(self, key):
+        """The versions objd keeps of key, oldest first: a list of dicts
+        shaped as the lines of `objctl --json history`: {"revision",
+        "time" (ISO 8601 in UTC, or None if unknown), "what" ("set",
+        "delete" or "expire"), and "value" for a set}. NotFound if key
+        has none."""
+        _check_key(key)
+        req = pb.Request()
+        req.history.key = key
+        return [_version_dict(v) for v in self.call(req).versions]
 
     def list(self, prefix=""):
         """The keys that start with prefix, sorted bytewise."""
