@@ -652,9 +652,6 @@ batch_apply(const struct batch_list *l)
 
 		if (n > 2)
 			fetch_ahead(ahead, changes, i, n, h);
-
-		if (n > 2)
-			fetch_ahead(ahead, changes, i, n, h);
 		if (ch->delete) {
 			history_change(h, e->data, e->keylen, e->revision,
 			    l->time,
