@@ -592,16 +592,16 @@ batch_encode(struct objfile_changes *out, struct batch_list *l, uint64_t base)
 #define BATCH_FETCH_AHEAD 16
 
 struct apply_fetch {
-	uint64_t store_hash, history_hash;
+	uint64_t hash; /* the store's, which the history's table shares */
 };
 
 static void
 fetch_slots(struct apply_fetch *f, const struct store_entry *e,
     const struct history *h)
 {
-	f->store_hash = store_prefetch_slot(server.store, e->data, e->keylen);
+	f->hash = store_prefetch_slot(server.store, e->data, e->keylen);
 	if (history_depth > 0)
-		f->history_hash = history_prefetch_slot(h, e->data, e->keylen);
+		history_prefetch_slot(h, f->hash);
 }
 
 static void
@@ -611,17 +611,29 @@ fetch_ahead(struct apply_fetch *ahead, struct batch_change *changes, size_t i,
 	const size_t far = BATCH_FETCH_AHEAD, half = far / 2, quarter = far / 4;
 
 	if (i + quarter < n && history_depth > 0)
-		history_prefetch_version(h,
-		    ahead[(i + quarter) % far].history_hash);
+		history_prefetch_version(h, ahead[(i + quarter) % far].hash);
 	if (i + half < n) {
 		store_prefetch_entry(server.store,
-		    ahead[(i + half) % far].store_hash);
+		    ahead[(i + half) % far].hash);
 		if (history_depth > 0)
-			history_prefetch_ring(h,
-			    ahead[(i + half) % far].history_hash);
+			history_prefetch_ring(h, ahead[(i + half) % far].hash);
 	}
 	if (i + far < n)
 		fetch_slots(&ahead[(i + far) % far], changes[i + far].entry, h);
+}
+
+/* e's change in the history, of old, the entry it replaced or deleted;
+ * hash is its key's, if fetched (hashed). */
+static void
+history_apply(struct history *h, const struct store_entry *e, bool hashed,
+    uint64_t hash, int64_t time, unsigned what, struct store_entry *old)
+{
+	if (hashed)
+		history_change_hashed(h, e->data, e->keylen, hash, e->revision,
+		    time, what, old, true);
+	else
+		history_change(h, e->data, e->keylen, e->revision, time, what,
+		    old, true);
 }
 
 /* Applies the changes; each replaced or deleted entry's value goes into
@@ -649,23 +661,26 @@ batch_apply(const struct batch_list *l)
 		struct batch_change *ch = &changes[i];
 		const struct batch_waiter *w = &l->waiters[ch->waiter];
 		struct store_entry *e = ch->entry;
+		/* Read before fetch_ahead takes its place for a change on. */
+		uint64_t hash = n > 2 ? ahead[i % BATCH_FETCH_AHEAD].hash : 0;
 
 		if (n > 2)
 			fetch_ahead(ahead, changes, i, n, h);
 		if (ch->delete) {
-			history_change(h, e->data, e->keylen, e->revision,
-			    l->time,
-			    w->expire ? HISTORY_EXPIRE : HISTORY_DELETE,
-			    store_remove(server.store, e->data, e->keylen),
-			    true);
+			struct store_entry *old =
+			    store_remove(server.store, e->data, e->keylen);
+
+			history_apply(h, e, n > 2, hash, l->time,
+			    w->expire ? HISTORY_EXPIRE : HISTORY_DELETE, old);
 			watch_changed(e,
 			    w->expire ? OBJD__EVENT__TYPE__EXPIRE
 			              : OBJD__EVENT__TYPE__DELETE);
 			free(e);
 		} else {
-			history_change(h, e->data, e->keylen, e->revision,
-			    l->time, HISTORY_SET, store_put(server.store, e),
-			    true);
+			struct store_entry *old = store_put(server.store, e);
+
+			history_apply(h, e, n > 2, hash, l->time, HISTORY_SET,
+			    old);
 			if (w->deadline != 0 || w->holder != 0)
 				store_lease_set(server.store, e->data,
 				    e->keylen, w->deadline, w->holder);

@@ -63,13 +63,13 @@ struct history {
 };
 
 struct history *
-history_new(void)
+history_new(uint64_t seed)
 {
 	struct history *h = xcalloc(1, sizeof(*h));
 
 	h->nslots = HISTORY_MIN_SLOTS;
 	h->slots = xcalloc(h->nslots, sizeof(*h->slots));
-	h->seed = store_random_seed(h);
+	h->seed = seed;
 	h->trim_at = HISTORY_TIMES_TRIM;
 	return h;
 }
@@ -461,13 +461,10 @@ newest_current(struct key_history *kh)
 	return v->what == HISTORY_SET && v->vlen == HISTORY_NO_VALUE ? v : NULL;
 }
 
-uint64_t
-history_prefetch_slot(const struct history *h, const char *key, size_t keylen)
+void
+history_prefetch_slot(const struct history *h, uint64_t hash)
 {
-	uint64_t hash = store_key_hash(h->seed, key, keylen);
-
 	__builtin_prefetch(&h->slots[hash & (h->nslots - 1)]);
-	return hash;
 }
 
 void
@@ -497,16 +494,28 @@ history_change(struct history *h, const char *key, size_t keylen,
     uint64_t revision, int64_t time, unsigned what, struct store_entry *old,
     bool known)
 {
+	if (h == NULL || history_depth == 0) {
+		free(old);
+		return;
+	}
+	history_change_hashed(h, key, keylen,
+	    store_key_hash(h->seed, key, keylen), revision, time, what, old,
+	    known);
+}
+
+void
+history_change_hashed(struct history *h, const char *key, size_t keylen,
+    uint64_t hash, uint64_t revision, int64_t time, unsigned what,
+    struct store_entry *old, bool known)
+{
 	struct key_history *kh;
 	struct history_version *cur;
-	uint64_t hash;
 	size_t slot;
 
 	if (h == NULL || history_depth == 0) {
 		free(old);
 		return;
 	}
-	hash = store_key_hash(h->seed, key, keylen);
 	slot = find_slot(h, key, keylen, hash);
 	if (h->slots[slot] == NULL && old == NULL) {
 		/* A new key: its version is its entry, its time in the

@@ -499,18 +499,19 @@ struct history_loaded {
 };
 enum history_state { HISTORY_PRESENT, HISTORY_ABSENT, HISTORY_UNKNOWN };
 struct history;
-struct history *history_new(void);
+/* h hashes keys with seed, the store's: a change can pass the hash of
+ * its store look-up to history_change_hashed. */
+struct history *history_new(uint64_t seed);
 void history_free(struct history *h);
 /* Keys with a ring, and the bytes a snapshot would take for them. */
 size_t history_count(const struct history *h);
 uint64_t history_bytes(const struct history *h);
 struct key_history *history_get(const struct history *h, const char *key,
     size_t keylen);
-/* Starts fetching the slot of key into the cache, and returns its hash
- * for history_prefetch_ring, which fetches the ring once the slot is
+/* Starts fetching the slot of the key of hash (the store's) into the
+ * cache, then history_prefetch_ring fetches the ring once the slot is
  * there: batch.c applies changes a few ahead of their fetches. */
-uint64_t history_prefetch_slot(const struct history *h, const char *key,
-    size_t keylen);
+void history_prefetch_slot(const struct history *h, uint64_t hash);
 void history_prefetch_ring(const struct history *h, uint64_t hash);
 /* Then the versions a change of it reads and writes, once the ring's
  * header is there. */
@@ -521,6 +522,10 @@ void history_prefetch_version(const struct history *h, uint64_t hash);
 void history_change(struct history *h, const char *key, size_t keylen,
     uint64_t revision, int64_t time, unsigned what, struct store_entry *old,
     bool known);
+/* The same, for key of hash (store_key_hash with the store's seed). */
+void history_change_hashed(struct history *h, const char *key, size_t keylen,
+    uint64_t hash, uint64_t revision, int64_t time, unsigned what,
+    struct store_entry *old, bool known);
 /* Replaces key's ring by the versions of a file's record; then its entry
  * in s, if any, is the newest, written at time. */
 void history_restore(struct history *h, const struct store *s, const char *key,

@@ -76,7 +76,7 @@ store_new(void)
 	s->nslots = STORE_MIN_SLOTS;
 	s->slots = xcalloc(s->nslots, sizeof(*s->slots));
 	s->seed = store_random_seed(s);
-	s->history = history_new();
+	s->history = history_new(s->seed);
 	return s;
 }
 
