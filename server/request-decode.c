@@ -19,7 +19,8 @@
  * every protobuf encoder writes these requests. Anything else, valid or
  * not, is left to the generic path, which decodes it or says what is
  * wrong with it. So this file need only be right about what it accepts:
- * tests/check_decode.c holds it to protobuf-c's result on each of those. */
+ * tests/unit/check_decode.c holds it to protobuf-c's result on each of those.
+ */
 #include <string.h>
 
 #include "arena.h"

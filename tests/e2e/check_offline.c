@@ -3,7 +3,7 @@
  * objd would serve it (also while an objd writes it), and check judges
  * every class of damage the loader (common/objfile-scan.c) knows, and
  * --fix cuts only a torn tail. The damaged files are built with objd's
- * own writer, as tests/check_objfile.c builds them. */
+ * own writer, as tests/unit/check_objfile.c builds them. */
 #include <sys/stat.h>
 #include <sys/wait.h>
 
