@@ -22,7 +22,7 @@ fail()
 }
 
 # A stand-in that notes "name args" in calls and exits with status.
-stub()
+stand_in()
 {
 	local name=$1 status=$2
 
@@ -45,17 +45,17 @@ setup()
 		ln -s "$(command -v "$prog")" "$dir/bin/$prog"
 	done
 	[ "$installed" = yes ] && status='install ok installed'
-	stub dpkg-query 0 "printf '%s' '$status'"
-	stub id 0 "echo $uid"
-	stub nproc 0 "echo 2"
-	stub apt-get 0
-	stub autoreconf 0
-	stub make 0
+	stand_in dpkg-query 0 "printf '%s' '$status'"
+	stand_in id 0 "echo $uid"
+	stand_in nproc 0 "echo 2"
+	stand_in apt-get 0
+	stand_in autoreconf 0
+	stand_in make 0
 	# configure as autoreconf would have made it.
 	printf '#!/bin/sh\necho "configure $*" >>"%s/calls"\n' "$dir" \
 	    >"$dir/tree/configure"
 	chmod +x "$dir/tree/configure"
-	[ "$with_sudo" = sudo ] && stub sudo 0 'exec "$@"'
+	[ "$with_sudo" = sudo ] && stand_in sudo 0 'exec "$@"'
 	: >"$dir/calls"
 }
 

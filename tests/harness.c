@@ -977,3 +977,28 @@ e2e_client(const struct session *s)
 	ck_assert_ptr_nonnull(c);
 	return c;
 }
+
+struct session e2e_session;
+
+void
+e2e_setup(void)
+{
+	e2e_open(&e2e_session);
+}
+
+void
+e2e_teardown(void)
+{
+	e2e_close(&e2e_session);
+}
+
+TCase *
+e2e_tcase(Suite *suite, const char *name, double timeout)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_checked_fixture(tc, e2e_setup, e2e_teardown);
+	tcase_set_timeout(tc, timeout);
+	suite_add_tcase(suite, tc);
+	return tc;
+}

@@ -75,6 +75,13 @@ struct objd_opts {
 void e2e_init(void);
 /* Once per program, after the run: kills strays, removes the base folder. */
 void e2e_fini(void);
+/* The session of the test that runs: e2e_setup() opens it and
+ * e2e_teardown() closes it, as a Check fixture. */
+extern struct session e2e_session;
+void e2e_setup(void);
+void e2e_teardown(void);
+/* A test case of suite with that fixture and timeout (seconds). */
+TCase *e2e_tcase(Suite *suite, const char *name, double timeout);
 /* main() of an end-to-end program: e2e_init(), the suite, e2e_fini();
  * the exit status says whether every test passed. */
 int e2e_main(Suite *suite);

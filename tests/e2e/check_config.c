@@ -17,20 +17,7 @@
 #include "harness.h"
 #include "objd.h"
 
-static struct session session;
-static struct session *s = &session;
-
-static void
-setup(void)
-{
-	e2e_open(s);
-}
-
-static void
-teardown(void)
-{
-	e2e_close(s);
-}
+static struct session *const s = &e2e_session;
 
 /* Writes text to DIR/name and returns the path. */
 static const char *
@@ -229,7 +216,7 @@ config_suite(void)
 	Suite *suite = suite_create("config");
 	TCase *tc = tcase_create("config");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, e2e_setup, e2e_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_choose);
 	tcase_add_test(tc, test_read_settings);

@@ -22,20 +22,7 @@
 #include "value.h"
 #include "version.h"
 
-static struct session session;
-static struct session *s = &session;
-
-static void
-setup(void)
-{
-	e2e_open(s);
-}
-
-static void
-teardown(void)
-{
-	e2e_close(s);
-}
+static struct session *const s = &e2e_session;
 
 /* A libobjd connection to the session's objd. */
 /* objd's StatusInfo, from libobjd; free with objd_response_free(). */
@@ -1149,24 +1136,13 @@ START_TEST(test_options)
 }
 END_TEST
 
-static TCase *
-tcase(Suite *suite, const char *name, double timeout)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, timeout);
-	suite_add_tcase(suite, tc);
-	return tc;
-}
-
 static Suite *
 e2e_suite(void)
 {
 	Suite *suite = suite_create("e2e");
 	TCase *tc;
 
-	tc = tcase(suite, "session", 60);
+	tc = e2e_tcase(suite, "session", 60);
 	tcase_add_test(tc, test_quick_start);
 	tcase_add_test(tc, test_value_types);
 	tcase_add_test(tc, test_set_many_is_atomic);
@@ -1174,23 +1150,23 @@ e2e_suite(void)
 	tcase_add_test(tc, test_commands);
 	tcase_add_test(tc, test_libobjd);
 
-	tc = tcase(suite, "exit codes", 60);
+	tc = e2e_tcase(suite, "exit codes", 60);
 	tcase_add_test(tc, test_exit_codes);
 	tcase_add_test(tc, test_disk_full);
 
-	tc = tcase(suite, "durability", 120);
+	tc = e2e_tcase(suite, "durability", 120);
 	tcase_add_test(tc, test_restart_keeps_everything);
 	tcase_add_test(tc, test_kill9_keeps_acknowledged);
 
-	tc = tcase(suite, "reload", 60);
+	tc = e2e_tcase(suite, "reload", 60);
 	tcase_add_test(tc, test_replaced_file_is_served);
 	tcase_add_test(tc, test_reload_on_request);
 	tcase_add_loop_test(tc, test_corrupt_replacement_is_rejected, 0, 2);
 
-	tc = tcase(suite, "hostile", 60);
+	tc = e2e_tcase(suite, "hostile", 60);
 	tcase_add_test(tc, test_hostile_clients);
 
-	tc = tcase(suite, "daemon", 60);
+	tc = e2e_tcase(suite, "daemon", 60);
 	tcase_add_test(tc, test_background_start);
 	tcase_add_test(tc, test_second_objd_refused);
 	tcase_add_test(tc, test_stale_socket_replaced);

@@ -27,20 +27,7 @@
 #include "objd-client.h"
 #include "objd.h"
 
-static struct session session;
-static struct session *s = &session;
-
-static void
-setup(void)
-{
-	e2e_open(s);
-}
-
-static void
-teardown(void)
-{
-	e2e_close(s);
-}
+static struct session *const s = &e2e_session;
 
 /* The heap of deadlines. */
 
@@ -814,7 +801,7 @@ expire_suite(void)
 	tcase_add_test(unit, test_hand_decoder_keeps_lease);
 	suite_add_tcase(suite, unit);
 
-	tcase_add_checked_fixture(ttl, setup_started, teardown);
+	tcase_add_checked_fixture(ttl, setup_started, e2e_teardown);
 	tcase_set_timeout(ttl, 120);
 	tcase_add_test(ttl, test_ttl_expires_as_change);
 	tcase_add_test(ttl, test_set_without_ttl_makes_permanent);
@@ -822,7 +809,7 @@ expire_suite(void)
 	tcase_add_test(ttl, test_ttl_survives_restart);
 	suite_add_tcase(suite, ttl);
 
-	tcase_add_checked_fixture(raw, setup, teardown);
+	tcase_add_checked_fixture(raw, e2e_setup, e2e_teardown);
 	tcase_set_timeout(raw, 120);
 	tcase_add_test(raw, test_ttl_refused);
 	tcase_add_test(raw, test_many_expire_in_one_change);
@@ -831,7 +818,7 @@ expire_suite(void)
 	tcase_add_test(raw, test_expiry_refused_then_retried);
 	suite_add_tcase(suite, raw);
 
-	tcase_add_checked_fixture(hold, setup, teardown);
+	tcase_add_checked_fixture(hold, e2e_setup, e2e_teardown);
 	tcase_set_timeout(hold, 120);
 	tcase_add_test(hold, test_hold_sigint);
 	tcase_add_test(hold, test_hold_kill9);

@@ -15,8 +15,7 @@
 #include "objd.h"
 #include "value.h"
 
-static struct session session;
-static struct session *s = &session;
+static struct session *const s = &e2e_session;
 
 /*
  * The ring, as a unit.
@@ -344,18 +343,6 @@ END_TEST
 /*
  * End to end.
  */
-
-static void
-setup(void)
-{
-	e2e_open(s);
-}
-
-static void
-teardown(void)
-{
-	e2e_close(s);
-}
 
 static void
 start_with_history(const char *depth)
@@ -722,7 +709,7 @@ tcase(Suite *suite, const char *name, double timeout, bool e2e)
 	TCase *tc = tcase_create(name);
 
 	if (e2e)
-		tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_add_checked_fixture(tc, e2e_setup, e2e_teardown);
 	tcase_set_timeout(tc, timeout);
 	suite_add_tcase(suite, tc);
 	return tc;

@@ -20,25 +20,12 @@
 #include "objd-client.h"
 #include "value.h"
 
-static struct session session;
-static struct session *s = &session;
+static struct session *const s = &e2e_session;
 
 /* Keys in the large documents: about 2 MiB of JSON, past what objctl
  * reads whole (1 MiB) and past the frame limit the tests give objd. */
 #define NKEYS 60000
 #define FRAME_MAX "256K"
-
-static void
-setup(void)
-{
-	e2e_open(s);
-}
-
-static void
-teardown(void)
-{
-	e2e_close(s);
-}
 
 static void
 start_small_frames(void)
@@ -360,7 +347,7 @@ load_suite(void)
 	Suite *suite = suite_create("load");
 	TCase *tc = tcase_create("pieces");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, e2e_setup, e2e_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_load_in_pieces);
 	tcase_add_test(tc, test_load_merge_in_pieces);

@@ -26,20 +26,7 @@
 #include "value.h"
 #include "xmalloc.h"
 
-static struct session session;
-static struct session *s = &session;
-
-static void
-setup(void)
-{
-	e2e_open(s);
-}
-
-static void
-teardown(void)
-{
-	e2e_close(s);
-}
+static struct session *const s = &e2e_session;
 
 /* The same command against objd and with --file on its file: the same
  * output and exit status. */
@@ -603,7 +590,7 @@ offline_suite(void)
 	Suite *su = suite_create("offline");
 	TCase *tc = tcase_create("file");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, e2e_setup, e2e_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_offline_reads_as_objd);
 	tcase_add_test(tc, test_offline_while_objd_writes);
@@ -612,7 +599,7 @@ offline_suite(void)
 	tcase_add_test(tc, test_check_fix_refuses_live_objd);
 	suite_add_tcase(su, tc);
 	tc = tcase_create("edit");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, e2e_setup, e2e_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_edit_applies_the_difference);
 	tcase_add_test(tc, test_edit_unchanged_changes_nothing);

@@ -32,20 +32,7 @@
 #include "objd-client.h"
 #include "value.h"
 
-static struct session session;
-static struct session *s = &session;
-
-static void
-setup(void)
-{
-	e2e_open(s);
-}
-
-static void
-teardown(void)
-{
-	e2e_close(s);
-}
+static struct session *const s = &e2e_session;
 
 /* objd without fsync: the tests that make thousands of changes test the
  * protocol, not the disk. */
@@ -2290,30 +2277,19 @@ START_TEST(test_slow_watcher_dropped)
 }
 END_TEST
 
-static TCase *
-tcase(Suite *suite, const char *name, double timeout)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, timeout);
-	suite_add_tcase(suite, tc);
-	return tc;
-}
-
 static Suite *
 protocol_suite(void)
 {
 	Suite *suite = suite_create("protocol");
 	TCase *tc;
 
-	tc = tcase(suite, "conditions", 180);
+	tc = e2e_tcase(suite, "conditions", 180);
 	tcase_add_test(tc, test_cas_race);
 	tcase_add_test(tc, test_conditions);
 	tcase_add_test(tc, test_get_meta);
 	tcase_add_test(tc, test_set_repeated_key);
 
-	tc = tcase(suite, "paths", 60);
+	tc = e2e_tcase(suite, "paths", 60);
 	tcase_add_test(tc, test_nested_keys);
 	tcase_add_test(tc, test_list_escapes);
 	tcase_add_test(tc, test_pipelining);
@@ -2323,7 +2299,7 @@ protocol_suite(void)
 	tcase_add_test(tc, test_own_append_before_reload);
 	tcase_add_test(tc, test_input_across_reads);
 
-	tc = tcase(suite, "watch", 180);
+	tc = e2e_tcase(suite, "watch", 180);
 	tcase_add_test(tc, test_watch_burst);
 	tcase_add_test(tc, test_watch_since);
 	tcase_add_test(tc, test_watch_history_full);
@@ -2335,7 +2311,7 @@ protocol_suite(void)
 	tcase_add_test(tc, test_watch_reload);
 	tcase_add_test(tc, test_slow_watcher_dropped);
 
-	tc = tcase(suite, "dump and load", 60);
+	tc = e2e_tcase(suite, "dump and load", 60);
 	tcase_add_test(tc, test_dump_load_round_trip);
 	tcase_add_test(tc, test_load_errors);
 	tcase_add_test(tc, test_load_merge);

@@ -55,20 +55,7 @@
 /* The hostile crowd. */
 #define STALLED_CLIENTS 1000
 
-static struct session session;
-static struct session *s = &session;
-
-static void
-setup(void)
-{
-	e2e_open(s);
-}
-
-static void
-teardown(void)
-{
-	e2e_close(s);
-}
+static struct session *const s = &e2e_session;
 
 static bool
 skip_unless_root(const char *test)
@@ -1038,32 +1025,21 @@ START_TEST(test_limit_options)
 }
 END_TEST
 
-static TCase *
-tcase(Suite *suite, const char *name, double timeout)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, timeout);
-	suite_add_tcase(suite, tc);
-	return tc;
-}
-
 static Suite *
 security_suite(void)
 {
 	Suite *suite = suite_create("security");
 	TCase *tc;
 
-	tc = tcase(suite, "access", 60);
+	tc = e2e_tcase(suite, "access", 60);
 	tcase_add_test(tc, test_policy);
 	tcase_add_test(tc, test_policy_config);
 	tcase_add_test(tc, test_socket_mode);
 
-	tc = tcase(suite, "files", 60);
+	tc = e2e_tcase(suite, "files", 60);
 	tcase_add_test(tc, test_files);
 
-	tc = tcase(suite, "limits", 120);
+	tc = e2e_tcase(suite, "limits", 120);
 	tcase_add_test(tc, test_stalled_clients);
 	tcase_add_test(tc, test_huge_prefix);
 	tcase_add_test(tc, test_random_bytes);

@@ -18,20 +18,7 @@
 #include "objd-client.h"
 #include "value.h"
 
-static struct session session;
-static struct session *s = &session;
-
-static void
-setup(void)
-{
-	e2e_open(s);
-}
-
-static void
-teardown(void)
-{
-	e2e_close(s);
-}
+static struct session *const s = &e2e_session;
 
 static uint64_t
 revision(void)
@@ -435,7 +422,7 @@ small_suite(void)
 	Suite *suite = suite_create("small");
 	TCase *tc = tcase_create("small");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, e2e_setup, e2e_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_set_stdin);
 	tcase_add_test(tc, test_del_prefix);

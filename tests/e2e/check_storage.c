@@ -23,20 +23,7 @@
 #include "objd-client.h"
 #include "value.h"
 
-static struct session session;
-static struct session *s = &session;
-
-static void
-setup(void)
-{
-	e2e_open(s);
-}
-
-static void
-teardown(void)
-{
-	e2e_close(s);
-}
+static struct session *const s = &e2e_session;
 
 static void
 set_int(objd_client *c, const char *key, int64_t n)
@@ -1604,7 +1591,7 @@ storage_suite(void)
 	Suite *suite = suite_create("storage");
 	TCase *tc = tcase_create("storage");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, e2e_setup, e2e_teardown);
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, test_kill9_rounds);
 	tcase_add_test(tc, test_torn_end_is_cut_at_start);
