@@ -48,7 +48,7 @@ uint64_t
 store_key_hash(uint64_t seed, const char *key, size_t len)
 {
 	/* Every request hashes its keys several times (prefetch, batch,
-	 * store); XXH3 takes 11 ns for a 16-byte key, FNV-1a took 25. */
+	 * store): XXH3 is the fastest well-kept hash for short keys. */
 	return XXH3_64bits_withSeed(key, len, seed);
 }
 
@@ -101,13 +101,11 @@ store_free(struct store *s)
 
 /* Below this many keys a store is freed in the loop: a thread costs more
  * than the free()s. glibc merges freed chunks (they wait in its
- * fastbins) at the next large malloc, which would be the loop's: for a
- * million keys, 100-160 ms. malloc_trim does it here instead (the loop
- * may wait for the arena's lock meanwhile: a reload's pause stayed the
- * same) and hands the pages back: without it, objd's RSS after reloading
- * a million keys stayed at 153-170 MB instead of going back to 83.
- * (Without fastbins, M_MXFAST 0, free() merges at once, but pipelined
- * sets lost 2.5%.) */
+ * fastbins) at the next large malloc, which would otherwise be the
+ * loop's pause. malloc_trim does it here instead and hands the pages
+ * back, so objd's RSS after a reload returns to what the new store
+ * needs. (Without fastbins, M_MXFAST 0, free() merges at once, but that
+ * costs every pipelined set.) */
 #define STORE_FREE_BEHIND_MIN 10000
 
 static void *
@@ -397,8 +395,8 @@ store_equal(const struct store *a, const struct store *b)
 
 	if (a->count != b->count || a->bytes != b->bytes)
 		return false;
-	/* In slot order: sorting a million keys first took 470 ms here,
-	 * this takes 100. A store so big has its slots and entries out of
+	/* In slot order rather than sorted, which would cost an n log n
+	 * sort first. A store so big has its slots and entries out of
 	 * the cache, so each batch fetches a's entries, then b's slots for
 	 * them, then b's entries, and the batch's waits on memory overlap. */
 	while (i < a->nslots) {
