@@ -3,9 +3,10 @@
  *
  * The config file holds objd's long options, one a line, as
  * "name = value" (or a bare "name" for a switch such as foreground);
- * '#' starts a comment. A name must be a long option spelled out in
- * full, exactly as on the command line: each setting is handed to the
- * same function as the option, so it means the same in both places.
+ * '#' starts a comment. A name must be a long option of the table
+ * (options.c) that the file may set, spelled out in full, exactly as on
+ * the command line: each setting is handed to the same function as the
+ * option, so it means the same in both places.
  * The file is read before the command line, whose options then win;
  * lists (--allow-rw, --allow-ro) add up.
  *
@@ -16,7 +17,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "objd.h"
+#include "options.h"
 #include "xmalloc.h"
 
 /* The longest line of the config file. */
@@ -137,10 +138,10 @@ config_trim(char *s)
 	return s;
 }
 
-/* The long option called exactly name, if the file may set it: --help
- * and --version are not settings, and one file cannot name another. */
-static const struct option *
-config_lookup(const struct option *opts, const char *name)
+/* The option called exactly name, if the file may set it: --help and
+ * --version are not settings, and one file cannot name another. */
+static const struct options_entry *
+config_lookup(const struct options_entry *o, const char *name)
 {
 	if (*name == '\0')
 		config_fail("a value without a name");
@@ -149,22 +150,24 @@ config_lookup(const struct option *opts, const char *name)
 			config_fail("'%s' is not a setting: write "
 			            "\"name = value\", one a line",
 			    name);
-	if (strcmp(name, "config") == 0)
+	while (o->name != NULL && strcmp(o->name, name) != 0)
+		o++;
+	if (o->name == NULL)
+		config_fail("unknown option '%s'", name);
+	if (o->kind == OPTIONS_CONFIG)
 		config_fail("a config file cannot name another");
-	if (strcmp(name, "help") == 0 || strcmp(name, "version") == 0)
+	if (!o->in_file)
 		config_fail("'%s' is not a setting", name);
-	for (; opts->name != NULL; opts++)
-		if (strcmp(opts->name, name) == 0)
-			return opts;
-	config_fail("unknown option '%s'", name);
+	return o;
 }
 
 char **
-config_read(const char *path, const struct option *opts,
-    void (*apply)(int, const char *, void *), void *arg)
+config_read(const char *path, const struct options_entry *table,
+    void (*apply)(const struct options_entry *, const char *, void *),
+    void *arg)
 {
 	char line[CONFIG_LINE_MAX + 2], *name, *value, *eq;
-	const struct option *o;
+	const struct options_entry *o;
 	char **kept = xreallocarray(NULL, 1, sizeof(*kept));
 	size_t nkept = 0;
 	FILE *fp;
@@ -188,12 +191,11 @@ config_read(const char *path, const struct option *opts,
 			value = config_trim(eq + 1);
 			name = config_trim(name);
 		}
-		o = config_lookup(opts, name);
-		if (o->has_arg == no_argument && value != NULL)
+		o = config_lookup(table, name);
+		if (!options_has_value(o) && value != NULL)
 			config_fail("%s takes no value: write a bare '%s'",
 			    name, name);
-		if (o->has_arg != no_argument &&
-		    (value == NULL || *value == '\0'))
+		if (options_has_value(o) && (value == NULL || *value == '\0'))
 			config_fail("%s needs a value: write \"%s = ...\"",
 			    name, name);
 		/* Options keep pointers to their values until objd stops. */
@@ -202,7 +204,7 @@ config_read(const char *path, const struct option *opts,
 			kept = xreallocarray(kept, nkept + 2, sizeof(*kept));
 			kept[nkept++] = value;
 		}
-		apply(o->val, value, arg);
+		apply(o, value, arg);
 	}
 	where_path = NULL;
 	if (ferror(fp))

@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: ISC */
 /* main.c: objd's life: options, start in the background, the event loop,
- * signals and a clean stop. */
+ * signals and a clean stop. The options are options.c's. */
 #include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,12 +17,9 @@
 #include "framing.h"
 #include "log.h"
 #include "objd.h"
+#include "options.h"
 #include "paths.h"
-#include "version.h"
 #include "xmalloc.h"
-
-/* The config file root's objd reads when no --config is given. */
-#define OBJD_CONFIG_DEFAULT OBJD_SYSCONFDIR "/objd/objd.conf"
 
 struct server server;
 
@@ -34,88 +30,6 @@ static const char *pidfile_path;
 static char *pidfile_owned;
 static struct event *stop_flush_timer;
 static double stop_deadline;
-static bool compress_snapshots; /* --compress */
-
-static void
-usage(FILE *out)
-{
-	fprintf(out,
-	    "usage: objd [--foreground] [--file PATH] [--socket PATH]\n"
-	    "            [--reload-interval SECONDS] [--fsync MODE]\n"
-	    "            [--pidfile PATH] [--config PATH] [--compress]\n"
-	    "            [--allow-rw WHO] [--allow-ro WHO]\n"
-	    "            [--socket-mode MODE] [--socket-group GROUP]\n"
-	    "            [--max-frame SIZE] [--max-clients N]\n"
-	    "            [--client-idle-timeout SECONDS]\n"
-	    "            [--max-client-output SIZE] [--max-output-total SIZE]\n"
-	    "            [--history N] [--history-bytes SIZE]\n"
-	    "            [--log-level error|warn|info|debug] [--help] "
-	    "[--version]\n"
-	    "\n"
-	    "objd keeps one typed key/value object in a file and serves it\n"
-	    "on a UNIX socket; objctl talks to it. Without --foreground it\n"
-	    "starts in the background and returns once it accepts clients.\n"
-	    "\n"
-	    "  --foreground         stay attached and log to stderr\n"
-	    "  --file PATH          the object file (default: $OBJD_FILE, or\n"
-	    "                       a per-user location, see objd(8))\n"
-	    "  --socket PATH        the socket (default: $OBJD_SOCKET, or\n"
-	    "                       $XDG_RUNTIME_DIR/objd.sock)\n"
-	    "  --reload-interval S  how often to look for changes made to the\n"
-	    "                       file by others (default 1, 0 = never)\n"
-	    "  --fsync MODE         always (default): a change is answered "
-	    "once\n"
-	    "                       on disk; interval: synced every second;\n"
-	    "                       never: the kernel decides\n"
-	    "  --pidfile PATH       write objd's pid there\n"
-	    "  --compress           compact the file with its entries\n"
-	    "                       zlib-deflated: smaller, but a reader\n"
-	    "                       must inflate them (see objd(8)); objd\n"
-	    "                       reads such files with or without it\n"
-	    "  --history N          keep the last N versions of each key,\n"
-	    "                       in memory and in the file (default 100,\n"
-	    "                       0 = none): objctl history, get --at\n"
-	    "  --history-bytes SIZE past values kept of each key, at most\n"
-	    "                       (default 1M): older versions go first\n"
-	    "  --log-level LEVEL    error, warn, info (default) or debug\n"
-	    "  --config PATH        read options from PATH, one\n"
-	    "                       \"name = value\" a line; the command\n"
-	    "                       line wins. Without it, root's objd\n"
-	    "                       reads %s\n"
-	    "                       if it exists\n"
-	    "\n"
-	    "Access: root and objd's own user may always read and write.\n"
-	    "  --allow-rw WHO       more users who may read and write: a\n"
-	    "                       comma list of user names, uids, @group\n"
-	    "                       names, @gids, or * for everyone\n"
-	    "                       (repeatable)\n"
-	    "  --allow-ro WHO       users who may only read (get, list,\n"
-	    "                       watch, status, ping); anyone else is\n"
-	    "                       denied\n"
-	    "  --socket-mode MODE   the socket's mode (default 0600: no one\n"
-	    "                       else can connect; 0660 or 0666 to open\n"
-	    "                       it)\n"
-	    "  --socket-group GROUP the socket's group (default objd's)\n"
-	    "\n"
-	    "Limits (sizes take K, M or G):\n"
-	    "  --max-frame SIZE     the largest request (default 64M)\n"
-	    "  --max-clients N      clients at once (default 1024); one more\n"
-	    "                       is told so and closed\n"
-	    "  --client-idle-timeout S\n"
-	    "                       close a client that stops for S seconds\n"
-	    "                       in the middle of a request (default 30,\n"
-	    "                       0 = never); between requests it may idle\n"
-	    "  --max-client-output SIZE\n"
-	    "                       answers a client has not read, at most\n"
-	    "                       (default 64M): objd then reads no more\n"
-	    "                       of its requests, and drops a watch\n"
-	    "  --max-output-total SIZE\n"
-	    "                       answers all clients have not read, at\n"
-	    "                       most (default: a quarter of memory, at\n"
-	    "                       most 1G): past it the client holding\n"
-	    "                       the most is dropped\n",
-	    OBJD_CONFIG_DEFAULT);
-}
 
 /* Fails the start: tells the waiting parent, or stderr, and exits. */
 static _Noreturn void __attribute__((format(printf, 1, 2)))
@@ -311,251 +225,6 @@ output_total_default(void)
 	return quarter > most ? most : quarter < least ? least : quarter;
 }
 
-/* The long options that have no short form. */
-enum {
-	OPT_ALLOW_RW = 256,
-	OPT_ALLOW_RO,
-	OPT_SOCKET_MODE,
-	OPT_SOCKET_GROUP,
-	OPT_MAX_FRAME,
-	OPT_MAX_CLIENTS,
-	OPT_IDLE_TIMEOUT,
-	OPT_MAX_OUTPUT,
-	OPT_MAX_OUTPUT_TOTAL,
-	OPT_CONFIG,
-	OPT_COMPRESS,
-	OPT_HISTORY,
-	OPT_HISTORY_BYTES
-};
-
-static const struct option longopts[] = {
-	{ "allow-rw", required_argument, NULL, OPT_ALLOW_RW },
-	{ "allow-ro", required_argument, NULL, OPT_ALLOW_RO },
-	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
-	{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
-	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },
-	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
-	{ "client-idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
-	{ "max-client-output", required_argument, NULL, OPT_MAX_OUTPUT },
-	{ "max-output-total", required_argument, NULL, OPT_MAX_OUTPUT_TOTAL },
-	{ "config", required_argument, NULL, OPT_CONFIG },
-	{ "compress", no_argument, NULL, OPT_COMPRESS },
-	{ "history", required_argument, NULL, OPT_HISTORY },
-	{ "history-bytes", required_argument, NULL, OPT_HISTORY_BYTES },
-	{ "foreground", no_argument, NULL, 'f' },
-	{ "file", required_argument, NULL, 'F' },
-	{ "socket", required_argument, NULL, 's' },
-	{ "reload-interval", required_argument, NULL, 'r' },
-	{ "fsync", required_argument, NULL, 'y' },
-	{ "pidfile", required_argument, NULL, 'p' },
-	{ "log-level", required_argument, NULL, 'l' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 },
-};
-
-/* The config file read before the command line (config.c): the values
- * of its settings, which options point into until objd stops. */
-static char **config_values;
-
-/* The access and limit options. */
-static void
-apply_limit_option(int ch, const char *arg)
-{
-	char err[512];
-	int rc = 0;
-
-	switch (ch) {
-	case OPT_ALLOW_RW:
-	case OPT_ALLOW_RO:
-		rc = access_allow(arg,
-		    ch == OPT_ALLOW_RW ? ACCESS_WRITE : ACCESS_READ, err,
-		    sizeof(err));
-		if (rc == -1)
-			config_fail("--allow-%s: %s",
-			    ch == OPT_ALLOW_RW ? "rw" : "ro", err);
-		break;
-	case OPT_SOCKET_MODE:
-		rc = access_parse_mode(arg, &server.socket_mode, err,
-		    sizeof(err));
-		break;
-	case OPT_SOCKET_GROUP:
-		rc = access_parse_group(arg, &server.socket_group, err,
-		    sizeof(err));
-		break;
-	case OPT_MAX_FRAME:
-		server.frame_max =
-		    config_size("--max-frame", arg, 1024, (size_t)1 << 30);
-		break;
-	case OPT_MAX_CLIENTS:
-		server.clients_max =
-		    config_count("--max-clients", arg, 1, 1000000);
-		break;
-	case OPT_IDLE_TIMEOUT:
-		server.client_idle_timeout =
-		    config_seconds("--client-idle-timeout", arg, 86400);
-		break;
-	case OPT_MAX_OUTPUT:
-		server.client_output_max = config_size("--max-client-output",
-		    arg, 64 * 1024, SIZE_MAX / 4);
-		break;
-	case OPT_MAX_OUTPUT_TOTAL:
-		server.output_total_max = config_size("--max-output-total", arg,
-		    64 * 1024, SIZE_MAX / 4);
-		break;
-	}
-	if (rc == -1)
-		config_fail("%s", err);
-}
-
-/* Applies one option, from the command line or the config file (arg is
- * then a value of config_values); foreground points to main's. */
-static void
-apply_option(int ch, const char *arg, void *foreground)
-{
-	int level, mode;
-
-	switch (ch) {
-	case 'f':
-		*(bool *)foreground = true;
-		break;
-	case 'F':
-		server.file_path = arg;
-		break;
-	case 's':
-		server.socket_path = arg;
-		break;
-	case 'r':
-		server.reload_interval =
-		    config_seconds("--reload-interval", arg, 86400);
-		break;
-	case 'p':
-		pidfile_path = arg;
-		break;
-	case OPT_COMPRESS:
-		compress_snapshots = true;
-		break;
-	case OPT_HISTORY:
-		history_depth = config_count("--history", arg, 0, 1000000);
-		break;
-	case OPT_HISTORY_BYTES:
-		history_key_bytes =
-		    config_size("--history-bytes", arg, 0, SIZE_MAX / 4);
-		break;
-	case 'y':
-		if ((mode = fsync_mode_parse(arg)) == -1)
-			config_fail("--fsync is always, interval or never, "
-			            "not '%s'",
-			    arg);
-		server.fsync = (enum fsync_mode)mode;
-		break;
-	case 'l':
-		if ((level = log_level_parse(arg)) == -1)
-			config_fail("--log-level is error, warn, info or "
-			            "debug, not '%s'",
-			    arg);
-		log_set_level((enum log_level)level);
-		break;
-	case OPT_CONFIG:
-		/* Read before the command line: see read_config(). */
-		break;
-	default:
-		apply_limit_option(ch, arg);
-		break;
-	}
-}
-
-/* A usage error on the command line: the reason was printed; one more
- * line says where to look, rather than the whole usage. */
-static _Noreturn void
-usage_fail(void)
-{
-	fputs("Try 'objd --help'.\n", stderr);
-	exit(2);
-}
-
-/* glibc's getopt_long takes any unambiguous prefix of a long option.
- * objd takes only the names it documents, as its config file does, so
- * that an option added later never changes what a command line means.
- * The option just parsed is argv[optind - 1], or the one before when
- * its value was a word of its own. */
-static void
-require_full_name(char **argv, const struct option *o)
-{
-	const char *word = argv[optind - 1];
-	size_t n = strlen(o->name);
-
-	if (o->has_arg != no_argument && optarg == word && optind >= 2)
-		word = argv[optind - 2];
-	if (strncmp(word, "--", 2) == 0 && strncmp(word + 2, o->name, n) == 0 &&
-	    (word[2 + n] == '\0' || word[2 + n] == '='))
-		return;
-	fprintf(stderr, "objd: unrecognized option '%.*s'\n",
-	    (int)strcspn(word, "="), word);
-	usage_fail();
-}
-
-static void
-parse_options(int argc, char **argv, bool *foreground)
-{
-	int ch, index;
-
-	/* getopt's messages start with argv[0]: "objd", not its path. */
-	argv[0] = (char *)"objd";
-	for (;;) {
-		index = -1;
-		ch = getopt_long(argc, argv, "hV", longopts, &index);
-		if (ch == -1)
-			break;
-		if (index != -1)
-			require_full_name(argv, &longopts[index]);
-		switch (ch) {
-		case 'h':
-			usage(stdout);
-			exit(0);
-		case 'V':
-			printf("objd %s\n", OBJD_VERSION);
-			exit(0);
-		case '?':
-			/* getopt said why. */
-			usage_fail();
-		default:
-			apply_option(ch, optarg, foreground);
-			break;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "objd: unexpected argument '%s'\n",
-		    argv[optind]);
-		usage_fail();
-	}
-}
-
-/* The config file is read first, so that the command line overrides it:
- * the one --config names, else root's default when it exists. */
-static void
-read_config(int argc, char **argv, bool *foreground)
-{
-	const char *given = NULL, *path;
-
-	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
-		const char *p = NULL;
-
-		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-			p = argv[++i];
-		else if (strncmp(argv[i], "--config=", 9) == 0)
-			p = argv[i] + 9;
-		if (p != NULL && given != NULL)
-			config_fail("--config is given once");
-		if (p != NULL)
-			given = p;
-	}
-	path = config_choose(given, geteuid() == 0, OBJD_CONFIG_DEFAULT);
-	if (path != NULL)
-		config_values =
-		    config_read(path, longopts, apply_option, foreground);
-}
-
 /* Everything that can fail at start, in an order that leaves nothing
  * half done: the file's lock, the file, then the socket, unless systemd
  * passed one (listen_fd). */
@@ -570,7 +239,7 @@ startup(int listen_fd)
 	    objfile_open(server.file_path, server.fsync, err, sizeof(err));
 	if (server.file == NULL)
 		startup_fail("%s", err);
-	objfile_set_compress(server.file, compress_snapshots);
+	objfile_set_compress(server.file, options_main.compress);
 	objfile_watch_others(server.file, server.reload_interval > 0);
 	server.store = store_new();
 	switch (
@@ -613,7 +282,6 @@ main(int argc, char **argv)
 	static const int signums[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
 	static void (*const handlers[])(evutil_socket_t, short,
 	    void *) = { stop_cb, stop_cb, hup_cb, chld_cb };
-	bool foreground = false;
 	char *file_path = NULL, *socket_path = NULL, err[1024];
 	int fd, listen_fd;
 
@@ -627,8 +295,7 @@ main(int argc, char **argv)
 	server.socket_mode = 0600;
 	server.socket_group = (gid_t)-1;
 	TAILQ_INIT(&server.conns);
-	read_config(argc, argv, &foreground);
-	parse_options(argc, argv, &foreground);
+	options_read(argc, argv);
 	/* One cap on a client's unsent output, watching or not. */
 	server.watch_output_max = server.client_output_max;
 	conn_init_limits();
@@ -640,9 +307,9 @@ main(int argc, char **argv)
 	socket_path = server.socket_path != NULL ? xstrdup(server.socket_path)
 	                                         : paths_default_socket();
 	server.socket_path = socket_path = absolute_path_free(socket_path);
-	if (pidfile_path != NULL)
+	if (options_main.pidfile != NULL)
 		pidfile_path = pidfile_owned =
-		    absolute_path_free(xstrdup(pidfile_path));
+		    absolute_path_free(xstrdup(options_main.pidfile));
 
 	/* A client that goes away mid-answer must not kill objd, and a file
 	 * over its size limit must fail a write with EFBIG, not kill it. */
@@ -655,7 +322,7 @@ main(int argc, char **argv)
 	        sizeof(err)) == -1)
 		startup_fail("%s", err);
 
-	if (!foreground) {
+	if (!options_main.foreground) {
 		daemon_start();
 		log_init("objd", 1);
 		if (chdir("/") == -1)
@@ -717,7 +384,7 @@ main(int argc, char **argv)
 	free(socket_path);
 	free(pidfile_owned);
 	/* Options from the config file point into it until here. */
-	config_free(config_values);
+	options_free();
 	log_info("stopped");
 	return 0;
 }

@@ -232,13 +232,14 @@ double config_seconds(const char *option, const char *arg, double max);
  * default_path if it exists, else none (NULL). */
 const char *config_choose(const char *given, bool root,
     const char *default_path);
-/* Reads the config file at path and calls apply(val, value, arg) for each
- * setting, with the val of the long option of opts it names exactly and
+/* Reads the config file at path and calls apply(o, value, arg) for each
+ * setting, with the entry o of table (options.h) it names exactly and
  * its value (NULL for a switch). Returns the values, which stay valid
  * until config_free. */
-struct option;
-char **config_read(const char *path, const struct option *opts,
-    void (*apply)(int val, const char *value, void *arg), void *arg);
+struct options_entry;
+char **config_read(const char *path, const struct options_entry *table,
+    void (*apply)(const struct options_entry *o, const char *value, void *arg),
+    void *arg);
 /* Frees what config_read returned; NULL is fine. */
 void config_free(char **kept);
 

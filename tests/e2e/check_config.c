@@ -6,7 +6,6 @@
  * the objd built here, as an administrator meets it. */
 #include "config.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 
 #include "harness.h"
 #include "objd.h"
+#include "options.h"
 
 static struct session *const s = &e2e_session;
 
@@ -50,22 +50,24 @@ END_TEST
 static char applied[512];
 
 static void
-record(int val, const char *value, void *arg)
+record(const struct options_entry *o, const char *value, void *arg)
 {
 	size_t n = strlen(applied);
 
 	ck_assert_ptr_eq(arg, &applied);
-	snprintf(applied + n, sizeof(applied) - n, "%c=%s;", val,
+	snprintf(applied + n, sizeof(applied) - n, "%s=%s;", o->name,
 	    value != NULL ? value : "(none)");
 }
 
 START_TEST(test_read_settings)
 {
-	static const struct option opts[] = {
-		{ "file", required_argument, NULL, 'F' },
-		{ "foreground", no_argument, NULL, 'f' },
-		{ "max-frame", required_argument, NULL, 'm' },
-		{ NULL, 0, NULL, 0 },
+	static const struct options_entry opts[] = {
+		{ .name = "file", .kind = OPTIONS_PATH, .in_file = true },
+		{ .name = "foreground",
+		    .kind = OPTIONS_SWITCH,
+		    .in_file = true },
+		{ .name = "max-frame", .kind = OPTIONS_SIZE, .in_file = true },
+		{ .name = NULL },
 	};
 	const char *path = conf("objd.conf",
 	    "# objd's settings\n"
@@ -80,7 +82,8 @@ START_TEST(test_read_settings)
 	applied[0] = '\0';
 	kept = config_read(path, opts, record, &applied);
 	ck_assert_str_eq(applied,
-	    "F=/var/lib/objd/a b.pb;f=(none);m=1M;F=/srv/last.pb;");
+	    "file=/var/lib/objd/a b.pb;foreground=(none);max-frame=1M;"
+	    "file=/srv/last.pb;");
 	ck_assert_str_eq(kept[0], "/var/lib/objd/a b.pb");
 	ck_assert_str_eq(kept[2], "/srv/last.pb");
 	ck_assert_ptr_null(kept[3]);
