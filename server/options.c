@@ -1,26 +1,45 @@
 /* SPDX-License-Identifier: ISC */
 /* options.c: objd's options, one entry each in options_table.
  *
- * The table is the one list of them: getopt_long's array and short
- * options, the usage (objd --help), the names the config file accepts
- * (config.c) and the errors of a bad value are all made from it, and a
- * value given on the command line or in the file goes through the same
- * options_apply. tests/unit/check_options holds the two lists that stay
- * hand-written to it: man/objd.8 (SYNOPSIS and OPTIONS) and the
- * commented settings of etc/objd.conf.
+ * The table is the one list of them. getopt_long's array and short
+ * options, objd --help, the names the config file accepts (config.c)
+ * and the errors of a bad value are made from it, and a value from the
+ * command line or from the file goes through the same options_apply,
+ * so an option means the same in both places.
  *
- * To add an option:
- *   1. add one entry below, in the group where the usage should list
- *      it: its name, kind, bounds, where its value goes (.to: a field of
- *      struct server or a module's variable; a kind of its own only if
- *      no kind below parses it), in_file unless the config file must
- *      not set it, its arg and help lines;
- *   2. describe it in man/objd.8: in SYNOPSIS, and a .TP paragraph in
- *      OPTIONS (or its Access or Limits part);
- *   3. if the config file may set it, add it to etc/objd.conf as a
- *      commented setting ("# name = default"), with what it does.
- * check_options fails until 2 and 3 are done, and when an option is
- * removed from the table but not from them. */
+ * Adding an option is three edits, in one commit:
+ *
+ *   1. One entry below, in the group where objd --help should list it
+ *      (a .heading starts a group). Give its .name (no dashes), a
+ *      .letter only if it needs a short form, its .kind, and what that
+ *      kind reads:
+ *        SWITCH  .to.flag                     (no value)
+ *        PATH    .to.path   any word, kept as given: a path, a URL, a
+ *                           prefix; it points into argv or the file
+ *        SIZE    .to.size or .to.size64, .min, .max (K, M, G)
+ *        COUNT   .to.count, .min, .max
+ *        SECONDS .to.seconds, .max_seconds   (from 0, fractions)
+ *        CHOICE  .to.choice {parse, set}, .choices  (the words, as the
+ *                           error lists them: "a, b or c")
+ *        MODE, GROUP, ALLOW  the socket's mode, group, the policy
+ *      .to points at the field of struct server (or the module's
+ *      variable) that the option sets; its default is set in main()
+ *      before options_read, or is the variable's initializer. Set
+ *      .in_file = true unless the config file must not set it, .arg
+ *      (the value's name, exactly when the kind takes one) and .help,
+ *      its lines under "--name ARG" (objd --help stays within 79
+ *      columns). A value no kind parses gets a kind of its own, and a
+ *      case in options_apply; so does an option that acts rather than
+ *      sets (--config, --help, --version).
+ *   2. Its paragraph in man/objd.8: "--name" in SYNOPSIS, and a .TP
+ *      paragraph in OPTIONS (or its Access or Limits part) whose tag is
+ *      ".B \-\-name" or ".BI \-\-name \" value\"".
+ *   3. If .in_file, its line in etc/objd.conf, commented out with its
+ *      default: "# name = value" (a switch: "# name"), then "# what".
+ *
+ * tests/unit/check_options fails, naming the option, until 2 and 3 are
+ * done, and when an option leaves the table but not the man page or the
+ * config file; it also checks each entry against the rules of 1. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
