@@ -265,7 +265,7 @@ static char **config_values;
 void
 options_apply(const struct options_entry *o, const char *value)
 {
-	char name[64], err[512];
+	char name[OPTIONS_NAME_MAX + 3], err[512];
 	int rc = 0, v;
 
 	snprintf(name, sizeof(name), "--%s", o->name);
@@ -501,10 +501,10 @@ read_config(int argc, char **argv)
 	const char *given = NULL, *path;
 	size_t n;
 
-	while (o->kind != OPTIONS_CONFIG)
+	while (o->name != NULL && o->kind != OPTIONS_CONFIG)
 		o++;
-	n = strlen(o->name);
-	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+	n = o->name != NULL ? strlen(o->name) : 0;
+	for (int i = 1; n > 0 && i < argc && strcmp(argv[i], "--") != 0; i++) {
 		const char *p = NULL;
 
 		if (strncmp(argv[i], "--", 2) != 0 ||

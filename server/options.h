@@ -46,6 +46,9 @@ struct options_to {
 	} choice;
 };
 
+/* The longest name of an option. */
+#define OPTIONS_NAME_MAX 40
+
 /* One option. */
 struct options_entry {
 	const char *name; /* the long name, without its dashes */

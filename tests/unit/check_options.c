@@ -384,6 +384,8 @@ END_TEST
  * only settings in the config file. */
 START_TEST(test_table)
 {
+	size_t configs = 0;
+
 	for (const struct options_entry *o = options_table; o->name != NULL;
 	     o++) {
 		for (const struct options_entry *p = options_table; p < o;
@@ -394,6 +396,8 @@ START_TEST(test_table)
 		ck_assert_msg(strspn(o->name, "abcdefghijklmnopqrstuvwxyz-") ==
 		        strlen(o->name),
 		    "--%s: a long name is lower case and dashes", o->name);
+		ck_assert_msg(strlen(o->name) <= OPTIONS_NAME_MAX,
+		    "--%s: longer than OPTIONS_NAME_MAX", o->name);
 		ck_assert_msg((o->arg != NULL) == options_has_value(o),
 		    "--%s: arg is the name of its value, if it has one",
 		    o->name);
@@ -411,12 +415,15 @@ START_TEST(test_table)
 			        o->to.choice.set != NULL,
 			    "--%s: a choice needs its words, parse and set",
 			    o->name);
+		if (o->kind == OPTIONS_CONFIG)
+			configs++;
 		if (o->kind == OPTIONS_CONFIG || o->kind == OPTIONS_HELP ||
 		    o->kind == OPTIONS_VERSION)
 			ck_assert_msg(!o->in_file,
 			    "--%s is not a setting of the config file",
 			    o->name);
 	}
+	ck_assert_uint_eq(configs, 1);
 }
 END_TEST
 
