@@ -243,7 +243,44 @@ ctl_conditions(struct ctl *ctl, char **keys, size_t nkeys, size_t *n)
 	return conds;
 }
 
-/* Sends the batch of set or del, and says how it went. */
+/* Sends the change of set, del or revert. Sets alone, or deletes alone,
+ * go as the Set or Delete request that libobjd's objd_set_if() and
+ * objd_delete_if() send (and objd-bench's set and del), so that objctl
+ * and a program take one path through objd for one action; objd answers
+ * them as it answers a batch of the same operations. --ttl, which libobjd
+ * offers on a batch only, goes as a Batch. */
+static int
+ctl_send_write(struct ctl *ctl, const objd_op *ops, size_t n,
+    const objd_cond *conds, size_t nconds)
+{
+	const Objd__Value **values;
+	const char **keys;
+	size_t nsets = 0;
+	int status;
+
+	for (size_t i = 0; i < n; i++)
+		if (ops[i].value != NULL)
+			nsets++;
+	if (ctl->ttl_ms != 0 || (nsets != 0 && nsets != n))
+		return objd_batch_ttl(ctl->client, ops, n, conds, nconds,
+		    ctl->ttl_ms);
+	keys = xcalloc(n, sizeof(*keys));
+	values = xcalloc(n, sizeof(*values));
+	for (size_t i = 0; i < n; i++) {
+		keys[i] = ops[i].key;
+		values[i] = ops[i].value;
+	}
+	if (nsets == n)
+		status =
+		    objd_set_if(ctl->client, keys, values, n, conds, nconds);
+	else
+		status = objd_delete_if(ctl->client, keys, n, conds, nconds);
+	free(values);
+	free(keys);
+	return status;
+}
+
+/* Sends the change of set, del or revert, and says how it went. */
 static int
 ctl_write(struct ctl *ctl, const objd_op *ops, char **keys, size_t n)
 {
@@ -257,8 +294,7 @@ ctl_write(struct ctl *ctl, const objd_op *ops, char **keys, size_t n)
 	if ((status = ctl_connect(ctl)) != OBJD_OK)
 		return status;
 	conds = ctl_conditions(ctl, keys, n, &nconds);
-	status =
-	    objd_batch_ttl(ctl->client, ops, n, conds, nconds, ctl->ttl_ms);
+	status = ctl_send_write(ctl, ops, n, conds, nconds);
 	free(conds);
 	if (status == OBJD_NOT_FOUND && n > 1)
 		return ctl_err(status, "%s; nothing was deleted",
