@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /* check_small.c: the small things of objctl, end to end: set -x, del
- * --prefix (and its operation on the wire), watch --count counting
- * changes, reload saying that objd rejected the file, and many nested
- * paths into one value in one request. */
+ * --prefix (and its operation on the wire), the request a plain set or
+ * del sends, watch --count counting changes, reload saying that objd
+ * rejected the file, and many nested paths into one value in one
+ * request. */
 #include "config.h"
 
 #include <inttypes.h>
@@ -150,6 +151,103 @@ START_TEST(test_del_prefix)
 	CTL_EXIT(s, 2, "del", "--prefix", "b", "--if-absent");
 	CTL_EXIT(s, 2, "del");
 	ck_assert_str_eq(CTL_OK(s, "list"), "b\n");
+	e2e_stop(s);
+}
+END_TEST
+
+/* How many requests of kind ("set", "delete", "batch") objd's debug log
+ * names so far. objd logs a request before it handles it, and a client
+ * has its answer only after that, so the count is whole once objctl has
+ * exited. */
+static int
+requests_of(const char *kind)
+{
+	char *log = e2e_read_file(s->log, NULL), pat[32];
+	const char *p = log;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(log);
+	snprintf(pat, sizeof(pat), ": %s #", kind);
+	while ((p = strstr(p, pat)) != NULL) {
+		n++;
+		p += strlen(pat);
+	}
+	free(log);
+	return n;
+}
+
+static void
+kinds_are(int line, int sets, int deletes, int batches)
+{
+	int n[3] = { requests_of("set"), requests_of("delete"),
+		requests_of("batch") };
+
+	if (n[0] != sets || n[1] != deletes || n[2] != batches)
+		e2e_fail(__FILE__, line,
+		    "objd saw %d set, %d delete and %d batch requests, not "
+		    "%d, %d and %d:\n%s",
+		    n[0], n[1], n[2], sets, deletes, batches, e2e_log_tail(s));
+}
+
+#define KINDS(sets, deletes, batches)                                          \
+	kinds_are(__LINE__, (sets), (deletes), (batches))
+
+/* A plain set or del of objctl sends the request that libobjd's
+ * objd_set() and objd_delete() send, so that both take one path through
+ * objd: Set and Delete, with many keys and conditions too, and whether
+ * objd takes the change or refuses it. --ttl, which libobjd offers on a
+ * batch only, and del --prefix go as a Batch. objd names each request
+ * it reads in its debug log. */
+START_TEST(test_plain_writes_take_set_and_delete)
+{
+	const struct objd_opts o = { .extra =
+		                         E2E_ARGV("--log-level", "debug") };
+	const char *key = "lib";
+	Objd__Value *v;
+	objd_client *c;
+
+	e2e_start_opts(s, &o);
+	KINDS(0, 0, 0);
+	CTL_OK(s, "set", "a", "1");
+	KINDS(1, 0, 0);
+	CTL_OK(s, "set", "b", "2", "c", "x");
+	KINDS(2, 0, 0);
+	CTL_OK(s, "set", "--if-absent", "d", "1");
+	KINDS(3, 0, 0);
+	CTL_EXIT(s, 4, "set", "--if-revision", "1", "b", "3");
+	KINDS(4, 0, 0);
+	ck_assert_int_eq(
+	    e2e_objctl(s, "text", NULL, E2E_ARGV("set", "-x", "e")), 0);
+	KINDS(5, 0, 0);
+	CTL_OK(s, "del", "d");
+	KINDS(5, 1, 0);
+	CTL_OK(s, "del", "--if-revision", "2", "b", "c");
+	KINDS(5, 2, 0);
+	CTL_EXIT(s, 1, "del", "a", "nope");
+	KINDS(5, 3, 0);
+	/* revert sets a key back, or deletes it, as one plain write. */
+	CTL_OK(s, "set", "a", "5");
+	CTL_OK(s, "revert", "a", "1");
+	KINDS(7, 3, 0);
+	CTL_OK(s, "revert", "e", "1");
+	KINDS(7, 4, 0);
+	CTL_OK(s, "set", "--ttl", "100", "t", "1");
+	KINDS(7, 4, 1);
+	CTL_OK(s, "del", "--prefix", "t");
+	KINDS(7, 4, 2);
+	ck_assert_str_eq(CTL_OK(s, "list"), "a\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "1\n");
+
+	/* libobjd's own calls: the same kinds. */
+	c = e2e_client(s);
+	v = value_new_int(1);
+	ck_assert_int_eq(objd_set(c, &key, (const Objd__Value *const *)&v, 1),
+	    OBJD_OK);
+	KINDS(8, 4, 2);
+	ck_assert_int_eq(objd_delete(c, &key, 1), OBJD_OK);
+	KINDS(8, 5, 2);
+	value_free(v);
+	objd_close(c);
 	e2e_stop(s);
 }
 END_TEST
@@ -426,6 +524,7 @@ small_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_set_stdin);
 	tcase_add_test(tc, test_del_prefix);
+	tcase_add_test(tc, test_plain_writes_take_set_and_delete);
 	tcase_add_test(tc, test_delete_prefix_on_the_wire);
 	tcase_add_test(tc, test_watch_count_changes);
 	tcase_add_test(tc, test_reload_after_rejection);
