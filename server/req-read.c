@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
-/* handle-read.c: get and list, answered at once from memory. Reads see
- * only committed state: a change still in the batch is not durable. */
+/* req-read.c: get, list and history, answered at once from memory.
+ * Reads see only committed state: a change still in the batch is not
+ * durable. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
