@@ -40,6 +40,7 @@
 #include "objd-client.h"
 #include "paths.h"
 #include "pbcheck.h"
+#include "pbwire.h"
 #include "version.h"
 #include "xmalloc.h"
 
@@ -215,9 +216,6 @@ enc_bytes(struct enc *e, const void *p, size_t len)
 	e->len += len;
 }
 
-/* A length-delimited field's tag. */
-#define TAG_LEN(field) ((uint8_t)((field) << 3 | 2))
-
 static void
 put_digits(uint8_t *p, uint64_t n)
 {
@@ -227,12 +225,12 @@ put_digits(uint8_t *p, uint64_t n)
 	}
 }
 
-/* Writes the key field (key:000000000000) and records where its
- * digits are. */
+/* Writes the key field (key:000000000000), whose tag is tag, and
+ * records where its digits are. */
 static void
-enc_key(struct enc *e, uint8_t field, size_t *digits_off)
+enc_key(struct enc *e, uint8_t tag, size_t *digits_off)
 {
-	enc_byte(e, TAG_LEN(field));
+	enc_byte(e, tag);
 	enc_varint(e, BENCH_KEY_LEN);
 	enc_bytes(e, BENCH_KEY_PREFIX, sizeof(BENCH_KEY_PREFIX) - 1);
 	*digits_off = e->len;
@@ -241,10 +239,7 @@ enc_key(struct enc *e, uint8_t field, size_t *digits_off)
 }
 
 /* Encodes a Request of kind with nkeys keys, keys 0 .. nkeys - 1 and
- * values of datasize 'x', as one frame. Field numbers are objd.proto's:
- * Request id 1, get 2, set 3, delete 4, ping 6, batch 10; Get and Delete
- * keys 1; Set entries 1; Batch operations 1; Operation set 1; Entry key
- * 1, value 2; Value string_value 5. */
+ * values of datasize 'x', as one frame (tags from pbwire.h). */
 static void tmpl_build_resp(struct tmpl *, enum test_kind, size_t, size_t);
 
 static void
@@ -255,7 +250,7 @@ tmpl_build(struct tmpl *t, enum test_kind kind, size_t nkeys, size_t datasize)
 	size_t entry = key_field + 1 + varint_size(value) + value;
 	size_t operation = 1 + varint_size(entry) + entry;
 	size_t op, body;
-	uint8_t op_field;
+	uint8_t op_tag;
 	struct enc e;
 
 	if (opts.redis) {
@@ -264,21 +259,22 @@ tmpl_build(struct tmpl *t, enum test_kind kind, size_t nkeys, size_t datasize)
 	}
 	switch (kind) {
 	case T_PING:
-		op_field = 6;
+		op_tag = PBW_REQUEST_PING_TAG;
 		op = 0;
 		nkeys = 0;
 		break;
 	case T_GET:
 	case T_DEL:
-		op_field = kind == T_GET ? 2 : 4;
+		op_tag = kind == T_GET ? PBW_REQUEST_GET_TAG
+		                       : PBW_REQUEST_DELETE_TAG;
 		op = nkeys * key_field;
 		break;
 	case T_BATCH:
-		op_field = 10;
+		op_tag = PBW_REQUEST_BATCH_TAG;
 		op = nkeys * (1 + varint_size(operation) + operation);
 		break;
 	default:
-		op_field = 3;
+		op_tag = PBW_REQUEST_SET_TAG;
 		op = nkeys * (1 + varint_size(entry) + entry);
 		break;
 	}
@@ -291,28 +287,34 @@ tmpl_build(struct tmpl *t, enum test_kind kind, size_t nkeys, size_t datasize)
 	e.p = t->frame;
 	e.len = 0;
 	enc_varint(&e, body);
-	enc_byte(&e, 1 << 3);
+	enc_byte(&e, PBW_REQUEST_ID_TAG);
 	t->id_off = e.len;
 	enc_varint(&e, BENCH_ID_BASE);
-	enc_byte(&e, TAG_LEN(op_field));
+	enc_byte(&e, op_tag);
 	enc_varint(&e, op);
 	for (size_t i = 0; i < nkeys; i++) {
-		if (op_field != 3 && op_field != 10) {
-			enc_key(&e, 1, &t->key_off[i]);
+		if (op_tag != PBW_REQUEST_SET_TAG &&
+		    op_tag != PBW_REQUEST_BATCH_TAG) {
+			/* Get.keys and Delete.keys */
+			enc_key(&e,
+			    op_tag == PBW_REQUEST_GET_TAG ? PBW_GET_KEYS_TAG
+			                                  : PBW_DELETE_KEYS_TAG,
+			    &t->key_off[i]);
 			put_digits(t->frame + t->key_off[i], i);
 			continue;
 		}
-		if (op_field == 10) {
-			enc_byte(&e, TAG_LEN(1));
+		if (op_tag == PBW_REQUEST_BATCH_TAG) {
+			enc_byte(&e, PBW_BATCH_OPERATIONS_TAG);
 			enc_varint(&e, operation);
-		}
-		enc_byte(&e, TAG_LEN(1));
+			enc_byte(&e, PBW_OPERATION_SET_TAG);
+		} else
+			enc_byte(&e, PBW_SET_ENTRIES_TAG);
 		enc_varint(&e, entry);
-		enc_key(&e, 1, &t->key_off[i]);
+		enc_key(&e, PBW_ENTRY_KEY_TAG, &t->key_off[i]);
 		put_digits(t->frame + t->key_off[i], i);
-		enc_byte(&e, TAG_LEN(2));
+		enc_byte(&e, PBW_ENTRY_VALUE_TAG);
 		enc_varint(&e, value);
-		enc_byte(&e, TAG_LEN(5));
+		enc_byte(&e, PBW_VALUE_STRING_TAG);
 		enc_varint(&e, datasize);
 		t->val_off[i] = e.len;
 		memset(t->frame + e.len, 'x', datasize);

@@ -6,6 +6,7 @@
 
 #include "framing.h"
 #include "pbcheck.h"
+#include "pbwire.h"
 #include "utf8.h"
 #include "value.h"
 #include "xmalloc.h"
@@ -92,13 +93,18 @@ static uint8_t
 scalar_tag(const Objd__Value *v)
 {
 	switch (v->kind_case) {
+	case OBJD__VALUE__KIND_NULL_VALUE:
+		return PBW_VALUE_NULL_TAG;
+	case OBJD__VALUE__KIND_BOOL_VALUE:
+		return PBW_VALUE_BOOL_TAG;
+	case OBJD__VALUE__KIND_INT_VALUE:
+		return PBW_VALUE_INT_TAG;
 	case OBJD__VALUE__KIND_DOUBLE_VALUE:
-		return (uint8_t)(v->kind_case << 3 | 1);
+		return PBW_VALUE_DOUBLE_TAG;
 	case OBJD__VALUE__KIND_STRING_VALUE:
-	case OBJD__VALUE__KIND_BYTES_VALUE:
-		return (uint8_t)(v->kind_case << 3 | 2);
-	default:
-		return (uint8_t)(v->kind_case << 3);
+		return PBW_VALUE_STRING_TAG;
+	default: /* bytes */
+		return PBW_VALUE_BYTES_TAG;
 	}
 }
 
@@ -112,9 +118,8 @@ scalar_number(const Objd__Value *v)
 		return (uint64_t)(int64_t)(int32_t)v->null_value;
 	case OBJD__VALUE__KIND_BOOL_VALUE:
 		return v->bool_value ? 1 : 0;
-	case OBJD__VALUE__KIND_INT_VALUE: /* sint64: zigzag */
-		return v->int_value < 0 ? ~((uint64_t)v->int_value << 1)
-		                        : (uint64_t)v->int_value << 1;
+	case OBJD__VALUE__KIND_INT_VALUE:
+		return pb_zigzag_encode(v->int_value);
 	case OBJD__VALUE__KIND_STRING_VALUE:
 		return v->string_value != NULL ? strlen(v->string_value) : 0;
 	default: /* bytes */

@@ -226,42 +226,44 @@ access_of_peer(int fd, uid_t uid, gid_t gid)
 	return level;
 }
 
-bool
-access_permits(struct conn *c, const struct request_kind *k, uint64_t id)
+enum access_verdict
+access_may(enum access_level level, unsigned flags)
 {
-	const char *name = k != NULL ? k->name : "a large request";
-	char why[256];
+	if (level == ACCESS_WRITE ||
+	    (level == ACCESS_READ && !(flags & REQ_WRITES)))
+		return ACCESS_MAY;
+	return level == ACCESS_READ ? ACCESS_ONLY_READS : ACCESS_NOT_ADMITTED;
+}
 
-	if (k != NULL &&
-	    (c->access == ACCESS_WRITE ||
-	        (c->access == ACCESS_READ && !k->writes)))
-		return true;
-	if (c->access == ACCESS_READ)
-		snprintf(why, sizeof(why),
+const char *
+access_verdict_reason(enum access_verdict v)
+{
+	switch (v) {
+	case ACCESS_MAY:
+		break;
+	case ACCESS_ONLY_READS:
+		return "it may only read";
+	case ACCESS_NOT_ADMITTED:
+		return "no --allow-rw or --allow-ro admits it";
+	}
+	return "it may";
+}
+
+void
+access_refusal(enum access_verdict v, long uid, const char *name, char *buf,
+    size_t len)
+{
+	if (v == ACCESS_ONLY_READS)
+		snprintf(buf, len,
 		    "permission denied: uid %ld may only read from this objd, "
 		    "and a %s request writes (objd --allow-rw lets a user "
 		    "write)",
-		    (long)c->uid, name);
+		    uid, name);
 	else
-		snprintf(why, sizeof(why),
+		snprintf(buf, len,
 		    "permission denied: uid %ld may not use this objd "
 		    "(see its --allow-ro and --allow-rw)",
-		    (long)c->uid);
-	/* The first refusal of a connection is worth a warning; a client
-	 * that insists must not flood the log. */
-	if (!c->denied_logged)
-		log_warnx("denied %s to client %llu (uid %ld, pid %ld): %s",
-		    name, (unsigned long long)c->serial, (long)c->uid,
-		    (long)c->pid,
-		    c->access == ACCESS_READ ? "it may only read"
-		                             : "no --allow-rw or --allow-ro "
-		                               "admits it");
-	else
-		log_debug("denied %s to client %llu (uid %ld, pid %ld)", name,
-		    (unsigned long long)c->serial, (long)c->uid, (long)c->pid);
-	c->denied_logged = true;
-	reply_status(c, id, OBJD__STATUS__DENIED, why);
-	return false;
+		    uid);
 }
 
 int

@@ -665,7 +665,7 @@ conn_process(struct conn *c)
 			break;
 		}
 		if (st == FRAME_TOO_LARGE && c->access == ACCESS_NONE) {
-			access_permits(c, NULL, 0);
+			request_deny_frame(c);
 			conn_fail(c, "permission denied");
 			return;
 		}

@@ -185,17 +185,25 @@ void conn_free_dead(void);
 /* Raises the descriptor limit to what --max-clients needs. */
 void conn_init_limits(void);
 
-/* request.c: the table of request kinds, and dispatch. */
+/* request.c: the table of request kinds, the access check and DENIED,
+ * and dispatch. */
+#define REQ_WRITES 0x1u  /* changes state: read-write peers only */
+#define REQ_BATCHED 0x2u /* answered through the batch (req-write.c) */
 struct request_kind {
-	Objd__Request__OpCase op;
 	const char *name;
-	bool writes;
-	bool batched; /* answered through the batch (handle-write.c) */
-	void (*handle)(struct conn *, const Objd__Request *);
+	Objd__Request__OpCase op;
+	unsigned flags; /* REQ_* */
+	void (*exec)(struct conn *, const Objd__Request *);
 };
+/* The row of op, or NULL if this objd has none. */
+const struct request_kind *request_kind_of(Objd__Request__OpCase op);
+/* Runs req, or answers it DENIED (logged) or INVALID (unknown kind). */
 void request_dispatch(struct conn *c, const Objd__Request *req);
 /* True if req may join the batch that c's earlier writes wait in. */
 bool request_joins_batch(const struct conn *c, const Objd__Request *req);
+/* Answers DENIED (id 0) to a frame too large to read from a peer that
+ * may not use objd, and logs it as request_dispatch does. */
+void request_deny_frame(struct conn *c);
 
 /* access.c: who may connect, and who may write. */
 /* Adds a comma list of users and groups (name, uid, @group, @gid, or *
@@ -208,10 +216,20 @@ bool access_admits_others(void);
 /* What the peer on fd, with credentials from SO_PEERCRED, may do. */
 enum access_level access_of_peer(int fd, uid_t uid, gid_t gid);
 const char *access_level_name(enum access_level level);
-/* True if c may run a request of kind k; otherwise answers the request
- * DENIED, logs the refusal with the peer's uid and pid, and is false.
- * k is NULL for a frame refused before it is read. */
-bool access_permits(struct conn *c, const struct request_kind *k, uint64_t id);
+/* Whether a peer at level may run a request with flags (REQ_*); if
+ * not, why: policy only, request.c answers and logs. */
+enum access_verdict {
+	ACCESS_MAY,
+	ACCESS_ONLY_READS,   /* a read-only peer, and the request writes */
+	ACCESS_NOT_ADMITTED, /* no rule admits the peer */
+};
+enum access_verdict access_may(enum access_level level, unsigned flags);
+/* The refusal v, for the log: "it may only read", ... */
+const char *access_verdict_reason(enum access_verdict v);
+/* The DENIED answer's text for refusal v of a request named name to a
+ * peer of uid. */
+void access_refusal(enum access_verdict v, long uid, const char *name,
+    char *buf, size_t len);
 /* --socket-mode and --socket-group: -1 with err if arg is not one. */
 int access_parse_mode(const char *arg, mode_t *mode, char *err, size_t errlen);
 int access_parse_group(const char *arg, gid_t *gid, char *err, size_t errlen);
@@ -243,15 +261,15 @@ char **config_read(const char *path, const struct options_entry *table,
 /* Frees what config_read returned; NULL is fine. */
 void config_free(char **kept);
 
-/* handle-read.c */
+/* req-read.c */
 void handle_get(struct conn *c, const Objd__Request *req);
 void handle_list(struct conn *c, const Objd__Request *req);
-/* handle-write.c */
+/* req-write.c */
 void handle_set(struct conn *c, const Objd__Request *req);
 void handle_delete(struct conn *c, const Objd__Request *req);
 void handle_batch(struct conn *c, const Objd__Request *req);
 void handle_stage(struct conn *c, const Objd__Request *req);
-/* handle-admin.c */
+/* req-admin.c */
 void handle_ping(struct conn *c, const Objd__Request *req);
 void handle_status(struct conn *c, const Objd__Request *req);
 void handle_reload(struct conn *c, const Objd__Request *req);
@@ -568,7 +586,7 @@ uint64_t history_oldest_single(const struct history *h, const struct store *s);
 void history_times_trim(struct history *h, const struct store *s);
 /* The oldest revision at which kh's key's state is known (0: all). */
 uint64_t history_known_from(const struct key_history *kh);
-/* handle-read.c's History request. */
+/* req-read.c's History request. */
 void handle_history(struct conn *c, const Objd__Request *req);
 
 /* batch.c: group commit. The writes of one turn of the event loop are

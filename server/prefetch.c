@@ -18,12 +18,10 @@
 
 #include "framing.h"
 #include "objd.h"
+#include "pbwire.h"
 
 /* At most this many keys ahead: as many as the cache takes at once. */
 #define PREFETCH_MAX 32
-
-#define PB_LEN(field) (((field) << 3) | 2)
-#define PB_VARINT(field) ((field) << 3)
 
 /* If the field at *p is field `tag`, length-delimited, narrows *p and
  * *len to its bytes. */
@@ -50,7 +48,7 @@ prefetch_first_key(const uint8_t *p, size_t len, const char **key,
 	uint64_t id;
 	int used;
 
-	if (len > 1 && p[0] == PB_VARINT(1)) {
+	if (len > 1 && p[0] == PBW_REQUEST_ID_TAG) {
 		if ((used = varint_decode(p + 1, len - 1, &id)) <= 0)
 			return false;
 		p += 1 + used;
@@ -59,16 +57,20 @@ prefetch_first_key(const uint8_t *p, size_t len, const char **key,
 	if (len == 0)
 		return false;
 	switch (p[0]) {
-	case PB_LEN(2): /* Request.get, Get.keys = 1 */
-	case PB_LEN(4): /* Request.delete, Delete.keys = 1 */
-		if (!prefetch_enter(&p, &len, p[0]) ||
-		    !prefetch_enter(&p, &len, PB_LEN(1)))
+	case PBW_REQUEST_GET_TAG:
+		if (!prefetch_enter(&p, &len, PBW_REQUEST_GET_TAG) ||
+		    !prefetch_enter(&p, &len, PBW_GET_KEYS_TAG))
 			return false;
 		break;
-	case PB_LEN(3): /* Request.set, Set.entries = 1, Entry.key = 1 */
-		if (!prefetch_enter(&p, &len, PB_LEN(3)) ||
-		    !prefetch_enter(&p, &len, PB_LEN(1)) ||
-		    !prefetch_enter(&p, &len, PB_LEN(1)))
+	case PBW_REQUEST_DELETE_TAG:
+		if (!prefetch_enter(&p, &len, PBW_REQUEST_DELETE_TAG) ||
+		    !prefetch_enter(&p, &len, PBW_DELETE_KEYS_TAG))
+			return false;
+		break;
+	case PBW_REQUEST_SET_TAG:
+		if (!prefetch_enter(&p, &len, PBW_REQUEST_SET_TAG) ||
+		    !prefetch_enter(&p, &len, PBW_SET_ENTRIES_TAG) ||
+		    !prefetch_enter(&p, &len, PBW_ENTRY_KEY_TAG))
 			return false;
 		break;
 	default:

@@ -9,13 +9,7 @@
 
 #include "framing.h"
 #include "objd.h"
-
-#define RESPONSE_FIELD_ID 1
-#define RESPONSE_FIELD_STATUS 2
-#define RESPONSE_FIELD_ERROR 3
-#define RESPONSE_FIELD_REVISION 4
-#define RESPONSE_FIELD_ENTRIES 5
-#define RESPONSE_FIELD_EVENTS 8
+#include "pbwire.h"
 
 static uint8_t *
 put_varint(uint8_t *p, uint64_t v)
@@ -23,8 +17,8 @@ put_varint(uint8_t *p, uint64_t v)
 	return p + varint_encode(p, v);
 }
 
-/* An Entry (key 1, value 2, revision 3) or an Event (type 1, revision 2,
- * key 3, value 4): both are a key, encoded value bytes and a revision. */
+/* An Entry or an Event: both are a key, encoded value bytes and a
+ * revision; an Entry may have a time to live, an Event has a type. */
 static size_t
 item_body_len(const struct reply_item *it, bool event)
 {
@@ -41,10 +35,11 @@ item_body_len(const struct reply_item *it, bool event)
 	return n;
 }
 
+/* A length-delimited field whose tag is tag. */
 static uint8_t *
-put_bytes(uint8_t *p, unsigned field, const void *data, size_t len)
+put_bytes(uint8_t *p, uint8_t tag, const void *data, size_t len)
 {
-	*p++ = (uint8_t)((field << 3) | 2);
+	*p++ = tag;
 	p = put_varint(p, len);
 	memcpy(p, data, len);
 	return p + len;
@@ -53,32 +48,32 @@ put_bytes(uint8_t *p, unsigned field, const void *data, size_t len)
 static uint8_t *
 put_item(uint8_t *p, const struct reply_item *it, bool event)
 {
-	*p++ = event ? (RESPONSE_FIELD_EVENTS << 3) | 2
-	             : (RESPONSE_FIELD_ENTRIES << 3) | 2;
+	*p++ = event ? PBW_RESPONSE_EVENTS_TAG : PBW_RESPONSE_ENTRIES_TAG;
 	p = put_varint(p, item_body_len(it, event));
 	if (event) {
 		if (it->type != 0) {
-			*p++ = 1 << 3;
+			*p++ = PBW_EVENT_TYPE_TAG;
 			p = put_varint(p, it->type);
 		}
 		if (it->revision != 0) {
-			*p++ = 2 << 3;
+			*p++ = PBW_EVENT_REVISION_TAG;
 			p = put_varint(p, it->revision);
 		}
-		p = put_bytes(p, 3, it->key, it->keylen);
+		p = put_bytes(p, PBW_EVENT_KEY_TAG, it->key, it->keylen);
 		if (it->val != NULL)
-			p = put_bytes(p, 4, it->val, it->vallen);
+			p = put_bytes(p, PBW_EVENT_VALUE_TAG, it->val,
+			    it->vallen);
 		return p;
 	}
-	p = put_bytes(p, 1, it->key, it->keylen);
+	p = put_bytes(p, PBW_ENTRY_KEY_TAG, it->key, it->keylen);
 	if (it->val != NULL)
-		p = put_bytes(p, 2, it->val, it->vallen);
+		p = put_bytes(p, PBW_ENTRY_VALUE_TAG, it->val, it->vallen);
 	if (it->revision != 0) {
-		*p++ = 3 << 3;
+		*p++ = PBW_ENTRY_REVISION_TAG;
 		p = put_varint(p, it->revision);
 	}
 	if (it->ttl_ms != 0) {
-		*p++ = 4 << 3;
+		*p++ = PBW_ENTRY_TTL_MS_TAG;
 		p = put_varint(p, it->ttl_ms);
 	}
 	return p;
@@ -132,18 +127,18 @@ reply_header_pack(const Objd__Response *r, uint8_t *out)
 	if (!reply_header_plain(r))
 		return objd__response__pack(r, out);
 	if (r->id != 0) {
-		*p++ = RESPONSE_FIELD_ID << 3;
+		*p++ = PBW_RESPONSE_ID_TAG;
 		p = put_varint(p, r->id);
 	}
 	if (r->status != 0) {
-		*p++ = RESPONSE_FIELD_STATUS << 3;
+		*p++ = PBW_RESPONSE_STATUS_TAG;
 		p = put_varint(p, (uint64_t)(int64_t)(int32_t)r->status);
 	}
 	if (reply_has_error(r))
-		p = put_bytes(p, RESPONSE_FIELD_ERROR, r->error,
+		p = put_bytes(p, PBW_RESPONSE_ERROR_TAG, r->error,
 		    strlen(r->error));
 	if (r->revision != 0) {
-		*p++ = RESPONSE_FIELD_REVISION << 3;
+		*p++ = PBW_RESPONSE_REVISION_TAG;
 		p = put_varint(p, r->revision);
 	}
 	return (size_t)(p - out);

@@ -26,13 +26,8 @@
 #include "arena.h"
 #include "framing.h"
 #include "objd.h"
+#include "pbwire.h"
 #include "utf8.h"
-
-#define PB_VARINT(field) ((uint8_t)((field) << 3))
-#define PB_FIXED64(field) ((uint8_t)(((field) << 3) | 1))
-#define PB_LEN(field) ((uint8_t)(((field) << 3) | 2))
-/* protobuf-c reads a length prefix in at most five bytes. */
-#define PB_LEN_BYTES_MAX 5
 
 struct cursor {
 	const uint8_t *p, *end;
@@ -122,13 +117,14 @@ count_fields(struct cursor c, uint8_t tag)
 	return n;
 }
 
-/* Get.keys and Delete.keys, field 1, when c holds nothing else. */
+/* Get.keys or Delete.keys, whose tag is tag, when c holds nothing
+ * else. */
 static char **
-take_keys(struct decoder *d, struct cursor c, size_t *n)
+take_keys(struct decoder *d, struct cursor c, uint8_t tag, size_t *n)
 {
 	char **keys;
 
-	*n = count_fields(c, PB_LEN(1));
+	*n = count_fields(c, tag);
 	if (*n == 0 || (keys = arena_alloc(d->a, *n * sizeof(*keys))) == NULL)
 		return NULL;
 	for (size_t i = 0; i < *n; i++) {
@@ -150,29 +146,28 @@ take_value(struct decoder *d, struct cursor c, Objd__Value *v)
 		return false;
 	*v = (Objd__Value)OBJD__VALUE__INIT;
 	switch (*c.p++) {
-	case PB_VARINT(OBJD__VALUE__KIND_NULL_VALUE):
+	case PBW_VALUE_NULL_TAG:
 		/* The one NullValue; protobuf-c would truncate others. */
 		if (!take_tag(&c, 0))
 			return false;
 		v->null_value = OBJD__NULL_VALUE__NULL_VALUE;
 		v->kind_case = OBJD__VALUE__KIND_NULL_VALUE;
 		break;
-	case PB_VARINT(OBJD__VALUE__KIND_BOOL_VALUE):
+	case PBW_VALUE_BOOL_TAG:
 		if (c.p == c.end || *c.p > 1)
 			return false;
 		v->bool_value = *c.p++;
 		v->kind_case = OBJD__VALUE__KIND_BOOL_VALUE;
 		break;
-	case PB_VARINT(OBJD__VALUE__KIND_INT_VALUE):
+	case PBW_VALUE_INT_TAG:
 		used = varint_decode(c.p, (size_t)(c.end - c.p), &n);
 		if (used <= 0)
 			return false;
 		c.p += used;
-		/* sint64: zigzag. */
-		v->int_value = (int64_t)(n >> 1) ^ -(int64_t)(n & 1);
+		v->int_value = pb_zigzag_decode(n);
 		v->kind_case = OBJD__VALUE__KIND_INT_VALUE;
 		break;
-	case PB_FIXED64(OBJD__VALUE__KIND_DOUBLE_VALUE):
+	case PBW_VALUE_DOUBLE_TAG:
 		if (c.end - c.p < 8)
 			return false;
 		n = 0;
@@ -182,12 +177,12 @@ take_value(struct decoder *d, struct cursor c, Objd__Value *v)
 		c.p += 8;
 		v->kind_case = OBJD__VALUE__KIND_DOUBLE_VALUE;
 		break;
-	case PB_LEN(OBJD__VALUE__KIND_STRING_VALUE):
+	case PBW_VALUE_STRING_TAG:
 		if ((v->string_value = take_string(d, &c)) == NULL)
 			return false;
 		v->kind_case = OBJD__VALUE__KIND_STRING_VALUE;
 		break;
-	case PB_LEN(OBJD__VALUE__KIND_BYTES_VALUE):
+	case PBW_VALUE_BYTES_TAG:
 		if (!take_len(&c, &s))
 			return false;
 		v->bytes_value.len = (size_t)(s.end - s.p);
@@ -214,9 +209,10 @@ take_entry(struct decoder *d, struct cursor c, Objd__Entry *e, Objd__Value *v)
 	struct cursor value;
 
 	*e = (Objd__Entry)OBJD__ENTRY__INIT;
-	if (!take_tag(&c, PB_LEN(1)) || (e->key = take_string(d, &c)) == NULL)
+	if (!take_tag(&c, PBW_ENTRY_KEY_TAG) ||
+	    (e->key = take_string(d, &c)) == NULL)
 		return false;
-	if (!take_tag(&c, PB_LEN(2)) || !take_len(&c, &value) ||
+	if (!take_tag(&c, PBW_ENTRY_VALUE_TAG) || !take_len(&c, &value) ||
 	    !take_value(d, value, v))
 		return false;
 	e->value = v;
@@ -231,7 +227,7 @@ take_get(struct decoder *d, struct cursor c)
 	if ((get = arena_alloc(d->a, sizeof(*get))) == NULL)
 		return NULL;
 	*get = (Objd__Get)OBJD__GET__INIT;
-	get->keys = take_keys(d, c, &get->n_keys);
+	get->keys = take_keys(d, c, PBW_GET_KEYS_TAG, &get->n_keys);
 	return get->keys != NULL ? get : NULL;
 }
 
@@ -243,7 +239,7 @@ take_delete(struct decoder *d, struct cursor c)
 	if ((del = arena_alloc(d->a, sizeof(*del))) == NULL)
 		return NULL;
 	*del = (Objd__Delete)OBJD__DELETE__INIT;
-	del->keys = take_keys(d, c, &del->n_keys);
+	del->keys = take_keys(d, c, PBW_DELETE_KEYS_TAG, &del->n_keys);
 	return del->keys != NULL ? del : NULL;
 }
 
@@ -259,7 +255,7 @@ take_set(struct decoder *d, struct cursor c)
 	Objd__Set *set;
 	struct entry_slot *slots;
 	struct cursor entry;
-	size_t n = count_fields(c, PB_LEN(1));
+	size_t n = count_fields(c, PBW_SET_ENTRIES_TAG);
 
 	if (n == 0 || n > SIZE_MAX / (sizeof(*slots) + sizeof(Objd__Entry *)))
 		return NULL;
@@ -296,13 +292,13 @@ take_operation(struct decoder *d, struct cursor c, struct operation_slot *s)
 	struct cursor entry;
 
 	s->op = (Objd__Operation)OBJD__OPERATION__INIT;
-	if (take_tag(&c, PB_LEN(OBJD__OPERATION__OP_SET))) {
+	if (take_tag(&c, PBW_OPERATION_SET_TAG)) {
 		if (!take_len(&c, &entry) ||
 		    !take_entry(d, entry, &s->entry, &s->value))
 			return false;
 		s->op.op_case = OBJD__OPERATION__OP_SET;
 		s->op.set = &s->entry;
-	} else if (take_tag(&c, PB_LEN(OBJD__OPERATION__OP_DELETE))) {
+	} else if (take_tag(&c, PBW_OPERATION_DELETE_TAG)) {
 		if ((s->op.delete_ = take_string(d, &c)) == NULL)
 			return false;
 		s->op.op_case = OBJD__OPERATION__OP_DELETE;
@@ -311,8 +307,8 @@ take_operation(struct decoder *d, struct cursor c, struct operation_slot *s)
 	return c.p == c.end;
 }
 
-/* Batch.operations, field 1, and then replace, field 3, if at all, as
- * one byte; no conditions. */
+/* Batch.operations, and then replace if at all, as one byte; no
+ * conditions. */
 static Objd__Batch *
 take_batch(struct decoder *d, struct cursor c)
 {
@@ -322,12 +318,12 @@ take_batch(struct decoder *d, struct cursor c)
 	size_t n = 0;
 	bool replace = false;
 
-	while (take_tag(&rest, PB_LEN(1))) {
+	while (take_tag(&rest, PBW_BATCH_OPERATIONS_TAG)) {
 		if (!take_len(&rest, &op))
 			return NULL;
 		n++;
 	}
-	if (take_tag(&rest, PB_VARINT(3))) {
+	if (take_tag(&rest, PBW_BATCH_REPLACE_TAG)) {
 		if (rest.p == rest.end || *rest.p > 1)
 			return NULL;
 		replace = *rest.p++;
@@ -364,7 +360,7 @@ request_decode(struct arena *a, const uint8_t *body, size_t len)
 	uint8_t tag;
 	int used;
 
-	if (take_tag(&c, PB_VARINT(1))) {
+	if (take_tag(&c, PBW_REQUEST_ID_TAG)) {
 		used = varint_decode(c.p, (size_t)(c.end - c.p), &id);
 		if (used <= 0)
 			return NULL;
@@ -376,10 +372,10 @@ request_decode(struct arena *a, const uint8_t *body, size_t len)
 	if (!take_len(&c, &op) || c.p != c.end)
 		return NULL;
 	switch (tag) {
-	case PB_LEN(OBJD__REQUEST__OP_GET):
-	case PB_LEN(OBJD__REQUEST__OP_SET):
-	case PB_LEN(OBJD__REQUEST__OP_DELETE):
-	case PB_LEN(OBJD__REQUEST__OP_BATCH):
+	case PBW_REQUEST_GET_TAG:
+	case PBW_REQUEST_SET_TAG:
+	case PBW_REQUEST_DELETE_TAG:
+	case PBW_REQUEST_BATCH_TAG:
 		break;
 	default:
 		return NULL;
@@ -392,15 +388,15 @@ request_decode(struct arena *a, const uint8_t *body, size_t len)
 	*req = (Objd__Request)OBJD__REQUEST__INIT;
 	req->id = id;
 	switch (tag) {
-	case PB_LEN(OBJD__REQUEST__OP_GET):
+	case PBW_REQUEST_GET_TAG:
 		req->op_case = OBJD__REQUEST__OP_GET;
 		req->get = take_get(&d, op);
 		return req->get != NULL ? req : NULL;
-	case PB_LEN(OBJD__REQUEST__OP_SET):
+	case PBW_REQUEST_SET_TAG:
 		req->op_case = OBJD__REQUEST__OP_SET;
 		req->set = take_set(&d, op);
 		return req->set != NULL ? req : NULL;
-	case PB_LEN(OBJD__REQUEST__OP_DELETE):
+	case PBW_REQUEST_DELETE_TAG:
 		req->op_case = OBJD__REQUEST__OP_DELETE;
 		req->delete_ = take_delete(&d, op);
 		return req->delete_ != NULL ? req : NULL;

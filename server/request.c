@@ -1,49 +1,139 @@
 /* SPDX-License-Identifier: ISC */
-/* request.c: the table of request kinds. Adding a kind is adding a row
- * here and a handler in one of the handle-*.c files. */
+/* request.c: the table of request kinds, the access check, and dispatch.
+ *
+ * Adding a kind is adding a row here and a handler in the req-*.c file of
+ * its family. The table is indexed by the request's oneof case, so a
+ * look-up is one bounds check on the hot path. A request that the peer
+ * may not run is answered DENIED here, before any handler sees it;
+ * access.c only says whether, and why not. */
 #include <stdio.h>
 
 #include "log.h"
 #include "objd.h"
 
 static const struct request_kind request_kinds[] = {
-	{ OBJD__REQUEST__OP_GET, "get", false, false, handle_get },
-	{ OBJD__REQUEST__OP_SET, "set", true, true, handle_set },
-	{ OBJD__REQUEST__OP_DELETE, "delete", true, true, handle_delete },
-	{ OBJD__REQUEST__OP_LIST, "list", false, false, handle_list },
-	{ OBJD__REQUEST__OP_PING, "ping", false, false, handle_ping },
-	{ OBJD__REQUEST__OP_STATUS, "status", false, false, handle_status },
-	{ OBJD__REQUEST__OP_RELOAD, "reload", true, false, handle_reload },
-	{ OBJD__REQUEST__OP_COMPACT, "compact", true, false, handle_compact },
-	{ OBJD__REQUEST__OP_BATCH, "batch", true, true, handle_batch },
-	{ OBJD__REQUEST__OP_WATCH, "watch", false, false, handle_watch },
-	{ OBJD__REQUEST__OP_STAGE, "stage", true, true, handle_stage },
-	{ OBJD__REQUEST__OP_HISTORY, "history", false, false, handle_history },
+	[OBJD__REQUEST__OP_GET] = {
+	    .name = "get",
+	    .op = OBJD__REQUEST__OP_GET,
+	    .exec = handle_get,
+	},
+	[OBJD__REQUEST__OP_SET] = {
+	    .name = "set",
+	    .op = OBJD__REQUEST__OP_SET,
+	    .flags = REQ_WRITES | REQ_BATCHED,
+	    .exec = handle_set,
+	},
+	[OBJD__REQUEST__OP_DELETE] = {
+	    .name = "delete",
+	    .op = OBJD__REQUEST__OP_DELETE,
+	    .flags = REQ_WRITES | REQ_BATCHED,
+	    .exec = handle_delete,
+	},
+	[OBJD__REQUEST__OP_LIST] = {
+	    .name = "list",
+	    .op = OBJD__REQUEST__OP_LIST,
+	    .exec = handle_list,
+	},
+	[OBJD__REQUEST__OP_PING] = {
+	    .name = "ping",
+	    .op = OBJD__REQUEST__OP_PING,
+	    .exec = handle_ping,
+	},
+	[OBJD__REQUEST__OP_STATUS] = {
+	    .name = "status",
+	    .op = OBJD__REQUEST__OP_STATUS,
+	    .exec = handle_status,
+	},
+	[OBJD__REQUEST__OP_RELOAD] = {
+	    .name = "reload",
+	    .op = OBJD__REQUEST__OP_RELOAD,
+	    .flags = REQ_WRITES,
+	    .exec = handle_reload,
+	},
+	[OBJD__REQUEST__OP_COMPACT] = {
+	    .name = "compact",
+	    .op = OBJD__REQUEST__OP_COMPACT,
+	    .flags = REQ_WRITES,
+	    .exec = handle_compact,
+	},
+	[OBJD__REQUEST__OP_BATCH] = {
+	    .name = "batch",
+	    .op = OBJD__REQUEST__OP_BATCH,
+	    .flags = REQ_WRITES | REQ_BATCHED,
+	    .exec = handle_batch,
+	},
+	[OBJD__REQUEST__OP_WATCH] = {
+	    .name = "watch",
+	    .op = OBJD__REQUEST__OP_WATCH,
+	    .exec = handle_watch,
+	},
+	[OBJD__REQUEST__OP_STAGE] = {
+	    .name = "stage",
+	    .op = OBJD__REQUEST__OP_STAGE,
+	    .flags = REQ_WRITES | REQ_BATCHED,
+	    .exec = handle_stage,
+	},
+	[OBJD__REQUEST__OP_HISTORY] = {
+	    .name = "history",
+	    .op = OBJD__REQUEST__OP_HISTORY,
+	    .exec = handle_history,
+	},
 };
 
-static const struct request_kind *
-request_kind_of(const Objd__Request *req)
+const struct request_kind *
+request_kind_of(Objd__Request__OpCase op)
 {
-	for (size_t i = 0; i < sizeof(request_kinds) / sizeof(request_kinds[0]);
-	     i++)
-		if (request_kinds[i].op == req->op_case)
-			return &request_kinds[i];
-	return NULL;
+	if ((size_t)op >= sizeof(request_kinds) / sizeof(request_kinds[0]) ||
+	    request_kinds[op].exec == NULL)
+		return NULL;
+	return &request_kinds[op];
 }
 
 bool
 request_joins_batch(const struct conn *c, const Objd__Request *req)
 {
-	const struct request_kind *k = request_kind_of(req);
+	const struct request_kind *k = request_kind_of(req->op_case);
 
 	/* A refusal would be answered at once, out of order. */
-	return k != NULL && k->batched && c->access == ACCESS_WRITE;
+	return k != NULL && (k->flags & REQ_BATCHED) &&
+	    access_may(c->access, k->flags) == ACCESS_MAY;
+}
+
+/* Answers DENIED to request id, a request named name, and logs it: the
+ * first refusal of a connection is worth a warning; a client that
+ * insists must not flood the log. */
+static void
+request_deny(struct conn *c, const char *name, uint64_t id,
+    enum access_verdict v)
+{
+	char why[256];
+
+	access_refusal(v, (long)c->uid, name, why, sizeof(why));
+	if (!c->denied_logged)
+		log_warnx("denied %s to client %llu (uid %ld, pid %ld): %s",
+		    name, (unsigned long long)c->serial, (long)c->uid,
+		    (long)c->pid, access_verdict_reason(v));
+	else
+		log_debug("denied %s to client %llu (uid %ld, pid %ld)", name,
+		    (unsigned long long)c->serial, (long)c->uid, (long)c->pid);
+	c->denied_logged = true;
+	reply_status(c, id, OBJD__STATUS__DENIED, why);
+}
+
+void
+request_deny_frame(struct conn *c)
+{
+	enum access_verdict v = access_may(c->access, REQ_WRITES);
+
+	request_deny(c, "a large request", 0,
+	    v == ACCESS_MAY ? ACCESS_NOT_ADMITTED : v);
 }
 
 void
 request_dispatch(struct conn *c, const Objd__Request *req)
 {
-	const struct request_kind *k = request_kind_of(req);
+	const struct request_kind *k = request_kind_of(req->op_case);
+	enum access_verdict v;
 
 	if (k == NULL) {
 		reply_status(c, req->id, OBJD__STATUS__INVALID,
@@ -52,6 +142,9 @@ request_dispatch(struct conn *c, const Objd__Request *req)
 	}
 	log_debug("client %llu: %s #%llu", (unsigned long long)c->serial,
 	    k->name, (unsigned long long)req->id);
-	if (access_permits(c, k, req->id))
-		k->handle(c, req);
+	if ((v = access_may(c->access, k->flags)) != ACCESS_MAY) {
+		request_deny(c, k->name, req->id, v);
+		return;
+	}
+	k->exec(c, req);
 }

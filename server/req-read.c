@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
-/* handle-read.c: get and list, answered at once from memory. Reads see
- * only committed state: a change still in the batch is not durable. */
+/* req-read.c: get, list and history, answered at once from memory.
+ * Reads see only committed state: a change still in the batch is not
+ * durable. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "key.h"
 #include "keypath.h"
 #include "objd.h"
+#include "pbwire.h"
 #include "value.h"
 #include "xmalloc.h"
 
@@ -385,7 +387,7 @@ handle_list(struct conn *c, const Objd__Request *req)
 	free(found);
 }
 
-/* Appends a Version (Response field 9) to b; val NULL for none. */
+/* Appends a Version (Response.versions) to b; val NULL for none. */
 static void
 put_version(struct buf *b, uint64_t revision, uint32_t time, unsigned what,
     const uint8_t *val, size_t vallen)
@@ -405,20 +407,20 @@ put_version(struct buf *b, uint64_t revision, uint32_t time, unsigned what,
 		b->data = xrealloc(b->data, b->cap);
 	}
 	p = b->data + b->len;
-	*p++ = (9 << 3) | 2;
+	*p++ = PBW_RESPONSE_VERSIONS_TAG;
 	p += varint_encode(p, body);
-	*p++ = 1 << 3;
+	*p++ = PBW_VERSION_REVISION_TAG;
 	p += varint_encode(p, revision);
 	if (time != 0) {
-		*p++ = 2 << 3;
+		*p++ = PBW_VERSION_TIME_TAG;
 		p += varint_encode(p, time);
 	}
 	if (what != 0) {
-		*p++ = 3 << 3;
+		*p++ = PBW_VERSION_WHAT_TAG;
 		p += varint_encode(p, what);
 	}
 	if (val != NULL) {
-		*p++ = (4 << 3) | 2;
+		*p++ = PBW_VERSION_VALUE_TAG;
 		p += varint_encode(p, vallen);
 		memcpy(p, val, vallen);
 		p += vallen;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: ISC */
-/* handle-write.c: set, delete and batch. Each request is one atomic
+/* req-write.c: set, delete and batch. Each request is one atomic
  * change (txn.c) that joins the current batch (batch.c) and is answered
  * once durable. */
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: ISC */
-/* handle-admin.c: ping, status and reload. */
+/* req-admin.c: ping, status and reload (compact is compact.c's). */
 #include <unistd.h>
 
 #include "objd.h"
