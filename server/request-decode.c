@@ -7,10 +7,10 @@
  * of a pipelined set; here it is read once, straight into the structures
  * protobuf-c would build, in the same arena.
  *
- * Batches too (objctl's set, del and load send one): protobuf-c makes an
- * allocation for each operation, entry, value and string of them, which
- * for a batch of a thousand keys costs more than applying it. Here a
- * request of any size costs a handful.
+ * Batches too (libobjd's batches; objctl's load, edit and del --prefix
+ * send one): protobuf-c makes an allocation for each operation, entry,
+ * value and string of them, which for a batch of a thousand keys costs
+ * more than applying it. Here a request of any size costs a handful.
  *
  * Only one narrow form is taken: the id first if at all, then one
  * operation; each entry a key and then a value; a value one scalar
