@@ -4,10 +4,10 @@
 # SYNOPSIS must declare what the header declares, no more and no less:
 # every public function and type by name, and each declaration as the
 # header spells it (comments, line breaks and spacing aside). The rest of
-# the page may name no objd_ function or type that does not exist. The
-# page renders without a warning from man, and the program of EXAMPLES
-# compiles against the staged libobjd (as examples/hello.c does) and
-# does what the page says against a real objd.
+# the page, and the header's comments, may name no objd_ function or type
+# that does not exist. The page renders without a warning from man, and
+# the program of EXAMPLES compiles against the staged libobjd (as
+# examples/hello.c does) and does what the page says against a real objd.
 #
 # Needs OBJD_SRCDIR, OBJD_BIN, OBJCTL_BIN, OBJD_LIBDIR (the staged
 # library), OBJD_STAGE, OBJD_PKGCONFIGDIR, OBJD_PKG_CONFIG and OBJD_CC;
@@ -140,14 +140,18 @@ while IFS= read -r decl; do
 	    fail "the header lacks, as the SYNOPSIS has it: $decl"
 done <"$dir/page.decl"
 
-# Anywhere in the page: an objd_ name is one of the header's, or the
-# start of some (objd_async_*); objd__ names are protobuf-c's.
-for name in $(sed -e 's/\\-/-/g' "$page" |
-    grep -o -E '\<objd_[a-z0-9][a-z0-9_]*' | sort -u); do
-	case $name in
-	*_) grep -q "^$name" "$dir/header.names" ;;
-	*) grep -qx "$name" "$dir/header.names" ;;
-	esac || fail "the page names $name, which the header does not declare"
+# Anywhere in the page, and in the header's comments: an objd_ name is
+# one of the header's declarations, or the start of some (objd_async_*);
+# objd__ names are protobuf-c's.
+for file in "$page" "$header"; do
+	for name in $(sed -e 's/\\-/-/g' "$file" |
+	    grep -o -E '\<objd_[a-z0-9][a-z0-9_]*' | sort -u); do
+		case $name in
+		*_) grep -q "^$name" "$dir/header.names" ;;
+		*) grep -qx "$name" "$dir/header.names" ;;
+		esac || fail "$(basename "$file") names $name, which" \
+		    "$(basename "$header") does not declare"
+	done
 done
 
 if command -v man >/dev/null 2>&1; then
