@@ -8,9 +8,9 @@
  *
  * A compaction costs a fork, and a copy of each page objd writes while the
  * child runs. Under a heavy stream of changes to a small object the 2x
- * rule alone forks several times a second (a pipelined set benchmark on
- * 100,000 keys lost 12% of its rate and doubled its p99 to it), so
- * automatic compactions start at most COMPACT_INTERVAL apart: the file
+ * rule alone forks several times a second, which costs a pipeline of sets
+ * a good part of its rate and its tail latency, so automatic compactions
+ * start at most COMPACT_INTERVAL apart: the file
  * then holds at most that long's changes beyond twice the live state.
  *
  * But where values are large, an interval is a lot of bytes: the file of
