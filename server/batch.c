@@ -45,6 +45,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "backend.h"
 #include "clock.h"
 #include "log.h"

@@ -14,6 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+#include <event2/listener.h>
+
 #include "log.h"
 #include "objd.h"
 #include "paths.h"

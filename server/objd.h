@@ -11,14 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/listener.h>
-
 #include "clock.h"
 #include "objd.pb-c.h"
 #include "objfile-scan.h"
 
+/* Opaque here: the loop's libevent types (only the files that drive
+ * events include libevent), a client (conn.c's), the file (objfile.c's). */
+struct event_base;
+struct evconnlistener;
 struct conn;
 struct objfile;
 enum access_level { ACCESS_NONE, ACCESS_READ, ACCESS_WRITE };
