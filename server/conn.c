@@ -340,7 +340,7 @@ conn_refuse(struct conn *c)
 	conn_set_read_timeout(c, &tv);
 }
 
-void
+struct conn *
 conn_accept(int fd)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
@@ -357,7 +357,7 @@ conn_accept(int fd)
 		c->gid = cred.gid;
 	}
 	if (server.nconns >= server.clients_max && !conn_refuse_early(c, fd))
-		return;
+		return NULL;
 	c->access = access_of_peer(fd, c->uid, c->gid);
 	c->fd = fd;
 	c->out = evbuffer_new();
@@ -373,18 +373,19 @@ conn_accept(int fd)
 		    (unsigned long long)c->serial);
 		conn_free_io(c);
 		free(c);
-		return;
+		return NULL;
 	}
 	conn_start_reading(c);
 	TAILQ_INSERT_TAIL(&conns, c, entry);
 	if (c->refused) {
 		conn_refuse(c);
-		return;
+		return NULL;
 	}
 	server.nconns++;
 	log_debug("client %llu connected (pid %ld, uid %ld, %s)",
 	    (unsigned long long)c->serial, (long)c->pid, (long)c->uid,
 	    access_level_name(c->access));
+	return c;
 }
 
 /* What conn_accept made for c, whichever parts it did; closes the
@@ -624,6 +625,12 @@ conn_first_denial(struct conn *c)
 
 	c->denied_logged = true;
 	return first;
+}
+
+void
+conn_set_access(struct conn *c, enum access_level level)
+{
+	c->access = level;
 }
 
 uint64_t

@@ -313,7 +313,7 @@ static void
 listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
     struct sockaddr *addr, int socklen, void *arg)
 {
-	conn_accept(fd);
+	(void)conn_accept(fd);
 }
 
 static void

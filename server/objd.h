@@ -89,7 +89,9 @@ void loop_turn_end(void);
 
 /* conn.c: the one owner of struct conn, which is opaque elsewhere:
  * input, frames, output, timeouts, lifetime. */
-void conn_accept(int fd);
+/* Takes the client on fd; NULL if it was refused (--max-clients) or
+ * could not be set up. */
+struct conn *conn_accept(int fd);
 void conn_process(struct conn *c);
 void conn_close_all(void);
 void conn_fail(struct conn *c, const char *why);
@@ -141,6 +143,8 @@ uint64_t conn_serial(const struct conn *c);
 pid_t conn_pid(const struct conn *c);
 uid_t conn_uid(const struct conn *c);
 enum access_level conn_access(const struct conn *c);
+/* Overrides what access.c found (the fuzzer tries each level). */
+void conn_set_access(struct conn *c, enum access_level level);
 /* True the first time a refusal of c is logged. */
 bool conn_first_denial(struct conn *c);
 /* Its mark on the keys it holds (expire.c's), 0 until it holds one. */
