@@ -104,10 +104,11 @@ struct backend_batch {
 	 * of the commit (seconds), which history records. */
 	uint64_t base;
 	int64_t time;
-	/* Out: the revision after the last txn, and why it failed, if
-	 * any txn did not end BACKEND_OK. */
+	/* Out: the revision after the last txn, and why, if any txn did
+	 * not end BACKEND_OK (malloc'd; the commit path frees it). A
+	 * pointer, not an array: the batch is moved about at each commit. */
 	uint64_t revision;
-	char error[1024];
+	char *error;
 };
 
 struct backend;

@@ -791,25 +791,23 @@ txn_answer(const struct backend_txn *t, bool failed, const char **error,
 }
 
 /* Ends a batch the backend is done with: applies the changes made,
- * frees the others, and answers each request. */
+ * frees the others, and answers each request. failed: a change of it
+ * could not be made (not a conflict), so the answers deferred in it
+ * may rest on a change that is not there. */
 static void
-batch_finish(struct backend_batch *l)
+batch_finish(struct backend_batch *l, bool failed)
 {
 	size_t nchanges = l->nchanges;
 	uint64_t before = l->base;
-	bool failed = false, advanced = l->revision > before;
-
-	for (size_t i = 0; i < l->ntxns; i++)
-		if (l->txns[i].changes && l->txns[i].status != BACKEND_OK &&
-		    l->txns[i].status != BACKEND_CONFLICT)
-			failed = true;
+	bool advanced = l->revision > before;
 	/* Every answer is out before any client resumes: a client that
 	 * resumed early could be answered at once, ahead of its own answers
 	 * still further down this batch. */
 	for (size_t i = 0; i < l->ntxns; i++) {
 		struct backend_txn *w = &l->txns[i];
 		const char *error;
-		Objd__Status st = txn_answer(w, failed, &error, l->error);
+		Objd__Status st = txn_answer(w, failed, &error,
+		    l->error != NULL ? l->error : "the change was not made");
 
 		block_answer(&w->ticket, st, error,
 		    failed || (w->changes && !txn_made(w)) ? before
@@ -833,6 +831,7 @@ batch_finish(struct backend_batch *l)
 		block_release(&l->txns[i].ticket);
 	if (advanced)
 		expire_changed();
+	free(l->error);
 	batch_recycle(l);
 	batch_trim(nchanges);
 	if (advanced)
@@ -863,7 +862,7 @@ static void
 batch_fail_all(struct backend_batch *l, const char *error)
 {
 	l->base = l->revision = store_revision(server.store);
-	snprintf(l->error, sizeof(l->error), "%s", error);
+	l->error = xstrdup(error);
 	for (size_t i = 0; i < l->ntxns; i++) {
 		l->txns[i].status = BACKEND_FAILED;
 		l->txns[i].revision = l->base;
@@ -877,19 +876,25 @@ void
 batch_committed(struct backend_batch *b)
 {
 	bool later = !syncing.handing;
-	struct backend_batch done = *b, gathered = { 0 };
+	struct backend_batch done = *b, gathered;
 	double took = later ? now_monotonic() - syncing.started : 0;
 	uint64_t refused = 0;
 
 	/* Answering resumes clients, whose writes must no longer see it. */
 	batch_index_return(syncing.index, syncing.nindex, done.changes,
 	    done.nchanges);
-	memset(&syncing, 0, sizeof(syncing));
+	syncing.active = false;
+	syncing.index = NULL;
+	syncing.nindex = 0;
+	syncing.list.nchanges = syncing.list.ntxns = 0;
+	gathered.ntxns = 0;
 	for (size_t i = 0; i < done.ntxns; i++)
 		refused += done.txns[i].changes &&
 		    done.txns[i].status != BACKEND_OK &&
 		    done.txns[i].status != BACKEND_CONFLICT;
 	if (refused > 0) {
+		if (done.error == NULL)
+			done.error = xstrdup("the change was not made");
 		write_failed(done.error, refused);
 		/* The batch gathered meanwhile may rest on the failed one:
 		 * it goes too. */
@@ -908,9 +913,9 @@ batch_committed(struct backend_batch *b)
 	/* Before the answers: they may resume clients that write again. */
 	if (later && refused == 0)
 		rejoin_start(&done, took);
-	batch_finish(&done);
+	batch_finish(&done, refused > 0);
 	if (gathered.ntxns > 0)
-		batch_finish(&gathered);
+		batch_finish(&gathered, true);
 }
 
 void
@@ -939,10 +944,9 @@ batch_commit_now(void)
 	batch_take(l);
 	l->time = (int64_t)now_wall();
 	l->base = l->revision = store_revision(server.store);
-	l->error[0] = '\0';
+	l->error = NULL;
 	/* Its index stays with it, for batch_lookup. */
 	syncing.active = true;
-	syncing.started = now_monotonic();
 	syncing.index = batch.index;
 	syncing.nindex = batch.nindex;
 	batch.index = NULL;
@@ -951,6 +955,10 @@ batch_commit_now(void)
 	syncing.handing = true;
 	backend->ops->commit(backend, l);
 	syncing.handing = false;
+	/* Still in flight (a sync on its thread): the rejoin wait is as long
+	 * as it takes from here. */
+	if (syncing.active)
+		syncing.started = now_monotonic();
 }
 
 void

@@ -15,6 +15,7 @@
 #include "fixture.h"
 #include "framing.h"
 #include "value.h"
+#include "xmalloc.h"
 
 struct server server;
 struct fake_backend fake;
@@ -46,9 +47,9 @@ fake_decide(struct backend_batch *b)
 	}
 	b->revision = revision;
 	if (fake.fail)
-		snprintf(b->error, sizeof(b->error), "the fake refused it");
+		b->error = xstrdup("the fake refused it");
 	else if (fake.conflict_at != 0)
-		snprintf(b->error, sizeof(b->error), "the fake's compare");
+		b->error = xstrdup("the fake's compare");
 }
 
 void
