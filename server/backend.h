@@ -239,10 +239,10 @@ struct backend {
 	const struct backend_hooks *hooks;
 };
 
-/* The backend objd runs on (main.c sets it at start; batch.c's). */
+/* The backend objd runs on (main.c sets it at start; commit.c's). */
 extern struct backend *backend;
 
-/* The loop's side of the hooks. batch.c: */
+/* The loop's side of the hooks. commit.c: */
 void batch_committed(struct backend_batch *b);
 void batch_others_committed(const struct backend_batch *b);
 /* reload.c: reload_soon. compact.c: compact_settle. */

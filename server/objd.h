@@ -51,7 +51,7 @@ struct server {
 	enum fsync_mode fsync;
 	size_t watch_output_max; /* a watcher's unsent output, at most */
 	uint64_t commits;        /* batches written to the file */
-	/* Commits that waited after a sync for its writers (batch.c), and
+	/* Commits that waited after a sync for its writers (commit.c), and
 	 * of those, the waits that ran out. */
 	uint64_t commit_waits, commit_waits_expired;
 	bool stopping;
@@ -325,8 +325,8 @@ Objd__Request *request_decode(struct arena *a, const uint8_t *body, size_t len);
  * if no thread could start, and the caller does the work itself. */
 bool run_behind(void *(*fn)(void *), void *arg);
 
-/* syncer.c: the thread that runs fdatasync for batch.c. Starts syncing
- * fd, and calls done with its errno or 0 from the loop once it is over;
+/* syncer.c: the thread that runs fdatasync for the file backend. Starts
+ * syncing fd, and calls done with its errno or 0 from the loop once it is over;
  * false if there is no thread, and the caller must sync itself. */
 bool syncer_start(int fd, void (*done)(int));
 /* Waits for the sync in flight; its errno, or 0. done is not called. */
@@ -508,7 +508,7 @@ struct key_history *history_get(const struct history *h, const char *key,
     size_t keylen);
 /* Starts fetching the slot of the key of hash (the store's) into the
  * cache, then history_prefetch_ring fetches the ring once the slot is
- * there: batch.c applies changes a few ahead of their fetches. */
+ * there: commit.c applies changes a few ahead of their fetches. */
 void history_prefetch_slot(const struct history *h, uint64_t hash);
 void history_prefetch_ring(const struct history *h, uint64_t hash);
 /* Then the versions a change of it reads and writes, once the ring's
@@ -568,7 +568,7 @@ uint64_t history_known_from(const struct key_history *kh);
 /* handle-read.c's History request. */
 void handle_history(struct conn *c, const Objd__Request *req);
 
-/* batch.c: group commit. The writes of one turn of the event loop are
+/* commit.c: group commit. The writes of one turn of the event loop are
  * made durable together, and only then answered. */
 bool batch_pending(void);
 /* Changes of requests still on their way to the file: the object's
@@ -696,7 +696,7 @@ size_t objfile_commit_pack(uint64_t revision, uint32_t crc32,
 int objfile_append(struct objfile *f, const struct store *s,
     const struct objfile_changes *c, char *err, size_t errlen);
 /* objfile_append in steps, so that its fdatasync can run elsewhere
- * (batch.c): start writes the changes; with --fsync always
+ * (commit.c): start writes the changes; with --fsync always
  * (needs_sync), the caller then syncs objfile_fd, on a thread or with
  * objfile_append_sync, and passes finish the errno of that, or 0.
  * Nothing else may touch f in between. */

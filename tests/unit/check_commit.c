@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: ISC */
-/* check_commit.c: the group commit (server/batch.c) against a fake
+/* check_commit.c: the group commit (server/commit.c) against a fake
  * backend kept in memory (fixture.c): a batch is handed over once, its
  * answers and its changes follow what the backend reports, a batch in
  * flight keeps the next one gathering, and an answer for a client that

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: ISC */
-/* batch.c: group commit.
+/* commit.c: group commit.
  *
  * A write is not applied when it arrives: its changes wait in the batch,
  * and other clients go on reading the committed state. When the event loop
