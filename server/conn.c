@@ -81,15 +81,13 @@ struct conn {
 	bool unread;
 	int fd;
 	/* Input read and not yet handled: in[in_off, in_len). One flat
-	 * buffer, kept while small, where an evbuffer allocated a chunk
-	 * for each read and freed it once the request was handled. */
+	 * buffer, kept while small, so that a read allocates nothing. */
 	uint8_t *in;
 	size_t in_off, in_len, in_cap;
 	struct evbuffer *out;
-	/* Answers wait here while they fit, rather than in out, which
-	 * allocates a 1 KiB chunk for each answer and frees it once the
-	 * answer is written. Holds bytes only while out is empty: these
-	 * come first. */
+	/* Answers wait here while they fit, so that an answer allocates
+	 * nothing (out takes a chunk for each). Holds bytes only while out
+	 * is empty: these come first. */
 	uint8_t out_small[CONN_OUT_SMALL];
 	size_t out_small_len;
 	struct event *read_ev;  /* persistent; added while reading */
