@@ -226,7 +226,9 @@ rejoin_collect(const struct backend_batch *l)
 		rejoin.writers[rejoin.n++] =
 		    (struct rejoin_writer){ .conn = c };
 	}
-	qsort(rejoin.writers, rejoin.n, sizeof(*rejoin.writers), rejoin_cmp);
+	if (rejoin.n > 1)
+		qsort(rejoin.writers, rejoin.n, sizeof(*rejoin.writers),
+		    rejoin_cmp);
 	for (size_t i = 0; i < rejoin.n; i++)
 		if (n == 0 ||
 		    rejoin.writers[n - 1].conn != rejoin.writers[i].conn)
