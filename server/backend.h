@@ -58,7 +58,7 @@ struct backend_compare {
 /* One key's change in a batch. For a set, entry is the new entry (key
  * and value); for a delete, an entry holding the key alone. The backend
  * sets entry->revision to the revision of the change it is part of,
- * before done is called. */
+ * before its committed hook is called. */
 struct backend_change {
 	struct store_entry *entry;
 	size_t txn; /* the index of its txn in the batch */
@@ -81,7 +81,7 @@ struct backend_txn {
 	uint64_t deadline, holder;
 	const struct backend_compare *compares; /* may be NULL */
 	size_t ncompares;
-	/* Out: set by the backend before done. revision is the object's
+	/* Out: set by the backend before committed. revision is the object's
 	 * revision once this txn is applied; revisions rise through a
 	 * batch, with gaps allowed (etcd's). */
 	enum backend_status status;
