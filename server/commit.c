@@ -491,7 +491,7 @@ batch_wait(struct conn *c, uint64_t id, bool changes)
 		batch.list.txns = xreallocarray(batch.list.txns,
 		    batch.list.captxns, sizeof(*batch.list.txns));
 	}
-	if (c != NULL)
+	if (c != NULL && rejoin.waiting)
 		rejoin_count(c);
 	w = &batch.list.txns[batch.list.ntxns++];
 	*w = (struct backend_txn){ .answer = OBJD__STATUS__OK,

@@ -556,8 +556,10 @@ void
 conn_unpark(struct conn *c, bool joins)
 {
 	c->pending--;
-	if (joins)
-		c->batched--;
+	/* A pipeline's writes are let go one by one: only the last of
+	 * them can resume the client. */
+	if (joins && --c->batched > 0)
+		return;
 	conn_release(c);
 }
 

@@ -157,31 +157,6 @@ struct stage *conn_staged(const struct conn *c);
  * requests still parked. fn may close it. */
 void conn_foreach(void (*fn)(struct conn *, void *), void *arg);
 
-/* block.c: answering later. A handler that cannot answer at once parks
- * its request as a ticket; whoever completes it answers through
- * block_answer and lets it go with block_release. An answer for a
- * client that left is dropped. */
-enum block_kind {
-	BLOCK_JOINS, /* the client's later writes may join (the batch) */
-	BLOCK_ALONE, /* nothing more of the client is read meanwhile */
-};
-struct ticket {
-	struct conn *conn; /* NULL: answered to no one (objd's own) */
-	uint64_t id;
-	bool joins;
-};
-struct ticket block_park(struct conn *c, uint64_t id, enum block_kind kind);
-/* The ticket's answer, without letting it go. */
-void block_answer(const struct ticket *t, Objd__Status status,
-    const char *error, uint64_t revision);
-/* Writes the answers given so far now, not at the end of the turn. */
-void block_flush(const struct ticket *t);
-/* Lets the ticket go: the client's requests after it may be read. */
-void block_release(struct ticket *t);
-/* block_answer, then block_release. */
-void block_done(struct ticket *t, Objd__Status status, const char *error,
-    uint64_t revision);
-
 /* request.c: the table of request kinds, and dispatch. */
 struct request_kind {
 	Objd__Request__OpCase op;
@@ -883,5 +858,8 @@ bool reload_now(bool force, char *err, size_t errlen);
 void reload_look_blind(void);
 /* Looks at the file at the next turn of the loop, not an interval on. */
 void reload_soon(void);
+
+/* block.h: answering later (tickets). */
+#include "block.h"
 
 #endif
