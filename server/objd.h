@@ -11,87 +11,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/listener.h>
-
 #include "clock.h"
 #include "objd.pb-c.h"
 #include "objfile-scan.h"
 
+/* Opaque here: the loop's libevent types (only the files that drive
+ * events include libevent), a client (conn.c's), the file (objfile.c's). */
+struct event_base;
+struct evconnlistener;
 struct conn;
 struct objfile;
 enum access_level { ACCESS_NONE, ACCESS_READ, ACCESS_WRITE };
 enum fsync_mode { FSYNC_ALWAYS, FSYNC_INTERVAL, FSYNC_NEVER };
 struct store;
-
-/* Room for a few answers to plain gets and sets (reply.c). */
-#define CONN_OUT_SMALL 512
-
-/* One connected client. */
-struct conn {
-	TAILQ_ENTRY(conn) entry;
-	/* Answers wait for the end of the loop's turn (conn_write_answers). */
-	TAILQ_ENTRY(conn) unflushed_entry;
-	bool unflushed;
-	/* Input read this turn waits to be handled (conn_handle_input). */
-	TAILQ_ENTRY(conn) unread_entry;
-	bool unread;
-	int fd;
-	/* Input read and not yet handled: in[in_off, in_len). One flat
-	 * buffer, kept while small, where an evbuffer allocated a chunk
-	 * for each read and freed it once the request was handled. */
-	uint8_t *in;
-	size_t in_off, in_len, in_cap;
-	struct evbuffer *out;
-	/* Answers wait here while they fit, rather than in out, which
-	 * allocates a 1 KiB chunk for each answer and frees it once the
-	 * answer is written. Holds bytes only while out is empty: these
-	 * come first. */
-	uint8_t out_small[CONN_OUT_SMALL];
-	size_t out_small_len;
-	struct event *read_ev;  /* persistent; added while reading */
-	struct event *write_ev; /* added only while the socket is full */
-	/* write_ev is added: known without asking libevent, as each answer
-	 * looks. */
-	bool writing;
-	/* The read timeout runs while reading and restarts at each read;
-	 * the write timeout runs while the socket is full and restarts at
-	 * each write (as a bufferevent's do). */
-	struct event *read_timer, *write_timer;
-	struct timeval read_timeout, write_timeout; /* 0: none */
-	size_t read_want; /* process input only once it holds this much */
-	uint64_t serial;  /* for the log */
-	pid_t pid;        /* the peer's, from SO_PEERCRED */
-	uid_t uid;
-	gid_t gid;
-	enum access_level access; /* what the peer may do (access.c) */
-	bool denied_logged;       /* a refusal of this client was logged */
-	bool refused;             /* over --max-clients: answered, closing */
-	bool paused; /* reading stops: its unsent output is over the cap */
-	bool timed;  /* the idle timeout runs: part of a frame is here */
-	/* Requests of this client not yet answered: writes waiting in the
-	 * batch, a compaction. Only further writes may join the batch
-	 * meanwhile; any other frame waits, so answers stay in order. */
-	unsigned pending;
-	unsigned batched; /* of pending, those waiting in the batch */
-	bool eof;         /* the peer sends no more */
-	bool gone;        /* the peer left; free once nothing is pending */
-	bool buried;      /* off server.conns, freed at the turn's end */
-	bool closing;     /* close once the output is written */
-	/* Its output as last counted in the total of all clients' (conn.c's
-	 * budget for --max-output-total). */
-	size_t out_counted;
-	/* batch.c's marks: the open batch this client last joined, and the
-	 * rejoin wait that counts on it to write again. */
-	uint64_t joined_batch, awaited_by;
-	/* The pieces of a batch sent in pieces, so far (stage.c). */
-	struct stage *stage;
-	/* Its mark on the keys it holds, which go when it closes (expire.c);
-	 * 0 until it holds one. */
-	uint64_t holder;
-};
-TAILQ_HEAD(conn_list, conn);
 
 /* The daemon's state; there is one. */
 struct server {
@@ -99,7 +31,6 @@ struct server {
 	struct store *store;
 	struct objfile *file;
 	struct evconnlistener *listener;
-	struct conn_list conns;
 	size_t nconns;
 	const char *file_path;
 	const char *socket_path;
@@ -120,7 +51,7 @@ struct server {
 	enum fsync_mode fsync;
 	size_t watch_output_max; /* a watcher's unsent output, at most */
 	uint64_t commits;        /* batches written to the file */
-	/* Commits that waited after a sync for its writers (batch.c), and
+	/* Commits that waited after a sync for its writers (commit.c), and
 	 * of those, the waits that ran out. */
 	uint64_t commit_waits, commit_waits_expired;
 	bool stopping;
@@ -156,22 +87,32 @@ void loop_run(void);
  * gather, answers to write; done after every callback of the turn. */
 void loop_turn_end(void);
 
-/* conn.c */
-void conn_accept(int fd);
+/* conn.c: the one owner of struct conn, which is opaque elsewhere:
+ * input, frames, output, timeouts, lifetime. */
+/* Takes the client on fd; NULL if it was refused (--max-clients) or
+ * could not be set up. */
+struct conn *conn_accept(int fd);
 void conn_process(struct conn *c);
-void conn_release(struct conn *c);
 void conn_close_all(void);
 void conn_fail(struct conn *c, const char *why);
-/* c's output has new answers: they are written at the end of this turn
- * of the loop, all at once, or sooner by conn_write_answers_now. */
-void conn_output_added(struct conn *c);
 /* The bytes of answers not yet written, wherever they wait. */
 size_t conn_output_len(const struct conn *c);
-/* Moves c->out_small into c->out, for an answer that does not fit
- * there; false if out of memory. */
-bool conn_output_spill(struct conn *c);
-/* Reads nothing more from c until conn_release. */
+/* Room for an answer of at most len bytes at the end of c's output,
+ * to pack it in place and pass its end to conn_output_commit; NULL if
+ * c left (the answer is dropped) or the room cannot be had (c is
+ * closed, and told why). */
+uint8_t *conn_output_reserve(struct conn *c, size_t len);
+void conn_output_commit(struct conn *c, const uint8_t *end);
+/* Appends an answer in two pieces (len2 may be 0); false if it was
+ * dropped or c closed for it, as above. */
+bool conn_output_append(struct conn *c, const void *p1, size_t len1,
+    const void *p2, size_t len2);
+/* Reads nothing more from c until it is unparked. */
 void conn_stop_reading(struct conn *c);
+/* Stops reading from every client (objd stops). */
+void conn_stop_all_reading(void);
+/* True once no client has answers left to write. */
+bool conn_all_written(void);
 /* Handle the requests read, and write the answers given, this turn;
  * each false if there were none. */
 bool conn_handle_input(void);
@@ -184,6 +125,37 @@ void conn_write_answers_now(struct conn *c);
 void conn_free_dead(void);
 /* Raises the descriptor limit to what --max-clients needs. */
 void conn_init_limits(void);
+/* A request of c is parked (block.c's tickets alone call these): c
+ * stays allocated until it is unparked, and reads no further request
+ * meanwhile but writes that join the batch (joins) or none at all. */
+void conn_park(struct conn *c, bool joins);
+void conn_unpark(struct conn *c, bool joins);
+/* Keeps c allocated, though it may leave, until conn_unhold. */
+void conn_hold(struct conn *c);
+void conn_unhold(struct conn *c);
+/* True while c may send further requests. */
+bool conn_writes_on(const struct conn *c);
+/* True while answers to c go out: it neither left nor is closing. */
+bool conn_answers_go(const struct conn *c);
+/* A count that rises whenever a client leaves or stops sending. */
+uint64_t conn_departures(void);
+uint64_t conn_serial(const struct conn *c);
+pid_t conn_pid(const struct conn *c);
+uid_t conn_uid(const struct conn *c);
+enum access_level conn_access(const struct conn *c);
+/* Overrides what access.c found (the fuzzer tries each level). */
+void conn_set_access(struct conn *c, enum access_level level);
+/* True the first time a refusal of c is logged. */
+bool conn_first_denial(struct conn *c);
+/* Its mark on the keys it holds (expire.c's), 0 until it holds one. */
+uint64_t conn_holder(const struct conn *c);
+void conn_set_holder(struct conn *c, uint64_t holder);
+/* Where stage.c keeps the pieces c staged. */
+struct stage **conn_stage(struct conn *c);
+struct stage *conn_staged(const struct conn *c);
+/* Calls fn for each client not yet freed: connected, or gone with
+ * requests still parked. fn may close it. */
+void conn_foreach(void (*fn)(struct conn *, void *), void *arg);
 
 /* request.c: the table of request kinds, the access check and DENIED,
  * and dispatch. */
@@ -274,7 +246,8 @@ void handle_ping(struct conn *c, const Objd__Request *req);
 void handle_status(struct conn *c, const Objd__Request *req);
 void handle_reload(struct conn *c, const Objd__Request *req);
 
-/* reply.c: answers, appended to a client's output as whole frames. */
+/* reply.c: answers, packed as whole frames into a client's output
+ * (conn_output_reserve). */
 struct store_entry;
 /* An answer with no payload; revision is the object's revision to show. */
 void reply_result(struct conn *c, uint64_t id, Objd__Status status,
@@ -346,8 +319,8 @@ Objd__Request *request_decode(struct arena *a, const uint8_t *body, size_t len);
  * if no thread could start, and the caller does the work itself. */
 bool run_behind(void *(*fn)(void *), void *arg);
 
-/* syncer.c: the thread that runs fdatasync for batch.c. Starts syncing
- * fd, and calls done with its errno or 0 from the loop once it is over;
+/* syncer.c: the thread that runs fdatasync for the file backend. Starts
+ * syncing fd, and calls done with its errno or 0 from the loop once it is over;
  * false if there is no thread, and the caller must sync itself. */
 bool syncer_start(int fd, void (*done)(int));
 /* Waits for the sync in flight; its errno, or 0. done is not called. */
@@ -529,7 +502,7 @@ struct key_history *history_get(const struct history *h, const char *key,
     size_t keylen);
 /* Starts fetching the slot of the key of hash (the store's) into the
  * cache, then history_prefetch_ring fetches the ring once the slot is
- * there: batch.c applies changes a few ahead of their fetches. */
+ * there: commit.c applies changes a few ahead of their fetches. */
 void history_prefetch_slot(const struct history *h, uint64_t hash);
 void history_prefetch_ring(const struct history *h, uint64_t hash);
 /* Then the versions a change of it reads and writes, once the ring's
@@ -589,7 +562,7 @@ uint64_t history_known_from(const struct key_history *kh);
 /* req-read.c's History request. */
 void handle_history(struct conn *c, const Objd__Request *req);
 
-/* batch.c: group commit. The writes of one turn of the event loop are
+/* commit.c: group commit. The writes of one turn of the event loop are
  * made durable together, and only then answered. */
 bool batch_pending(void);
 /* Changes of requests still on their way to the file: the object's
@@ -630,11 +603,9 @@ void batch_commit(void);
  * the commit after one waits for its writers: their batch is then
  * committed once that is over. False if it committed nothing. */
 bool batch_commit_turn(void);
-/* Waits for the sync in flight, if any, and ends its batch: before
- * anything else touches the file. */
+/* Waits for the batch in the backend's hands, if any, and ends it:
+ * before anything replaces the state it rests on. */
 void batch_settle(void);
-/* c sends no more requests: the next commit does not wait for it. */
-void batch_writer_left(struct conn *c);
 void batch_init(void);
 void batch_free(void);
 
@@ -719,7 +690,7 @@ size_t objfile_commit_pack(uint64_t revision, uint32_t crc32,
 int objfile_append(struct objfile *f, const struct store *s,
     const struct objfile_changes *c, char *err, size_t errlen);
 /* objfile_append in steps, so that its fdatasync can run elsewhere
- * (batch.c): start writes the changes; with --fsync always
+ * (commit.c): start writes the changes; with --fsync always
  * (needs_sync), the caller then syncs objfile_fd, on a thread or with
  * objfile_append_sync, and passes finish the errno of that, or 0.
  * Nothing else may touch f in between. */
@@ -758,7 +729,8 @@ int fsync_mode_parse(const char *name);
 void compact_maybe(void);
 void handle_compact(struct conn *c, const Objd__Request *req);
 void compact_child_exited(void);
-/* The file was rewritten whole by other means: answer the waiters. */
+/* The backend's snapshot_done hook: a compaction, or a rewrite that
+ * stood in for one, is over; the clients waiting for it are answered. */
 void compact_settle(bool ok, const char *error);
 
 /* path.c: values inside nested maps, on encoded top-level values. */
@@ -905,5 +877,8 @@ bool reload_now(bool force, char *err, size_t errlen);
 void reload_look_blind(void);
 /* Looks at the file at the next turn of the loop, not an interval on. */
 void reload_soon(void);
+
+/* block.h: answering later (tickets). */
+#include "block.h"
 
 #endif
