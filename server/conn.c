@@ -455,6 +455,19 @@ conn_release(struct conn *c)
 	conn_input_added(c);
 }
 
+void
+conn_resume_held(void)
+{
+	struct conn *c;
+
+	TAILQ_FOREACH (c, &server.conns, entry) {
+		if (!c->held)
+			continue;
+		c->held = false;
+		conn_release(c);
+	}
+}
+
 static size_t
 conn_input_len(const struct conn *c)
 {
@@ -616,6 +629,11 @@ conn_frame(struct conn *c, size_t header_len, size_t body_len)
 		    "malformed request");
 		return true;
 	}
+	if (reload_holds(c, req)) {
+		arena_release(&conn_arena, mark);
+		c->held = true;
+		return false;
+	}
 	if (c->pending > 0 && !request_joins_batch(c, req)) {
 		arena_release(&conn_arena, mark);
 		return false;
@@ -692,7 +710,7 @@ conn_process(struct conn *c)
 		return;
 	c->read_want = 0;
 	conn_watch_idle(c);
-	if (c->eof && !c->closing && c->pending == 0 && !c->paused)
+	if (c->eof && !c->closing && c->pending == 0 && !c->paused && !c->held)
 		conn_finish(c);
 }
 

@@ -70,6 +70,7 @@ struct conn {
 	bool refused;             /* over --max-clients: answered, closing */
 	bool paused; /* reading stops: its unsent output is over the cap */
 	bool timed;  /* the idle timeout runs: part of a frame is here */
+	bool held;   /* its next request waits for a reload (reload_holds) */
 	/* Requests of this client not yet answered: writes waiting in the
 	 * batch, a compaction. Only further writes may join the batch
 	 * meanwhile; any other frame waits, so answers stay in order. */
@@ -160,6 +161,8 @@ void loop_turn_end(void);
 void conn_accept(int fd);
 void conn_process(struct conn *c);
 void conn_release(struct conn *c);
+/* Resumes the clients whose requests reload_holds kept waiting. */
+void conn_resume_held(void);
 void conn_close_all(void);
 void conn_fail(struct conn *c, const char *why);
 /* c's output has new answers: they are written at the end of this turn
@@ -679,6 +682,16 @@ const struct objfile_stats *objfile_stats(struct objfile *f);
  * objd's format (another program wrote it): objfile_rewrite adopts it. */
 int objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
     size_t errlen);
+/* objfile_load without recover in three steps, so that the read, which
+ * takes most of a second for a million keys, runs on a thread: new (on
+ * the loop) names the file and the empty store to fill; run (anywhere)
+ * reads, touching neither f nor anything else; finish (on the loop) notes
+ * the file read in f, frees r, and returns what objfile_load would. */
+struct objfile_read;
+struct objfile_read *objfile_read_new(const struct objfile *f, struct store *s);
+void objfile_read_run(struct objfile_read *r);
+int objfile_read_finish(struct objfile *f, struct objfile_read *r, char *err,
+    size_t errlen);
 /* The walk over a file's bytes, for objfile_load and the tests. */
 enum scan_result objfile_scan_buffer(const uint8_t *buf, size_t len,
     struct store *s, size_t *good_end, bool *ours, char *err, size_t errlen);
@@ -905,5 +918,9 @@ bool reload_now(bool force, char *err, size_t errlen);
 void reload_look_blind(void);
 /* Looks at the file at the next turn of the loop, not an interval on. */
 void reload_soon(void);
+/* While a changed file loads aside, true for the requests that wait for
+ * it to land: conn.c leaves them in the client's input until
+ * conn_resume_held. */
+bool reload_holds(const struct conn *c, const Objd__Request *req);
 
 #endif

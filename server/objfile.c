@@ -1036,6 +1036,82 @@ close_replaced(int fd, off_t size)
 		close(fd);
 }
 
+/* A read of the file at the path into a store of its own, which touches
+ * nothing of the objfile: it runs on a thread while the loop goes on
+ * with the file it knows (reload.c). */
+struct objfile_read {
+	char *path;
+	struct store *store;
+	bool exists;
+	struct stat st; /* of the file read, when it exists */
+	int rc;
+	char err[1024];
+};
+
+struct objfile_read *
+objfile_read_new(const struct objfile *f, struct store *s)
+{
+	struct objfile_read *r = xcalloc(1, sizeof(*r));
+
+	r->path = xstrdup(f->path);
+	r->store = s;
+	return r;
+}
+
+void
+objfile_read_run(struct objfile_read *r)
+{
+	char why[512];
+	uint8_t *map;
+	size_t len, good_end;
+	enum scan_result res;
+	bool ours;
+	int fd;
+
+	r->rc = -1;
+	if (map_file(r->path, O_RDONLY, &fd, &map, &len, &r->st, r->err,
+	        sizeof(r->err)) == -1)
+		return;
+	r->exists = fd != -1;
+	r->rc = 0;
+	if (fd == -1)
+		return;
+	res = objfile_scan_buffer(map, len, r->store, &good_end, &ours, why,
+	    sizeof(why));
+	if (res != SCAN_OK) {
+		snprintf(r->err, sizeof(r->err), "%s", why);
+		r->rc = -1;
+	}
+	if (map != NULL)
+		munmap(map, len);
+	close(fd);
+}
+
+int
+objfile_read_finish(struct objfile *f, struct objfile_read *r, char *err,
+    size_t errlen)
+{
+	int rc = r->rc;
+
+	/* What objfile_load without recover notes of the file it read. */
+	if (rc == -1 && !r->exists)
+		snprintf(err, errlen, "%s", r->err);
+	else {
+		f->at_path.exists = false;
+		if (r->exists)
+			identity_from(&f->at_path, &r->st);
+		else {
+			f->seen.exists = false;
+			f->seen_appended = false;
+		}
+		if (rc == -1)
+			snprintf(err, errlen, "%s", r->err);
+	}
+	free(r->path);
+	free(r);
+	return rc;
+}
+
 int
 objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
     size_t errlen)

@@ -4,8 +4,11 @@
  * inotify on the file's folder tells at once when the file is replaced;
  * a timer looks too, as the fallback. Either compares the file with what
  * objd last wrote or read. A changed file is loaded whole into a fresh
- * store and swapped in only if all of it is good, then rewritten in objd's
- * own format so that appends can go on. A bad one never replaces the state
+ * store, on a thread while the loop goes on serving reads (a million keys
+ * take most of a second), and swapped in on the loop only if all of it is
+ * good, then rewritten in objd's own format so that appends can go on.
+ * Writes wait for the swap (reload_holds): built on the state being
+ * replaced, they would be lost with it. A bad one never replaces the state
  * being served: it is moved aside for inspection and the good state is
  * written back, so a restart does not lose it either.
  *
@@ -13,8 +16,13 @@
  * handles the requests read: a write would otherwise go to a file
  * replaced up to an interval ago, be answered, and then be replaced with
  * it by the next look. A look is a stat, once a turn. */
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 
+#include <pthread.h>
+#include <signal.h>
+
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,12 +37,12 @@ static struct event *reload_timer;
 static struct event *reload_inotify;
 static int reload_inotify_fd = -1;
 
+static void reload_look(void);
+
 static void
 reload_timer_cb(evutil_socket_t fd, short events, void *arg)
 {
-	char err[1024];
-
-	reload_now(false, err, sizeof(err));
+	reload_look();
 }
 
 /* Something in the file's folder changed; look if it was the file. */
@@ -45,7 +53,6 @@ reload_inotify_cb(evutil_socket_t fd, short events, void *arg)
 	    __attribute__((aligned(__alignof__(struct inotify_event))));
 	const char *base = strrchr(server.file_path, '/') + 1;
 	bool ours = false;
-	char err[1024];
 	ssize_t n;
 
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
@@ -58,7 +65,7 @@ reload_inotify_cb(evutil_socket_t fd, short events, void *arg)
 		}
 	}
 	if (ours)
-		reload_now(false, err, sizeof(err));
+		reload_look();
 }
 
 static void
@@ -108,10 +115,8 @@ reload_init(void)
 void
 reload_look_blind(void)
 {
-	char err[1024];
-
 	if (reload_timer != NULL && reload_inotify == NULL)
-		reload_now(false, err, sizeof(err));
+		reload_look();
 }
 
 void
@@ -121,9 +126,12 @@ reload_soon(void)
 		event_active(reload_timer, EV_TIMEOUT, 1);
 }
 
+static void reload_abandon(void);
+
 void
 reload_free(void)
 {
+	reload_abandon();
 	if (reload_timer != NULL)
 		event_free(reload_timer);
 	reload_timer = NULL;
@@ -209,26 +217,179 @@ reload_reject(const char *why)
 		reload_write_back();
 }
 
+/* The load of a changed file, which runs on a thread of its own while
+ * the loop goes on serving the state it replaces; the rest of a reload
+ * (compare, swap, tell the watchers, write back) happens on the loop when
+ * it lands. */
+static struct {
+	bool running;
+	pthread_t thread;
+	struct objfile_read *read;
+	struct store *fresh;
+	enum objfile_state state; /* what objfile_check said before it */
+	double began;
+	/* The chase: its round, and how the last round ended. */
+	int round;
+	bool ok;
+	char err[1024];
+	/* The thread says it is done through an eventfd. */
+	int done_fd;
+	struct event *done_ev;
+	bool look_again; /* a look came while the load ran */
+} aside = { .done_fd = -1 };
+
+static void *
+reload_read_main(void *arg)
+{
+	uint64_t one = 1;
+
+	objfile_read_run(aside.read);
+	/* A full counter cannot be: it is read after each load. */
+	while (write(aside.done_fd, &one, sizeof(one)) == -1 && errno == EINTR)
+		;
+	return NULL;
+}
+
+/* Starts the thread of a load, with signals blocked: they are the loop's
+ * to take. False if it cannot. */
 static bool
-reload_once(bool force, char *err, size_t errlen)
+reload_start_thread(void)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&aside.thread, NULL, reload_read_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		log_warnx("cannot start a thread to load %s (%s); loading it "
+		          "in the loop",
+		    server.file_path, strerror(rc));
+	return rc == 0;
+}
+
+static void reload_land(void);
+
+static void
+reload_done_cb(evutil_socket_t fd, short events, void *arg)
+{
+	uint64_t n;
+
+	if (read(fd, &n, sizeof(n)) == -1 && errno != EAGAIN && errno != EINTR)
+		log_warn("cannot read the reload's eventfd");
+	if (aside.running)
+		reload_land();
+}
+
+static void
+reload_make_done_event(void)
+{
+	if (aside.done_ev != NULL)
+		return;
+	aside.done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (aside.done_fd == -1)
+		fatal("cannot make an eventfd for reloads");
+	aside.done_ev = event_new(server.base, aside.done_fd,
+	    EV_READ | EV_PERSIST, reload_done_cb, NULL);
+	if (aside.done_ev == NULL || event_add(aside.done_ev, NULL) == -1)
+		fatalx("cannot watch the reload's eventfd");
+}
+
+/* Starts the load of the file into a fresh store, on a thread; without
+ * one, does it now. Either way, reload_land ends it. */
+static void
+reload_load_aside(enum objfile_state state)
+{
+	reload_make_done_event();
+	aside.state = state;
+	aside.began = now_monotonic();
+	aside.fresh = store_new();
+	aside.read = objfile_read_new(server.file, aside.fresh);
+	aside.running = true;
+	if (!reload_start_thread()) {
+		aside.thread = pthread_self();
+		reload_read_main(NULL);
+	}
+}
+
+/* Waits for the load aside to end, and lands it. */
+static void
+reload_wait(void)
+{
+	uint64_t n;
+
+	if (!pthread_equal(aside.thread, pthread_self()))
+		pthread_join(aside.thread, NULL);
+	/* Its wake-up is spent here. */
+	if (read(aside.done_fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
+		log_warn("cannot read the reload's eventfd");
+	reload_land();
+}
+
+/* At shutdown: the load is waited for and dropped. */
+static void
+reload_abandon(void)
+{
+	char err[1024];
+
+	if (aside.running) {
+		if (!pthread_equal(aside.thread, pthread_self()))
+			pthread_join(aside.thread, NULL);
+		objfile_read_finish(server.file, aside.read, err, sizeof(err));
+		store_free(aside.fresh);
+		aside.running = false;
+	}
+	if (aside.done_ev != NULL)
+		event_free(aside.done_ev);
+	aside.done_ev = NULL;
+	if (aside.done_fd != -1)
+		close(aside.done_fd);
+	aside.done_fd = -1;
+}
+
+bool
+reload_holds(const struct conn *c, const Objd__Request *req)
+{
+	/* A write waits for the state it is to be built on. So do all the
+	 * requests of a client that wrote, as they did when the load held
+	 * up the loop: its writes committed before the reload, and it
+	 * reads the state that replaced them. Clients that only read are
+	 * served the state being replaced until the new one lands. */
+	const struct request_kind *k;
+
+	if (!aside.running)
+		return false;
+	k = request_kind_of(req->op_case);
+	return (k != NULL && (k->flags & REQ_WRITES)) || c->joined_batch != 0;
+}
+
+/* How one round of the chase ended at once, if it did. */
+enum reload_begun {
+	RELOAD_BEGUN_LOADING, /* the load runs aside: reload_land goes on */
+	RELOAD_BEGUN_DONE     /* nothing to load: aside.ok says how it went */
+};
+
+/* The round of a reload before its load. */
+static enum reload_begun
+reload_begin(bool force)
 {
 	enum objfile_state state;
-	struct store *fresh;
-	uint64_t revision;
-	double began;
 
+	aside.ok = true;
+	aside.err[0] = '\0';
 	state = objfile_check(server.file);
 	if (state == OBJFILE_UNCHANGED && !force)
-		return true;
+		return RELOAD_BEGUN_DONE;
 	if (state == OBJFILE_MISSING) {
 		log_warnx("%s was removed; writing the current state back",
 		    server.file_path);
 		if (!reload_write_back()) {
-			snprintf(err, errlen, "cannot write %s back",
-			    server.file_path);
-			return false;
+			snprintf(aside.err, sizeof(aside.err),
+			    "cannot write %s back", server.file_path);
+			aside.ok = false;
 		}
-		return true;
+		return RELOAD_BEGUN_DONE;
 	}
 	if (state == OBJFILE_UNCHANGED && server.last_reload_error != NULL) {
 		/* Asked to reload, objd finds its own write-back of the state
@@ -236,7 +397,7 @@ reload_once(bool force, char *err, size_t errlen)
 		 * its own look, a moment before the request), and that is the
 		 * outcome the asker must hear, not an OK for reloading objd's
 		 * own file. It holds until a good file is given. */
-		snprintf(err, errlen,
+		snprintf(aside.err, sizeof(aside.err),
 		    "the last file given was rejected: %s; objd serves "
 		    "revision %llu%s%s",
 		    server.last_reload_error,
@@ -245,14 +406,26 @@ reload_once(bool force, char *err, size_t errlen)
 		                                   "at "
 		                                 : "",
 		    server.rejected_file != NULL ? server.rejected_file : "");
-		return false;
+		aside.ok = false;
+		return RELOAD_BEGUN_DONE;
 	}
-	began = now_monotonic();
-	fresh = store_new();
-	if (objfile_load(server.file, fresh, false, err, errlen) == -1) {
+	reload_load_aside(state);
+	return RELOAD_BEGUN_LOADING;
+}
+
+/* The round of a reload once its load has ended: the new state replaces
+ * the one served if all of it is good. */
+static void
+reload_swap(struct store *fresh, int rc, const char *why)
+{
+	uint64_t revision;
+
+	if (rc == -1) {
 		store_free_behind(fresh);
-		reload_reject(err);
-		return false;
+		snprintf(aside.err, sizeof(aside.err), "%s", why);
+		aside.ok = false;
+		reload_reject(why);
+		return;
 	}
 	server.last_load = now_wall();
 	reload_set_error(NULL);
@@ -260,10 +433,13 @@ reload_once(bool force, char *err, size_t errlen)
 		/* The same state, perhaps in another program's format. */
 		objfile_same_state(server.file);
 		store_free_behind(fresh);
-		if (state != OBJFILE_UNCHANGED)
+		if (aside.state != OBJFILE_UNCHANGED)
 			reload_write_back();
-		return true;
+		return;
 	}
+	/* The writes committed while the load ran were built on the state
+	 * being served: they commit before it is replaced. */
+	batch_commit();
 	/* A reload is one change: the revision only ever goes up. */
 	revision = store_revision(fresh);
 	if (revision <= store_revision(server.store))
@@ -276,29 +452,21 @@ reload_once(bool force, char *err, size_t errlen)
 	expire_loaded();
 	log_info("loaded %s: %zu keys, revision %llu in %.1f ms",
 	    server.file_path, store_count(fresh), (unsigned long long)revision,
-	    (now_monotonic() - began) * 1e3);
+	    (now_monotonic() - aside.began) * 1e3);
 	reload_write_back();
-	return true;
 }
 
-bool
-reload_now(bool force, char *err, size_t errlen)
+/* Runs the rounds of a reload until one loads aside, or the chase ends. */
+static void
+reload_chase(bool force)
 {
-	bool ok = true;
+	while (reload_again && aside.round < RELOAD_CHASE_MAX) {
+		bool first = force && aside.round == 0;
 
-	/* A look that finds nothing new leaves a sync in flight alone: the
-	 * loop goes on serving while it runs. */
-	if (!force && objfile_check(server.file) == OBJFILE_UNCHANGED)
-		return true;
-	/* The writes in flight and those waiting in the batch were checked
-	 * and built against the state being served (a set of server.port
-	 * carries the whole of server): they commit before a reload
-	 * replaces it. */
-	batch_commit();
-	reload_again = true;
-	for (int i = 0; reload_again && i < RELOAD_CHASE_MAX; i++) {
 		reload_again = false;
-		ok = reload_once(force && i == 0, err, errlen);
+		aside.round++;
+		if (reload_begin(first) == RELOAD_BEGUN_LOADING)
+			return;
 	}
 	if (reload_again) {
 		/* Until a later reload lands, a change writes the state
@@ -308,5 +476,68 @@ reload_now(bool force, char *err, size_t errlen)
 		    server.file_path);
 		compact_settle(false, "the file keeps being replaced");
 	}
-	return ok;
+	/* The requests held while the load ran are handled at the end of
+	 * this turn of the loop, on the state it left. */
+	conn_resume_held();
+	if (aside.look_again) {
+		aside.look_again = false;
+		reload_look();
+	}
+}
+
+static void
+reload_land(void)
+{
+	struct store *fresh = aside.fresh;
+	char why[1024];
+	int rc;
+
+	aside.running = false;
+	aside.fresh = NULL;
+	rc = objfile_read_finish(server.file, aside.read, why, sizeof(why));
+	aside.read = NULL;
+	reload_swap(fresh, rc, why);
+	reload_chase(false);
+}
+
+/* A look at the file (inotify, the timer, each turn without inotify):
+ * a changed file is loaded aside, and the loop goes on meanwhile. */
+static void
+reload_look(void)
+{
+	if (aside.running) {
+		aside.look_again = true;
+		return;
+	}
+	/* A look that finds nothing new leaves a sync in flight alone: the
+	 * loop goes on serving while it runs. */
+	if (objfile_check(server.file) == OBJFILE_UNCHANGED)
+		return;
+	/* The writes in flight and those waiting in the batch were checked
+	 * and built against the state being served (a set of server.port
+	 * carries the whole of server): they commit before a reload
+	 * replaces it. */
+	batch_commit();
+	reload_again = true;
+	aside.round = 0;
+	reload_chase(false);
+}
+
+bool
+reload_now(bool force, char *err, size_t errlen)
+{
+	while (aside.running)
+		reload_wait();
+	if (!force && objfile_check(server.file) == OBJFILE_UNCHANGED)
+		return true;
+	batch_commit();
+	reload_again = true;
+	aside.round = 0;
+	aside.ok = true;
+	reload_chase(force);
+	/* Asked, not looked: the answer waits for the end. */
+	while (aside.running)
+		reload_wait();
+	snprintf(err, errlen, "%s", aside.err);
+	return aside.ok;
 }
