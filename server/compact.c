@@ -171,6 +171,10 @@ compact_child_exited(void)
 		return;
 	/* The sync thread must be done with the file that goes. */
 	batch_settle();
+	if (objfile_writing_back(server.file)) {
+		reload_written_back(status);
+		return;
+	}
 	if (objfile_compact_finish(server.file, status, err, sizeof(err)) ==
 	    -1) {
 		log_warnx("%s", err);

@@ -754,6 +754,15 @@ pid_t objfile_compact_child(const struct objfile *f);
 int objfile_compact_finish(struct objfile *f, int status, char *err,
     size_t errlen);
 void objfile_compact_abort(struct objfile *f);
+/* objfile_write_back in a child, as a compaction (objfile_compacting
+ * and objfile_compact_child say so too): the parent goes on appending,
+ * and once the child has exited, finish installs its file as
+ * objfile_write_back would, with the same results. */
+pid_t objfile_write_back_start(struct objfile *f, const struct store *s,
+    char *err, size_t errlen);
+bool objfile_writing_back(const struct objfile *f);
+int objfile_write_back_finish(struct objfile *f, int status, char *err,
+    size_t errlen);
 /* Compares the file with what objd last wrote or read. */
 enum objfile_state objfile_check(struct objfile *f);
 /* The file objfile_check called changed holds the state objd serves:
@@ -918,6 +927,8 @@ bool reload_now(bool force, char *err, size_t errlen);
 void reload_look_blind(void);
 /* Looks at the file at the next turn of the loop, not an interval on. */
 void reload_soon(void);
+/* The child of objfile_write_back_start exited with status. */
+void reload_written_back(int status);
 /* While a changed file loads aside, true for the requests that wait for
  * it to land: conn.c leaves them in the client's input until
  * conn_resume_held. */

@@ -141,6 +141,7 @@ struct objfile {
 	 * appended to the old file since the child's snapshot. */
 	pid_t child;
 	char *child_tmp;
+	bool child_writes_back; /* for a reload: only over at_path */
 	struct buf tail;
 	/* The buffer of the last changes written, for the next ones: each
 	 * commit would otherwise allocate and free a 4 KiB one. */
@@ -2059,16 +2060,15 @@ objfile_compacting(const struct objfile *f)
 	return f->child != -1;
 }
 
-pid_t
-objfile_compact_start(struct objfile *f, const struct store *s, char *err,
-    size_t errlen)
+/* Forks a child that writes s as a new file, for a compaction or a
+ * write-back: the parent goes on appending to its file meanwhile. */
+static pid_t
+start_child(struct objfile *f, const struct store *s, char *err, size_t errlen)
 {
 	char *tmp;
 	pid_t pid, parent;
 	int fd;
 
-	if (f->child != -1)
-		return f->child;
 	if ((fd = make_temp(f, &tmp, err, errlen)) == -1)
 		return -1;
 	parent = getpid();
@@ -2098,8 +2098,95 @@ objfile_compact_start(struct objfile *f, const struct store *s, char *err,
 	close(fd);
 	f->child = pid;
 	f->child_tmp = tmp;
+	f->child_writes_back = false;
 	f->tail.len = 0;
 	return pid;
+}
+
+pid_t
+objfile_compact_start(struct objfile *f, const struct store *s, char *err,
+    size_t errlen)
+{
+	if (f->child != -1)
+		return f->child;
+	return start_child(f, s, err, errlen);
+}
+
+pid_t
+objfile_write_back_start(struct objfile *f, const struct store *s, char *err,
+    size_t errlen)
+{
+	pid_t pid;
+
+	/* The write-back stands in for a compaction under way. */
+	objfile_compact_abort(f);
+	if (!paths_make_dir(f->dir, 0700, err, errlen))
+		return -1;
+	if ((pid = start_child(f, s, err, errlen)) != -1)
+		f->child_writes_back = true;
+	return pid;
+}
+
+bool
+objfile_writing_back(const struct objfile *f)
+{
+	return f->child != -1 && f->child_writes_back;
+}
+
+int
+objfile_write_back_finish(struct objfile *f, int status, char *err,
+    size_t errlen)
+{
+	char *tmp = f->child_tmp;
+	struct stat st;
+	off_t size;
+	int fd = -1, rc = -1;
+
+	f->child = -1;
+	f->child_tmp = NULL;
+	f->child_writes_back = false;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		snprintf(err, errlen, "cannot write %s: its writer failed",
+		    f->path);
+		goto fail;
+	}
+	/* What objd appended while the child wrote follows its snapshot,
+	 * as after a compaction. */
+	fd = open(tmp, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1 || fstat(fd, &st) == -1 ||
+	    (size = finish_new_file(fd, st.st_size, f->tail.data, f->tail.len,
+	         f->fsync == FSYNC_ALWAYS)) == -1 ||
+	    fdatasync(fd) == -1) {
+		snprintf(err, errlen, "cannot write %s: %s", f->path,
+		    strerror(errno));
+		goto fail;
+	}
+	/* A file renamed in during the write is seen here; one renamed in
+	 * after, by the rename itself (as in rewrite). */
+	if (path_holds(f, &f->at_path))
+		rc = install_file(f, fd, &tmp, &f->at_path,
+		    st.st_size + (off_t)f->tail.len, size, err, errlen);
+	else
+		rc = 1;
+	if (rc == 0) {
+		buf_release(&f->tail);
+		return 0;
+	}
+	if (rc == 1)
+		snprintf(err, errlen,
+		    "%s was replaced again while objd wrote it back; objd "
+		    "loads the new file",
+		    f->path);
+fail:
+	/* As after a failed rewrite: the next change starts a new file. */
+	f->needs_rewrite = true;
+	if (fd != -1)
+		close(fd);
+	if (tmp != NULL)
+		unlink(tmp);
+	free(tmp);
+	buf_release(&f->tail);
+	return rc;
 }
 
 void
@@ -2114,6 +2201,7 @@ objfile_compact_abort(struct objfile *f)
 	free(f->child_tmp);
 	f->child_tmp = NULL;
 	f->child = -1;
+	f->child_writes_back = false;
 	free(f->tail.data);
 	memset(&f->tail, 0, sizeof(f->tail));
 }

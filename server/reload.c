@@ -18,6 +18,7 @@
  * it by the next look. A look is a stat, once a turn. */
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/wait.h>
 
 #include <pthread.h>
 #include <signal.h>
@@ -32,6 +33,35 @@
 #include "log.h"
 #include "objd.h"
 #include "xmalloc.h"
+
+/* Where a reload is: its two long steps, the load of the new file and
+ * the write-back of the state, run beside the loop (a thread, a child),
+ * and the loop goes on with the rest when each lands. */
+enum reload_phase {
+	RELOAD_IDLE,
+	RELOAD_LOADING,     /* the thread reads the file into fresh */
+	RELOAD_WRITING_BACK /* a child writes the state as the file */
+};
+
+static struct {
+	enum reload_phase phase;
+	pthread_t thread;
+	bool threaded; /* false: the load ran in the loop, no thread to join */
+	struct objfile_read *read;
+	struct store *fresh;
+	enum objfile_state state; /* what objfile_check said before it */
+	double began;
+	/* The chase: its round, and how the last round ended. */
+	int round;
+	bool ok;
+	char err[1024];
+	/* A failed write-back fails the round (a removed file's). */
+	bool write_back_counts;
+	/* The thread says it is done through an eventfd. */
+	int done_fd;
+	struct event *done_ev;
+	bool look_again; /* a look came while the reload ran */
+} aside = { .done_fd = -1 };
 
 static struct event *reload_timer;
 static struct event *reload_inotify;
@@ -112,9 +142,18 @@ reload_init(void)
 		fatalx("cannot start the reload timer");
 }
 
+static void reload_chase(bool force);
+
 void
 reload_look_blind(void)
 {
+	/* A rewrite of the file (after a failed sync) kills a write-back's
+	 * child, the state it wrote itself: the reload goes on. */
+	if (aside.phase == RELOAD_WRITING_BACK &&
+	    !objfile_writing_back(server.file)) {
+		aside.phase = RELOAD_IDLE;
+		reload_chase(false);
+	}
 	if (reload_timer != NULL && reload_inotify == NULL)
 		reload_look();
 }
@@ -158,33 +197,71 @@ reload_set_error(const char *err)
 /* Set when a write-back gave way to a newer file: the reload goes on. */
 static bool reload_again;
 
-/* Writes the state in memory as the file, in objd's format; a rewrite
- * also stands in for a compaction that was under way. */
-static bool
-reload_write_back(void)
-{
-	char err[1024];
-	int rc;
+/* How a step of a reload ended at once, if it did. */
+enum reload_step {
+	RELOAD_STEP_DONE,   /* aside.ok says how the round went */
+	RELOAD_STEP_BESIDE, /* a load or a write-back runs beside the loop */
+};
 
-	rc = objfile_write_back(server.file, server.store, err, sizeof(err));
+/* What a write-back came to: rc as objfile_write_back's. */
+static void
+reload_written(int rc, const char *err)
+{
 	if (rc == 1) {
 		log_warnx("%s", err);
 		reload_again = true;
-		return true;
+		return;
 	}
 	if (rc == -1) {
 		log_warnx("%s", err);
 		compact_settle(false, err);
-		return false;
+		if (aside.write_back_counts) {
+			snprintf(aside.err, sizeof(aside.err),
+			    "cannot write %s back", server.file_path);
+			aside.ok = false;
+		}
+		return;
 	}
 	server.last_save = now_wall();
 	compact_settle(true, NULL);
-	return true;
+}
+
+/* Writes the state in memory as the file, in objd's format, in a child
+ * (a million keys take most of a second to write and sync); a rewrite
+ * also stands in for a compaction that was under way. */
+static enum reload_step
+reload_write_back(bool counts)
+{
+	char err[1024];
+	int rc;
+
+	aside.write_back_counts = counts;
+	if (objfile_write_back_start(server.file, server.store, err,
+	        sizeof(err)) != -1) {
+		aside.phase = RELOAD_WRITING_BACK;
+		return RELOAD_STEP_BESIDE;
+	}
+	log_warnx("%s; writing the file in the loop", err);
+	rc = objfile_write_back(server.file, server.store, err, sizeof(err));
+	reload_written(rc, err);
+	return RELOAD_STEP_DONE;
+}
+
+void
+reload_written_back(int status)
+{
+	char err[1024];
+	int rc;
+
+	rc = objfile_write_back_finish(server.file, status, err, sizeof(err));
+	aside.phase = RELOAD_IDLE;
+	reload_written(rc, err);
+	reload_chase(false);
 }
 
 /* Keeps serving the state in memory, moves the bad file aside and writes
  * the good state back in its place. */
-static void
+static enum reload_step
 reload_reject(const char *why)
 {
 	char err[1024];
@@ -198,7 +275,7 @@ reload_reject(const char *why)
 		          "loads the new file",
 		    server.file_path, why);
 		reload_again = true;
-		return;
+		return RELOAD_STEP_DONE;
 	}
 	if (rc == -1)
 		log_warnx("%s", err);
@@ -214,29 +291,9 @@ reload_reject(const char *why)
 	reload_set_error(why);
 	/* Never write over a bad file that could not be moved aside. */
 	if (moved != NULL)
-		reload_write_back();
+		return reload_write_back(false);
+	return RELOAD_STEP_DONE;
 }
-
-/* The load of a changed file, which runs on a thread of its own while
- * the loop goes on serving the state it replaces; the rest of a reload
- * (compare, swap, tell the watchers, write back) happens on the loop when
- * it lands. */
-static struct {
-	bool running;
-	pthread_t thread;
-	struct objfile_read *read;
-	struct store *fresh;
-	enum objfile_state state; /* what objfile_check said before it */
-	double began;
-	/* The chase: its round, and how the last round ended. */
-	int round;
-	bool ok;
-	char err[1024];
-	/* The thread says it is done through an eventfd. */
-	int done_fd;
-	struct event *done_ev;
-	bool look_again; /* a look came while the load ran */
-} aside = { .done_fd = -1 };
 
 static void *
 reload_read_main(void *arg)
@@ -278,7 +335,7 @@ reload_done_cb(evutil_socket_t fd, short events, void *arg)
 
 	if (read(fd, &n, sizeof(n)) == -1 && errno != EAGAIN && errno != EINTR)
 		log_warn("cannot read the reload's eventfd");
-	if (aside.running)
+	if (aside.phase == RELOAD_LOADING)
 		reload_land();
 }
 
@@ -297,7 +354,7 @@ reload_make_done_event(void)
 }
 
 /* Starts the load of the file into a fresh store, on a thread; without
- * one, does it now. Either way, reload_land ends it. */
+ * one, does it now. Either way, reload_land goes on from there. */
 static void
 reload_load_aside(enum objfile_state state)
 {
@@ -306,40 +363,60 @@ reload_load_aside(enum objfile_state state)
 	aside.began = now_monotonic();
 	aside.fresh = store_new();
 	aside.read = objfile_read_new(server.file, aside.fresh);
-	aside.running = true;
-	if (!reload_start_thread()) {
-		aside.thread = pthread_self();
+	aside.phase = RELOAD_LOADING;
+	aside.threaded = reload_start_thread();
+	if (!aside.threaded)
 		reload_read_main(NULL);
-	}
 }
 
-/* Waits for the load aside to end, and lands it. */
+/* Waits for the step beside the loop to end, and lands it. */
 static void
 reload_wait(void)
 {
+	pid_t child;
 	uint64_t n;
+	int status, rc;
 
-	if (!pthread_equal(aside.thread, pthread_self()))
-		pthread_join(aside.thread, NULL);
-	/* Its wake-up is spent here. */
-	if (read(aside.done_fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
-		log_warn("cannot read the reload's eventfd");
-	reload_land();
+	if (aside.phase == RELOAD_LOADING) {
+		if (aside.threaded)
+			pthread_join(aside.thread, NULL);
+		/* Its wake-up is spent here. */
+		if (read(aside.done_fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
+			log_warn("cannot read the reload's eventfd");
+		reload_land();
+		return;
+	}
+	if (!objfile_writing_back(server.file)) {
+		/* Taken over by a rewrite (reload_look_blind). */
+		aside.phase = RELOAD_IDLE;
+		reload_chase(false);
+		return;
+	}
+	child = objfile_compact_child(server.file);
+	while ((rc = waitpid(child, &status, 0)) == -1 && errno == EINTR)
+		;
+	if (rc != child) {
+		/* Nothing can take the child from here: a bug. */
+		fatal("cannot wait for the write-back of %s", server.file_path);
+	}
+	batch_settle();
+	reload_written_back(status);
 }
 
-/* At shutdown: the load is waited for and dropped. */
+/* At shutdown: a load is waited for and dropped; a write-back's child
+ * goes with objfile_close. */
 static void
 reload_abandon(void)
 {
 	char err[1024];
 
-	if (aside.running) {
-		if (!pthread_equal(aside.thread, pthread_self()))
+	if (aside.phase == RELOAD_LOADING) {
+		if (aside.threaded)
 			pthread_join(aside.thread, NULL);
 		objfile_read_finish(server.file, aside.read, err, sizeof(err));
 		store_free(aside.fresh);
-		aside.running = false;
 	}
+	aside.phase = RELOAD_IDLE;
 	if (aside.done_ev != NULL)
 		event_free(aside.done_ev);
 	aside.done_ev = NULL;
@@ -351,27 +428,22 @@ reload_abandon(void)
 bool
 reload_holds(const struct conn *c, const Objd__Request *req)
 {
-	/* A write waits for the state it is to be built on. So do all the
-	 * requests of a client that wrote, as they did when the load held
-	 * up the loop: its writes committed before the reload, and it
-	 * reads the state that replaced them. Clients that only read are
-	 * served the state being replaced until the new one lands. */
+	/* A write waits for the state it is to be built on, and for the
+	 * file it is to go to. So do all the requests of a client that
+	 * wrote, as they did when the reload held up the loop: its writes
+	 * committed before the reload, and it reads the state that
+	 * replaced them. Clients that only read are served the state being
+	 * replaced until the new one lands. */
 	const struct request_kind *k;
 
-	if (!aside.running)
+	if (aside.phase == RELOAD_IDLE)
 		return false;
 	k = request_kind_of(req->op_case);
 	return (k != NULL && (k->flags & REQ_WRITES)) || c->joined_batch != 0;
 }
 
-/* How one round of the chase ended at once, if it did. */
-enum reload_begun {
-	RELOAD_BEGUN_LOADING, /* the load runs aside: reload_land goes on */
-	RELOAD_BEGUN_DONE     /* nothing to load: aside.ok says how it went */
-};
-
 /* The round of a reload before its load. */
-static enum reload_begun
+static enum reload_step
 reload_begin(bool force)
 {
 	enum objfile_state state;
@@ -380,16 +452,11 @@ reload_begin(bool force)
 	aside.err[0] = '\0';
 	state = objfile_check(server.file);
 	if (state == OBJFILE_UNCHANGED && !force)
-		return RELOAD_BEGUN_DONE;
+		return RELOAD_STEP_DONE;
 	if (state == OBJFILE_MISSING) {
 		log_warnx("%s was removed; writing the current state back",
 		    server.file_path);
-		if (!reload_write_back()) {
-			snprintf(aside.err, sizeof(aside.err),
-			    "cannot write %s back", server.file_path);
-			aside.ok = false;
-		}
-		return RELOAD_BEGUN_DONE;
+		return reload_write_back(true);
 	}
 	if (state == OBJFILE_UNCHANGED && server.last_reload_error != NULL) {
 		/* Asked to reload, objd finds its own write-back of the state
@@ -407,15 +474,15 @@ reload_begin(bool force)
 		                                 : "",
 		    server.rejected_file != NULL ? server.rejected_file : "");
 		aside.ok = false;
-		return RELOAD_BEGUN_DONE;
+		return RELOAD_STEP_DONE;
 	}
 	reload_load_aside(state);
-	return RELOAD_BEGUN_LOADING;
+	return RELOAD_STEP_BESIDE;
 }
 
 /* The round of a reload once its load has ended: the new state replaces
  * the one served if all of it is good. */
-static void
+static enum reload_step
 reload_swap(struct store *fresh, int rc, const char *why)
 {
 	uint64_t revision;
@@ -424,8 +491,7 @@ reload_swap(struct store *fresh, int rc, const char *why)
 		store_free_behind(fresh);
 		snprintf(aside.err, sizeof(aside.err), "%s", why);
 		aside.ok = false;
-		reload_reject(why);
-		return;
+		return reload_reject(why);
 	}
 	server.last_load = now_wall();
 	reload_set_error(NULL);
@@ -434,11 +500,12 @@ reload_swap(struct store *fresh, int rc, const char *why)
 		objfile_same_state(server.file);
 		store_free_behind(fresh);
 		if (aside.state != OBJFILE_UNCHANGED)
-			reload_write_back();
-		return;
+			return reload_write_back(false);
+		return RELOAD_STEP_DONE;
 	}
-	/* The writes committed while the load ran were built on the state
-	 * being served: they commit before it is replaced. */
+	/* What committed while the load ran (no client's write: those
+	 * wait) was built on the state being served: it commits before that
+	 * state is replaced. */
 	batch_commit();
 	/* A reload is one change: the revision only ever goes up. */
 	revision = store_revision(fresh);
@@ -453,10 +520,11 @@ reload_swap(struct store *fresh, int rc, const char *why)
 	log_info("loaded %s: %zu keys, revision %llu in %.1f ms",
 	    server.file_path, store_count(fresh), (unsigned long long)revision,
 	    (now_monotonic() - aside.began) * 1e3);
-	reload_write_back();
+	return reload_write_back(false);
 }
 
-/* Runs the rounds of a reload until one loads aside, or the chase ends. */
+/* Runs the rounds of a reload until a step runs beside the loop, or the
+ * chase ends. */
 static void
 reload_chase(bool force)
 {
@@ -465,7 +533,7 @@ reload_chase(bool force)
 
 		reload_again = false;
 		aside.round++;
-		if (reload_begin(first) == RELOAD_BEGUN_LOADING)
+		if (reload_begin(first) == RELOAD_STEP_BESIDE)
 			return;
 	}
 	if (reload_again) {
@@ -476,8 +544,8 @@ reload_chase(bool force)
 		    server.file_path);
 		compact_settle(false, "the file keeps being replaced");
 	}
-	/* The requests held while the load ran are handled at the end of
-	 * this turn of the loop, on the state it left. */
+	/* The requests held meanwhile are handled at the end of this turn
+	 * of the loop, on the state the reload left. */
 	conn_resume_held();
 	if (aside.look_again) {
 		aside.look_again = false;
@@ -492,12 +560,12 @@ reload_land(void)
 	char why[1024];
 	int rc;
 
-	aside.running = false;
+	aside.phase = RELOAD_IDLE;
 	aside.fresh = NULL;
 	rc = objfile_read_finish(server.file, aside.read, why, sizeof(why));
 	aside.read = NULL;
-	reload_swap(fresh, rc, why);
-	reload_chase(false);
+	if (reload_swap(fresh, rc, why) == RELOAD_STEP_DONE)
+		reload_chase(false);
 }
 
 /* A look at the file (inotify, the timer, each turn without inotify):
@@ -505,7 +573,7 @@ reload_land(void)
 static void
 reload_look(void)
 {
-	if (aside.running) {
+	if (aside.phase != RELOAD_IDLE) {
 		aside.look_again = true;
 		return;
 	}
@@ -526,7 +594,7 @@ reload_look(void)
 bool
 reload_now(bool force, char *err, size_t errlen)
 {
-	while (aside.running)
+	while (aside.phase != RELOAD_IDLE)
 		reload_wait();
 	if (!force && objfile_check(server.file) == OBJFILE_UNCHANGED)
 		return true;
@@ -534,9 +602,10 @@ reload_now(bool force, char *err, size_t errlen)
 	reload_again = true;
 	aside.round = 0;
 	aside.ok = true;
+	aside.err[0] = '\0';
 	reload_chase(force);
 	/* Asked, not looked: the answer waits for the end. */
-	while (aside.running)
+	while (aside.phase != RELOAD_IDLE)
 		reload_wait();
 	snprintf(err, errlen, "%s", aside.err);
 	return aside.ok;

@@ -656,6 +656,92 @@ END_TEST
 /* A reload's write-back replaces the file the reload read, or puts one
  * where there was none, but not a file that another program renamed in
  * since: that one is left for the next reload. */
+/* objfile_write_back_start and finish, whose writer is a child: what
+ * is appended meanwhile follows its snapshot, and it gives way to a file
+ * renamed in meanwhile, as objfile_write_back does. */
+static int
+write_back_in_a_child(struct objfile *f, const struct store *s,
+    const struct objfile_changes *meanwhile, char *err, size_t errlen)
+{
+	pid_t pid = objfile_write_back_start(f, s, err, errlen);
+	int status;
+
+	ck_assert_msg(pid > 0, "%s", err);
+	ck_assert(objfile_writing_back(f));
+	ck_assert(objfile_compacting(f));
+	if (meanwhile != NULL)
+		ck_assert_msg(objfile_append(f, s, meanwhile, err, errlen) == 0,
+		    "%s", err);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return objfile_write_back_finish(f, status, err, errlen);
+}
+
+START_TEST(test_write_back_in_a_child)
+{
+	char err[512];
+	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	struct store *s = sample_store(), *t = store_new();
+	struct objfile_changes c;
+	struct objfile_read *r;
+	ino_t theirs;
+
+	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
+	rename_empty_file_in();
+	/* The read aside notes the file it read, as objfile_load does. */
+	r = objfile_read_new(f, t);
+	objfile_read_run(r);
+	ck_assert_int_eq(objfile_read_finish(f, r, err, sizeof(err)), 0);
+	ck_assert_uint_eq(store_count(t), 0);
+	objfile_changes_init(f, &c);
+	objfile_change_set(&c, "late", 4, (const uint8_t *)"\x08\x07", 2);
+	objfile_change_commit(&c, 10);
+	ck_assert_msg(write_back_in_a_child(f, s, &c, err, sizeof(err)) == 0,
+	    "%s", err);
+	objfile_changes_free(f, &c);
+	ck_assert(!objfile_writing_back(f));
+	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
+	ck_assert_int_eq(temp_files(), 0);
+	store_free(t);
+	t = store_new();
+	ck_assert_int_eq(objfile_load(f, t, false, err, sizeof(err)), 0);
+	ck_assert_uint_eq(store_count(t), store_count(s) + 1);
+	ck_assert_ptr_nonnull(store_get(t, "late", 4));
+	ck_assert_uint_eq(store_revision(t), 10);
+
+	/* Replaced again while the child wrote: left alone. */
+	rename_empty_file_in();
+	store_free(t);
+	t = store_new();
+	r = objfile_read_new(f, t);
+	objfile_read_run(r);
+	ck_assert_int_eq(objfile_read_finish(f, r, err, sizeof(err)), 0);
+	ck_assert_int_gt(objfile_write_back_start(f, s, err, sizeof(err)), 0);
+	theirs = rename_empty_file_in();
+	{
+		int status;
+
+		ck_assert_int_eq(waitpid(objfile_compact_child(f), &status, 0),
+		    objfile_compact_child(f));
+		ck_assert_int_eq(
+		    objfile_write_back_finish(f, status, err, sizeof(err)), 1);
+	}
+	ck_assert_msg(strstr(err, "replaced again") != NULL, "%s", err);
+	ck_assert_int_eq(path_inode(), theirs);
+	ck_assert_int_eq(temp_files(), 0);
+	ck_assert_int_eq(objfile_check(f), OBJFILE_CHANGED);
+
+	/* A bad file read aside fails with why. */
+	write_file(path, (const uint8_t *)"\xff", 1);
+	r = objfile_read_new(f, t);
+	objfile_read_run(r);
+	ck_assert_int_eq(objfile_read_finish(f, r, err, sizeof(err)), -1);
+	ck_assert_str_ne(err, "");
+	store_free(s);
+	store_free(t);
+	objfile_close(f);
+}
+END_TEST
+
 START_TEST(test_write_back_replaces_only_what_was_read)
 {
 	char err[512], *moved;
@@ -2163,6 +2249,7 @@ objfile_suite(void)
 	tcase_add_test(tc, test_foreign_file_last_entry_wins);
 	tcase_add_test(tc, test_check_and_reject);
 	tcase_add_test(tc, test_write_back_replaces_only_what_was_read);
+	tcase_add_test(tc, test_write_back_in_a_child);
 	tcase_add_test(tc, test_check_after_appends);
 	tcase_add_test(tc, test_file_times_after_objd_clock);
 	tcase_add_test(tc, test_commit_pack_matches_protobuf_c);
