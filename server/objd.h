@@ -17,7 +17,7 @@
 
 #include "clock.h"
 #include "objd.pb-c.h"
-#include "objfile-scan.h"
+#include "objformat.h"
 
 struct conn;
 struct objfile;
@@ -641,15 +641,12 @@ void batch_writer_left(struct conn *c);
 void batch_init(void);
 void batch_free(void);
 
-/* objfile.c: the object file. Nothing else knows its byte layout. */
+/* objfile.c, objfile-load.c, objfile-replace.c: the object file, whose
+ * byte layout is common/objformat.c's. */
 enum objfile_state {
 	OBJFILE_UNCHANGED, /* as objd last wrote or read it */
 	OBJFILE_CHANGED,   /* replaced or modified by someone else */
 	OBJFILE_MISSING    /* removed by someone else */
-};
-struct buf {
-	uint8_t *data;
-	size_t len, cap;
 };
 /* Changes on their way to the file: fragments, each closed by a commit. */
 struct objfile_changes {
@@ -719,11 +716,6 @@ void objfile_change_commit(struct objfile_changes *c, uint64_t revision);
 /* A record of the time of the changes that follow (for the history),
  * and whether their deletes are expiries. */
 void objfile_change_time(struct objfile_changes *c, int64_t time, bool expire);
-/* A Commit message, packed by hand as protobuf-c packs it (fields of 0
- * left out): through its descriptor, packing cost more than all the rest
- * of a one-key change. Returns its size. */
-size_t objfile_commit_pack(uint64_t revision, uint32_t crc32,
-    uint32_t n_entries, uint8_t out[OBJFILE_COMMIT_MAX]);
 /* Appends the changes in one write and, with --fsync always, syncs. s is
  * the state before them, for when the file must be started anew. On
  * failure nothing of the changes is in the file: -1, or 1 when objd had
