@@ -95,7 +95,8 @@ off_t objfile_finish_new_file(int fd, off_t end, const void *data, size_t len,
 /* Writes s as a new file and renames it over the old one, or only over
  * the file expect names (NULL: whatever is there): returns 1, err
  * unset, if the path holds another. */
-int objfile_rewrite_expecting(struct objfile *f, const struct store *s,
-    const struct identity *expect, char *err, size_t errlen);
+enum objfile_result objfile_rewrite_expecting(struct objfile *f,
+    const struct store *s, const struct identity *expect, char *err,
+    size_t errlen);
 
 #endif

@@ -547,7 +547,7 @@ struct objfile_read {
 	struct store *store;
 	bool exists;
 	struct stat st; /* of the file read, when it exists */
-	int rc;
+	enum objfile_load_result rc;
 	char err[1024];
 };
 
@@ -571,33 +571,33 @@ objfile_read_run(struct objfile_read *r)
 	bool ours;
 	int fd;
 
-	r->rc = -1;
+	r->rc = OBJFILE_LOAD_FAILED;
 	if (map_file(r->path, O_RDONLY, &fd, &map, &len, &r->st, r->err,
 	        sizeof(r->err)) == -1)
 		return;
 	r->exists = fd != -1;
-	r->rc = 0;
+	r->rc = OBJFILE_LOADED;
 	if (fd == -1)
 		return;
 	res = objfile_scan_buffer(map, len, r->store, &good_end, &ours, why,
 	    sizeof(why));
 	if (res != SCAN_OK) {
 		snprintf(r->err, sizeof(r->err), "%s", why);
-		r->rc = -1;
+		r->rc = OBJFILE_LOAD_FAILED;
 	}
 	if (map != NULL)
 		munmap(map, len);
 	close(fd);
 }
 
-int
+enum objfile_load_result
 objfile_read_finish(struct objfile *f, struct objfile_read *r, char *err,
     size_t errlen)
 {
-	int rc = r->rc;
+	enum objfile_load_result rc = r->rc;
 
 	/* What objfile_load without recover notes of the file it read. */
-	if (rc == -1 && !r->exists)
+	if (rc == OBJFILE_LOAD_FAILED && !r->exists)
 		snprintf(err, errlen, "%s", r->err);
 	else {
 		f->at_path.exists = false;
@@ -607,7 +607,7 @@ objfile_read_finish(struct objfile *f, struct objfile_read *r, char *err,
 			f->seen.exists = false;
 			f->seen_appended = false;
 		}
-		if (rc == -1)
+		if (rc == OBJFILE_LOAD_FAILED)
 			snprintf(err, errlen, "%s", r->err);
 	}
 	free(r->path);
@@ -615,7 +615,7 @@ objfile_read_finish(struct objfile *f, struct objfile_read *r, char *err,
 	return rc;
 }
 
-int
+enum objfile_load_result
 objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
     size_t errlen)
 {
@@ -630,14 +630,14 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 
 	if (map_file(f->path, recover ? O_RDWR : O_RDONLY, &fd, &map, &len, &st,
 	        err, errlen) == -1)
-		return -1;
+		return OBJFILE_LOAD_FAILED;
 	f->at_path.exists = false;
 	if (fd != -1)
 		objfile_identity_from(&f->at_path, &st);
 	if (fd == -1) {
 		f->seen.exists = false;
 		f->seen_appended = false;
-		return 0;
+		return OBJFILE_LOADED;
 	}
 	r = objfile_scan_buffer(map, len, s, &good_end, &ours, why,
 	    sizeof(why));
@@ -676,7 +676,7 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 		munmap(map, len);
 	if (r != SCAN_OK) {
 		close(fd);
-		return -1;
+		return OBJFILE_LOAD_FAILED;
 	}
 	/* The file objd writes is its owner's alone, as the ones it
 	 * creates are; a file it refuses stays as it was. */
@@ -689,7 +689,7 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 	}
 	if (!recover) {
 		close(fd);
-		return 0;
+		return OBJFILE_LOADED;
 	}
 	/* Room is for --fsync always; in another mode, each change would
 	 * have to rewrite the padding field after it for nothing. A crash
@@ -717,5 +717,5 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 		f->seen_appended = false;
 		close(fd);
 	}
-	return ours || good_end == 0 ? 0 : 1;
+	return ours || good_end == 0 ? OBJFILE_LOADED : OBJFILE_LOADED_FOREIGN;
 }

@@ -406,30 +406,32 @@ rename_flags_unsupported(int error)
 	return error == EINVAL || error == ENOSYS || error == EOPNOTSUPP;
 }
 
-/* Renames from to to unless something is at to: 0 when renamed, 1 when
- * to is taken, -1 with errno. */
-static int
+/* Renames from to to unless something is at to: DONE when renamed,
+ * GAVE_WAY when to is taken, FAILED with errno. */
+static enum objfile_result
 rename_noreplace(const char *from, const char *to)
 {
 	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
-		return 0;
+		return OBJFILE_DONE;
 	if (errno == EEXIST)
-		return 1;
+		return OBJFILE_GAVE_WAY;
 	if (!rename_flags_unsupported(errno))
-		return -1;
+		return OBJFILE_FAILED;
 	if (access(to, F_OK) == 0)
-		return 1;
-	return errno == ENOENT ? rename(from, to) : -1;
+		return OBJFILE_GAVE_WAY;
+	if (errno != ENOENT || rename(from, to) == -1)
+		return OBJFILE_FAILED;
+	return OBJFILE_DONE;
 }
 
 /* Puts the file at tmp, out, back at the object file's path, where
  * objd put the file placed: by another exchange, so that a file renamed
  * in meanwhile is not written over. Such a file is newer than out (it
  * replaced placed, which came after out), so then it goes back in the
- * same way, and out, as its rename would have it, is dropped. Returns 1
- * when the path holds the newest of them and tmp what is to be removed,
- * or -1 when the way back failed. */
-static int
+ * same way, and out, as its rename would have it, is dropped. Returns
+ * GAVE_WAY when the path holds the newest of them and tmp what is to be
+ * removed, or FAILED when the way back failed. */
+static enum objfile_result
 exchange_back(struct objfile *f, const char *tmp, struct stat out,
     struct stat placed)
 {
@@ -443,26 +445,28 @@ exchange_back(struct objfile *f, const char *tmp, struct stat out,
 			/* The path was emptied meanwhile: out goes back
 			 * only where nothing came since. */
 			if (errno != ENOENT || access(tmp, F_OK) == -1)
-				return -1;
-			return rename_noreplace(tmp, f->path) == -1 ? -1 : 1;
+				return OBJFILE_FAILED;
+			return rename_noreplace(tmp, f->path) == OBJFILE_FAILED
+			    ? OBJFILE_FAILED
+			    : OBJFILE_GAVE_WAY;
 		}
 		if (lstat(tmp, &back) == -1)
-			return -1;
+			return OBJFILE_FAILED;
 		if (back.st_dev == placed.st_dev &&
 		    back.st_ino == placed.st_ino)
-			return 1;
+			return OBJFILE_GAVE_WAY;
 		placed = out;
 		out = back;
 	}
-	return -1;
+	return OBJFILE_FAILED;
 }
 
 /* Exchanges the new file, fd at tmp, with the file at the object file's
  * path, and puts that one back unless it is the one expected (see
- * exchange_back). Returns 0 when the new file is in place, 1 when the
- * path holds another program's file (tmp's name holds what is to be
- * removed), -1 with errno when no exchange took place. */
-static int
+ * exchange_back). Returns DONE when the new file is in place, GAVE_WAY
+ * when the path holds another program's file (tmp's name holds what is
+ * to be removed), FAILED with errno when no exchange took place. */
+static enum objfile_result
 exchange_in(struct objfile *f, int fd, char **tmp,
     const struct identity *expect)
 {
@@ -471,14 +475,16 @@ exchange_in(struct objfile *f, int fd, char **tmp,
 	if (renameat2(AT_FDCWD, *tmp, AT_FDCWD, f->path, RENAME_EXCHANGE) ==
 	    -1) {
 		/* Nothing at the path: not the file expected either. */
-		return errno == ENOENT && access(*tmp, F_OK) == 0 ? 1 : -1;
+		return errno == ENOENT && access(*tmp, F_OK) == 0
+		    ? OBJFILE_GAVE_WAY
+		    : OBJFILE_FAILED;
 	}
 	if (lstat(*tmp, &out) == 0 && same_file(&out, expect)) {
 		unlink(*tmp);
-		return 0;
+		return OBJFILE_DONE;
 	}
 	if (lstat(*tmp, &out) == -1 || fstat(fd, &ours) == -1 ||
-	    exchange_back(f, *tmp, out, ours) == -1) {
+	    exchange_back(f, *tmp, out, ours) == OBJFILE_FAILED) {
 		/* tmp's name may now hold another program's file, which
 		 * is kept for its owner. */
 		log_warnx(
@@ -488,7 +494,7 @@ exchange_in(struct objfile *f, int fd, char **tmp,
 		free(*tmp);
 		*tmp = NULL;
 	}
-	return 1;
+	return OBJFILE_GAVE_WAY;
 }
 
 /* Renames the new file, fd at tmp, to the object file's path, but only
@@ -496,23 +502,27 @@ exchange_in(struct objfile *f, int fd, char **tmp,
  * another program's file renamed in meanwhile, objd would drop it
  * unread. A look at the path before the rename leaves a window for such
  * a file, so the rename itself checks where the filesystem can. Returns
- * 1 if the path held something else, which is left there; -1 on error.
+ * GAVE_WAY if the path held something else, which is left there.
  * Whatever then still has tmp's name is for objd to remove (its own
  * file, or one that a newer file replaced), or *tmp is NULL. */
-static int
+static enum objfile_result
 rename_over(struct objfile *f, int fd, char **tmp,
     const struct identity *expect, char *err, size_t errlen)
 {
-	int rc;
+	enum objfile_result rc;
 
 	if (expect == NULL)
-		rc = rename(*tmp, f->path);
+		rc = rename(*tmp, f->path) == 0 ? OBJFILE_DONE : OBJFILE_FAILED;
 	else if (!expect->exists)
 		rc = rename_noreplace(*tmp, f->path);
-	else if ((rc = exchange_in(f, fd, tmp, expect)) == -1 &&
-	    rename_flags_unsupported(errno))
-		rc = path_holds(f, expect) ? rename(*tmp, f->path) : 1;
-	if (rc == -1)
+	else if ((rc = exchange_in(f, fd, tmp, expect)) == OBJFILE_FAILED &&
+	    rename_flags_unsupported(errno)) {
+		if (!path_holds(f, expect))
+			rc = OBJFILE_GAVE_WAY;
+		else if (rename(*tmp, f->path) == 0)
+			rc = OBJFILE_DONE;
+	}
+	if (rc == OBJFILE_FAILED)
 		snprintf(err, errlen, "cannot rename %s to %s: %s", *tmp,
 		    f->path, strerror(errno));
 	return rc;
@@ -521,14 +531,14 @@ rename_over(struct objfile *f, int fd, char **tmp,
 /* Puts a fully written temporary file in place of the object file (see
  * rename_over for expect) and makes it the file objd appends to, at
  * end. */
-static int
+static enum objfile_result
 install_file(struct objfile *f, int fd, char **tmp,
     const struct identity *expect, off_t end, off_t size, char *err,
     size_t errlen)
 {
-	int rc;
+	enum objfile_result rc;
 
-	if ((rc = rename_over(f, fd, tmp, expect, err, errlen)) != 0)
+	if ((rc = rename_over(f, fd, tmp, expect, err, errlen)) != OBJFILE_DONE)
 		return rc;
 	/* The rename is durable only once the folder is. */
 	if (sync_dir(f->dir) == -1)
@@ -543,25 +553,26 @@ install_file(struct objfile *f, int fd, char **tmp,
 	objfile_note_identity(f);
 	free(*tmp);
 	*tmp = NULL;
-	return 0;
+	return OBJFILE_DONE;
 }
 
 /* Writes s as a new file and renames it over the old one, or only over
  * the file expect names (see rename_over): returns 1, err unset, if the
  * path holds another. */
-int
+enum objfile_result
 objfile_rewrite_expecting(struct objfile *f, const struct store *s,
     const struct identity *expect, char *err, size_t errlen)
 {
 	char *tmp;
 	off_t end, size = -1;
-	int fd, rc = -1;
+	enum objfile_result rc = OBJFILE_FAILED;
+	int fd;
 
 	objfile_compact_abort(f);
 	if (!paths_make_dir(f->dir, 0700, err, errlen))
-		return -1;
+		return OBJFILE_FAILED;
 	if ((fd = make_temp(f, &tmp, err, errlen)) == -1)
-		return -1;
+		return OBJFILE_FAILED;
 	end = write_snapshot(fd, s, f->compress);
 	if (end != -1)
 		size = objfile_finish_new_file(fd, end, NULL, 0,
@@ -576,9 +587,9 @@ objfile_rewrite_expecting(struct objfile *f, const struct store *s,
 	if (expect == NULL || path_holds(f, expect))
 		rc = install_file(f, fd, &tmp, expect, end, size, err, errlen);
 	else
-		rc = 1;
-	if (rc == 0)
-		return 0;
+		rc = OBJFILE_GAVE_WAY;
+	if (rc == OBJFILE_DONE)
+		return OBJFILE_DONE;
 fail:
 	/* Appending to the old file could now be wrong (it may be another
 	 * program's): the next change tries a whole rewrite again. */
@@ -590,20 +601,21 @@ fail:
 	return rc;
 }
 
-int
+enum objfile_result
 objfile_rewrite(struct objfile *f, const struct store *s, char *err,
     size_t errlen)
 {
 	return objfile_rewrite_expecting(f, s, NULL, err, errlen);
 }
 
-int
+enum objfile_result
 objfile_write_back(struct objfile *f, const struct store *s, char *err,
     size_t errlen)
 {
-	int rc = objfile_rewrite_expecting(f, s, &f->at_path, err, errlen);
+	enum objfile_result rc =
+	    objfile_rewrite_expecting(f, s, &f->at_path, err, errlen);
 
-	if (rc == 1)
+	if (rc == OBJFILE_GAVE_WAY)
 		snprintf(err, errlen,
 		    "%s was replaced again while objd wrote it back; objd "
 		    "loads the new file",
@@ -690,14 +702,15 @@ objfile_writing_back(const struct objfile *f)
 	return f->child != -1 && f->child_writes_back;
 }
 
-int
+enum objfile_result
 objfile_write_back_finish(struct objfile *f, int status, char *err,
     size_t errlen)
 {
 	char *tmp = f->child_tmp;
 	struct stat st;
 	off_t size;
-	int fd = -1, rc = -1;
+	enum objfile_result rc = OBJFILE_FAILED;
+	int fd = -1;
 
 	f->child = -1;
 	f->child_tmp = NULL;
@@ -724,12 +737,12 @@ objfile_write_back_finish(struct objfile *f, int status, char *err,
 		rc = install_file(f, fd, &tmp, &f->at_path,
 		    st.st_size + (off_t)f->tail.len, size, err, errlen);
 	else
-		rc = 1;
-	if (rc == 0) {
+		rc = OBJFILE_GAVE_WAY;
+	if (rc == OBJFILE_DONE) {
 		buf_release(&f->tail);
-		return 0;
+		return OBJFILE_DONE;
 	}
-	if (rc == 1)
+	if (rc == OBJFILE_GAVE_WAY)
 		snprintf(err, errlen,
 		    "%s was replaced again while objd wrote it back; objd "
 		    "loads the new file",
@@ -763,14 +776,15 @@ objfile_compact_abort(struct objfile *f)
 	memset(&f->tail, 0, sizeof(f->tail));
 }
 
-int
+enum objfile_result
 objfile_compact_finish(struct objfile *f, int status, char *err, size_t errlen)
 {
 	char *tmp = f->child_tmp;
 	const struct identity *expect = NULL;
 	struct stat st;
 	off_t size;
-	int fd = -1, rc;
+	enum objfile_result rc;
+	int fd = -1;
 
 	f->child = -1;
 	f->child_tmp = NULL;
@@ -811,14 +825,14 @@ objfile_compact_finish(struct objfile *f, int status, char *err, size_t errlen)
 	 * above (rename_over). */
 	rc = install_file(f, fd, &tmp, expect, st.st_size + (off_t)f->tail.len,
 	    size, err, errlen);
-	if (rc == 1)
+	if (rc == OBJFILE_GAVE_WAY)
 		goto replaced;
-	if (rc == -1)
+	if (rc == OBJFILE_FAILED)
 		goto fail;
 	f->stats.last_compaction = now_wall();
 	f->stats.compacted_size = (uint64_t)f->good_end;
 	buf_release(&f->tail);
-	return 0;
+	return OBJFILE_DONE;
 replaced:
 	snprintf(err, errlen,
 	    "%s was replaced while objd compacted it; objd loads the new "
@@ -831,7 +845,7 @@ fail:
 		unlink(tmp);
 	free(tmp);
 	buf_release(&f->tail);
-	return -1;
+	return OBJFILE_FAILED;
 }
 
 pid_t
@@ -840,42 +854,42 @@ objfile_compact_child(const struct objfile *f)
 	return f->child;
 }
 
-int
+enum objfile_result
 objfile_reject(struct objfile *f, char **moved, char *err, size_t errlen)
 {
 	char stamp[32], *dest = NULL;
 	time_t t = time(NULL);
 	struct stat st;
 	struct tm tm;
-	int rc = 1;
+	enum objfile_result rc = OBJFILE_GAVE_WAY;
 
 	*moved = NULL;
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	for (int i = 0; i < 1000 && rc == 1; i++) {
+	for (int i = 0; i < 1000 && rc == OBJFILE_GAVE_WAY; i++) {
 		free(dest);
 		dest = i == 0
 		    ? xasprintf("%s.rejected-%s", f->path, stamp)
 		    : xasprintf("%s.rejected-%s.%d", f->path, stamp, i);
 		rc = rename_noreplace(f->path, dest);
 	}
-	if (rc != 0) {
+	if (rc != OBJFILE_DONE) {
 		snprintf(err, errlen, "cannot move %s aside: %s", f->path,
 		    strerror(errno));
 		free(dest);
-		return -1;
+		return OBJFILE_FAILED;
 	}
 	/* What was moved is another program's file, renamed in after the
 	 * bad one was read: it goes back, to be loaded. */
 	if (lstat(dest, &st) == -1 || !same_file(&st, &f->at_path)) {
-		if (rename_noreplace(dest, f->path) != 0)
+		if (rename_noreplace(dest, f->path) != OBJFILE_DONE)
 			log_warnx("the file renamed to %s while objd moved "
 			          "a bad one aside is kept as %s",
 			    f->path, dest);
 		free(dest);
-		return 1;
+		return OBJFILE_GAVE_WAY;
 	}
 	f->at_path.exists = false;
 	*moved = dest;
-	return 0;
+	return OBJFILE_DONE;
 }

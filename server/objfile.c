@@ -381,12 +381,13 @@ objfile_finish_new_file(int fd, off_t end, const void *data, size_t len,
 	return size;
 }
 
-int
+enum objfile_result
 objfile_append_start(struct objfile *f, const struct store *s,
     const struct objfile_changes *c, char *err, size_t errlen)
 {
 	bool grow = f->fsync == FSYNC_ALWAYS;
-	int saved, rc;
+	enum objfile_result rc;
+	int saved;
 
 	if (f->fd == -1 || f->needs_rewrite) {
 		/* No file of ours yet, or one in doubt: start a new one. With
@@ -399,12 +400,12 @@ objfile_append_start(struct objfile *f, const struct store *s,
 			    errlen);
 		else
 			rc = objfile_rewrite_expecting(f, s, NULL, err, errlen);
-		if (rc == 1)
+		if (rc == OBJFILE_GAVE_WAY)
 			snprintf(err, errlen,
 			    "another program put a file at %s while objd "
 			    "wrote its own; objd loads that one: try again",
 			    f->path);
-		if (rc != 0)
+		if (rc != OBJFILE_DONE)
 			return rc;
 		if (c->with_header)
 			return objfile_append_start(f, s, c, err, errlen);
@@ -413,7 +414,7 @@ objfile_append_start(struct objfile *f, const struct store *s,
 		snprintf(err, errlen,
 		    "internal error: change built for "
 		    "another file");
-		return -1;
+		return OBJFILE_FAILED;
 	}
 	while (write_with_room(f->fd, f->good_end, &f->size, c->buf.data,
 	           c->buf.len, grow) == -1) {
@@ -434,12 +435,12 @@ objfile_append_start(struct objfile *f, const struct store *s,
 		}
 		snprintf(err, errlen, "cannot write %s: %s", f->path,
 		    strerror(saved));
-		return -1;
+		return OBJFILE_FAILED;
 	}
 	/* Noted now, not once synced: a look for outside changes while the
 	 * sync runs must not take this write for another program's. */
 	objfile_note_append(f, f->size);
-	return 0;
+	return OBJFILE_DONE;
 }
 
 bool
@@ -460,7 +461,7 @@ objfile_append_sync(const struct objfile *f)
 	return fdatasync(f->fd) == -1 ? errno : 0;
 }
 
-int
+enum objfile_result
 objfile_append_finish(struct objfile *f, const struct objfile_changes *c,
     int sync_errno, char *err, size_t errlen)
 {
@@ -481,41 +482,41 @@ objfile_append_finish(struct objfile *f, const struct objfile_changes *c,
 		objfile_note_identity(f);
 		snprintf(err, errlen, "cannot sync %s: %s", f->path,
 		    strerror(sync_errno));
-		return -1;
+		return OBJFILE_FAILED;
 	}
 	f->dirty = f->fsync != FSYNC_ALWAYS;
 	f->good_end += (off_t)c->buf.len;
 	if (f->child != -1)
 		buf_put(&f->tail, c->buf.data, c->buf.len);
-	return 0;
+	return OBJFILE_DONE;
 }
 
-int
+enum objfile_result
 objfile_append(struct objfile *f, const struct store *s,
     const struct objfile_changes *c, char *err, size_t errlen)
 {
-	int rc = objfile_append_start(f, s, c, err, errlen);
+	enum objfile_result rc = objfile_append_start(f, s, c, err, errlen);
 
-	if (rc != 0)
+	if (rc != OBJFILE_DONE)
 		return rc;
 	return objfile_append_finish(f, c,
 	    objfile_append_needs_sync(f) ? objfile_append_sync(f) : 0, err,
 	    errlen);
 }
 
-int
+enum objfile_result
 objfile_sync(struct objfile *f, char *err, size_t errlen)
 {
 	if (f->fd == -1 || !f->dirty)
-		return 0;
+		return OBJFILE_DONE;
 	if (fdatasync(f->fd) == -1) {
 		snprintf(err, errlen, "cannot sync %s: %s", f->path,
 		    strerror(errno));
 		f->needs_rewrite = true;
-		return -1;
+		return OBJFILE_FAILED;
 	}
 	f->dirty = false;
-	return 0;
+	return OBJFILE_DONE;
 }
 
 enum objfile_state

@@ -205,16 +205,16 @@ enum reload_step {
 	RELOAD_STEP_BESIDE, /* a load or a write-back runs beside the loop */
 };
 
-/* What a write-back came to: rc as objfile_write_back's. */
+/* What a write-back came to. */
 static void
-reload_written(int rc, const char *err)
+reload_written(enum objfile_result rc, const char *err)
 {
-	if (rc == 1) {
+	if (rc == OBJFILE_GAVE_WAY) {
 		log_warnx("%s", err);
 		reload_again = true;
 		return;
 	}
-	if (rc == -1) {
+	if (rc == OBJFILE_FAILED) {
 		log_warnx("%s", err);
 		compact_settle(false, err);
 		if (aside.write_back_counts) {
@@ -235,7 +235,7 @@ static enum reload_step
 reload_write_back(bool counts)
 {
 	char err[1024];
-	int rc;
+	enum objfile_result rc;
 
 	aside.write_back_counts = counts;
 	if (objfile_write_back_start(server.file, server.store, err,
@@ -253,7 +253,7 @@ void
 reload_written_back(int status)
 {
 	char err[1024];
-	int rc;
+	enum objfile_result rc;
 
 	rc = objfile_write_back_finish(server.file, status, err, sizeof(err));
 	aside.phase = RELOAD_IDLE;
@@ -268,10 +268,10 @@ reload_reject(const char *why)
 {
 	char err[1024];
 	char *moved;
-	int rc;
+	enum objfile_result rc;
 
 	rc = objfile_reject(server.file, &moved, err, sizeof(err));
-	if (rc == 1) {
+	if (rc == OBJFILE_GAVE_WAY) {
 		/* Another program's rename took the bad file away. */
 		log_warnx("%s did not load (%s) and was replaced again; objd "
 		          "loads the new file",
@@ -279,7 +279,7 @@ reload_reject(const char *why)
 		reload_again = true;
 		return RELOAD_STEP_DONE;
 	}
-	if (rc == -1)
+	if (rc == OBJFILE_FAILED)
 		log_warnx("%s", err);
 	else {
 		free(server.rejected_file);
@@ -494,11 +494,11 @@ reload_begin(bool force)
 /* The round of a reload once its load has ended: the new state replaces
  * the one served if all of it is good. */
 static enum reload_step
-reload_swap(struct store *fresh, int rc, const char *why)
+reload_swap(struct store *fresh, enum objfile_load_result rc, const char *why)
 {
 	uint64_t revision;
 
-	if (rc == -1) {
+	if (rc == OBJFILE_LOAD_FAILED) {
 		store_free_behind(fresh);
 		snprintf(aside.err, sizeof(aside.err), "%s", why);
 		aside.ok = false;
@@ -570,7 +570,7 @@ reload_land(void)
 {
 	struct store *fresh = aside.fresh;
 	char why[1024];
-	int rc;
+	enum objfile_load_result rc;
 
 	aside.phase = RELOAD_IDLE;
 	aside.fresh = NULL;
