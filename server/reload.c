@@ -228,22 +228,38 @@ reload_written(enum objfile_result rc, const char *err)
 	compact_settle(true, NULL);
 }
 
-/* Writes the state in memory as the file, in objd's format, in a child
- * (a million keys take most of a second to write and sync); a rewrite
- * also stands in for a compaction that was under way. */
+/* A state at least this large is written back by a child after a load:
+ * a million keys take most of a second to write and sync. Meanwhile,
+ * reads see it before the file at the path is objd's own (that file is
+ * the one just loaded, which holds the same keys and values). A smaller
+ * one is written in the loop, in a few milliseconds, as before: once a
+ * client sees the new state, the file holds it in objd's format. */
+#define RELOAD_CHILD_MIN_KEYS 16384
+#define RELOAD_CHILD_MIN_BYTES (1024 * 1024)
+
+/* Writes the state in memory as the file, in objd's format; a rewrite
+ * also stands in for a compaction that was under way. With beside, a
+ * large state is written by a child. Without (the file was removed or
+ * moved aside: nothing at the path holds the state), it is written in
+ * the loop whatever its size, so that a crash finds it there. counts: a
+ * failure fails the round (a removed file's). */
 static enum reload_step
-reload_write_back(bool counts)
+reload_write_back(bool beside, bool counts)
 {
 	char err[1024];
 	enum objfile_result rc;
 
 	aside.write_back_counts = counts;
-	if (objfile_write_back_start(server.file, server.store, err,
-	        sizeof(err)) != -1) {
-		aside.phase = RELOAD_WRITING_BACK;
-		return RELOAD_STEP_BESIDE;
+	if (beside &&
+	    (store_count(server.store) >= RELOAD_CHILD_MIN_KEYS ||
+	        store_bytes(server.store) >= RELOAD_CHILD_MIN_BYTES)) {
+		if (objfile_write_back_start(server.file, server.store, err,
+		        sizeof(err)) != -1) {
+			aside.phase = RELOAD_WRITING_BACK;
+			return RELOAD_STEP_BESIDE;
+		}
+		log_warnx("%s; writing the file in the loop", err);
 	}
-	log_warnx("%s; writing the file in the loop", err);
 	rc = objfile_write_back(server.file, server.store, err, sizeof(err));
 	reload_written(rc, err);
 	return RELOAD_STEP_DONE;
@@ -293,7 +309,7 @@ reload_reject(const char *why)
 	reload_set_error(why);
 	/* Never write over a bad file that could not be moved aside. */
 	if (moved != NULL)
-		return reload_write_back(false);
+		return reload_write_back(false, false);
 	return RELOAD_STEP_DONE;
 }
 
@@ -467,7 +483,7 @@ reload_begin(bool force)
 	if (state == OBJFILE_MISSING) {
 		log_warnx("%s was removed; writing the current state back",
 		    server.file_path);
-		return reload_write_back(true);
+		return reload_write_back(false, true);
 	}
 	if (state == OBJFILE_UNCHANGED && server.last_reload_error != NULL) {
 		/* Asked to reload, objd finds its own write-back of the state
@@ -511,7 +527,7 @@ reload_swap(struct store *fresh, enum objfile_load_result rc, const char *why)
 		objfile_same_state(server.file);
 		store_free_behind(fresh);
 		if (aside.state != OBJFILE_UNCHANGED)
-			return reload_write_back(false);
+			return reload_write_back(true, false);
 		return RELOAD_STEP_DONE;
 	}
 	/* What committed while the load ran (no client's write: those
@@ -532,7 +548,7 @@ reload_swap(struct store *fresh, enum objfile_load_result rc, const char *why)
 	log_info("loaded %s: %zu keys, revision %llu in %.1f ms",
 	    server.file_path, store_count(fresh), (unsigned long long)revision,
 	    (now_monotonic() - aside.began) * 1e3);
-	return reload_write_back(false);
+	return reload_write_back(true, false);
 }
 
 /* Runs the rounds of a reload until a step runs beside the loop, or the

@@ -11,6 +11,7 @@
  *                    lost a write does;
  *   slow-fsync       each sync first takes a second, so that a test can
  *                    act while one is in flight;
+ *   held-fsync       each sync waits until this file is removed;
  *   racer            objd's next rename first renames this file to where
  *                    objd's goes, as another program's rename that lands
  *                    between objd's look at the path and its own rename
@@ -84,12 +85,17 @@ triggered(const char *name)
 static int
 sync_or_fail(const char *name, int fd)
 {
-	struct timespec second = { 1, 0 };
+	struct timespec second = { 1, 0 }, tick = { 0, 10 * 1000 * 1000 };
 	int (*next)(int);
 
 	if (triggered("slow-fsync"))
 		while (nanosleep(&second, &second) == -1 && errno == EINTR)
 			;
+	if (triggered("held-fsync")) {
+		fprintf(stderr, "failsync: holding %s(%d)\n", name, fd);
+		while (triggered("held-fsync"))
+			nanosleep(&tick, NULL);
+	}
 	if (triggered("fail-fsync")) {
 		fprintf(stderr, "failsync: %s(%d) fails with EIO\n", name, fd);
 		errno = EIO;
