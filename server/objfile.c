@@ -24,8 +24,8 @@
  * change overwrites, ending in a shorter padding field. An fdatasync
  * after a write that grows the file must also commit the new size
  * through the filesystem's journal, one more flush to the disk; a write
- * inside the file's blocks needs only its data flushed (on ext4 here,
- * 122-131 us against 187-206 after 39 bytes). So only a change that
+ * inside the file's blocks needs only its data flushed, about a third
+ * less time for a small change on ext4. So only a change that
  * finds no room grows the file, by a sixteenth of its size, at least 64
  * KiB, and a new file (a rewrite's, a compaction's) starts with room.
  * At every moment the file still parses as one Object, its room
@@ -168,8 +168,8 @@ objfile_note_identity(struct objfile *f)
 /* objd's own write left the file size bytes long. Its times are not
  * asked for with an fstat: that would cost a system call per commit, and
  * on kernels with fine-grained file times, asking makes the next write
- * stamp the inode anew through the journal (pwrite of a set: 1.3 to 2.0
- * us here). The clock after the write is as late as any time the write
+ * stamp the inode anew through the journal, which costs each write as
+ * much again. The clock after the write is as late as any time the write
  * gave the file. */
 static void
 objfile_note_append(struct objfile *f, off_t size)
@@ -276,8 +276,8 @@ close_main(void *arg)
 
 /* Closes objd's descriptor of a file that a new one has replaced, by
  * objd's rename or another program's. The last close of a file whose
- * name is gone frees its blocks and its cached pages before it returns:
- * for a file of 58 MB here, 8-13 ms in which no client would be served. */
+ * name is gone frees its blocks and its cached pages before it returns,
+ * milliseconds for a large file, in which no client would be served. */
 void
 objfile_close_replaced(int fd, off_t size)
 {
@@ -540,7 +540,7 @@ objfile_check(struct objfile *f)
 		 * change in place, to the same size, in the same tick of the
 		 * file clock goes unseen, as it would after an fstat too
 		 * where file times are coarse: a new file renamed over the
-		 * old one is the way to change it (README). */
+		 * old one is the way to change it (objd(8), objd-file(5)). */
 		if (time_after(&now.mtime, &f->appended_at) ||
 		    time_after(&now.ctime, &f->appended_at)) {
 			f->times_suspect = true;
