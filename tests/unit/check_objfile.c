@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
-/* check_objfile.c: the object file (server/objfile.c): round trips, the
- * lock, and files that are cut, damaged or replaced. The tests that take
+/* check_objfile.c: the object file (server/objfile*.c, common/objformat.c):
+ * round trips, the lock, and files that are cut, damaged or replaced; the
+ * read aside and the write-back in a child of a reload. The tests that take
  * a file through objd's own writing run twice: _i 0 with plain
  * snapshots, _i 1 with --compress (deflated chunks); both must behave
  * alike. */
