@@ -78,18 +78,20 @@ file_encode(struct objfile_changes *out, struct backend_batch *b)
 	b->revision = revision;
 }
 
-/* Ends b: every txn with changes made (rc 0) or not (-1, err). */
+/* Ends b: every txn with changes made (OBJFILE_DONE) or not (err). */
 static void
-file_done(struct file_backend *fb, struct backend_batch *b, int rc,
-    const char *err)
+file_done(struct file_backend *fb, struct backend_batch *b,
+    enum objfile_result rc, const char *err)
 {
+	bool done = rc == OBJFILE_DONE;
+
 	objfile_changes_free(fb->f, &fb->out);
 	for (size_t i = 0; i < b->ntxns; i++) {
-		b->txns[i].status = rc == 0 ? BACKEND_OK : BACKEND_FAILED;
-		if (rc != 0)
+		b->txns[i].status = done ? BACKEND_OK : BACKEND_FAILED;
+		if (!done)
 			b->txns[i].revision = b->base;
 	}
-	if (rc != 0) {
+	if (!done) {
 		b->error = xstrdup(err);
 		b->revision = b->base;
 	}
@@ -103,7 +105,7 @@ file_synced(int sync_errno)
 	struct file_backend *fb = file_backend;
 	struct backend_batch *b = fb->syncing;
 	char err[1024];
-	int rc;
+	enum objfile_result rc;
 
 	fb->syncing = NULL;
 	rc = objfile_append_finish(fb->f, &fb->out, sync_errno, err,
@@ -116,31 +118,31 @@ file_commit(struct backend *be, struct backend_batch *b)
 {
 	struct file_backend *fb = (struct file_backend *)be;
 	char err[1024];
-	int rc;
+	enum objfile_result rc;
 
 	objfile_changes_init(fb->f, &fb->out);
 	file_encode(&fb->out, b);
 	if (b->revision == b->base) {
 		/* Answers kept in order, and nothing to write. */
-		file_done(fb, b, 0, NULL);
+		file_done(fb, b, OBJFILE_DONE, NULL);
 		return;
 	}
 	/* The store is the state before the batch, for when the file
 	 * must be started anew. */
 	rc = objfile_append_start(fb->f, server.store, &fb->out, err,
 	    sizeof(err));
-	if (rc == 1) {
+	if (rc == OBJFILE_GAVE_WAY) {
 		/* Another program's file came first: loaded now, it is
 		 * what the refused clients' next try builds on. */
 		be->hooks->others_replaced();
-		rc = -1;
+		rc = OBJFILE_FAILED;
 	}
-	if (rc == 0 && objfile_append_needs_sync(fb->f) &&
+	if (rc == OBJFILE_DONE && objfile_append_needs_sync(fb->f) &&
 	    syncer_start(objfile_fd(fb->f), file_synced)) {
 		fb->syncing = b;
 		return;
 	}
-	if (rc == 0)
+	if (rc == OBJFILE_DONE)
 		rc = objfile_append_finish(fb->f, &fb->out,
 		    objfile_append_needs_sync(fb->f)
 		        ? objfile_append_sync(fb->f)
@@ -166,7 +168,7 @@ file_sync_cb(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	if (objfile_sync(fb->f, err, sizeof(err)) == -1)
+	if (objfile_sync(fb->f, err, sizeof(err)) == OBJFILE_FAILED)
 		log_warnx("%s", err);
 }
 
@@ -195,13 +197,14 @@ file_load(struct backend *be, struct store *s, bool recover, char *err,
 	struct file_backend *fb = (struct file_backend *)be;
 
 	switch (objfile_load(fb->f, s, recover, err, errlen)) {
-	case 0:
+	case OBJFILE_LOADED:
 		return BACKEND_LOAD_OK;
-	case 1:
+	case OBJFILE_LOADED_FOREIGN:
 		return BACKEND_LOAD_FOREIGN;
-	default:
-		return BACKEND_LOAD_FAILED;
+	case OBJFILE_LOAD_FAILED:
+		break;
 	}
+	return BACKEND_LOAD_FAILED;
 }
 
 static bool
@@ -237,17 +240,18 @@ file_rewrite(struct backend *be, const struct store *s, bool only_if_same,
     char *err, size_t errlen)
 {
 	struct file_backend *fb = (struct file_backend *)be;
-	int rc;
+	enum objfile_result rc;
 
 	/* The sync thread must be done with the file that goes. */
 	file_settle(be);
 	rc = only_if_same ? objfile_write_back(fb->f, s, err, errlen)
 	                  : objfile_rewrite(fb->f, s, err, errlen);
-	if (rc == 1)
+	if (rc == OBJFILE_GAVE_WAY)
 		return BACKEND_CHANGED;
 	/* A rewrite stands in for a compaction under way. */
-	be->hooks->snapshot_done(rc == 0, rc == 0 ? NULL : err);
-	return rc == 0 ? BACKEND_UNCHANGED : BACKEND_MISSING;
+	be->hooks->snapshot_done(rc == OBJFILE_DONE,
+	    rc == OBJFILE_DONE ? NULL : err);
+	return rc == OBJFILE_DONE ? BACKEND_UNCHANGED : BACKEND_MISSING;
 }
 
 static enum backend_outside
@@ -256,13 +260,14 @@ file_reject(struct backend *be, char **moved, char *err, size_t errlen)
 	struct file_backend *fb = (struct file_backend *)be;
 
 	switch (objfile_reject(fb->f, moved, err, errlen)) {
-	case 0:
+	case OBJFILE_DONE:
 		return BACKEND_UNCHANGED;
-	case 1:
+	case OBJFILE_GAVE_WAY:
 		return BACKEND_CHANGED;
-	default:
-		return BACKEND_MISSING;
+	case OBJFILE_FAILED:
+		break;
 	}
+	return BACKEND_MISSING;
 }
 
 static bool
@@ -310,7 +315,13 @@ file_child_exited(struct backend *be)
 		return;
 	/* The sync thread must be done with the file that goes. */
 	file_settle(be);
-	if (objfile_compact_finish(fb->f, status, err, sizeof(err)) == -1) {
+	/* A reload's write-back runs as a child too; reload.c owns it. */
+	if (objfile_writing_back(fb->f)) {
+		reload_written_back(status);
+		return;
+	}
+	if (objfile_compact_finish(fb->f, status, err, sizeof(err)) ==
+	    OBJFILE_FAILED) {
 		log_warnx("%s", err);
 		be->hooks->snapshot_done(false, err);
 		return;

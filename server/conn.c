@@ -110,6 +110,8 @@ struct conn {
 	bool refused;             /* over --max-clients: answered, closing */
 	bool paused; /* reading stops: its unsent output is over the cap */
 	bool timed;  /* the idle timeout runs: part of a frame is here */
+	bool held;   /* its next request waits for a reload (reload_holds) */
+	bool wrote;  /* it has sent a write that joined the batch */
 	/* Requests of this client parked (block.c), not yet answered:
 	 * writes waiting in the batch, a compaction. Only further writes
 	 * may join the batch meanwhile; any other frame waits, so answers
@@ -546,9 +548,10 @@ void
 conn_park(struct conn *c, bool joins)
 {
 	c->pending++;
-	if (joins)
+	if (joins) {
 		c->batched++;
-	else
+		c->wrote = true;
+	} else
 		conn_stop_reading(c);
 }
 
@@ -592,6 +595,12 @@ uint64_t
 conn_departures(void)
 {
 	return conn_departed;
+}
+
+bool
+conn_wrote(const struct conn *c)
+{
+	return c->wrote;
 }
 
 uint64_t
@@ -688,6 +697,19 @@ conn_all_written(void)
 		if (!c->gone && conn_output_len(c) > 0)
 			return false;
 	return true;
+}
+
+void
+conn_resume_held(void)
+{
+	struct conn *c;
+
+	TAILQ_FOREACH (c, &conns, entry) {
+		if (!c->held)
+			continue;
+		c->held = false;
+		conn_release(c);
+	}
 }
 
 static size_t
@@ -851,6 +873,11 @@ conn_frame(struct conn *c, size_t header_len, size_t body_len)
 		    "malformed request");
 		return true;
 	}
+	if (reload_holds(c, req)) {
+		arena_release(&conn_arena, mark);
+		c->held = true;
+		return false;
+	}
 	if (c->pending > 0 && !request_joins_batch(c, req)) {
 		arena_release(&conn_arena, mark);
 		return false;
@@ -927,7 +954,7 @@ conn_process(struct conn *c)
 		return;
 	c->read_want = 0;
 	conn_watch_idle(c);
-	if (c->eof && !c->closing && c->pending == 0 && !c->paused)
+	if (c->eof && !c->closing && c->pending == 0 && !c->paused && !c->held)
 		conn_finish(c);
 }
 

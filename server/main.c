@@ -246,9 +246,11 @@ startup(int listen_fd)
 	server.store = store_new();
 	switch (
 	    objfile_load(server.file, server.store, true, err, sizeof(err))) {
-	case -1:
+	case OBJFILE_LOAD_FAILED:
 		startup_fail("cannot load %s: %s", server.file_path, err);
-	case 1:
+	case OBJFILE_LOADED:
+		break;
+	case OBJFILE_LOADED_FOREIGN:
 		/* Another program wrote the file: objd appends only to
 		 * files in its own format. A newer one renamed in meanwhile
 		 * is left for the first reload, if there are reloads. */
@@ -257,9 +259,9 @@ startup(int listen_fd)
 		          sizeof(err))
 		    : objfile_rewrite(server.file, server.store, err,
 		          sizeof(err));
-		if (rc == -1)
+		if (rc == OBJFILE_FAILED)
 			startup_fail("%s", err);
-		if (rc == 1)
+		if (rc == OBJFILE_GAVE_WAY)
 			log_warnx("%s", err);
 		break;
 	}

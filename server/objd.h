@@ -13,7 +13,7 @@
 
 #include "clock.h"
 #include "objd.pb-c.h"
-#include "objfile-scan.h"
+#include "objformat.h"
 
 /* Opaque here: the loop's libevent types (only the files that drive
  * events include libevent), a client (conn.c's), the file (objfile.c's). */
@@ -93,6 +93,10 @@ void loop_turn_end(void);
  * could not be set up. */
 struct conn *conn_accept(int fd);
 void conn_process(struct conn *c);
+/* Resumes the clients whose requests reload_holds kept waiting. */
+void conn_resume_held(void);
+/* True once c has sent a write that joined the batch. */
+bool conn_wrote(const struct conn *c);
 void conn_close_all(void);
 void conn_fail(struct conn *c, const char *why);
 /* The bytes of answers not yet written, wherever they wait. */
@@ -609,15 +613,28 @@ void batch_settle(void);
 void batch_init(void);
 void batch_free(void);
 
-/* objfile.c: the object file. Nothing else knows its byte layout. */
+/* objfile.c, objfile-load.c, objfile-replace.c: the object file, whose
+ * byte layout is common/objformat.c's. */
+/* What a write of the object file came to. */
+enum objfile_result {
+	OBJFILE_FAILED = -1, /* err says why */
+	OBJFILE_DONE = 0,
+	/* Another program's file is at the path by then: objd left it
+	 * there, unread, for a reload to load. */
+	OBJFILE_GAVE_WAY = 1
+};
+/* What objfile_load found at the path. */
+enum objfile_load_result {
+	OBJFILE_LOAD_FAILED = -1, /* err says why */
+	OBJFILE_LOADED = 0,       /* objd's own file, or none */
+	/* A file in another program's format (no header, no commits):
+	 * objfile_rewrite adopts it. */
+	OBJFILE_LOADED_FOREIGN = 1
+};
 enum objfile_state {
 	OBJFILE_UNCHANGED, /* as objd last wrote or read it */
 	OBJFILE_CHANGED,   /* replaced or modified by someone else */
 	OBJFILE_MISSING    /* removed by someone else */
-};
-struct buf {
-	uint8_t *data;
-	size_t len, cap;
 };
 /* Changes on their way to the file: fragments, each closed by a commit. */
 struct objfile_changes {
@@ -646,22 +663,31 @@ void objfile_watch_others(struct objfile *f, bool watched);
 const struct objfile_stats *objfile_stats(struct objfile *f);
 /* Reads the file into an empty store; a missing file is an empty object.
  * With recover (at start) a torn end is cut back and objd appends to the
- * file from then on. Returns -1 with err, 0, or 1 when the file is not in
- * objd's format (another program wrote it): objfile_rewrite adopts it. */
-int objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
-    size_t errlen);
+ * file from then on. */
+enum objfile_load_result objfile_load(struct objfile *f, struct store *s,
+    bool recover, char *err, size_t errlen);
+/* objfile_load without recover in three steps, so that the read, which
+ * takes most of a second for a million keys, runs on a thread: new (on
+ * the loop) names the file and the empty store to fill; run (anywhere)
+ * reads, touching neither f nor anything else; finish (on the loop) notes
+ * the file read in f, frees r, and returns what objfile_load would. */
+struct objfile_read;
+struct objfile_read *objfile_read_new(const struct objfile *f, struct store *s);
+void objfile_read_run(struct objfile_read *r);
+enum objfile_load_result objfile_read_finish(struct objfile *f,
+    struct objfile_read *r, char *err, size_t errlen);
 /* The walk over a file's bytes, for objfile_load and the tests. */
 enum scan_result objfile_scan_buffer(const uint8_t *buf, size_t len,
     struct store *s, size_t *good_end, bool *ours, char *err, size_t errlen);
 /* Replaces the file with the store's state, durably, and appends to the
  * new file from then on. */
-int objfile_rewrite(struct objfile *f, const struct store *s, char *err,
-    size_t errlen);
+enum objfile_result objfile_rewrite(struct objfile *f, const struct store *s,
+    char *err, size_t errlen);
 /* objfile_rewrite after a reload, but only over the file objfile_load
- * read, or where it found none: returns 1, leaving the file alone, if
- * another program put a new one there meanwhile, for a reload to load. */
-int objfile_write_back(struct objfile *f, const struct store *s, char *err,
-    size_t errlen);
+ * read, or where it found none: OBJFILE_GAVE_WAY, leaving the file
+ * alone, if another program put a new one there meanwhile. */
+enum objfile_result objfile_write_back(struct objfile *f, const struct store *s,
+    char *err, size_t errlen);
 void objfile_changes_init(struct objfile *f, struct objfile_changes *c);
 void objfile_changes_free(struct objfile *f, struct objfile_changes *c);
 void objfile_change_set(struct objfile_changes *c, const char *key,
@@ -677,41 +703,48 @@ void objfile_change_commit(struct objfile_changes *c, uint64_t revision);
 /* A record of the time of the changes that follow (for the history),
  * and whether their deletes are expiries. */
 void objfile_change_time(struct objfile_changes *c, int64_t time, bool expire);
-/* A Commit message, packed by hand as protobuf-c packs it (fields of 0
- * left out): through its descriptor, packing cost more than all the rest
- * of a one-key change. Returns its size. */
-size_t objfile_commit_pack(uint64_t revision, uint32_t crc32,
-    uint32_t n_entries, uint8_t out[OBJFILE_COMMIT_MAX]);
 /* Appends the changes in one write and, with --fsync always, syncs. s is
  * the state before them, for when the file must be started anew. On
- * failure nothing of the changes is in the file: -1, or 1 when objd had
- * no file of its own and another program put one there meanwhile (with
- * objfile_watch_others), for a reload to load. */
-int objfile_append(struct objfile *f, const struct store *s,
+ * failure nothing of the changes is in the file: OBJFILE_FAILED, or
+ * OBJFILE_GAVE_WAY when objd had no file of its own and another program
+ * put one there meanwhile (with objfile_watch_others). */
+enum objfile_result objfile_append(struct objfile *f, const struct store *s,
     const struct objfile_changes *c, char *err, size_t errlen);
 /* objfile_append in steps, so that its fdatasync can run elsewhere
  * (commit.c): start writes the changes; with --fsync always
  * (needs_sync), the caller then syncs objfile_fd, on a thread or with
  * objfile_append_sync, and passes finish the errno of that, or 0.
  * Nothing else may touch f in between. */
-int objfile_append_start(struct objfile *f, const struct store *s,
-    const struct objfile_changes *c, char *err, size_t errlen);
+enum objfile_result objfile_append_start(struct objfile *f,
+    const struct store *s, const struct objfile_changes *c, char *err,
+    size_t errlen);
 bool objfile_append_needs_sync(const struct objfile *f);
 int objfile_fd(const struct objfile *f);
 /* fdatasync of f's file: its errno, or 0. */
 int objfile_append_sync(const struct objfile *f);
-int objfile_append_finish(struct objfile *f, const struct objfile_changes *c,
-    int sync_errno, char *err, size_t errlen);
+enum objfile_result objfile_append_finish(struct objfile *f,
+    const struct objfile_changes *c, int sync_errno, char *err, size_t errlen);
 /* Syncs what was appended since the last sync. */
-int objfile_sync(struct objfile *f, char *err, size_t errlen);
-/* Compaction: a child writes the live state; objd appends meanwhile. */
+enum objfile_result objfile_sync(struct objfile *f, char *err, size_t errlen);
+/* Compaction: a child writes the live state; objd appends meanwhile.
+ * finish gives no OBJFILE_GAVE_WAY: a compaction that gives way to a
+ * file renamed in fails, saying so. */
 bool objfile_compacting(const struct objfile *f);
 pid_t objfile_compact_start(struct objfile *f, const struct store *s, char *err,
     size_t errlen);
 pid_t objfile_compact_child(const struct objfile *f);
-int objfile_compact_finish(struct objfile *f, int status, char *err,
-    size_t errlen);
+enum objfile_result objfile_compact_finish(struct objfile *f, int status,
+    char *err, size_t errlen);
 void objfile_compact_abort(struct objfile *f);
+/* objfile_write_back in a child, as a compaction (objfile_compacting
+ * and objfile_compact_child say so too): the parent goes on appending,
+ * and once the child has exited, finish installs its file as
+ * objfile_write_back would, with the same results. */
+pid_t objfile_write_back_start(struct objfile *f, const struct store *s,
+    char *err, size_t errlen);
+bool objfile_writing_back(const struct objfile *f);
+enum objfile_result objfile_write_back_finish(struct objfile *f, int status,
+    char *err, size_t errlen);
 /* Compares the file with what objd last wrote or read. */
 enum objfile_state objfile_check(struct objfile *f);
 /* The file objfile_check called changed holds the state objd serves:
@@ -719,9 +752,10 @@ enum objfile_state objfile_check(struct objfile *f);
 void objfile_same_state(struct objfile *f);
 bool objfile_asks_times(const struct objfile *f);
 /* Moves the file objfile_load last read aside as <file>.rejected-<time>;
- * returns 0 with *moved set to the new name, 1 if the path holds
- * another file by then (which stays), or -1 with err set. */
-int objfile_reject(struct objfile *f, char **moved, char *err, size_t errlen);
+ * OBJFILE_DONE with *moved set to the new name, OBJFILE_GAVE_WAY if the
+ * path holds another file by then (which stays). */
+enum objfile_result objfile_reject(struct objfile *f, char **moved, char *err,
+    size_t errlen);
 const char *fsync_mode_name(enum fsync_mode m);
 int fsync_mode_parse(const char *name);
 
@@ -877,6 +911,12 @@ bool reload_now(bool force, char *err, size_t errlen);
 void reload_look_blind(void);
 /* Looks at the file at the next turn of the loop, not an interval on. */
 void reload_soon(void);
+/* The child of objfile_write_back_start exited with status. */
+void reload_written_back(int status);
+/* While a changed file loads aside, true for the requests that wait for
+ * it to land: conn.c leaves them in the client's input until
+ * conn_resume_held. */
+bool reload_holds(const struct conn *c, const Objd__Request *req);
 
 /* block.h: answering later (tickets). */
 #include "block.h"
