@@ -232,34 +232,35 @@ access_permits(struct conn *c, const struct request_kind *k, uint64_t id)
 	const char *name = k != NULL ? k->name : "a large request";
 	char why[256];
 
+	enum access_level level = conn_access(c);
+	long uid = (long)conn_uid(c), pid = (long)conn_pid(c);
+	unsigned long long serial = (unsigned long long)conn_serial(c);
+
 	if (k != NULL &&
-	    (c->access == ACCESS_WRITE ||
-	        (c->access == ACCESS_READ && !k->writes)))
+	    (level == ACCESS_WRITE || (level == ACCESS_READ && !k->writes)))
 		return true;
-	if (c->access == ACCESS_READ)
+	if (level == ACCESS_READ)
 		snprintf(why, sizeof(why),
 		    "permission denied: uid %ld may only read from this objd, "
 		    "and a %s request writes (objd --allow-rw lets a user "
 		    "write)",
-		    (long)c->uid, name);
+		    uid, name);
 	else
 		snprintf(why, sizeof(why),
 		    "permission denied: uid %ld may not use this objd "
 		    "(see its --allow-ro and --allow-rw)",
-		    (long)c->uid);
+		    uid);
 	/* The first refusal of a connection is worth a warning; a client
 	 * that insists must not flood the log. */
-	if (!c->denied_logged)
+	if (conn_first_denial(c))
 		log_warnx("denied %s to client %llu (uid %ld, pid %ld): %s",
-		    name, (unsigned long long)c->serial, (long)c->uid,
-		    (long)c->pid,
-		    c->access == ACCESS_READ ? "it may only read"
-		                             : "no --allow-rw or --allow-ro "
-		                               "admits it");
+		    name, serial, uid, pid,
+		    level == ACCESS_READ ? "it may only read"
+		                         : "no --allow-rw or --allow-ro "
+		                           "admits it");
 	else
 		log_debug("denied %s to client %llu (uid %ld, pid %ld)", name,
-		    (unsigned long long)c->serial, (long)c->uid, (long)c->pid);
-	c->denied_logged = true;
+		    serial, uid, pid);
 	reply_status(c, id, OBJD__STATUS__DENIED, why);
 	return false;
 }

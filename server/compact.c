@@ -41,18 +41,13 @@
 /* Each entry costs a few bytes of framing beyond its key and value. */
 #define COMPACT_ENTRY_OVERHEAD 8
 
-struct compact_waiter {
-	struct conn *conn;
-	uint64_t id;
-};
-
 /* After a failed compaction, automatic ones wait this long. */
 #define COMPACT_RETRY_SECONDS 60
 #define COMPACT_INTERVAL 1.0
 #define COMPACT_DEAD_MIN (64 * 1024 * 1024)
 
 static struct {
-	struct compact_waiter *waiters;
+	struct ticket *waiters; /* the clients of objctl compact */
 	size_t n, cap;
 	double failed_at;
 	double started_at; /* the last automatic compaction's start */
@@ -128,31 +123,24 @@ handle_compact(struct conn *c, const Objd__Request *req)
 		compact.waiters = xreallocarray(compact.waiters, compact.cap,
 		    sizeof(*compact.waiters));
 	}
-	compact.waiters[compact.n++] = (struct compact_waiter){ c, req->id };
 	/* Like a write, the client waits for its answer before its next
 	 * request is read. */
-	c->pending++;
-	conn_stop_reading(c);
+	compact.waiters[compact.n++] = block_park(c, req->id, BLOCK_ALONE);
 	compact_start();
 }
 
 void
 compact_settle(bool ok, const char *error)
 {
-	struct compact_waiter *waiters = compact.waiters;
+	struct ticket *waiters = compact.waiters;
 	size_t n = compact.n;
 
 	compact.waiters = NULL;
 	compact.n = compact.cap = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct conn *c = waiters[i].conn;
-
-		reply_status(c, waiters[i].id,
+	for (size_t i = 0; i < n; i++)
+		block_done(&waiters[i],
 		    ok ? OBJD__STATUS__OK : OBJD__STATUS__FAILED,
-		    ok ? NULL : error);
-		c->pending--;
-		conn_release(c);
-	}
+		    ok ? NULL : error, store_revision(server.store));
 	free(waiters);
 }
 

@@ -240,13 +240,7 @@ pidfile_write(void)
 static void
 stop_flush_cb(evutil_socket_t fd, short events, void *arg)
 {
-	struct conn *c;
-	bool idle = true;
-
-	TAILQ_FOREACH (c, &server.conns, entry)
-		if (!c->gone && conn_output_len(c) > 0)
-			idle = false;
-	if (idle || now_wall() > stop_deadline)
+	if (conn_all_written() || now_wall() > stop_deadline)
 		event_base_loopexit(server.base, NULL);
 }
 
@@ -254,7 +248,6 @@ static void
 stop_cb(evutil_socket_t sig, short events, void *arg)
 {
 	struct timeval tv = { 0, 10 * 1000 };
-	struct conn *c;
 
 	if (server.stopping)
 		return;
@@ -264,9 +257,7 @@ stop_cb(evutil_socket_t sig, short events, void *arg)
 	listener_stop();
 	listener_unlink();
 	batch_commit();
-	TAILQ_FOREACH (c, &server.conns, entry)
-		if (!c->gone)
-			conn_stop_reading(c);
+	conn_stop_all_reading();
 	/* After batch_commit, so that the changes it answered come first. */
 	watch_stopping();
 	stop_deadline = now_wall() + 1.0;
@@ -626,7 +617,6 @@ main(int argc, char **argv)
 	server.output_total_max = output_total_default();
 	server.socket_mode = 0600;
 	server.socket_group = (gid_t)-1;
-	TAILQ_INIT(&server.conns);
 	read_config(argc, argv, &foreground);
 	parse_options(argc, argv, &foreground);
 	/* One cap on a client's unsent output, watching or not. */

@@ -25,81 +25,12 @@ enum access_level { ACCESS_NONE, ACCESS_READ, ACCESS_WRITE };
 enum fsync_mode { FSYNC_ALWAYS, FSYNC_INTERVAL, FSYNC_NEVER };
 struct store;
 
-/* Room for a few answers to plain gets and sets (reply.c). */
-#define CONN_OUT_SMALL 512
-
-/* One connected client. */
-struct conn {
-	TAILQ_ENTRY(conn) entry;
-	/* Answers wait for the end of the loop's turn (conn_write_answers). */
-	TAILQ_ENTRY(conn) unflushed_entry;
-	bool unflushed;
-	/* Input read this turn waits to be handled (conn_handle_input). */
-	TAILQ_ENTRY(conn) unread_entry;
-	bool unread;
-	int fd;
-	/* Input read and not yet handled: in[in_off, in_len). One flat
-	 * buffer, kept while small, where an evbuffer allocated a chunk
-	 * for each read and freed it once the request was handled. */
-	uint8_t *in;
-	size_t in_off, in_len, in_cap;
-	struct evbuffer *out;
-	/* Answers wait here while they fit, rather than in out, which
-	 * allocates a 1 KiB chunk for each answer and frees it once the
-	 * answer is written. Holds bytes only while out is empty: these
-	 * come first. */
-	uint8_t out_small[CONN_OUT_SMALL];
-	size_t out_small_len;
-	struct event *read_ev;  /* persistent; added while reading */
-	struct event *write_ev; /* added only while the socket is full */
-	/* write_ev is added: known without asking libevent, as each answer
-	 * looks. */
-	bool writing;
-	/* The read timeout runs while reading and restarts at each read;
-	 * the write timeout runs while the socket is full and restarts at
-	 * each write (as a bufferevent's do). */
-	struct event *read_timer, *write_timer;
-	struct timeval read_timeout, write_timeout; /* 0: none */
-	size_t read_want; /* process input only once it holds this much */
-	uint64_t serial;  /* for the log */
-	pid_t pid;        /* the peer's, from SO_PEERCRED */
-	uid_t uid;
-	gid_t gid;
-	enum access_level access; /* what the peer may do (access.c) */
-	bool denied_logged;       /* a refusal of this client was logged */
-	bool refused;             /* over --max-clients: answered, closing */
-	bool paused; /* reading stops: its unsent output is over the cap */
-	bool timed;  /* the idle timeout runs: part of a frame is here */
-	/* Requests of this client not yet answered: writes waiting in the
-	 * batch, a compaction. Only further writes may join the batch
-	 * meanwhile; any other frame waits, so answers stay in order. */
-	unsigned pending;
-	unsigned batched; /* of pending, those waiting in the batch */
-	bool eof;         /* the peer sends no more */
-	bool gone;        /* the peer left; free once nothing is pending */
-	bool buried;      /* off server.conns, freed at the turn's end */
-	bool closing;     /* close once the output is written */
-	/* Its output as last counted in the total of all clients' (conn.c's
-	 * budget for --max-output-total). */
-	size_t out_counted;
-	/* batch.c's marks: the open batch this client last joined, and the
-	 * rejoin wait that counts on it to write again. */
-	uint64_t joined_batch, awaited_by;
-	/* The pieces of a batch sent in pieces, so far (stage.c). */
-	struct stage *stage;
-	/* Its mark on the keys it holds, which go when it closes (expire.c);
-	 * 0 until it holds one. */
-	uint64_t holder;
-};
-TAILQ_HEAD(conn_list, conn);
-
 /* The daemon's state; there is one. */
 struct server {
 	struct event_base *base;
 	struct store *store;
 	struct objfile *file;
 	struct evconnlistener *listener;
-	struct conn_list conns;
 	size_t nconns;
 	const char *file_path;
 	const char *socket_path;
@@ -156,22 +87,30 @@ void loop_run(void);
  * gather, answers to write; done after every callback of the turn. */
 void loop_turn_end(void);
 
-/* conn.c */
+/* conn.c: the one owner of struct conn, which is opaque elsewhere:
+ * input, frames, output, timeouts, lifetime. */
 void conn_accept(int fd);
 void conn_process(struct conn *c);
-void conn_release(struct conn *c);
 void conn_close_all(void);
 void conn_fail(struct conn *c, const char *why);
-/* c's output has new answers: they are written at the end of this turn
- * of the loop, all at once, or sooner by conn_write_answers_now. */
-void conn_output_added(struct conn *c);
 /* The bytes of answers not yet written, wherever they wait. */
 size_t conn_output_len(const struct conn *c);
-/* Moves c->out_small into c->out, for an answer that does not fit
- * there; false if out of memory. */
-bool conn_output_spill(struct conn *c);
-/* Reads nothing more from c until conn_release. */
+/* Room for an answer of at most len bytes at the end of c's output,
+ * to pack it in place and pass its end to conn_output_commit; NULL if
+ * c left (the answer is dropped) or the room cannot be had (c is
+ * closed, and told why). */
+uint8_t *conn_output_reserve(struct conn *c, size_t len);
+void conn_output_commit(struct conn *c, const uint8_t *end);
+/* Appends an answer in two pieces (len2 may be 0); false if it was
+ * dropped or c closed for it, as above. */
+bool conn_output_append(struct conn *c, const void *p1, size_t len1,
+    const void *p2, size_t len2);
+/* Reads nothing more from c until it is unparked. */
 void conn_stop_reading(struct conn *c);
+/* Stops reading from every client (objd stops). */
+void conn_stop_all_reading(void);
+/* True once no client has answers left to write. */
+bool conn_all_written(void);
 /* Handle the requests read, and write the answers given, this turn;
  * each false if there were none. */
 bool conn_handle_input(void);
@@ -184,6 +123,60 @@ void conn_write_answers_now(struct conn *c);
 void conn_free_dead(void);
 /* Raises the descriptor limit to what --max-clients needs. */
 void conn_init_limits(void);
+/* A request of c is parked (block.c's tickets alone call these): c
+ * stays allocated until it is unparked, and reads no further request
+ * meanwhile but writes that join the batch (joins) or none at all. */
+void conn_park(struct conn *c, bool joins);
+void conn_unpark(struct conn *c, bool joins);
+/* Keeps c allocated, though it may leave, until conn_unhold. */
+void conn_hold(struct conn *c);
+void conn_unhold(struct conn *c);
+/* True while c may send further requests. */
+bool conn_writes_on(const struct conn *c);
+/* True while answers to c go out: it neither left nor is closing. */
+bool conn_answers_go(const struct conn *c);
+/* A count that rises whenever a client leaves or stops sending. */
+uint64_t conn_departures(void);
+uint64_t conn_serial(const struct conn *c);
+pid_t conn_pid(const struct conn *c);
+uid_t conn_uid(const struct conn *c);
+enum access_level conn_access(const struct conn *c);
+/* True the first time a refusal of c is logged. */
+bool conn_first_denial(struct conn *c);
+/* Its mark on the keys it holds (expire.c's), 0 until it holds one. */
+uint64_t conn_holder(const struct conn *c);
+void conn_set_holder(struct conn *c, uint64_t holder);
+/* Where stage.c keeps the pieces c staged. */
+struct stage **conn_stage(struct conn *c);
+struct stage *conn_staged(const struct conn *c);
+/* Calls fn for each client not yet freed: connected, or gone with
+ * requests still parked. fn may close it. */
+void conn_foreach(void (*fn)(struct conn *, void *), void *arg);
+
+/* block.c: answering later. A handler that cannot answer at once parks
+ * its request as a ticket; whoever completes it answers through
+ * block_answer and lets it go with block_release. An answer for a
+ * client that left is dropped. */
+enum block_kind {
+	BLOCK_JOINS, /* the client's later writes may join (the batch) */
+	BLOCK_ALONE, /* nothing more of the client is read meanwhile */
+};
+struct ticket {
+	struct conn *conn; /* NULL: answered to no one (objd's own) */
+	uint64_t id;
+	bool joins;
+};
+struct ticket block_park(struct conn *c, uint64_t id, enum block_kind kind);
+/* The ticket's answer, without letting it go. */
+void block_answer(const struct ticket *t, Objd__Status status,
+    const char *error, uint64_t revision);
+/* Writes the answers given so far now, not at the end of the turn. */
+void block_flush(const struct ticket *t);
+/* Lets the ticket go: the client's requests after it may be read. */
+void block_release(struct ticket *t);
+/* block_answer, then block_release. */
+void block_done(struct ticket *t, Objd__Status status, const char *error,
+    uint64_t revision);
 
 /* request.c: the table of request kinds, and dispatch. */
 struct request_kind {
@@ -255,7 +248,8 @@ void handle_ping(struct conn *c, const Objd__Request *req);
 void handle_status(struct conn *c, const Objd__Request *req);
 void handle_reload(struct conn *c, const Objd__Request *req);
 
-/* reply.c: answers, appended to a client's output as whole frames. */
+/* reply.c: answers, packed as whole frames into a client's output
+ * (conn_output_reserve). */
 struct store_entry;
 /* An answer with no payload; revision is the object's revision to show. */
 void reply_result(struct conn *c, uint64_t id, Objd__Status status,
@@ -614,8 +608,6 @@ bool batch_commit_turn(void);
 /* Waits for the sync in flight, if any, and ends its batch: before
  * anything else touches the file. */
 void batch_settle(void);
-/* c sends no more requests: the next commit does not wait for it. */
-void batch_writer_left(struct conn *c);
 void batch_init(void);
 void batch_free(void);
 

@@ -37,7 +37,7 @@ request_joins_batch(const struct conn *c, const Objd__Request *req)
 	const struct request_kind *k = request_kind_of(req);
 
 	/* A refusal would be answered at once, out of order. */
-	return k != NULL && k->batched && c->access == ACCESS_WRITE;
+	return k != NULL && k->batched && conn_access(c) == ACCESS_WRITE;
 }
 
 void
@@ -50,7 +50,7 @@ request_dispatch(struct conn *c, const Objd__Request *req)
 		    "unknown request: this objd is older than its client?");
 		return;
 	}
-	log_debug("client %llu: %s #%llu", (unsigned long long)c->serial,
+	log_debug("client %llu: %s #%llu", (unsigned long long)conn_serial(c),
 	    k->name, (unsigned long long)req->id);
 	if (access_permits(c, k, req->id))
 		k->handle(c, req);
