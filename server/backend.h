@@ -21,10 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "objd.pb-c.h"
-
-struct store;
-struct store_entry;
+#include "objd.h"
 
 /* The outcome of a request's change, or of a whole operation. */
 enum backend_status {
@@ -92,9 +89,10 @@ struct backend_txn {
 	 * batch, with gaps allowed (etcd's). */
 	enum backend_status status;
 	uint64_t revision;
-	/* commit.c's own: who is answered (a ticket, block.c), and the
-	 * answer of a txn without changes. */
-	uint64_t ticket_conn, ticket_id;
+	/* commit.c's own: who is answered (block.c; a NULL conn for a
+	 * change of objd's own), and the answer of a txn without changes
+	 * (an error it owns). */
+	struct ticket ticket;
 	Objd__Status answer;
 	char *error;
 };
@@ -127,8 +125,10 @@ struct backend_hooks {
 	void (*committed)(struct backend_batch *b);
 	/* Changes made by others (etcd's watch: other hosts), with their
 	 * revisions and entries set: the loop applies them to the store
-	 * and publishes them to watchers as it does its own. The batch
-	 * stays the backend's. */
+	 * and publishes them to watchers as it does its own. Each txn has
+	 * changes and BACKEND_OK. Only while none of objd's own batches is
+	 * in flight (etcd: in revision order, after the answer to its own).
+	 * The batch stays the backend's; its entries become the store's. */
 	void (*others_committed)(const struct backend_batch *b);
 	/* The state may have been replaced as a whole by others: the file
 	 * renamed over by another program, or an etcd resync after a
@@ -168,6 +168,10 @@ enum backend_outside {
 
 struct backend_ops {
 	const char *name; /* "file", "etcd": for status and the log */
+
+	/* The loop exists (server.base): the backend starts its timers and
+	 * connections. False with err if it cannot. */
+	bool (*start)(struct backend *be, char *err, size_t errlen);
 
 	/* Hands b to the backend to make durable, and returns. The backend
 	 * sets each change's entry->revision and each txn's status and
@@ -237,13 +241,17 @@ struct backend {
 	const struct backend_hooks *hooks;
 };
 
-/* The backend objd runs on (main.c sets it at start). */
+/* The backend objd runs on (main.c sets it at start; batch.c's). */
 extern struct backend *backend;
 
-/* backend-file.c: the local object file as the backend, opened at path
- * with its lock; NULL with err. */
-struct backend *backend_file_open(const char *path,
-    int fsync_mode /* enum fsync_mode */, bool compress, bool watch_others,
-    const struct backend_hooks *hooks, char *err, size_t errlen);
+/* The loop's side of the hooks. batch.c: */
+void batch_committed(struct backend_batch *b);
+void batch_others_committed(const struct backend_batch *b);
+/* reload.c: reload_soon. compact.c: compact_settle. */
+
+/* backend-file.c: the object file f, opened and loaded (objfile.c), as
+ * the backend; it owns f's write side from then on. */
+struct backend *backend_file_new(struct objfile *f,
+    const struct backend_hooks *hooks);
 
 #endif

@@ -927,8 +927,7 @@ conn_process(struct conn *c)
 /* Handles the input of every client read this turn; false if there was
  * none. With many clients each sends one request at a time, and its key
  * is far in memory: their keys are fetched together first (prefetch.c),
- * so that the look-ups do not each wait in turn (sets with 50 clients:
- * 3.48 to 3.21 us). */
+ * so that the look-ups do not each wait in turn. */
 bool
 conn_handle_input(void)
 {

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "framing.h"
 #include "log.h"
 #include "objd.h"
@@ -235,6 +236,14 @@ pidfile_write(void)
 		    strerror(errno));
 	close(fd);
 }
+
+/* What the backend tells the rest of objd. */
+static const struct backend_hooks backend_hooks = {
+	.committed = batch_committed,
+	.others_committed = batch_others_committed,
+	.others_replaced = reload_soon,
+	.snapshot_done = compact_settle,
+};
 
 /* Stopping waits for answers to be written, up to a second. */
 static void
@@ -660,6 +669,9 @@ main(int argc, char **argv)
 	server.base = event_base_new();
 	if (server.base == NULL)
 		startup_fail("cannot create the event loop");
+	backend = backend_file_new(server.file, &backend_hooks);
+	if (!backend->ops->start(backend, err, sizeof(err)))
+		startup_fail("%s", err);
 	batch_init();
 	watch_init();
 	expire_init();
@@ -697,6 +709,7 @@ main(int argc, char **argv)
 	watch_free();
 	expire_free();
 	batch_free();
+	backend->ops->close(backend);
 	event_base_free(server.base);
 	store_free(server.store);
 	objfile_close(server.file);

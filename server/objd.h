@@ -605,8 +605,8 @@ void batch_commit(void);
  * the commit after one waits for its writers: their batch is then
  * committed once that is over. False if it committed nothing. */
 bool batch_commit_turn(void);
-/* Waits for the sync in flight, if any, and ends its batch: before
- * anything else touches the file. */
+/* Waits for the batch in the backend's hands, if any, and ends it:
+ * before anything replaces the state it rests on. */
 void batch_settle(void);
 void batch_init(void);
 void batch_free(void);
@@ -731,7 +731,8 @@ int fsync_mode_parse(const char *name);
 void compact_maybe(void);
 void handle_compact(struct conn *c, const Objd__Request *req);
 void compact_child_exited(void);
-/* The file was rewritten whole by other means: answer the waiters. */
+/* The backend's snapshot_done hook: a compaction, or a rewrite that
+ * stood in for one, is over; the clients waiting for it are answered. */
 void compact_settle(bool ok, const char *error);
 
 /* path.c: values inside nested maps, on encoded top-level values. */

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "log.h"
 #include "objd.h"
 #include "xmalloc.h"
@@ -156,22 +157,21 @@ static bool
 reload_write_back(void)
 {
 	char err[1024];
-	int rc;
 
-	rc = objfile_write_back(server.file, server.store, err, sizeof(err));
-	if (rc == 1) {
+	/* The backend tells the compaction's waiters how it went. */
+	switch (backend->ops->rewrite(backend, server.store, true, err,
+	    sizeof(err))) {
+	case BACKEND_CHANGED:
 		log_warnx("%s", err);
 		reload_again = true;
 		return true;
-	}
-	if (rc == -1) {
+	case BACKEND_MISSING:
 		log_warnx("%s", err);
-		compact_settle(false, err);
 		return false;
+	default:
+		server.last_save = now_wall();
+		return true;
 	}
-	server.last_save = now_wall();
-	compact_settle(true, NULL);
-	return true;
 }
 
 /* Keeps serving the state in memory, moves the bad file aside and writes
@@ -306,7 +306,8 @@ reload_now(bool force, char *err, size_t errlen)
 		log_warnx("%s keeps being replaced while objd loads it; "
 		          "objd loads the newest one at its next look",
 		    server.file_path);
-		compact_settle(false, "the file keeps being replaced");
+		backend->hooks->snapshot_done(false,
+		    "the file keeps being replaced");
 	}
 	return ok;
 }
