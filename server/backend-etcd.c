@@ -39,6 +39,8 @@
  * deliver them before the cache is resynced instead. */
 #define WATCH_CATCH_UP 5.0
 
+struct fetch;
+
 static const struct timeval catch_up_tv = { (time_t)WATCH_CATCH_UP, 0 };
 
 struct etcd_backend {
@@ -79,6 +81,11 @@ struct etcd_backend {
 	unsigned rewatches; /* the watch ended this often without a word */
 	bool loaded;
 	bool resync_pending;
+	/* The background read of the whole state. */
+	struct fetch *fetching;
+	struct etcd_call *fetch_call;
+	struct event *fetch_retry;
+	bool fetched; /* over: load takes it */
 };
 
 static struct etcd_backend *
@@ -369,6 +376,23 @@ fail_rest(struct etcd_backend *eb, enum backend_status st, const char *why)
 	eb->next = b->ntxns;
 }
 
+/* The txn out is past a limit: refused alone, the others go on (each
+ * request stands by itself). */
+static void
+refuse_one(struct etcd_backend *eb, const char *why)
+{
+	struct backend_batch *b = eb->b;
+	struct backend_txn *t = &b->txns[eb->next];
+
+	if (b->error[0] == '\0')
+		snprintf(b->error, sizeof(b->error), "%s", why);
+	free(t->error);
+	t->error = xstrdup(why);
+	t->status = BACKEND_INVALID;
+	t->revision = eb->next > 0 ? b->txns[eb->next - 1].revision : b->base;
+	eb->next++;
+}
+
 /* A Txn of ours applied at rev: its changes take the revision. */
 static void
 txn_applied(struct etcd_backend *eb, size_t ti, int64_t rev)
@@ -459,10 +483,10 @@ on_txn(const struct etcd_reply *r, void *arg)
 		    r->message);
 	else
 		snprintf(why, sizeof(why), "%s", r->message);
-	fail_rest(eb,
-	    r->status == ETCD_INVALID_ARGUMENT ? BACKEND_INVALID
-	                                       : BACKEND_FAILED,
-	    why);
+	if (r->status == ETCD_INVALID_ARGUMENT)
+		refuse_one(eb, why);
+	else
+		fail_rest(eb, BACKEND_FAILED, why);
 	send_next(eb);
 }
 
@@ -560,7 +584,7 @@ send_next(struct etcd_backend *eb)
 		    "etcd's limit of %zu per transaction (etcd's "
 		    "--max-txn-ops); it is not split",
 		    n + 1, eb->max_ops);
-		fail_rest(eb, BACKEND_INVALID, why);
+		refuse_one(eb, why);
 		send_next(eb);
 		return;
 	}
@@ -634,7 +658,7 @@ send_next(struct etcd_backend *eb)
 		    "(etcd's --max-request-bytes); it is not split",
 		    size, eb->max_bytes);
 		eb->seq--;
-		fail_rest(eb, BACKEND_INVALID, why);
+		refuse_one(eb, why);
 	} else
 		eb->call = etcd_txn(eb->client, &req, on_txn, eb);
 	for (i = 0; i < nk; i++)
@@ -705,123 +729,264 @@ etcd_settle(struct backend *be)
 			break;
 }
 
-/* Reads the whole prefix into s at one revision. */
-static enum backend_load
-etcd_load(struct backend *be, struct store *s, bool recover, char *err,
-    size_t errlen)
+/* A read of the whole prefix at one revision, page by page. */
+struct fetch {
+	struct store *s;
+	uint8_t *from, *end;
+	size_t fromlen, endlen;
+	int64_t at, objrev;
+	uint64_t cluster;
+};
+
+static void
+fetch_init(struct etcd_backend *eb, struct fetch *f, struct store *s)
 {
-	struct etcd_backend *eb = EB(be);
-	struct event_base *base = event_base_new();
-	struct etcd *client;
-	size_t endlen;
-	uint8_t *end = etcd_prefix_end(eb->prefix, eb->prefixlen, &endlen);
-	uint8_t *from = xmemdup(eb->prefix, eb->prefixlen);
-	size_t fromlen = eb->prefixlen;
-	int64_t at = 0, objrev = 0;
-	uint64_t cluster = 0;
-	enum backend_load rc = BACKEND_LOAD_FAILED;
+	memset(f, 0, sizeof(*f));
+	f->s = s;
+	f->end = etcd_prefix_end(eb->prefix, eb->prefixlen, &f->endlen);
+	f->from = xmemdup(eb->prefix, eb->prefixlen);
+	f->fromlen = eb->prefixlen;
+}
 
-	if (base == NULL)
-		fatalx("etcd: out of resources");
-	if ((client = etcd_new(base, &eb->ecfg, err, errlen)) == NULL) {
-		event_base_free(base);
-		free(end);
-		free(from);
-		return BACKEND_LOAD_FAILED;
+/* The revision was compacted while paging: start again at the newest. */
+static void
+fetch_restart(struct etcd_backend *eb, struct fetch *f)
+{
+	store_empty(f->s);
+	f->at = f->objrev = 0;
+	free(f->from);
+	f->from = xmemdup(eb->prefix, eb->prefixlen);
+	f->fromlen = eb->prefixlen;
+}
+
+static void
+fetch_request(const struct fetch *f, Etcdserverpb__RangeRequest *req)
+{
+	etcdserverpb__range_request__init(req);
+	req->key.data = f->from;
+	req->key.len = f->fromlen;
+	req->range_end.data = f->end;
+	req->range_end.len = f->endlen;
+	req->limit = LOAD_PAGE;
+	req->revision = f->at;
+}
+
+/* Takes one page into the store; true if more follow. */
+static bool
+fetch_page(struct etcd_backend *eb, struct fetch *f,
+    const Etcdserverpb__RangeResponse *r)
+{
+	const Mvccpb__KeyValue *last;
+
+	if (f->at == 0 && r->header != NULL) {
+		f->at = r->header->revision;
+		f->cluster = r->header->cluster_id;
 	}
-	for (;;) {
-		Etcdserverpb__RangeRequest req =
-		    ETCDSERVERPB__RANGE_REQUEST__INIT;
-		struct sync_call sc = { 0 };
-		Etcdserverpb__RangeResponse *r;
-		size_t i;
-		bool more;
+	for (size_t i = 0; i < r->n_kvs; i++) {
+		const Mvccpb__KeyValue *kv = r->kvs[i];
+		const char *key;
+		size_t keylen;
 
-		req.key.data = from;
-		req.key.len = fromlen;
-		req.range_end.data = end;
-		req.range_end.len = endlen;
-		req.limit = LOAD_PAGE;
-		req.revision = at;
-		etcd_range(client, &req, on_sync, &sc);
-		while (!sc.done)
-			if (event_base_loop(base, EVLOOP_ONCE) == -1)
-				fatalx("etcd: the load's loop failed");
-		if (sc.status != ETCD_OK || (r = sc.range) == NULL) {
-			/* OUT_OF_RANGE: the revision was compacted while
-			 * paging: start again at the newest. */
-			if (sc.status == ETCD_OUT_OF_RANGE) {
-				store_empty(s);
-				at = 0;
-				free(from);
-				from = xmemdup(eb->prefix, eb->prefixlen);
-				fromlen = eb->prefixlen;
-				continue;
-			}
-			snprintf(err, errlen, "etcd unreachable: %s",
-			    sc.message);
-			goto out;
-		}
-		if (at == 0) {
-			at = r->header->revision;
-			cluster = r->header->cluster_id;
-		}
-		for (i = 0; i < r->n_kvs; i++) {
-			const Mvccpb__KeyValue *kv = r->kvs[i];
-			const char *key;
-			size_t keylen;
-
-			if (kv->key.len == eb->metalen &&
-			    memcmp(kv->key.data, eb->meta, eb->metalen) == 0)
-				objrev = kv->mod_revision;
-			else if ((key = objd_key(eb, &kv->key, &keylen)) !=
-			    NULL)
-				free(store_put(s,
-				    store_entry_new(key, keylen, kv->value.data,
-				        kv->value.len,
-				        (uint64_t)kv->mod_revision)));
-		}
-		more = r->more && r->n_kvs > 0;
-		if (more) {
-			const Mvccpb__KeyValue *last = r->kvs[r->n_kvs - 1];
-
-			free(from);
-			fromlen = last->key.len + 1;
-			from = xmalloc(fromlen);
-			memcpy(from, last->key.data, last->key.len);
-			from[last->key.len] = 0;
-		}
-		etcdserverpb__range_response__free_unpacked(r, NULL);
-		if (!more)
-			break;
+		if (kv->key.len == eb->metalen &&
+		    memcmp(kv->key.data, eb->meta, eb->metalen) == 0)
+			f->objrev = kv->mod_revision;
+		else if ((key = objd_key(eb, &kv->key, &keylen)) != NULL)
+			free(store_put(f->s,
+			    store_entry_new(key, keylen, kv->value.data,
+			        kv->value.len, (uint64_t)kv->mod_revision)));
 	}
-	if (eb->loaded && eb->cluster_id != 0 && cluster != eb->cluster_id)
+	if (!r->more || r->n_kvs == 0)
+		return false;
+	last = r->kvs[r->n_kvs - 1];
+	free(f->from);
+	f->fromlen = last->key.len + 1;
+	f->from = xmalloc(f->fromlen);
+	memcpy(f->from, last->key.data, last->key.len);
+	f->from[last->key.len] = 0;
+	return true;
+}
+
+static void
+fetch_free(struct fetch *f)
+{
+	free(f->from);
+	free(f->end);
+	f->from = f->end = NULL;
+}
+
+/* The state read is the cache's now: the watch goes on from it. */
+static void
+fetch_done(struct etcd_backend *eb, struct fetch *f)
+{
+	if (eb->loaded && eb->cluster_id != 0 && f->cluster != eb->cluster_id)
 		log_warnx("etcd: another cluster (id %" PRIx64 ", was %" PRIx64
 		          ")",
-		    cluster, eb->cluster_id);
-	store_set_revision(s, (uint64_t)objrev);
-	eb->cluster_id = cluster;
-	eb->applied = at;
-	if (at > eb->newest)
-		eb->newest = at;
-	/* The watch goes on from the state just read. */
+		    f->cluster, eb->cluster_id);
+	store_set_revision(f->s, (uint64_t)f->objrev);
+	eb->cluster_id = f->cluster;
+	eb->applied = f->at;
+	if (f->at > eb->newest)
+		eb->newest = f->at;
 	if (eb->watch != NULL) {
 		etcd_watch_close(eb->watch);
 		eb->watch = NULL;
 	}
 	eb->loaded = true;
 	watch_open(eb);
+}
+
+static void fetch_next(struct etcd_backend *eb);
+
+static void
+on_fetch_retry(evutil_socket_t fd, short what, void *arg)
+{
+	fetch_next(arg);
+}
+
+/* A page of the background read (a resync, or the load that failed at
+ * start): when the last is in, the loop is told to load, which takes
+ * the state read here without asking etcd again. */
+static void
+on_fetch(const struct etcd_reply *r, void *arg)
+{
+	struct etcd_backend *eb = arg;
+	struct timeval tv = { 1, 0 };
+
+	eb->fetch_call = NULL;
+	if (r->status == ETCD_OUT_OF_RANGE) {
+		fetch_restart(eb, eb->fetching);
+		fetch_next(eb);
+		return;
+	}
+	if (r->status != ETCD_OK) {
+		log_debug("etcd: resync: %s; trying again", r->message);
+		evtimer_add(eb->fetch_retry, &tv);
+		return;
+	}
+	if (fetch_page(eb, eb->fetching,
+	        (const Etcdserverpb__RangeResponse *)r->msg)) {
+		fetch_next(eb);
+		return;
+	}
+	eb->fetched = true;
+	eb->be.hooks->others_replaced();
+}
+
+static void
+fetch_next(struct etcd_backend *eb)
+{
+	Etcdserverpb__RangeRequest req;
+
+	fetch_request(eb->fetching, &req);
+	eb->fetch_call = etcd_range(eb->client, &req, on_fetch, eb);
+}
+
+/* Starts the background read, unless one runs. */
+static void
+fetch_start(struct etcd_backend *eb)
+{
+	if (eb->fetching != NULL)
+		return;
+	eb->fetching = xcalloc(1, sizeof(*eb->fetching));
+	eb->fetched = false;
+	fetch_init(eb, eb->fetching, store_new());
+	fetch_next(eb);
+}
+
+static void
+fetch_cancel(struct etcd_backend *eb)
+{
+	if (eb->fetching == NULL)
+		return;
+	if (eb->fetch_call != NULL)
+		etcd_call_cancel(eb->fetch_call);
+	eb->fetch_call = NULL;
+	evtimer_del(eb->fetch_retry);
+	store_free(eb->fetching->s);
+	fetch_free(eb->fetching);
+	free(eb->fetching);
+	eb->fetching = NULL;
+	eb->fetched = false;
+}
+
+/* Reads the whole prefix into s at one revision: what the background
+ * read brought, if it is over; else a read now, on a private loop. A
+ * load that fails leaves a background read going, which tells the loop
+ * through others_replaced once etcd answers. */
+static enum backend_load
+etcd_load(struct backend *be, struct store *s, bool recover, char *err,
+    size_t errlen)
+{
+	struct etcd_backend *eb = EB(be);
+	struct event_base *base;
+	struct etcd *client;
+	struct fetch f;
+	enum backend_load rc = BACKEND_LOAD_FAILED;
+
+	if (eb->fetched) {
+		struct fetch *got = eb->fetching;
+		size_t n;
+		struct store_entry **all = store_sorted(got->s, "", 0, &n);
+
+		for (size_t i = 0; i < n; i++)
+			free(store_put(s,
+			    store_remove(got->s, STORE_ENTRY_KEY(all[i]),
+			        all[i]->keylen)));
+		free(all);
+		store_free(got->s);
+		got->s = s;
+		fetch_done(eb, got);
+		fetch_free(got);
+		free(got);
+		eb->fetching = NULL;
+		eb->fetched = false;
+		return BACKEND_LOAD_OK;
+	}
+	if ((base = event_base_new()) == NULL)
+		fatalx("etcd: out of resources");
+	if ((client = etcd_new(base, &eb->ecfg, err, errlen)) == NULL) {
+		event_base_free(base);
+		return BACKEND_LOAD_FAILED;
+	}
+	fetch_init(eb, &f, s);
+	for (;;) {
+		Etcdserverpb__RangeRequest req;
+		struct sync_call sc = { 0 };
+		bool more;
+
+		fetch_request(&f, &req);
+		etcd_range(client, &req, on_sync, &sc);
+		while (!sc.done)
+			if (event_base_loop(base, EVLOOP_ONCE) == -1)
+				fatalx("etcd: the load's loop failed");
+		if (sc.status == ETCD_OUT_OF_RANGE) {
+			fetch_restart(eb, &f);
+			continue;
+		}
+		if (sc.status != ETCD_OK || sc.range == NULL) {
+			snprintf(err, errlen, "etcd unreachable: %s",
+			    sc.message);
+			fetch_start(eb);
+			goto out;
+		}
+		more = fetch_page(eb, &f, sc.range);
+		etcdserverpb__range_response__free_unpacked(sc.range, NULL);
+		if (!more)
+			break;
+	}
+	fetch_cancel(eb);
+	fetch_done(eb, &f);
 	rc = BACKEND_LOAD_OK;
 out:
+	fetch_free(&f);
 	etcd_free(client);
 	event_base_free(base);
-	free(end);
-	free(from);
 	return rc;
 }
 
-/* The watch cannot go on from where the cache is: read everything
- * again, by the loop's reload, once no batch of ours is in flight. */
+/* The watch cannot go on from where the cache is: the state is read
+ * again in the background, once no batch of ours is in flight, and
+ * the loop told to load it. */
 static void
 resync(struct etcd_backend *eb)
 {
@@ -834,7 +999,7 @@ resync(struct etcd_backend *eb)
 		return;
 	}
 	eb->resyncs++;
-	eb->be.hooks->others_replaced();
+	fetch_start(eb);
 }
 
 static bool
@@ -883,7 +1048,9 @@ etcd_close(struct backend *be)
 	struct etcd_backend *eb = EB(be);
 
 	etcd_settle(be);
+	fetch_cancel(eb);
 	etcd_free(eb->client);
+	event_free(eb->fetch_retry);
 	event_free(eb->rewatch);
 	event_free(eb->catch_up);
 	free(eb->prefix);
@@ -966,7 +1133,9 @@ backend_etcd_open(struct event_base *base,
 			*p = '_';
 	eb->rewatch = evtimer_new(base, on_rewatch, eb);
 	eb->catch_up = evtimer_new(base, on_catch_up, eb);
-	if (eb->rewatch == NULL || eb->catch_up == NULL)
+	eb->fetch_retry = evtimer_new(base, on_fetch_retry, eb);
+	if (eb->rewatch == NULL || eb->catch_up == NULL ||
+	    eb->fetch_retry == NULL)
 		fatalx("etcd: out of resources");
 	return &eb->be;
 }

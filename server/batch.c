@@ -778,6 +778,11 @@ txn_answer(const struct backend_txn *t, bool failed, const char **error,
 		*error = batch_error;
 		return OBJD__STATUS__CONFLICT;
 	}
+	/* Past a limit of the backend (etcd's): that request alone. */
+	if (t->changes && t->status == BACKEND_INVALID) {
+		*error = t->error != NULL ? t->error : batch_error;
+		return OBJD__STATUS__INVALID;
+	}
 	/* A deferred OK may rest on the failed changes before it. */
 	if ((t->changes && !txn_made(t)) ||
 	    (failed && !t->changes && t->answer == OBJD__STATUS__OK)) {
@@ -799,7 +804,8 @@ batch_finish(struct backend_batch *l)
 
 	for (size_t i = 0; i < l->ntxns; i++)
 		if (l->txns[i].changes && l->txns[i].status != BACKEND_OK &&
-		    l->txns[i].status != BACKEND_CONFLICT)
+		    l->txns[i].status != BACKEND_CONFLICT &&
+		    l->txns[i].status != BACKEND_INVALID)
 			failed = true;
 	/* Every answer is out before any client resumes: a client that
 	 * resumed early could be answered at once, ahead of its own answers
@@ -886,7 +892,8 @@ batch_committed(struct backend_batch *b)
 	for (size_t i = 0; i < done.ntxns; i++)
 		refused += done.txns[i].changes &&
 		    done.txns[i].status != BACKEND_OK &&
-		    done.txns[i].status != BACKEND_CONFLICT;
+		    done.txns[i].status != BACKEND_CONFLICT &&
+		    done.txns[i].status != BACKEND_INVALID;
 	if (refused > 0) {
 		write_failed(done.error, refused);
 		/* The batch gathered meanwhile may rest on the failed one:

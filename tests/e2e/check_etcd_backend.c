@@ -241,6 +241,8 @@ req_free(struct req *r)
 {
 	for (size_t i = 0; i < r->b.nchanges; i++)
 		free(r->b.changes[i].entry);
+	for (size_t i = 0; i < r->b.ntxns; i++)
+		free(r->b.txns[i].error);
 	free(r->b.changes);
 	free(r->b.txns);
 }
