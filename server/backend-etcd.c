@@ -964,7 +964,8 @@ etcd_load(struct backend *be, struct store *s, bool recover, char *err,
 			continue;
 		}
 		if (sc.status != ETCD_OK || sc.range == NULL) {
-			snprintf(err, errlen, "etcd unreachable: %s",
+			snprintf(err, errlen, "%s%s",
+			    sc.status == ETCD_UNAVAILABLE ? "" : "etcd: ",
 			    sc.message);
 			fetch_start(eb);
 			goto out;
@@ -1067,8 +1068,17 @@ etcd_close(struct backend *be)
 	free(eb);
 }
 
+/* Connections start with the first load, which objd makes before it
+ * serves: nothing more to start. */
+static bool
+etcd_start(struct backend *be, char *err, size_t errlen)
+{
+	return true;
+}
+
 static const struct backend_ops etcd_ops = {
 	.name = "etcd",
+	.start = etcd_start,
 	.commit = etcd_commit,
 	.settle = etcd_settle,
 	.load = etcd_load,

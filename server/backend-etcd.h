@@ -56,4 +56,17 @@ struct backend_etcd_stats {
 void backend_etcd_stats(const struct backend *be,
     struct backend_etcd_stats *st);
 
+/* etcd-objd.c: objd --etcd. */
+struct etcd_mode {
+	const char *endpoints; /* --etcd; NULL: the file is the backend */
+	const char *prefix;    /* --etcd-prefix */
+	size_t max_txn_ops;    /* --etcd-max-txn-ops */
+};
+extern struct etcd_mode etcd_mode;
+/* The etcd backend, with the cluster's state loaded into server.store
+ * (or the file's kept, while etcd cannot be reached); NULL with err. */
+struct backend *etcd_mode_start(char *err, size_t errlen);
+/* Writes the cache file, as objd stops. */
+void etcd_mode_stop(void);
+
 #endif

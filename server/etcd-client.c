@@ -490,7 +490,10 @@ call_retry(struct etcd_xfer *x, const char *why, bool sent)
 	struct timeval tv;
 
 	xfer_stop(x);
-	if ((sent && !x->idempotent) || etcd_mono() + wait >= x->deadline) {
+	/* A write that no member took after a whole round fails at once:
+	 * objd answers it, rather than hold it while etcd is down. */
+	if ((sent && !x->idempotent) || etcd_mono() + wait >= x->deadline ||
+	    (!x->idempotent && x->e->fails >= x->e->nendpoints)) {
 		char *msg = xasprintf("etcd unreachable: %s: %s",
 		    x->e->endpoints[x->endpoint], why);
 

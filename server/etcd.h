@@ -91,7 +91,8 @@ typedef void (*etcd_reply_cb)(const struct etcd_reply *r, void *arg);
 /* Unary calls. A Range is retried on the other endpoints, with backoff,
  * until cfg->call_timeout; a Txn only where it cannot have been sent
  * (the connection refused), since sending it twice could apply it
- * twice: any other failure answers with maybe_applied. The request is
+ * twice, and not past a whole round of endpoints that all refused: any
+ * other failure answers with maybe_applied. The request is
  * packed before the function returns. The call is the caller's to
  * cancel until its callback runs. */
 struct etcd_call *etcd_range(struct etcd *e,

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "backend-etcd.h"
 #include "framing.h"
 #include "log.h"
 #include "objd.h"
@@ -50,6 +51,7 @@ usage(FILE *out)
 	    "            [--client-idle-timeout SECONDS]\n"
 	    "            [--max-client-output SIZE] [--max-output-total SIZE]\n"
 	    "            [--history N] [--history-bytes SIZE]\n"
+	    "            [--etcd URL[,URL...]] [--etcd-prefix PREFIX]\n"
 	    "            [--log-level error|warn|info|debug] [--help] "
 	    "[--version]\n"
 	    "\n"
@@ -116,6 +118,18 @@ usage(FILE *out)
 	    "                       most 1G): past it the client holding\n"
 	    "                       the most is dropped\n",
 	    OBJD_CONFIG_DEFAULT);
+	/* Apart: C11 promises string literals of 4095 bytes, no more. */
+	fprintf(out,
+	    "\n"
+	    "Many hosts (see objd(8)):\n"
+	    "  --etcd URL[,URL...]  keep the object in etcd v3 at these\n"
+	    "                       http:// endpoints: every objd given the\n"
+	    "                       same endpoints and prefix serves the\n"
+	    "                       same object; the file becomes a cache\n"
+	    "  --etcd-prefix PREFIX the object's etcd keys start with it\n"
+	    "                       (default /objd/)\n"
+	    "  --etcd-max-txn-ops N operations etcd takes in one transaction\n"
+	    "                       (etcd's --max-txn-ops, default 128)\n");
 }
 
 /* Fails the start: tells the waiting parent, or stderr, and exits. */
@@ -325,7 +339,10 @@ enum {
 	OPT_CONFIG,
 	OPT_COMPRESS,
 	OPT_HISTORY,
-	OPT_HISTORY_BYTES
+	OPT_HISTORY_BYTES,
+	OPT_ETCD,
+	OPT_ETCD_PREFIX,
+	OPT_ETCD_MAX_TXN_OPS
 };
 
 static const struct option longopts[] = {
@@ -342,6 +359,9 @@ static const struct option longopts[] = {
 	{ "compress", no_argument, NULL, OPT_COMPRESS },
 	{ "history", required_argument, NULL, OPT_HISTORY },
 	{ "history-bytes", required_argument, NULL, OPT_HISTORY_BYTES },
+	{ "etcd", required_argument, NULL, OPT_ETCD },
+	{ "etcd-prefix", required_argument, NULL, OPT_ETCD_PREFIX },
+	{ "etcd-max-txn-ops", required_argument, NULL, OPT_ETCD_MAX_TXN_OPS },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "file", required_argument, NULL, 'F' },
 	{ "socket", required_argument, NULL, 's' },
@@ -458,6 +478,18 @@ apply_option(int ch, const char *arg, void *foreground)
 		break;
 	case OPT_CONFIG:
 		/* Read before the command line: see read_config(). */
+		break;
+	case OPT_ETCD:
+		etcd_mode.endpoints = arg;
+		break;
+	case OPT_ETCD_PREFIX:
+		if (*arg == '\0')
+			config_fail("--etcd-prefix is empty");
+		etcd_mode.prefix = arg;
+		break;
+	case OPT_ETCD_MAX_TXN_OPS:
+		etcd_mode.max_txn_ops =
+		    config_count("--etcd-max-txn-ops", arg, 2, 1000000);
 		break;
 	default:
 		apply_limit_option(ch, arg);
@@ -628,6 +660,10 @@ main(int argc, char **argv)
 	server.socket_group = (gid_t)-1;
 	read_config(argc, argv, &foreground);
 	parse_options(argc, argv, &foreground);
+	/* On etcd the file is a cache that only objd writes: no looks for
+	 * outside replacement. */
+	if (etcd_mode.endpoints != NULL)
+		server.reload_interval = 0;
 	/* One cap on a client's unsent output, watching or not. */
 	server.watch_output_max = server.client_output_max;
 	conn_init_limits();
@@ -669,7 +705,10 @@ main(int argc, char **argv)
 	server.base = event_base_new();
 	if (server.base == NULL)
 		startup_fail("cannot create the event loop");
-	backend = backend_file_new(server.file, &backend_hooks);
+	if (etcd_mode.endpoints == NULL)
+		backend = backend_file_new(server.file, &backend_hooks);
+	else if ((backend = etcd_mode_start(err, sizeof(err))) == NULL)
+		startup_fail("%s", err);
 	if (!backend->ops->start(backend, err, sizeof(err)))
 		startup_fail("%s", err);
 	batch_init();
@@ -709,6 +748,10 @@ main(int argc, char **argv)
 	watch_free();
 	expire_free();
 	batch_free();
+	if (etcd_mode.endpoints != NULL) {
+		backend->ops->settle(backend);
+		etcd_mode_stop();
+	}
 	backend->ops->close(backend);
 	event_base_free(server.base);
 	store_free(server.store);
