@@ -509,6 +509,33 @@ batch_begin_own(bool expire)
 	batch_wait(NULL, 0, true)->expire = expire;
 }
 
+bool batch_want_compares;
+
+void
+batch_compare(int kind, const char *key, size_t keylen, uint64_t revision)
+{
+	struct backend_txn *w = &batch.list.txns[batch.list.ntxns - 1];
+	struct backend_compare *c;
+
+	c = xreallocarray((void *)w->compares, w->ncompares + 1, sizeof(*c));
+	c[w->ncompares] =
+	    (struct backend_compare){ (enum backend_compare_kind)kind,
+		    key != NULL ? xmemdup(key, keylen) : NULL, keylen,
+		    revision };
+	w->compares = c;
+	w->ncompares++;
+}
+
+static void
+batch_compares_free(struct backend_txn *w)
+{
+	for (size_t i = 0; i < w->ncompares; i++)
+		free((char *)w->compares[i].key);
+	free((void *)w->compares);
+	w->compares = NULL;
+	w->ncompares = 0;
+}
+
 void
 batch_lease(uint64_t deadline, uint64_t holder)
 {
@@ -819,6 +846,7 @@ batch_finish(struct backend_batch *l)
 		    failed || (w->changes && !txn_made(w)) ? before
 		                                           : w->revision);
 		free(w->error);
+		batch_compares_free(w);
 	}
 	/* The answers are written before the changes are applied: nothing
 	 * reads the object in between, and a client need not wait for the

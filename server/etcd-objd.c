@@ -69,6 +69,8 @@ etcd_mode_start(char *err, size_t errlen)
 	struct backend *be;
 	struct store *fresh;
 
+	/* Other hosts write too: requests hand their compares to etcd. */
+	batch_want_compares = true;
 	cfg.endpoints = etcd_mode.endpoints;
 	cfg.prefix = etcd_mode.prefix;
 	cfg.max_txn_ops = etcd_mode.max_txn_ops;

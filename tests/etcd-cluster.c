@@ -317,6 +317,12 @@ etcd_cluster_restart(struct etcd_cluster *c, int i, char *err, size_t errlen)
 	return true;
 }
 
+bool
+etcd_cluster_respawn(struct etcd_cluster *c, int i, char *err, size_t errlen)
+{
+	return spawn(c, i, err, errlen);
+}
+
 void
 etcd_cluster_pause(struct etcd_cluster *c, int i)
 {

@@ -48,6 +48,10 @@ void etcd_cluster_kill(struct etcd_cluster *c, int i);
 /* Starts member i again on its data; waits until it answers /health. */
 bool etcd_cluster_restart(struct etcd_cluster *c, int i, char *err,
     size_t errlen);
+/* Starts member i again and returns: after all were killed, none is
+ * healthy until a majority runs (etcd_cluster_wait_healthy). */
+bool etcd_cluster_respawn(struct etcd_cluster *c, int i, char *err,
+    size_t errlen);
 /* SIGSTOP and SIGCONT of member i. */
 void etcd_cluster_pause(struct etcd_cluster *c, int i);
 void etcd_cluster_resume(struct etcd_cluster *c, int i);
