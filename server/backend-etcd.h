@@ -68,5 +68,8 @@ extern struct etcd_mode etcd_mode;
 struct backend *etcd_mode_start(char *err, size_t errlen);
 /* Writes the cache file, as objd stops. */
 void etcd_mode_stop(void);
+/* status: the backend's name, and etcd's side with --etcd; the texts
+ * stay valid until the next call. */
+void etcd_mode_status(Objd__StatusInfo *info);
 
 #endif

@@ -98,6 +98,32 @@ etcd_mode_start(char *err, size_t errlen)
 }
 
 void
+etcd_mode_status(Objd__StatusInfo *info)
+{
+	static Objd__EtcdStatus es;
+	struct backend_etcd_stats st;
+
+	if (etcd_mode.endpoints == NULL || backend == NULL) {
+		info->backend = (char *)"file";
+		return;
+	}
+	info->backend = (char *)"etcd";
+	backend_etcd_stats(backend, &st);
+	objd__etcd_status__init(&es);
+	es.endpoint = (char *)st.endpoint;
+	es.prefix = (char *)st.prefix;
+	es.reachable = st.reachable;
+	es.since = st.since;
+	es.last_contact = st.last_contact;
+	es.cache_revision = st.cache_revision;
+	es.etcd_revision = st.etcd_revision;
+	es.reconnects = st.reconnects;
+	es.resyncs = st.resyncs;
+	es.cluster_id = st.cluster_id;
+	info->etcd = &es;
+}
+
+void
 etcd_mode_stop(void)
 {
 	char err[1024];

@@ -2,6 +2,7 @@
 /* handle-admin.c: ping, status and reload. */
 #include <unistd.h>
 
+#include "backend-etcd.h"
 #include "objd.h"
 #include "version.h"
 
@@ -45,6 +46,7 @@ handle_status(struct conn *c, const Objd__Request *req)
 	info.commits = server.commits;
 	info.commit_waits = server.commit_waits;
 	info.commit_waits_expired = server.commit_waits_expired;
+	etcd_mode_status(&info);
 	reply_info(c, req->id, &info);
 }
 

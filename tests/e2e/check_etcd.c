@@ -176,6 +176,15 @@ START_TEST(test_two_hosts_in_order)
 	    "%s", wa.log);
 	ck_assert(wait_value(b, "b1", "4"));
 	ck_assert_int_eq(CTL(b, "get", "a1"), 1);
+	/* status tells of etcd: reachable, the cache at etcd's revision. */
+	CTL_OK(b, "status");
+	ck_assert_msg(e2e_line_has(b->out, "backend:", "etcd"), "%s", b->out);
+	ck_assert_msg(strstr(b->out, "etcd: reachable since") != NULL, "%s",
+	    b->out);
+	CTL_OK(b, "--json", "status");
+	ck_assert_msg(strstr(b->out, "\"prefix\": \"" PREFIX "\"") != NULL,
+	    "%s", b->out);
+	ck_assert_msg(strstr(b->out, "\"resyncs\": 0") != NULL, "%s", b->out);
 	objd_close(wa.c);
 	objd_close(wb.c);
 }
@@ -389,6 +398,8 @@ START_TEST(test_watch_resumes_after_compaction)
 	/* b resyncs: its state is a's, its watcher told to read again. */
 	ck_assert(wait_value(b, "c", "5"));
 	ck_assert(e2e_log_has(b, "compacted"));
+	CTL_OK(b, "status");
+	ck_assert_msg(strstr(b->out, "resyncs: 1") != NULL, "%s", b->out);
 	watch_read(&wb, 2);
 	ck_assert_msg(wb.reload, "b's watcher saw:\n%s", wb.log);
 	/* And the watch goes on after it. */
@@ -416,6 +427,9 @@ START_TEST(test_all_down_reads_served)
 	CTL_EXIT(a, 6, "set", "k", "2");
 	ck_assert_msg(strstr(a->err, "etcd unreachable") != NULL, "%s", a->err);
 	CTL_EXIT(b, 6, "del", "k");
+	CTL_OK(a, "status");
+	ck_assert_msg(strstr(a->out, "etcd: unreachable since") != NULL, "%s",
+	    a->out);
 	/* A restart while etcd is down serves the cache file. */
 	e2e_stop(b);
 	start_host(b, cluster.endpoints);
