@@ -209,22 +209,55 @@ etcd_cluster_wait_healthy(struct etcd_cluster *c, int i, double timeout)
 	return false;
 }
 
-bool
-etcd_cluster_start(struct etcd_cluster *c, char *err, size_t errlen)
+static char base_dir[128];
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-	int ports[2 * ETCD_MEMBERS], i;
-	size_t off = 0;
+	/* On: what cannot go now is left, and the rest removed. */
+	remove(path);
+	return 0;
+}
+
+bool
+etcd_cluster_init(char *err, size_t errlen)
+{
 	struct stat st;
 	const char *base = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
 	        access("/dev/shm", W_OK) == 0
 	    ? "/dev/shm"
 	    : "/tmp";
 
+	snprintf(base_dir, sizeof(base_dir), "%s/objd-etcd.XXXXXX", base);
+	if (mkdtemp(base_dir) == NULL) {
+		snprintf(err, errlen, "mkdtemp %s: %s", base_dir,
+		    strerror(errno));
+		base_dir[0] = '\0';
+		return false;
+	}
+	return true;
+}
+
+void
+etcd_cluster_fini(void)
+{
+	if (base_dir[0] != '\0' && getenv("ETCD_KEEP_LOG") == NULL)
+		nftw(base_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	base_dir[0] = '\0';
+}
+
+bool
+etcd_cluster_start(struct etcd_cluster *c, char *err, size_t errlen)
+{
+	int ports[2 * ETCD_MEMBERS], i;
+	size_t off = 0;
+	const char *base = base_dir[0] != '\0' ? base_dir : "/tmp";
+
 	memset(c, 0, sizeof(*c));
 	for (i = 0; i < ETCD_MEMBERS; i++)
 		c->m[i].pid = -1;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	snprintf(c->dir, sizeof(c->dir), "%s/objd-etcd.XXXXXX", base);
+	snprintf(c->dir, sizeof(c->dir), "%s/cluster.XXXXXX", base);
 	if (mkdtemp(c->dir) == NULL) {
 		snprintf(err, errlen, "mkdtemp %s: %s", c->dir,
 		    strerror(errno));
@@ -277,12 +310,6 @@ reap(struct etcd_member *m)
 		;
 	m->pid = -1;
 	m->stopped = false;
-}
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
 }
 
 void

@@ -38,6 +38,11 @@ struct etcd_cluster {
 /* The etcd program ($ETCD_BIN, or etcd on PATH), or NULL: the tests
  * that need it skip (exit 77) without it. */
 const char *etcd_cluster_program(void);
+/* Once per program, in main, around the run: the folder that holds the
+ * clusters' folders, removed at the end with whatever a failed test
+ * (whose teardown Check does not run) left in it. False with err. */
+bool etcd_cluster_init(char *err, size_t errlen);
+void etcd_cluster_fini(void);
 /* Starts the three members and waits until each answers /health;
  * false with err. */
 bool etcd_cluster_start(struct etcd_cluster *c, char *err, size_t errlen);

@@ -455,6 +455,8 @@ main(void)
 {
 	Suite *suite = suite_create("objd on etcd");
 	TCase *tc;
+	char err[512];
+	int rc;
 
 	if (etcd_cluster_program() == NULL) {
 		printf("SKIP: etcd is not installed (apt-get install "
@@ -470,5 +472,11 @@ main(void)
 	tcase_add_test(tc, test_faults_keep_acknowledged_writes);
 	tcase_add_test(tc, test_watch_resumes_after_compaction);
 	tcase_add_test(tc, test_all_down_reads_served);
-	return e2e_main(suite);
+	if (!etcd_cluster_init(err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 99;
+	}
+	rc = e2e_main(suite);
+	etcd_cluster_fini();
+	return rc;
 }

@@ -530,6 +530,7 @@ main(void)
 	TCase *tc;
 	SRunner *sr;
 	int failed;
+	char err[512];
 
 	if (etcd_cluster_program() == NULL) {
 		printf("SKIP: etcd is not installed (apt-get install "
@@ -546,9 +547,14 @@ main(void)
 	tcase_add_test(tc, test_resync_after_compaction);
 	tcase_add_test(tc, test_all_down);
 	suite_add_tcase(suite, tc);
+	if (!etcd_cluster_init(err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 99;
+	}
 	sr = srunner_create(suite);
 	srunner_run_all(sr, CK_ENV);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	etcd_cluster_fini();
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -629,6 +629,7 @@ main(void)
 	TCase *tc;
 	SRunner *sr;
 	int failed;
+	char err[512];
 
 	tc = tcase_create("framing");
 	tcase_add_test(tc, test_grpc_framing);
@@ -650,9 +651,14 @@ main(void)
 	tcase_add_test(tc, test_all_down);
 	tcase_add_test(tc, test_hung_member_watch);
 	suite_add_tcase(suite, tc);
+	if (!etcd_cluster_init(err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 99;
+	}
 	sr = srunner_create(suite);
 	srunner_run_all(sr, CK_ENV);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	etcd_cluster_fini();
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
