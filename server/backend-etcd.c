@@ -1151,6 +1151,12 @@ backend_etcd_open(struct event_base *base,
 }
 
 void
+backend_etcd_resync(struct backend *be)
+{
+	resync(EB(be));
+}
+
+void
 backend_etcd_stats(const struct backend *be, struct backend_etcd_stats *st)
 {
 	const struct etcd_backend *eb = EB(be);

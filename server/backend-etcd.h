@@ -55,6 +55,9 @@ struct backend_etcd_stats {
 };
 void backend_etcd_stats(const struct backend *be,
     struct backend_etcd_stats *st);
+/* Reads the whole prefix again in the background, then tells the loop
+ * (others_replaced), as after a compacted watch. */
+void backend_etcd_resync(struct backend *be);
 
 /* etcd-objd.c: objd --etcd. */
 struct etcd_mode {
@@ -68,6 +71,10 @@ extern struct etcd_mode etcd_mode;
 struct backend *etcd_mode_start(char *err, size_t errlen);
 /* Writes the cache file, as objd stops. */
 void etcd_mode_stop(void);
+/* With --etcd: starts a read of the whole prefix from etcd (its state
+ * replaces the cache once read, as after a compacted watch) and returns
+ * true; false without --etcd. */
+bool etcd_mode_reload(char *err, size_t errlen);
 /* status: the backend's name, and etcd's side with --etcd; the texts
  * stay valid until the next call. */
 void etcd_mode_status(Objd__StatusInfo *info);

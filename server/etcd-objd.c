@@ -97,6 +97,17 @@ etcd_mode_start(char *err, size_t errlen)
 	return be;
 }
 
+bool
+etcd_mode_reload(char *err, size_t errlen)
+{
+	if (etcd_mode.endpoints == NULL || backend == NULL)
+		return false;
+	log_info("etcd: reading %s again",
+	    etcd_mode.prefix != NULL ? etcd_mode.prefix : BACKEND_ETCD_PREFIX);
+	backend_etcd_resync(backend);
+	return true;
+}
+
 void
 etcd_mode_status(Objd__StatusInfo *info)
 {

@@ -55,7 +55,10 @@ handle_reload(struct conn *c, const Objd__Request *req)
 {
 	char err[1024];
 
-	if (reload_now(true, err, sizeof(err)))
+	/* On etcd the file is objd's own cache: read etcd again instead. */
+	if (etcd_mode_reload(err, sizeof(err)))
+		reply_status(c, req->id, OBJD__STATUS__OK, NULL);
+	else if (reload_now(true, err, sizeof(err)))
 		reply_status(c, req->id, OBJD__STATUS__OK, NULL);
 	else
 		reply_status(c, req->id, OBJD__STATUS__FAILED, err);

@@ -301,6 +301,9 @@ hup_cb(evutil_socket_t sig, short events, void *arg)
 {
 	char err[1024];
 
+	/* On etcd the file is objd's own cache: read etcd again instead. */
+	if (etcd_mode_reload(err, sizeof(err)))
+		return;
 	log_info("reloading %s on SIGHUP", server.file_path);
 	/* systemd shows objd as reloading until it says READY=1 again. */
 	notify_reloading();

@@ -185,6 +185,11 @@ START_TEST(test_two_hosts_in_order)
 	ck_assert_msg(strstr(b->out, "\"prefix\": \"" PREFIX "\"") != NULL,
 	    "%s", b->out);
 	ck_assert_msg(strstr(b->out, "\"resyncs\": 0") != NULL, "%s", b->out);
+	/* reload reads etcd again, not the cache file. */
+	CTL_OK(b, "reload");
+	ck_assert(e2e_log_has(b, "etcd: reading " PREFIX " again"));
+	ck_assert(wait_value(b, "b1", "4"));
+	ck_assert_int_eq(CTL(b, "get", "a1"), 1);
 	objd_close(wa.c);
 	objd_close(wb.c);
 }
