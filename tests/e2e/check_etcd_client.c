@@ -3,8 +3,8 @@
  * real 3-member etcd cluster that each test starts and stops: Txn with
  * compares, Range, a Watch from a revision, a watch from a compacted
  * revision (canceled with compact_revision), failover when the leader is
- * killed, a hung (SIGSTOP) member's watch ended by silence, and gRPC's
- * framing and trailers on their own. Skipped (77) without etcd. */
+ * killed, and a hung (SIGSTOP) member's watch ended by silence.
+ * Skipped (77) without etcd. */
 #include "config.h"
 
 #include <stdio.h>
@@ -558,70 +558,6 @@ START_TEST(test_hung_member_watch)
 }
 END_TEST
 
-START_TEST(test_grpc_framing)
-{
-	Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
-	struct grpc_reader rd = { .max = 64 };
-	const uint8_t *msg;
-	size_t len, mlen;
-	uint8_t *f;
-	char *m = NULL;
-	int status = -1;
-	uint8_t *end;
-	size_t endlen;
-
-	req.key.data = (uint8_t *)"abc";
-	req.key.len = 3;
-	f = grpc_frame(&req.base, &len);
-	ck_assert_int_eq(f[0], 0);
-	ck_assert_int_eq(len,
-	    5 + protobuf_c_message_get_packed_size(&req.base));
-	ck_assert_int_eq(f[4], len - 5);
-	/* Byte by byte: nothing until the message is whole. */
-	for (size_t i = 0; i + 1 < len; i++) {
-		ck_assert(grpc_reader_feed(&rd, f + i, 1));
-		ck_assert_int_eq(grpc_reader_next(&rd, &msg, &mlen), 0);
-	}
-	ck_assert(grpc_reader_feed(&rd, f + len - 1, 1));
-	ck_assert_int_eq(grpc_reader_next(&rd, &msg, &mlen), 1);
-	ck_assert_int_eq(mlen, len - 5);
-	ck_assert(memcmp(msg, f + 5, mlen) == 0);
-	grpc_reader_consume(&rd, mlen);
-	ck_assert_int_eq(grpc_reader_next(&rd, &msg, &mlen), 0);
-	/* Compressed, and over max: bad. */
-	f[0] = 1;
-	ck_assert(grpc_reader_feed(&rd, f, len));
-	ck_assert_int_eq(grpc_reader_next(&rd, &msg, &mlen), -1);
-	grpc_reader_free(&rd);
-	f[0] = 0;
-	f[4] = 65;
-	ck_assert(grpc_reader_feed(&rd, f, 5));
-	ck_assert_int_eq(grpc_reader_next(&rd, &msg, &mlen), -1);
-	grpc_reader_free(&rd);
-	free(f);
-
-	ck_assert(grpc_header("grpc-status: 3\r\n", 16, &status, &m));
-	ck_assert_int_eq(status, 3);
-	ck_assert(grpc_header("Grpc-Message: etcdserver:%20too%20many%0D\r\n",
-	    43, &status, &m));
-	ck_assert_str_eq(m, "etcdserver: too many\r");
-	ck_assert(!grpc_header("content-type: application/grpc\r\n", 32,
-	    &status, &m));
-	ck_assert(grpc_header("grpc-status: x\r\n", 16, &status, &m));
-	ck_assert_int_eq(status, 2);
-	free(m);
-
-	end = etcd_prefix_end("/a/", 3, &endlen);
-	ck_assert_int_eq(endlen, 3);
-	ck_assert(memcmp(end, "/a0", 3) == 0);
-	free(end);
-	end = etcd_prefix_end("a\xff\xff", 3, &endlen);
-	ck_assert_int_eq(endlen, 1);
-	ck_assert_int_eq(end[0], 'b');
-	free(end);
-}
-END_TEST
-
 int
 main(void)
 {
@@ -631,9 +567,6 @@ main(void)
 	int failed;
 	char err[512];
 
-	tc = tcase_create("framing");
-	tcase_add_test(tc, test_grpc_framing);
-	suite_add_tcase(suite, tc);
 	if (etcd_cluster_program() == NULL) {
 		/* The cluster tests need etcd (Debian: etcd-server). */
 		printf("SKIP: etcd is not installed (apt-get install "
