@@ -556,11 +556,16 @@ send_next(struct etcd_backend *eb)
 			if (b->txns[i].changes &&
 			    b->txns[i].status == BACKEND_OK)
 				any = true;
-		if (!any || eb->watch == NULL) {
-			/* Nothing to wait for on the watch, or no watch to
-			 * wait on: a resync makes the cache exact later. */
-			if (any)
-				eb->resync_pending = true;
+		if (!any) {
+			batch_done(eb);
+			return;
+		}
+		/* Nothing watched yet (the first read of etcd is still
+		 * under way): that read brings these changes too. A watch
+		 * that ended is opened again from where it was, and brings
+		 * them then. */
+		if (!eb->loaded) {
+			eb->resync_pending = true;
 			batch_done(eb);
 			return;
 		}
