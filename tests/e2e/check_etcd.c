@@ -349,6 +349,23 @@ START_TEST(test_faults_keep_acknowledged_writes)
 		ck_assert_msg(wait_value(b, acked[k].key, acked[k].value),
 		    "b lost %s", acked[k].key);
 	}
+	/* Each watcher saw every acknowledged write, once, in revision
+	 * order, and both saw the same changes (a RELOAD after a full read
+	 * of etcd may stand for some). */
+	watch_read(&wa, nacked + 1);
+	watch_read(&wb, nacked + 1);
+	ck_assert(wa.rising && wb.rising);
+	if (!wa.reload && !wb.reload)
+		ck_assert_str_eq(wa.log, wb.log);
+	for (int k = 0; k < nacked; k++) {
+		char line[64];
+
+		snprintf(line, sizeof(line), "SET %s@", acked[k].key);
+		ck_assert_msg(wa.reload || strstr(wa.log, line) != NULL,
+		    "a's watcher missed %s:\n%s", acked[k].key, wa.log);
+		ck_assert_msg(wb.reload || strstr(wb.log, line) != NULL,
+		    "b's watcher missed %s:\n%s", acked[k].key, wb.log);
+	}
 	objd_close(wa.c);
 	objd_close(wb.c);
 	e2e_stop(a);
