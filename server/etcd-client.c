@@ -211,7 +211,8 @@ etcd_new(struct event_base *base, const struct etcd_config *cfg, char *err,
 		return NULL;
 	}
 	TAILQ_INIT(&e->xfers);
-	srandom((unsigned)(getpid() ^ (unsigned)(etcd_wall() * 1e6)));
+	/* Jitter apart from other hosts' and processes' (not a secret). */
+	srandom((unsigned)((uint64_t)getpid() ^ (uint64_t)(etcd_wall() * 1e6)));
 	e->cur = (size_t)random() % e->nendpoints;
 	e->reachable = true;
 	e->since = etcd_wall();
