@@ -64,6 +64,12 @@ struct etcd_backend {
 	uint64_t sent_seq;      /* the seq of the Txn out */
 	uint64_t first_seq;     /* the seq of the batch's first Txn */
 	uint64_t seen_seq;      /* the newest own seq the watch brought */
+	int64_t seen_rev;       /* its revision */
+	/* Own Txns answered as unknown or failed after they may have been
+	 * sent: if the watch brings one, it was applied, and the cache
+	 * takes it as a change of others'. */
+	uint64_t unknown[16];
+	size_t nunknown;
 	/* Changes of others that the watch brought after one of the
 	 * batch's own: applied after it. */
 	struct backend_batch *held;
@@ -159,6 +165,33 @@ store_empty(struct store *s)
 
 static void batch_done(struct etcd_backend *eb);
 static void resync(struct etcd_backend *eb);
+
+/* Whether seq was answered unknown; forgets it. */
+static bool
+forget_unknown(struct etcd_backend *eb, uint64_t seq)
+{
+	for (size_t i = 0; i < eb->nunknown; i++) {
+		if (eb->unknown[i] == seq) {
+			eb->unknown[i] = eb->unknown[--eb->nunknown];
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The Txn out is answered unknown: remembered, oldest dropped. */
+static void
+note_unknown(struct etcd_backend *eb, uint64_t seq)
+{
+	size_t max = sizeof(eb->unknown) / sizeof(eb->unknown[0]);
+
+	if (eb->nunknown == max) {
+		memmove(eb->unknown, eb->unknown + 1,
+		    (max - 1) * sizeof(eb->unknown[0]));
+		eb->nunknown--;
+	}
+	eb->unknown[eb->nunknown++] = seq;
+}
 
 /* The changes of one revision, made by others: to the loop. */
 static void
@@ -274,6 +307,8 @@ on_watch(const Etcdserverpb__WatchResponse *r, void *arg)
 		if (rev <= eb->applied)
 			continue;
 		eb->applied = rev;
+		if (ours && forget_unknown(eb, seq))
+			ours = false;
 		if (!ours) {
 			/* After an own change of the batch in flight, the
 			 * others wait for it to be applied. */
@@ -281,8 +316,10 @@ on_watch(const Etcdserverpb__WatchResponse *r, void *arg)
 			    eb->b != NULL && eb->seen_seq >= eb->first_seq);
 			continue;
 		}
-		if (seq > eb->seen_seq)
+		if (seq > eb->seen_seq) {
 			eb->seen_seq = seq;
+			eb->seen_rev = rev;
+		}
 		if (eb->b != NULL && eb->waiting_watch && seq >= eb->last_seq)
 			batch_done(eb);
 	}
@@ -418,6 +455,13 @@ on_settled(const struct etcd_reply *r, void *arg)
 	uint64_t seq;
 
 	eb->call = NULL;
+	/* The watch brought it meanwhile: applied. */
+	if (eb->seen_seq == eb->sent_seq) {
+		txn_applied(eb, eb->next, eb->seen_rev);
+		eb->next++;
+		send_next(eb);
+		return;
+	}
 	if (r->status == ETCD_OK && rr->n_kvs == 1 &&
 	    meta_ours(eb, &rr->kvs[0]->value, &seq) && seq == eb->sent_seq) {
 		txn_applied(eb, eb->next, rr->kvs[0]->mod_revision);
@@ -425,6 +469,7 @@ on_settled(const struct etcd_reply *r, void *arg)
 		send_next(eb);
 		return;
 	}
+	note_unknown(eb, eb->sent_seq);
 	fail_rest(eb, BACKEND_UNKNOWN,
 	    "etcd's answer was lost and the write's outcome is unknown");
 	send_next(eb);
