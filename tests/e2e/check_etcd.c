@@ -442,6 +442,58 @@ START_TEST(test_watch_resumes_after_compaction)
 }
 END_TEST
 
+/* objctl set of n keys k0 .. k<n-1> in one change; its exit status. */
+static int
+set_many(struct session *s, int n)
+{
+	const char *argv[2 + 2 * 200];
+	char keys[200][8];
+	int i, argc = 0;
+
+	argv[argc++] = "set";
+	for (i = 0; i < n; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+		argv[argc++] = keys[i];
+		argv[argc++] = "v";
+	}
+	argv[argc] = NULL;
+	return e2e_objctl(s, NULL, NULL, argv);
+}
+
+START_TEST(test_limits_refused_whole)
+{
+	objd_client *c;
+	Objd__Value v = OBJD__VALUE__INIT;
+	char *big;
+	const char *key = "big";
+	const Objd__Value *vals[1] = { &v };
+
+	start_host(a, cluster.endpoints);
+	/* 128 keys and the meta key pass etcd's 128 operations: refused
+	 * whole, with the limit named, and nothing written. */
+	ck_assert_int_eq(set_many(a, 128), 2);
+	ck_assert_msg(strstr(a->err, "--max-txn-ops") != NULL, "%s", a->err);
+	CTL_EXIT(a, 1, "get", "k0");
+	ck_assert_int_eq(set_many(a, 127), 0);
+	CTL_OK(a, "get", "k126");
+	/* 2 MiB passes etcd's 1.5 MiB request limit. */
+	big = malloc(2u << 20);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'x', (2u << 20) - 1);
+	big[(2u << 20) - 1] = '\0';
+	v.kind_case = OBJD__VALUE__KIND_STRING_VALUE;
+	v.string_value = big;
+	c = e2e_client(a);
+	ck_assert_int_eq(objd_set(c, &key, vals, 1), OBJD_INVALID);
+	ck_assert_msg(strstr(objd_client_error(c), "--max-request-bytes") !=
+	        NULL,
+	    "%s", objd_client_error(c));
+	objd_close(c);
+	free(big);
+	CTL_EXIT(a, 1, "get", "big");
+}
+END_TEST
+
 START_TEST(test_all_down_reads_served)
 {
 	char err[512];
@@ -501,6 +553,7 @@ main(void)
 	tcase_add_test(tc, test_cas_race);
 	tcase_add_test(tc, test_faults_keep_acknowledged_writes);
 	tcase_add_test(tc, test_watch_resumes_after_compaction);
+	tcase_add_test(tc, test_limits_refused_whole);
 	tcase_add_test(tc, test_all_down_reads_served);
 	if (!etcd_cluster_init(err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
