@@ -514,24 +514,28 @@ on_txn(const struct etcd_reply *r, void *arg)
 		eb->call = etcd_range(eb->client, &req, on_settled, eb);
 		return;
 	}
+	/* etcd's limits refuse that request alone (INVALID); anything
+	 * else (authentication, permission, no quorum) is etcd failing
+	 * it, and the ones after. */
 	if (r->status == ETCD_INVALID_ARGUMENT &&
-	    strstr(r->message, "too many operations") != NULL)
+	    strstr(r->message, "too many operations") != NULL) {
 		snprintf(why, sizeof(why),
 		    "the request has more operations than etcd's "
 		    "--max-txn-ops allows: %s",
 		    r->message);
-	else if (r->status == ETCD_INVALID_ARGUMENT &&
-	    strstr(r->message, "too large") != NULL)
+		refuse_one(eb, why);
+	} else if (r->status == ETCD_INVALID_ARGUMENT &&
+	    strstr(r->message, "too large") != NULL) {
 		snprintf(why, sizeof(why),
 		    "the request is larger than etcd's "
 		    "--max-request-bytes allows: %s",
 		    r->message);
-	else
-		snprintf(why, sizeof(why), "%s", r->message);
-	if (r->status == ETCD_INVALID_ARGUMENT)
 		refuse_one(eb, why);
-	else
+	} else {
+		snprintf(why, sizeof(why), "etcd refused the write: %s",
+		    r->message);
 		fail_rest(eb, BACKEND_FAILED, why);
+	}
 	send_next(eb);
 }
 
@@ -1108,6 +1112,11 @@ etcd_close(struct backend *be)
 	free(eb->kprefix);
 	free(eb->meta);
 	free((char *)eb->ecfg.endpoints);
+	free((char *)eb->ecfg.user);
+	if (eb->ecfg.password != NULL)
+		explicit_bzero((char *)eb->ecfg.password,
+		    strlen(eb->ecfg.password));
+	free((char *)eb->ecfg.password);
 	for (size_t i = 0; i < eb->nheld; i++) {
 		for (size_t j = 0; j < eb->held[i].nchanges; j++)
 			free(eb->held[i].changes[j].entry);
@@ -1163,6 +1172,8 @@ backend_etcd_open(struct event_base *base,
 	eb->base = base;
 	etcd_config_defaults(&eb->ecfg);
 	eb->ecfg.endpoints = cfg->endpoints;
+	eb->ecfg.user = cfg->user;
+	eb->ecfg.password = cfg->password;
 	eb->ecfg.call_timeout =
 	    cfg->write_timeout > 0 ? cfg->write_timeout : 5.0;
 	if ((eb->client = etcd_new(base, &eb->ecfg, err, errlen)) == NULL) {
@@ -1171,6 +1182,8 @@ backend_etcd_open(struct event_base *base,
 	}
 	/* The private load loop makes clients of its own from ecfg. */
 	eb->ecfg.endpoints = xstrdup(cfg->endpoints);
+	eb->ecfg.user = cfg->user ? xstrdup(cfg->user) : NULL;
+	eb->ecfg.password = cfg->password ? xstrdup(cfg->password) : NULL;
 	eb->prefix = xstrdup(prefix);
 	eb->prefixlen = strlen(prefix);
 	eb->kprefix = xasprintf("%sk/", prefix);

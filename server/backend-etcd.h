@@ -28,6 +28,8 @@ struct backend_etcd_config {
 	size_t max_request_bytes;
 	/* How long a write may wait for etcd's answer (seconds); 0: 5. */
 	double write_timeout;
+	/* etcd's authentication, or NULL. */
+	const char *user, *password;
 };
 
 #define BACKEND_ETCD_PREFIX "/objd/"
@@ -61,9 +63,11 @@ void backend_etcd_resync(struct backend *be);
 
 /* etcd-objd.c: objd --etcd. */
 struct etcd_mode {
-	const char *endpoints; /* --etcd; NULL: the file is the backend */
-	const char *prefix;    /* --etcd-prefix */
-	size_t max_txn_ops;    /* --etcd-max-txn-ops */
+	const char *endpoints;     /* --etcd; NULL: the file is the backend */
+	const char *prefix;        /* --etcd-prefix */
+	size_t max_txn_ops;        /* --etcd-max-txn-ops */
+	const char *user;          /* --etcd-user */
+	const char *password_file; /* --etcd-password-file */
 };
 extern struct etcd_mode etcd_mode;
 /* The etcd backend, with the cluster's state loaded into server.store

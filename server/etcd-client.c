@@ -206,6 +206,12 @@ etcd_new(struct event_base *base, const struct etcd_config *cfg, char *err,
 	e->base = base;
 	e->cfg = *cfg;
 	e->cfg.endpoints = NULL;
+	if (cfg->user != NULL) {
+		e->user = xstrdup(cfg->user);
+		e->password = xstrdup(cfg->password ? cfg->password : "");
+	}
+	e->cfg.user = e->user;
+	e->cfg.password = e->password;
 	if (!parse_endpoints(e, cfg->endpoints, err, errlen)) {
 		etcd_free(e);
 		return NULL;
@@ -246,6 +252,7 @@ etcd_new(struct event_base *base, const struct etcd_config *cfg, char *err,
 }
 
 static void xfer_stop(struct etcd_xfer *x);
+static void auth_start(struct etcd *e);
 
 void
 etcd_free(struct etcd *e)
@@ -267,6 +274,12 @@ etcd_free(struct etcd *e)
 	if (e->deferred != NULL)
 		event_free(e->deferred);
 	curl_slist_free_all(e->headers);
+	free(e->user);
+	if (e->password != NULL)
+		explicit_bzero(e->password, strlen(e->password));
+	free(e->password);
+	free(e->token);
+	free(e->auth_error);
 	for (i = 0; i < e->nendpoints; i++)
 		free(e->endpoints[i]);
 	free(e->endpoints);
@@ -372,14 +385,38 @@ etcd_xfer_start(struct etcd_xfer *x, const char *method)
 	x->in.len = 0;
 	x->errbuf[0] = '\0';
 	x->last_rx = etcd_mono();
-	if ((c = curl_easy_init()) == NULL)
+	if (e->user != NULL && !x->is_auth && e->token == NULL) {
+		/* The Authenticate this one waited for failed. */
+		if (x->auth_tried && !e->authing && e->auth_error != NULL) {
+			snprintf(x->errbuf, sizeof(x->errbuf), "%s",
+			    e->auth_error);
+			x->auth_tried = false;
+			return false;
+		}
+		x->parked = x->auth_tried = true;
+		if (!e->authing)
+			auth_start(e);
+		return true;
+	}
+	x->auth_tried = false;
+	curl_slist_free_all(x->headers);
+	x->headers = NULL;
+	for (const struct curl_slist *h = e->headers; h != NULL; h = h->next)
+		x->headers = curl_slist_append(x->headers, h->data);
+	if (e->token != NULL && !x->is_auth) {
+		char *line = xasprintf("token: %s", e->token);
+
+		x->headers = curl_slist_append(x->headers, line);
+		free(line);
+	}
+	if (x->headers == NULL || (c = curl_easy_init()) == NULL)
 		return false;
 	url = xasprintf("%s%s", e->endpoints[x->endpoint], method);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	free(url);
 	curl_easy_setopt(c, CURLOPT_HTTP_VERSION,
 	    (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, e->headers);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, x->headers);
 	curl_easy_setopt(c, CURLOPT_POST, 1L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
@@ -388,8 +425,6 @@ etcd_xfer_start(struct etcd_xfer *x, const char *method)
 	curl_easy_setopt(c, CURLOPT_PRIVATE, x);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->errbuf);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	if (getenv("OBJD_CURL_VERBOSE") != NULL)
-		curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
 	    (long)(e->cfg.attempt_timeout * 1000));
 	if (e->reuse) {
@@ -439,6 +474,7 @@ etcd_xfer_free(struct etcd_xfer *x)
 		event_free(x->retry);
 	if (x->idle != NULL)
 		event_free(x->idle);
+	curl_slist_free_all(x->headers);
 	grpc_reader_free(&x->in);
 	free(x->grpc_message);
 	free(x->body);
@@ -460,6 +496,61 @@ etcd_xfer_kill(struct etcd_xfer *x)
 }
 
 /* The unary calls. */
+
+static struct etcd_call *call_new(struct etcd *e, const char *method,
+    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+    bool idempotent, etcd_reply_cb cb, void *arg);
+
+void
+etcd_token_refused(struct etcd *e)
+{
+	free(e->token);
+	e->token = NULL;
+}
+
+/* The token is there, or Authenticate failed: the transfers that waited
+ * start, or fail with why. */
+static void
+on_auth(const struct etcd_reply *r, void *arg)
+{
+	struct etcd *e = arg;
+	const Etcdserverpb__AuthenticateResponse *ar =
+	    (const Etcdserverpb__AuthenticateResponse *)r->msg;
+	struct etcd_xfer *x;
+
+	e->authing = false;
+	free(e->auth_error);
+	e->auth_error = NULL;
+	if (r->status == ETCD_OK && ar->token != NULL && *ar->token != '\0')
+		e->token = xstrdup(ar->token);
+	else {
+		e->auth_error = xasprintf("etcd authentication as %s: %s",
+		    e->user, r->message ? r->message : "no token");
+		log_warnx("%s", e->auth_error);
+	}
+	TAILQ_FOREACH (x, &e->xfers, entry) {
+		if (x->parked && !x->dead) {
+			x->parked = false;
+			evtimer_add(x->retry, &zero);
+		}
+	}
+}
+
+static void
+auth_start(struct etcd *e)
+{
+	Etcdserverpb__AuthenticateRequest req =
+	    ETCDSERVERPB__AUTHENTICATE_REQUEST__INIT;
+	struct etcd_xfer *x;
+
+	req.name = e->user;
+	req.password = e->password;
+	e->authing = true;
+	x = (struct etcd_xfer *)call_new(e, "/etcdserverpb.Auth/Authenticate",
+	    &req.base, &etcdserverpb__authenticate_response__descriptor, true,
+	    on_auth, e);
+	x->is_auth = true;
+}
 
 static void call_attempt(evutil_socket_t fd, short what, void *arg);
 
@@ -535,6 +626,16 @@ call_done(struct etcd_xfer *x, CURLcode result)
 		return;
 	}
 	etcd_contact(x->e, x->endpoint);
+	if (x->grpc_status == ETCD_UNAUTHENTICATED && x->e->user != NULL &&
+	    !x->is_auth && !x->reauthed) {
+		/* The token expired or the member does not know it: refused,
+		 * so not applied. Once more, with a new token. */
+		x->reauthed = true;
+		etcd_token_refused(x->e);
+		xfer_stop(x);
+		evtimer_add(x->retry, &zero);
+		return;
+	}
 	if (x->grpc_status == ETCD_UNAVAILABLE ||
 	    x->grpc_status == ETCD_DEADLINE_EXCEEDED) {
 		/* "leader changed", "no leader", "request timed out": the
@@ -568,7 +669,9 @@ call_attempt(evutil_socket_t fd, short what, void *arg)
 
 	if (!etcd_xfer_start(x, x->method)) {
 		call_deliver(x, ETCD_UNAVAILABLE,
-		    "etcd unreachable: cannot start a transfer", false, NULL);
+		    x->errbuf[0] ? x->errbuf
+		                 : "etcd unreachable: cannot start a transfer",
+		    false, NULL);
 		etcd_defer(x->e);
 	}
 }

@@ -22,8 +22,13 @@ struct etcd_xfer {
 	int grpc_status; /* -1 until the trailers said */
 	char *grpc_message;
 	char errbuf[CURL_ERROR_SIZE];
-	double last_rx; /* monotonic: when bytes last came */
-	struct event *retry;
+	double last_rx;             /* monotonic: when bytes last came */
+	struct event *retry;        /* starts the transfer (again) */
+	struct curl_slist *headers; /* the client's, and the token */
+	bool is_auth;               /* the Authenticate call itself */
+	bool parked;                /* waits for a token */
+	bool auth_tried;            /* has waited for one */
+	bool reauthed; /* has got a new token after etcd refused one */
 
 	/* A unary call: its framed request, and where the answer goes. */
 	uint8_t *body;
@@ -62,6 +67,10 @@ struct etcd {
 	struct event *deferred; /* etcd_process from the loop */
 	struct curl_slist *headers;
 	TAILQ_HEAD(, etcd_xfer) xfers;
+	char *user, *password;
+	char *token;      /* NULL: none yet */
+	bool authing;     /* an Authenticate call is out */
+	char *auth_error; /* why the last one failed */
 };
 
 double etcd_wall(void);
@@ -76,6 +85,8 @@ bool etcd_xfer_start(struct etcd_xfer *x, const char *method);
 void etcd_xfer_free(struct etcd_xfer *x);
 /* Stops x's transfer and marks it for the sweep. */
 void etcd_xfer_kill(struct etcd_xfer *x);
+/* etcd refused the token: the next transfer gets a new one. */
+void etcd_token_refused(struct etcd *e);
 
 /* etcd-watch.c */
 bool etcd_watch_setup(struct etcd_xfer *x, CURL *c);

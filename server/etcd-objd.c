@@ -8,6 +8,8 @@
  * reached, and is written with the cache's state when objd stops; it
  * is not written on each change (etcd's raft majority is the durable
  * copy) nor watched for outside replacement. */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,20 +64,67 @@ static const struct backend_hooks etcd_hooks = {
 	.snapshot_done = compact_settle,
 };
 
+/* The password: the file's first line. */
+static char *
+read_password(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "--etcd-password-file %s: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	n = getline(&line, &cap, f);
+	fclose(f);
+	if (n <= 0) {
+		snprintf(err, errlen, "--etcd-password-file %s is empty", path);
+		free(line);
+		return NULL;
+	}
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	return line;
+}
+
 struct backend *
 etcd_mode_start(char *err, size_t errlen)
 {
 	struct backend_etcd_config cfg = { 0 };
 	struct backend *be;
 	struct store *fresh;
+	char *password = NULL;
 
 	/* Other hosts write too: requests hand their compares to etcd. */
 	batch_want_compares = true;
 	cfg.endpoints = etcd_mode.endpoints;
 	cfg.prefix = etcd_mode.prefix;
 	cfg.max_txn_ops = etcd_mode.max_txn_ops;
-	if ((be = backend_etcd_open(server.base, &cfg, &etcd_hooks, err,
-	         errlen)) == NULL)
+	if (etcd_mode.password_file != NULL && etcd_mode.user == NULL) {
+		snprintf(err, errlen, "--etcd-password-file needs --etcd-user");
+		return NULL;
+	}
+	if (etcd_mode.user != NULL) {
+		if (etcd_mode.password_file == NULL) {
+			snprintf(err, errlen,
+			    "--etcd-user needs --etcd-password-file");
+			return NULL;
+		}
+		if ((password = read_password(etcd_mode.password_file, err,
+		         errlen)) == NULL)
+			return NULL;
+		cfg.user = etcd_mode.user;
+		cfg.password = password;
+	}
+	be = backend_etcd_open(server.base, &cfg, &etcd_hooks, err, errlen);
+	if (password != NULL) {
+		explicit_bzero(password, strlen(password));
+		free(password);
+	}
+	if (be == NULL)
 		return NULL;
 	fresh = store_new();
 	if (be->ops->load(be, fresh, true, err, errlen) != BACKEND_LOAD_OK) {

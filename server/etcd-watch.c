@@ -122,7 +122,8 @@ on_start(evutil_socket_t fd, short what, void *arg)
 
 	if (!etcd_xfer_start(x, "/etcdserverpb.Watch/Watch")) {
 		watch_end(x, ETCD_UNAVAILABLE,
-		    "etcd unreachable: cannot start a transfer");
+		    x->errbuf[0] ? x->errbuf
+		                 : "etcd unreachable: cannot start a transfer");
 		return;
 	}
 	tv.tv_sec = (time_t)x->e->cfg.watch_idle;
@@ -210,6 +211,8 @@ etcd_watch_done(struct etcd_xfer *x, CURLcode result)
 	}
 	if (status == ETCD_UNAVAILABLE || status == ETCD_DEADLINE_EXCEEDED)
 		etcd_failed(x->e, x->endpoint, why);
+	if (status == ETCD_UNAUTHENTICATED)
+		etcd_token_refused(x->e);
 	curl_multi_remove_handle(x->e->multi, x->easy);
 	curl_easy_cleanup(x->easy);
 	x->easy = NULL;

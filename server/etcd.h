@@ -41,6 +41,7 @@ enum {
 	ETCD_FAILED_PRECONDITION = 9,
 	ETCD_OUT_OF_RANGE = 11,
 	ETCD_UNAVAILABLE = 14,
+	ETCD_UNAUTHENTICATED = 16,
 };
 
 struct etcd_config {
@@ -58,6 +59,10 @@ struct etcd_config {
 	/* Backoff between rounds over every endpoint: from min, doubling
 	 * up to max, each wait jittered down by up to half. */
 	double backoff_min, backoff_max;
+	/* etcd's authentication, or NULL: calls carry the token that
+	 * Authenticate gives for them, got again when etcd says it is no
+	 * longer valid (simple tokens expire). */
+	const char *user, *password;
 };
 
 /* The defaults for cfg (endpoints left NULL). */

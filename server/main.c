@@ -52,6 +52,7 @@ usage(FILE *out)
 	    "            [--max-client-output SIZE] [--max-output-total SIZE]\n"
 	    "            [--history N] [--history-bytes SIZE]\n"
 	    "            [--etcd URL[,URL...]] [--etcd-prefix PREFIX]\n"
+	    "            [--etcd-user NAME --etcd-password-file PATH]\n"
 	    "            [--log-level error|warn|info|debug] [--help] "
 	    "[--version]\n"
 	    "\n"
@@ -129,7 +130,10 @@ usage(FILE *out)
 	    "  --etcd-prefix PREFIX the object's etcd keys start with it\n"
 	    "                       (default /objd/)\n"
 	    "  --etcd-max-txn-ops N operations etcd takes in one transaction\n"
-	    "                       (etcd's --max-txn-ops, default 128)\n");
+	    "                       (etcd's --max-txn-ops, default 128)\n"
+	    "  --etcd-user NAME     authenticate to etcd as NAME, with the\n"
+	    "  --etcd-password-file PATH\n"
+	    "                       first line of PATH as the password\n");
 }
 
 /* Fails the start: tells the waiting parent, or stderr, and exits. */
@@ -345,7 +349,9 @@ enum {
 	OPT_HISTORY_BYTES,
 	OPT_ETCD,
 	OPT_ETCD_PREFIX,
-	OPT_ETCD_MAX_TXN_OPS
+	OPT_ETCD_MAX_TXN_OPS,
+	OPT_ETCD_USER,
+	OPT_ETCD_PASSWORD_FILE
 };
 
 static const struct option longopts[] = {
@@ -365,6 +371,9 @@ static const struct option longopts[] = {
 	{ "etcd", required_argument, NULL, OPT_ETCD },
 	{ "etcd-prefix", required_argument, NULL, OPT_ETCD_PREFIX },
 	{ "etcd-max-txn-ops", required_argument, NULL, OPT_ETCD_MAX_TXN_OPS },
+	{ "etcd-user", required_argument, NULL, OPT_ETCD_USER },
+	{ "etcd-password-file", required_argument, NULL,
+	    OPT_ETCD_PASSWORD_FILE },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "file", required_argument, NULL, 'F' },
 	{ "socket", required_argument, NULL, 's' },
@@ -489,6 +498,12 @@ apply_option(int ch, const char *arg, void *foreground)
 		if (*arg == '\0')
 			config_fail("--etcd-prefix is empty");
 		etcd_mode.prefix = arg;
+		break;
+	case OPT_ETCD_USER:
+		etcd_mode.user = arg;
+		break;
+	case OPT_ETCD_PASSWORD_FILE:
+		etcd_mode.password_file = arg;
 		break;
 	case OPT_ETCD_MAX_TXN_OPS:
 		etcd_mode.max_txn_ops =

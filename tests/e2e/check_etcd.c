@@ -494,6 +494,32 @@ START_TEST(test_limits_refused_whole)
 }
 END_TEST
 
+START_TEST(test_auth)
+{
+	const char *pw = e2e_path(a, "etcd-password");
+	struct objd_opts o = { 0 };
+
+	ck_assert_int_eq(
+	    etcd_cluster_ctl(&cluster,
+	        (const char *const[]){ "user", "add", "root:secret", NULL }),
+	    0);
+	ck_assert_int_eq(etcd_cluster_ctl(&cluster,
+	                     (const char *const[]){ "auth", "enable", NULL }),
+	    0);
+	e2e_write_file(pw, "secret\n", 7);
+	o.extra = E2E_ARGV("--etcd", cluster.endpoints, "--etcd-prefix", PREFIX,
+	    "--etcd-user", "root", "--etcd-password-file", pw);
+	e2e_start_opts(a, &o);
+	CTL_OK(a, "set", "k", "1");
+	ck_assert_str_eq(CTL_OK(a, "get", "k"), "1\n");
+	/* Another host without the password: it serves its file, and
+	 * etcd refuses its writes. */
+	start_host(b, cluster.endpoints);
+	CTL_EXIT(b, 6, "set", "k", "2");
+	ck_assert_str_eq(CTL_OK(a, "get", "k"), "1\n");
+}
+END_TEST
+
 START_TEST(test_all_down_reads_served)
 {
 	char err[512];
@@ -555,6 +581,7 @@ main(void)
 	tcase_add_test(tc, test_watch_resumes_after_compaction);
 	tcase_add_test(tc, test_limits_refused_whole);
 	tcase_add_test(tc, test_all_down_reads_served);
+	tcase_add_test(tc, test_auth);
 	if (!etcd_cluster_init(err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		return 99;

@@ -558,6 +558,71 @@ START_TEST(test_hung_member_watch)
 }
 END_TEST
 
+/* A client of the cluster as user, with password (NULL: none). */
+static struct etcd *
+client_as(const char *user, const char *password)
+{
+	struct etcd_config cfg;
+	struct etcd *e;
+	char err[256];
+
+	etcd_config_defaults(&cfg);
+	cfg.endpoints = cluster.endpoints;
+	cfg.user = user;
+	cfg.password = password;
+	cfg.call_timeout = 5;
+	e = etcd_new(base, &cfg, err, sizeof(err));
+	ck_assert_msg(e != NULL, "%s", err);
+	return e;
+}
+
+START_TEST(test_auth)
+{
+	struct etcd *plain = client;
+	struct seen s = { 0 };
+	struct etcd_watch *w;
+	Etcdserverpb__RangeResponse *r;
+	int status;
+	bool wait = false;
+	int64_t rev;
+
+	ck_assert_int_eq(
+	    etcd_cluster_ctl(&cluster,
+	        (const char *const[]){ "user", "add", "root:rootpw", NULL }),
+	    0);
+	ck_assert_int_eq(etcd_cluster_ctl(&cluster,
+	                     (const char *const[]){ "auth", "enable", NULL }),
+	    0);
+	/* Without a token: refused, as not applied. */
+	r = range("/a/k", 0, &status);
+	ck_assert_ptr_null(r);
+	ck_assert_int_ne(status, ETCD_OK);
+
+	/* With the password: Authenticate, then every call carries the
+	 * token; the watch too. */
+	client = client_as("root", "rootpw");
+	rev = put("/a/k", "v");
+	r = range("/a/k", 0, &status);
+	ck_assert_int_eq(status, ETCD_OK);
+	ck_assert_int_eq(r->n_kvs, 1);
+	etcdserverpb__range_response__free_unpacked(r, NULL);
+	w = watch_prefix("/a/", rev, &s);
+	for (double end = now() + 30; s.events < 1 && !s.ended && now() < end;)
+		run_until(&wait, 0.2);
+	ck_assert_msg(s.events == 1, "%s", s.log);
+	etcd_watch_close(w);
+	etcd_free(client);
+
+	/* A wrong password: every call fails, saying why. */
+	client = client_as("root", "wrong");
+	r = range("/a/k", 0, &status);
+	ck_assert_ptr_null(r);
+	ck_assert_int_ne(status, ETCD_OK);
+	etcd_free(client);
+	client = plain;
+}
+END_TEST
+
 int
 main(void)
 {
@@ -583,6 +648,7 @@ main(void)
 	tcase_add_test(tc, test_failover_leader_killed);
 	tcase_add_test(tc, test_all_down);
 	tcase_add_test(tc, test_hung_member_watch);
+	tcase_add_test(tc, test_auth);
 	suite_add_tcase(suite, tc);
 	if (!etcd_cluster_init(err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
