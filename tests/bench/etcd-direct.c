@@ -66,7 +66,7 @@ send_one(struct slot *s)
 	if (set_test) {
 		Etcdserverpb__TxnRequest req = ETCDSERVERPB__TXN_REQUEST__INIT;
 		Etcdserverpb__RequestOp op = ETCDSERVERPB__REQUEST_OP__INIT,
-					*ops[1] = { &op };
+		                        *ops[1] = { &op };
 		Etcdserverpb__PutRequest put = ETCDSERVERPB__PUT_REQUEST__INIT;
 
 		put.key.data = (uint8_t *)key;
@@ -106,8 +106,8 @@ main(int argc, char **argv)
 	char err[256];
 	double began, took;
 
-	if (argc != 5 || (strcmp(argv[2], "get") != 0 &&
-	                     strcmp(argv[2], "set") != 0)) {
+	if (argc != 5 ||
+	    (strcmp(argv[2], "get") != 0 && strcmp(argv[2], "set") != 0)) {
 		fprintf(stderr,
 		    "usage: etcd-direct ENDPOINTS get|set REQUESTS CLIENTS\n");
 		return 2;
