@@ -233,12 +233,15 @@ access_permits(struct conn *c, const struct request_kind *k, uint64_t id)
 	char why[256];
 
 	enum access_level level = conn_access(c);
-	long uid = (long)conn_uid(c), pid = (long)conn_pid(c);
-	unsigned long long serial = (unsigned long long)conn_serial(c);
+	long uid, pid;
+	unsigned long long serial;
 
 	if (k != NULL &&
 	    (level == ACCESS_WRITE || (level == ACCESS_READ && !k->writes)))
 		return true;
+	uid = (long)conn_uid(c);
+	pid = (long)conn_pid(c);
+	serial = (unsigned long long)conn_serial(c);
 	if (level == ACCESS_READ)
 		snprintf(why, sizeof(why),
 		    "permission denied: uid %ld may only read from this objd, "

@@ -398,8 +398,8 @@ fail_rest(struct etcd_backend *eb, enum backend_status st, const char *why)
 {
 	struct backend_batch *b = eb->b;
 
-	if (b->error[0] == '\0')
-		snprintf(b->error, sizeof(b->error), "%s", why);
+	if (b->error == NULL)
+		b->error = xstrdup(why);
 	for (size_t i = eb->next; i < b->ntxns; i++) {
 		if (!b->txns[i].changes) {
 			b->txns[i].status = BACKEND_OK;
@@ -421,8 +421,8 @@ refuse_one(struct etcd_backend *eb, const char *why)
 	struct backend_batch *b = eb->b;
 	struct backend_txn *t = &b->txns[eb->next];
 
-	if (b->error[0] == '\0')
-		snprintf(b->error, sizeof(b->error), "%s", why);
+	if (b->error == NULL)
+		b->error = xstrdup(why);
 	free(t->error);
 	t->error = xstrdup(why);
 	t->status = BACKEND_INVALID;
@@ -589,7 +589,7 @@ send_next(struct etcd_backend *eb)
 	Etcdserverpb__Compare *cmps, **cmpp;
 	uint8_t **keys;
 	char metaval[128];
-	size_t n = 0, nk = 0, i, size;
+	size_t n = 0, nk = 0, ncmp = 0, i, size;
 
 	while (eb->next < b->ntxns && !b->txns[eb->next].changes) {
 		t = &b->txns[eb->next];
@@ -630,7 +630,10 @@ send_next(struct etcd_backend *eb)
 	for (i = 0; i < b->nchanges; i++)
 		if (b->changes[i].txn == eb->next)
 			n++;
-	if (n + 1 > eb->max_ops || t->ncompares > eb->max_ops) {
+	for (i = 0; i < b->ncompares; i++)
+		if (b->compares[i].txn == eb->next)
+			ncmp++;
+	if (n + 1 > eb->max_ops || ncmp > eb->max_ops) {
 		char why[256];
 
 		snprintf(why, sizeof(why),
@@ -646,9 +649,9 @@ send_next(struct etcd_backend *eb)
 	opp = xcalloc(n + 1, sizeof(*opp));
 	puts = xcalloc(n + 1, sizeof(*puts));
 	dels = xcalloc(n + 1, sizeof(*dels));
-	keys = xcalloc(n + t->ncompares + 1, sizeof(*keys));
-	cmps = xcalloc(t->ncompares + 1, sizeof(*cmps));
-	cmpp = xcalloc(t->ncompares + 1, sizeof(*cmpp));
+	keys = xcalloc(n + ncmp + 1, sizeof(*keys));
+	cmps = xcalloc(ncmp + 1, sizeof(*cmps));
+	cmpp = xcalloc(ncmp + 1, sizeof(*cmpp));
 	for (i = 0; i < b->nchanges; i++) {
 		const struct backend_change *c = &b->changes[i];
 		const struct store_entry *e = c->entry;
@@ -695,13 +698,16 @@ send_next(struct etcd_backend *eb)
 	opp[n] = &ops[n];
 	req.n_success++;
 	req.success = opp;
-	for (i = 0; i < t->ncompares; i++) {
-		set_compare(&cmps[i], eb, &t->compares[i], &keys[nk]);
+	for (i = 0; i < b->ncompares; i++) {
+		if (b->compares[i].txn != eb->next)
+			continue;
+		set_compare(&cmps[req.n_compare], eb, &b->compares[i],
+		    &keys[nk]);
 		if (keys[nk] != NULL)
 			nk++;
-		cmpp[i] = &cmps[i];
+		cmpp[req.n_compare] = &cmps[req.n_compare];
+		req.n_compare++;
 	}
-	req.n_compare = t->ncompares;
 	req.compare = cmpp;
 	size = protobuf_c_message_get_packed_size(&req.base);
 	if (size > eb->max_bytes) {
@@ -738,7 +744,6 @@ etcd_commit(struct backend *be, struct backend_batch *b)
 	eb->last_seq = 0;
 	eb->first_seq = eb->seq + 1;
 	eb->waiting_watch = false;
-	b->error[0] = '\0';
 	send_next(eb);
 }
 

@@ -90,7 +90,7 @@ file_done(struct file_backend *fb, struct backend_batch *b, int rc,
 			b->txns[i].revision = b->base;
 	}
 	if (rc != 0) {
-		snprintf(b->error, sizeof(b->error), "%s", err);
+		b->error = xstrdup(err);
 		b->revision = b->base;
 	}
 	fb->be.hooks->committed(b);
@@ -102,7 +102,7 @@ file_synced(int sync_errno)
 {
 	struct file_backend *fb = file_backend;
 	struct backend_batch *b = fb->syncing;
-	char err[sizeof(b->error)];
+	char err[1024];
 	int rc;
 
 	fb->syncing = NULL;
@@ -115,7 +115,7 @@ static void
 file_commit(struct backend *be, struct backend_batch *b)
 {
 	struct file_backend *fb = (struct file_backend *)be;
-	char err[sizeof(b->error)];
+	char err[1024];
 	int rc;
 
 	objfile_changes_init(fb->f, &fb->out);

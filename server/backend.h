@@ -52,6 +52,7 @@ enum backend_compare_kind {
 	BACKEND_CMP_OBJECT_REVISION, /* the object's revision == revision */
 };
 struct backend_compare {
+	size_t txn; /* the index of the txn it guards */
 	enum backend_compare_kind kind;
 	const char *key; /* NULL for BACKEND_CMP_OBJECT_REVISION */
 	size_t keylen;
@@ -61,14 +62,14 @@ struct backend_compare {
 /* One key's change in a batch. For a set, entry is the new entry (key
  * and value); for a delete, an entry holding the key alone. The backend
  * sets entry->revision to the revision of the change it is part of,
- * before done is called. */
+ * before its committed hook is called. */
 struct backend_change {
 	struct store_entry *entry;
 	size_t txn; /* the index of its txn in the batch */
-	bool delete;
 	/* commit.c's own, for its index of pending keys. */
 	uint64_t hash;
 	uint32_t slot;
+	bool delete;
 };
 
 /* One request's change: atomic, and in order after the txns before it
@@ -79,21 +80,21 @@ struct backend_txn {
 	/* In: what commit.c asks for. */
 	bool changes;
 	bool expire; /* its deletes are expiries (watchers see EXPIRE) */
-	/* The lease its sets give their keys: a deadline (wall clock, ms)
-	 * and a holder, both 0 for none. */
-	uint64_t deadline, holder;
-	const struct backend_compare *compares; /* may be NULL */
-	size_t ncompares;
-	/* Out: set by the backend before done. revision is the object's
-	 * revision once this txn is applied; revisions rise through a
-	 * batch, with gaps allowed (etcd's). */
+	/* Out: set by the backend before committed (with revision). */
 	enum backend_status status;
+	/* commit.c's own: the answer of a txn without changes. */
+	Objd__Status answer;
+	/* In: the lease its sets give their keys: a deadline (wall clock,
+	 * ms) and a holder, both 0 for none. */
+	uint64_t deadline, holder;
+	/* Out: the object's revision once this txn is applied; revisions
+	 * rise through a batch, with gaps allowed (etcd's). */
 	uint64_t revision;
 	/* commit.c's own: who is answered (block.c; a NULL conn for a
-	 * change of objd's own), and the answer of a txn without changes
-	 * (an error it owns). */
+	 * change of objd's own), and the error of a txn without changes
+	 * (which it owns). The fields are laid out so that a txn takes 72
+	 * bytes: a pipeline's batch holds one for each request. */
 	struct ticket ticket;
-	Objd__Status answer;
 	char *error;
 };
 
@@ -107,10 +108,14 @@ struct backend_batch {
 	 * of the commit (seconds), which history records. */
 	uint64_t base;
 	int64_t time;
-	/* Out: the revision after the last txn, and why it failed, if
-	 * any txn did not end BACKEND_OK. */
+	/* In: the compares the txns rest on, in txn order (NULL: none). */
+	const struct backend_compare *compares;
+	size_t ncompares;
+	/* Out: the revision after the last txn, and why, if any txn did
+	 * not end BACKEND_OK (malloc'd; the commit path frees it). A
+	 * pointer, not an array: the batch is moved about at each commit. */
 	uint64_t revision;
-	char error[1024];
+	char *error;
 };
 
 struct backend;
@@ -241,10 +246,10 @@ struct backend {
 	const struct backend_hooks *hooks;
 };
 
-/* The backend objd runs on (main.c sets it at start; batch.c's). */
+/* The backend objd runs on (main.c sets it at start; commit.c's). */
 extern struct backend *backend;
 
-/* The loop's side of the hooks. batch.c: */
+/* The loop's side of the hooks. commit.c: */
 void batch_committed(struct backend_batch *b);
 void batch_others_committed(const struct backend_batch *b);
 /* reload.c: reload_soon. compact.c: compact_settle. */

@@ -81,15 +81,13 @@ struct conn {
 	bool unread;
 	int fd;
 	/* Input read and not yet handled: in[in_off, in_len). One flat
-	 * buffer, kept while small, where an evbuffer allocated a chunk
-	 * for each read and freed it once the request was handled. */
+	 * buffer, kept while small, so that a read allocates nothing. */
 	uint8_t *in;
 	size_t in_off, in_len, in_cap;
 	struct evbuffer *out;
-	/* Answers wait here while they fit, rather than in out, which
-	 * allocates a 1 KiB chunk for each answer and frees it once the
-	 * answer is written. Holds bytes only while out is empty: these
-	 * come first. */
+	/* Answers wait here while they fit, so that an answer allocates
+	 * nothing (out takes a chunk for each). Holds bytes only while out
+	 * is empty: these come first. */
 	uint8_t out_small[CONN_OUT_SMALL];
 	size_t out_small_len;
 	struct event *read_ev;  /* persistent; added while reading */
@@ -340,7 +338,7 @@ conn_refuse(struct conn *c)
 	conn_set_read_timeout(c, &tv);
 }
 
-void
+struct conn *
 conn_accept(int fd)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
@@ -357,7 +355,7 @@ conn_accept(int fd)
 		c->gid = cred.gid;
 	}
 	if (server.nconns >= server.clients_max && !conn_refuse_early(c, fd))
-		return;
+		return NULL;
 	c->access = access_of_peer(fd, c->uid, c->gid);
 	c->fd = fd;
 	c->out = evbuffer_new();
@@ -373,18 +371,19 @@ conn_accept(int fd)
 		    (unsigned long long)c->serial);
 		conn_free_io(c);
 		free(c);
-		return;
+		return NULL;
 	}
 	conn_start_reading(c);
 	TAILQ_INSERT_TAIL(&conns, c, entry);
 	if (c->refused) {
 		conn_refuse(c);
-		return;
+		return NULL;
 	}
 	server.nconns++;
 	log_debug("client %llu connected (pid %ld, uid %ld, %s)",
 	    (unsigned long long)c->serial, (long)c->pid, (long)c->uid,
 	    access_level_name(c->access));
+	return c;
 }
 
 /* What conn_accept made for c, whichever parts it did; closes the
@@ -557,8 +556,10 @@ void
 conn_unpark(struct conn *c, bool joins)
 {
 	c->pending--;
-	if (joins)
-		c->batched--;
+	/* A pipeline's writes are let go one by one: only the last of
+	 * them can resume the client. */
+	if (joins && --c->batched > 0)
+		return;
 	conn_release(c);
 }
 
@@ -624,6 +625,12 @@ conn_first_denial(struct conn *c)
 
 	c->denied_logged = true;
 	return first;
+}
+
+void
+conn_set_access(struct conn *c, enum access_level level)
+{
+	c->access = level;
 }
 
 uint64_t

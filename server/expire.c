@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "clock.h"
 #include "log.h"
 #include "objd.h"

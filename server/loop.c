@@ -10,6 +10,8 @@
  * sync finished lets the next batch commit), so they run until none is
  * left. They are plain calls, not events made active: as events, each
  * request would pay libevent's queueing three times over. */
+#include <event2/event.h>
+
 #include "log.h"
 #include "objd.h"
 

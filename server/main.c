@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "backend.h"
 #include "backend-etcd.h"
 #include "framing.h"

@@ -11,14 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/listener.h>
-
 #include "clock.h"
 #include "objd.pb-c.h"
 #include "objfile-scan.h"
 
+/* Opaque here: the loop's libevent types (only the files that drive
+ * events include libevent), a client (conn.c's), the file (objfile.c's). */
+struct event_base;
+struct evconnlistener;
 struct conn;
 struct objfile;
 enum access_level { ACCESS_NONE, ACCESS_READ, ACCESS_WRITE };
@@ -51,7 +51,7 @@ struct server {
 	enum fsync_mode fsync;
 	size_t watch_output_max; /* a watcher's unsent output, at most */
 	uint64_t commits;        /* batches written to the file */
-	/* Commits that waited after a sync for its writers (batch.c), and
+	/* Commits that waited after a sync for its writers (commit.c), and
 	 * of those, the waits that ran out. */
 	uint64_t commit_waits, commit_waits_expired;
 	bool stopping;
@@ -89,7 +89,9 @@ void loop_turn_end(void);
 
 /* conn.c: the one owner of struct conn, which is opaque elsewhere:
  * input, frames, output, timeouts, lifetime. */
-void conn_accept(int fd);
+/* Takes the client on fd; NULL if it was refused (--max-clients) or
+ * could not be set up. */
+struct conn *conn_accept(int fd);
 void conn_process(struct conn *c);
 void conn_close_all(void);
 void conn_fail(struct conn *c, const char *why);
@@ -141,6 +143,8 @@ uint64_t conn_serial(const struct conn *c);
 pid_t conn_pid(const struct conn *c);
 uid_t conn_uid(const struct conn *c);
 enum access_level conn_access(const struct conn *c);
+/* Overrides what access.c found (the fuzzer tries each level). */
+void conn_set_access(struct conn *c, enum access_level level);
 /* True the first time a refusal of c is logged. */
 bool conn_first_denial(struct conn *c);
 /* Its mark on the keys it holds (expire.c's), 0 until it holds one. */
@@ -152,31 +156,6 @@ struct stage *conn_staged(const struct conn *c);
 /* Calls fn for each client not yet freed: connected, or gone with
  * requests still parked. fn may close it. */
 void conn_foreach(void (*fn)(struct conn *, void *), void *arg);
-
-/* block.c: answering later. A handler that cannot answer at once parks
- * its request as a ticket; whoever completes it answers through
- * block_answer and lets it go with block_release. An answer for a
- * client that left is dropped. */
-enum block_kind {
-	BLOCK_JOINS, /* the client's later writes may join (the batch) */
-	BLOCK_ALONE, /* nothing more of the client is read meanwhile */
-};
-struct ticket {
-	struct conn *conn; /* NULL: answered to no one (objd's own) */
-	uint64_t id;
-	bool joins;
-};
-struct ticket block_park(struct conn *c, uint64_t id, enum block_kind kind);
-/* The ticket's answer, without letting it go. */
-void block_answer(const struct ticket *t, Objd__Status status,
-    const char *error, uint64_t revision);
-/* Writes the answers given so far now, not at the end of the turn. */
-void block_flush(const struct ticket *t);
-/* Lets the ticket go: the client's requests after it may be read. */
-void block_release(struct ticket *t);
-/* block_answer, then block_release. */
-void block_done(struct ticket *t, Objd__Status status, const char *error,
-    uint64_t revision);
 
 /* request.c: the table of request kinds, and dispatch. */
 struct request_kind {
@@ -321,8 +300,8 @@ Objd__Request *request_decode(struct arena *a, const uint8_t *body, size_t len);
  * if no thread could start, and the caller does the work itself. */
 bool run_behind(void *(*fn)(void *), void *arg);
 
-/* syncer.c: the thread that runs fdatasync for batch.c. Starts syncing
- * fd, and calls done with its errno or 0 from the loop once it is over;
+/* syncer.c: the thread that runs fdatasync for the file backend. Starts
+ * syncing fd, and calls done with its errno or 0 from the loop once it is over;
  * false if there is no thread, and the caller must sync itself. */
 bool syncer_start(int fd, void (*done)(int));
 /* Waits for the sync in flight; its errno, or 0. done is not called. */
@@ -504,7 +483,7 @@ struct key_history *history_get(const struct history *h, const char *key,
     size_t keylen);
 /* Starts fetching the slot of the key of hash (the store's) into the
  * cache, then history_prefetch_ring fetches the ring once the slot is
- * there: batch.c applies changes a few ahead of their fetches. */
+ * there: commit.c applies changes a few ahead of their fetches. */
 void history_prefetch_slot(const struct history *h, uint64_t hash);
 void history_prefetch_ring(const struct history *h, uint64_t hash);
 /* Then the versions a change of it reads and writes, once the ring's
@@ -564,7 +543,7 @@ uint64_t history_known_from(const struct key_history *kh);
 /* handle-read.c's History request. */
 void handle_history(struct conn *c, const Objd__Request *req);
 
-/* batch.c: group commit. The writes of one turn of the event loop are
+/* commit.c: group commit. The writes of one turn of the event loop are
  * made durable together, and only then answered. */
 bool batch_pending(void);
 /* Changes of requests still on their way to the file: the object's
@@ -698,7 +677,7 @@ size_t objfile_commit_pack(uint64_t revision, uint32_t crc32,
 int objfile_append(struct objfile *f, const struct store *s,
     const struct objfile_changes *c, char *err, size_t errlen);
 /* objfile_append in steps, so that its fdatasync can run elsewhere
- * (batch.c): start writes the changes; with --fsync always
+ * (commit.c): start writes the changes; with --fsync always
  * (needs_sync), the caller then syncs objfile_fd, on a thread or with
  * objfile_append_sync, and passes finish the errno of that, or 0.
  * Nothing else may touch f in between. */
@@ -886,5 +865,8 @@ bool reload_now(bool force, char *err, size_t errlen);
 void reload_look_blind(void);
 /* Looks at the file at the next turn of the loop, not an interval on. */
 void reload_soon(void);
+
+/* block.h: answering later (tickets). */
+#include "block.h"
 
 #endif

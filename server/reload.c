@@ -21,6 +21,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "backend.h"
 #include "log.h"
 #include "objd.h"

@@ -5,7 +5,7 @@
  * Each piece's sets are packed into store entries as the piece comes,
  * and wait on their connection in a table of their own that nothing
  * else reads: no client sees them and the file never holds them. The
- * last piece turns them all into one change of the batch (batch.c), so
+ * last piece turns them all into one change of the batch (commit.c), so
  * the pieces commit together or not at all, and a client that leaves
  * first takes them with it. A piece that is refused fails the whole
  * staged batch: the pieces after it, already on their way, and the last
@@ -72,7 +72,7 @@ stage_free_main(void *arg)
 	free(st->error);
 	free(st);
 #ifdef HAVE_MALLOC_TRIM
-	/* As after a large batch (batch.c): the pages go back. */
+	/* As after a large batch (commit.c): the pages go back. */
 	if (large)
 		malloc_trim(0);
 #else

@@ -214,8 +214,11 @@ req_txn(struct req *r, const struct backend_compare *cmp)
 	t = &r->b.txns[r->b.ntxns];
 	memset(t, 0, sizeof(*t));
 	if (cmp != NULL) {
-		t->compares = cmp;
-		t->ncompares = 1;
+		ck_assert_uint_lt(r->b.ncompares, 4);
+		r->cmps[r->b.ncompares] = *cmp;
+		r->cmps[r->b.ncompares].txn = r->b.ntxns;
+		r->b.compares = r->cmps;
+		r->b.ncompares++;
 	}
 	return r->b.ntxns++;
 }
@@ -245,6 +248,7 @@ req_free(struct req *r)
 		free(r->b.txns[i].error);
 	free(r->b.changes);
 	free(r->b.txns);
+	free(r->b.error);
 }
 
 /* Commits r on h and waits for the answer. */
@@ -339,8 +343,10 @@ START_TEST(test_cas_race)
 
 	ck_assert_int_eq(set1(a, "n", "0", NULL, &rev), BACKEND_OK);
 	for (int round = 0; round < 20; round++) {
-		struct backend_compare cmp = { BACKEND_CMP_KEY_REVISION, "n", 1,
-			rev };
+		struct backend_compare cmp = { .kind = BACKEND_CMP_KEY_REVISION,
+			.key = "n",
+			.keylen = 1,
+			.revision = rev };
 		struct req ra, rb;
 		char va[16], vb[16];
 		int winners;
@@ -380,10 +386,13 @@ END_TEST
 START_TEST(test_absent_present)
 {
 	struct host *a = &hosts[0];
-	struct backend_compare absent = { BACKEND_CMP_KEY_ABSENT, "k", 1, 0 };
-	struct backend_compare present = { BACKEND_CMP_KEY_PRESENT, "k", 1, 0 };
-	struct backend_compare obj = { BACKEND_CMP_OBJECT_REVISION, NULL, 0,
-		0 };
+	struct backend_compare absent = { .kind = BACKEND_CMP_KEY_ABSENT,
+		.key = "k",
+		.keylen = 1 };
+	struct backend_compare present = { .kind = BACKEND_CMP_KEY_PRESENT,
+		.key = "k",
+		.keylen = 1 };
+	struct backend_compare obj = { .kind = BACKEND_CMP_OBJECT_REVISION };
 	uint64_t rev;
 
 	ck_assert_int_eq(set1(a, "k", NULL, &present, NULL), BACKEND_CONFLICT);
@@ -414,6 +423,7 @@ START_TEST(test_limits)
 	}
 	commit(a, &r);
 	ck_assert_int_eq(r.b.txns[0].status, BACKEND_INVALID);
+	ck_assert_ptr_nonnull(r.b.error);
 	ck_assert_msg(strstr(r.b.error, "--max-txn-ops") != NULL, "%s",
 	    r.b.error);
 	req_free(&r);
@@ -510,6 +520,7 @@ START_TEST(test_all_down)
 	commit(a, &r);
 	ck_assert_int_eq(r.b.txns[0].status, BACKEND_FAILED);
 	ck_assert_int_eq(r.b.txns[1].status, BACKEND_FAILED);
+	ck_assert_ptr_nonnull(r.b.error);
 	ck_assert_msg(strstr(r.b.error, "etcd unreachable") != NULL, "%s",
 	    r.b.error);
 	req_free(&r);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: ISC */
-/* batch.c: group commit.
+/* commit.c: group commit.
  *
  * A write is not applied when it arrives: its changes wait in the batch,
  * and other clients go on reading the committed state. When the event loop
@@ -44,6 +44,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "backend.h"
 #include "clock.h"
@@ -224,7 +226,9 @@ rejoin_collect(const struct backend_batch *l)
 		rejoin.writers[rejoin.n++] =
 		    (struct rejoin_writer){ .conn = c };
 	}
-	qsort(rejoin.writers, rejoin.n, sizeof(*rejoin.writers), rejoin_cmp);
+	if (rejoin.n > 1)
+		qsort(rejoin.writers, rejoin.n, sizeof(*rejoin.writers),
+		    rejoin_cmp);
 	for (size_t i = 0; i < rejoin.n; i++)
 		if (n == 0 ||
 		    rejoin.writers[n - 1].conn != rejoin.writers[i].conn)
@@ -487,7 +491,7 @@ batch_wait(struct conn *c, uint64_t id, bool changes)
 		batch.list.txns = xreallocarray(batch.list.txns,
 		    batch.list.captxns, sizeof(*batch.list.txns));
 	}
-	if (c != NULL)
+	if (c != NULL && rejoin.waiting)
 		rejoin_count(c);
 	w = &batch.list.txns[batch.list.ntxns++];
 	*w = (struct backend_txn){ .answer = OBJD__STATUS__OK,
@@ -514,26 +518,27 @@ bool batch_want_compares;
 void
 batch_compare(int kind, const char *key, size_t keylen, uint64_t revision)
 {
-	struct backend_txn *w = &batch.list.txns[batch.list.ntxns - 1];
+	struct backend_batch *l = &batch.list;
 	struct backend_compare *c;
 
-	c = xreallocarray((void *)w->compares, w->ncompares + 1, sizeof(*c));
-	c[w->ncompares] =
-	    (struct backend_compare){ (enum backend_compare_kind)kind,
-		    key != NULL ? xmemdup(key, keylen) : NULL, keylen,
-		    revision };
-	w->compares = c;
-	w->ncompares++;
+	c = xreallocarray((void *)l->compares, l->ncompares + 1, sizeof(*c));
+	c[l->ncompares] = (struct backend_compare){ .txn = l->ntxns - 1,
+		.kind = (enum backend_compare_kind)kind,
+		.key = key != NULL ? xmemdup(key, keylen) : NULL,
+		.keylen = keylen,
+		.revision = revision };
+	l->compares = c;
+	l->ncompares++;
 }
 
 static void
-batch_compares_free(struct backend_txn *w)
+batch_compares_free(struct backend_batch *l)
 {
-	for (size_t i = 0; i < w->ncompares; i++)
-		free((char *)w->compares[i].key);
-	free((void *)w->compares);
-	w->compares = NULL;
-	w->ncompares = 0;
+	for (size_t i = 0; i < l->ncompares; i++)
+		free((char *)l->compares[i].key);
+	free((void *)l->compares);
+	l->compares = NULL;
+	l->ncompares = 0;
 }
 
 void
@@ -821,33 +826,30 @@ txn_answer(const struct backend_txn *t, bool failed, const char **error,
 }
 
 /* Ends a batch the backend is done with: applies the changes made,
- * frees the others, and answers each request. */
+ * frees the others, and answers each request. failed: a change of it
+ * could not be made (not a conflict), so the answers deferred in it
+ * may rest on a change that is not there. */
 static void
-batch_finish(struct backend_batch *l)
+batch_finish(struct backend_batch *l, bool failed)
 {
 	size_t nchanges = l->nchanges;
 	uint64_t before = l->base;
-	bool failed = false, advanced = l->revision > before;
-
-	for (size_t i = 0; i < l->ntxns; i++)
-		if (l->txns[i].changes && l->txns[i].status != BACKEND_OK &&
-		    l->txns[i].status != BACKEND_CONFLICT &&
-		    l->txns[i].status != BACKEND_INVALID)
-			failed = true;
+	bool advanced = l->revision > before;
 	/* Every answer is out before any client resumes: a client that
 	 * resumed early could be answered at once, ahead of its own answers
 	 * still further down this batch. */
 	for (size_t i = 0; i < l->ntxns; i++) {
 		struct backend_txn *w = &l->txns[i];
 		const char *error;
-		Objd__Status st = txn_answer(w, failed, &error, l->error);
+		Objd__Status st = txn_answer(w, failed, &error,
+		    l->error != NULL ? l->error : "the change was not made");
 
 		block_answer(&w->ticket, st, error,
 		    failed || (w->changes && !txn_made(w)) ? before
 		                                           : w->revision);
 		free(w->error);
-		batch_compares_free(w);
 	}
+	batch_compares_free(l);
 	/* The answers are written before the changes are applied: nothing
 	 * reads the object in between, and a client need not wait for the
 	 * store, the watch history and the frees as well. */
@@ -865,6 +867,7 @@ batch_finish(struct backend_batch *l)
 		block_release(&l->txns[i].ticket);
 	if (advanced)
 		expire_changed();
+	free(l->error);
 	batch_recycle(l);
 	batch_trim(nchanges);
 	if (advanced)
@@ -895,7 +898,7 @@ static void
 batch_fail_all(struct backend_batch *l, const char *error)
 {
 	l->base = l->revision = store_revision(server.store);
-	snprintf(l->error, sizeof(l->error), "%s", error);
+	l->error = xstrdup(error);
 	for (size_t i = 0; i < l->ntxns; i++) {
 		l->txns[i].status = BACKEND_FAILED;
 		l->txns[i].revision = l->base;
@@ -909,20 +912,26 @@ void
 batch_committed(struct backend_batch *b)
 {
 	bool later = !syncing.handing;
-	struct backend_batch done = *b, gathered = { 0 };
+	struct backend_batch done = *b, gathered;
 	double took = later ? now_monotonic() - syncing.started : 0;
 	uint64_t refused = 0;
 
 	/* Answering resumes clients, whose writes must no longer see it. */
 	batch_index_return(syncing.index, syncing.nindex, done.changes,
 	    done.nchanges);
-	memset(&syncing, 0, sizeof(syncing));
+	syncing.active = false;
+	syncing.index = NULL;
+	syncing.nindex = 0;
+	syncing.list.nchanges = syncing.list.ntxns = 0;
+	gathered.ntxns = 0;
 	for (size_t i = 0; i < done.ntxns; i++)
 		refused += done.txns[i].changes &&
 		    done.txns[i].status != BACKEND_OK &&
 		    done.txns[i].status != BACKEND_CONFLICT &&
 		    done.txns[i].status != BACKEND_INVALID;
 	if (refused > 0) {
+		if (done.error == NULL)
+			done.error = xstrdup("the change was not made");
 		write_failed(done.error, refused);
 		/* The batch gathered meanwhile may rest on the failed one:
 		 * it goes too. */
@@ -941,9 +950,9 @@ batch_committed(struct backend_batch *b)
 	/* Before the answers: they may resume clients that write again. */
 	if (later && refused == 0)
 		rejoin_start(&done, took);
-	batch_finish(&done);
+	batch_finish(&done, refused > 0);
 	if (gathered.ntxns > 0)
-		batch_finish(&gathered);
+		batch_finish(&gathered, true);
 }
 
 void
@@ -972,10 +981,9 @@ batch_commit_now(void)
 	batch_take(l);
 	l->time = (int64_t)now_wall();
 	l->base = l->revision = store_revision(server.store);
-	l->error[0] = '\0';
+	l->error = NULL;
 	/* Its index stays with it, for batch_lookup. */
 	syncing.active = true;
-	syncing.started = now_monotonic();
 	syncing.index = batch.index;
 	syncing.nindex = batch.nindex;
 	batch.index = NULL;
@@ -984,6 +992,10 @@ batch_commit_now(void)
 	syncing.handing = true;
 	backend->ops->commit(backend, l);
 	syncing.handing = false;
+	/* Still in flight (a sync on its thread): the rejoin wait is as long
+	 * as it takes from here. */
+	if (syncing.active)
+		syncing.started = now_monotonic();
 }
 
 void
