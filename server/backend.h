@@ -35,6 +35,9 @@ enum backend_status {
 	/* Whether it was made is not known (an etcd answer lost and not
 	 * settled through the meta key): answered FAILED, saying so. */
 	BACKEND_UNKNOWN,
+	/* The change is past a limit of the backend (etcd: operations
+	 * per Txn, request size), refused whole: answered INVALID. */
+	BACKEND_INVALID,
 };
 
 /* A compare that a request's change rests on. commit.c's requests have

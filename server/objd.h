@@ -586,6 +586,12 @@ void batch_begin_own(bool expire);
 /* The sets of the change last opened give their keys this lease: a
  * deadline (wall clock, ms) or a holder (expire.c), 0 for none. */
 void batch_lease(uint64_t deadline, uint64_t holder);
+/* The compares the change of the request begun last rests on, for a
+ * backend that checks them where the change is made (etcd); made only
+ * while batch_want_compares (the file's backend needs none). */
+extern bool batch_want_compares;
+void batch_compare(int kind /* enum backend_compare_kind */, const char *key,
+    size_t keylen, uint64_t revision);
 /* Answers c's request id in its place in the batch, after the changes
  * queued before it, without a change of its own. */
 void batch_defer(struct conn *c, uint64_t id, Objd__Status status,
@@ -820,6 +826,7 @@ struct txn_key {
 	Objd__Value *tree;
 	unsigned nested_sets;
 	bool changed;
+	bool compared; /* a condition of the request is on it */
 };
 
 /* Most requests touch a key or two: a txn holds that many itself. */
