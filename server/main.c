@@ -196,7 +196,8 @@ stop_cb(evutil_socket_t sig, short events, void *arg)
 static void
 chld_cb(evutil_socket_t sig, short events, void *arg)
 {
-	compact_child_exited();
+	if (!reload_child_exited())
+		compact_child_exited();
 }
 
 static void

@@ -918,8 +918,9 @@ bool reload_now(bool force, char *err, size_t errlen);
 void reload_look_blind(void);
 /* Looks at the file at the next turn of the loop, not an interval on. */
 void reload_soon(void);
-/* The child of objfile_write_back_start exited with status. */
-void reload_written_back(int status);
+/* SIGCHLD: true if the child was a reload's write-back (waited for, if
+ * it ended), false if it is compact.c's to look at. */
+bool reload_child_exited(void);
 /* While a changed file loads aside, true for the requests that wait for
  * it to land: conn.c leaves them in the client's input until
  * conn_resume_held. */
