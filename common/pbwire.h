@@ -9,7 +9,10 @@
  * they use is a row of PBWIRE_FIELDS below, and
  * tests/unit/check_pbwire.c checks each row against protobuf-c's
  * generated descriptor: a schema change that a fast path does not follow
- * fails the test instead of the wire. Add a row, not a literal.
+ * fails the test instead of the wire. Add a row, not a literal. The
+ * object file's code (common/objformat.c, server/objfile*.c) walks and
+ * writes the file field by field too, from PBWIRE_FILE_FIELDS and
+ * PBWIRE_UNDECLARED.
  *
  * The varint itself is in framing.h (varint_encode, varint_decode,
  * varint_size), shared with the frame's length prefix. */
@@ -92,11 +95,12 @@ enum pb_wire {
 	X(VERSION_WHAT, objd__version__descriptor, "what", 3, ENUM)            \
 	X(VERSION_VALUE, objd__version__descriptor, "value", 4, MESSAGE)
 
-/* The same, for the object file (common/objformat.c, server/objfile*.c;
- * its layout is objd-file(5)). Here a tag is written as a varint:
- * Object's history (16) and history_times (17) take two bytes; the
- * others one, which the walk compares byte by byte where it looks for
- * commit records in damage. */
+/* The same, for the object file (its layout is objd-file(5)); its code
+ * reads each field's number and wire type as pb_tag() and compares that
+ * with the row's tag. Object's history (16) and history_times (17) have
+ * two-byte tags, written as varints; the encoders write the others as
+ * one byte, and the walk compares a commit record's tags byte by byte
+ * where it looks for one in damage. */
 #define PBWIRE_FILE_FIELDS(X)                                                  \
 	X(OBJECT_HEADER, objd__object__descriptor, "header", 1, MESSAGE)       \
 	X(OBJECT_ENTRIES, objd__object__descriptor, "entries", 2, MESSAGE)     \
