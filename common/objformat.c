@@ -31,7 +31,7 @@
 #include "value.h"
 #include "xmalloc.h"
 
-const uint8_t objfile_tombstone[2] = { (9 << 3) | 2, 0 };
+const uint8_t objfile_tombstone[2] = { PBW_VALUE_TOMBSTONE_TAG, 0 };
 
 /* Reads the header of one field at buf[*pos..len): its number, wire type
  * and, for a varint, its value; for the others *value is the payload's
@@ -50,17 +50,17 @@ read_field(const uint8_t *buf, size_t len, size_t *pos, uint32_t *number,
 	*number = (uint32_t)(tag >> 3);
 	*wire = (unsigned)(tag & 7);
 	switch (*wire) {
-	case 0:
+	case PB_WIRE_VARINT:
 		used = varint_decode(buf + *pos, len - *pos, value);
 		if (used <= 0)
 			return -1;
 		*pos += (size_t)used;
 		return 0;
-	case 1:
-	case 5:
-		*value = *wire == 1 ? 8 : 4;
+	case PB_WIRE_FIXED64:
+	case PB_WIRE_FIXED32:
+		*value = *wire == PB_WIRE_FIXED64 ? 8 : 4;
 		return len - *pos < *value ? -1 : 0;
-	case 2:
+	case PB_WIRE_LEN:
 		used = varint_decode(buf + *pos, len - *pos, value);
 		if (used <= 0 || *value > len - *pos - (size_t)used)
 			return -1;
@@ -103,20 +103,22 @@ parse_entry(const uint8_t *buf, size_t len, struct raw_entry *e)
 	while (pos < len) {
 		if (read_field(buf, len, &pos, &number, &wire, &n) == -1)
 			return -1;
-		if (wire == 2 && number == OBJFILE_ENTRY_KEY) {
+		if (pb_tag(number, wire) == PBW_OBJECT_ENTRY_KEY_TAG) {
 			e->key = (const char *)buf + pos;
 			e->keylen = (size_t)n;
-		} else if (wire == 2 && number == OBJFILE_ENTRY_VALUE) {
+		} else if (pb_tag(number, wire) == PBW_OBJECT_ENTRY_VALUE_TAG) {
 			e->val = buf + pos;
 			e->vallen = (size_t)n;
-		} else if (wire == 0 && number == OBJFILE_ENTRY_REVISION) {
+		} else if (pb_tag(number, wire) ==
+		    PBW_OBJECT_ENTRY_REVISION_TAG) {
 			e->revision = n;
 			e->has_revision = true;
-		} else if (wire == 0 && number == OBJFILE_ENTRY_DEADLINE)
+		} else if (pb_tag(number, wire) ==
+		    PBW_OBJECT_ENTRY_DEADLINE_TAG)
 			e->deadline = n;
-		else if (wire == 0 && number == OBJFILE_ENTRY_HOLDER)
+		else if (pb_tag(number, wire) == PBW_OBJECT_ENTRY_HOLDER_TAG)
 			e->holder = n;
-		if (wire != 0)
+		if (wire != PB_WIRE_VARINT)
 			pos += (size_t)n;
 	}
 	return 0;
@@ -244,9 +246,9 @@ record_is_time(const uint8_t *p, size_t len)
 	while (pos < len) {
 		if (read_field(p, len, &pos, &number, &wire, &n) == -1)
 			return false;
-		if (wire == 2 && number == OBJFILE_RECORD_KEY && n > 0)
+		if (pb_tag(number, wire) == PBW_RECORD_KEY_TAG && n > 0)
 			return false;
-		if (wire != 0)
+		if (wire != PB_WIRE_VARINT)
 			pos += (size_t)n;
 	}
 	return true;
@@ -329,9 +331,8 @@ scan_apply_chunk(struct scan *sc, size_t at, const uint8_t *p, size_t len,
 		field_at = pos;
 		if (read_field(sc->inflated, outlen, &pos, &number, &wire,
 		        &n) == -1 ||
-		    (number != OBJFILE_FIELD_ENTRIES &&
-		        number != OBJFILE_FIELD_HISTORY) ||
-		    wire != 2) {
+		    (pb_tag(number, wire) != PBW_OBJECT_ENTRIES_TAG &&
+		        pb_tag(number, wire) != PBW_OBJECT_HISTORY_TAG)) {
 			sc->damage = SCAN_BAD_CHUNK;
 			sc->at = at;
 			snprintf(sc->why, sizeof(sc->why),
@@ -342,7 +343,7 @@ scan_apply_chunk(struct scan *sc, size_t at, const uint8_t *p, size_t len,
 			return -1;
 		}
 		/* A key's record follows its entry, in the same chunk. */
-		if (number == OBJFILE_FIELD_HISTORY) {
+		if (number == PBW_OBJECT_HISTORY) {
 			if (scan_apply_record(sc, SCAN_RECORD_KEY,
 			        sc->inflated + pos, (size_t)n, at) == -1)
 				return -1;
@@ -373,7 +374,7 @@ scan_prefetch(struct scan *sc, size_t i)
 	uint64_t n;
 
 	if (read_field(sc->buf, sc->len, &pos, &number, &wire, &n) == 0 &&
-	    number == OBJFILE_FIELD_ENTRIES && wire == 2 &&
+	    pb_tag(number, wire) == PBW_OBJECT_ENTRIES_TAG &&
 	    n <= sc->len - pos &&
 	    parse_entry(sc->buf + pos, (size_t)n, &e) == 0)
 		sc->ops->prefetch(e.key, e.keylen, sc->ops->arg);
@@ -395,7 +396,7 @@ scan_apply(struct scan *sc, uint64_t revision, const uint32_t *want)
 		size_t at = sc->staged[i], pos = at;
 
 		read_field(sc->buf, sc->len, &pos, &number, &wire, &n);
-		if (number == OBJFILE_FIELD_HISTORY &&
+		if (number == PBW_OBJECT_HISTORY &&
 		    record_is_time(sc->buf + pos, (size_t)n) &&
 		    scan_apply_record(sc, SCAN_RECORD_TIME, sc->buf + pos,
 		        (size_t)n, at) == -1)
@@ -408,16 +409,16 @@ scan_apply(struct scan *sc, uint64_t revision, const uint32_t *want)
 		    i + SCAN_FETCH_AHEAD < sc->nstaged)
 			scan_prefetch(sc, i + SCAN_FETCH_AHEAD);
 		read_field(sc->buf, sc->len, &pos, &number, &wire, &n);
-		if (number == OBJFILE_FIELD_TIMES) {
+		if (number == PBW_OBJECT_TIMES) {
 			if (scan_apply_record(sc, SCAN_RECORD_TIMES,
 			        sc->buf + pos, (size_t)n, at) == -1)
 				return -1;
-		} else if (number == OBJFILE_FIELD_HISTORY) {
+		} else if (number == PBW_OBJECT_HISTORY) {
 			if (!record_is_time(sc->buf + pos, (size_t)n) &&
 			    scan_apply_record(sc, SCAN_RECORD_KEY,
 			        sc->buf + pos, (size_t)n, at) == -1)
 				return -1;
-		} else if (number == OBJFILE_FIELD_DEFLATED) {
+		} else if (number == PBW_OBJECT_DEFLATED) {
 			if (scan_apply_chunk(sc, at, sc->buf + pos, (size_t)n,
 			        revision, &count) == -1)
 				return -1;
@@ -486,15 +487,15 @@ parse_commit(const uint8_t *buf, size_t len, uint64_t *revision,
 	while (pos < len) {
 		if (read_field(buf, len, &pos, &number, &wire, &n) == -1)
 			return false;
-		if (number == OBJFILE_COMMIT_REVISION && wire == 0)
+		if (pb_tag(number, wire) == PBW_COMMIT_REVISION_TAG)
 			*revision = n;
-		else if (number == OBJFILE_COMMIT_CRC32 && wire == 5) {
+		else if (pb_tag(number, wire) == PBW_COMMIT_CRC32_TAG) {
 			*crc32 = (uint32_t)buf[pos] |
 			    (uint32_t)buf[pos + 1] << 8 |
 			    (uint32_t)buf[pos + 2] << 16 |
 			    (uint32_t)buf[pos + 3] << 24;
 			pos += 4;
-		} else if (number != OBJFILE_COMMIT_N_ENTRIES || wire != 0)
+		} else if (pb_tag(number, wire) != PBW_COMMIT_N_ENTRIES_TAG)
 			return false;
 	}
 	return true;
@@ -528,13 +529,12 @@ scan_note_record_ends(const struct scan *sc, size_t p, struct scan_froms *fr)
 	uint64_t count;
 	int used;
 
-	if (b[p] == ((OBJFILE_FIELD_COMMITS << 3) | 2) && left >= 2 &&
-	    b[p + 1] > 0 && b[p + 1] <= OBJFILE_COMMIT_MAX &&
-	    b[p + 1] <= left - 2)
+	if (b[p] == PBW_OBJECT_COMMITS_TAG && left >= 2 && b[p + 1] > 0 &&
+	    b[p + 1] <= OBJFILE_COMMIT_MAX && b[p + 1] <= left - 2)
 		scan_from_add(fr, p + 2 + b[p + 1]);
-	if (b[p] == ((OBJFILE_COMMIT_CRC32 << 3) | 5) && left >= 5) {
+	if (b[p] == PBW_COMMIT_CRC32_TAG && left >= 5) {
 		scan_from_add(fr, p + 5);
-		if (left > 5 && b[p + 5] == OBJFILE_COMMIT_N_ENTRIES << 3 &&
+		if (left > 5 && b[p + 5] == PBW_COMMIT_N_ENTRIES_TAG &&
 		    (used = varint_decode(b + p + 6, left - 6, &count)) > 0)
 			scan_from_add(fr, p + 6 + (size_t)used);
 	}
@@ -558,9 +558,9 @@ scan_finds_later_commit(const struct scan *sc)
 	for (size_t p = sc->good_end; p + 2 < sc->len; p++) {
 		size_t n = sc->buf[p + 1];
 
-		if (sc->buf[p] == ((OBJFILE_FIELD_COMMITS << 3) | 2) && n > 0 &&
+		if (sc->buf[p] == PBW_OBJECT_COMMITS_TAG && n > 0 &&
 		    n <= OBJFILE_COMMIT_MAX && n <= sc->len - p - 2 &&
-		    sc->buf[p + 2] == OBJFILE_COMMIT_REVISION << 3 &&
+		    sc->buf[p + 2] == PBW_COMMIT_REVISION_TAG &&
 		    parse_commit(sc->buf + p + 2, n, &revision, &crc) &&
 		    revision > sc->revision) {
 			for (size_t i = 0; i < fr.n; i++)
@@ -625,24 +625,24 @@ scan_file(struct scan *sc)
 			snprintf(sc->why, sizeof(sc->why), "malformed field");
 			return scan_stopped(sc, tag_at, SCAN_BAD_FIELD);
 		}
-		if (wire == 2 && number == OBJFILE_FIELD_HEADER && tag_at == 0)
+		if (pb_tag(number, wire) == PBW_OBJECT_HEADER_TAG &&
+		    tag_at == 0)
 			sc->has_header = true;
-		else if (wire == 2 && number == OBJFILE_FIELD_ENTRIES)
+		else if (pb_tag(number, wire) == PBW_OBJECT_ENTRIES_TAG)
 			scan_stage(sc, tag_at);
-		else if (wire == 2 &&
-		    (number == OBJFILE_FIELD_HISTORY ||
-		        number == OBJFILE_FIELD_TIMES)) {
+		else if (pb_tag(number, wire) == PBW_OBJECT_HISTORY_TAG ||
+		    pb_tag(number, wire) == PBW_OBJECT_TIMES_TAG) {
 			scan_stage(sc, tag_at);
 			sc->nrecords++;
-		} else if (wire == 2 && number == OBJFILE_FIELD_DEFLATED) {
+		} else if (pb_tag(number, wire) == PBW_OBJECT_DEFLATED_TAG) {
 			scan_stage(sc, tag_at);
 			sc->nchunks++;
 			sc->compressed = true;
-		} else if (wire == 2 && number == OBJFILE_FIELD_PADDING &&
+		} else if (pb_tag(number, wire) == PBW_OBJECT_PADDING_TAG &&
 		    sc->any_commit && tag_at == sc->good_end &&
 		    pos + (size_t)n == sc->len)
 			sc->padded = true;
-		else if (wire == 2 && number == OBJFILE_FIELD_COMMITS) {
+		else if (pb_tag(number, wire) == PBW_OBJECT_COMMITS_TAG) {
 			if (!scan_commit_ok(sc, tag_at, pos, (size_t)n, from,
 			        &revision, &n_entries)) {
 				snprintf(sc->why, sizeof(sc->why),
@@ -671,7 +671,7 @@ scan_file(struct scan *sc)
 			sc->revision = revision;
 			from = sc->good_end = pos + (size_t)n;
 		}
-		if (wire != 0)
+		if (wire != PB_WIRE_VARINT)
 			pos += (size_t)n;
 	}
 	if (!sc->has_header && !sc->any_commit) {
@@ -789,26 +789,26 @@ objformat_put_entry(struct buf *b, const char *key, size_t keylen,
 	/* Room for all of it at once: each change writes one. */
 	buf_reserve(b, 2 * VARINT_MAX_LEN + body);
 	p = b->data + b->len;
-	p += varint_encode(p, (OBJFILE_FIELD_ENTRIES << 3) | 2);
+	p += varint_encode(p, PBW_OBJECT_ENTRIES_TAG);
 	p += varint_encode(p, body);
-	*p++ = (OBJFILE_ENTRY_KEY << 3) | 2;
+	*p++ = PBW_OBJECT_ENTRY_KEY_TAG;
 	p += varint_encode(p, keylen);
 	memcpy(p, key, keylen);
 	p += keylen;
-	*p++ = (OBJFILE_ENTRY_VALUE << 3) | 2;
+	*p++ = PBW_OBJECT_ENTRY_VALUE_TAG;
 	p += varint_encode(p, vallen);
 	memcpy(p, val, vallen);
 	p += vallen;
 	if (with_revision) {
-		*p++ = OBJFILE_ENTRY_REVISION << 3;
+		*p++ = PBW_OBJECT_ENTRY_REVISION_TAG;
 		p += varint_encode(p, revision);
 	}
 	if (lease != NULL && lease->deadline != 0) {
-		*p++ = OBJFILE_ENTRY_DEADLINE << 3;
+		*p++ = PBW_OBJECT_ENTRY_DEADLINE_TAG;
 		p += varint_encode(p, lease->deadline);
 	}
 	if (lease != NULL && lease->holder != 0) {
-		*p++ = OBJFILE_ENTRY_HOLDER << 3;
+		*p++ = PBW_OBJECT_ENTRY_HOLDER_TAG;
 		p += varint_encode(p, lease->holder);
 	}
 	b->len = (size_t)(p - b->data);
@@ -821,16 +821,16 @@ objfile_commit_pack(uint64_t revision, uint32_t crc32, uint32_t n_entries,
 	uint8_t *p = out;
 
 	if (revision != 0) {
-		*p++ = OBJFILE_COMMIT_REVISION << 3;
+		*p++ = PBW_COMMIT_REVISION_TAG;
 		p += varint_encode(p, revision);
 	}
 	if (crc32 != 0) {
-		*p++ = (OBJFILE_COMMIT_CRC32 << 3) | 5;
+		*p++ = PBW_COMMIT_CRC32_TAG;
 		for (int i = 0; i < 4; i++)
 			*p++ = (uint8_t)(crc32 >> (8 * i));
 	}
 	if (n_entries != 0) {
-		*p++ = OBJFILE_COMMIT_N_ENTRIES << 3;
+		*p++ = PBW_COMMIT_N_ENTRIES_TAG;
 		p += varint_encode(p, n_entries);
 	}
 	return (size_t)(p - out);
@@ -843,7 +843,7 @@ objformat_put_commit_record(struct buf *b, uint64_t revision, uint32_t crc32,
 	uint8_t tmp[OBJFILE_COMMIT_MAX];
 	size_t n = objfile_commit_pack(revision, crc32, n_entries, tmp);
 
-	buf_put_varint(b, (OBJFILE_FIELD_COMMITS << 3) | 2);
+	buf_put_varint(b, PBW_OBJECT_COMMITS_TAG);
 	buf_put_varint(b, n);
 	buf_put(b, tmp, n);
 }
@@ -866,7 +866,7 @@ objformat_put_header(struct buf *b)
 
 	header.format = OBJFILE_FORMAT;
 	n = objd__file_header__pack(&header, tmp);
-	buf_put_varint(b, (OBJFILE_FIELD_HEADER << 3) | 2);
+	buf_put_varint(b, PBW_OBJECT_HEADER_TAG);
 	buf_put_varint(b, n);
 	buf_put(b, tmp, n);
 }
@@ -877,7 +877,7 @@ objformat_padding_header(size_t room, uint8_t out[1 + VARINT_MAX_LEN])
 	for (size_t lenlen = 1; lenlen <= VARINT_MAX_LEN && 1 + lenlen <= room;
 	     lenlen++) {
 		if (varint_size(room - 1 - lenlen) == lenlen) {
-			out[0] = (OBJFILE_FIELD_PADDING << 3) | 2;
+			out[0] = PBW_OBJECT_PADDING_TAG;
 			varint_encode(out + 1, room - 1 - lenlen);
 			return 1 + lenlen;
 		}

@@ -15,42 +15,47 @@
 #include <stdint.h>
 
 #include "framing.h"
+#include "pbwire.h"
 
 /* The fields of objd.Object, objd.Object.EntriesEntry and objd.Commit
- * (proto/objd.proto) that the file's walk and objd's writer use. */
-#define OBJFILE_FIELD_HEADER 1
-#define OBJFILE_FIELD_ENTRIES 2
-#define OBJFILE_FIELD_DEFLATED 3
-#define OBJFILE_FIELD_PADDING 14
-#define OBJFILE_FIELD_COMMITS 15
+ * (proto/objd.proto) that the file's walk and objd's writer use: names
+ * for rows of pbwire.h, which check_pbwire holds to the schema (the code
+ * here writes and compares the rows' PBW_*_TAG). */
+#define OBJFILE_FIELD_HEADER PBW_OBJECT_HEADER
+#define OBJFILE_FIELD_ENTRIES PBW_OBJECT_ENTRIES
+#define OBJFILE_FIELD_DEFLATED PBW_OBJECT_DEFLATED
+#define OBJFILE_FIELD_PADDING PBW_OBJECT_PADDING
+#define OBJFILE_FIELD_COMMITS PBW_OBJECT_COMMITS
 /* objd --history: a HistoryRecord (a key's versions, or without a key
  * the time of a change), and a snapshot's HistoryTimes. */
-#define OBJFILE_FIELD_HISTORY 16
-#define OBJFILE_FIELD_TIMES 17
-#define OBJFILE_RECORD_KEY 1
-#define OBJFILE_RECORD_VERSIONS 2
-#define OBJFILE_RECORD_TIME 3
-#define OBJFILE_RECORD_TRUNCATED 4
-#define OBJFILE_RECORD_EXPIRE 5
-#define OBJFILE_VERSION_REVISION 1
-#define OBJFILE_VERSION_TIME 2
-#define OBJFILE_VERSION_WHAT 3
-#define OBJFILE_VERSION_VALUE 4
-#define OBJFILE_TIMES_KNOWN_SINCE 1
-#define OBJFILE_TIMES_REVISIONS 2
-#define OBJFILE_TIMES_TIMES 3
+#define OBJFILE_FIELD_HISTORY PBW_OBJECT_HISTORY
+#define OBJFILE_FIELD_TIMES PBW_OBJECT_TIMES
+#define OBJFILE_RECORD_KEY PBW_RECORD_KEY
+#define OBJFILE_RECORD_VERSIONS PBW_RECORD_VERSIONS
+#define OBJFILE_RECORD_TIME PBW_RECORD_TIME
+#define OBJFILE_RECORD_TRUNCATED PBW_RECORD_TRUNCATED
+#define OBJFILE_RECORD_EXPIRE PBW_RECORD_EXPIRE
+#define OBJFILE_VERSION_REVISION PBW_VERSION_REVISION
+#define OBJFILE_VERSION_TIME PBW_VERSION_TIME
+#define OBJFILE_VERSION_WHAT PBW_VERSION_WHAT
+#define OBJFILE_VERSION_VALUE PBW_VERSION_VALUE
+#define OBJFILE_TIMES_KNOWN_SINCE PBW_TIMES_KNOWN_SINCE
+#define OBJFILE_TIMES_REVISIONS PBW_TIMES_REVISIONS
+#define OBJFILE_TIMES_TIMES PBW_TIMES_TIMES
 /* FileHeader.format of the files objd writes. */
 #define OBJFILE_FORMAT 1
-#define OBJFILE_ENTRY_KEY 1
-#define OBJFILE_ENTRY_VALUE 2
-#define OBJFILE_ENTRY_REVISION 3
-/* A key's lease (objd set --ttl, hold): its deadline in ms since the
- * epoch, and the connection that holds it. */
-#define OBJFILE_ENTRY_DEADLINE 4
-#define OBJFILE_ENTRY_HOLDER 5
-#define OBJFILE_COMMIT_REVISION 1
-#define OBJFILE_COMMIT_CRC32 2
-#define OBJFILE_COMMIT_N_ENTRIES 3
+#define OBJFILE_ENTRY_KEY PBW_OBJECT_ENTRY_KEY
+#define OBJFILE_ENTRY_VALUE PBW_OBJECT_ENTRY_VALUE
+/* A snapshot's entry's own revision, and a key's lease (objd set --ttl,
+ * hold): its deadline in ms since the epoch, and the connection that
+ * holds it; fields objd.proto describes but does not declare (see
+ * PBWIRE_UNDECLARED). */
+#define OBJFILE_ENTRY_REVISION PBW_OBJECT_ENTRY_REVISION
+#define OBJFILE_ENTRY_DEADLINE PBW_OBJECT_ENTRY_DEADLINE
+#define OBJFILE_ENTRY_HOLDER PBW_OBJECT_ENTRY_HOLDER
+#define OBJFILE_COMMIT_REVISION PBW_COMMIT_REVISION
+#define OBJFILE_COMMIT_CRC32 PBW_COMMIT_CRC32
+#define OBJFILE_COMMIT_N_ENTRIES PBW_COMMIT_N_ENTRIES
 /* The plain bytes of one deflated chunk, at most: the bound that makes
  * loading a hostile file safe (see proto/objd.proto). 64 KiB is two of
  * deflate's 32 KiB windows, so larger chunks would compress hardly
@@ -61,7 +66,7 @@
 #define OBJFILE_COMMIT_MAX (3 + 10 + 4 + 5)
 
 /* The value of a deleted key: a Value whose only member is an empty
- * Tombstone (field 9). */
+ * Tombstone (PBW_VALUE_TOMBSTONE). */
 extern const uint8_t objfile_tombstone[2];
 
 /* A growable byte buffer, which the encoders append to. */

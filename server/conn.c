@@ -37,6 +37,7 @@
 #include "log.h"
 #include "objd.h"
 #include "pbcheck.h"
+#include "pbwire.h"
 #include "xmalloc.h"
 
 #include <event2/buffer.h>
@@ -813,7 +814,7 @@ conn_guess_id(const uint8_t *body, size_t len)
 {
 	uint64_t id = 0;
 
-	if (len > 1 && body[0] == 0x08 &&
+	if (len > 1 && body[0] == PBW_REQUEST_ID_TAG &&
 	    varint_decode(body + 1, len - 1, &id) <= 0)
 		id = 0;
 	return id;

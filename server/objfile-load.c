@@ -277,17 +277,17 @@ parse_version(const uint8_t *buf, size_t len, struct history_loaded *l)
 		if (objfile_read_field(buf, len, &pos, &number, &wire, &n) ==
 		    -1)
 			return -1;
-		if (wire == 0 && number == OBJFILE_VERSION_REVISION)
+		if (pb_tag(number, wire) == PBW_VERSION_REVISION_TAG)
 			l->revision = n;
-		else if (wire == 0 && number == OBJFILE_VERSION_TIME)
+		else if (pb_tag(number, wire) == PBW_VERSION_TIME_TAG)
 			l->time = (int64_t)n;
-		else if (wire == 0 && number == OBJFILE_VERSION_WHAT)
+		else if (pb_tag(number, wire) == PBW_VERSION_WHAT_TAG)
 			l->what = (unsigned)n;
-		else if (wire == 2 && number == OBJFILE_VERSION_VALUE) {
+		else if (pb_tag(number, wire) == PBW_VERSION_VALUE_TAG) {
 			l->val = buf + pos;
 			l->vallen = (size_t)n;
 		}
-		if (wire != 0)
+		if (wire != PB_WIRE_VARINT)
 			pos += (size_t)n;
 	}
 	if (l->what != HISTORY_SET && l->what != HISTORY_DELETE &&
@@ -313,10 +313,10 @@ load_record(struct load *ld, const uint8_t *p, size_t len, bool ours)
 	while (pos < len) {
 		if (objfile_read_field(p, len, &pos, &number, &wire, &n) == -1)
 			return false;
-		if (wire == 2 && number == OBJFILE_RECORD_KEY) {
+		if (pb_tag(number, wire) == PBW_RECORD_KEY_TAG) {
 			key = (const char *)p + pos;
 			keylen = (size_t)n;
-		} else if (wire == 2 && number == OBJFILE_RECORD_VERSIONS) {
+		} else if (pb_tag(number, wire) == PBW_RECORD_VERSIONS_TAG) {
 			if (nversions == ld->capversions) {
 				ld->capversions =
 				    ld->capversions ? ld->capversions * 2 : 16;
@@ -326,13 +326,13 @@ load_record(struct load *ld, const uint8_t *p, size_t len, bool ours)
 			if (parse_version(p + pos, (size_t)n,
 			        &ld->versions[nversions++]) == -1)
 				return false;
-		} else if (wire == 0 && number == OBJFILE_RECORD_TIME)
+		} else if (pb_tag(number, wire) == PBW_RECORD_TIME_TAG)
 			time = (int64_t)n;
-		else if (wire == 0 && number == OBJFILE_RECORD_TRUNCATED)
+		else if (pb_tag(number, wire) == PBW_RECORD_TRUNCATED_TAG)
 			truncated = n != 0;
-		else if (wire == 0 && number == OBJFILE_RECORD_EXPIRE)
+		else if (pb_tag(number, wire) == PBW_RECORD_EXPIRE_TAG)
 			expire = n != 0;
-		if (wire != 0)
+		if (wire != PB_WIRE_VARINT)
 			pos += (size_t)n;
 	}
 	if (keylen == 0) {
@@ -401,20 +401,20 @@ load_times(struct load *ld, const uint8_t *p, size_t len)
 	while (pos < len) {
 		if (objfile_read_field(p, len, &pos, &number, &wire, &n) == -1)
 			goto out;
-		if (wire == 0 && number == OBJFILE_TIMES_KNOWN_SINCE)
+		if (pb_tag(number, wire) == PBW_TIMES_KNOWN_SINCE_TAG)
 			known_since = n;
-		else if (wire == 2 && number == OBJFILE_TIMES_REVISIONS) {
+		else if (pb_tag(number, wire) == PBW_TIMES_REVISIONS_TAG) {
 			free(revs);
 			if (read_packed(p + pos, (size_t)n, &revs, &nrevs) ==
 			    -1)
 				goto out;
-		} else if (wire == 2 && number == OBJFILE_TIMES_TIMES) {
+		} else if (pb_tag(number, wire) == PBW_TIMES_TIMES_TAG) {
 			free(times);
 			if (read_packed(p + pos, (size_t)n, &times, &ntimes) ==
 			    -1)
 				goto out;
 		}
-		if (wire != 0)
+		if (wire != PB_WIRE_VARINT)
 			pos += (size_t)n;
 	}
 	if (nrevs != ntimes)

@@ -107,7 +107,7 @@ snapshot_deflate(struct snapshot_writer *w)
 		w->error = EINVAL;
 		return;
 	}
-	buf_put_varint(&w->buf, (OBJFILE_FIELD_DEFLATED << 3) | 2);
+	buf_put_varint(&w->buf, PBW_OBJECT_DEFLATED_TAG);
 	buf_put_varint(&w->buf, n);
 	buf_put(&w->buf, w->zout, n);
 	snapshot_maybe_flush(w);
@@ -135,7 +135,7 @@ snapshot_put_entry(const struct store_entry *e, void *arg)
 }
 
 static void
-buf_put_packed(struct buf *b, uint32_t field, const struct history *h,
+buf_put_packed(struct buf *b, uint64_t tag, const struct history *h,
     size_t first, bool times)
 {
 	size_t n = history_times_count(h), len = 0;
@@ -146,7 +146,7 @@ buf_put_packed(struct buf *b, uint32_t field, const struct history *h,
 		history_times_get(h, i, &rev, &time);
 		len += varint_size(times ? (uint64_t)time : rev);
 	}
-	buf_put_varint(b, (field << 3) | 2);
+	buf_put_varint(b, tag);
 	buf_put_varint(b, len);
 	for (size_t i = first; i < n; i++) {
 		history_times_get(h, i, &rev, &time);
@@ -164,11 +164,11 @@ snapshot_put_times(struct snapshot_writer *w)
 	size_t first = history_times_first(h, w->oldest_single);
 
 	w->record.len = 0;
-	buf_put_varint(&w->record, OBJFILE_TIMES_KNOWN_SINCE << 3);
+	buf_put_varint(&w->record, PBW_TIMES_KNOWN_SINCE_TAG);
 	buf_put_varint(&w->record, history_known_since(h));
-	buf_put_packed(&w->record, OBJFILE_TIMES_REVISIONS, h, first, false);
-	buf_put_packed(&w->record, OBJFILE_TIMES_TIMES, h, first, true);
-	buf_put_varint(&w->buf, (OBJFILE_FIELD_TIMES << 3) | 2);
+	buf_put_packed(&w->record, PBW_TIMES_REVISIONS_TAG, h, first, false);
+	buf_put_packed(&w->record, PBW_TIMES_TIMES_TAG, h, first, true);
+	buf_put_varint(&w->buf, PBW_OBJECT_TIMES_TAG);
 	buf_put_varint(&w->buf, w->record.len);
 	buf_put(&w->buf, w->record.data, w->record.len);
 	snapshot_maybe_flush(w);
@@ -250,9 +250,9 @@ pack_key_record(struct buf *b, const struct key_history *kh)
 		body += 1 + varint_size(time);
 	if (kh->truncated)
 		body += 2;
-	buf_put_varint(b, (OBJFILE_FIELD_HISTORY << 3) | 2);
+	buf_put_varint(b, PBW_OBJECT_HISTORY_TAG);
 	buf_put_varint(b, body);
-	buf_put_varint(b, (OBJFILE_RECORD_KEY << 3) | 2);
+	buf_put_varint(b, PBW_RECORD_KEY_TAG);
 	buf_put_varint(b, kh->keylen);
 	buf_put(b, HISTORY_KEY(kh), kh->keylen);
 	for (uint32_t i = 0; i < n; i++) {
@@ -262,31 +262,31 @@ pack_key_record(struct buf *b, const struct key_history *kh)
 		if (v->what == HISTORY_SET &&
 		    !history_version_stored(v, &val, &vallen))
 			val = NULL;
-		buf_put_varint(b, (OBJFILE_RECORD_VERSIONS << 3) | 2);
+		buf_put_varint(b, PBW_RECORD_VERSIONS_TAG);
 		buf_put_varint(b, version_body_size(v, vallen));
-		buf_put_varint(b, OBJFILE_VERSION_REVISION << 3);
+		buf_put_varint(b, PBW_VERSION_REVISION_TAG);
 		buf_put_varint(b, v->revision);
 		if (v->time != 0) {
-			buf_put_varint(b, OBJFILE_VERSION_TIME << 3);
+			buf_put_varint(b, PBW_VERSION_TIME_TAG);
 			buf_put_varint(b, v->time);
 		}
 		if (v->what != 0) {
-			buf_put_varint(b, OBJFILE_VERSION_WHAT << 3);
+			buf_put_varint(b, PBW_VERSION_WHAT_TAG);
 			buf_put_varint(b, v->what);
 		}
 		if (v->what == HISTORY_SET) {
-			buf_put_varint(b, (OBJFILE_VERSION_VALUE << 3) | 2);
+			buf_put_varint(b, PBW_VERSION_VALUE_TAG);
 			buf_put_varint(b, vallen);
 			if (vallen > 0)
 				buf_put(b, val, vallen);
 		}
 	}
 	if (time != 0) {
-		buf_put_varint(b, OBJFILE_RECORD_TIME << 3);
+		buf_put_varint(b, PBW_RECORD_TIME_TAG);
 		buf_put_varint(b, time);
 	}
 	if (kh->truncated) {
-		buf_put_varint(b, OBJFILE_RECORD_TRUNCATED << 3);
+		buf_put_varint(b, PBW_RECORD_TRUNCATED_TAG);
 		buf_put_varint(b, 1);
 	}
 }

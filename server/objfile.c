@@ -100,14 +100,14 @@ objfile_change_time(struct objfile_changes *c, int64_t time, bool expire)
 	if (c->buf.len == 0 && c->with_header)
 		objformat_put_header(&c->buf);
 	if (time > 0) {
-		*p++ = OBJFILE_RECORD_TIME << 3;
+		*p++ = PBW_RECORD_TIME_TAG;
 		p += varint_encode(p, (uint64_t)time);
 	}
 	if (expire) {
-		*p++ = OBJFILE_RECORD_EXPIRE << 3;
+		*p++ = PBW_RECORD_EXPIRE_TAG;
 		*p++ = 1;
 	}
-	buf_put_varint(&c->buf, (OBJFILE_FIELD_HISTORY << 3) | 2);
+	buf_put_varint(&c->buf, PBW_OBJECT_HISTORY_TAG);
 	buf_put_varint(&c->buf, (uint64_t)(p - rec));
 	buf_put(&c->buf, rec, (size_t)(p - rec));
 }
