@@ -1262,15 +1262,19 @@ new_file_in_the_works(void)
 	return found;
 }
 
-/* Waits until objd serves a = value, an outside file's. */
+/* Waits until objd serves a = value, an outside file's. Until the
+ * reload lands, reads are served the state before it, where a may not
+ * exist yet (exit 1). */
 static void
 wait_for_a(const char *value)
 {
 	double deadline = e2e_now() + 10;
 	char want[32];
+	int rc;
 
 	snprintf(want, sizeof(want), "%s\n", value);
-	while (strcmp(CTL_OK(s, "get", "a"), want) != 0) {
+	while ((rc = CTL(s, "get", "a")) != 0 || strcmp(s->out, want) != 0) {
+		ck_assert_msg(rc == 0 || rc == 1, "get a: exit %d", rc);
 		ck_assert_msg(e2e_now() < deadline,
 		    "the file with a = %s was not loaded: a is %s; log:\n%s",
 		    value, s->out, e2e_log_tail(s));
