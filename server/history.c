@@ -15,8 +15,11 @@
  * whose revision is the version's, and its time is found in a list of
  * commit times shared by all keys (one pair of revision and time for
  * each second in which such keys were set). Its ring is made at its
- * second change. A ring is one allocation with its key, grown by
- * doubling up to N slots. Rings are found by key
+ * second change. A ring is one allocation with its key, made with
+ * HISTORY_RING_FIRST slots and grown fourfold up to N: each growth
+ * copies the ring and its key into a new allocation, and a key that is
+ * changed again and again would otherwise pay that at its 3rd, 5th, 9th,
+ * 17th... change. Rings are found by key
  * through an open-addressing table, as the store's entries are; a
  * deleted key keeps its ring, for history and get --at.
  *
@@ -30,6 +33,11 @@
 #include "xmalloc.h"
 
 #define HISTORY_MIN_SLOTS 16
+/* A ring's slots when a key's second change makes it, and how many
+ * times larger it grows when full: a version costs 24 bytes, an
+ * allocation and a copy of the ring far more. */
+#define HISTORY_RING_FIRST 4
+#define HISTORY_RING_GROWTH 4
 /* A version as a snapshot writes it costs about this much besides its
  * value: tags, lengths, revision and time. */
 #define HISTORY_VERSION_FILE_COST 16
@@ -426,7 +434,9 @@ make_room(struct history *h, size_t slot)
 	if (kh->count < kh->cap)
 		return kh;
 	n = key_history_alloc(HISTORY_KEY(kh), kh->keylen, kh->hash,
-	    kh->cap * 2 < history_depth ? kh->cap * 2 : (uint32_t)history_depth,
+	    (size_t)kh->cap * HISTORY_RING_GROWTH < history_depth
+	        ? kh->cap * HISTORY_RING_GROWTH
+	        : (uint32_t)history_depth,
 	    kh);
 	free(kh);
 	h->slots[slot] = n;
@@ -536,7 +546,8 @@ history_change_hashed(struct history *h, const char *key, size_t keylen,
 		return;
 	}
 	/* A key's second change makes its ring with both versions. */
-	kh = ring_at(h, key, keylen, hash, slot, &slot, old != NULL ? 2 : 1);
+	kh = ring_at(h, key, keylen, hash, slot, &slot,
+	    old != NULL ? HISTORY_RING_FIRST : 1);
 	if (kh->count == 0 && !known)
 		kh->truncated = true;
 	if (old != NULL) {
