@@ -796,7 +796,8 @@ struct txn_key {
 	const char *key;
 	bool key_owned;
 	size_t keylen;
-	bool existed; /* before the request */
+	uint64_t hash; /* txn.c's, once the txn has an index */
+	bool existed;  /* before the request */
 	/* The value before the request, if it existed: borrowed from its
 	 * entry in the store or the batch, which stays put while a request
 	 * is handled (both change only when the batch commits). */
