@@ -371,6 +371,11 @@ struct store_entry {
 	uint64_t hash;
 	uint32_t keylen;
 	uint32_t vallen;
+	/* The key's ring of past versions (history.c), or NULL if it has
+	 * none or the entry was not told: store_put hands it from the entry
+	 * it replaces to the new one, and a change finds the ring through
+	 * the entry it replaces instead of a second hash table. */
+	struct key_history *ring;
 	char data[]; /* the key, a NUL, then the value bytes */
 };
 #define STORE_ENTRY_KEY(e) ((e)->data)
@@ -392,6 +397,10 @@ size_t store_count(const struct store *s);
 uint64_t store_bytes(const struct store *s);
 uint64_t store_revision(const struct store *s);
 void store_set_revision(struct store *s, uint64_t revision);
+/* store_get for a key whose hash (store_key_hash with s's seed) is
+ * known. */
+struct store_entry *store_get_hashed(const struct store *s, const char *key,
+    size_t keylen, uint64_t hash);
 struct store_entry *store_get(const struct store *s, const char *key,
     size_t keylen);
 struct store_entry *store_entry_new(const char *key, size_t keylen,
@@ -520,7 +529,9 @@ enum history_state { HISTORY_PRESENT, HISTORY_ABSENT, HISTORY_UNKNOWN };
 struct history;
 /* h hashes keys with seed, the store's: a change can pass the hash of
  * its store look-up to history_change_hashed. */
-struct history *history_new(uint64_t seed);
+/* store: the store whose entries point at the rings (store_entry.ring),
+ * and whose hashes the history shares. */
+struct history *history_new(struct store *store, uint64_t seed);
 void history_free(struct history *h);
 /* Keys with a ring, and the bytes a snapshot would take for them. */
 size_t history_count(const struct history *h);

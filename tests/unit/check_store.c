@@ -423,7 +423,7 @@ static void
 history_step(struct store *s, const char *key, const char *val,
     uint64_t revision)
 {
-	struct store_entry *old;
+	struct store_entry *old, *live;
 
 	if (val != NULL) {
 		struct store_entry *e = store_entry_new(key, strlen(key),
@@ -436,6 +436,11 @@ history_step(struct store *s, const char *key, const char *val,
 	history_change(store_history(s), key, strlen(key), revision,
 	    (int64_t)revision, val != NULL ? HISTORY_SET : HISTORY_DELETE, old,
 	    true);
+	/* The live entry knows its key's ring, whether the change made
+	 * it, moved it, or found it from a deleted key's past. */
+	if ((live = store_get(s, key, strlen(key))) != NULL)
+		ck_assert_ptr_eq(live->ring,
+		    history_get(store_history(s), key, strlen(key)));
 }
 
 /* A key changed again and again: its ring grows through every size on
