@@ -38,13 +38,14 @@ static char **names;
 static size_t nnames;
 
 static const char *
-name(const char *fmt, size_t i)
+name(const char *prefix, size_t i)
 {
-	char buf[64];
+	char buf[64], **more;
 
-	snprintf(buf, sizeof(buf), fmt, i);
-	names = realloc(names, (nnames + 1) * sizeof(*names));
-	ck_assert_ptr_nonnull(names);
+	snprintf(buf, sizeof(buf), "%s%zu", prefix, i);
+	more = realloc(names, (nnames + 1) * sizeof(*names));
+	ck_assert_ptr_nonnull(more);
+	names = more;
 	names[nnames] = strdup(buf);
 	ck_assert_ptr_nonnull(names[nnames]);
 	return names[nnames++];
@@ -73,29 +74,29 @@ check_keys(size_t n)
 
 	server.store = store_new();
 	for (size_t i = 0; i < n; i += 7) {
-		key = name("stored:%zu", i);
+		key = name("stored:", i);
 		free(store_put(server.store,
 		    store_entry_new(key, strlen(key), (const uint8_t *)"x", 1,
 		        1)));
 	}
 	txn_init(&t);
 	for (size_t i = 0; i < n; i++) {
-		ck_assert_int_eq(set(&t, name("key:%zu", i), "one"),
+		ck_assert_int_eq(set(&t, name("key:", i), "one"),
 		    OBJD__STATUS__OK);
 		/* Again, among the keys since. */
 		if (i % 3 == 0)
-			ck_assert_int_eq(set(&t, name("key:%zu", i / 2), "two"),
+			ck_assert_int_eq(set(&t, name("key:", i / 2), "two"),
 			    OBJD__STATUS__OK);
 	}
 	for (size_t i = 0; i < n; i++) {
-		key = name("key:%zu", i);
+		key = name("key:", i);
 		ck_assert_msg(del(&t, key) == OBJD__STATUS__OK, "n %zu: %s", n,
 		    key);
 		ck_assert_msg(del(&t, key) == OBJD__STATUS__NOT_FOUND,
 		    "n %zu: %s twice", n, key);
-		ck_assert_int_eq(del(&t, name("absent:%zu", i)),
+		ck_assert_int_eq(del(&t, name("absent:", i)),
 		    OBJD__STATUS__NOT_FOUND);
-		key = name("stored:%zu", i);
+		key = name("stored:", i);
 		want = i % 7 == 0 ? OBJD__STATUS__OK : OBJD__STATUS__NOT_FOUND;
 		ck_assert_int_eq(del(&t, key), want);
 		ck_assert_int_eq(del(&t, key), OBJD__STATUS__NOT_FOUND);
