@@ -805,19 +805,15 @@ uint8_t *path_delete(const uint8_t *top, size_t toplen,
 /* txn.c: one write request as one atomic change. */
 struct txn_key {
 	const char *key;
-	bool key_owned;
 	size_t keylen;
 	uint64_t hash; /* txn.c's, once the txn has an index */
-	bool existed;  /* before the request */
 	/* The value before the request, if it existed: borrowed from its
 	 * entry in the store or the batch, which stays put while a request
 	 * is handled (both change only when the batch commits). */
 	const uint8_t *old;
 	size_t oldlen;
-	bool exists;        /* after the operations so far */
 	const uint8_t *val; /* old until an operation makes its own */
 	size_t vallen;
-	bool val_owned;
 	/* When set, val is this entry's value: a plain set packs its value
 	 * straight into the entry the batch will take. */
 	struct store_entry *entry;
@@ -825,6 +821,12 @@ struct txn_key {
 	 * stale until txn_commit packs it. */
 	Objd__Value *tree;
 	unsigned nested_sets;
+	/* The flags together, after the pointers: a batch of a thousand
+	 * keys makes, clears and moves a thousand of these. */
+	bool key_owned;
+	bool existed; /* before the request */
+	bool exists;  /* after the operations so far */
+	bool val_owned;
 	bool changed;
 };
 

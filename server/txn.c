@@ -162,8 +162,10 @@ txn_key(struct txn *t, const char *key, size_t keylen, bool lasts)
 		if (t->index[slot] != 0)
 			return &t->keys[t->index[slot] - 1];
 	}
+	/* Fourfold: a batch's thousand keys are moved three times, not
+	 * eight. */
 	if (t->n == t->cap) {
-		t->cap *= 2;
+		t->cap *= 4;
 		if (t->keys == t->inline_keys) {
 			t->keys = xreallocarray(NULL, t->cap, sizeof(*t->keys));
 			memcpy(t->keys, t->inline_keys, sizeof(t->inline_keys));
