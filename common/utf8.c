@@ -80,15 +80,15 @@ utf8_valid(const char *str, size_t len)
 				break;
 			i += sizeof(w);
 		}
+		/* The last few ASCII bytes, or those before a sequence: a
+		 * short key or value is mostly these. 1 to 0x7f, not NUL. */
+		while (i < len && (uint8_t)(s[i] - 1) < 0x7f)
+			i++;
 		if (i == len)
 			break;
 		c = s[i];
 		if (c == 0)
 			return false;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
 		if (c >= 0xc2 && c <= 0xdf)
 			need = 1;
 		else if (c >= 0xe0 && c <= 0xef) {
