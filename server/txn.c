@@ -237,7 +237,11 @@ txn_pack_tree(struct txn *t, struct txn_key *k)
 }
 
 /* Finds path's top-level key: path itself when it is plain (kp->n is
- * then 0), else the first part of kp, parsed from it. */
+ * then 0), else the first part of kp, parsed from it. Every path comes
+ * from a request's string, which its decoding found to be UTF-8 without
+ * NUL (request-decode.c, or pbcheck before protobuf-c): of a plain
+ * key's rules only the length is left to check, and key_valid says what
+ * is wrong with it. */
 static bool
 txn_parse(const char *path, struct keypath *kp, const char **key,
     size_t *keylen, char *err, size_t errlen)
@@ -246,7 +250,9 @@ txn_parse(const char *path, struct keypath *kp, const char **key,
 		kp->n = 0;
 		*key = path;
 		*keylen = strlen(path);
-		return key_valid(path, *keylen, err, errlen);
+		if (*keylen == 0 || *keylen > KEY_MAX_LEN)
+			return key_valid(path, *keylen, err, errlen);
+		return true;
 	}
 	if (!keypath_parse(path, kp, err, errlen))
 		return false;
