@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "key.h"
 #include "objd.h"
 
 /* objd's state lives in main.c, which the tests do not link. */
@@ -121,6 +122,37 @@ START_TEST(test_overlay_keys)
 }
 END_TEST
 
+/* A plain key's length is still checked, with key_valid's words: its
+ * UTF-8 was the request's decoding's to check. */
+START_TEST(test_key_length)
+{
+	static char longest[KEY_MAX_LEN + 2];
+	Objd__Value v = OBJD__VALUE__INIT;
+	struct txn t;
+	char err[256] = "";
+
+	v.kind_case = OBJD__VALUE__KIND_STRING_VALUE;
+	v.string_value = (char *)"x";
+	server.store = store_new();
+	txn_init(&t);
+	ck_assert_int_eq(txn_set(&t, "", &v, err, sizeof(err)),
+	    OBJD__STATUS__INVALID);
+	ck_assert_str_eq(err, "a key cannot be empty");
+	ck_assert_int_eq(txn_delete(&t, "", err, sizeof(err)),
+	    OBJD__STATUS__INVALID);
+	memset(longest, 'k', KEY_MAX_LEN + 1);
+	ck_assert_int_eq(txn_set(&t, longest, &v, err, sizeof(err)),
+	    OBJD__STATUS__INVALID);
+	ck_assert_ptr_nonnull(strstr(err, "at most"));
+	longest[KEY_MAX_LEN] = '\0';
+	ck_assert_int_eq(txn_set(&t, longest, &v, err, sizeof(err)),
+	    OBJD__STATUS__OK);
+	txn_free(&t);
+	store_free(server.store);
+	server.store = NULL;
+}
+END_TEST
+
 static Suite *
 txn_suite(void)
 {
@@ -129,6 +161,7 @@ txn_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_overlay_keys, 0, 11);
+	tcase_add_test(tc, test_key_length);
 	suite_add_tcase(s, tc);
 	return s;
 }
