@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /* objctl-file.h: objctl's reading of an object file without objd
- * (--file, check), through objd's own loader (common/objfile-scan.h).
+ * (--file, check), through objd's own loader (common/objformat.h).
  * The answers have the shapes libobjd gives, so that objctl prints them
  * with the code it prints objd's with. */
 #ifndef OBJCTL_FILE_H
@@ -11,7 +11,8 @@
 #include <stdint.h>
 
 #include "objd.pb-c.h"
-#include "objfile-scan.h"
+#include "objfile-keep.h"
+#include "objformat.h"
 
 struct ctl_file {
 	char *path;

@@ -190,7 +190,7 @@ int objd_batch_at(objd_client *c, const objd_op *ops, size_t nops,
 int objd_batch_ttl(objd_client *c, const objd_op *ops, size_t nops,
     const objd_cond *conds, size_t nconds, uint64_t ttl_ms);
 /* objd_batch() without replace, whose sets c holds: objd deletes them,
- * as one change, when c's connection closes (objd_client_close(), the
+ * as one change, when c's connection closes (objd_close(), the
  * process's end, however it ends). A set of one of them by another
  * client makes it that client's. With if_absent, nothing is set and
  * the call returns OBJD_CONFLICT if any key exists. */

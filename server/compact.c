@@ -8,9 +8,9 @@
  *
  * A compaction costs a fork, and a copy of each page objd writes while the
  * child runs. Under a heavy stream of changes to a small object the 2x
- * rule alone forks several times a second (a pipelined set benchmark on
- * 100,000 keys lost 12% of its rate and doubled its p99 to it), so
- * automatic compactions start at most COMPACT_INTERVAL apart: the file
+ * rule alone forks several times a second, which costs a pipeline of sets
+ * a good part of its rate and its tail latency, so automatic compactions
+ * start at most COMPACT_INTERVAL apart: the file
  * then holds at most that long's changes beyond twice the live state.
  *
  * But where values are large, an interval is a lot of bytes: the file of
@@ -27,12 +27,10 @@
  * changes. And the changes made while the child ran are written again
  * after its snapshot: when they were many, compacting again at once
  * would write every change twice, for good. */
-#include <sys/wait.h>
-
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "log.h"
 #include "objd.h"
 #include "xmalloc.h"
@@ -41,22 +39,17 @@
 /* Each entry costs a few bytes of framing beyond its key and value. */
 #define COMPACT_ENTRY_OVERHEAD 8
 
-struct compact_waiter {
-	struct conn *conn;
-	uint64_t id;
-};
-
 /* After a failed compaction, automatic ones wait this long. */
 #define COMPACT_RETRY_SECONDS 60
 #define COMPACT_INTERVAL 1.0
 #define COMPACT_DEAD_MIN (64 * 1024 * 1024)
 
 static struct {
-	struct compact_waiter *waiters;
+	struct ticket *waiters; /* the clients of objctl compact */
 	size_t n, cap;
 	double failed_at;
 	double started_at; /* the last automatic compaction's start */
-	double began;      /* the running compaction's, for the log */
+	bool running;      /* one this policy started and the backend runs */
 } compact;
 
 static bool
@@ -64,23 +57,11 @@ compact_start(void)
 {
 	char err[1024];
 
-	if (objfile_compacting(server.file))
+	if (backend->ops->compacting(backend))
 		return true;
-	/* The child writes the store: a batch in flight, in the file but
-	 * not yet in the store, would be in neither the copy nor its tail. */
-	batch_settle();
-	if (objfile_compact_start(server.file, server.store, err,
-	        sizeof(err)) == -1) {
-		log_warnx("%s", err);
-		compact.failed_at = now_wall();
-		compact_settle(false, err);
-		return false;
-	}
-	compact.began = now_monotonic();
-	log_info("compacting %s: %llu bytes for %zu keys", server.file_path,
-	    (unsigned long long)objfile_stats(server.file)->file_size,
-	    store_count(server.store));
-	return true;
+	/* A failure is answered through compact_settle, at once. */
+	compact.running = true;
+	return backend->ops->compact(backend, server.store, err, sizeof(err));
 }
 
 /* Whether a file of size bytes, holding live bytes, is due for an
@@ -101,20 +82,23 @@ compact_due(uint64_t size, uint64_t live, double since, uint64_t compacted)
 void
 compact_maybe(void)
 {
-	const struct objfile_stats *st = objfile_stats(server.file);
-	uint64_t size = st->file_size;
+	struct backend_stats st = { 0 };
+	uint64_t size;
 	uint64_t live = store_bytes(server.store) +
 	    store_count(server.store) * COMPACT_ENTRY_OVERHEAD +
 	    /* The history kept is part of what a compaction writes. */
 	    history_bytes(store_history(server.store));
 	double now;
 
-	if (objfile_compacting(server.file))
+	/* A backend without compact compacts by itself. */
+	if (backend->ops->compact == NULL || backend->ops->compacting(backend))
 		return;
+	backend->ops->stats(backend, &st);
+	size = st.file_size;
 	now = now_wall();
 	if (now - compact.failed_at > COMPACT_RETRY_SECONDS &&
 	    compact_due(size, live, now - compact.started_at,
-	        size > st->compacted_size ? st->compacted_size : 0)) {
+	        size > st.compacted_size ? st.compacted_size : 0)) {
 		compact.started_at = now;
 		compact_start();
 	}
@@ -123,63 +107,43 @@ compact_maybe(void)
 void
 handle_compact(struct conn *c, const Objd__Request *req)
 {
+	if (backend->ops->compact == NULL) {
+		/* Nothing of objd's own to compact. */
+		reply_status(c, req->id, OBJD__STATUS__OK, NULL);
+		return;
+	}
 	if (compact.n == compact.cap) {
 		compact.cap = compact.cap ? compact.cap * 2 : 4;
 		compact.waiters = xreallocarray(compact.waiters, compact.cap,
 		    sizeof(*compact.waiters));
 	}
-	compact.waiters[compact.n++] = (struct compact_waiter){ c, req->id };
 	/* Like a write, the client waits for its answer before its next
 	 * request is read. */
-	c->pending++;
-	conn_stop_reading(c);
+	compact.waiters[compact.n++] = block_park(c, req->id, BLOCK_ALONE);
 	compact_start();
 }
 
 void
 compact_settle(bool ok, const char *error)
 {
-	struct compact_waiter *waiters = compact.waiters;
+	struct ticket *waiters = compact.waiters;
 	size_t n = compact.n;
 
 	compact.waiters = NULL;
 	compact.n = compact.cap = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct conn *c = waiters[i].conn;
-
-		reply_status(c, waiters[i].id,
+	if (!ok && compact.running)
+		compact.failed_at = now_wall();
+	compact.running = false;
+	for (size_t i = 0; i < n; i++)
+		block_done(&waiters[i],
 		    ok ? OBJD__STATUS__OK : OBJD__STATUS__FAILED,
-		    ok ? NULL : error);
-		c->pending--;
-		conn_release(c);
-	}
+		    ok ? NULL : error, store_revision(server.store));
 	free(waiters);
 }
 
 void
 compact_child_exited(void)
 {
-	pid_t child = objfile_compact_child(server.file);
-	char err[1024];
-	int status, rc;
-
-	if (child == -1)
-		return;
-	while ((rc = waitpid(child, &status, WNOHANG)) == -1 && errno == EINTR)
-		;
-	if (rc != child)
-		return;
-	/* The sync thread must be done with the file that goes. */
-	batch_settle();
-	if (objfile_compact_finish(server.file, status, err, sizeof(err)) ==
-	    -1) {
-		log_warnx("%s", err);
-		compact.failed_at = now_wall();
-		compact_settle(false, err);
-		return;
-	}
-	log_info("compacted %s to %llu bytes in %.1f ms", server.file_path,
-	    (unsigned long long)objfile_stats(server.file)->file_size,
-	    (now_monotonic() - compact.began) * 1e3);
-	compact_settle(true, NULL);
+	if (backend->ops->child_exited != NULL)
+		backend->ops->child_exited(backend);
 }

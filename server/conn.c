@@ -39,6 +39,9 @@
 #include "pbcheck.h"
 #include "xmalloc.h"
 
+#include <event2/buffer.h>
+#include <event2/event.h>
+
 /* A peer outside the policy is answered DENIED whatever it asks, so it
  * needs no large frames. */
 #define CONN_DENIED_FRAME_MAX 4096
@@ -64,8 +67,85 @@
 #define CONN_IN_MIN 256
 #define CONN_IN_KEEP 1024
 
+/* Room for a few answers to plain gets and sets (reply.c). */
+#define CONN_OUT_SMALL 512
+
+/* One connected client. */
+struct conn {
+	TAILQ_ENTRY(conn) entry;
+	/* Answers wait for the end of the loop's turn (conn_write_answers). */
+	TAILQ_ENTRY(conn) unflushed_entry;
+	bool unflushed;
+	/* Input read this turn waits to be handled (conn_handle_input). */
+	TAILQ_ENTRY(conn) unread_entry;
+	bool unread;
+	int fd;
+	/* Input read and not yet handled: in[in_off, in_len). One flat
+	 * buffer, kept while small, so that a read allocates nothing. */
+	uint8_t *in;
+	size_t in_off, in_len, in_cap;
+	struct evbuffer *out;
+	/* Answers wait here while they fit, so that an answer allocates
+	 * nothing (out takes a chunk for each). Holds bytes only while out
+	 * is empty: these come first. */
+	uint8_t out_small[CONN_OUT_SMALL];
+	size_t out_small_len;
+	struct event *read_ev;  /* persistent; added while reading */
+	struct event *write_ev; /* added only while the socket is full */
+	/* write_ev is added: known without asking libevent, as each answer
+	 * looks. */
+	bool writing;
+	/* The read timeout runs while reading and restarts at each read;
+	 * the write timeout runs while the socket is full and restarts at
+	 * each write (as a bufferevent's do). */
+	struct event *read_timer, *write_timer;
+	struct timeval read_timeout, write_timeout; /* 0: none */
+	size_t read_want; /* process input only once it holds this much */
+	uint64_t serial;  /* for the log */
+	pid_t pid;        /* the peer's, from SO_PEERCRED */
+	uid_t uid;
+	gid_t gid;
+	enum access_level access; /* what the peer may do (access.c) */
+	bool denied_logged;       /* a refusal of this client was logged */
+	bool refused;             /* over --max-clients: answered, closing */
+	bool paused; /* reading stops: its unsent output is over the cap */
+	bool timed;  /* the idle timeout runs: part of a frame is here */
+	bool held;   /* its next request waits for a reload (reload_holds) */
+	bool wrote;  /* it has sent a write that joined the batch */
+	/* Requests of this client parked (block.c), not yet answered:
+	 * writes waiting in the batch, a compaction. Only further writes
+	 * may join the batch meanwhile; any other frame waits, so answers
+	 * stay in order. */
+	unsigned pending;
+	unsigned batched; /* of pending, those that let writes join */
+	/* Holds on it (conn_hold): it stays allocated, though gone, until
+	 * they are let go. */
+	unsigned holds;
+	bool eof;     /* the peer sends no more */
+	bool gone;    /* the peer left; free once nothing is pending */
+	bool buried;  /* off server.conns, freed at the turn's end */
+	bool closing; /* close once the output is written */
+	/* Its output as last counted in the total of all clients' (conn.c's
+	 * budget for --max-output-total). */
+	size_t out_counted;
+	/* The pieces of a batch sent in pieces, so far (stage.c's). */
+	struct stage *stage;
+	/* An answer reserved in out, not yet committed
+	 * (conn_output_reserve): its space. */
+	struct evbuffer_iovec reserved;
+	/* Its mark on the keys it holds, which go when it closes (expire.c);
+	 * 0 until it holds one. */
+	uint64_t holder;
+};
+TAILQ_HEAD(conn_list, conn);
+
+/* Every client connected, and closing ones not yet buried. */
+static struct conn_list conns = TAILQ_HEAD_INITIALIZER(conns);
+
 static uint64_t conn_next_serial = 1;
 static size_t conn_nrefused;
+/* Clients that left, or stopped sending, so far (conn_departures). */
+static uint64_t conn_departed;
 /* The answers every client has not read, as last counted
  * (conn_output_count). */
 static size_t conn_output_total;
@@ -107,6 +187,9 @@ static void conn_finish(struct conn *);
 static void conn_input_added(struct conn *);
 static void conn_free_io(struct conn *);
 static void conn_output_count(struct conn *);
+static void conn_output_added(struct conn *);
+static void conn_release(struct conn *);
+static bool conn_output_spill(struct conn *);
 
 static bool
 conn_timeout_set(const struct timeval *tv)
@@ -257,7 +340,7 @@ conn_refuse(struct conn *c)
 	conn_set_read_timeout(c, &tv);
 }
 
-void
+struct conn *
 conn_accept(int fd)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
@@ -274,7 +357,7 @@ conn_accept(int fd)
 		c->gid = cred.gid;
 	}
 	if (server.nconns >= server.clients_max && !conn_refuse_early(c, fd))
-		return;
+		return NULL;
 	c->access = access_of_peer(fd, c->uid, c->gid);
 	c->fd = fd;
 	c->out = evbuffer_new();
@@ -290,18 +373,19 @@ conn_accept(int fd)
 		    (unsigned long long)c->serial);
 		conn_free_io(c);
 		free(c);
-		return;
+		return NULL;
 	}
 	conn_start_reading(c);
-	TAILQ_INSERT_TAIL(&server.conns, c, entry);
+	TAILQ_INSERT_TAIL(&conns, c, entry);
 	if (c->refused) {
 		conn_refuse(c);
-		return;
+		return NULL;
 	}
 	server.nconns++;
 	log_debug("client %llu connected (pid %ld, uid %ld, %s)",
 	    (unsigned long long)c->serial, (long)c->pid, (long)c->uid,
 	    access_level_name(c->access));
+	return c;
 }
 
 /* What conn_accept made for c, whichever parts it did; closes the
@@ -335,7 +419,7 @@ conn_bury(struct conn *c)
 		return;
 	c->buried = true;
 	log_debug("client %llu closed", (unsigned long long)c->serial);
-	TAILQ_REMOVE(&server.conns, c, entry);
+	TAILQ_REMOVE(&conns, c, entry);
 	if (c->unflushed)
 		TAILQ_REMOVE(&conn_unflushed, c, unflushed_entry);
 	c->unflushed = false;
@@ -373,20 +457,22 @@ conn_free_dead(void)
 	}
 }
 
-/* The peer is gone or must go. A client with writes in the batch stays
- * until they commit: the batch still points at it. */
+/* The peer is gone or must go. A client with requests parked stays
+ * until they are answered (the answers are dropped): their tickets
+ * still point at it. */
 static void
 conn_gone(struct conn *c)
 {
+	if (!c->gone)
+		conn_departed++;
 	c->gone = true;
-	batch_writer_left(c);
 	conn_stop_reading(c);
 	conn_stop_writing(c);
 	/* No answer of its goes out any more: their memory goes now. */
 	evbuffer_drain(c->out, evbuffer_get_length(c->out));
 	c->out_small_len = 0;
 	conn_output_count(c);
-	if (c->pending == 0)
+	if (c->pending == 0 && c->holds == 0)
 		conn_bury(c);
 }
 
@@ -410,9 +496,10 @@ conn_finish(struct conn *c)
 {
 	struct timeval tv;
 
+	if (!c->closing)
+		conn_departed++;
 	c->closing = true;
 	c->timed = false; /* the idle timeout no longer applies */
-	batch_writer_left(c);
 	conn_stop_reading(c);
 	if (c->pending == 0 && conn_output_len(c) == 0) {
 		conn_gone(c);
@@ -432,11 +519,13 @@ conn_fail(struct conn *c, const char *why)
 	conn_finish(c);
 }
 
-void
+/* c may go on: reads again, and handles what waits, if nothing holds it
+ * up; closes if it was closing and is owed nothing more. */
+static void
 conn_release(struct conn *c)
 {
 	if (c->gone) {
-		if (c->pending == 0)
+		if (c->pending == 0 && c->holds == 0)
 			conn_bury(c);
 		return;
 	}
@@ -453,6 +542,174 @@ conn_release(struct conn *c)
 	 * from inside whatever released it: a reload settling the batch
 	 * must not have writes built against the state it replaces. */
 	conn_input_added(c);
+}
+
+void
+conn_park(struct conn *c, bool joins)
+{
+	c->pending++;
+	if (joins) {
+		c->batched++;
+		c->wrote = true;
+	} else
+		conn_stop_reading(c);
+}
+
+void
+conn_unpark(struct conn *c, bool joins)
+{
+	c->pending--;
+	/* A pipeline's writes are let go one by one: only the last of
+	 * them can resume the client. */
+	if (joins && --c->batched > 0)
+		return;
+	conn_release(c);
+}
+
+void
+conn_hold(struct conn *c)
+{
+	c->holds++;
+}
+
+void
+conn_unhold(struct conn *c)
+{
+	if (--c->holds == 0 && c->gone && c->pending == 0)
+		conn_bury(c);
+}
+
+bool
+conn_writes_on(const struct conn *c)
+{
+	return !c->gone && !c->closing && !c->eof;
+}
+
+bool
+conn_answers_go(const struct conn *c)
+{
+	return !c->gone && !c->closing;
+}
+
+uint64_t
+conn_departures(void)
+{
+	return conn_departed;
+}
+
+bool
+conn_wrote(const struct conn *c)
+{
+	return c->wrote;
+}
+
+uint64_t
+conn_serial(const struct conn *c)
+{
+	return c->serial;
+}
+
+pid_t
+conn_pid(const struct conn *c)
+{
+	return c->pid;
+}
+
+uid_t
+conn_uid(const struct conn *c)
+{
+	return c->uid;
+}
+
+enum access_level
+conn_access(const struct conn *c)
+{
+	return c->access;
+}
+
+bool
+conn_first_denial(struct conn *c)
+{
+	bool first = !c->denied_logged;
+
+	c->denied_logged = true;
+	return first;
+}
+
+void
+conn_set_access(struct conn *c, enum access_level level)
+{
+	c->access = level;
+}
+
+uint64_t
+conn_holder(const struct conn *c)
+{
+	return c->holder;
+}
+
+void
+conn_set_holder(struct conn *c, uint64_t holder)
+{
+	c->holder = holder;
+}
+
+struct stage **
+conn_stage(struct conn *c)
+{
+	return &c->stage;
+}
+
+struct stage *
+conn_staged(const struct conn *c)
+{
+	return c->stage;
+}
+
+void
+conn_foreach(void (*fn)(struct conn *, void *), void *arg)
+{
+	struct conn *c, *next;
+
+	/* fn may close c: glibc's queue.h has no TAILQ_FOREACH_SAFE. */
+	for (c = TAILQ_FIRST(&conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		fn(c, arg);
+	}
+}
+
+void
+conn_stop_all_reading(void)
+{
+	struct conn *c;
+
+	TAILQ_FOREACH (c, &conns, entry)
+		if (!c->gone)
+			conn_stop_reading(c);
+}
+
+bool
+conn_all_written(void)
+{
+	struct conn *c;
+
+	TAILQ_FOREACH (c, &conns, entry)
+		if (!c->gone && conn_output_len(c) > 0)
+			return false;
+	return true;
+}
+
+void
+conn_resume_held(void)
+{
+	struct conn *c;
+
+	TAILQ_FOREACH (c, &conns, entry) {
+		if (!c->held)
+			continue;
+		c->held = false;
+		conn_release(c);
+	}
 }
 
 static size_t
@@ -616,6 +873,11 @@ conn_frame(struct conn *c, size_t header_len, size_t body_len)
 		    "malformed request");
 		return true;
 	}
+	if (reload_holds(c, req)) {
+		arena_release(&conn_arena, mark);
+		c->held = true;
+		return false;
+	}
 	if (c->pending > 0 && !request_joins_batch(c, req)) {
 		arena_release(&conn_arena, mark);
 		return false;
@@ -692,15 +954,14 @@ conn_process(struct conn *c)
 		return;
 	c->read_want = 0;
 	conn_watch_idle(c);
-	if (c->eof && !c->closing && c->pending == 0 && !c->paused)
+	if (c->eof && !c->closing && c->pending == 0 && !c->paused && !c->held)
 		conn_finish(c);
 }
 
 /* Handles the input of every client read this turn; false if there was
  * none. With many clients each sends one request at a time, and its key
  * is far in memory: their keys are fetched together first (prefetch.c),
- * so that the look-ups do not each wait in turn (sets with 50 clients:
- * 3.48 to 3.21 us). */
+ * so that the look-ups do not each wait in turn. */
 bool
 conn_handle_input(void)
 {
@@ -781,7 +1042,7 @@ conn_read_cb(evutil_socket_t fd, short events, void *arg)
 	 * reading: it is still owed every answer. */
 	if (n == 0) {
 		c->eof = true;
-		batch_writer_left(c);
+		conn_departed++;
 		conn_stop_reading(c);
 		conn_process(c);
 		return;
@@ -822,13 +1083,73 @@ conn_output_len(const struct conn *c)
 	return c->out_small_len + evbuffer_get_length(c->out);
 }
 
-bool
+/* Moves out_small into out, for an answer that does not fit there;
+ * false if out of memory. */
+static bool
 conn_output_spill(struct conn *c)
 {
 	if (c->out_small_len > 0 &&
 	    evbuffer_add(c->out, c->out_small, c->out_small_len) == -1)
 		return false;
 	c->out_small_len = 0;
+	return true;
+}
+
+/* An answer that cannot be buffered closes its client. */
+static void
+conn_output_failed(struct conn *c, size_t len)
+{
+	log_warnx("client %llu: cannot buffer an answer of %zu bytes",
+	    (unsigned long long)c->serial, len);
+	conn_fail(c, "answer too large to buffer");
+}
+
+uint8_t *
+conn_output_reserve(struct conn *c, size_t len)
+{
+	if (c->gone)
+		return NULL;
+	c->reserved.iov_base = NULL;
+	/* While out is empty, small answers go to out_small, in place. */
+	if (c->out_small_len + len <= sizeof(c->out_small) &&
+	    evbuffer_get_length(c->out) == 0)
+		return c->out_small + c->out_small_len;
+	if (!conn_output_spill(c) ||
+	    evbuffer_reserve_space(c->out, (ev_ssize_t)len, &c->reserved, 1) !=
+	        1) {
+		c->reserved.iov_base = NULL;
+		conn_output_failed(c, len);
+		return NULL;
+	}
+	return c->reserved.iov_base;
+}
+
+void
+conn_output_commit(struct conn *c, const uint8_t *end)
+{
+	if (c->reserved.iov_base == NULL)
+		c->out_small_len = (size_t)(end - c->out_small);
+	else {
+		c->reserved.iov_len =
+		    (size_t)(end - (const uint8_t *)c->reserved.iov_base);
+		evbuffer_commit_space(c->out, &c->reserved, 1);
+		c->reserved.iov_base = NULL;
+	}
+	conn_output_added(c);
+}
+
+bool
+conn_output_append(struct conn *c, const void *p1, size_t len1, const void *p2,
+    size_t len2)
+{
+	if (c->gone)
+		return false;
+	if (!conn_output_spill(c) || evbuffer_add(c->out, p1, len1) == -1 ||
+	    (len2 > 0 && evbuffer_add(c->out, p2, len2) == -1)) {
+		conn_output_failed(c, len1 + len2);
+		return false;
+	}
+	conn_output_added(c);
 	return true;
 }
 
@@ -948,7 +1269,7 @@ conn_output_largest(void)
 {
 	struct conn *c, *largest = NULL;
 
-	TAILQ_FOREACH (c, &server.conns, entry)
+	TAILQ_FOREACH (c, &conns, entry)
 		if (!c->gone && c->out_counted > 0 &&
 		    (largest == NULL || c->out_counted > largest->out_counted))
 			largest = c;
@@ -978,7 +1299,9 @@ conn_output_over_budget(void)
 	}
 }
 
-void
+/* c's output has new answers: they are written at the end of this turn
+ * of the loop, all at once, or sooner by conn_write_answers_now. */
+static void
 conn_output_added(struct conn *c)
 {
 	conn_output_count(c);
@@ -1031,8 +1354,8 @@ conn_close_all(void)
 {
 	struct conn *c;
 
-	while ((c = TAILQ_FIRST(&server.conns)) != NULL) {
-		c->pending = 0;
+	while ((c = TAILQ_FIRST(&conns)) != NULL) {
+		c->pending = c->holds = 0;
 		conn_bury(c);
 	}
 	conn_free_dead();

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "clock.h"
 #include "log.h"
 #include "objd.h"
@@ -117,28 +119,43 @@ cmp_lease_holder(const void *a, const void *b)
 	return cmp_u64(&x->holder, &y->holder);
 }
 
+/* The holders of the connections, as expire_orphans collects them. */
+struct live_holders {
+	uint64_t *holders;
+	size_t n, cap;
+};
+
+static void
+live_collect(struct conn *c, void *arg)
+{
+	struct live_holders *live = arg;
+
+	if (conn_holder(c) == 0)
+		return;
+	if (live->n == live->cap) {
+		live->cap = live->cap ? live->cap * 2 : 16;
+		live->holders =
+		    xreallocarray(live->holders, live->cap, sizeof(uint64_t));
+	}
+	live->holders[live->n++] = conn_holder(c);
+}
+
 /* Queues the deletion of the held keys whose holder is no connection of
  * this objd: one change for each holder. */
 static void
 expire_orphans(struct leases *l, uint64_t now)
 {
 	struct held_walk w = { 0 };
-	uint64_t *live = NULL, prev = 0;
-	size_t nlive = 0, caplive = 0;
-	struct conn *c;
+	struct live_holders lh = { 0 };
+	uint64_t *live, prev = 0;
+	size_t nlive;
 
 	if (leases_held(l) == 0)
 		return;
 	leases_foreach_held(l, held_collect, &w);
-	TAILQ_FOREACH (c, &server.conns, entry) {
-		if (c->holder == 0)
-			continue;
-		if (nlive == caplive) {
-			caplive = caplive ? caplive * 2 : 16;
-			live = xreallocarray(live, caplive, sizeof(*live));
-		}
-		live[nlive++] = c->holder;
-	}
+	conn_foreach(live_collect, &lh);
+	live = lh.holders;
+	nlive = lh.n;
 	if (nlive > 0)
 		qsort(live, nlive, sizeof(*live), cmp_u64);
 	qsort(w.held, w.n, sizeof(*w.held), cmp_lease_holder);
@@ -259,13 +276,16 @@ expire_holder(struct conn *c)
 {
 	/* Unique among this objd's connections, and unlike the marks of
 	 * another objd's (a restart finds those in the file). */
-	if (c->holder == 0) {
-		c->holder =
-		    expire.instance ^ (c->serial * 0x9e3779b97f4a7c15ULL);
-		if (c->holder == 0)
-			c->holder = expire.instance;
+	uint64_t holder = conn_holder(c);
+
+	if (holder == 0) {
+		holder =
+		    expire.instance ^ (conn_serial(c) * 0x9e3779b97f4a7c15ULL);
+		if (holder == 0)
+			holder = expire.instance;
+		conn_set_holder(c, holder);
 	}
-	return c->holder;
+	return holder;
 }
 
 void

@@ -14,6 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+#include <event2/listener.h>
+
 #include "log.h"
 #include "objd.h"
 #include "paths.h"
@@ -310,7 +313,7 @@ static void
 listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
     struct sockaddr *addr, int socklen, void *arg)
 {
-	conn_accept(fd);
+	(void)conn_accept(fd);
 }
 
 static void

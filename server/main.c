@@ -14,6 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
+#include "backend.h"
 #include "framing.h"
 #include "log.h"
 #include "objd.h"
@@ -150,17 +153,19 @@ pidfile_write(void)
 	close(fd);
 }
 
+/* What the backend tells the rest of objd. */
+static const struct backend_hooks backend_hooks = {
+	.committed = batch_committed,
+	.others_committed = batch_others_committed,
+	.others_replaced = reload_soon,
+	.snapshot_done = compact_settle,
+};
+
 /* Stopping waits for answers to be written, up to a second. */
 static void
 stop_flush_cb(evutil_socket_t fd, short events, void *arg)
 {
-	struct conn *c;
-	bool idle = true;
-
-	TAILQ_FOREACH (c, &server.conns, entry)
-		if (!c->gone && conn_output_len(c) > 0)
-			idle = false;
-	if (idle || now_wall() > stop_deadline)
+	if (conn_all_written() || now_wall() > stop_deadline)
 		event_base_loopexit(server.base, NULL);
 }
 
@@ -168,7 +173,6 @@ static void
 stop_cb(evutil_socket_t sig, short events, void *arg)
 {
 	struct timeval tv = { 0, 10 * 1000 };
-	struct conn *c;
 
 	if (server.stopping)
 		return;
@@ -178,9 +182,7 @@ stop_cb(evutil_socket_t sig, short events, void *arg)
 	listener_stop();
 	listener_unlink();
 	batch_commit();
-	TAILQ_FOREACH (c, &server.conns, entry)
-		if (!c->gone)
-			conn_stop_reading(c);
+	conn_stop_all_reading();
 	/* After batch_commit, so that the changes it answered come first. */
 	watch_stopping();
 	stop_deadline = now_wall() + 1.0;
@@ -244,9 +246,11 @@ startup(int listen_fd)
 	server.store = store_new();
 	switch (
 	    objfile_load(server.file, server.store, true, err, sizeof(err))) {
-	case -1:
+	case OBJFILE_LOAD_FAILED:
 		startup_fail("cannot load %s: %s", server.file_path, err);
-	case 1:
+	case OBJFILE_LOADED:
+		break;
+	case OBJFILE_LOADED_FOREIGN:
 		/* Another program wrote the file: objd appends only to
 		 * files in its own format. A newer one renamed in meanwhile
 		 * is left for the first reload, if there are reloads. */
@@ -255,9 +259,9 @@ startup(int listen_fd)
 		          sizeof(err))
 		    : objfile_rewrite(server.file, server.store, err,
 		          sizeof(err));
-		if (rc == -1)
+		if (rc == OBJFILE_FAILED)
 			startup_fail("%s", err);
-		if (rc == 1)
+		if (rc == OBJFILE_GAVE_WAY)
 			log_warnx("%s", err);
 		break;
 	}
@@ -294,7 +298,6 @@ main(int argc, char **argv)
 	server.output_total_max = output_total_default();
 	server.socket_mode = 0600;
 	server.socket_group = (gid_t)-1;
-	TAILQ_INIT(&server.conns);
 	options_read(argc, argv);
 	/* One cap on a client's unsent output, watching or not. */
 	server.watch_output_max = server.client_output_max;
@@ -337,6 +340,9 @@ main(int argc, char **argv)
 	server.base = event_base_new();
 	if (server.base == NULL)
 		startup_fail("cannot create the event loop");
+	backend = backend_file_new(server.file, &backend_hooks);
+	if (!backend->ops->start(backend, err, sizeof(err)))
+		startup_fail("%s", err);
 	batch_init();
 	watch_init();
 	expire_init();
@@ -374,6 +380,7 @@ main(int argc, char **argv)
 	watch_free();
 	expire_free();
 	batch_free();
+	backend->ops->close(backend);
 	event_base_free(server.base);
 	store_free(server.store);
 	objfile_close(server.file);

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "log.h"
 #include "objd.h"
 #include "xmalloc.h"

@@ -11,87 +11,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/listener.h>
-
 #include "clock.h"
 #include "objd.pb-c.h"
-#include "objfile-scan.h"
+#include "objformat.h"
 
+/* Opaque here: the loop's libevent types (only the files that drive
+ * events include libevent), a client (conn.c's), the file (objfile.c's). */
+struct event_base;
+struct evconnlistener;
 struct conn;
 struct objfile;
 enum access_level { ACCESS_NONE, ACCESS_READ, ACCESS_WRITE };
 enum fsync_mode { FSYNC_ALWAYS, FSYNC_INTERVAL, FSYNC_NEVER };
 struct store;
-
-/* Room for a few answers to plain gets and sets (reply.c). */
-#define CONN_OUT_SMALL 512
-
-/* One connected client. */
-struct conn {
-	TAILQ_ENTRY(conn) entry;
-	/* Answers wait for the end of the loop's turn (conn_write_answers). */
-	TAILQ_ENTRY(conn) unflushed_entry;
-	bool unflushed;
-	/* Input read this turn waits to be handled (conn_handle_input). */
-	TAILQ_ENTRY(conn) unread_entry;
-	bool unread;
-	int fd;
-	/* Input read and not yet handled: in[in_off, in_len). One flat
-	 * buffer, kept while small, where an evbuffer allocated a chunk
-	 * for each read and freed it once the request was handled. */
-	uint8_t *in;
-	size_t in_off, in_len, in_cap;
-	struct evbuffer *out;
-	/* Answers wait here while they fit, rather than in out, which
-	 * allocates a 1 KiB chunk for each answer and frees it once the
-	 * answer is written. Holds bytes only while out is empty: these
-	 * come first. */
-	uint8_t out_small[CONN_OUT_SMALL];
-	size_t out_small_len;
-	struct event *read_ev;  /* persistent; added while reading */
-	struct event *write_ev; /* added only while the socket is full */
-	/* write_ev is added: known without asking libevent, as each answer
-	 * looks. */
-	bool writing;
-	/* The read timeout runs while reading and restarts at each read;
-	 * the write timeout runs while the socket is full and restarts at
-	 * each write (as a bufferevent's do). */
-	struct event *read_timer, *write_timer;
-	struct timeval read_timeout, write_timeout; /* 0: none */
-	size_t read_want; /* process input only once it holds this much */
-	uint64_t serial;  /* for the log */
-	pid_t pid;        /* the peer's, from SO_PEERCRED */
-	uid_t uid;
-	gid_t gid;
-	enum access_level access; /* what the peer may do (access.c) */
-	bool denied_logged;       /* a refusal of this client was logged */
-	bool refused;             /* over --max-clients: answered, closing */
-	bool paused; /* reading stops: its unsent output is over the cap */
-	bool timed;  /* the idle timeout runs: part of a frame is here */
-	/* Requests of this client not yet answered: writes waiting in the
-	 * batch, a compaction. Only further writes may join the batch
-	 * meanwhile; any other frame waits, so answers stay in order. */
-	unsigned pending;
-	unsigned batched; /* of pending, those waiting in the batch */
-	bool eof;         /* the peer sends no more */
-	bool gone;        /* the peer left; free once nothing is pending */
-	bool buried;      /* off server.conns, freed at the turn's end */
-	bool closing;     /* close once the output is written */
-	/* Its output as last counted in the total of all clients' (conn.c's
-	 * budget for --max-output-total). */
-	size_t out_counted;
-	/* batch.c's marks: the open batch this client last joined, and the
-	 * rejoin wait that counts on it to write again. */
-	uint64_t joined_batch, awaited_by;
-	/* The pieces of a batch sent in pieces, so far (stage.c). */
-	struct stage *stage;
-	/* Its mark on the keys it holds, which go when it closes (expire.c);
-	 * 0 until it holds one. */
-	uint64_t holder;
-};
-TAILQ_HEAD(conn_list, conn);
 
 /* The daemon's state; there is one. */
 struct server {
@@ -99,7 +31,6 @@ struct server {
 	struct store *store;
 	struct objfile *file;
 	struct evconnlistener *listener;
-	struct conn_list conns;
 	size_t nconns;
 	const char *file_path;
 	const char *socket_path;
@@ -120,7 +51,7 @@ struct server {
 	enum fsync_mode fsync;
 	size_t watch_output_max; /* a watcher's unsent output, at most */
 	uint64_t commits;        /* batches written to the file */
-	/* Commits that waited after a sync for its writers (batch.c), and
+	/* Commits that waited after a sync for its writers (commit.c), and
 	 * of those, the waits that ran out. */
 	uint64_t commit_waits, commit_waits_expired;
 	bool stopping;
@@ -156,22 +87,36 @@ void loop_run(void);
  * gather, answers to write; done after every callback of the turn. */
 void loop_turn_end(void);
 
-/* conn.c */
-void conn_accept(int fd);
+/* conn.c: the one owner of struct conn, which is opaque elsewhere:
+ * input, frames, output, timeouts, lifetime. */
+/* Takes the client on fd; NULL if it was refused (--max-clients) or
+ * could not be set up. */
+struct conn *conn_accept(int fd);
 void conn_process(struct conn *c);
-void conn_release(struct conn *c);
+/* Resumes the clients whose requests reload_holds kept waiting. */
+void conn_resume_held(void);
+/* True once c has sent a write that joined the batch. */
+bool conn_wrote(const struct conn *c);
 void conn_close_all(void);
 void conn_fail(struct conn *c, const char *why);
-/* c's output has new answers: they are written at the end of this turn
- * of the loop, all at once, or sooner by conn_write_answers_now. */
-void conn_output_added(struct conn *c);
 /* The bytes of answers not yet written, wherever they wait. */
 size_t conn_output_len(const struct conn *c);
-/* Moves c->out_small into c->out, for an answer that does not fit
- * there; false if out of memory. */
-bool conn_output_spill(struct conn *c);
-/* Reads nothing more from c until conn_release. */
+/* Room for an answer of at most len bytes at the end of c's output,
+ * to pack it in place and pass its end to conn_output_commit; NULL if
+ * c left (the answer is dropped) or the room cannot be had (c is
+ * closed, and told why). */
+uint8_t *conn_output_reserve(struct conn *c, size_t len);
+void conn_output_commit(struct conn *c, const uint8_t *end);
+/* Appends an answer in two pieces (len2 may be 0); false if it was
+ * dropped or c closed for it, as above. */
+bool conn_output_append(struct conn *c, const void *p1, size_t len1,
+    const void *p2, size_t len2);
+/* Reads nothing more from c until it is unparked. */
 void conn_stop_reading(struct conn *c);
+/* Stops reading from every client (objd stops). */
+void conn_stop_all_reading(void);
+/* True once no client has answers left to write. */
+bool conn_all_written(void);
 /* Handle the requests read, and write the answers given, this turn;
  * each false if there were none. */
 bool conn_handle_input(void);
@@ -184,6 +129,37 @@ void conn_write_answers_now(struct conn *c);
 void conn_free_dead(void);
 /* Raises the descriptor limit to what --max-clients needs. */
 void conn_init_limits(void);
+/* A request of c is parked (block.c's tickets alone call these): c
+ * stays allocated until it is unparked, and reads no further request
+ * meanwhile but writes that join the batch (joins) or none at all. */
+void conn_park(struct conn *c, bool joins);
+void conn_unpark(struct conn *c, bool joins);
+/* Keeps c allocated, though it may leave, until conn_unhold. */
+void conn_hold(struct conn *c);
+void conn_unhold(struct conn *c);
+/* True while c may send further requests. */
+bool conn_writes_on(const struct conn *c);
+/* True while answers to c go out: it neither left nor is closing. */
+bool conn_answers_go(const struct conn *c);
+/* A count that rises whenever a client leaves or stops sending. */
+uint64_t conn_departures(void);
+uint64_t conn_serial(const struct conn *c);
+pid_t conn_pid(const struct conn *c);
+uid_t conn_uid(const struct conn *c);
+enum access_level conn_access(const struct conn *c);
+/* Overrides what access.c found (the fuzzer tries each level). */
+void conn_set_access(struct conn *c, enum access_level level);
+/* True the first time a refusal of c is logged. */
+bool conn_first_denial(struct conn *c);
+/* Its mark on the keys it holds (expire.c's), 0 until it holds one. */
+uint64_t conn_holder(const struct conn *c);
+void conn_set_holder(struct conn *c, uint64_t holder);
+/* Where stage.c keeps the pieces c staged. */
+struct stage **conn_stage(struct conn *c);
+struct stage *conn_staged(const struct conn *c);
+/* Calls fn for each client not yet freed: connected, or gone with
+ * requests still parked. fn may close it. */
+void conn_foreach(void (*fn)(struct conn *, void *), void *arg);
 
 /* request.c: the table of request kinds, the access check and DENIED,
  * and dispatch. */
@@ -274,7 +250,8 @@ void handle_ping(struct conn *c, const Objd__Request *req);
 void handle_status(struct conn *c, const Objd__Request *req);
 void handle_reload(struct conn *c, const Objd__Request *req);
 
-/* reply.c: answers, appended to a client's output as whole frames. */
+/* reply.c: answers, packed as whole frames into a client's output
+ * (conn_output_reserve). */
 struct store_entry;
 /* An answer with no payload; revision is the object's revision to show. */
 void reply_result(struct conn *c, uint64_t id, Objd__Status status,
@@ -346,8 +323,8 @@ Objd__Request *request_decode(struct arena *a, const uint8_t *body, size_t len);
  * if no thread could start, and the caller does the work itself. */
 bool run_behind(void *(*fn)(void *), void *arg);
 
-/* syncer.c: the thread that runs fdatasync for batch.c. Starts syncing
- * fd, and calls done with its errno or 0 from the loop once it is over;
+/* syncer.c: the thread that runs fdatasync for the file backend. Starts
+ * syncing fd, and calls done with its errno or 0 from the loop once it is over;
  * false if there is no thread, and the caller must sync itself. */
 bool syncer_start(int fd, void (*done)(int));
 /* Waits for the sync in flight; its errno, or 0. done is not called. */
@@ -540,7 +517,7 @@ struct key_history *history_get(const struct history *h, const char *key,
     size_t keylen);
 /* Starts fetching the slot of the key of hash (the store's) into the
  * cache, then history_prefetch_ring fetches the ring once the slot is
- * there: batch.c applies changes a few ahead of their fetches. */
+ * there: commit.c applies changes a few ahead of their fetches. */
 void history_prefetch_slot(const struct history *h, uint64_t hash);
 void history_prefetch_ring(const struct history *h, uint64_t hash);
 /* Then the versions a change of it reads and writes, once the ring's
@@ -600,7 +577,7 @@ uint64_t history_known_from(const struct key_history *kh);
 /* req-read.c's History request. */
 void handle_history(struct conn *c, const Objd__Request *req);
 
-/* batch.c: group commit. The writes of one turn of the event loop are
+/* commit.c: group commit. The writes of one turn of the event loop are
  * made durable together, and only then answered. */
 bool batch_pending(void);
 /* Changes of requests still on their way to the file: the object's
@@ -641,23 +618,34 @@ void batch_commit(void);
  * the commit after one waits for its writers: their batch is then
  * committed once that is over. False if it committed nothing. */
 bool batch_commit_turn(void);
-/* Waits for the sync in flight, if any, and ends its batch: before
- * anything else touches the file. */
+/* Waits for the batch in the backend's hands, if any, and ends it:
+ * before anything replaces the state it rests on. */
 void batch_settle(void);
-/* c sends no more requests: the next commit does not wait for it. */
-void batch_writer_left(struct conn *c);
 void batch_init(void);
 void batch_free(void);
 
-/* objfile.c: the object file. Nothing else knows its byte layout. */
+/* objfile.c, objfile-load.c, objfile-replace.c: the object file, whose
+ * byte layout is common/objformat.c's. */
+/* What a write of the object file came to. */
+enum objfile_result {
+	OBJFILE_FAILED = -1, /* err says why */
+	OBJFILE_DONE = 0,
+	/* Another program's file is at the path by then: objd left it
+	 * there, unread, for a reload to load. */
+	OBJFILE_GAVE_WAY = 1
+};
+/* What objfile_load found at the path. */
+enum objfile_load_result {
+	OBJFILE_LOAD_FAILED = -1, /* err says why */
+	OBJFILE_LOADED = 0,       /* objd's own file, or none */
+	/* A file in another program's format (no header, no commits):
+	 * objfile_rewrite adopts it. */
+	OBJFILE_LOADED_FOREIGN = 1
+};
 enum objfile_state {
 	OBJFILE_UNCHANGED, /* as objd last wrote or read it */
 	OBJFILE_CHANGED,   /* replaced or modified by someone else */
 	OBJFILE_MISSING    /* removed by someone else */
-};
-struct buf {
-	uint8_t *data;
-	size_t len, cap;
 };
 /* Changes on their way to the file: fragments, each closed by a commit. */
 struct objfile_changes {
@@ -686,22 +674,31 @@ void objfile_watch_others(struct objfile *f, bool watched);
 const struct objfile_stats *objfile_stats(struct objfile *f);
 /* Reads the file into an empty store; a missing file is an empty object.
  * With recover (at start) a torn end is cut back and objd appends to the
- * file from then on. Returns -1 with err, 0, or 1 when the file is not in
- * objd's format (another program wrote it): objfile_rewrite adopts it. */
-int objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
-    size_t errlen);
+ * file from then on. */
+enum objfile_load_result objfile_load(struct objfile *f, struct store *s,
+    bool recover, char *err, size_t errlen);
+/* objfile_load without recover in three steps, so that the read, which
+ * takes most of a second for a million keys, runs on a thread: new (on
+ * the loop) names the file and the empty store to fill; run (anywhere)
+ * reads, touching neither f nor anything else; finish (on the loop) notes
+ * the file read in f, frees r, and returns what objfile_load would. */
+struct objfile_read;
+struct objfile_read *objfile_read_new(const struct objfile *f, struct store *s);
+void objfile_read_run(struct objfile_read *r);
+enum objfile_load_result objfile_read_finish(struct objfile *f,
+    struct objfile_read *r, char *err, size_t errlen);
 /* The walk over a file's bytes, for objfile_load and the tests. */
 enum scan_result objfile_scan_buffer(const uint8_t *buf, size_t len,
     struct store *s, size_t *good_end, bool *ours, char *err, size_t errlen);
 /* Replaces the file with the store's state, durably, and appends to the
  * new file from then on. */
-int objfile_rewrite(struct objfile *f, const struct store *s, char *err,
-    size_t errlen);
+enum objfile_result objfile_rewrite(struct objfile *f, const struct store *s,
+    char *err, size_t errlen);
 /* objfile_rewrite after a reload, but only over the file objfile_load
- * read, or where it found none: returns 1, leaving the file alone, if
- * another program put a new one there meanwhile, for a reload to load. */
-int objfile_write_back(struct objfile *f, const struct store *s, char *err,
-    size_t errlen);
+ * read, or where it found none: OBJFILE_GAVE_WAY, leaving the file
+ * alone, if another program put a new one there meanwhile. */
+enum objfile_result objfile_write_back(struct objfile *f, const struct store *s,
+    char *err, size_t errlen);
 void objfile_changes_init(struct objfile *f, struct objfile_changes *c);
 void objfile_changes_free(struct objfile *f, struct objfile_changes *c);
 void objfile_change_set(struct objfile_changes *c, const char *key,
@@ -717,41 +714,48 @@ void objfile_change_commit(struct objfile_changes *c, uint64_t revision);
 /* A record of the time of the changes that follow (for the history),
  * and whether their deletes are expiries. */
 void objfile_change_time(struct objfile_changes *c, int64_t time, bool expire);
-/* A Commit message, packed by hand as protobuf-c packs it (fields of 0
- * left out): through its descriptor, packing cost more than all the rest
- * of a one-key change. Returns its size. */
-size_t objfile_commit_pack(uint64_t revision, uint32_t crc32,
-    uint32_t n_entries, uint8_t out[OBJFILE_COMMIT_MAX]);
 /* Appends the changes in one write and, with --fsync always, syncs. s is
  * the state before them, for when the file must be started anew. On
- * failure nothing of the changes is in the file: -1, or 1 when objd had
- * no file of its own and another program put one there meanwhile (with
- * objfile_watch_others), for a reload to load. */
-int objfile_append(struct objfile *f, const struct store *s,
+ * failure nothing of the changes is in the file: OBJFILE_FAILED, or
+ * OBJFILE_GAVE_WAY when objd had no file of its own and another program
+ * put one there meanwhile (with objfile_watch_others). */
+enum objfile_result objfile_append(struct objfile *f, const struct store *s,
     const struct objfile_changes *c, char *err, size_t errlen);
 /* objfile_append in steps, so that its fdatasync can run elsewhere
- * (batch.c): start writes the changes; with --fsync always
+ * (commit.c): start writes the changes; with --fsync always
  * (needs_sync), the caller then syncs objfile_fd, on a thread or with
  * objfile_append_sync, and passes finish the errno of that, or 0.
  * Nothing else may touch f in between. */
-int objfile_append_start(struct objfile *f, const struct store *s,
-    const struct objfile_changes *c, char *err, size_t errlen);
+enum objfile_result objfile_append_start(struct objfile *f,
+    const struct store *s, const struct objfile_changes *c, char *err,
+    size_t errlen);
 bool objfile_append_needs_sync(const struct objfile *f);
 int objfile_fd(const struct objfile *f);
 /* fdatasync of f's file: its errno, or 0. */
 int objfile_append_sync(const struct objfile *f);
-int objfile_append_finish(struct objfile *f, const struct objfile_changes *c,
-    int sync_errno, char *err, size_t errlen);
+enum objfile_result objfile_append_finish(struct objfile *f,
+    const struct objfile_changes *c, int sync_errno, char *err, size_t errlen);
 /* Syncs what was appended since the last sync. */
-int objfile_sync(struct objfile *f, char *err, size_t errlen);
-/* Compaction: a child writes the live state; objd appends meanwhile. */
+enum objfile_result objfile_sync(struct objfile *f, char *err, size_t errlen);
+/* Compaction: a child writes the live state; objd appends meanwhile.
+ * finish gives no OBJFILE_GAVE_WAY: a compaction that gives way to a
+ * file renamed in fails, saying so. */
 bool objfile_compacting(const struct objfile *f);
 pid_t objfile_compact_start(struct objfile *f, const struct store *s, char *err,
     size_t errlen);
 pid_t objfile_compact_child(const struct objfile *f);
-int objfile_compact_finish(struct objfile *f, int status, char *err,
-    size_t errlen);
+enum objfile_result objfile_compact_finish(struct objfile *f, int status,
+    char *err, size_t errlen);
 void objfile_compact_abort(struct objfile *f);
+/* objfile_write_back in a child, as a compaction (objfile_compacting
+ * and objfile_compact_child say so too): the parent goes on appending,
+ * and once the child has exited, finish installs its file as
+ * objfile_write_back would, with the same results. */
+pid_t objfile_write_back_start(struct objfile *f, const struct store *s,
+    char *err, size_t errlen);
+bool objfile_writing_back(const struct objfile *f);
+enum objfile_result objfile_write_back_finish(struct objfile *f, int status,
+    char *err, size_t errlen);
 /* Compares the file with what objd last wrote or read. */
 enum objfile_state objfile_check(struct objfile *f);
 /* The file objfile_check called changed holds the state objd serves:
@@ -759,9 +763,10 @@ enum objfile_state objfile_check(struct objfile *f);
 void objfile_same_state(struct objfile *f);
 bool objfile_asks_times(const struct objfile *f);
 /* Moves the file objfile_load last read aside as <file>.rejected-<time>;
- * returns 0 with *moved set to the new name, 1 if the path holds
- * another file by then (which stays), or -1 with err set. */
-int objfile_reject(struct objfile *f, char **moved, char *err, size_t errlen);
+ * OBJFILE_DONE with *moved set to the new name, OBJFILE_GAVE_WAY if the
+ * path holds another file by then (which stays). */
+enum objfile_result objfile_reject(struct objfile *f, char **moved, char *err,
+    size_t errlen);
 const char *fsync_mode_name(enum fsync_mode m);
 int fsync_mode_parse(const char *name);
 
@@ -769,7 +774,8 @@ int fsync_mode_parse(const char *name);
 void compact_maybe(void);
 void handle_compact(struct conn *c, const Objd__Request *req);
 void compact_child_exited(void);
-/* The file was rewritten whole by other means: answer the waiters. */
+/* The backend's snapshot_done hook: a compaction, or a rewrite that
+ * stood in for one, is over; the clients waiting for it are answered. */
 void compact_settle(bool ok, const char *error);
 
 /* path.c: values inside nested maps, on encoded top-level values. */
@@ -919,5 +925,14 @@ bool reload_now(bool force, char *err, size_t errlen);
 void reload_look_blind(void);
 /* Looks at the file at the next turn of the loop, not an interval on. */
 void reload_soon(void);
+/* The child of objfile_write_back_start exited with status. */
+void reload_written_back(int status);
+/* While a changed file loads aside, true for the requests that wait for
+ * it to land: conn.c leaves them in the client's input until
+ * conn_resume_held. */
+bool reload_holds(const struct conn *c, const Objd__Request *req);
+
+/* block.h: answering later (tickets). */
+#include "block.h"
 
 #endif

@@ -23,40 +23,21 @@ reply_pack(uint8_t *p, size_t body, const Objd__Response *resp,
 	return p;
 }
 
-/* Packs resp followed by the given entries or events as one frame. */
+/* Packs resp followed by the given entries or events as one frame,
+ * straight into the room conn.c gives for it. */
 static void
 reply_send(struct conn *c, const Objd__Response *resp,
     const struct reply_item *items, size_t n, bool events)
 {
-	struct evbuffer *out = c->out;
 	size_t body = reply_header_size(resp);
-	struct evbuffer_iovec iov;
 	uint8_t *p;
 
-	if (c->gone)
-		return;
 	for (size_t i = 0; i < n; i++)
 		body += reply_item_size(&items[i], events);
-	if (c->out_small_len + VARINT_MAX_LEN + body <= sizeof(c->out_small) &&
-	    evbuffer_get_length(out) == 0) {
-		p = reply_pack(c->out_small + c->out_small_len, body, resp,
-		    items, n, events);
-		c->out_small_len = (size_t)(p - c->out_small);
-		conn_output_added(c);
+	/* NULL: c left (the answer is dropped) or was closed for it. */
+	if ((p = conn_output_reserve(c, VARINT_MAX_LEN + body)) == NULL)
 		return;
-	}
-	if (!conn_output_spill(c) ||
-	    evbuffer_reserve_space(out, (ev_ssize_t)(body + VARINT_MAX_LEN),
-	        &iov, 1) != 1) {
-		log_warnx("client %llu: cannot buffer an answer of %zu bytes",
-		    (unsigned long long)c->serial, body);
-		conn_fail(c, "answer too large to buffer");
-		return;
-	}
-	p = reply_pack(iov.iov_base, body, resp, items, n, events);
-	iov.iov_len = (size_t)(p - (uint8_t *)iov.iov_base);
-	evbuffer_commit_space(out, &iov, 1);
-	conn_output_added(c);
+	conn_output_commit(c, reply_pack(p, body, resp, items, n, events));
 }
 
 void
@@ -153,17 +134,7 @@ reply_packed(struct conn *c, uint64_t id, const uint8_t *fields, size_t len)
 
 	resp.id = id;
 	resp.revision = store_revision(server.store);
-	if (c->gone)
-		return;
 	p += varint_encode(p, reply_header_size(&resp) + len);
 	p += reply_header_pack(&resp, p);
-	if (!conn_output_spill(c) ||
-	    evbuffer_add(c->out, head, (size_t)(p - head)) == -1 ||
-	    evbuffer_add(c->out, fields, len) == -1) {
-		log_warnx("client %llu: cannot buffer an answer of %zu bytes",
-		    (unsigned long long)c->serial, len);
-		conn_fail(c, "answer too large to buffer");
-		return;
-	}
-	conn_output_added(c);
+	(void)conn_output_append(c, head, (size_t)(p - head), fields, len);
 }

@@ -96,7 +96,7 @@ request_joins_batch(const struct conn *c, const Objd__Request *req)
 
 	/* A refusal would be answered at once, out of order. */
 	return k != NULL && (k->flags & REQ_BATCHED) &&
-	    access_may(c->access, k->flags) == ACCESS_MAY;
+	    access_may(conn_access(c), k->flags) == ACCESS_MAY;
 }
 
 /* Answers DENIED to request id, a request named name, and logs it: the
@@ -106,24 +106,24 @@ static void
 request_deny(struct conn *c, const char *name, uint64_t id,
     enum access_verdict v)
 {
+	long uid = (long)conn_uid(c), pid = (long)conn_pid(c);
+	unsigned long long serial = (unsigned long long)conn_serial(c);
 	char why[256];
 
-	access_refusal(v, (long)c->uid, name, why, sizeof(why));
-	if (!c->denied_logged)
+	access_refusal(v, uid, name, why, sizeof(why));
+	if (conn_first_denial(c))
 		log_warnx("denied %s to client %llu (uid %ld, pid %ld): %s",
-		    name, (unsigned long long)c->serial, (long)c->uid,
-		    (long)c->pid, access_verdict_reason(v));
+		    name, serial, uid, pid, access_verdict_reason(v));
 	else
 		log_debug("denied %s to client %llu (uid %ld, pid %ld)", name,
-		    (unsigned long long)c->serial, (long)c->uid, (long)c->pid);
-	c->denied_logged = true;
+		    serial, uid, pid);
 	reply_status(c, id, OBJD__STATUS__DENIED, why);
 }
 
 void
 request_deny_frame(struct conn *c)
 {
-	enum access_verdict v = access_may(c->access, REQ_WRITES);
+	enum access_verdict v = access_may(conn_access(c), REQ_WRITES);
 
 	request_deny(c, "a large request", 0,
 	    v == ACCESS_MAY ? ACCESS_NOT_ADMITTED : v);
@@ -140,9 +140,9 @@ request_dispatch(struct conn *c, const Objd__Request *req)
 		    "unknown request: this objd is older than its client?");
 		return;
 	}
-	log_debug("client %llu: %s #%llu", (unsigned long long)c->serial,
+	log_debug("client %llu: %s #%llu", (unsigned long long)conn_serial(c),
 	    k->name, (unsigned long long)req->id);
-	if ((v = access_may(c->access, k->flags)) != ACCESS_MAY) {
+	if ((v = access_may(conn_access(c), k->flags)) != ACCESS_MAY) {
 		request_deny(c, k->name, req->id, v);
 		return;
 	}

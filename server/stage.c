@@ -5,7 +5,7 @@
  * Each piece's sets are packed into store entries as the piece comes,
  * and wait on their connection in a table of their own that nothing
  * else reads: no client sees them and the file never holds them. The
- * last piece turns them all into one change of the batch (batch.c), so
+ * last piece turns them all into one change of the batch (commit.c), so
  * the pieces commit together or not at all, and a client that leaves
  * first takes them with it. A piece that is refused fails the whole
  * staged batch: the pieces after it, already on their way, and the last
@@ -56,7 +56,7 @@ struct stage {
 bool
 stage_open(const struct conn *c)
 {
-	return c->stage != NULL;
+	return conn_staged(c) != NULL;
 }
 
 static void *
@@ -72,7 +72,7 @@ stage_free_main(void *arg)
 	free(st->error);
 	free(st);
 #ifdef HAVE_MALLOC_TRIM
-	/* As after a large batch (batch.c): the pages go back. */
+	/* As after a large batch (commit.c): the pages go back. */
 	if (large)
 		malloc_trim(0);
 #else
@@ -92,11 +92,11 @@ stage_release(struct stage *st)
 void
 stage_free(struct conn *c)
 {
-	struct stage *st = c->stage;
+	struct stage *st = *conn_stage(c);
 
 	if (st == NULL)
 		return;
-	c->stage = NULL;
+	*conn_stage(c) = NULL;
 	stage_release(st);
 }
 
@@ -270,12 +270,12 @@ Objd__Status
 stage_add(struct conn *c, const Objd__Batch *b, bool last, char *err,
     size_t errlen)
 {
-	struct stage *st = c->stage;
+	struct stage *st = *conn_stage(c);
 	size_t from, twice;
 	char why[512];
 
 	if (st == NULL) {
-		st = c->stage = xcalloc(1, sizeof(*st));
+		st = *conn_stage(c) = xcalloc(1, sizeof(*st));
 		st->seed = store_random_seed(st);
 	}
 	st->pieces++;
@@ -387,7 +387,7 @@ bool
 stage_commit(struct conn *c, uint64_t id, bool replace)
 {
 	struct stage_gone gone = { 0 };
-	struct stage *st = c->stage;
+	struct stage *st = *conn_stage(c);
 	size_t n;
 
 	if (replace) {

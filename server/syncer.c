@@ -4,7 +4,7 @@
  * With --fsync always a batch is answered only once the file is synced,
  * and an fdatasync takes longer than all the rest of a batch's work. Run
  * in the loop, it would stall every client for its whole length; here
- * the loop goes on reading requests and gathering the next batch (batch.c)
+ * the loop goes on reading requests and gathering the next batch (commit.c)
  * meanwhile, as LevelDB's writer and Redis's bio threads let theirs.
  *
  * One sync at a time. The thread touches nothing of objd's but the file
@@ -17,6 +17,8 @@
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "log.h"
 #include "objd.h"

@@ -11,6 +11,7 @@
  *                    lost a write does;
  *   slow-fsync       each sync first takes a second, so that a test can
  *                    act while one is in flight;
+ *   held-fsync       each sync waits until this file is removed;
  *   racer            objd's next rename first renames this file to where
  *                    objd's goes, as another program's rename that lands
  *                    between objd's look at the path and its own rename
@@ -23,7 +24,10 @@
  *                    objd moves a file away;
  *   no-rename-flags  renameat2 knows no flags, as on NFS;
  *   no-inotify       inotify_init1 fails, as when the user's inotify
- *                    instances are used up.
+ *                    instances are used up;
+ *   held-load        a map of a file (objd's load of it) waits until
+ *                    this file is removed, as a large file's load takes
+ *                    long, so that a test can act while one runs.
  *
  * Each misbehaviour is noted on stderr, which is objd's log in the tests:
  * a test can tell that the shim was loaded and fired.
@@ -31,6 +35,7 @@
  * Built for the tests only (check_LTLIBRARIES), and without the
  * sanitizers: it must load into any objd, instrumented or not. */
 #include <sys/inotify.h>
+#include <sys/mman.h>
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -80,12 +85,17 @@ triggered(const char *name)
 static int
 sync_or_fail(const char *name, int fd)
 {
-	struct timespec second = { 1, 0 };
+	struct timespec second = { 1, 0 }, tick = { 0, 10 * 1000 * 1000 };
 	int (*next)(int);
 
 	if (triggered("slow-fsync"))
 		while (nanosleep(&second, &second) == -1 && errno == EINTR)
 			;
+	if (triggered("held-fsync")) {
+		fprintf(stderr, "failsync: holding %s(%d)\n", name, fd);
+		while (triggered("held-fsync"))
+			nanosleep(&tick, NULL);
+	}
 	if (triggered("fail-fsync")) {
 		fprintf(stderr, "failsync: %s(%d) fails with EIO\n", name, fd);
 		errno = EIO;
@@ -173,4 +183,25 @@ inotify_init1(int flags)
 	}
 	NEXT(next, "inotify_init1");
 	return next(flags);
+}
+
+/* Only maps of files wait: the C library's own maps of memory pass. */
+void *
+mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
+	void *(*next)(void *, size_t, int, int, int, off_t);
+
+	if (fd != -1 && triggered("held-load")) {
+		fprintf(stderr, "failsync: holding a map of fd %d\n", fd);
+		while (triggered("held-load"))
+			nanosleep(&tick, NULL);
+		fprintf(stderr, "failsync: map of fd %d let go\n", fd);
+	}
+	*(void **)&next = dlsym(RTLD_NEXT, "mmap");
+	if (next == NULL) {
+		errno = ENOSYS;
+		return MAP_FAILED;
+	}
+	return next(addr, len, prot, flags, fd, off);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /* check_offline.c: objctl without objd: --file reads an object file as
  * objd would serve it (also while an objd writes it), and check judges
- * every class of damage the loader (common/objfile-scan.c) knows, and
+ * every class of damage the loader (common/objformat.c) knows, and
  * --fix cuts only a torn tail. The damaged files are built with objd's
  * own writer, as tests/unit/check_objfile.c builds them. */
 #include <sys/stat.h>

@@ -1094,6 +1094,151 @@ START_TEST(test_writes_before_a_reload_commit_before_it)
 }
 END_TEST
 
+static bool new_file_in_the_works(void);
+
+/* A changed file loads aside while objd serves the state it replaces
+ * (the shim holds the load until held-load is removed): a client that
+ * only reads is answered from that state, and a write waits for the new
+ * one, on which it then builds. Handled before the swap, the set of b
+ * would have gone with the state the reload replaced. */
+START_TEST(test_reads_served_while_a_reload_loads)
+{
+	const char *held = e2e_path(s, "held-load");
+	struct failsync fs;
+	struct objd_opts o = { .reload_interval = "600" };
+	int fd_b;
+
+	failsync_init(&fs, &o);
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "a", "0");
+	e2e_write_file(held, "", 0);
+	rename_in_int("a", 1);
+	ck_assert_msg(e2e_log_has(s, "failsync: holding a map"),
+	    "no load began; log:\n%s", e2e_log_tail(s));
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "0\n");
+	fd_b = raw_set("b", 5, 7);
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "0\n");
+	ck_assert_int_eq(unlink(held), 0);
+	ck_assert_int_eq(raw_status(fd_b, 7, NULL), OBJD__STATUS__OK);
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "1\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "b"), "5\n");
+	e2e_stop(s);
+	e2e_start_opts(s, &o);
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "1\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "b"), "5\n");
+	e2e_stop(s);
+}
+END_TEST
+
+/* Writes an object file of n keys k00000.. whose values are value. */
+static void
+write_many(const char *path, int n, int64_t value)
+{
+	Objd__Object obj = OBJD__OBJECT__INIT;
+	Objd__Object__EntriesEntry *ents = calloc((size_t)n, sizeof(*ents));
+	Objd__Object__EntriesEntry **ptrs = calloc((size_t)n, sizeof(*ptrs));
+	Objd__Value *v = value_new_int(value);
+	char(*keys)[16] = calloc((size_t)n, sizeof(*keys));
+	uint8_t *buf;
+	size_t len;
+
+	ck_assert(ents != NULL && ptrs != NULL && keys != NULL);
+	for (int i = 0; i < n; i++) {
+		objd__object__entries_entry__init(&ents[i]);
+		snprintf(keys[i], sizeof(keys[i]), "k%05d", i);
+		ents[i].key = keys[i];
+		ents[i].value = v;
+		ptrs[i] = &ents[i];
+	}
+	obj.n_entries = (size_t)n;
+	obj.entries = ptrs;
+	len = objd__object__get_packed_size(&obj);
+	buf = malloc(len);
+	ck_assert_ptr_nonnull(buf);
+	objd__object__pack(&obj, buf);
+	e2e_write_file(path, buf, len);
+	free(buf);
+	free(keys);
+	free(ptrs);
+	free(ents);
+	value_free(v);
+}
+
+/* A large state loaded is written back by a child (the shim holds its
+ * sync here): reads are served the new state meanwhile, and a write
+ * waits until the new file is in place, then builds on it. */
+START_TEST(test_large_reload_written_back_beside)
+{
+	const char *held = e2e_path(s, "held-fsync");
+	const char *incoming = e2e_path(s, "incoming");
+	struct failsync fs;
+	struct objd_opts o = { .reload_interval = "600",
+		.extra = E2E_ARGV("--fsync", "never") };
+	double deadline;
+	int fd_b;
+
+	failsync_init(&fs, &o);
+	write_many(s->file, 20000, 1);
+	e2e_start_opts(s, &o);
+	ck_assert_str_eq(CTL_OK(s, "get", "k19999"), "1\n");
+	write_many(incoming, 20000, 2);
+	e2e_write_file(held, "", 0);
+	ck_assert_int_eq(rename(incoming, s->file), 0);
+	deadline = e2e_now() + 30;
+	while (!new_file_in_the_works()) {
+		ck_assert_msg(e2e_now() < deadline,
+		    "no write-back began; log:\n%s", e2e_log_tail(s));
+		e2e_sleep(0.01);
+	}
+	ck_assert_msg(e2e_log_has(s, "failsync: holding fsync"), "log:\n%s",
+	    e2e_log_tail(s));
+	ck_assert_str_eq(CTL_OK(s, "get", "k19999"), "2\n");
+	fd_b = raw_set("b", 5, 7);
+	ck_assert(new_file_in_the_works());
+	ck_assert_int_eq(unlink(held), 0);
+	ck_assert_int_eq(raw_status(fd_b, 7, NULL), OBJD__STATUS__OK);
+	ck_assert(!new_file_in_the_works());
+	ck_assert_str_eq(CTL_OK(s, "get", "b"), "5\n");
+	e2e_stop(s);
+	e2e_start_opts(s, &o);
+	ck_assert_str_eq(CTL_OK(s, "get", "k00000"), "2\n");
+	ck_assert_str_eq(CTL_OK(s, "get", "b"), "5\n");
+	e2e_stop(s);
+}
+END_TEST
+
+/* A file that fails to load aside is rejected on the loop, as ever: the
+ * state served stays, and the bad file is moved aside. */
+START_TEST(test_bad_file_loaded_aside_is_rejected)
+{
+	const char *held = e2e_path(s, "held-load");
+	const char *incoming = e2e_path(s, "incoming");
+	struct failsync fs;
+	struct objd_opts o = { .reload_interval = "600" };
+
+	failsync_init(&fs, &o);
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "a", "0");
+	e2e_write_file(held, "", 0);
+	/* Field 1 with wire type 7, which does not exist. */
+	e2e_write_file(incoming, "\x0fnot an object", 14);
+	ck_assert_int_eq(rename(incoming, s->file), 0);
+	ck_assert_msg(e2e_log_has(s, "failsync: holding a map"),
+	    "no load began; log:\n%s", e2e_log_tail(s));
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "0\n");
+	ck_assert_int_eq(unlink(held), 0);
+	ck_assert_msg(e2e_log_has(s, "rejected"), "log:\n%s", e2e_log_tail(s));
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "0\n");
+	ck_assert_msg(strstr(CTL_OK(s, "status"), "rejected") != NULL,
+	    "status: %s", s->out);
+	CTL_OK(s, "set", "a", "2");
+	e2e_stop(s);
+	e2e_start_opts(s, &o);
+	ck_assert_str_eq(CTL_OK(s, "get", "a"), "2\n");
+	e2e_stop(s);
+}
+END_TEST
+
 /* True once objd has a new file in the works beside the object file. */
 static bool
 new_file_in_the_works(void)
@@ -1608,6 +1753,9 @@ storage_suite(void)
 	tcase_add_test(tc, test_serving_during_a_slow_sync);
 	tcase_add_test(tc, test_looks_leave_a_sync_alone);
 	tcase_add_test(tc, test_writes_before_a_reload_commit_before_it);
+	tcase_add_test(tc, test_reads_served_while_a_reload_loads);
+	tcase_add_test(tc, test_bad_file_loaded_aside_is_rejected);
+	tcase_add_test(tc, test_large_reload_written_back_beside);
 	tcase_add_test(tc, test_write_back_gives_way_to_a_newer_file);
 	tcase_add_test(tc, test_write_back_rename_gives_way);
 	tcase_add_test(tc, test_compaction_rename_gives_way);

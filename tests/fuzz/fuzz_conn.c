@@ -30,6 +30,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
+#include "backend.h"
 #include "clock.h"
 #include "framing.h"
 #include "log.h"
@@ -64,6 +67,20 @@ fuzz_cleanup(void)
 		nftw(fuzz_dir, fuzz_rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* The file is the fuzzer's alone: no one else replaces it. */
+static void
+fuzz_others_replaced(void)
+{
+	abort();
+}
+
+static const struct backend_hooks fuzz_hooks = {
+	.committed = batch_committed,
+	.others_committed = batch_others_committed,
+	.others_replaced = fuzz_others_replaced,
+	.snapshot_done = compact_settle,
+};
+
 static void
 fuzz_init(void)
 {
@@ -83,7 +100,6 @@ fuzz_init(void)
 	server.base = event_base_new();
 	if (server.base == NULL)
 		abort();
-	TAILQ_INIT(&server.conns);
 	server.file_path = fuzz_file;
 	server.socket_path = "(fuzz)";
 	server.frame_max = FRAME_MAX_DEFAULT;
@@ -108,6 +124,11 @@ fuzz_init(void)
 		abort();
 	}
 	server.started = server.last_load = now_wall();
+	backend = backend_file_new(server.file, &fuzz_hooks);
+	if (!backend->ops->start(backend, err, sizeof(err))) {
+		fprintf(stderr, "fuzz_conn: %s\n", err);
+		abort();
+	}
 	batch_init();
 	watch_init();
 }
@@ -257,11 +278,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
 	        sv) == -1)
 		abort();
-	conn_accept(sv[0]);
-	c = TAILQ_LAST(&server.conns, conn_list);
+	c = conn_accept(sv[0]);
 	if (c == NULL)
 		abort();
-	c->access = (enum access_level)(data[0] % 3);
+	conn_set_access(c, (enum access_level)(data[0] % 3));
 	cut = (size - 2) * data[1] / 255;
 	data += 2;
 	size -= 2;

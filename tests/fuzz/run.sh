@@ -56,7 +56,10 @@ if ! "$cc" -fsanitize=fuzzer,address,undefined "$probe/p.c" \
 	exit 1
 fi
 
+# The folders configure passes objd's code (options.c names its config
+# file with one); the harnesses read no config file.
 cflags="-std=c11 -g -O1 -fno-omit-frame-pointer $san -include $build/config.h
+    -DOBJD_BINDIR=\"/usr/bin\" -DOBJD_SYSCONFDIR=\"/etc\"
     -I$build -I$build/proto -I$src/common -I$src/server $FUZZ_DEPS_CFLAGS"
 
 # Everything objd runs but its main(): the server modules, the common

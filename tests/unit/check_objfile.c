@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
-/* check_objfile.c: the object file (server/objfile.c): round trips, the
- * lock, and files that are cut, damaged or replaced. The tests that take
+/* check_objfile.c: the object file (server/objfile*.c, common/objformat.c):
+ * round trips, the lock, and files that are cut, damaged or replaced; the
+ * read aside and the write-back in a child of a reload. The tests that take
  * a file through objd's own writing run twice: _i 0 with plain
  * snapshots, _i 1 with --compress (deflated chunks); both must behave
  * alike. */
@@ -656,6 +657,92 @@ END_TEST
 /* A reload's write-back replaces the file the reload read, or puts one
  * where there was none, but not a file that another program renamed in
  * since: that one is left for the next reload. */
+/* objfile_write_back_start and finish, whose writer is a child: what
+ * is appended meanwhile follows its snapshot, and it gives way to a file
+ * renamed in meanwhile, as objfile_write_back does. */
+static int
+write_back_in_a_child(struct objfile *f, const struct store *s,
+    const struct objfile_changes *meanwhile, char *err, size_t errlen)
+{
+	pid_t pid = objfile_write_back_start(f, s, err, errlen);
+	int status;
+
+	ck_assert_msg(pid > 0, "%s", err);
+	ck_assert(objfile_writing_back(f));
+	ck_assert(objfile_compacting(f));
+	if (meanwhile != NULL)
+		ck_assert_msg(objfile_append(f, s, meanwhile, err, errlen) == 0,
+		    "%s", err);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return objfile_write_back_finish(f, status, err, errlen);
+}
+
+START_TEST(test_write_back_in_a_child)
+{
+	char err[512];
+	struct objfile *f = objfile_open(path, FSYNC_ALWAYS, err, sizeof(err));
+	struct store *s = sample_store(), *t = store_new();
+	struct objfile_changes c;
+	struct objfile_read *r;
+	ino_t theirs;
+
+	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
+	rename_empty_file_in();
+	/* The read aside notes the file it read, as objfile_load does. */
+	r = objfile_read_new(f, t);
+	objfile_read_run(r);
+	ck_assert_int_eq(objfile_read_finish(f, r, err, sizeof(err)), 0);
+	ck_assert_uint_eq(store_count(t), 0);
+	objfile_changes_init(f, &c);
+	objfile_change_set(&c, "late", 4, (const uint8_t *)"\x08\x07", 2);
+	objfile_change_commit(&c, 10);
+	ck_assert_msg(write_back_in_a_child(f, s, &c, err, sizeof(err)) == 0,
+	    "%s", err);
+	objfile_changes_free(f, &c);
+	ck_assert(!objfile_writing_back(f));
+	ck_assert_int_eq(objfile_check(f), OBJFILE_UNCHANGED);
+	ck_assert_int_eq(temp_files(), 0);
+	store_free(t);
+	t = store_new();
+	ck_assert_int_eq(objfile_load(f, t, false, err, sizeof(err)), 0);
+	ck_assert_uint_eq(store_count(t), store_count(s) + 1);
+	ck_assert_ptr_nonnull(store_get(t, "late", 4));
+	ck_assert_uint_eq(store_revision(t), 10);
+
+	/* Replaced again while the child wrote: left alone. */
+	rename_empty_file_in();
+	store_free(t);
+	t = store_new();
+	r = objfile_read_new(f, t);
+	objfile_read_run(r);
+	ck_assert_int_eq(objfile_read_finish(f, r, err, sizeof(err)), 0);
+	ck_assert_int_gt(objfile_write_back_start(f, s, err, sizeof(err)), 0);
+	theirs = rename_empty_file_in();
+	{
+		int status;
+
+		ck_assert_int_eq(waitpid(objfile_compact_child(f), &status, 0),
+		    objfile_compact_child(f));
+		ck_assert_int_eq(
+		    objfile_write_back_finish(f, status, err, sizeof(err)), 1);
+	}
+	ck_assert_msg(strstr(err, "replaced again") != NULL, "%s", err);
+	ck_assert_int_eq(path_inode(), theirs);
+	ck_assert_int_eq(temp_files(), 0);
+	ck_assert_int_eq(objfile_check(f), OBJFILE_CHANGED);
+
+	/* A bad file read aside fails with why. */
+	write_file(path, (const uint8_t *)"\xff", 1);
+	r = objfile_read_new(f, t);
+	objfile_read_run(r);
+	ck_assert_int_eq(objfile_read_finish(f, r, err, sizeof(err)), -1);
+	ck_assert_str_ne(err, "");
+	store_free(s);
+	store_free(t);
+	objfile_close(f);
+}
+END_TEST
+
 START_TEST(test_write_back_replaces_only_what_was_read)
 {
 	char err[512], *moved;
@@ -738,6 +825,91 @@ START_TEST(test_commit_pack_matches_protobuf_c)
 				ck_assert_uint_eq(len, want);
 				ck_assert(memcmp(ours, theirs, len) == 0);
 			}
+}
+END_TEST
+
+static void
+count_entry(const struct scan_entry *e, void *arg)
+{
+	(*(size_t *)arg)++;
+}
+
+/* common/objformat.c's pieces, put together as objd writes a file (a
+ * header, entries, a commit, then room), parse with protobuf-c as one
+ * Object and walk as one good commit; padding headers fill exactly the
+ * room they are given. */
+START_TEST(test_objformat_pieces_make_an_object)
+{
+	struct objformat_lease lease = { 1700000000000ULL, 42 };
+	struct buf b = { 0 };
+	uint8_t pad[1 + VARINT_MAX_LEN];
+	Objd__Value *v = value_new_int(7);
+	struct scan_report rep;
+	struct scan_ops ops = { 0 };
+	Objd__Object *o;
+	size_t vallen, start, n, size;
+	uint8_t *val = value_pack(v, &vallen);
+
+	objformat_put_header(&b);
+	start = 0;
+	size = b.len;
+	objformat_put_entry(&b, "a", 1, val, vallen, 5, true, NULL);
+	ck_assert_uint_eq(b.len - size,
+	    objformat_entry_size(1, vallen, 5, true, NULL));
+	size = b.len;
+	objformat_put_entry(&b, "b", 1, val, vallen, 0, false, &lease);
+	ck_assert_uint_eq(b.len - size,
+	    objformat_entry_size(1, vallen, 0, false, &lease));
+	objformat_put_entry(&b, "c", 1, objfile_tombstone,
+	    sizeof(objfile_tombstone), 0, false, NULL);
+	objformat_put_commit(&b, &start, 6, 3);
+	ck_assert_uint_eq(start, b.len);
+	n = objformat_padding_header(100, pad);
+	ck_assert_uint_gt(n, 0);
+	buf_put(&b, pad, n);
+	buf_reserve(&b, 100 - n);
+	memset(b.data + b.len, 0, 100 - n);
+	b.len += 100 - n;
+
+	o = objd__object__unpack(NULL, b.len, b.data);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_ptr_nonnull(o->header);
+	ck_assert_uint_eq(o->header->format, OBJFILE_FORMAT);
+	ck_assert_uint_eq(o->n_entries, 3);
+	/* The revision and the lease are fields the schema's map entry
+	 * leaves unknown: protobuf-c passes over them. */
+	ck_assert_str_eq(o->entries[0]->key, "a");
+	ck_assert_str_eq(o->entries[1]->key, "b");
+	ck_assert_int_eq(o->entries[1]->value->int_value, 7);
+	ck_assert_uint_eq(o->n_commits, 1);
+	ck_assert_uint_eq(o->commits[0]->revision, 6);
+	ck_assert_uint_eq(o->commits[0]->n_entries, 3);
+	objd__object__free_unpacked(o, NULL);
+
+	n = 0;
+	ops.entry = count_entry;
+	ops.arg = &n;
+	objfile_scan(b.data, b.len, &ops, &rep);
+	ck_assert_int_eq(rep.result, SCAN_OK);
+	ck_assert_uint_eq(n, 3);
+	ck_assert(rep.ours && rep.padded);
+	ck_assert_uint_eq(rep.revision, 6);
+	ck_assert_uint_eq(rep.commits, 1);
+	ck_assert_uint_eq(rep.good_end, start);
+
+	/* Every room a padding field can fill, it fills exactly. */
+	for (size_t room = 2; room < 70000; room++) {
+		n = objformat_padding_header(room, pad);
+		if (n == 0)
+			continue;
+		ck_assert_uint_eq(varint_size(room - n), n - 1);
+		ck_assert_uint_eq(pad[0], (OBJFILE_FIELD_PADDING << 3) | 2);
+	}
+	ck_assert_uint_eq(objformat_padding_header(1, pad), 0);
+	buf_release(&b);
+	ck_assert_ptr_null(b.data);
+	free(val);
+	value_free(v);
 }
 END_TEST
 
@@ -2163,9 +2335,11 @@ objfile_suite(void)
 	tcase_add_test(tc, test_foreign_file_last_entry_wins);
 	tcase_add_test(tc, test_check_and_reject);
 	tcase_add_test(tc, test_write_back_replaces_only_what_was_read);
+	tcase_add_test(tc, test_write_back_in_a_child);
 	tcase_add_test(tc, test_check_after_appends);
 	tcase_add_test(tc, test_file_times_after_objd_clock);
 	tcase_add_test(tc, test_commit_pack_matches_protobuf_c);
+	tcase_add_test(tc, test_objformat_pieces_make_an_object);
 	tcase_add_loop_test(tc, test_appended_changes, 0, 2);
 	tcase_add_loop_test(tc, test_cut_at_every_offset_of_the_last_changes, 0,
 	    2);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
-/* objfile-scan.c: the walk over an object file's bytes (the layout is
- * described in server/objfile.c and proto/objd.proto).
+/* objformat.c: the object file's byte layout: the encoders of its
+ * pieces, and the walk over its bytes (the layout is described in
+ * objd-file(5) and proto/objd.proto).
  *
  * Loading walks the top-level fields without decoding the whole message.
  * Entries wait in a staging list until their commit checks out, so a torn
@@ -14,15 +15,11 @@
  * of OBJFILE_CHUNK_MAX bytes and their entries walked as the file's own,
  * so a chunk that would inflate to more (a zip bomb in a replaced file)
  * is refused after at most that many bytes. */
-#include <sys/stat.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 /* libdeflate: the crc32 of commits (zlib's, computed many times faster
  * than zlib on the short records of a change), and the zlib streams of
  * --compress, read whole, as the bound on a chunk allows. */
@@ -30,7 +27,7 @@
 
 #include "framing.h"
 #include "key.h"
-#include "objfile-scan.h"
+#include "objformat.h"
 #include "value.h"
 #include "xmalloc.h"
 
@@ -719,56 +716,171 @@ objfile_scan(const uint8_t *buf, size_t len, const struct scan_ops *ops,
 	return r;
 }
 
-static int
-keep_write(int fd, const uint8_t *p, size_t len)
-{
-	ssize_t n;
+/* The encoders: what objd writes, byte for byte. */
 
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+void
+buf_reserve(struct buf *b, size_t more)
+{
+	if (b->len + more <= b->cap)
+		return;
+	while (b->len + more > b->cap)
+		b->cap = b->cap ? b->cap * 2 : 4096;
+	b->data = xrealloc(b->data, b->cap);
 }
 
-/* A torn end is almost always garbage, but a guess that destroys data
- * is no guess to make: nothing is cut that this did not save. */
-char *
-objfile_keep_tail(const char *path, const uint8_t *buf, size_t len, char *err,
-    size_t errlen)
+void
+buf_release(struct buf *b)
 {
-	char stamp[32], *kept = NULL;
-	time_t t = time(NULL);
-	struct tm tm;
-	int fd = -1;
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
 
-	gmtime_r(&t, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	for (int i = 0; i < 1000 && fd == -1; i++) {
-		free(kept);
-		kept = i == 0 ? xasprintf("%s.torn-%s", path, stamp)
-		              : xasprintf("%s.torn-%s.%d", path, stamp, i);
-		fd = open(kept,
-		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fd == -1 && errno != EEXIST)
-			break;
+void
+buf_put(struct buf *b, const void *p, size_t len)
+{
+	buf_reserve(b, len);
+	memcpy(b->data + b->len, p, len);
+	b->len += len;
+}
+
+void
+buf_put_varint(struct buf *b, uint64_t v)
+{
+	buf_reserve(b, VARINT_MAX_LEN);
+	b->len += varint_encode(b->data + b->len, v);
+}
+
+/* The size of a map entry's payload, without its own tag and length. */
+static size_t
+entry_body_size(size_t keylen, size_t vallen, uint64_t revision,
+    bool with_revision, const struct objformat_lease *lease)
+{
+	size_t body =
+	    1 + varint_size(keylen) + keylen + 1 + varint_size(vallen) + vallen;
+
+	if (with_revision)
+		body += 1 + varint_size(revision);
+	if (lease != NULL && lease->deadline != 0)
+		body += 1 + varint_size(lease->deadline);
+	if (lease != NULL && lease->holder != 0)
+		body += 1 + varint_size(lease->holder);
+	return body;
+}
+
+size_t
+objformat_entry_size(size_t keylen, size_t vallen, uint64_t revision,
+    bool with_revision, const struct objformat_lease *lease)
+{
+	size_t body =
+	    entry_body_size(keylen, vallen, revision, with_revision, lease);
+
+	return 1 + varint_size(body) + body;
+}
+
+void
+objformat_put_entry(struct buf *b, const char *key, size_t keylen,
+    const uint8_t *val, size_t vallen, uint64_t revision, bool with_revision,
+    const struct objformat_lease *lease)
+{
+	size_t body =
+	    entry_body_size(keylen, vallen, revision, with_revision, lease);
+	uint8_t *p;
+
+	/* Room for all of it at once: each change writes one. */
+	buf_reserve(b, 2 * VARINT_MAX_LEN + body);
+	p = b->data + b->len;
+	p += varint_encode(p, (OBJFILE_FIELD_ENTRIES << 3) | 2);
+	p += varint_encode(p, body);
+	*p++ = (OBJFILE_ENTRY_KEY << 3) | 2;
+	p += varint_encode(p, keylen);
+	memcpy(p, key, keylen);
+	p += keylen;
+	*p++ = (OBJFILE_ENTRY_VALUE << 3) | 2;
+	p += varint_encode(p, vallen);
+	memcpy(p, val, vallen);
+	p += vallen;
+	if (with_revision) {
+		*p++ = OBJFILE_ENTRY_REVISION << 3;
+		p += varint_encode(p, revision);
 	}
-	if (fd == -1 || keep_write(fd, buf, len) == -1 || fsync(fd) == -1) {
-		snprintf(err, errlen,
-		    "cannot keep the %zu bytes of its torn end in %s: %s", len,
-		    kept, strerror(errno));
-		if (fd != -1) {
-			unlink(kept);
-			close(fd);
+	if (lease != NULL && lease->deadline != 0) {
+		*p++ = OBJFILE_ENTRY_DEADLINE << 3;
+		p += varint_encode(p, lease->deadline);
+	}
+	if (lease != NULL && lease->holder != 0) {
+		*p++ = OBJFILE_ENTRY_HOLDER << 3;
+		p += varint_encode(p, lease->holder);
+	}
+	b->len = (size_t)(p - b->data);
+}
+
+size_t
+objfile_commit_pack(uint64_t revision, uint32_t crc32, uint32_t n_entries,
+    uint8_t out[OBJFILE_COMMIT_MAX])
+{
+	uint8_t *p = out;
+
+	if (revision != 0) {
+		*p++ = OBJFILE_COMMIT_REVISION << 3;
+		p += varint_encode(p, revision);
+	}
+	if (crc32 != 0) {
+		*p++ = (OBJFILE_COMMIT_CRC32 << 3) | 5;
+		for (int i = 0; i < 4; i++)
+			*p++ = (uint8_t)(crc32 >> (8 * i));
+	}
+	if (n_entries != 0) {
+		*p++ = OBJFILE_COMMIT_N_ENTRIES << 3;
+		p += varint_encode(p, n_entries);
+	}
+	return (size_t)(p - out);
+}
+
+void
+objformat_put_commit_record(struct buf *b, uint64_t revision, uint32_t crc32,
+    uint32_t n_entries)
+{
+	uint8_t tmp[OBJFILE_COMMIT_MAX];
+	size_t n = objfile_commit_pack(revision, crc32, n_entries, tmp);
+
+	buf_put_varint(b, (OBJFILE_FIELD_COMMITS << 3) | 2);
+	buf_put_varint(b, n);
+	buf_put(b, tmp, n);
+}
+
+void
+objformat_put_commit(struct buf *b, size_t *start, uint64_t revision,
+    uint32_t n_entries)
+{
+	objformat_put_commit_record(b, revision,
+	    libdeflate_crc32(0, b->data + *start, b->len - *start), n_entries);
+	*start = b->len;
+}
+
+void
+objformat_put_header(struct buf *b)
+{
+	Objd__FileHeader header = OBJD__FILE_HEADER__INIT;
+	uint8_t tmp[16];
+	size_t n;
+
+	header.format = OBJFILE_FORMAT;
+	n = objd__file_header__pack(&header, tmp);
+	buf_put_varint(b, (OBJFILE_FIELD_HEADER << 3) | 2);
+	buf_put_varint(b, n);
+	buf_put(b, tmp, n);
+}
+
+size_t
+objformat_padding_header(size_t room, uint8_t out[1 + VARINT_MAX_LEN])
+{
+	for (size_t lenlen = 1; lenlen <= VARINT_MAX_LEN && 1 + lenlen <= room;
+	     lenlen++) {
+		if (varint_size(room - 1 - lenlen) == lenlen) {
+			out[0] = (OBJFILE_FIELD_PADDING << 3) | 2;
+			varint_encode(out + 1, room - 1 - lenlen);
+			return 1 + lenlen;
 		}
-		free(kept);
-		return NULL;
 	}
-	close(fd);
-	return kept;
+	return 0;
 }

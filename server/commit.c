@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: ISC */
-/* batch.c: group commit.
+/* commit.c: group commit.
  *
  * A write is not applied when it arrives: its changes wait in the batch,
  * and other clients go on reading the committed state. When the event loop
- * has handled every request of its turn (loop.c), the batch is appended to
- * the file in one write (and one fsync, with --fsync always), then applied,
- * then answered. If the file cannot be written, every write of the batch is
- * answered FAILED and nothing of it is applied: no client ever sees a
- * change that is not in the file.
+ * has handled every request of its turn (loop.c), the batch is handed to
+ * the backend (backend.h: the file appends it in one write, and one fsync
+ * with --fsync always), and once the backend reports it over, what it made
+ * durable is answered, then applied. A change the backend could not make
+ * is answered FAILED and not applied: no client ever sees a change that is
+ * not durable. Each request waits as a ticket (block.c).
  *
  * A client's further writes join the same batch (a pipeline of sets costs
  * one commit, not one each); every other request of it waits until the
@@ -17,13 +18,13 @@
  * revision. Its outcome may rest on pending changes, so if those fail, an
  * OK it was to get becomes FAILED.
  *
- * With --fsync always, the fdatasync of a batch runs on the sync thread
- * (syncer.c). While it does, the batch is "syncing": still pending, and
- * seen by later writes as it is by its own; the next batch gathers, and
- * is committed once the sync is in (below). If the sync fails, that next
- * batch fails with it, as its writes may rest on the failed ones. Whatever
- * else touches the file (reload, compaction, stopping) first waits for
- * the sync in flight (batch_settle).
+ * One batch is in the backend's hands at a time (with --fsync always,
+ * while the sync thread syncs it): it is "syncing", still pending, and seen
+ * by later writes as it is by its own; the next batch gathers, and is
+ * handed over once the first is over (below). If the first fails, the
+ * next fails with it, as its writes may rest on the failed ones. Whatever
+ * must see every change in the store (reload, stopping) first waits for
+ * the batch in flight (batch_settle).
  *
  * Committing the gathered batch the moment a sync ends would split
  * clients that write in a loop into two halves for good: while one half
@@ -32,8 +33,8 @@
  * next commit waits for the writers that sync answered to write again,
  * or to leave, unless they were already back; for no longer than the
  * sync took, nor than REJOIN_MAX. A sync of all of them costs little
- * more than one of half: 50 durable clients went from about 80k to 100k
- * sets/s here. The price: a write may wait that long once more. */
+ * more than one of half, so the rate of many durable writers rises by a
+ * quarter. The price: a write may wait that long once more. */
 #include <sys/timerfd.h>
 
 #ifdef HAVE_MALLOC_TRIM
@@ -44,18 +45,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
+#include "backend.h"
 #include "clock.h"
 #include "log.h"
 #include "objd.h"
 #include "xmalloc.h"
 
-struct batch_change {
-	struct store_entry *entry; /* the new entry, or the key to delete */
-	size_t waiter;             /* the index of the change it is part of */
-	uint64_t hash;             /* of the key, in the index */
-	uint32_t slot;             /* its key's in the index */
-	bool delete;
-};
+struct backend *backend;
 
 /* The index of the pending changes by key, so that a write looks up
  * what the batch holds in O(1): open addressing, each slot 1 + the
@@ -69,28 +67,6 @@ struct batch_change {
  * this many of each, for the same reason. */
 #define BATCH_KEEP 1024
 
-struct batch_waiter {
-	struct conn *conn; /* NULL: a change of objd's own (expire.c) */
-	uint64_t id;
-	Objd__Status status;
-	char *error;
-	bool changes;      /* false: an answer deferred to keep the order */
-	uint64_t revision; /* the object's revision once it is applied */
-	/* The lease its sets give their keys (both 0: none), and whether
-	 * its deletes are expiries, which watchers see as such. */
-	uint64_t deadline, holder;
-	bool expire;
-};
-
-/* A batch's changes, and the requests waiting for them. */
-struct batch_list {
-	struct batch_change *changes;
-	size_t nchanges, capchanges;
-	struct batch_waiter *waiters;
-	size_t nwaiters, capwaiters;
-	int64_t time; /* wall clock of the commit, for the history */
-};
-
 /* A batch of this many changes is large (a load). It leaves a lot of
  * the heap free once it ends: its arrays, its index, its file fragment,
  * the values it replaced, the decoded requests that made it. glibc
@@ -103,35 +79,44 @@ struct batch_list {
 /* The longest a commit waits for writers to rejoin, in seconds. */
 #define REJOIN_MAX 0.001
 
-/* The batch whose sync is in flight. */
+/* The batch handed to the backend and not yet over: still pending, and
+ * seen by later writes as it is by its own. */
 static struct batch_syncing {
 	bool active;
+	bool handing;   /* inside the backend's commit */
 	double started; /* monotonic */
-	struct batch_list list;
+	struct backend_batch list;
 	uint32_t *index;
 	size_t nindex;
-	struct objfile_changes out;
-	uint64_t before, after;
 } syncing;
 
 static struct {
-	struct batch_list list;
+	struct backend_batch list;
 	/* The arrays of the last batch answered, kept for the next: a
 	 * malloc and a free of each, at each commit, were a twentieth of
 	 * the work of a set. */
-	struct batch_list spare;
+	struct backend_batch spare;
 	uint32_t *index;
 	size_t nindex; /* slots: a power of two, at least 2 * nchanges */
 	uint64_t seed;
-	uint64_t number; /* of the open batch, for conn->joined_batch */
-	struct event *sync_timer; /* --fsync interval */
 } batch;
+
+/* A writer a sync answered, which the next commit waits for. */
+struct rejoin_writer {
+	struct conn *conn; /* held (conn_hold) until back */
+	bool back;         /* joined the open batch, or left */
+};
 
 /* The wait of the next commit for the writers a sync answered. */
 static struct {
 	bool waiting;
-	uint64_t number; /* for conn->awaited_by */
-	size_t awaited;  /* writers not back yet */
+	/* The writers, sorted by address for bsearch; each held while not
+	 * back, so that the address stays its client's. */
+	struct rejoin_writer *writers;
+	size_t n, cap;
+	size_t awaited; /* writers not back yet */
+	/* conn_departures() when the writers were last looked at. */
+	uint64_t departures;
 	/* A timerfd, the one clock of the wait's end: libevent's own timers
 	 * round up to the milliseconds of epoll_wait, longer than a sync
 	 * here. Arming or disarming it drops an expiry not yet read. */
@@ -139,8 +124,7 @@ static struct {
 	struct event *timer;
 } rejoin = { .timer_fd = -1 };
 
-static void batch_sync_cb(evutil_socket_t, short, void *);
-static void batch_commit_now(bool);
+static void batch_commit_now(void);
 
 /* Arms the timer to go off in seconds, or disarms it with 0. */
 static bool
@@ -157,11 +141,30 @@ rejoin_timer_set(double seconds)
 	return timerfd_settime(rejoin.timer_fd, 0, &its, NULL) == 0;
 }
 
+/* w is back (or will never be): the wait no longer counts on it. */
+static void
+rejoin_back(struct rejoin_writer *w)
+{
+	w->back = true;
+	rejoin.awaited--;
+	conn_unhold(w->conn);
+}
+
+/* Lets go of every writer not back. */
+static void
+rejoin_drop(void)
+{
+	for (size_t i = 0; i < rejoin.n; i++)
+		if (!rejoin.writers[i].back)
+			rejoin_back(&rejoin.writers[i]);
+	rejoin.n = 0;
+}
+
 static void
 rejoin_end(bool expired)
 {
 	rejoin.waiting = false;
-	rejoin.awaited = 0;
+	rejoin_drop();
 	if (expired)
 		server.commit_waits_expired++;
 	else /* early: the timer need not go off */
@@ -182,71 +185,134 @@ rejoin_timer_cb(evutil_socket_t fd, short events, void *arg)
 		rejoin_end(true);
 }
 
-/* The sync of l is done, after it took seconds: the next commit waits
- * for l's writers that are not back yet, unless there is no one they
- * could share a sync with. */
+static int
+rejoin_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)((const struct rejoin_writer *)a)->conn;
+	uintptr_t y = (uintptr_t)((const struct rejoin_writer *)b)->conn;
+
+	return x < y ? -1 : x > y;
+}
+
+static struct rejoin_writer *
+rejoin_find(struct conn *c)
+{
+	struct rejoin_writer key = { .conn = c };
+
+	if (rejoin.n == 0)
+		return NULL;
+	return bsearch(&key, rejoin.writers, rejoin.n, sizeof(key), rejoin_cmp);
+}
+
+/* The distinct writers of l that may write again, sorted. */
 static void
-rejoin_start(const struct batch_list *l, double seconds)
+rejoin_collect(const struct backend_batch *l)
 {
 	size_t n = 0;
 
-	rejoin.number++;
-	for (size_t i = 0; i < l->nwaiters; i++) {
-		struct conn *c = l->waiters[i].conn;
+	rejoin.n = 0;
+	for (size_t i = 0; i < l->ntxns; i++) {
+		struct conn *c = l->txns[i].ticket.conn;
 
-		if (c == NULL || c->gone || c->closing || c->eof ||
-		    c->joined_batch == batch.number ||
-		    c->awaited_by == rejoin.number)
+		/* A pipeline's writes come one after the other. */
+		if (c == NULL || !conn_writes_on(c) ||
+		    (rejoin.n > 0 && rejoin.writers[rejoin.n - 1].conn == c))
 			continue;
-		c->awaited_by = rejoin.number;
-		n++;
+		if (rejoin.n == rejoin.cap) {
+			rejoin.cap = rejoin.cap ? rejoin.cap * 2 : 16;
+			rejoin.writers = xreallocarray(rejoin.writers,
+			    rejoin.cap, sizeof(*rejoin.writers));
+		}
+		rejoin.writers[rejoin.n++] =
+		    (struct rejoin_writer){ .conn = c };
 	}
-	if (n == 0 || (n == 1 && batch.list.nwaiters == 0))
-		return;
+	if (rejoin.n > 1)
+		qsort(rejoin.writers, rejoin.n, sizeof(*rejoin.writers),
+		    rejoin_cmp);
+	for (size_t i = 0; i < rejoin.n; i++)
+		if (n == 0 ||
+		    rejoin.writers[n - 1].conn != rejoin.writers[i].conn)
+			rejoin.writers[n++] = rejoin.writers[i];
+	rejoin.n = n;
+}
+
+/* The sync of l is done, after it took seconds: the next commit waits
+ * for l's writers that are not back yet, unless there is no one they
+ * could share a sync with. Called while l's tickets still hold its
+ * writers. */
+static void
+rejoin_start(const struct backend_batch *l, double seconds)
+{
+	rejoin_collect(l);
+	rejoin.awaited = rejoin.n;
+	for (size_t i = 0; i < rejoin.n; i++)
+		conn_hold(rejoin.writers[i].conn);
+	/* Those already back in the open batch. */
+	for (size_t i = 0; i < batch.list.ntxns; i++) {
+		struct rejoin_writer *w =
+		    rejoin_find(batch.list.txns[i].ticket.conn);
+
+		if (w != NULL && !w->back)
+			rejoin_back(w);
+	}
 	if (seconds > REJOIN_MAX)
 		seconds = REJOIN_MAX;
-	if (rejoin.timer_fd == -1 || !rejoin_timer_set(seconds))
+	if (rejoin.awaited == 0 ||
+	    (rejoin.awaited == 1 && batch.list.ntxns == 0) ||
+	    rejoin.timer_fd == -1 || !rejoin_timer_set(seconds)) {
+		rejoin_drop();
 		return;
+	}
 	rejoin.waiting = true;
-	rejoin.awaited = n;
+	rejoin.departures = conn_departures();
 	server.commit_waits++;
 }
 
-/* c joins the open batch, or will never write again. */
+/* c joins the open batch. */
 static void
 rejoin_count(struct conn *c)
 {
-	if (c->awaited_by != rejoin.number || !rejoin.waiting)
+	struct rejoin_writer *w;
+
+	if (!rejoin.waiting || (w = rejoin_find(c)) == NULL || w->back)
 		return;
-	c->awaited_by = 0;
-	if (--rejoin.awaited == 0)
+	rejoin_back(w);
+	if (rejoin.awaited == 0)
 		rejoin_end(false);
 }
 
-void
-batch_writer_left(struct conn *c)
+/* Writers that left, or stopped sending, will not be back. */
+static void
+rejoin_check_departures(void)
 {
-	rejoin_count(c);
+	if (conn_departures() == rejoin.departures)
+		return;
+	rejoin.departures = conn_departures();
+	for (size_t i = 0; i < rejoin.n; i++)
+		if (!rejoin.writers[i].back &&
+		    !conn_writes_on(rejoin.writers[i].conn))
+			rejoin_back(&rejoin.writers[i]);
+	if (rejoin.awaited == 0)
+		rejoin_end(false);
 }
 
 bool
 batch_commit_turn(void)
 {
+	if (rejoin.waiting)
+		rejoin_check_departures();
 	/* A batch in flight commits this one when it ends, and a wait for
 	 * writers when it is over. */
-	if (batch.list.nwaiters == 0 || syncing.active || rejoin.waiting)
+	if (batch.list.ntxns == 0 || syncing.active || rejoin.waiting)
 		return false;
-	batch_commit_now(true);
+	batch_commit_now();
 	return true;
 }
 
 void
 batch_init(void)
 {
-	struct timeval second = { 1, 0 };
-
 	batch.seed = store_random_seed(&batch);
-	batch.number = 1; /* a new client's 0 is no batch's */
 	if (server.fsync == FSYNC_ALWAYS) {
 		/* Only syncs on the sync thread make commits wait. */
 		rejoin.timer_fd =
@@ -258,32 +324,24 @@ batch_init(void)
 		if (rejoin.timer == NULL || event_add(rejoin.timer, NULL) == -1)
 			fatalx("cannot watch the commit wait's timer");
 	}
-	if (server.fsync != FSYNC_INTERVAL)
-		return;
-	batch.sync_timer =
-	    event_new(server.base, -1, EV_PERSIST, batch_sync_cb, NULL);
-	if (batch.sync_timer == NULL ||
-	    event_add(batch.sync_timer, &second) == -1)
-		fatalx("cannot create the sync timer");
 }
 
 void
 batch_free(void)
 {
 	batch_settle();
-	syncer_stop();
-	if (batch.sync_timer != NULL)
-		event_free(batch.sync_timer);
 	if (rejoin.timer != NULL)
 		event_free(rejoin.timer);
 	if (rejoin.timer_fd != -1)
 		close(rejoin.timer_fd);
+	rejoin_drop();
+	free(rejoin.writers);
 	memset(&rejoin, 0, sizeof(rejoin));
 	rejoin.timer_fd = -1;
 	free(batch.list.changes);
-	free(batch.list.waiters);
+	free(batch.list.txns);
 	free(batch.spare.changes);
-	free(batch.spare.waiters);
+	free(batch.spare.txns);
 	free(batch.index);
 	memset(&batch, 0, sizeof(batch));
 }
@@ -291,7 +349,7 @@ batch_free(void)
 bool
 batch_pending(void)
 {
-	return batch.list.nwaiters > 0 || syncing.active;
+	return batch.list.ntxns > 0 || syncing.active;
 }
 
 bool
@@ -303,13 +361,13 @@ batch_has_changes(void)
 /* The index slot of key: where it is, or the empty slot it would take. */
 static size_t
 index_slot(const uint32_t *index, size_t nindex,
-    const struct batch_change *changes, const char *key, size_t keylen,
+    const struct backend_change *changes, const char *key, size_t keylen,
     uint64_t hash)
 {
 	size_t mask = nindex - 1, i = hash & mask;
 
 	for (;; i = (i + 1) & mask) {
-		const struct batch_change *ch;
+		const struct backend_change *ch;
 
 		if (index[i] == 0)
 			return i;
@@ -332,7 +390,7 @@ static void
 batch_index_add(void)
 {
 	size_t n = batch.list.nchanges;
-	struct batch_change *ch = &batch.list.changes[n - 1];
+	struct backend_change *ch = &batch.list.changes[n - 1];
 
 	if (n * 2 > batch.nindex) {
 		free(batch.index);
@@ -343,7 +401,7 @@ batch_index_add(void)
 		batch.index = xcalloc(batch.nindex, sizeof(*batch.index));
 		/* In order, so each key's latest change is the one kept. */
 		for (size_t i = 0; i + 1 < n; i++) {
-			struct batch_change *old = &batch.list.changes[i];
+			struct backend_change *old = &batch.list.changes[i];
 
 			old->slot = (uint32_t)batch_index_slot(old->entry->data,
 			    old->entry->keylen, old->hash);
@@ -360,7 +418,7 @@ batch_index_add(void)
  * the index large, and a memset of all of it would then cost each
  * later commit of a single set more than the rest of its work. */
 static void
-batch_index_clear(const struct batch_change *changes, size_t n)
+batch_index_clear(const struct backend_change *changes, size_t n)
 {
 	if (batch.nindex > BATCH_INDEX_KEEP) {
 		free(batch.index);
@@ -373,10 +431,25 @@ batch_index_clear(const struct batch_change *changes, size_t n)
 		memset(batch.index, 0, batch.nindex * sizeof(*batch.index));
 }
 
+/* The index of a batch the backend is done with comes back for the
+ * next, emptied, unless the next has one already. */
+static void
+batch_index_return(uint32_t *index, size_t nindex,
+    const struct backend_change *changes, size_t n)
+{
+	if (batch.index != NULL) {
+		free(index);
+		return;
+	}
+	batch.index = index;
+	batch.nindex = nindex;
+	batch_index_clear(changes, n);
+}
+
 /* The latest of n changes to key, through their index; NULL if none. */
-static const struct batch_change *
+static const struct backend_change *
 index_find(const uint32_t *index, size_t nindex,
-    const struct batch_change *changes, size_t n, const char *key,
+    const struct backend_change *changes, size_t n, const char *key,
     size_t keylen, uint64_t hash)
 {
 	uint32_t at;
@@ -390,7 +463,7 @@ index_find(const uint32_t *index, size_t nindex,
 const struct store_entry *
 batch_lookup(const char *key, size_t keylen, bool *pending)
 {
-	const struct batch_change *ch;
+	const struct backend_change *ch;
 	uint64_t hash = 0;
 
 	if (batch.list.nchanges > 0 || syncing.list.nchanges > 0)
@@ -407,30 +480,24 @@ batch_lookup(const char *key, size_t keylen, bool *pending)
 	return store_get(server.store, key, keylen);
 }
 
-static struct batch_waiter *
+static struct backend_txn *
 batch_wait(struct conn *c, uint64_t id, bool changes)
 {
-	struct batch_waiter *w;
+	struct backend_txn *w;
 
-	if (batch.list.nwaiters == batch.list.capwaiters) {
-		batch.list.capwaiters =
-		    batch.list.capwaiters ? batch.list.capwaiters * 2 : 16;
-		batch.list.waiters = xreallocarray(batch.list.waiters,
-		    batch.list.capwaiters, sizeof(*batch.list.waiters));
+	if (batch.list.ntxns == batch.list.captxns) {
+		batch.list.captxns =
+		    batch.list.captxns ? batch.list.captxns * 2 : 16;
+		batch.list.txns = xreallocarray(batch.list.txns,
+		    batch.list.captxns, sizeof(*batch.list.txns));
 	}
-	if (c != NULL && c->joined_batch != batch.number) {
-		c->joined_batch = batch.number;
+	if (c != NULL && rejoin.waiting)
 		rejoin_count(c);
-	}
-	w = &batch.list.waiters[batch.list.nwaiters++];
-	*w = (struct batch_waiter){ .conn = c,
-		.id = id,
-		.status = OBJD__STATUS__OK,
+	w = &batch.list.txns[batch.list.ntxns++];
+	*w = (struct backend_txn){ .answer = OBJD__STATUS__OK,
 		.changes = changes };
-	if (c != NULL) {
-		c->pending++;
-		c->batched++;
-	}
+	if (c != NULL)
+		w->ticket = block_park(c, id, BLOCK_JOINS);
 	return w;
 }
 
@@ -449,7 +516,7 @@ batch_begin_own(bool expire)
 void
 batch_lease(uint64_t deadline, uint64_t holder)
 {
-	struct batch_waiter *w = &batch.list.waiters[batch.list.nwaiters - 1];
+	struct backend_txn *w = &batch.list.txns[batch.list.ntxns - 1];
 
 	w->deadline = deadline;
 	w->holder = holder;
@@ -458,9 +525,9 @@ batch_lease(uint64_t deadline, uint64_t holder)
 void
 batch_defer(struct conn *c, uint64_t id, Objd__Status status, const char *error)
 {
-	struct batch_waiter *w = batch_wait(c, id, false);
+	struct backend_txn *w = batch_wait(c, id, false);
 
-	w->status = status;
+	w->answer = status;
 	w->error = error != NULL ? xstrdup(error) : NULL;
 }
 
@@ -473,9 +540,9 @@ batch_add(struct store_entry *e, bool delete)
 		batch.list.changes = xreallocarray(batch.list.changes,
 		    batch.list.capchanges, sizeof(*batch.list.changes));
 	}
-	batch.list.changes[batch.list.nchanges++] = (struct batch_change){
+	batch.list.changes[batch.list.nchanges++] = (struct backend_change){
 		.entry = e,
-		.waiter = batch.list.nwaiters - 1,
+		.txn = batch.list.ntxns - 1,
 		.hash = store_key_hash(batch.seed, e->data, e->keylen),
 		.delete = delete,
 	};
@@ -503,7 +570,7 @@ batch_reserve(size_t n)
 	batch.nindex = nindex;
 	batch.index = xcalloc(batch.nindex, sizeof(*batch.index));
 	for (size_t i = 0; i < batch.list.nchanges; i++) {
-		struct batch_change *ch = &batch.list.changes[i];
+		struct backend_change *ch = &batch.list.changes[i];
 
 		ch->slot = (uint32_t)batch_index_slot(ch->entry->data,
 		    ch->entry->keylen, ch->hash);
@@ -540,47 +607,11 @@ batch_foreach_set(void (*fn)(const struct store_entry *, void *), void *arg)
 			fn(batch.list.changes[i].entry, arg);
 }
 
-/* Each change of the batch takes the next revision, in arrival order;
- * they are numbered only now, so a reload in between cannot skew them.
- * Returns the revision after the last. */
-static uint64_t
-batch_encode(struct objfile_changes *out, struct batch_list *l, uint64_t base)
+/* Whether t's change was made. */
+static bool
+txn_made(const struct backend_txn *t)
 {
-	struct batch_change *changes = l->changes;
-	struct batch_waiter *waiters = l->waiters;
-	uint64_t revision = base;
-	size_t i = 0, n = l->nchanges;
-	bool expiring = false;
-
-	for (size_t w = 0; w < l->nwaiters; w++) {
-		if (!waiters[w].changes) {
-			waiters[w].revision = revision;
-			continue;
-		}
-		revision++;
-		waiters[w].revision = revision;
-		for (; i < n && changes[i].waiter == w; i++) {
-			struct store_entry *e = changes[i].entry;
-
-			e->revision = revision;
-			if (changes[i].delete)
-				objfile_change_delete(out, e->data, e->keylen);
-			else
-				objfile_change_set_leased(out, e->data,
-				    e->keylen, STORE_ENTRY_VALUE(e), e->vallen,
-				    waiters[w].deadline, waiters[w].holder);
-		}
-		/* The versions the changes make take the time of the commit:
-		 * written in the first change, after its entries, and again
-		 * where a change's deletes start or stop being expiries. */
-		if (history_depth > 0 &&
-		    (revision == base + 1 || waiters[w].expire != expiring)) {
-			objfile_change_time(out, l->time, waiters[w].expire);
-			expiring = waiters[w].expire;
-		}
-		objfile_change_commit(out, revision);
-	}
-	return revision;
+	return t->status == BACKEND_OK;
 }
 
 /* Applying a change waits on memory: its key's slot and entry in the
@@ -605,7 +636,7 @@ fetch_slots(struct apply_fetch *f, const struct store_entry *e,
 }
 
 static void
-fetch_ahead(struct apply_fetch *ahead, struct batch_change *changes, size_t i,
+fetch_ahead(struct apply_fetch *ahead, struct backend_change *changes, size_t i,
     size_t n, const struct history *h)
 {
 	const size_t far = BATCH_FETCH_AHEAD, half = far / 2, quarter = far / 4;
@@ -639,17 +670,18 @@ history_apply(struct history *h, const struct store_entry *e, bool hashed,
 /* Applies the changes; each replaced or deleted entry's value goes into
  * the history as the value of its key's version before. */
 static void
-batch_apply(const struct batch_list *l)
+batch_apply(const struct backend_batch *l)
 {
-	struct batch_change *changes = l->changes;
+	struct backend_change *changes = l->changes;
 	struct history *h = store_history(server.store);
 	struct apply_fetch ahead[BATCH_FETCH_AHEAD];
-	size_t sets = 0, n = l->nchanges;
+	size_t sets = 0, applied = 0, n = l->nchanges;
 
 	/* A large change (a load) sizes the table once, for the keys
 	 * there are or the keys it sets, whichever are more: as many as a
 	 * restart would size it for, and no more. */
-	for (size_t i = 0; i < n && n >= BATCH_LARGE; i++)
+	for (size_t i = 0; i < n && n >= BATCH_LARGE && l->revision > l->base;
+	     i++)
 		sets += !changes[i].delete;
 	if (sets > store_count(server.store))
 		store_reserve(server.store, sets);
@@ -658,14 +690,22 @@ batch_apply(const struct batch_list *l)
 		for (size_t i = 0; i < n && i < BATCH_FETCH_AHEAD; i++)
 			fetch_slots(&ahead[i], changes[i].entry, h);
 	for (size_t i = 0; i < n; i++) {
-		struct batch_change *ch = &changes[i];
-		const struct batch_waiter *w = &l->waiters[ch->waiter];
+		struct backend_change *ch = &changes[i];
+		const struct backend_txn *w = &l->txns[ch->txn];
 		struct store_entry *e = ch->entry;
 		/* Read before fetch_ahead takes its place for a change on. */
 		uint64_t hash = n > 2 ? ahead[i % BATCH_FETCH_AHEAD].hash : 0;
 
 		if (n > 2)
 			fetch_ahead(ahead, changes, i, n, h);
+		if (!txn_made(w)) {
+			/* objd's own change is tried again later. */
+			if (w->ticket.conn == NULL)
+				expire_retry(e->data, e->keylen);
+			free(e);
+			continue;
+		}
+		applied++;
 		if (ch->delete) {
 			struct store_entry *old =
 			    store_remove(server.store, e->data, e->keylen);
@@ -687,23 +727,24 @@ batch_apply(const struct batch_list *l)
 			watch_changed(e, OBJD__EVENT__TYPE__SET);
 		}
 	}
-	history_times_trim(h, server.store);
+	if (applied > 0)
+		history_times_trim(h, server.store);
 }
 
 /* Keeps l's arrays for the next batch if there are none, and they are
  * not the large ones of a huge batch; frees them otherwise. */
 static void
-batch_recycle(struct batch_list *l)
+batch_recycle(struct backend_batch *l)
 {
-	struct batch_list *spare = &batch.spare;
+	struct backend_batch *spare = &batch.spare;
 
-	if (spare->changes == NULL && spare->waiters == NULL &&
-	    l->capchanges <= BATCH_KEEP && l->capwaiters <= BATCH_KEEP) {
+	if (spare->changes == NULL && spare->txns == NULL &&
+	    l->capchanges <= BATCH_KEEP && l->captxns <= BATCH_KEEP) {
 		*spare = *l;
-		spare->nchanges = spare->nwaiters = 0;
+		spare->nchanges = spare->ntxns = 0;
 	} else {
 		free(l->changes);
-		free(l->waiters);
+		free(l->txns);
 	}
 	memset(l, 0, sizeof(*l));
 }
@@ -732,69 +773,70 @@ batch_trim(size_t nchanges)
 #endif
 }
 
-/* Ends a batch: applies its changes if rc is 0, frees them otherwise,
- * and answers its waiters. */
+/* The answer to t, whose batch failed (failed) or not. */
+static Objd__Status
+txn_answer(const struct backend_txn *t, bool failed, const char **error,
+    const char *batch_error)
+{
+	if (t->changes && t->status == BACKEND_CONFLICT) {
+		*error = batch_error;
+		return OBJD__STATUS__CONFLICT;
+	}
+	/* A deferred OK may rest on the failed changes before it. */
+	if ((t->changes && !txn_made(t)) ||
+	    (failed && !t->changes && t->answer == OBJD__STATUS__OK)) {
+		*error = batch_error;
+		return OBJD__STATUS__FAILED;
+	}
+	*error = t->error;
+	return t->answer;
+}
+
+/* Ends a batch the backend is done with: applies the changes made,
+ * frees the others, and answers each request. failed: a change of it
+ * could not be made (not a conflict), so the answers deferred in it
+ * may rest on a change that is not there. */
 static void
-batch_finish(struct batch_list *l, uint64_t before, uint64_t after, int rc,
-    const char *err)
+batch_finish(struct backend_batch *l, bool failed)
 {
 	size_t nchanges = l->nchanges;
-
+	uint64_t before = l->base;
+	bool advanced = l->revision > before;
 	/* Every answer is out before any client resumes: a client that
 	 * resumed early could be answered at once, ahead of its own answers
 	 * still further down this batch. */
-	for (size_t i = 0; i < l->nwaiters; i++) {
-		struct batch_waiter *w = &l->waiters[i];
+	for (size_t i = 0; i < l->ntxns; i++) {
+		struct backend_txn *w = &l->txns[i];
+		const char *error;
+		Objd__Status st = txn_answer(w, failed, &error,
+		    l->error != NULL ? l->error : "the change was not made");
 
-		if (w->conn == NULL)
-			continue;
-		if (rc == -1 && (w->changes || w->status == OBJD__STATUS__OK))
-			reply_result(w->conn, w->id, OBJD__STATUS__FAILED, err,
-			    before);
-		else
-			reply_result(w->conn, w->id, w->status, w->error,
-			    rc == -1 ? before : w->revision);
+		block_answer(&w->ticket, st, error,
+		    failed || (w->changes && !txn_made(w)) ? before
+		                                           : w->revision);
 		free(w->error);
 	}
 	/* The answers are written before the changes are applied: nothing
 	 * reads the object in between, and a client need not wait for the
-	 * store, the watch history and the frees as well (a set with one
-	 * client: 4.45 to 4.17 us from its wake-up to its answer). */
-	for (size_t i = 0; i < l->nwaiters; i++)
-		if (l->waiters[i].conn != NULL)
-			conn_write_answers_now(l->waiters[i].conn);
-	if (rc == 0) {
-		batch_apply(l);
-		store_set_revision(server.store, after);
-		if (after > before) {
-			server.last_save = now_wall();
-			server.commits++;
-		}
-	} else
-		for (size_t i = 0; i < l->nchanges; i++) {
-			struct store_entry *e = l->changes[i].entry;
-
-			/* objd's own change is tried again later. */
-			if (l->waiters[l->changes[i].waiter].conn == NULL)
-				expire_retry(e->data, e->keylen);
-			free(e);
-		}
-	/* A client's last waiter releases it; until then its count of
-	 * pending writes keeps it allocated. */
-	for (size_t i = 0; i < l->nwaiters; i++) {
-		struct conn *c = l->waiters[i].conn;
-
-		if (c == NULL)
-			continue;
-		c->pending--;
-		if (--c->batched == 0)
-			conn_release(c);
+	 * store, the watch history and the frees as well. */
+	for (size_t i = 0; i < l->ntxns; i++)
+		block_flush(&l->txns[i].ticket);
+	batch_apply(l);
+	if (advanced) {
+		store_set_revision(server.store, l->revision);
+		server.last_save = now_wall();
+		server.commits++;
 	}
-	if (rc == 0)
+	/* A client's last ticket resumes it; until then its tickets keep
+	 * it allocated. */
+	for (size_t i = 0; i < l->ntxns; i++)
+		block_release(&l->txns[i].ticket);
+	if (advanced)
 		expire_changed();
+	free(l->error);
 	batch_recycle(l);
 	batch_trim(nchanges);
-	if (rc == 0 && after > before)
+	if (advanced)
 		compact_maybe();
 }
 
@@ -810,136 +852,128 @@ write_failed(const char *err, uint64_t changes)
 /* Takes the open batch's changes and waiters, and leaves it empty:
  * answering them resumes clients, which may open it again. */
 static void
-batch_take(struct batch_list *l)
+batch_take(struct backend_batch *l)
 {
 	*l = batch.list;
 	batch.list = batch.spare;
 	memset(&batch.spare, 0, sizeof(batch.spare));
-	batch.number++;
 }
 
-/* The sync thread is done with the syncing batch: sync_errno is its
- * fdatasync's. Whatever gathered meanwhile is committed at the end of
- * this turn. */
+/* Every txn of l failed with error: none is handed to the backend. */
 static void
-batch_synced(int sync_errno)
+batch_fail_all(struct backend_batch *l, const char *error)
 {
-	struct batch_syncing done = syncing;
-	struct batch_list gathered = { 0 };
-	double took = now_monotonic() - syncing.started;
-	char err[1024];
-	int rc;
+	l->base = l->revision = store_revision(server.store);
+	l->error = xstrdup(error);
+	for (size_t i = 0; i < l->ntxns; i++) {
+		l->txns[i].status = BACKEND_FAILED;
+		l->txns[i].revision = l->base;
+	}
+}
+
+/* The backend is done with b (the batch in flight, or one it made
+ * durable at once): whatever gathered meanwhile is committed at the
+ * end of this turn. */
+void
+batch_committed(struct backend_batch *b)
+{
+	bool later = !syncing.handing;
+	struct backend_batch done = *b, gathered;
+	double took = later ? now_monotonic() - syncing.started : 0;
+	uint64_t refused = 0;
 
 	/* Answering resumes clients, whose writes must no longer see it. */
-	memset(&syncing, 0, sizeof(syncing));
-	rc = objfile_append_finish(server.file, &done.out, sync_errno, err,
-	    sizeof(err));
-	objfile_changes_free(server.file, &done.out);
-	free(done.index);
-	if (rc == -1) {
-		write_failed(err, done.after - done.before);
+	batch_index_return(syncing.index, syncing.nindex, done.changes,
+	    done.nchanges);
+	syncing.active = false;
+	syncing.index = NULL;
+	syncing.nindex = 0;
+	syncing.list.nchanges = syncing.list.ntxns = 0;
+	gathered.ntxns = 0;
+	for (size_t i = 0; i < done.ntxns; i++)
+		refused += done.txns[i].changes &&
+		    done.txns[i].status != BACKEND_OK &&
+		    done.txns[i].status != BACKEND_CONFLICT;
+	if (refused > 0) {
+		if (done.error == NULL)
+			done.error = xstrdup("the change was not made");
+		write_failed(done.error, refused);
 		/* The batch gathered meanwhile may rest on the failed one:
 		 * it goes too. */
-		if (batch.list.nwaiters > 0) {
+		if (later && batch.list.ntxns > 0) {
 			log_warnx("%zu write(s) that came during the failed "
 			          "sync refused too",
-			    batch.list.nwaiters);
+			    batch.list.ntxns);
 			batch_take(&gathered);
 			batch_index_clear(gathered.changes, gathered.nchanges);
+			batch_fail_all(&gathered, done.error);
 		}
+	} else if (done.revision > done.base) {
+		free(server.last_write_error);
+		server.last_write_error = NULL;
 	}
 	/* Before the answers: they may resume clients that write again. */
-	if (rc == 0)
-		rejoin_start(&done.list, took);
-	batch_finish(&done.list, done.before, done.after, rc, err);
-	if (gathered.nwaiters > 0)
-		batch_finish(&gathered, store_revision(server.store), 0, -1,
-		    err);
+	if (later && refused == 0)
+		rejoin_start(&done, took);
+	batch_finish(&done, refused > 0);
+	if (gathered.ntxns > 0)
+		batch_finish(&gathered, true);
 }
 
-/* Commits the open batch; with background, its sync may be left to the
- * sync thread, and the batch then ends in batch_synced. */
-static void
-batch_commit_now(bool background)
+void
+batch_others_committed(const struct backend_batch *b)
 {
-	struct batch_list l;
-	uint32_t *index = batch.index;
-	size_t nindex = batch.nindex;
-	uint64_t before = store_revision(server.store), after;
-	struct objfile_changes out;
-	char err[1024];
-	int rc = 0;
+	/* Changes made elsewhere land between two of objd's own batches:
+	 * the loop's, with nothing in flight, so nothing pending rests on
+	 * a state they change. */
+	batch_apply(b);
+	if (b->revision > store_revision(server.store))
+		store_set_revision(server.store, b->revision);
+	expire_changed();
+}
 
-	if (batch.list.nwaiters == 0)
+/* Hands the open batch to the backend. Its changes are numbered only
+ * now (by the backend), so a reload in between cannot skew them. */
+static void
+batch_commit_now(void)
+{
+	struct backend_batch *l = &syncing.list;
+
+	if (batch.list.ntxns == 0)
 		return;
 	if (rejoin.waiting)
 		rejoin_end(false);
-	batch_take(&l);
-	l.time = (int64_t)now_wall();
-
-	objfile_changes_init(server.file, &out);
-	after = batch_encode(&out, &l, before);
-	if (after > before) {
-		free(server.last_write_error);
-		server.last_write_error = NULL;
-		rc = objfile_append_start(server.file, server.store, &out, err,
-		    sizeof(err));
-		if (rc == 1) {
-			/* Another program's file came first: loaded now,
-			 * it is what the refused clients' next try builds
-			 * on. */
-			reload_soon();
-			rc = -1;
-		}
-		if (rc == 0 && background &&
-		    objfile_append_needs_sync(server.file) &&
-		    syncer_start(objfile_fd(server.file), batch_synced)) {
-			/* Its index stays with it, for batch_lookup. */
-			batch.index = NULL;
-			batch.nindex = 0;
-			syncing = (struct batch_syncing){ .active = true,
-				.started = now_monotonic(),
-				.list = l,
-				.index = index,
-				.nindex = nindex,
-				.out = out,
-				.before = before,
-				.after = after };
-			return;
-		}
-		if (rc == 0)
-			rc = objfile_append_finish(server.file, &out,
-			    objfile_append_needs_sync(server.file)
-			        ? objfile_append_sync(server.file)
-			        : 0,
-			    err, sizeof(err));
-		if (rc == -1)
-			write_failed(err, after - before);
-	}
-	objfile_changes_free(server.file, &out);
-	batch_index_clear(l.changes, l.nchanges);
-	batch_finish(&l, before, after, rc, err);
+	batch_take(l);
+	l->time = (int64_t)now_wall();
+	l->base = l->revision = store_revision(server.store);
+	l->error = NULL;
+	/* Its index stays with it, for batch_lookup. */
+	syncing.active = true;
+	syncing.index = batch.index;
+	syncing.nindex = batch.nindex;
+	batch.index = NULL;
+	batch.nindex = 0;
+	/* batch_committed may run before this returns. */
+	syncing.handing = true;
+	backend->ops->commit(backend, l);
+	syncing.handing = false;
+	/* Still in flight (a sync on its thread): the rejoin wait is as long
+	 * as it takes from here. */
+	if (syncing.active)
+		syncing.started = now_monotonic();
 }
 
 void
 batch_settle(void)
 {
 	if (syncing.active)
-		batch_synced(syncer_wait());
+		backend->ops->settle(backend);
 }
 
 void
 batch_commit(void)
 {
 	batch_settle();
-	batch_commit_now(false);
-}
-
-static void
-batch_sync_cb(evutil_socket_t fd, short events, void *arg)
-{
-	char err[1024];
-
-	if (objfile_sync(server.file, err, sizeof(err)) == -1)
-		log_warnx("%s", err);
+	batch_commit_now();
+	batch_settle();
 }

@@ -1,15 +1,20 @@
 /* SPDX-License-Identifier: ISC */
-/* objfile-scan.h: the object file's byte layout, and the walk that reads
- * it. objd loads with it, objctl reads and checks files with it offline,
- * the fuzzers feed it: one loader, so all three judge a file alike. It
- * does no I/O but objfile_keep_tail's, and knows no store: each entry of
- * a good commit goes to a callback. */
-#ifndef OBJD_OBJFILE_SCAN_H
-#define OBJD_OBJFILE_SCAN_H
+/* objformat.h: the object file's byte layout, once: its field numbers,
+ * the encoders of its pieces (entries, commits, the header, padding),
+ * and the walk that reads it. objd writes and loads with it, objctl reads
+ * and checks files with it offline, the fuzzers feed it: one format, so
+ * all of them judge a file alike. It does no I/O and knows no store:
+ * the encoders fill a buffer, and each entry of a good commit the walk
+ * finds goes to a callback. The layout itself is described in
+ * objd-file(5) and proto/objd.proto. */
+#ifndef OBJD_OBJFORMAT_H
+#define OBJD_OBJFORMAT_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "framing.h"
 
 /* The fields of objd.Object, objd.Object.EntriesEntry and objd.Commit
  * (proto/objd.proto) that the file's walk and objd's writer use. */
@@ -23,6 +28,19 @@
 #define OBJFILE_FIELD_HISTORY 16
 #define OBJFILE_FIELD_TIMES 17
 #define OBJFILE_RECORD_KEY 1
+#define OBJFILE_RECORD_VERSIONS 2
+#define OBJFILE_RECORD_TIME 3
+#define OBJFILE_RECORD_TRUNCATED 4
+#define OBJFILE_RECORD_EXPIRE 5
+#define OBJFILE_VERSION_REVISION 1
+#define OBJFILE_VERSION_TIME 2
+#define OBJFILE_VERSION_WHAT 3
+#define OBJFILE_VERSION_VALUE 4
+#define OBJFILE_TIMES_KNOWN_SINCE 1
+#define OBJFILE_TIMES_REVISIONS 2
+#define OBJFILE_TIMES_TIMES 3
+/* FileHeader.format of the files objd writes. */
+#define OBJFILE_FORMAT 1
 #define OBJFILE_ENTRY_KEY 1
 #define OBJFILE_ENTRY_VALUE 2
 #define OBJFILE_ENTRY_REVISION 3
@@ -45,6 +63,53 @@
 /* The value of a deleted key: a Value whose only member is an empty
  * Tombstone (field 9). */
 extern const uint8_t objfile_tombstone[2];
+
+/* A growable byte buffer, which the encoders append to. */
+struct buf {
+	uint8_t *data;
+	size_t len, cap;
+};
+/* Makes room for more bytes after len. */
+void buf_reserve(struct buf *b, size_t more);
+/* Frees the bytes: a buffer that grew for a burst must not hold its
+ * peak for ever. */
+void buf_release(struct buf *b);
+void buf_put(struct buf *b, const void *p, size_t len);
+void buf_put_varint(struct buf *b, uint64_t v);
+
+/* A key's lease, as a map entry carries it (0: none). */
+struct objformat_lease {
+	uint64_t deadline, holder;
+};
+
+/* Appends a map entry (Object field 2): the key, the packed Value, with
+ * with_revision the key's own revision (a snapshot's; a change's entries
+ * take their commit's), and its lease if lease is not NULL. */
+void objformat_put_entry(struct buf *b, const char *key, size_t keylen,
+    const uint8_t *val, size_t vallen, uint64_t revision, bool with_revision,
+    const struct objformat_lease *lease);
+/* The bytes objformat_put_entry appends for such an entry. */
+size_t objformat_entry_size(size_t keylen, size_t vallen, uint64_t revision,
+    bool with_revision, const struct objformat_lease *lease);
+/* A Commit message, packed by hand as protobuf-c packs it (fields of 0
+ * left out): through its descriptor, packing cost more than all the rest
+ * of a one-key change. Returns its size. */
+size_t objfile_commit_pack(uint64_t revision, uint32_t crc32,
+    uint32_t n_entries, uint8_t out[OBJFILE_COMMIT_MAX]);
+/* Appends a commit record (Object field 15). */
+void objformat_put_commit_record(struct buf *b, uint64_t revision,
+    uint32_t crc32, uint32_t n_entries);
+/* Closes the change that started at *start with a commit record whose
+ * crc32 covers b's bytes from there, and moves *start past it. */
+void objformat_put_commit(struct buf *b, size_t *start, uint64_t revision,
+    uint32_t n_entries);
+/* Appends the FileHeader that starts every file objd writes. */
+void objformat_put_header(struct buf *b);
+/* Fills out with the header of a padding field (Object field 14) exactly
+ * room bytes long, its header included, and returns the header's length;
+ * 0 if no field is that long: room 1, and the few sizes where the
+ * length's varint would need one more byte than leaves the size whole. */
+size_t objformat_padding_header(size_t room, uint8_t out[1 + VARINT_MAX_LEN]);
 
 /* The walk's verdict on a file. */
 enum scan_result {
@@ -128,11 +193,5 @@ int objfile_read_field(const uint8_t *buf, size_t len, size_t *pos,
  * change, its entries checked as strictly as a request's. */
 enum scan_result objfile_scan(const uint8_t *buf, size_t len,
     const struct scan_ops *ops, struct scan_report *rep);
-
-/* Keeps buf[0..len), a tail cut from the file at path, beside it as
- * path.torn-TIME (or .torn-TIME.N: a name no other file has), synced.
- * Returns the new file's name (free it), or NULL with err set. */
-char *objfile_keep_tail(const char *path, const uint8_t *buf, size_t len,
-    char *err, size_t errlen);
 
 #endif

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: ISC */
+/* objfile-int.h: what objfile.c (the append side, and what objd knows of
+ * the file), objfile-load.c (open, lock, load, recover) and
+ * objfile-replace.c (snapshots, compaction, write-back, install, reject)
+ * share of the object file; nothing else includes it. */
+#ifndef OBJD_OBJFILE_INT_H
+#define OBJD_OBJFILE_INT_H
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "objd.h"
+#include "objformat.h"
+
+#define WRITE_CHUNK (256 * 1024)
+/* The room a file grows by: a sixteenth of it, within these bounds, and
+ * ending on a page. */
+#define ROOM_MIN (64 * 1024)
+#define ROOM_MAX (4 * 1024 * 1024)
+#define ROOM_ALIGN 4096
+/* Compaction runs in a child and is seldom: libdeflate's default level,
+ * about twice as fast as zlib's default for a file a few percent
+ * larger; its higher levels take several times longer. */
+#define DEFLATE_LEVEL 6
+
+/* What the file looked like when objd last wrote or read it. */
+struct identity {
+	bool exists;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	struct timespec ctime;
+};
+
+struct objfile {
+	char *path;
+	char *dir;
+	char *temp_prefix; /* of objd's new files in dir, for this path */
+	int lock_fd;
+	int fd;         /* open for appending at good_end; -1: none yet */
+	off_t good_end; /* the end of the last good commit */
+	off_t size;     /* good_end, or more with room after it */
+	enum fsync_mode fsync;
+	bool dirty;          /* written since the last fsync */
+	bool needs_rewrite;  /* an fsync failed: what is on disk is in doubt */
+	bool compress;       /* --compress: snapshots deflate their entries */
+	bool others_watched; /* other programs' files are loaded */
+	struct identity seen;
+	/* The file objfile_load last read at the path (only exists, dev
+	 * and ino count), or none, when the file was missing or moved
+	 * aside: objfile_write_back replaces only that. */
+	struct identity at_path;
+	/* objd appended since seen was taken: the size is seen's, and the
+	 * times are unknown, but none later than appended_at. */
+	bool seen_appended;
+	struct timespec appended_at;
+	/* The file's times came after objd's clock for what was its own
+	 * append (times_suspect), as on a network filesystem that stamps
+	 * a write when it flushes it: from then on, they are asked for
+	 * after each append (asks_times). */
+	bool times_suspect;
+	bool asks_times;
+	struct objfile_stats stats;
+	/* Compaction in progress: the child, its file, and what the parent
+	 * appended to the old file since the child's snapshot. */
+	pid_t child;
+	char *child_tmp;
+	bool child_writes_back; /* for a reload: only over at_path */
+	struct buf tail;
+	/* The buffer of the last changes written, for the next ones: each
+	 * commit would otherwise allocate and free a 4 KiB one. */
+	struct buf spare;
+};
+
+/* objfile.c */
+void objfile_identity_from(struct identity *id, const struct stat *st);
+/* Notes the file objd has open as the one it last wrote. */
+void objfile_note_identity(struct objfile *f);
+bool time_after(const struct timespec *a, const struct timespec *b);
+/* Closes objd's descriptor of a file that a new one has replaced. */
+void objfile_close_replaced(int fd, off_t size);
+/* Writes all of p at at, whatever short writes the kernel makes. */
+int objfile_write_all(int fd, const uint8_t *p, size_t len, off_t at);
+/* Ends a new file, whose snapshot ends at end, with data and, with
+ * room, room after it; returns its size, or -1 with errno. */
+off_t objfile_finish_new_file(int fd, off_t end, const void *data, size_t len,
+    bool room);
+
+/* objfile-replace.c */
+/* Writes s as a new file and renames it over the old one, or only over
+ * the file expect names (NULL: whatever is there): returns 1, err
+ * unset, if the path holds another. */
+enum objfile_result objfile_rewrite_expecting(struct objfile *f,
+    const struct store *s, const struct identity *expect, char *err,
+    size_t errlen);
+
+#endif
