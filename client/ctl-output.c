@@ -458,6 +458,22 @@ text_status(const Objd__StatusInfo *in)
 		ctl_print_field("rejected file", in->rejected_file);
 	if (*in->last_write_error != '\0')
 		ctl_print_field("last write error", in->last_write_error);
+	if (*in->backend != '\0')
+		ctl_print_field("backend", in->backend);
+	if (in->etcd != NULL) {
+		const Objd__EtcdStatus *e = in->etcd;
+
+		ctl_format_time(buf, sizeof(buf), e->since);
+		printf("etcd: %s since %s, via %s, prefix %s\n",
+		    e->reachable ? "reachable" : "unreachable", buf,
+		    e->endpoint, e->prefix);
+		ctl_format_time(buf, sizeof(buf), e->last_contact);
+		printf("etcd last contact: %s\n", buf);
+		printf("etcd revisions: cache %" PRIu64 ", etcd %" PRIu64 "\n",
+		    e->cache_revision, e->etcd_revision);
+		printf("etcd reconnects: %" PRIu64 ", resyncs: %" PRIu64 "\n",
+		    e->reconnects, e->resyncs);
+	}
 }
 
 /* An empty text is "none": null in JSON. */
@@ -510,6 +526,24 @@ json_status(const Objd__StatusInfo *in)
 	ctl_add(m, "history_depth", ctl_uint(in->history_depth));
 	ctl_add(m, "expiring_keys", ctl_uint(in->expiring_keys));
 	ctl_add(m, "held_keys", ctl_uint(in->held_keys));
+	ctl_add(m, "backend", ctl_text(in->backend));
+	if (in->etcd != NULL) {
+		const Objd__EtcdStatus *e = in->etcd;
+		Objd__Value *em = value_new_map();
+
+		ctl_add(em, "endpoint", ctl_text(e->endpoint));
+		ctl_add(em, "prefix", ctl_text(e->prefix));
+		ctl_add(em, "reachable", value_new_bool(e->reachable));
+		ctl_add(em, "since", ctl_time_value(e->since));
+		ctl_add(em, "last_contact", ctl_time_value(e->last_contact));
+		ctl_add(em, "cache_revision", ctl_uint(e->cache_revision));
+		ctl_add(em, "etcd_revision", ctl_uint(e->etcd_revision));
+		ctl_add(em, "reconnects", ctl_uint(e->reconnects));
+		ctl_add(em, "resyncs", ctl_uint(e->resyncs));
+		ctl_add(em, "cluster_id", ctl_uint(e->cluster_id));
+		ctl_add(m, "etcd", em);
+	} else
+		ctl_add(m, "etcd", value_new_null());
 	ctl_print_json(m, 2);
 }
 

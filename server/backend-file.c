@@ -307,7 +307,9 @@ file_child_exited(struct backend *be)
 	char err[1024];
 	int status, rc;
 
-	if (child == -1)
+	/* A reload's write-back runs as a child too: reload.c waits for
+	 * it (reload_child_exited). */
+	if (child == -1 || objfile_writing_back(fb->f))
 		return;
 	while ((rc = waitpid(child, &status, WNOHANG)) == -1 && errno == EINTR)
 		;
@@ -315,11 +317,6 @@ file_child_exited(struct backend *be)
 		return;
 	/* The sync thread must be done with the file that goes. */
 	file_settle(be);
-	/* A reload's write-back runs as a child too; reload.c owns it. */
-	if (objfile_writing_back(fb->f)) {
-		reload_written_back(status);
-		return;
-	}
 	if (objfile_compact_finish(fb->f, status, err, sizeof(err)) ==
 	    OBJFILE_FAILED) {
 		log_warnx("%s", err);

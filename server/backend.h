@@ -6,8 +6,8 @@
  * each other: the backend is the one owner of the persistent side. Two
  * implementations are meant for it: the local file (backend-file.c:
  * append into the room, the sync thread, compaction, rewrite, reject)
- * and etcd (../shared/FLEET.md: one Txn per request, revisions etcd
- * assigns, changes of other hosts from a watch).
+ * and etcd (backend-etcd.c; objd(8), "Many hosts": one Txn per request,
+ * revisions etcd assigns, changes of other hosts from a watch).
  *
  * Every operation and every hook runs on the loop's thread; a backend
  * that works elsewhere (a sync thread, a child process, a socket to
@@ -35,6 +35,9 @@ enum backend_status {
 	/* Whether it was made is not known (an etcd answer lost and not
 	 * settled through the meta key): answered FAILED, saying so. */
 	BACKEND_UNKNOWN,
+	/* The change is past a limit of the backend (etcd: operations
+	 * per Txn, request size), refused whole: answered INVALID. */
+	BACKEND_INVALID,
 };
 
 /* A compare that a request's change rests on. commit.c's requests have

@@ -513,6 +513,34 @@ batch_begin_own(bool expire)
 	batch_wait(NULL, 0, true)->expire = expire;
 }
 
+bool batch_want_compares;
+
+void
+batch_compare(int kind, const char *key, size_t keylen, uint64_t revision)
+{
+	struct backend_batch *l = &batch.list;
+	struct backend_compare *c;
+
+	c = xreallocarray((void *)l->compares, l->ncompares + 1, sizeof(*c));
+	c[l->ncompares] = (struct backend_compare){ .txn = l->ntxns - 1,
+		.kind = (enum backend_compare_kind)kind,
+		.key = key != NULL ? xmemdup(key, keylen) : NULL,
+		.keylen = keylen,
+		.revision = revision };
+	l->compares = c;
+	l->ncompares++;
+}
+
+static void
+batch_compares_free(struct backend_batch *l)
+{
+	for (size_t i = 0; i < l->ncompares; i++)
+		free((char *)l->compares[i].key);
+	free((void *)l->compares);
+	l->compares = NULL;
+	l->ncompares = 0;
+}
+
 void
 batch_lease(uint64_t deadline, uint64_t holder)
 {
@@ -782,6 +810,11 @@ txn_answer(const struct backend_txn *t, bool failed, const char **error,
 		*error = batch_error;
 		return OBJD__STATUS__CONFLICT;
 	}
+	/* Past a limit of the backend (etcd's): that request alone. */
+	if (t->changes && t->status == BACKEND_INVALID) {
+		*error = t->error != NULL ? t->error : batch_error;
+		return OBJD__STATUS__INVALID;
+	}
 	/* A deferred OK may rest on the failed changes before it. */
 	if ((t->changes && !txn_made(t)) ||
 	    (failed && !t->changes && t->answer == OBJD__STATUS__OK)) {
@@ -816,6 +849,7 @@ batch_finish(struct backend_batch *l, bool failed)
 		                                           : w->revision);
 		free(w->error);
 	}
+	batch_compares_free(l);
 	/* The answers are written before the changes are applied: nothing
 	 * reads the object in between, and a client need not wait for the
 	 * store, the watch history and the frees as well. */
@@ -893,7 +927,8 @@ batch_committed(struct backend_batch *b)
 	for (size_t i = 0; i < done.ntxns; i++)
 		refused += done.txns[i].changes &&
 		    done.txns[i].status != BACKEND_OK &&
-		    done.txns[i].status != BACKEND_CONFLICT;
+		    done.txns[i].status != BACKEND_CONFLICT &&
+		    done.txns[i].status != BACKEND_INVALID;
 	if (refused > 0) {
 		if (done.error == NULL)
 			done.error = xstrdup("the change was not made");

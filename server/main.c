@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "backend.h"
+#include "backend-etcd.h"
 #include "framing.h"
 #include "log.h"
 #include "objd.h"
@@ -195,7 +196,8 @@ stop_cb(evutil_socket_t sig, short events, void *arg)
 static void
 chld_cb(evutil_socket_t sig, short events, void *arg)
 {
-	compact_child_exited();
+	if (!reload_child_exited())
+		compact_child_exited();
 }
 
 static void
@@ -203,6 +205,9 @@ hup_cb(evutil_socket_t sig, short events, void *arg)
 {
 	char err[1024];
 
+	/* On etcd the file is objd's own cache: read etcd again instead. */
+	if (etcd_mode_reload(err, sizeof(err)))
+		return;
 	log_info("reloading %s on SIGHUP", server.file_path);
 	/* systemd shows objd as reloading until it says READY=1 again. */
 	notify_reloading();
@@ -299,6 +304,8 @@ main(int argc, char **argv)
 	server.socket_mode = 0600;
 	server.socket_group = (gid_t)-1;
 	options_read(argc, argv);
+	if (etcd_mode.prefix != NULL && *etcd_mode.prefix == '\0')
+		config_fail("--etcd-prefix is empty");
 	/* One cap on a client's unsent output, watching or not. */
 	server.watch_output_max = server.client_output_max;
 	conn_init_limits();
@@ -340,7 +347,10 @@ main(int argc, char **argv)
 	server.base = event_base_new();
 	if (server.base == NULL)
 		startup_fail("cannot create the event loop");
-	backend = backend_file_new(server.file, &backend_hooks);
+	if (etcd_mode.endpoints == NULL)
+		backend = backend_file_new(server.file, &backend_hooks);
+	else if ((backend = etcd_mode_start(err, sizeof(err))) == NULL)
+		startup_fail("%s", err);
 	if (!backend->ops->start(backend, err, sizeof(err)))
 		startup_fail("%s", err);
 	batch_init();
@@ -380,6 +390,10 @@ main(int argc, char **argv)
 	watch_free();
 	expire_free();
 	batch_free();
+	if (etcd_mode.endpoints != NULL) {
+		backend->ops->settle(backend);
+		etcd_mode_stop();
+	}
 	backend->ops->close(backend);
 	event_base_free(server.base);
 	store_free(server.store);

@@ -597,6 +597,12 @@ void batch_begin_own(bool expire);
 /* The sets of the change last opened give their keys this lease: a
  * deadline (wall clock, ms) or a holder (expire.c), 0 for none. */
 void batch_lease(uint64_t deadline, uint64_t holder);
+/* The compares the change of the request begun last rests on, for a
+ * backend that checks them where the change is made (etcd); made only
+ * while batch_want_compares (the file's backend needs none). */
+extern bool batch_want_compares;
+void batch_compare(int kind /* enum backend_compare_kind */, const char *key,
+    size_t keylen, uint64_t revision);
 /* Answers c's request id in its place in the batch, after the changes
  * queued before it, without a change of its own. */
 void batch_defer(struct conn *c, uint64_t id, Objd__Status status,
@@ -834,6 +840,7 @@ struct txn_key {
 	bool exists;  /* after the operations so far */
 	bool val_owned;
 	bool changed;
+	bool compared; /* a condition of the request is on it */
 };
 
 /* Most requests touch a key or two: a txn holds that many itself. */
@@ -925,8 +932,9 @@ bool reload_now(bool force, char *err, size_t errlen);
 void reload_look_blind(void);
 /* Looks at the file at the next turn of the loop, not an interval on. */
 void reload_soon(void);
-/* The child of objfile_write_back_start exited with status. */
-void reload_written_back(int status);
+/* SIGCHLD: true if the child was a reload's write-back (waited for, if
+ * it ended), false if it is compact.c's to look at. */
+bool reload_child_exited(void);
 /* While a changed file loads aside, true for the requests that wait for
  * it to land: conn.c leaves them in the client's input until
  * conn_resume_held. */

@@ -46,6 +46,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend-etcd.h"
 #include "log.h"
 #include "objd.h"
 #include "options.h"
@@ -249,6 +250,46 @@ const struct options_entry options_table[] = {
 	            "most (default: a quarter of memory, at\n"
 	            "most 1G): past it the client holding\n"
 	            "the most is dropped" },
+
+	{ .name = "etcd",
+	    .kind = OPTIONS_PATH,
+	    .in_file = true,
+	    .arg = "URL[,URL...]",
+	    .to.path = &etcd_mode.endpoints,
+	    .heading = "Many hosts (see objd(8)):",
+	    .help = "keep the object in etcd v3 at these\n"
+	            "http:// endpoints: every objd given the\n"
+	            "same endpoints and prefix serves the\n"
+	            "same object; the file becomes a cache" },
+	{ .name = "etcd-prefix",
+	    .kind = OPTIONS_PATH,
+	    .in_file = true,
+	    .arg = "PREFIX",
+	    .to.path = &etcd_mode.prefix,
+	    .help = "the object's etcd keys start with it\n"
+	            "(default /objd/)" },
+	{ .name = "etcd-max-txn-ops",
+	    .kind = OPTIONS_COUNT,
+	    .in_file = true,
+	    .arg = "N",
+	    .min = 2,
+	    .max = 1000000,
+	    .to.count = &etcd_mode.max_txn_ops,
+	    .help = "operations etcd takes in one transaction\n"
+	            "(etcd's --max-txn-ops, default 128)" },
+	{ .name = "etcd-user",
+	    .kind = OPTIONS_PATH,
+	    .in_file = true,
+	    .arg = "NAME",
+	    .to.path = &etcd_mode.user,
+	    .help = "authenticate to etcd as NAME, with the\n"
+	            "first line of --etcd-password-file" },
+	{ .name = "etcd-password-file",
+	    .kind = OPTIONS_PATH,
+	    .in_file = true,
+	    .arg = "PATH",
+	    .to.path = &etcd_mode.password_file,
+	    .help = "where etcd's password for --etcd-user is" },
 	{ .name = NULL },
 };
 

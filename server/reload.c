@@ -267,7 +267,8 @@ reload_write_back(bool beside, bool counts)
 	return RELOAD_STEP_DONE;
 }
 
-void
+/* The child of objfile_write_back_start exited with status. */
+static void
 reload_written_back(int status)
 {
 	char err[1024];
@@ -430,6 +431,25 @@ reload_wait(void)
 	}
 	batch_settle();
 	reload_written_back(status);
+}
+
+bool
+reload_child_exited(void)
+{
+	pid_t child, rc;
+	int status;
+
+	if (aside.phase != RELOAD_WRITING_BACK ||
+	    !objfile_writing_back(server.file))
+		return false;
+	child = objfile_compact_child(server.file);
+	while ((rc = waitpid(child, &status, WNOHANG)) == -1 && errno == EINTR)
+		;
+	if (rc != child)
+		return true;
+	batch_settle();
+	reload_written_back(status);
+	return true;
 }
 
 /* At shutdown: a load is waited for and dropped; a write-back's child

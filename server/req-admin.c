@@ -2,6 +2,7 @@
 /* req-admin.c: ping, status and reload (compact is compact.c's). */
 #include <unistd.h>
 
+#include "backend-etcd.h"
 #include "objd.h"
 #include "version.h"
 
@@ -45,6 +46,7 @@ handle_status(struct conn *c, const Objd__Request *req)
 	info.commits = server.commits;
 	info.commit_waits = server.commit_waits;
 	info.commit_waits_expired = server.commit_waits_expired;
+	etcd_mode_status(&info);
 	reply_info(c, req->id, &info);
 }
 
@@ -53,7 +55,10 @@ handle_reload(struct conn *c, const Objd__Request *req)
 {
 	char err[1024];
 
-	if (reload_now(true, err, sizeof(err)))
+	/* On etcd the file is objd's own cache: read etcd again instead. */
+	if (etcd_mode_reload(err, sizeof(err)))
+		reply_status(c, req->id, OBJD__STATUS__OK, NULL);
+	else if (reload_now(true, err, sizeof(err)))
 		reply_status(c, req->id, OBJD__STATUS__OK, NULL);
 	else
 		reply_status(c, req->id, OBJD__STATUS__FAILED, err);

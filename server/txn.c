@@ -12,6 +12,7 @@
 
 #include "key.h"
 #include "keypath.h"
+#include "backend.h"
 #include "objd.h"
 #include "value.h"
 #include "xmalloc.h"
@@ -348,6 +349,10 @@ txn_check(struct txn *t, const Objd__Condition *cond, char *err, size_t errlen)
 		status = OBJD__STATUS__OK;
 	}
 	keypath_free(&kp);
+	/* A backend that others write too checks it again where the
+	 * change is made: the key must still be as seen here. */
+	if (batch_want_compares)
+		txn_key(t, key, keylen, false)->compared = true;
 	switch (cond->test_case) {
 	case OBJD__CONDITION__TEST_ABSENT:
 		if (exists) {
@@ -477,6 +482,33 @@ txn_replace_rest(struct txn *t)
 	batch_foreach_set(txn_replace_one, t);
 }
 
+/* For a backend whose state others change too (etcd): the keys the
+ * request's conditions are on, and those a nested set read and
+ * rewrote, must be at etcd as the request saw them here, or the change
+ * is not made (CONFLICT). A key with a change still in the batch has no
+ * revision yet, and is left to the order of the batch. */
+static void
+txn_compares(const struct txn *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		const struct txn_key *k = &t->keys[i];
+		const struct store_entry *e;
+		bool pending;
+
+		if (!k->compared && k->nested_sets == 0)
+			continue;
+		e = batch_lookup(k->key, k->keylen, &pending);
+		if (pending)
+			continue;
+		if (e != NULL)
+			batch_compare(BACKEND_CMP_KEY_REVISION, k->key,
+			    k->keylen, e->revision);
+		else
+			batch_compare(BACKEND_CMP_KEY_ABSENT, k->key, k->keylen,
+			    0);
+	}
+}
+
 bool
 txn_commit(struct txn *t, struct conn *c, uint64_t id)
 {
@@ -505,6 +537,8 @@ txn_commit(struct txn *t, struct conn *c, uint64_t id)
 	batch_begin(c, id);
 	if (t->deadline != 0 || t->holder != 0)
 		batch_lease(t->deadline, t->holder);
+	if (batch_want_compares)
+		txn_compares(t);
 	for (size_t i = 0; i < t->n; i++) {
 		struct txn_key *k = &t->keys[i];
 

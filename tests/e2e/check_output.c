@@ -295,13 +295,16 @@ static const char status_text[] = "pid: *\n"
                                   "commits: 5\n"
                                   "history: 100 versions a key\n"
                                   "fsync: always\n"
-                                  "last compaction: never\n";
+                                  "last compaction: never\n"
+                                  "backend: file\n";
 
 static const char status_json[] = "{\n"
+                                  "  \"backend\": \"file\",\n"
                                   "  \"clients\": 1,\n"
                                   "  \"commit_waits\": 0,\n"
                                   "  \"commit_waits_expired\": 0,\n"
                                   "  \"commits\": 5,\n"
+                                  "  \"etcd\": null,\n"
                                   "  \"expiring_keys\": 1,\n"
                                   "  \"file\": \"DIR/objd.pb\",\n"
                                   "  \"file_room\": *,\n"

@@ -177,11 +177,17 @@ man_synopsis(struct names *l, const char *section)
 }
 
 /* The options an OPTIONS section describes: the tag of each .TP
- * paragraph (".B \-\-name" or ".BI \-\-name \" value\""). */
+ * paragraph (".B \-\-name" or ".BI \-\-name \" value\""), and of each
+ * .TQ that adds a tag to one. */
 static void
 man_options(struct names *l, const char *section)
 {
-	for (const char *p = section; (p = strstr(p, ".TP\n")) != NULL;) {
+	for (const char *p = section; (p = strpbrk(p, ".")) != NULL;) {
+		if (strncmp(p, ".TP\n", 4) != 0 &&
+		    strncmp(p, ".TQ\n", 4) != 0) {
+			p++;
+			continue;
+		}
 		p += 4;
 		if (strncmp(p, ".B \\-\\-", 7) == 0)
 			man_name(l, p + 3);

@@ -256,8 +256,10 @@ def _varint(n):
 
 # The StatusInfo fields that objctl --json status shows as times (null
 # for 0, never) and as texts that may be absent (null when empty).
-_STATUS_TIMES = ("last_load", "last_save", "last_compaction")
-_STATUS_TEXTS = ("last_reload_error", "rejected_file", "last_write_error")
+_STATUS_TIMES = ("last_load", "last_save", "last_compaction", "since",
+                 "last_contact")
+_STATUS_TEXTS = ("last_reload_error", "rejected_file", "last_write_error",
+                 "backend", "endpoint", "prefix")
 
 
 def _iso_time(t):
@@ -276,7 +278,10 @@ def _status_dict(info):
     out = {}
     for f in info.DESCRIPTOR.fields:
         v = getattr(info, f.name)
-        if f.name in _STATUS_TIMES:
+        if f.message_type is not None:
+            # etcd's part (objd --etcd), or None.
+            v = _status_dict(v) if info.HasField(f.name) else None
+        elif f.name in _STATUS_TIMES:
             v = _iso_time(v)
         elif f.name in _STATUS_TEXTS:
             v = v or None

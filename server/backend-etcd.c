@@ -1,0 +1,1244 @@
+/* SPDX-License-Identifier: ISC */
+/* backend-etcd.c: etcd v3 as the backend (backend-etcd.h).
+ *
+ * Writes: the requests of a batch go to etcd one Txn each, in order,
+ * each waiting for the one before (their order is the answer's order).
+ * A batch is reported committed only once the watch delivered the last
+ * of its Txns: every change of other hosts with a lower revision has
+ * then been handed to the loop before it, so the cache applies etcd's
+ * order exactly (read-your-writes, and local watchers in revision
+ * order). Own changes are known on the watch by the meta key's writer
+ * id, not by revision, since the watch may outrun the Txn's answer.
+ *
+ * A Txn whose answer is lost (a timeout, a member gone after sending)
+ * is settled by reading the meta key: our writer id and sequence there
+ * means it was applied; anything else cannot tell, and the request is
+ * answered BACKEND_UNKNOWN.
+ *
+ * Reads of the whole state (load: at start, and the resync after the
+ * watch's start was compacted) are paged Ranges at one fixed revision,
+ * on a client of a private event base run to completion: load is
+ * synchronous, and libevent's loop cannot run inside itself. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "backend-etcd.h"
+#include "etcd.h"
+#include "log.h"
+#include "objd.h"
+#include "xmalloc.h"
+
+/* Keys per page of a load. */
+#define LOAD_PAGE 1000
+/* How long a batch whose Txns all answered may wait for the watch to
+ * deliver them before the cache is resynced instead. */
+#define WATCH_CATCH_UP 5.0
+
+struct fetch;
+
+static const struct timeval catch_up_tv = { (time_t)WATCH_CATCH_UP, 0 };
+
+struct etcd_backend {
+	struct backend be; /* first: the ops' argument */
+	struct event_base *base;
+	struct etcd_config ecfg;
+	struct etcd *client;
+	char *prefix, *kprefix, *meta;
+	size_t prefixlen, kprefixlen, metalen;
+	size_t max_ops, max_bytes;
+	char writer[96];
+	uint64_t seq;
+
+	/* The batch in flight. */
+	struct backend_batch *b;
+	size_t next;            /* its next txn to send */
+	uint64_t last_seq;      /* the seq of its last Txn that applied */
+	bool waiting_watch;     /* all answered; waits for the watch */
+	struct etcd_call *call; /* the Txn or settling Range out */
+	struct event *catch_up; /* WATCH_CATCH_UP */
+	uint64_t sent_seq;      /* the seq of the Txn out */
+	uint64_t first_seq;     /* the seq of the batch's first Txn */
+	uint64_t seen_seq;      /* the newest own seq the watch brought */
+	int64_t seen_rev;       /* its revision */
+	/* Own Txns answered as unknown or failed after they may have been
+	 * sent: if the watch brings one, it was applied, and the cache
+	 * takes it as a change of others'. */
+	uint64_t unknown[16];
+	size_t nunknown;
+	/* Changes of others that the watch brought after one of the
+	 * batch's own: applied after it. */
+	struct backend_batch *held;
+	size_t nheld;
+	bool failed_rest; /* a txn failed: the rest are not sent */
+	char failed_why[512];
+
+	/* The watch and the cache. */
+	struct etcd_watch *watch;
+	struct event *rewatch;
+	int64_t applied; /* the cluster revision the cache holds */
+	int64_t newest;  /* the newest revision heard of */
+	uint64_t cluster_id;
+	uint64_t resyncs;
+	unsigned rewatches; /* the watch ended this often without a word */
+	bool loaded;
+	bool resync_pending;
+	/* The background read of the whole state. */
+	struct fetch *fetching;
+	struct etcd_call *fetch_call;
+	struct event *fetch_retry;
+	bool fetched; /* over: load takes it */
+};
+
+static struct etcd_backend *
+EB(const struct backend *be)
+{
+	return (struct etcd_backend *)(uintptr_t)be;
+}
+
+static const struct etcd_watch_handlers watch_handlers;
+
+static void
+watch_open(struct etcd_backend *eb)
+{
+	size_t endlen;
+	uint8_t *end = etcd_prefix_end(eb->prefix, eb->prefixlen, &endlen);
+
+	eb->watch = etcd_watch_open(eb->client, eb->prefix, eb->prefixlen, end,
+	    endlen, eb->applied + 1, &watch_handlers, eb);
+	free(end);
+}
+
+static void
+on_rewatch(evutil_socket_t fd, short what, void *arg)
+{
+	struct etcd_backend *eb = arg;
+
+	if (eb->watch == NULL && eb->loaded)
+		watch_open(eb);
+}
+
+/* The key of an etcd key under the k/ prefix, or NULL. */
+static const char *
+objd_key(const struct etcd_backend *eb, const ProtobufCBinaryData *k,
+    size_t *len)
+{
+	if (k->len <= eb->kprefixlen ||
+	    memcmp(k->data, eb->kprefix, eb->kprefixlen) != 0)
+		return NULL;
+	*len = k->len - eb->kprefixlen;
+	return (const char *)k->data + eb->kprefixlen;
+}
+
+/* Whether a meta value is ours, and its seq. */
+static bool
+meta_ours(const struct etcd_backend *eb, const ProtobufCBinaryData *v,
+    uint64_t *seq)
+{
+	size_t wl = strlen(eb->writer);
+	char buf[32];
+
+	if (v->len <= wl + 1 || v->len - wl - 1 >= sizeof(buf) ||
+	    memcmp(v->data, eb->writer, wl) != 0 || v->data[wl] != ' ')
+		return false;
+	memcpy(buf, v->data + wl + 1, v->len - wl - 1);
+	buf[v->len - wl - 1] = '\0';
+	*seq = strtoull(buf, NULL, 10);
+	return true;
+}
+
+/* Empties s, for a load that starts again. */
+static void
+store_empty(struct store *s)
+{
+	size_t n, i;
+	struct store_entry **all = store_sorted(s, "", 0, &n);
+
+	for (i = 0; i < n; i++)
+		free(store_remove(s, STORE_ENTRY_KEY(all[i]), all[i]->keylen));
+	free(all);
+}
+
+static void batch_done(struct etcd_backend *eb);
+static void resync(struct etcd_backend *eb);
+
+/* Whether seq was answered unknown; forgets it. */
+static bool
+forget_unknown(struct etcd_backend *eb, uint64_t seq)
+{
+	for (size_t i = 0; i < eb->nunknown; i++) {
+		if (eb->unknown[i] == seq) {
+			eb->unknown[i] = eb->unknown[--eb->nunknown];
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The Txn out is answered unknown: remembered, oldest dropped. */
+static void
+note_unknown(struct etcd_backend *eb, uint64_t seq)
+{
+	size_t max = sizeof(eb->unknown) / sizeof(eb->unknown[0]);
+
+	if (eb->nunknown == max) {
+		memmove(eb->unknown, eb->unknown + 1,
+		    (max - 1) * sizeof(eb->unknown[0]));
+		eb->nunknown--;
+	}
+	eb->unknown[eb->nunknown++] = seq;
+}
+
+/* The changes of one revision, made by others: to the loop. */
+static void
+others(struct etcd_backend *eb, Mvccpb__Event **evs, size_t n, int64_t rev,
+    bool hold)
+{
+	struct backend_batch ob = { 0 };
+	struct backend_txn t = { 0 };
+	size_t i;
+
+	ob.changes = xcalloc(n, sizeof(*ob.changes));
+	for (i = 0; i < n; i++) {
+		const Mvccpb__KeyValue *kv = evs[i]->kv;
+		struct backend_change *c = &ob.changes[ob.nchanges];
+		const char *key;
+		size_t keylen;
+
+		if ((key = objd_key(eb, &kv->key, &keylen)) == NULL)
+			continue;
+		c->delete = evs[i]->type == MVCCPB__EVENT__EVENT_TYPE__DELETE;
+		c->entry = store_entry_new(key, keylen,
+		    c->delete ? NULL : kv->value.data,
+		    c->delete ? 0 : kv->value.len, (uint64_t)rev);
+		c->txn = 0;
+		ob.nchanges++;
+	}
+	if (ob.nchanges == 0) {
+		free(ob.changes);
+		return;
+	}
+	ob.ntxns = 1;
+	ob.revision = (uint64_t)rev;
+	ob.time = (int64_t)time(NULL);
+	if (hold) {
+		struct backend_batch *h;
+
+		eb->held =
+		    xreallocarray(eb->held, eb->nheld + 1, sizeof(*eb->held));
+		h = &eb->held[eb->nheld++];
+		*h = ob;
+		h->txns = xcalloc(1, sizeof(*h->txns));
+		h->txns[0].changes = true;
+		h->txns[0].status = BACKEND_OK;
+		h->txns[0].revision = (uint64_t)rev;
+		return;
+	}
+	t.changes = true;
+	t.status = BACKEND_OK;
+	t.revision = (uint64_t)rev;
+	ob.txns = &t;
+	eb->be.hooks->others_committed(&ob);
+	free(ob.changes);
+}
+
+/* The changes held while a batch was answered, in their order. */
+static void
+flush_held(struct etcd_backend *eb)
+{
+	for (size_t i = 0; i < eb->nheld; i++) {
+		eb->be.hooks->others_committed(&eb->held[i]);
+		free(eb->held[i].changes);
+		free(eb->held[i].txns);
+	}
+	free(eb->held);
+	eb->held = NULL;
+	eb->nheld = 0;
+}
+
+static void
+on_watch(const Etcdserverpb__WatchResponse *r, void *arg)
+{
+	struct etcd_backend *eb = arg;
+	size_t i, j;
+
+	eb->rewatches = 0;
+	if (r->header != NULL) {
+		if (eb->cluster_id != 0 && r->header->cluster_id != 0 &&
+		    r->header->cluster_id != eb->cluster_id) {
+			log_warnx("etcd: the cluster id changed: resync");
+			resync(eb);
+			return;
+		}
+		if (r->header->revision > eb->newest)
+			eb->newest = r->header->revision;
+	}
+	if (r->canceled) {
+		if (r->compact_revision > 0)
+			log_warnx("etcd: revision %" PRId64
+			          " was compacted (now %" PRId64 "): resync",
+			    eb->applied + 1, r->compact_revision);
+		else
+			log_warnx("etcd: the watch was cancelled (%s): resync",
+			    r->cancel_reason);
+		resync(eb);
+		return;
+	}
+	/* Events come in revision order; one Txn's share a revision. */
+	for (i = 0; i < r->n_events; i = j) {
+		int64_t rev = r->events[i]->kv->mod_revision;
+		bool ours = false;
+		uint64_t seq = 0;
+
+		for (j = i;
+		     j < r->n_events && r->events[j]->kv->mod_revision == rev;
+		     j++) {
+			const Mvccpb__KeyValue *kv = r->events[j]->kv;
+
+			if (kv->key.len == eb->metalen &&
+			    memcmp(kv->key.data, eb->meta, eb->metalen) == 0 &&
+			    meta_ours(eb, &kv->value, &seq))
+				ours = true;
+		}
+		if (rev <= eb->applied)
+			continue;
+		eb->applied = rev;
+		if (ours && forget_unknown(eb, seq))
+			ours = false;
+		if (!ours) {
+			/* After an own change of the batch in flight, the
+			 * others wait for it to be applied. */
+			others(eb, r->events + i, j - i, rev,
+			    eb->b != NULL && eb->seen_seq >= eb->first_seq);
+			continue;
+		}
+		if (seq > eb->seen_seq) {
+			eb->seen_seq = seq;
+			eb->seen_rev = rev;
+		}
+		if (eb->b != NULL && eb->waiting_watch && seq >= eb->last_seq)
+			batch_done(eb);
+	}
+	/* A progress notification: everything up to it is delivered. */
+	if (r->n_events == 0 && r->header != NULL && !r->created &&
+	    r->header->revision > eb->applied)
+		eb->applied = r->header->revision;
+}
+
+/* The watch is opened again after a wait that doubles while it keeps
+ * ending without an answer (from 0.1 s to 2 s), jittered. */
+static void
+on_watch_ended(int status, const char *message, void *arg)
+{
+	struct etcd_backend *eb = arg;
+	double wait =
+	    0.1 * (double)(1u << (eb->rewatches < 4 ? eb->rewatches : 4));
+	struct timeval tv;
+
+	wait *= 0.5 + 0.5 * (double)random() / (double)RAND_MAX;
+	tv.tv_sec = (time_t)wait;
+	tv.tv_usec = (suseconds_t)((wait - (double)tv.tv_sec) * 1e6);
+	eb->watch = NULL;
+	if (eb->rewatches++ == 0)
+		log_info("%s: watching again from %" PRId64, message,
+		    eb->applied + 1);
+	else
+		log_debug("%s: watching again from %" PRId64, message,
+		    eb->applied + 1);
+	evtimer_add(eb->rewatch, &tv);
+}
+
+static const struct etcd_watch_handlers watch_handlers = { on_watch,
+	on_watch_ended };
+
+/* The batch is over: its statuses are set; the loop applies it. */
+static void
+batch_done(struct etcd_backend *eb)
+{
+	struct backend_batch *b = eb->b;
+
+	evtimer_del(eb->catch_up);
+	eb->b = NULL;
+	eb->waiting_watch = false;
+	b->revision = b->base;
+	for (size_t i = 0; i < b->ntxns; i++)
+		if (b->txns[i].revision > b->revision)
+			b->revision = b->txns[i].revision;
+	eb->be.hooks->committed(b);
+	flush_held(eb);
+	if (eb->resync_pending) {
+		eb->resync_pending = false;
+		resync(eb);
+	}
+}
+
+static void
+on_catch_up(evutil_socket_t fd, short what, void *arg)
+{
+	struct etcd_backend *eb = arg;
+
+	/* The Txns applied, but the watch does not bring them: answer, and
+	 * make the cache exact by a resync. */
+	log_warnx("etcd: the watch did not bring objd's own write in %.0f s: "
+	          "resync",
+	    WATCH_CATCH_UP);
+	eb->resync_pending = true;
+	batch_done(eb);
+}
+
+static void send_next(struct etcd_backend *eb);
+
+/* The txns from i on are not sent: status and why. */
+static void
+fail_rest(struct etcd_backend *eb, enum backend_status st, const char *why)
+{
+	struct backend_batch *b = eb->b;
+
+	if (b->error == NULL)
+		b->error = xstrdup(why);
+	for (size_t i = eb->next; i < b->ntxns; i++) {
+		if (!b->txns[i].changes) {
+			b->txns[i].status = BACKEND_OK;
+			b->txns[i].revision =
+			    i > 0 ? b->txns[i - 1].revision : b->base;
+			continue;
+		}
+		b->txns[i].status = i == eb->next ? st : BACKEND_FAILED;
+		b->txns[i].revision = i > 0 ? b->txns[i - 1].revision : b->base;
+	}
+	eb->next = b->ntxns;
+}
+
+/* The txn out is past a limit: refused alone, the others go on (each
+ * request stands by itself). */
+static void
+refuse_one(struct etcd_backend *eb, const char *why)
+{
+	struct backend_batch *b = eb->b;
+	struct backend_txn *t = &b->txns[eb->next];
+
+	if (b->error == NULL)
+		b->error = xstrdup(why);
+	free(t->error);
+	t->error = xstrdup(why);
+	t->status = BACKEND_INVALID;
+	t->revision = eb->next > 0 ? b->txns[eb->next - 1].revision : b->base;
+	eb->next++;
+}
+
+/* A Txn of ours applied at rev: its changes take the revision. */
+static void
+txn_applied(struct etcd_backend *eb, size_t ti, int64_t rev)
+{
+	struct backend_batch *b = eb->b;
+
+	b->txns[ti].status = BACKEND_OK;
+	b->txns[ti].revision = (uint64_t)rev;
+	for (size_t i = 0; i < b->nchanges; i++)
+		if (b->changes[i].txn == ti)
+			b->changes[i].entry->revision = (uint64_t)rev;
+	eb->last_seq = eb->sent_seq;
+	if (rev > eb->newest)
+		eb->newest = rev;
+}
+
+static void
+on_settled(const struct etcd_reply *r, void *arg)
+{
+	struct etcd_backend *eb = arg;
+	const Etcdserverpb__RangeResponse *rr =
+	    (const Etcdserverpb__RangeResponse *)r->msg;
+	uint64_t seq;
+
+	eb->call = NULL;
+	/* The watch brought it meanwhile: applied. */
+	if (eb->seen_seq == eb->sent_seq) {
+		txn_applied(eb, eb->next, eb->seen_rev);
+		eb->next++;
+		send_next(eb);
+		return;
+	}
+	if (r->status == ETCD_OK && rr->n_kvs == 1 &&
+	    meta_ours(eb, &rr->kvs[0]->value, &seq) && seq == eb->sent_seq) {
+		txn_applied(eb, eb->next, rr->kvs[0]->mod_revision);
+		eb->next++;
+		send_next(eb);
+		return;
+	}
+	note_unknown(eb, eb->sent_seq);
+	fail_rest(eb, BACKEND_UNKNOWN,
+	    "etcd's answer was lost and the write's outcome is unknown");
+	send_next(eb);
+}
+
+static void
+on_txn(const struct etcd_reply *r, void *arg)
+{
+	struct etcd_backend *eb = arg;
+	const Etcdserverpb__TxnResponse *tr =
+	    (const Etcdserverpb__TxnResponse *)r->msg;
+	struct backend_txn *t = &eb->b->txns[eb->next];
+	char why[600];
+
+	eb->call = NULL;
+	if (r->status == ETCD_OK) {
+		if (tr->header != NULL && tr->header->cluster_id != 0 &&
+		    eb->cluster_id != 0 &&
+		    tr->header->cluster_id != eb->cluster_id)
+			eb->resync_pending = true;
+		if (tr->succeeded) {
+			txn_applied(eb, eb->next, tr->header->revision);
+		} else {
+			t->status = BACKEND_CONFLICT;
+			t->revision = eb->next > 0
+			    ? eb->b->txns[eb->next - 1].revision
+			    : eb->b->base;
+		}
+		eb->next++;
+		send_next(eb);
+		return;
+	}
+	if (r->maybe_applied) {
+		/* Settle it: the meta key says whether it was ours last. */
+		Etcdserverpb__RangeRequest req =
+		    ETCDSERVERPB__RANGE_REQUEST__INIT;
+
+		req.key.data = (uint8_t *)eb->meta;
+		req.key.len = eb->metalen;
+		log_warnx("etcd: %s: settling the write through the meta key",
+		    r->message);
+		eb->call = etcd_range(eb->client, &req, on_settled, eb);
+		return;
+	}
+	/* etcd's limits refuse that request alone (INVALID); anything
+	 * else (authentication, permission, no quorum) is etcd failing
+	 * it, and the ones after. */
+	if (r->status == ETCD_INVALID_ARGUMENT &&
+	    strstr(r->message, "too many operations") != NULL) {
+		snprintf(why, sizeof(why),
+		    "the request has more operations than etcd's "
+		    "--max-txn-ops allows: %s",
+		    r->message);
+		refuse_one(eb, why);
+	} else if (r->status == ETCD_INVALID_ARGUMENT &&
+	    strstr(r->message, "too large") != NULL) {
+		snprintf(why, sizeof(why),
+		    "the request is larger than etcd's "
+		    "--max-request-bytes allows: %s",
+		    r->message);
+		refuse_one(eb, why);
+	} else {
+		snprintf(why, sizeof(why), "etcd refused the write: %s",
+		    r->message);
+		fail_rest(eb, BACKEND_FAILED, why);
+	}
+	send_next(eb);
+}
+
+static void
+set_compare(Etcdserverpb__Compare *c, const struct etcd_backend *eb,
+    const struct backend_compare *bc, uint8_t **keybuf)
+{
+	etcdserverpb__compare__init(c);
+	if (bc->kind == BACKEND_CMP_OBJECT_REVISION) {
+		c->key.data = (uint8_t *)eb->meta;
+		c->key.len = eb->metalen;
+	} else {
+		*keybuf = xmalloc(eb->kprefixlen + bc->keylen);
+		memcpy(*keybuf, eb->kprefix, eb->kprefixlen);
+		memcpy(*keybuf + eb->kprefixlen, bc->key, bc->keylen);
+		c->key.data = *keybuf;
+		c->key.len = eb->kprefixlen + bc->keylen;
+	}
+	switch (bc->kind) {
+	case BACKEND_CMP_KEY_REVISION:
+	case BACKEND_CMP_OBJECT_REVISION:
+		c->target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__MOD;
+		c->result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
+		c->target_union_case =
+		    ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION;
+		c->mod_revision = (int64_t)bc->revision;
+		break;
+	case BACKEND_CMP_KEY_ABSENT:
+	case BACKEND_CMP_KEY_PRESENT:
+		c->target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__CREATE;
+		c->result = bc->kind == BACKEND_CMP_KEY_ABSENT
+		    ? ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL
+		    : ETCDSERVERPB__COMPARE__COMPARE_RESULT__GREATER;
+		c->target_union_case =
+		    ETCDSERVERPB__COMPARE__TARGET_UNION_CREATE_REVISION;
+		c->create_revision = 0;
+		break;
+	}
+}
+
+/* Sends txn eb->next of the batch, or ends the batch. */
+static void
+send_next(struct etcd_backend *eb)
+{
+	struct backend_batch *b = eb->b;
+	struct backend_txn *t;
+	Etcdserverpb__TxnRequest req = ETCDSERVERPB__TXN_REQUEST__INIT;
+	Etcdserverpb__RequestOp *ops, **opp;
+	Etcdserverpb__PutRequest *puts;
+	Etcdserverpb__DeleteRangeRequest *dels;
+	Etcdserverpb__Compare *cmps, **cmpp;
+	uint8_t **keys;
+	char metaval[128];
+	size_t n = 0, nk = 0, ncmp = 0, i, size;
+
+	while (eb->next < b->ntxns && !b->txns[eb->next].changes) {
+		t = &b->txns[eb->next];
+		t->status = BACKEND_OK;
+		t->revision =
+		    eb->next > 0 ? b->txns[eb->next - 1].revision : b->base;
+		eb->next++;
+	}
+	if (eb->next == b->ntxns) {
+		bool any = false;
+
+		for (i = 0; i < b->ntxns; i++)
+			if (b->txns[i].changes &&
+			    b->txns[i].status == BACKEND_OK)
+				any = true;
+		if (!any) {
+			batch_done(eb);
+			return;
+		}
+		/* Nothing watched yet (the first read of etcd is still
+		 * under way): that read brings these changes too. A watch
+		 * that ended is opened again from where it was, and brings
+		 * them then. */
+		if (!eb->loaded) {
+			eb->resync_pending = true;
+			batch_done(eb);
+			return;
+		}
+		if (eb->seen_seq >= eb->last_seq) {
+			batch_done(eb);
+			return;
+		}
+		eb->waiting_watch = true;
+		evtimer_add(eb->catch_up, &catch_up_tv);
+		return;
+	}
+	t = &b->txns[eb->next];
+	for (i = 0; i < b->nchanges; i++)
+		if (b->changes[i].txn == eb->next)
+			n++;
+	for (i = 0; i < b->ncompares; i++)
+		if (b->compares[i].txn == eb->next)
+			ncmp++;
+	if (n + 1 > eb->max_ops || ncmp > eb->max_ops) {
+		char why[256];
+
+		snprintf(why, sizeof(why),
+		    "the request has %zu operations with the meta key, over "
+		    "etcd's limit of %zu per transaction (etcd's "
+		    "--max-txn-ops); it is not split",
+		    n + 1, eb->max_ops);
+		refuse_one(eb, why);
+		send_next(eb);
+		return;
+	}
+	ops = xcalloc(n + 1, sizeof(*ops));
+	opp = xcalloc(n + 1, sizeof(*opp));
+	puts = xcalloc(n + 1, sizeof(*puts));
+	dels = xcalloc(n + 1, sizeof(*dels));
+	keys = xcalloc(n + ncmp + 1, sizeof(*keys));
+	cmps = xcalloc(ncmp + 1, sizeof(*cmps));
+	cmpp = xcalloc(ncmp + 1, sizeof(*cmpp));
+	for (i = 0; i < b->nchanges; i++) {
+		const struct backend_change *c = &b->changes[i];
+		const struct store_entry *e = c->entry;
+		size_t k = req.n_success;
+		uint8_t *key;
+
+		if (c->txn != eb->next)
+			continue;
+		key = keys[nk++] = xmalloc(eb->kprefixlen + e->keylen);
+		memcpy(key, eb->kprefix, eb->kprefixlen);
+		memcpy(key + eb->kprefixlen, STORE_ENTRY_KEY(e), e->keylen);
+		etcdserverpb__request_op__init(&ops[k]);
+		if (c->delete) {
+			etcdserverpb__delete_range_request__init(&dels[k]);
+			dels[k].key.data = key;
+			dels[k].key.len = eb->kprefixlen + e->keylen;
+			ops[k].request_case =
+			    ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE;
+			ops[k].request_delete_range = &dels[k];
+		} else {
+			etcdserverpb__put_request__init(&puts[k]);
+			puts[k].key.data = key;
+			puts[k].key.len = eb->kprefixlen + e->keylen;
+			puts[k].value.data = (uint8_t *)STORE_ENTRY_VALUE(e);
+			puts[k].value.len = e->vallen;
+			ops[k].request_case =
+			    ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
+			ops[k].request_put = &puts[k];
+		}
+		opp[k] = &ops[k];
+		req.n_success++;
+	}
+	eb->sent_seq = ++eb->seq;
+	snprintf(metaval, sizeof(metaval), "%s %" PRIu64, eb->writer,
+	    eb->sent_seq);
+	etcdserverpb__put_request__init(&puts[n]);
+	puts[n].key.data = (uint8_t *)eb->meta;
+	puts[n].key.len = eb->metalen;
+	puts[n].value.data = (uint8_t *)metaval;
+	puts[n].value.len = strlen(metaval);
+	etcdserverpb__request_op__init(&ops[n]);
+	ops[n].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
+	ops[n].request_put = &puts[n];
+	opp[n] = &ops[n];
+	req.n_success++;
+	req.success = opp;
+	for (i = 0; i < b->ncompares; i++) {
+		if (b->compares[i].txn != eb->next)
+			continue;
+		set_compare(&cmps[req.n_compare], eb, &b->compares[i],
+		    &keys[nk]);
+		if (keys[nk] != NULL)
+			nk++;
+		cmpp[req.n_compare] = &cmps[req.n_compare];
+		req.n_compare++;
+	}
+	req.compare = cmpp;
+	size = protobuf_c_message_get_packed_size(&req.base);
+	if (size > eb->max_bytes) {
+		char why[256];
+
+		snprintf(why, sizeof(why),
+		    "the request is %zu bytes, over etcd's limit of %zu "
+		    "(etcd's --max-request-bytes); it is not split",
+		    size, eb->max_bytes);
+		eb->seq--;
+		refuse_one(eb, why);
+	} else
+		eb->call = etcd_txn(eb->client, &req, on_txn, eb);
+	for (i = 0; i < nk; i++)
+		free(keys[i]);
+	free(keys);
+	free(ops);
+	free(opp);
+	free(puts);
+	free(dels);
+	free(cmps);
+	free(cmpp);
+	if (eb->call == NULL)
+		send_next(eb);
+}
+
+static void
+etcd_commit(struct backend *be, struct backend_batch *b)
+{
+	struct etcd_backend *eb = EB(be);
+
+	eb->b = b;
+	eb->next = 0;
+	eb->last_seq = 0;
+	eb->first_seq = eb->seq + 1;
+	eb->waiting_watch = false;
+	send_next(eb);
+}
+
+/* A private loop for what must be synchronous: runs until *done. */
+struct sync_call {
+	bool done;
+	int status;
+	char message[512];
+	Etcdserverpb__RangeResponse *range;
+};
+
+static void
+on_sync(const struct etcd_reply *r, void *arg)
+{
+	struct sync_call *sc = arg;
+	size_t len;
+	uint8_t *buf;
+
+	sc->done = true;
+	sc->status = r->status;
+	snprintf(sc->message, sizeof(sc->message), "%s",
+	    r->message ? r->message : "");
+	if (r->msg == NULL)
+		return;
+	/* The answer is freed after this returns: keep a copy. */
+	len = protobuf_c_message_get_packed_size(r->msg);
+	buf = xmalloc(len + 1);
+	protobuf_c_message_pack(r->msg, buf);
+	sc->range = etcdserverpb__range_response__unpack(NULL, len, buf);
+	free(buf);
+}
+
+static void
+etcd_settle(struct backend *be)
+{
+	struct etcd_backend *eb = EB(be);
+
+	/* The batch's answers come through this loop: run it (the loop's
+	 * own base, from outside its dispatch: objd stopping). */
+	while (eb->b != NULL)
+		if (event_base_loop(eb->base, EVLOOP_ONCE) == -1)
+			break;
+}
+
+/* A read of the whole prefix at one revision, page by page. */
+struct fetch {
+	struct store *s;
+	uint8_t *from, *end;
+	size_t fromlen, endlen;
+	int64_t at, objrev;
+	uint64_t cluster;
+};
+
+static void
+fetch_init(struct etcd_backend *eb, struct fetch *f, struct store *s)
+{
+	memset(f, 0, sizeof(*f));
+	f->s = s;
+	f->end = etcd_prefix_end(eb->prefix, eb->prefixlen, &f->endlen);
+	f->from = xmemdup(eb->prefix, eb->prefixlen);
+	f->fromlen = eb->prefixlen;
+}
+
+/* The revision was compacted while paging: start again at the newest. */
+static void
+fetch_restart(struct etcd_backend *eb, struct fetch *f)
+{
+	store_empty(f->s);
+	f->at = f->objrev = 0;
+	free(f->from);
+	f->from = xmemdup(eb->prefix, eb->prefixlen);
+	f->fromlen = eb->prefixlen;
+}
+
+static void
+fetch_request(const struct fetch *f, Etcdserverpb__RangeRequest *req)
+{
+	etcdserverpb__range_request__init(req);
+	req->key.data = f->from;
+	req->key.len = f->fromlen;
+	req->range_end.data = f->end;
+	req->range_end.len = f->endlen;
+	req->limit = LOAD_PAGE;
+	req->revision = f->at;
+}
+
+/* Takes one page into the store; true if more follow. */
+static bool
+fetch_page(struct etcd_backend *eb, struct fetch *f,
+    const Etcdserverpb__RangeResponse *r)
+{
+	const Mvccpb__KeyValue *last;
+
+	if (f->at == 0 && r->header != NULL) {
+		f->at = r->header->revision;
+		f->cluster = r->header->cluster_id;
+	}
+	for (size_t i = 0; i < r->n_kvs; i++) {
+		const Mvccpb__KeyValue *kv = r->kvs[i];
+		const char *key;
+		size_t keylen;
+
+		if (kv->key.len == eb->metalen &&
+		    memcmp(kv->key.data, eb->meta, eb->metalen) == 0)
+			f->objrev = kv->mod_revision;
+		else if ((key = objd_key(eb, &kv->key, &keylen)) != NULL)
+			free(store_put(f->s,
+			    store_entry_new(key, keylen, kv->value.data,
+			        kv->value.len, (uint64_t)kv->mod_revision)));
+	}
+	if (!r->more || r->n_kvs == 0)
+		return false;
+	last = r->kvs[r->n_kvs - 1];
+	free(f->from);
+	f->fromlen = last->key.len + 1;
+	f->from = xmalloc(f->fromlen);
+	memcpy(f->from, last->key.data, last->key.len);
+	f->from[last->key.len] = 0;
+	return true;
+}
+
+static void
+fetch_free(struct fetch *f)
+{
+	free(f->from);
+	free(f->end);
+	f->from = f->end = NULL;
+}
+
+/* The state read is the cache's now: the watch goes on from it. */
+static void
+fetch_done(struct etcd_backend *eb, struct fetch *f)
+{
+	if (eb->loaded && eb->cluster_id != 0 && f->cluster != eb->cluster_id)
+		log_warnx("etcd: another cluster (id %" PRIx64 ", was %" PRIx64
+		          ")",
+		    f->cluster, eb->cluster_id);
+	store_set_revision(f->s, (uint64_t)f->objrev);
+	eb->cluster_id = f->cluster;
+	eb->applied = f->at;
+	if (f->at > eb->newest)
+		eb->newest = f->at;
+	if (eb->watch != NULL) {
+		etcd_watch_close(eb->watch);
+		eb->watch = NULL;
+	}
+	eb->loaded = true;
+	watch_open(eb);
+}
+
+static void fetch_next(struct etcd_backend *eb);
+
+static void
+on_fetch_retry(evutil_socket_t fd, short what, void *arg)
+{
+	fetch_next(arg);
+}
+
+/* A page of the background read (a resync, or the load that failed at
+ * start): when the last is in, the loop is told to load, which takes
+ * the state read here without asking etcd again. */
+static void
+on_fetch(const struct etcd_reply *r, void *arg)
+{
+	struct etcd_backend *eb = arg;
+	struct timeval tv = { 1, 0 };
+
+	eb->fetch_call = NULL;
+	if (r->status == ETCD_OUT_OF_RANGE) {
+		fetch_restart(eb, eb->fetching);
+		fetch_next(eb);
+		return;
+	}
+	if (r->status != ETCD_OK) {
+		log_debug("etcd: resync: %s; trying again", r->message);
+		evtimer_add(eb->fetch_retry, &tv);
+		return;
+	}
+	if (fetch_page(eb, eb->fetching,
+	        (const Etcdserverpb__RangeResponse *)r->msg)) {
+		fetch_next(eb);
+		return;
+	}
+	eb->fetched = true;
+	eb->be.hooks->others_replaced();
+}
+
+static void
+fetch_next(struct etcd_backend *eb)
+{
+	Etcdserverpb__RangeRequest req;
+
+	fetch_request(eb->fetching, &req);
+	eb->fetch_call = etcd_range(eb->client, &req, on_fetch, eb);
+}
+
+/* Starts the background read, unless one runs. */
+static void
+fetch_start(struct etcd_backend *eb)
+{
+	if (eb->fetching != NULL)
+		return;
+	eb->fetching = xcalloc(1, sizeof(*eb->fetching));
+	eb->fetched = false;
+	fetch_init(eb, eb->fetching, store_new());
+	fetch_next(eb);
+}
+
+static void
+fetch_cancel(struct etcd_backend *eb)
+{
+	if (eb->fetching == NULL)
+		return;
+	if (eb->fetch_call != NULL)
+		etcd_call_cancel(eb->fetch_call);
+	eb->fetch_call = NULL;
+	evtimer_del(eb->fetch_retry);
+	store_free(eb->fetching->s);
+	fetch_free(eb->fetching);
+	free(eb->fetching);
+	eb->fetching = NULL;
+	eb->fetched = false;
+}
+
+/* Reads the whole prefix into s at one revision: what the background
+ * read brought, if it is over; else a read now, on a private loop. A
+ * load that fails leaves a background read going, which tells the loop
+ * through others_replaced once etcd answers. */
+static enum backend_load
+etcd_load(struct backend *be, struct store *s, bool recover, char *err,
+    size_t errlen)
+{
+	struct etcd_backend *eb = EB(be);
+	struct event_base *base;
+	struct etcd *client;
+	struct fetch f;
+	enum backend_load rc = BACKEND_LOAD_FAILED;
+
+	if (eb->fetched) {
+		struct fetch *got = eb->fetching;
+		size_t n;
+		struct store_entry **all = store_sorted(got->s, "", 0, &n);
+
+		for (size_t i = 0; i < n; i++)
+			free(store_put(s,
+			    store_remove(got->s, STORE_ENTRY_KEY(all[i]),
+			        all[i]->keylen)));
+		free(all);
+		store_free(got->s);
+		got->s = s;
+		fetch_done(eb, got);
+		fetch_free(got);
+		free(got);
+		eb->fetching = NULL;
+		eb->fetched = false;
+		return BACKEND_LOAD_OK;
+	}
+	if ((base = event_base_new()) == NULL)
+		fatalx("etcd: out of resources");
+	if ((client = etcd_new(base, &eb->ecfg, err, errlen)) == NULL) {
+		event_base_free(base);
+		return BACKEND_LOAD_FAILED;
+	}
+	fetch_init(eb, &f, s);
+	for (;;) {
+		Etcdserverpb__RangeRequest req;
+		struct sync_call sc = { 0 };
+		bool more;
+
+		fetch_request(&f, &req);
+		etcd_range(client, &req, on_sync, &sc);
+		while (!sc.done)
+			if (event_base_loop(base, EVLOOP_ONCE) == -1)
+				fatalx("etcd: the load's loop failed");
+		if (sc.status == ETCD_OUT_OF_RANGE) {
+			fetch_restart(eb, &f);
+			continue;
+		}
+		if (sc.status != ETCD_OK || sc.range == NULL) {
+			snprintf(err, errlen, "%s%s",
+			    sc.status == ETCD_UNAVAILABLE ? "" : "etcd: ",
+			    sc.message);
+			fetch_start(eb);
+			goto out;
+		}
+		more = fetch_page(eb, &f, sc.range);
+		etcdserverpb__range_response__free_unpacked(sc.range, NULL);
+		if (!more)
+			break;
+	}
+	fetch_cancel(eb);
+	fetch_done(eb, &f);
+	rc = BACKEND_LOAD_OK;
+out:
+	fetch_free(&f);
+	etcd_free(client);
+	event_base_free(base);
+	return rc;
+}
+
+/* The watch cannot go on from where the cache is: the state is read
+ * again in the background, once no batch of ours is in flight, and
+ * the loop told to load it. */
+static void
+resync(struct etcd_backend *eb)
+{
+	if (eb->watch != NULL) {
+		etcd_watch_close(eb->watch);
+		eb->watch = NULL;
+	}
+	if (eb->b != NULL) {
+		eb->resync_pending = true;
+		return;
+	}
+	eb->resyncs++;
+	fetch_start(eb);
+}
+
+static bool
+etcd_outside_replacement(const struct backend *be)
+{
+	return false;
+}
+
+static enum backend_outside
+etcd_check(struct backend *be)
+{
+	return BACKEND_UNCHANGED;
+}
+
+static void
+etcd_same_state(struct backend *be)
+{
+}
+
+/* etcd is the state: a rewrite of the cache's own state changes
+ * nothing there. */
+static enum backend_outside
+etcd_rewrite(struct backend *be, const struct store *s, bool only_if_same,
+    char *err, size_t errlen)
+{
+	if (be->hooks->snapshot_done != NULL)
+		be->hooks->snapshot_done(true, NULL);
+	return BACKEND_UNCHANGED;
+}
+
+static bool
+etcd_compacting(const struct backend *be)
+{
+	return false;
+}
+
+static void
+etcd_stats_op(const struct backend *be, struct backend_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+}
+
+static void
+etcd_close(struct backend *be)
+{
+	struct etcd_backend *eb = EB(be);
+
+	etcd_settle(be);
+	fetch_cancel(eb);
+	etcd_free(eb->client);
+	event_free(eb->fetch_retry);
+	event_free(eb->rewatch);
+	event_free(eb->catch_up);
+	free(eb->prefix);
+	free(eb->kprefix);
+	free(eb->meta);
+	free((char *)eb->ecfg.endpoints);
+	free((char *)eb->ecfg.user);
+	if (eb->ecfg.password != NULL)
+		explicit_bzero((char *)eb->ecfg.password,
+		    strlen(eb->ecfg.password));
+	free((char *)eb->ecfg.password);
+	for (size_t i = 0; i < eb->nheld; i++) {
+		for (size_t j = 0; j < eb->held[i].nchanges; j++)
+			free(eb->held[i].changes[j].entry);
+		free(eb->held[i].changes);
+		free(eb->held[i].txns);
+	}
+	free(eb->held);
+	free(eb);
+}
+
+/* Connections start with the first load, which objd makes before it
+ * serves: nothing more to start. */
+static bool
+etcd_start(struct backend *be, char *err, size_t errlen)
+{
+	return true;
+}
+
+static const struct backend_ops etcd_ops = {
+	.name = "etcd",
+	.start = etcd_start,
+	.commit = etcd_commit,
+	.settle = etcd_settle,
+	.load = etcd_load,
+	.outside_replacement = etcd_outside_replacement,
+	.check = etcd_check,
+	.same_state = etcd_same_state,
+	.rewrite = etcd_rewrite,
+	.reject = NULL,
+	.compact = NULL,
+	.compacting = etcd_compacting,
+	.child_exited = NULL,
+	.stats = etcd_stats_op,
+	.close = etcd_close,
+};
+
+struct backend *
+backend_etcd_open(struct event_base *base,
+    const struct backend_etcd_config *cfg, const struct backend_hooks *hooks,
+    char *err, size_t errlen)
+{
+	struct etcd_backend *eb = xcalloc(1, sizeof(*eb));
+	const char *prefix = cfg->prefix ? cfg->prefix : BACKEND_ETCD_PREFIX;
+	char host[64];
+
+	if (*prefix == '\0') {
+		snprintf(err, errlen, "the etcd prefix is empty");
+		free(eb);
+		return NULL;
+	}
+	eb->be.ops = &etcd_ops;
+	eb->be.hooks = hooks;
+	eb->base = base;
+	etcd_config_defaults(&eb->ecfg);
+	eb->ecfg.endpoints = cfg->endpoints;
+	eb->ecfg.user = cfg->user;
+	eb->ecfg.password = cfg->password;
+	eb->ecfg.call_timeout =
+	    cfg->write_timeout > 0 ? cfg->write_timeout : 5.0;
+	if ((eb->client = etcd_new(base, &eb->ecfg, err, errlen)) == NULL) {
+		free(eb);
+		return NULL;
+	}
+	/* The private load loop makes clients of its own from ecfg. */
+	eb->ecfg.endpoints = xstrdup(cfg->endpoints);
+	eb->ecfg.user = cfg->user ? xstrdup(cfg->user) : NULL;
+	eb->ecfg.password = cfg->password ? xstrdup(cfg->password) : NULL;
+	eb->prefix = xstrdup(prefix);
+	eb->prefixlen = strlen(prefix);
+	eb->kprefix = xasprintf("%sk/", prefix);
+	eb->kprefixlen = strlen(eb->kprefix);
+	eb->meta = xasprintf("%sm", prefix);
+	eb->metalen = strlen(eb->meta);
+	eb->max_ops =
+	    cfg->max_txn_ops ? cfg->max_txn_ops : BACKEND_ETCD_MAX_TXN_OPS;
+	eb->max_bytes = cfg->max_request_bytes ? cfg->max_request_bytes
+	                                       : BACKEND_ETCD_MAX_REQUEST_BYTES;
+	/* The writer id: this host and process, and a random part, so that
+	 * a restarted objd never takes an old write for its own. */
+	if (gethostname(host, sizeof(host)) == -1)
+		snprintf(host, sizeof(host), "host");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(eb->writer, sizeof(eb->writer), "%s/%ld/%08lx", host,
+	    (long)getpid(), (unsigned long)random());
+	for (char *p = eb->writer; *p; p++)
+		if (*p == ' ')
+			*p = '_';
+	eb->rewatch = evtimer_new(base, on_rewatch, eb);
+	eb->catch_up = evtimer_new(base, on_catch_up, eb);
+	eb->fetch_retry = evtimer_new(base, on_fetch_retry, eb);
+	if (eb->rewatch == NULL || eb->catch_up == NULL ||
+	    eb->fetch_retry == NULL)
+		fatalx("etcd: out of resources");
+	return &eb->be;
+}
+
+void
+backend_etcd_resync(struct backend *be)
+{
+	resync(EB(be));
+}
+
+void
+backend_etcd_stats(const struct backend *be, struct backend_etcd_stats *st)
+{
+	const struct etcd_backend *eb = EB(be);
+	struct etcd_stats es;
+
+	etcd_stats(eb->client, &es);
+	st->reachable = es.reachable;
+	st->since = es.since;
+	st->last_contact = es.last_contact;
+	st->reconnects = es.reconnects;
+	st->endpoint = es.endpoint;
+	st->cache_revision = (uint64_t)eb->applied;
+	st->etcd_revision = (uint64_t)eb->newest;
+	st->cluster_id = eb->cluster_id;
+	st->resyncs = eb->resyncs;
+	st->prefix = eb->prefix;
+}

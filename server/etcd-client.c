@@ -1,0 +1,760 @@
+/* SPDX-License-Identifier: ISC */
+/* etcd-client.c: libcurl's multi interface on objd's libevent loop, and
+ * etcd's unary calls with failover.
+ *
+ * curl says through its socket callback which sockets to wait on and
+ * through its timer callback when to call it anyway; libevent waits for
+ * both and hands each back to curl_multi_socket_action (curl's
+ * "multi_socket" way, as its hiper.c example). Everything curl reports
+ * (transfers done, watch messages buffered) is handled in etcd_process
+ * after curl returned, so that the callbacks of objd's code never run
+ * inside curl's and may start or cancel transfers.
+ *
+ * Failover: a failed attempt moves the client to the next endpoint at
+ * once; after a whole round of failures it waits, from backoff_min
+ * doubling to backoff_max, each wait cut by a random part of up to half
+ * (jitter: hosts that lost the same member do not retry in step). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#include "etcd-internal.h"
+#include "log.h"
+#include "xmalloc.h"
+
+/* A timer for "from the loop, at once". */
+static const struct timeval zero = { 0, 0 };
+
+void
+etcd_config_defaults(struct etcd_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->attempt_timeout = 2.0;
+	cfg->call_timeout = 10.0;
+	cfg->watch_idle = 4.0;
+	cfg->backoff_min = 0.05;
+	cfg->backoff_max = 1.0;
+}
+
+double
+etcd_wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double
+etcd_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct timeval
+to_tv(double seconds)
+{
+	struct timeval tv;
+
+	if (seconds < 0)
+		seconds = 0;
+	tv.tv_sec = (time_t)seconds;
+	tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
+	return tv;
+}
+
+/* Only http:// endpoints: TLS to etcd is not built yet, and a
+ * scheme-less name would make curl guess. */
+static bool
+parse_endpoints(struct etcd *e, const char *list, char *err, size_t errlen)
+{
+	char *copy = xstrdup(list), *p = copy, *tok;
+
+	while ((tok = strsep(&p, ",")) != NULL) {
+		size_t n = strlen(tok);
+
+		if (n == 0)
+			continue;
+		if (strncmp(tok, "http://", 7) != 0 || n == 7) {
+			snprintf(err, errlen,
+			    "etcd endpoint \"%s\" is not an http:// URL", tok);
+			free(copy);
+			return false;
+		}
+		while (n > 7 && tok[n - 1] == '/')
+			tok[--n] = '\0';
+		e->endpoints = xreallocarray(e->endpoints, e->nendpoints + 1,
+		    sizeof(*e->endpoints));
+		e->endpoints[e->nendpoints++] = xstrdup(tok);
+	}
+	free(copy);
+	if (e->nendpoints == 0) {
+		snprintf(err, errlen, "no etcd endpoint given");
+		return false;
+	}
+	return true;
+}
+
+/* libevent told that fd is ready: curl does the work. */
+static void
+on_socket(evutil_socket_t fd, short what, void *arg)
+{
+	struct etcd *e = arg;
+	int flags = 0, running;
+
+	if (what & EV_READ)
+		flags |= CURL_CSELECT_IN;
+	if (what & EV_WRITE)
+		flags |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(e->multi, fd, flags, &running);
+	etcd_process(e);
+}
+
+static void
+on_curl_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct etcd *e = arg;
+	int running;
+
+	curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	etcd_process(e);
+}
+
+static void
+on_deferred(evutil_socket_t fd, short what, void *arg)
+{
+	etcd_process(arg);
+}
+
+void
+etcd_defer(struct etcd *e)
+{
+	event_active(e->deferred, 0, 0);
+}
+
+/* curl's socket callback: what to wait for on s. The event lives in
+ * curl's per-socket pointer. */
+static int
+socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *sockp)
+{
+	struct etcd *e = userp;
+	struct event *ev = sockp;
+	short events;
+
+	if (what == CURL_POLL_REMOVE) {
+		if (ev != NULL) {
+			event_free(ev);
+			curl_multi_assign(e->multi, s, NULL);
+		}
+		return 0;
+	}
+	events = EV_PERSIST;
+	if (what & CURL_POLL_IN)
+		events |= EV_READ;
+	if (what & CURL_POLL_OUT)
+		events |= EV_WRITE;
+	if (ev != NULL)
+		event_free(ev);
+	ev = event_new(e->base, s, events, on_socket, e);
+	if (ev == NULL || event_add(ev, NULL) == -1)
+		fatalx("etcd: cannot wait on a socket");
+	curl_multi_assign(e->multi, s, ev);
+	return 0;
+}
+
+/* curl's timer callback: -1 stops the timer; 0 means at once, which is
+ * left to the loop rather than done here, inside curl. */
+static int
+timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct etcd *e = userp;
+	struct timeval tv;
+
+	if (timeout_ms < 0) {
+		evtimer_del(e->timer);
+		return 0;
+	}
+	tv = to_tv((double)timeout_ms / 1000.0);
+	evtimer_add(e->timer, &tv);
+	return 0;
+}
+
+struct etcd *
+etcd_new(struct event_base *base, const struct etcd_config *cfg, char *err,
+    size_t errlen)
+{
+	static bool global_done;
+	struct etcd *e = xcalloc(1, sizeof(*e));
+
+	if (!global_done) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			snprintf(err, errlen, "libcurl cannot start");
+			free(e);
+			return NULL;
+		}
+		global_done = true;
+	}
+	e->base = base;
+	e->cfg = *cfg;
+	e->cfg.endpoints = NULL;
+	if (cfg->user != NULL) {
+		e->user = xstrdup(cfg->user);
+		e->password = xstrdup(cfg->password ? cfg->password : "");
+	}
+	e->cfg.user = e->user;
+	e->cfg.password = e->password;
+	if (!parse_endpoints(e, cfg->endpoints, err, errlen)) {
+		etcd_free(e);
+		return NULL;
+	}
+	TAILQ_INIT(&e->xfers);
+	/* Jitter apart from other hosts' and processes' (not a secret). */
+	srandom((unsigned)((uint64_t)getpid() ^ (uint64_t)(etcd_wall() * 1e6)));
+	e->cur = (size_t)random() % e->nendpoints;
+	e->reachable = true;
+	e->since = etcd_wall();
+	/* libcurl before 8.0 fails the second request on a reused
+	 * prior-knowledge HTTP/2 connection with "Error in the HTTP2 framing
+	 * layer" (curl issue 10634, fixed by pull request 10643); Debian
+	 * 12's is 7.88.1. There each transfer has a connection of its own:
+	 * a loopback or LAN handshake per call, and still one connection
+	 * for the watch however long it runs. */
+	e->reuse = curl_version_info(CURLVERSION_NOW)->version_num >= 0x080000;
+	e->multi = curl_multi_init();
+	e->timer = evtimer_new(base, on_curl_timer, e);
+	e->deferred = event_new(base, -1, 0, on_deferred, e);
+	if (e->multi == NULL || e->timer == NULL || e->deferred == NULL)
+		fatalx("etcd: out of resources");
+	curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+	curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
+	curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
+	/* Where connections are reused, one HTTP/2 connection per member
+	 * carries every call and the watch. */
+	curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+	e->headers = curl_slist_append(NULL, "content-type: application/grpc");
+	e->headers = curl_slist_append(e->headers, "te: trailers");
+	e->headers = curl_slist_append(e->headers, "hasleader: true");
+	/* No "Expect: 100-continue" round trip before a body. */
+	e->headers = curl_slist_append(e->headers, "Expect:");
+	if (e->headers == NULL)
+		fatalx("etcd: out of memory");
+	return e;
+}
+
+static void xfer_stop(struct etcd_xfer *x);
+static void auth_start(struct etcd *e);
+
+void
+etcd_free(struct etcd *e)
+{
+	struct etcd_xfer *x;
+	size_t i;
+
+	if (e == NULL)
+		return;
+	while ((x = TAILQ_FIRST(&e->xfers)) != NULL) {
+		xfer_stop(x);
+		TAILQ_REMOVE(&e->xfers, x, entry);
+		etcd_xfer_free(x);
+	}
+	if (e->multi != NULL)
+		curl_multi_cleanup(e->multi);
+	if (e->timer != NULL)
+		event_free(e->timer);
+	if (e->deferred != NULL)
+		event_free(e->deferred);
+	curl_slist_free_all(e->headers);
+	free(e->user);
+	if (e->password != NULL)
+		explicit_bzero(e->password, strlen(e->password));
+	free(e->password);
+	free(e->token);
+	free(e->auth_error);
+	for (i = 0; i < e->nendpoints; i++)
+		free(e->endpoints[i]);
+	free(e->endpoints);
+	free(e);
+}
+
+void
+etcd_stats(const struct etcd *e, struct etcd_stats *st)
+{
+	st->reachable = e->reachable;
+	st->last_contact = e->last_contact;
+	st->since = e->since;
+	st->reconnects = e->reconnects;
+	st->endpoint = e->endpoints[e->cur];
+}
+
+void
+etcd_contact(struct etcd *e, size_t endpoint)
+{
+	double now = etcd_wall();
+
+	e->last_contact = now;
+	e->fails = 0;
+	if (!e->reachable) {
+		e->reachable = true;
+		e->since = now;
+		log_info("etcd: reached %s", e->endpoints[endpoint]);
+	}
+}
+
+double
+etcd_failed(struct etcd *e, size_t endpoint, const char *why)
+{
+	double wait;
+	unsigned rounds;
+
+	/* Another transfer may have moved on already. */
+	if (endpoint == e->cur) {
+		e->cur = (e->cur + 1) % e->nendpoints;
+		e->reconnects++;
+		log_debug("etcd: %s failed (%s), trying %s",
+		    e->endpoints[endpoint], why, e->endpoints[e->cur]);
+	}
+	e->fails++;
+	if (e->fails < e->nendpoints)
+		return 0;
+	if (e->reachable) {
+		e->reachable = false;
+		e->since = etcd_wall();
+		log_warnx("etcd: no member answers (last: %s: %s)",
+		    e->endpoints[endpoint], why);
+	}
+	if (e->fails % e->nendpoints != 0)
+		return 0;
+	rounds = e->fails / e->nendpoints;
+	wait =
+	    e->cfg.backoff_min * ldexp(1.0, (int)(rounds > 20 ? 20 : rounds));
+	if (wait > e->cfg.backoff_max)
+		wait = e->cfg.backoff_max;
+	return wait * (0.5 + 0.5 * (double)random() / (double)RAND_MAX);
+}
+
+/* curl's write callback: the answer's bytes, gRPC-framed. */
+static size_t
+write_cb(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct etcd_xfer *x = userp;
+	size_t n = size * nmemb;
+
+	x->last_rx = etcd_mono();
+	if (!grpc_reader_feed(&x->in, data, n))
+		return 0; /* over the limit: curl ends the transfer */
+	if (x->kind == XFER_WATCH)
+		etcd_defer(x->e);
+	return n;
+}
+
+/* curl's header callback: headers and trailers alike. */
+static size_t
+header_cb(char *line, size_t size, size_t nmemb, void *userp)
+{
+	struct etcd_xfer *x = userp;
+	size_t n = size * nmemb;
+
+	x->last_rx = etcd_mono();
+	grpc_header(line, n, &x->grpc_status, &x->grpc_message);
+	return n;
+}
+
+/* Starts x's transfer on the current endpoint. For a watch, the body is
+ * streamed by the read callback the caller set. */
+bool
+etcd_xfer_start(struct etcd_xfer *x, const char *method)
+{
+	struct etcd *e = x->e;
+	char *url;
+	CURL *c;
+
+	x->endpoint = e->cur;
+	x->grpc_status = -1;
+	free(x->grpc_message);
+	x->grpc_message = NULL;
+	x->in.len = 0;
+	x->errbuf[0] = '\0';
+	x->last_rx = etcd_mono();
+	if (e->user != NULL && !x->is_auth && e->token == NULL) {
+		/* The Authenticate this one waited for failed. */
+		if (x->auth_tried && !e->authing && e->auth_error != NULL) {
+			snprintf(x->errbuf, sizeof(x->errbuf), "%s",
+			    e->auth_error);
+			x->auth_tried = false;
+			return false;
+		}
+		x->parked = x->auth_tried = true;
+		if (!e->authing)
+			auth_start(e);
+		return true;
+	}
+	x->auth_tried = false;
+	curl_slist_free_all(x->headers);
+	x->headers = NULL;
+	for (const struct curl_slist *h = e->headers; h != NULL; h = h->next)
+		x->headers = curl_slist_append(x->headers, h->data);
+	if (e->token != NULL && !x->is_auth) {
+		char *line = xasprintf("token: %s", e->token);
+
+		x->headers = curl_slist_append(x->headers, line);
+		free(line);
+	}
+	if (x->headers == NULL || (c = curl_easy_init()) == NULL)
+		return false;
+	url = xasprintf("%s%s", e->endpoints[x->endpoint], method);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	free(url);
+	curl_easy_setopt(c, CURLOPT_HTTP_VERSION,
+	    (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, x->headers);
+	curl_easy_setopt(c, CURLOPT_POST, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(c, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->errbuf);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+	    (long)(e->cfg.attempt_timeout * 1000));
+	if (e->reuse) {
+		/* Wait for the HTTP/2 connection in the making rather
+		 * than opening a second one to the same member. */
+		curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
+	} else {
+		curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+		curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+	}
+	/* TCP keepalive finds a member whose host vanished. */
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (x->kind == XFER_CALL) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, x->body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)x->bodylen);
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+		    (long)(e->cfg.attempt_timeout * 1000));
+	} else if (!etcd_watch_setup(x, c)) {
+		curl_easy_cleanup(c);
+		return false;
+	}
+	if (curl_multi_add_handle(e->multi, c) != CURLM_OK) {
+		curl_easy_cleanup(c);
+		return false;
+	}
+	x->easy = c;
+	return true;
+}
+
+/* Takes x's transfer off curl, if it runs. */
+static void
+xfer_stop(struct etcd_xfer *x)
+{
+	if (x->easy == NULL)
+		return;
+	curl_multi_remove_handle(x->e->multi, x->easy);
+	curl_easy_cleanup(x->easy);
+	x->easy = NULL;
+}
+
+void
+etcd_xfer_free(struct etcd_xfer *x)
+{
+	xfer_stop(x);
+	if (x->retry != NULL)
+		event_free(x->retry);
+	if (x->idle != NULL)
+		event_free(x->idle);
+	curl_slist_free_all(x->headers);
+	grpc_reader_free(&x->in);
+	free(x->grpc_message);
+	free(x->body);
+	free(x->out);
+	free(x->end_message);
+	free(x);
+}
+
+void
+etcd_xfer_kill(struct etcd_xfer *x)
+{
+	xfer_stop(x);
+	if (x->retry != NULL)
+		evtimer_del(x->retry);
+	if (x->idle != NULL)
+		evtimer_del(x->idle);
+	x->dead = true;
+	etcd_defer(x->e);
+}
+
+/* The unary calls. */
+
+static struct etcd_call *call_new(struct etcd *e, const char *method,
+    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+    bool idempotent, etcd_reply_cb cb, void *arg);
+
+void
+etcd_token_refused(struct etcd *e)
+{
+	free(e->token);
+	e->token = NULL;
+}
+
+/* The token is there, or Authenticate failed: the transfers that waited
+ * start, or fail with why. */
+static void
+on_auth(const struct etcd_reply *r, void *arg)
+{
+	struct etcd *e = arg;
+	const Etcdserverpb__AuthenticateResponse *ar =
+	    (const Etcdserverpb__AuthenticateResponse *)r->msg;
+	struct etcd_xfer *x;
+
+	e->authing = false;
+	free(e->auth_error);
+	e->auth_error = NULL;
+	if (r->status == ETCD_OK && ar->token != NULL && *ar->token != '\0')
+		e->token = xstrdup(ar->token);
+	else {
+		e->auth_error = xasprintf("etcd authentication as %s: %s",
+		    e->user, r->message ? r->message : "no token");
+		log_warnx("%s", e->auth_error);
+	}
+	TAILQ_FOREACH (x, &e->xfers, entry) {
+		if (x->parked && !x->dead) {
+			x->parked = false;
+			evtimer_add(x->retry, &zero);
+		}
+	}
+}
+
+static void
+auth_start(struct etcd *e)
+{
+	Etcdserverpb__AuthenticateRequest req =
+	    ETCDSERVERPB__AUTHENTICATE_REQUEST__INIT;
+	struct etcd_xfer *x;
+
+	req.name = e->user;
+	req.password = e->password;
+	e->authing = true;
+	x = (struct etcd_xfer *)call_new(e, "/etcdserverpb.Auth/Authenticate",
+	    &req.base, &etcdserverpb__authenticate_response__descriptor, true,
+	    on_auth, e);
+	x->is_auth = true;
+}
+
+static void call_attempt(evutil_socket_t fd, short what, void *arg);
+
+static void
+call_deliver(struct etcd_xfer *x, int status, const char *message,
+    bool maybe_applied, ProtobufCMessage *msg)
+{
+	struct etcd_reply r = {
+		.status = status,
+		.message = message,
+		.maybe_applied = maybe_applied,
+		.msg = msg,
+		.endpoint = x->e->endpoints[x->endpoint],
+	};
+
+	x->dead = true;
+	xfer_stop(x);
+	x->cb(&r, x->arg);
+	if (msg != NULL)
+		protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+/* The attempt is over without an answer: another, or the end. sent says
+ * whether the request may have reached etcd. */
+static void
+call_retry(struct etcd_xfer *x, const char *why, bool sent)
+{
+	double wait = etcd_failed(x->e, x->endpoint, why);
+	struct timeval tv;
+
+	xfer_stop(x);
+	/* A write that no member took after a whole round fails at once:
+	 * objd answers it, rather than hold it while etcd is down. */
+	if ((sent && !x->idempotent) || etcd_mono() + wait >= x->deadline ||
+	    (!x->idempotent && x->e->fails >= x->e->nendpoints)) {
+		char *msg = xasprintf("etcd unreachable: %s: %s",
+		    x->e->endpoints[x->endpoint], why);
+
+		call_deliver(x, ETCD_UNAVAILABLE, msg, sent && !x->idempotent,
+		    NULL);
+		free(msg);
+		return;
+	}
+	tv = to_tv(wait);
+	evtimer_add(x->retry, &tv);
+}
+
+/* A transfer of a call ended with result. */
+static void
+call_done(struct etcd_xfer *x, CURLcode result)
+{
+	const uint8_t *data;
+	size_t len;
+	long http = 0;
+	ProtobufCMessage *msg;
+	char why[CURL_ERROR_SIZE + 64];
+
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &http);
+	if (result != CURLE_OK) {
+		/* Refused: nothing was sent. */
+		bool sent = result != CURLE_COULDNT_CONNECT &&
+		    result != CURLE_COULDNT_RESOLVE_HOST;
+
+		snprintf(why, sizeof(why), "%s",
+		    x->errbuf[0] ? x->errbuf : curl_easy_strerror(result));
+		call_retry(x, why, sent);
+		return;
+	}
+	if (x->grpc_status == -1) {
+		snprintf(why, sizeof(why),
+		    "HTTP status %ld without grpc-status", http);
+		call_retry(x, why, http != 503 && http != 502);
+		return;
+	}
+	etcd_contact(x->e, x->endpoint);
+	if (x->grpc_status == ETCD_UNAUTHENTICATED && x->e->user != NULL &&
+	    !x->is_auth && !x->reauthed) {
+		/* The token expired or the member does not know it: refused,
+		 * so not applied. Once more, with a new token. */
+		x->reauthed = true;
+		etcd_token_refused(x->e);
+		xfer_stop(x);
+		evtimer_add(x->retry, &zero);
+		return;
+	}
+	if (x->grpc_status == ETCD_UNAVAILABLE ||
+	    x->grpc_status == ETCD_DEADLINE_EXCEEDED) {
+		/* "leader changed", "no leader", "request timed out": the
+		 * member is alive but cannot serve; a write may still
+		 * commit. */
+		snprintf(why, sizeof(why), "%s",
+		    x->grpc_message ? x->grpc_message : "unavailable");
+		call_retry(x, why, true);
+		return;
+	}
+	if (x->grpc_status != ETCD_OK) {
+		call_deliver(x, x->grpc_status,
+		    x->grpc_message ? x->grpc_message : "etcd refused", false,
+		    NULL);
+		return;
+	}
+	if (grpc_reader_next(&x->in, &data, &len) != 1 ||
+	    (msg = protobuf_c_message_unpack(x->resp_desc, NULL, len, data)) ==
+	        NULL) {
+		call_deliver(x, 13 /* INTERNAL */,
+		    "etcd's answer does not parse", false, NULL);
+		return;
+	}
+	call_deliver(x, ETCD_OK, NULL, false, msg);
+}
+
+static void
+call_attempt(evutil_socket_t fd, short what, void *arg)
+{
+	struct etcd_xfer *x = arg;
+
+	if (!etcd_xfer_start(x, x->method)) {
+		call_deliver(x, ETCD_UNAVAILABLE,
+		    x->errbuf[0] ? x->errbuf
+		                 : "etcd unreachable: cannot start a transfer",
+		    false, NULL);
+		etcd_defer(x->e);
+	}
+}
+
+static struct etcd_call *
+call_new(struct etcd *e, const char *method, const ProtobufCMessage *req,
+    const ProtobufCMessageDescriptor *resp_desc, bool idempotent,
+    etcd_reply_cb cb, void *arg)
+{
+	struct etcd_xfer *x = xcalloc(1, sizeof(*x));
+
+	x->kind = XFER_CALL;
+	x->e = e;
+	x->method = method;
+	x->resp_desc = resp_desc;
+	x->idempotent = idempotent;
+	x->cb = cb;
+	x->arg = arg;
+	/* An answer is at most etcd's own message limit. */
+	x->in.max = 64u << 20;
+	x->body = grpc_frame(req, &x->bodylen);
+	x->deadline = etcd_mono() + e->cfg.call_timeout;
+	x->retry = evtimer_new(e->base, call_attempt, x);
+	if (x->retry == NULL)
+		fatalx("etcd: out of resources");
+	TAILQ_INSERT_TAIL(&e->xfers, x, entry);
+	/* Started from the loop, so that a failure to start is answered
+	 * after this returns. */
+	evtimer_add(x->retry, &zero);
+	return (struct etcd_call *)x;
+}
+
+struct etcd_call *
+etcd_range(struct etcd *e, const Etcdserverpb__RangeRequest *req,
+    etcd_reply_cb cb, void *arg)
+{
+	return call_new(e, "/etcdserverpb.KV/Range", &req->base,
+	    &etcdserverpb__range_response__descriptor, true, cb, arg);
+}
+
+struct etcd_call *
+etcd_txn(struct etcd *e, const Etcdserverpb__TxnRequest *req, etcd_reply_cb cb,
+    void *arg)
+{
+	return call_new(e, "/etcdserverpb.KV/Txn", &req->base,
+	    &etcdserverpb__txn_response__descriptor, false, cb, arg);
+}
+
+void
+etcd_call_cancel(struct etcd_call *c)
+{
+	etcd_xfer_kill((struct etcd_xfer *)c);
+}
+
+/* After curl ran: the transfers it finished, the watch messages it
+ * buffered, and the sweep of what is over. */
+void
+etcd_process(struct etcd *e)
+{
+	struct etcd_xfer *x, *next;
+	CURLMsg *m;
+	int left;
+
+	while ((m = curl_multi_info_read(e->multi, &left)) != NULL) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &x);
+		if (x->dead)
+			continue;
+		if (x->kind == XFER_CALL)
+			call_done(x, m->data.result);
+		else
+			etcd_watch_done(x, m->data.result);
+	}
+	TAILQ_FOREACH (x, &e->xfers, entry) {
+		if (x->kind == XFER_WATCH && !x->dead)
+			etcd_watch_deliver(x);
+	}
+	for (x = TAILQ_FIRST(&e->xfers); x != NULL; x = next) {
+		next = TAILQ_NEXT(x, entry);
+		if (x->dead) {
+			TAILQ_REMOVE(&e->xfers, x, entry);
+			etcd_xfer_free(x);
+		}
+	}
+}

@@ -1,0 +1,571 @@
+/* SPDX-License-Identifier: ISC */
+/* check_etcd_backend.c: the etcd backend (server/backend-etcd.c) through
+ * backend.h, against a real 3-member etcd cluster. Two backends on one
+ * prefix, each with its own store and event loop, stand for two hosts;
+ * the hooks apply what the backend reports the way the loop does.
+ * Two hosts see each other's changes in order; compare-and-set races
+ * have one winner; limits are refused whole; a watch whose start was
+ * compacted resyncs; with every member down, writes fail. Skipped (77)
+ * without etcd. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <check.h>
+#include <event2/event.h>
+
+#include "backend-etcd.h"
+#include "etcd-cluster.h"
+#include "log.h"
+#include "objd.h"
+#include "xmalloc.h"
+
+static struct etcd_cluster cluster;
+
+/* One "host": a backend, its loop, and the store the hooks keep. */
+struct host {
+	struct event_base *base;
+	struct backend *be;
+	struct store *store;
+	bool committed, replaced;
+	/* What the hooks saw: "rev key=value" or "rev key deleted" lines
+	 * of others' changes, in the order they came. */
+	char others[16384];
+	uint64_t last_rev; /* the revisions the store was given rise */
+	bool order_ok;
+};
+
+static struct host hosts[2];
+static struct host *hooked; /* the host whose hooks run */
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+apply(struct host *h, const struct backend_batch *b, bool own)
+{
+	for (size_t i = 0; i < b->nchanges; i++) {
+		const struct backend_change *c = &b->changes[i];
+		const struct backend_txn *t = &b->txns[c->txn];
+
+		if (t->status != BACKEND_OK || !t->changes)
+			continue;
+		if (t->revision < h->last_rev)
+			h->order_ok = false;
+		h->last_rev = t->revision;
+		if (!own) {
+			size_t len = strlen(h->others);
+
+			snprintf(h->others + len, sizeof(h->others) - len,
+			    "%llu %s%s%.*s\n", (unsigned long long)t->revision,
+			    STORE_ENTRY_KEY(c->entry),
+			    c->delete ? " deleted" : "=",
+			    c->delete ? 0 : (int)c->entry->vallen,
+			    (const char *)STORE_ENTRY_VALUE(c->entry));
+		}
+		if (c->delete) {
+			free(store_remove(h->store, STORE_ENTRY_KEY(c->entry),
+			    c->entry->keylen));
+			if (!own)
+				free(c->entry);
+		} else if (own) {
+			/* commit.c's entries stay its own: a copy. */
+			free(store_put(h->store,
+			    store_entry_new(STORE_ENTRY_KEY(c->entry),
+			        c->entry->keylen, STORE_ENTRY_VALUE(c->entry),
+			        c->entry->vallen, c->entry->revision)));
+		} else
+			free(store_put(h->store, c->entry));
+	}
+	if (b->revision > store_revision(h->store))
+		store_set_revision(h->store, b->revision);
+}
+
+static void
+hook_committed(struct backend_batch *b)
+{
+	apply(hooked, b, true);
+	hooked->committed = true;
+}
+
+static void
+hook_others(const struct backend_batch *b)
+{
+	apply(hooked, b, false);
+}
+
+static void
+hook_replaced(void)
+{
+	hooked->replaced = true;
+}
+
+static void
+hook_snapshot(bool ok, const char *error)
+{
+}
+
+static const struct backend_hooks hooks = { hook_committed, hook_others,
+	hook_replaced, hook_snapshot };
+
+static void
+wake(evutil_socket_t fd, short what, void *arg)
+{
+}
+
+/* Runs host h's loop until *flag or timeout (a deadline only). */
+static bool
+run(struct host *h, const bool *flag, double timeout)
+{
+	double end = now() + timeout;
+	struct event *tick = event_new(h->base, -1, EV_PERSIST, wake, NULL);
+	struct timeval tv = { 0, 50000 };
+
+	event_add(tick, &tv);
+	hooked = h;
+	while ((flag == NULL || !*flag) && now() < end)
+		event_base_loop(h->base, EVLOOP_ONCE);
+	event_free(tick);
+	return flag == NULL || *flag;
+}
+
+static void
+host_open(struct host *h, const char *prefix)
+{
+	struct backend_etcd_config cfg = { 0 };
+	char err[512];
+
+	memset(h, 0, sizeof(*h));
+	h->order_ok = true;
+	h->base = event_base_new();
+	ck_assert_ptr_nonnull(h->base);
+	cfg.endpoints = cluster.endpoints;
+	cfg.prefix = prefix;
+	h->be = backend_etcd_open(h->base, &cfg, &hooks, err, sizeof(err));
+	ck_assert_msg(h->be != NULL, "%s", err);
+	h->store = store_new();
+	hooked = h;
+	ck_assert_msg(h->be->ops->load(h->be, h->store, true, err,
+	                  sizeof(err)) == BACKEND_LOAD_OK,
+	    "load: %s", err);
+}
+
+static void
+host_close(struct host *h)
+{
+	if (h->be == NULL)
+		return;
+	hooked = h;
+	h->be->ops->close(h->be);
+	store_free(h->store);
+	event_base_free(h->base);
+	h->be = NULL;
+}
+
+static void
+setup(void)
+{
+	char err[512];
+
+	if (getenv("ETCD_DEBUG") != NULL)
+		log_set_level(LOG_LEVEL_DEBUG);
+	ck_assert_msg(etcd_cluster_start(&cluster, err, sizeof(err)), "%s",
+	    err);
+	host_open(&hosts[0], "/objd/t/");
+	host_open(&hosts[1], "/objd/t/");
+}
+
+static void
+teardown(void)
+{
+	host_close(&hosts[0]);
+	host_close(&hosts[1]);
+	etcd_cluster_stop(&cluster);
+}
+
+/* A batch under construction. */
+struct req {
+	struct backend_batch b;
+	struct backend_compare cmps[4];
+};
+
+static void
+req_init(struct req *r, struct host *h)
+{
+	memset(r, 0, sizeof(*r));
+	r->b.base = r->b.revision = store_revision(h->store);
+}
+
+static size_t
+req_txn(struct req *r, const struct backend_compare *cmp)
+{
+	struct backend_txn *t;
+
+	r->b.txns = xreallocarray(r->b.txns, r->b.ntxns + 1, sizeof(*t));
+	t = &r->b.txns[r->b.ntxns];
+	memset(t, 0, sizeof(*t));
+	if (cmp != NULL) {
+		ck_assert_uint_lt(r->b.ncompares, 4);
+		r->cmps[r->b.ncompares] = *cmp;
+		r->cmps[r->b.ncompares].txn = r->b.ntxns;
+		r->b.compares = r->cmps;
+		r->b.ncompares++;
+	}
+	return r->b.ntxns++;
+}
+
+static void
+req_change(struct req *r, size_t txn, const char *key, const char *value)
+{
+	struct backend_change *c;
+
+	r->b.changes =
+	    xreallocarray(r->b.changes, r->b.nchanges + 1, sizeof(*c));
+	c = &r->b.changes[r->b.nchanges++];
+	memset(c, 0, sizeof(*c));
+	c->txn = txn;
+	c->delete = value == NULL;
+	c->entry = store_entry_new(key, strlen(key), (const uint8_t *)value,
+	    value ? strlen(value) : 0, 0);
+	r->b.txns[txn].changes = true;
+}
+
+static void
+req_free(struct req *r)
+{
+	for (size_t i = 0; i < r->b.nchanges; i++)
+		free(r->b.changes[i].entry);
+	for (size_t i = 0; i < r->b.ntxns; i++)
+		free(r->b.txns[i].error);
+	free(r->b.changes);
+	free(r->b.txns);
+	free(r->b.error);
+}
+
+/* Commits r on h and waits for the answer. */
+static void
+commit(struct host *h, struct req *r)
+{
+	h->committed = false;
+	hooked = h;
+	h->be->ops->commit(h->be, &r->b);
+	ck_assert_msg(run(h, &h->committed, 60), "no answer to a commit");
+}
+
+static enum backend_status
+set1(struct host *h, const char *key, const char *value,
+    const struct backend_compare *cmp, uint64_t *rev)
+{
+	struct req r;
+	enum backend_status st;
+
+	req_init(&r, h);
+	req_change(&r, req_txn(&r, cmp), key, value);
+	commit(h, &r);
+	st = r.b.txns[0].status;
+	if (rev != NULL)
+		*rev = r.b.txns[0].revision;
+	req_free(&r);
+	return st;
+}
+
+static char *
+value_of(struct host *h, const char *key)
+{
+	struct store_entry *e = store_get(h->store, key, strlen(key));
+
+	return e ? xstrndup((const char *)STORE_ENTRY_VALUE(e), e->vallen)
+	         : NULL;
+}
+
+START_TEST(test_two_hosts_in_order)
+{
+	struct host *a = &hosts[0], *b = &hosts[1];
+	uint64_t r1, r2, r3;
+	char want[512], *v;
+	struct req r;
+
+	ck_assert_int_eq(set1(a, "x", "1", NULL, &r1), BACKEND_OK);
+	ck_assert_int_eq(store_revision(a->store), r1);
+	/* Read-your-writes: the store holds it when the answer comes. */
+	v = value_of(a, "x");
+	ck_assert_str_eq(v, "1");
+	free(v);
+	/* One batch of two requests: two Txns, rising revisions. */
+	req_init(&r, a);
+	req_change(&r, req_txn(&r, NULL), "y", "2");
+	req_change(&r, req_txn(&r, NULL), "x", NULL);
+	commit(a, &r);
+	ck_assert_int_eq(r.b.txns[0].status, BACKEND_OK);
+	ck_assert_int_eq(r.b.txns[1].status, BACKEND_OK);
+	r2 = r.b.txns[0].revision;
+	r3 = r.b.txns[1].revision;
+	ck_assert_uint_gt(r2, r1);
+	ck_assert_uint_gt(r3, r2);
+	ck_assert_uint_eq(r.b.changes[0].entry->revision, r2);
+	req_free(&r);
+
+	/* The other host sees all three, in order, with their revisions. */
+	snprintf(want, sizeof(want), "%llu x=1\n%llu y=2\n%llu x deleted\n",
+	    (unsigned long long)r1, (unsigned long long)r2,
+	    (unsigned long long)r3);
+	for (double end = now() + 30;
+	     strcmp(b->others, want) != 0 && now() < end;)
+		run(b, NULL, 0.1);
+	ck_assert_str_eq(b->others, want);
+	ck_assert_uint_eq(store_revision(b->store), r3);
+	ck_assert(b->order_ok);
+
+	/* And back: b's change reaches a, whose own are not repeated. */
+	ck_assert_int_eq(set1(b, "z", "3", NULL, &r1), BACKEND_OK);
+	snprintf(want, sizeof(want), "%llu z=3\n", (unsigned long long)r1);
+	for (double end = now() + 30;
+	     strcmp(a->others, want) != 0 && now() < end;)
+		run(a, NULL, 0.1);
+	ck_assert_str_eq(a->others, want);
+	ck_assert(a->order_ok);
+}
+END_TEST
+
+START_TEST(test_cas_race)
+{
+	struct host *a = &hosts[0], *b = &hosts[1];
+	uint64_t rev;
+
+	ck_assert_int_eq(set1(a, "n", "0", NULL, &rev), BACKEND_OK);
+	for (int round = 0; round < 20; round++) {
+		struct backend_compare cmp = { .kind = BACKEND_CMP_KEY_REVISION,
+			.key = "n",
+			.keylen = 1,
+			.revision = rev };
+		struct req ra, rb;
+		char va[16], vb[16];
+		int winners;
+
+		snprintf(va, sizeof(va), "a%d", round);
+		snprintf(vb, sizeof(vb), "b%d", round);
+		req_init(&ra, a);
+		req_change(&ra, req_txn(&ra, &cmp), "n", va);
+		req_init(&rb, b);
+		req_change(&rb, req_txn(&rb, &cmp), "n", vb);
+		/* Both out before either answer is read. */
+		a->committed = b->committed = false;
+		hooked = a;
+		a->be->ops->commit(a->be, &ra.b);
+		hooked = b;
+		b->be->ops->commit(b->be, &rb.b);
+		for (double end = now() + 60;
+		     !(a->committed && b->committed) && now() < end;) {
+			run(a, &a->committed, 0.02);
+			run(b, &b->committed, 0.02);
+		}
+		ck_assert(a->committed && b->committed);
+		winners = (ra.b.txns[0].status == BACKEND_OK) +
+		    (rb.b.txns[0].status == BACKEND_OK);
+		ck_assert_msg(winners == 1, "round %d: %d winners", round,
+		    winners);
+		ck_assert(ra.b.txns[0].status == BACKEND_CONFLICT ||
+		    rb.b.txns[0].status == BACKEND_CONFLICT);
+		rev = ra.b.txns[0].status == BACKEND_OK ? ra.b.txns[0].revision
+		                                        : rb.b.txns[0].revision;
+		req_free(&ra);
+		req_free(&rb);
+	}
+}
+END_TEST
+
+START_TEST(test_absent_present)
+{
+	struct host *a = &hosts[0];
+	struct backend_compare absent = { .kind = BACKEND_CMP_KEY_ABSENT,
+		.key = "k",
+		.keylen = 1 };
+	struct backend_compare present = { .kind = BACKEND_CMP_KEY_PRESENT,
+		.key = "k",
+		.keylen = 1 };
+	struct backend_compare obj = { .kind = BACKEND_CMP_OBJECT_REVISION };
+	uint64_t rev;
+
+	ck_assert_int_eq(set1(a, "k", NULL, &present, NULL), BACKEND_CONFLICT);
+	ck_assert_int_eq(set1(a, "k", "1", &absent, &rev), BACKEND_OK);
+	ck_assert_int_eq(set1(a, "k", "2", &absent, NULL), BACKEND_CONFLICT);
+	obj.revision = rev;
+	ck_assert_int_eq(set1(a, "j", "1", &obj, &rev), BACKEND_OK);
+	/* The object moved on: the old object revision no longer holds. */
+	ck_assert_int_eq(set1(a, "j", "2", &obj, NULL), BACKEND_CONFLICT);
+	ck_assert_int_eq(set1(a, "k", NULL, &present, NULL), BACKEND_OK);
+}
+END_TEST
+
+START_TEST(test_limits)
+{
+	struct host *a = &hosts[0];
+	struct req r;
+	size_t t;
+	char key[32], *big;
+	long long before = etcd_cluster_revision(&cluster);
+
+	/* 128 keys and the meta key: 129 operations. */
+	req_init(&r, a);
+	t = req_txn(&r, NULL);
+	for (int i = 0; i < 128; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		req_change(&r, t, key, "v");
+	}
+	commit(a, &r);
+	ck_assert_int_eq(r.b.txns[0].status, BACKEND_INVALID);
+	ck_assert_ptr_nonnull(r.b.error);
+	ck_assert_msg(strstr(r.b.error, "--max-txn-ops") != NULL, "%s",
+	    r.b.error);
+	req_free(&r);
+
+	/* 127 keys fit. */
+	req_init(&r, a);
+	t = req_txn(&r, NULL);
+	for (int i = 0; i < 127; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		req_change(&r, t, key, "v");
+	}
+	commit(a, &r);
+	ck_assert_int_eq(r.b.txns[0].status, BACKEND_OK);
+	req_free(&r);
+
+	/* 2 MiB in one request. */
+	big = xmalloc(2u << 20);
+	memset(big, 'x', (2u << 20) - 1);
+	big[(2u << 20) - 1] = '\0';
+	ck_assert_int_eq(set1(a, "big", big, NULL, NULL), BACKEND_INVALID);
+	free(big);
+	/* Nothing was split: one Txn (127 keys and the meta key) went in. */
+	ck_assert_int_eq(etcd_cluster_revision(&cluster), before + 1);
+}
+END_TEST
+
+START_TEST(test_resync_after_compaction)
+{
+	struct host *a = &hosts[0], *b = &hosts[1];
+	uint64_t rev = 0;
+	char v[16], rs[32], err[256], *got;
+	struct store *fresh;
+
+	/* a's loop does not run while b writes and the cluster compacts
+	 * past what a's watch asked for. */
+	for (int i = 0; i < 10; i++) {
+		snprintf(v, sizeof(v), "%d", i);
+		ck_assert_int_eq(set1(b, "c", v, NULL, &rev), BACKEND_OK);
+	}
+	snprintf(rs, sizeof(rs), "%llu", (unsigned long long)rev);
+	ck_assert_int_eq(etcd_cluster_ctl(&cluster,
+	                     (const char *const[]){ "compact", rs, NULL }),
+	    0);
+	/* The watch answers canceled with compact_revision: a resync. */
+	ck_assert(run(a, &a->replaced, 30));
+	fresh = store_new();
+	hooked = a;
+	ck_assert(a->be->ops->load(a->be, fresh, false, err, sizeof(err)) ==
+	    BACKEND_LOAD_OK);
+	store_free(a->store);
+	a->store = fresh;
+	got = value_of(a, "c");
+	ck_assert_str_eq(got, "9");
+	free(got);
+	ck_assert_uint_eq(store_revision(a->store), rev);
+	{
+		struct backend_etcd_stats st;
+
+		backend_etcd_stats(a->be, &st);
+		ck_assert_uint_eq(st.resyncs, 1);
+		ck_assert(st.reachable);
+	}
+	/* And the watch goes on from there. */
+	ck_assert_int_eq(set1(b, "c", "after", NULL, &rev), BACKEND_OK);
+	for (double end = now() + 30; now() < end;) {
+		run(a, NULL, 0.1);
+		got = value_of(a, "c");
+		if (strcmp(got, "after") == 0) {
+			free(got);
+			break;
+		}
+		free(got);
+	}
+	got = value_of(a, "c");
+	ck_assert_str_eq(got, "after");
+	free(got);
+}
+END_TEST
+
+START_TEST(test_all_down)
+{
+	struct host *a = &hosts[0];
+	struct req r;
+	struct backend_etcd_stats st;
+	char err[256];
+	struct store *s;
+
+	ck_assert_int_eq(set1(a, "d", "1", NULL, NULL), BACKEND_OK);
+	for (int i = 0; i < ETCD_MEMBERS; i++)
+		etcd_cluster_kill(&cluster, i);
+	req_init(&r, a);
+	req_change(&r, req_txn(&r, NULL), "d", "2");
+	req_change(&r, req_txn(&r, NULL), "e", "2");
+	commit(a, &r);
+	ck_assert_int_eq(r.b.txns[0].status, BACKEND_FAILED);
+	ck_assert_int_eq(r.b.txns[1].status, BACKEND_FAILED);
+	ck_assert_ptr_nonnull(r.b.error);
+	ck_assert_msg(strstr(r.b.error, "etcd unreachable") != NULL, "%s",
+	    r.b.error);
+	req_free(&r);
+	backend_etcd_stats(a->be, &st);
+	ck_assert(!st.reachable);
+	s = store_new();
+	ck_assert(a->be->ops->load(a->be, s, false, err, sizeof(err)) ==
+	    BACKEND_LOAD_FAILED);
+	ck_assert_msg(strstr(err, "etcd unreachable") != NULL, "%s", err);
+	store_free(s);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *suite = suite_create("etcd backend");
+	TCase *tc;
+	SRunner *sr;
+	int failed;
+	char err[512];
+
+	if (etcd_cluster_program() == NULL) {
+		printf("SKIP: etcd is not installed (apt-get install "
+		       "etcd-server etcd-client)\n");
+		return 77;
+	}
+	tc = tcase_create("backend");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_two_hosts_in_order);
+	tcase_add_test(tc, test_cas_race);
+	tcase_add_test(tc, test_absent_present);
+	tcase_add_test(tc, test_limits);
+	tcase_add_test(tc, test_resync_after_compaction);
+	tcase_add_test(tc, test_all_down);
+	suite_add_tcase(suite, tc);
+	if (!etcd_cluster_init(err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 99;
+	}
+	sr = srunner_create(suite);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	etcd_cluster_fini();
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
