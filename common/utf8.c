@@ -2,6 +2,9 @@
 /* utf8.c: a strict UTF-8 checker (RFC 3629). */
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "utf8.h"
 
@@ -14,6 +17,31 @@ utf8_plain_word(uint64_t w)
 {
 	return ((w | ((w - UTF8_ONES) & ~w)) & UTF8_HIGHS) == 0;
 }
+
+#if defined(__SSE2__)
+#define UTF8_BLOCK 64
+
+/* Whether the 64 bytes at s are all ASCII and none is NUL: a byte is
+ * both when it is above 0 as a signed byte. SSE2 is in every x86-64:
+ * four compares and a mask a step take far fewer instructions a byte
+ * than the portable words below, and a large string value is checked
+ * on every set of it. */
+static bool
+utf8_plain_block(const uint8_t *s)
+{
+	const __m128i zero = _mm_setzero_si128();
+	__m128i a = _mm_loadu_si128((const __m128i *)(const void *)s);
+	__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + 16));
+	__m128i c = _mm_loadu_si128((const __m128i *)(const void *)(s + 32));
+	__m128i d = _mm_loadu_si128((const __m128i *)(const void *)(s + 48));
+	__m128i ok = _mm_and_si128(
+	    _mm_and_si128(_mm_cmpgt_epi8(a, zero), _mm_cmpgt_epi8(b, zero)),
+	    _mm_and_si128(_mm_cmpgt_epi8(c, zero), _mm_cmpgt_epi8(d, zero)));
+
+	return _mm_movemask_epi8(ok) == 0xffff;
+}
+#else
+#define UTF8_BLOCK 32
 
 /* Whether the 32 bytes at s are all ASCII and none is NUL: four words
  * at once, which compilers turn into vector instructions. A large value
@@ -28,6 +56,7 @@ utf8_plain_block(const uint8_t *s)
 		any |= w[k] | ((w[k] - UTF8_ONES) & ~w[k]);
 	return (any & UTF8_HIGHS) == 0;
 }
+#endif
 
 bool
 utf8_valid(const char *str, size_t len)
@@ -41,25 +70,25 @@ utf8_valid(const char *str, size_t len)
 		size_t need;
 		uint64_t w;
 
-		/* Keys and text are mostly ASCII: 32 bytes a step, then
-		 * eight. */
-		while (len - i >= 32 && utf8_plain_block(s + i))
-			i += 32;
+		/* Keys and text are mostly ASCII: a block a step, then
+		 * eight bytes. */
+		while (len - i >= UTF8_BLOCK && utf8_plain_block(s + i))
+			i += UTF8_BLOCK;
 		while (len - i >= sizeof(w)) {
 			memcpy(&w, s + i, sizeof(w));
 			if (!utf8_plain_word(w))
 				break;
 			i += sizeof(w);
 		}
+		/* The last few ASCII bytes, or those before a sequence: a
+		 * short key or value is mostly these. 1 to 0x7f, not NUL. */
+		while (i < len && (uint8_t)(s[i] - 1) < 0x7f)
+			i++;
 		if (i == len)
 			break;
 		c = s[i];
 		if (c == 0)
 			return false;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
 		if (c >= 0xc2 && c <= 0xdf)
 			need = 1;
 		else if (c >= 0xe0 && c <= 0xef) {

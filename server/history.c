@@ -15,10 +15,17 @@
  * whose revision is the version's, and its time is found in a list of
  * commit times shared by all keys (one pair of revision and time for
  * each second in which such keys were set). Its ring is made at its
- * second change. A ring is one allocation with its key, grown by
- * doubling up to N slots. Rings are found by key
+ * second change. A ring is one allocation with its key, made with
+ * HISTORY_RING_FIRST slots and grown fourfold up to N: each growth
+ * copies the ring and its key into a new allocation, and a key that is
+ * changed again and again would otherwise pay that at its 3rd, 5th, 9th,
+ * 17th... change. Rings are found by key
  * through an open-addressing table, as the store's entries are; a
- * deleted key keeps its ring, for history and get --at.
+ * deleted key keeps its ring, for history and get --at. A change finds
+ * the ring through the store entry it replaces (store_entry.ring), which
+ * store_put hands on to the entry after it: the table is searched only
+ * for a key whose entry does not know its ring, and a ring that is made
+ * or moved is told to the key's live entry.
  *
  * This is not watch.c's ring of recent events: that one is global and
  * bounded in events, for watchers to resume; this one is per key and
@@ -30,6 +37,11 @@
 #include "xmalloc.h"
 
 #define HISTORY_MIN_SLOTS 16
+/* A ring's slots when a key's second change makes it, and how many
+ * times larger it grows when full: a version costs 24 bytes, an
+ * allocation and a copy of the ring far more. */
+#define HISTORY_RING_FIRST 4
+#define HISTORY_RING_GROWTH 4
 /* A version as a snapshot writes it costs about this much besides its
  * value: tags, lengths, revision and time. */
 #define HISTORY_VERSION_FILE_COST 16
@@ -49,6 +61,7 @@ struct history_time {
 #define HISTORY_TIMES_TRIM 1024
 
 struct history {
+	struct store *store;        /* whose entries point at the rings */
 	struct history_time *times; /* by revision */
 	size_t ntimes, captimes, trim_at;
 	/* A key without ring whose entry is newer than this revision was
@@ -63,10 +76,11 @@ struct history {
 };
 
 struct history *
-history_new(uint64_t seed)
+history_new(struct store *store, uint64_t seed)
 {
 	struct history *h = xcalloc(1, sizeof(*h));
 
+	h->store = store;
 	h->nslots = HISTORY_MIN_SLOTS;
 	h->slots = xcalloc(h->nslots, sizeof(*h->slots));
 	h->seed = seed;
@@ -355,34 +369,55 @@ key_history_alloc(const char *key, size_t keylen, uint64_t hash, uint32_t cap,
 	return n;
 }
 
-/* key's ring, made in slot i (find_slot's for hash) if it has none;
- * *slot is where it lies. */
+/* key's ring, made in slot i (find_slot's for hash) if it has none. */
 static struct key_history *
 ring_at(struct history *h, const char *key, size_t keylen, uint64_t hash,
-    size_t i, size_t *slot, uint32_t cap)
+    size_t i, uint32_t cap)
 {
+	struct key_history *kh;
+
 	if (cap > history_depth)
 		cap = (uint32_t)history_depth;
-	if (h->slots[i] == NULL) {
-		h->slots[i] = key_history_alloc(key, keylen, hash,
-		    cap > 0 ? cap : 1, NULL);
-		h->bytes += keylen + HISTORY_VERSION_FILE_COST;
-		if (++h->count * 4 > h->nslots * 3) {
-			grow_table(h);
-			i = find_slot(h, key, keylen, hash);
-		}
-	}
-	*slot = i;
-	return h->slots[i];
+	if (h->slots[i] != NULL)
+		return h->slots[i];
+	kh = h->slots[i] =
+	    key_history_alloc(key, keylen, hash, cap > 0 ? cap : 1, NULL);
+	h->bytes += keylen + HISTORY_VERSION_FILE_COST;
+	if (++h->count * 4 > h->nslots * 3)
+		grow_table(h);
+	return kh;
 }
 
 static struct key_history *
-ring_for(struct history *h, const char *key, size_t keylen, size_t *slot)
+ring_for(struct history *h, const char *key, size_t keylen)
 {
 	uint64_t hash = store_key_hash(h->seed, key, keylen);
 
 	return ring_at(h, key, keylen, hash, find_slot(h, key, keylen, hash),
-	    slot, 1);
+	    1);
+}
+
+/* kh's slot in the table. */
+static size_t
+slot_of(const struct history *h, const struct key_history *kh)
+{
+	size_t mask = h->nslots - 1, i = kh->hash & mask;
+
+	while (h->slots[i] != kh)
+		i = (i + 1) & mask;
+	return i;
+}
+
+/* The live entry of kh's key, if there is one, points at kh. */
+static void
+link_entry(const struct history *h, struct key_history *kh)
+{
+	struct store_entry *e;
+
+	if (h->store != NULL &&
+	    (e = store_get_hashed(h->store, HISTORY_KEY(kh), kh->keylen,
+	         kh->hash)) != NULL)
+		e->ring = kh;
 }
 
 static void
@@ -414,22 +449,25 @@ trim_bytes(struct history *h, struct key_history *kh)
 		drop_oldest(h, kh);
 }
 
-/* Room for one more version at the end of the ring in *slot, which may
- * move to grow: the oldest goes when it holds history_depth. */
+/* Room for one more version at the end of kh, which may move to grow
+ * (its caller then tells the key's live entry): the oldest goes when it
+ * holds history_depth. */
 static struct key_history *
-make_room(struct history *h, size_t slot)
+make_room(struct history *h, struct key_history *kh)
 {
-	struct key_history *kh = h->slots[slot], *n;
+	struct key_history *n;
 
 	while (kh->count >= history_depth && kh->count > 0)
 		drop_oldest(h, kh);
 	if (kh->count < kh->cap)
 		return kh;
 	n = key_history_alloc(HISTORY_KEY(kh), kh->keylen, kh->hash,
-	    kh->cap * 2 < history_depth ? kh->cap * 2 : (uint32_t)history_depth,
+	    (size_t)kh->cap * HISTORY_RING_GROWTH < history_depth
+	        ? kh->cap * HISTORY_RING_GROWTH
+	        : (uint32_t)history_depth,
 	    kh);
+	h->slots[slot_of(h, kh)] = n;
 	free(kh);
-	h->slots[slot] = n;
 	return n;
 }
 
@@ -513,7 +551,7 @@ history_change_hashed(struct history *h, const char *key, size_t keylen,
     uint64_t hash, uint64_t revision, int64_t time, unsigned what,
     struct store_entry *old, bool known)
 {
-	struct key_history *kh;
+	struct key_history *kh, *was;
 	struct history_version *cur;
 	size_t slot;
 
@@ -521,22 +559,31 @@ history_change_hashed(struct history *h, const char *key, size_t keylen,
 		free(old);
 		return;
 	}
-	slot = find_slot(h, key, keylen, hash);
-	if (h->slots[slot] == NULL && old == NULL) {
-		/* A new key: its version is its entry, its time in the
-		 * list. A delete of a key never set leaves nothing. */
-		if (what == HISTORY_SET && known)
-			note_time(h, revision, time);
-		else if (what == HISTORY_SET) {
-			kh = ring_at(h, key, keylen, hash, slot, &slot, 1);
-			kh->truncated = true;
-			kh = make_room(h, slot);
-			push(h, kh, revision, time, what, NULL);
+	was = old != NULL ? old->ring : NULL;
+	if (was != NULL)
+		kh = was;
+	else {
+		slot = find_slot(h, key, keylen, hash);
+		if (h->slots[slot] == NULL && old == NULL) {
+			/* A new key: its version is its entry, its time in
+			 * the list. A delete of a key never set leaves
+			 * nothing. */
+			if (what == HISTORY_SET && known)
+				note_time(h, revision, time);
+			else if (what == HISTORY_SET) {
+				kh = ring_at(h, key, keylen, hash, slot, 1);
+				kh->truncated = true;
+				kh = make_room(h, kh);
+				push(h, kh, revision, time, what, NULL);
+				link_entry(h, kh);
+			}
+			return;
 		}
-		return;
+		/* A key's second change makes its ring with both
+		 * versions. */
+		kh = ring_at(h, key, keylen, hash, slot,
+		    old != NULL ? HISTORY_RING_FIRST : 1);
 	}
-	/* A key's second change makes its ring with both versions. */
-	kh = ring_at(h, key, keylen, hash, slot, &slot, old != NULL ? 2 : 1);
 	if (kh->count == 0 && !known)
 		kh->truncated = true;
 	if (old != NULL) {
@@ -549,7 +596,7 @@ history_change_hashed(struct history *h, const char *key, size_t keylen,
 			bool born = kh->count == 0 && known &&
 			    old->revision > h->known_since;
 
-			kh = make_room(h, slot);
+			kh = make_room(h, kh);
 			if (!born)
 				kh->truncated = true;
 			push(h, kh, old->revision,
@@ -557,9 +604,11 @@ history_change_hashed(struct history *h, const char *key, size_t keylen,
 			    old);
 		}
 	}
-	kh = make_room(h, slot);
+	kh = make_room(h, kh);
 	push(h, kh, revision, time, what, NULL);
 	trim_bytes(h, kh);
+	if (kh != was)
+		link_entry(h, kh);
 }
 
 void
@@ -569,28 +618,28 @@ history_restore(struct history *h, const struct store *s, const char *key,
 {
 	const struct store_entry *live = store_get(s, key, keylen);
 	struct key_history *kh;
-	size_t slot;
 
 	if (h == NULL || history_depth == 0)
 		return;
-	kh = ring_for(h, key, keylen, &slot);
+	kh = ring_for(h, key, keylen);
 	while (kh->count > 0)
 		drop_oldest(h, kh);
 	kh->truncated = truncated;
 	for (size_t i = 0; i < n; i++) {
 		const struct history_loaded *l = &versions[i];
 
-		kh = make_room(h, slot);
+		kh = make_room(h, kh);
 		push(h, kh, l->revision, l->time, l->what,
 		    l->what == HISTORY_SET ? store_entry_new(key, keylen,
 		                                 l->val, l->vallen, l->revision)
 		                           : NULL);
 	}
 	if (live != NULL) {
-		kh = make_room(h, slot);
+		kh = make_room(h, kh);
 		push(h, kh, live->revision, time, HISTORY_SET, NULL);
 	}
 	trim_bytes(h, kh);
+	link_entry(h, kh);
 }
 
 void

@@ -348,6 +348,11 @@ struct store_entry {
 	uint64_t hash;
 	uint32_t keylen;
 	uint32_t vallen;
+	/* The key's ring of past versions (history.c), or NULL if it has
+	 * none or the entry was not told: store_put hands it from the entry
+	 * it replaces to the new one, and a change finds the ring through
+	 * the entry it replaces instead of a second hash table. */
+	struct key_history *ring;
 	char data[]; /* the key, a NUL, then the value bytes */
 };
 #define STORE_ENTRY_KEY(e) ((e)->data)
@@ -369,6 +374,10 @@ size_t store_count(const struct store *s);
 uint64_t store_bytes(const struct store *s);
 uint64_t store_revision(const struct store *s);
 void store_set_revision(struct store *s, uint64_t revision);
+/* store_get for a key whose hash (store_key_hash with s's seed) is
+ * known. */
+struct store_entry *store_get_hashed(const struct store *s, const char *key,
+    size_t keylen, uint64_t hash);
 struct store_entry *store_get(const struct store *s, const char *key,
     size_t keylen);
 struct store_entry *store_entry_new(const char *key, size_t keylen,
@@ -497,7 +506,9 @@ enum history_state { HISTORY_PRESENT, HISTORY_ABSENT, HISTORY_UNKNOWN };
 struct history;
 /* h hashes keys with seed, the store's: a change can pass the hash of
  * its store look-up to history_change_hashed. */
-struct history *history_new(uint64_t seed);
+/* store: the store whose entries point at the rings (store_entry.ring),
+ * and whose hashes the history shares. */
+struct history *history_new(struct store *store, uint64_t seed);
 void history_free(struct history *h);
 /* Keys with a ring, and the bytes a snapshot would take for them. */
 size_t history_count(const struct history *h);
@@ -806,18 +817,15 @@ uint8_t *path_delete(const uint8_t *top, size_t toplen,
 /* txn.c: one write request as one atomic change. */
 struct txn_key {
 	const char *key;
-	bool key_owned;
 	size_t keylen;
-	bool existed; /* before the request */
+	uint64_t hash; /* txn.c's, once the txn has an index */
 	/* The value before the request, if it existed: borrowed from its
 	 * entry in the store or the batch, which stays put while a request
 	 * is handled (both change only when the batch commits). */
 	const uint8_t *old;
 	size_t oldlen;
-	bool exists;        /* after the operations so far */
 	const uint8_t *val; /* old until an operation makes its own */
 	size_t vallen;
-	bool val_owned;
 	/* When set, val is this entry's value: a plain set packs its value
 	 * straight into the entry the batch will take. */
 	struct store_entry *entry;
@@ -825,6 +833,12 @@ struct txn_key {
 	 * stale until txn_commit packs it. */
 	Objd__Value *tree;
 	unsigned nested_sets;
+	/* The flags together, after the pointers: a batch of a thousand
+	 * keys makes, clears and moves a thousand of these. */
+	bool key_owned;
+	bool existed; /* before the request */
+	bool exists;  /* after the operations so far */
+	bool val_owned;
 	bool changed;
 	bool compared; /* a condition of the request is on it */
 };

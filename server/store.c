@@ -76,7 +76,7 @@ store_new(void)
 	s->nslots = STORE_MIN_SLOTS;
 	s->slots = xcalloc(s->nslots, sizeof(*s->slots));
 	s->seed = store_random_seed(s);
-	s->history = history_new(s->seed);
+	s->history = history_new(s, s->seed);
 	return s;
 }
 
@@ -187,6 +187,13 @@ store_find_slot(const struct store *s, const char *key, size_t keylen,
 }
 
 struct store_entry *
+store_get_hashed(const struct store *s, const char *key, size_t keylen,
+    uint64_t hash)
+{
+	return s->slots[store_find_slot(s, key, keylen, hash)];
+}
+
+struct store_entry *
 store_get(const struct store *s, const char *key, size_t keylen)
 {
 	uint64_t hash = store_hash(s, key, keylen);
@@ -225,6 +232,7 @@ store_entry_alloc(const char *key, size_t keylen, size_t vallen,
 	e = xmalloc(sizeof(*e) + keylen + 1 + vallen);
 	e->revision = revision;
 	e->hash = 0;
+	e->ring = NULL;
 	e->keylen = (uint32_t)keylen;
 	e->vallen = (uint32_t)vallen;
 	memcpy(e->data, key, keylen);
@@ -299,6 +307,7 @@ store_put(struct store *s, struct store_entry *e)
 	old = s->slots[i];
 	s->slots[i] = e;
 	s->bytes += e->keylen + e->vallen;
+	e->ring = old != NULL ? old->ring : NULL;
 	if (old != NULL) {
 		s->bytes -= old->keylen + old->vallen;
 		return old;

@@ -302,7 +302,7 @@ START_TEST(test_utf8)
 }
 END_TEST
 
-/* Long ASCII runs are checked 32 bytes and then a word at a time: a bad
+/* Long ASCII runs are checked a block and then a word at a time: a bad
  * byte or a valid sequence must be seen wherever it falls against the
  * blocks and the words. */
 START_TEST(test_utf8_in_long_text)
@@ -334,6 +334,120 @@ START_TEST(test_utf8_in_long_text)
 		}
 	memset(text, 'a', sizeof(text));
 	ck_assert(utf8_valid(text, sizeof(text)));
+}
+END_TEST
+
+/* utf8.c's checker before its fast paths: a byte at a time. The fast
+ * ones must agree with it on every input. */
+static bool
+utf8_reference(const uint8_t *s, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		uint8_t c = s[i], lo = 0x80, hi = 0xbf;
+		size_t need;
+
+		if (c == 0)
+			return false;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			need = 1;
+		else if (c >= 0xe0 && c <= 0xef) {
+			need = 2;
+			lo = c == 0xe0 ? 0xa0 : 0x80;
+			hi = c == 0xed ? 0x9f : 0xbf;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			need = 3;
+			lo = c == 0xf0 ? 0x90 : 0x80;
+			hi = c == 0xf4 ? 0x8f : 0xbf;
+		} else
+			return false;
+		if (len - i - 1 < need || s[i + 1] < lo || s[i + 1] > hi)
+			return false;
+		for (size_t k = 2; k <= need; k++)
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+		i += need + 1;
+	}
+	return true;
+}
+
+static uint64_t utf8_rand_state = 0x9e3779b97f4a7c15ULL;
+
+/* xorshift64: the same inputs on every run. */
+static uint32_t
+utf8_rand(void)
+{
+	utf8_rand_state ^= utf8_rand_state << 13;
+	utf8_rand_state ^= utf8_rand_state >> 7;
+	utf8_rand_state ^= utf8_rand_state << 17;
+	return (uint32_t)(utf8_rand_state >> 32);
+}
+
+/* Every byte value at every place of ASCII text, across the blocks and
+ * words of the fast paths, from every alignment of the start. */
+START_TEST(test_utf8_every_byte_everywhere)
+{
+	uint8_t buf[16 + 200];
+
+	for (size_t off = 0; off < 16; off += 3)
+		for (size_t at = 0; at < 200; at++)
+			for (unsigned b = 0; b < 256; b++) {
+				uint8_t *t = buf + off;
+
+				memset(buf, 'x', sizeof(buf));
+				t[at] = (uint8_t)b;
+				ck_assert_msg(
+				    utf8_valid((const char *)t, 200) ==
+				        utf8_reference(t, 200),
+				    "byte %#x at %zu, offset %zu", b, at, off);
+			}
+}
+END_TEST
+
+/* Random text of random length: mostly ASCII with valid and broken
+ * sequences, NULs and stray bytes mixed in, against the reference. */
+START_TEST(test_utf8_random_against_reference)
+{
+	static const char *pieces[] = { "\xc3\xa9", "\xe2\x82\xac",
+		"\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf", "\xed\x9f\xbf",
+		"\xed\xa0\x80", "\xe0\x9f\xbf", "\xf4\x90\x80\x80", "\xc0\x80",
+		"\xc3", "\xe2\x82", "\x80", "\xbf", "\xff", "\x7f" };
+	const size_t npieces = sizeof(pieces) / sizeof(pieces[0]);
+	uint8_t buf[8 + 700];
+	size_t valid = 0, runs = 20000;
+
+	for (size_t r = 0; r < runs; r++) {
+		size_t off = utf8_rand() % 8, len = utf8_rand() % 700;
+		uint8_t *t = buf + off;
+		unsigned odds = 1 + utf8_rand() % 400;
+
+		for (size_t i = 0; i < len;) {
+			uint32_t x = utf8_rand();
+
+			if (x % odds != 0) {
+				t[i++] = (uint8_t)(0x20 + x / 512 % 95);
+				continue;
+			}
+			if (x / 1024 % 16 == 0) {
+				/* Any byte at all, NUL included. */
+				t[i++] = (uint8_t)(x >> 24);
+				continue;
+			}
+			for (const char *p = pieces[x / 16384 % npieces];
+			     *p != '\0' && i < len; p++)
+				t[i++] = (uint8_t)*p;
+		}
+		ck_assert_msg(utf8_valid((const char *)t, len) ==
+		        utf8_reference(t, len),
+		    "run %zu (length %zu)", r, len);
+		valid += utf8_reference(t, len);
+	}
+	/* Both answers came up often. */
+	ck_assert_uint_gt(valid, runs / 10);
+	ck_assert_uint_lt(valid, runs - runs / 10);
 }
 END_TEST
 
@@ -703,6 +817,8 @@ pbcheck_suite(void)
 
 	tc = tcase_create("utf8");
 	tcase_add_test(tc, test_utf8_in_long_text);
+	tcase_add_test(tc, test_utf8_every_byte_everywhere);
+	tcase_add_test(tc, test_utf8_random_against_reference);
 	tcase_add_loop_test(tc, test_utf8, 0,
 	    sizeof(utf8_cases) / sizeof(utf8_cases[0]));
 	tcase_add_loop_test(tc, test_request_strings, 0,

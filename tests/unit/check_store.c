@@ -417,6 +417,101 @@ START_TEST(test_prefetch_frames_any_bytes)
 }
 END_TEST
 
+/* One change of key to val (NULL: a delete) at revision, as a batch
+ * applies it: the store first, then the history with what it replaced. */
+static void
+history_step(struct store *s, const char *key, const char *val,
+    uint64_t revision)
+{
+	struct store_entry *old, *live;
+
+	if (val != NULL) {
+		struct store_entry *e = store_entry_new(key, strlen(key),
+		    (const uint8_t *)val, strlen(val), revision);
+
+		old = store_put(s, e);
+	} else
+		old = store_remove(s, key, strlen(key));
+	store_set_revision(s, revision);
+	history_change(store_history(s), key, strlen(key), revision,
+	    (int64_t)revision, val != NULL ? HISTORY_SET : HISTORY_DELETE, old,
+	    true);
+	/* The live entry knows its key's ring, whether the change made
+	 * it, moved it, or found it from a deleted key's past. */
+	if ((live = store_get(s, key, strlen(key))) != NULL)
+		ck_assert_ptr_eq(live->ring,
+		    history_get(store_history(s), key, strlen(key)));
+}
+
+/* A key changed again and again: its ring grows through every size on
+ * the way to the depth and then wraps, and each past revision still reads
+ * back its own value, or absent after a delete, or unknown once dropped.
+ * Long values sit in their entries, short ones in the ring. */
+START_TEST(test_history_growth_and_wrap)
+{
+	static const size_t depths[] = { 1, 2, 3, 4, 5, 16, 17, 100 };
+	size_t saved_depth = history_depth;
+	char val[64];
+
+	for (size_t d = 0; d < sizeof(depths) / sizeof(depths[0]); d++) {
+		struct store *s;
+		size_t changes = 3 * depths[d] + 7;
+
+		history_depth = depths[d];
+		s = store_new();
+		/* Another key between, so that rings share the table. */
+		history_step(s, "other", "x", 1);
+		for (uint64_t r = 2; r < 2 + changes; r++) {
+			if (r % 11 == 0)
+				history_step(s, "k", NULL, r);
+			else {
+				snprintf(val, sizeof(val),
+				    r % 3 ? "%llu"
+				          : "a value longer than a ring slot "
+				            "%llu",
+				    (unsigned long long)r);
+				history_step(s, "k", val, r);
+			}
+		}
+		for (uint64_t r = 2; r < 2 + changes; r++) {
+			const uint8_t *got = NULL;
+			size_t len = 0;
+			uint64_t changed = 0;
+			enum history_state st = history_at(store_history(s), s,
+			    "k", 1, r, &got, &len, &changed);
+			/* The newest depth versions are kept. */
+			bool kept = r + depths[d] >= 2 + changes;
+
+			if (!kept) {
+				ck_assert_msg(st == HISTORY_UNKNOWN,
+				    "depth %zu revision %llu", depths[d],
+				    (unsigned long long)r);
+				continue;
+			}
+			if (r % 11 == 0) {
+				ck_assert_int_eq(st, HISTORY_ABSENT);
+				continue;
+			}
+			ck_assert_uint_eq(changed, r);
+			snprintf(val, sizeof(val),
+			    r % 3 ? "%llu"
+			          : "a value longer than a ring slot %llu",
+			    (unsigned long long)r);
+			ck_assert_msg(st == HISTORY_PRESENT,
+			    "depth %zu revision %llu", depths[d],
+			    (unsigned long long)r);
+			ck_assert_uint_eq(len, strlen(val));
+			ck_assert_mem_eq(got, val, len);
+		}
+		ck_assert_uint_eq(history_get(store_history(s), "k", 1)->count,
+		    depths[d]);
+		ck_assert_ptr_null(history_get(store_history(s), "other", 5));
+		store_free(s);
+	}
+	history_depth = saved_depth;
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -432,6 +527,7 @@ store_suite(void)
 	tcase_add_test(tc, test_equal);
 	tcase_add_test(tc, test_foreach_visits_each_once);
 	tcase_add_test(tc, test_free_behind);
+	tcase_add_test(tc, test_history_growth_and_wrap);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("prefetch");
