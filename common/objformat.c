@@ -777,17 +777,19 @@ objformat_entry_size(size_t keylen, size_t vallen, uint64_t revision,
 	return 1 + varint_size(body) + body;
 }
 
-void
-objformat_put_entry(struct buf *b, const char *key, size_t keylen,
-    const uint8_t *val, size_t vallen, uint64_t revision, bool with_revision,
-    const struct objformat_lease *lease)
+/* The entry as objformat_put_entry appends it, but with val NULL its
+ * value's bytes left out: *val_at is then where they would go. */
+static void
+put_entry(struct buf *b, const char *key, size_t keylen, const uint8_t *val,
+    size_t vallen, uint64_t revision, bool with_revision,
+    const struct objformat_lease *lease, size_t *val_at)
 {
 	size_t body =
 	    entry_body_size(keylen, vallen, revision, with_revision, lease);
 	uint8_t *p;
 
 	/* Room for all of it at once: each change writes one. */
-	buf_reserve(b, 2 * VARINT_MAX_LEN + body);
+	buf_reserve(b, 2 * VARINT_MAX_LEN + body - (val == NULL ? vallen : 0));
 	p = b->data + b->len;
 	p += varint_encode(p, PBW_OBJECT_ENTRIES_TAG);
 	p += varint_encode(p, body);
@@ -797,8 +799,11 @@ objformat_put_entry(struct buf *b, const char *key, size_t keylen,
 	p += keylen;
 	*p++ = PBW_OBJECT_ENTRY_VALUE_TAG;
 	p += varint_encode(p, vallen);
-	memcpy(p, val, vallen);
-	p += vallen;
+	if (val != NULL) {
+		memcpy(p, val, vallen);
+		p += vallen;
+	} else
+		*val_at = (size_t)(p - b->data);
 	if (with_revision) {
 		*p++ = PBW_OBJECT_ENTRY_REVISION_TAG;
 		p += varint_encode(p, revision);
@@ -812,6 +817,29 @@ objformat_put_entry(struct buf *b, const char *key, size_t keylen,
 		p += varint_encode(p, lease->holder);
 	}
 	b->len = (size_t)(p - b->data);
+}
+
+void
+objformat_put_entry(struct buf *b, const char *key, size_t keylen,
+    const uint8_t *val, size_t vallen, uint64_t revision, bool with_revision,
+    const struct objformat_lease *lease)
+{
+	static const uint8_t none[1];
+
+	put_entry(b, key, keylen, vallen > 0 || val != NULL ? val : none,
+	    vallen, revision, with_revision, lease, NULL);
+}
+
+size_t
+objformat_put_entry_around(struct buf *b, const char *key, size_t keylen,
+    size_t vallen, uint64_t revision, bool with_revision,
+    const struct objformat_lease *lease)
+{
+	size_t at = 0;
+
+	put_entry(b, key, keylen, NULL, vallen, revision, with_revision, lease,
+	    &at);
+	return at;
 }
 
 size_t

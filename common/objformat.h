@@ -93,6 +93,12 @@ struct objformat_lease {
 void objformat_put_entry(struct buf *b, const char *key, size_t keylen,
     const uint8_t *val, size_t vallen, uint64_t revision, bool with_revision,
     const struct objformat_lease *lease);
+/* objformat_put_entry without the value's vallen bytes: returns the
+ * offset in b where they belong, for a caller that writes them from
+ * where they are (objfile.c's changes, with pwritev). */
+size_t objformat_put_entry_around(struct buf *b, const char *key, size_t keylen,
+    size_t vallen, uint64_t revision, bool with_revision,
+    const struct objformat_lease *lease);
 /* The bytes objformat_put_entry appends for such an entry. */
 size_t objformat_entry_size(size_t keylen, size_t vallen, uint64_t revision,
     bool with_revision, const struct objformat_lease *lease);

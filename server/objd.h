@@ -653,13 +653,27 @@ enum objfile_state {
 	OBJFILE_CHANGED,   /* replaced or modified by someone else */
 	OBJFILE_MISSING    /* removed by someone else */
 };
-/* Changes on their way to the file: fragments, each closed by a commit. */
+/* A large value of a change, written from where it is (the store entry
+ * of the batch) and not copied into the buffer: its bytes come before
+ * buf.data[at]. */
+struct objfile_ref {
+	size_t at;
+	const uint8_t *p;
+	size_t len;
+};
+/* Changes on their way to the file: fragments, each closed by a commit.
+ * Their bytes are buf's with each of refs' put in at its place. */
 struct objfile_changes {
 	struct buf buf;
-	size_t start; /* where the open fragment began */
+	size_t start; /* where the open fragment began, in buf */
 	uint32_t entries;
 	bool with_header;
+	struct objfile_ref *refs;
+	size_t nrefs, refs_cap;
+	size_t refs_len; /* the bytes of all refs */
 };
+/* The bytes of the changes, in the file. */
+size_t objfile_changes_len(const struct objfile_changes *c);
 struct objfile_stats {
 	uint64_t file_size;       /* up to the last commit */
 	uint64_t file_room;       /* after it, with --fsync always */
@@ -707,6 +721,8 @@ enum objfile_result objfile_write_back(struct objfile *f, const struct store *s,
     char *err, size_t errlen);
 void objfile_changes_init(struct objfile *f, struct objfile_changes *c);
 void objfile_changes_free(struct objfile *f, struct objfile_changes *c);
+/* A value of OBJFILE_REF_MIN bytes or more is not copied: it must stay
+ * where it is until objfile_changes_free. */
 void objfile_change_set(struct objfile_changes *c, const char *key,
     size_t keylen, const uint8_t *val, size_t vallen);
 void objfile_change_delete(struct objfile_changes *c, const char *key,

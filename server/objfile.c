@@ -50,6 +50,8 @@
 #include <sys/uio.h>
 
 #include <errno.h>
+#include <libdeflate.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,15 +62,49 @@
 #include "objfile-int.h"
 #include "xmalloc.h"
 
-/* The change builder used by batch.c. */
+/* From this size a change's value is written from where it is, with
+ * pwritev, and not copied into the change's buffer: a copy of a large
+ * value costs as much as its write, and its buffer a fresh page for
+ * every 4 KiB. Below it, an iovec costs more than the copy. */
+#define OBJFILE_REF_MIN (8 * 1024)
+
+size_t
+objfile_changes_len(const struct objfile_changes *c)
+{
+	return c->buf.len + c->refs_len;
+}
+
+static void
+change_put_entry(struct objfile_changes *c, const char *key, size_t keylen,
+    const uint8_t *val, size_t vallen, const struct objformat_lease *lease)
+{
+	struct objfile_ref *r;
+
+	if (c->buf.len == 0 && c->with_header)
+		objformat_put_header(&c->buf);
+	c->entries++;
+	if (vallen < OBJFILE_REF_MIN) {
+		objformat_put_entry(&c->buf, key, keylen, val, vallen, 0, false,
+		    lease);
+		return;
+	}
+	if (c->nrefs == c->refs_cap) {
+		c->refs_cap = c->refs_cap ? 2 * c->refs_cap : 8;
+		c->refs = xreallocarray(c->refs, c->refs_cap, sizeof(*c->refs));
+	}
+	r = &c->refs[c->nrefs++];
+	r->at = objformat_put_entry_around(&c->buf, key, keylen, vallen, 0,
+	    false, lease);
+	r->p = val;
+	r->len = vallen;
+	c->refs_len += vallen;
+}
+
 void
 objfile_change_set(struct objfile_changes *c, const char *key, size_t keylen,
     const uint8_t *val, size_t vallen)
 {
-	if (c->buf.len == 0 && c->with_header)
-		objformat_put_header(&c->buf);
-	objformat_put_entry(&c->buf, key, keylen, val, vallen, 0, false, NULL);
-	c->entries++;
+	change_put_entry(c, key, keylen, val, vallen, NULL);
 }
 
 void
@@ -78,11 +114,7 @@ objfile_change_set_leased(struct objfile_changes *c, const char *key,
 {
 	struct objformat_lease lease = { deadline, holder };
 
-	if (c->buf.len == 0 && c->with_header)
-		objformat_put_header(&c->buf);
-	objformat_put_entry(&c->buf, key, keylen, val, vallen, 0, false,
-	    &lease);
-	c->entries++;
+	change_put_entry(c, key, keylen, val, vallen, &lease);
 }
 
 void
@@ -115,9 +147,30 @@ objfile_change_time(struct objfile_changes *c, int64_t time, bool expire)
 void
 objfile_change_commit(struct objfile_changes *c, uint64_t revision)
 {
+	uint32_t crc = 0;
+	size_t at = c->start;
+
 	if (c->buf.len == 0 && c->with_header)
 		objformat_put_header(&c->buf);
-	objformat_put_commit(&c->buf, &c->start, revision, c->entries);
+	if (c->nrefs == 0 || c->refs[c->nrefs - 1].at < c->start) {
+		objformat_put_commit(&c->buf, &c->start, revision, c->entries);
+		c->entries = 0;
+		return;
+	}
+	/* The fragment's checksum runs over its refs' bytes in their
+	 * places, as over the bytes of the file. */
+	for (size_t i = 0; i < c->nrefs; i++) {
+		const struct objfile_ref *r = &c->refs[i];
+
+		if (r->at < c->start)
+			continue;
+		crc = libdeflate_crc32(crc, c->buf.data + at, r->at - at);
+		crc = libdeflate_crc32(crc, r->p, r->len);
+		at = r->at;
+	}
+	crc = libdeflate_crc32(crc, c->buf.data + at, c->buf.len - at);
+	objformat_put_commit_record(&c->buf, revision, crc, c->entries);
+	c->start = c->buf.len;
 	c->entries = 0;
 }
 
@@ -141,6 +194,7 @@ objfile_changes_free(struct objfile *f, struct objfile_changes *c)
 		f->spare.len = 0;
 	} else
 		free(c->buf.data);
+	free(c->refs);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -237,7 +291,7 @@ writev_all(int fd, struct iovec *iov, int iovcnt, off_t at)
 	ssize_t n;
 
 	while (iovcnt > 0) {
-		n = pwritev(fd, iov, iovcnt, at);
+		n = pwritev(fd, iov, iovcnt < IOV_MAX ? iovcnt : IOV_MAX, at);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1)
@@ -312,14 +366,17 @@ static uint8_t room_zeros[64 * 1024];
  * no moment of the file lacks its padding field. Sets size to the
  * file's new size. */
 static int
-write_with_room(int fd, off_t end, off_t *size, const void *data, size_t len,
-    bool grow)
+write_with_room(int fd, off_t end, off_t *size, const struct iovec *data,
+    int ndata, bool grow)
 {
-	off_t new_end = end + (off_t)len, new_size = *size;
+	off_t new_end = end, new_size = *size;
 	uint8_t header[1 + VARINT_MAX_LEN];
-	struct iovec iov[ROOM_IOV_MAX];
+	struct iovec room_iov[ROOM_IOV_MAX], *iov = room_iov;
 	size_t headerlen = 0, zeros = 0;
-	int iovcnt = 0;
+	int iovcnt = 0, rc;
+
+	for (int i = 0; i < ndata; i++)
+		new_end += (off_t)data[i].iov_len;
 
 	if (new_end < new_size)
 		headerlen = objformat_padding_header(
@@ -333,7 +390,11 @@ write_with_room(int fd, off_t end, off_t *size, const void *data, size_t len,
 		                 : 0;
 		zeros = (size_t)(new_size - new_end) - headerlen;
 	}
-	iov[iovcnt++] = (struct iovec){ (void *)(uintptr_t)data, len };
+	if (ndata > 1)
+		iov = xreallocarray(NULL, (size_t)ndata + ROOM_IOV_MAX - 1,
+		    sizeof(*iov));
+	for (int i = 0; i < ndata; i++)
+		iov[iovcnt++] = data[i];
 	iov[iovcnt++] = (struct iovec){ header, headerlen };
 	while (zeros > 0) {
 		size_t n =
@@ -342,7 +403,10 @@ write_with_room(int fd, off_t end, off_t *size, const void *data, size_t len,
 		iov[iovcnt++] = (struct iovec){ room_zeros, n };
 		zeros -= n;
 	}
-	if (writev_all(fd, iov, iovcnt, end) == -1)
+	rc = writev_all(fd, iov, iovcnt, end);
+	if (iov != room_iov)
+		free(iov);
+	if (rc == -1)
 		return -1;
 	/* Only without room: a cut where no padding field would fit. */
 	if (new_size < *size && ftruncate(fd, new_size) == -1)
@@ -365,9 +429,10 @@ off_t
 objfile_finish_new_file(int fd, off_t end, const void *data, size_t len,
     bool room)
 {
+	struct iovec iov = { (void *)(uintptr_t)data, len };
 	off_t size = end;
 
-	while (write_with_room(fd, end, &size, data, len, room) == -1) {
+	while (write_with_room(fd, end, &size, &iov, 1, room) == -1) {
 		int saved = errno;
 
 		/* A full disk may still hold the file without room. */
@@ -381,13 +446,33 @@ objfile_finish_new_file(int fd, off_t end, const void *data, size_t len,
 	return size;
 }
 
+/* The bytes of c as iovecs, into iov (room for 2 * nrefs + 1): returns
+ * how many. */
+static int
+changes_iov(const struct objfile_changes *c, struct iovec *iov)
+{
+	size_t at = 0;
+	int n = 0;
+
+	for (size_t i = 0; i < c->nrefs; i++) {
+		iov[n++] =
+		    (struct iovec){ c->buf.data + at, c->refs[i].at - at };
+		iov[n++] = (struct iovec){ (void *)(uintptr_t)c->refs[i].p,
+			c->refs[i].len };
+		at = c->refs[i].at;
+	}
+	iov[n++] = (struct iovec){ c->buf.data + at, c->buf.len - at };
+	return n;
+}
+
 enum objfile_result
 objfile_append_start(struct objfile *f, const struct store *s,
     const struct objfile_changes *c, char *err, size_t errlen)
 {
 	bool grow = f->fsync == FSYNC_ALWAYS;
 	enum objfile_result rc;
-	int saved;
+	struct iovec one, *iov = &one;
+	int saved, iovcnt;
 
 	if (f->fd == -1 || f->needs_rewrite) {
 		/* No file of ours yet, or one in doubt: start a new one. With
@@ -416,8 +501,11 @@ objfile_append_start(struct objfile *f, const struct store *s,
 		    "another file");
 		return OBJFILE_FAILED;
 	}
-	while (write_with_room(f->fd, f->good_end, &f->size, c->buf.data,
-	           c->buf.len, grow) == -1) {
+	if (c->nrefs > 0)
+		iov = xreallocarray(NULL, 2 * c->nrefs + 1, sizeof(*iov));
+	iovcnt = changes_iov(c, iov);
+	while (write_with_room(f->fd, f->good_end, &f->size, iov, iovcnt,
+	           grow) == -1) {
 		saved = errno;
 		/* Leave no partial change behind; the next write would land
 		 * at good_end anyway. */
@@ -435,8 +523,12 @@ objfile_append_start(struct objfile *f, const struct store *s,
 		}
 		snprintf(err, errlen, "cannot write %s: %s", f->path,
 		    strerror(saved));
+		if (iov != &one)
+			free(iov);
 		return OBJFILE_FAILED;
 	}
+	if (iov != &one)
+		free(iov);
 	/* Noted now, not once synced: a look for outside changes while the
 	 * sync runs must not take this write for another program's. */
 	objfile_note_append(f, f->size);
@@ -485,9 +577,17 @@ objfile_append_finish(struct objfile *f, const struct objfile_changes *c,
 		return OBJFILE_FAILED;
 	}
 	f->dirty = f->fsync != FSYNC_ALWAYS;
-	f->good_end += (off_t)c->buf.len;
-	if (f->child != -1)
-		buf_put(&f->tail, c->buf.data, c->buf.len);
+	f->good_end += (off_t)objfile_changes_len(c);
+	if (f->child != -1) {
+		size_t at = 0;
+
+		for (size_t i = 0; i < c->nrefs; i++) {
+			buf_put(&f->tail, c->buf.data + at, c->refs[i].at - at);
+			buf_put(&f->tail, c->refs[i].p, c->refs[i].len);
+			at = c->refs[i].at;
+		}
+		buf_put(&f->tail, c->buf.data + at, c->buf.len - at);
+	}
 	return OBJFILE_DONE;
 }
 

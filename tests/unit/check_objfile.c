@@ -1023,7 +1023,7 @@ build_log(struct objfile *f, int n, size_t *ends)
 		objfile_change_commit(&c, 9 + (uint64_t)i);
 		ck_assert_msg(objfile_append(f, s, &c, err, sizeof(err)) == 0,
 		    "%s", err);
-		ends[i] = ends[i - 1] + c.buf.len;
+		ends[i] = ends[i - 1] + objfile_changes_len(&c);
 		objfile_changes_free(f, &c);
 		free(val);
 		value_free(v);
@@ -1116,6 +1116,60 @@ START_TEST(test_cut_at_every_offset_of_the_last_changes)
 }
 END_TEST
 
+/* Changes whose large values are written from where they are (refs)
+ * make the same bytes, checksums included, as the same changes copied
+ * whole into one buffer, and the file holds exactly them. */
+START_TEST(test_large_values_written_in_place)
+{
+	char err[512];
+	struct objfile *f = objfile_open(path, FSYNC_NEVER, err, sizeof(err));
+	struct store *s = store_new();
+	struct objfile_changes c;
+	struct buf want = { 0 };
+	size_t sizes[] = { 3, 8 * 1024, 100 * 1024, 20, 8 * 1024 - 1 };
+	size_t n = sizeof(sizes) / sizeof(sizes[0]), start = 0, before, len;
+	uint8_t *vals[5], *file;
+	char key[16];
+
+	ck_assert_msg(f != NULL, "%s", err);
+	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
+	before = objfile_stats(f)->file_size;
+	for (size_t i = 0; i < n; i++) {
+		vals[i] = xmalloc(sizes[i]);
+		for (size_t j = 0; j < sizes[i]; j++)
+			vals[i][j] = (uint8_t)(i * 31 + j * 7);
+	}
+	objfile_changes_init(f, &c);
+	ck_assert(!c.with_header);
+	/* Two commits: the second's checksum starts after the first's. */
+	for (size_t i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "k%zu", i);
+		objfile_change_set(&c, key, strlen(key), vals[i], sizes[i]);
+		objformat_put_entry(&want, key, strlen(key), vals[i], sizes[i],
+		    0, false, NULL);
+		if (i == 1 || i == n - 1) {
+			objfile_change_commit(&c, 10 + i);
+			objformat_put_commit(&want, &start, 10 + i,
+			    i == 1 ? 2 : 3);
+		}
+	}
+	ck_assert_uint_gt(c.nrefs, 0);
+	ck_assert_uint_eq(objfile_changes_len(&c), want.len);
+	ck_assert_msg(objfile_append(f, s, &c, err, sizeof(err)) == 0, "%s",
+	    err);
+	objfile_changes_free(f, &c);
+	file = read_file(path, &len);
+	ck_assert_uint_eq(len, before + want.len);
+	ck_assert(memcmp(file + before, want.data, want.len) == 0);
+	free(file);
+	buf_release(&want);
+	for (size_t i = 0; i < n; i++)
+		free(vals[i]);
+	store_free(s);
+	objfile_close(f);
+}
+END_TEST
+
 /* Appends a change setting key "fill" to bytes, of exactly len bytes in
  * the file, and checks that the file then reads back whole. */
 static void
@@ -1143,10 +1197,10 @@ append_sized(struct objfile *f, struct store *s, uint64_t revision, size_t len)
 		objfile_changes_init(f, &c);
 		objfile_change_set(&c, "fill", 4, val, vallen);
 		objfile_change_commit(&c, revision);
-		if (c.buf.len == len)
+		if (objfile_changes_len(&c) == len)
 			break;
-		ck_assert_uint_gt(len, c.buf.len - n);
-		n = n + len - c.buf.len;
+		ck_assert_uint_gt(len, objfile_changes_len(&c) - n);
+		n = n + len - objfile_changes_len(&c);
 		objfile_changes_free(f, &c);
 	}
 	ck_assert_msg(objfile_append(f, s, &c, err, sizeof(err)) == 0, "%s",
@@ -2344,6 +2398,7 @@ objfile_suite(void)
 	tcase_add_loop_test(tc, test_cut_at_every_offset_of_the_last_changes, 0,
 	    2);
 	tcase_add_loop_test(tc, test_recover_torn_end, 0, 2);
+	tcase_add_test(tc, test_large_values_written_in_place);
 	tcase_add_test(tc, test_room_takes_changes_and_grows);
 	tcase_add_test(tc, test_room_is_cut_without_fsync_always);
 	tcase_add_test(tc,
