@@ -29,6 +29,7 @@
 
 struct arena_spill {
 	struct arena_spill *next;
+	size_t size; /* of data */
 	alignas(max_align_t) unsigned char data[];
 };
 
@@ -39,6 +40,7 @@ arena_init(struct arena *a, size_t size)
 	a->base = xmalloc(a->size);
 	a->used = 0;
 	a->spills = NULL;
+	a->spare = NULL;
 	ARENA_POISON(a->base, a->size);
 }
 
@@ -46,6 +48,8 @@ void
 arena_free(struct arena *a)
 {
 	arena_release(a, (struct arena_mark){ 0, NULL });
+	free(a->spare);
+	a->spare = NULL;
 	ARENA_UNPOISON(a->base, a->size);
 	free(a->base);
 	a->base = NULL;
@@ -68,10 +72,18 @@ arena_alloc(struct arena *a, size_t n)
 		ARENA_UNPOISON(p, n);
 		return p;
 	}
-	if (n > SIZE_MAX - sizeof(*s))
-		return NULL;
-	if ((s = malloc(sizeof(*s) + n)) == NULL)
-		return NULL;
+	if ((s = a->spare) != NULL && s->size >= n) {
+		/* Its pages are mapped already: a fresh spill of a megabyte
+		 * costs a page fault for every 4 KiB of it. */
+		a->spare = NULL;
+		ARENA_UNPOISON(s->data, n);
+	} else {
+		if (n > SIZE_MAX - sizeof(*s))
+			return NULL;
+		if ((s = malloc(sizeof(*s) + n)) == NULL)
+			return NULL;
+		s->size = n;
+	}
 	s->next = a->spills;
 	a->spills = s;
 	return s->data;
@@ -90,7 +102,15 @@ arena_release(struct arena *a, struct arena_mark m)
 		struct arena_spill *s = a->spills;
 
 		a->spills = s->next;
-		free(s);
+		/* The largest spill within ARENA_SPARE_MAX is kept for the
+		 * next large request. */
+		if (s->size <= ARENA_SPARE_MAX &&
+		    (a->spare == NULL || a->spare->size < s->size)) {
+			free(a->spare);
+			a->spare = s;
+			ARENA_POISON(s->data, s->size);
+		} else
+			free(s);
 	}
 	ARENA_POISON(a->base + m.used, a->used - m.used);
 	a->used = m.used;

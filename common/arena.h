@@ -20,7 +20,15 @@ struct arena {
 	size_t size, used;
 	/* Allocations that did not fit, newest first. */
 	struct arena_spill *spills;
+	/* A spill released and kept, not freed: requests of large values
+	 * come one after the other, and malloc hands each one fresh pages
+	 * (it maps a block that large on its own), which cost more than the
+	 * copy into them. At most ARENA_SPARE_MAX bytes, so a huge request
+	 * does not stay in objd's memory after it. */
+	struct arena_spill *spare;
 };
+
+#define ARENA_SPARE_MAX ((size_t)4 << 20)
 
 struct arena_mark {
 	size_t used;

@@ -66,6 +66,42 @@ START_TEST(test_spill_past_size)
 }
 END_TEST
 
+/* A released spill is kept for the next one that fits in it, so large
+ * requests one after the other do not each get fresh pages; one past
+ * ARENA_SPARE_MAX is freed. */
+START_TEST(test_spare_spill_reused)
+{
+	struct arena a;
+	struct arena_mark m;
+	unsigned char *big, *again, *huge;
+
+	arena_init(&a, SIZE);
+	m = arena_mark(&a);
+	big = arena_alloc(&a, 8 * SIZE);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 0xab, 8 * SIZE);
+	arena_release(&a, m);
+	ck_assert_ptr_null(a.spills);
+	ck_assert_ptr_nonnull(a.spare);
+	/* Smaller than the spare: the spare serves it. */
+	again = arena_alloc(&a, 4 * SIZE);
+	ck_assert_ptr_eq(again, big);
+	ck_assert_ptr_null(a.spare);
+	memset(again, 0xcd, 4 * SIZE);
+	/* Larger than the spare, now in use: a spill of its own. */
+	huge = arena_alloc(&a, ARENA_SPARE_MAX + 1);
+	ck_assert_ptr_nonnull(huge);
+	ck_assert(huge != again);
+	memset(huge, 0xef, ARENA_SPARE_MAX + 1);
+	arena_release(&a, m);
+	/* The one within the limit was kept, the huge one freed. */
+	ck_assert_ptr_nonnull(a.spare);
+	ck_assert_ptr_eq(arena_alloc(&a, 8 * SIZE), big);
+	arena_release(&a, m);
+	arena_free(&a); /* LeakSanitizer checks the spare is freed */
+}
+END_TEST
+
 START_TEST(test_release_nests)
 {
 	struct arena a;
@@ -110,6 +146,7 @@ arena_suite(void)
 
 	tcase_add_test(tc, test_alloc_aligned_and_distinct);
 	tcase_add_test(tc, test_spill_past_size);
+	tcase_add_test(tc, test_spare_spill_reused);
 	tcase_add_test(tc, test_release_nests);
 	tcase_add_test(tc, test_huge_is_refused);
 	suite_add_tcase(s, tc);
