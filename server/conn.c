@@ -67,6 +67,14 @@
  * stays. */
 #define CONN_IN_MIN 256
 #define CONN_IN_KEEP 1024
+/* A freed input buffer larger than CONN_IN_KEEP is not given back to
+ * malloc but kept, the largest up to this size, for the next large
+ * request of any client: malloc maps a buffer of a megabyte on its own
+ * and unmaps it once freed, and the kernel's copy of each large request
+ * into fresh pages then cost a page fault every 4 KiB. */
+#define CONN_IN_SPARE_MAX ((size_t)4 << 20)
+static uint8_t *conn_in_spare;
+static size_t conn_in_spare_cap;
 
 /* Room for a few answers to plain gets and sets (reply.c). */
 #define CONN_OUT_SMALL 512
@@ -739,12 +747,35 @@ conn_input_reserve(struct conn *c, size_t n)
 				return false;
 			cap *= 2;
 		}
-		if ((in = realloc(c->in, cap)) == NULL)
+		if (conn_in_spare != NULL && conn_in_spare_cap >= cap) {
+			in = conn_in_spare;
+			cap = conn_in_spare_cap;
+			conn_in_spare = NULL;
+			if (have > 0)
+				memcpy(in, c->in + c->in_off, have);
+			free(c->in);
+			c->in_off = 0;
+			c->in_len = have;
+		} else if ((in = realloc(c->in, cap)) == NULL)
 			return false;
 		c->in = in;
 		c->in_cap = cap;
 	}
 	return true;
+}
+
+/* Frees an input buffer of cap bytes, or keeps it as the spare. */
+static void
+conn_input_release(uint8_t *in, size_t cap)
+{
+	if (cap > CONN_IN_SPARE_MAX ||
+	    (conn_in_spare != NULL && conn_in_spare_cap >= cap)) {
+		free(in);
+		return;
+	}
+	free(conn_in_spare);
+	conn_in_spare = in;
+	conn_in_spare_cap = cap;
 }
 
 /* Appends n bytes to c's input; false if memory ran out. */
@@ -767,7 +798,7 @@ conn_input_drain(struct conn *c, size_t n)
 		return;
 	c->in_off = c->in_len = 0;
 	if (c->in_cap > CONN_IN_KEEP) {
-		free(c->in);
+		conn_input_release(c->in, c->in_cap);
 		c->in = NULL;
 		c->in_cap = 0;
 	}
