@@ -41,13 +41,14 @@ arena_init(struct arena *a, size_t size)
 	a->used = 0;
 	a->spills = NULL;
 	a->spare = NULL;
+	a->cleanups = NULL;
 	ARENA_POISON(a->base, a->size);
 }
 
 void
 arena_free(struct arena *a)
 {
-	arena_release(a, (struct arena_mark){ 0, NULL });
+	arena_release(a, (struct arena_mark){ 0, NULL, NULL });
 	free(a->spare);
 	a->spare = NULL;
 	ARENA_UNPOISON(a->base, a->size);
@@ -92,12 +93,32 @@ arena_alloc(struct arena *a, size_t n)
 struct arena_mark
 arena_mark(const struct arena *a)
 {
-	return (struct arena_mark){ a->used, a->spills };
+	return (struct arena_mark){ a->used, a->spills, a->cleanups };
+}
+
+bool
+arena_on_release(struct arena *a, void (*fn)(void *), void *arg)
+{
+	struct arena_cleanup *c = arena_alloc(a, sizeof(*c));
+
+	if (c == NULL)
+		return false;
+	c->fn = fn;
+	c->arg = arg;
+	c->next = a->cleanups;
+	a->cleanups = c;
+	return true;
 }
 
 void
 arena_release(struct arena *a, struct arena_mark m)
 {
+	while (a->cleanups != m.cleanups) {
+		struct arena_cleanup *c = a->cleanups;
+
+		a->cleanups = c->next;
+		c->fn(c->arg);
+	}
 	while (a->spills != m.spills) {
 		struct arena_spill *s = a->spills;
 

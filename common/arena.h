@@ -11,9 +11,18 @@
 #ifndef ARENA_H
 #define ARENA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct arena_spill;
+
+/* A function arena_release calls, for what an allocation of the arena
+ * owns outside it. */
+struct arena_cleanup {
+	struct arena_cleanup *next;
+	void (*fn)(void *arg);
+	void *arg;
+};
 
 struct arena {
 	unsigned char *base;
@@ -26,6 +35,8 @@ struct arena {
 	 * copy into them. At most ARENA_SPARE_MAX bytes, so a huge request
 	 * does not stay in objd's memory after it. */
 	struct arena_spill *spare;
+	/* Registered with arena_on_release, newest first. */
+	struct arena_cleanup *cleanups;
 };
 
 #define ARENA_SPARE_MAX ((size_t)4 << 20)
@@ -33,6 +44,7 @@ struct arena {
 struct arena_mark {
 	size_t used;
 	struct arena_spill *spills;
+	struct arena_cleanup *cleanups;
 };
 
 /* An arena of size bytes, beyond which allocations go to malloc; exits
@@ -42,7 +54,12 @@ void arena_free(struct arena *a);
 /* n bytes aligned for any type, or NULL if memory is out. */
 void *arena_alloc(struct arena *a, size_t n);
 struct arena_mark arena_mark(const struct arena *a);
-/* Frees everything allocated since m was taken. */
+/* fn(arg) is called when the arena is released to a mark taken before
+ * this call, newest first, before the arena's memory goes; false (and
+ * nothing registered) if memory is out. */
+bool arena_on_release(struct arena *a, void (*fn)(void *), void *arg);
+/* Frees everything allocated since m was taken, after calling the
+ * cleanups registered since. */
 void arena_release(struct arena *a, struct arena_mark m);
 
 #endif

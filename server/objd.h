@@ -318,6 +318,14 @@ void prefetch_step(struct prefetch_ring *r, size_t i, size_t n,
  * anything else, which the caller then decodes with protobuf-c. */
 struct arena;
 Objd__Request *request_decode(struct arena *a, const uint8_t *body, size_t len);
+/* The store entry of key that request_decode made of v, a large string
+ * or bytes value of a set, packed already: the caller owns it from now
+ * on, and v's string or bytes, which are in it, last as long as it.
+ * NULL if v got none, or for another key. Until then the entry is
+ * freed with the request's arena. */
+struct store_entry;
+struct store_entry *request_take_entry(const Objd__Value *v, const char *key,
+    size_t keylen);
 
 /* behind.c: runs fn(arg) on a detached thread with signals blocked; false
  * if no thread could start, and the caller does the work itself. */

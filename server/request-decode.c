@@ -21,6 +21,7 @@
  * wrong with it. So this file need only be right about what it accepts:
  * tests/unit/check_decode.c holds it to protobuf-c's result on each of those.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "arena.h"
@@ -202,18 +203,129 @@ take_value(struct decoder *d, struct cursor c, Objd__Value *v)
 	return c.p == c.end;
 }
 
+/* From this size a string or bytes value is decoded straight into the
+ * store entry a set makes of it (txn.c takes it with
+ * request_take_entry): the value's bytes in the request are already its
+ * packed form, so they are copied once, where a copy into the request's
+ * strings and then one into the entry cost as much again as the rest of
+ * a large set. */
+#define DECODE_ENTRY_MIN (8 * 1024)
+
+/* The entries decoded for large values of the requests being handled,
+ * newest first; each leaves when its request's arena is released,
+ * freed unless a set took it. */
+struct big_value {
+	struct big_value *next;
+	const Objd__Value *v;
+	struct store_entry *e;
+};
+static struct big_value *big_values;
+
+static void
+big_value_drop(void *arg)
+{
+	struct big_value *b = arg, **p;
+
+	for (p = &big_values; *p != NULL; p = &(*p)->next)
+		if (*p == b) {
+			*p = b->next;
+			break;
+		}
+	free(b->e);
+}
+
+struct store_entry *
+request_take_entry(const Objd__Value *v, const char *key, size_t keylen)
+{
+	struct store_entry *e;
+
+	for (struct big_value *b = big_values; b != NULL; b = b->next) {
+		if (b->v != v)
+			continue;
+		e = b->e;
+		if (e == NULL || e->keylen != keylen ||
+		    memcmp(e->data, key, keylen) != 0)
+			return NULL;
+		b->e = NULL;
+		return e;
+	}
+	return NULL;
+}
+
+/* A string or bytes value of at least DECODE_ENTRY_MIN bytes, packed as
+ * value_pack_to packs it, into an entry of key: 1, and v refers to the
+ * value in it; 0 if value is not such, to be decoded as any other; -1
+ * if it is not valid or memory is out. */
+static int
+take_big_value(struct decoder *d, const char *key, struct cursor value,
+    Objd__Value *v)
+{
+	size_t vallen = (size_t)(value.end - value.p), keylen, used;
+	const uint8_t *p = value.p;
+	struct store_entry *e;
+	struct big_value *b;
+	uint8_t *payload;
+	uint64_t n;
+	int got;
+
+	if (vallen < DECODE_ENTRY_MIN || vallen >= UINT32_MAX ||
+	    (*p != PBW_VALUE_STRING_TAG && *p != PBW_VALUE_BYTES_TAG))
+		return 0;
+	got = varint_decode(p + 1,
+	    vallen - 1 < PB_LEN_BYTES_MAX ? vallen - 1 : PB_LEN_BYTES_MAX, &n);
+	if (got <= 0)
+		return 0;
+	used = (size_t)got;
+	/* One field, its length in the fewest bytes: as value_pack_to
+	 * writes it, or the entry would not hold what a copy would. */
+	if (used != varint_size(n) || n != vallen - 1 - used)
+		return 0;
+	if (*p == PBW_VALUE_STRING_TAG &&
+	    !utf8_valid((const char *)p + 1 + used, n))
+		return -1;
+	keylen = strlen(key);
+	/* A byte more than the value, for the string's NUL. */
+	e = store_entry_alloc(key, keylen, vallen + 1, 0);
+	e->vallen = (uint32_t)vallen;
+	payload = (uint8_t *)e->data + keylen + 1;
+	memcpy(payload, p, vallen);
+	payload[vallen] = '\0';
+	payload += 1 + used;
+	if ((b = arena_alloc(d->a, sizeof(*b))) == NULL ||
+	    !arena_on_release(d->a, big_value_drop, b)) {
+		free(e);
+		return -1;
+	}
+	b->v = v;
+	b->e = e;
+	b->next = big_values;
+	big_values = b;
+	*v = (Objd__Value)OBJD__VALUE__INIT;
+	if (*p == PBW_VALUE_STRING_TAG) {
+		v->string_value = (char *)payload;
+		v->kind_case = OBJD__VALUE__KIND_STRING_VALUE;
+	} else {
+		v->bytes_value.data = payload;
+		v->bytes_value.len = (size_t)n;
+		v->kind_case = OBJD__VALUE__KIND_BYTES_VALUE;
+	}
+	return 1;
+}
+
 /* An entry into e, its value into v. */
 static bool
 take_entry(struct decoder *d, struct cursor c, Objd__Entry *e, Objd__Value *v)
 {
 	struct cursor value;
+	int big;
 
 	*e = (Objd__Entry)OBJD__ENTRY__INIT;
 	if (!take_tag(&c, PBW_ENTRY_KEY_TAG) ||
 	    (e->key = take_string(d, &c)) == NULL)
 		return false;
 	if (!take_tag(&c, PBW_ENTRY_VALUE_TAG) || !take_len(&c, &value) ||
-	    !take_value(d, value, v))
+	    (big = take_big_value(d, e->key, value, v)) < 0 ||
+	    (big == 0 && !take_value(d, value, v)))
 		return false;
 	e->value = v;
 	return c.p == c.end;

@@ -209,14 +209,18 @@ txn_put(struct txn *t, struct txn_key *k, uint8_t *val, size_t len)
 }
 
 /* A whole value for k, packed straight into the entry that the batch
- * takes as it is: no copy of the value, no allocation but the entry. */
+ * takes as it is: no copy of the value, no allocation but the entry; a
+ * large one's entry was made as its request was decoded. */
 static void
 txn_put_value(struct txn *t, struct txn_key *k, const Objd__Value *v)
 {
-	struct store_entry *e =
-	    store_entry_alloc(k->key, k->keylen, value_packed_size(v), 0);
+	struct store_entry *e = request_take_entry(v, k->key, k->keylen);
 
-	value_pack_to(v, (uint8_t *)e->data + e->keylen + 1);
+	if (e == NULL) {
+		e = store_entry_alloc(k->key, k->keylen, value_packed_size(v),
+		    0);
+		value_pack_to(v, (uint8_t *)e->data + e->keylen + 1);
+	}
 	txn_put(t, k, NULL, 0);
 	k->entry = e;
 	k->val = STORE_ENTRY_VALUE(e);

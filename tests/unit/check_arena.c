@@ -102,6 +102,42 @@ START_TEST(test_spare_spill_reused)
 }
 END_TEST
 
+static int cleanup_log[4], cleanup_n;
+
+static void
+note_cleanup(void *arg)
+{
+	ck_assert_int_lt(cleanup_n, 4);
+	cleanup_log[cleanup_n++] = *(const int *)arg;
+}
+
+/* Cleanups run when the arena is released to a mark taken before them,
+ * newest first, and only those. */
+START_TEST(test_cleanups_run_on_release)
+{
+	static const int ids[] = { 1, 2, 3 };
+	struct arena a;
+	struct arena_mark outer, inner;
+
+	cleanup_n = 0;
+	arena_init(&a, SIZE);
+	outer = arena_mark(&a);
+	ck_assert(arena_on_release(&a, note_cleanup, (void *)&ids[0]));
+	inner = arena_mark(&a);
+	ck_assert(arena_on_release(&a, note_cleanup, (void *)&ids[1]));
+	ck_assert(arena_on_release(&a, note_cleanup, (void *)&ids[2]));
+	arena_release(&a, inner);
+	ck_assert_int_eq(cleanup_n, 2);
+	ck_assert_int_eq(cleanup_log[0], 3);
+	ck_assert_int_eq(cleanup_log[1], 2);
+	arena_release(&a, outer);
+	ck_assert_int_eq(cleanup_n, 3);
+	ck_assert_int_eq(cleanup_log[2], 1);
+	arena_free(&a);
+	ck_assert_int_eq(cleanup_n, 3);
+}
+END_TEST
+
 START_TEST(test_release_nests)
 {
 	struct arena a;
@@ -148,6 +184,7 @@ arena_suite(void)
 	tcase_add_test(tc, test_spill_past_size);
 	tcase_add_test(tc, test_spare_spill_reused);
 	tcase_add_test(tc, test_release_nests);
+	tcase_add_test(tc, test_cleanups_run_on_release);
 	tcase_add_test(tc, test_huge_is_refused);
 	suite_add_tcase(s, tc);
 	return s;

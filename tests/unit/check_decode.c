@@ -14,6 +14,7 @@
 #include "objd.h"
 #include "pbcheck.h"
 #include "unit.h"
+#include "value.h"
 
 static struct arena arena;
 
@@ -196,6 +197,76 @@ START_TEST(test_every_scalar)
 	ck_assert(set_taken(6, "blob", &v));
 	v.bytes_value.len = 0;
 	ck_assert(set_taken(6, "blob", &v));
+}
+END_TEST
+
+/* A large string or bytes value is decoded into the store entry a set
+ * takes (request_take_entry): the entry holds the value as value_pack
+ * packs it, only for its own key and only once, and one not taken is
+ * freed with the arena (LeakSanitizer sees to that). */
+START_TEST(test_large_values_into_entries)
+{
+	struct arena_mark mark = arena_mark(&arena);
+	size_t n = 20000, len, packedlen;
+	char *text = malloc(n + 1), *bad = malloc(n + 1);
+	uint8_t *blob = malloc(n), *body, *packed;
+	Objd__Request req = OBJD__REQUEST__INIT, *got;
+	Objd__Set set = OBJD__SET__INIT;
+	Objd__Entry entry = OBJD__ENTRY__INIT, *entries[] = { &entry };
+	Objd__Value v = OBJD__VALUE__INIT;
+	const Objd__Value *gv;
+	struct store_entry *e;
+
+	ck_assert(text != NULL && bad != NULL && blob != NULL);
+	for (size_t i = 0; i < n; i++) {
+		text[i] = (char)('a' + i % 26);
+		blob[i] = (uint8_t)(i * 7);
+	}
+	text[n] = '\0';
+	memcpy(bad, text, n + 1);
+	bad[n / 2] = (char)0xff;
+	v.kind_case = OBJD__VALUE__KIND_STRING_VALUE;
+	v.string_value = text;
+	ck_assert(set_taken(1, "big", &v));
+	v.string_value = bad;
+	ck_assert(!set_taken(1, "big", &v));
+	v = (Objd__Value)OBJD__VALUE__INIT;
+	v.kind_case = OBJD__VALUE__KIND_BYTES_VALUE;
+	v.bytes_value.data = blob;
+	v.bytes_value.len = n;
+	ck_assert(set_taken(1, "big", &v));
+
+	v = (Objd__Value)OBJD__VALUE__INIT;
+	v.kind_case = OBJD__VALUE__KIND_STRING_VALUE;
+	v.string_value = text;
+	entry.key = "big";
+	entry.value = &v;
+	set.n_entries = 1;
+	set.entries = entries;
+	req.op_case = OBJD__REQUEST__OP_SET;
+	req.set = &set;
+	body = request_pack(&req, &len);
+	got = request_decode(&arena, body, len);
+	free(body);
+	ck_assert_ptr_nonnull(got);
+	gv = got->set->entries[0]->value;
+	ck_assert_ptr_null(request_take_entry(gv, "other", 5));
+	e = request_take_entry(gv, "big", 3);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_ptr_null(request_take_entry(gv, "big", 3));
+	arena_release(&arena, mark);
+	/* Taken, it outlives the request, and so does the string in it. */
+	packed = value_pack(&v, &packedlen);
+	ck_assert_uint_eq(e->keylen, 3);
+	ck_assert_str_eq(e->data, "big");
+	ck_assert_uint_eq(e->vallen, packedlen);
+	ck_assert_mem_eq(STORE_ENTRY_VALUE(e), packed, packedlen);
+	ck_assert_str_eq(gv->string_value, text);
+	free(packed);
+	free(e);
+	free(text);
+	free(bad);
+	free(blob);
 }
 END_TEST
 
@@ -605,6 +676,7 @@ decode_suite(void)
 	tcase_add_test(tc, test_gets_and_deletes);
 	tcase_add_test(tc, test_every_scalar);
 	tcase_add_test(tc, test_several_entries);
+	tcase_add_test(tc, test_large_values_into_entries);
 	tcase_add_test(tc, test_left_to_protobuf_c);
 	tcase_add_test(tc, test_batches);
 	tcase_add_test(tc, test_batches_left_to_protobuf_c);
