@@ -432,6 +432,12 @@ drop_oldest(struct history *h, struct key_history *kh)
 		kh->vbytes -= vallen;
 	}
 	h->bytes -= HISTORY_VERSION_FILE_COST;
+	/* On the loop, unlike key_history_free: the history of changes may
+	 * keep the entry (watch_adopt). */
+	if (v->vlen == HISTORY_IN_ENTRY) {
+		store_entry_free(v->val.entry);
+		v->vlen = HISTORY_NO_VALUE;
+	}
 	version_clear(v);
 	kh->head = (kh->head + 1) % kh->cap;
 	kh->count--;
@@ -538,7 +544,7 @@ history_change(struct history *h, const char *key, size_t keylen,
     bool known)
 {
 	if (h == NULL || history_depth == 0) {
-		free(old);
+		store_entry_free(old);
 		return;
 	}
 	history_change_hashed(h, key, keylen,
@@ -556,7 +562,7 @@ history_change_hashed(struct history *h, const char *key, size_t keylen,
 	size_t slot;
 
 	if (h == NULL || history_depth == 0) {
-		free(old);
+		store_entry_free(old);
 		return;
 	}
 	was = old != NULL ? old->ring : NULL;

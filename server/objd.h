@@ -388,6 +388,15 @@ struct store_entry *store_get_hashed(const struct store *s, const char *key,
     size_t keylen, uint64_t hash);
 struct store_entry *store_get(const struct store *s, const char *key,
     size_t keylen);
+/* Frees e (NULL: nothing), a set's entry that left the store on the
+ * main thread, unless store_adopt_hook takes it (watch.c's history of
+ * changes, which may keep it: watch_adopt). */
+void store_entry_free(struct store_entry *e);
+/* Set by watch_init, and cleared by watch_free: hooks, so that the store
+ * and the keys' history do not need watch.c. store_freeing_hook is
+ * called on the loop before a store is freed whole. */
+extern bool (*store_adopt_hook)(struct store_entry *e);
+extern void (*store_freeing_hook)(const struct store *s);
 struct store_entry *store_entry_new(const char *key, size_t keylen,
     const uint8_t *val, size_t vallen, uint64_t revision);
 /* An entry whose vallen bytes of value the caller writes. */
@@ -939,7 +948,14 @@ void watch_free(void);
 void handle_watch(struct conn *c, const Objd__Request *req);
 /* A committed change, as it is applied. */
 /* type: an Objd__Event__Type, SET, DELETE or EXPIRE. */
-void watch_changed(const struct store_entry *e, unsigned type);
+/* A set's entry e of a value of WATCH_REF_MIN bytes or more is kept by
+ * the history of changes, not copied: until it leaves the history, it
+ * is freed with store_entry_free (or with its whole store). */
+#define WATCH_REF_MIN (8 * 1024)
+void watch_changed(struct store_entry *e, unsigned type);
+/* The history takes e, which its store let go, if an event keeps it:
+ * true if it did. */
+bool watch_adopt(struct store_entry *e);
 void watch_reloaded(uint64_t revision);
 void watch_conn_gone(struct conn *c);
 /* Tells every watcher that objd stops. */

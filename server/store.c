@@ -86,8 +86,8 @@ store_history(const struct store *s)
 	return s->history;
 }
 
-void
-store_free(struct store *s)
+static void
+store_free_all(struct store *s)
 {
 	if (s == NULL)
 		return;
@@ -97,6 +97,14 @@ store_free(struct store *s)
 	leases_free(s->leases);
 	history_free(s->history);
 	free(s);
+}
+
+void
+store_free(struct store *s)
+{
+	if (s != NULL && store_freeing_hook != NULL)
+		store_freeing_hook(s);
+	store_free_all(s);
 }
 
 /* Below this many keys a store is freed in the loop: a thread costs more
@@ -111,7 +119,7 @@ store_free(struct store *s)
 static void *
 store_free_main(void *arg)
 {
-	store_free(arg);
+	store_free_all(arg);
 #ifdef HAVE_MALLOC_TRIM
 	malloc_trim(0);
 #endif
@@ -121,6 +129,8 @@ store_free_main(void *arg)
 void
 store_free_behind(struct store *s)
 {
+	if (s != NULL && store_freeing_hook != NULL)
+		store_freeing_hook(s);
 	if (s != NULL &&
 	    (s->count < STORE_FREE_BEHIND_MIN ||
 	        !run_behind(store_free_main, s)))
@@ -238,6 +248,18 @@ store_entry_alloc(const char *key, size_t keylen, size_t vallen,
 	memcpy(e->data, key, keylen);
 	e->data[keylen] = '\0';
 	return e;
+}
+
+bool (*store_adopt_hook)(struct store_entry *e);
+void (*store_freeing_hook)(const struct store *s);
+
+void
+store_entry_free(struct store_entry *e)
+{
+	if (e != NULL && e->vallen >= WATCH_REF_MIN &&
+	    store_adopt_hook != NULL && store_adopt_hook(e))
+		return;
+	free(e);
 }
 
 struct store_entry *

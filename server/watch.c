@@ -40,6 +40,13 @@ struct watch_event {
 	uint8_t *val; /* NULL for DELETE and RELOAD */
 	size_t vallen;
 	struct history_chunk *chunk;
+	/* A set of a value of WATCH_REF_MIN bytes or more keeps no copy:
+	 * key and val are in the store entry it made. The store (or the
+	 * key's history) owns that entry while it holds it; whoever frees
+	 * it then goes through store_entry_free, which hands it to the
+	 * event (owned) while the event is in the ring. */
+	struct store_entry *entry;
+	bool owned;
 };
 
 struct watcher {
@@ -55,11 +62,14 @@ static struct {
 	struct watch_event *ring; /* HISTORY_MAX_EVENTS slots */
 	size_t head, count;       /* the oldest event, and how many */
 	size_t bytes;
+	size_t pinned;                      /* events with an entry */
 	struct history_chunk *first, *last; /* the oldest, the one filling */
 	/* Every change after this revision is in the ring. */
 	uint64_t complete_after;
 	struct watcher_list watchers;
 } watch;
+
+static void watch_store_freeing(const struct store *s);
 
 void
 watch_init(void)
@@ -67,6 +77,8 @@ watch_init(void)
 	watch.ring = xcalloc(HISTORY_MAX_EVENTS, sizeof(*watch.ring));
 	watch.complete_after = store_revision(server.store);
 	TAILQ_INIT(&watch.watchers);
+	store_adopt_hook = watch_adopt;
+	store_freeing_hook = watch_store_freeing;
 }
 
 /* Room for n bytes of the newest event, in the chunk being filled or a
@@ -125,7 +137,69 @@ watch_event_drop(struct watch_event *ev)
 {
 	watch.bytes -= ev->keylen + ev->vallen;
 	history_release(ev->chunk);
+	if (ev->entry != NULL) {
+		if (ev->owned)
+			free(ev->entry);
+		watch.pinned--;
+	}
 	memset(ev, 0, sizeof(*ev));
+}
+
+bool
+watch_adopt(struct store_entry *e)
+{
+	size_t lo = 0, hi = watch.count;
+
+	if (watch.pinned == 0)
+		return false;
+	/* The ring is in revision order, and an entry keeps the revision
+	 * of the set that made it while the store holds it. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (watch.ring[(watch.head + mid) % HISTORY_MAX_EVENTS]
+		        .revision < e->revision)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < watch.count; lo++) {
+		struct watch_event *ev =
+		    &watch.ring[(watch.head + lo) % HISTORY_MAX_EVENTS];
+
+		if (ev->revision != e->revision)
+			break;
+		if (ev->entry == e && !ev->owned) {
+			ev->owned = true;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* s is about to be freed whole: if it is the served store, the events
+ * that keep its entries take copies of them. */
+static void
+watch_store_freeing(const struct store *s)
+{
+	if (s != server.store)
+		return;
+	for (size_t i = 0; i < watch.count && watch.pinned > 0; i++) {
+		struct watch_event *ev =
+		    &watch.ring[(watch.head + i) % HISTORY_MAX_EVENTS];
+		struct store_entry *e = ev->entry;
+
+		if (e == NULL || ev->owned)
+			continue;
+		/* The store goes whole, on a thread of its own perhaps: the
+		 * event keeps a copy of its own. */
+		e = store_entry_new(e->data, e->keylen, STORE_ENTRY_VALUE(e),
+		    e->vallen, e->revision);
+		ev->entry = e;
+		ev->owned = true;
+		ev->key = e->data;
+		ev->val = (uint8_t *)STORE_ENTRY_VALUE(e);
+	}
 }
 
 void
@@ -144,6 +218,8 @@ watch_free(void)
 	free(watch.last);
 	free(watch.ring);
 	memset(&watch, 0, sizeof(watch));
+	store_adopt_hook = NULL;
+	store_freeing_hook = NULL;
 }
 
 static bool
@@ -191,9 +267,11 @@ watch_send(struct watcher *w, const struct watch_event *ev)
 	}
 }
 
+/* Records a change, and sends it to the watchers it concerns; entry, if
+ * not NULL, holds key and val, and is kept instead of a copy. */
 static void
 watch_record(uint64_t revision, unsigned type, const char *key, size_t keylen,
-    const uint8_t *val, size_t vallen)
+    const uint8_t *val, size_t vallen, struct store_entry *entry)
 {
 	struct watch_event *ev;
 	struct watcher *w, *next;
@@ -213,7 +291,13 @@ watch_record(uint64_t revision, unsigned type, const char *key, size_t keylen,
 	ev->key = NULL;
 	ev->val = NULL;
 	ev->chunk = NULL;
-	if (key != NULL) {
+	ev->entry = entry;
+	ev->owned = false;
+	if (entry != NULL) {
+		ev->key = entry->data;
+		ev->val = (uint8_t *)STORE_ENTRY_VALUE(entry);
+		watch.pinned++;
+	} else if (key != NULL) {
 		ev->key = (char *)history_take(keylen + vallen, &ev->chunk);
 		memcpy(ev->key, key, keylen);
 		if (val != NULL) {
@@ -231,18 +315,20 @@ watch_record(uint64_t revision, unsigned type, const char *key, size_t keylen,
 }
 
 void
-watch_changed(const struct store_entry *e, unsigned type)
+watch_changed(struct store_entry *e, unsigned type)
 {
 	bool deleted = type != OBJD__EVENT__TYPE__SET;
 
 	watch_record(e->revision, type, e->data, e->keylen,
-	    deleted ? NULL : STORE_ENTRY_VALUE(e), deleted ? 0 : e->vallen);
+	    deleted ? NULL : STORE_ENTRY_VALUE(e), deleted ? 0 : e->vallen,
+	    !deleted && e->vallen >= WATCH_REF_MIN ? e : NULL);
 }
 
 void
 watch_reloaded(uint64_t revision)
 {
-	watch_record(revision, OBJD__EVENT__TYPE__RELOAD, NULL, 0, NULL, 0);
+	watch_record(revision, OBJD__EVENT__TYPE__RELOAD, NULL, 0, NULL, 0,
+	    NULL);
 }
 
 void

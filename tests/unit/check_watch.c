@@ -183,6 +183,106 @@ START_TEST(test_reload)
 }
 END_TEST
 
+/* The next frame of fc is a set event of key at revision, to a string
+ * of n bytes, each fill. */
+static void
+expect_large_set(struct fixture_client *fc, uint64_t id, const char *key,
+    uint64_t revision, size_t n, char fill)
+{
+	Objd__Response *r = next(fc);
+	const char *got;
+
+	ck_assert_uint_eq(r->id, id);
+	ck_assert_uint_eq(r->n_events, 1);
+	ck_assert_uint_eq(r->events[0]->type, OBJD__EVENT__TYPE__SET);
+	ck_assert_str_eq(r->events[0]->key, key);
+	ck_assert_uint_eq(r->events[0]->revision, revision);
+	ck_assert_ptr_nonnull(r->events[0]->value);
+	got = r->events[0]->value->string_value;
+	ck_assert_ptr_nonnull(got);
+	ck_assert_uint_eq(strlen(got), n);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(got[i], fill);
+	objd__response__free_unpacked(r, NULL);
+}
+
+/* A large value's event keeps its set's entry, not a copy: a watch
+ * resumed after later sets, a delete, and the store's replacement (a
+ * reload's) still gets each value as it was at its revision, with and
+ * without the keys' own history keeping the old entries too. */
+START_TEST(test_large_values_after_later_sets)
+{
+	static const size_t depths[] = { 0, 3 };
+	size_t saved_depth = history_depth, n = 3 * WATCH_REF_MIN;
+	char *x = malloc(n + 1), *y = malloc(n + 1);
+	const char *k[] = { "a", "big", "big" }, *v[] = { "1", x, y };
+
+	ck_assert(x != NULL && y != NULL);
+	memset(x, 'x', n);
+	memset(y, 'y', n);
+	x[n] = y[n] = '\0';
+	for (size_t d = 0; d < 2; d++) {
+		struct fixture_client w, w2, writer;
+		struct store *fresh;
+		Objd__Response *r;
+		uint64_t base;
+
+		if (d > 0) {
+			fixture_teardown();
+			fixture_setup();
+		}
+		history_depth = depths[d];
+		fixture_client(&w);
+		fixture_client(&w2);
+		fixture_client(&writer);
+		base = store_revision(server.store);
+		commit_sets(&writer, k, v, 3);
+		batch_begin(writer.conn, 50);
+		batch_add_delete("big", 3);
+		ck_assert(batch_commit_turn());
+		fixture_turn_end();
+		watch(&w, 5, "", base + 1);
+		r = next(&w);
+		ck_assert_uint_eq(r->n_entries, 0);
+		objd__response__free_unpacked(r, NULL);
+		expect_large_set(&w, 5, "big", base + 2, n, 'x');
+		expect_large_set(&w, 5, "big", base + 3, n, 'y');
+		expect_event(&w, 5, OBJD__EVENT__TYPE__DELETE, "big", base + 4);
+		ck_assert_ptr_null(fixture_answer(&w));
+		/* A set the store still holds, then the store goes whole. */
+		commit_sets(&writer, k + 1, v + 1, 1);
+		expect_large_set(&w, 5, "big", base + 5, n, 'x');
+		fresh = store_new();
+		store_set_revision(fresh, base + 6);
+		store_free(server.store);
+		server.store = fresh;
+		watch_reloaded(base + 6);
+		fixture_turn_end();
+		r = next(&w);
+		ck_assert_uint_eq(r->events[0]->type,
+		    OBJD__EVENT__TYPE__RELOAD);
+		objd__response__free_unpacked(r, NULL);
+		watch(&w2, 6, "big", base + 1);
+		r = next(&w2);
+		ck_assert_uint_eq(r->n_entries, 0);
+		objd__response__free_unpacked(r, NULL);
+		expect_large_set(&w2, 6, "big", base + 2, n, 'x');
+		expect_large_set(&w2, 6, "big", base + 3, n, 'y');
+		expect_event(&w2, 6, OBJD__EVENT__TYPE__DELETE, "big",
+		    base + 4);
+		expect_large_set(&w2, 6, "big", base + 5, n, 'x');
+		r = next(&w2);
+		ck_assert_uint_eq(r->events[0]->type,
+		    OBJD__EVENT__TYPE__RELOAD);
+		objd__response__free_unpacked(r, NULL);
+		ck_assert_ptr_null(fixture_answer(&w2));
+	}
+	history_depth = saved_depth;
+	free(x);
+	free(y);
+}
+END_TEST
+
 static Suite *
 watch_suite(void)
 {
@@ -195,6 +295,7 @@ watch_suite(void)
 	tcase_add_test(tc, test_resume_since);
 	tcase_add_test(tc, test_since_in_future);
 	tcase_add_test(tc, test_reload);
+	tcase_add_test(tc, test_large_values_after_later_sets);
 	suite_add_tcase(s, tc);
 	return s;
 }
