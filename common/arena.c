@@ -57,22 +57,13 @@ arena_free(struct arena *a)
 	a->size = 0;
 }
 
-void *
-arena_alloc(struct arena *a, size_t n)
+/* n bytes that do not fit in the arena. Out of line, so that the common
+ * case stays a few instructions. */
+static __attribute__((noinline)) void *
+arena_spill(struct arena *a, size_t n)
 {
 	struct arena_spill *s;
-	size_t need;
 
-	if (n == 0)
-		n = 1;
-	if (n <= a->size - a->used) {
-		void *p = a->base + a->used;
-
-		need = n + (ARENA_ALIGN - n % ARENA_ALIGN) % ARENA_ALIGN;
-		a->used += need <= a->size - a->used ? need : a->size - a->used;
-		ARENA_UNPOISON(p, n);
-		return p;
-	}
 	if ((s = a->spare) != NULL && s->size >= n) {
 		/* Its pages are mapped already: a fresh spill of a megabyte
 		 * costs a page fault for every 4 KiB of it. */
@@ -88,6 +79,24 @@ arena_alloc(struct arena *a, size_t n)
 	s->next = a->spills;
 	a->spills = s;
 	return s->data;
+}
+
+void *
+arena_alloc(struct arena *a, size_t n)
+{
+	size_t need;
+
+	if (n == 0)
+		n = 1;
+	if (n <= a->size - a->used) {
+		void *p = a->base + a->used;
+
+		need = n + (ARENA_ALIGN - n % ARENA_ALIGN) % ARENA_ALIGN;
+		a->used += need <= a->size - a->used ? need : a->size - a->used;
+		ARENA_UNPOISON(p, n);
+		return p;
+	}
+	return arena_spill(a, n);
 }
 
 struct arena_mark

@@ -779,7 +779,7 @@ objformat_entry_size(size_t keylen, size_t vallen, uint64_t revision,
 
 /* The entry as objformat_put_entry appends it, but with val NULL its
  * value's bytes left out: *val_at is then where they would go. */
-static void
+static inline __attribute__((always_inline)) void
 put_entry(struct buf *b, const char *key, size_t keylen, const uint8_t *val,
     size_t vallen, uint64_t revision, bool with_revision,
     const struct objformat_lease *lease, size_t *val_at)
@@ -826,8 +826,10 @@ objformat_put_entry(struct buf *b, const char *key, size_t keylen,
 {
 	static const uint8_t none[1];
 
-	put_entry(b, key, keylen, vallen > 0 || val != NULL ? val : none,
-	    vallen, revision, with_revision, lease, NULL);
+	/* val may be NULL for no bytes; NULL tells put_entry to leave them
+	 * out. */
+	put_entry(b, key, keylen, val != NULL ? val : none, vallen, revision,
+	    with_revision, lease, NULL);
 }
 
 size_t

@@ -764,8 +764,9 @@ conn_input_reserve(struct conn *c, size_t n)
 	return true;
 }
 
-/* Frees an input buffer of cap bytes, or keeps it as the spare. */
-static void
+/* Frees an input buffer of cap bytes, or keeps it as the spare. Out of
+ * line: conn_input_drain, on every request's path, stays inlined. */
+static __attribute__((noinline)) void
 conn_input_release(uint8_t *in, size_t cap)
 {
 	if (cap > CONN_IN_SPARE_MAX ||

@@ -326,6 +326,9 @@ Objd__Request *request_decode(struct arena *a, const uint8_t *body, size_t len);
 struct store_entry;
 struct store_entry *request_take_entry(const Objd__Value *v, const char *key,
     size_t keylen);
+/* How many such entries there are, not taken: while none, a set need
+ * not ask. */
+extern size_t request_entries_untaken;
 
 /* behind.c: runs fn(arg) on a detached thread with signals blocked; false
  * if no thread could start, and the caller does the work itself. */

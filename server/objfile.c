@@ -74,20 +74,14 @@ objfile_changes_len(const struct objfile_changes *c)
 	return c->buf.len + c->refs_len;
 }
 
-static void
-change_put_entry(struct objfile_changes *c, const char *key, size_t keylen,
+/* The entry of a value of OBJFILE_REF_MIN bytes or more: out of line,
+ * so the common small one costs no more than a copy. */
+static __attribute__((noinline)) void
+change_put_ref(struct objfile_changes *c, const char *key, size_t keylen,
     const uint8_t *val, size_t vallen, const struct objformat_lease *lease)
 {
 	struct objfile_ref *r;
 
-	if (c->buf.len == 0 && c->with_header)
-		objformat_put_header(&c->buf);
-	c->entries++;
-	if (vallen < OBJFILE_REF_MIN) {
-		objformat_put_entry(&c->buf, key, keylen, val, vallen, 0, false,
-		    lease);
-		return;
-	}
 	if (c->nrefs == c->refs_cap) {
 		c->refs_cap = c->refs_cap ? 2 * c->refs_cap : 8;
 		c->refs = xreallocarray(c->refs, c->refs_cap, sizeof(*c->refs));
@@ -98,6 +92,20 @@ change_put_entry(struct objfile_changes *c, const char *key, size_t keylen,
 	r->p = val;
 	r->len = vallen;
 	c->refs_len += vallen;
+}
+
+static inline __attribute__((always_inline)) void
+change_put_entry(struct objfile_changes *c, const char *key, size_t keylen,
+    const uint8_t *val, size_t vallen, const struct objformat_lease *lease)
+{
+	if (c->buf.len == 0 && c->with_header)
+		objformat_put_header(&c->buf);
+	c->entries++;
+	if (vallen < OBJFILE_REF_MIN)
+		objformat_put_entry(&c->buf, key, keylen, val, vallen, 0, false,
+		    lease);
+	else
+		change_put_ref(c, key, keylen, val, vallen, lease);
 }
 
 void
@@ -144,21 +152,14 @@ objfile_change_time(struct objfile_changes *c, int64_t time, bool expire)
 	buf_put(&c->buf, rec, (size_t)(p - rec));
 }
 
-void
-objfile_change_commit(struct objfile_changes *c, uint64_t revision)
+/* objfile_change_commit of a fragment with refs: its checksum runs over
+ * their bytes in their places, as over the bytes of the file. */
+static void
+change_commit_refs(struct objfile_changes *c, uint64_t revision)
 {
 	uint32_t crc = 0;
 	size_t at = c->start;
 
-	if (c->buf.len == 0 && c->with_header)
-		objformat_put_header(&c->buf);
-	if (c->nrefs == 0 || c->refs[c->nrefs - 1].at < c->start) {
-		objformat_put_commit(&c->buf, &c->start, revision, c->entries);
-		c->entries = 0;
-		return;
-	}
-	/* The fragment's checksum runs over its refs' bytes in their
-	 * places, as over the bytes of the file. */
 	for (size_t i = 0; i < c->nrefs; i++) {
 		const struct objfile_ref *r = &c->refs[i];
 
@@ -171,6 +172,17 @@ objfile_change_commit(struct objfile_changes *c, uint64_t revision)
 	crc = libdeflate_crc32(crc, c->buf.data + at, c->buf.len - at);
 	objformat_put_commit_record(&c->buf, revision, crc, c->entries);
 	c->start = c->buf.len;
+}
+
+void
+objfile_change_commit(struct objfile_changes *c, uint64_t revision)
+{
+	if (c->buf.len == 0 && c->with_header)
+		objformat_put_header(&c->buf);
+	if (c->nrefs == 0 || c->refs[c->nrefs - 1].at < c->start)
+		objformat_put_commit(&c->buf, &c->start, revision, c->entries);
+	else
+		change_commit_refs(c, revision);
 	c->entries = 0;
 }
 

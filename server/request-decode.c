@@ -220,6 +220,7 @@ struct big_value {
 	struct store_entry *e;
 };
 static struct big_value *big_values;
+size_t request_entries_untaken;
 
 static void
 big_value_drop(void *arg)
@@ -231,7 +232,10 @@ big_value_drop(void *arg)
 			*p = b->next;
 			break;
 		}
-	free(b->e);
+	if (b->e != NULL) {
+		request_entries_untaken--;
+		free(b->e);
+	}
 }
 
 struct store_entry *
@@ -247,6 +251,7 @@ request_take_entry(const Objd__Value *v, const char *key, size_t keylen)
 		    memcmp(e->data, key, keylen) != 0)
 			return NULL;
 		b->e = NULL;
+		request_entries_untaken--;
 		return e;
 	}
 	return NULL;
@@ -300,6 +305,7 @@ take_big_value(struct decoder *d, const char *key, struct cursor value,
 	b->e = e;
 	b->next = big_values;
 	big_values = b;
+	request_entries_untaken++;
 	*v = (Objd__Value)OBJD__VALUE__INIT;
 	if (*p == PBW_VALUE_STRING_TAG) {
 		v->string_value = (char *)payload;

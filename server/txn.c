@@ -214,7 +214,9 @@ txn_put(struct txn *t, struct txn_key *k, uint8_t *val, size_t len)
 static void
 txn_put_value(struct txn *t, struct txn_key *k, const Objd__Value *v)
 {
-	struct store_entry *e = request_take_entry(v, k->key, k->keylen);
+	struct store_entry *e = request_entries_untaken > 0
+	    ? request_take_entry(v, k->key, k->keylen)
+	    : NULL;
 
 	if (e == NULL) {
 		e = store_entry_alloc(k->key, k->keylen, value_packed_size(v),
