@@ -132,7 +132,7 @@ etcd_mode_start(char *err, size_t errlen)
 		 * in the background and replaces it then. */
 		log_warnx("%s; serving %s's state (revision %llu) until etcd "
 		          "answers",
-		    err, server.file_path,
+		    err, options.file_path,
 		    (unsigned long long)store_revision(server.store));
 		store_free(fresh);
 		return be;
@@ -190,6 +190,6 @@ etcd_mode_stop(void)
 
 	/* The cache file, for a start while etcd cannot be reached. */
 	if (objfile_rewrite(server.file, server.store, err, sizeof(err)) == -1)
-		log_warnx("cannot write the cache %s: %s", server.file_path,
+		log_warnx("cannot write the cache %s: %s", options.file_path,
 		    err);
 }

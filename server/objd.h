@@ -25,13 +25,8 @@ enum access_level { ACCESS_NONE, ACCESS_READ, ACCESS_WRITE };
 enum fsync_mode { FSYNC_ALWAYS, FSYNC_INTERVAL, FSYNC_NEVER };
 struct store;
 
-/* The daemon's state; there is one. */
-struct server {
-	struct event_base *base;
-	struct store *store;
-	struct objfile *file;
-	struct evconnlistener *listener;
-	size_t nconns;
+/* What objd's options set (options.c): fixed once objd has started. */
+struct objd_options {
 	const char *file_path;
 	const char *socket_path;
 	size_t frame_max;           /* --max-frame */
@@ -39,17 +34,27 @@ struct server {
 	double client_idle_timeout; /* seconds; 0 = never */
 	size_t client_output_max;   /* --max-client-output */
 	size_t output_total_max;    /* --max-output-total */
+	size_t watch_output_max;    /* a watcher's unsent output, at most */
 	mode_t socket_mode;         /* --socket-mode */
 	gid_t socket_group;         /* --socket-group; (gid_t)-1 = objd's */
 	double reload_interval;     /* seconds; 0 = never */
-	double started;             /* wall clock, seconds */
-	double last_load;           /* wall clock of the last load, 0 if none */
+	enum fsync_mode fsync;
+};
+extern struct objd_options options;
+
+/* The daemon's state; there is one. */
+struct server {
+	struct event_base *base;
+	struct store *store;
+	struct objfile *file;
+	struct evconnlistener *listener;
+	size_t nconns;
+	double started;          /* wall clock, seconds */
+	double last_load;        /* wall clock of the last load, 0 if none */
 	double last_save;        /* wall clock of the last write, 0 if none */
 	char *last_reload_error; /* NULL if the last reload worked */
 	char *rejected_file;     /* where the last rejected file went */
 	char *last_write_error;  /* NULL if the last write worked */
-	enum fsync_mode fsync;
-	size_t watch_output_max; /* a watcher's unsent output, at most */
 	uint64_t commits;        /* batches written to the file */
 	/* Commits that waited after a sync for its writers (commit.c), and
 	 * of those, the waits that ran out. */

@@ -19,8 +19,8 @@ handle_status(struct conn *c, const Objd__Request *req)
 
 	info.pid = getpid();
 	info.uptime = now_wall() - server.started;
-	info.file = (char *)server.file_path;
-	info.socket = (char *)server.socket_path;
+	info.file = (char *)options.file_path;
+	info.socket = (char *)options.socket_path;
 	info.keys = store_count(server.store);
 	info.revision = store_revision(server.store);
 	info.held_keys = leases_held(store_leases(server.store));
@@ -34,11 +34,11 @@ handle_status(struct conn *c, const Objd__Request *req)
 		info.rejected_file = server.rejected_file;
 	info.version = (char *)OBJD_VERSION;
 	info.clients = server.nconns;
-	info.reload_interval = server.reload_interval;
+	info.reload_interval = options.reload_interval;
 	info.file_size = objfile_stats(server.file)->file_size;
 	info.file_room = objfile_stats(server.file)->file_room;
 	info.history_depth = history_depth;
-	info.fsync = (char *)fsync_mode_name(server.fsync);
+	info.fsync = (char *)fsync_mode_name(options.fsync);
 	info.last_compaction = objfile_stats(server.file)->last_compaction;
 	info.recovered_bytes = objfile_stats(server.file)->recovered_bytes;
 	if (server.last_write_error != NULL)

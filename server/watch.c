@@ -178,14 +178,14 @@ watch_send(struct watcher *w, const struct watch_event *ev)
 	watch_item(&it, ev);
 	reply_events(w->conn, w->id, ev->revision, &it, 1);
 	queued = conn_output_len(w->conn);
-	if (queued > server.watch_output_max) {
+	if (queued > options.watch_output_max) {
 		char why[160];
 
 		snprintf(why, sizeof(why),
 		    "watch dropped: the client fell %zu bytes behind (the "
 		    "most is %zu); watch again with --since the last "
 		    "revision it saw",
-		    queued, server.watch_output_max);
+		    queued, options.watch_output_max);
 		reply_status(w->conn, w->id, OBJD__STATUS__FAILED, why);
 		conn_fail(w->conn, why);
 	}
