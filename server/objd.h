@@ -370,7 +370,7 @@ uint64_t store_random_seed(const void *salt);
 struct store *store_new(void);
 void store_free(struct store *s);
 /* Frees a large store on a thread of its own (behind.c): a million
- * free()s took 60 ms here. Nothing may use s or its entries after. */
+ * free()s would stall the loop. Nothing may use s or its entries after. */
 void store_free_behind(struct store *s);
 /* True if a and b hold the same keys with the same values. */
 bool store_equal(const struct store *a, const struct store *b);
