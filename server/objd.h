@@ -254,6 +254,7 @@ void handle_stage(struct conn *c, const Objd__Request *req);
 void handle_ping(struct conn *c, const Objd__Request *req);
 void handle_status(struct conn *c, const Objd__Request *req);
 void handle_reload(struct conn *c, const Objd__Request *req);
+void handle_compact(struct conn *c, const Objd__Request *req);
 
 /* reply.c: answers, packed as whole frames into a client's output
  * (conn_output_reserve). */
@@ -783,7 +784,10 @@ int fsync_mode_parse(const char *name);
 
 /* compact.c: when to compact, and the clients waiting for it. */
 void compact_maybe(void);
-void handle_compact(struct conn *c, const Objd__Request *req);
+/* Answers waiter (a parked compact request) once a compaction, started
+ * now unless one runs, is over. */
+struct ticket;
+void compact_now(const struct ticket *waiter);
 void compact_child_exited(void);
 /* The backend's snapshot_done hook: a compaction, or a rewrite that
  * stood in for one, is over; the clients waiting for it are answered. */
