@@ -255,6 +255,8 @@ void handle_ping(struct conn *c, const Objd__Request *req);
 void handle_status(struct conn *c, const Objd__Request *req);
 void handle_reload(struct conn *c, const Objd__Request *req);
 void handle_compact(struct conn *c, const Objd__Request *req);
+/* req-watch.c */
+void handle_watch(struct conn *c, const Objd__Request *req);
 
 /* reply.c: answers, packed as whole frames into a client's output
  * (conn_output_reserve). */
@@ -921,7 +923,12 @@ uint64_t expire_ttl_left(const char *key, size_t keylen);
 /* watch.c */
 void watch_init(void);
 void watch_free(void);
-void handle_watch(struct conn *c, const Objd__Request *req);
+/* Every change after this revision is held, for watch --since. */
+uint64_t watch_oldest_held(void);
+/* Sends c each change under prefix as id's events from now on, after
+ * those held since revision since (0: none). */
+void watch_start(struct conn *c, uint64_t id, const char *prefix,
+    uint64_t since);
 /* A committed change, as it is applied. */
 /* type: an Objd__Event__Type, SET, DELETE or EXPIRE. */
 void watch_changed(const struct store_entry *e, unsigned type);
