@@ -15,7 +15,13 @@
  * Without inotify, objd also looks at each turn of its loop, before it
  * handles the requests read: a write would otherwise go to a file
  * replaced up to an interval ago, be answered, and then be replaced with
- * it by the next look. A look is a stat, once a turn. */
+ * it by the next look. A look is a stat, once a turn.
+ *
+ * Only the file backend has outside replacement (the backend's
+ * outside_replacement; on etcd the file is objd's own cache), so reload
+ * is the file backend's detection of it and reaches the file through
+ * objfile.c; a compaction's waiters hear of a rewrite through the
+ * backend's snapshot_done hook, as they do from the backend itself. */
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/wait.h>
@@ -32,6 +38,7 @@
 
 #include <event2/event.h>
 
+#include "backend.h"
 #include "log.h"
 #include "objd.h"
 #include "xmalloc.h"
@@ -218,7 +225,7 @@ reload_written(enum objfile_result rc, const char *err)
 	}
 	if (rc == OBJFILE_FAILED) {
 		log_warnx("%s", err);
-		compact_settle(false, err);
+		backend->hooks->snapshot_done(false, err);
 		if (aside.write_back_counts) {
 			snprintf(aside.err, sizeof(aside.err),
 			    "cannot write %s back", options.file_path);
@@ -227,7 +234,7 @@ reload_written(enum objfile_result rc, const char *err)
 		return;
 	}
 	server.last_save = now_wall();
-	compact_settle(true, NULL);
+	backend->hooks->snapshot_done(true, NULL);
 }
 
 /* A state at least this large is written back by a child after a load:
@@ -593,7 +600,8 @@ reload_chase(bool force)
 		log_warnx("%s keeps being replaced while objd loads it; "
 		          "objd loads the newest one at its next look",
 		    options.file_path);
-		compact_settle(false, "the file keeps being replaced");
+		backend->hooks->snapshot_done(false,
+		    "the file keeps being replaced");
 	}
 	/* The requests held meanwhile are handled at the end of this turn
 	 * of the loop, on the state the reload left. */
