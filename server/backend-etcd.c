@@ -40,6 +40,7 @@
 #define WATCH_CATCH_UP 5.0
 
 struct fetch;
+struct barrier;
 
 static const struct timeval catch_up_tv = { (time_t)WATCH_CATCH_UP, 0 };
 
@@ -92,6 +93,11 @@ struct etcd_backend {
 	struct etcd_call *fetch_call;
 	struct event *fetch_retry;
 	bool fetched; /* over: load takes it */
+
+	/* Consistent reads: their quorum Ranges out, then their wait for
+	 * the cache to reach the revision etcd gave. */
+	struct barrier *barriers;
+	struct event *barrier_check;
 };
 
 static struct etcd_backend *
@@ -164,6 +170,7 @@ store_empty(struct store *s)
 }
 
 static void batch_done(struct etcd_backend *eb);
+static void barriers_soon(struct etcd_backend *eb);
 static void resync(struct etcd_backend *eb);
 
 /* Whether seq was answered unknown; forgets it. */
@@ -327,6 +334,7 @@ on_watch(const Etcdserverpb__WatchResponse *r, void *arg)
 	if (r->n_events == 0 && r->header != NULL && !r->created &&
 	    r->header->revision > eb->applied)
 		eb->applied = r->header->revision;
+	barriers_soon(eb);
 }
 
 /* The watch is opened again after a wait that doubles while it keeps
@@ -370,6 +378,7 @@ batch_done(struct etcd_backend *eb)
 			b->revision = b->txns[i].revision;
 	eb->be.hooks->committed(b);
 	flush_held(eb);
+	barriers_soon(eb);
 	if (eb->resync_pending) {
 		eb->resync_pending = false;
 		resync(eb);
@@ -892,6 +901,7 @@ fetch_done(struct etcd_backend *eb, struct fetch *f)
 	}
 	eb->loaded = true;
 	watch_open(eb);
+	barriers_soon(eb);
 }
 
 static void fetch_next(struct etcd_backend *eb);
@@ -1062,6 +1072,141 @@ resync(struct etcd_backend *eb)
 	fetch_start(eb);
 }
 
+/* A consistent read (read_barrier): a quorum Range gives etcd's
+ * revision, and the read is let through once the cache holds it, as
+ * Kubernetes serves consistent reads from its watch cache. */
+struct barrier {
+	struct etcd_backend *eb;
+	struct barrier *next, **prevp;
+	backend_barrier_cb done;
+	void *arg;
+	struct etcd_call *call; /* the quorum Range, while out */
+	struct event *timer;    /* the wait for the cache, once it has rev */
+	int64_t rev;            /* etcd's revision; 0 until the Range answers */
+};
+
+/* Whether the store served holds everything etcd had at rev: the watch
+ * brought it, and nothing it brought waits to be applied (others'
+ * changes held behind an own batch, an own batch the watch showed, a
+ * resync being read or not yet loaded). */
+static bool
+cache_holds(const struct etcd_backend *eb, int64_t rev)
+{
+	return eb->loaded && eb->fetching == NULL && eb->nheld == 0 &&
+	    !(eb->b != NULL && eb->seen_seq >= eb->first_seq) &&
+	    eb->applied >= rev;
+}
+
+static void
+barrier_end(struct barrier *br, bool ok, const char *why)
+{
+	if (br->call != NULL)
+		etcd_call_cancel(br->call);
+	if (br->timer != NULL)
+		event_free(br->timer);
+	if ((*br->prevp = br->next) != NULL)
+		br->next->prevp = br->prevp;
+	br->done(br->arg, ok, why);
+	free(br);
+}
+
+/* Lets through every barrier the cache has reached. Run from an event
+ * of its own, after whatever changed the cache: a reload swaps a
+ * resync's state in only after load returns. */
+static void
+on_barrier_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct etcd_backend *eb = arg;
+	struct barrier *br, *next;
+
+	for (br = eb->barriers; br != NULL; br = next) {
+		next = br->next;
+		if (br->rev > 0 && cache_holds(eb, br->rev))
+			barrier_end(br, true, NULL);
+	}
+}
+
+static void
+barriers_soon(struct etcd_backend *eb)
+{
+	if (eb->barriers != NULL)
+		event_active(eb->barrier_check, EV_TIMEOUT, 0);
+}
+
+static void
+on_barrier_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct barrier *br = arg;
+	char why[256];
+
+	snprintf(why, sizeof(why),
+	    "objd's cache did not reach etcd's revision %" PRId64
+	    " in %.0f s (it holds %" PRId64 "): its watch of etcd lags",
+	    br->rev, br->eb->ecfg.call_timeout, br->eb->applied);
+	barrier_end(br, false, why);
+}
+
+static void
+on_barrier_range(const struct etcd_reply *r, void *arg)
+{
+	struct barrier *br = arg;
+	struct etcd_backend *eb = br->eb;
+	const Etcdserverpb__RangeResponse *rr =
+	    (const Etcdserverpb__RangeResponse *)r->msg;
+	struct timeval tv;
+	char why[700];
+
+	br->call = NULL;
+	if (r->status != ETCD_OK || rr->header == NULL) {
+		snprintf(why, sizeof(why),
+		    "etcd is unreachable: a quorum read failed (%s)%s%s",
+		    r->message ? r->message : "no answer",
+		    r->endpoint ? " at " : "", r->endpoint ? r->endpoint : "");
+		barrier_end(br, false, why);
+		return;
+	}
+	br->rev = rr->header->revision > 0 ? rr->header->revision : 1;
+	if (br->rev > eb->newest)
+		eb->newest = br->rev;
+	if (cache_holds(eb, br->rev)) {
+		barrier_end(br, true, NULL);
+		return;
+	}
+	/* A revision outside the prefix comes only with a progress
+	 * notification: ask for one rather than wait for the next. */
+	if (eb->watch != NULL)
+		etcd_watch_progress(eb->watch);
+	tv.tv_sec = (time_t)eb->ecfg.call_timeout;
+	tv.tv_usec =
+	    (suseconds_t)((eb->ecfg.call_timeout - (double)tv.tv_sec) * 1e6);
+	if ((br->timer = evtimer_new(eb->base, on_barrier_timeout, br)) == NULL)
+		fatalx("etcd: out of resources");
+	evtimer_add(br->timer, &tv);
+}
+
+static void
+etcd_read_barrier(struct backend *be, backend_barrier_cb done, void *arg)
+{
+	struct etcd_backend *eb = EB(be);
+	struct barrier *br = xcalloc(1, sizeof(*br));
+	Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
+
+	br->eb = eb;
+	br->done = done;
+	br->arg = arg;
+	if ((br->next = eb->barriers) != NULL)
+		br->next->prevp = &br->next;
+	br->prevp = &eb->barriers;
+	eb->barriers = br;
+	/* Linearizable (not serializable), and count_only: the header's
+	 * revision is what is wanted, and it is the cluster's, whatever
+	 * the key. */
+	req.key.data = (uint8_t *)eb->meta;
+	req.key.len = eb->metalen;
+	req.count_only = true;
+	br->call = etcd_range(eb->client, &req, on_barrier_range, br);
+}
+
 static bool
 etcd_outside_replacement(const struct backend *be)
 {
@@ -1108,6 +1253,9 @@ etcd_close(struct backend *be)
 	struct etcd_backend *eb = EB(be);
 
 	etcd_settle(be);
+	while (eb->barriers != NULL)
+		barrier_end(eb->barriers, false, "objd is stopping");
+	event_free(eb->barrier_check);
 	fetch_cancel(eb);
 	etcd_free(eb->client);
 	event_free(eb->fetch_retry);
@@ -1145,6 +1293,7 @@ static const struct backend_ops etcd_ops = {
 	.start = etcd_start,
 	.commit = etcd_commit,
 	.settle = etcd_settle,
+	.read_barrier = etcd_read_barrier,
 	.load = etcd_load,
 	.outside_replacement = etcd_outside_replacement,
 	.check = etcd_check,
@@ -1212,8 +1361,9 @@ backend_etcd_open(struct event_base *base,
 	eb->rewatch = evtimer_new(base, on_rewatch, eb);
 	eb->catch_up = evtimer_new(base, on_catch_up, eb);
 	eb->fetch_retry = evtimer_new(base, on_fetch_retry, eb);
+	eb->barrier_check = event_new(base, -1, 0, on_barrier_check, eb);
 	if (eb->rewatch == NULL || eb->catch_up == NULL ||
-	    eb->fetch_retry == NULL)
+	    eb->fetch_retry == NULL || eb->barrier_check == NULL)
 		fatalx("etcd: out of resources");
 	return &eb->be;
 }
