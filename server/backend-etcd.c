@@ -28,6 +28,7 @@
 #include <event2/event.h>
 
 #include "backend-etcd.h"
+#include "clock.h"
 #include "etcd.h"
 #include "log.h"
 #include "objd.h"
@@ -98,6 +99,13 @@ struct etcd_backend {
 	 * the cache to reach the revision etcd gave. */
 	struct barrier *barriers;
 	struct event *barrier_check;
+
+	/* --max-staleness: reads are refused past it without contact;
+	 * the timer asks the watch for a word meanwhile, so that a quiet
+	 * cluster is not taken for a lost one. */
+	double max_staleness;
+	double loaded_at; /* wall clock of the last load that read etcd */
+	struct event *heartbeat;
 };
 
 static struct etcd_backend *
@@ -1046,6 +1054,8 @@ etcd_load(struct backend *be, struct store *s, bool recover, char *err,
 	}
 	fetch_cancel(eb);
 	fetch_done(eb, &f);
+	/* The private client's contact is not the backend's. */
+	eb->loaded_at = now_wall();
 	rc = BACKEND_LOAD_OK;
 out:
 	fetch_free(&f);
@@ -1207,6 +1217,52 @@ etcd_read_barrier(struct backend *be, backend_barrier_cb done, void *arg)
 	br->call = etcd_range(eb->client, &req, on_barrier_range, br);
 }
 
+/* The wall clock of the last word from etcd, 0 if none yet. */
+static double
+last_contact(const struct etcd_backend *eb)
+{
+	struct etcd_stats es;
+
+	etcd_stats(eb->client, &es);
+	return es.last_contact > eb->loaded_at ? es.last_contact
+	                                       : eb->loaded_at;
+}
+
+static bool
+etcd_readable(const struct backend *be, char *err, size_t errlen)
+{
+	const struct etcd_backend *eb = EB(be);
+	double last, ago;
+
+	if (eb->max_staleness <= 0)
+		return true;
+	if ((last = last_contact(eb)) == 0) {
+		snprintf(err, errlen,
+		    "etcd is unreachable and objd has not reached it since it "
+		    "started: its copy may be older than --max-staleness "
+		    "%g s allows",
+		    eb->max_staleness);
+		return false;
+	}
+	if ((ago = now_wall() - last) <= eb->max_staleness)
+		return true;
+	snprintf(err, errlen,
+	    "etcd is unreachable: objd's copy is stale, %.0f s without "
+	    "contact, past --max-staleness %g s",
+	    ago, eb->max_staleness);
+	return false;
+}
+
+static void
+on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+	struct etcd_backend *eb = arg;
+
+	if (eb->watch != NULL &&
+	    now_wall() - last_contact(eb) >= eb->max_staleness / 4)
+		etcd_watch_progress(eb->watch);
+}
+
 static bool
 etcd_outside_replacement(const struct backend *be)
 {
@@ -1256,6 +1312,8 @@ etcd_close(struct backend *be)
 	while (eb->barriers != NULL)
 		barrier_end(eb->barriers, false, "objd is stopping");
 	event_free(eb->barrier_check);
+	if (eb->heartbeat != NULL)
+		event_free(eb->heartbeat);
 	fetch_cancel(eb);
 	etcd_free(eb->client);
 	event_free(eb->fetch_retry);
@@ -1294,6 +1352,7 @@ static const struct backend_ops etcd_ops = {
 	.commit = etcd_commit,
 	.settle = etcd_settle,
 	.read_barrier = etcd_read_barrier,
+	.readable = etcd_readable,
 	.load = etcd_load,
 	.outside_replacement = etcd_outside_replacement,
 	.check = etcd_check,
@@ -1365,6 +1424,17 @@ backend_etcd_open(struct event_base *base,
 	if (eb->rewatch == NULL || eb->catch_up == NULL ||
 	    eb->fetch_retry == NULL || eb->barrier_check == NULL)
 		fatalx("etcd: out of resources");
+	if ((eb->max_staleness = cfg->max_staleness) > 0) {
+		double every = eb->max_staleness / 4;
+		struct timeval tv = { (time_t)every,
+			(suseconds_t)((every - (double)(time_t)every) * 1e6) };
+
+		eb->heartbeat =
+		    event_new(base, -1, EV_PERSIST, on_heartbeat, eb);
+		if (eb->heartbeat == NULL ||
+		    event_add(eb->heartbeat, &tv) == -1)
+			fatalx("etcd: out of resources");
+	}
 	return &eb->be;
 }
 

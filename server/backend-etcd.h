@@ -30,6 +30,9 @@ struct backend_etcd_config {
 	double write_timeout;
 	/* etcd's authentication, or NULL. */
 	const char *user, *password;
+	/* Reads are refused once etcd has not been heard from for this
+	 * long (seconds); 0: never. */
+	double max_staleness;
 };
 
 #define BACKEND_ETCD_PREFIX "/objd/"
@@ -68,6 +71,7 @@ struct etcd_mode {
 	size_t max_txn_ops;        /* --etcd-max-txn-ops */
 	const char *user;          /* --etcd-user */
 	const char *password_file; /* --etcd-password-file */
+	double max_staleness;      /* --max-staleness */
 };
 extern struct etcd_mode etcd_mode;
 /* The etcd backend, with the cluster's state loaded into server.store

@@ -202,6 +202,10 @@ struct backend_ops {
 	 * file: a plain read is consistent). */
 	void (*read_barrier)(struct backend *be, backend_barrier_cb done,
 	    void *arg);
+	/* Whether reads may be served from the state served: false with
+	 * err once it may be too old (etcd: no contact for
+	 * --max-staleness). NULL: always. */
+	bool (*readable)(const struct backend *be, char *err, size_t errlen);
 
 	/* Reads the whole state into the empty store s, with its revision.
 	 * recover (at start): a torn end of the file is cut back and

@@ -103,6 +103,7 @@ etcd_mode_start(char *err, size_t errlen)
 	cfg.endpoints = etcd_mode.endpoints;
 	cfg.prefix = etcd_mode.prefix;
 	cfg.max_txn_ops = etcd_mode.max_txn_ops;
+	cfg.max_staleness = etcd_mode.max_staleness;
 	if (etcd_mode.password_file != NULL && etcd_mode.user == NULL) {
 		snprintf(err, errlen, "--etcd-password-file needs --etcd-user");
 		return NULL;

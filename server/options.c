@@ -290,6 +290,15 @@ const struct options_entry options_table[] = {
 	    .arg = "PATH",
 	    .to.path = &etcd_mode.password_file,
 	    .help = "where etcd's password for --etcd-user is" },
+	{ .name = "max-staleness",
+	    .kind = OPTIONS_SECONDS,
+	    .in_file = true,
+	    .arg = "SECONDS",
+	    .max_seconds = 86400 * 365,
+	    .to.seconds = &etcd_mode.max_staleness,
+	    .help = "refuse reads once etcd has not been\n"
+	            "heard from for SECONDS (default 0 =\n"
+	            "no limit)" },
 	{ .name = NULL },
 };
 

@@ -307,6 +307,20 @@ get_all_at(struct conn *c, uint64_t id, uint64_t at)
 	free(o.items);
 }
 
+/* Whether the backend lets reads be served now (--max-staleness);
+ * answers FAILED, saying why, if not. */
+static bool
+read_allowed(struct conn *c, uint64_t id)
+{
+	char err[512];
+
+	if (backend->ops->readable == NULL ||
+	    backend->ops->readable(backend, err, sizeof(err)))
+		return true;
+	reply_status(c, id, OBJD__STATUS__FAILED, err);
+	return false;
+}
+
 /* A consistent get waiting for the backend's read barrier: its
  * request, copied (the one decoded goes with the turn). */
 struct consistent_get {
@@ -373,6 +387,8 @@ handle_get(struct conn *c, const Objd__Request *req)
 		    "a consistent read is of now: not with at_revision");
 		return;
 	}
+	if (!read_allowed(c, req->id))
+		return;
 	/* On a backend whose state is the one served, every read is. */
 	if (get->consistent && backend->ops->read_barrier != NULL) {
 		get_consistent(c, req);
@@ -443,6 +459,8 @@ handle_list(struct conn *c, const Objd__Request *req)
 	struct store_entry **found;
 	size_t n;
 
+	if (!read_allowed(c, req->id))
+		return;
 	found = store_sorted(server.store, prefix, strlen(prefix), &n);
 	reply_keys(c, req->id, found, n);
 	free(found);
@@ -498,6 +516,8 @@ handle_history(struct conn *c, const Objd__Request *req)
 	struct buf b = { 0 };
 	char err[512];
 
+	if (!read_allowed(c, req->id))
+		return;
 	if (!key_valid(key, strlen(key), err, sizeof(err))) {
 		reply_status(c, req->id, OBJD__STATUS__INVALID, err);
 		return;

@@ -613,6 +613,47 @@ START_TEST(test_consistent_get)
 }
 END_TEST
 
+START_TEST(test_max_staleness)
+{
+	struct objd_opts o = { 0 };
+	char err[512];
+	bool refused = false;
+
+	o.extra = E2E_ARGV("--etcd", cluster.endpoints, "--etcd-prefix", PREFIX,
+	    "--max-staleness", "1");
+	e2e_start_opts(a, &o);
+	start_host(b, cluster.endpoints);
+	CTL_OK(a, "set", "k", "1");
+	ck_assert_str_eq(CTL_OK(a, "get", "k"), "1\n");
+	for (int m = 0; m < ETCD_MEMBERS; m++)
+		etcd_cluster_kill(&cluster, m);
+	/* Past a second without etcd, a refuses reads and says why; b,
+	 * without a limit, serves them. */
+	for (double end = e2e_now() + 30; e2e_now() < end && !refused;
+	     e2e_sleep(0.1))
+		refused = CTL(a, "get", "k") == 6;
+	ck_assert_msg(refused, "a still reads: %s", a->out);
+	ck_assert_msg(strstr(a->err, "stale") != NULL &&
+	        strstr(a->err, "--max-staleness 1 s") != NULL,
+	    "%s", a->err);
+	CTL_EXIT(a, 6, "list");
+	CTL_EXIT(a, 6, "history", "k");
+	ck_assert_str_eq(CTL_OK(b, "get", "k"), "1\n");
+	/* A restart while etcd is down has no contact to go by. */
+	e2e_stop(a);
+	e2e_start_opts(a, &o);
+	CTL_EXIT(a, 6, "get", "k");
+	ck_assert_msg(strstr(a->err, "since it started") != NULL, "%s", a->err);
+	/* etcd back: reads are served again. */
+	for (int m = 0; m < ETCD_MEMBERS; m++)
+		ck_assert_msg(
+		    etcd_cluster_respawn(&cluster, m, err, sizeof(err)), "%s",
+		    err);
+	ck_assert(wait_value(a, "k", "1"));
+	CTL_OK(a, "list");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -638,6 +679,7 @@ main(void)
 	tcase_add_test(tc, test_all_down_reads_served);
 	tcase_add_test(tc, test_auth);
 	tcase_add_test(tc, test_consistent_get);
+	tcase_add_test(tc, test_max_staleness);
 	if (!etcd_cluster_init(err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		return 99;
