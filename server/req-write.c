@@ -260,6 +260,11 @@ handle_batch(struct conn *c, const Objd__Request *req)
 	if (!write_begin(c, req->id, &t, b->conditions, b->n_conditions) ||
 	    !write_lease(c, req->id, &t, b->ttl_ms, b->hold))
 		return;
+	if (b->object_condition_case ==
+	    OBJD__BATCH__OBJECT_CONDITION_IF_OBJECT_REVISION) {
+		t.object_compared = true;
+		t.object_revision = b->if_object_revision;
+	}
 	for (size_t i = 0; i < b->n_operations && status == OBJD__STATUS__OK;
 	     i++) {
 		const Objd__Operation *op = b->operations[i];

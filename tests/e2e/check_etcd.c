@@ -262,6 +262,82 @@ START_TEST(test_cas_race)
 }
 END_TEST
 
+/* objd_batch_at of key=value on c at object revision rev, in a child
+ * that waits for a byte on go first: its status comes back through
+ * waitpid. */
+static pid_t
+batch_at_async(objd_client *c, int go, const char *key, const char *value,
+    uint64_t rev)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		Objd__Value v = OBJD__VALUE__INIT;
+		objd_op op = { key, &v };
+		char byte;
+
+		v.kind_case = OBJD__VALUE__KIND_STRING_VALUE;
+		v.string_value = (char *)value;
+		if (read(go, &byte, 1) != 1)
+			_exit(99);
+		_exit(objd_batch_at(c, &op, 1, rev) & 0xff);
+	}
+	return pid;
+}
+
+START_TEST(test_object_revision_race)
+{
+	int wins_a = 0, wins_b = 0;
+
+	start_host(a, cluster.endpoints);
+	start_host(b, cluster.endpoints);
+	CTL_OK(a, "set", "x", "0");
+	ck_assert(wait_value(b, "x", "0"));
+	for (int round = 0; round < 20; round++) {
+		objd_client *ca = e2e_client(a), *cb = e2e_client(b);
+		Objd__Response *all = NULL;
+		uint64_t rev;
+		int go[2], ea, eb;
+		pid_t pa, pb;
+		char v[16];
+
+		/* Both hosts at the same object revision. */
+		ck_assert_int_eq(objd_get_all(ca, &all), OBJD_OK);
+		objd_response_free(all);
+		rev = objd_client_revision(ca);
+		for (double end = e2e_now() + 30; e2e_now() < end;
+		     e2e_sleep(0.02)) {
+			ck_assert_int_eq(objd_get_all(cb, &all), OBJD_OK);
+			objd_response_free(all);
+			if (objd_client_revision(cb) == rev)
+				break;
+		}
+		ck_assert_uint_eq(objd_client_revision(cb), rev);
+		/* Each writes a key of its own at that revision: keys
+		 * apart, only the object's revision can tell. A value new
+		 * each round: the same one again would change nothing. */
+		ck_assert_int_eq(pipe(go), 0);
+		snprintf(v, sizeof(v), "%d", round);
+		pa = batch_at_async(ca, go[0], "from_a", v, rev);
+		pb = batch_at_async(cb, go[0], "from_b", v, rev);
+		ck_assert_int_eq(write(go[1], "gg", 2), 2);
+		close(go[0]);
+		close(go[1]);
+		ea = ctl_wait(pa);
+		eb = ctl_wait(pb);
+		objd_close(ca);
+		objd_close(cb);
+		ck_assert_msg((ea == OBJD_OK && eb == OBJD_CONFLICT) ||
+		        (ea == OBJD_CONFLICT && eb == OBJD_OK),
+		    "round %d: a got %d, b %d", round, ea, eb);
+		wins_a += ea == OBJD_OK;
+		wins_b += eb == OBJD_OK;
+	}
+	ck_assert_int_eq(wins_a + wins_b, 20);
+}
+END_TEST
+
 /* A write that was acknowledged: key=value. */
 struct acked {
 	char key[16], value[16];
@@ -680,6 +756,7 @@ main(void)
 	tcase_add_test(tc, test_auth);
 	tcase_add_test(tc, test_consistent_get);
 	tcase_add_test(tc, test_max_staleness);
+	tcase_add_test(tc, test_object_revision_race);
 	if (!etcd_cluster_init(err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		return 99;
