@@ -1324,6 +1324,9 @@ etcd_close(struct backend *be)
 	free(eb->meta);
 	free((char *)eb->ecfg.endpoints);
 	free((char *)eb->ecfg.user);
+	free((char *)eb->ecfg.cacert);
+	free((char *)eb->ecfg.cert);
+	free((char *)eb->ecfg.key);
 	if (eb->ecfg.password != NULL)
 		explicit_bzero((char *)eb->ecfg.password,
 		    strlen(eb->ecfg.password));
@@ -1387,6 +1390,9 @@ backend_etcd_open(struct event_base *base,
 	eb->ecfg.endpoints = cfg->endpoints;
 	eb->ecfg.user = cfg->user;
 	eb->ecfg.password = cfg->password;
+	eb->ecfg.cacert = cfg->cacert;
+	eb->ecfg.cert = cfg->cert;
+	eb->ecfg.key = cfg->key;
 	eb->ecfg.call_timeout =
 	    cfg->write_timeout > 0 ? cfg->write_timeout : 5.0;
 	if ((eb->client = etcd_new(base, &eb->ecfg, err, errlen)) == NULL) {
@@ -1397,6 +1403,9 @@ backend_etcd_open(struct event_base *base,
 	eb->ecfg.endpoints = xstrdup(cfg->endpoints);
 	eb->ecfg.user = cfg->user ? xstrdup(cfg->user) : NULL;
 	eb->ecfg.password = cfg->password ? xstrdup(cfg->password) : NULL;
+	eb->ecfg.cacert = cfg->cacert ? xstrdup(cfg->cacert) : NULL;
+	eb->ecfg.cert = cfg->cert ? xstrdup(cfg->cert) : NULL;
+	eb->ecfg.key = cfg->key ? xstrdup(cfg->key) : NULL;
 	eb->prefix = xstrdup(prefix);
 	eb->prefixlen = strlen(prefix);
 	eb->kprefix = xasprintf("%sk/", prefix);
