@@ -338,9 +338,12 @@ on_watch(const Etcdserverpb__WatchResponse *r, void *arg)
 		if (eb->b != NULL && eb->waiting_watch && seq >= eb->last_seq)
 			batch_done(eb);
 	}
-	/* A progress notification: everything up to it is delivered. */
+	/* A progress notification: everything up to it is delivered. Not
+	 * the answer to a progress request (watch id -1): etcd 3.4.23
+	 * sends that at once, ahead of events still on their way (etcd
+	 * issue 15220); it only tells that etcd is there. */
 	if (r->n_events == 0 && r->header != NULL && !r->created &&
-	    r->header->revision > eb->applied)
+	    r->watch_id != -1 && r->header->revision > eb->applied)
 		eb->applied = r->header->revision;
 	barriers_soon(eb);
 }
@@ -1082,9 +1085,15 @@ resync(struct etcd_backend *eb)
 	fetch_start(eb);
 }
 
-/* A consistent read (read_barrier): a quorum Range gives etcd's
- * revision, and the read is let through once the cache holds it, as
- * Kubernetes serves consistent reads from its watch cache. */
+/* A consistent read (read_barrier): a quorum Range gives the revision
+ * of the object's last change in etcd, and the read is let through once
+ * the cache holds it, as Kubernetes serves consistent reads from its
+ * watch cache. The Range reads the meta key, which every change writes,
+ * rather than count_only for the cluster's revision: a revision outside
+ * the prefix reaches the cache only with the next periodic progress
+ * notification (etcd 3.4's answer to a progress request may overtake
+ * events, so it cannot stand in), and the object's own revision comes
+ * with the watch's events at once. */
 struct barrier {
 	struct etcd_backend *eb;
 	struct barrier *next, **prevp;
@@ -1092,7 +1101,7 @@ struct barrier {
 	void *arg;
 	struct etcd_call *call; /* the quorum Range, while out */
 	struct event *timer;    /* the wait for the cache, once it has rev */
-	int64_t rev;            /* etcd's revision; 0 until the Range answers */
+	int64_t rev; /* the object's in etcd; -1 until the Range answers */
 };
 
 /* Whether the store served holds everything etcd had at rev: the watch
@@ -1131,7 +1140,7 @@ on_barrier_check(evutil_socket_t fd, short what, void *arg)
 
 	for (br = eb->barriers; br != NULL; br = next) {
 		next = br->next;
-		if (br->rev > 0 && cache_holds(eb, br->rev))
+		if (br->rev >= 0 && cache_holds(eb, br->rev))
 			barrier_end(br, true, NULL);
 	}
 }
@@ -1150,8 +1159,8 @@ on_barrier_timeout(evutil_socket_t fd, short what, void *arg)
 	char why[256];
 
 	snprintf(why, sizeof(why),
-	    "objd's cache did not reach etcd's revision %" PRId64
-	    " in %.0f s (it holds %" PRId64 "): its watch of etcd lags",
+	    "objd's cache did not reach the object's revision in etcd, %" PRId64
+	    ", in %.0f s (it holds %" PRId64 "): its watch of etcd lags",
 	    br->rev, br->eb->ecfg.call_timeout, br->eb->applied);
 	barrier_end(br, false, why);
 }
@@ -1175,17 +1184,14 @@ on_barrier_range(const struct etcd_reply *r, void *arg)
 		barrier_end(br, false, why);
 		return;
 	}
-	br->rev = rr->header->revision > 0 ? rr->header->revision : 1;
-	if (br->rev > eb->newest)
-		eb->newest = br->rev;
+	/* No meta key: nothing was ever written under the prefix. */
+	br->rev = rr->n_kvs == 1 ? rr->kvs[0]->mod_revision : 0;
+	if (rr->header->revision > eb->newest)
+		eb->newest = rr->header->revision;
 	if (cache_holds(eb, br->rev)) {
 		barrier_end(br, true, NULL);
 		return;
 	}
-	/* A revision outside the prefix comes only with a progress
-	 * notification: ask for one rather than wait for the next. */
-	if (eb->watch != NULL)
-		etcd_watch_progress(eb->watch);
 	tv.tv_sec = (time_t)eb->ecfg.call_timeout;
 	tv.tv_usec =
 	    (suseconds_t)((eb->ecfg.call_timeout - (double)tv.tv_sec) * 1e6);
@@ -1202,18 +1208,18 @@ etcd_read_barrier(struct backend *be, backend_barrier_cb done, void *arg)
 	Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
 
 	br->eb = eb;
+	br->rev = -1;
 	br->done = done;
 	br->arg = arg;
 	if ((br->next = eb->barriers) != NULL)
 		br->next->prevp = &br->next;
 	br->prevp = &eb->barriers;
 	eb->barriers = br;
-	/* Linearizable (not serializable), and count_only: the header's
-	 * revision is what is wanted, and it is the cluster's, whatever
-	 * the key. */
+	/* Linearizable (not serializable): the meta key as a quorum has
+	 * it. keys_only: its value is not wanted. */
 	req.key.data = (uint8_t *)eb->meta;
 	req.key.len = eb->metalen;
-	req.count_only = true;
+	req.keys_only = true;
 	br->call = etcd_range(eb->client, &req, on_barrier_range, br);
 }
 

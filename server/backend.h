@@ -196,7 +196,8 @@ struct backend_ops {
 	/* A consistent read's barrier: calls done(arg, true, NULL) from the
 	 * loop, never from inside the call, once the state served holds
 	 * every change the backend had committed when it was called (etcd:
-	 * a quorum read of its revision, then the cache reaching it), or
+	 * a quorum read of the object's revision there, then the cache
+	 * reaching it), or
 	 * done(arg, false, why) if that cannot be known; at close at the
 	 * latest. NULL for a backend whose state is the one served (the
 	 * file: a plain read is consistent). */

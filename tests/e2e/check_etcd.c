@@ -668,8 +668,7 @@ START_TEST(test_consistent_get)
 	objd_response_free(all);
 	objd_close(c);
 	/* etcd's revision moves outside the prefix: the watch brings no
-	 * event for it, and the cache reaches it by a progress
-	 * notification. */
+	 * event for it, and the read does not wait for one. */
 	ck_assert_int_eq(
 	    etcd_cluster_ctl(&cluster,
 	        (const char *const[]){ "put", "/elsewhere", "1", NULL }),
