@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "objd.h"
 #include "xmalloc.h"
 
@@ -200,8 +201,16 @@ handle_staged_batch(struct conn *c, const Objd__Request *req)
 	}
 	if (!stage_commit(c, req->id, b->replace))
 		write_answer(c, req->id, OBJD__STATUS__OK, NULL);
-	else if (t.deadline != 0 || t.holder != 0)
-		batch_lease(t.deadline, t.holder);
+	else {
+		if (t.deadline != 0 || t.holder != 0)
+			batch_lease(t.deadline, t.holder);
+		/* As txn_commit does for a batch in one piece. */
+		if (batch_want_compares &&
+		    b->object_condition_case ==
+		        OBJD__BATCH__OBJECT_CONDITION_IF_OBJECT_REVISION)
+			batch_compare(BACKEND_CMP_OBJECT_REVISION, NULL, 0,
+			    b->if_object_revision);
+	}
 	txn_free(&t);
 }
 

@@ -262,26 +262,78 @@ START_TEST(test_cas_race)
 }
 END_TEST
 
-/* objd_batch_at of key=value on c at object revision rev, in a child
+/* A Batch (or with stage, a Stage piece) that sets key=value, in req;
+ * at: its if_object_revision. */
+struct one_set {
+	Objd__Request req;
+	Objd__Batch batch;
+	Objd__Operation op, *ops[1];
+	Objd__Entry entry;
+	Objd__Value value;
+};
+
+static void
+one_set(struct one_set *s, bool stage, const char *key, const char *value,
+    uint64_t at)
+{
+	objd__request__init(&s->req);
+	objd__batch__init(&s->batch);
+	objd__operation__init(&s->op);
+	objd__entry__init(&s->entry);
+	objd__value__init(&s->value);
+	s->value.kind_case = OBJD__VALUE__KIND_STRING_VALUE;
+	s->value.string_value = (char *)value;
+	s->entry.key = (char *)key;
+	s->entry.value = &s->value;
+	s->op.op_case = OBJD__OPERATION__OP_SET;
+	s->op.set = &s->entry;
+	s->ops[0] = &s->op;
+	s->batch.n_operations = 1;
+	s->batch.operations = s->ops;
+	if (stage) {
+		s->req.op_case = OBJD__REQUEST__OP_STAGE;
+		s->req.stage = &s->batch;
+		return;
+	}
+	s->batch.object_condition_case =
+	    OBJD__BATCH__OBJECT_CONDITION_IF_OBJECT_REVISION;
+	s->batch.if_object_revision = at;
+	s->req.op_case = OBJD__REQUEST__OP_BATCH;
+	s->req.batch = &s->batch;
+}
+
+/* A batch that sets key=value on c at object revision rev, in a child
  * that waits for a byte on go first: its status comes back through
- * waitpid. */
+ * waitpid. staged: a piece sent ahead (key_staged=value) makes it a
+ * staged batch, whose last piece carries the condition. */
 static pid_t
 batch_at_async(objd_client *c, int go, const char *key, const char *value,
-    uint64_t rev)
+    uint64_t rev, bool staged)
 {
 	pid_t pid = fork();
 
 	ck_assert_int_ne(pid, -1);
 	if (pid == 0) {
-		Objd__Value v = OBJD__VALUE__INIT;
-		objd_op op = { key, &v };
-		char byte;
+		struct one_set s;
+		Objd__Response *resp = NULL;
+		char byte, staged_key[64];
+		int st;
 
-		v.kind_case = OBJD__VALUE__KIND_STRING_VALUE;
-		v.string_value = (char *)value;
+		if (staged) {
+			snprintf(staged_key, sizeof(staged_key), "%s_staged",
+			    key);
+			one_set(&s, true, staged_key, value, 0);
+			st = objd_call(c, &s.req, &resp);
+			objd_response_free(resp);
+			if (st != OBJD_OK)
+				_exit(98);
+		}
 		if (read(go, &byte, 1) != 1)
 			_exit(99);
-		_exit(objd_batch_at(c, &op, 1, rev) & 0xff);
+		one_set(&s, false, key, value, rev);
+		st = objd_call(c, &s.req, &resp);
+		objd_response_free(resp);
+		_exit(st & 0xff);
 	}
 	return pid;
 }
@@ -316,11 +368,12 @@ START_TEST(test_object_revision_race)
 		ck_assert_uint_eq(objd_client_revision(cb), rev);
 		/* Each writes a key of its own at that revision: keys
 		 * apart, only the object's revision can tell. A value new
-		 * each round: the same one again would change nothing. */
+		 * each round: the same one again would change nothing.
+		 * Every other round the batch comes in two pieces. */
 		ck_assert_int_eq(pipe(go), 0);
 		snprintf(v, sizeof(v), "%d", round);
-		pa = batch_at_async(ca, go[0], "from_a", v, rev);
-		pb = batch_at_async(cb, go[0], "from_b", v, rev);
+		pa = batch_at_async(ca, go[0], "from_a", v, rev, round % 2);
+		pb = batch_at_async(cb, go[0], "from_b", v, rev, round % 2);
 		ck_assert_int_eq(write(go[1], "gg", 2), 2);
 		close(go[0]);
 		close(go[1]);
