@@ -262,19 +262,29 @@ START_TEST(test_cas_race)
 }
 END_TEST
 
+/* How a racing batch is made. */
+enum race_mode {
+	RACE_OBJECT,        /* one piece, if_object_revision */
+	RACE_STAGED_OBJECT, /* two pieces, if_object_revision */
+	RACE_STAGED_KEY,    /* two pieces, the first setting x, and a
+	                     * condition on x's revision */
+};
+
 /* A Batch (or with stage, a Stage piece) that sets key=value, in req;
- * at: its if_object_revision. */
+ * at: its if_object_revision, or with xrev, the revision its condition
+ * wants of x. */
 struct one_set {
 	Objd__Request req;
 	Objd__Batch batch;
 	Objd__Operation op, *ops[1];
 	Objd__Entry entry;
 	Objd__Value value;
+	Objd__Condition cond, *conds[1];
 };
 
 static void
 one_set(struct one_set *s, bool stage, const char *key, const char *value,
-    uint64_t at)
+    uint64_t at, uint64_t xrev)
 {
 	objd__request__init(&s->req);
 	objd__batch__init(&s->batch);
@@ -295,20 +305,31 @@ one_set(struct one_set *s, bool stage, const char *key, const char *value,
 		s->req.stage = &s->batch;
 		return;
 	}
-	s->batch.object_condition_case =
-	    OBJD__BATCH__OBJECT_CONDITION_IF_OBJECT_REVISION;
-	s->batch.if_object_revision = at;
+	if (xrev != 0) {
+		objd__condition__init(&s->cond);
+		s->cond.key = "x";
+		s->cond.test_case = OBJD__CONDITION__TEST_REVISION;
+		s->cond.revision = xrev;
+		s->conds[0] = &s->cond;
+		s->batch.n_conditions = 1;
+		s->batch.conditions = s->conds;
+	} else {
+		s->batch.object_condition_case =
+		    OBJD__BATCH__OBJECT_CONDITION_IF_OBJECT_REVISION;
+		s->batch.if_object_revision = at;
+	}
 	s->req.op_case = OBJD__REQUEST__OP_BATCH;
 	s->req.batch = &s->batch;
 }
 
-/* A batch that sets key=value on c at object revision rev, in a child
- * that waits for a byte on go first: its status comes back through
- * waitpid. staged: a piece sent ahead (key_staged=value) makes it a
- * staged batch, whose last piece carries the condition. */
+/* A batch that sets key=value on c at object revision rev (or x's
+ * revision xrev), made as mode says, in a child that waits for a byte
+ * on go first: its status comes back through waitpid. Staged: a piece
+ * sent ahead (key_staged=value, or x=value) makes it a staged batch,
+ * whose last piece carries the condition. */
 static pid_t
 batch_at_async(objd_client *c, int go, const char *key, const char *value,
-    uint64_t rev, bool staged)
+    uint64_t rev, enum race_mode mode, uint64_t xrev)
 {
 	pid_t pid = fork();
 
@@ -319,10 +340,12 @@ batch_at_async(objd_client *c, int go, const char *key, const char *value,
 		char byte, staged_key[64];
 		int st;
 
-		if (staged) {
+		if (mode != RACE_OBJECT) {
 			snprintf(staged_key, sizeof(staged_key), "%s_staged",
 			    key);
-			one_set(&s, true, staged_key, value, 0);
+			one_set(&s, true,
+			    mode == RACE_STAGED_KEY ? "x" : staged_key, value,
+			    0, 0);
 			st = objd_call(c, &s.req, &resp);
 			objd_response_free(resp);
 			if (st != OBJD_OK)
@@ -330,7 +353,8 @@ batch_at_async(objd_client *c, int go, const char *key, const char *value,
 		}
 		if (read(go, &byte, 1) != 1)
 			_exit(99);
-		one_set(&s, false, key, value, rev);
+		one_set(&s, false, key, value, rev,
+		    mode == RACE_STAGED_KEY ? xrev : 0);
 		st = objd_call(c, &s.req, &resp);
 		objd_response_free(resp);
 		_exit(st & 0xff);
@@ -346,10 +370,12 @@ START_TEST(test_object_revision_race)
 	start_host(b, cluster.endpoints);
 	CTL_OK(a, "set", "x", "0");
 	ck_assert(wait_value(b, "x", "0"));
-	for (int round = 0; round < 20; round++) {
+	for (int round = 0; round < 21; round++) {
 		objd_client *ca = e2e_client(a), *cb = e2e_client(b);
 		Objd__Response *all = NULL;
-		uint64_t rev;
+		Objd__Value *xv = NULL;
+		enum race_mode mode = (enum race_mode)(round % 3);
+		uint64_t rev, xrev = 0;
 		int go[2], ea, eb;
 		pid_t pa, pb;
 		char v[16];
@@ -366,14 +392,18 @@ START_TEST(test_object_revision_race)
 				break;
 		}
 		ck_assert_uint_eq(objd_client_revision(cb), rev);
+		ck_assert_int_eq(objd_get_meta(ca, "x", &xv, &xrev), OBJD_OK);
+		objd_value_free(xv);
 		/* Each writes a key of its own at that revision: keys
 		 * apart, only the object's revision can tell. A value new
 		 * each round: the same one again would change nothing.
-		 * Every other round the batch comes in two pieces. */
+		 * Every third round the batch comes in two pieces, and
+		 * every third in two whose condition is on x, which both
+		 * set. */
 		ck_assert_int_eq(pipe(go), 0);
 		snprintf(v, sizeof(v), "%d", round);
-		pa = batch_at_async(ca, go[0], "from_a", v, rev, round % 2);
-		pb = batch_at_async(cb, go[0], "from_b", v, rev, round % 2);
+		pa = batch_at_async(ca, go[0], "from_a", v, rev, mode, xrev);
+		pb = batch_at_async(cb, go[0], "from_b", v, rev, mode, xrev);
 		ck_assert_int_eq(write(go[1], "gg", 2), 2);
 		close(go[0]);
 		close(go[1]);
@@ -387,7 +417,7 @@ START_TEST(test_object_revision_race)
 		wins_a += ea == OBJD_OK;
 		wins_b += eb == OBJD_OK;
 	}
-	ck_assert_int_eq(wins_a + wins_b, 20);
+	ck_assert_int_eq(wins_a + wins_b, 21);
 }
 END_TEST
 
