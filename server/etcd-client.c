@@ -643,8 +643,19 @@ call_done(struct etcd_xfer *x, CURLcode result)
 		return;
 	}
 	if (x->grpc_status == -1) {
-		snprintf(why, sizeof(why),
-		    "HTTP status %ld without grpc-status", http);
+		long version = 0;
+
+		/* gRPC is HTTP/2 only: over TLS, if ALPN did not agree h2,
+		 * the member's HTTP/1.1 side answered. */
+		curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &version);
+		if (version != 0 && version != CURL_HTTP_VERSION_2_0)
+			snprintf(why, sizeof(why),
+			    "HTTP status %ld over HTTP/1.x: the member did not "
+			    "agree to HTTP/2 (TLS's ALPN h2)",
+			    http);
+		else
+			snprintf(why, sizeof(why),
+			    "HTTP status %ld without grpc-status", http);
 		call_retry(x, why, http != 503 && http != 502);
 		return;
 	}
