@@ -865,6 +865,10 @@ struct txn {
 	struct txn_key inline_keys[TXN_INLINE_KEYS];
 	/* The lease the keys it sets take (batch_lease); 0: none. */
 	uint64_t deadline, holder;
+	/* Batch.if_object_revision, checked here (txn_check_object) and,
+	 * for a backend that others write too, where the change is made. */
+	bool object_compared;
+	uint64_t object_revision;
 };
 void txn_init(struct txn *t);
 void txn_free(struct txn *t);

@@ -258,9 +258,10 @@ const struct options_entry options_table[] = {
 	    .to.path = &etcd_mode.endpoints,
 	    .heading = "Many hosts (see objd(8)):",
 	    .help = "keep the object in etcd v3 at these\n"
-	            "http:// endpoints: every objd given the\n"
-	            "same endpoints and prefix serves the\n"
-	            "same object; the file becomes a cache" },
+	            "http:// or https:// endpoints: every\n"
+	            "objd given the same endpoints and prefix\n"
+	            "serves the same object; the file becomes\n"
+	            "a cache" },
 	{ .name = "etcd-prefix",
 	    .kind = OPTIONS_PATH,
 	    .in_file = true,
@@ -290,6 +291,36 @@ const struct options_entry options_table[] = {
 	    .arg = "PATH",
 	    .to.path = &etcd_mode.password_file,
 	    .help = "where etcd's password for --etcd-user is" },
+	{ .name = "etcd-cacert",
+	    .kind = OPTIONS_PATH,
+	    .in_file = true,
+	    .arg = "PATH",
+	    .to.path = &etcd_mode.cacert,
+	    .help = "https:// endpoints: check the members'\n"
+	            "certificates against this CA (PEM;\n"
+	            "default: the system's)" },
+	{ .name = "etcd-cert",
+	    .kind = OPTIONS_PATH,
+	    .in_file = true,
+	    .arg = "PATH",
+	    .to.path = &etcd_mode.cert,
+	    .help = "https:// endpoints: objd's client\n"
+	            "certificate (PEM), with --etcd-key" },
+	{ .name = "etcd-key",
+	    .kind = OPTIONS_PATH,
+	    .in_file = true,
+	    .arg = "PATH",
+	    .to.path = &etcd_mode.key,
+	    .help = "the key of --etcd-cert (PEM)" },
+	{ .name = "max-staleness",
+	    .kind = OPTIONS_SECONDS,
+	    .in_file = true,
+	    .arg = "SECONDS",
+	    .max_seconds = 86400 * 365,
+	    .to.seconds = &etcd_mode.max_staleness,
+	    .help = "refuse reads once etcd has not been\n"
+	            "heard from for SECONDS (default 0 =\n"
+	            "no limit)" },
 	{ .name = NULL },
 };
 
