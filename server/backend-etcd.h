@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: ISC */
-/* backend-etcd.h: etcd v3 as objd's backend (../shared/FLEET.md).
+/* backend-etcd.h: etcd v3 as objd's backend (objd(8), "Many hosts").
  *
  * Key mapping under the prefix P (default "/objd/"): each top-level objd
  * key is the etcd key "P k/KEY" holding the entry's value bytes (the

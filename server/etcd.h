@@ -12,7 +12,8 @@
  *
  * Every call carries the metadata `hasleader: true`, so that a member
  * cut off from its cluster ends a watch instead of serving it from its
- * stale state forever (../shared/FLEET.md, "Failures").
+ * stale state forever (etcd answers such a watch with gRPC code 14,
+ * "no leader").
  *
  * Callbacks run from the loop, never from inside curl: a callback may
  * start calls, and may close its own watch or cancel other calls. */

@@ -3,7 +3,8 @@
  *
  * Each member gets free client and peer ports and a data folder under a
  * temporary folder (on /dev/shm when there is one: etcd fsyncs its WAL
- * on every commit), and runs with the timings of ../shared/FLEET.md:
+ * on every commit), and runs with the flags objd(8) recommends and short
+ * timings:
  * --heartbeat-interval 50 --election-timeout 500 --pre-vote and a
  * progress notification every second. The members die with the process
  * that started them (PR_SET_PDEATHSIG); etcd_cluster_stop kills what is
