@@ -41,6 +41,7 @@ enum ctl_opt_id {
 	OPT_FIX,
 	OPT_TTL,
 	OPT_AT,
+	OPT_CONSISTENT,
 	OPT_HELP,
 	OPT_VERSION
 };
@@ -86,6 +87,8 @@ static const struct ctl_opt ctl_opts[] = {
 	    "set: the keys expire SECONDS later (fractions allowed)" },
 	{ "at", 0, "REV", OPT_AT, false,
 	    "get: the object or KEY as it was at revision REV" },
+	{ "consistent", 0, NULL, OPT_CONSISTENT, false,
+	    "get: after a quorum read of etcd (objd --etcd)" },
 	{ "help", 'h', NULL, OPT_HELP, true, "print this help" },
 	{ "version", 0, NULL, OPT_VERSION, true, "print objctl's version" },
 };
@@ -95,7 +98,8 @@ static const struct ctl_opt ctl_opts[] = {
 static const struct ctl_cmd ctl_cmds[] = {
 	{ "get", 0, 1, "[OPTIONS] [KEY]",
 	    "print the whole object, or the value of KEY",
-	    (1u << OPT_META) | (1u << OPT_AT), cmd_get, true },
+	    (1u << OPT_META) | (1u << OPT_AT) | (1u << OPT_CONSISTENT), cmd_get,
+	    true },
 	{ "set", 1, -1, "[OPTIONS] KEY VALUE...",
 	    "set keys in one atomic change",
 	    (1u << OPT_STRING) | (1u << OPT_STDIN) | (1u << OPT_TTL) |
@@ -389,6 +393,9 @@ ctl_apply_opt(struct ctl *ctl, const struct ctl_cmd *cmd,
 		if (ctl->at == 0)
 			return ctl_err(CTL_USAGE,
 			    "--at wants a revision from 1 on");
+		return 0;
+	case OPT_CONSISTENT:
+		ctl->consistent = true;
 		return 0;
 	case OPT_HELP:
 		if (cmd != NULL)

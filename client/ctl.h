@@ -42,6 +42,7 @@ struct ctl {
 	bool merge;       /* load --merge */
 	uint64_t ttl_ms;  /* set --ttl SECONDS; 0: none */
 	uint64_t at;      /* get --at REV; 0: now */
+	bool consistent;  /* get --consistent */
 	bool fix;         /* check --fix */
 	const char *file; /* --file: read this file, not objd */
 	struct ctl_file offline;

@@ -52,6 +52,7 @@ struct objd_client {
 	uint64_t last_id;
 	uint64_t answered_id; /* of the last request answered */
 	uint64_t revision;
+	bool consistent; /* objd_client_set_consistent */
 	/* The id of the watch this connection follows, or 0: a watching
 	 * connection only reads events. */
 	uint64_t watch_id;
@@ -498,6 +499,12 @@ objd_client_fd(const objd_client *c)
 	return c->fd;
 }
 
+void
+objd_client_set_consistent(objd_client *c, bool on)
+{
+	c->consistent = on;
+}
+
 const char *
 objd_strerror(int status)
 {
@@ -632,6 +639,7 @@ client_get(objd_client *c, const char *key, uint64_t at, Objd__Value **value,
 	get.n_keys = 1;
 	get.keys = keys;
 	get.at_revision = at;
+	get.consistent = c->consistent && at == 0;
 	req.op_case = OBJD__REQUEST__OP_GET;
 	req.get = &get;
 	status = objd_call(c, &req, &resp);
@@ -711,6 +719,7 @@ objd_get_all_at(objd_client *c, uint64_t at, Objd__Response **resp)
 	int status;
 
 	get.at_revision = at;
+	get.consistent = c->consistent && at == 0;
 	req.op_case = OBJD__REQUEST__OP_GET;
 	req.get = &get;
 	status = objd_call(c, &req, resp);

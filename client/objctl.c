@@ -39,6 +39,7 @@ ctl_connect(struct ctl *ctl)
 	    sizeof(err));
 	if (status != OBJD_OK)
 		return ctl_err(status, "%s", err);
+	objd_client_set_consistent(ctl->client, ctl->consistent);
 	return OBJD_OK;
 }
 
@@ -128,6 +129,9 @@ cmd_get(struct ctl *ctl, int argc, char **argv)
 
 	if (argc == 0 && ctl->meta)
 		return ctl_err(CTL_USAGE, "usage: objctl get --meta KEY");
+	if (ctl->consistent && ctl->at != 0)
+		return ctl_err(CTL_USAGE,
+		    "--consistent reads now: not with --at");
 	if (argc == 0)
 		return ctl_get_all(ctl);
 	if ((status = ctl_key_arg(argv[0], &path)) != 0)

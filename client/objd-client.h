@@ -98,6 +98,12 @@ uint64_t objd_client_revision(const objd_client *c);
 /* The connection's descriptor (-1 if there is none), to wait on while
  * holding keys (objd_hold): it turns readable when objd closes it. */
 int objd_client_fd(const objd_client *c);
+/* Makes c's reads of now (objd_get, objd_get_meta, objd_get_ttl,
+ * objd_get_all) consistent, or plain again: objd answers only once it
+ * holds every change its backend had when the read came (with etcd:
+ * after a quorum read; OBJD_FAILED when etcd cannot be reached). Reads
+ * at a revision are not affected. */
+void objd_client_set_consistent(objd_client *c, bool on);
 /* A short description of a status code ("not found"). */
 const char *objd_strerror(int status);
 

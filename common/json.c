@@ -12,18 +12,12 @@
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "json.h"
 #include "pbcheck.h"
 #include "utf8.h"
 #include "value.h"
 #include "xmalloc.h"
-
-/* A growing NUL-terminated string. */
-struct buf {
-	char *p;
-	size_t len;
-	size_t cap;
-};
 
 /* One member of a JSON object about to be written. */
 struct member {
@@ -47,20 +41,11 @@ static const char b64_alphabet[] =
 
 static void emit_value(struct buf *, const Objd__Value *, int, unsigned);
 
+/* JSON text is a NUL-terminated string at every step. */
 static void
 buf_add(struct buf *b, const char *s, size_t n)
 {
-	if (b->cap - b->len <= n) {
-		size_t cap = b->cap ? b->cap : 64;
-
-		while (cap - b->len <= n)
-			cap *= 2;
-		b->p = xrealloc(b->p, cap);
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
+	buf_put_text(b, s, n);
 }
 
 static void
@@ -73,16 +58,6 @@ static void
 buf_addc(struct buf *b, char c)
 {
 	buf_add(b, &c, 1);
-}
-
-/* Returns the text, never NULL, and leaves b empty. */
-static char *
-buf_take(struct buf *b)
-{
-	char *p = b->p ? b->p : xstrdup("");
-
-	memset(b, 0, sizeof(*b));
-	return p;
 }
 
 /* Escapes as Python's json.dumps(ensure_ascii=False) does, and DEL too,
@@ -316,8 +291,8 @@ emit_bytes(struct buf *b, const ProtobufCBinaryData *bin, int indent,
 	struct buf text = { 0 };
 
 	emit_base64(&text, bin->data, bin->len);
-	emit_special(b, "$bytes", text.p, indent, level);
-	free(text.p);
+	emit_special(b, "$bytes", (char *)text.data, indent, level);
+	free((char *)text.data);
 }
 
 static void
@@ -376,7 +351,7 @@ json_from_value(const Objd__Value *v, int indent)
 	struct buf b = { 0 };
 
 	emit_value(&b, v, indent < 0 ? 0 : indent, 0);
-	return buf_take(&b);
+	return buf_take_text(&b);
 }
 
 char *
@@ -391,7 +366,7 @@ json_from_entries(Objd__Entry *const *entries, size_t n, int indent)
 	}
 	emit_object(&b, mem, n, indent < 0 ? 0 : indent, 0);
 	free(mem);
-	return buf_take(&b);
+	return buf_take_text(&b);
 }
 
 static int
@@ -457,8 +432,8 @@ conv_fail(struct conv *c, const char *fmt, ...)
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	snprintf(c->err, c->errlen, "%s (at %s%s)", why,
-	    c->path.len == 0 || c->path.p[0] == '[' ? "." : "",
-	    c->path.len > 0 ? c->path.p : "");
+	    c->path.len == 0 || c->path.data[0] == '[' ? "." : "",
+	    c->path.len > 0 ? (char *)c->path.data : "");
 	return NULL;
 }
 
@@ -484,8 +459,8 @@ static void
 path_pop(struct conv *c, size_t len)
 {
 	c->path.len = len;
-	if (c->path.p != NULL)
-		c->path.p[len] = '\0';
+	if (c->path.data != NULL)
+		c->path.data[len] = '\0';
 }
 
 static Objd__Value *
@@ -688,7 +663,7 @@ json_parse(const char *text, size_t len, char *err, size_t errlen, bool *syntax)
 	v = conv_value(&c, j, 1);
 	*syntax = false;
 	json_decref(j);
-	free(c.path.p);
+	free(c.path.data);
 	return v;
 }
 

@@ -718,38 +718,6 @@ objfile_scan(const uint8_t *buf, size_t len, const struct scan_ops *ops,
 
 /* The encoders: what objd writes, byte for byte. */
 
-void
-buf_reserve(struct buf *b, size_t more)
-{
-	if (b->len + more <= b->cap)
-		return;
-	while (b->len + more > b->cap)
-		b->cap = b->cap ? b->cap * 2 : 4096;
-	b->data = xrealloc(b->data, b->cap);
-}
-
-void
-buf_release(struct buf *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof(*b));
-}
-
-void
-buf_put(struct buf *b, const void *p, size_t len)
-{
-	buf_reserve(b, len);
-	memcpy(b->data + b->len, p, len);
-	b->len += len;
-}
-
-void
-buf_put_varint(struct buf *b, uint64_t v)
-{
-	buf_reserve(b, VARINT_MAX_LEN);
-	b->len += varint_encode(b->data + b->len, v);
-}
-
 /* The size of a map entry's payload, without its own tag and length. */
 static size_t
 entry_body_size(size_t keylen, size_t vallen, uint64_t revision,

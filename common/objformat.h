@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "framing.h"
 #include "pbwire.h"
 
@@ -68,19 +69,6 @@
 /* The value of a deleted key: a Value whose only member is an empty
  * Tombstone (PBW_VALUE_TOMBSTONE). */
 extern const uint8_t objfile_tombstone[2];
-
-/* A growable byte buffer, which the encoders append to. */
-struct buf {
-	uint8_t *data;
-	size_t len, cap;
-};
-/* Makes room for more bytes after len. */
-void buf_reserve(struct buf *b, size_t more);
-/* Frees the bytes: a buffer that grew for a burst must not hold its
- * peak for ever. */
-void buf_release(struct buf *b);
-void buf_put(struct buf *b, const void *p, size_t len);
-void buf_put_varint(struct buf *b, uint64_t v);
 
 /* A key's lease, as a map entry carries it (0: none). */
 struct objformat_lease {

@@ -318,7 +318,7 @@ access_parse_group(const char *arg, gid_t *gid, char *err, size_t errlen)
 void
 access_check_setup(bool socket_from_systemd)
 {
-	bool open = (server.socket_mode & 0066) != 0;
+	bool open = (options.socket_mode & 0066) != 0;
 
 	if (socket_from_systemd)
 		return;
@@ -326,10 +326,10 @@ access_check_setup(bool socket_from_systemd)
 		log_warnx("--socket-mode %04o lets other users connect, but "
 		          "no --allow-ro or --allow-rw admits them: they will "
 		          "be denied",
-		    (unsigned)server.socket_mode);
+		    (unsigned)options.socket_mode);
 	else if (!open && access_admits_others())
 		log_warnx("--allow-ro and --allow-rw name other users, but "
 		          "the socket is mode %04o: only root and uid %ld can "
 		          "connect (see --socket-mode)",
-		    (unsigned)server.socket_mode, (long)geteuid());
+		    (unsigned)options.socket_mode, (long)geteuid());
 }

@@ -28,6 +28,7 @@
 #include <event2/event.h>
 
 #include "backend-etcd.h"
+#include "clock.h"
 #include "etcd.h"
 #include "log.h"
 #include "objd.h"
@@ -40,6 +41,7 @@
 #define WATCH_CATCH_UP 5.0
 
 struct fetch;
+struct barrier;
 
 static const struct timeval catch_up_tv = { (time_t)WATCH_CATCH_UP, 0 };
 
@@ -92,6 +94,18 @@ struct etcd_backend {
 	struct etcd_call *fetch_call;
 	struct event *fetch_retry;
 	bool fetched; /* over: load takes it */
+
+	/* Consistent reads: their quorum Ranges out, then their wait for
+	 * the cache to reach the revision etcd gave. */
+	struct barrier *barriers;
+	struct event *barrier_check;
+
+	/* --max-staleness: reads are refused past it without contact;
+	 * the timer asks the watch for a word meanwhile, so that a quiet
+	 * cluster is not taken for a lost one. */
+	double max_staleness;
+	double loaded_at; /* wall clock of the last load that read etcd */
+	struct event *heartbeat;
 };
 
 static struct etcd_backend *
@@ -164,6 +178,7 @@ store_empty(struct store *s)
 }
 
 static void batch_done(struct etcd_backend *eb);
+static void barriers_soon(struct etcd_backend *eb);
 static void resync(struct etcd_backend *eb);
 
 /* Whether seq was answered unknown; forgets it. */
@@ -323,10 +338,14 @@ on_watch(const Etcdserverpb__WatchResponse *r, void *arg)
 		if (eb->b != NULL && eb->waiting_watch && seq >= eb->last_seq)
 			batch_done(eb);
 	}
-	/* A progress notification: everything up to it is delivered. */
+	/* A progress notification: everything up to it is delivered. Not
+	 * the answer to a progress request (watch id -1): etcd 3.4.23
+	 * sends that at once, ahead of events still on their way (etcd
+	 * issue 15220); it only tells that etcd is there. */
 	if (r->n_events == 0 && r->header != NULL && !r->created &&
-	    r->header->revision > eb->applied)
+	    r->watch_id != -1 && r->header->revision > eb->applied)
 		eb->applied = r->header->revision;
+	barriers_soon(eb);
 }
 
 /* The watch is opened again after a wait that doubles while it keeps
@@ -370,6 +389,7 @@ batch_done(struct etcd_backend *eb)
 			b->revision = b->txns[i].revision;
 	eb->be.hooks->committed(b);
 	flush_held(eb);
+	barriers_soon(eb);
 	if (eb->resync_pending) {
 		eb->resync_pending = false;
 		resync(eb);
@@ -892,6 +912,7 @@ fetch_done(struct etcd_backend *eb, struct fetch *f)
 	}
 	eb->loaded = true;
 	watch_open(eb);
+	barriers_soon(eb);
 }
 
 static void fetch_next(struct etcd_backend *eb);
@@ -1036,6 +1057,8 @@ etcd_load(struct backend *be, struct store *s, bool recover, char *err,
 	}
 	fetch_cancel(eb);
 	fetch_done(eb, &f);
+	/* The private client's contact is not the backend's. */
+	eb->loaded_at = now_wall();
 	rc = BACKEND_LOAD_OK;
 out:
 	fetch_free(&f);
@@ -1060,6 +1083,190 @@ resync(struct etcd_backend *eb)
 	}
 	eb->resyncs++;
 	fetch_start(eb);
+}
+
+/* A consistent read (read_barrier): a quorum Range gives the revision
+ * of the object's last change in etcd, and the read is let through once
+ * the cache holds it, as Kubernetes serves consistent reads from its
+ * watch cache. The Range reads the meta key, which every change writes,
+ * rather than count_only for the cluster's revision: a revision outside
+ * the prefix reaches the cache only with the next periodic progress
+ * notification (etcd 3.4's answer to a progress request may overtake
+ * events, so it cannot stand in), and the object's own revision comes
+ * with the watch's events at once. */
+struct barrier {
+	struct etcd_backend *eb;
+	struct barrier *next, **prevp;
+	backend_barrier_cb done;
+	void *arg;
+	struct etcd_call *call; /* the quorum Range, while out */
+	struct event *timer;    /* the wait for the cache, once it has rev */
+	int64_t rev; /* the object's in etcd; -1 until the Range answers */
+};
+
+/* Whether the store served holds everything etcd had at rev: the watch
+ * brought it, and nothing it brought waits to be applied (others'
+ * changes held behind an own batch, an own batch the watch showed, a
+ * resync being read or not yet loaded). */
+static bool
+cache_holds(const struct etcd_backend *eb, int64_t rev)
+{
+	return eb->loaded && eb->fetching == NULL && eb->nheld == 0 &&
+	    !(eb->b != NULL && eb->seen_seq >= eb->first_seq) &&
+	    eb->applied >= rev;
+}
+
+static void
+barrier_end(struct barrier *br, bool ok, const char *why)
+{
+	if (br->call != NULL)
+		etcd_call_cancel(br->call);
+	if (br->timer != NULL)
+		event_free(br->timer);
+	if ((*br->prevp = br->next) != NULL)
+		br->next->prevp = br->prevp;
+	br->done(br->arg, ok, why);
+	free(br);
+}
+
+/* Lets through every barrier the cache has reached. Run from an event
+ * of its own, after whatever changed the cache: a reload swaps a
+ * resync's state in only after load returns. */
+static void
+on_barrier_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct etcd_backend *eb = arg;
+	struct barrier *br, *next;
+
+	for (br = eb->barriers; br != NULL; br = next) {
+		next = br->next;
+		if (br->rev >= 0 && cache_holds(eb, br->rev))
+			barrier_end(br, true, NULL);
+	}
+}
+
+static void
+barriers_soon(struct etcd_backend *eb)
+{
+	if (eb->barriers != NULL)
+		event_active(eb->barrier_check, EV_TIMEOUT, 0);
+}
+
+static void
+on_barrier_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct barrier *br = arg;
+	char why[256];
+
+	snprintf(why, sizeof(why),
+	    "objd's cache did not reach the object's revision in etcd, %" PRId64
+	    ", in %.0f s (it holds %" PRId64 "): its watch of etcd lags",
+	    br->rev, br->eb->ecfg.call_timeout, br->eb->applied);
+	barrier_end(br, false, why);
+}
+
+static void
+on_barrier_range(const struct etcd_reply *r, void *arg)
+{
+	struct barrier *br = arg;
+	struct etcd_backend *eb = br->eb;
+	const Etcdserverpb__RangeResponse *rr =
+	    (const Etcdserverpb__RangeResponse *)r->msg;
+	struct timeval tv;
+	char why[700];
+
+	br->call = NULL;
+	if (r->status != ETCD_OK || rr->header == NULL) {
+		snprintf(why, sizeof(why),
+		    "etcd is unreachable: a quorum read failed (%s)%s%s",
+		    r->message ? r->message : "no answer",
+		    r->endpoint ? " at " : "", r->endpoint ? r->endpoint : "");
+		barrier_end(br, false, why);
+		return;
+	}
+	/* No meta key: nothing was ever written under the prefix. */
+	br->rev = rr->n_kvs == 1 ? rr->kvs[0]->mod_revision : 0;
+	if (rr->header->revision > eb->newest)
+		eb->newest = rr->header->revision;
+	if (cache_holds(eb, br->rev)) {
+		barrier_end(br, true, NULL);
+		return;
+	}
+	tv.tv_sec = (time_t)eb->ecfg.call_timeout;
+	tv.tv_usec =
+	    (suseconds_t)((eb->ecfg.call_timeout - (double)tv.tv_sec) * 1e6);
+	if ((br->timer = evtimer_new(eb->base, on_barrier_timeout, br)) == NULL)
+		fatalx("etcd: out of resources");
+	evtimer_add(br->timer, &tv);
+}
+
+static void
+etcd_read_barrier(struct backend *be, backend_barrier_cb done, void *arg)
+{
+	struct etcd_backend *eb = EB(be);
+	struct barrier *br = xcalloc(1, sizeof(*br));
+	Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
+
+	br->eb = eb;
+	br->rev = -1;
+	br->done = done;
+	br->arg = arg;
+	if ((br->next = eb->barriers) != NULL)
+		br->next->prevp = &br->next;
+	br->prevp = &eb->barriers;
+	eb->barriers = br;
+	/* Linearizable (not serializable): the meta key as a quorum has
+	 * it. keys_only: its value is not wanted. */
+	req.key.data = (uint8_t *)eb->meta;
+	req.key.len = eb->metalen;
+	req.keys_only = true;
+	br->call = etcd_range(eb->client, &req, on_barrier_range, br);
+}
+
+/* The wall clock of the last word from etcd, 0 if none yet. */
+static double
+last_contact(const struct etcd_backend *eb)
+{
+	struct etcd_stats es;
+
+	etcd_stats(eb->client, &es);
+	return es.last_contact > eb->loaded_at ? es.last_contact
+	                                       : eb->loaded_at;
+}
+
+static bool
+etcd_readable(const struct backend *be, char *err, size_t errlen)
+{
+	const struct etcd_backend *eb = EB(be);
+	double last, ago;
+
+	if (eb->max_staleness <= 0)
+		return true;
+	if ((last = last_contact(eb)) == 0) {
+		snprintf(err, errlen,
+		    "etcd is unreachable and objd has not reached it since it "
+		    "started: its copy may be older than --max-staleness "
+		    "%g s allows",
+		    eb->max_staleness);
+		return false;
+	}
+	if ((ago = now_wall() - last) <= eb->max_staleness)
+		return true;
+	snprintf(err, errlen,
+	    "etcd is unreachable: objd's copy is stale, %.0f s without "
+	    "contact, past --max-staleness %g s",
+	    ago, eb->max_staleness);
+	return false;
+}
+
+static void
+on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+	struct etcd_backend *eb = arg;
+
+	if (eb->watch != NULL &&
+	    now_wall() - last_contact(eb) >= eb->max_staleness / 4)
+		etcd_watch_progress(eb->watch);
 }
 
 static bool
@@ -1108,6 +1315,11 @@ etcd_close(struct backend *be)
 	struct etcd_backend *eb = EB(be);
 
 	etcd_settle(be);
+	while (eb->barriers != NULL)
+		barrier_end(eb->barriers, false, "objd is stopping");
+	event_free(eb->barrier_check);
+	if (eb->heartbeat != NULL)
+		event_free(eb->heartbeat);
 	fetch_cancel(eb);
 	etcd_free(eb->client);
 	event_free(eb->fetch_retry);
@@ -1118,6 +1330,9 @@ etcd_close(struct backend *be)
 	free(eb->meta);
 	free((char *)eb->ecfg.endpoints);
 	free((char *)eb->ecfg.user);
+	free((char *)eb->ecfg.cacert);
+	free((char *)eb->ecfg.cert);
+	free((char *)eb->ecfg.key);
 	if (eb->ecfg.password != NULL)
 		explicit_bzero((char *)eb->ecfg.password,
 		    strlen(eb->ecfg.password));
@@ -1145,6 +1360,8 @@ static const struct backend_ops etcd_ops = {
 	.start = etcd_start,
 	.commit = etcd_commit,
 	.settle = etcd_settle,
+	.read_barrier = etcd_read_barrier,
+	.readable = etcd_readable,
 	.load = etcd_load,
 	.outside_replacement = etcd_outside_replacement,
 	.check = etcd_check,
@@ -1179,6 +1396,9 @@ backend_etcd_open(struct event_base *base,
 	eb->ecfg.endpoints = cfg->endpoints;
 	eb->ecfg.user = cfg->user;
 	eb->ecfg.password = cfg->password;
+	eb->ecfg.cacert = cfg->cacert;
+	eb->ecfg.cert = cfg->cert;
+	eb->ecfg.key = cfg->key;
 	eb->ecfg.call_timeout =
 	    cfg->write_timeout > 0 ? cfg->write_timeout : 5.0;
 	if ((eb->client = etcd_new(base, &eb->ecfg, err, errlen)) == NULL) {
@@ -1189,6 +1409,9 @@ backend_etcd_open(struct event_base *base,
 	eb->ecfg.endpoints = xstrdup(cfg->endpoints);
 	eb->ecfg.user = cfg->user ? xstrdup(cfg->user) : NULL;
 	eb->ecfg.password = cfg->password ? xstrdup(cfg->password) : NULL;
+	eb->ecfg.cacert = cfg->cacert ? xstrdup(cfg->cacert) : NULL;
+	eb->ecfg.cert = cfg->cert ? xstrdup(cfg->cert) : NULL;
+	eb->ecfg.key = cfg->key ? xstrdup(cfg->key) : NULL;
 	eb->prefix = xstrdup(prefix);
 	eb->prefixlen = strlen(prefix);
 	eb->kprefix = xasprintf("%sk/", prefix);
@@ -1212,9 +1435,21 @@ backend_etcd_open(struct event_base *base,
 	eb->rewatch = evtimer_new(base, on_rewatch, eb);
 	eb->catch_up = evtimer_new(base, on_catch_up, eb);
 	eb->fetch_retry = evtimer_new(base, on_fetch_retry, eb);
+	eb->barrier_check = event_new(base, -1, 0, on_barrier_check, eb);
 	if (eb->rewatch == NULL || eb->catch_up == NULL ||
-	    eb->fetch_retry == NULL)
+	    eb->fetch_retry == NULL || eb->barrier_check == NULL)
 		fatalx("etcd: out of resources");
+	if ((eb->max_staleness = cfg->max_staleness) > 0) {
+		double every = eb->max_staleness / 4;
+		struct timeval tv = { (time_t)every,
+			(suseconds_t)((every - (double)(time_t)every) * 1e6) };
+
+		eb->heartbeat =
+		    event_new(base, -1, EV_PERSIST, on_heartbeat, eb);
+		if (eb->heartbeat == NULL ||
+		    event_add(eb->heartbeat, &tv) == -1)
+			fatalx("etcd: out of resources");
+	}
 	return &eb->be;
 }
 

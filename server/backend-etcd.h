@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: ISC */
-/* backend-etcd.h: etcd v3 as objd's backend (../shared/FLEET.md).
+/* backend-etcd.h: etcd v3 as objd's backend (objd(8), "Many hosts").
  *
  * Key mapping under the prefix P (default "/objd/"): each top-level objd
  * key is the etcd key "P k/KEY" holding the entry's value bytes (the
@@ -19,7 +19,7 @@
 struct event_base;
 
 struct backend_etcd_config {
-	const char *endpoints; /* comma-separated http:// URLs */
+	const char *endpoints; /* comma-separated http:// or https:// URLs */
 	const char *prefix;    /* NULL: "/objd/" */
 	/* etcd's --max-txn-ops (128) and --max-request-bytes (1.5 MiB):
 	 * a request past them is refused whole, never split. 0: etcd's
@@ -30,6 +30,11 @@ struct backend_etcd_config {
 	double write_timeout;
 	/* etcd's authentication, or NULL. */
 	const char *user, *password;
+	/* Reads are refused once etcd has not been heard from for this
+	 * long (seconds); 0: never. */
+	double max_staleness;
+	/* TLS files for https:// endpoints (etcd_config), or NULL. */
+	const char *cacert, *cert, *key;
 };
 
 #define BACKEND_ETCD_PREFIX "/objd/"
@@ -68,6 +73,10 @@ struct etcd_mode {
 	size_t max_txn_ops;        /* --etcd-max-txn-ops */
 	const char *user;          /* --etcd-user */
 	const char *password_file; /* --etcd-password-file */
+	double max_staleness;      /* --max-staleness */
+	const char *cacert;        /* --etcd-cacert */
+	const char *cert;          /* --etcd-cert */
+	const char *key;           /* --etcd-key */
 };
 extern struct etcd_mode etcd_mode;
 /* The etcd backend, with the cluster's state loaded into server.store

@@ -178,7 +178,7 @@ file_start(struct backend *be, char *err, size_t errlen)
 	struct file_backend *fb = (struct file_backend *)be;
 	struct timeval second = { 1, 0 };
 
-	if (server.fsync != FSYNC_INTERVAL)
+	if (options.fsync != FSYNC_INTERVAL)
 		return true;
 	fb->sync_timer =
 	    event_new(server.base, -1, EV_PERSIST, file_sync_cb, fb);
@@ -287,7 +287,7 @@ file_compact(struct backend *be, const struct store *s, char *err,
 		return false;
 	}
 	fb->compact_began = now_monotonic();
-	log_info("compacting %s: %llu bytes for %zu keys", server.file_path,
+	log_info("compacting %s: %llu bytes for %zu keys", options.file_path,
 	    (unsigned long long)objfile_stats(fb->f)->file_size,
 	    store_count(s));
 	return true;
@@ -323,7 +323,7 @@ file_child_exited(struct backend *be)
 		be->hooks->snapshot_done(false, err);
 		return;
 	}
-	log_info("compacted %s to %llu bytes in %.1f ms", server.file_path,
+	log_info("compacted %s to %llu bytes in %.1f ms", options.file_path,
 	    (unsigned long long)objfile_stats(fb->f)->file_size,
 	    (now_monotonic() - fb->compact_began) * 1e3);
 	be->hooks->snapshot_done(true, NULL);

@@ -120,6 +120,9 @@ struct backend_batch {
 
 struct backend;
 
+/* The end of a backend's read barrier: ok, or why not. */
+typedef void (*backend_barrier_cb)(void *arg, bool ok, const char *error);
+
 /* What the loop offers the backend: the backend's only way to tell
  * the rest of objd that something happened. */
 struct backend_hooks {
@@ -190,6 +193,20 @@ struct backend_ops {
 	 * committed hook before returning: for stopping, and before
 	 * anything replaces the state the batch rests on. */
 	void (*settle)(struct backend *be);
+	/* A consistent read's barrier: calls done(arg, true, NULL) from the
+	 * loop, never from inside the call, once the state served holds
+	 * every change the backend had committed when it was called (etcd:
+	 * a quorum read of the object's revision there, then the cache
+	 * reaching it), or
+	 * done(arg, false, why) if that cannot be known; at close at the
+	 * latest. NULL for a backend whose state is the one served (the
+	 * file: a plain read is consistent). */
+	void (*read_barrier)(struct backend *be, backend_barrier_cb done,
+	    void *arg);
+	/* Whether reads may be served from the state served: false with
+	 * err once it may be too old (etcd: no contact for
+	 * --max-staleness). NULL: always. */
+	bool (*readable)(const struct backend *be, char *err, size_t errlen);
 
 	/* Reads the whole state into the empty store s, with its revision.
 	 * recover (at start): a torn end of the file is cut back and

@@ -313,7 +313,7 @@ void
 batch_init(void)
 {
 	batch.seed = store_random_seed(&batch);
-	if (server.fsync == FSYNC_ALWAYS) {
+	if (options.fsync == FSYNC_ALWAYS) {
 		/* Only syncs on the sync thread make commits wait. */
 		rejoin.timer_fd =
 		    timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);

@@ -105,21 +105,14 @@ compact_maybe(void)
 }
 
 void
-handle_compact(struct conn *c, const Objd__Request *req)
+compact_now(const struct ticket *waiter)
 {
-	if (backend->ops->compact == NULL) {
-		/* Nothing of objd's own to compact. */
-		reply_status(c, req->id, OBJD__STATUS__OK, NULL);
-		return;
-	}
 	if (compact.n == compact.cap) {
 		compact.cap = compact.cap ? compact.cap * 2 : 4;
 		compact.waiters = xreallocarray(compact.waiters, compact.cap,
 		    sizeof(*compact.waiters));
 	}
-	/* Like a write, the client waits for its answer before its next
-	 * request is read. */
-	compact.waiters[compact.n++] = block_park(c, req->id, BLOCK_ALONE);
+	compact.waiters[compact.n++] = *waiter;
 	compact_start();
 }
 

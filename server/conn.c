@@ -280,7 +280,7 @@ conn_refusal(char *why, size_t len)
 	snprintf(why, len,
 	    "objd serves at most %zu clients at once (--max-clients); try "
 	    "again later",
-	    server.clients_max);
+	    options.clients_max);
 }
 
 /* Tells a client over --max-clients why, in an answer to no request
@@ -365,7 +365,7 @@ conn_accept(int fd)
 		c->uid = cred.uid;
 		c->gid = cred.gid;
 	}
-	if (server.nconns >= server.clients_max && !conn_refuse_early(c, fd))
+	if (server.nconns >= options.clients_max && !conn_refuse_early(c, fd))
 		return NULL;
 	c->access = access_of_peer(fd, c->uid, c->gid);
 	c->fd = fd;
@@ -491,9 +491,9 @@ conn_idle_timeout(void)
 {
 	struct timeval tv;
 
-	tv.tv_sec = (time_t)server.client_idle_timeout;
+	tv.tv_sec = (time_t)options.client_idle_timeout;
 	tv.tv_usec =
-	    (suseconds_t)((server.client_idle_timeout - (double)tv.tv_sec) *
+	    (suseconds_t)((options.client_idle_timeout - (double)tv.tv_sec) *
 	        1e6);
 	return tv;
 }
@@ -514,7 +514,7 @@ conn_finish(struct conn *c)
 		conn_gone(c);
 		return;
 	}
-	if (server.client_idle_timeout > 0 && !c->refused) {
+	if (options.client_idle_timeout > 0 && !c->refused) {
 		tv = conn_idle_timeout();
 		conn_set_write_timeout(c, &tv);
 	}
@@ -812,7 +812,7 @@ static void
 conn_watch_idle(struct conn *c)
 {
 	struct timeval tv;
-	bool partial = server.client_idle_timeout > 0 && !c->eof &&
+	bool partial = options.client_idle_timeout > 0 && !c->eof &&
 	    c->pending == 0 && !c->paused && conn_input_len(c) > 0;
 
 	/* A closing client has its own timeout (conn_finish). */
@@ -927,7 +927,7 @@ conn_process(struct conn *c)
 {
 	size_t have, header_len, body_len;
 	enum frame_status st;
-	size_t max = server.frame_max;
+	size_t max = options.frame_max;
 	char why[128];
 
 	if (c->refused) {
@@ -946,7 +946,7 @@ conn_process(struct conn *c)
 		have = conn_input_len(c);
 		if (have == 0)
 			break;
-		if (conn_output_len(c) >= server.client_output_max) {
+		if (conn_output_len(c) >= options.client_output_max) {
 			conn_pause(c);
 			break;
 		}
@@ -1013,7 +1013,7 @@ conn_handle_input(void)
 			break;
 		if (c->access != ACCESS_NONE && conn_input_len(c) > 0 &&
 		    prefetch_frame_slot(server.store, c->in + c->in_off,
-		        conn_input_len(c), server.frame_max, &hashes[n]))
+		        conn_input_len(c), options.frame_max, &hashes[n]))
 			n++;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -1104,7 +1104,7 @@ conn_written(struct conn *c)
 		conn_stop_writing(c);
 	if (c->closing && c->pending == 0 && left == 0)
 		conn_gone(c);
-	else if (c->paused && left <= server.client_output_max / 2) {
+	else if (c->paused && left <= options.client_output_max / 2) {
 		c->paused = false;
 		conn_release(c);
 	}
@@ -1320,14 +1320,14 @@ conn_output_over_budget(void)
 {
 	struct conn *c;
 
-	while (conn_output_total > server.output_total_max &&
+	while (conn_output_total > options.output_total_max &&
 	    (c = conn_output_largest()) != NULL) {
 		log_warnx("dropping client %llu (pid %ld, uid %ld): it has not "
 		          "read %zu bytes of answers, and the answers no "
 		          "client has read are over %zu bytes "
 		          "(--max-output-total)",
 		    (unsigned long long)c->serial, (long)c->pid, (long)c->uid,
-		    c->out_counted, server.output_total_max);
+		    c->out_counted, options.output_total_max);
 		conn_gone(c);
 	}
 }
@@ -1338,7 +1338,7 @@ static void
 conn_output_added(struct conn *c)
 {
 	conn_output_count(c);
-	if (conn_output_total > server.output_total_max)
+	if (conn_output_total > options.output_total_max)
 		conn_output_over_budget();
 	if (c->unflushed || c->gone)
 		return;
@@ -1369,7 +1369,7 @@ conn_timeout_cb(evutil_socket_t fd, short events, void *arg)
 		log_info("closing client %llu (pid %ld): it read none of its "
 		         "last answers for %g seconds",
 		    (unsigned long long)c->serial, (long)c->pid,
-		    server.client_idle_timeout);
+		    options.client_idle_timeout);
 	if (c->refused || c->closing) {
 		conn_gone(c);
 		return;
@@ -1378,7 +1378,7 @@ conn_timeout_cb(evutil_socket_t fd, short events, void *arg)
 	snprintf(why, sizeof(why),
 	    "sent part of a request, then nothing for %g seconds "
 	    "(--client-idle-timeout)",
-	    server.client_idle_timeout);
+	    options.client_idle_timeout);
 	conn_reject(c, 0, why);
 }
 
@@ -1399,7 +1399,7 @@ conn_close_all(void)
 void
 conn_init_limits(void)
 {
-	rlim_t need = (rlim_t)server.clients_max + CONN_REFUSED_MAX + 64;
+	rlim_t need = (rlim_t)options.clients_max + CONN_REFUSED_MAX + 64;
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= need)
@@ -1412,5 +1412,5 @@ conn_init_limits(void)
 	if (rl.rlim_cur < need)
 		log_warnx("objd may open only %llu files (ulimit -n): fewer "
 		          "than the %zu clients of --max-clients can connect",
-		    (unsigned long long)rl.rlim_cur, server.clients_max);
+		    (unsigned long long)rl.rlim_cur, options.clients_max);
 }

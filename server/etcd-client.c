@@ -72,8 +72,8 @@ to_tv(double seconds)
 	return tv;
 }
 
-/* Only http:// endpoints: TLS to etcd is not built yet, and a
- * scheme-less name would make curl guess. */
+/* http:// or https:// endpoints: a scheme-less name would make curl
+ * guess. */
 static bool
 parse_endpoints(struct etcd *e, const char *list, char *err, size_t errlen)
 {
@@ -84,13 +84,19 @@ parse_endpoints(struct etcd *e, const char *list, char *err, size_t errlen)
 
 		if (n == 0)
 			continue;
-		if (strncmp(tok, "http://", 7) != 0 || n == 7) {
+		size_t scheme = strncmp(tok, "http://", 7) == 0 ? 7
+		    : strncmp(tok, "https://", 8) == 0          ? 8
+		                                                : 0;
+
+		if (scheme == 0 || n == scheme) {
 			snprintf(err, errlen,
-			    "etcd endpoint \"%s\" is not an http:// URL", tok);
+			    "etcd endpoint \"%s\" is not an http:// or "
+			    "https:// URL",
+			    tok);
 			free(copy);
 			return false;
 		}
-		while (n > 7 && tok[n - 1] == '/')
+		while (n > scheme && tok[n - 1] == '/')
 			tok[--n] = '\0';
 		e->endpoints = xreallocarray(e->endpoints, e->nendpoints + 1,
 		    sizeof(*e->endpoints));
@@ -212,6 +218,12 @@ etcd_new(struct event_base *base, const struct etcd_config *cfg, char *err,
 	}
 	e->cfg.user = e->user;
 	e->cfg.password = e->password;
+	e->cacert = cfg->cacert ? xstrdup(cfg->cacert) : NULL;
+	e->cert = cfg->cert ? xstrdup(cfg->cert) : NULL;
+	e->key = cfg->key ? xstrdup(cfg->key) : NULL;
+	e->cfg.cacert = e->cacert;
+	e->cfg.cert = e->cert;
+	e->cfg.key = e->key;
 	if (!parse_endpoints(e, cfg->endpoints, err, errlen)) {
 		etcd_free(e);
 		return NULL;
@@ -280,6 +292,9 @@ etcd_free(struct etcd *e)
 	free(e->password);
 	free(e->token);
 	free(e->auth_error);
+	free(e->cacert);
+	free(e->cert);
+	free(e->key);
 	for (i = 0; i < e->nendpoints; i++)
 		free(e->endpoints[i]);
 	free(e->endpoints);
@@ -414,8 +429,16 @@ etcd_xfer_start(struct etcd_xfer *x, const char *method)
 	url = xasprintf("%s%s", e->endpoints[x->endpoint], method);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	free(url);
+	/* h2c straight away to an http:// member; to an https:// one,
+	 * HTTP/2 as TLS's ALPN agrees it (etcd offers h2). */
 	curl_easy_setopt(c, CURLOPT_HTTP_VERSION,
 	    (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+	if (e->cacert != NULL)
+		curl_easy_setopt(c, CURLOPT_CAINFO, e->cacert);
+	if (e->cert != NULL) {
+		curl_easy_setopt(c, CURLOPT_SSLCERT, e->cert);
+		curl_easy_setopt(c, CURLOPT_SSLKEY, e->key);
+	}
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, x->headers);
 	curl_easy_setopt(c, CURLOPT_POST, 1L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
@@ -620,8 +643,19 @@ call_done(struct etcd_xfer *x, CURLcode result)
 		return;
 	}
 	if (x->grpc_status == -1) {
-		snprintf(why, sizeof(why),
-		    "HTTP status %ld without grpc-status", http);
+		long version = 0;
+
+		/* gRPC is HTTP/2 only: over TLS, if ALPN did not agree h2,
+		 * the member's HTTP/1.1 side answered. */
+		curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &version);
+		if (version != 0 && version != CURL_HTTP_VERSION_2_0)
+			snprintf(why, sizeof(why),
+			    "HTTP status %ld over HTTP/1.x: the member did not "
+			    "agree to HTTP/2 (TLS's ALPN h2)",
+			    http);
+		else
+			snprintf(why, sizeof(why),
+			    "HTTP status %ld without grpc-status", http);
 		call_retry(x, why, http != 503 && http != 502);
 		return;
 	}

@@ -2,8 +2,8 @@
 /* etcd-grpc.c: gRPC's message framing and status trailers.
  *
  * Debian has no C library for gRPC's wire format that suits a libevent
- * program (libgrpc's C core is a private API with threads of its own,
- * ../shared/FLEET.md), and the format is small: each message is a 1-byte
+ * program (libgrpc's C core is documented as a private, unstable API,
+ * with threads of its own), and the format is small: each message is a 1-byte
  * compressed flag, a 4-byte big-endian length and the protobuf bytes;
  * the status comes as the grpc-status and grpc-message headers, in the
  * trailers (or in the headers of a trailers-only answer). */

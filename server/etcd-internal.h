@@ -68,9 +68,10 @@ struct etcd {
 	struct curl_slist *headers;
 	TAILQ_HEAD(, etcd_xfer) xfers;
 	char *user, *password;
-	char *token;      /* NULL: none yet */
-	bool authing;     /* an Authenticate call is out */
-	char *auth_error; /* why the last one failed */
+	char *cacert, *cert, *key; /* TLS files, or NULL */
+	char *token;               /* NULL: none yet */
+	bool authing;              /* an Authenticate call is out */
+	char *auth_error;          /* why the last one failed */
 };
 
 double etcd_wall(void);

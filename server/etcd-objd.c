@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend-etcd.h"
 #include "log.h"
@@ -90,6 +91,46 @@ read_password(const char *path, char *err, size_t errlen)
 	return line;
 }
 
+/* The TLS options: a certificate and its key go together, each file is
+ * readable now (not only at the first connection), and they are for
+ * https:// endpoints. */
+static bool
+tls_check(char *err, size_t errlen)
+{
+	const struct {
+		const char *opt, *path;
+	} files[] = {
+		{ "--etcd-cacert", etcd_mode.cacert },
+		{ "--etcd-cert", etcd_mode.cert },
+		{ "--etcd-key", etcd_mode.key },
+	};
+	bool any = false;
+
+	if ((etcd_mode.cert == NULL) != (etcd_mode.key == NULL)) {
+		snprintf(err, errlen, "%s needs %s",
+		    etcd_mode.cert != NULL ? "--etcd-cert" : "--etcd-key",
+		    etcd_mode.cert != NULL ? "--etcd-key" : "--etcd-cert");
+		return false;
+	}
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (files[i].path == NULL)
+			continue;
+		any = true;
+		if (access(files[i].path, R_OK) == -1) {
+			snprintf(err, errlen, "%s %s: %s", files[i].opt,
+			    files[i].path, strerror(errno));
+			return false;
+		}
+	}
+	if (any && strstr(etcd_mode.endpoints, "https://") == NULL) {
+		snprintf(err, errlen,
+		    "--etcd-cacert, --etcd-cert and --etcd-key are for "
+		    "https:// endpoints, and --etcd has none");
+		return false;
+	}
+	return true;
+}
+
 struct backend *
 etcd_mode_start(char *err, size_t errlen)
 {
@@ -103,6 +144,12 @@ etcd_mode_start(char *err, size_t errlen)
 	cfg.endpoints = etcd_mode.endpoints;
 	cfg.prefix = etcd_mode.prefix;
 	cfg.max_txn_ops = etcd_mode.max_txn_ops;
+	cfg.max_staleness = etcd_mode.max_staleness;
+	if (!tls_check(err, errlen))
+		return NULL;
+	cfg.cacert = etcd_mode.cacert;
+	cfg.cert = etcd_mode.cert;
+	cfg.key = etcd_mode.key;
 	if (etcd_mode.password_file != NULL && etcd_mode.user == NULL) {
 		snprintf(err, errlen, "--etcd-password-file needs --etcd-user");
 		return NULL;
@@ -132,7 +179,7 @@ etcd_mode_start(char *err, size_t errlen)
 		 * in the background and replaces it then. */
 		log_warnx("%s; serving %s's state (revision %llu) until etcd "
 		          "answers",
-		    err, server.file_path,
+		    err, options.file_path,
 		    (unsigned long long)store_revision(server.store));
 		store_free(fresh);
 		return be;
@@ -190,6 +237,6 @@ etcd_mode_stop(void)
 
 	/* The cache file, for a start while etcd cannot be reached. */
 	if (objfile_rewrite(server.file, server.store, err, sizeof(err)) == -1)
-		log_warnx("cannot write the cache %s: %s", server.file_path,
+		log_warnx("cannot write the cache %s: %s", options.file_path,
 		    err);
 }

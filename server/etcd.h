@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /* etcd.h: objd's etcd v3 client.
  *
- * Real gRPC over HTTP/2 (h2c to the endpoints' http:// URLs) through
+ * Real gRPC over HTTP/2 (h2c to http:// URLs, TLS with ALPN h2 to
+ * https:// ones) through
  * libcurl's multi interface, driven by objd's libevent loop: curl tells
  * which sockets and which timeout to wait for, libevent waits, and
  * curl_multi_socket_action does the work. No thread per request: one
@@ -11,7 +12,8 @@
  *
  * Every call carries the metadata `hasleader: true`, so that a member
  * cut off from its cluster ends a watch instead of serving it from its
- * stale state forever (../shared/FLEET.md, "Failures").
+ * stale state forever (etcd answers such a watch with gRPC code 14,
+ * "no leader").
  *
  * Callbacks run from the loop, never from inside curl: a callback may
  * start calls, and may close its own watch or cancel other calls. */
@@ -45,7 +47,8 @@ enum {
 };
 
 struct etcd_config {
-	/* Comma-separated http:// URLs of the members. */
+	/* Comma-separated http:// (h2c) or https:// (HTTP/2 negotiated by
+	 * ALPN) URLs of the members. */
 	const char *endpoints;
 	/* How long one attempt at a unary call may take (seconds). */
 	double attempt_timeout;
@@ -63,6 +66,10 @@ struct etcd_config {
 	 * Authenticate gives for them, got again when etcd says it is no
 	 * longer valid (simple tokens expire). */
 	const char *user, *password;
+	/* TLS, for https:// endpoints: the CA file that the members'
+	 * certificates are checked against (NULL: the system's), and the
+	 * client's certificate and key files, PEM (NULL: none). */
+	const char *cacert, *cert, *key;
 };
 
 /* The defaults for cfg (endpoints left NULL). */

@@ -105,15 +105,15 @@ listener_clear_stale(const struct sockaddr_un *sun, char *err, size_t errlen)
 static int
 listener_set_access(const char *path, char *err, size_t errlen)
 {
-	if (server.socket_group != (gid_t)-1 &&
-	    chown(path, (uid_t)-1, server.socket_group) == -1) {
+	if (options.socket_group != (gid_t)-1 &&
+	    chown(path, (uid_t)-1, options.socket_group) == -1) {
 		snprintf(err, errlen, "cannot give %s to group %ld: %s", path,
-		    (long)server.socket_group, strerror(errno));
+		    (long)options.socket_group, strerror(errno));
 		return -1;
 	}
-	if (chmod(path, server.socket_mode) == -1) {
+	if (chmod(path, options.socket_mode) == -1) {
 		snprintf(err, errlen, "cannot make %s mode %04o: %s", path,
-		    (unsigned)server.socket_mode, strerror(errno));
+		    (unsigned)options.socket_mode, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -125,8 +125,8 @@ static void
 listener_check_reach(const char *dir)
 {
 	struct stat st;
-	bool group = (server.socket_mode & 0060) != 0;
-	bool others = (server.socket_mode & 0006) != 0;
+	bool group = (options.socket_mode & 0060) != 0;
+	bool others = (options.socket_mode & 0006) != 0;
 
 	if ((!group && !others) || stat(dir, &st) == -1)
 		return;
@@ -134,7 +134,7 @@ listener_check_reach(const char *dir)
 	    (group && (st.st_mode & 0011) == 0))
 		log_warnx("--socket-mode %04o opens the socket, but its folder "
 		          "%s is mode %04o: other users cannot reach it",
-		    (unsigned)server.socket_mode, dir,
+		    (unsigned)options.socket_mode, dir,
 		    (unsigned)(st.st_mode & 07777));
 }
 
@@ -158,7 +158,7 @@ listener_bind(const char *path, char *err, size_t errlen)
 	dir = paths_dirname(path);
 	/* A folder made for an open socket lets others pass, not look. */
 	rc = paths_make_dir(dir,
-	         (server.socket_mode & 0066) != 0 &&
+	         (options.socket_mode & 0066) != 0 &&
 	                 strncmp(dir, "/tmp/objd-", 10) != 0
 	             ? 0711
 	             : 0700,

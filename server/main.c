@@ -26,6 +26,7 @@
 #include "xmalloc.h"
 
 struct server server;
+struct objd_options options;
 
 /* While starting in the background, the write end of the pipe on which
  * the waiting parent hears "ok" or why the start failed. */
@@ -208,7 +209,7 @@ hup_cb(evutil_socket_t sig, short events, void *arg)
 	/* On etcd the file is objd's own cache: read etcd again instead. */
 	if (etcd_mode_reload(err, sizeof(err)))
 		return;
-	log_info("reloading %s on SIGHUP", server.file_path);
+	log_info("reloading %s on SIGHUP", options.file_path);
 	/* systemd shows objd as reloading until it says READY=1 again. */
 	notify_reloading();
 	reload_now(true, err, sizeof(err));
@@ -243,23 +244,23 @@ startup(int listen_fd)
 	int fd, rc;
 
 	server.file =
-	    objfile_open(server.file_path, server.fsync, err, sizeof(err));
+	    objfile_open(options.file_path, options.fsync, err, sizeof(err));
 	if (server.file == NULL)
 		startup_fail("%s", err);
 	objfile_set_compress(server.file, options_main.compress);
-	objfile_watch_others(server.file, server.reload_interval > 0);
+	objfile_watch_others(server.file, options.reload_interval > 0);
 	server.store = store_new();
 	switch (
 	    objfile_load(server.file, server.store, true, err, sizeof(err))) {
 	case OBJFILE_LOAD_FAILED:
-		startup_fail("cannot load %s: %s", server.file_path, err);
+		startup_fail("cannot load %s: %s", options.file_path, err);
 	case OBJFILE_LOADED:
 		break;
 	case OBJFILE_LOADED_FOREIGN:
 		/* Another program wrote the file: objd appends only to
 		 * files in its own format. A newer one renamed in meanwhile
 		 * is left for the first reload, if there are reloads. */
-		rc = server.reload_interval > 0
+		rc = options.reload_interval > 0
 		    ? objfile_write_back(server.file, server.store, err,
 		          sizeof(err))
 		    : objfile_rewrite(server.file, server.store, err,
@@ -272,12 +273,12 @@ startup(int listen_fd)
 	}
 	server.last_load = now_wall();
 	log_info("loaded %s: %zu keys, revision %llu in %.1f ms",
-	    server.file_path, store_count(server.store),
+	    options.file_path, store_count(server.store),
 	    (unsigned long long)store_revision(server.store),
 	    (now_monotonic() - began) * 1e3);
 	fd = listen_fd != -1
 	    ? listen_fd
-	    : listener_bind(server.socket_path, err, sizeof(err));
+	    : listener_bind(options.socket_path, err, sizeof(err));
 	if (fd == -1)
 		startup_fail("%s", err);
 	pidfile_write();
@@ -295,28 +296,28 @@ main(int argc, char **argv)
 	int fd, listen_fd;
 
 	log_init("objd", 0);
-	server.reload_interval = 1.0;
-	server.frame_max = FRAME_MAX_DEFAULT;
-	server.clients_max = 1024;
-	server.client_idle_timeout = 30;
-	server.client_output_max = (size_t)64 << 20;
-	server.output_total_max = output_total_default();
-	server.socket_mode = 0600;
-	server.socket_group = (gid_t)-1;
+	options.reload_interval = 1.0;
+	options.frame_max = FRAME_MAX_DEFAULT;
+	options.clients_max = 1024;
+	options.client_idle_timeout = 30;
+	options.client_output_max = (size_t)64 << 20;
+	options.output_total_max = output_total_default();
+	options.socket_mode = 0600;
+	options.socket_group = (gid_t)-1;
 	options_read(argc, argv);
 	if (etcd_mode.prefix != NULL && *etcd_mode.prefix == '\0')
 		config_fail("--etcd-prefix is empty");
 	/* One cap on a client's unsent output, watching or not. */
-	server.watch_output_max = server.client_output_max;
+	options.watch_output_max = options.client_output_max;
 	conn_init_limits();
 
 	/* objd goes to / in the background: every path is made absolute. */
-	file_path = server.file_path != NULL ? xstrdup(server.file_path)
-	                                     : paths_default_file();
-	server.file_path = file_path = absolute_path_free(file_path);
-	socket_path = server.socket_path != NULL ? xstrdup(server.socket_path)
-	                                         : paths_default_socket();
-	server.socket_path = socket_path = absolute_path_free(socket_path);
+	file_path = options.file_path != NULL ? xstrdup(options.file_path)
+	                                      : paths_default_file();
+	options.file_path = file_path = absolute_path_free(file_path);
+	socket_path = options.socket_path != NULL ? xstrdup(options.socket_path)
+	                                          : paths_default_socket();
+	options.socket_path = socket_path = absolute_path_free(socket_path);
 	if (options_main.pidfile != NULL)
 		pidfile_path = pidfile_owned =
 		    absolute_path_free(xstrdup(options_main.pidfile));
@@ -328,7 +329,7 @@ main(int argc, char **argv)
 
 	/* A socket from systemd replaces --socket. LISTEN_PID names this
 	 * process, so it is taken before the fork. */
-	if (listener_from_systemd(&listen_fd, &server.socket_path, err,
+	if (listener_from_systemd(&listen_fd, &options.socket_path, err,
 	        sizeof(err)) == -1)
 		startup_fail("%s", err);
 
@@ -365,10 +366,10 @@ main(int argc, char **argv)
 			startup_fail("cannot handle signal %d", signums[i]);
 	}
 	listener_start(fd);
-	log_info("serving %s (%zu keys, revision %llu) on %s", server.file_path,
-	    store_count(server.store),
+	log_info("serving %s (%zu keys, revision %llu) on %s",
+	    options.file_path, store_count(server.store),
 	    (unsigned long long)store_revision(server.store),
-	    server.socket_path);
+	    options.socket_path);
 	daemon_ready();
 	notify_ready();
 

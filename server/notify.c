@@ -103,8 +103,8 @@ notify_ready(void)
 {
 	char *state;
 
-	state = xasprintf("READY=1\nSTATUS=serving %s on %s", server.file_path,
-	    server.socket_path);
+	state = xasprintf("READY=1\nSTATUS=serving %s on %s", options.file_path,
+	    options.socket_path);
 	notify_systemd(state);
 	free(state);
 }

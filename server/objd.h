@@ -25,13 +25,8 @@ enum access_level { ACCESS_NONE, ACCESS_READ, ACCESS_WRITE };
 enum fsync_mode { FSYNC_ALWAYS, FSYNC_INTERVAL, FSYNC_NEVER };
 struct store;
 
-/* The daemon's state; there is one. */
-struct server {
-	struct event_base *base;
-	struct store *store;
-	struct objfile *file;
-	struct evconnlistener *listener;
-	size_t nconns;
+/* What objd's options set (options.c): fixed once objd has started. */
+struct objd_options {
 	const char *file_path;
 	const char *socket_path;
 	size_t frame_max;           /* --max-frame */
@@ -39,17 +34,27 @@ struct server {
 	double client_idle_timeout; /* seconds; 0 = never */
 	size_t client_output_max;   /* --max-client-output */
 	size_t output_total_max;    /* --max-output-total */
+	size_t watch_output_max;    /* a watcher's unsent output, at most */
 	mode_t socket_mode;         /* --socket-mode */
 	gid_t socket_group;         /* --socket-group; (gid_t)-1 = objd's */
 	double reload_interval;     /* seconds; 0 = never */
-	double started;             /* wall clock, seconds */
-	double last_load;           /* wall clock of the last load, 0 if none */
+	enum fsync_mode fsync;
+};
+extern struct objd_options options;
+
+/* The daemon's state; there is one. */
+struct server {
+	struct event_base *base;
+	struct store *store;
+	struct objfile *file;
+	struct evconnlistener *listener;
+	size_t nconns;
+	double started;          /* wall clock, seconds */
+	double last_load;        /* wall clock of the last load, 0 if none */
 	double last_save;        /* wall clock of the last write, 0 if none */
 	char *last_reload_error; /* NULL if the last reload worked */
 	char *rejected_file;     /* where the last rejected file went */
 	char *last_write_error;  /* NULL if the last write worked */
-	enum fsync_mode fsync;
-	size_t watch_output_max; /* a watcher's unsent output, at most */
 	uint64_t commits;        /* batches written to the file */
 	/* Commits that waited after a sync for its writers (commit.c), and
 	 * of those, the waits that ran out. */
@@ -249,6 +254,9 @@ void handle_stage(struct conn *c, const Objd__Request *req);
 void handle_ping(struct conn *c, const Objd__Request *req);
 void handle_status(struct conn *c, const Objd__Request *req);
 void handle_reload(struct conn *c, const Objd__Request *req);
+void handle_compact(struct conn *c, const Objd__Request *req);
+/* req-watch.c */
+void handle_watch(struct conn *c, const Objd__Request *req);
 
 /* reply.c: answers, packed as whole frames into a client's output
  * (conn_output_reserve). */
@@ -376,7 +384,7 @@ uint64_t store_random_seed(const void *salt);
 struct store *store_new(void);
 void store_free(struct store *s);
 /* Frees a large store on a thread of its own (behind.c): a million
- * free()s took 60 ms here. Nothing may use s or its entries after. */
+ * free()s would stall the loop. Nothing may use s or its entries after. */
 void store_free_behind(struct store *s);
 /* True if a and b hold the same keys with the same values. */
 bool store_equal(const struct store *a, const struct store *b);
@@ -814,7 +822,10 @@ int fsync_mode_parse(const char *name);
 
 /* compact.c: when to compact, and the clients waiting for it. */
 void compact_maybe(void);
-void handle_compact(struct conn *c, const Objd__Request *req);
+/* Answers waiter (a parked compact request) once a compaction, started
+ * now unless one runs, is over. */
+struct ticket;
+void compact_now(const struct ticket *waiter);
 void compact_child_exited(void);
 /* The backend's snapshot_done hook: a compaction, or a rewrite that
  * stood in for one, is over; the clients waiting for it are answered. */
@@ -890,6 +901,10 @@ struct txn {
 	struct txn_key inline_keys[TXN_INLINE_KEYS];
 	/* The lease the keys it sets take (batch_lease); 0: none. */
 	uint64_t deadline, holder;
+	/* Batch.if_object_revision, checked here (txn_check_object) and,
+	 * for a backend that others write too, where the change is made. */
+	bool object_compared;
+	uint64_t object_revision;
 };
 void txn_init(struct txn *t);
 void txn_free(struct txn *t);
@@ -948,7 +963,12 @@ uint64_t expire_ttl_left(const char *key, size_t keylen);
 /* watch.c */
 void watch_init(void);
 void watch_free(void);
-void handle_watch(struct conn *c, const Objd__Request *req);
+/* Every change after this revision is held, for watch --since. */
+uint64_t watch_oldest_held(void);
+/* Sends c each change under prefix as id's events from now on, after
+ * those held since revision since (0: none). */
+void watch_start(struct conn *c, uint64_t id, const char *prefix,
+    uint64_t since);
 /* A committed change, as it is applied. */
 /* type: an Objd__Event__Type, SET, DELETE or EXPIRE. */
 /* A set's entry e of a value of WATCH_REF_MIN bytes or more is kept by

@@ -22,7 +22,7 @@
  *        CHOICE  .to.choice {parse, set}, .choices  (the words, as the
  *                           error lists them: "a, b or c")
  *        MODE, GROUP, ALLOW  the socket's mode, group, the policy
- *      .to points at the field of struct server (or the module's
+ *      .to points at the field of struct objd_options (or the module's
  *      variable) that the option sets; its default is set in main()
  *      before options_read, or is the variable's initializer. Set
  *      .in_file = true unless the config file must not set it, .arg
@@ -65,7 +65,7 @@ struct options_main options_main;
 static void
 set_fsync(int mode)
 {
-	server.fsync = (enum fsync_mode)mode;
+	options.fsync = (enum fsync_mode)mode;
 }
 
 static void
@@ -84,14 +84,14 @@ const struct options_entry options_table[] = {
 	    .kind = OPTIONS_PATH,
 	    .in_file = true,
 	    .arg = "PATH",
-	    .to.path = &server.file_path,
+	    .to.path = &options.file_path,
 	    .help = "the object file (default: $OBJD_FILE, or\n"
 	            "a per-user location, see objd(8))" },
 	{ .name = "socket",
 	    .kind = OPTIONS_PATH,
 	    .in_file = true,
 	    .arg = "PATH",
-	    .to.path = &server.socket_path,
+	    .to.path = &options.socket_path,
 	    .help = "the socket (default: $OBJD_SOCKET, or\n"
 	            "$XDG_RUNTIME_DIR/objd.sock)" },
 	{ .name = "reload-interval",
@@ -99,7 +99,7 @@ const struct options_entry options_table[] = {
 	    .in_file = true,
 	    .arg = "SECONDS",
 	    .max_seconds = 86400,
-	    .to.seconds = &server.reload_interval,
+	    .to.seconds = &options.reload_interval,
 	    .help = "how often to look for changes made to the\n"
 	            "file by others (default 1, 0 = never)" },
 	{ .name = "fsync",
@@ -191,7 +191,7 @@ const struct options_entry options_table[] = {
 	    .kind = OPTIONS_MODE,
 	    .in_file = true,
 	    .arg = "MODE",
-	    .to.mode = &server.socket_mode,
+	    .to.mode = &options.socket_mode,
 	    .help = "the socket's mode (default 0600: no one\n"
 	            "else can connect; 0660 or 0666 to open\n"
 	            "it)" },
@@ -199,7 +199,7 @@ const struct options_entry options_table[] = {
 	    .kind = OPTIONS_GROUP,
 	    .in_file = true,
 	    .arg = "GROUP",
-	    .to.group = &server.socket_group,
+	    .to.group = &options.socket_group,
 	    .help = "the socket's group (default objd's)" },
 
 	{ .name = "max-frame",
@@ -208,7 +208,7 @@ const struct options_entry options_table[] = {
 	    .arg = "SIZE",
 	    .min = 1024,
 	    .max = (size_t)1 << 30,
-	    .to.size = &server.frame_max,
+	    .to.size = &options.frame_max,
 	    .heading = "Limits (sizes take K, M or G):",
 	    .help = "the largest request (default 64M)" },
 	{ .name = "max-clients",
@@ -217,7 +217,7 @@ const struct options_entry options_table[] = {
 	    .arg = "N",
 	    .min = 1,
 	    .max = 1000000,
-	    .to.count = &server.clients_max,
+	    .to.count = &options.clients_max,
 	    .help = "clients at once (default 1024); one more\n"
 	            "is told so and closed" },
 	{ .name = "client-idle-timeout",
@@ -225,7 +225,7 @@ const struct options_entry options_table[] = {
 	    .in_file = true,
 	    .arg = "SECONDS",
 	    .max_seconds = 86400,
-	    .to.seconds = &server.client_idle_timeout,
+	    .to.seconds = &options.client_idle_timeout,
 	    .help = "close a client that stops for SECONDS\n"
 	            "in the middle of a request (default 30,\n"
 	            "0 = never); between requests it may idle" },
@@ -235,7 +235,7 @@ const struct options_entry options_table[] = {
 	    .arg = "SIZE",
 	    .min = 64 * 1024,
 	    .max = SIZE_MAX / 4,
-	    .to.size = &server.client_output_max,
+	    .to.size = &options.client_output_max,
 	    .help = "answers a client has not read, at most\n"
 	            "(default 64M): objd then reads no more\n"
 	            "of its requests, and drops a watch" },
@@ -245,7 +245,7 @@ const struct options_entry options_table[] = {
 	    .arg = "SIZE",
 	    .min = 64 * 1024,
 	    .max = SIZE_MAX / 4,
-	    .to.size = &server.output_total_max,
+	    .to.size = &options.output_total_max,
 	    .help = "answers all clients have not read, at\n"
 	            "most (default: a quarter of memory, at\n"
 	            "most 1G): past it the client holding\n"
@@ -258,9 +258,10 @@ const struct options_entry options_table[] = {
 	    .to.path = &etcd_mode.endpoints,
 	    .heading = "Many hosts (see objd(8)):",
 	    .help = "keep the object in etcd v3 at these\n"
-	            "http:// endpoints: every objd given the\n"
-	            "same endpoints and prefix serves the\n"
-	            "same object; the file becomes a cache" },
+	            "http:// or https:// endpoints: every\n"
+	            "objd given the same endpoints and prefix\n"
+	            "serves the same object; the file becomes\n"
+	            "a cache" },
 	{ .name = "etcd-prefix",
 	    .kind = OPTIONS_PATH,
 	    .in_file = true,
@@ -290,6 +291,36 @@ const struct options_entry options_table[] = {
 	    .arg = "PATH",
 	    .to.path = &etcd_mode.password_file,
 	    .help = "where etcd's password for --etcd-user is" },
+	{ .name = "etcd-cacert",
+	    .kind = OPTIONS_PATH,
+	    .in_file = true,
+	    .arg = "PATH",
+	    .to.path = &etcd_mode.cacert,
+	    .help = "https:// endpoints: check the members'\n"
+	            "certificates against this CA (PEM;\n"
+	            "default: the system's)" },
+	{ .name = "etcd-cert",
+	    .kind = OPTIONS_PATH,
+	    .in_file = true,
+	    .arg = "PATH",
+	    .to.path = &etcd_mode.cert,
+	    .help = "https:// endpoints: objd's client\n"
+	            "certificate (PEM), with --etcd-key" },
+	{ .name = "etcd-key",
+	    .kind = OPTIONS_PATH,
+	    .in_file = true,
+	    .arg = "PATH",
+	    .to.path = &etcd_mode.key,
+	    .help = "the key of --etcd-cert (PEM)" },
+	{ .name = "max-staleness",
+	    .kind = OPTIONS_SECONDS,
+	    .in_file = true,
+	    .arg = "SECONDS",
+	    .max_seconds = 86400 * 365,
+	    .to.seconds = &etcd_mode.max_staleness,
+	    .help = "refuse reads once etcd has not been\n"
+	            "heard from for SECONDS (default 0 =\n"
+	            "no limit)" },
 	{ .name = NULL },
 };
 

@@ -15,7 +15,13 @@
  * Without inotify, objd also looks at each turn of its loop, before it
  * handles the requests read: a write would otherwise go to a file
  * replaced up to an interval ago, be answered, and then be replaced with
- * it by the next look. A look is a stat, once a turn. */
+ * it by the next look. A look is a stat, once a turn.
+ *
+ * Only the file backend has outside replacement (the backend's
+ * outside_replacement; on etcd the file is objd's own cache), so reload
+ * is the file backend's detection of it and reaches the file through
+ * objfile.c; a compaction's waiters hear of a rewrite through the
+ * backend's snapshot_done hook, as they do from the backend itself. */
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/wait.h>
@@ -32,6 +38,7 @@
 
 #include <event2/event.h>
 
+#include "backend.h"
 #include "log.h"
 #include "objd.h"
 #include "xmalloc.h"
@@ -85,7 +92,7 @@ reload_inotify_cb(evutil_socket_t fd, short events, void *arg)
 {
 	char buf[4096]
 	    __attribute__((aligned(__alignof__(struct inotify_event))));
-	const char *base = strrchr(server.file_path, '/') + 1;
+	const char *base = strrchr(options.file_path, '/') + 1;
 	bool ours = false;
 	ssize_t n;
 
@@ -105,8 +112,8 @@ reload_inotify_cb(evutil_socket_t fd, short events, void *arg)
 static void
 reload_watch_folder(void)
 {
-	char *dir = xstrndup(server.file_path,
-	    (size_t)(strrchr(server.file_path, '/') - server.file_path));
+	char *dir = xstrndup(options.file_path,
+	    (size_t)(strrchr(options.file_path, '/') - options.file_path));
 
 	reload_inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (reload_inotify_fd == -1 ||
@@ -115,7 +122,7 @@ reload_watch_folder(void)
 	            IN_MOVED_FROM) == -1) {
 		log_warn("cannot watch %s; looking every %g s and before "
 		         "each turn of requests instead",
-		    dir, server.reload_interval);
+		    dir, options.reload_interval);
 		if (reload_inotify_fd != -1)
 			close(reload_inotify_fd);
 		reload_inotify_fd = -1;
@@ -134,12 +141,12 @@ reload_init(void)
 {
 	struct timeval tv;
 
-	if (server.reload_interval <= 0)
+	if (options.reload_interval <= 0)
 		return;
 	reload_watch_folder();
-	tv.tv_sec = (time_t)server.reload_interval;
+	tv.tv_sec = (time_t)options.reload_interval;
 	tv.tv_usec =
-	    (suseconds_t)((server.reload_interval - (double)tv.tv_sec) * 1e6);
+	    (suseconds_t)((options.reload_interval - (double)tv.tv_sec) * 1e6);
 	reload_timer =
 	    event_new(server.base, -1, EV_PERSIST, reload_timer_cb, NULL);
 	if (reload_timer == NULL || event_add(reload_timer, &tv) == -1)
@@ -218,16 +225,16 @@ reload_written(enum objfile_result rc, const char *err)
 	}
 	if (rc == OBJFILE_FAILED) {
 		log_warnx("%s", err);
-		compact_settle(false, err);
+		backend->hooks->snapshot_done(false, err);
 		if (aside.write_back_counts) {
 			snprintf(aside.err, sizeof(aside.err),
-			    "cannot write %s back", server.file_path);
+			    "cannot write %s back", options.file_path);
 			aside.ok = false;
 		}
 		return;
 	}
 	server.last_save = now_wall();
-	compact_settle(true, NULL);
+	backend->hooks->snapshot_done(true, NULL);
 }
 
 /* A state at least this large is written back by a child after a load:
@@ -294,7 +301,7 @@ reload_reject(const char *why)
 		/* Another program's rename took the bad file away. */
 		log_warnx("%s did not load (%s) and was replaced again; objd "
 		          "loads the new file",
-		    server.file_path, why);
+		    options.file_path, why);
 		reload_again = true;
 		return RELOAD_STEP_DONE;
 	}
@@ -305,7 +312,7 @@ reload_reject(const char *why)
 		server.rejected_file = moved;
 	}
 	log_warnx("rejected %s: %s; kept serving revision %llu%s%s",
-	    server.file_path, why,
+	    options.file_path, why,
 	    (unsigned long long)store_revision(server.store),
 	    moved != NULL ? ", bad file moved to " : "",
 	    moved != NULL ? moved : "");
@@ -351,7 +358,7 @@ reload_start_thread(void)
 	if (rc != 0)
 		log_warnx("cannot start a thread to load %s (%s); loading it "
 		          "in the loop",
-		    server.file_path, strerror(rc));
+		    options.file_path, strerror(rc));
 	return rc == 0;
 }
 
@@ -427,7 +434,8 @@ reload_wait(void)
 		;
 	if (rc != child) {
 		/* Nothing can take the child from here: a bug. */
-		fatal("cannot wait for the write-back of %s", server.file_path);
+		fatal("cannot wait for the write-back of %s",
+		    options.file_path);
 	}
 	batch_settle();
 	reload_written_back(status);
@@ -504,7 +512,7 @@ reload_begin(bool force)
 		return RELOAD_STEP_DONE;
 	if (state == OBJFILE_MISSING) {
 		log_warnx("%s was removed; writing the current state back",
-		    server.file_path);
+		    options.file_path);
 		return reload_write_back(false, true);
 	}
 	if (state == OBJFILE_UNCHANGED && server.last_reload_error != NULL) {
@@ -568,7 +576,7 @@ reload_swap(struct store *fresh, enum objfile_load_result rc, const char *why)
 	watch_reloaded(revision);
 	expire_loaded();
 	log_info("loaded %s: %zu keys, revision %llu in %.1f ms",
-	    server.file_path, store_count(fresh), (unsigned long long)revision,
+	    options.file_path, store_count(fresh), (unsigned long long)revision,
 	    (now_monotonic() - aside.began) * 1e3);
 	return reload_write_back(true, false);
 }
@@ -591,8 +599,9 @@ reload_chase(bool force)
 		 * over whatever file is there, as before the chase. */
 		log_warnx("%s keeps being replaced while objd loads it; "
 		          "objd loads the newest one at its next look",
-		    server.file_path);
-		compact_settle(false, "the file keeps being replaced");
+		    options.file_path);
+		backend->hooks->snapshot_done(false,
+		    "the file keeps being replaced");
 	}
 	/* The requests held meanwhile are handled at the end of this turn
 	 * of the loop, on the state the reload left. */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: ISC */
-/* req-admin.c: ping, status and reload (compact is compact.c's). */
+/* req-admin.c: ping, status, reload and compact. */
 #include <unistd.h>
 
 #include "backend-etcd.h"
+#include "backend.h"
+#include "block.h"
 #include "objd.h"
 #include "version.h"
 
@@ -16,11 +18,12 @@ void
 handle_status(struct conn *c, const Objd__Request *req)
 {
 	Objd__StatusInfo info = OBJD__STATUS_INFO__INIT;
+	struct backend_stats st;
 
 	info.pid = getpid();
 	info.uptime = now_wall() - server.started;
-	info.file = (char *)server.file_path;
-	info.socket = (char *)server.socket_path;
+	info.file = (char *)options.file_path;
+	info.socket = (char *)options.socket_path;
 	info.keys = store_count(server.store);
 	info.revision = store_revision(server.store);
 	info.held_keys = leases_held(store_leases(server.store));
@@ -34,13 +37,14 @@ handle_status(struct conn *c, const Objd__Request *req)
 		info.rejected_file = server.rejected_file;
 	info.version = (char *)OBJD_VERSION;
 	info.clients = server.nconns;
-	info.reload_interval = server.reload_interval;
-	info.file_size = objfile_stats(server.file)->file_size;
-	info.file_room = objfile_stats(server.file)->file_room;
+	info.reload_interval = options.reload_interval;
+	backend->ops->stats(backend, &st);
+	info.file_size = st.file_size;
+	info.file_room = st.file_room;
 	info.history_depth = history_depth;
-	info.fsync = (char *)fsync_mode_name(server.fsync);
-	info.last_compaction = objfile_stats(server.file)->last_compaction;
-	info.recovered_bytes = objfile_stats(server.file)->recovered_bytes;
+	info.fsync = (char *)fsync_mode_name(options.fsync);
+	info.last_compaction = st.last_compaction;
+	info.recovered_bytes = st.recovered_bytes;
 	if (server.last_write_error != NULL)
 		info.last_write_error = server.last_write_error;
 	info.commits = server.commits;
@@ -62,4 +66,20 @@ handle_reload(struct conn *c, const Objd__Request *req)
 		reply_status(c, req->id, OBJD__STATUS__OK, NULL);
 	else
 		reply_status(c, req->id, OBJD__STATUS__FAILED, err);
+}
+
+void
+handle_compact(struct conn *c, const Objd__Request *req)
+{
+	struct ticket waiter;
+
+	if (backend->ops->compact == NULL) {
+		/* Nothing of objd's own to compact. */
+		reply_status(c, req->id, OBJD__STATUS__OK, NULL);
+		return;
+	}
+	/* Like a write, the client waits for its answer before its next
+	 * request is read. */
+	waiter = block_park(c, req->id, BLOCK_ALONE);
+	compact_now(&waiter);
 }

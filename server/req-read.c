@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
-/* req-read.c: get, list and history, answered at once from memory.
+/* req-read.c: get, list and history, answered from memory: at once, or
+ * for a consistent get once the backend says memory holds all it had.
  * Reads see only committed state: a change still in the batch is not
  * durable. */
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include "framing.h"
 #include "key.h"
 #include "keypath.h"
+#include "backend.h"
 #include "objd.h"
 #include "pbwire.h"
 #include "value.h"
@@ -305,6 +307,69 @@ get_all_at(struct conn *c, uint64_t id, uint64_t at)
 	free(o.items);
 }
 
+/* Whether the backend lets reads be served now (--max-staleness);
+ * answers FAILED, saying why, if not. */
+static bool
+read_allowed(struct conn *c, uint64_t id)
+{
+	char err[512];
+
+	if (backend->ops->readable == NULL ||
+	    backend->ops->readable(backend, err, sizeof(err)))
+		return true;
+	reply_status(c, id, OBJD__STATUS__FAILED, err);
+	return false;
+}
+
+/* A consistent get waiting for the backend's read barrier: its
+ * request, copied (the one decoded goes with the turn). */
+struct consistent_get {
+	struct ticket ticket;
+	Objd__Request req;
+	Objd__Get get;
+	char *keys[];
+};
+
+static void
+consistent_done(void *arg, bool ok, const char *error)
+{
+	struct consistent_get *cg = arg;
+
+	if (!ok)
+		block_answer(&cg->ticket, OBJD__STATUS__FAILED, error,
+		    store_revision(server.store));
+	else if (cg->ticket.conn != NULL)
+		handle_get(cg->ticket.conn, &cg->req);
+	block_release(&cg->ticket);
+	for (size_t i = 0; i < cg->get.n_keys; i++)
+		free(cg->keys[i]);
+	free(cg);
+}
+
+/* Parks the client until the backend's state served holds everything
+ * it had committed when the get came, then answers it as a plain get. */
+static void
+get_consistent(struct conn *c, const Objd__Request *req)
+{
+	const Objd__Get *get = req->get;
+	struct consistent_get *cg;
+
+	cg = xcalloc(1, sizeof(*cg) + get->n_keys * sizeof(cg->keys[0]));
+	cg->req = (Objd__Request)OBJD__REQUEST__INIT;
+	cg->req.id = req->id;
+	cg->req.op_case = OBJD__REQUEST__OP_GET;
+	cg->req.get = &cg->get;
+	cg->get = (Objd__Get)OBJD__GET__INIT;
+	cg->get.n_keys = get->n_keys;
+	cg->get.keys = cg->keys;
+	for (size_t i = 0; i < get->n_keys; i++)
+		cg->keys[i] = xstrdup(get->keys[i]);
+	/* Like a write, nothing more of the client is read until it is
+	 * answered: its answers keep their order. */
+	cg->ticket = block_park(c, req->id, BLOCK_ALONE);
+	backend->ops->read_barrier(backend, consistent_done, cg);
+}
+
 void
 handle_get(struct conn *c, const Objd__Request *req)
 {
@@ -317,6 +382,18 @@ handle_get(struct conn *c, const Objd__Request *req)
 	struct get_trees trees = { NULL, { NULL } };
 	size_t n = 0;
 
+	if (get->consistent && get->at_revision != 0) {
+		reply_status(c, req->id, OBJD__STATUS__INVALID,
+		    "a consistent read is of now: not with at_revision");
+		return;
+	}
+	if (!read_allowed(c, req->id))
+		return;
+	/* On a backend whose state is the one served, every read is. */
+	if (get->consistent && backend->ops->read_barrier != NULL) {
+		get_consistent(c, req);
+		return;
+	}
 	if (get->at_revision >= store_revision(server.store) &&
 	    get->at_revision != 0) {
 		if (get->at_revision > store_revision(server.store)) {
@@ -382,6 +459,8 @@ handle_list(struct conn *c, const Objd__Request *req)
 	struct store_entry **found;
 	size_t n;
 
+	if (!read_allowed(c, req->id))
+		return;
 	found = store_sorted(server.store, prefix, strlen(prefix), &n);
 	reply_keys(c, req->id, found, n);
 	free(found);
@@ -437,6 +516,8 @@ handle_history(struct conn *c, const Objd__Request *req)
 	struct buf b = { 0 };
 	char err[512];
 
+	if (!read_allowed(c, req->id))
+		return;
 	if (!key_valid(key, strlen(key), err, sizeof(err))) {
 		reply_status(c, req->id, OBJD__STATUS__INVALID, err);
 		return;

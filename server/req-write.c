@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "objd.h"
 #include "xmalloc.h"
 
@@ -179,12 +180,23 @@ handle_delete(struct conn *c, const Objd__Request *req)
 /* The batch that ends c's staged pieces (stage.c): its own sets are
  * staged after them, and then all of them queued as one change, once
  * its conditions hold. */
+/* A compare a staged batch rests on (backend.h): found before its
+ * pieces join the batch, made once it is begun. */
+struct staged_compare {
+	const char *key;
+	size_t keylen;
+	bool absent;
+	uint64_t revision;
+};
+
 static void
 handle_staged_batch(struct conn *c, const Objd__Request *req)
 {
 	const Objd__Batch *b = req->batch;
 	Objd__Status status;
 	struct txn t;
+	struct staged_compare *cmps = NULL;
+	size_t ncmps = 0;
 	char err[768];
 
 	status = stage_add(c, b, true, err, sizeof(err));
@@ -198,10 +210,42 @@ handle_staged_batch(struct conn *c, const Objd__Request *req)
 		stage_free(c);
 		return;
 	}
+	/* As txn_commit does for a batch in one piece: the keys its
+	 * conditions are on, as they are committed now (one with a change
+	 * still in the batch is left to the batch's order). */
+	if (batch_want_compares) {
+		cmps = xreallocarray(NULL, t.n + 1, sizeof(*cmps));
+		for (size_t i = 0; i < t.n; i++) {
+			const struct store_entry *e;
+			bool pending;
+
+			if (!t.keys[i].compared)
+				continue;
+			e = batch_lookup(t.keys[i].key, t.keys[i].keylen,
+			    &pending);
+			if (!pending)
+				cmps[ncmps++] =
+				    (struct staged_compare){ t.keys[i].key,
+					    t.keys[i].keylen, e == NULL,
+					    e != NULL ? e->revision : 0 };
+		}
+	}
 	if (!stage_commit(c, req->id, b->replace))
 		write_answer(c, req->id, OBJD__STATUS__OK, NULL);
-	else if (t.deadline != 0 || t.holder != 0)
-		batch_lease(t.deadline, t.holder);
+	else {
+		if (t.deadline != 0 || t.holder != 0)
+			batch_lease(t.deadline, t.holder);
+		for (size_t i = 0; i < ncmps; i++)
+			batch_compare(cmps[i].absent ? BACKEND_CMP_KEY_ABSENT
+			                             : BACKEND_CMP_KEY_REVISION,
+			    cmps[i].key, cmps[i].keylen, cmps[i].revision);
+		if (batch_want_compares &&
+		    b->object_condition_case ==
+		        OBJD__BATCH__OBJECT_CONDITION_IF_OBJECT_REVISION)
+			batch_compare(BACKEND_CMP_OBJECT_REVISION, NULL, 0,
+			    b->if_object_revision);
+	}
+	free(cmps);
 	txn_free(&t);
 }
 
@@ -260,6 +304,11 @@ handle_batch(struct conn *c, const Objd__Request *req)
 	if (!write_begin(c, req->id, &t, b->conditions, b->n_conditions) ||
 	    !write_lease(c, req->id, &t, b->ttl_ms, b->hold))
 		return;
+	if (b->object_condition_case ==
+	    OBJD__BATCH__OBJECT_CONDITION_IF_OBJECT_REVISION) {
+		t.object_compared = true;
+		t.object_revision = b->if_object_revision;
+	}
 	for (size_t i = 0; i < b->n_operations && status == OBJD__STATUS__OK;
 	     i++) {
 		const Objd__Operation *op = b->operations[i];

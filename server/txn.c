@@ -27,6 +27,7 @@ txn_init(struct txn *t)
 	t->cap = TXN_INLINE_KEYS;
 	t->index = NULL;
 	t->deadline = t->holder = 0;
+	t->object_compared = false;
 	t->nindex = 0;
 	path_index_init(&t->paths);
 }
@@ -496,6 +497,11 @@ txn_replace_rest(struct txn *t)
 static void
 txn_compares(const struct txn *t)
 {
+	/* txn_check_object saw no change pending: the object's revision
+	 * is the one the client read. */
+	if (t->object_compared)
+		batch_compare(BACKEND_CMP_OBJECT_REVISION, NULL, 0,
+		    t->object_revision);
 	for (size_t i = 0; i < t->n; i++) {
 		const struct txn_key *k = &t->keys[i];
 		const struct store_entry *e;

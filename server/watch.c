@@ -254,14 +254,14 @@ watch_send(struct watcher *w, const struct watch_event *ev)
 	watch_item(&it, ev);
 	reply_events(w->conn, w->id, ev->revision, &it, 1);
 	queued = conn_output_len(w->conn);
-	if (queued > server.watch_output_max) {
+	if (queued > options.watch_output_max) {
 		char why[160];
 
 		snprintf(why, sizeof(why),
 		    "watch dropped: the client fell %zu bytes behind (the "
 		    "most is %zu); watch again with --since the last "
 		    "revision it saw",
-		    queued, server.watch_output_max);
+		    queued, options.watch_output_max);
 		reply_status(w->conn, w->id, OBJD__STATUS__FAILED, why);
 		conn_fail(w->conn, why);
 	}
@@ -363,55 +363,29 @@ watch_stopping(void)
 	}
 }
 
-void
-handle_watch(struct conn *c, const Objd__Request *req)
+uint64_t
+watch_oldest_held(void)
 {
-	const Objd__Watch *wr = req->watch;
-	struct watcher *w;
-	struct store_entry **found;
-	struct reply_item *items;
-	char why[200];
-	size_t n;
+	return watch.complete_after;
+}
 
-	if (wr->since > store_revision(server.store)) {
-		snprintf(why, sizeof(why),
-		    "revision %llu is in the future (the object is at %llu)",
-		    (unsigned long long)wr->since,
-		    (unsigned long long)store_revision(server.store));
-		reply_status(c, req->id, OBJD__STATUS__INVALID, why);
-		return;
-	}
-	if (wr->since != 0 && wr->since < watch.complete_after) {
-		snprintf(why, sizeof(why),
-		    "revision %llu is no longer held (the oldest held is "
-		    "%llu): read everything again",
-		    (unsigned long long)wr->since,
-		    (unsigned long long)watch.complete_after);
-		reply_status(c, req->id, OBJD__STATUS__NOT_FOUND, why);
-		return;
-	}
-	w = xcalloc(1, sizeof(*w));
+void
+watch_start(struct conn *c, uint64_t id, const char *prefix, uint64_t since)
+{
+	struct watcher *w = xcalloc(1, sizeof(*w));
+
 	w->conn = c;
-	w->id = req->id;
-	w->prefix = xstrdup(wr->prefix);
-	w->prefixlen = strlen(wr->prefix);
+	w->id = id;
+	w->prefix = xstrdup(prefix);
+	w->prefixlen = strlen(prefix);
 	TAILQ_INSERT_TAIL(&watch.watchers, w, entry);
-	if (wr->since == 0) {
-		found = store_sorted(server.store, w->prefix, w->prefixlen, &n);
-		items = xreallocarray(NULL, n + 1, sizeof(*items));
-		for (size_t i = 0; i < n; i++)
-			reply_item_from_entry(&items[i], found[i]);
-		reply_entries(c, req->id, OBJD__STATUS__OK, NULL, items, n);
-		free(items);
-		free(found);
-	} else {
-		reply_entries(c, req->id, OBJD__STATUS__OK, NULL, NULL, 0);
-		for (size_t i = 0; i < watch.count; i++) {
-			struct watch_event *ev =
-			    &watch.ring[(watch.head + i) % HISTORY_MAX_EVENTS];
+	if (since == 0)
+		return;
+	for (size_t i = 0; i < watch.count; i++) {
+		struct watch_event *ev =
+		    &watch.ring[(watch.head + i) % HISTORY_MAX_EVENTS];
 
-			if (ev->revision > wr->since)
-				watch_send(w, ev);
-		}
+		if (ev->revision > since)
+			watch_send(w, ev);
 	}
 }

@@ -44,20 +44,18 @@ nap(double seconds)
 		;
 }
 
-const char *
-etcd_cluster_program(void)
+/* name on PATH, into found; NULL if it is not there. */
+static const char *
+on_path(const char *name, char *found, size_t size)
 {
-	static char found[512];
-	const char *env = getenv("ETCD_BIN"), *path;
+	const char *path;
 	char *copy, *p, *dir;
 
-	if (env != NULL && *env != '\0')
-		return access(env, X_OK) == 0 ? env : NULL;
 	if ((path = getenv("PATH")) == NULL)
 		path = "/usr/bin:/bin";
 	copy = strdup(path);
 	for (p = copy; copy != NULL && (dir = strsep(&p, ":")) != NULL;) {
-		snprintf(found, sizeof(found), "%s/etcd", *dir ? dir : ".");
+		snprintf(found, size, "%s/%s", *dir ? dir : ".", name);
 		if (access(found, X_OK) == 0) {
 			free(copy);
 			return found;
@@ -65,6 +63,25 @@ etcd_cluster_program(void)
 	}
 	free(copy);
 	return NULL;
+}
+
+const char *
+etcd_cluster_program(void)
+{
+	static char found[512];
+	const char *env = getenv("ETCD_BIN");
+
+	if (env != NULL && *env != '\0')
+		return access(env, X_OK) == 0 ? env : NULL;
+	return on_path("etcd", found, sizeof(found));
+}
+
+const char *
+etcd_cluster_openssl(void)
+{
+	static char found[512];
+
+	return on_path("openssl", found, sizeof(found));
 }
 
 /* Free ports: each bound to port 0 and kept until all are chosen, so
@@ -108,7 +125,8 @@ spawn(struct etcd_cluster *c, int i, char *err, size_t errlen)
 		snprintf(err, errlen, "etcd is not installed");
 		return false;
 	}
-	snprintf(client, sizeof(client), "http://127.0.0.1:%d", m->client_port);
+	snprintf(client, sizeof(client), "%s://127.0.0.1:%d",
+	    c->tls ? "https" : "http", m->client_port);
 	snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", m->peer_port);
 	if ((fd = open(c->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 	         0600)) == -1) {
@@ -124,15 +142,40 @@ spawn(struct etcd_cluster *c, int i, char *err, size_t errlen)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(fd, 1);
 		dup2(fd, 2);
-		execl(prog, "etcd", "--name", m->name, "--data-dir", m->data,
-		    "--listen-client-urls", client, "--advertise-client-urls",
-		    client, "--listen-peer-urls", peer,
-		    "--initial-advertise-peer-urls", peer, "--initial-cluster",
-		    c->initial, "--initial-cluster-token", c->dir,
-		    "--initial-cluster-state", "new", "--heartbeat-interval",
-		    "50", "--election-timeout", "500", "--pre-vote",
-		    "--experimental-watch-progress-notify-interval", "1s",
-		    "--log-level", "warn", "--logger", "zap", (char *)NULL);
+		char server_cert[320], server_key[320];
+		const char *argv[48];
+		int n = 0;
+
+		snprintf(server_cert, sizeof(server_cert), "%s/server.pem",
+		    c->dir);
+		snprintf(server_key, sizeof(server_key), "%s/server.key",
+		    c->dir);
+		for (const char *const *a = (const char *const[]){ "etcd",
+		         "--name", m->name, "--data-dir", m->data,
+		         "--listen-client-urls", client,
+		         "--advertise-client-urls", client,
+		         "--listen-peer-urls", peer,
+		         "--initial-advertise-peer-urls", peer,
+		         "--initial-cluster", c->initial,
+		         "--initial-cluster-token", c->dir,
+		         "--initial-cluster-state", "new",
+		         "--heartbeat-interval", "50", "--election-timeout",
+		         "500", "--pre-vote",
+		         "--experimental-watch-progress-notify-interval", "1s",
+		         "--log-level", "warn", "--logger", "zap", NULL };
+		     *a != NULL; a++)
+			argv[n++] = *a;
+		if (c->tls) {
+			argv[n++] = "--cert-file";
+			argv[n++] = server_cert;
+			argv[n++] = "--key-file";
+			argv[n++] = server_key;
+			argv[n++] = "--trusted-ca-file";
+			argv[n++] = c->cacert;
+			argv[n++] = "--client-cert-auth";
+		}
+		argv[n] = NULL;
+		execv(prog, (char *const *)argv);
 		_exit(127);
 	}
 	close(fd);
@@ -180,6 +223,11 @@ ask(struct etcd_cluster *c, int i, const char *path, const char *body)
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 1000L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	if (c->tls) {
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->cacert);
+		curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert);
+		curl_easy_setopt(h, CURLOPT_SSLKEY, c->key);
+	}
 	if (body != NULL)
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 	if (curl_easy_perform(h) == CURLE_OK &&
@@ -246,8 +294,75 @@ etcd_cluster_fini(void)
 	base_dir[0] = '\0';
 }
 
+/* Runs script with sh in dir; false with err (its output is in
+ * dir/openssl.log). */
+static bool
+run_script(const char *dir, const char *script, char *err, size_t errlen)
+{
+	pid_t pid;
+	int status;
+
+	if ((pid = fork()) == -1) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		return false;
+	}
+	if (pid == 0) {
+		int fd;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (chdir(dir) == -1)
+			_exit(126);
+		fd = open("openssl.log", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd != -1) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execl("/bin/sh", "sh", "-ec", script, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR) {
+			snprintf(err, errlen, "waitpid: %s", strerror(errno));
+			return false;
+		}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		snprintf(err, errlen, "making certificates failed (see %s/%s)",
+		    dir, "openssl.log");
+		return false;
+	}
+	return true;
+}
+
+/* A CA, then a server certificate for 127.0.0.1 and a client one that
+ * it signs: P-256 keys, quick to make; a day is enough for a test. */
+static const char certs_script[] =
+    "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+    "-nodes -keyout ca.key -out ca.pem -days 1 -subj /CN=objd-test-ca\n"
+    "for who in server client; do\n"
+    "  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+    "-nodes -keyout $who.key -out $who.csr -subj /CN=root\n"
+    "  printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,"
+    "clientAuth\\n' > $who.ext\n"
+    "  openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key "
+    "-CAcreateserial -days 1 -out $who.pem -extfile $who.ext\n"
+    "done\n";
+
+static bool start(struct etcd_cluster *c, bool tls, char *err, size_t errlen);
+
 bool
 etcd_cluster_start(struct etcd_cluster *c, char *err, size_t errlen)
+{
+	return start(c, false, err, errlen);
+}
+
+bool
+etcd_cluster_start_tls(struct etcd_cluster *c, char *err, size_t errlen)
+{
+	return start(c, true, err, errlen);
+}
+
+static bool
+start(struct etcd_cluster *c, bool tls, char *err, size_t errlen)
 {
 	int ports[2 * ETCD_MEMBERS], i;
 	size_t off = 0;
@@ -265,6 +380,14 @@ etcd_cluster_start(struct etcd_cluster *c, char *err, size_t errlen)
 		return false;
 	}
 	snprintf(c->log, sizeof(c->log), "%s/etcd.log", c->dir);
+	if (tls) {
+		c->tls = true;
+		snprintf(c->cacert, sizeof(c->cacert), "%s/ca.pem", c->dir);
+		snprintf(c->cert, sizeof(c->cert), "%s/client.pem", c->dir);
+		snprintf(c->key, sizeof(c->key), "%s/client.key", c->dir);
+		if (!run_script(c->dir, certs_script, err, errlen))
+			return false;
+	}
 	if (!free_ports(ports, 2 * ETCD_MEMBERS)) {
 		snprintf(err, errlen, "no free ports");
 		return false;
@@ -275,8 +398,8 @@ etcd_cluster_start(struct etcd_cluster *c, char *err, size_t errlen)
 		snprintf(m->name, sizeof(m->name), "m%d", i);
 		m->client_port = ports[2 * i];
 		m->peer_port = ports[2 * i + 1];
-		snprintf(m->url, sizeof(m->url), "http://127.0.0.1:%d",
-		    m->client_port);
+		snprintf(m->url, sizeof(m->url), "%s://127.0.0.1:%d",
+		    tls ? "https" : "http", m->client_port);
 		snprintf(m->data, sizeof(m->data), "%s/%s", c->dir, m->name);
 		off += (size_t)snprintf(c->initial + off,
 		    sizeof(c->initial) - off, "%s%s=http://127.0.0.1:%d",
@@ -429,8 +552,8 @@ etcd_cluster_revision(struct etcd_cluster *c)
 int
 etcd_cluster_ctl(struct etcd_cluster *c, const char *const *args)
 {
-	const char *argv[32];
-	char eps[300];
+	const char *argv[40];
+	char eps[300], ca[320], cert[320], key[320];
 	size_t n = 0;
 	pid_t pid;
 	int status;
@@ -438,6 +561,14 @@ etcd_cluster_ctl(struct etcd_cluster *c, const char *const *args)
 	snprintf(eps, sizeof(eps), "--endpoints=%s", c->endpoints);
 	argv[n++] = "etcdctl";
 	argv[n++] = eps;
+	if (c->tls) {
+		snprintf(ca, sizeof(ca), "--cacert=%s", c->cacert);
+		snprintf(cert, sizeof(cert), "--cert=%s", c->cert);
+		snprintf(key, sizeof(key), "--key=%s", c->key);
+		argv[n++] = ca;
+		argv[n++] = cert;
+		argv[n++] = key;
+	}
 	while (*args != NULL && n < 31)
 		argv[n++] = *args++;
 	argv[n] = NULL;

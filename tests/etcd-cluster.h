@@ -3,7 +3,8 @@
  *
  * Each member gets free client and peer ports and a data folder under a
  * temporary folder (on /dev/shm when there is one: etcd fsyncs its WAL
- * on every commit), and runs with the timings of ../shared/FLEET.md:
+ * on every commit), and runs with the flags objd(8) recommends and short
+ * timings:
  * --heartbeat-interval 50 --election-timeout 500 --pre-vote and a
  * progress notification every second. The members die with the process
  * that started them (PR_SET_PDEATHSIG); etcd_cluster_stop kills what is
@@ -21,7 +22,7 @@
 struct etcd_member {
 	char name[16];
 	int client_port, peer_port;
-	char url[64]; /* http://127.0.0.1:client_port */
+	char url[64]; /* http(s)://127.0.0.1:client_port */
 	char data[300];
 	pid_t pid; /* -1 when not running */
 	bool stopped;
@@ -33,6 +34,10 @@ struct etcd_cluster {
 	char initial[512];
 	char endpoints[256]; /* every member's URL, comma-separated */
 	struct etcd_member m[ETCD_MEMBERS];
+	/* Client TLS (etcd_cluster_start_tls): the CA, and a client
+	 * certificate and key it signed, in dir. */
+	bool tls;
+	char cacert[300], cert[300], key[300];
 };
 
 /* The etcd program ($ETCD_BIN, or etcd on PATH), or NULL: the tests
@@ -46,6 +51,13 @@ void etcd_cluster_fini(void);
 /* Starts the three members and waits until each answers /health;
  * false with err. */
 bool etcd_cluster_start(struct etcd_cluster *c, char *err, size_t errlen);
+/* The openssl program on PATH, or NULL: the TLS tests skip without. */
+const char *etcd_cluster_openssl(void);
+/* etcd_cluster_start with client TLS: openssl makes a CA, a server
+ * certificate for 127.0.0.1 and a client certificate in the cluster's
+ * folder, and the members serve https:// client URLs with
+ * --client-cert-auth (their peers talk plain http). */
+bool etcd_cluster_start_tls(struct etcd_cluster *c, char *err, size_t errlen);
 /* Stops every member and removes the folder. */
 void etcd_cluster_stop(struct etcd_cluster *c);
 /* kill -9 of member i, reaped. */

@@ -324,6 +324,14 @@ class TestClient(ObjdTest):
         with self.assertRaises(objd.Invalid):
             self.c.get("a", at=4)
 
+    def test_get_consistent(self):
+        # On the file it is a plain read.
+        self.c.set(a=1, b="x")
+        self.assertEqual(self.c.get("a", consistent=True), 1)
+        self.assertEqual(self.c.get(consistent=True), {"a": 1, "b": "x"})
+        with self.assertRaises(objd.Invalid):
+            self.c.get("a", at=1, consistent=True)
+
     def test_status_as_objctl_json_status(self):
         self.c.set(a=1)
         mine = self.c.status()

@@ -262,6 +262,165 @@ START_TEST(test_cas_race)
 }
 END_TEST
 
+/* How a racing batch is made. */
+enum race_mode {
+	RACE_OBJECT,        /* one piece, if_object_revision */
+	RACE_STAGED_OBJECT, /* two pieces, if_object_revision */
+	RACE_STAGED_KEY,    /* two pieces, the first setting x, and a
+	                     * condition on x's revision */
+};
+
+/* A Batch (or with stage, a Stage piece) that sets key=value, in req;
+ * at: its if_object_revision, or with xrev, the revision its condition
+ * wants of x. */
+struct one_set {
+	Objd__Request req;
+	Objd__Batch batch;
+	Objd__Operation op, *ops[1];
+	Objd__Entry entry;
+	Objd__Value value;
+	Objd__Condition cond, *conds[1];
+};
+
+static void
+one_set(struct one_set *s, bool stage, const char *key, const char *value,
+    uint64_t at, uint64_t xrev)
+{
+	objd__request__init(&s->req);
+	objd__batch__init(&s->batch);
+	objd__operation__init(&s->op);
+	objd__entry__init(&s->entry);
+	objd__value__init(&s->value);
+	s->value.kind_case = OBJD__VALUE__KIND_STRING_VALUE;
+	s->value.string_value = (char *)value;
+	s->entry.key = (char *)key;
+	s->entry.value = &s->value;
+	s->op.op_case = OBJD__OPERATION__OP_SET;
+	s->op.set = &s->entry;
+	s->ops[0] = &s->op;
+	s->batch.n_operations = 1;
+	s->batch.operations = s->ops;
+	if (stage) {
+		s->req.op_case = OBJD__REQUEST__OP_STAGE;
+		s->req.stage = &s->batch;
+		return;
+	}
+	if (xrev != 0) {
+		objd__condition__init(&s->cond);
+		s->cond.key = "x";
+		s->cond.test_case = OBJD__CONDITION__TEST_REVISION;
+		s->cond.revision = xrev;
+		s->conds[0] = &s->cond;
+		s->batch.n_conditions = 1;
+		s->batch.conditions = s->conds;
+	} else {
+		s->batch.object_condition_case =
+		    OBJD__BATCH__OBJECT_CONDITION_IF_OBJECT_REVISION;
+		s->batch.if_object_revision = at;
+	}
+	s->req.op_case = OBJD__REQUEST__OP_BATCH;
+	s->req.batch = &s->batch;
+}
+
+/* A batch that sets key=value on c at object revision rev (or x's
+ * revision xrev), made as mode says, in a child that waits for a byte
+ * on go first: its status comes back through waitpid. Staged: a piece
+ * sent ahead (key_staged=value, or x=value) makes it a staged batch,
+ * whose last piece carries the condition. */
+static pid_t
+batch_at_async(objd_client *c, int go, const char *key, const char *value,
+    uint64_t rev, enum race_mode mode, uint64_t xrev)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		struct one_set s;
+		Objd__Response *resp = NULL;
+		char byte, staged_key[64];
+		int st;
+
+		if (mode != RACE_OBJECT) {
+			snprintf(staged_key, sizeof(staged_key), "%s_staged",
+			    key);
+			one_set(&s, true,
+			    mode == RACE_STAGED_KEY ? "x" : staged_key, value,
+			    0, 0);
+			st = objd_call(c, &s.req, &resp);
+			objd_response_free(resp);
+			if (st != OBJD_OK)
+				_exit(98);
+		}
+		if (read(go, &byte, 1) != 1)
+			_exit(99);
+		one_set(&s, false, key, value, rev,
+		    mode == RACE_STAGED_KEY ? xrev : 0);
+		st = objd_call(c, &s.req, &resp);
+		objd_response_free(resp);
+		_exit(st & 0xff);
+	}
+	return pid;
+}
+
+START_TEST(test_object_revision_race)
+{
+	int wins_a = 0, wins_b = 0;
+
+	start_host(a, cluster.endpoints);
+	start_host(b, cluster.endpoints);
+	CTL_OK(a, "set", "x", "0");
+	ck_assert(wait_value(b, "x", "0"));
+	for (int round = 0; round < 21; round++) {
+		objd_client *ca = e2e_client(a), *cb = e2e_client(b);
+		Objd__Response *all = NULL;
+		Objd__Value *xv = NULL;
+		enum race_mode mode = (enum race_mode)(round % 3);
+		uint64_t rev, xrev = 0;
+		int go[2], ea, eb;
+		pid_t pa, pb;
+		char v[16];
+
+		/* Both hosts at the same object revision. */
+		ck_assert_int_eq(objd_get_all(ca, &all), OBJD_OK);
+		objd_response_free(all);
+		rev = objd_client_revision(ca);
+		for (double end = e2e_now() + 30; e2e_now() < end;
+		     e2e_sleep(0.02)) {
+			ck_assert_int_eq(objd_get_all(cb, &all), OBJD_OK);
+			objd_response_free(all);
+			if (objd_client_revision(cb) == rev)
+				break;
+		}
+		ck_assert_uint_eq(objd_client_revision(cb), rev);
+		ck_assert_int_eq(objd_get_meta(ca, "x", &xv, &xrev), OBJD_OK);
+		objd_value_free(xv);
+		/* Each writes a key of its own at that revision: keys
+		 * apart, only the object's revision can tell. A value new
+		 * each round: the same one again would change nothing.
+		 * Every third round the batch comes in two pieces, and
+		 * every third in two whose condition is on x, which both
+		 * set. */
+		ck_assert_int_eq(pipe(go), 0);
+		snprintf(v, sizeof(v), "%d", round);
+		pa = batch_at_async(ca, go[0], "from_a", v, rev, mode, xrev);
+		pb = batch_at_async(cb, go[0], "from_b", v, rev, mode, xrev);
+		ck_assert_int_eq(write(go[1], "gg", 2), 2);
+		close(go[0]);
+		close(go[1]);
+		ea = ctl_wait(pa);
+		eb = ctl_wait(pb);
+		objd_close(ca);
+		objd_close(cb);
+		ck_assert_msg((ea == OBJD_OK && eb == OBJD_CONFLICT) ||
+		        (ea == OBJD_CONFLICT && eb == OBJD_OK),
+		    "round %d: a got %d, b %d", round, ea, eb);
+		wins_a += ea == OBJD_OK;
+		wins_b += eb == OBJD_OK;
+	}
+	ck_assert_int_eq(wins_a + wins_b, 21);
+}
+END_TEST
+
 /* A write that was acknowledged: key=value. */
 struct acked {
 	char key[16], value[16];
@@ -558,6 +717,101 @@ START_TEST(test_all_down_reads_served)
 }
 END_TEST
 
+START_TEST(test_consistent_get)
+{
+	objd_client *c;
+	Objd__Response *all = NULL;
+
+	start_host(a, cluster.endpoints);
+	start_host(b, cluster.endpoints);
+	/* What one host wrote, a consistent get on the other reads at
+	 * once: no waiting for the watch by the test. */
+	for (int round = 0; round < 20; round++) {
+		char v[16], line[20];
+
+		snprintf(v, sizeof(v), "%d", round);
+		snprintf(line, sizeof(line), "%d\n", round);
+		CTL_OK(round % 2 ? a : b, "set", "n", v);
+		ck_assert_str_eq(
+		    CTL_OK(round % 2 ? b : a, "get", "--consistent", "n"),
+		    line);
+	}
+	/* The whole object, and through libobjd. */
+	CTL_OK(b, "set", "m", "x");
+	ck_assert_msg(
+	    strstr(CTL_OK(a, "get", "--consistent"), "\"m\": \"x\"") != NULL,
+	    "%s", a->out);
+	CTL_OK(a, "set", "m", "y");
+	c = e2e_client(b);
+	objd_client_set_consistent(c, true);
+	ck_assert_int_eq(objd_get_all(c, &all), OBJD_OK);
+	ck_assert_int_eq(all->n_entries, 2);
+	ck_assert_str_eq(all->entries[0]->key, "m");
+	ck_assert_str_eq(all->entries[0]->value->string_value, "y");
+	objd_response_free(all);
+	objd_close(c);
+	/* etcd's revision moves outside the prefix: the watch brings no
+	 * event for it, and the read does not wait for one. */
+	ck_assert_int_eq(
+	    etcd_cluster_ctl(&cluster,
+	        (const char *const[]){ "put", "/elsewhere", "1", NULL }),
+	    0);
+	ck_assert_str_eq(CTL_OK(a, "get", "--consistent", "m"), "y\n");
+	ck_assert_str_eq(CTL_OK(a, "get", "--consistent", "--meta", "m"),
+	    CTL_OK(b, "get", "--meta", "m"));
+	CTL_EXIT(a, 2, "get", "--consistent", "--at", "1", "m");
+	/* No quorum: the consistent get fails and says why; a plain one is
+	 * served from memory. */
+	for (int m = 0; m < ETCD_MEMBERS; m++)
+		etcd_cluster_kill(&cluster, m);
+	CTL_EXIT(a, 6, "get", "--consistent", "m");
+	ck_assert_msg(strstr(a->err, "etcd is unreachable") != NULL, "%s",
+	    a->err);
+	ck_assert_str_eq(CTL_OK(a, "get", "m"), "y\n");
+}
+END_TEST
+
+START_TEST(test_max_staleness)
+{
+	struct objd_opts o = { 0 };
+	char err[512];
+	bool refused = false;
+
+	o.extra = E2E_ARGV("--etcd", cluster.endpoints, "--etcd-prefix", PREFIX,
+	    "--max-staleness", "1");
+	e2e_start_opts(a, &o);
+	start_host(b, cluster.endpoints);
+	CTL_OK(a, "set", "k", "1");
+	ck_assert_str_eq(CTL_OK(a, "get", "k"), "1\n");
+	for (int m = 0; m < ETCD_MEMBERS; m++)
+		etcd_cluster_kill(&cluster, m);
+	/* Past a second without etcd, a refuses reads and says why; b,
+	 * without a limit, serves them. */
+	for (double end = e2e_now() + 30; e2e_now() < end && !refused;
+	     e2e_sleep(0.1))
+		refused = CTL(a, "get", "k") == 6;
+	ck_assert_msg(refused, "a still reads: %s", a->out);
+	ck_assert_msg(strstr(a->err, "stale") != NULL &&
+	        strstr(a->err, "--max-staleness 1 s") != NULL,
+	    "%s", a->err);
+	CTL_EXIT(a, 6, "list");
+	CTL_EXIT(a, 6, "history", "k");
+	ck_assert_str_eq(CTL_OK(b, "get", "k"), "1\n");
+	/* A restart while etcd is down has no contact to go by. */
+	e2e_stop(a);
+	e2e_start_opts(a, &o);
+	CTL_EXIT(a, 6, "get", "k");
+	ck_assert_msg(strstr(a->err, "since it started") != NULL, "%s", a->err);
+	/* etcd back: reads are served again. */
+	for (int m = 0; m < ETCD_MEMBERS; m++)
+		ck_assert_msg(
+		    etcd_cluster_respawn(&cluster, m, err, sizeof(err)), "%s",
+		    err);
+	ck_assert(wait_value(a, "k", "1"));
+	CTL_OK(a, "list");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -582,6 +836,9 @@ main(void)
 	tcase_add_test(tc, test_limits_refused_whole);
 	tcase_add_test(tc, test_all_down_reads_served);
 	tcase_add_test(tc, test_auth);
+	tcase_add_test(tc, test_consistent_get);
+	tcase_add_test(tc, test_max_staleness);
+	tcase_add_test(tc, test_object_revision_race);
 	if (!etcd_cluster_init(err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		return 99;

@@ -534,6 +534,79 @@ START_TEST(test_all_down)
 }
 END_TEST
 
+/* A read barrier's end. */
+struct barrier_end {
+	bool done, ok;
+	char why[512];
+	/* What the store held then. */
+	uint64_t revision;
+	char *value;
+	struct host *h;
+};
+
+static void
+on_barrier(void *arg, bool ok, const char *why)
+{
+	struct barrier_end *be = arg;
+
+	be->done = true;
+	be->ok = ok;
+	snprintf(be->why, sizeof(be->why), "%s", why ? why : "");
+	be->revision = store_revision(be->h->store);
+	be->value = value_of(be->h, "x");
+}
+
+START_TEST(test_read_barrier)
+{
+	struct host *a = &hosts[0], *b = &hosts[1];
+	struct barrier_end end = { .h = b };
+	uint64_t r1;
+
+	/* b's loop has not run since a's write: its watch has not brought
+	 * it yet, and the barrier lets the read through only once it has. */
+	for (int round = 0; round < 10; round++) {
+		char v[8];
+
+		snprintf(v, sizeof(v), "%d", round);
+		ck_assert_int_eq(set1(a, "x", v, NULL, &r1), BACKEND_OK);
+		memset(&end, 0, sizeof(end));
+		end.h = b;
+		b->be->ops->read_barrier(b->be, on_barrier, &end);
+		/* Never from inside the call. */
+		ck_assert(!end.done);
+		ck_assert(run(b, &end.done, 60));
+		ck_assert_msg(end.ok, "%s", end.why);
+		ck_assert_uint_ge(end.revision, r1);
+		ck_assert_ptr_nonnull(end.value);
+		ck_assert_str_eq(end.value, v);
+		free(end.value);
+	}
+	/* No quorum: it ends, saying etcd is unreachable. */
+	for (int i = 0; i < ETCD_MEMBERS; i++)
+		etcd_cluster_kill(&cluster, i);
+	memset(&end, 0, sizeof(end));
+	end.h = b;
+	b->be->ops->read_barrier(b->be, on_barrier, &end);
+	ck_assert(run(b, &end.done, 60));
+	ck_assert(!end.ok);
+	ck_assert_msg(strstr(end.why, "etcd is unreachable") != NULL, "%s",
+	    end.why);
+	free(end.value);
+	/* One still out when the backend closes ends then. */
+	memset(&end, 0, sizeof(end));
+	end.h = b;
+	b->be->ops->read_barrier(b->be, on_barrier, &end);
+	hooked = b;
+	b->be->ops->close(b->be);
+	b->be = NULL;
+	ck_assert(end.done && !end.ok);
+	ck_assert_str_eq(end.why, "objd is stopping");
+	free(end.value);
+	store_free(b->store);
+	event_base_free(b->base);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -557,6 +630,7 @@ main(void)
 	tcase_add_test(tc, test_limits);
 	tcase_add_test(tc, test_resync_after_compaction);
 	tcase_add_test(tc, test_all_down);
+	tcase_add_test(tc, test_read_barrier);
 	suite_add_tcase(suite, tc);
 	if (!etcd_cluster_init(err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);

@@ -432,6 +432,12 @@ START_TEST(test_history_of_sets_and_deletes)
 	e2e_start(s);
 	make_history();
 	check_made_history();
+	/* On the file a consistent get is a plain one; not of the past. */
+	first = strdup(CTL_OK(s, "get"));
+	ck_assert_str_eq(CTL_OK(s, "get", "--consistent"), first);
+	free(first);
+	ck_assert_str_eq(CTL_OK(s, "get", "--consistent", "b"), "x\n");
+	CTL_EXIT(s, 2, "get", "--consistent", "--at", "3", "a");
 	out = CTL_OK(s, "--json", "history", "a");
 	ck_assert_uint_eq(count_lines(out), 4);
 	first = strndup(out, strcspn(out, "\n"));

@@ -451,6 +451,7 @@ static const char help[] =
     "allowed)\n"
     "      --at REV           get: the object or KEY as it was at revision "
     "REV\n"
+    "      --consistent       get: after a quorum read of etcd (objd --etcd)\n"
     "  -h, --help             print this help\n"
     "      --version          print objctl's version\n"
     "\n"
@@ -477,6 +478,8 @@ START_TEST(test_output_help)
 	    "object's\n"
 	    "      --at REV           get: the object or KEY as it was at "
 	    "revision REV\n"
+	    "      --consistent       get: after a quorum read of etcd (objd "
+	    "--etcd)\n"
 	    "See objctl --help for the options of every command.\n",
 	    "", "get", "--help");
 	GOLDEN(0, "objctl " OBJD_VERSION "\n", "", "--version");

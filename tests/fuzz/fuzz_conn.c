@@ -47,6 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 #define FUZZ_DEADLINE 10.0
 
 struct server server;
+struct objd_options options;
 
 static char fuzz_dir[64];
 static char fuzz_file[96];
@@ -100,17 +101,17 @@ fuzz_init(void)
 	server.base = event_base_new();
 	if (server.base == NULL)
 		abort();
-	server.file_path = fuzz_file;
-	server.socket_path = "(fuzz)";
-	server.frame_max = FRAME_MAX_DEFAULT;
-	server.clients_max = 16;
-	server.client_idle_timeout = 0;
+	options.file_path = fuzz_file;
+	options.socket_path = "(fuzz)";
+	options.frame_max = FRAME_MAX_DEFAULT;
+	options.clients_max = 16;
+	options.client_idle_timeout = 0;
 	/* Small, so that pausing and resuming a client runs too. */
-	server.client_output_max = 1024;
-	server.watch_output_max = 64 * 1024;
-	server.fsync = FSYNC_NEVER;
-	server.socket_mode = 0600;
-	server.socket_group = (gid_t)-1;
+	options.client_output_max = 1024;
+	options.watch_output_max = 64 * 1024;
+	options.fsync = FSYNC_NEVER;
+	options.socket_mode = 0600;
+	options.socket_group = (gid_t)-1;
 	fuzz_out = malloc(FUZZ_OUT_MAX);
 	if (fuzz_out == NULL)
 		abort();

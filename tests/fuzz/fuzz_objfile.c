@@ -26,6 +26,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 struct server server;
+struct objd_options options;
 
 static char fuzz_dir[64];
 static char fuzz_file[96];

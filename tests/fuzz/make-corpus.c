@@ -29,6 +29,7 @@
 #include "xmalloc.h"
 
 struct server server;
+struct objd_options options;
 
 /* A growing seed. */
 struct seed {

@@ -32,8 +32,8 @@ harnesses="conn objfile"
 san="-fsanitize=address,undefined -fno-sanitize-recover=all"
 
 if [ -z "${FUZZ_DEPS_CFLAGS+set}" ]; then
-	FUZZ_DEPS_CFLAGS=$(pkg-config --cflags libprotobuf-c libevent jansson libdeflate libxxhash)
-	FUZZ_DEPS_LIBS=$(pkg-config --libs libprotobuf-c libevent jansson libdeflate libxxhash)
+	FUZZ_DEPS_CFLAGS=$(pkg-config --cflags libprotobuf-c libevent jansson libdeflate libxxhash libcurl)
+	FUZZ_DEPS_LIBS=$(pkg-config --libs libprotobuf-c libevent jansson libdeflate libxxhash libcurl)
 fi
 if [ ! -f "$build/config.h" ] || [ ! -f "$build/proto/objd.pb-c.c" ]; then
 	echo "run.sh: no config.h or proto/objd.pb-c.c in $build:" \
@@ -63,12 +63,14 @@ cflags="-std=c11 -g -O1 -fno-omit-frame-pointer $san -include $build/config.h
     -I$build -I$build/proto -I$src/common -I$src/server $FUZZ_DEPS_CFLAGS"
 
 # Everything objd runs but its main(): the server modules, the common
-# ones and the generated protobuf code.
+# ones and the generated protobuf code (etcd's too: the etcd backend is
+# one of the server's modules).
 build_objects() {
 	local kind=$1 flags=$2 dir=$out/obj-$1 f sources=()
 	mkdir -p "$dir"
 	objects=()
-	for f in "$src"/server/*.c "$src"/common/*.c "$build/proto/objd.pb-c.c"; do
+	for f in "$src"/server/*.c "$src"/common/*.c "$build/proto/objd.pb-c.c" \
+	    "$build"/proto/etcd/*.pb-c.c; do
 		case $f in */server/main.c) continue ;; esac
 		sources+=("$f")
 		objects+=("$dir/$(basename "$(dirname "$f")")-$(basename "$f" .c).o")

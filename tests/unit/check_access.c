@@ -16,6 +16,7 @@
 
 /* objd's state lives in main.c, which the tests do not link. */
 struct server server;
+struct objd_options options;
 
 #define NO_FD (-1)
 

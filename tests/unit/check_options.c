@@ -20,6 +20,7 @@
 /* options.c stores into the server's fields; main.c, which defines
  * them, is not linked here. */
 struct server server;
+struct objd_options options;
 
 #define NAMES_MAX 128
 
@@ -437,12 +438,12 @@ END_TEST
 START_TEST(test_apply)
 {
 	const struct options_entry *o;
-	size_t frame = server.frame_max;
+	size_t frame = options.frame_max;
 
 	for (o = options_table; strcmp(o->name, "max-frame") != 0; o++)
 		;
 	options_apply(o, "2K");
-	ck_assert_uint_eq(server.frame_max, 2048);
+	ck_assert_uint_eq(options.frame_max, 2048);
 	for (o = options_table; strcmp(o->name, "history-bytes") != 0; o++)
 		;
 	options_apply(o, "3M");
@@ -450,7 +451,7 @@ START_TEST(test_apply)
 	for (o = options_table; strcmp(o->name, "fsync") != 0; o++)
 		;
 	options_apply(o, "never");
-	ck_assert_int_eq(server.fsync, FSYNC_NEVER);
+	ck_assert_int_eq(options.fsync, FSYNC_NEVER);
 	for (o = options_table; strcmp(o->name, "compress") != 0; o++)
 		;
 	options_apply(o, NULL);
@@ -458,8 +459,8 @@ START_TEST(test_apply)
 	for (o = options_table; strcmp(o->name, "reload-interval") != 0; o++)
 		;
 	options_apply(o, "0.25");
-	ck_assert(server.reload_interval == 0.25);
-	server.frame_max = frame;
+	ck_assert(options.reload_interval == 0.25);
+	options.frame_max = frame;
 }
 END_TEST
 

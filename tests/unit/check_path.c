@@ -14,6 +14,7 @@
 
 /* objd's state lives in main.c, which the tests do not link. */
 struct server server;
+struct objd_options options;
 
 /* A JSON document, encoded as objd stores a value. */
 static uint8_t *

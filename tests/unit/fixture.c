@@ -18,6 +18,7 @@
 #include "xmalloc.h"
 
 struct server server;
+struct objd_options options;
 struct fake_backend fake;
 
 /* The fake's outcome for b, decided now: revisions rise by 1 + gap
@@ -129,12 +130,12 @@ fixture_setup(void)
 	server.base = event_base_new();
 	ck_assert_ptr_nonnull(server.base);
 	server.store = store_new();
-	server.frame_max = 1 << 20;
-	server.clients_max = 100;
-	server.client_output_max = 1 << 20;
-	server.output_total_max = 1 << 24;
-	server.watch_output_max = 1 << 20;
-	server.fsync = FSYNC_NEVER;
+	options.frame_max = 1 << 20;
+	options.clients_max = 100;
+	options.client_output_max = 1 << 20;
+	options.output_total_max = 1 << 24;
+	options.watch_output_max = 1 << 20;
+	options.fsync = FSYNC_NEVER;
 	server.stopping = false;
 	batch_init();
 	watch_init();

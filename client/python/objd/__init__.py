@@ -409,17 +409,22 @@ class Client:
 
     # Requests.
 
-    def get(self, key=None, at=None):
+    def get(self, key=None, at=None, consistent=False):
         """The value of key; or with no key, the whole object as a dict.
         at=REV: as it was at revision REV, from the history objd keeps;
         NotFound if key did not exist then, or if the history does not
-        reach back so far (the message says which)."""
+        reach back so far (the message says which). consistent=True:
+        objd answers once it holds everything its backend had (objd
+        --etcd: after a quorum read; Failed if etcd is unreachable)."""
         req = pb.Request()
         req.get.SetInParent()
         if at is not None:
             if at <= 0:
                 raise Invalid("at must be a revision above 0")
+            if consistent:
+                raise Invalid("a consistent read is of now: not with at")
             req.get.at_revision = at
+        req.get.consistent = consistent
         if key is not None:
             _check_key(key)
             req.get.keys.append(key)
