@@ -702,6 +702,19 @@ objfile_writing_back(const struct objfile *f)
 	return f->child != -1 && f->child_writes_back;
 }
 
+/* A child's file that is not installed: closed, removed, with the tail
+ * copied for it. */
+static void
+objfile_child_file_drop(struct objfile *f, int fd, char *tmp)
+{
+	if (fd != -1)
+		close(fd);
+	if (tmp != NULL)
+		unlink(tmp);
+	free(tmp);
+	buf_release(&f->tail);
+}
+
 enum objfile_result
 objfile_write_back_finish(struct objfile *f, int status, char *err,
     size_t errlen)
@@ -750,12 +763,7 @@ objfile_write_back_finish(struct objfile *f, int status, char *err,
 fail:
 	/* As after a failed rewrite: the next change starts a new file. */
 	f->needs_rewrite = true;
-	if (fd != -1)
-		close(fd);
-	if (tmp != NULL)
-		unlink(tmp);
-	free(tmp);
-	buf_release(&f->tail);
+	objfile_child_file_drop(f, fd, tmp);
 	return rc;
 }
 
@@ -839,12 +847,7 @@ replaced:
 	    "file instead",
 	    f->path);
 fail:
-	if (fd != -1)
-		close(fd);
-	if (tmp != NULL)
-		unlink(tmp);
-	free(tmp);
-	buf_release(&f->tail);
+	objfile_child_file_drop(f, fd, tmp);
 	return OBJFILE_FAILED;
 }
 
