@@ -211,10 +211,15 @@ store_empty(struct store *s)
 	free(all);
 }
 
-/* A new lease id, odd for a holder's: random and positive (etcd's ids are
- * int64), so that it clashes with no other host's. */
+/* A new lease id, positive (etcd's ids are int64): a holder's is odd
+ * and random, so that it clashes with no other host's; an expiring
+ * set's is even and carries its deadline (wall clock, ms) above
+ * LEASE_DEADLINE_SHIFT bits, so that every host knows the time left.
+ * Two expiring sets may draw the same id only with the same deadline:
+ * sharing that lease changes nothing. */
+#define LEASE_DEADLINE_SHIFT 21
 static int64_t
-lease_id(struct etcd_backend *eb, bool held)
+lease_id(struct etcd_backend *eb, bool held, uint64_t deadline)
 {
 	uint64_t x;
 
@@ -223,8 +228,25 @@ lease_id(struct etcd_backend *eb, bool held)
 	eb->rng ^= eb->rng << 25;
 	eb->rng ^= eb->rng >> 27;
 	x = eb->rng * 0x2545f4914f6cdd1dULL;
-	x = (x >> 2) | (1ULL << 32);
-	return (int64_t)((x & ~1ULL) | (held ? LEASE_HELD : 0));
+	if (held)
+		return (int64_t)(((x >> 2) | (1ULL << 32)) | LEASE_HELD);
+	x &= ((1ULL << LEASE_DEADLINE_SHIFT) - 1) & ~1ULL;
+	/* Deadlines fit 42 bits until the year 2109. */
+	deadline &= (1ULL << (63 - LEASE_DEADLINE_SHIFT)) - 1;
+	return (int64_t)((deadline << LEASE_DEADLINE_SHIFT) | x);
+}
+
+/* The deadline and holder a key put with lease id has, as a txn's. */
+static void
+lease_meaning(int64_t id, uint64_t *deadline, uint64_t *holder)
+{
+	*deadline = *holder = 0;
+	if (id <= 0)
+		return;
+	if (id & LEASE_HELD)
+		*holder = (uint64_t)id;
+	else
+		*deadline = (uint64_t)id >> LEASE_DEADLINE_SHIFT;
 }
 
 /* key's lease as etcd last told (0: none). */
@@ -316,6 +338,7 @@ others(struct etcd_backend *eb, Mvccpb__Event **evs, size_t n, int64_t rev,
 {
 	struct backend_batch ob = { 0 };
 	struct backend_txn t = { 0 };
+	uint64_t deadline = 0, holder = 0;
 	size_t i;
 
 	ob.changes = xcalloc(n, sizeof(*ob.changes));
@@ -328,6 +351,9 @@ others(struct etcd_backend *eb, Mvccpb__Event **evs, size_t n, int64_t rev,
 		if ((key = objd_key(eb, &kv->key, &keylen)) == NULL)
 			continue;
 		c->delete = evs[i]->type == MVCCPB__EVENT__EVENT_TYPE__DELETE;
+		/* One Txn's puts share its lease, if any. */
+		if (!c->delete &&kv->lease != 0)
+			lease_meaning(kv->lease, &deadline, &holder);
 		c->entry = store_entry_new(key, keylen,
 		    c->delete ? NULL : kv->value.data,
 		    c->delete ? 0 : kv->value.len, (uint64_t)rev);
@@ -351,12 +377,16 @@ others(struct etcd_backend *eb, Mvccpb__Event **evs, size_t n, int64_t rev,
 		h->txns = xcalloc(1, sizeof(*h->txns));
 		h->txns[0].changes = true;
 		h->txns[0].expire = expired;
+		h->txns[0].deadline = deadline;
+		h->txns[0].holder = holder;
 		h->txns[0].status = BACKEND_OK;
 		h->txns[0].revision = (uint64_t)rev;
 		return;
 	}
 	t.changes = true;
 	t.expire = expired;
+	t.deadline = deadline;
+	t.holder = holder;
 	t.status = BACKEND_OK;
 	t.revision = (uint64_t)rev;
 	ob.txns = &t;
@@ -767,7 +797,7 @@ lease_for(struct etcd_backend *eb, const struct backend_txn *t)
 		    : 1;
 	}
 	eb->granting = h;
-	eb->grant_id = lease_id(eb, h != NULL);
+	eb->grant_id = lease_id(eb, h != NULL, t->deadline);
 	eb->call =
 	    etcd_lease_grant(eb->client, eb->grant_id, ttl, on_grant, eb);
 	return -1;
@@ -1168,10 +1198,16 @@ fetch_page(struct etcd_backend *eb, struct fetch *f,
 		    memcmp(kv->key.data, eb->meta, eb->metalen) == 0)
 			f->objrev = kv->mod_revision;
 		else if ((key = objd_key(eb, &kv->key, &keylen)) != NULL) {
+			uint64_t deadline, holder;
+
 			free(store_put(f->s,
 			    store_entry_new(key, keylen, kv->value.data,
 			        kv->value.len, (uint64_t)kv->mod_revision)));
 			note_lease(eb, key, keylen, kv->lease);
+			lease_meaning(kv->lease, &deadline, &holder);
+			if (deadline != 0 || holder != 0)
+				store_lease_set(f->s, key, keylen, deadline,
+				    holder);
 		}
 	}
 	if (!r->more || r->n_kvs == 0)

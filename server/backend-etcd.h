@@ -13,9 +13,10 @@
  * TTL is the time left; the held keys of one connection with that
  * holder's lease (10 s), renewed every 3 s while it lives and revoked
  * when it ends, so that they go 10 s after their objd died. objd picks
- * the lease ids: odd for a holder's, even for an expiry's, so that each
- * host tells etcd's deletion of an expiring key (watchers see "expire")
- * from a holder's end ("delete"). */
+ * the lease ids: odd for a holder's, even and carrying the deadline for
+ * an expiry's, so that each host knows a key's time left and tells
+ * etcd's deletion of an expiring key (watchers see "expire") from a
+ * holder's end ("delete"). */
 #ifndef OBJD_BACKEND_ETCD_H
 #define OBJD_BACKEND_ETCD_H
 

@@ -186,6 +186,13 @@ START_TEST(test_ttl_expires_on_every_host)
 	ck_assert_msg(wait_key(b, "marker", false, 4 + MARGIN),
 	    "marker stayed on B");
 	ck_assert_str_eq(CTL_OK(b, "get", "u"), "2\n");
+	/* Every host knows the time left: the lease's id carries it. */
+	CTL_OK(a, "set", "--ttl", "600", "long", "1");
+	ck_assert(wait_key(b, "long", true, E2E_DEADLINE));
+	CTL_OK(b, "get", "--meta", "long");
+	ck_assert_msg(strstr(b->out, "expires in: ") != NULL, "%s", b->out);
+	CTL_OK(b, "get", "--meta", "u");
+	ck_assert_msg(strstr(b->out, "expires in") == NULL, "%s", b->out);
 	objd_close(wa.c);
 	objd_close(wb.c);
 }
@@ -200,6 +207,8 @@ START_TEST(test_held_key_goes_with_holder)
 	start_host(b);
 	watch_start(&wb, b);
 	pid = hold_start("h", "1");
+	CTL_OK(b, "status");
+	ck_assert_msg(strstr(b->out, "held keys: 1") != NULL, "%s", b->out);
 	/* The lease is renewed: the key outlives its TTL while held. */
 	for (double end = e2e_now() + HOLD_TTL + 3; e2e_now() < end;
 	     e2e_sleep(0.5))
