@@ -34,6 +34,15 @@
 #include "objd.h"
 #include "xmalloc.h"
 
+/* A held key's lease: its TTL, and how often it is renewed, well within
+ * it, so that a renewal or two may be lost to a leader change. */
+#define HOLD_TTL 10
+#define HOLD_RENEW 3
+/* Lease ids are objd's own choice: a held key's are odd, an expiring
+ * key's even, so that every host tells from a key's lease whether its
+ * deletion by etcd is an expiry or its holder's end. */
+#define LEASE_HELD 1
+
 /* Keys per page of a load. */
 #define LOAD_PAGE 1000
 /* How long a batch whose Txns all answered may wait for the watch to
@@ -43,7 +52,18 @@
 struct fetch;
 struct barrier;
 
+/* The lease of one holder (a connection of this objd that holds keys). */
+struct holder_lease {
+	uint64_t holder;
+	int64_t id;             /* 0 until granted */
+	bool revoking;          /* its holder is gone */
+	struct etcd_call *call; /* the renewal or revoke out */
+	struct etcd_backend *eb;
+	struct holder_lease *next;
+};
+
 static const struct timeval catch_up_tv = { (time_t)WATCH_CATCH_UP, 0 };
+static const struct timeval renew_tv = { HOLD_RENEW, 0 };
 
 struct etcd_backend {
 	struct backend be; /* first: the ops' argument */
@@ -106,6 +126,20 @@ struct etcd_backend {
 	double max_staleness;
 	double loaded_at; /* wall clock of the last load that read etcd */
 	struct event *heartbeat;
+
+	/* Leases: the holders', renewed by the timer; the lease granted
+	 * for the txn lease_txn of the batch in flight (an expiring set);
+	 * and each key's lease as the watch and loads brought it (objd key
+	 * -> int64_t id), for telling an expiry from a holder's end. */
+	struct holder_lease *holders;
+	struct event *renew;
+	int64_t txn_lease;
+	size_t lease_txn;
+	struct holder_lease *granting; /* whose grant is out, or NULL */
+	void (*live_holders)(void (*fn)(uint64_t, void *), void *);
+	int64_t grant_id;
+	struct store *leased;
+	uint64_t rng;
 };
 
 static struct etcd_backend *
@@ -177,6 +211,95 @@ store_empty(struct store *s)
 	free(all);
 }
 
+/* A new lease id, positive (etcd's ids are int64): a holder's is odd
+ * and random, so that it clashes with no other host's; an expiring
+ * set's is even and carries its deadline (wall clock, ms) above
+ * LEASE_DEADLINE_SHIFT bits, so that every host knows the time left.
+ * Two expiring sets may draw the same id only with the same deadline:
+ * sharing that lease changes nothing. */
+#define LEASE_DEADLINE_SHIFT 21
+static int64_t
+lease_id(struct etcd_backend *eb, bool held, uint64_t deadline)
+{
+	uint64_t x;
+
+	/* xorshift64*: ids need only be unlikely to clash. */
+	eb->rng ^= eb->rng >> 12;
+	eb->rng ^= eb->rng << 25;
+	eb->rng ^= eb->rng >> 27;
+	x = eb->rng * 0x2545f4914f6cdd1dULL;
+	if (held)
+		return (int64_t)(((x >> 2) | (1ULL << 32)) | LEASE_HELD);
+	x &= ((1ULL << LEASE_DEADLINE_SHIFT) - 1) & ~1ULL;
+	/* Deadlines fit 42 bits until the year 2109. */
+	deadline &= (1ULL << (63 - LEASE_DEADLINE_SHIFT)) - 1;
+	return (int64_t)((deadline << LEASE_DEADLINE_SHIFT) | x);
+}
+
+/* The deadline and holder a key put with lease id has, as a txn's. */
+static void
+lease_meaning(int64_t id, uint64_t *deadline, uint64_t *holder)
+{
+	*deadline = *holder = 0;
+	if (id <= 0)
+		return;
+	if (id & LEASE_HELD)
+		*holder = (uint64_t)id;
+	else
+		*deadline = (uint64_t)id >> LEASE_DEADLINE_SHIFT;
+}
+
+/* key's lease as etcd last told (0: none). */
+static int64_t
+key_lease(const struct etcd_backend *eb, const char *key, size_t keylen)
+{
+	const struct store_entry *e = store_get(eb->leased, key, keylen);
+	int64_t id = 0;
+
+	if (e != NULL)
+		memcpy(&id, STORE_ENTRY_VALUE(e), sizeof(id));
+	return id;
+}
+
+static void
+note_lease(struct etcd_backend *eb, const char *key, size_t keylen, int64_t id)
+{
+	if (id == 0)
+		free(store_remove(eb->leased, key, keylen));
+	else
+		free(store_put(eb->leased,
+		    store_entry_new(key, keylen, (const uint8_t *)&id,
+		        sizeof(id), 0)));
+}
+
+/* The events of one revision: each key's lease noted. The result says
+ * whether they are etcd's deletion of keys whose lease ended (no meta
+ * key: no objd wrote them) and of an expiring key's lease (an expiry, as
+ * watchers see it), rather than a holder's. */
+static bool
+note_leases(struct etcd_backend *eb, Mvccpb__Event **evs, size_t n, bool meta)
+{
+	bool expired = false;
+
+	for (size_t i = 0; i < n; i++) {
+		const Mvccpb__KeyValue *kv = evs[i]->kv;
+		const char *key;
+		size_t keylen;
+
+		if ((key = objd_key(eb, &kv->key, &keylen)) == NULL)
+			continue;
+		if (evs[i]->type == MVCCPB__EVENT__EVENT_TYPE__DELETE) {
+			int64_t id = key_lease(eb, key, keylen);
+
+			if (!meta && id != 0 && (id & LEASE_HELD) == 0)
+				expired = true;
+			note_lease(eb, key, keylen, 0);
+		} else
+			note_lease(eb, key, keylen, kv->lease);
+	}
+	return expired;
+}
+
 static void batch_done(struct etcd_backend *eb);
 static void barriers_soon(struct etcd_backend *eb);
 static void resync(struct etcd_backend *eb);
@@ -211,10 +334,11 @@ note_unknown(struct etcd_backend *eb, uint64_t seq)
 /* The changes of one revision, made by others: to the loop. */
 static void
 others(struct etcd_backend *eb, Mvccpb__Event **evs, size_t n, int64_t rev,
-    bool hold)
+    bool hold, bool expired)
 {
 	struct backend_batch ob = { 0 };
 	struct backend_txn t = { 0 };
+	uint64_t deadline = 0, holder = 0;
 	size_t i;
 
 	ob.changes = xcalloc(n, sizeof(*ob.changes));
@@ -227,6 +351,9 @@ others(struct etcd_backend *eb, Mvccpb__Event **evs, size_t n, int64_t rev,
 		if ((key = objd_key(eb, &kv->key, &keylen)) == NULL)
 			continue;
 		c->delete = evs[i]->type == MVCCPB__EVENT__EVENT_TYPE__DELETE;
+		/* One Txn's puts share its lease, if any. */
+		if (!c->delete &&kv->lease != 0)
+			lease_meaning(kv->lease, &deadline, &holder);
 		c->entry = store_entry_new(key, keylen,
 		    c->delete ? NULL : kv->value.data,
 		    c->delete ? 0 : kv->value.len, (uint64_t)rev);
@@ -249,11 +376,17 @@ others(struct etcd_backend *eb, Mvccpb__Event **evs, size_t n, int64_t rev,
 		*h = ob;
 		h->txns = xcalloc(1, sizeof(*h->txns));
 		h->txns[0].changes = true;
+		h->txns[0].expire = expired;
+		h->txns[0].deadline = deadline;
+		h->txns[0].holder = holder;
 		h->txns[0].status = BACKEND_OK;
 		h->txns[0].revision = (uint64_t)rev;
 		return;
 	}
 	t.changes = true;
+	t.expire = expired;
+	t.deadline = deadline;
+	t.holder = holder;
 	t.status = BACKEND_OK;
 	t.revision = (uint64_t)rev;
 	ob.txns = &t;
@@ -306,7 +439,7 @@ on_watch(const Etcdserverpb__WatchResponse *r, void *arg)
 	/* Events come in revision order; one Txn's share a revision. */
 	for (i = 0; i < r->n_events; i = j) {
 		int64_t rev = r->events[i]->kv->mod_revision;
-		bool ours = false;
+		bool ours = false, meta = false, expired;
 		uint64_t seq = 0;
 
 		for (j = i;
@@ -315,12 +448,15 @@ on_watch(const Etcdserverpb__WatchResponse *r, void *arg)
 			const Mvccpb__KeyValue *kv = r->events[j]->kv;
 
 			if (kv->key.len == eb->metalen &&
-			    memcmp(kv->key.data, eb->meta, eb->metalen) == 0 &&
-			    meta_ours(eb, &kv->value, &seq))
-				ours = true;
+			    memcmp(kv->key.data, eb->meta, eb->metalen) == 0) {
+				meta = true;
+				if (meta_ours(eb, &kv->value, &seq))
+					ours = true;
+			}
 		}
 		if (rev <= eb->applied)
 			continue;
+		expired = note_leases(eb, r->events + i, j - i, meta);
 		eb->applied = rev;
 		if (ours && forget_unknown(eb, seq))
 			ours = false;
@@ -328,7 +464,8 @@ on_watch(const Etcdserverpb__WatchResponse *r, void *arg)
 			/* After an own change of the batch in flight, the
 			 * others wait for it to be applied. */
 			others(eb, r->events + i, j - i, rev,
-			    eb->b != NULL && eb->seen_seq >= eb->first_seq);
+			    eb->b != NULL && eb->seen_seq >= eb->first_seq,
+			    expired);
 			continue;
 		}
 		if (seq > eb->seen_seq) {
@@ -596,6 +733,191 @@ set_compare(Etcdserverpb__Compare *c, const struct etcd_backend *eb,
 	}
 }
 
+static void
+on_grant(const struct etcd_reply *r, void *arg)
+{
+	struct etcd_backend *eb = arg;
+	char why[600];
+
+	eb->call = NULL;
+	/* A grant retried after a lost answer finds its own id taken. */
+	if (r->status != ETCD_OK &&
+	    !(r->status == ETCD_FAILED_PRECONDITION && r->message != NULL &&
+	        strstr(r->message, "already exists") != NULL)) {
+		snprintf(why, sizeof(why),
+		    "etcd refused the lease of the keys: %s", r->message);
+		fail_rest(eb, BACKEND_FAILED, why);
+		eb->granting = NULL;
+		send_next(eb);
+		return;
+	}
+	if (eb->granting != NULL)
+		eb->granting->id = eb->grant_id;
+	else {
+		eb->txn_lease = eb->grant_id;
+		eb->lease_txn = eb->next;
+	}
+	eb->granting = NULL;
+	send_next(eb);
+}
+
+/* The lease txn t's puts carry: 0 for none; -1 while its grant is out
+ * (whose answer sends the txn). A holder's lease is made at its first
+ * held key and lasts until the holder goes; an expiring set's is made
+ * for its txn alone, with the time left as its TTL. */
+static int64_t
+lease_for(struct etcd_backend *eb, const struct backend_txn *t)
+{
+	struct holder_lease *h = NULL;
+	int64_t ttl = HOLD_TTL;
+
+	if (t->holder != 0) {
+		for (h = eb->holders; h != NULL; h = h->next)
+			if (h->holder == t->holder && !h->revoking)
+				break;
+		if (h != NULL && h->id != 0)
+			return h->id;
+		if (h == NULL) {
+			h = xcalloc(1, sizeof(*h));
+			h->holder = t->holder;
+			h->eb = eb;
+			h->next = eb->holders;
+			eb->holders = h;
+		}
+	} else if (t->deadline == 0)
+		return 0;
+	else if (eb->lease_txn == eb->next)
+		return eb->txn_lease;
+	else {
+		/* The deadlines' clock (expire.c's): the wall clock, ms. */
+		uint64_t now = (uint64_t)(now_wall() * 1000.0);
+
+		ttl = t->deadline > now
+		    ? (int64_t)((t->deadline - now + 999) / 1000)
+		    : 1;
+	}
+	eb->granting = h;
+	eb->grant_id = lease_id(eb, h != NULL, t->deadline);
+	eb->call =
+	    etcd_lease_grant(eb->client, eb->grant_id, ttl, on_grant, eb);
+	return -1;
+}
+
+static void
+on_revoked(const struct etcd_reply *r, void *arg)
+{
+	struct holder_lease *h = arg, **pp;
+	struct etcd_backend *eb = h->eb;
+
+	h->call = NULL;
+	if (r->status != ETCD_OK &&
+	    (r->message == NULL || strstr(r->message, "not found") == NULL))
+		log_warnx("etcd: revoking the lease of held keys: %s; they "
+		          "go once it runs out (%d s)",
+		    r->message, HOLD_TTL);
+	for (pp = &eb->holders; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == h) {
+			*pp = h->next;
+			break;
+		}
+	}
+	free(h);
+}
+
+static void
+on_renewed(const struct etcd_reply *r, void *arg)
+{
+	struct holder_lease *h = arg;
+	const Etcdserverpb__LeaseKeepAliveResponse *kr =
+	    (const Etcdserverpb__LeaseKeepAliveResponse *)r->msg;
+
+	h->call = NULL;
+	if (r->status != ETCD_OK) {
+		log_warnx("etcd: renewing the lease of held keys: %s",
+		    r->message);
+		return;
+	}
+	if (kr->ttl <= 0) {
+		/* Out of reach past its TTL: etcd deleted the keys. A hold
+		 * of the same holder gets a new lease. */
+		log_warnx("etcd: the lease of held keys ran out: etcd "
+		          "deleted them");
+		h->id = 0;
+	}
+}
+
+struct live_holders {
+	uint64_t *holders;
+	size_t n, cap;
+};
+
+static void
+live_one(uint64_t holder, void *arg)
+{
+	struct live_holders *lh = arg;
+
+	if (lh->n == lh->cap) {
+		lh->cap = lh->cap ? lh->cap * 2 : 16;
+		lh->holders =
+		    xreallocarray(lh->holders, lh->cap, sizeof(uint64_t));
+	}
+	lh->holders[lh->n++] = holder;
+}
+
+/* Revokes the leases of the holders that are no connection any more:
+ * etcd deletes their keys, on every host at once. */
+static void
+holders_prune(struct etcd_backend *eb)
+{
+	struct live_holders lh = { 0 };
+	struct holder_lease *h, **pp;
+
+	if (eb->holders == NULL || eb->live_holders == NULL)
+		return;
+	eb->live_holders(live_one, &lh);
+	for (pp = &eb->holders; (h = *pp) != NULL;) {
+		bool alive = h == eb->granting || h->revoking;
+
+		for (size_t i = 0; i < lh.n && !alive; i++)
+			alive = lh.holders[i] == h->holder;
+		if (alive) {
+			pp = &h->next;
+			continue;
+		}
+		if (h->id == 0) {
+			*pp = h->next;
+			free(h);
+			continue;
+		}
+		if (h->call != NULL)
+			etcd_call_cancel(h->call);
+		h->revoking = true;
+		h->call = etcd_lease_revoke(eb->client, h->id, on_revoked, h);
+		pp = &h->next;
+	}
+	free(lh.holders);
+}
+
+static void
+on_renew(evutil_socket_t fd, short what, void *arg)
+{
+	struct etcd_backend *eb = arg;
+
+	(void)fd;
+	(void)what;
+	holders_prune(eb);
+	for (struct holder_lease *h = eb->holders; h != NULL; h = h->next)
+		if (h->id != 0 && h->call == NULL && !h->revoking)
+			h->call = etcd_lease_keepalive(eb->client, h->id,
+			    on_renewed, h);
+}
+
+void
+backend_etcd_holders_changed(struct backend *be)
+{
+	holders_prune(EB(be));
+}
+
 /* Sends txn eb->next of the batch, or ends the batch. */
 static void
 send_next(struct etcd_backend *eb)
@@ -610,6 +932,7 @@ send_next(struct etcd_backend *eb)
 	uint8_t **keys;
 	char metaval[128];
 	size_t n = 0, nk = 0, ncmp = 0, i, size;
+	int64_t lease;
 
 	while (eb->next < b->ntxns && !b->txns[eb->next].changes) {
 		t = &b->txns[eb->next];
@@ -665,6 +988,8 @@ send_next(struct etcd_backend *eb)
 		send_next(eb);
 		return;
 	}
+	if ((lease = lease_for(eb, t)) < 0)
+		return;
 	ops = xcalloc(n + 1, sizeof(*ops));
 	opp = xcalloc(n + 1, sizeof(*opp));
 	puts = xcalloc(n + 1, sizeof(*puts));
@@ -697,6 +1022,7 @@ send_next(struct etcd_backend *eb)
 			puts[k].key.len = eb->kprefixlen + e->keylen;
 			puts[k].value.data = (uint8_t *)STORE_ENTRY_VALUE(e);
 			puts[k].value.len = e->vallen;
+			puts[k].lease = lease;
 			ops[k].request_case =
 			    ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
 			ops[k].request_put = &puts[k];
@@ -764,6 +1090,8 @@ etcd_commit(struct backend *be, struct backend_batch *b)
 	eb->last_seq = 0;
 	eb->first_seq = eb->seq + 1;
 	eb->waiting_watch = false;
+	eb->txn_lease = 0;
+	eb->lease_txn = SIZE_MAX;
 	send_next(eb);
 }
 
@@ -869,10 +1197,18 @@ fetch_page(struct etcd_backend *eb, struct fetch *f,
 		if (kv->key.len == eb->metalen &&
 		    memcmp(kv->key.data, eb->meta, eb->metalen) == 0)
 			f->objrev = kv->mod_revision;
-		else if ((key = objd_key(eb, &kv->key, &keylen)) != NULL)
+		else if ((key = objd_key(eb, &kv->key, &keylen)) != NULL) {
+			uint64_t deadline, holder;
+
 			free(store_put(f->s,
 			    store_entry_new(key, keylen, kv->value.data,
 			        kv->value.len, (uint64_t)kv->mod_revision)));
+			note_lease(eb, key, keylen, kv->lease);
+			lease_meaning(kv->lease, &deadline, &holder);
+			if (deadline != 0 || holder != 0)
+				store_lease_set(f->s, key, keylen, deadline,
+				    holder);
+		}
 	}
 	if (!r->more || r->n_kvs == 0)
 		return false;
@@ -1321,6 +1657,18 @@ etcd_close(struct backend *be)
 	if (eb->heartbeat != NULL)
 		event_free(eb->heartbeat);
 	fetch_cancel(eb);
+	/* Held keys are left to their leases: they go HOLD_TTL after the
+	 * last renewal, as when objd dies. */
+	while (eb->holders != NULL) {
+		struct holder_lease *h = eb->holders;
+
+		eb->holders = h->next;
+		if (h->call != NULL)
+			etcd_call_cancel(h->call);
+		free(h);
+	}
+	event_free(eb->renew);
+	store_free(eb->leased);
 	etcd_free(eb->client);
 	event_free(eb->fetch_retry);
 	event_free(eb->rewatch);
@@ -1436,9 +1784,17 @@ backend_etcd_open(struct event_base *base,
 	eb->catch_up = evtimer_new(base, on_catch_up, eb);
 	eb->fetch_retry = evtimer_new(base, on_fetch_retry, eb);
 	eb->barrier_check = event_new(base, -1, 0, on_barrier_check, eb);
+	eb->renew = event_new(base, -1, EV_PERSIST, on_renew, eb);
 	if (eb->rewatch == NULL || eb->catch_up == NULL ||
-	    eb->fetch_retry == NULL || eb->barrier_check == NULL)
+	    eb->fetch_retry == NULL || eb->barrier_check == NULL ||
+	    eb->renew == NULL || event_add(eb->renew, &renew_tv) == -1)
 		fatalx("etcd: out of resources");
+	eb->leased = store_new();
+	eb->live_holders = cfg->live_holders;
+	eb->lease_txn = SIZE_MAX;
+	do
+		eb->rng = store_random_seed(eb);
+	while (eb->rng == 0);
 	if ((eb->max_staleness = cfg->max_staleness) > 0) {
 		double every = eb->max_staleness / 4;
 		struct timeval tv = { (time_t)every,

@@ -6,7 +6,17 @@
  * serialized objd.Value, as in the file); "P m", the meta key, holds
  * "WRITER SEQ" of the last write and its mod_revision is the object's
  * revision. Every write is one etcd Txn per request: the request's
- * compares, then its puts, deletes and the meta put. */
+ * compares, then its puts, deletes and the meta put.
+ *
+ * Expiring and held keys are put with an etcd lease, and etcd deletes
+ * them for every host: a set --ttl with a lease granted for it, whose
+ * TTL is the time left; the held keys of one connection with that
+ * holder's lease (10 s), renewed every 3 s while it lives and revoked
+ * when it ends, so that they go 10 s after their objd died. objd picks
+ * the lease ids: odd for a holder's, even and carrying the deadline for
+ * an expiry's, so that each host knows a key's time left and tells
+ * etcd's deletion of an expiring key (watchers see "expire") from a
+ * holder's end ("delete"). */
 #ifndef OBJD_BACKEND_ETCD_H
 #define OBJD_BACKEND_ETCD_H
 
@@ -35,6 +45,10 @@ struct backend_etcd_config {
 	double max_staleness;
 	/* TLS files for https:// endpoints (etcd_config), or NULL. */
 	const char *cacert, *cert, *key;
+	/* Calls fn for the holder of each connection that holds keys (a
+	 * holder's lease is revoked once it is not among them); NULL:
+	 * holders' leases are never revoked, only left to run out. */
+	void (*live_holders)(void (*fn)(uint64_t holder, void *arg), void *arg);
 };
 
 #define BACKEND_ETCD_PREFIX "/objd/"
@@ -65,6 +79,9 @@ void backend_etcd_stats(const struct backend *be,
 /* Reads the whole prefix again in the background, then tells the loop
  * (others_replaced), as after a compacted watch. */
 void backend_etcd_resync(struct backend *be);
+/* A holder's connection ended (expire.c): the leases of the holders gone
+ * are revoked, and etcd deletes their keys on every host. */
+void backend_etcd_holders_changed(struct backend *be);
 
 /* etcd-objd.c: objd --etcd. */
 struct etcd_mode {

@@ -754,6 +754,47 @@ etcd_txn(struct etcd *e, const Etcdserverpb__TxnRequest *req, etcd_reply_cb cb,
 	    &etcdserverpb__txn_response__descriptor, false, cb, arg);
 }
 
+struct etcd_call *
+etcd_lease_grant(struct etcd *e, int64_t id, int64_t ttl, etcd_reply_cb cb,
+    void *arg)
+{
+	Etcdserverpb__LeaseGrantRequest req =
+	    ETCDSERVERPB__LEASE_GRANT_REQUEST__INIT;
+
+	req.id = id;
+	req.ttl = ttl;
+	/* Idempotent with an ID of our choosing: a grant sent twice
+	 * answers "lease already exists" the second time. */
+	return call_new(e, "/etcdserverpb.Lease/LeaseGrant", &req.base,
+	    &etcdserverpb__lease_grant_response__descriptor, id != 0, cb, arg);
+}
+
+struct etcd_call *
+etcd_lease_revoke(struct etcd *e, int64_t id, etcd_reply_cb cb, void *arg)
+{
+	Etcdserverpb__LeaseRevokeRequest req =
+	    ETCDSERVERPB__LEASE_REVOKE_REQUEST__INIT;
+
+	req.id = id;
+	return call_new(e, "/etcdserverpb.Lease/LeaseRevoke", &req.base,
+	    &etcdserverpb__lease_revoke_response__descriptor, true, cb, arg);
+}
+
+struct etcd_call *
+etcd_lease_keepalive(struct etcd *e, int64_t id, etcd_reply_cb cb, void *arg)
+{
+	Etcdserverpb__LeaseKeepAliveRequest req =
+	    ETCDSERVERPB__LEASE_KEEP_ALIVE_REQUEST__INIT;
+
+	req.id = id;
+	/* LeaseKeepAlive is a stream; one request and the end of the
+	 * stream is a unary call that etcd answers once, so a renewal
+	 * needs no stream of its own kept open and watched. */
+	return call_new(e, "/etcdserverpb.Lease/LeaseKeepAlive", &req.base,
+	    &etcdserverpb__lease_keep_alive_response__descriptor, true, cb,
+	    arg);
+}
+
 void
 etcd_call_cancel(struct etcd_call *c)
 {

@@ -131,6 +131,29 @@ tls_check(char *err, size_t errlen)
 	return true;
 }
 
+struct holders_walk {
+	void (*fn)(uint64_t holder, void *arg);
+	void *arg;
+};
+
+static void
+holders_one(struct conn *c, void *arg)
+{
+	struct holders_walk *w = arg;
+
+	if (conn_holder(c) != 0)
+		w->fn(conn_holder(c), w->arg);
+}
+
+/* The holders of this objd's connections, for the backend's leases. */
+static void
+live_holders(void (*fn)(uint64_t holder, void *arg), void *arg)
+{
+	struct holders_walk w = { fn, arg };
+
+	conn_foreach(holders_one, &w);
+}
+
 struct backend *
 etcd_mode_start(char *err, size_t errlen)
 {
@@ -143,6 +166,7 @@ etcd_mode_start(char *err, size_t errlen)
 	batch_want_compares = true;
 	cfg.endpoints = etcd_mode.endpoints;
 	cfg.prefix = etcd_mode.prefix;
+	cfg.live_holders = live_holders;
 	cfg.max_txn_ops = etcd_mode.max_txn_ops;
 	cfg.max_staleness = etcd_mode.max_staleness;
 	if (!tls_check(err, errlen))

@@ -92,8 +92,9 @@ struct etcd_reply {
 	 * timeout or a connection lost after sending): the outcome of a
 	 * write is unknown. False when it was never sent, or answered. */
 	bool maybe_applied;
-	/* The answer (status ETCD_OK): an Etcdserverpb__RangeResponse or
-	 * Etcdserverpb__TxnResponse. Freed after the callback returns. */
+	/* The answer (status ETCD_OK): the call's response message
+	 * (Etcdserverpb__RangeResponse for etcd_range, and so on). Freed
+	 * after the callback returns. */
 	ProtobufCMessage *msg;
 	/* The endpoint that answered, or last tried. */
 	const char *endpoint;
@@ -110,6 +111,18 @@ typedef void (*etcd_reply_cb)(const struct etcd_reply *r, void *arg);
 struct etcd_call *etcd_range(struct etcd *e,
     const Etcdserverpb__RangeRequest *req, etcd_reply_cb cb, void *arg);
 struct etcd_call *etcd_txn(struct etcd *e, const Etcdserverpb__TxnRequest *req,
+    etcd_reply_cb cb, void *arg);
+/* Leases: a grant of ttl seconds (id 0: etcd chooses it; otherwise
+ * that id, and the call is retried like a Range), a revoke (the keys
+ * put with it are deleted), and one renewal (LeaseKeepAlive, as a
+ * unary call; its answer's TTL is 0 or less once the lease is gone).
+ * The answers are an Etcdserverpb__LeaseGrantResponse,
+ * __LeaseRevokeResponse and __LeaseKeepAliveResponse. */
+struct etcd_call *etcd_lease_grant(struct etcd *e, int64_t id, int64_t ttl,
+    etcd_reply_cb cb, void *arg);
+struct etcd_call *etcd_lease_revoke(struct etcd *e, int64_t id,
+    etcd_reply_cb cb, void *arg);
+struct etcd_call *etcd_lease_keepalive(struct etcd *e, int64_t id,
     etcd_reply_cb cb, void *arg);
 /* Its callback is not called. */
 void etcd_call_cancel(struct etcd_call *c);

@@ -14,6 +14,7 @@
 
 #include <event2/event.h>
 
+#include "backend-etcd.h"
 #include "clock.h"
 #include "log.h"
 #include "objd.h"
@@ -222,6 +223,20 @@ expire_run(evutil_socket_t fd, short events, void *arg)
 	expire.retry_at = 0;
 	if (server.stopping)
 		return;
+	if (etcd_mode.endpoints != NULL) {
+		/* etcd deletes them, for every host: an expiring key by its
+		 * lease's end, a held key when its holder's lease is
+		 * revoked (the backend's) or runs out. The deadlines stay
+		 * for get --meta; none is deleted here too. */
+		while (leases_pop_due(l, now) != NULL)
+			;
+		if (expire.holders_dirty && backend != NULL) {
+			expire.holders_dirty = false;
+			backend_etcd_holders_changed(backend);
+		}
+		expire_arm();
+		return;
+	}
 	/* What it queues commits at the end of this turn (loop.c). */
 	if (now >= expire.backoff_end) {
 		if (expire.holders_dirty) {
