@@ -20,7 +20,7 @@
 
 #include <check.h>
 
-#include "etcd-cluster.h"
+#include "etcd-hosts.h"
 #include "harness.h"
 #include "objd-client.h"
 
@@ -34,27 +34,13 @@ static struct session *const b = &b_session;
 static void
 setup(void)
 {
-	char err[512];
-
-	e2e_setup();
-	e2e_open(b);
-	ck_assert_msg(etcd_cluster_start(&cluster, err, sizeof(err)), "%s",
-	    err);
+	etcd_hosts_setup(&cluster, b, false);
 }
 
 static void
 teardown(void)
 {
-	/* The objds first: they stop cleanly with etcd up or down. The
-	 * members go before the sessions close, which kill every child of
-	 * the test that is left. */
-	if (b->objd > 0 && e2e_alive(b))
-		e2e_stop(b);
-	if (a->objd > 0 && e2e_alive(a))
-		e2e_stop(a);
-	etcd_cluster_stop(&cluster);
-	e2e_close(b);
-	e2e_teardown();
+	etcd_hosts_teardown(&cluster, b);
 }
 
 /* Starts s's objd on the given endpoints. */

@@ -16,7 +16,7 @@
 
 #include <check.h>
 
-#include "etcd-cluster.h"
+#include "etcd-hosts.h"
 #include "harness.h"
 #include "objd-client.h"
 
@@ -30,24 +30,13 @@ static struct session *const b = &b_session;
 static void
 setup(void)
 {
-	char err[512];
-
-	e2e_setup();
-	e2e_open(b);
-	ck_assert_msg(etcd_cluster_start_tls(&cluster, err, sizeof(err)), "%s",
-	    err);
+	etcd_hosts_setup(&cluster, b, true);
 }
 
 static void
 teardown(void)
 {
-	if (b->objd > 0 && e2e_alive(b))
-		e2e_stop(b);
-	if (a->objd > 0 && e2e_alive(a))
-		e2e_stop(a);
-	etcd_cluster_stop(&cluster);
-	e2e_close(b);
-	e2e_teardown();
+	etcd_hosts_teardown(&cluster, b);
 }
 
 static void
