@@ -306,12 +306,20 @@ START_TEST(test_usage)
 	usage_names(&synopsis, &listed, text);
 	assert_lists(&want, &synopsis, "objd --help's synopsis");
 	assert_lists(&want, &listed, "objd --help's list");
-	/* Every line fits a terminal. */
+	/*
+	 * Every line fits a terminal. The default config path comes from
+	 * the build's sysconfdir (distcheck's is long), so a line naming it
+	 * is measured as if it were /etc's.
+	 */
 	for (char *line = text; *line != '\0';) {
-		size_t n = strcspn(line, "\n");
+		size_t n = strcspn(line, "\n"), width = n;
+		char *path =
+		    memmem(line, n, OBJD_SYSCONFDIR, strlen(OBJD_SYSCONFDIR));
 
-		ck_assert_msg(n <= 79, "objd --help: a line of %zu: %.*s", n,
-		    (int)n, line);
+		if (path != NULL)
+			width = n - strlen(OBJD_SYSCONFDIR) + strlen("/etc");
+		ck_assert_msg(width <= 79, "objd --help: a line of %zu: %.*s",
+		    width, (int)n, line);
 		line += n + (line[n] == '\n');
 	}
 	names_free(&synopsis);
