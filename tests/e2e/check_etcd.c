@@ -769,6 +769,9 @@ START_TEST(test_max_staleness)
 	start_host(b, cluster.endpoints);
 	CTL_OK(a, "set", "k", "1");
 	ck_assert_str_eq(CTL_OK(a, "get", "k"), "1\n");
+	/* b, just started, may still be reading etcd: it must hold k
+	 * before etcd goes away. */
+	ck_assert(wait_value(b, "k", "1"));
 	for (int m = 0; m < ETCD_MEMBERS; m++)
 		etcd_cluster_kill(&cluster, m);
 	/* Past a second without etcd, a refuses reads and says why; b,
