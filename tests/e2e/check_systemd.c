@@ -352,9 +352,12 @@ START_TEST(test_not_ours)
 	double deadline = now_monotonic() + SD_DEADLINE;
 
 	t.pid = spawn_foreground(t.lfd, PASS_OTHER);
-	while (!exists(t.other) && now_monotonic() < deadline)
+	/* The socket's name appears at bind, a moment before objd listens:
+	 * until then a connect is refused. */
+	while (objd_connect(t.other, SD_DEADLINE, &c, NULL, 0) != OBJD_OK &&
+	    now_monotonic() < deadline)
 		sleep_a_little();
-	c = client_at(t.other);
+	ck_assert_msg(c != NULL, "objd never listened on %s", t.other);
 	expect_status_socket(c, t.other);
 	objd_close(c);
 	stop();
