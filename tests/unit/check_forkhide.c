@@ -151,9 +151,10 @@ START_TEST(test_hidden_pages_stay_writable_after_fork)
 	ck_assert_int_ge(shared, 59);
 	ck_assert(forkhide_hide(map + BLOCK_AT, BLOCK_LEN));
 	/* The write above faulted the pages back in: a fork now leaves
-	 * the hidden ones as they are. */
+	 * the hidden ones as they are. (The margin is for the faults of
+	 * a sanitizer's own memory, not of the block.) */
 	hidden = faults_writing_after_fork(pg, 60 * pg);
-	ck_assert_int_lt(hidden, 8);
+	ck_assert_int_lt(hidden, 16);
 	forkhide_show(map + BLOCK_AT, BLOCK_LEN);
 }
 END_TEST
