@@ -205,10 +205,10 @@ take_value(struct decoder *d, struct cursor c, Objd__Value *v)
 
 /* From this size a string or bytes value is decoded straight into the
  * store entry a set makes of it (txn.c, and stage.c for a piece of a
- * load, take it with request_take_entry): the value's bytes in the request are
- * already its packed form, so they are copied once, where a copy into the
- * request's strings and then one into the entry cost as much again as the rest
- * of a large set. */
+ * load, take it with request_take_entry): the value's bytes in the
+ * request are already its packed form, so they are copied once, where
+ * a copy into the request's strings and then one into the entry cost as
+ * much again as the rest of a large set. */
 #define DECODE_ENTRY_MIN (8 * 1024)
 
 /* The entries decoded for large values of the requests being handled,
