@@ -60,6 +60,7 @@ enum pb_wire {
 	X(REQUEST_DELETE, objd__request__descriptor, "delete", 4, MESSAGE)     \
 	X(REQUEST_PING, objd__request__descriptor, "ping", 6, MESSAGE)         \
 	X(REQUEST_BATCH, objd__request__descriptor, "batch", 10, MESSAGE)      \
+	X(REQUEST_STAGE, objd__request__descriptor, "stage", 12, MESSAGE)      \
 	X(GET_KEYS, objd__get__descriptor, "keys", 1, STRING)                  \
 	X(DELETE_KEYS, objd__delete__descriptor, "keys", 1, STRING)            \
 	X(SET_ENTRIES, objd__set__descriptor, "entries", 1, MESSAGE)           \

@@ -338,6 +338,14 @@ struct store_entry *request_take_entry(const Objd__Value *v, const char *key,
  * not ask. */
 extern size_t request_entries_untaken;
 
+/* forkhide.c: hides the whole pages inside the block [p, p + len), at
+ * least 32 KiB of them, from every child forked until forkhide_show:
+ * they stay writable in objd without a fault, and a child must not read
+ * them. True if it hid them; a block that was hidden is shown again with
+ * the same p and len before it is freed. */
+bool forkhide_hide(const void *p, size_t len);
+void forkhide_show(const void *p, size_t len);
+
 /* behind.c: runs fn(arg) on a detached thread with signals blocked; false
  * if no thread could start, and the caller does the work itself. */
 bool run_behind(void *(*fn)(void *), void *arg);

@@ -204,11 +204,11 @@ take_value(struct decoder *d, struct cursor c, Objd__Value *v)
 }
 
 /* From this size a string or bytes value is decoded straight into the
- * store entry a set makes of it (txn.c takes it with
- * request_take_entry): the value's bytes in the request are already its
- * packed form, so they are copied once, where a copy into the request's
- * strings and then one into the entry cost as much again as the rest of
- * a large set. */
+ * store entry a set makes of it (txn.c, and stage.c for a piece of a
+ * load, take it with request_take_entry): the value's bytes in the
+ * request are already its packed form, so they are copied once, where
+ * a copy into the request's strings and then one into the entry cost as
+ * much again as the rest of a large set. */
 #define DECODE_ENTRY_MIN (8 * 1024)
 
 /* The entries decoded for large values of the requests being handled,
@@ -494,6 +494,7 @@ request_decode(struct arena *a, const uint8_t *body, size_t len)
 	case PBW_REQUEST_SET_TAG:
 	case PBW_REQUEST_DELETE_TAG:
 	case PBW_REQUEST_BATCH_TAG:
+	case PBW_REQUEST_STAGE_TAG:
 		break;
 	default:
 		return NULL;
@@ -518,9 +519,15 @@ request_decode(struct arena *a, const uint8_t *body, size_t len)
 		req->op_case = OBJD__REQUEST__OP_DELETE;
 		req->delete_ = take_delete(&d, op);
 		return req->delete_ != NULL ? req : NULL;
-	default:
+	case PBW_REQUEST_BATCH_TAG:
 		req->op_case = OBJD__REQUEST__OP_BATCH;
 		req->batch = take_batch(&d, op);
 		return req->batch != NULL ? req : NULL;
+	default:
+		/* A piece of a large load: its large values go into their
+		 * entries at once, as a set's do (stage.c takes them). */
+		req->op_case = OBJD__REQUEST__OP_STAGE;
+		req->stage = take_batch(&d, op);
+		return req->stage != NULL ? req : NULL;
 	}
 }

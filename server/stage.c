@@ -258,9 +258,17 @@ stage_op(struct stage *st, const Objd__Operation *op, char *err, size_t errlen)
 		keypath_free(&kp);
 		return false;
 	}
-	e = store_entry_alloc(key, keylen, value_packed_size(op->set->value),
-	    0);
-	value_pack_to(op->set->value, (uint8_t *)e->data + e->keylen + 1);
+	/* A large value was decoded into its entry (request-decode.c):
+	 * taken as it is, not copied again. */
+	e = request_entries_untaken > 0
+	    ? request_take_entry(op->set->value, key, keylen)
+	    : NULL;
+	if (e == NULL) {
+		e = store_entry_alloc(key, keylen,
+		    value_packed_size(op->set->value), 0);
+		value_pack_to(op->set->value,
+		    (uint8_t *)e->data + e->keylen + 1);
+	}
 	keypath_free(&kp);
 	st->entries[st->n++] = e;
 	return true;

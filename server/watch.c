@@ -47,6 +47,10 @@ struct watch_event {
 	 * event (owned) while the event is in the ring. */
 	struct store_entry *entry;
 	bool owned;
+	/* Owned, and its pages hidden from compactions' children
+	 * (forkhide.c): only the store's entries and the keys' past
+	 * versions go into a compaction. */
+	bool hidden;
 };
 
 struct watcher {
@@ -132,12 +136,28 @@ history_release(struct history_chunk *c)
 	free(c);
 }
 
+static size_t
+entry_size(const struct store_entry *e)
+{
+	return sizeof(*e) + e->keylen + 1 + e->vallen;
+}
+
+/* ev now owns its entry. */
+static void
+watch_event_own(struct watch_event *ev)
+{
+	ev->owned = true;
+	ev->hidden = forkhide_hide(ev->entry, entry_size(ev->entry));
+}
+
 static void
 watch_event_drop(struct watch_event *ev)
 {
 	watch.bytes -= ev->keylen + ev->vallen;
 	history_release(ev->chunk);
 	if (ev->entry != NULL) {
+		if (ev->hidden)
+			forkhide_show(ev->entry, entry_size(ev->entry));
 		if (ev->owned)
 			free(ev->entry);
 		watch.pinned--;
@@ -170,7 +190,7 @@ watch_adopt(struct store_entry *e)
 		if (ev->revision != e->revision)
 			break;
 		if (ev->entry == e && !ev->owned) {
-			ev->owned = true;
+			watch_event_own(ev);
 			return true;
 		}
 	}
@@ -196,7 +216,7 @@ watch_store_freeing(const struct store *s)
 		e = store_entry_new(e->data, e->keylen, STORE_ENTRY_VALUE(e),
 		    e->vallen, e->revision);
 		ev->entry = e;
-		ev->owned = true;
+		watch_event_own(ev);
 		ev->key = e->data;
 		ev->val = (uint8_t *)STORE_ENTRY_VALUE(e);
 	}
@@ -293,6 +313,7 @@ watch_record(uint64_t revision, unsigned type, const char *key, size_t keylen,
 	ev->chunk = NULL;
 	ev->entry = entry;
 	ev->owned = false;
+	ev->hidden = false;
 	if (entry != NULL) {
 		ev->key = entry->data;
 		ev->val = (uint8_t *)STORE_ENTRY_VALUE(entry);

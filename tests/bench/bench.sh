@@ -25,7 +25,10 @@
 # BENCH_RUNS (3), BENCH_CALLS (50), BENCH_SCALE (1: multiplies every
 # request count), BENCH_KEYSPACE (100000), BENCH_DATASIZE (3),
 # BENCH_TMPDIR (${TMPDIR:-/tmp}; it must not be tmpfs), BENCH_LARGE (1;
-# 0 leaves out the rows of batches and large values).
+# 0 leaves out the rows of batches and large values), BENCH_ONLY (a
+# grep -E pattern: only the rows whose label it matches, and then none
+# of the pingpong rows nor the timed calls; BENCH_ONLY='KiB|MiB' runs
+# the two rows of large values).
 #
 # Then the rows beyond small keys: atomic changes of 100 and 1,000 keys
 # (objd's Batch against redis's MSET) and sets of values of 64 KiB and
@@ -60,6 +63,19 @@ batch 1000 keys, 1 client|batch|1|500|-k 1000 -d 3 -r 100000
 batch 1000 keys, 10 clients|batch|10|1000|-k 1000 -d 3 -r 100000
 set 64 KiB, 1 client|set|1|3000|-d 65536 -r 1
 set 1 MiB, 1 client|set|1|300|-d 1048576 -r 1"
+
+# only ROWS: the rows of ROWS whose label BENCH_ONLY matches.
+only() {
+	if [ -z "${BENCH_ONLY:-}" ]; then
+		printf '%s\n' "$1"
+	else
+		printf '%s\n' "$1" | awk -F'|' -v re="$BENCH_ONLY" '$1 ~ re'
+	fi
+}
+rows=$(only "$rows")
+large_rows=$(only "$large_rows")
+[ -n "$rows$large_rows" ] || bench_die "BENCH_ONLY matches no row"
+[ -z "$large_rows" ] && BENCH_LARGE=0
 
 bench_find_programs
 bench_need_redis
@@ -102,12 +118,14 @@ echo "durable rows: objd --fsync always against redis --appendonly yes" \
 echo
 
 # The keys that get reads, in all four servers.
-"$OBJD_BENCH_BIN" -s "$t/o.sock" -t fill -r "$keyspace" -d "$datasize" \
-    -q >/dev/null
-"$OBJD_BENCH_BIN" -s "$t/od.sock" -t fill -r "$keyspace" \
-    -d "$datasize" -q >/dev/null
-redis_fill "$t/r.sock" "$keyspace" "$datasize"
-redis_fill "$t/rd.sock" "$keyspace" "$datasize"
+if [ -n "$rows" ]; then
+	"$OBJD_BENCH_BIN" -s "$t/o.sock" -t fill -r "$keyspace" \
+	    -d "$datasize" -q >/dev/null
+	"$OBJD_BENCH_BIN" -s "$t/od.sock" -t fill -r "$keyspace" \
+	    -d "$datasize" -q >/dev/null
+	redis_fill "$t/r.sock" "$keyspace" "$datasize"
+	redis_fill "$t/rd.sock" "$keyspace" "$datasize"
+fi
 
 # The CPU time of this shell's finished children (the clients), in ns.
 # times runs in this shell, not in a subshell, which would see none.
@@ -145,6 +163,7 @@ runs_out=$t/runs
 : >"$same"
 : >"$runs_out"
 while IFS='|' read -r label test clients pipeline requests durable; do
+	[ -n "$label" ] || continue
 	requests=$(awk -v n="$requests" -v s="$scale" \
 	    'BEGIN { n *= s; print (n < 1 ? 1 : int(n)) }')
 	if [ "$durable" = 1 ]; then
@@ -205,7 +224,9 @@ pingpong_run() {
 	srv_us=$(awk -v a="$s0" -v b="$s1" -v n="$pp_requests" \
 	    'BEGIN { printf "%.2f", (b - a) / n / 1000 }')
 }
-if [ -x "$PINGPONG_BIN" ]; then
+if [ -n "${BENCH_ONLY:-}" ]; then
+	:
+elif [ -x "$PINGPONG_BIN" ]; then
 	for test in get set; do
 		o_runs="" r_runs="" o_cpus="" r_cpus=""
 		for _ in $(seq "$runs"); do
@@ -245,6 +266,7 @@ large_table=$t/large
 : >"$large_table"
 if [ "${BENCH_LARGE:-1}" = 1 ]; then
 	while IFS='|' read -r label test clients requests options; do
+		[ -n "$label" ] || continue
 		requests=$(awk -v n="$requests" -v s="$scale" \
 		    'BEGIN { n *= s; print (n < 1 ? 1 : int(n)) }')
 		args="-t $test -c $clients -n $requests $options --no-fill"
@@ -273,29 +295,31 @@ EOF
 fi
 
 # One call of each command line tool, start to exit.
-"$OBJCTL_BIN" --socket "$t/o.sock" set name John >/dev/null
-redis-cli -s "$t/r.sock" set name John >/dev/null
-[ "$("$OBJCTL_BIN" --socket "$t/o.sock" get name)" = John ] ||
-    bench_die "objctl get name does not print John"
-[ "$(redis-cli -s "$t/r.sock" get name)" = John ] ||
-    bench_die "redis-cli get name does not print John"
-# The calls run from a subshell pinned like the clients: taskset in
-# front of each would add an exec to what is timed.
-(
-	if [ ${#client_pin[@]} -gt 0 ]; then
-		taskset -pc "${client_pin[2]}" "$BASHPID" >/dev/null
-	fi
-	for i in $(seq "$calls"); do
-		t0=$EPOCHREALTIME
-		"$OBJCTL_BIN" --socket "$t/o.sock" get name >/dev/null
-		t1=$EPOCHREALTIME
-		redis-cli -s "$t/r.sock" get name >/dev/null
-		t2=$EPOCHREALTIME
-		echo "$t0 $t1 $t2"
-	done
-) >"$t/calls"
-o_ms=$(awk '{ printf "%.3f\n", ($2 - $1) * 1000 }' "$t/calls" | median)
-r_ms=$(awk '{ printf "%.3f\n", ($3 - $2) * 1000 }' "$t/calls" | median)
+if [ -z "${BENCH_ONLY:-}" ]; then
+	"$OBJCTL_BIN" --socket "$t/o.sock" set name John >/dev/null
+	redis-cli -s "$t/r.sock" set name John >/dev/null
+	[ "$("$OBJCTL_BIN" --socket "$t/o.sock" get name)" = John ] ||
+	    bench_die "objctl get name does not print John"
+	[ "$(redis-cli -s "$t/r.sock" get name)" = John ] ||
+	    bench_die "redis-cli get name does not print John"
+	# The calls run from a subshell pinned like the clients: taskset in
+	# front of each would add an exec to what is timed.
+	(
+		if [ ${#client_pin[@]} -gt 0 ]; then
+			taskset -pc "${client_pin[2]}" "$BASHPID" >/dev/null
+		fi
+		for i in $(seq "$calls"); do
+			t0=$EPOCHREALTIME
+			"$OBJCTL_BIN" --socket "$t/o.sock" get name >/dev/null
+			t1=$EPOCHREALTIME
+			redis-cli -s "$t/r.sock" get name >/dev/null
+			t2=$EPOCHREALTIME
+			echo "$t0 $t1 $t2"
+		done
+	) >"$t/calls"
+	o_ms=$(awk '{ printf "%.3f\n", ($2 - $1) * 1000 }' "$t/calls" | median)
+	r_ms=$(awk '{ printf "%.3f\n", ($3 - $2) * 1000 }' "$t/calls" | median)
+fi
 
 printf '%-34s %11s %11s %10s %12s\n' "" "objd" "redis" "" \
     "server CPU"
@@ -311,9 +335,11 @@ while IFS='|' read -r label o r n oc rc; do
 	    "$o" "$r" "$(awk -v o="$o" -v r="$r" 'BEGIN { print o / r }')" \
 	    "$oc" "$rc"
 done <"$pp_table"
-printf '%-34s %8.2f ms %8.2f ms %9.2fx\n' \
-    "one get name: objctl, redis-cli" "$o_ms" "$r_ms" \
-    "$(awk -v o="$o_ms" -v r="$r_ms" 'BEGIN { print r / o }')"
+if [ -z "${BENCH_ONLY:-}" ]; then
+	printf '%-34s %8.2f ms %8.2f ms %9.2fx\n' \
+	    "one get name: objctl, redis-cli" "$o_ms" "$r_ms" \
+	    "$(awk -v o="$o_ms" -v r="$r_ms" 'BEGIN { print r / o }')"
+fi
 echo
 echo "The same rows with one client program for both servers, objd-bench"
 echo "(objd-bench --redis for redis-server; objd's column is the one above):"

@@ -709,6 +709,120 @@ START_TEST(test_foreign_file_loads)
 }
 END_TEST
 
+/* Values of 256 KiB, a set each, with compactions between them: the
+ * key's history keeps the last few, the watch history every one. Each
+ * compaction succeeds: its child reads the store's entries and the
+ * keys' past versions, and the entries that the watch history alone
+ * keeps are hidden from it (server/forkhide.c); the memory of those
+ * malloc then hands back holds later values. A watch resumed from the
+ * first set gets every value byte for byte, and so do reads of the past
+ * after a restart, as far as the key's history reaches. */
+#define LARGE_LEN (256 * 1024)
+#define LARGE_SETS 24
+
+static Objd__Value *
+large_value(int i)
+{
+	uint8_t *buf = malloc(LARGE_LEN);
+	Objd__Value *v;
+
+	ck_assert_ptr_nonnull(buf);
+	for (size_t j = 0; j < LARGE_LEN; j++)
+		buf[j] = (uint8_t)(j * 7 + (size_t)i * 131 + j / 4096);
+	v = value_new_bytes(buf, LARGE_LEN);
+	free(buf);
+	return v;
+}
+
+static void
+assert_large_value(const Objd__Value *got, int i)
+{
+	Objd__Value *want = large_value(i);
+
+	ck_assert_ptr_nonnull(got);
+	ck_assert_int_eq(got->kind_case, OBJD__VALUE__KIND_BYTES_VALUE);
+	ck_assert_uint_eq(got->bytes_value.len, LARGE_LEN);
+	ck_assert_msg(memcmp(got->bytes_value.data, want->bytes_value.data,
+	                  LARGE_LEN) == 0,
+	    "value %d differs", i);
+	value_free(want);
+}
+
+static uint64_t
+large_revision(objd_client *c)
+{
+	Objd__Response *r = NULL;
+	uint64_t rev;
+
+	ck_assert_int_eq(objd_status(c, &r), OBJD_OK);
+	rev = r->info->revision;
+	objd_response_free(r);
+	return rev;
+}
+
+START_TEST(test_large_values_across_compactions)
+{
+	const char *key = "big";
+	Objd__Response *r = NULL;
+	objd_client *c, *w;
+	uint64_t base;
+	int seen = 0;
+
+	e2e_start(s);
+	/* A watch from revision 0 would start with the entries instead. */
+	CTL_OK(s, "set", "first", "1");
+	c = e2e_client(s);
+	base = large_revision(c);
+	for (int i = 0; i < LARGE_SETS; i++) {
+		Objd__Value *v = large_value(i);
+
+		ck_assert_int_eq(
+		    objd_set(c, &key, (const Objd__Value *const *)&v, 1),
+		    OBJD_OK);
+		value_free(v);
+		if (i % 4 == 3)
+			ck_assert_msg(objd_compact(c) == OBJD_OK,
+			    "compaction after set %d: %s", i,
+			    objd_client_error(c));
+	}
+	w = e2e_client(s);
+	ck_assert_int_eq(objd_watch(w, "", base, &r), OBJD_OK);
+	while (seen < LARGE_SETS) {
+		for (size_t i = 0; r != NULL && i < r->n_events; i++) {
+			ck_assert_uint_eq(r->events[i]->type,
+			    OBJD__EVENT__TYPE__SET);
+			ck_assert_uint_eq(r->events[i]->revision,
+			    base + 1 + (uint64_t)seen);
+			assert_large_value(r->events[i]->value, seen++);
+		}
+		objd_response_free(r);
+		r = NULL;
+		if (seen < LARGE_SETS) {
+			ck_assert_int_eq(objd_watch_next(w, &r, E2E_DEADLINE),
+			    OBJD_OK);
+			ck_assert_msg(r != NULL, "%d of %d sets watched", seen,
+			    LARGE_SETS);
+		}
+	}
+	objd_close(w);
+	objd_close(c);
+	e2e_stop(s);
+	e2e_start(s);
+	c = e2e_client(s);
+	for (int i = LARGE_SETS - 3; i < LARGE_SETS; i++) {
+		Objd__Value *v = NULL;
+
+		ck_assert_int_eq(
+		    objd_get_at(c, key, base + 1 + (uint64_t)i, &v, NULL),
+		    OBJD_OK);
+		assert_large_value(v, i);
+		value_free(v);
+	}
+	objd_close(c);
+	e2e_stop(s);
+}
+END_TEST
+
 static TCase *
 tcase(Suite *suite, const char *name, double timeout, bool e2e)
 {
@@ -750,6 +864,7 @@ history_suite(void)
 	    0, 2);
 	tcase_add_test(tc, test_history_zero);
 	tcase_add_test(tc, test_foreign_file_loads);
+	tcase_add_test(tc, test_large_values_across_compactions);
 	return suite;
 }
 

@@ -287,6 +287,77 @@ START_TEST(test_staged_pieces_invisible)
 }
 END_TEST
 
+/* A load of large values goes in pieces of one value each: their
+ * values, taken into their entries as they are decoded, come back byte
+ * for byte, from memory and from the file, at the one revision. */
+#define LARGE_KEYS 12
+#define LARGE_LEN (100 * 1024)
+
+static char *
+large_text(int i)
+{
+	char *t = malloc(LARGE_LEN + 1);
+
+	ck_assert_ptr_nonnull(t);
+	for (size_t j = 0; j < LARGE_LEN; j++)
+		t[j] = (char)('a' + (j / 7 + (size_t)i * 5) % 26);
+	t[LARGE_LEN] = '\0';
+	return t;
+}
+
+static void
+assert_large_values(void)
+{
+	objd_client *c = e2e_client(s);
+
+	for (int i = 0; i < LARGE_KEYS; i++) {
+		char key[16], *want = large_text(i);
+		Objd__Value *v = NULL;
+
+		snprintf(key, sizeof(key), "v%02d", i);
+		ck_assert_int_eq(objd_get(c, key, &v), OBJD_OK);
+		ck_assert_int_eq(v->kind_case, OBJD__VALUE__KIND_STRING_VALUE);
+		ck_assert_msg(strcmp(v->string_value, want) == 0, "%s differs",
+		    key);
+		value_free(v);
+		free(want);
+	}
+	objd_close(c);
+}
+
+START_TEST(test_load_large_values_in_pieces)
+{
+	size_t cap = LARGE_KEYS * (LARGE_LEN + 32) + 16, len = 0;
+	char *doc = malloc(cap);
+	uint64_t rev;
+
+	ck_assert_ptr_nonnull(doc);
+	len += (size_t)sprintf(doc + len, "{");
+	for (int i = 0; i < LARGE_KEYS; i++) {
+		char *t = large_text(i);
+
+		len += (size_t)sprintf(doc + len, "%s\"v%02d\": \"%s\"",
+		    i > 0 ? ", " : "", i, t);
+		free(t);
+	}
+	strcpy(doc + len, "}\n");
+	start_small_frames();
+	CTL_OK(s, "set", "old", "1");
+	rev = revision();
+	ck_assert_msg(e2e_objctl(s, doc, NULL, E2E_ARGV("load")) == 0,
+	    "load: exit %d: %s", s->status, s->err);
+	ck_assert_uint_eq(revision(), rev + 1);
+	ck_assert_uint_eq(nkeys(), LARGE_KEYS);
+	assert_large_values();
+	e2e_stop(s);
+	start_small_frames();
+	ck_assert_uint_eq(revision(), rev + 1);
+	assert_large_values();
+	free(doc);
+	e2e_stop(s);
+}
+END_TEST
+
 /* objctl killed in the middle of a load leaves the object as it was. */
 START_TEST(test_load_killed_midway)
 {
@@ -353,6 +424,7 @@ load_suite(void)
 	tcase_add_test(tc, test_load_merge_in_pieces);
 	tcase_add_test(tc, test_load_in_pieces_refused);
 	tcase_add_test(tc, test_staged_pieces_invisible);
+	tcase_add_test(tc, test_load_large_values_in_pieces);
 	tcase_add_test(tc, test_load_killed_midway);
 	suite_add_tcase(suite, tc);
 	return suite;

@@ -349,6 +349,69 @@ batch_taken(size_t n, bool deletes, bool replace)
 	return taken;
 }
 
+/* A piece of a load (Request.stage) is decoded by hand as a batch is,
+ * and its large values go into entries that stage.c takes as a set's
+ * are taken. */
+START_TEST(test_stage_pieces)
+{
+	struct arena_mark mark = arena_mark(&arena);
+	size_t n = 30000, len;
+	char *text = malloc(n + 1);
+	Objd__Request req = OBJD__REQUEST__INIT, *got;
+	Objd__Batch b = OBJD__BATCH__INIT;
+	Objd__Operation op[2] = { OBJD__OPERATION__INIT,
+		OBJD__OPERATION__INIT },
+	                *ops[] = { &op[0], &op[1] };
+	Objd__Entry e[2] = { OBJD__ENTRY__INIT, OBJD__ENTRY__INIT };
+	Objd__Value v[2] = { OBJD__VALUE__INIT, OBJD__VALUE__INIT };
+	struct store_entry *entry;
+	uint8_t *body, *packed;
+	size_t packedlen;
+
+	ck_assert_ptr_nonnull(text);
+	for (size_t i = 0; i < n; i++)
+		text[i] = (char)('A' + i % 26);
+	text[n] = '\0';
+	v[0].kind_case = OBJD__VALUE__KIND_STRING_VALUE;
+	v[0].string_value = text;
+	v[1].kind_case = OBJD__VALUE__KIND_INT_VALUE;
+	v[1].int_value = 5;
+	e[0].key = "large";
+	e[1].key = "small";
+	for (size_t i = 0; i < 2; i++) {
+		e[i].value = &v[i];
+		op[i].op_case = OBJD__OPERATION__OP_SET;
+		op[i].set = &e[i];
+	}
+	b.n_operations = 2;
+	b.operations = ops;
+	req.id = 4;
+	req.op_case = OBJD__REQUEST__OP_STAGE;
+	req.stage = &b;
+	ck_assert(request_taken(&req));
+
+	body = request_pack(&req, &len);
+	got = request_decode(&arena, body, len);
+	free(body);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_int_eq(got->op_case, OBJD__REQUEST__OP_STAGE);
+	ck_assert_uint_eq(got->stage->n_operations, 2);
+	ck_assert_ptr_null(request_take_entry(
+	    got->stage->operations[1]->set->value, "small", 5));
+	entry = request_take_entry(got->stage->operations[0]->set->value,
+	    "large", 5);
+	ck_assert_ptr_nonnull(entry);
+	arena_release(&arena, mark);
+	packed = value_pack(&v[0], &packedlen);
+	ck_assert_str_eq(entry->data, "large");
+	ck_assert_uint_eq(entry->vallen, packedlen);
+	ck_assert_mem_eq(STORE_ENTRY_VALUE(entry), packed, packedlen);
+	free(packed);
+	free(entry);
+	free(text);
+}
+END_TEST
+
 START_TEST(test_batches)
 {
 	ck_assert(batch_taken(1, false, false));
@@ -682,6 +745,7 @@ decode_suite(void)
 	tcase_add_test(tc, test_large_values_into_entries);
 	tcase_add_test(tc, test_left_to_protobuf_c);
 	tcase_add_test(tc, test_batches);
+	tcase_add_test(tc, test_stage_pieces);
 	tcase_add_test(tc, test_batches_left_to_protobuf_c);
 	tcase_add_test(tc, test_damaged_requests);
 	suite_add_tcase(s, tc);
