@@ -1,19 +1,33 @@
 /* SPDX-License-Identifier: ISC */
 /* backend-etcd.c: etcd v3 as the backend (backend-etcd.h).
  *
- * Writes: the requests of a batch go to etcd one Txn each, in order,
- * each waiting for the one before (their order is the answer's order).
- * A batch is reported committed only once the watch delivered the last
- * of its Txns: every change of other hosts with a lower revision has
- * then been handed to the loop before it, so the cache applies etcd's
- * order exactly (read-your-writes, and local watchers in revision
- * order). Own changes are known on the watch by the meta key's writer
- * id, not by revision, since the watch may outrun the Txn's answer.
+ * Writes: each request of a batch is one Txn, which also puts the meta
+ * key with this objd's writer id and a sequence number. The Txns go out
+ * at once, as HTTP/2 streams, where nothing orders them: a Txn waits
+ * for the Txns before it in the batch that come from the same client
+ * (a pipeline keeps its order), that write a key it writes or compares,
+ * or that compare a key it writes; one that compares the object's
+ * revision waits for all before it (each writes the meta key). etcd
+ * then makes them in one raft round, as it does for as many clients.
+ *
+ * The cache applies etcd's order exactly (read-your-writes, and local
+ * watchers in revision order): a batch is reported committed once every
+ * Txn is answered and the cache can take them. That is at once when
+ * their revisions are exactly the ones after the cache's (no change of
+ * others' can lie between: etcd gives each change its own revision);
+ * otherwise once the watch has brought everything up to the newest of
+ * them. Changes of others the watch brought after an own one go to the
+ * loop with the batch (backend_batch.others), which applies all in
+ * revision order. Own changes are known on the watch by the meta key's
+ * writer id, not by revision, since the watch may outrun the answer.
  *
  * A Txn whose answer is lost (a timeout, a member gone after sending)
- * is settled by reading the meta key: our writer id and sequence there
- * means it was applied; anything else cannot tell, and the request is
- * answered BACKEND_UNKNOWN.
+ * is settled through the watch: a quorum read gives the meta key's
+ * revision in etcd, which is no lower than the Txn's if it was applied
+ * by then; once the watch has brought everything up to it, the Txn was
+ * applied if the watch brought its sequence number. Otherwise the
+ * request is answered BACKEND_UNKNOWN, and the Txn, if the watch brings
+ * it later, is taken as a change of others'.
  *
  * Reads of the whole state (load: at start, and the resync after the
  * watch's start was compacted) are paged Ranges at one fixed revision,
@@ -62,6 +76,40 @@ struct holder_lease {
 	struct holder_lease *next;
 };
 
+/* Txns of one batch out at a time, at most: on libcurl below 8, each
+ * is a connection of its own (etcd-client.c). */
+#define MAX_OUT 64
+
+/* A txn of the batch in flight. */
+enum tx_state {
+	TX_WAITING,  /* not sent: it rests on a txn not over, or a grant */
+	TX_GRANTING, /* its lease's grant is out */
+	TX_OUT,      /* its Txn is out */
+	TX_SETTLING, /* its answer was lost: a quorum read, then the watch */
+	TX_DONE,     /* its status and revision are set */
+};
+struct tx {
+	struct etcd_backend *eb;
+	size_t i; /* in the batch */
+	enum tx_state state;
+	size_t cfirst, cend; /* its changes: cidx[cfirst..cend) */
+	size_t pfirst, pend; /* its compares: pidx[pfirst..pend) */
+	uint64_t seq;        /* the meta key's, once sent */
+	int64_t lease;       /* an expiring set's own, once granted */
+	int64_t used_lease;  /* the lease its puts carried */
+	int64_t seen;        /* the revision the watch brought it at */
+	/* Settling: the meta key's revision a quorum read gave; -1 while
+	 * the read is out. */
+	int64_t settle_at;
+	struct etcd_call *call;
+};
+/* A key or origin in the set of tx_pass, valid in the pass it bears. */
+struct dep {
+	uint64_t hash;
+	uint32_t pass;
+	unsigned what;
+};
+
 static const struct timeval catch_up_tv = { (time_t)WATCH_CATCH_UP, 0 };
 static const struct timeval renew_tv = { HOLD_RENEW, 0 };
 
@@ -76,28 +124,37 @@ struct etcd_backend {
 	char writer[96];
 	uint64_t seq;
 
-	/* The batch in flight. */
+	/* The batch in flight: its txns, each sent once those it rests
+	 * on are over (tx_may_go), at most MAX_OUT out at a time. */
 	struct backend_batch *b;
-	size_t next;            /* its next txn to send */
-	uint64_t last_seq;      /* the seq of its last Txn that applied */
-	bool waiting_watch;     /* all answered; waits for the watch */
-	struct etcd_call *call; /* the Txn or settling Range out */
+	struct tx *tx;
+	size_t ntx;
+	size_t first;     /* the first txn not over */
+	size_t out;       /* txns with a call out (tx_active) */
+	struct tx **sent; /* the txn of seq first_seq + i */
+	size_t nsent;
+	uint64_t first_seq;      /* the seq of the batch's first Txn */
+	size_t *cidx, *pidx;     /* changes and compares, grouped by txn */
+	uint64_t *chash, *phash; /* their keys' hashes */
+	bool seen_own;           /* the watch brought a Txn of the batch */
+	bool waiting_watch;      /* all over; waits for the watch */
+	bool failed_rest;        /* etcd failed one: the rest are not sent */
+	bool dispatching, again;
 	struct event *catch_up; /* WATCH_CATCH_UP */
-	uint64_t sent_seq;      /* the seq of the Txn out */
-	uint64_t first_seq;     /* the seq of the batch's first Txn */
-	uint64_t seen_seq;      /* the newest own seq the watch brought */
-	int64_t seen_rev;       /* its revision */
+	/* The set of tx_pass (dep_get). */
+	struct dep *deps;
+	size_t ndeps;
+	uint32_t pass;
+	uint64_t seed;
 	/* Own Txns answered as unknown or failed after they may have been
 	 * sent: if the watch brings one, it was applied, and the cache
 	 * takes it as a change of others'. */
 	uint64_t unknown[16];
 	size_t nunknown;
 	/* Changes of others that the watch brought after one of the
-	 * batch's own: applied after it. */
+	 * batch's own: applied with it, in revision order. */
 	struct backend_batch *held;
 	size_t nheld;
-	bool failed_rest; /* a txn failed: the rest are not sent */
-	char failed_why[512];
 
 	/* The watch and the cache. */
 	struct etcd_watch *watch;
@@ -127,14 +184,14 @@ struct etcd_backend {
 	double loaded_at; /* wall clock of the last load that read etcd */
 	struct event *heartbeat;
 
-	/* Leases: the holders', renewed by the timer; the lease granted
-	 * for the txn lease_txn of the batch in flight (an expiring set);
-	 * and each key's lease as the watch and loads brought it (objd key
-	 * -> int64_t id), for telling an expiry from a holder's end. */
+	/* Leases: the holders', renewed by the timer; the one grant out
+	 * at a time, for grant_tx, a holder's (granting) or its own (an
+	 * expiring set's); and each key's lease as the watch and loads
+	 * brought it (objd key -> int64_t id), for telling an expiry from
+	 * a holder's end. */
 	struct holder_lease *holders;
 	struct event *renew;
-	int64_t txn_lease;
-	size_t lease_txn;
+	struct tx *grant_tx;
 	struct holder_lease *granting; /* whose grant is out, or NULL */
 	void (*live_holders)(void (*fn)(uint64_t, void *), void *);
 	int64_t grant_id;
@@ -394,19 +451,10 @@ others(struct etcd_backend *eb, Mvccpb__Event **evs, size_t n, int64_t rev,
 	free(ob.changes);
 }
 
-/* The changes held while a batch was answered, in their order. */
-static void
-flush_held(struct etcd_backend *eb)
-{
-	for (size_t i = 0; i < eb->nheld; i++) {
-		eb->be.hooks->others_committed(&eb->held[i]);
-		free(eb->held[i].changes);
-		free(eb->held[i].txns);
-	}
-	free(eb->held);
-	eb->held = NULL;
-	eb->nheld = 0;
-}
+static struct tx *tx_of_seq(struct etcd_backend *eb, uint64_t seq);
+static void tx_applied(struct tx *x, int64_t rev);
+static void dispatch(struct etcd_backend *eb);
+static void tx_unknown(struct tx *x);
 
 static void
 on_watch(const Etcdserverpb__WatchResponse *r, void *arg)
@@ -441,6 +489,7 @@ on_watch(const Etcdserverpb__WatchResponse *r, void *arg)
 		int64_t rev = r->events[i]->kv->mod_revision;
 		bool ours = false, meta = false, expired;
 		uint64_t seq = 0;
+		struct tx *x;
 
 		for (j = i;
 		     j < r->n_events && r->events[j]->kv->mod_revision == rev;
@@ -454,6 +503,8 @@ on_watch(const Etcdserverpb__WatchResponse *r, void *arg)
 					ours = true;
 			}
 		}
+		/* Already in the cache: brought before, or an own change
+		 * applied at its answer (its leases noted then). */
 		if (rev <= eb->applied)
 			continue;
 		expired = note_leases(eb, r->events + i, j - i, meta);
@@ -462,18 +513,18 @@ on_watch(const Etcdserverpb__WatchResponse *r, void *arg)
 			ours = false;
 		if (!ours) {
 			/* After an own change of the batch in flight, the
-			 * others wait for it to be applied. */
+			 * others wait to be applied with it. */
 			others(eb, r->events + i, j - i, rev,
-			    eb->b != NULL && eb->seen_seq >= eb->first_seq,
-			    expired);
+			    eb->b != NULL && eb->seen_own, expired);
 			continue;
 		}
-		if (seq > eb->seen_seq) {
-			eb->seen_seq = seq;
-			eb->seen_rev = rev;
-		}
-		if (eb->b != NULL && eb->waiting_watch && seq >= eb->last_seq)
-			batch_done(eb);
+		if ((x = tx_of_seq(eb, seq)) == NULL)
+			continue;
+		x->seen = rev;
+		eb->seen_own = true;
+		/* Its answer was lost: the watch settles it. */
+		if (x->state == TX_SETTLING)
+			tx_applied(x, rev);
 	}
 	/* A progress notification: everything up to it is delivered. Not
 	 * the answer to a progress request (watch id -1): etcd 3.4.23
@@ -482,6 +533,8 @@ on_watch(const Etcdserverpb__WatchResponse *r, void *arg)
 	if (r->n_events == 0 && r->header != NULL && !r->created &&
 	    r->watch_id != -1 && r->header->revision > eb->applied)
 		eb->applied = r->header->revision;
+	if (eb->b != NULL)
+		dispatch(eb);
 	barriers_soon(eb);
 }
 
@@ -511,21 +564,50 @@ on_watch_ended(int status, const char *message, void *arg)
 static const struct etcd_watch_handlers watch_handlers = { on_watch,
 	on_watch_ended };
 
-/* The batch is over: its statuses are set; the loop applies it. */
+/* The batch is over: its statuses are set; the loop applies it, with
+ * the changes of others the watch brought after its own, all in the
+ * order of their revisions. */
 static void
 batch_done(struct etcd_backend *eb)
 {
-	struct backend_batch *b = eb->b;
+	struct backend_batch *b = eb->b, *held = eb->held;
+	size_t nheld = eb->nheld;
 
 	evtimer_del(eb->catch_up);
 	eb->b = NULL;
 	eb->waiting_watch = false;
+	eb->seen_own = false;
 	b->revision = b->base;
-	for (size_t i = 0; i < b->ntxns; i++)
-		if (b->txns[i].revision > b->revision)
-			b->revision = b->txns[i].revision;
+	for (size_t i = 0; i < b->ntxns; i++) {
+		struct backend_txn *t = &b->txns[i];
+
+		/* Not made, or nothing to make: the revision before. */
+		if (!t->changes || t->status != BACKEND_OK)
+			t->revision = i > 0 ? b->txns[i - 1].revision : b->base;
+		if (t->revision > b->revision)
+			b->revision = t->revision;
+	}
+	b->others = held;
+	b->nothers = nheld;
+	eb->held = NULL;
+	eb->nheld = 0;
+	free(eb->tx);
+	free(eb->sent);
+	free(eb->cidx);
+	free(eb->pidx);
+	free(eb->chash);
+	free(eb->phash);
+	eb->tx = NULL;
+	eb->sent = NULL;
+	eb->cidx = eb->pidx = NULL;
+	eb->chash = eb->phash = NULL;
+	eb->ntx = eb->nsent = 0;
 	eb->be.hooks->committed(b);
-	flush_held(eb);
+	for (size_t i = 0; i < nheld; i++) {
+		free(held[i].changes);
+		free(held[i].txns);
+	}
+	free(held);
 	barriers_soon(eb);
 	if (eb->resync_pending) {
 		eb->resync_pending = false;
@@ -538,6 +620,16 @@ on_catch_up(evutil_socket_t fd, short what, void *arg)
 {
 	struct etcd_backend *eb = arg;
 
+	if (eb->b == NULL)
+		return;
+	/* Lost answers the watch did not settle: unknown. */
+	for (size_t i = eb->first; i < eb->ntx; i++)
+		if (eb->tx[i].state == TX_SETTLING && eb->tx[i].settle_at >= 0)
+			tx_unknown(&eb->tx[i]);
+	if (!eb->waiting_watch) {
+		dispatch(eb);
+		return;
+	}
 	/* The Txns applied, but the watch does not bring them: answer, and
 	 * make the cache exact by a resync. */
 	log_warnx("etcd: the watch did not bring objd's own write in %.0f s: "
@@ -547,153 +639,169 @@ on_catch_up(evutil_socket_t fd, short what, void *arg)
 	batch_done(eb);
 }
 
-static void send_next(struct etcd_backend *eb);
-
-/* The txns from i on are not sent: status and why. */
-static void
-fail_rest(struct etcd_backend *eb, enum backend_status st, const char *why)
+/* Whether a txn in state s counts against MAX_OUT: a call of its out. */
+static bool
+tx_active(enum tx_state s)
 {
-	struct backend_batch *b = eb->b;
-
-	if (b->error == NULL)
-		b->error = xstrdup(why);
-	for (size_t i = eb->next; i < b->ntxns; i++) {
-		if (!b->txns[i].changes) {
-			b->txns[i].status = BACKEND_OK;
-			b->txns[i].revision =
-			    i > 0 ? b->txns[i - 1].revision : b->base;
-			continue;
-		}
-		b->txns[i].status = i == eb->next ? st : BACKEND_FAILED;
-		b->txns[i].revision = i > 0 ? b->txns[i - 1].revision : b->base;
-	}
-	eb->next = b->ntxns;
+	return s == TX_GRANTING || s == TX_OUT || s == TX_SETTLING;
 }
 
-/* The txn out is past a limit: refused alone, the others go on (each
- * request stands by itself). */
 static void
-refuse_one(struct etcd_backend *eb, const char *why)
+tx_state(struct tx *x, enum tx_state s)
 {
-	struct backend_batch *b = eb->b;
-	struct backend_txn *t = &b->txns[eb->next];
+	struct etcd_backend *eb = x->eb;
 
-	if (b->error == NULL)
-		b->error = xstrdup(why);
-	free(t->error);
-	t->error = xstrdup(why);
-	t->status = BACKEND_INVALID;
-	t->revision = eb->next > 0 ? b->txns[eb->next - 1].revision : b->base;
-	eb->next++;
+	eb->out -= tx_active(x->state);
+	eb->out += tx_active(s);
+	x->state = s;
+}
+
+/* The txn of the batch in flight that went out with seq, or NULL. */
+static struct tx *
+tx_of_seq(struct etcd_backend *eb, uint64_t seq)
+{
+	if (eb->b == NULL || seq < eb->first_seq ||
+	    seq - eb->first_seq >= eb->nsent)
+		return NULL;
+	return eb->sent[seq - eb->first_seq];
 }
 
 /* A Txn of ours applied at rev: its changes take the revision. */
 static void
-txn_applied(struct etcd_backend *eb, size_t ti, int64_t rev)
+tx_applied(struct tx *x, int64_t rev)
 {
+	struct etcd_backend *eb = x->eb;
 	struct backend_batch *b = eb->b;
 
-	b->txns[ti].status = BACKEND_OK;
-	b->txns[ti].revision = (uint64_t)rev;
-	for (size_t i = 0; i < b->nchanges; i++)
-		if (b->changes[i].txn == ti)
-			b->changes[i].entry->revision = (uint64_t)rev;
-	eb->last_seq = eb->sent_seq;
+	if (x->call != NULL) {
+		etcd_call_cancel(x->call);
+		x->call = NULL;
+	}
+	b->txns[x->i].status = BACKEND_OK;
+	b->txns[x->i].revision = (uint64_t)rev;
+	for (size_t k = x->cfirst; k < x->cend; k++)
+		b->changes[eb->cidx[k]].entry->revision = (uint64_t)rev;
 	if (rev > eb->newest)
 		eb->newest = rev;
+	tx_state(x, TX_DONE);
 }
 
+/* x ends with st, not made; a failure (not a conflict, not a limit)
+ * fails the txns not sent yet, as etcd is failing them too. why is the
+ * batch's error, if it has none yet, and x's own for a limit. */
 static void
-on_settled(const struct etcd_reply *r, void *arg)
+tx_ends(struct tx *x, enum backend_status st, const char *why)
 {
-	struct etcd_backend *eb = arg;
+	struct backend_batch *b = x->eb->b;
+	struct backend_txn *t = &b->txns[x->i];
+
+	if (x->call != NULL) {
+		etcd_call_cancel(x->call);
+		x->call = NULL;
+	}
+	t->status = st;
+	if (why != NULL && b->error == NULL)
+		b->error = xstrdup(why);
+	if (st == BACKEND_INVALID && why != NULL) {
+		free(t->error);
+		t->error = xstrdup(why);
+	}
+	if (st == BACKEND_FAILED || st == BACKEND_UNKNOWN)
+		x->eb->failed_rest = true;
+	tx_state(x, TX_DONE);
+}
+
+/* x's answer was lost and the watch did not bring it: unknown. If the
+ * watch brings it later, the cache takes it as a change of others'. */
+static void
+tx_unknown(struct tx *x)
+{
+	note_unknown(x->eb, x->seq);
+	tx_ends(x, BACKEND_UNKNOWN,
+	    "etcd's answer was lost and the write's outcome is unknown");
+}
+
+/* The quorum read of a lost answer's settling: the meta key's revision
+ * in etcd now. A Txn of ours applied by then has a revision no higher:
+ * once the watch has brought everything up to it, the Txn is applied
+ * if the watch brought its seq, and unknown if not (it may still be
+ * applied later; never guessed). */
+static void
+on_settle_read(const struct etcd_reply *r, void *arg)
+{
+	struct tx *x = arg;
 	const Etcdserverpb__RangeResponse *rr =
 	    (const Etcdserverpb__RangeResponse *)r->msg;
-	uint64_t seq;
 
-	eb->call = NULL;
-	/* The watch brought it meanwhile: applied. */
-	if (eb->seen_seq == eb->sent_seq) {
-		txn_applied(eb, eb->next, eb->seen_rev);
-		eb->next++;
-		send_next(eb);
-		return;
-	}
-	if (r->status == ETCD_OK && rr->n_kvs == 1 &&
-	    meta_ours(eb, &rr->kvs[0]->value, &seq) && seq == eb->sent_seq) {
-		txn_applied(eb, eb->next, rr->kvs[0]->mod_revision);
-		eb->next++;
-		send_next(eb);
-		return;
-	}
-	note_unknown(eb, eb->sent_seq);
-	fail_rest(eb, BACKEND_UNKNOWN,
-	    "etcd's answer was lost and the write's outcome is unknown");
-	send_next(eb);
+	x->call = NULL;
+	if (x->seen != 0)
+		tx_applied(x, x->seen);
+	else if (r->status != ETCD_OK)
+		tx_unknown(x);
+	else
+		x->settle_at = rr->n_kvs == 1 ? rr->kvs[0]->mod_revision : 0;
+	dispatch(x->eb);
 }
 
 static void
 on_txn(const struct etcd_reply *r, void *arg)
 {
-	struct etcd_backend *eb = arg;
+	struct tx *x = arg;
+	struct etcd_backend *eb = x->eb;
 	const Etcdserverpb__TxnResponse *tr =
 	    (const Etcdserverpb__TxnResponse *)r->msg;
-	struct backend_txn *t = &eb->b->txns[eb->next];
 	char why[600];
 
-	eb->call = NULL;
+	x->call = NULL;
 	if (r->status == ETCD_OK) {
 		if (tr->header != NULL && tr->header->cluster_id != 0 &&
 		    eb->cluster_id != 0 &&
 		    tr->header->cluster_id != eb->cluster_id)
 			eb->resync_pending = true;
-		if (tr->succeeded) {
-			txn_applied(eb, eb->next, tr->header->revision);
-		} else {
-			t->status = BACKEND_CONFLICT;
-			t->revision = eb->next > 0
-			    ? eb->b->txns[eb->next - 1].revision
-			    : eb->b->base;
-		}
-		eb->next++;
-		send_next(eb);
-		return;
-	}
-	if (r->maybe_applied) {
-		/* Settle it: the meta key says whether it was ours last. */
+		if (tr->succeeded)
+			tx_applied(x, tr->header->revision);
+		else
+			tx_ends(x, BACKEND_CONFLICT, NULL);
+	} else if (r->maybe_applied) {
+		/* Settled through a quorum read, then the watch. */
 		Etcdserverpb__RangeRequest req =
 		    ETCDSERVERPB__RANGE_REQUEST__INIT;
 
 		req.key.data = (uint8_t *)eb->meta;
 		req.key.len = eb->metalen;
-		log_warnx("etcd: %s: settling the write through the meta key",
+		req.keys_only = true;
+		log_warnx("etcd: %s: settling the write through the watch",
 		    r->message);
-		eb->call = etcd_range(eb->client, &req, on_settled, eb);
-		return;
-	}
-	/* etcd's limits refuse that request alone (INVALID); anything
-	 * else (authentication, permission, no quorum) is etcd failing
-	 * it, and the ones after. */
-	if (r->status == ETCD_INVALID_ARGUMENT &&
+		tx_state(x, TX_SETTLING);
+		x->settle_at = -1;
+		if (x->seen != 0)
+			tx_applied(x, x->seen);
+		else
+			x->call =
+			    etcd_range(eb->client, &req, on_settle_read, x);
+	} else if (r->status == ETCD_INVALID_ARGUMENT &&
 	    strstr(r->message, "too many operations") != NULL) {
+		/* etcd's limits refuse that request alone (INVALID);
+		 * anything else (authentication, permission, no quorum) is
+		 * etcd failing it, and the ones not sent. */
 		snprintf(why, sizeof(why),
 		    "the request has more operations than etcd's "
 		    "--max-txn-ops allows: %s",
 		    r->message);
-		refuse_one(eb, why);
+		tx_ends(x, BACKEND_INVALID, why);
 	} else if (r->status == ETCD_INVALID_ARGUMENT &&
 	    strstr(r->message, "too large") != NULL) {
 		snprintf(why, sizeof(why),
 		    "the request is larger than etcd's "
 		    "--max-request-bytes allows: %s",
 		    r->message);
-		refuse_one(eb, why);
+		tx_ends(x, BACKEND_INVALID, why);
 	} else {
 		snprintf(why, sizeof(why), "etcd refused the write: %s",
 		    r->message);
-		fail_rest(eb, BACKEND_FAILED, why);
+		tx_ends(x, BACKEND_FAILED, why);
 	}
-	send_next(eb);
+	dispatch(eb);
 }
 
 static void
@@ -736,38 +844,41 @@ set_compare(Etcdserverpb__Compare *c, const struct etcd_backend *eb,
 static void
 on_grant(const struct etcd_reply *r, void *arg)
 {
-	struct etcd_backend *eb = arg;
+	struct tx *x = arg;
+	struct etcd_backend *eb = x->eb;
 	char why[600];
 
-	eb->call = NULL;
+	x->call = NULL;
+	eb->grant_tx = NULL;
 	/* A grant retried after a lost answer finds its own id taken. */
 	if (r->status != ETCD_OK &&
 	    !(r->status == ETCD_FAILED_PRECONDITION && r->message != NULL &&
 	        strstr(r->message, "already exists") != NULL)) {
 		snprintf(why, sizeof(why),
 		    "etcd refused the lease of the keys: %s", r->message);
-		fail_rest(eb, BACKEND_FAILED, why);
 		eb->granting = NULL;
-		send_next(eb);
+		tx_ends(x, BACKEND_FAILED, why);
+		dispatch(eb);
 		return;
 	}
 	if (eb->granting != NULL)
 		eb->granting->id = eb->grant_id;
-	else {
-		eb->txn_lease = eb->grant_id;
-		eb->lease_txn = eb->next;
-	}
+	else
+		x->lease = eb->grant_id;
 	eb->granting = NULL;
-	send_next(eb);
+	tx_state(x, TX_WAITING);
+	dispatch(eb);
 }
 
-/* The lease txn t's puts carry: 0 for none; -1 while its grant is out
- * (whose answer sends the txn). A holder's lease is made at its first
- * held key and lasts until the holder goes; an expiring set's is made
- * for its txn alone, with the time left as its TTL. */
+/* The lease x's puts carry: 0 for none; -1 while a grant is out (x's
+ * own, whose answer sends x; or another's, one grant at a time). A
+ * holder's lease is made at its first held key and lasts until the
+ * holder goes; an expiring set's is made for its txn alone, with the
+ * time left as its TTL. */
 static int64_t
-lease_for(struct etcd_backend *eb, const struct backend_txn *t)
+lease_for(struct etcd_backend *eb, struct tx *x)
 {
+	const struct backend_txn *t = &eb->b->txns[x->i];
 	struct holder_lease *h = NULL;
 	int64_t ttl = HOLD_TTL;
 
@@ -777,6 +888,8 @@ lease_for(struct etcd_backend *eb, const struct backend_txn *t)
 				break;
 		if (h != NULL && h->id != 0)
 			return h->id;
+		if (eb->grant_tx != NULL)
+			return -1;
 		if (h == NULL) {
 			h = xcalloc(1, sizeof(*h));
 			h->holder = t->holder;
@@ -786,8 +899,10 @@ lease_for(struct etcd_backend *eb, const struct backend_txn *t)
 		}
 	} else if (t->deadline == 0)
 		return 0;
-	else if (eb->lease_txn == eb->next)
-		return eb->txn_lease;
+	else if (x->lease != 0)
+		return x->lease;
+	else if (eb->grant_tx != NULL)
+		return -1;
 	else {
 		/* The deadlines' clock (expire.c's): the wall clock, ms. */
 		uint64_t now = (uint64_t)(now_wall() * 1000.0);
@@ -797,9 +912,10 @@ lease_for(struct etcd_backend *eb, const struct backend_txn *t)
 		    : 1;
 	}
 	eb->granting = h;
+	eb->grant_tx = x;
 	eb->grant_id = lease_id(eb, h != NULL, t->deadline);
-	eb->call =
-	    etcd_lease_grant(eb->client, eb->grant_id, ttl, on_grant, eb);
+	tx_state(x, TX_GRANTING);
+	x->call = etcd_lease_grant(eb->client, eb->grant_id, ttl, on_grant, x);
 	return -1;
 }
 
@@ -918,12 +1034,13 @@ backend_etcd_holders_changed(struct backend *be)
 	holders_prune(EB(be));
 }
 
-/* Sends txn eb->next of the batch, or ends the batch. */
+/* Sends x's Txn, or ends x where it cannot go (past a limit), or
+ * starts its lease's grant (whose answer sends it). */
 static void
-send_next(struct etcd_backend *eb)
+tx_send(struct tx *x)
 {
+	struct etcd_backend *eb = x->eb;
 	struct backend_batch *b = eb->b;
-	struct backend_txn *t;
 	Etcdserverpb__TxnRequest req = ETCDSERVERPB__TXN_REQUEST__INIT;
 	Etcdserverpb__RequestOp *ops, **opp;
 	Etcdserverpb__PutRequest *puts;
@@ -931,51 +1048,10 @@ send_next(struct etcd_backend *eb)
 	Etcdserverpb__Compare *cmps, **cmpp;
 	uint8_t **keys;
 	char metaval[128];
-	size_t n = 0, nk = 0, ncmp = 0, i, size;
+	size_t n = x->cend - x->cfirst, ncmp = x->pend - x->pfirst, nk = 0, k,
+	       size;
 	int64_t lease;
 
-	while (eb->next < b->ntxns && !b->txns[eb->next].changes) {
-		t = &b->txns[eb->next];
-		t->status = BACKEND_OK;
-		t->revision =
-		    eb->next > 0 ? b->txns[eb->next - 1].revision : b->base;
-		eb->next++;
-	}
-	if (eb->next == b->ntxns) {
-		bool any = false;
-
-		for (i = 0; i < b->ntxns; i++)
-			if (b->txns[i].changes &&
-			    b->txns[i].status == BACKEND_OK)
-				any = true;
-		if (!any) {
-			batch_done(eb);
-			return;
-		}
-		/* Nothing watched yet (the first read of etcd is still
-		 * under way): that read brings these changes too. A watch
-		 * that ended is opened again from where it was, and brings
-		 * them then. */
-		if (!eb->loaded) {
-			eb->resync_pending = true;
-			batch_done(eb);
-			return;
-		}
-		if (eb->seen_seq >= eb->last_seq) {
-			batch_done(eb);
-			return;
-		}
-		eb->waiting_watch = true;
-		evtimer_add(eb->catch_up, &catch_up_tv);
-		return;
-	}
-	t = &b->txns[eb->next];
-	for (i = 0; i < b->nchanges; i++)
-		if (b->changes[i].txn == eb->next)
-			n++;
-	for (i = 0; i < b->ncompares; i++)
-		if (b->compares[i].txn == eb->next)
-			ncmp++;
 	if (n + 1 > eb->max_ops || ncmp > eb->max_ops) {
 		char why[256];
 
@@ -984,11 +1060,10 @@ send_next(struct etcd_backend *eb)
 		    "etcd's limit of %zu per transaction (etcd's "
 		    "--max-txn-ops); it is not split",
 		    n + 1, eb->max_ops);
-		refuse_one(eb, why);
-		send_next(eb);
+		tx_ends(x, BACKEND_INVALID, why);
 		return;
 	}
-	if ((lease = lease_for(eb, t)) < 0)
+	if ((lease = lease_for(eb, x)) < 0)
 		return;
 	ops = xcalloc(n + 1, sizeof(*ops));
 	opp = xcalloc(n + 1, sizeof(*opp));
@@ -997,42 +1072,39 @@ send_next(struct etcd_backend *eb)
 	keys = xcalloc(n + ncmp + 1, sizeof(*keys));
 	cmps = xcalloc(ncmp + 1, sizeof(*cmps));
 	cmpp = xcalloc(ncmp + 1, sizeof(*cmpp));
-	for (i = 0; i < b->nchanges; i++) {
-		const struct backend_change *c = &b->changes[i];
+	for (k = x->cfirst; k < x->cend; k++) {
+		const struct backend_change *c = &b->changes[eb->cidx[k]];
 		const struct store_entry *e = c->entry;
-		size_t k = req.n_success;
+		size_t o = req.n_success;
 		uint8_t *key;
 
-		if (c->txn != eb->next)
-			continue;
 		key = keys[nk++] = xmalloc(eb->kprefixlen + e->keylen);
 		memcpy(key, eb->kprefix, eb->kprefixlen);
 		memcpy(key + eb->kprefixlen, STORE_ENTRY_KEY(e), e->keylen);
-		etcdserverpb__request_op__init(&ops[k]);
+		etcdserverpb__request_op__init(&ops[o]);
 		if (c->delete) {
-			etcdserverpb__delete_range_request__init(&dels[k]);
-			dels[k].key.data = key;
-			dels[k].key.len = eb->kprefixlen + e->keylen;
-			ops[k].request_case =
+			etcdserverpb__delete_range_request__init(&dels[o]);
+			dels[o].key.data = key;
+			dels[o].key.len = eb->kprefixlen + e->keylen;
+			ops[o].request_case =
 			    ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE;
-			ops[k].request_delete_range = &dels[k];
+			ops[o].request_delete_range = &dels[o];
 		} else {
-			etcdserverpb__put_request__init(&puts[k]);
-			puts[k].key.data = key;
-			puts[k].key.len = eb->kprefixlen + e->keylen;
-			puts[k].value.data = (uint8_t *)STORE_ENTRY_VALUE(e);
-			puts[k].value.len = e->vallen;
-			puts[k].lease = lease;
-			ops[k].request_case =
+			etcdserverpb__put_request__init(&puts[o]);
+			puts[o].key.data = key;
+			puts[o].key.len = eb->kprefixlen + e->keylen;
+			puts[o].value.data = (uint8_t *)STORE_ENTRY_VALUE(e);
+			puts[o].value.len = e->vallen;
+			puts[o].lease = lease;
+			ops[o].request_case =
 			    ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
-			ops[k].request_put = &puts[k];
+			ops[o].request_put = &puts[o];
 		}
-		opp[k] = &ops[k];
+		opp[o] = &ops[o];
 		req.n_success++;
 	}
-	eb->sent_seq = ++eb->seq;
-	snprintf(metaval, sizeof(metaval), "%s %" PRIu64, eb->writer,
-	    eb->sent_seq);
+	x->seq = eb->seq + 1;
+	snprintf(metaval, sizeof(metaval), "%s %" PRIu64, eb->writer, x->seq);
 	etcdserverpb__put_request__init(&puts[n]);
 	puts[n].key.data = (uint8_t *)eb->meta;
 	puts[n].key.len = eb->metalen;
@@ -1044,10 +1116,8 @@ send_next(struct etcd_backend *eb)
 	opp[n] = &ops[n];
 	req.n_success++;
 	req.success = opp;
-	for (i = 0; i < b->ncompares; i++) {
-		if (b->compares[i].txn != eb->next)
-			continue;
-		set_compare(&cmps[req.n_compare], eb, &b->compares[i],
+	for (k = x->pfirst; k < x->pend; k++) {
+		set_compare(&cmps[req.n_compare], eb, &b->compares[eb->pidx[k]],
 		    &keys[nk]);
 		if (keys[nk] != NULL)
 			nk++;
@@ -1063,12 +1133,17 @@ send_next(struct etcd_backend *eb)
 		    "the request is %zu bytes, over etcd's limit of %zu "
 		    "(etcd's --max-request-bytes); it is not split",
 		    size, eb->max_bytes);
-		eb->seq--;
-		refuse_one(eb, why);
-	} else
-		eb->call = etcd_txn(eb->client, &req, on_txn, eb);
-	for (i = 0; i < nk; i++)
-		free(keys[i]);
+		x->seq = 0;
+		tx_ends(x, BACKEND_INVALID, why);
+	} else {
+		eb->seq = x->seq;
+		eb->sent[eb->nsent++] = x;
+		x->used_lease = lease;
+		tx_state(x, TX_OUT);
+		x->call = etcd_txn(eb->client, &req, on_txn, x);
+	}
+	for (k = 0; k < nk; k++)
+		free(keys[k]);
 	free(keys);
 	free(ops);
 	free(opp);
@@ -1076,23 +1151,340 @@ send_next(struct etcd_backend *eb)
 	free(dels);
 	free(cmps);
 	free(cmpp);
-	if (eb->call == NULL)
-		send_next(eb);
+}
+
+/* The keys (and origins) of the txns not over that come before the
+ * one a pass looks at: an open-addressing set of hashes, each slot
+ * valid in the pass that stamped it, so that a pass need not clear it.
+ * Equal hashes of different keys only keep two txns in order. */
+#define DEP_WRITES 1u
+#define DEP_COMPARES 2u
+#define DEP_ORIGIN 4u
+
+static unsigned
+dep_get(const struct etcd_backend *eb, uint64_t h)
+{
+	size_t mask = eb->ndeps - 1;
+
+	for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+		const struct dep *d = &eb->deps[i];
+
+		if (d->pass != eb->pass)
+			return 0;
+		if (d->hash == h)
+			return d->what;
+	}
+}
+
+static void
+dep_add(struct etcd_backend *eb, uint64_t h, unsigned what)
+{
+	size_t mask = eb->ndeps - 1;
+
+	for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+		struct dep *d = &eb->deps[i];
+
+		if (d->pass != eb->pass) {
+			*d = (struct dep){ .hash = h,
+				.what = what,
+				.pass = eb->pass };
+			return;
+		}
+		if (d->hash == h) {
+			d->what |= what;
+			return;
+		}
+	}
+}
+
+/* An origin's hash, apart from keys' (which store_key_hash spreads). */
+static uint64_t
+origin_hash(uint32_t origin)
+{
+	return ((uint64_t)origin + 1) * 0x9e3779b97f4a7c15ULL;
+}
+
+/* Whether x may go out now, with the txns not over before it in the
+ * set: none is of its origin, writes a key x writes or compares, or
+ * compares a key x writes; and x does not compare the object's
+ * revision (every Txn writes the meta key). */
+static bool
+tx_may_go(const struct etcd_backend *eb, const struct tx *x)
+{
+	const struct backend_batch *b = eb->b;
+
+	if (dep_get(eb, origin_hash(b->txns[x->i].origin)) & DEP_ORIGIN)
+		return false;
+	for (size_t k = x->cfirst; k < x->cend; k++)
+		if (dep_get(eb, eb->chash[eb->cidx[k]]) &
+		    (DEP_WRITES | DEP_COMPARES))
+			return false;
+	for (size_t k = x->pfirst; k < x->pend; k++) {
+		const struct backend_compare *c = &b->compares[eb->pidx[k]];
+
+		if (c->kind == BACKEND_CMP_OBJECT_REVISION ||
+		    dep_get(eb, eb->phash[eb->pidx[k]]) & DEP_WRITES)
+			return false;
+	}
+	return true;
+}
+
+static void
+tx_deps_add(struct etcd_backend *eb, const struct tx *x)
+{
+	dep_add(eb, origin_hash(eb->b->txns[x->i].origin), DEP_ORIGIN);
+	for (size_t k = x->cfirst; k < x->cend; k++)
+		dep_add(eb, eb->chash[eb->cidx[k]], DEP_WRITES);
+	for (size_t k = x->pfirst; k < x->pend; k++)
+		if (eb->b->compares[eb->pidx[k]].kind !=
+		    BACKEND_CMP_OBJECT_REVISION)
+			dep_add(eb, eb->phash[eb->pidx[k]], DEP_COMPARES);
+}
+
+/* One pass over the txns not over, in order: sends each that may go,
+ * and fails those not sent once etcd failed one. */
+static void
+tx_pass(struct etcd_backend *eb)
+{
+	bool before = false; /* a txn not over comes before */
+
+	if (++eb->pass == 0) {
+		memset(eb->deps, 0, eb->ndeps * sizeof(*eb->deps));
+		eb->pass = 1;
+	}
+	for (size_t i = eb->first; i < eb->ntx; i++) {
+		struct tx *x = &eb->tx[i];
+
+		if (x->state == TX_WAITING && eb->failed_rest)
+			tx_ends(x, BACKEND_FAILED, NULL);
+		else if (x->state == TX_WAITING && eb->out < MAX_OUT &&
+		    (!before || tx_may_go(eb, x)))
+			tx_send(x);
+		if (x->state == TX_DONE) {
+			if (!before)
+				eb->first = i + 1;
+			continue;
+		}
+		before = true;
+		tx_deps_add(eb, x);
+	}
+}
+
+/* Whether the cache can take the batch's own changes at once, without
+ * the watch: every revision from the one after the cache's up to the
+ * batch's newest is a Txn of the batch, so that no change of others'
+ * can lie between (etcd gives every change its own revision). */
+static bool
+batch_next_to_cache(const struct etcd_backend *eb, int64_t top)
+{
+	const struct backend_batch *b = eb->b;
+	int64_t n = 0;
+
+	for (size_t i = 0; i < b->ntxns; i++)
+		if (b->txns[i].changes && b->txns[i].status == BACKEND_OK &&
+		    (int64_t)b->txns[i].revision > eb->applied)
+			n++;
+	return n == top - eb->applied;
+}
+
+/* The batch's own changes are in the cache without the watch: their
+ * leases noted as the watch would note them, which will skip them. */
+static void
+batch_apply_now(struct etcd_backend *eb, int64_t top)
+{
+	const struct backend_batch *b = eb->b;
+
+	for (size_t i = 0; i < eb->ntx; i++) {
+		const struct tx *x = &eb->tx[i];
+
+		if (!b->txns[i].changes || b->txns[i].status != BACKEND_OK)
+			continue;
+		for (size_t k = x->cfirst; k < x->cend; k++) {
+			const struct backend_change *c =
+			    &b->changes[eb->cidx[k]];
+
+			note_lease(eb, STORE_ENTRY_KEY(c->entry),
+			    c->entry->keylen, c->delete ? 0 : x->used_lease);
+		}
+	}
+	eb->applied = top;
+}
+
+static void
+catch_up_arm(struct etcd_backend *eb)
+{
+	if (!evtimer_pending(eb->catch_up, NULL))
+		evtimer_add(eb->catch_up, &catch_up_tv);
+}
+
+/* Ends the batch once every txn is over and the cache can take it. */
+static void
+batch_check(struct etcd_backend *eb)
+{
+	struct backend_batch *b = eb->b;
+	int64_t top = 0;
+	bool waits = false;
+
+	for (size_t i = eb->first; i < eb->ntx; i++) {
+		struct tx *x = &eb->tx[i];
+
+		if (x->state == TX_SETTLING && x->settle_at >= 0) {
+			if (eb->applied >= x->settle_at)
+				tx_unknown(x);
+			else
+				waits = true;
+		}
+	}
+	if (eb->out > 0 || eb->first < eb->ntx) {
+		/* Settles that failed the txns not sent: a pass ends them. */
+		if (eb->failed_rest && eb->out == 0) {
+			tx_pass(eb);
+			batch_check(eb);
+			return;
+		}
+		if (waits)
+			catch_up_arm(eb);
+		return;
+	}
+	for (size_t i = 0; i < b->ntxns; i++)
+		if (b->txns[i].changes && b->txns[i].status == BACKEND_OK &&
+		    (int64_t)b->txns[i].revision > top)
+			top = (int64_t)b->txns[i].revision;
+	if (top == 0 || top <= eb->applied) {
+		batch_done(eb);
+		return;
+	}
+	/* Nothing watched yet (the first read of etcd is still under
+	 * way): that read brings these changes too. */
+	if (!eb->loaded) {
+		eb->resync_pending = true;
+		batch_done(eb);
+		return;
+	}
+	if (batch_next_to_cache(eb, top)) {
+		batch_apply_now(eb, top);
+		batch_done(eb);
+		return;
+	}
+	/* Others' changes may lie between: the watch brings them, and the
+	 * batch's own, in revision order. A watch that ended is opened
+	 * again from where it was, and brings them then. */
+	eb->waiting_watch = true;
+	catch_up_arm(eb);
+}
+
+/* Sends what may go, and ends the batch when it is over. Reentered
+ * from a callback of a pass (none is called from inside a call), it
+ * only asks for another pass. */
+static void
+dispatch(struct etcd_backend *eb)
+{
+	if (eb->b == NULL)
+		return;
+	if (eb->dispatching) {
+		eb->again = true;
+		return;
+	}
+	eb->dispatching = true;
+	do {
+		eb->again = false;
+		tx_pass(eb);
+	} while (eb->again);
+	eb->dispatching = false;
+	batch_check(eb);
+}
+
+/* Lists the changes (or compares) of each txn: idx gets their indices
+ * grouped by txn, in order, and the txns their ranges in it. */
+static void
+group_by_txn(struct etcd_backend *eb, size_t n,
+    size_t (*txn_of)(const void *, size_t), const void *arr, size_t *idx,
+    bool compares)
+{
+	size_t *count = xcalloc(eb->ntx + 1, sizeof(*count));
+
+	for (size_t i = 0; i < n; i++)
+		count[txn_of(arr, i) + 1]++;
+	for (size_t t = 0; t < eb->ntx; t++) {
+		count[t + 1] += count[t];
+		if (compares) {
+			eb->tx[t].pfirst = count[t];
+			eb->tx[t].pend = count[t + 1];
+		} else {
+			eb->tx[t].cfirst = count[t];
+			eb->tx[t].cend = count[t + 1];
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		idx[count[txn_of(arr, i)]++] = i;
+	free(count);
+}
+
+static size_t
+change_txn(const void *arr, size_t i)
+{
+	return ((const struct backend_change *)arr)[i].txn;
+}
+
+static size_t
+compare_txn(const void *arr, size_t i)
+{
+	return ((const struct backend_compare *)arr)[i].txn;
 }
 
 static void
 etcd_commit(struct backend *be, struct backend_batch *b)
 {
 	struct etcd_backend *eb = EB(be);
+	size_t nkeys = b->nchanges + b->ncompares + b->ntxns, nd = 16;
 
 	eb->b = b;
-	eb->next = 0;
-	eb->last_seq = 0;
+	eb->ntx = b->ntxns;
+	eb->tx = xcalloc(b->ntxns + 1, sizeof(*eb->tx));
+	eb->sent = xcalloc(b->ntxns + 1, sizeof(*eb->sent));
+	eb->cidx = xcalloc(b->nchanges + 1, sizeof(*eb->cidx));
+	eb->pidx = xcalloc(b->ncompares + 1, sizeof(*eb->pidx));
+	eb->chash = xcalloc(b->nchanges + 1, sizeof(*eb->chash));
+	eb->phash = xcalloc(b->ncompares + 1, sizeof(*eb->phash));
+	while (nd < 2 * nkeys)
+		nd *= 2;
+	if (nd > eb->ndeps) {
+		free(eb->deps);
+		eb->deps = xcalloc(nd, sizeof(*eb->deps));
+		eb->ndeps = nd;
+		eb->pass = 0;
+	}
+	for (size_t i = 0; i < b->ntxns; i++) {
+		eb->tx[i].eb = eb;
+		eb->tx[i].i = i;
+		if (b->txns[i].changes)
+			eb->tx[i].state = TX_WAITING;
+		else {
+			/* Answered in its place, with the revision before. */
+			eb->tx[i].state = TX_DONE;
+			b->txns[i].status = BACKEND_OK;
+		}
+	}
+	group_by_txn(eb, b->nchanges, change_txn, b->changes, eb->cidx, false);
+	group_by_txn(eb, b->ncompares, compare_txn, b->compares, eb->pidx,
+	    true);
+	for (size_t i = 0; i < b->nchanges; i++)
+		eb->chash[i] = store_key_hash(eb->seed,
+		    STORE_ENTRY_KEY(b->changes[i].entry),
+		    b->changes[i].entry->keylen);
+	for (size_t i = 0; i < b->ncompares; i++)
+		eb->phash[i] = b->compares[i].key == NULL
+		    ? 0
+		    : store_key_hash(eb->seed, b->compares[i].key,
+		          b->compares[i].keylen);
+	eb->first = 0;
+	eb->out = 0;
+	eb->nsent = 0;
 	eb->first_seq = eb->seq + 1;
+	eb->seen_own = false;
 	eb->waiting_watch = false;
-	eb->txn_lease = 0;
-	eb->lease_txn = SIZE_MAX;
-	send_next(eb);
+	eb->failed_rest = false;
+	dispatch(eb);
 }
 
 /* A private loop for what must be synchronous: runs until *done. */
@@ -1448,8 +1840,7 @@ static bool
 cache_holds(const struct etcd_backend *eb, int64_t rev)
 {
 	return eb->loaded && eb->fetching == NULL && eb->nheld == 0 &&
-	    !(eb->b != NULL && eb->seen_seq >= eb->first_seq) &&
-	    eb->applied >= rev;
+	    !(eb->b != NULL && eb->seen_own) && eb->applied >= rev;
 }
 
 static void
@@ -1692,6 +2083,7 @@ etcd_close(struct backend *be)
 		free(eb->held[i].txns);
 	}
 	free(eb->held);
+	free(eb->deps);
 	free(eb);
 }
 
@@ -1791,10 +2183,10 @@ backend_etcd_open(struct event_base *base,
 		fatalx("etcd: out of resources");
 	eb->leased = store_new();
 	eb->live_holders = cfg->live_holders;
-	eb->lease_txn = SIZE_MAX;
 	do
 		eb->rng = store_random_seed(eb);
 	while (eb->rng == 0);
+	eb->seed = store_random_seed(&eb->seed);
 	if ((eb->max_staleness = cfg->max_staleness) > 0) {
 		double every = eb->max_staleness / 4;
 		struct timeval tv = { (time_t)every,
@@ -1831,5 +2223,8 @@ backend_etcd_stats(const struct backend *be, struct backend_etcd_stats *st)
 	st->etcd_revision = (uint64_t)eb->newest;
 	st->cluster_id = eb->cluster_id;
 	st->resyncs = eb->resyncs;
+	st->txns_out = 0;
+	for (size_t i = eb->first; i < eb->ntx; i++)
+		st->txns_out += eb->tx[i].state == TX_OUT;
 	st->prefix = eb->prefix;
 }
