@@ -22,10 +22,12 @@
  * writer id, not by revision, since the watch may outrun the answer.
  *
  * A Txn whose answer is lost (a timeout, a member gone after sending)
- * is settled through the watch: a quorum read gives the meta key's
- * revision in etcd, which is no lower than the Txn's if it was applied
- * by then; once the watch has brought everything up to it, the Txn was
- * applied if the watch brought its sequence number. Otherwise the
+ * is settled through a quorum read of the meta key: holding the Txn's
+ * writer id and sequence number, it was applied there. Otherwise (other
+ * Txns wrote it since, ours among them) its revision is no lower than
+ * the Txn's if it was applied by then; once the watch has brought
+ * everything up to it, the Txn was applied if the watch brought its
+ * sequence number. Otherwise the
  * request is answered BACKEND_UNKNOWN, and the Txn, if the watch brings
  * it later, is taken as a change of others'.
  *
@@ -721,23 +723,28 @@ tx_unknown(struct tx *x)
 	    "etcd's answer was lost and the write's outcome is unknown");
 }
 
-/* The quorum read of a lost answer's settling: the meta key's revision
- * in etcd now. A Txn of ours applied by then has a revision no higher:
- * once the watch has brought everything up to it, the Txn is applied
- * if the watch brought its seq, and unknown if not (it may still be
- * applied later; never guessed). */
+/* The quorum read of a lost answer's settling: the meta key in etcd
+ * now. Still x's: applied. Else its revision is no lower than x's if x
+ * was applied by then: once the watch has brought everything up to it
+ * (batch_check), x is applied if the watch brought its seq, and unknown
+ * if not (it may still be applied later; never guessed). */
 static void
 on_settle_read(const struct etcd_reply *r, void *arg)
 {
 	struct tx *x = arg;
 	const Etcdserverpb__RangeResponse *rr =
 	    (const Etcdserverpb__RangeResponse *)r->msg;
+	uint64_t seq;
 
 	x->call = NULL;
 	if (x->seen != 0)
 		tx_applied(x, x->seen);
 	else if (r->status != ETCD_OK)
 		tx_unknown(x);
+	else if (rr->n_kvs == 1 && meta_ours(x->eb, &rr->kvs[0]->value, &seq) &&
+	    seq == x->seq)
+		/* The meta key is still as x left it: applied there. */
+		tx_applied(x, rr->kvs[0]->mod_revision);
 	else
 		x->settle_at = rr->n_kvs == 1 ? rr->kvs[0]->mod_revision : 0;
 	dispatch(x->eb);
@@ -769,7 +776,6 @@ on_txn(const struct etcd_reply *r, void *arg)
 
 		req.key.data = (uint8_t *)eb->meta;
 		req.key.len = eb->metalen;
-		req.keys_only = true;
 		log_warnx("etcd: %s: settling the write through the watch",
 		    r->message);
 		tx_state(x, TX_SETTLING);

@@ -783,6 +783,74 @@ START_TEST(test_other_host_between)
 }
 END_TEST
 
+/* Txns of one batch whose answers are lost (the member they went to
+ * stops once they are sent) are settled, each apart: applied, or
+ * unknown, never guessed: the cache ends as etcd has the keys. */
+START_TEST(test_lost_answers_settled)
+{
+	struct host *a = &hosts[0], *b = &hosts[1];
+	struct backend_etcd_stats st;
+	struct req r;
+	char key[16], *va = NULL, *vb = NULL;
+	int member = -1;
+	bool same = false;
+
+	ck_assert_int_eq(set1(a, "l", "0", NULL, NULL), BACKEND_OK);
+	backend_etcd_stats(a->be, &st);
+	for (int i = 0; i < ETCD_MEMBERS; i++)
+		if (strcmp(cluster.m[i].url, st.endpoint) == 0)
+			member = i;
+	ck_assert_int_ge(member, 0);
+	req_init(&r, a);
+	for (uint32_t i = 0; i < 3; i++) {
+		snprintf(key, sizeof(key), "l%u", i);
+		req_change(&r, req_txn_from(&r, NULL, i + 1), key, "v");
+	}
+	/* The Txns start from a's loop: the member is stopped before it
+	 * runs, and takes them into its socket without an answer. */
+	a->committed = false;
+	hooked = a;
+	a->be->ops->commit(a->be, &r.b);
+	ck_assert_uint_eq(txns_out(a), 3);
+	etcd_cluster_pause(&cluster, member);
+	ck_assert(run(a, &a->committed, 60));
+	etcd_cluster_resume(&cluster, member);
+	for (size_t i = 0; i < 3; i++) {
+		enum backend_status got = r.b.txns[i].status;
+
+		ck_assert_msg(got == BACKEND_OK || got == BACKEND_UNKNOWN,
+		    "txn %zu: status %d", i, (int)got);
+		if (got == BACKEND_UNKNOWN)
+			ck_assert_msg(strstr(r.b.error, "unknown") != NULL,
+			    "%s", r.b.error);
+	}
+	ck_assert(a->order_ok);
+	/* Each host's cache ends as etcd has each key, whichever way its
+	 * Txn went: what a answered unknown but etcd made comes to a's
+	 * cache from its watch. */
+	for (double end = now() + 60; !same && now() < end;) {
+		run(a, NULL, 0.1);
+		run(b, NULL, 0.1);
+		same = true;
+		for (size_t i = 0; i < 3 && same; i++) {
+			snprintf(key, sizeof(key), "l%zu", i);
+			va = value_of(a, key);
+			vb = value_of(b, key);
+			same = (va == NULL) == (vb == NULL) &&
+			    (va == NULL || strcmp(va, vb) == 0);
+			if (r.b.txns[i].status == BACKEND_OK)
+				same = same && va != NULL;
+			free(va);
+			free(vb);
+		}
+	}
+	ck_assert_msg(same, "the hosts' caches differ");
+	ck_assert(a->order_ok);
+	ck_assert(b->order_ok);
+	req_free(&r);
+}
+END_TEST
+
 /* A read barrier's end. */
 struct barrier_end {
 	bool done, ok;
@@ -883,6 +951,7 @@ main(void)
 	tcase_add_test(tc, test_batch_at_once);
 	tcase_add_test(tc, test_batch_compare_sees_earlier_write);
 	tcase_add_test(tc, test_other_host_between);
+	tcase_add_test(tc, test_lost_answers_settled);
 	suite_add_tcase(suite, tc);
 	if (!etcd_cluster_init(err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
