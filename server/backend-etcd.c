@@ -2103,6 +2103,7 @@ etcd_start(struct backend *be, char *err, size_t errlen)
 
 static const struct backend_ops etcd_ops = {
 	.name = "etcd",
+	.commits_wait = true,
 	.start = etcd_start,
 	.commit = etcd_commit,
 	.settle = etcd_settle,

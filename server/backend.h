@@ -194,6 +194,11 @@ enum backend_outside {
 
 struct backend_ops {
 	const char *name; /* "file", "etcd": for status and the log */
+	/* Every commit takes a round trip (etcd: a raft round), as a sync
+	 * of --fsync always does: the next commit waits for the writers
+	 * the last one answered (rejoin.c), lest clients that write in a
+	 * loop split into two batches for good. */
+	bool commits_wait;
 
 	/* The loop exists (server.base): the backend starts its timers and
 	 * connections. False with err if it cannot. */

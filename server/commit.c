@@ -35,7 +35,8 @@
  * sync took, nor than a millisecond (rejoin.c). A sync of all of them
  * costs little more than one of half, so the rate of many durable
  * writers rises by a quarter. The price: a write may wait that long
- * once more. */
+ * once more. etcd's raft round is such a sync (backend_ops.commits_wait):
+ * the Txns of a batch go out at once and share one round. */
 #ifdef HAVE_MALLOC_TRIM
 #include <malloc.h>
 #endif
@@ -112,8 +113,9 @@ void
 batch_init(void)
 {
 	batch.seed = store_random_seed(&batch);
-	/* Only syncs on the sync thread make commits wait. */
-	if (options.fsync == FSYNC_ALWAYS)
+	/* Only syncs on the sync thread, and a backend's round trips,
+	 * make commits wait. */
+	if (options.fsync == FSYNC_ALWAYS || backend->ops->commits_wait)
 		rejoin_init();
 }
 
