@@ -31,10 +31,9 @@
  * request is answered BACKEND_UNKNOWN, and the Txn, if the watch brings
  * it later, is taken as a change of others'.
  *
- * Reads of the whole state (load: at start, and the resync after the
- * watch's start was compacted) are paged Ranges at one fixed revision,
- * on a client of a private event base run to completion: load is
- * synchronous, and libevent's loop cannot run inside itself. */
+ * Leases are in etcd-lease.c, the reads of the whole state in
+ * etcd-fetch.c, consistent reads' barrier in etcd-barrier.c; the state
+ * they share is struct etcd_backend (etcd-backend.h). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,173 +43,20 @@
 #include <event2/event.h>
 
 #include "backend-etcd.h"
+#include "etcd-backend.h"
 #include "clock.h"
 #include "etcd.h"
 #include "log.h"
 #include "objd.h"
 #include "xmalloc.h"
 
-/* A held key's lease: its TTL, and how often it is renewed, well within
- * it, so that a renewal or two may be lost to a leader change. */
-#define HOLD_TTL 10
-#define HOLD_RENEW 3
-/* Lease ids are objd's own choice: a held key's are odd, an expiring
- * key's even, so that every host tells from a key's lease whether its
- * deletion by etcd is an expiry or its holder's end. */
-#define LEASE_HELD 1
-
-/* Keys per page of a load. */
-#define LOAD_PAGE 1000
-/* How long a batch whose Txns all answered may wait for the watch to
- * deliver them before the cache is resynced instead. */
-#define WATCH_CATCH_UP 5.0
-
-struct fetch;
-struct barrier;
-
-/* The lease of one holder (a connection of this objd that holds keys). */
-struct holder_lease {
-	uint64_t holder;
-	int64_t id;             /* 0 until granted */
-	bool revoking;          /* its holder is gone */
-	struct etcd_call *call; /* the renewal or revoke out */
-	struct etcd_backend *eb;
-	struct holder_lease *next;
-};
-
-/* Txns of one batch out at a time, at most: on libcurl below 8, each
- * is a connection of its own (etcd-client.c). */
-#define MAX_OUT 64
-
-/* A txn of the batch in flight. */
-enum tx_state {
-	TX_WAITING,  /* not sent: it rests on a txn not over, or a grant */
-	TX_GRANTING, /* its lease's grant is out */
-	TX_OUT,      /* its Txn is out */
-	TX_SETTLING, /* its answer was lost: a quorum read, then the watch */
-	TX_DONE,     /* its status and revision are set */
-};
-struct tx {
-	struct etcd_backend *eb;
-	size_t i; /* in the batch */
-	enum tx_state state;
-	size_t cfirst, cend; /* its changes: cidx[cfirst..cend) */
-	size_t pfirst, pend; /* its compares: pidx[pfirst..pend) */
-	uint64_t seq;        /* the meta key's, once sent */
-	int64_t lease;       /* an expiring set's own, once granted */
-	int64_t used_lease;  /* the lease its puts carried */
-	int64_t seen;        /* the revision the watch brought it at */
-	/* Settling: the meta key's revision a quorum read gave; -1 while
-	 * the read is out. */
-	int64_t settle_at;
-	struct etcd_call *call;
-};
-/* A key or origin in the set of tx_pass, valid in the pass it bears. */
-struct dep {
-	uint64_t hash;
-	uint32_t pass;
-	unsigned what;
-};
-
 static const struct timeval catch_up_tv = { (time_t)WATCH_CATCH_UP, 0 };
 static const struct timeval renew_tv = { HOLD_RENEW, 0 };
 
-struct etcd_backend {
-	struct backend be; /* first: the ops' argument */
-	struct event_base *base;
-	struct etcd_config ecfg;
-	struct etcd *client;
-	char *prefix, *kprefix, *meta;
-	size_t prefixlen, kprefixlen, metalen;
-	size_t max_ops, max_bytes;
-	char writer[96];
-	uint64_t seq;
-
-	/* The batch in flight: its txns, each sent once those it rests
-	 * on are over (tx_may_go), at most MAX_OUT out at a time. */
-	struct backend_batch *b;
-	struct tx *tx;
-	size_t ntx;
-	size_t first;     /* the first txn not over */
-	size_t out;       /* txns with a call out (tx_active) */
-	struct tx **sent; /* the txn of seq first_seq + i */
-	size_t nsent;
-	uint64_t first_seq;      /* the seq of the batch's first Txn */
-	size_t *cidx, *pidx;     /* changes and compares, grouped by txn */
-	uint64_t *chash, *phash; /* their keys' hashes */
-	bool seen_own;           /* the watch brought a Txn of the batch */
-	bool waiting_watch;      /* all over; waits for the watch */
-	bool failed_rest;        /* etcd failed one: the rest are not sent */
-	bool dispatching, again;
-	struct event *catch_up; /* WATCH_CATCH_UP */
-	/* The set of tx_pass (dep_get). */
-	struct dep *deps;
-	size_t ndeps;
-	uint32_t pass;
-	uint64_t seed;
-	/* Own Txns answered as unknown or failed after they may have been
-	 * sent: if the watch brings one, it was applied, and the cache
-	 * takes it as a change of others'. */
-	uint64_t unknown[16];
-	size_t nunknown;
-	/* Changes of others that the watch brought after one of the
-	 * batch's own: applied with it, in revision order. */
-	struct backend_batch *held;
-	size_t nheld;
-
-	/* The watch and the cache. */
-	struct etcd_watch *watch;
-	struct event *rewatch;
-	int64_t applied; /* the cluster revision the cache holds */
-	int64_t newest;  /* the newest revision heard of */
-	uint64_t cluster_id;
-	uint64_t resyncs;
-	unsigned rewatches; /* the watch ended this often without a word */
-	bool loaded;
-	bool resync_pending;
-	/* The background read of the whole state. */
-	struct fetch *fetching;
-	struct etcd_call *fetch_call;
-	struct event *fetch_retry;
-	bool fetched; /* over: load takes it */
-
-	/* Consistent reads: their quorum Ranges out, then their wait for
-	 * the cache to reach the revision etcd gave. */
-	struct barrier *barriers;
-	struct event *barrier_check;
-
-	/* --max-staleness: reads are refused past it without contact;
-	 * the timer asks the watch for a word meanwhile, so that a quiet
-	 * cluster is not taken for a lost one. */
-	double max_staleness;
-	double loaded_at; /* wall clock of the last load that read etcd */
-	struct event *heartbeat;
-
-	/* Leases: the holders', renewed by the timer; the one grant out
-	 * at a time, for grant_tx, a holder's (granting) or its own (an
-	 * expiring set's); and each key's lease as the watch and loads
-	 * brought it (objd key -> int64_t id), for telling an expiry from
-	 * a holder's end. */
-	struct holder_lease *holders;
-	struct event *renew;
-	struct tx *grant_tx;
-	struct holder_lease *granting; /* whose grant is out, or NULL */
-	void (*live_holders)(void (*fn)(uint64_t, void *), void *);
-	int64_t grant_id;
-	struct store *leased;
-	uint64_t rng;
-};
-
-static struct etcd_backend *
-EB(const struct backend *be)
-{
-	return (struct etcd_backend *)(uintptr_t)be;
-}
-
 static const struct etcd_watch_handlers watch_handlers;
 
-static void
-watch_open(struct etcd_backend *eb)
+void
+eb_watch_open(struct etcd_backend *eb)
 {
 	size_t endlen;
 	uint8_t *end = etcd_prefix_end(eb->prefix, eb->prefixlen, &endlen);
@@ -226,12 +72,12 @@ on_rewatch(evutil_socket_t fd, short what, void *arg)
 	struct etcd_backend *eb = arg;
 
 	if (eb->watch == NULL && eb->loaded)
-		watch_open(eb);
+		eb_watch_open(eb);
 }
 
 /* The key of an etcd key under the k/ prefix, or NULL. */
-static const char *
-objd_key(const struct etcd_backend *eb, const ProtobufCBinaryData *k,
+const char *
+eb_objd_key(const struct etcd_backend *eb, const ProtobufCBinaryData *k,
     size_t *len)
 {
 	if (k->len <= eb->kprefixlen ||
@@ -257,111 +103,6 @@ meta_ours(const struct etcd_backend *eb, const ProtobufCBinaryData *v,
 	*seq = strtoull(buf, NULL, 10);
 	return true;
 }
-
-/* Empties s, for a load that starts again. */
-static void
-store_empty(struct store *s)
-{
-	size_t n, i;
-	struct store_entry **all = store_sorted(s, "", 0, &n);
-
-	for (i = 0; i < n; i++)
-		free(store_remove(s, STORE_ENTRY_KEY(all[i]), all[i]->keylen));
-	free(all);
-}
-
-/* A new lease id, positive (etcd's ids are int64): a holder's is odd
- * and random, so that it clashes with no other host's; an expiring
- * set's is even and carries its deadline (wall clock, ms) above
- * LEASE_DEADLINE_SHIFT bits, so that every host knows the time left.
- * Two expiring sets may draw the same id only with the same deadline:
- * sharing that lease changes nothing. */
-#define LEASE_DEADLINE_SHIFT 21
-static int64_t
-lease_id(struct etcd_backend *eb, bool held, uint64_t deadline)
-{
-	uint64_t x;
-
-	/* xorshift64*: ids need only be unlikely to clash. */
-	eb->rng ^= eb->rng >> 12;
-	eb->rng ^= eb->rng << 25;
-	eb->rng ^= eb->rng >> 27;
-	x = eb->rng * 0x2545f4914f6cdd1dULL;
-	if (held)
-		return (int64_t)(((x >> 2) | (1ULL << 32)) | LEASE_HELD);
-	x &= ((1ULL << LEASE_DEADLINE_SHIFT) - 1) & ~1ULL;
-	/* Deadlines fit 42 bits until the year 2109. */
-	deadline &= (1ULL << (63 - LEASE_DEADLINE_SHIFT)) - 1;
-	return (int64_t)((deadline << LEASE_DEADLINE_SHIFT) | x);
-}
-
-/* The deadline and holder a key put with lease id has, as a txn's. */
-static void
-lease_meaning(int64_t id, uint64_t *deadline, uint64_t *holder)
-{
-	*deadline = *holder = 0;
-	if (id <= 0)
-		return;
-	if (id & LEASE_HELD)
-		*holder = (uint64_t)id;
-	else
-		*deadline = (uint64_t)id >> LEASE_DEADLINE_SHIFT;
-}
-
-/* key's lease as etcd last told (0: none). */
-static int64_t
-key_lease(const struct etcd_backend *eb, const char *key, size_t keylen)
-{
-	const struct store_entry *e = store_get(eb->leased, key, keylen);
-	int64_t id = 0;
-
-	if (e != NULL)
-		memcpy(&id, STORE_ENTRY_VALUE(e), sizeof(id));
-	return id;
-}
-
-static void
-note_lease(struct etcd_backend *eb, const char *key, size_t keylen, int64_t id)
-{
-	if (id == 0)
-		free(store_remove(eb->leased, key, keylen));
-	else
-		free(store_put(eb->leased,
-		    store_entry_new(key, keylen, (const uint8_t *)&id,
-		        sizeof(id), 0)));
-}
-
-/* The events of one revision: each key's lease noted. The result says
- * whether they are etcd's deletion of keys whose lease ended (no meta
- * key: no objd wrote them) and of an expiring key's lease (an expiry, as
- * watchers see it), rather than a holder's. */
-static bool
-note_leases(struct etcd_backend *eb, Mvccpb__Event **evs, size_t n, bool meta)
-{
-	bool expired = false;
-
-	for (size_t i = 0; i < n; i++) {
-		const Mvccpb__KeyValue *kv = evs[i]->kv;
-		const char *key;
-		size_t keylen;
-
-		if ((key = objd_key(eb, &kv->key, &keylen)) == NULL)
-			continue;
-		if (evs[i]->type == MVCCPB__EVENT__EVENT_TYPE__DELETE) {
-			int64_t id = key_lease(eb, key, keylen);
-
-			if (!meta && id != 0 && (id & LEASE_HELD) == 0)
-				expired = true;
-			note_lease(eb, key, keylen, 0);
-		} else
-			note_lease(eb, key, keylen, kv->lease);
-	}
-	return expired;
-}
-
-static void batch_done(struct etcd_backend *eb);
-static void barriers_soon(struct etcd_backend *eb);
-static void resync(struct etcd_backend *eb);
 
 /* Whether seq was answered unknown; forgets it. */
 static bool
@@ -407,12 +148,12 @@ others(struct etcd_backend *eb, Mvccpb__Event **evs, size_t n, int64_t rev,
 		const char *key;
 		size_t keylen;
 
-		if ((key = objd_key(eb, &kv->key, &keylen)) == NULL)
+		if ((key = eb_objd_key(eb, &kv->key, &keylen)) == NULL)
 			continue;
 		c->delete = evs[i]->type == MVCCPB__EVENT__EVENT_TYPE__DELETE;
 		/* One Txn's puts share its lease, if any. */
 		if (!c->delete &&kv->lease != 0)
-			lease_meaning(kv->lease, &deadline, &holder);
+			eb_lease_meaning(kv->lease, &deadline, &holder);
 		c->entry = store_entry_new(key, keylen,
 		    c->delete ? NULL : kv->value.data,
 		    c->delete ? 0 : kv->value.len, (uint64_t)rev);
@@ -455,7 +196,6 @@ others(struct etcd_backend *eb, Mvccpb__Event **evs, size_t n, int64_t rev,
 
 static struct tx *tx_of_seq(struct etcd_backend *eb, uint64_t seq);
 static void tx_applied(struct tx *x, int64_t rev);
-static void dispatch(struct etcd_backend *eb);
 static void tx_unknown(struct tx *x);
 
 static void
@@ -469,7 +209,7 @@ on_watch(const Etcdserverpb__WatchResponse *r, void *arg)
 		if (eb->cluster_id != 0 && r->header->cluster_id != 0 &&
 		    r->header->cluster_id != eb->cluster_id) {
 			log_warnx("etcd: the cluster id changed: resync");
-			resync(eb);
+			eb_resync(eb);
 			return;
 		}
 		if (r->header->revision > eb->newest)
@@ -483,7 +223,7 @@ on_watch(const Etcdserverpb__WatchResponse *r, void *arg)
 		else
 			log_warnx("etcd: the watch was cancelled (%s): resync",
 			    r->cancel_reason);
-		resync(eb);
+		eb_resync(eb);
 		return;
 	}
 	/* Events come in revision order; one Txn's share a revision. */
@@ -509,7 +249,7 @@ on_watch(const Etcdserverpb__WatchResponse *r, void *arg)
 		 * applied at its answer (its leases noted then). */
 		if (rev <= eb->applied)
 			continue;
-		expired = note_leases(eb, r->events + i, j - i, meta);
+		expired = eb_note_leases(eb, r->events + i, j - i, meta);
 		eb->applied = rev;
 		if (ours && forget_unknown(eb, seq))
 			ours = false;
@@ -536,8 +276,8 @@ on_watch(const Etcdserverpb__WatchResponse *r, void *arg)
 	    r->watch_id != -1 && r->header->revision > eb->applied)
 		eb->applied = r->header->revision;
 	if (eb->b != NULL)
-		dispatch(eb);
-	barriers_soon(eb);
+		eb_dispatch(eb);
+	eb_barriers_soon(eb);
 }
 
 /* The watch is opened again after a wait that doubles while it keeps
@@ -610,10 +350,10 @@ batch_done(struct etcd_backend *eb)
 		free(held[i].txns);
 	}
 	free(held);
-	barriers_soon(eb);
+	eb_barriers_soon(eb);
 	if (eb->resync_pending) {
 		eb->resync_pending = false;
-		resync(eb);
+		eb_resync(eb);
 	}
 }
 
@@ -629,7 +369,7 @@ on_catch_up(evutil_socket_t fd, short what, void *arg)
 		if (eb->tx[i].state == TX_SETTLING && eb->tx[i].settle_at >= 0)
 			tx_unknown(&eb->tx[i]);
 	if (!eb->waiting_watch) {
-		dispatch(eb);
+		eb_dispatch(eb);
 		return;
 	}
 	/* The Txns applied, but the watch does not bring them: answer, and
@@ -648,8 +388,8 @@ tx_active(enum tx_state s)
 	return s == TX_GRANTING || s == TX_OUT || s == TX_SETTLING;
 }
 
-static void
-tx_state(struct tx *x, enum tx_state s)
+void
+eb_tx_state(struct tx *x, enum tx_state s)
 {
 	struct etcd_backend *eb = x->eb;
 
@@ -685,14 +425,14 @@ tx_applied(struct tx *x, int64_t rev)
 		b->changes[eb->cidx[k]].entry->revision = (uint64_t)rev;
 	if (rev > eb->newest)
 		eb->newest = rev;
-	tx_state(x, TX_DONE);
+	eb_tx_state(x, TX_DONE);
 }
 
 /* x ends with st, not made; a failure (not a conflict, not a limit)
  * fails the txns not sent yet, as etcd is failing them too. why is the
  * batch's error, if it has none yet, and x's own for a limit. */
-static void
-tx_ends(struct tx *x, enum backend_status st, const char *why)
+void
+eb_tx_ends(struct tx *x, enum backend_status st, const char *why)
 {
 	struct backend_batch *b = x->eb->b;
 	struct backend_txn *t = &b->txns[x->i];
@@ -710,7 +450,7 @@ tx_ends(struct tx *x, enum backend_status st, const char *why)
 	}
 	if (st == BACKEND_FAILED || st == BACKEND_UNKNOWN)
 		x->eb->failed_rest = true;
-	tx_state(x, TX_DONE);
+	eb_tx_state(x, TX_DONE);
 }
 
 /* x's answer was lost and the watch did not bring it: unknown. If the
@@ -719,7 +459,7 @@ static void
 tx_unknown(struct tx *x)
 {
 	note_unknown(x->eb, x->seq);
-	tx_ends(x, BACKEND_UNKNOWN,
+	eb_tx_ends(x, BACKEND_UNKNOWN,
 	    "etcd's answer was lost and the write's outcome is unknown");
 }
 
@@ -747,7 +487,7 @@ on_settle_read(const struct etcd_reply *r, void *arg)
 		tx_applied(x, rr->kvs[0]->mod_revision);
 	else
 		x->settle_at = rr->n_kvs == 1 ? rr->kvs[0]->mod_revision : 0;
-	dispatch(x->eb);
+	eb_dispatch(x->eb);
 }
 
 static void
@@ -768,7 +508,7 @@ on_txn(const struct etcd_reply *r, void *arg)
 		if (tr->succeeded)
 			tx_applied(x, tr->header->revision);
 		else
-			tx_ends(x, BACKEND_CONFLICT, NULL);
+			eb_tx_ends(x, BACKEND_CONFLICT, NULL);
 	} else if (r->maybe_applied) {
 		/* Settled through a quorum read, then the watch. */
 		Etcdserverpb__RangeRequest req =
@@ -778,7 +518,7 @@ on_txn(const struct etcd_reply *r, void *arg)
 		req.key.len = eb->metalen;
 		log_warnx("etcd: %s: settling the write through the watch",
 		    r->message);
-		tx_state(x, TX_SETTLING);
+		eb_tx_state(x, TX_SETTLING);
 		x->settle_at = -1;
 		if (x->seen != 0)
 			tx_applied(x, x->seen);
@@ -794,20 +534,20 @@ on_txn(const struct etcd_reply *r, void *arg)
 		    "the request has more operations than etcd's "
 		    "--max-txn-ops allows: %s",
 		    r->message);
-		tx_ends(x, BACKEND_INVALID, why);
+		eb_tx_ends(x, BACKEND_INVALID, why);
 	} else if (r->status == ETCD_INVALID_ARGUMENT &&
 	    strstr(r->message, "too large") != NULL) {
 		snprintf(why, sizeof(why),
 		    "the request is larger than etcd's "
 		    "--max-request-bytes allows: %s",
 		    r->message);
-		tx_ends(x, BACKEND_INVALID, why);
+		eb_tx_ends(x, BACKEND_INVALID, why);
 	} else {
 		snprintf(why, sizeof(why), "etcd refused the write: %s",
 		    r->message);
-		tx_ends(x, BACKEND_FAILED, why);
+		eb_tx_ends(x, BACKEND_FAILED, why);
 	}
-	dispatch(eb);
+	eb_dispatch(eb);
 }
 
 static void
@@ -847,199 +587,6 @@ set_compare(Etcdserverpb__Compare *c, const struct etcd_backend *eb,
 	}
 }
 
-static void
-on_grant(const struct etcd_reply *r, void *arg)
-{
-	struct tx *x = arg;
-	struct etcd_backend *eb = x->eb;
-	char why[600];
-
-	x->call = NULL;
-	eb->grant_tx = NULL;
-	/* A grant retried after a lost answer finds its own id taken. */
-	if (r->status != ETCD_OK &&
-	    !(r->status == ETCD_FAILED_PRECONDITION && r->message != NULL &&
-	        strstr(r->message, "already exists") != NULL)) {
-		snprintf(why, sizeof(why),
-		    "etcd refused the lease of the keys: %s", r->message);
-		eb->granting = NULL;
-		tx_ends(x, BACKEND_FAILED, why);
-		dispatch(eb);
-		return;
-	}
-	if (eb->granting != NULL)
-		eb->granting->id = eb->grant_id;
-	else
-		x->lease = eb->grant_id;
-	eb->granting = NULL;
-	tx_state(x, TX_WAITING);
-	dispatch(eb);
-}
-
-/* The lease x's puts carry: 0 for none; -1 while a grant is out (x's
- * own, whose answer sends x; or another's, one grant at a time). A
- * holder's lease is made at its first held key and lasts until the
- * holder goes; an expiring set's is made for its txn alone, with the
- * time left as its TTL. */
-static int64_t
-lease_for(struct etcd_backend *eb, struct tx *x)
-{
-	const struct backend_txn *t = &eb->b->txns[x->i];
-	struct holder_lease *h = NULL;
-	int64_t ttl = HOLD_TTL;
-
-	if (t->holder != 0) {
-		for (h = eb->holders; h != NULL; h = h->next)
-			if (h->holder == t->holder && !h->revoking)
-				break;
-		if (h != NULL && h->id != 0)
-			return h->id;
-		if (eb->grant_tx != NULL)
-			return -1;
-		if (h == NULL) {
-			h = xcalloc(1, sizeof(*h));
-			h->holder = t->holder;
-			h->eb = eb;
-			h->next = eb->holders;
-			eb->holders = h;
-		}
-	} else if (t->deadline == 0)
-		return 0;
-	else if (x->lease != 0)
-		return x->lease;
-	else if (eb->grant_tx != NULL)
-		return -1;
-	else {
-		/* The deadlines' clock (expire.c's): the wall clock, ms. */
-		uint64_t now = (uint64_t)(now_wall() * 1000.0);
-
-		ttl = t->deadline > now
-		    ? (int64_t)((t->deadline - now + 999) / 1000)
-		    : 1;
-	}
-	eb->granting = h;
-	eb->grant_tx = x;
-	eb->grant_id = lease_id(eb, h != NULL, t->deadline);
-	tx_state(x, TX_GRANTING);
-	x->call = etcd_lease_grant(eb->client, eb->grant_id, ttl, on_grant, x);
-	return -1;
-}
-
-static void
-on_revoked(const struct etcd_reply *r, void *arg)
-{
-	struct holder_lease *h = arg, **pp;
-	struct etcd_backend *eb = h->eb;
-
-	h->call = NULL;
-	if (r->status != ETCD_OK &&
-	    (r->message == NULL || strstr(r->message, "not found") == NULL))
-		log_warnx("etcd: revoking the lease of held keys: %s; they "
-		          "go once it runs out (%d s)",
-		    r->message, HOLD_TTL);
-	for (pp = &eb->holders; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == h) {
-			*pp = h->next;
-			break;
-		}
-	}
-	free(h);
-}
-
-static void
-on_renewed(const struct etcd_reply *r, void *arg)
-{
-	struct holder_lease *h = arg;
-	const Etcdserverpb__LeaseKeepAliveResponse *kr =
-	    (const Etcdserverpb__LeaseKeepAliveResponse *)r->msg;
-
-	h->call = NULL;
-	if (r->status != ETCD_OK) {
-		log_warnx("etcd: renewing the lease of held keys: %s",
-		    r->message);
-		return;
-	}
-	if (kr->ttl <= 0) {
-		/* Out of reach past its TTL: etcd deleted the keys. A hold
-		 * of the same holder gets a new lease. */
-		log_warnx("etcd: the lease of held keys ran out: etcd "
-		          "deleted them");
-		h->id = 0;
-	}
-}
-
-struct live_holders {
-	uint64_t *holders;
-	size_t n, cap;
-};
-
-static void
-live_one(uint64_t holder, void *arg)
-{
-	struct live_holders *lh = arg;
-
-	if (lh->n == lh->cap) {
-		lh->cap = lh->cap ? lh->cap * 2 : 16;
-		lh->holders =
-		    xreallocarray(lh->holders, lh->cap, sizeof(uint64_t));
-	}
-	lh->holders[lh->n++] = holder;
-}
-
-/* Revokes the leases of the holders that are no connection any more:
- * etcd deletes their keys, on every host at once. */
-static void
-holders_prune(struct etcd_backend *eb)
-{
-	struct live_holders lh = { 0 };
-	struct holder_lease *h, **pp;
-
-	if (eb->holders == NULL || eb->live_holders == NULL)
-		return;
-	eb->live_holders(live_one, &lh);
-	for (pp = &eb->holders; (h = *pp) != NULL;) {
-		bool alive = h == eb->granting || h->revoking;
-
-		for (size_t i = 0; i < lh.n && !alive; i++)
-			alive = lh.holders[i] == h->holder;
-		if (alive) {
-			pp = &h->next;
-			continue;
-		}
-		if (h->id == 0) {
-			*pp = h->next;
-			free(h);
-			continue;
-		}
-		if (h->call != NULL)
-			etcd_call_cancel(h->call);
-		h->revoking = true;
-		h->call = etcd_lease_revoke(eb->client, h->id, on_revoked, h);
-		pp = &h->next;
-	}
-	free(lh.holders);
-}
-
-static void
-on_renew(evutil_socket_t fd, short what, void *arg)
-{
-	struct etcd_backend *eb = arg;
-
-	(void)fd;
-	(void)what;
-	holders_prune(eb);
-	for (struct holder_lease *h = eb->holders; h != NULL; h = h->next)
-		if (h->id != 0 && h->call == NULL && !h->revoking)
-			h->call = etcd_lease_keepalive(eb->client, h->id,
-			    on_renewed, h);
-}
-
-void
-backend_etcd_holders_changed(struct backend *be)
-{
-	holders_prune(EB(be));
-}
-
 /* Sends x's Txn, or ends x where it cannot go (past a limit), or
  * starts its lease's grant (whose answer sends it). */
 static void
@@ -1066,10 +613,10 @@ tx_send(struct tx *x)
 		    "etcd's limit of %zu per transaction (etcd's "
 		    "--max-txn-ops); it is not split",
 		    n + 1, eb->max_ops);
-		tx_ends(x, BACKEND_INVALID, why);
+		eb_tx_ends(x, BACKEND_INVALID, why);
 		return;
 	}
-	if ((lease = lease_for(eb, x)) < 0)
+	if ((lease = eb_lease_for(eb, x)) < 0)
 		return;
 	ops = xcalloc(n + 1, sizeof(*ops));
 	opp = xcalloc(n + 1, sizeof(*opp));
@@ -1140,12 +687,12 @@ tx_send(struct tx *x)
 		    "(etcd's --max-request-bytes); it is not split",
 		    size, eb->max_bytes);
 		x->seq = 0;
-		tx_ends(x, BACKEND_INVALID, why);
+		eb_tx_ends(x, BACKEND_INVALID, why);
 	} else {
 		eb->seq = x->seq;
 		eb->sent[eb->nsent++] = x;
 		x->used_lease = lease;
-		tx_state(x, TX_OUT);
+		eb_tx_state(x, TX_OUT);
 		x->call = etcd_txn(eb->client, &req, on_txn, x);
 	}
 	for (k = 0; k < nk; k++)
@@ -1262,7 +809,7 @@ tx_pass(struct etcd_backend *eb)
 		struct tx *x = &eb->tx[i];
 
 		if (x->state == TX_WAITING && eb->failed_rest)
-			tx_ends(x, BACKEND_FAILED, NULL);
+			eb_tx_ends(x, BACKEND_FAILED, NULL);
 		else if (x->state == TX_WAITING && eb->out < MAX_OUT &&
 		    (!before || tx_may_go(eb, x)))
 			tx_send(x);
@@ -1309,7 +856,7 @@ batch_apply_now(struct etcd_backend *eb, int64_t top)
 			const struct backend_change *c =
 			    &b->changes[eb->cidx[k]];
 
-			note_lease(eb, STORE_ENTRY_KEY(c->entry),
+			eb_note_lease(eb, STORE_ENTRY_KEY(c->entry),
 			    c->entry->keylen, c->delete ? 0 : x->used_lease);
 		}
 	}
@@ -1382,8 +929,8 @@ batch_check(struct etcd_backend *eb)
 /* Sends what may go, and ends the batch when it is over. Reentered
  * from a callback of a pass (none is called from inside a call), it
  * only asks for another pass. */
-static void
-dispatch(struct etcd_backend *eb)
+void
+eb_dispatch(struct etcd_backend *eb)
 {
 	if (eb->b == NULL)
 		return;
@@ -1490,36 +1037,7 @@ etcd_commit(struct backend *be, struct backend_batch *b)
 	eb->seen_own = false;
 	eb->waiting_watch = false;
 	eb->failed_rest = false;
-	dispatch(eb);
-}
-
-/* A private loop for what must be synchronous: runs until *done. */
-struct sync_call {
-	bool done;
-	int status;
-	char message[512];
-	Etcdserverpb__RangeResponse *range;
-};
-
-static void
-on_sync(const struct etcd_reply *r, void *arg)
-{
-	struct sync_call *sc = arg;
-	size_t len;
-	uint8_t *buf;
-
-	sc->done = true;
-	sc->status = r->status;
-	snprintf(sc->message, sizeof(sc->message), "%s",
-	    r->message ? r->message : "");
-	if (r->msg == NULL)
-		return;
-	/* The answer is freed after this returns: keep a copy. */
-	len = protobuf_c_message_get_packed_size(r->msg);
-	buf = xmalloc(len + 1);
-	protobuf_c_message_pack(r->msg, buf);
-	sc->range = etcdserverpb__range_response__unpack(NULL, len, buf);
-	free(buf);
+	eb_dispatch(eb);
 }
 
 static void
@@ -1532,428 +1050,6 @@ etcd_settle(struct backend *be)
 	while (eb->b != NULL)
 		if (event_base_loop(eb->base, EVLOOP_ONCE) == -1)
 			break;
-}
-
-/* A read of the whole prefix at one revision, page by page. */
-struct fetch {
-	struct store *s;
-	uint8_t *from, *end;
-	size_t fromlen, endlen;
-	int64_t at, objrev;
-	uint64_t cluster;
-};
-
-static void
-fetch_init(struct etcd_backend *eb, struct fetch *f, struct store *s)
-{
-	memset(f, 0, sizeof(*f));
-	f->s = s;
-	f->end = etcd_prefix_end(eb->prefix, eb->prefixlen, &f->endlen);
-	f->from = xmemdup(eb->prefix, eb->prefixlen);
-	f->fromlen = eb->prefixlen;
-}
-
-/* The revision was compacted while paging: start again at the newest. */
-static void
-fetch_restart(struct etcd_backend *eb, struct fetch *f)
-{
-	store_empty(f->s);
-	f->at = f->objrev = 0;
-	free(f->from);
-	f->from = xmemdup(eb->prefix, eb->prefixlen);
-	f->fromlen = eb->prefixlen;
-}
-
-static void
-fetch_request(const struct fetch *f, Etcdserverpb__RangeRequest *req)
-{
-	etcdserverpb__range_request__init(req);
-	req->key.data = f->from;
-	req->key.len = f->fromlen;
-	req->range_end.data = f->end;
-	req->range_end.len = f->endlen;
-	req->limit = LOAD_PAGE;
-	req->revision = f->at;
-}
-
-/* Takes one page into the store; true if more follow. */
-static bool
-fetch_page(struct etcd_backend *eb, struct fetch *f,
-    const Etcdserverpb__RangeResponse *r)
-{
-	const Mvccpb__KeyValue *last;
-
-	if (f->at == 0 && r->header != NULL) {
-		f->at = r->header->revision;
-		f->cluster = r->header->cluster_id;
-	}
-	for (size_t i = 0; i < r->n_kvs; i++) {
-		const Mvccpb__KeyValue *kv = r->kvs[i];
-		const char *key;
-		size_t keylen;
-
-		if (kv->key.len == eb->metalen &&
-		    memcmp(kv->key.data, eb->meta, eb->metalen) == 0)
-			f->objrev = kv->mod_revision;
-		else if ((key = objd_key(eb, &kv->key, &keylen)) != NULL) {
-			uint64_t deadline, holder;
-
-			free(store_put(f->s,
-			    store_entry_new(key, keylen, kv->value.data,
-			        kv->value.len, (uint64_t)kv->mod_revision)));
-			note_lease(eb, key, keylen, kv->lease);
-			lease_meaning(kv->lease, &deadline, &holder);
-			if (deadline != 0 || holder != 0)
-				store_lease_set(f->s, key, keylen, deadline,
-				    holder);
-		}
-	}
-	if (!r->more || r->n_kvs == 0)
-		return false;
-	last = r->kvs[r->n_kvs - 1];
-	free(f->from);
-	f->fromlen = last->key.len + 1;
-	f->from = xmalloc(f->fromlen);
-	memcpy(f->from, last->key.data, last->key.len);
-	f->from[last->key.len] = 0;
-	return true;
-}
-
-static void
-fetch_free(struct fetch *f)
-{
-	free(f->from);
-	free(f->end);
-	f->from = f->end = NULL;
-}
-
-/* The state read is the cache's now: the watch goes on from it. */
-static void
-fetch_done(struct etcd_backend *eb, struct fetch *f)
-{
-	if (eb->loaded && eb->cluster_id != 0 && f->cluster != eb->cluster_id)
-		log_warnx("etcd: another cluster (id %" PRIx64 ", was %" PRIx64
-		          ")",
-		    f->cluster, eb->cluster_id);
-	store_set_revision(f->s, (uint64_t)f->objrev);
-	eb->cluster_id = f->cluster;
-	eb->applied = f->at;
-	if (f->at > eb->newest)
-		eb->newest = f->at;
-	if (eb->watch != NULL) {
-		etcd_watch_close(eb->watch);
-		eb->watch = NULL;
-	}
-	eb->loaded = true;
-	watch_open(eb);
-	barriers_soon(eb);
-}
-
-static void fetch_next(struct etcd_backend *eb);
-
-static void
-on_fetch_retry(evutil_socket_t fd, short what, void *arg)
-{
-	fetch_next(arg);
-}
-
-/* A page of the background read (a resync, or the load that failed at
- * start): when the last is in, the loop is told to load, which takes
- * the state read here without asking etcd again. */
-static void
-on_fetch(const struct etcd_reply *r, void *arg)
-{
-	struct etcd_backend *eb = arg;
-	struct timeval tv = { 1, 0 };
-
-	eb->fetch_call = NULL;
-	if (r->status == ETCD_OUT_OF_RANGE) {
-		fetch_restart(eb, eb->fetching);
-		fetch_next(eb);
-		return;
-	}
-	if (r->status != ETCD_OK) {
-		log_debug("etcd: resync: %s; trying again", r->message);
-		evtimer_add(eb->fetch_retry, &tv);
-		return;
-	}
-	if (fetch_page(eb, eb->fetching,
-	        (const Etcdserverpb__RangeResponse *)r->msg)) {
-		fetch_next(eb);
-		return;
-	}
-	eb->fetched = true;
-	eb->be.hooks->others_replaced();
-}
-
-static void
-fetch_next(struct etcd_backend *eb)
-{
-	Etcdserverpb__RangeRequest req;
-
-	fetch_request(eb->fetching, &req);
-	eb->fetch_call = etcd_range(eb->client, &req, on_fetch, eb);
-}
-
-/* Starts the background read, unless one runs. */
-static void
-fetch_start(struct etcd_backend *eb)
-{
-	if (eb->fetching != NULL)
-		return;
-	eb->fetching = xcalloc(1, sizeof(*eb->fetching));
-	eb->fetched = false;
-	fetch_init(eb, eb->fetching, store_new());
-	fetch_next(eb);
-}
-
-static void
-fetch_cancel(struct etcd_backend *eb)
-{
-	if (eb->fetching == NULL)
-		return;
-	if (eb->fetch_call != NULL)
-		etcd_call_cancel(eb->fetch_call);
-	eb->fetch_call = NULL;
-	evtimer_del(eb->fetch_retry);
-	store_free(eb->fetching->s);
-	fetch_free(eb->fetching);
-	free(eb->fetching);
-	eb->fetching = NULL;
-	eb->fetched = false;
-}
-
-/* Reads the whole prefix into s at one revision: what the background
- * read brought, if it is over; else a read now, on a private loop. A
- * load that fails leaves a background read going, which tells the loop
- * through others_replaced once etcd answers. */
-static enum backend_load
-etcd_load(struct backend *be, struct store *s, bool recover, char *err,
-    size_t errlen)
-{
-	struct etcd_backend *eb = EB(be);
-	struct event_base *base;
-	struct etcd *client;
-	struct fetch f;
-	enum backend_load rc = BACKEND_LOAD_FAILED;
-
-	if (eb->fetched) {
-		struct fetch *got = eb->fetching;
-		size_t n;
-		struct store_entry **all = store_sorted(got->s, "", 0, &n);
-
-		for (size_t i = 0; i < n; i++)
-			free(store_put(s,
-			    store_remove(got->s, STORE_ENTRY_KEY(all[i]),
-			        all[i]->keylen)));
-		free(all);
-		store_free(got->s);
-		got->s = s;
-		fetch_done(eb, got);
-		fetch_free(got);
-		free(got);
-		eb->fetching = NULL;
-		eb->fetched = false;
-		return BACKEND_LOAD_OK;
-	}
-	if ((base = event_base_new()) == NULL)
-		fatalx("etcd: out of resources");
-	if ((client = etcd_new(base, &eb->ecfg, err, errlen)) == NULL) {
-		event_base_free(base);
-		return BACKEND_LOAD_FAILED;
-	}
-	fetch_init(eb, &f, s);
-	for (;;) {
-		Etcdserverpb__RangeRequest req;
-		struct sync_call sc = { 0 };
-		bool more;
-
-		fetch_request(&f, &req);
-		etcd_range(client, &req, on_sync, &sc);
-		while (!sc.done)
-			if (event_base_loop(base, EVLOOP_ONCE) == -1)
-				fatalx("etcd: the load's loop failed");
-		if (sc.status == ETCD_OUT_OF_RANGE) {
-			fetch_restart(eb, &f);
-			continue;
-		}
-		if (sc.status != ETCD_OK || sc.range == NULL) {
-			snprintf(err, errlen, "%s%s",
-			    sc.status == ETCD_UNAVAILABLE ? "" : "etcd: ",
-			    sc.message);
-			fetch_start(eb);
-			goto out;
-		}
-		more = fetch_page(eb, &f, sc.range);
-		etcdserverpb__range_response__free_unpacked(sc.range, NULL);
-		if (!more)
-			break;
-	}
-	fetch_cancel(eb);
-	fetch_done(eb, &f);
-	/* The private client's contact is not the backend's. */
-	eb->loaded_at = now_wall();
-	rc = BACKEND_LOAD_OK;
-out:
-	fetch_free(&f);
-	etcd_free(client);
-	event_base_free(base);
-	return rc;
-}
-
-/* The watch cannot go on from where the cache is: the state is read
- * again in the background, once no batch of ours is in flight, and
- * the loop told to load it. */
-static void
-resync(struct etcd_backend *eb)
-{
-	if (eb->watch != NULL) {
-		etcd_watch_close(eb->watch);
-		eb->watch = NULL;
-	}
-	if (eb->b != NULL) {
-		eb->resync_pending = true;
-		return;
-	}
-	eb->resyncs++;
-	fetch_start(eb);
-}
-
-/* A consistent read (read_barrier): a quorum Range gives the revision
- * of the object's last change in etcd, and the read is let through once
- * the cache holds it, as Kubernetes serves consistent reads from its
- * watch cache. The Range reads the meta key, which every change writes,
- * rather than count_only for the cluster's revision: a revision outside
- * the prefix reaches the cache only with the next periodic progress
- * notification (etcd 3.4's answer to a progress request may overtake
- * events, so it cannot stand in), and the object's own revision comes
- * with the watch's events at once. */
-struct barrier {
-	struct etcd_backend *eb;
-	struct barrier *next, **prevp;
-	backend_barrier_cb done;
-	void *arg;
-	struct etcd_call *call; /* the quorum Range, while out */
-	struct event *timer;    /* the wait for the cache, once it has rev */
-	int64_t rev; /* the object's in etcd; -1 until the Range answers */
-};
-
-/* Whether the store served holds everything etcd had at rev: the watch
- * brought it, and nothing it brought waits to be applied (others'
- * changes held behind an own batch, an own batch the watch showed, a
- * resync being read or not yet loaded). */
-static bool
-cache_holds(const struct etcd_backend *eb, int64_t rev)
-{
-	return eb->loaded && eb->fetching == NULL && eb->nheld == 0 &&
-	    !(eb->b != NULL && eb->seen_own) && eb->applied >= rev;
-}
-
-static void
-barrier_end(struct barrier *br, bool ok, const char *why)
-{
-	if (br->call != NULL)
-		etcd_call_cancel(br->call);
-	if (br->timer != NULL)
-		event_free(br->timer);
-	if ((*br->prevp = br->next) != NULL)
-		br->next->prevp = br->prevp;
-	br->done(br->arg, ok, why);
-	free(br);
-}
-
-/* Lets through every barrier the cache has reached. Run from an event
- * of its own, after whatever changed the cache: a reload swaps a
- * resync's state in only after load returns. */
-static void
-on_barrier_check(evutil_socket_t fd, short what, void *arg)
-{
-	struct etcd_backend *eb = arg;
-	struct barrier *br, *next;
-
-	for (br = eb->barriers; br != NULL; br = next) {
-		next = br->next;
-		if (br->rev >= 0 && cache_holds(eb, br->rev))
-			barrier_end(br, true, NULL);
-	}
-}
-
-static void
-barriers_soon(struct etcd_backend *eb)
-{
-	if (eb->barriers != NULL)
-		event_active(eb->barrier_check, EV_TIMEOUT, 0);
-}
-
-static void
-on_barrier_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	struct barrier *br = arg;
-	char why[256];
-
-	snprintf(why, sizeof(why),
-	    "objd's cache did not reach the object's revision in etcd, %" PRId64
-	    ", in %.0f s (it holds %" PRId64 "): its watch of etcd lags",
-	    br->rev, br->eb->ecfg.call_timeout, br->eb->applied);
-	barrier_end(br, false, why);
-}
-
-static void
-on_barrier_range(const struct etcd_reply *r, void *arg)
-{
-	struct barrier *br = arg;
-	struct etcd_backend *eb = br->eb;
-	const Etcdserverpb__RangeResponse *rr =
-	    (const Etcdserverpb__RangeResponse *)r->msg;
-	struct timeval tv;
-	char why[700];
-
-	br->call = NULL;
-	if (r->status != ETCD_OK || rr->header == NULL) {
-		snprintf(why, sizeof(why),
-		    "etcd is unreachable: a quorum read failed (%s)%s%s",
-		    r->message ? r->message : "no answer",
-		    r->endpoint ? " at " : "", r->endpoint ? r->endpoint : "");
-		barrier_end(br, false, why);
-		return;
-	}
-	/* No meta key: nothing was ever written under the prefix. */
-	br->rev = rr->n_kvs == 1 ? rr->kvs[0]->mod_revision : 0;
-	if (rr->header->revision > eb->newest)
-		eb->newest = rr->header->revision;
-	if (cache_holds(eb, br->rev)) {
-		barrier_end(br, true, NULL);
-		return;
-	}
-	tv.tv_sec = (time_t)eb->ecfg.call_timeout;
-	tv.tv_usec =
-	    (suseconds_t)((eb->ecfg.call_timeout - (double)tv.tv_sec) * 1e6);
-	if ((br->timer = evtimer_new(eb->base, on_barrier_timeout, br)) == NULL)
-		fatalx("etcd: out of resources");
-	evtimer_add(br->timer, &tv);
-}
-
-static void
-etcd_read_barrier(struct backend *be, backend_barrier_cb done, void *arg)
-{
-	struct etcd_backend *eb = EB(be);
-	struct barrier *br = xcalloc(1, sizeof(*br));
-	Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
-
-	br->eb = eb;
-	br->rev = -1;
-	br->done = done;
-	br->arg = arg;
-	if ((br->next = eb->barriers) != NULL)
-		br->next->prevp = &br->next;
-	br->prevp = &eb->barriers;
-	eb->barriers = br;
-	/* Linearizable (not serializable): the meta key as a quorum has
-	 * it. keys_only: its value is not wanted. */
-	req.key.data = (uint8_t *)eb->meta;
-	req.key.len = eb->metalen;
-	req.keys_only = true;
-	br->call = etcd_range(eb->client, &req, on_barrier_range, br);
 }
 
 /* The wall clock of the last word from etcd, 0 if none yet. */
@@ -2048,12 +1144,11 @@ etcd_close(struct backend *be)
 	struct etcd_backend *eb = EB(be);
 
 	etcd_settle(be);
-	while (eb->barriers != NULL)
-		barrier_end(eb->barriers, false, "objd is stopping");
+	eb_barriers_end(eb, "objd is stopping");
 	event_free(eb->barrier_check);
 	if (eb->heartbeat != NULL)
 		event_free(eb->heartbeat);
-	fetch_cancel(eb);
+	eb_fetch_cancel(eb);
 	/* Held keys are left to their leases: they go HOLD_TTL after the
 	 * last renewal, as when objd dies. */
 	while (eb->holders != NULL) {
@@ -2107,9 +1202,9 @@ static const struct backend_ops etcd_ops = {
 	.start = etcd_start,
 	.commit = etcd_commit,
 	.settle = etcd_settle,
-	.read_barrier = etcd_read_barrier,
+	.read_barrier = eb_read_barrier,
 	.readable = etcd_readable,
-	.load = etcd_load,
+	.load = eb_load,
 	.outside_replacement = etcd_outside_replacement,
 	.check = etcd_check,
 	.same_state = etcd_same_state,
@@ -2181,9 +1276,9 @@ backend_etcd_open(struct event_base *base,
 			*p = '_';
 	eb->rewatch = evtimer_new(base, on_rewatch, eb);
 	eb->catch_up = evtimer_new(base, on_catch_up, eb);
-	eb->fetch_retry = evtimer_new(base, on_fetch_retry, eb);
-	eb->barrier_check = event_new(base, -1, 0, on_barrier_check, eb);
-	eb->renew = event_new(base, -1, EV_PERSIST, on_renew, eb);
+	eb->fetch_retry = evtimer_new(base, eb_on_fetch_retry, eb);
+	eb->barrier_check = event_new(base, -1, 0, eb_on_barrier_check, eb);
+	eb->renew = event_new(base, -1, EV_PERSIST, eb_on_renew, eb);
 	if (eb->rewatch == NULL || eb->catch_up == NULL ||
 	    eb->fetch_retry == NULL || eb->barrier_check == NULL ||
 	    eb->renew == NULL || event_add(eb->renew, &renew_tv) == -1)
@@ -2211,7 +1306,7 @@ backend_etcd_open(struct event_base *base,
 void
 backend_etcd_resync(struct backend *be)
 {
-	resync(EB(be));
+	eb_resync(EB(be));
 }
 
 void
