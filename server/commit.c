@@ -897,4 +897,7 @@ batch_commit(void)
 	batch_settle();
 	batch_commit_now();
 	batch_settle();
+	/* Nor does the next commit wait for writers: the wait holds them,
+	 * and objd stopping frees every connection next. */
+	rejoin_stop();
 }
