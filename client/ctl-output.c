@@ -471,6 +471,11 @@ text_status(const Objd__StatusInfo *in)
 		printf("etcd last contact: %s\n", buf);
 		printf("etcd revisions: cache %" PRIu64 ", etcd %" PRIu64 "\n",
 		    e->cache_revision, e->etcd_revision);
+		/* How far the cache trails the newest revision heard of. */
+		printf("etcd lag: %" PRIu64 " revisions\n",
+		    e->etcd_revision > e->cache_revision
+		        ? e->etcd_revision - e->cache_revision
+		        : 0);
 		printf("etcd reconnects: %" PRIu64 ", resyncs: %" PRIu64 "\n",
 		    e->reconnects, e->resyncs);
 	}

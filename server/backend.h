@@ -73,9 +73,11 @@ struct backend_change {
 };
 
 /* One request's change: atomic, and in order after the txns before it
- * in the batch. A txn with no changes (changes false) stands in the
- * batch only so that its request is answered in its place; the backend
- * gives it the revision of the txn before it and nothing else. */
+ * in the batch that share its origin or a key it writes or compares (a
+ * backend may make the others at the same time, in any order). A txn with no
+ * changes (changes false) stands in the batch only so that its request is
+ * answered in its place; the backend gives it the revision of the txn before it
+ * and nothing else. */
 struct backend_txn {
 	/* In: what commit.c asks for. */
 	bool changes;
@@ -84,6 +86,12 @@ struct backend_txn {
 	enum backend_status status;
 	/* commit.c's own: the answer of a txn without changes. */
 	Objd__Status answer;
+	/* In: who sent it (a connection's serial, cut to 32 bits; 0 for
+	 * objd's own). A backend that makes the txns of a batch at once
+	 * (etcd) keeps the txns of one origin in their order: a client's
+	 * pipeline is answered, and applied, as it was sent. Two origins
+	 * that share the number are only kept in order needlessly. */
+	uint32_t origin;
 	/* In: the lease its sets give their keys: a deadline (wall clock,
 	 * ms) and a holder, both 0 for none. */
 	uint64_t deadline, holder;
@@ -116,6 +124,14 @@ struct backend_batch {
 	 * pointer, not an array: the batch is moved about at each commit. */
 	uint64_t revision;
 	char *error;
+	/* Out (etcd): changes of others that the backend learnt of while
+	 * the batch was out and that come after some of its own, each as
+	 * others_committed would take it (one txn, changes made). The
+	 * loop applies them with the batch's own, all in the order of
+	 * their revisions, so that watchers see revisions rise. They stay
+	 * the backend's, their entries become the store's. NULL: none. */
+	const struct backend_batch *others;
+	size_t nothers;
 };
 
 struct backend;
@@ -129,7 +145,9 @@ struct backend_hooks {
 	/* The batch handed to commit is over: each txn has its status and
 	 * revision. Called exactly once per commit, from the loop, and
 	 * possibly before commit returns (a backend that makes changes
-	 * durable at once). */
+	 * durable at once). Revisions need not rise with the txns' order
+	 * (etcd makes the txns of different origins at once): the changes
+	 * are applied in the order of their revisions, with b->others. */
 	void (*committed)(struct backend_batch *b);
 	/* Changes made by others (etcd's watch: other hosts), with their
 	 * revisions and entries set: the loop applies them to the store
@@ -176,6 +194,11 @@ enum backend_outside {
 
 struct backend_ops {
 	const char *name; /* "file", "etcd": for status and the log */
+	/* Every commit takes a round trip (etcd: a raft round), as a sync
+	 * of --fsync always does: the next commit waits for the writers
+	 * the last one answered (rejoin.c), lest clients that write in a
+	 * loop split into two batches for good. */
+	bool commits_wait;
 
 	/* The loop exists (server.base): the backend starts its timers and
 	 * connections. False with err if it cannot. */

@@ -35,7 +35,8 @@
  * sync took, nor than a millisecond (rejoin.c). A sync of all of them
  * costs little more than one of half, so the rate of many durable
  * writers rises by a quarter. The price: a write may wait that long
- * once more. */
+ * once more. etcd's raft round is such a sync (backend_ops.commits_wait):
+ * the Txns of a batch go out at once and share one round. */
 #ifdef HAVE_MALLOC_TRIM
 #include <malloc.h>
 #endif
@@ -112,8 +113,9 @@ void
 batch_init(void)
 {
 	batch.seed = store_random_seed(&batch);
-	/* Only syncs on the sync thread make commits wait. */
-	if (options.fsync == FSYNC_ALWAYS)
+	/* Only syncs on the sync thread, and a backend's round trips,
+	 * make commits wait. */
+	if (options.fsync == FSYNC_ALWAYS || backend->ops->commits_wait)
 		rejoin_init();
 }
 
@@ -280,8 +282,10 @@ batch_wait(struct conn *c, uint64_t id, bool changes)
 	w = &batch.list.txns[batch.list.ntxns++];
 	*w = (struct backend_txn){ .answer = OBJD__STATUS__OK,
 		.changes = changes };
-	if (c != NULL)
+	if (c != NULL) {
 		w->ticket = block_park(c, id, BLOCK_JOINS);
+		w->origin = (uint32_t)conn_serial(c);
+	}
 	return w;
 }
 
@@ -479,6 +483,123 @@ history_apply(struct history *h, const struct store_entry *e, bool hashed,
 		    old, true);
 }
 
+/* Applies change i of l, unless its txn was not made (then frees it);
+ * the entry replaced or deleted goes into the history h as its key's
+ * version before. hash is its key's, if fetched (hashed). True if
+ * applied. */
+static bool
+apply_change(const struct backend_batch *l, size_t i, struct history *h,
+    bool hashed, uint64_t hash)
+{
+	struct backend_change *ch = &l->changes[i];
+	const struct backend_txn *w = &l->txns[ch->txn];
+	struct store_entry *e = ch->entry;
+
+	if (!txn_made(w)) {
+		/* objd's own change is tried again later. */
+		if (w->ticket.conn == NULL)
+			expire_retry(e->data, e->keylen);
+		free(e);
+		return false;
+	}
+	if (ch->delete) {
+		struct store_entry *old =
+		    store_remove(server.store, e->data, e->keylen);
+
+		history_apply(h, e, hashed, hash, l->time,
+		    w->expire ? HISTORY_EXPIRE : HISTORY_DELETE, old);
+		watch_changed(e,
+		    w->expire ? OBJD__EVENT__TYPE__EXPIRE
+		              : OBJD__EVENT__TYPE__DELETE);
+		free(e);
+	} else {
+		struct store_entry *old = store_put(server.store, e);
+
+		history_apply(h, e, hashed, hash, l->time, HISTORY_SET, old);
+		if (w->deadline != 0 || w->holder != 0)
+			store_lease_set(server.store, e->data, e->keylen,
+			    w->deadline, w->holder);
+		watch_changed(e, OBJD__EVENT__TYPE__SET);
+	}
+	return true;
+}
+
+/* Whether l's made changes come in rising revisions, with no others'
+ * to fit in among them: then they are applied as they stand. */
+static bool
+batch_in_order(const struct backend_batch *l)
+{
+	uint64_t last = 0;
+
+	if (l->nothers > 0)
+		return false;
+	for (size_t i = 0; i < l->ntxns; i++) {
+		const struct backend_txn *w = &l->txns[i];
+
+		if (!w->changes || !txn_made(w))
+			continue;
+		if (w->revision < last)
+			return false;
+		last = w->revision;
+	}
+	return true;
+}
+
+/* One change to apply, of the batch's own or of others'. */
+struct apply_step {
+	uint64_t revision;
+	size_t order; /* ties keep the order the steps were listed in */
+	const struct backend_batch *b;
+	size_t i;
+};
+
+static int
+step_cmp(const void *a, const void *b)
+{
+	const struct apply_step *x = a, *y = b;
+
+	if (x->revision != y->revision)
+		return x->revision < y->revision ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Applies l's changes and its others' in the order of their revisions:
+ * the txns of a batch that etcd made at once may have taken theirs in
+ * any order, and watchers must see them rise. */
+static size_t
+batch_apply_sorted(const struct backend_batch *l, struct history *h)
+{
+	size_t n = l->nchanges, k = 0, applied = 0;
+	struct apply_step *steps;
+
+	for (size_t o = 0; o < l->nothers; o++)
+		n += l->others[o].nchanges;
+	steps = xcalloc(n, sizeof(*steps));
+	for (size_t i = 0; i < l->nchanges; i++, k++)
+		steps[k] = (struct apply_step){
+			.revision = l->txns[l->changes[i].txn].revision,
+			.order = k,
+			.b = l,
+			.i = i,
+		};
+	for (size_t o = 0; o < l->nothers; o++)
+		for (size_t i = 0; i < l->others[o].nchanges; i++, k++)
+			steps[k] = (struct apply_step){
+				.revision =
+				    l->others[o]
+				        .txns[l->others[o].changes[i].txn]
+				        .revision,
+				.order = k,
+				.b = &l->others[o],
+				.i = i,
+			};
+	qsort(steps, n, sizeof(*steps), step_cmp);
+	for (size_t i = 0; i < n; i++)
+		applied += apply_change(steps[i].b, steps[i].i, h, false, 0);
+	free(steps);
+	return applied;
+}
+
 /* Applies the changes; each replaced or deleted entry's value goes into
  * the history as the value of its key's version before. */
 static void
@@ -497,47 +618,22 @@ batch_apply(const struct backend_batch *l)
 		sets += !changes[i].delete;
 	if (sets > store_count(server.store))
 		store_reserve(server.store, sets);
+	if (!batch_in_order(l)) {
+		if (batch_apply_sorted(l, h) > 0)
+			history_times_trim(h, server.store);
+		return;
+	}
 	/* A change or two gain nothing from it. */
 	if (n > 2)
 		for (size_t i = 0; i < n && i < BATCH_FETCH_AHEAD; i++)
 			fetch_slots(&ahead[i], changes[i].entry, h);
 	for (size_t i = 0; i < n; i++) {
-		struct backend_change *ch = &changes[i];
-		const struct backend_txn *w = &l->txns[ch->txn];
-		struct store_entry *e = ch->entry;
 		/* Read before fetch_ahead takes its place for a change on. */
 		uint64_t hash = n > 2 ? ahead[i % BATCH_FETCH_AHEAD].hash : 0;
 
 		if (n > 2)
 			fetch_ahead(ahead, changes, i, n, h);
-		if (!txn_made(w)) {
-			/* objd's own change is tried again later. */
-			if (w->ticket.conn == NULL)
-				expire_retry(e->data, e->keylen);
-			free(e);
-			continue;
-		}
-		applied++;
-		if (ch->delete) {
-			struct store_entry *old =
-			    store_remove(server.store, e->data, e->keylen);
-
-			history_apply(h, e, n > 2, hash, l->time,
-			    w->expire ? HISTORY_EXPIRE : HISTORY_DELETE, old);
-			watch_changed(e,
-			    w->expire ? OBJD__EVENT__TYPE__EXPIRE
-			              : OBJD__EVENT__TYPE__DELETE);
-			free(e);
-		} else {
-			struct store_entry *old = store_put(server.store, e);
-
-			history_apply(h, e, n > 2, hash, l->time, HISTORY_SET,
-			    old);
-			if (w->deadline != 0 || w->holder != 0)
-				store_lease_set(server.store, e->data,
-				    e->keylen, w->deadline, w->holder);
-			watch_changed(e, OBJD__EVENT__TYPE__SET);
-		}
+		applied += apply_change(l, i, h, n > 2, hash);
 	}
 	if (applied > 0)
 		history_times_trim(h, server.store);
@@ -617,8 +713,13 @@ static void
 batch_finish(struct backend_batch *l, bool failed)
 {
 	size_t nchanges = l->nchanges;
-	uint64_t before = l->base;
-	bool advanced = l->revision > before;
+	uint64_t before = l->base, top = l->revision;
+	bool advanced;
+
+	for (size_t o = 0; o < l->nothers; o++)
+		if (l->others[o].revision > top)
+			top = l->others[o].revision;
+	advanced = top > before;
 	/* Every answer is out before any client resumes: a client that
 	 * resumed early could be answered at once, ahead of its own answers
 	 * still further down this batch. */
@@ -641,7 +742,7 @@ batch_finish(struct backend_batch *l, bool failed)
 		block_flush(&l->txns[i].ticket);
 	batch_apply(l);
 	if (advanced) {
-		store_set_revision(server.store, l->revision);
+		store_set_revision(server.store, top);
 		server.last_save = now_wall();
 		server.commits++;
 	}
@@ -765,6 +866,8 @@ batch_commit_now(void)
 	l->time = (int64_t)now_wall();
 	l->base = l->revision = store_revision(server.store);
 	l->error = NULL;
+	l->others = NULL;
+	l->nothers = 0;
 	/* Its index stays with it, for batch_lookup. */
 	syncing.active = true;
 	syncing.index = batch.index;
@@ -794,4 +897,7 @@ batch_commit(void)
 	batch_settle();
 	batch_commit_now();
 	batch_settle();
+	/* Nor does the next commit wait for writers: the wait holds them,
+	 * and objd stopping frees every connection next. */
+	rejoin_stop();
 }

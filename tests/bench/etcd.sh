@@ -11,7 +11,7 @@
 # Range of one key, a Txn putting one key) and objd-bench against the
 # local objd. Gets through objd are served from its cache, so they run
 # at a local objd's speed; a set through objd is one etcd Txn (the key
-# and the meta key) answered once the watch brought it back, so it costs
+# and the meta key) answered once objd's cache holds it, so it costs
 # about one direct Txn. Each figure is the median of BENCH_RUNS runs
 # (3): requests per second, and the median latency in ms. Everything
 # started here is stopped and its folder removed, however it ends.

@@ -175,6 +175,8 @@ START_TEST(test_two_hosts_in_order)
 	ck_assert_msg(e2e_line_has(b->out, "backend:", "etcd"), "%s", b->out);
 	ck_assert_msg(strstr(b->out, "etcd: reachable since") != NULL, "%s",
 	    b->out);
+	ck_assert_msg(e2e_line_has(b->out, "etcd lag:", "revisions"), "%s",
+	    b->out);
 	CTL_OK(b, "--json", "status");
 	ck_assert_msg(strstr(b->out, "\"prefix\": \"" PREFIX "\"") != NULL,
 	    "%s", b->out);

@@ -50,42 +50,90 @@ now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Applies change i of b, if its txn was made. */
+static void
+apply_one(struct host *h, const struct backend_batch *b, size_t i, bool own)
+{
+	const struct backend_change *c = &b->changes[i];
+	const struct backend_txn *t = &b->txns[c->txn];
+
+	if (t->status != BACKEND_OK || !t->changes)
+		return;
+	if (t->revision < h->last_rev)
+		h->order_ok = false;
+	h->last_rev = t->revision;
+	if (!own) {
+		size_t len = strlen(h->others);
+
+		snprintf(h->others + len, sizeof(h->others) - len,
+		    "%llu %s%s%.*s\n", (unsigned long long)t->revision,
+		    STORE_ENTRY_KEY(c->entry), c->delete ? " deleted" : "=",
+		    c->delete ? 0 : (int)c->entry->vallen,
+		    (const char *)STORE_ENTRY_VALUE(c->entry));
+	}
+	if (c->delete) {
+		free(store_remove(h->store, STORE_ENTRY_KEY(c->entry),
+		    c->entry->keylen));
+		if (!own)
+			free(c->entry);
+	} else if (own) {
+		/* commit.c's entries stay its own: a copy. */
+		free(store_put(h->store,
+		    store_entry_new(STORE_ENTRY_KEY(c->entry), c->entry->keylen,
+		        STORE_ENTRY_VALUE(c->entry), c->entry->vallen,
+		        c->entry->revision)));
+	} else
+		free(store_put(h->store, c->entry));
+	if (t->revision > store_revision(h->store))
+		store_set_revision(h->store, t->revision);
+}
+
+/* One change of a batch or of its others, as commit.c orders them. */
+struct step {
+	uint64_t revision;
+	size_t order;
+	const struct backend_batch *b;
+	size_t i;
+	bool own;
+};
+
+static int
+step_cmp(const void *a, const void *b)
+{
+	const struct step *x = a, *y = b;
+
+	if (x->revision != y->revision)
+		return x->revision < y->revision ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Applies b's changes, and its others', in the order of their
+ * revisions, as commit.c does; the host's own batches are counted. */
 static void
 apply(struct host *h, const struct backend_batch *b, bool own)
 {
-	for (size_t i = 0; i < b->nchanges; i++) {
-		const struct backend_change *c = &b->changes[i];
-		const struct backend_txn *t = &b->txns[c->txn];
+	size_t n = b->nchanges, k = 0;
+	struct step *steps;
 
-		if (t->status != BACKEND_OK || !t->changes)
-			continue;
-		if (t->revision < h->last_rev)
-			h->order_ok = false;
-		h->last_rev = t->revision;
-		if (!own) {
-			size_t len = strlen(h->others);
+	for (size_t o = 0; o < b->nothers; o++)
+		n += b->others[o].nchanges;
+	steps = xcalloc(n + 1, sizeof(*steps));
+	for (size_t i = 0; i < b->nchanges; i++, k++)
+		steps[k] = (struct step){ b->txns[b->changes[i].txn].revision,
+			k, b, i, own };
+	for (size_t o = 0; o < b->nothers; o++) {
+		const struct backend_batch *ob = &b->others[o];
 
-			snprintf(h->others + len, sizeof(h->others) - len,
-			    "%llu %s%s%.*s\n", (unsigned long long)t->revision,
-			    STORE_ENTRY_KEY(c->entry),
-			    c->delete ? " deleted" : "=",
-			    c->delete ? 0 : (int)c->entry->vallen,
-			    (const char *)STORE_ENTRY_VALUE(c->entry));
-		}
-		if (c->delete) {
-			free(store_remove(h->store, STORE_ENTRY_KEY(c->entry),
-			    c->entry->keylen));
-			if (!own)
-				free(c->entry);
-		} else if (own) {
-			/* commit.c's entries stay its own: a copy. */
-			free(store_put(h->store,
-			    store_entry_new(STORE_ENTRY_KEY(c->entry),
-			        c->entry->keylen, STORE_ENTRY_VALUE(c->entry),
-			        c->entry->vallen, c->entry->revision)));
-		} else
-			free(store_put(h->store, c->entry));
+		for (size_t i = 0; i < ob->nchanges; i++, k++)
+			steps[k] = (struct step){
+				ob->txns[ob->changes[i].txn].revision, k, ob, i,
+				false
+			};
 	}
+	qsort(steps, n, sizeof(*steps), step_cmp);
+	for (size_t i = 0; i < n; i++)
+		apply_one(h, steps[i].b, steps[i].i, steps[i].own);
+	free(steps);
 	if (b->revision > store_revision(h->store))
 		store_set_revision(h->store, b->revision);
 }
@@ -221,6 +269,16 @@ req_txn(struct req *r, const struct backend_compare *cmp)
 		r->b.ncompares++;
 	}
 	return r->b.ntxns++;
+}
+
+/* A txn of the client origin (req_txn's are all of origin 0). */
+static size_t
+req_txn_from(struct req *r, const struct backend_compare *cmp, uint32_t origin)
+{
+	size_t t = req_txn(r, cmp);
+
+	r->b.txns[t].origin = origin;
+	return t;
 }
 
 static void
@@ -534,6 +592,265 @@ START_TEST(test_all_down)
 }
 END_TEST
 
+/* How many Txns of the batch in flight are out at once. */
+static size_t
+txns_out(struct host *h)
+{
+	struct backend_etcd_stats st;
+
+	backend_etcd_stats(h->be, &st);
+	return st.txns_out;
+}
+
+/* Hands r to h's backend and tells how many of its Txns went out at
+ * once, then waits for the answer. */
+static size_t
+commit_out(struct host *h, struct req *r)
+{
+	size_t out;
+
+	h->committed = false;
+	hooked = h;
+	h->be->ops->commit(h->be, &r->b);
+	out = txns_out(h);
+	ck_assert_msg(run(h, &h->committed, 60), "no answer to a commit");
+	return out;
+}
+
+/* The Txns of a batch go out at once where nothing orders them:
+ * requests of different clients on different keys. Those of one client
+ * keep its order, and so do those that share a key. */
+START_TEST(test_batch_at_once)
+{
+	struct host *a = &hosts[0], *b = &hosts[1];
+	struct req r;
+	char key[16], want[512] = "", *v;
+	uint64_t revs[4];
+
+	/* Four clients, four keys: four Txns out at once. */
+	req_init(&r, a);
+	for (uint32_t i = 0; i < 4; i++) {
+		snprintf(key, sizeof(key), "p%u", i);
+		req_change(&r, req_txn_from(&r, NULL, i + 1), key, "1");
+	}
+	ck_assert_uint_eq(commit_out(a, &r), 4);
+	for (size_t i = 0; i < 4; i++) {
+		ck_assert_int_eq(r.b.txns[i].status, BACKEND_OK);
+		revs[i] = r.b.txns[i].revision;
+		for (size_t j = 0; j < i; j++)
+			ck_assert_uint_ne(revs[i], revs[j]);
+	}
+	ck_assert(a->order_ok);
+	ck_assert_uint_eq(store_revision(a->store), r.b.revision);
+	/* The other host has them in the order of their revisions. */
+	for (uint64_t rev = r.b.base + 1; rev <= r.b.revision; rev++)
+		for (size_t i = 0; i < 4; i++)
+			if (revs[i] == rev) {
+				size_t len = strlen(want);
+
+				snprintf(want + len, sizeof(want) - len,
+				    "%llu p%zu=1\n", (unsigned long long)rev,
+				    i);
+			}
+	req_free(&r);
+	for (double end = now() + 30;
+	     strcmp(b->others, want) != 0 && now() < end;)
+		run(b, NULL, 0.1);
+	ck_assert_str_eq(b->others, want);
+	ck_assert(b->order_ok);
+
+	/* One client's two requests: one after the other. */
+	req_init(&r, a);
+	req_change(&r, req_txn_from(&r, NULL, 7), "q1", "1");
+	req_change(&r, req_txn_from(&r, NULL, 7), "q2", "1");
+	req_change(&r, req_txn_from(&r, NULL, 8), "q3", "1");
+	ck_assert_uint_eq(commit_out(a, &r), 2);
+	ck_assert_int_eq(r.b.txns[0].status, BACKEND_OK);
+	ck_assert_int_eq(r.b.txns[1].status, BACKEND_OK);
+	ck_assert_uint_gt(r.b.txns[1].revision, r.b.txns[0].revision);
+	req_free(&r);
+
+	/* Two clients on one key: in the batch's order, the last wins. */
+	req_init(&r, a);
+	req_change(&r, req_txn_from(&r, NULL, 1), "s", "first");
+	req_change(&r, req_txn_from(&r, NULL, 2), "s", "second");
+	ck_assert_uint_eq(commit_out(a, &r), 1);
+	ck_assert_int_eq(r.b.txns[1].status, BACKEND_OK);
+	ck_assert_uint_gt(r.b.txns[1].revision, r.b.txns[0].revision);
+	req_free(&r);
+	v = value_of(a, "s");
+	ck_assert_str_eq(v, "second");
+	free(v);
+	ck_assert(a->order_ok);
+}
+END_TEST
+
+/* A compare on a key that a request before it in the batch writes sees
+ * that write: its Txn waits for the other's. */
+START_TEST(test_batch_compare_sees_earlier_write)
+{
+	struct host *a = &hosts[0];
+	struct backend_compare absent = { .kind = BACKEND_CMP_KEY_ABSENT,
+		.key = "c",
+		.keylen = 1 };
+	struct backend_compare at = { .kind = BACKEND_CMP_KEY_REVISION,
+		.key = "c",
+		.keylen = 1 };
+	struct backend_compare obj = { .kind = BACKEND_CMP_OBJECT_REVISION };
+	struct req r;
+	uint64_t rev;
+
+	ck_assert_int_eq(set1(a, "c", "0", NULL, &rev), BACKEND_OK);
+	/* Client 1 deletes c; client 2 sets d if c is absent (it is, once
+	 * 1's delete is in); client 3 sets e if c is still at rev (it is
+	 * not). Client 4 compares nothing and goes at once. */
+	at.revision = rev;
+	req_init(&r, a);
+	req_change(&r, req_txn_from(&r, NULL, 1), "c", NULL);
+	req_change(&r, req_txn_from(&r, &absent, 2), "d", "1");
+	req_change(&r, req_txn_from(&r, &at, 3), "e", "1");
+	req_change(&r, req_txn_from(&r, NULL, 4), "f", "1");
+	ck_assert_uint_eq(commit_out(a, &r), 2);
+	ck_assert_int_eq(r.b.txns[0].status, BACKEND_OK);
+	ck_assert_int_eq(r.b.txns[1].status, BACKEND_OK);
+	ck_assert_int_eq(r.b.txns[2].status, BACKEND_CONFLICT);
+	ck_assert_int_eq(r.b.txns[3].status, BACKEND_OK);
+	ck_assert_uint_gt(r.b.txns[1].revision, r.b.txns[0].revision);
+	rev = r.b.revision;
+	req_free(&r);
+	ck_assert_ptr_null(store_get(a->store, "e", 1));
+	ck_assert(a->order_ok);
+
+	/* The object's revision: every Txn writes the meta key, so such a
+	 * compare waits for all before it, and fails once they moved it. */
+	obj.revision = rev;
+	req_init(&r, a);
+	req_change(&r, req_txn_from(&r, NULL, 1), "g", "1");
+	req_change(&r, req_txn_from(&r, &obj, 2), "h", "1");
+	ck_assert_uint_eq(commit_out(a, &r), 1);
+	ck_assert_int_eq(r.b.txns[0].status, BACKEND_OK);
+	ck_assert_int_eq(r.b.txns[1].status, BACKEND_CONFLICT);
+	req_free(&r);
+}
+END_TEST
+
+/* A Txn whose revision follows the cache's at once is applied at its
+ * answer; one with another host's change before it waits for the watch
+ * to bring that change first, so that revisions rise in the cache. */
+START_TEST(test_other_host_between)
+{
+	struct host *a = &hosts[0], *b = &hosts[1];
+	uint64_t r1, r2;
+	char want[128], *v;
+
+	for (int round = 0; round < 5; round++) {
+		char val[8];
+
+		snprintf(val, sizeof(val), "%d", round);
+		/* a's loop does not run while b writes: a's watch has not
+		 * brought b's change when a's Txn is answered. */
+		ck_assert_int_eq(set1(b, "w", val, NULL, &r1), BACKEND_OK);
+		ck_assert_int_eq(set1(a, "v", val, NULL, &r2), BACKEND_OK);
+		ck_assert_uint_gt(r2, r1);
+		/* Both in the cache at the answer, b's first. */
+		v = value_of(a, "w");
+		ck_assert_ptr_nonnull(v);
+		ck_assert_str_eq(v, val);
+		free(v);
+		ck_assert_uint_eq(store_revision(a->store), r2);
+		ck_assert(a->order_ok);
+		snprintf(want, sizeof(want), "%llu w=%s\n",
+		    (unsigned long long)r1, val);
+		ck_assert_str_eq(a->others + strlen(a->others) - strlen(want),
+		    want);
+	}
+	/* A revision outside the prefix, which no watch of it brings: the
+	 * Txn after it is not next to the cache, and waits for the watch
+	 * to bring the Txn itself (not for the catch-up's resync). */
+	ck_assert_int_eq(
+	    etcd_cluster_ctl(&cluster,
+	        (const char *const[]){ "put", "/elsewhere", "x", NULL }),
+	    0);
+	ck_assert_int_eq(set1(a, "v", "after", NULL, &r2), BACKEND_OK);
+	ck_assert_uint_eq(store_revision(a->store), r2);
+	{
+		struct backend_etcd_stats st;
+
+		backend_etcd_stats(a->be, &st);
+		ck_assert_uint_eq(st.resyncs, 0);
+		ck_assert_uint_eq(st.cache_revision, r2);
+	}
+}
+END_TEST
+
+/* Txns of one batch whose answers are lost (the member they went to
+ * stops once they are sent) are settled, each apart: applied, or
+ * unknown, never guessed: the cache ends as etcd has the keys. */
+START_TEST(test_lost_answers_settled)
+{
+	struct host *a = &hosts[0], *b = &hosts[1];
+	struct backend_etcd_stats st;
+	struct req r;
+	char key[16], *va = NULL, *vb = NULL;
+	int member = -1;
+	bool same = false;
+
+	ck_assert_int_eq(set1(a, "l", "0", NULL, NULL), BACKEND_OK);
+	backend_etcd_stats(a->be, &st);
+	for (int i = 0; i < ETCD_MEMBERS; i++)
+		if (strcmp(cluster.m[i].url, st.endpoint) == 0)
+			member = i;
+	ck_assert_int_ge(member, 0);
+	req_init(&r, a);
+	for (uint32_t i = 0; i < 3; i++) {
+		snprintf(key, sizeof(key), "l%u", i);
+		req_change(&r, req_txn_from(&r, NULL, i + 1), key, "v");
+	}
+	/* The Txns start from a's loop: the member is stopped before it
+	 * runs, and takes them into its socket without an answer. */
+	a->committed = false;
+	hooked = a;
+	a->be->ops->commit(a->be, &r.b);
+	ck_assert_uint_eq(txns_out(a), 3);
+	etcd_cluster_pause(&cluster, member);
+	ck_assert(run(a, &a->committed, 60));
+	etcd_cluster_resume(&cluster, member);
+	for (size_t i = 0; i < 3; i++) {
+		enum backend_status got = r.b.txns[i].status;
+
+		ck_assert_msg(got == BACKEND_OK || got == BACKEND_UNKNOWN,
+		    "txn %zu: status %d", i, (int)got);
+		if (got == BACKEND_UNKNOWN)
+			ck_assert_msg(strstr(r.b.error, "unknown") != NULL,
+			    "%s", r.b.error);
+	}
+	ck_assert(a->order_ok);
+	/* Each host's cache ends as etcd has each key, whichever way its
+	 * Txn went: what a answered unknown but etcd made comes to a's
+	 * cache from its watch. */
+	for (double end = now() + 60; !same && now() < end;) {
+		run(a, NULL, 0.1);
+		run(b, NULL, 0.1);
+		same = true;
+		for (size_t i = 0; i < 3 && same; i++) {
+			snprintf(key, sizeof(key), "l%zu", i);
+			va = value_of(a, key);
+			vb = value_of(b, key);
+			same = (va == NULL) == (vb == NULL) &&
+			    (va == NULL || strcmp(va, vb) == 0);
+			if (r.b.txns[i].status == BACKEND_OK)
+				same = same && va != NULL;
+			free(va);
+			free(vb);
+		}
+	}
+	ck_assert_msg(same, "the hosts' caches differ");
+	ck_assert(a->order_ok);
+	ck_assert(b->order_ok);
+	req_free(&r);
+}
+END_TEST
+
 /* A read barrier's end. */
 struct barrier_end {
 	bool done, ok;
@@ -631,6 +948,10 @@ main(void)
 	tcase_add_test(tc, test_resync_after_compaction);
 	tcase_add_test(tc, test_all_down);
 	tcase_add_test(tc, test_read_barrier);
+	tcase_add_test(tc, test_batch_at_once);
+	tcase_add_test(tc, test_batch_compare_sees_earlier_write);
+	tcase_add_test(tc, test_other_host_between);
+	tcase_add_test(tc, test_lost_answers_settled);
 	suite_add_tcase(suite, tc);
 	if (!etcd_cluster_init(err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);

@@ -261,6 +261,43 @@ START_TEST(test_client_left)
 }
 END_TEST
 
+/* A backend whose commits take a round trip (etcd's raft round) makes
+ * the next commit wait for the writers the last one answered, as a
+ * sync of --fsync always does: clients that write in a loop stay in one
+ * batch, instead of two that take turns. */
+START_TEST(test_round_trip_commits_wait)
+{
+	static struct backend_ops waits;
+	struct fixture_client a, b;
+
+	waits = *fake.be.ops;
+	waits.commits_wait = true;
+	fake.be.ops = &waits;
+	batch_free();
+	batch_init();
+	fake.hold = true;
+	fixture_client(&a);
+	fixture_client(&b);
+	fixture_set(&a, 1, "x", "1");
+	fixture_set(&b, 2, "y", "1");
+	ck_assert(batch_commit_turn());
+	fake_complete();
+	fixture_turn_end();
+	expect_answer(&a, 1, OBJD__STATUS__OK);
+	expect_answer(&b, 2, OBJD__STATUS__OK);
+	/* a is back first: its write waits for b's. */
+	fixture_set(&a, 3, "x", "2");
+	ck_assert(!batch_commit_turn());
+	fixture_set(&b, 4, "y", "2");
+	ck_assert(batch_commit_turn());
+	ck_assert_uint_eq(fake.commits, 2);
+	fake_complete();
+	fixture_turn_end();
+	expect_answer(&a, 3, OBJD__STATUS__OK);
+	expect_answer(&b, 4, OBJD__STATUS__OK);
+}
+END_TEST
+
 /* Changes made by others (etcd's watch) are applied as they come. */
 START_TEST(test_others_committed)
 {
@@ -308,6 +345,7 @@ commit_suite(void)
 	tcase_add_test(tc, test_deferred);
 	tcase_add_test(tc, test_client_left);
 	tcase_add_test(tc, test_others_committed);
+	tcase_add_test(tc, test_round_trip_commits_wait);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fixture.h"
+#include "value.h"
 
 static void
 setup(void)
@@ -145,6 +146,66 @@ START_TEST(test_resume_since)
 	expect_event(&w, 5, OBJD__EVENT__TYPE__SET, "c", 3);
 	expect_event(&w, 5, OBJD__EVENT__TYPE__DELETE, "a", 4);
 	ck_assert_ptr_null(fixture_answer(&w));
+}
+END_TEST
+
+/* The txns of a batch that the backend made in another order (etcd's
+ * Txns sent at once) reach watchers in the order of their revisions,
+ * and so do the changes of others the backend fits in among them. */
+START_TEST(test_events_in_revision_order)
+{
+	struct fixture_client w, a, b;
+	struct backend_batch ob = { 0 };
+	struct backend_change ch = { 0 };
+	struct backend_txn t = { .changes = true, .status = BACKEND_OK };
+	Objd__Value *v = value_new_string("theirs", 6);
+	Objd__Response *r;
+	uint8_t *packed;
+	size_t len;
+
+	fixture_client(&w);
+	fixture_client(&a);
+	fixture_client(&b);
+	watch(&w, 1, "", 0);
+	r = next(&w);
+	ck_assert_uint_eq(r->n_entries, 0);
+	objd__response__free_unpacked(r, NULL);
+	fake.reverse = true;
+	fixture_set(&a, 10, "x", "1");
+	fixture_set(&b, 11, "y", "2");
+	ck_assert(batch_commit_turn());
+	fixture_turn_end();
+	expect_event(&w, 1, OBJD__EVENT__TYPE__SET, "y", 1);
+	expect_event(&w, 1, OBJD__EVENT__TYPE__SET, "x", 2);
+	ck_assert_ptr_null(fixture_answer(&w));
+	ck_assert_uint_eq(store_revision(server.store), 2);
+
+	/* Revisions 4 and 6 are the batch's, 5 another host's. */
+	fake.hold = true;
+	fake.gap = 1;
+	fixture_set(&a, 12, "x", "3");
+	fixture_set(&b, 13, "y", "4");
+	ck_assert(batch_commit_turn());
+	packed = value_pack(v, &len);
+	value_free(v);
+	ch.entry = store_entry_new("o", 1, packed, len, 5);
+	free(packed);
+	t.revision = 5;
+	ob.changes = &ch;
+	ob.nchanges = 1;
+	ob.txns = &t;
+	ob.ntxns = 1;
+	ob.revision = 5;
+	fake.inflight->others = &ob;
+	fake.inflight->nothers = 1;
+	fake_complete();
+	fixture_turn_end();
+	expect_event(&w, 1, OBJD__EVENT__TYPE__SET, "y", 4);
+	expect_event(&w, 1, OBJD__EVENT__TYPE__SET, "o", 5);
+	expect_event(&w, 1, OBJD__EVENT__TYPE__SET, "x", 6);
+	ck_assert_ptr_null(fixture_answer(&w));
+	ck_assert_uint_eq(store_revision(server.store), 6);
+	ck_assert_uint_eq(store_get(server.store, "o", 1)->revision, 5);
 }
 END_TEST
 
@@ -295,6 +356,7 @@ watch_suite(void)
 	tcase_add_test(tc, test_resume_since);
 	tcase_add_test(tc, test_since_in_future);
 	tcase_add_test(tc, test_reload);
+	tcase_add_test(tc, test_events_in_revision_order);
 	tcase_add_test(tc, test_large_values_after_later_sets);
 	suite_add_tcase(s, tc);
 	return s;

@@ -27,9 +27,12 @@ struct fake_backend fake;
 static void
 fake_decide(struct backend_batch *b)
 {
-	uint64_t revision = b->base;
+	uint64_t revision = b->base, top = b->base, made = 0;
 	size_t i = 0;
 
+	for (size_t t = 0; t < b->ntxns; t++)
+		made += b->txns[t].changes && !fake.fail &&
+		    fake.conflict_at != t + 1;
 	for (size_t t = 0; t < b->ntxns; t++) {
 		struct backend_txn *x = &b->txns[t];
 
@@ -39,14 +42,19 @@ fake_decide(struct backend_batch *b)
 		else if (fake.conflict_at == t + 1 && x->changes)
 			x->status = BACKEND_CONFLICT;
 		if (x->changes && x->status == BACKEND_OK) {
-			revision += 1 + fake.gap;
+			if (fake.reverse)
+				revision = b->base + made-- * (1 + fake.gap);
+			else
+				revision += 1 + fake.gap;
 			fake.txns++;
 		}
 		x->revision = revision;
+		if (revision > top)
+			top = revision;
 		for (; i < b->nchanges && b->changes[i].txn == t; i++)
 			b->changes[i].entry->revision = revision;
 	}
-	b->revision = revision;
+	b->revision = top;
 	if (fake.fail)
 		b->error = xstrdup("the fake refused it");
 	else if (fake.conflict_at != 0)

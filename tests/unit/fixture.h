@@ -16,6 +16,9 @@ struct fake_backend {
 	bool fail;          /* every txn FAILED */
 	size_t conflict_at; /* 1 + the txn answered CONFLICT; 0: none */
 	uint64_t gap;       /* revisions skipped before each txn */
+	/* The txns take their revisions in the reverse of their order, as
+	 * etcd may give the Txns of one batch that went out at once. */
+	bool reverse;
 	struct backend_batch *inflight;
 	size_t commits; /* batches handed over */
 	size_t txns;    /* txns with changes made, over all batches */
