@@ -450,10 +450,17 @@ etcd_xfer_start(struct etcd_xfer *x, const char *method)
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
 	    (long)(e->cfg.attempt_timeout * 1000));
-	if (e->reuse) {
+	if (e->reuse && (x->kind == XFER_WATCH || x->idempotent)) {
 		/* Wait for the HTTP/2 connection in the making rather
 		 * than opening a second one to the same member. */
 		curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
+	} else if (e->reuse) {
+		/* libcurl sends a request again, on a new connection, when
+		 * a reused one dies before any answer came: a Txn etcd
+		 * applied would be applied twice (or answered a conflict
+		 * with itself). A connection of its own is never reused,
+		 * so never retried. */
+		curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
 	} else {
 		curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
 		curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
