@@ -38,6 +38,7 @@
 #include "objd.h"
 #include "pbcheck.h"
 #include "pbwire.h"
+#include "utf8.h"
 #include "xmalloc.h"
 
 #include <event2/buffer.h>
@@ -105,6 +106,10 @@ struct conn {
 	 * in_off are in hole, and in holds room for them only. */
 	struct store_entry *hole;
 	size_t hole_at, hole_len;
+	/* A string's hole: its bytes up to hole_checked are valid UTF-8,
+	 * unless hole_bad (conn_hole_check). */
+	bool hole_text, hole_bad;
+	size_t hole_checked;
 	struct evbuffer *out;
 	/* Answers wait here while they fit, so that an answer allocates
 	 * nothing (out takes a chunk for each). Holds bytes only while out
@@ -825,6 +830,27 @@ conn_hole_bytes(const struct conn *c)
 	return (uint8_t *)c->hole->data + c->hole->keylen + 1;
 }
 
+/* Checks the UTF-8 of a string hole's first got bytes, those not checked
+ * yet up to the last whole character: each piece just after the socket
+ * copied it, while it is in the cache, where the decoder would check
+ * the whole value once it is here, from memory. */
+static void
+conn_hole_check(struct conn *c, size_t got)
+{
+	const char *p = (const char *)conn_hole_bytes(c) + c->hole_checked;
+	size_t n;
+
+	if (!c->hole_text || c->hole_bad || got <= c->hole_checked)
+		return;
+	n = got - c->hole_checked;
+	if (got < c->hole_len)
+		n = utf8_whole(p, n);
+	if (utf8_valid(p, n))
+		c->hole_checked += n;
+	else
+		c->hole_bad = true;
+}
+
 /* The frame of header_len + body_len bytes at the front of c's input is
  * still arriving: if it is a set of one large value, that value's bytes
  * go into its entry from now on, those here copied once. The whole frame
@@ -836,6 +862,8 @@ conn_hole_open(struct conn *c, size_t header_len, size_t body_len)
 {
 	size_t have = conn_input_len(c), at, len, keylen, here;
 	const char *key;
+	uint64_t n;
+	int used;
 
 	if (!request_hole_find(c->in + c->in_off + header_len,
 	        have - header_len, body_len, &at, &len, &key, &keylen) ||
@@ -853,6 +881,13 @@ conn_hole_open(struct conn *c, size_t header_len, size_t body_len)
 	c->hole_len = len;
 	here = have - c->hole_at;
 	memcpy(conn_hole_bytes(c), c->in + c->in_off + c->hole_at, here);
+	/* The string's bytes begin after its tag and length. */
+	c->hole_text = conn_hole_bytes(c)[0] == PBW_VALUE_STRING_TAG;
+	c->hole_bad = false;
+	used = varint_decode(conn_hole_bytes(c) + 1,
+	    len - 1 < PB_LEN_BYTES_MAX ? len - 1 : PB_LEN_BYTES_MAX, &n);
+	c->hole_checked = 1 + (size_t)used;
+	conn_hole_check(c, here);
 }
 
 /* Puts the bytes of c's hole back into the input, where a frame that is
@@ -958,7 +993,10 @@ conn_frame(struct conn *c, size_t header_len, size_t body_len)
 	mark = arena_mark(&conn_arena);
 	if (__builtin_expect(c->hole != NULL, 0)) {
 		hole = (struct request_hole){ c->in + c->in_off + c->hole_at,
-			c->hole_len, c->hole, false };
+			c->hole_len, c->hole,
+			c->hole_text && !c->hole_bad &&
+			    c->hole_checked == c->hole_len,
+			false };
 		req = request_decode_hole(&conn_arena, body, body_len, &hole);
 		/* The request's arena owns the entry now. */
 		if (req != NULL && hole.taken) {
@@ -1182,7 +1220,10 @@ conn_read_cb(evutil_socket_t fd, short events, void *arg)
 		conn_process(c);
 		return;
 	}
-	if (direct)
+	if (into_hole) {
+		c->in_len += (size_t)n;
+		conn_hole_check(c, have + (size_t)n - c->hole_at);
+	} else if (direct)
 		c->in_len += (size_t)n;
 	else if (!conn_input_add(c, buf, (size_t)n)) {
 		conn_reject(c, 0, "out of memory reading the request");

@@ -348,6 +348,7 @@ struct request_hole {
 	const uint8_t *at;
 	size_t len;
 	struct store_entry *e;
+	bool checked; /* a string whose UTF-8 was checked as it arrived */
 	bool taken;
 };
 Objd__Request *request_decode_hole(struct arena *a, const uint8_t *body,

@@ -297,7 +297,7 @@ take_big_value(struct decoder *d, const char *key, struct cursor value,
 	 * writes it, or the entry would not hold what a copy would. */
 	if (used != varint_size(n) || n != vallen - 1 - used)
 		return hole != NULL ? -1 : 0;
-	if (*p == PBW_VALUE_STRING_TAG &&
+	if (*p == PBW_VALUE_STRING_TAG && (hole == NULL || !hole->checked) &&
 	    !utf8_valid((const char *)p + 1 + used, n))
 		return -1;
 	keylen = strlen(key);

@@ -1294,7 +1294,13 @@ expect_value(objd_client *c, const char *key, const Objd__Value *want)
  */
 START_TEST(test_large_values_as_they_arrive)
 {
-	enum { TEXT = 100 * 1024, BLOB = 1024 * 1024 };
+	/* The text's characters of 1, 2 and 4 bytes, cut by the reads. */
+	static const char chars[] = "ab\xc3\xa9\xf0\x9f\x98\x80xyz";
+	enum {
+		CHARS = sizeof(chars) - 1,
+		TEXT = CHARS * 9310,
+		BLOB = 1024 * 1024
+	};
 	char *text = malloc(TEXT + 1), *bad = malloc(TEXT + 1);
 	uint8_t *blob = malloc(BLOB), *buf = NULL, *p;
 	size_t len = 0;
@@ -1308,8 +1314,8 @@ START_TEST(test_large_values_as_they_arrive)
 	const char *out;
 
 	ck_assert(text != NULL && bad != NULL && blob != NULL);
-	for (size_t i = 0; i < TEXT; i++)
-		text[i] = (char)('a' + i % 26);
+	for (size_t i = 0; i < TEXT; i += CHARS)
+		memcpy(text + i, chars, CHARS);
 	text[TEXT] = '\0';
 	memcpy(bad, text, TEXT + 1);
 	bad[TEXT / 2] = (char)0xff;

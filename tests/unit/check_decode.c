@@ -282,7 +282,7 @@ END_TEST
  * frees otherwise. */
 static Objd__Request *
 decode_with_hole(const uint8_t *body, size_t len, size_t have, uint8_t *copy,
-    struct request_hole *hole)
+    bool checked, struct request_hole *hole)
 {
 	size_t at, vallen, keylen;
 	const char *key;
@@ -295,6 +295,7 @@ decode_with_hole(const uint8_t *body, size_t len, size_t have, uint8_t *copy,
 	ck_assert_uint_le((size_t)((const uint8_t *)key - body) + keylen, have);
 	hole->e = request_hole_entry(key, keylen, vallen);
 	hole->len = vallen;
+	hole->checked = checked;
 	hole->taken = false;
 	memcpy(copy, body, len);
 	hole->at = copy + at;
@@ -331,7 +332,9 @@ holes_decode_whole(const Objd__Request *req)
 	for (size_t have = 0; have <= len; have++) {
 		struct arena_mark mark = arena_mark(&arena);
 
-		got = decode_with_hole(body, len, have, copy, &hole);
+		/* A string checked as it arrived, or not. */
+		got = decode_with_hole(body, len, have, copy, have % 2 == 1,
+		    &hole);
 		if (got == NULL) {
 			/* A longer beginning shows it too. */
 			ck_assert_uint_eq(n, 0);
@@ -458,7 +461,7 @@ START_TEST(test_holes)
 		}
 		hole.e = NULL;
 		ck_assert_ptr_null(
-		    decode_with_hole(body, len, len / 2, copy, &hole));
+		    decode_with_hole(body, len, len / 2, copy, false, &hole));
 		ck_assert_ptr_nonnull(hole.e);
 		ck_assert(!hole.taken);
 		arena_release(&arena, mark);
