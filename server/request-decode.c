@@ -268,7 +268,7 @@ take_big_value(struct decoder *d, const char *key, struct cursor value,
     Objd__Value *v)
 {
 	size_t vallen = (size_t)(value.end - value.p), keylen, used;
-	struct request_hole *hole = d->hole;
+	struct request_hole *hole;
 	const uint8_t *p = value.p;
 	struct store_entry *e;
 	struct big_value *b;
@@ -276,17 +276,19 @@ take_big_value(struct decoder *d, const char *key, struct cursor value,
 	uint64_t n;
 	int got;
 
+	/* Small values first, without a look at the hole: the hole is
+	 * large, and a request decoded without taking it is decoded again
+	 * from its bytes (conn.c), whatever was read in its place. */
+	if (vallen < DECODE_ENTRY_MIN || vallen >= UINT32_MAX)
+		return 0;
 	/* The hole's bytes are in its entry only: the request holds none
 	 * of them, so a value there that is not taken fails. */
-	if (hole != NULL && value.p != hole->at)
+	hole = d->hole;
+	if (hole != NULL && (value.p != hole->at || vallen != hole->len))
 		hole = NULL;
-	if (hole != NULL) {
-		if (vallen != hole->len)
-			return -1;
+	if (hole != NULL)
 		p = (const uint8_t *)hole->e->data + hole->e->keylen + 1;
-	}
-	if (vallen < DECODE_ENTRY_MIN || vallen >= UINT32_MAX ||
-	    (*p != PBW_VALUE_STRING_TAG && *p != PBW_VALUE_BYTES_TAG))
+	if (*p != PBW_VALUE_STRING_TAG && *p != PBW_VALUE_BYTES_TAG)
 		return hole != NULL ? -1 : 0;
 	got = varint_decode(p + 1,
 	    vallen - 1 < PB_LEN_BYTES_MAX ? vallen - 1 : PB_LEN_BYTES_MAX, &n);
