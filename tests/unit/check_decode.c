@@ -316,8 +316,8 @@ decode_with_hole(const uint8_t *body, size_t len, size_t have, uint8_t *copy,
 	return req;
 }
 
-/* req's body decoded with a hole, opened at every length of its
- * beginning that shows one, comes out as the body whole; returns how
+/* req's body decoded with a hole, opened at the lengths of its
+ * beginning that show one, comes out as the body whole; returns how
  * many lengths did. */
 static size_t
 holes_decode_whole(const Objd__Request *req)
@@ -329,7 +329,11 @@ holes_decode_whole(const Objd__Request *req)
 	Objd__Request *got;
 
 	ck_assert(copy != NULL && packed != NULL);
-	for (size_t have = 0; have <= len; have++) {
+	/* Every length up to the value and a little into it, where the
+	 * beginning is cut inside a field; beyond, only how much of the
+	 * value is here changes, and a few lengths do. */
+	for (size_t have = 0; have <= len;
+	     have += have < 128 || len - have < 8 ? 1 : 997) {
 		struct arena_mark mark = arena_mark(&arena);
 
 		/* A string checked as it arrived, or not. */
