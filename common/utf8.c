@@ -116,3 +116,22 @@ utf8_valid(const char *str, size_t len)
 	}
 	return true;
 }
+
+size_t
+utf8_whole(const char *str, size_t len)
+{
+	const uint8_t *s = (const uint8_t *)str;
+	size_t need;
+
+	/* Back over the continuation bytes at the end, to the byte that
+	 * began their character. */
+	for (size_t k = 1; k <= len && k <= 4; k++) {
+		uint8_t c = s[len - k];
+
+		if ((c & 0xc0) == 0x80)
+			continue;
+		need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+		return need > k ? len - k : len;
+	}
+	return len;
+}

@@ -38,6 +38,7 @@
 #include "objd.h"
 #include "pbcheck.h"
 #include "pbwire.h"
+#include "utf8.h"
 #include "xmalloc.h"
 
 #include <event2/buffer.h>
@@ -59,6 +60,13 @@
  * up to this much at a wake-up, and room for no more is made ahead of
  * the bytes: a frame's header alone must not reserve frame_max. */
 #define CONN_READ_DIRECT_MAX (1024 * 1024)
+/* A frame at least this large whose beginning shows a set of one large
+ * value (request_hole_find) has the value read straight into the entry
+ * the set makes of it, as redis reads a large bulk argument into its
+ * own string: copied from the input into the entry, it cost as much
+ * again as the socket's own copy. Below this, the value is mostly here
+ * after the first read already. */
+#define CONN_HOLE_MIN (32 * 1024)
 /* Clients whose keys are fetched together, at most. */
 #define CONN_PREFETCH_MAX 64
 /* A client's input buffer starts this small; once it is emptied, it is
@@ -93,6 +101,15 @@ struct conn {
 	 * buffer, kept while small, so that a read allocates nothing. */
 	uint8_t *in;
 	size_t in_off, in_len, in_cap;
+	/* The value of the frame at in_off read into its entry instead
+	 * (conn_hole_open): input bytes [hole_at, hole_at + hole_len) from
+	 * in_off are in hole, and in holds room for them only. */
+	struct store_entry *hole;
+	size_t hole_at, hole_len;
+	/* A string's hole: its bytes up to hole_checked are valid UTF-8,
+	 * unless hole_bad (conn_hole_check). */
+	bool hole_text, hole_bad;
+	size_t hole_checked;
 	struct evbuffer *out;
 	/* Answers wait here while they fit, so that an answer allocates
 	 * nothing (out takes a chunk for each). Holds bytes only while out
@@ -411,6 +428,7 @@ conn_free_io(struct conn *c)
 	if (c->write_timer != NULL)
 		event_free(c->write_timer);
 	free(c->in);
+	free(c->hole);
 	if (c->out != NULL)
 		evbuffer_free(c->out);
 	close(c->fd);
@@ -805,6 +823,117 @@ conn_input_drain(struct conn *c, size_t n)
 	}
 }
 
+/* Where the bytes of c's hole go. */
+static uint8_t *
+conn_hole_bytes(const struct conn *c)
+{
+	return (uint8_t *)c->hole->data + c->hole->keylen + 1;
+}
+
+/* Checks the UTF-8 of a string hole's first got bytes, those not checked
+ * yet up to the last whole character: each piece just after the socket
+ * copied it, while it is in the cache, where the decoder would check
+ * the whole value once it is here, from memory. */
+static void
+conn_hole_check(struct conn *c, size_t got)
+{
+	const char *p = (const char *)conn_hole_bytes(c) + c->hole_checked;
+	size_t n;
+
+	if (!c->hole_text || c->hole_bad || got <= c->hole_checked)
+		return;
+	n = got - c->hole_checked;
+	if (got < c->hole_len)
+		n = utf8_whole(p, n);
+	if (utf8_valid(p, n))
+		c->hole_checked += n;
+	else
+		c->hole_bad = true;
+}
+
+/* The frame of header_len + body_len bytes at the front of c's input is
+ * still arriving: if it is a set of one large value, that value's bytes
+ * go into its entry from now on, those here copied once. The whole frame
+ * gets room in the input, which the value's bytes never touch: a frame
+ * whose beginning is here may reserve what it says it needs, as redis
+ * reserves a large bulk argument's whole length. */
+static void
+conn_hole_open(struct conn *c, size_t header_len, size_t body_len)
+{
+	size_t have = conn_input_len(c), at, len, keylen, here;
+	const char *key;
+	uint64_t n;
+	int used;
+
+	if (!request_hole_find(c->in + c->in_off + header_len,
+	        have - header_len, body_len, &at, &len, &key, &keylen) ||
+	    have >= header_len + at + len)
+		return;
+	/* Out of memory: the frame is read as any other, and fails there. */
+	if (!conn_input_reserve(c, header_len + body_len - have))
+		return;
+	/* The input may have moved. */
+	if (!request_hole_find(c->in + c->in_off + header_len,
+	        have - header_len, body_len, &at, &len, &key, &keylen))
+		return;
+	c->hole = request_hole_entry(key, keylen, len);
+	c->hole_at = header_len + at;
+	c->hole_len = len;
+	here = have - c->hole_at;
+	memcpy(conn_hole_bytes(c), c->in + c->in_off + c->hole_at, here);
+	/* The string's bytes begin after its tag and length. */
+	c->hole_text = conn_hole_bytes(c)[0] == PBW_VALUE_STRING_TAG;
+	c->hole_bad = false;
+	used = varint_decode(conn_hole_bytes(c) + 1,
+	    len - 1 < PB_LEN_BYTES_MAX ? len - 1 : PB_LEN_BYTES_MAX, &n);
+	c->hole_checked = 1 + (size_t)used;
+	conn_hole_check(c, here);
+}
+
+/* Puts the bytes of c's hole back into the input, where a frame that is
+ * not decoded with its hole needs them, and drops the hole. */
+static void
+conn_hole_fill(struct conn *c)
+{
+	memcpy(c->in + c->in_off + c->hole_at, conn_hole_bytes(c), c->hole_len);
+	free(c->hole);
+	c->hole = NULL;
+}
+
+/* Decodes the frame body of c, which has a hole, into conn_arena
+ * above mark: with the hole if it decodes so (hole->taken; the
+ * request's arena owns the entry then), or else from its bytes, put
+ * back. Out of line, so that other frames' path stays as it was. */
+static __attribute__((noinline)) Objd__Request *
+conn_decode_hole(struct conn *c, const uint8_t *body, size_t body_len,
+    struct arena_mark mark, struct request_hole *hole)
+{
+	Objd__Request *req;
+
+	*hole = (struct request_hole){ c->in + c->in_off + c->hole_at,
+		c->hole_len, c->hole,
+		c->hole_text && !c->hole_bad && c->hole_checked == c->hole_len,
+		false };
+	req = request_decode_hole(&conn_arena, body, body_len, hole);
+	if (req != NULL && hole->taken) {
+		c->hole = NULL;
+		return req;
+	}
+	arena_release(&conn_arena, mark);
+	conn_hole_fill(c);
+	return request_decode(&conn_arena, body, body_len);
+}
+
+/* A frame decoded with its hole waits: it will be decoded again, from
+ * its bytes, and the entry goes with the request. */
+static void
+conn_frame_unhole(const struct request_hole *hole)
+{
+	if (hole != NULL)
+		memcpy((uint8_t *)hole->at, STORE_ENTRY_VALUE(hole->e),
+		    hole->len);
+}
+
 /* Runs the idle timeout while the client owes the rest of a frame, and
  * only then: a client idle between frames may stay. Each read restarts
  * it (the read timeout). */
@@ -878,13 +1007,19 @@ conn_frame(struct conn *c, size_t header_len, size_t body_len)
 	const uint8_t *body = c->in + c->in_off + header_len;
 	Objd__Request *req;
 	struct arena_mark mark;
+	struct request_hole hole;
+	bool holed = false;
 	char why[256];
 
 	if (conn_arena.base == NULL)
 		arena_init(&conn_arena, CONN_ARENA_SIZE);
 	/* Handling may resume other clients, whose requests stack above. */
 	mark = arena_mark(&conn_arena);
-	req = request_decode(&conn_arena, body, body_len);
+	if (__builtin_expect(c->hole != NULL, 0)) {
+		req = conn_decode_hole(c, body, body_len, mark, &hole);
+		holed = hole.taken;
+	} else
+		req = request_decode(&conn_arena, body, body_len);
 	if (req == NULL) {
 		/* Not in the common form: protobuf-c decodes it, or says
 		 * why not. */
@@ -907,11 +1042,13 @@ conn_frame(struct conn *c, size_t header_len, size_t body_len)
 		return true;
 	}
 	if (reload_holds(c, req)) {
+		conn_frame_unhole(holed ? &hole : NULL);
 		arena_release(&conn_arena, mark);
 		c->held = true;
 		return false;
 	}
 	if (c->pending > 0 && !request_joins_batch(c, req)) {
+		conn_frame_unhole(holed ? &hole : NULL);
 		arena_release(&conn_arena, mark);
 		return false;
 	}
@@ -973,6 +1110,8 @@ conn_process(struct conn *c)
 		if (have < header_len + body_len) {
 			if (c->eof)
 				break;
+			if (c->hole == NULL && body_len >= CONN_HOLE_MIN)
+				conn_hole_open(c, header_len, body_len);
 			/* Wake up only once the whole frame is here. */
 			c->read_want = header_len + body_len;
 			conn_watch_idle(c);
@@ -1044,7 +1183,8 @@ conn_read_cb(evutil_socket_t fd, short events, void *arg)
 	struct conn *c = arg;
 	uint8_t buf[CONN_READ_SIZE];
 	size_t have = conn_input_len(c), want;
-	bool direct;
+	uint8_t *to;
+	bool direct, into_hole;
 	ssize_t n;
 
 	/* Into the stack first: reading into each client's own buffer
@@ -1054,15 +1194,26 @@ conn_read_cb(evutil_socket_t fd, short events, void *arg)
 	 * once: through the stack it cost a copy more, a realloc at each
 	 * doubling, and a wake-up each CONN_READ_SIZE. */
 	want = c->read_want > have ? c->read_want - have : 0;
+	/* A hole's bytes go into its entry; the input has their room
+	 * already (conn_hole_open). */
+	into_hole = c->hole != NULL && have >= c->hole_at &&
+	    have - c->hole_at < c->hole_len;
+	if (into_hole)
+		want = c->hole_len - (have - c->hole_at);
 	if (want > CONN_READ_DIRECT_MAX)
 		want = CONN_READ_DIRECT_MAX;
-	direct = want >= CONN_READ_SIZE;
-	if (direct && !conn_input_reserve(c, want)) {
-		conn_reject(c, 0, "out of memory reading the request");
-		return;
-	}
-	n = direct ? read(fd, c->in + c->in_len, want)
-	           : read(fd, buf, sizeof(buf));
+	direct = want >= CONN_READ_SIZE || into_hole;
+	if (into_hole)
+		to = conn_hole_bytes(c) + (have - c->hole_at);
+	else if (direct) {
+		if (!conn_input_reserve(c, want)) {
+			conn_reject(c, 0, "out of memory reading the request");
+			return;
+		}
+		to = c->in + c->in_len;
+	} else
+		to = buf;
+	n = read(fd, to, direct ? want : sizeof(buf));
 	if (n == -1) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return;
@@ -1080,7 +1231,10 @@ conn_read_cb(evutil_socket_t fd, short events, void *arg)
 		conn_process(c);
 		return;
 	}
-	if (direct)
+	if (into_hole) {
+		c->in_len += (size_t)n;
+		conn_hole_check(c, have + (size_t)n - c->hole_at);
+	} else if (direct)
 		c->in_len += (size_t)n;
 	else if (!conn_input_add(c, buf, (size_t)n)) {
 		conn_reject(c, 0, "out of memory reading the request");

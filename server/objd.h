@@ -337,6 +337,31 @@ struct store_entry *request_take_entry(const Objd__Value *v, const char *key,
 /* How many such entries there are, not taken: while none, a set need
  * not ask. */
 extern size_t request_entries_untaken;
+/* A large value of a request still arriving, read by conn.c straight
+ * into the entry a set makes of it, not into the request: len bytes
+ * at `at` in the request are missing there, and are e's value.
+ * request_decode_hole takes e for that value as request_decode takes
+ * the entries it makes, and sets taken if it decoded the request so;
+ * otherwise e stays the caller's, and the request must not be decoded
+ * again without its bytes. */
+struct request_hole {
+	const uint8_t *at;
+	size_t len;
+	struct store_entry *e;
+	bool checked; /* a string whose UTF-8 was checked as it arrived */
+	bool taken;
+};
+Objd__Request *request_decode_hole(struct arena *a, const uint8_t *body,
+    size_t len, struct request_hole *hole);
+/* Whether the first have bytes of a request of len bytes begin a set,
+ * batch or stage whose first entry's value could be a hole: its offset
+ * in the request at, its length vallen, its key. */
+bool request_hole_find(const uint8_t *body, size_t have, size_t len, size_t *at,
+    size_t *vallen, const char **key, size_t *keylen);
+/* The entry for a hole of vallen bytes, its value still to be read, at
+ * STORE_ENTRY_VALUE(e), which has room for a byte more. */
+struct store_entry *request_hole_entry(const char *key, size_t keylen,
+    size_t vallen);
 
 /* forkhide.c: hides the whole pages inside the block [p, p + len), at
  * least 32 KiB of them, from every child forked until forkhide_show:

@@ -69,6 +69,8 @@ take_tag(struct cursor *c, uint8_t tag)
 struct decoder {
 	struct arena *a;
 	char *strings, *strings_end;
+	/* A large value read into its entry already (conn.c), or NULL. */
+	struct request_hole *hole;
 };
 
 /* n bytes of the strings' block. */
@@ -266,6 +268,7 @@ take_big_value(struct decoder *d, const char *key, struct cursor value,
     Objd__Value *v)
 {
 	size_t vallen = (size_t)(value.end - value.p), keylen, used;
+	struct request_hole *hole;
 	const uint8_t *p = value.p;
 	struct store_entry *e;
 	struct big_value *b;
@@ -273,34 +276,54 @@ take_big_value(struct decoder *d, const char *key, struct cursor value,
 	uint64_t n;
 	int got;
 
-	if (vallen < DECODE_ENTRY_MIN || vallen >= UINT32_MAX ||
-	    (*p != PBW_VALUE_STRING_TAG && *p != PBW_VALUE_BYTES_TAG))
+	/* Small values first, without a look at the hole: the hole is
+	 * large, and a request decoded without taking it is decoded again
+	 * from its bytes (conn.c), whatever was read in its place. */
+	if (vallen < DECODE_ENTRY_MIN || vallen >= UINT32_MAX)
 		return 0;
+	/* The hole's bytes are in its entry only: the request holds none
+	 * of them, so a value there that is not taken fails. */
+	hole = d->hole;
+	if (hole != NULL && (value.p != hole->at || vallen != hole->len))
+		hole = NULL;
+	if (hole != NULL)
+		p = (const uint8_t *)hole->e->data + hole->e->keylen + 1;
+	if (*p != PBW_VALUE_STRING_TAG && *p != PBW_VALUE_BYTES_TAG)
+		return hole != NULL ? -1 : 0;
 	got = varint_decode(p + 1,
 	    vallen - 1 < PB_LEN_BYTES_MAX ? vallen - 1 : PB_LEN_BYTES_MAX, &n);
 	if (got <= 0)
-		return 0;
+		return hole != NULL ? -1 : 0;
 	used = (size_t)got;
 	/* One field, its length in the fewest bytes: as value_pack_to
 	 * writes it, or the entry would not hold what a copy would. */
 	if (used != varint_size(n) || n != vallen - 1 - used)
-		return 0;
-	if (*p == PBW_VALUE_STRING_TAG &&
+		return hole != NULL ? -1 : 0;
+	if (*p == PBW_VALUE_STRING_TAG && (hole == NULL || !hole->checked) &&
 	    !utf8_valid((const char *)p + 1 + used, n))
 		return -1;
 	keylen = strlen(key);
-	/* A byte more than the value, for the string's NUL. */
-	e = store_entry_alloc(key, keylen, vallen + 1, 0);
-	e->vallen = (uint32_t)vallen;
+	if (hole != NULL) {
+		e = hole->e;
+		if (e->keylen != keylen || memcmp(e->data, key, keylen) != 0)
+			return -1;
+	} else {
+		/* A byte more than the value, for the string's NUL. */
+		e = store_entry_alloc(key, keylen, vallen + 1, 0);
+		e->vallen = (uint32_t)vallen;
+		memcpy((uint8_t *)e->data + keylen + 1, p, vallen);
+	}
 	payload = (uint8_t *)e->data + keylen + 1;
-	memcpy(payload, p, vallen);
 	payload[vallen] = '\0';
 	payload += 1 + used;
 	if ((b = arena_alloc(d->a, sizeof(*b))) == NULL ||
 	    !arena_on_release(d->a, big_value_drop, b)) {
-		free(e);
+		if (hole == NULL)
+			free(e);
 		return -1;
 	}
+	if (hole != NULL)
+		hole->taken = true;
 	b->v = v;
 	b->e = e;
 	b->next = big_values;
@@ -467,11 +490,12 @@ take_batch(struct decoder *d, struct cursor c)
 	return b;
 }
 
-Objd__Request *
-request_decode(struct arena *a, const uint8_t *body, size_t len)
+static Objd__Request *
+decode(struct arena *a, const uint8_t *body, size_t len,
+    struct request_hole *hole)
 {
 	struct cursor c = { body, body + len }, op;
-	struct decoder d = { a, NULL, NULL };
+	struct decoder d = { a, NULL, NULL, hole };
 	Objd__Request *req;
 	uint64_t id = 0;
 	size_t oplen;
@@ -530,4 +554,126 @@ request_decode(struct arena *a, const uint8_t *body, size_t len)
 		req->stage = take_batch(&d, op);
 		return req->stage != NULL ? req : NULL;
 	}
+}
+
+Objd__Request *
+request_decode(struct arena *a, const uint8_t *body, size_t len)
+{
+	return decode(a, body, len, NULL);
+}
+
+Objd__Request *
+request_decode_hole(struct arena *a, const uint8_t *body, size_t len,
+    struct request_hole *hole)
+{
+	Objd__Request *req = decode(a, body, len, hole);
+
+	/* Taken for a request that then failed: it stays the caller's,
+	 * which puts its bytes back for protobuf-c. */
+	if (req == NULL && hole->taken) {
+		for (struct big_value *b = big_values; b != NULL; b = b->next)
+			if (b->e == hole->e) {
+				b->e = NULL;
+				request_entries_untaken--;
+				break;
+			}
+		hole->taken = false;
+	}
+	return req;
+}
+
+/* The field tag at *p, within the have bytes up to have_end, and its
+ * length, which must end within end: *p moves past the length, *sub_end
+ * to where the field ends, though its bytes may be still to come. */
+static bool
+hole_enter(const uint8_t **p, const uint8_t *have_end, const uint8_t *end,
+    uint8_t tag, const uint8_t **sub_end)
+{
+	size_t avail;
+	uint64_t n;
+	int used;
+
+	if (*p >= have_end || **p != tag)
+		return false;
+	(*p)++;
+	avail = (size_t)(have_end - *p);
+	used = varint_decode(*p,
+	    avail < PB_LEN_BYTES_MAX ? avail : PB_LEN_BYTES_MAX, &n);
+	if (used <= 0 || n > (size_t)(end - *p) - (size_t)used)
+		return false;
+	*p += used;
+	*sub_end = *p + n;
+	return true;
+}
+
+bool
+request_hole_find(const uint8_t *body, size_t have, size_t len, size_t *at,
+    size_t *vallen, const char **key, size_t *keylen)
+{
+	const uint8_t *p = body, *have_end = body + (have < len ? have : len);
+	const uint8_t *end = body + len, *op_end, *sub_end, *entry_end;
+	const uint8_t *key_end, *value_end;
+	uint64_t n;
+	size_t avail, vlen;
+	int used;
+	uint8_t tag;
+
+	if (p < have_end && *p == PBW_REQUEST_ID_TAG) {
+		p++;
+		used = varint_decode(p, (size_t)(have_end - p), &n);
+		if (used <= 0)
+			return false;
+		p += used;
+	}
+	if (p >= have_end)
+		return false;
+	tag = *p;
+	if (tag != PBW_REQUEST_SET_TAG && tag != PBW_REQUEST_BATCH_TAG &&
+	    tag != PBW_REQUEST_STAGE_TAG)
+		return false;
+	if (!hole_enter(&p, have_end, end, tag, &op_end) || op_end != end)
+		return false;
+	if (tag == PBW_REQUEST_SET_TAG) {
+		if (!hole_enter(&p, have_end, op_end, PBW_SET_ENTRIES_TAG,
+		        &entry_end))
+			return false;
+	} else if (!hole_enter(&p, have_end, op_end, PBW_BATCH_OPERATIONS_TAG,
+	               &sub_end) ||
+	    !hole_enter(&p, have_end, sub_end, PBW_OPERATION_SET_TAG,
+	        &entry_end))
+		return false;
+	if (!hole_enter(&p, have_end, entry_end, PBW_ENTRY_KEY_TAG, &key_end) ||
+	    key_end > have_end)
+		return false;
+	*key = (const char *)p;
+	*keylen = (size_t)(key_end - p);
+	p = key_end;
+	if (!hole_enter(&p, have_end, entry_end, PBW_ENTRY_VALUE_TAG,
+	        &value_end))
+		return false;
+	/* The value as take_big_value takes it: one string or bytes field,
+	 * its length in the fewest bytes, here already. */
+	vlen = (size_t)(value_end - p);
+	if (vlen < DECODE_ENTRY_MIN || vlen >= UINT32_MAX || have_end - p < 1 ||
+	    (*p != PBW_VALUE_STRING_TAG && *p != PBW_VALUE_BYTES_TAG))
+		return false;
+	avail = (size_t)(have_end - p) - 1;
+	used = varint_decode(p + 1,
+	    avail < PB_LEN_BYTES_MAX ? avail : PB_LEN_BYTES_MAX, &n);
+	if (used <= 0 || (size_t)used != varint_size(n) ||
+	    n != vlen - 1 - (size_t)used)
+		return false;
+	*at = (size_t)(p - body);
+	*vallen = vlen;
+	return true;
+}
+
+struct store_entry *
+request_hole_entry(const char *key, size_t keylen, size_t vallen)
+{
+	/* A byte more than the value, for the string's NUL. */
+	struct store_entry *e = store_entry_alloc(key, keylen, vallen + 1, 0);
+
+	e->vallen = (uint32_t)vallen;
+	return e;
 }

@@ -1233,6 +1233,205 @@ START_TEST(test_input_across_reads)
 }
 END_TEST
 
+/* Sends buf in pieces: its first `bytewise` bytes one at a time, the
+ * rest in pieces of growing sizes, each after a pause, so that objd
+ * reads a frame's beginning cut at each byte and its value in many
+ * reads. */
+static void
+send_in_pieces(int fd, const uint8_t *buf, size_t len, size_t bytewise)
+{
+	static const size_t sizes[] = { 1000, 4093, 65536, 7, 300000 };
+	size_t off = 0, i = 0, n;
+
+	while (off < len) {
+		n = off < bytewise ? 1 : sizes[i++ % 5];
+		if (n > len - off)
+			n = len - off;
+		ck_assert(e2e_raw_send(fd, buf + off, n));
+		off += n;
+		usleep(200);
+	}
+}
+
+/* The next answer on r, which must be status; freed. */
+static void
+expect_status(struct raw *r, Objd__Status status)
+{
+	Objd__Response *resp;
+	enum raw_outcome o = raw_next(r, E2E_DEADLINE, &resp);
+
+	ck_assert_msg(o == RAW_ANSWER, "%s", e2e_raw_outcome_str(o));
+	ck_assert_msg(resp->status == status, "status %d (%s), not %d",
+	    resp->status, resp->error, status);
+	objd__response__free_unpacked(resp, NULL);
+}
+
+/* The value of key, which must be want. */
+static void
+expect_value(objd_client *c, const char *key, const Objd__Value *want)
+{
+	Objd__Value *v = NULL;
+
+	ck_assert_int_eq(objd_get(c, key, &v), OBJD__STATUS__OK);
+	ck_assert_int_eq(v->kind_case, want->kind_case);
+	if (want->kind_case == OBJD__VALUE__KIND_STRING_VALUE)
+		ck_assert_str_eq(v->string_value, want->string_value);
+	else {
+		ck_assert_uint_eq(v->bytes_value.len, want->bytes_value.len);
+		ck_assert(memcmp(v->bytes_value.data, want->bytes_value.data,
+		              want->bytes_value.len) == 0);
+	}
+	objd_value_free(v);
+}
+
+/*
+ * A large value is read into its store entry as it arrives (conn.c's
+ * hole): whichever byte of the frame's beginning a read ends at, in as
+ * many reads as it comes, with frames pipelined behind it, from raw
+ * clients, libobjd and objctl. A large frame that turns out malformed,
+ * in its value's UTF-8 or after the value, is answered INVALID and
+ * closes its client only.
+ */
+START_TEST(test_large_values_as_they_arrive)
+{
+	/* The text's characters of 1, 2 and 4 bytes, cut by the reads. */
+	static const char chars[] = "ab\xc3\xa9\xf0\x9f\x98\x80xyz";
+	enum {
+		CHARS = sizeof(chars) - 1,
+		TEXT = CHARS * 9310,
+		BLOB = 1024 * 1024
+	};
+	char *text = malloc(TEXT + 1), *bad = malloc(TEXT + 1);
+	uint8_t *blob = malloc(BLOB), *buf = NULL, *p;
+	size_t len = 0;
+	Objd__Value *vt, *vb, *vbad, *small = value_new_int(7);
+	Objd__Request *req;
+	Objd__Response *resp;
+	struct reqbuf b;
+	struct raw r, other;
+	objd_client *c;
+	const char *keys[] = { "lib0", "lib1", "lib2" };
+	const char *out;
+
+	ck_assert(text != NULL && bad != NULL && blob != NULL);
+	for (size_t i = 0; i < TEXT; i += CHARS)
+		memcpy(text + i, chars, CHARS);
+	text[TEXT] = '\0';
+	memcpy(bad, text, TEXT + 1);
+	bad[TEXT / 2] = (char)0xff;
+	for (size_t i = 0; i < BLOB; i++)
+		blob[i] = (uint8_t)(i * 31 + i / 4096);
+	vt = value_new_string(text, TEXT);
+	vb = value_new_bytes(blob, BLOB);
+	vbad = value_new_string(bad, TEXT);
+	start_fast();
+	c = e2e_client(s);
+
+	/* Large sets, each followed by two frames, sent in pieces. */
+	frame_append(&buf, &len, req_set(&b, 1, "text", vt));
+	frame_append(&buf, &len, req_set(&b, 2, "after", small));
+	frame_append(&buf, &len, req_get(&b, 3, "text"));
+	frame_append(&buf, &len, req_set(&b, 4, "blob", vb));
+	frame_append(&buf, &len, req_get(&b, 5, "after"));
+	frame_append(&buf, &len, req_set(&b, 6, "after", vt));
+	raw_open(&r);
+	send_in_pieces(r.fd, buf, len, 64);
+	for (int i = 0; i < 6; i++)
+		expect_status(&r, OBJD__STATUS__OK);
+	expect_value(c, "text", vt);
+	expect_value(c, "blob", vb);
+	expect_value(c, "after", vt);
+	/* The same in pieces of growing sizes only, then at once. */
+	send_in_pieces(r.fd, buf, len, 0);
+	ck_assert(e2e_raw_send(r.fd, buf, len));
+	for (int i = 0; i < 12; i++)
+		expect_status(&r, OBJD__STATUS__OK);
+	raw_close(&r);
+
+	/* UTF-8 that fails midway: INVALID, that client closed, another
+	 * served meanwhile. */
+	raw_open(&other);
+	raw_open(&r);
+	len = 0;
+	frame_append(&buf, &len, req_set(&b, 7, "bad", vbad));
+	frame_append(&buf, &len, req_set(&b, 8, "after", small));
+	send_in_pieces(r.fd, buf, len, 32);
+	expect_status(&r, OBJD__STATUS__INVALID);
+	ck_assert(raw_next(&r, E2E_DEADLINE, &resp) == RAW_CLOSED);
+	raw_close(&r);
+	len = 0;
+	frame_append(&buf, &len, req_get(&b, 9, "after"));
+	ck_assert(e2e_raw_send(other.fd, buf, len));
+	ck_assert(raw_next(&other, E2E_DEADLINE, &resp) == RAW_ANSWER);
+	ck_assert_int_eq(resp->status, OBJD__STATUS__OK);
+	ck_assert_int_eq(resp->entries[0]->value->kind_case,
+	    OBJD__VALUE__KIND_STRING_VALUE);
+	objd__response__free_unpacked(resp, NULL);
+
+	/* Malformed after the value: a second entry whose value field has a
+	 * wire type none has. */
+	raw_open(&r);
+	len = 0;
+	req = req_set(&b, 10, "text", vt);
+	{
+		Objd__Entry second = OBJD__ENTRY__INIT;
+		Objd__Entry *two[] = { &b.entry, &second };
+
+		second.key = "zzzzz";
+		second.value = small;
+		b.set.entries = two;
+		b.set.n_entries = 2;
+		frame_append(&buf, &len, req);
+	}
+	p = memmem(buf, len, "zzzzz", 5);
+	ck_assert_ptr_nonnull(p);
+	p[5] = 0xff;
+	send_in_pieces(r.fd, buf, len, 40);
+	expect_status(&r, OBJD__STATUS__INVALID);
+	ck_assert(raw_next(&r, E2E_DEADLINE, &resp) == RAW_CLOSED);
+	raw_close(&r);
+	raw_close(&other);
+
+	/* libobjd, pipelined: three large sets, then their answers. */
+	for (int i = 0; i < 3; i++) {
+		Objd__Value *v = i == 1 ? vb : vt;
+
+		req = req_set(&b, 0, keys[i], v);
+		ck_assert_int_eq(objd_send(c, req), OBJD__STATUS__OK);
+	}
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(objd_receive(c, &resp), OBJD__STATUS__OK);
+		ck_assert_int_eq(resp->status, OBJD__STATUS__OK);
+		objd_response_free(resp);
+	}
+	expect_value(c, "lib0", vt);
+	expect_value(c, "lib1", vb);
+	expect_value(c, "lib2", vt);
+
+	/* objctl: a value from its input, and two in one set. */
+	e2e_objctl_expect(s, __FILE__, __LINE__, 0, text,
+	    E2E_ARGV("set", "-x", "ctl"));
+	expect_value(c, "ctl", vt);
+	CTL_OK(s, "set", "--string", "ctl1", text, "ctl2", text);
+	expect_value(c, "ctl1", vt);
+	expect_value(c, "ctl2", vt);
+	out = CTL_OK(s, "get", "ctl2");
+	ck_assert_uint_eq(strlen(out), TEXT + 1);
+	ck_assert(strncmp(out, text, TEXT) == 0);
+
+	objd_close(c);
+	free(buf);
+	value_free(vt);
+	value_free(vb);
+	value_free(vbad);
+	value_free(small);
+	free(text);
+	free(bad);
+	free(blob);
+	e2e_stop(s);
+}
+END_TEST
+
 /*
  * Watch.
  */
@@ -2298,6 +2497,7 @@ protocol_suite(void)
 	tcase_add_test(tc, test_batch_index_reused);
 	tcase_add_test(tc, test_own_append_before_reload);
 	tcase_add_test(tc, test_input_across_reads);
+	tcase_add_test(tc, test_large_values_as_they_arrive);
 
 	tc = e2e_tcase(suite, "watch", 180);
 	tcase_add_test(tc, test_watch_burst);

@@ -273,6 +273,216 @@ START_TEST(test_large_values_into_entries)
 }
 END_TEST
 
+/* What conn.c does with a hole, for a request body of len bytes whose
+ * first have bytes have arrived: if they show one (request_hole_find),
+ * the value's bytes go into its entry, those in the request are
+ * overwritten (the input never holds them), and the request is decoded
+ * with the hole. Returns the decoded request, NULL if have showed no
+ * hole; *taken says whether the decoder took the entry, which the caller
+ * frees otherwise. */
+static Objd__Request *
+decode_with_hole(const uint8_t *body, size_t len, size_t have, uint8_t *copy,
+    bool checked, struct request_hole *hole)
+{
+	size_t at, vallen, keylen;
+	const char *key;
+	Objd__Request *req;
+
+	if (!request_hole_find(body, have, len, &at, &vallen, &key, &keylen))
+		return NULL;
+	ck_assert_uint_le(at + vallen, len);
+	ck_assert_uint_gt(have, at);
+	ck_assert_uint_le((size_t)((const uint8_t *)key - body) + keylen, have);
+	hole->e = request_hole_entry(key, keylen, vallen);
+	hole->len = vallen;
+	hole->checked = checked;
+	hole->taken = false;
+	memcpy(copy, body, len);
+	hole->at = copy + at;
+	/* The bytes here copied once, the rest read in pieces. */
+	for (size_t off = 0; off < vallen;) {
+		size_t n = off < (have > at ? have - at : 0) ? have - at - off
+		                                             : 1 + off % 4093;
+
+		if (n > vallen - off)
+			n = vallen - off;
+		memcpy((uint8_t *)STORE_ENTRY_VALUE(hole->e) + off,
+		    body + at + off, n);
+		off += n;
+	}
+	memset(copy + at, 0xa5, vallen);
+	req = request_decode_hole(&arena, copy, len, hole);
+	ck_assert(req != NULL ? hole->taken : !hole->taken);
+	return req;
+}
+
+/* req's body decoded with a hole, opened at the lengths of its
+ * beginning that show one, comes out as the body whole; returns how
+ * many lengths did. */
+static size_t
+holes_decode_whole(const Objd__Request *req)
+{
+	size_t len, n = 0, packedlen;
+	uint8_t *body = request_pack(req, &len), *copy = malloc(len),
+	        *packed = malloc(len);
+	struct request_hole hole;
+	Objd__Request *got;
+
+	ck_assert(copy != NULL && packed != NULL);
+	/* Every length up to the value and a little into it, where the
+	 * beginning is cut inside a field; beyond, only how much of the
+	 * value is here changes, and a few lengths do. */
+	for (size_t have = 0; have <= len;
+	     have += have < 128 || len - have < 8 ? 1 : 997) {
+		struct arena_mark mark = arena_mark(&arena);
+
+		/* A string checked as it arrived, or not. */
+		got = decode_with_hole(body, len, have, copy, have % 2 == 1,
+		    &hole);
+		if (got == NULL) {
+			/* A longer beginning shows it too. */
+			ck_assert_uint_eq(n, 0);
+			continue;
+		}
+		packedlen = objd__request__get_packed_size(got);
+		ck_assert_uint_eq(packedlen, len);
+		objd__request__pack(got, packed);
+		ck_assert_mem_eq(packed, body, len);
+		/* Not taken by a set: it goes with the arena. */
+		arena_release(&arena, mark);
+		n++;
+	}
+	free(body);
+	free(copy);
+	free(packed);
+	return n;
+}
+
+/* A large value read into its entry as it arrives (conn.c's hole):
+ * sets, batches and pieces of a load, whichever byte of their beginning
+ * the first read ends at, decode as whole requests do; whatever else is
+ * not taken for one. */
+START_TEST(test_holes)
+{
+	enum { N = 9000 };
+	char *text = malloc(N + 1);
+	uint8_t *blob = malloc(N), *body, *copy;
+	Objd__Request req = OBJD__REQUEST__INIT;
+	Objd__Set set = OBJD__SET__INIT;
+	Objd__Batch b = OBJD__BATCH__INIT;
+	Objd__Operation op[2] = { OBJD__OPERATION__INIT,
+		OBJD__OPERATION__INIT },
+	                *ops[] = { &op[0], &op[1] };
+	Objd__Entry e[2] = { OBJD__ENTRY__INIT, OBJD__ENTRY__INIT },
+	            *entries[] = { &e[0], &e[1] };
+	Objd__Value v[2] = { OBJD__VALUE__INIT, OBJD__VALUE__INIT };
+	struct request_hole hole;
+	size_t len;
+
+	ck_assert(text != NULL && blob != NULL);
+	for (size_t i = 0; i < N; i++) {
+		text[i] = (char)('a' + i % 26);
+		blob[i] = (uint8_t)(i * 13);
+	}
+	text[N] = '\0';
+	v[0].kind_case = OBJD__VALUE__KIND_STRING_VALUE;
+	v[0].string_value = text;
+	v[1].kind_case = OBJD__VALUE__KIND_INT_VALUE;
+	v[1].int_value = 3;
+	e[0].key = "large";
+	e[1].key = "small";
+	for (size_t i = 0; i < 2; i++) {
+		e[i].value = &v[i];
+		op[i].op_case = OBJD__OPERATION__OP_SET;
+		op[i].set = &e[i];
+	}
+
+	/* A set, with an id and without; a string and bytes. */
+	set.n_entries = 1;
+	set.entries = entries;
+	req.op_case = OBJD__REQUEST__OP_SET;
+	req.set = &set;
+	ck_assert_uint_gt(holes_decode_whole(&req), 0);
+	req.id = 300;
+	ck_assert_uint_gt(holes_decode_whole(&req), 0);
+	v[0] = (Objd__Value)OBJD__VALUE__INIT;
+	v[0].kind_case = OBJD__VALUE__KIND_BYTES_VALUE;
+	v[0].bytes_value.data = blob;
+	v[0].bytes_value.len = N;
+	ck_assert_uint_gt(holes_decode_whole(&req), 0);
+	/* A second entry after the large one. */
+	set.n_entries = 2;
+	ck_assert_uint_gt(holes_decode_whole(&req), 0);
+	/* A batch and a piece of a load, the large value first. */
+	b.n_operations = 2;
+	b.operations = ops;
+	req.op_case = OBJD__REQUEST__OP_BATCH;
+	req.batch = &b;
+	ck_assert_uint_gt(holes_decode_whole(&req), 0);
+	b.replace = true;
+	ck_assert_uint_gt(holes_decode_whole(&req), 0);
+	req.op_case = OBJD__REQUEST__OP_STAGE;
+	req.stage = &b;
+	ck_assert_uint_gt(holes_decode_whole(&req), 0);
+
+	/* None: the large value second, or too small, or a get. */
+	req.op_case = OBJD__REQUEST__OP_SET;
+	req.set = &set;
+	entries[0] = &e[1];
+	entries[1] = &e[0];
+	ck_assert_uint_eq(holes_decode_whole(&req), 0);
+	entries[0] = &e[0];
+	set.n_entries = 1;
+	v[0].bytes_value.len = 8000;
+	ck_assert_uint_eq(holes_decode_whole(&req), 0);
+	v[0].bytes_value.len = N;
+	entries[1] = &e[1];
+
+	/* A string that fails UTF-8 midway, and a frame that turns out
+	 * malformed after its value: not decoded with the hole, whose bytes
+	 * put back make the request what it was, for protobuf-c to refuse
+	 * (conn.c answers it). */
+	text[N / 2] = (char)0xff;
+	v[0] = (Objd__Value)OBJD__VALUE__INIT;
+	v[0].kind_case = OBJD__VALUE__KIND_STRING_VALUE;
+	v[0].string_value = text;
+	for (int bad = 0; bad < 2; bad++) {
+		struct arena_mark mark = arena_mark(&arena);
+		uint8_t *small;
+
+		set.n_entries = (size_t)bad + 1;
+		if (bad)
+			text[N / 2] = 'x';
+		body = request_pack(&req, &len);
+		copy = malloc(len);
+		ck_assert_ptr_nonnull(copy);
+		if (bad) {
+			/* The small entry's value field, a wire type none has.
+			 */
+			small = memmem(body, len, "small", 5);
+			ck_assert_ptr_nonnull(small);
+			small[5] = 0xff;
+		}
+		hole.e = NULL;
+		ck_assert_ptr_null(
+		    decode_with_hole(body, len, len / 2, copy, false, &hole));
+		ck_assert_ptr_nonnull(hole.e);
+		ck_assert(!hole.taken);
+		arena_release(&arena, mark);
+		memcpy((uint8_t *)hole.at, STORE_ENTRY_VALUE(hole.e), hole.len);
+		ck_assert_mem_eq(copy, body, len);
+		ck_assert(!decodes_as_protobuf_c(copy, len));
+		ck_assert(
+		    !pbcheck(&objd__request__descriptor, copy, len, NULL, 0));
+		free(hole.e);
+		free(copy);
+		free(body);
+	}
+	free(text);
+	free(blob);
+}
+END_TEST
+
 START_TEST(test_several_entries)
 {
 	Objd__Request req = OBJD__REQUEST__INIT;
@@ -743,6 +953,7 @@ decode_suite(void)
 	tcase_add_test(tc, test_every_scalar);
 	tcase_add_test(tc, test_several_entries);
 	tcase_add_test(tc, test_large_values_into_entries);
+	tcase_add_test(tc, test_holes);
 	tcase_add_test(tc, test_left_to_protobuf_c);
 	tcase_add_test(tc, test_batches);
 	tcase_add_test(tc, test_stage_pieces);

@@ -294,11 +294,26 @@ static const struct utf8_case {
 	{ "ok\xc3\xa9\xc3", 5, false },
 };
 
+/* Checked in two pieces, cut at utf8_whole of every beginning, s is
+ * valid as it is whole. */
+static bool
+utf8_valid_in_pieces(const char *s, size_t len, size_t cut)
+{
+	size_t w = utf8_whole(s, cut);
+
+	ck_assert_uint_le(w, cut);
+	ck_assert_uint_le(cut - w, 3);
+	return utf8_valid(s, w) && utf8_valid(s + w, len - w);
+}
+
 START_TEST(test_utf8)
 {
 	const struct utf8_case *c = &utf8_cases[_i];
 
 	ck_assert_msg(utf8_valid(c->s, c->len) == c->ok, "case %d", _i);
+	for (size_t cut = 0; cut <= c->len; cut++)
+		ck_assert_msg(utf8_valid_in_pieces(c->s, c->len, cut) == c->ok,
+		    "case %d cut at %zu", _i, cut);
 }
 END_TEST
 
@@ -329,6 +344,10 @@ START_TEST(test_utf8_in_long_text)
 			memcpy(text + at, inserts[k].s, inserts[k].len);
 			ck_assert_msg(utf8_valid(text, 90) == inserts[k].ok,
 			    "insert %zu at %zu", k, at);
+			for (size_t cut = 0; cut <= 90; cut++)
+				ck_assert_msg(utf8_valid_in_pieces(text, 90,
+				                  cut) == inserts[k].ok,
+				    "insert %zu at %zu cut at %zu", k, at, cut);
 			/* Past the given length, nothing counts. */
 			ck_assert(utf8_valid(text, at));
 		}
