@@ -876,7 +876,8 @@ conn_hole_open(struct conn *c, size_t header_len, size_t body_len)
 	if (!request_hole_find(c->in + c->in_off + header_len,
 	        have - header_len, body_len, &at, &len, &key, &keylen))
 		return;
-	c->hole = request_hole_entry(key, keylen, len);
+	if ((c->hole = request_hole_entry(key, keylen, len)) == NULL)
+		return;
 	c->hole_at = header_len + at;
 	c->hole_len = len;
 	here = have - c->hole_at;

@@ -359,7 +359,8 @@ Objd__Request *request_decode_hole(struct arena *a, const uint8_t *body,
 bool request_hole_find(const uint8_t *body, size_t have, size_t len, size_t *at,
     size_t *vallen, const char **key, size_t *keylen);
 /* The entry for a hole of vallen bytes, its value still to be read, at
- * STORE_ENTRY_VALUE(e), which has room for a byte more. */
+ * STORE_ENTRY_VALUE(e), which has room for a byte more; NULL when memory
+ * is short (a frame that only announces its size must not stop objd). */
 struct store_entry *request_hole_entry(const char *key, size_t keylen,
     size_t vallen);
 
@@ -445,6 +446,9 @@ struct store_entry *store_entry_new(const char *key, size_t keylen,
     const uint8_t *val, size_t vallen, uint64_t revision);
 /* An entry whose vallen bytes of value the caller writes. */
 struct store_entry *store_entry_alloc(const char *key, size_t keylen,
+    size_t vallen, uint64_t revision);
+/* The same, or NULL when memory is short. */
+struct store_entry *store_entry_try_alloc(const char *key, size_t keylen,
     size_t vallen, uint64_t revision);
 /* Starts fetching the slot of key into the cache, and returns its hash
  * for store_prefetch_entry, which does the same for its entry once the

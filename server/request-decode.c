@@ -672,8 +672,11 @@ struct store_entry *
 request_hole_entry(const char *key, size_t keylen, size_t vallen)
 {
 	/* A byte more than the value, for the string's NUL. */
-	struct store_entry *e = store_entry_alloc(key, keylen, vallen + 1, 0);
+	struct store_entry *e =
+	    store_entry_try_alloc(key, keylen, vallen + 1, 0);
 
+	if (e == NULL)
+		return NULL;
 	e->vallen = (uint32_t)vallen;
 	return e;
 }

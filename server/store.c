@@ -233,13 +233,11 @@ store_prefetch_entry(const struct store *s, uint64_t hash)
 	}
 }
 
-struct store_entry *
-store_entry_alloc(const char *key, size_t keylen, size_t vallen,
-    uint64_t revision)
+/* The entry in e's block of sizeof(*e) + keylen + 1 + vallen bytes. */
+static struct store_entry *
+store_entry_init(struct store_entry *e, const char *key, size_t keylen,
+    size_t vallen, uint64_t revision)
 {
-	struct store_entry *e;
-
-	e = xmalloc(sizeof(*e) + keylen + 1 + vallen);
 	e->revision = revision;
 	e->hash = 0;
 	e->ring = NULL;
@@ -248,6 +246,26 @@ store_entry_alloc(const char *key, size_t keylen, size_t vallen,
 	memcpy(e->data, key, keylen);
 	e->data[keylen] = '\0';
 	return e;
+}
+
+struct store_entry *
+store_entry_alloc(const char *key, size_t keylen, size_t vallen,
+    uint64_t revision)
+{
+	return store_entry_init(
+	    xmalloc(sizeof(struct store_entry) + keylen + 1 + vallen), key,
+	    keylen, vallen, revision);
+}
+
+struct store_entry *
+store_entry_try_alloc(const char *key, size_t keylen, size_t vallen,
+    uint64_t revision)
+{
+	struct store_entry *e =
+	    malloc(sizeof(struct store_entry) + keylen + 1 + vallen);
+
+	return e != NULL ? store_entry_init(e, key, keylen, vallen, revision)
+	                 : NULL;
 }
 
 bool (*store_adopt_hook)(struct store_entry *e);
