@@ -281,6 +281,10 @@ struct reply_item {
 void reply_item_from_entry(struct reply_item *it, const struct store_entry *e);
 void reply_entries(struct conn *c, uint64_t id, Objd__Status status,
     const char *error, const struct reply_item *items, size_t n);
+/* The entries of the store whose keys start with prefix, as they are
+ * now, sorted: a get of the whole object, the start of a watch. */
+void reply_entries_under(struct conn *c, uint64_t id, Objd__Status status,
+    const char *prefix, size_t prefixlen);
 /* A watch's frame: the events of one revision. */
 void reply_events(struct conn *c, uint64_t id, uint64_t revision,
     const struct reply_item *items, size_t n);

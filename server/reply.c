@@ -53,6 +53,22 @@ reply_item_from_entry(struct reply_item *it, const struct store_entry *e)
 }
 
 void
+reply_entries_under(struct conn *c, uint64_t id, Objd__Status status,
+    const char *prefix, size_t prefixlen)
+{
+	size_t n;
+	struct store_entry **found =
+	    store_sorted(server.store, prefix, prefixlen, &n);
+	struct reply_item *items = xreallocarray(NULL, n + 1, sizeof(*items));
+
+	for (size_t i = 0; i < n; i++)
+		reply_item_from_entry(&items[i], found[i]);
+	reply_entries(c, id, status, NULL, items, n);
+	free(items);
+	free(found);
+}
+
+void
 reply_result(struct conn *c, uint64_t id, Objd__Status status,
     const char *error, uint64_t revision)
 {

@@ -375,7 +375,6 @@ handle_get(struct conn *c, const Objd__Request *req)
 {
 	const Objd__Get *get = req->get;
 	Objd__Status status = OBJD__STATUS__OK, st;
-	struct store_entry **all;
 	struct reply_item *items, inline_items[GET_INLINE_KEYS];
 	uint8_t **owned, *inline_owned[GET_INLINE_KEYS];
 	char err[512], first_err[512];
@@ -410,13 +409,7 @@ handle_get(struct conn *c, const Objd__Request *req)
 		return;
 	}
 	if (get->n_keys == 0) {
-		all = store_sorted(server.store, "", 0, &n);
-		items = xreallocarray(NULL, n + 1, sizeof(*items));
-		for (size_t i = 0; i < n; i++)
-			reply_item_from_entry(&items[i], all[i]);
-		reply_entries(c, req->id, status, NULL, items, n);
-		free(items);
-		free(all);
+		reply_entries_under(c, req->id, status, "", 0);
 		return;
 	}
 	if (get->n_keys <= GET_INLINE_KEYS) {

@@ -5,16 +5,12 @@
 #include <string.h>
 
 #include "objd.h"
-#include "xmalloc.h"
 
 void
 handle_watch(struct conn *c, const Objd__Request *req)
 {
 	const Objd__Watch *wr = req->watch;
-	struct store_entry **found;
-	struct reply_item *items;
 	char why[200];
-	size_t n;
 
 	if (wr->since > store_revision(server.store)) {
 		snprintf(why, sizeof(why),
@@ -33,17 +29,11 @@ handle_watch(struct conn *c, const Objd__Request *req)
 		reply_status(c, req->id, OBJD__STATUS__NOT_FOUND, why);
 		return;
 	}
-	if (wr->since == 0) {
-		/* The values now, then each change after them. */
-		found = store_sorted(server.store, wr->prefix,
-		    strlen(wr->prefix), &n);
-		items = xreallocarray(NULL, n + 1, sizeof(*items));
-		for (size_t i = 0; i < n; i++)
-			reply_item_from_entry(&items[i], found[i]);
-		reply_entries(c, req->id, OBJD__STATUS__OK, NULL, items, n);
-		free(items);
-		free(found);
-	} else
+	/* The values now, then each change after them. */
+	if (wr->since == 0)
+		reply_entries_under(c, req->id, OBJD__STATUS__OK, wr->prefix,
+		    strlen(wr->prefix));
+	else
 		reply_entries(c, req->id, OBJD__STATUS__OK, NULL, NULL, 0);
 	watch_start(c, req->id, wr->prefix, wr->since);
 }
