@@ -358,6 +358,36 @@ holes_decode_whole(const Objd__Request *req)
 	return n;
 }
 
+/* A set of a large string and one of a small int, in a batch's
+ * operations and a set's entries, for the tests of large values. */
+struct large_and_small {
+	Objd__Operation op[2], *ops[2];
+	Objd__Entry e[2], *entries[2];
+	Objd__Value v[2];
+};
+
+static void
+large_and_small_init(struct large_and_small *t, char *text, int64_t small)
+{
+	static const char *const keys[] = { "large", "small" };
+
+	for (size_t i = 0; i < 2; i++) {
+		t->v[i] = (Objd__Value)OBJD__VALUE__INIT;
+		t->e[i] = (Objd__Entry)OBJD__ENTRY__INIT;
+		t->e[i].key = (char *)keys[i];
+		t->e[i].value = &t->v[i];
+		t->entries[i] = &t->e[i];
+		t->op[i] = (Objd__Operation)OBJD__OPERATION__INIT;
+		t->op[i].op_case = OBJD__OPERATION__OP_SET;
+		t->op[i].set = &t->e[i];
+		t->ops[i] = &t->op[i];
+	}
+	t->v[0].kind_case = OBJD__VALUE__KIND_STRING_VALUE;
+	t->v[0].string_value = text;
+	t->v[1].kind_case = OBJD__VALUE__KIND_INT_VALUE;
+	t->v[1].int_value = small;
+}
+
 /* A large value read into its entry as it arrives (conn.c's hole):
  * sets, batches and pieces of a load, whichever byte of their beginning
  * the first read ends at, decode as whole requests do; whatever else is
@@ -370,12 +400,10 @@ START_TEST(test_holes)
 	Objd__Request req = OBJD__REQUEST__INIT;
 	Objd__Set set = OBJD__SET__INIT;
 	Objd__Batch b = OBJD__BATCH__INIT;
-	Objd__Operation op[2] = { OBJD__OPERATION__INIT,
-		OBJD__OPERATION__INIT },
-	                *ops[] = { &op[0], &op[1] };
-	Objd__Entry e[2] = { OBJD__ENTRY__INIT, OBJD__ENTRY__INIT },
-	            *entries[] = { &e[0], &e[1] };
-	Objd__Value v[2] = { OBJD__VALUE__INIT, OBJD__VALUE__INIT };
+	struct large_and_small t;
+	Objd__Operation **ops = t.ops;
+	Objd__Entry *e = t.e, **entries = t.entries;
+	Objd__Value *v = t.v;
 	struct request_hole hole;
 	size_t len;
 
@@ -385,17 +413,7 @@ START_TEST(test_holes)
 		blob[i] = (uint8_t)(i * 13);
 	}
 	text[N] = '\0';
-	v[0].kind_case = OBJD__VALUE__KIND_STRING_VALUE;
-	v[0].string_value = text;
-	v[1].kind_case = OBJD__VALUE__KIND_INT_VALUE;
-	v[1].int_value = 3;
-	e[0].key = "large";
-	e[1].key = "small";
-	for (size_t i = 0; i < 2; i++) {
-		e[i].value = &v[i];
-		op[i].op_case = OBJD__OPERATION__OP_SET;
-		op[i].set = &e[i];
-	}
+	large_and_small_init(&t, text, 3);
 
 	/* A set, with an id and without; a string and bytes. */
 	set.n_entries = 1;
@@ -569,11 +587,8 @@ START_TEST(test_stage_pieces)
 	char *text = malloc(n + 1);
 	Objd__Request req = OBJD__REQUEST__INIT, *got;
 	Objd__Batch b = OBJD__BATCH__INIT;
-	Objd__Operation op[2] = { OBJD__OPERATION__INIT,
-		OBJD__OPERATION__INIT },
-	                *ops[] = { &op[0], &op[1] };
-	Objd__Entry e[2] = { OBJD__ENTRY__INIT, OBJD__ENTRY__INIT };
-	Objd__Value v[2] = { OBJD__VALUE__INIT, OBJD__VALUE__INIT };
+	struct large_and_small t;
+	Objd__Value *v = t.v;
 	struct store_entry *entry;
 	uint8_t *body, *packed;
 	size_t packedlen;
@@ -582,19 +597,9 @@ START_TEST(test_stage_pieces)
 	for (size_t i = 0; i < n; i++)
 		text[i] = (char)('A' + i % 26);
 	text[n] = '\0';
-	v[0].kind_case = OBJD__VALUE__KIND_STRING_VALUE;
-	v[0].string_value = text;
-	v[1].kind_case = OBJD__VALUE__KIND_INT_VALUE;
-	v[1].int_value = 5;
-	e[0].key = "large";
-	e[1].key = "small";
-	for (size_t i = 0; i < 2; i++) {
-		e[i].value = &v[i];
-		op[i].op_case = OBJD__OPERATION__OP_SET;
-		op[i].set = &e[i];
-	}
+	large_and_small_init(&t, text, 5);
 	b.n_operations = 2;
-	b.operations = ops;
+	b.operations = t.ops;
 	req.id = 4;
 	req.op_case = OBJD__REQUEST__OP_STAGE;
 	req.stage = &b;
