@@ -92,8 +92,9 @@ void loop_run(void);
  * gather, answers to write; done after every callback of the turn. */
 void loop_turn_end(void);
 
-/* conn.c: the one owner of struct conn, which is opaque elsewhere:
- * input, frames, output, timeouts, lifetime. */
+/* conn.c, conn-input.c, conn-output.c: the conn module, the one owner
+ * of struct conn (conn-private.h), which is opaque elsewhere: lifetime,
+ * timeouts, input, frames, output. */
 /* Takes the client on fd; NULL if it was refused (--max-clients) or
  * could not be set up. */
 struct conn *conn_accept(int fd);
