@@ -342,7 +342,7 @@ struct store_entry *request_take_entry(const Objd__Value *v, const char *key,
 /* How many such entries there are, not taken: while none, a set need
  * not ask. */
 extern size_t request_entries_untaken;
-/* A large value of a request still arriving, read by conn.c straight
+/* A large value of a request still arriving, read by conn-input.c straight
  * into the entry a set makes of it, not into the request: len bytes
  * at `at` in the request are missing there, and are e's value.
  * request_decode_hole takes e for that value as request_decode takes
@@ -1041,7 +1041,7 @@ void reload_soon(void);
  * it ended), false if it is compact.c's to look at. */
 bool reload_child_exited(void);
 /* While a changed file loads aside, true for the requests that wait for
- * it to land: conn.c leaves them in the client's input until
+ * it to land: conn-input.c leaves them in the client's input until
  * conn_resume_held. */
 bool reload_holds(const struct conn *c, const Objd__Request *req);
 

@@ -12,7 +12,7 @@
  * and it is the real decoding later that checks them.
  *
  * Many clients with one request each are the same case spread over
- * connections: conn.c reads them all before it handles any, and fetches
+ * connections: conn-input.c reads them all before it handles any, and fetches
  * their keys together the same way. */
 #include <string.h>
 

@@ -24,7 +24,7 @@ reply_pack(uint8_t *p, size_t body, const Objd__Response *resp,
 }
 
 /* Packs resp followed by the given entries or events as one frame,
- * straight into the room conn.c gives for it. */
+ * straight into the room conn-output.c gives for it. */
 static void
 reply_send(struct conn *c, const Objd__Response *resp,
     const struct reply_item *items, size_t n, bool events)

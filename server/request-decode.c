@@ -69,7 +69,7 @@ take_tag(struct cursor *c, uint8_t tag)
 struct decoder {
 	struct arena *a;
 	char *strings, *strings_end;
-	/* A large value read into its entry already (conn.c), or NULL. */
+	/* A large value read into its entry already (conn-input.c), or NULL. */
 	struct request_hole *hole;
 };
 
@@ -278,7 +278,7 @@ take_big_value(struct decoder *d, const char *key, struct cursor value,
 
 	/* Small values first, without a look at the hole: the hole is
 	 * large, and a request decoded without taking it is decoded again
-	 * from its bytes (conn.c), whatever was read in its place. */
+	 * from its bytes (conn-input.c), whatever was read in its place. */
 	if (vallen < DECODE_ENTRY_MIN || vallen >= UINT32_MAX)
 		return 0;
 	/* The hole's bytes are in its entry only: the request holds none
