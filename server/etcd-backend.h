@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /* etcd-backend.h: the state of the etcd backend (backend-etcd.c), shared
- * with its leases (etcd-lease.c), its reads of the whole prefix
- * (etcd-fetch.c) and its read barrier (etcd-barrier.c). Private to
- * them: the rest of objd sees backend-etcd.h. */
+ * with its commit path (etcd-commit.c), its leases (etcd-lease.c), its
+ * reads of the whole prefix (etcd-fetch.c) and its read barrier
+ * (etcd-barrier.c). Private to them: the rest of objd sees
+ * backend-etcd.h. */
 #ifndef OBJD_ETCD_BACKEND_H
 #define OBJD_ETCD_BACKEND_H
 
@@ -177,9 +178,23 @@ void eb_watch_open(struct etcd_backend *eb);
 /* The key of an etcd key under the k/ prefix, or NULL. */
 const char *eb_objd_key(const struct etcd_backend *eb,
     const ProtobufCBinaryData *k, size_t *len);
+
+/* etcd-commit.c */
+void eb_commit(struct backend *be, struct backend_batch *b);
+void eb_settle(struct backend *be);
+/* Whether a meta value is ours, and its seq. */
+bool eb_meta_ours(const struct etcd_backend *eb, const ProtobufCBinaryData *v,
+    uint64_t *seq);
+/* Whether seq was answered unknown; forgets it. */
+bool eb_forget_unknown(struct etcd_backend *eb, uint64_t seq);
+/* The txn of the batch in flight that went out with seq, or NULL. */
+struct tx *eb_tx_of_seq(struct etcd_backend *eb, uint64_t seq);
+/* A Txn of ours applied at rev: its changes take the revision. */
+void eb_tx_applied(struct tx *x, int64_t rev);
 void eb_tx_state(struct tx *x, enum tx_state s);
 void eb_tx_ends(struct tx *x, enum backend_status st, const char *why);
 void eb_dispatch(struct etcd_backend *eb);
+void eb_on_catch_up(evutil_socket_t fd, short what, void *arg);
 
 /* etcd-lease.c */
 void eb_lease_meaning(int64_t id, uint64_t *deadline, uint64_t *holder);

@@ -589,3 +589,27 @@ etcd_cluster_ctl(struct etcd_cluster *c, const char *const *args)
 			return -1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
+
+int
+etcd_cluster_main(Suite *suite)
+{
+	SRunner *sr;
+	int failed;
+	char err[512];
+
+	if (etcd_cluster_program() == NULL) {
+		printf("SKIP: etcd is not installed (apt-get install "
+		       "etcd-server etcd-client)\n");
+		return 77;
+	}
+	if (!etcd_cluster_init(err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 99;
+	}
+	sr = srunner_create(suite);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	etcd_cluster_fini();
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <check.h>
+
 #define ETCD_MEMBERS 3
 
 struct etcd_member {
@@ -84,5 +86,9 @@ long long etcd_cluster_revision(struct etcd_cluster *c);
 /* Runs etcdctl with the cluster's endpoints and args (NULL-terminated);
  * its exit status. */
 int etcd_cluster_ctl(struct etcd_cluster *c, const char *const *args);
+/* main() of a program that runs suite against clusters without objd:
+ * 77 (skipped) without etcd, 99 if etcd_cluster_init fails, else
+ * whether every test passed. */
+int etcd_cluster_main(Suite *suite);
 
 #endif

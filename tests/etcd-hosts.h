@@ -6,6 +6,8 @@
 
 #include <stdbool.h>
 
+#include <check.h>
+
 #include "etcd-cluster.h"
 #include "harness.h"
 
@@ -16,5 +18,17 @@ void etcd_hosts_setup(struct etcd_cluster *c, struct session *b, bool tls);
  * the members, before the sessions close, which kill every child of
  * the test that is left. */
 void etcd_hosts_teardown(struct etcd_cluster *c, struct session *b);
+/* A test case of suite whose fixture is the two above on c and b (one
+ * fixture per program: the last one given), with the tests' timeout. */
+TCase *etcd_hosts_tcase(Suite *suite, const char *name, struct etcd_cluster *c,
+    struct session *b, bool tls);
+/* Starts s's objd on endpoints (c's, every member, when NULL) under
+ * prefix, with c's CA, certificate and key when c serves TLS. */
+void etcd_hosts_start(struct session *s, const struct etcd_cluster *c,
+    const char *endpoints, const char *prefix);
+/* main() of a program of etcd_hosts_tcase's cases: 77 (skipped)
+ * without etcd, or without openssl for a TLS fixture; 99 if the
+ * clusters' folder cannot be made; else e2e_main's status. */
+int etcd_hosts_main(Suite *suite);
 
 #endif

@@ -31,26 +31,11 @@ static struct session *const b = &b_session;
 
 #define PREFIX "/objd/e2e/"
 
-static void
-setup(void)
-{
-	etcd_hosts_setup(&cluster, b, false);
-}
-
-static void
-teardown(void)
-{
-	etcd_hosts_teardown(&cluster, b);
-}
-
 /* Starts s's objd on the given endpoints. */
 static void
 start_host(struct session *s, const char *endpoints)
 {
-	struct objd_opts o = { 0 };
-
-	o.extra = E2E_ARGV("--etcd", endpoints, "--etcd-prefix", PREFIX);
-	e2e_start_opts(s, &o);
+	etcd_hosts_start(s, &cluster, endpoints, PREFIX);
 }
 
 /* The value of key on s as objctl prints it, or NULL if it is not
@@ -807,19 +792,8 @@ int
 main(void)
 {
 	Suite *suite = suite_create("objd on etcd");
-	TCase *tc;
-	char err[512];
-	int rc;
+	TCase *tc = etcd_hosts_tcase(suite, "etcd", &cluster, b, false);
 
-	if (etcd_cluster_program() == NULL) {
-		printf("SKIP: etcd is not installed (apt-get install "
-		       "etcd-server etcd-client)\n");
-		return 77;
-	}
-	tc = tcase_create("etcd");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
-	suite_add_tcase(suite, tc);
 	tcase_add_test(tc, test_two_hosts_in_order);
 	tcase_add_test(tc, test_cas_race);
 	tcase_add_test(tc, test_faults_keep_acknowledged_writes);
@@ -830,11 +804,5 @@ main(void)
 	tcase_add_test(tc, test_consistent_get);
 	tcase_add_test(tc, test_max_staleness);
 	tcase_add_test(tc, test_object_revision_race);
-	if (!etcd_cluster_init(err, sizeof(err))) {
-		fprintf(stderr, "%s\n", err);
-		return 99;
-	}
-	rc = e2e_main(suite);
-	etcd_cluster_fini();
-	return rc;
+	return etcd_hosts_main(suite);
 }

@@ -929,15 +929,7 @@ main(void)
 {
 	Suite *suite = suite_create("etcd backend");
 	TCase *tc;
-	SRunner *sr;
-	int failed;
-	char err[512];
 
-	if (etcd_cluster_program() == NULL) {
-		printf("SKIP: etcd is not installed (apt-get install "
-		       "etcd-server etcd-client)\n");
-		return 77;
-	}
 	tc = tcase_create("backend");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
@@ -953,14 +945,5 @@ main(void)
 	tcase_add_test(tc, test_other_host_between);
 	tcase_add_test(tc, test_lost_answers_settled);
 	suite_add_tcase(suite, tc);
-	if (!etcd_cluster_init(err, sizeof(err))) {
-		fprintf(stderr, "%s\n", err);
-		return 99;
-	}
-	sr = srunner_create(suite);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	etcd_cluster_fini();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return etcd_cluster_main(suite);
 }

@@ -628,16 +628,7 @@ main(void)
 {
 	Suite *suite = suite_create("etcd client");
 	TCase *tc;
-	SRunner *sr;
-	int failed;
-	char err[512];
 
-	if (etcd_cluster_program() == NULL) {
-		/* The cluster tests need etcd (Debian: etcd-server). */
-		printf("SKIP: etcd is not installed (apt-get install "
-		       "etcd-server etcd-client)\n");
-		return 77;
-	}
 	tc = tcase_create("cluster");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 90);
@@ -650,14 +641,5 @@ main(void)
 	tcase_add_test(tc, test_hung_member_watch);
 	tcase_add_test(tc, test_auth);
 	suite_add_tcase(suite, tc);
-	if (!etcd_cluster_init(err, sizeof(err))) {
-		fprintf(stderr, "%s\n", err);
-		return 99;
-	}
-	sr = srunner_create(suite);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	etcd_cluster_fini();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return etcd_cluster_main(suite);
 }

@@ -36,25 +36,9 @@ static struct session *const b = &b_session;
 #define MARGIN 20.0
 
 static void
-setup(void)
-{
-	etcd_hosts_setup(&cluster, b, false);
-}
-
-static void
-teardown(void)
-{
-	etcd_hosts_teardown(&cluster, b);
-}
-
-static void
 start_host(struct session *s)
 {
-	struct objd_opts o = { 0 };
-
-	o.extra =
-	    E2E_ARGV("--etcd", cluster.endpoints, "--etcd-prefix", PREFIX);
-	e2e_start_opts(s, &o);
+	etcd_hosts_start(s, &cluster, NULL, PREFIX);
 }
 
 /* Waits up to secs for key to be there (present) or gone on s. */
@@ -234,27 +218,10 @@ int
 main(void)
 {
 	Suite *suite = suite_create("leases on etcd");
-	TCase *tc;
-	char err[512];
-	int rc;
+	TCase *tc = etcd_hosts_tcase(suite, "etcd leases", &cluster, b, false);
 
-	if (etcd_cluster_program() == NULL) {
-		printf("SKIP: etcd is not installed (apt-get install "
-		       "etcd-server etcd-client)\n");
-		return 77;
-	}
-	tc = tcase_create("etcd leases");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
-	suite_add_tcase(suite, tc);
 	tcase_add_test(tc, test_ttl_expires_on_every_host);
 	tcase_add_test(tc, test_held_key_goes_with_holder);
 	tcase_add_test(tc, test_held_key_goes_with_its_objd);
-	if (!etcd_cluster_init(err, sizeof(err))) {
-		fprintf(stderr, "%s\n", err);
-		return 99;
-	}
-	rc = e2e_main(suite);
-	etcd_cluster_fini();
-	return rc;
+	return etcd_hosts_main(suite);
 }

@@ -28,26 +28,9 @@ static struct session *const b = &b_session;
 #define PREFIX "/objd/tls/"
 
 static void
-setup(void)
-{
-	etcd_hosts_setup(&cluster, b, true);
-}
-
-static void
-teardown(void)
-{
-	etcd_hosts_teardown(&cluster, b);
-}
-
-static void
 start_host(struct session *s)
 {
-	struct objd_opts o = { 0 };
-
-	o.extra = E2E_ARGV("--etcd", cluster.endpoints, "--etcd-prefix", PREFIX,
-	    "--etcd-cacert", cluster.cacert, "--etcd-cert", cluster.cert,
-	    "--etcd-key", cluster.key);
-	e2e_start_opts(s, &o);
+	etcd_hosts_start(s, &cluster, NULL, PREFIX);
 }
 
 /* Waits until key on s reads want (with its newline). */
@@ -128,31 +111,9 @@ int
 main(void)
 {
 	Suite *suite = suite_create("objd on etcd over TLS");
-	TCase *tc;
-	char err[512];
-	int rc;
+	TCase *tc = etcd_hosts_tcase(suite, "tls", &cluster, b, true);
 
-	if (etcd_cluster_program() == NULL) {
-		printf("SKIP: etcd is not installed (apt-get install "
-		       "etcd-server etcd-client)\n");
-		return 77;
-	}
-	if (etcd_cluster_openssl() == NULL) {
-		printf("SKIP: openssl is not installed (apt-get install "
-		       "openssl)\n");
-		return 77;
-	}
-	tc = tcase_create("tls");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
-	suite_add_tcase(suite, tc);
 	tcase_add_test(tc, test_tls_hosts);
 	tcase_add_test(tc, test_tls_refusals);
-	if (!etcd_cluster_init(err, sizeof(err))) {
-		fprintf(stderr, "%s\n", err);
-		return 99;
-	}
-	rc = e2e_main(suite);
-	etcd_cluster_fini();
-	return rc;
+	return etcd_hosts_main(suite);
 }
