@@ -29,7 +29,7 @@ static struct session b_session;
 static struct session *const b = &b_session;
 
 #define PREFIX "/objd/lease/"
-/* objd's held keys' lease TTL (backend-etcd.c's HOLD_TTL), and how long
+/* objd's held keys' lease TTL (HOLD_TTL in etcd-backend.h), and how long
  * past it a key may take to go: etcd checks its leases every 500 ms,
  * and the machine is shared. */
 #define HOLD_TTL 10.0
