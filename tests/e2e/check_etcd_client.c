@@ -4,8 +4,10 @@
  * compares, Range, a Watch from a revision, a watch from a compacted
  * revision (canceled with compact_revision), failover when the leader is
  * killed, a hung (SIGSTOP) member's watch ended by silence, calls and
- * the watch on one connection per member, and a Txn whose connection
- * is cut after it went out, answered unknown and never sent again.
+ * the watch on one connection per member, a Txn whose connection is
+ * cut after it went out, answered unknown and never sent again, and a
+ * call whose connection closed before it, sent again once etcd's HTTP/1
+ * side refused it.
  * Skipped (77) without etcd. */
 #include "config.h"
 
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include <check.h>
+#include <curl/curl.h>
 #include <event2/event.h>
 
 #include "etcd-cluster.h"
@@ -650,6 +653,7 @@ struct pconn {
 	uint8_t buf[1 << 16]; /* the client's bytes not yet forwarded */
 	size_t len;
 	size_t preface; /* of the client connection preface, left */
+	bool raw;       /* not HTTP/2: forwarded as it comes */
 	bool cut;
 };
 
@@ -712,6 +716,13 @@ pconn_from_client(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	pc->len += (size_t)n;
+	if (pc->preface == 24 && pc->len >= 3 && memcmp(pc->buf, "PRI", 3) != 0)
+		pc->raw = true;
+	if (pc->raw) {
+		write_all(pc->sfd, pc->buf, pc->len);
+		pc->len = 0;
+		return;
+	}
 	if (pc->preface > 0) {
 		off = pc->len < pc->preface ? pc->len : pc->preface;
 		pc->preface -= off;
@@ -823,6 +834,16 @@ proxy_stop(struct proxy *p)
 	close(p->lfd);
 }
 
+/* Closes every connection through p, as a member or a middlebox that
+ * drops idle connections would. */
+static void
+proxy_drop_all(struct proxy *p)
+{
+	for (int i = 0; i < 16; i++)
+		if (p->conns[i] != NULL)
+			pconn_close(p->conns[i]);
+}
+
 /* A client of the member behind p only. */
 static struct etcd *
 client_via(const struct proxy *p)
@@ -908,6 +929,42 @@ END_TEST
 /* A Txn on a reused connection cut after its last byte went out (etcd
  * may have applied it): answered unknown, never sent again (by libcurl
  * on a new connection, or by the client), applied at most once. */
+/* The connection a call was to ride closed just before: libcurl opens a
+ * new one for it, speaking HTTP/1.1 (no prior knowledge on a reused
+ * connection with libcurl 7.88); etcd's HTTP/1 side answers 404 without
+ * applying it, and the call goes again over h2c: applied once. */
+START_TEST(test_rider_falls_back)
+{
+	struct etcd *plain = client;
+	Etcdserverpb__RangeResponse *r;
+	struct etcd_stats st;
+	struct proxy p;
+	int status;
+
+	proxy_start(&p, cluster.m[0].client_port);
+	client = client_via(&p);
+	put("/fall/warm", "v");
+	ck_assert_int_eq(p.accepted, 1);
+	proxy_drop_all(&p);
+	put("/fall/k", "v1");
+	etcd_stats(client, &st);
+	if (curl_version_info(CURLVERSION_NOW)->version_num < 0x080000)
+		ck_assert_msg(p.accepted == 3,
+		    "%d connections: the HTTP/1.1 one and the h2c one "
+		    "expected",
+		    p.accepted);
+	ck_assert_uint_eq(st.conns_open, 1);
+	r = range("/fall/k", 0, &status);
+	ck_assert_int_eq(status, ETCD_OK);
+	ck_assert_int_eq(r->n_kvs, 1);
+	ck_assert_int_eq(r->kvs[0]->version, 1);
+	etcdserverpb__range_response__free_unpacked(r, NULL);
+	etcd_free(client);
+	client = plain;
+	proxy_stop(&p);
+}
+END_TEST
+
 START_TEST(test_cut_txn_not_resent)
 {
 	struct etcd *plain = client;
@@ -969,6 +1026,7 @@ main(void)
 	tcase_add_test(tc, test_auth);
 	tcase_add_test(tc, test_one_connection);
 	tcase_add_test(tc, test_cut_txn_not_resent);
+	tcase_add_test(tc, test_rider_falls_back);
 	suite_add_tcase(suite, tc);
 	return etcd_cluster_main(suite);
 }
