@@ -478,6 +478,9 @@ text_status(const Objd__StatusInfo *in)
 		        : 0);
 		printf("etcd reconnects: %" PRIu64 ", resyncs: %" PRIu64 "\n",
 		    e->reconnects, e->resyncs);
+		printf("etcd connections: %" PRIu64 " open, %" PRIu64
+		       " opened\n",
+		    e->connections_open, e->connections_opened);
 	}
 }
 
@@ -546,6 +549,9 @@ json_status(const Objd__StatusInfo *in)
 		ctl_add(em, "reconnects", ctl_uint(e->reconnects));
 		ctl_add(em, "resyncs", ctl_uint(e->resyncs));
 		ctl_add(em, "cluster_id", ctl_uint(e->cluster_id));
+		ctl_add(em, "connections_open", ctl_uint(e->connections_open));
+		ctl_add(em, "connections_opened",
+		    ctl_uint(e->connections_opened));
 		ctl_add(m, "etcd", em);
 	} else
 		ctl_add(m, "etcd", value_new_null());

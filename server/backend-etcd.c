@@ -528,6 +528,8 @@ backend_etcd_stats(const struct backend *be, struct backend_etcd_stats *st)
 	st->since = es.since;
 	st->last_contact = es.last_contact;
 	st->reconnects = es.reconnects;
+	st->conns_open = es.conns_open;
+	st->conns_opened = es.conns_opened;
 	st->endpoint = es.endpoint;
 	st->cache_revision = (uint64_t)eb->applied;
 	st->etcd_revision = (uint64_t)eb->newest;

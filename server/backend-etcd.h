@@ -71,6 +71,7 @@ struct backend_etcd_stats {
 	uint64_t cluster_id;
 	uint64_t reconnects;
 	uint64_t resyncs;
+	uint64_t conns_open, conns_opened; /* TCP connections to members */
 	size_t txns_out; /* Txns of the batch in flight out at once now */
 	const char *endpoint;
 	const char *prefix;

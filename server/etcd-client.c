@@ -14,6 +14,8 @@
  * once; after a whole round of failures it waits, from backoff_min
  * doubling to backoff_max, each wait cut by a random part of up to half
  * (jitter: hosts that lost the same member do not retry in step). */
+#include <sys/socket.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,10 +239,10 @@ etcd_new(struct event_base *base, const struct etcd_config *cfg, char *err,
 	/* libcurl before 8.0 fails the second request on a reused
 	 * prior-knowledge HTTP/2 connection with "Error in the HTTP2 framing
 	 * layer" (curl issue 10634, fixed by pull request 10643); Debian
-	 * 12's is 7.88.1. There each transfer has a connection of its own:
-	 * a loopback or LAN handshake per call, and still one connection
-	 * for the watch however long it runs. */
-	e->reuse = curl_version_info(CURLVERSION_NOW)->version_num >= 0x080000;
+	 * 12's is 7.88.1. etcd_xfer_start works around it. */
+	e->h2c_reuse_bug =
+	    curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
+	e->opening = xcalloc(e->nendpoints, sizeof(*e->opening));
 	e->multi = curl_multi_init();
 	e->timer = evtimer_new(base, on_curl_timer, e);
 	e->deferred = event_new(base, -1, 0, on_deferred, e);
@@ -250,8 +252,8 @@ etcd_new(struct event_base *base, const struct etcd_config *cfg, char *err,
 	curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
 	curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
 	curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
-	/* Where connections are reused, one HTTP/2 connection per member
-	 * carries every call and the watch. */
+	/* One HTTP/2 connection per member carries every call and the
+	 * watch. */
 	curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
 	e->headers = curl_slist_append(NULL, "content-type: application/grpc");
 	e->headers = curl_slist_append(e->headers, "te: trailers");
@@ -263,7 +265,6 @@ etcd_new(struct event_base *base, const struct etcd_config *cfg, char *err,
 	return e;
 }
 
-static void xfer_stop(struct etcd_xfer *x);
 static void auth_start(struct etcd *e);
 
 void
@@ -275,7 +276,7 @@ etcd_free(struct etcd *e)
 	if (e == NULL)
 		return;
 	while ((x = TAILQ_FIRST(&e->xfers)) != NULL) {
-		xfer_stop(x);
+		etcd_xfer_stop(x);
 		TAILQ_REMOVE(&e->xfers, x, entry);
 		etcd_xfer_free(x);
 	}
@@ -285,6 +286,8 @@ etcd_free(struct etcd *e)
 		event_free(e->timer);
 	if (e->deferred != NULL)
 		event_free(e->deferred);
+	free(e->socks);
+	free(e->opening);
 	curl_slist_free_all(e->headers);
 	free(e->user);
 	if (e->password != NULL)
@@ -309,6 +312,8 @@ etcd_stats(const struct etcd *e, struct etcd_stats *st)
 	st->since = e->since;
 	st->reconnects = e->reconnects;
 	st->endpoint = e->endpoints[e->cur];
+	st->conns_open = e->nsocks;
+	st->conns_opened = e->conns_opened;
 }
 
 void
@@ -380,9 +385,139 @@ header_cb(char *line, size_t size, size_t nmemb, void *userp)
 	size_t n = size * nmemb;
 
 	x->last_rx = etcd_mono();
+	if (x->rider && n >= 7 && memcmp(line, "HTTP/1.", 7) == 0) {
+		/* Ends the transfer: see call_done. */
+		x->h1 = true;
+		return 0;
+	}
+	/* The socket this transfer opened connected and carries answers. */
+	for (size_t i = 0; i < x->e->nsocks; i++)
+		if (x->e->socks[i].owner == x)
+			x->e->socks[i].owner = NULL;
 	grpc_header(line, n, &x->grpc_status, &x->grpc_message);
 	return n;
 }
+
+/* The sockets: curl opens and closes them through these, so that objd
+ * knows which members have a connection open (etcd_xfer_start). */
+static curl_socket_t
+opensocket_cb(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct etcd_xfer *x = clientp;
+	struct etcd *e = x->e;
+	int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+
+	if (fd == -1)
+		return CURL_SOCKET_BAD;
+	if (x->body_out) {
+		/* A new connection for a request whose body has gone out on
+		 * another: libcurl's resend (see body_read_cb). */
+		x->resend_refused = true;
+		close(fd);
+		return CURL_SOCKET_BAD;
+	}
+	e->socks = xreallocarray(e->socks, e->nsocks + 1, sizeof(*e->socks));
+	e->socks[e->nsocks++] = (struct etcd_sock){
+		.fd = fd,
+		.endpoint = x->endpoint,
+		.owner = x,
+	};
+	e->conns_opened++;
+	if (x->opening) {
+		x->opening = false;
+		e->opening[x->endpoint]--;
+	}
+	return fd;
+}
+
+static void
+sock_forget(struct etcd *e, size_t i)
+{
+	e->socks[i] = e->socks[--e->nsocks];
+}
+
+static int
+closesocket_cb(void *clientp, curl_socket_t fd)
+{
+	struct etcd *e = clientp;
+
+	for (size_t i = 0; i < e->nsocks; i++) {
+		if (e->socks[i].fd == fd) {
+			sock_forget(e, i);
+			break;
+		}
+	}
+	return close(fd);
+}
+
+/* Whether endpoint has an h2c connection open or in the making. */
+static bool
+h2c_open(const struct etcd *e, size_t endpoint)
+{
+	if (e->opening[endpoint] > 0)
+		return true;
+	for (size_t i = 0; i < e->nsocks; i++)
+		if (e->socks[i].endpoint == endpoint)
+			return true;
+	return false;
+}
+
+/* The body of a call that is not idempotent (a Txn) goes through a read
+ * callback, never CURLOPT_POSTFIELDS, so that libcurl cannot send it
+ * twice. libcurl sends a request again on a new connection when a
+ * reused one died before any answer (Curl_retry_request in
+ * lib/transfer.c, 7.88 to 8.21 alike), and a Txn sent twice may be
+ * applied twice, or answered a conflict with itself. With
+ * CURLOPT_POSTFIELDS it resends freely; with a read callback it must
+ * rewind first: 7.88's readrewind (lib/multi.c) calls the seek callback
+ * when body bytes were written (Curl_retry_request sets
+ * rewindbeforesend only when writebytecount > 0), 8.x's cr_in_rewind
+ * (lib/sendf.c) whenever the read callback was called; seek_cb refuses,
+ * and the transfer fails with CURLE_SEND_FAIL_REWIND. A request whose
+ * body curl never had is resent, rightly: etcd cannot have applied a
+ * request it never had whole. 7.88 resends without rewinding when the
+ * read callback was called but nothing counted as written; prereq_cb
+ * (called before every request, resends too) and opensocket_cb refuse
+ * any request of a transfer whose body has gone out once. Either way
+ * the call ends with maybe_applied, and its owner settles it. */
+static size_t
+body_read_cb(char *buf, size_t size, size_t nitems, void *userp)
+{
+	struct etcd_xfer *x = userp;
+	size_t n = x->bodylen - x->bodyoff;
+
+	if (n > size * nitems)
+		n = size * nitems;
+	memcpy(buf, x->body + x->bodyoff, n);
+	x->bodyoff += n;
+	if (n > 0)
+		x->body_out = true;
+	return n;
+}
+
+static int
+seek_cb(void *userp, curl_off_t offset, int origin)
+{
+	struct etcd_xfer *x = userp;
+
+	x->resend_refused = true;
+	return CURL_SEEKFUNC_FAIL;
+}
+
+#if LIBCURL_VERSION_NUM >= 0x075000
+static int
+prereq_cb(void *userp, char *conn_primary_ip, char *conn_local_ip,
+    int conn_primary_port, int conn_local_port)
+{
+	struct etcd_xfer *x = userp;
+
+	if (x->body_out) {
+		x->resend_refused = true;
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
+}
+#endif
 
 /* Starts x's transfer on the current endpoint. For a watch, the body is
  * streamed by the read callback the caller set. */
@@ -394,6 +529,9 @@ etcd_xfer_start(struct etcd_xfer *x, const char *method)
 	CURL *c;
 
 	x->endpoint = e->cur;
+	x->rider = x->h1 = false;
+	x->bodyoff = 0;
+	x->body_out = x->resend_refused = false;
 	x->grpc_status = -1;
 	free(x->grpc_message);
 	x->grpc_message = NULL;
@@ -429,10 +567,6 @@ etcd_xfer_start(struct etcd_xfer *x, const char *method)
 	url = xasprintf("%s%s", e->endpoints[x->endpoint], method);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	free(url);
-	/* h2c straight away to an http:// member; to an https:// one,
-	 * HTTP/2 as TLS's ALPN agrees it (etcd offers h2). */
-	curl_easy_setopt(c, CURLOPT_HTTP_VERSION,
-	    (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
 	if (e->cacert != NULL)
 		curl_easy_setopt(c, CURLOPT_CAINFO, e->cacert);
 	if (e->cert != NULL) {
@@ -450,25 +584,70 @@ etcd_xfer_start(struct etcd_xfer *x, const char *method)
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
 	    (long)(e->cfg.attempt_timeout * 1000));
-	if (e->reuse && (x->kind == XFER_WATCH || x->idempotent)) {
-		/* Wait for the HTTP/2 connection in the making rather
-		 * than opening a second one to the same member. */
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, x);
+	curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, closesocket_cb);
+	curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, e);
+	if (!e->h2c_reuse_bug ||
+	    strncmp(e->endpoints[x->endpoint], "https://", 8) == 0) {
+		/* h2c straight away to an http:// member; to an https://
+		 * one, HTTP/2 as TLS's ALPN agrees it (etcd offers h2:
+		 * libcurl 7.88 knows a reused TLS connection speaks it).
+		 * Wait for the HTTP/2 connection in the making rather than
+		 * open a second one to the same member. */
+		curl_easy_setopt(c, CURLOPT_HTTP_VERSION,
+		    (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
 		curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
-	} else if (e->reuse) {
-		/* libcurl sends a request again, on a new connection, when
-		 * a reused one dies before any answer came: a Txn etcd
-		 * applied would be applied twice (or answered a conflict
-		 * with itself). A connection of its own is never reused,
-		 * so never retried. */
-		curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+	} else if (x->kind == XFER_CALL && !x->own_connection &&
+	    h2c_open(e, x->endpoint)) {
+		/* libcurl 7.88 over h2c: a prior-knowledge transfer on a
+		 * reused connection puts a second HTTP/2 layer on it (its
+		 * Curl_http2_may_switch looks at what the transfer wants,
+		 * not at what the connection speaks). A transfer that wants
+		 * HTTP/2 "over TLS only" may ride an open HTTP/2
+		 * connection (ConnectionExists refuses h2 connections only
+		 * to transfers that want less than HTTP/2) and is not
+		 * switched. Should curl open a new connection for it
+		 * instead (the one in view closed meanwhile), it speaks
+		 * HTTP/1.1, without an Upgrade header, and etcd's HTTP/1
+		 * side answers 404: gRPC is served on HTTP/2 only (etcd's
+		 * cmux, and grpcHandlerFunc behind TLS, look at the
+		 * protocol), so the call never reached etcd's gRPC server.
+		 * header_cb ends such a transfer at its status line and
+		 * call_done sends it again on a connection of its own. */
+		curl_easy_setopt(c, CURLOPT_HTTP_VERSION,
+		    (long)CURL_HTTP_VERSION_2TLS);
+		curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
+		x->rider = true;
 	} else {
+		/* No connection to ride (or the watch, which has its own
+		 * that the calls then ride): prior knowledge on a new
+		 * connection, never a reused one. */
+		curl_easy_setopt(c, CURLOPT_HTTP_VERSION,
+		    (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
 		curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
-		curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+		x->opening = true;
+		e->opening[x->endpoint]++;
 	}
+	x->own_connection = false;
 	/* TCP keepalive finds a member whose host vanished. */
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-	if (x->kind == XFER_CALL) {
+	if (x->kind == XFER_CALL && x->idempotent) {
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, x->body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)x->bodylen);
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+		    (long)(e->cfg.attempt_timeout * 1000));
+	} else if (x->kind == XFER_CALL) {
+		/* Never sent twice: see body_read_cb. */
+		curl_easy_setopt(c, CURLOPT_READFUNCTION, body_read_cb);
+		curl_easy_setopt(c, CURLOPT_READDATA, x);
+		curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, seek_cb);
+		curl_easy_setopt(c, CURLOPT_SEEKDATA, x);
+#if LIBCURL_VERSION_NUM >= 0x075000
+		curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, prereq_cb);
+		curl_easy_setopt(c, CURLOPT_PREREQDATA, x);
+#endif
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
 		    (curl_off_t)x->bodylen);
 		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
@@ -485,10 +664,23 @@ etcd_xfer_start(struct etcd_xfer *x, const char *method)
 	return true;
 }
 
-/* Takes x's transfer off curl, if it runs. */
-static void
-xfer_stop(struct etcd_xfer *x)
+void
+etcd_xfer_stop(struct etcd_xfer *x)
 {
+	struct etcd *e = x->e;
+
+	if (x->opening) {
+		x->opening = false;
+		e->opening[x->endpoint]--;
+	}
+	/* A socket it opened that never carried an answer may have been
+	 * closed without a word (a connect that failed). */
+	for (size_t i = 0; i < e->nsocks;) {
+		if (e->socks[i].owner == x)
+			sock_forget(e, i);
+		else
+			i++;
+	}
 	if (x->easy == NULL)
 		return;
 	curl_multi_remove_handle(x->e->multi, x->easy);
@@ -499,7 +691,7 @@ xfer_stop(struct etcd_xfer *x)
 void
 etcd_xfer_free(struct etcd_xfer *x)
 {
-	xfer_stop(x);
+	etcd_xfer_stop(x);
 	if (x->retry != NULL)
 		event_free(x->retry);
 	if (x->idle != NULL)
@@ -516,7 +708,7 @@ etcd_xfer_free(struct etcd_xfer *x)
 void
 etcd_xfer_kill(struct etcd_xfer *x)
 {
-	xfer_stop(x);
+	etcd_xfer_stop(x);
 	if (x->retry != NULL)
 		evtimer_del(x->retry);
 	if (x->idle != NULL)
@@ -597,7 +789,7 @@ call_deliver(struct etcd_xfer *x, int status, const char *message,
 	};
 
 	x->dead = true;
-	xfer_stop(x);
+	etcd_xfer_stop(x);
 	x->cb(&r, x->arg);
 	if (msg != NULL)
 		protobuf_c_message_free_unpacked(msg, NULL);
@@ -611,7 +803,7 @@ call_retry(struct etcd_xfer *x, const char *why, bool sent)
 	double wait = etcd_failed(x->e, x->endpoint, why);
 	struct timeval tv;
 
-	xfer_stop(x);
+	etcd_xfer_stop(x);
 	/* A write that no member took after a whole round fails at once:
 	 * objd answers it, rather than hold it while etcd is down. */
 	if ((sent && !x->idempotent) || etcd_mono() + wait >= x->deadline ||
@@ -639,13 +831,33 @@ call_done(struct etcd_xfer *x, CURLcode result)
 	char why[CURL_ERROR_SIZE + 64];
 
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &http);
+	if (x->h1) {
+		/* A rider on a new connection, answered by the member's
+		 * HTTP/1 side: gRPC never had it (see etcd_xfer_start).
+		 * Again at once, with prior knowledge on a connection of its
+		 * own; not a failure of the member. */
+		log_debug("etcd: %s answered over HTTP/1.x; again over h2c",
+		    x->e->endpoints[x->endpoint]);
+		x->own_connection = true;
+		etcd_xfer_stop(x);
+		evtimer_add(x->retry, &zero);
+		return;
+	}
 	if (result != CURLE_OK) {
-		/* Refused: nothing was sent. */
-		bool sent = result != CURLE_COULDNT_CONNECT &&
-		    result != CURLE_COULDNT_RESOLVE_HOST;
+		/* Refused: nothing was sent, unless this is a resend of a
+		 * body that went out before (libcurl's, refused). */
+		bool sent = x->body_out ||
+		    (result != CURLE_COULDNT_CONNECT &&
+		        result != CURLE_COULDNT_RESOLVE_HOST);
 
-		snprintf(why, sizeof(why), "%s",
-		    x->errbuf[0] ? x->errbuf : curl_easy_strerror(result));
+		if (x->resend_refused)
+			snprintf(why, sizeof(why),
+			    "the connection was lost after the request went "
+			    "out (not sent again)");
+		else
+			snprintf(why, sizeof(why), "%s",
+			    x->errbuf[0] ? x->errbuf
+			                 : curl_easy_strerror(result));
 		call_retry(x, why, sent);
 		return;
 	}
@@ -673,7 +885,7 @@ call_done(struct etcd_xfer *x, CURLcode result)
 		 * so not applied. Once more, with a new token. */
 		x->reauthed = true;
 		etcd_token_refused(x->e);
-		xfer_stop(x);
+		etcd_xfer_stop(x);
 		evtimer_add(x->retry, &zero);
 		return;
 	}

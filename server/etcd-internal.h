@@ -29,10 +29,19 @@ struct etcd_xfer {
 	bool parked;                /* waits for a token */
 	bool auth_tried;            /* has waited for one */
 	bool reauthed; /* has got a new token after etcd refused one */
+	/* The connection the transfer runs on (see etcd_xfer_start). */
+	bool opening;        /* opens an h2c connection, no socket yet */
+	bool rider;          /* rides an open h2c connection (HTTP/2 wanted, not
+	                      * by prior knowledge) */
+	bool h1;             /* a rider was answered over HTTP/1.x */
+	bool own_connection; /* the next attempt opens its own */
 
 	/* A unary call: its framed request, and where the answer goes. */
 	uint8_t *body;
 	size_t bodylen;
+	size_t bodyoff;      /* what the read callback handed curl */
+	bool body_out;       /* some of the body left through it */
+	bool resend_refused; /* libcurl would have sent it again */
 	const ProtobufCMessageDescriptor *resp_desc;
 	bool idempotent;
 	double deadline; /* monotonic */
@@ -59,7 +68,20 @@ struct etcd {
 	size_t cur;     /* the endpoint in use */
 	unsigned fails; /* attempts failed in a row */
 	bool reachable;
-	bool reuse; /* libcurl reuses HTTP/2 connections safely */
+	/* libcurl before 8.0: a prior-knowledge transfer on a reused h2c
+	 * connection fails (etcd_new says more). */
+	bool h2c_reuse_bug;
+	/* The sockets curl opened, while open: which endpoint, and the
+	 * transfer that opened it until an answer came on it (a socket
+	 * that never connected is closed without telling). */
+	struct etcd_sock {
+		curl_socket_t fd;
+		size_t endpoint;
+		struct etcd_xfer *owner;
+	} * socks;
+	size_t nsocks;
+	unsigned *opening; /* per endpoint: transfers opening one */
+	uint64_t conns_opened;
 	double since, last_contact;
 	uint64_t reconnects;
 	CURLM *multi;
@@ -84,6 +106,8 @@ void etcd_contact(struct etcd *e, size_t endpoint);
 double etcd_failed(struct etcd *e, size_t endpoint, const char *why);
 bool etcd_xfer_start(struct etcd_xfer *x, const char *method);
 void etcd_xfer_free(struct etcd_xfer *x);
+/* Takes x's transfer off curl, if it runs. */
+void etcd_xfer_stop(struct etcd_xfer *x);
 /* Stops x's transfer and marks it for the sweep. */
 void etcd_xfer_kill(struct etcd_xfer *x);
 /* etcd refused the token: the next transfer gets a new one. */

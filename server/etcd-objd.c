@@ -251,6 +251,8 @@ etcd_mode_status(Objd__StatusInfo *info)
 	es.reconnects = st.reconnects;
 	es.resyncs = st.resyncs;
 	es.cluster_id = st.cluster_id;
+	es.connections_open = st.conns_open;
+	es.connections_opened = st.conns_opened;
 	info->etcd = &es;
 }
 

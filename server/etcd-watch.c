@@ -89,11 +89,7 @@ on_idle(evutil_socket_t fd, short what, void *arg)
 		    x->e->endpoints[x->endpoint], quiet);
 
 		etcd_failed(x->e, x->endpoint, "silent watch");
-		if (x->easy != NULL) {
-			curl_multi_remove_handle(x->e->multi, x->easy);
-			curl_easy_cleanup(x->easy);
-			x->easy = NULL;
-		}
+		etcd_xfer_stop(x);
 		watch_end(x, ETCD_UNAVAILABLE, why);
 		free(why);
 		return;
@@ -213,9 +209,7 @@ etcd_watch_done(struct etcd_xfer *x, CURLcode result)
 		etcd_failed(x->e, x->endpoint, why);
 	if (status == ETCD_UNAUTHENTICATED)
 		etcd_token_refused(x->e);
-	curl_multi_remove_handle(x->e->multi, x->easy);
-	curl_easy_cleanup(x->easy);
-	x->easy = NULL;
+	etcd_xfer_stop(x);
 	watch_end(x, status, why);
 	free(why);
 }
@@ -234,11 +228,7 @@ etcd_watch_deliver(struct etcd_xfer *x)
 		    (r = etcdserverpb__watch_response__unpack(NULL, len,
 		         data)) == NULL) {
 			x->in.len = 0;
-			if (x->easy != NULL) {
-				curl_multi_remove_handle(x->e->multi, x->easy);
-				curl_easy_cleanup(x->easy);
-				x->easy = NULL;
-			}
+			etcd_xfer_stop(x);
 			watch_end(x, 13, "etcd: a watch answer does not parse");
 			break;
 		}

@@ -6,8 +6,8 @@
  * libcurl's multi interface, driven by objd's libevent loop: curl tells
  * which sockets and which timeout to wait for, libevent waits, and
  * curl_multi_socket_action does the work. No thread per request: one
- * connection per endpoint multiplexes the unary calls and the watch
- * (on libcurl 8 and later; see etcd_new for older ones).
+ * connection per endpoint (a few at most, while the first is in the
+ * making) multiplexes the unary calls and the watch.
  * The messages are etcd's own, compiled by protoc-c from proto/etcd.
  *
  * Every call carries the metadata `hasleader: true`, so that a member
@@ -151,11 +151,13 @@ void etcd_watch_close(struct etcd_watch *w);
 
 /* What status shows. */
 struct etcd_stats {
-	bool reachable;       /* the last call or stream had an answer */
-	double last_contact;  /* wall clock of the last answer, 0: none */
-	double since;         /* wall clock when reachable last changed */
-	uint64_t reconnects;  /* moves to another endpoint after a failure */
-	const char *endpoint; /* the endpoint in use */
+	bool reachable;        /* the last call or stream had an answer */
+	double last_contact;   /* wall clock of the last answer, 0: none */
+	double since;          /* wall clock when reachable last changed */
+	uint64_t reconnects;   /* moves to another endpoint after a failure */
+	const char *endpoint;  /* the endpoint in use */
+	uint64_t conns_open;   /* TCP connections to members open now */
+	uint64_t conns_opened; /* and opened since etcd_new */
 };
 void etcd_stats(const struct etcd *e, struct etcd_stats *st);
 

@@ -13,7 +13,10 @@
 # at a local objd's speed; a set through objd is one etcd Txn (the key
 # and the meta key) answered once objd's cache holds it, so it costs
 # about one direct Txn. Each figure is the median of BENCH_RUNS runs
-# (3): requests per second, and the median latency in ms. Everything
+# (3): requests per second, and the median latency in ms. Then the CPU
+# time of one set with one client: the objd on etcd's (from its
+# /proc/PID/stat, over the sets of one run) and etcd-direct's (the
+# whole process, start included) for a Txn. Everything
 # started here is stopped and its folder removed, however it ends.
 #
 # Environment: OBJD_BIN, OBJCTL_BIN, OBJD_BENCH_BIN, ETCD_DIRECT_BIN,
@@ -76,6 +79,7 @@ for url in ${endpoints//,/ }; do
 done
 
 start_objd "$t/e.sock" "$t/oe/objd.pb" never --etcd "$endpoints"
+eobjd=$started_pid
 start_objd "$t/l.sock" "$t/ol/objd.pb" never
 
 # objd-bench: "rps p50" of one run.
@@ -115,3 +119,29 @@ while IFS='|' read -r label test clients n; do
 	    "| $(medians direct_run x "$test" "$clients" "$n")" \
 	    "| $(medians objd_run "$t/l.sock" "$test" "$clients" "$n") |"
 done <<<"$rows"
+
+# CPU seconds (user + system) that pid used so far.
+proc_cpu() {
+	awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
+# CPU seconds (user + system) of the command given, run to its end: a
+# shell of its own reports its child's times.
+command_cpu() {
+	local out
+	out=$(bash -c '"$@" >/dev/null || exit 1; times' _ "$@") || return 1
+	echo "$out" | awk 'NR == 2 {
+		split($1, u, /[ms]/); split($2, s, /[ms]/)
+		print u[1] * 60 + u[2] + s[1] * 60 + s[2] }'
+}
+
+n=$((3000 * scale))
+before=$(proc_cpu "$eobjd")
+objd_run "$t/e.sock" set 1 "$n" >/dev/null || bench_die "objd-bench failed"
+after=$(proc_cpu "$eobjd")
+direct=$(command_cpu "${client_pin[@]}" "$ETCD_DIRECT_BIN" "$endpoints" set \
+    "$n" 1) || bench_die "etcd-direct failed"
+echo
+awk -v n="$n" -v b="$before" -v a="$after" -v d="$direct" 'BEGIN {
+	printf "CPU per set, 1 client, %d sets: objd on etcd %.0f µs, " \
+	    "etcd-direct %.0f µs a Txn\n", n, (a - b) * 1e6 / n, d * 1e6 / n }'

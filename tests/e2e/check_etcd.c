@@ -129,6 +129,8 @@ watch_read(struct watcher *w, int n)
 START_TEST(test_two_hosts_in_order)
 {
 	struct watcher wa, wb;
+	const char *p;
+	unsigned long long open;
 
 	start_host(a, cluster.endpoints);
 	start_host(b, cluster.endpoints);
@@ -166,6 +168,15 @@ START_TEST(test_two_hosts_in_order)
 	ck_assert_msg(strstr(b->out, "\"prefix\": \"" PREFIX "\"") != NULL,
 	    "%s", b->out);
 	ck_assert_msg(strstr(b->out, "\"resyncs\": 0") != NULL, "%s", b->out);
+	/* The calls so far (a load, sets, gets) and the watch shared a
+	 * connection per member. */
+	p = strstr(b->out, "\"connections_open\": ");
+	ck_assert_msg(p != NULL, "%s", b->out);
+	open = strtoull(p + strlen("\"connections_open\": "), NULL, 10);
+	ck_assert_msg(open >= 1 && open <= ETCD_MEMBERS, "%s", b->out);
+	CTL_OK(b, "status");
+	ck_assert_msg(e2e_line_has(b->out, "etcd connections:", "opened"), "%s",
+	    b->out);
 	/* reload reads etcd again, not the cache file. */
 	CTL_OK(b, "reload");
 	ck_assert(e2e_log_has(b, "etcd: reading " PREFIX " again"));
