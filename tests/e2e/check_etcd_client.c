@@ -926,9 +926,6 @@ START_TEST(test_one_connection)
 }
 END_TEST
 
-/* A Txn on a reused connection cut after its last byte went out (etcd
- * may have applied it): answered unknown, never sent again (by libcurl
- * on a new connection, or by the client), applied at most once. */
 /* The connection a call was to ride closed just before: libcurl opens a
  * new one for it, speaking HTTP/1.1 (no prior knowledge on a reused
  * connection with libcurl 7.88); etcd's HTTP/1 side answers 404 without
@@ -965,6 +962,9 @@ START_TEST(test_rider_falls_back)
 }
 END_TEST
 
+/* A Txn on a reused connection cut after its last byte went out (etcd
+ * may have applied it): answered unknown, never sent again (by libcurl
+ * on a new connection, or by the client), applied at most once. */
 START_TEST(test_cut_txn_not_resent)
 {
 	struct etcd *plain = client;
