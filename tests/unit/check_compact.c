@@ -46,20 +46,19 @@ START_TEST(test_dead_bytes)
 }
 END_TEST
 
-/* A large live state (keys with history), whose compaction left it
- * with the changes made while it ran: the next one waits until the
- * file has grown by as much, interval or not, though the file holds
- * twice its live state before. */
-START_TEST(test_large_live_state_waits_for_growth)
+/* A large live state (keys with history), whose last compaction left
+ * it with the changes made while it ran: after the interval, the next
+ * one starts once the file holds twice the live state; before it, only
+ * once the file has grown by what the last one left. */
+START_TEST(test_large_live_state)
 {
 	uint64_t live = 360 * MiB, compacted = 700 * MiB;
 
-	ck_assert(!compact_due(800 * MiB, live, 5, compacted));
-	ck_assert(!compact_due(1399 * MiB, live, 60, compacted));
-	ck_assert(compact_due(1400 * MiB, live, 60, compacted));
-	/* And still past twice the live state. */
-	ck_assert(!compact_due(700 * MiB, live, 60, 300 * MiB));
-	ck_assert(compact_due(721 * MiB, live, 60, 300 * MiB));
+	ck_assert(!compact_due(720 * MiB, live, 60, compacted));
+	ck_assert(compact_due(800 * MiB, live, 5, compacted));
+	ck_assert(!compact_due(800 * MiB, live, 0.5, compacted));
+	ck_assert(!compact_due(1399 * MiB, live, 0.5, compacted));
+	ck_assert(compact_due(1400 * MiB, live, 0.5, compacted));
 }
 END_TEST
 
@@ -74,7 +73,7 @@ main(void)
 	tcase_add_test(tc, test_floor_and_twice_live);
 	tcase_add_test(tc, test_interval);
 	tcase_add_test(tc, test_dead_bytes);
-	tcase_add_test(tc, test_large_live_state_waits_for_growth);
+	tcase_add_test(tc, test_large_live_state);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
