@@ -41,10 +41,12 @@ struct objfile_tail_share {
 	_Atomic int64_t copied;
 };
 
-/* The child stops once a round copied less than this, or, from the
- * fourth round on, no less than the round before: objd then commits
- * changes as fast as the child copies them, and a child that went on
- * would leave an ever longer file. objd copies the rest. */
+/* The child stops once a round copied less than this; or, from the
+ * fourth round on, no less than the round before; or once it has copied
+ * as much as its snapshot holds. objd then commits changes as fast as
+ * the child copies them (the two may share a CPU), and a child that
+ * chased them would run ever longer, leave an ever longer file, and hold
+ * up the next compaction. objd copies the rest. */
 #define TAIL_ROUND_SMALL (1024 * 1024)
 #define TAIL_ROUNDS_MIN 3
 #define TAIL_ROUNDS 16
@@ -203,6 +205,7 @@ objfile_tail_catch_up(const struct objfile *f, int from, int to, off_t at)
 {
 	struct objfile_tail_share *sh = f->tail_share;
 	int64_t pos, last = INT64_MAX;
+	off_t snapshot = at;
 
 	if (sh == NULL || from == -1)
 		return at;
@@ -212,7 +215,8 @@ objfile_tail_catch_up(const struct objfile *f, int from, int to, off_t at)
 		    atomic_load_explicit(&sh->committed, memory_order_acquire);
 
 		if (end <= pos ||
-		    (round >= TAIL_ROUNDS_MIN && end - pos >= last))
+		    (round >= TAIL_ROUNDS_MIN && end - pos >= last) ||
+		    at - snapshot > snapshot)
 			break;
 		if (copy_range(from, (off_t)pos, to, at, (size_t)(end - pos)) ==
 		    -1)
