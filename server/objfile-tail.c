@@ -19,10 +19,11 @@
  * always) are copied: a change cut back after a failed write or sync
  * never is. A failed sync of the old file puts what is in it in doubt
  * (the kernel may have dropped the pages): the child's file then fails,
- * as the rewrite that follows writes the whole state anyway. When
- * objd's file changes under a running child (a rewrite, a load), the
- * changes not yet copied are read back from the old file before it is
- * closed, and the changes from then on are kept in memory, as before. */
+ * as the rewrite that follows writes the whole state anyway (a rewrite
+ * stops a running child first). When objd's file changes under a
+ * running child otherwise (a load), the changes not yet copied are read
+ * back from the old file before it is closed, and the changes from then
+ * on are kept in memory, as all of them were before. */
 #include <sys/mman.h>
 
 #include <errno.h>
