@@ -26,7 +26,15 @@
  * writes, the size it leaves: at most one byte for each byte of the
  * changes. And the changes made while the child ran are written again
  * after its snapshot: when they were many, compacting again at once
- * would write every change twice, for good. */
+ * would write every change twice, for good.
+ *
+ * The interval has no such rule, though the live state may be large
+ * (100 versions of each of 100,000 keys are some 250 MB of file): the
+ * changes made while a child runs cost objd nothing but their append,
+ * as the child copies them itself (objfile-tail.c), while a file let
+ * grow by what the last compaction left held more of the kernel's
+ * pages, and each set into pages not used before cost objd more than
+ * a compaction more often did. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,10 +72,7 @@ compact_start(void)
 	return backend->ops->compact(backend, server.store, err, sizeof(err));
 }
 
-/* Whether a file of size bytes, holding live bytes, is due for an
- * automatic compaction, since seconds after the last one began, which
- * left compacted bytes. */
-static bool
+bool
 compact_due(uint64_t size, uint64_t live, double since, uint64_t compacted)
 {
 	uint64_t dead;

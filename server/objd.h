@@ -864,6 +864,12 @@ int fsync_mode_parse(const char *name);
 
 /* compact.c: when to compact, and the clients waiting for it. */
 void compact_maybe(void);
+/* Whether a file of size bytes, holding live bytes (entries and
+ * history, as a compaction writes them), is due for an automatic
+ * compaction, since seconds after the last one began, which left
+ * compacted bytes (0: none, or a file that has shrunk since). */
+bool compact_due(uint64_t size, uint64_t live, double since,
+    uint64_t compacted);
 /* Answers waiter (a parked compact request) once a compaction, started
  * now unless one runs, is over. */
 struct ticket;

@@ -71,7 +71,14 @@ struct objfile {
 	pid_t child;
 	char *child_tmp;
 	bool child_writes_back; /* for a reload: only over at_path */
+	/* The changes since the fork that the child does not copy from
+	 * the old file (objfile-tail.c): kept in memory once objd's file
+	 * changed, from the old file's offset tail_base. */
 	struct buf tail;
+	off_t tail_base;
+	struct objfile_tail_share *tail_share;
+	bool tail_frozen; /* the child is told of no more changes */
+	bool tail_broken; /* the child's file misses changes, or is in doubt */
 	/* The buffer of the last changes written, for the next ones: each
 	 * commit would otherwise allocate and free a 4 KiB one. */
 	struct buf spare;
@@ -90,6 +97,27 @@ int objfile_write_all(int fd, const uint8_t *p, size_t len, off_t at);
  * room, room after it; returns its size, or -1 with errno. */
 off_t objfile_finish_new_file(int fd, off_t end, const void *data, size_t len,
     bool room);
+
+/* objfile-tail.c */
+/* Before the fork of a child: the tail starts at the old file's end. */
+void objfile_tail_start(struct objfile *f);
+/* After c is committed to the old file, from from to f->good_end. */
+void objfile_tail_add(struct objfile *f, const struct objfile_changes *c,
+    off_t from);
+/* The old file's sync failed: the child's file is in doubt. */
+void objfile_tail_doubt(struct objfile *f);
+/* Before objd's file is closed for another: the rest of the tail is
+ * objd's, in memory. */
+void objfile_tail_freeze(struct objfile *f);
+/* In the child, after its snapshot, which ends at at in to: copies the
+ * changes objd commits to the old file (from) after it. Returns the new
+ * end of to, or -1 with errno. */
+off_t objfile_tail_catch_up(const struct objfile *f, int from, int to,
+    off_t at);
+/* Once the child has exited: writes the changes it did not copy at end
+ * in its file fd; returns the new end, or -1 with errno. */
+off_t objfile_tail_finish(struct objfile *f, int fd, off_t end);
+void objfile_tail_release(struct objfile *f);
 
 /* objfile-replace.c */
 /* Writes s as a new file and renames it over the old one, or only over

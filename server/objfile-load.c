@@ -203,7 +203,7 @@ objfile_close(struct objfile *f)
 	}
 	if (f->lock_fd != -1)
 		close(f->lock_fd);
-	free(f->tail.data);
+	objfile_tail_release(f);
 	free(f->spare.data);
 	free(f->path);
 	free(f->dir);
@@ -702,6 +702,7 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 	}
 	/* objd appends only to a file in its own format; another program's
 	 * file is adopted by the caller's rewrite. */
+	objfile_tail_freeze(f);
 	if (f->fd != -1)
 		objfile_close_replaced(f->fd, f->size);
 	f->fd = ours ? fd : -1;

@@ -543,6 +543,7 @@ install_file(struct objfile *f, int fd, char **tmp,
 	/* The rename is durable only once the folder is. */
 	if (sync_dir(f->dir) == -1)
 		log_warn("cannot sync folder %s", f->dir);
+	objfile_tail_freeze(f);
 	if (f->fd != -1)
 		objfile_close_replaced(f->fd, f->size);
 	f->fd = fd;
@@ -640,35 +641,49 @@ start_child(struct objfile *f, const struct store *s, char *err, size_t errlen)
 
 	if ((fd = make_temp(f, &tmp, err, errlen)) == -1)
 		return -1;
+	objfile_tail_start(f);
 	parent = getpid();
 	pid = fork();
 	if (pid == -1) {
 		snprintf(err, errlen, "cannot fork to compact: %s",
 		    strerror(errno));
+		objfile_tail_release(f);
 		close(fd);
 		unlink(tmp);
 		free(tmp);
 		return -1;
 	}
 	if (pid == 0) {
+		int old = -1;
+		off_t end;
+
 		/* The child sees the store as it was at fork, and only
-		 * writes its own file. It must not keep the lock, the socket
-		 * or any client open past objd's death, nor outlive it. */
+		 * writes its own file, then copies what objd appended to
+		 * the old one meanwhile (objfile-tail.c). It must not keep
+		 * the lock, the socket or any client open past objd's
+		 * death, nor outlive it. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(1);
+		/* Out of the way of 3 and 4 first. */
+		if (f->tail_share != NULL &&
+		    (old = fcntl(f->fd, F_DUPFD_CLOEXEC, 5)) == -1)
+			_exit(1);
 		if (fd != 3 && (dup2(fd, 3) == -1 || close(fd) == -1))
 			_exit(1);
-		close_range(4, ~0U, 0);
-		_exit(write_snapshot(3, s, f->compress) == -1 || fsync(3) == -1
-		        ? 1
-		        : 0);
+		if (old != -1 && (dup2(old, 4) == -1 || close(old) == -1))
+			_exit(1);
+		close_range(old != -1 ? 5 : 4, ~0U, 0);
+		end = write_snapshot(3, s, f->compress);
+		if (end != -1)
+			end = objfile_tail_catch_up(f, old != -1 ? 4 : -1, 3,
+			    end);
+		_exit(end == -1 || fsync(3) == -1 ? 1 : 0);
 	}
 	close(fd);
 	f->child = pid;
 	f->child_tmp = tmp;
 	f->child_writes_back = false;
-	f->tail.len = 0;
 	return pid;
 }
 
@@ -712,7 +727,7 @@ objfile_child_file_drop(struct objfile *f, int fd, char *tmp)
 	if (tmp != NULL)
 		unlink(tmp);
 	free(tmp);
-	buf_release(&f->tail);
+	objfile_tail_release(f);
 }
 
 enum objfile_result
@@ -723,6 +738,7 @@ objfile_write_back_finish(struct objfile *f, int status, char *err,
 	struct stat st;
 	off_t size;
 	enum objfile_result rc = OBJFILE_FAILED;
+	off_t end;
 	int fd = -1;
 
 	f->child = -1;
@@ -737,8 +753,9 @@ objfile_write_back_finish(struct objfile *f, int status, char *err,
 	 * as after a compaction. */
 	fd = open(tmp, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (fd == -1 || fstat(fd, &st) == -1 ||
-	    (size = objfile_finish_new_file(fd, st.st_size, f->tail.data,
-	         f->tail.len, f->fsync == FSYNC_ALWAYS)) == -1 ||
+	    (end = objfile_tail_finish(f, fd, st.st_size)) == -1 ||
+	    (size = objfile_finish_new_file(fd, end, NULL, 0,
+	         f->fsync == FSYNC_ALWAYS)) == -1 ||
 	    fdatasync(fd) == -1) {
 		snprintf(err, errlen, "cannot write %s: %s", f->path,
 		    strerror(errno));
@@ -747,12 +764,12 @@ objfile_write_back_finish(struct objfile *f, int status, char *err,
 	/* A file renamed in during the write is seen here; one renamed in
 	 * after, by the rename itself (as in rewrite). */
 	if (path_holds(f, &f->at_path))
-		rc = install_file(f, fd, &tmp, &f->at_path,
-		    st.st_size + (off_t)f->tail.len, size, err, errlen);
+		rc = install_file(f, fd, &tmp, &f->at_path, end, size, err,
+		    errlen);
 	else
 		rc = OBJFILE_GAVE_WAY;
 	if (rc == OBJFILE_DONE) {
-		buf_release(&f->tail);
+		objfile_tail_release(f);
 		return OBJFILE_DONE;
 	}
 	if (rc == OBJFILE_GAVE_WAY)
@@ -780,8 +797,7 @@ objfile_compact_abort(struct objfile *f)
 	f->child_tmp = NULL;
 	f->child = -1;
 	f->child_writes_back = false;
-	free(f->tail.data);
-	memset(&f->tail, 0, sizeof(f->tail));
+	objfile_tail_release(f);
 }
 
 enum objfile_result
@@ -792,6 +808,7 @@ objfile_compact_finish(struct objfile *f, int status, char *err, size_t errlen)
 	struct stat st;
 	off_t size;
 	enum objfile_result rc;
+	off_t end;
 	int fd = -1;
 
 	f->child = -1;
@@ -822,8 +839,9 @@ objfile_compact_finish(struct objfile *f, int status, char *err, size_t errlen)
 	 * byte for byte: each fragment's crc covers only itself. */
 	fd = open(tmp, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (fd == -1 || fstat(fd, &st) == -1 ||
-	    (size = objfile_finish_new_file(fd, st.st_size, f->tail.data,
-	         f->tail.len, f->fsync == FSYNC_ALWAYS)) == -1 ||
+	    (end = objfile_tail_finish(f, fd, st.st_size)) == -1 ||
+	    (size = objfile_finish_new_file(fd, end, NULL, 0,
+	         f->fsync == FSYNC_ALWAYS)) == -1 ||
 	    fdatasync(fd) == -1) {
 		snprintf(err, errlen, "cannot finish compacting %s: %s",
 		    f->path, strerror(errno));
@@ -831,15 +849,14 @@ objfile_compact_finish(struct objfile *f, int status, char *err, size_t errlen)
 	}
 	/* The rename itself gives way to a file renamed in after the look
 	 * above (rename_over). */
-	rc = install_file(f, fd, &tmp, expect, st.st_size + (off_t)f->tail.len,
-	    size, err, errlen);
+	rc = install_file(f, fd, &tmp, expect, end, size, err, errlen);
 	if (rc == OBJFILE_GAVE_WAY)
 		goto replaced;
 	if (rc == OBJFILE_FAILED)
 		goto fail;
 	f->stats.last_compaction = now_wall();
 	f->stats.compacted_size = (uint64_t)f->good_end;
-	buf_release(&f->tail);
+	objfile_tail_release(f);
 	return OBJFILE_DONE;
 replaced:
 	snprintf(err, errlen,

@@ -569,11 +569,14 @@ enum objfile_result
 objfile_append_finish(struct objfile *f, const struct objfile_changes *c,
     int sync_errno, char *err, size_t errlen)
 {
+	off_t from;
+
 	if (sync_errno != 0) {
 		/* After a failed fsync the kernel may have dropped the
 		 * pages and will not say so again: the file is rewritten
 		 * from memory before the next change. */
 		f->needs_rewrite = true;
+		objfile_tail_doubt(f);
 		/* The refused change must not stay in the file either: the
 		 * reload check would load it as another program's change,
 		 * and a restart as a committed one. The cut is objd's own,
@@ -589,17 +592,10 @@ objfile_append_finish(struct objfile *f, const struct objfile_changes *c,
 		return OBJFILE_FAILED;
 	}
 	f->dirty = f->fsync != FSYNC_ALWAYS;
+	from = f->good_end;
 	f->good_end += (off_t)objfile_changes_len(c);
-	if (f->child != -1) {
-		size_t at = 0;
-
-		for (size_t i = 0; i < c->nrefs; i++) {
-			buf_put(&f->tail, c->buf.data + at, c->refs[i].at - at);
-			buf_put(&f->tail, c->refs[i].p, c->refs[i].len);
-			at = c->refs[i].at;
-		}
-		buf_put(&f->tail, c->buf.data + at, c->buf.len - at);
-	}
+	if (f->child != -1)
+		objfile_tail_add(f, c, from);
 	return OBJFILE_DONE;
 }
 
@@ -625,6 +621,7 @@ objfile_sync(struct objfile *f, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot sync %s: %s", f->path,
 		    strerror(errno));
 		f->needs_rewrite = true;
+		objfile_tail_doubt(f);
 		return OBJFILE_FAILED;
 	}
 	f->dirty = false;

@@ -292,6 +292,7 @@ $large_rows
 EOF
 	large_files="objd $(du -sk "$t/objd-large" | cut -f1) kB,"
 	large_files="$large_files redis $(du -sk "$t/redis-large" | cut -f1) kB"
+	large_rss="objd $(rss_kb "$ol_pid") kB, redis $(rss_kb "$rl_pid") kB"
 fi
 
 # One call of each command line tool, start to exit.
@@ -363,6 +364,7 @@ if [ -s "$large_table" ]; then
 		    "$oc" "$rc"
 	done <"$large_table"
 	echo "files at the end: $large_files"
+	echo "resident memory at the end: $large_rss"
 fi
 echo
 echo "objd/redis above 1.00x: objd is faster (for the call: redis-cli's"

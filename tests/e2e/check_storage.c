@@ -566,6 +566,88 @@ START_TEST(test_compaction_keeps_up_with_large_values)
 }
 END_TEST
 
+/* Large values set while compactions run, on an object of many keys
+ * with history: the changes made while a child writes its file follow
+ * its snapshot, copied by the child from the old file or by objd
+ * (server/objfile-tail.c), and a restart reads them all back. A second
+ * process sets the values while this one asks for compactions. */
+START_TEST(test_changes_during_compactions_survive)
+{
+	enum { VALUE = 256 * 1024, SETS = 240, KEYS = 4, FILLED = 3000 };
+	objd_client *c;
+	char *big = malloc(VALUE + 1);
+	char key[32];
+	pid_t pid;
+	int status, compactions = 0;
+
+	ck_assert_ptr_nonnull(big);
+	e2e_start(s);
+	c = e2e_client(s);
+	/* Keys with a few versions each: history the snapshot writes. */
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < FILLED; i++) {
+			snprintf(key, sizeof(key), "h%d", i);
+			set_int(c, key, round * FILLED + i);
+		}
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		objd_client *w = e2e_client(s);
+
+		for (int i = 0; i < SETS; i++) {
+			Objd__Value *v;
+			const char *keys[1];
+			int rc;
+
+			memset(big, 'a' + i % 26, VALUE);
+			snprintf(big, 16, "%015d", i);
+			big[15] = '.';
+			snprintf(key, sizeof(key), "big%d", i % KEYS);
+			keys[0] = key;
+			v = value_new_string(big, VALUE);
+			rc = objd_set(w, keys, (const Objd__Value **)&v, 1);
+			value_free(v);
+			if (rc != OBJD_OK)
+				_exit(1);
+		}
+		objd_close(w);
+		_exit(0);
+	}
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		ck_assert_int_eq(objd_compact(c), OBJD_OK);
+		compactions++;
+	}
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_gt(compactions, 0);
+	objd_close(c);
+	e2e_stop(s);
+	e2e_start(s);
+	c = e2e_client(s);
+	for (int k = 0; k < KEYS; k++) {
+		int last = SETS - KEYS + k;
+		Objd__Value *v = NULL;
+		char want[17];
+
+		snprintf(key, sizeof(key), "big%d", k);
+		ck_assert_int_eq(objd_get(c, key, &v), OBJD_OK);
+		ck_assert_int_eq(v->kind_case, OBJD__VALUE__KIND_STRING_VALUE);
+		ck_assert_uint_eq(strlen(v->string_value), VALUE);
+		snprintf(want, sizeof(want), "%015d.", last);
+		ck_assert_msg(strncmp(v->string_value, want, 16) == 0,
+		    "%s: %.16s, not %s", key, v->string_value, want);
+		ck_assert_int_eq(v->string_value[VALUE - 1], 'a' + last % 26);
+		value_free(v);
+	}
+	for (int i = 0; i < FILLED; i += 97) {
+		snprintf(key, sizeof(key), "h%d", i);
+		ck_assert_int_eq(get_int(c, key), 2 * FILLED + i);
+	}
+	objd_close(c);
+	e2e_stop(s);
+	free(big);
+}
+END_TEST
+
 /* objd --compress (here from the config file) compacts into deflated
  * chunks; an objd started without it serves the same object with the
  * same revisions, so compare-and-set goes on without a false conflict,
@@ -1750,6 +1832,7 @@ storage_suite(void)
 	tcase_add_test(tc, test_file_times_after_objd_clock);
 	tcase_add_test(tc, test_compaction_under_writes);
 	tcase_add_test(tc, test_compaction_keeps_up_with_large_values);
+	tcase_add_test(tc, test_changes_during_compactions_survive);
 	tcase_add_test(tc, test_protoc_decodes_the_file);
 	tcase_add_test(tc, test_compressed_file_served_without_compress);
 	tcase_add_test(tc, test_failed_fsync_refuses_and_rewrites);

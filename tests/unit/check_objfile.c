@@ -654,6 +654,80 @@ START_TEST(test_check_and_reject)
 }
 END_TEST
 
+/* One change in c, setting key at revision rev. */
+static void
+one_change(struct objfile *f, struct objfile_changes *c, const char *key,
+    uint64_t rev)
+{
+	objfile_changes_init(f, c);
+	objfile_change_set(c, key, strlen(key), (const uint8_t *)"\x08\x07", 2);
+	objfile_change_commit(c, rev);
+}
+
+/* The changes appended while a compaction's child runs follow its
+ * snapshot, whoever copies them: the child (from the old file, while it
+ * runs), objd at the end (those the child left: here all that came
+ * after it exited), or objd from memory (those that came after objd's
+ * file was rewritten under the child). */
+START_TEST(test_compaction_tail)
+{
+	char err[512];
+	struct objfile *f = objfile_open(path, FSYNC_NEVER, err, sizeof(err));
+	struct store *s = sample_store(), *t;
+	struct objfile_changes c;
+	uint64_t rev = store_revision(s);
+	int status;
+	pid_t pid;
+	const char *keys[] = { "during", "after", "later" };
+
+	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
+	for (int round = 0; round < 2; round++) {
+		pid = objfile_compact_start(f, s, err, sizeof(err));
+		ck_assert_msg(pid > 0, "%s", err);
+		one_change(f, &c, keys[0], ++rev);
+		ck_assert_int_eq(objfile_append(f, s, &c, err, sizeof(err)), 0);
+		objfile_changes_free(f, &c);
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		/* The child is gone; objd has not yet seen it. */
+		one_change(f, &c, keys[1], ++rev);
+		ck_assert_int_eq(objfile_append(f, s, &c, err, sizeof(err)), 0);
+		objfile_changes_free(f, &c);
+		if (round == 1) {
+			/* objd's file loaded again (it is another
+			 * descriptor): the changes from then on are kept in
+			 * memory, with those the child has not copied. */
+			t = store_new();
+			ck_assert_msg(
+			    objfile_load(f, t, false, err, sizeof(err)) == 0,
+			    "%s", err);
+			store_free(t);
+			one_change(f, &c, keys[2], ++rev);
+			ck_assert_int_eq(
+			    objfile_append(f, s, &c, err, sizeof(err)), 0);
+			objfile_changes_free(f, &c);
+		}
+		ck_assert_msg(objfile_compact_finish(f, status, err,
+		                  sizeof(err)) == OBJFILE_DONE,
+		    "round %d: %s", round, err);
+		ck_assert_int_eq(temp_files(), 0);
+		t = store_new();
+		ck_assert_msg(objfile_load(f, t, false, err, sizeof(err)) == 0,
+		    "%s", err);
+		ck_assert_uint_eq(store_revision(t), rev);
+		ck_assert_ptr_nonnull(store_get(t, keys[0], strlen(keys[0])));
+		ck_assert_ptr_nonnull(store_get(t, keys[1], strlen(keys[1])));
+		if (round == 1)
+			ck_assert_ptr_nonnull(
+			    store_get(t, keys[2], strlen(keys[2])));
+		store_free(t);
+		keys[0] = "during again";
+		keys[1] = "after again";
+	}
+	store_free(s);
+	objfile_close(f);
+}
+END_TEST
+
 /* A reload's write-back replaces the file the reload read, or puts one
  * where there was none, but not a file that another program renamed in
  * since: that one is left for the next reload. */
@@ -2390,6 +2464,7 @@ objfile_suite(void)
 	tcase_add_test(tc, test_check_and_reject);
 	tcase_add_test(tc, test_write_back_replaces_only_what_was_read);
 	tcase_add_test(tc, test_write_back_in_a_child);
+	tcase_add_test(tc, test_compaction_tail);
 	tcase_add_test(tc, test_check_after_appends);
 	tcase_add_test(tc, test_file_times_after_objd_clock);
 	tcase_add_test(tc, test_commit_pack_matches_protobuf_c);
