@@ -476,8 +476,8 @@ history_apply(struct history *h, const struct store_entry *e, bool hashed,
     uint64_t hash, int64_t time, unsigned what, struct store_entry *old)
 {
 	if (hashed)
-		history_change_hashed(h, e->data, e->keylen, hash, e->revision,
-		    time, what, old, true);
+		store_entry_recycle(history_change_hashed(h, e->data, e->keylen,
+		    hash, e->revision, time, what, old, true));
 	else
 		history_change(h, e->data, e->keylen, e->revision, time, what,
 		    old, true);

@@ -442,6 +442,16 @@ struct store_entry *store_get(const struct store *s, const char *key,
  * main thread, unless store_adopt_hook takes it (watch.c's history of
  * changes, which may keep it: watch_adopt). */
 void store_entry_free(struct store_entry *e);
+/* On the loop only: e (a spent entry, which nothing else holds) kept
+ * for store_entry_reuse if it is small, else store_entry_free(e). */
+void store_entry_recycle(struct store_entry *e);
+/* On the loop only: store_entry_alloc, in a recycled entry of the same
+ * size if there is one. */
+struct store_entry *store_entry_reuse(const char *key, size_t keylen,
+    size_t vallen, uint64_t revision);
+/* Frees the recycled entries (at exit, and for tests); returns how many
+ * there were. */
+size_t store_entry_spares_free(void);
 /* Set by watch_init, and cleared by watch_free: hooks, so that the store
  * and the keys' history do not need watch.c. store_freeing_hook is
  * called on the loop before a store is freed whole. */
@@ -599,10 +609,13 @@ void history_prefetch_version(const struct history *h, uint64_t hash);
 void history_change(struct history *h, const char *key, size_t keylen,
     uint64_t revision, int64_t time, unsigned what, struct store_entry *old,
     bool known);
-/* The same, for key of hash (store_key_hash with the store's seed). */
-void history_change_hashed(struct history *h, const char *key, size_t keylen,
-    uint64_t hash, uint64_t revision, int64_t time, unsigned what,
-    struct store_entry *old, bool known);
+/* The same, for key of hash (store_key_hash with the store's seed); h
+ * does not free old if it is spent (its value copied into a version, or
+ * h keeps no history) but returns it, for the caller to free with
+ * store_entry_free or reuse (store_entry_recycle); else NULL. */
+struct store_entry *history_change_hashed(struct history *h, const char *key,
+    size_t keylen, uint64_t hash, uint64_t revision, int64_t time,
+    unsigned what, struct store_entry *old, bool known);
 /* Replaces key's ring by the versions of a file's record; then its entry
  * in s, if any, is the newest, written at time. */
 void history_restore(struct history *h, const struct store *s, const char *key,
