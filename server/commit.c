@@ -431,11 +431,13 @@ txn_made(const struct backend_txn *t)
 }
 
 /* Applying a change waits on memory: its key's slot and entry in the
- * store, and with history its ring's slot, header and versions, each a
- * cache miss that a pipeline of sets would otherwise pay one after the
- * other. batch_apply fetches them ahead, in stages: the slots
- * BATCH_FETCH_AHEAD changes on, what they point to half as far, the
- * versions a quarter as far. */
+ * store, and with history its ring's header and versions, each a cache
+ * miss that a pipeline of sets would otherwise pay one after the other.
+ * batch_apply fetches them ahead, in stages: the store's slots
+ * BATCH_FETCH_AHEAD changes on, the entries they point to half as far,
+ * the rings those entries point to a quarter as far, and the versions
+ * an eighth. Each stage looks again from the store (store_peek, in the
+ * cache by then), since a change in between may have moved a ring. */
 #define BATCH_FETCH_AHEAD 16
 
 struct apply_fetch {
@@ -443,30 +445,30 @@ struct apply_fetch {
 };
 
 static void
-fetch_slots(struct apply_fetch *f, const struct store_entry *e,
-    const struct history *h)
+fetch_slots(struct apply_fetch *f, const struct store_entry *e)
 {
 	f->hash = store_prefetch_slot(server.store, e->data, e->keylen);
-	if (history_depth > 0)
-		history_prefetch_slot(h, f->hash);
 }
 
 static void
 fetch_ahead(struct apply_fetch *ahead, struct backend_change *changes, size_t i,
     size_t n, const struct history *h)
 {
-	const size_t far = BATCH_FETCH_AHEAD, half = far / 2, quarter = far / 4;
+	const size_t far = BATCH_FETCH_AHEAD, half = far / 2, quarter = far / 4,
+	             eighth = far / 8;
 
+	if (i + eighth < n && history_depth > 0)
+		history_prefetch_version(
+		    store_peek(server.store, ahead[(i + eighth) % far].hash));
 	if (i + quarter < n && history_depth > 0)
-		history_prefetch_version(h, ahead[(i + quarter) % far].hash);
-	if (i + half < n) {
+		history_prefetch_ring(h,
+		    store_peek(server.store, ahead[(i + quarter) % far].hash),
+		    ahead[(i + quarter) % far].hash);
+	if (i + half < n)
 		store_prefetch_entry(server.store,
 		    ahead[(i + half) % far].hash);
-		if (history_depth > 0)
-			history_prefetch_ring(h, ahead[(i + half) % far].hash);
-	}
 	if (i + far < n)
-		fetch_slots(&ahead[(i + far) % far], changes[i + far].entry, h);
+		fetch_slots(&ahead[(i + far) % far], changes[i + far].entry);
 }
 
 /* e's change in the history, of old, the entry it replaced or deleted;
@@ -626,7 +628,7 @@ batch_apply(const struct backend_batch *l)
 	/* A change or two gain nothing from it. */
 	if (n > 2)
 		for (size_t i = 0; i < n && i < BATCH_FETCH_AHEAD; i++)
-			fetch_slots(&ahead[i], changes[i].entry, h);
+			fetch_slots(&ahead[i], changes[i].entry);
 	for (size_t i = 0; i < n; i++) {
 		/* Read before fetch_ahead takes its place for a change on. */
 		uint64_t hash = n > 2 ? ahead[i % BATCH_FETCH_AHEAD].hash : 0;

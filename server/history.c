@@ -507,29 +507,29 @@ newest_current(struct key_history *kh)
 }
 
 void
-history_prefetch_slot(const struct history *h, uint64_t hash)
+history_prefetch_ring(const struct history *h, const struct store_entry *e,
+    uint64_t hash)
 {
-	__builtin_prefetch(&h->slots[hash & (h->nslots - 1)]);
-}
+	const struct key_history *kh = e != NULL ? e->ring : NULL;
 
-void
-history_prefetch_ring(const struct history *h, uint64_t hash)
-{
-	const struct key_history *kh = h->slots[hash & (h->nslots - 1)];
-
-	/* A ring is 16-byte aligned: the end of its header (count, ring)
-	 * and its key, which a look-up compares, are often in the cache
-	 * line after its start. */
-	if (kh != NULL) {
-		__builtin_prefetch(kh);
-		__builtin_prefetch((const char *)kh + 64);
+	/* A change finds the ring through the entry it replaces, not the
+	 * table, whose slot would be one more wait on memory; a key
+	 * without ring looks in the table, to make one or find a deleted
+	 * key's. */
+	if (kh == NULL) {
+		__builtin_prefetch(&h->slots[hash & (h->nslots - 1)]);
+		return;
 	}
+	/* A ring is 16-byte aligned: the end of its header (count, ring)
+	 * is often in the cache line after its start. */
+	__builtin_prefetch(kh);
+	__builtin_prefetch((const char *)kh + 64);
 }
 
 void
-history_prefetch_version(const struct history *h, uint64_t hash)
+history_prefetch_version(const struct store_entry *e)
 {
-	const struct key_history *kh = h->slots[hash & (h->nslots - 1)];
+	const struct key_history *kh = e != NULL ? e->ring : NULL;
 
 	/* The newest version, which a change reads, and the slot after
 	 * it, which it writes: kh's header is in the cache by now. */

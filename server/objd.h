@@ -471,6 +471,10 @@ struct store_entry *store_entry_try_alloc(const char *key, size_t keylen,
 uint64_t store_prefetch_slot(const struct store *s, const char *key,
     size_t keylen);
 void store_prefetch_entry(const struct store *s, uint64_t hash);
+/* For fetching ahead only: the entry that a look-up of a key of hash
+ * would compare first, most likely the key's (NULL if none); once its
+ * slot and entry are in the cache, a cheap look. */
+const struct store_entry *store_peek(const struct store *s, uint64_t hash);
 /* Makes the table large enough for n keys now, rather than growing
  * it step by step as they come. */
 void store_reserve(struct store *s, size_t n);
@@ -595,14 +599,15 @@ size_t history_count(const struct history *h);
 uint64_t history_bytes(const struct history *h);
 struct key_history *history_get(const struct history *h, const char *key,
     size_t keylen);
-/* Starts fetching the slot of the key of hash (the store's) into the
- * cache, then history_prefetch_ring fetches the ring once the slot is
- * there: commit.c applies changes a few ahead of their fetches. */
-void history_prefetch_slot(const struct history *h, uint64_t hash);
-void history_prefetch_ring(const struct history *h, uint64_t hash);
+/* Starts fetching the ring of the key of hash (the store's) into the
+ * cache: through e, its live entry (store_peek) once that is there, or,
+ * for a key without entry or ring, its slot in h's table. commit.c
+ * applies changes a few ahead of their fetches. */
+void history_prefetch_ring(const struct history *h, const struct store_entry *e,
+    uint64_t hash);
 /* Then the versions a change of it reads and writes, once the ring's
  * header is there. */
-void history_prefetch_version(const struct history *h, uint64_t hash);
+void history_prefetch_version(const struct store_entry *e);
 /* A change of key at revision: old is the entry it replaced or deleted
  * (NULL if none), which h takes. known: the key's past is known (not a
  * snapshot's or another program's entry, whose past is not). */

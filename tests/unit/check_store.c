@@ -512,6 +512,40 @@ START_TEST(test_history_growth_and_wrap)
 }
 END_TEST
 
+/* store_peek finds, among many keys, the entry a look-up would compare
+ * first: the key's own unless another key of its probe run shares its
+ * tag, and never an entry for an empty run. */
+START_TEST(test_peek)
+{
+	struct store *s = store_new();
+	char key[32];
+	size_t own = 0;
+
+	ck_assert_ptr_null(store_peek(s, store_prefetch_slot(s, "none", 4)));
+	for (int i = 0; i < 5000; i++) {
+		snprintf(key, sizeof(key), "key:%d", i);
+		ck_assert_ptr_null(store_put(s,
+		    store_entry_new(key, strlen(key), (const uint8_t *)"v", 1,
+		        (uint64_t)i + 1)));
+	}
+	for (int i = 0; i < 5000; i++) {
+		const struct store_entry *e;
+
+		snprintf(key, sizeof(key), "key:%d", i);
+		e = store_peek(s, store_prefetch_slot(s, key, strlen(key)));
+		ck_assert_ptr_nonnull(e);
+		own += e == store_get(s, key, strlen(key));
+		store_prefetch_entry(s,
+		    store_prefetch_slot(s, key, strlen(key)));
+	}
+	/* A tag is a byte of the hash: a few in a thousand share it
+	 * (slots have room for one with 64-bit addresses only). */
+	if (sizeof(uintptr_t) == 8)
+		ck_assert_uint_ge(own, 4950);
+	store_free(s);
+}
+END_TEST
+
 /* A spent entry comes back for the next entry of its exact size, key
  * and value new; another size, or a value too long to keep, goes the
  * usual way, and freeing the spares counts what was kept. */
@@ -614,6 +648,7 @@ store_suite(void)
 	tcase_add_test(tc, test_free_behind);
 	tcase_add_test(tc, test_history_growth_and_wrap);
 	tcase_add_test(tc, test_entry_recycle);
+	tcase_add_test(tc, test_peek);
 	tcase_add_test(tc, test_history_spent_entry);
 	suite_add_tcase(s, tc);
 
