@@ -58,11 +58,15 @@ struct backend *backend;
  * long before a batch holds 2^32 changes.) */
 #define BATCH_INDEX_MIN 64
 /* Past this, the index is dropped with its batch, not cleared: one huge
- * batch must not make every later commit clear a huge table. */
-#define BATCH_INDEX_KEEP 4096
+ * batch (a load) must not make every later commit clear a huge table,
+ * nor objd keep it. Below, a few clients' batches of 1,000 keys each
+ * keep theirs: an index made again grows through every size, and each
+ * growth reads every pending change's entry, cold by then. (A commit
+ * of few changes clears their slots only, batch_index_clear.) */
+#define BATCH_INDEX_KEEP 65536
 /* The arrays of changes and waiters are kept for the next batch up to
- * this many of each, for the same reason. */
-#define BATCH_KEEP 1024
+ * this many of each, for the same reasons. */
+#define BATCH_KEEP 16384
 
 /* A batch of this many changes is large (a load). It leaves a lot of
  * the heap free once it ends: its arrays, its index, its file fragment,
