@@ -442,7 +442,7 @@ txn_made(const struct backend_txn *t)
  * the rings those entries point to a quarter as far, and the versions
  * an eighth. Each stage looks again from the store (store_peek, in the
  * cache by then), since a change in between may have moved a ring. */
-#define BATCH_FETCH_AHEAD 16
+#define BATCH_FETCH_AHEAD 32
 
 struct apply_fetch {
 	uint64_t hash; /* the store's, which the history's table shares */
@@ -519,7 +519,9 @@ apply_change(const struct backend_batch *l, size_t i, struct history *h,
 		              : OBJD__EVENT__TYPE__DELETE);
 		free(e);
 	} else {
-		struct store_entry *old = store_put(server.store, e);
+		struct store_entry *old = hashed
+		    ? store_put_hashed(server.store, e, hash)
+		    : store_put(server.store, e);
 
 		history_apply(h, e, hashed, hash, l->time, HISTORY_SET, old);
 		if (w->deadline != 0 || w->holder != 0)

@@ -480,6 +480,10 @@ const struct store_entry *store_peek(const struct store *s, uint64_t hash);
 void store_reserve(struct store *s, size_t n);
 /* Puts e in the store; returns the entry it replaces, now the caller's. */
 struct store_entry *store_put(struct store *s, struct store_entry *e);
+/* store_put of an entry whose key's hash (store_prefetch_slot's) is
+ * known. */
+struct store_entry *store_put_hashed(struct store *s, struct store_entry *e,
+    uint64_t hash);
 /* Takes key out; returns its entry, now the caller's, or NULL. */
 struct store_entry *store_remove(struct store *s, const char *key,
     size_t keylen);

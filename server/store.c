@@ -350,6 +350,7 @@ store_entry_free(struct store_entry *e)
  * reload's thread makes entries too, through malloc. */
 #define ENTRY_SPARE_SIZE 192 /* bytes: the largest entry kept */
 #define ENTRY_SPARE_MAX 8192 /* entries kept, of all sizes */
+#define ENTRY_SPARE_AHEAD 4  /* how many pops ahead one is fetched */
 
 /* A stack of pointers for each size, not a list through the entries: a
  * spare is cold, and a list would wait on each one to find the next. */
@@ -411,9 +412,9 @@ store_entry_reuse(const char *key, size_t keylen, size_t vallen,
 		return store_entry_alloc(key, keylen, vallen, revision);
 	e = sp->e[--sp->n];
 	entry_spares--;
-	/* The next one of this size, for the next set. */
-	if (sp->n > 0)
-		__builtin_prefetch(sp->e[sp->n - 1], 1);
+	/* One for a set a few on: the spares are cold. */
+	if (sp->n >= ENTRY_SPARE_AHEAD)
+		__builtin_prefetch(sp->e[sp->n - ENTRY_SPARE_AHEAD], 1);
 	return store_entry_init(e, key, keylen, vallen, revision);
 }
 
@@ -492,12 +493,18 @@ store_reserve(struct store *s, size_t n)
 struct store_entry *
 store_put(struct store *s, struct store_entry *e)
 {
+	return store_put_hashed(s, e, store_hash(s, e->data, e->keylen));
+}
+
+struct store_entry *
+store_put_hashed(struct store *s, struct store_entry *e, uint64_t hash)
+{
 	struct store_entry *old;
 	size_t i;
 
 	if (s->leases != NULL)
 		leases_drop(s->leases, e->data, e->keylen);
-	e->hash = store_hash(s, e->data, e->keylen);
+	e->hash = hash;
 	i = store_find_slot(s, e->data, e->keylen, e->hash);
 	old = slot_entry(s->slots[i]);
 	s->slots[i] = slot_of_entry(e);
