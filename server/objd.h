@@ -475,6 +475,9 @@ void store_prefetch_entry(const struct store *s, uint64_t hash);
  * would compare first, most likely the key's (NULL if none); once its
  * slot and entry are in the cache, a cheap look. */
 const struct store_entry *store_peek(const struct store *s, uint64_t hash);
+/* Whether slots hold a byte of their key's hash (not on 32-bit machines
+ * nor under ASan), which store_peek compares. */
+extern const bool store_slots_tagged;
 /* Makes the table large enough for n keys now, rather than growing
  * it step by step as they come. */
 void store_reserve(struct store *s, size_t n);

@@ -36,13 +36,25 @@
  * 100,000 keys each entry is a cache miss, and the look-ups of a batch
  * fetch ahead only the entry that their first slot holds. 0 is an
  * empty slot. */
-#if UINTPTR_MAX > 0xffffffffu
+/* LeakSanitizer takes a tagged address for no pointer: the entries of
+ * a store that a thread is still freeing at exit would be leaks. Under
+ * ASan the slots hold bare addresses. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SLOT_UNTAGGED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SLOT_UNTAGGED 1
+#endif
+#endif
+#if UINTPTR_MAX > 0xffffffffu && !defined(SLOT_UNTAGGED)
 #define SLOT_TAG_SHIFT 48
 #define SLOT_TAG_MASK ((uintptr_t)0xff << SLOT_TAG_SHIFT)
 #else
 #define SLOT_TAG_SHIFT 0
 #define SLOT_TAG_MASK ((uintptr_t)0)
 #endif
+
+const bool store_slots_tagged = SLOT_TAG_MASK != 0;
 
 static inline uintptr_t
 slot_tag(uint64_t hash)
