@@ -58,11 +58,15 @@ struct backend *backend;
  * long before a batch holds 2^32 changes.) */
 #define BATCH_INDEX_MIN 64
 /* Past this, the index is dropped with its batch, not cleared: one huge
- * batch must not make every later commit clear a huge table. */
-#define BATCH_INDEX_KEEP 4096
+ * batch (a load) must not make every later commit clear a huge table,
+ * nor objd keep it. Below, a few clients' batches of 1,000 keys each
+ * keep theirs: an index made again grows through every size, and each
+ * growth reads every pending change's entry, cold by then. (A commit
+ * of few changes clears their slots only, batch_index_clear.) */
+#define BATCH_INDEX_KEEP 65536
 /* The arrays of changes and waiters are kept for the next batch up to
- * this many of each, for the same reason. */
-#define BATCH_KEEP 1024
+ * this many of each, for the same reasons. */
+#define BATCH_KEEP 16384
 
 /* A batch of this many changes is large (a load). It leaves a lot of
  * the heap free once it ends: its arrays, its index, its file fragment,
@@ -431,42 +435,44 @@ txn_made(const struct backend_txn *t)
 }
 
 /* Applying a change waits on memory: its key's slot and entry in the
- * store, and with history its ring's slot, header and versions, each a
- * cache miss that a pipeline of sets would otherwise pay one after the
- * other. batch_apply fetches them ahead, in stages: the slots
- * BATCH_FETCH_AHEAD changes on, what they point to half as far, the
- * versions a quarter as far. */
-#define BATCH_FETCH_AHEAD 16
+ * store, and with history its ring's header and versions, each a cache
+ * miss that a pipeline of sets would otherwise pay one after the other.
+ * batch_apply fetches them ahead, in stages: the store's slots
+ * BATCH_FETCH_AHEAD changes on, the entries they point to half as far,
+ * the rings those entries point to a quarter as far, and the versions
+ * an eighth. Each stage looks again from the store (store_peek, in the
+ * cache by then), since a change in between may have moved a ring. */
+#define BATCH_FETCH_AHEAD 32
 
 struct apply_fetch {
 	uint64_t hash; /* the store's, which the history's table shares */
 };
 
 static void
-fetch_slots(struct apply_fetch *f, const struct store_entry *e,
-    const struct history *h)
+fetch_slots(struct apply_fetch *f, const struct store_entry *e)
 {
 	f->hash = store_prefetch_slot(server.store, e->data, e->keylen);
-	if (history_depth > 0)
-		history_prefetch_slot(h, f->hash);
 }
 
 static void
 fetch_ahead(struct apply_fetch *ahead, struct backend_change *changes, size_t i,
     size_t n, const struct history *h)
 {
-	const size_t far = BATCH_FETCH_AHEAD, half = far / 2, quarter = far / 4;
+	const size_t far = BATCH_FETCH_AHEAD, half = far / 2, quarter = far / 4,
+	             eighth = far / 8;
 
+	if (i + eighth < n && history_depth > 0)
+		history_prefetch_version(
+		    store_peek(server.store, ahead[(i + eighth) % far].hash));
 	if (i + quarter < n && history_depth > 0)
-		history_prefetch_version(h, ahead[(i + quarter) % far].hash);
-	if (i + half < n) {
+		history_prefetch_ring(h,
+		    store_peek(server.store, ahead[(i + quarter) % far].hash),
+		    ahead[(i + quarter) % far].hash);
+	if (i + half < n)
 		store_prefetch_entry(server.store,
 		    ahead[(i + half) % far].hash);
-		if (history_depth > 0)
-			history_prefetch_ring(h, ahead[(i + half) % far].hash);
-	}
 	if (i + far < n)
-		fetch_slots(&ahead[(i + far) % far], changes[i + far].entry, h);
+		fetch_slots(&ahead[(i + far) % far], changes[i + far].entry);
 }
 
 /* e's change in the history, of old, the entry it replaced or deleted;
@@ -476,8 +482,8 @@ history_apply(struct history *h, const struct store_entry *e, bool hashed,
     uint64_t hash, int64_t time, unsigned what, struct store_entry *old)
 {
 	if (hashed)
-		history_change_hashed(h, e->data, e->keylen, hash, e->revision,
-		    time, what, old, true);
+		store_entry_recycle(history_change_hashed(h, e->data, e->keylen,
+		    hash, e->revision, time, what, old, true));
 	else
 		history_change(h, e->data, e->keylen, e->revision, time, what,
 		    old, true);
@@ -513,7 +519,9 @@ apply_change(const struct backend_batch *l, size_t i, struct history *h,
 		              : OBJD__EVENT__TYPE__DELETE);
 		free(e);
 	} else {
-		struct store_entry *old = store_put(server.store, e);
+		struct store_entry *old = hashed
+		    ? store_put_hashed(server.store, e, hash)
+		    : store_put(server.store, e);
 
 		history_apply(h, e, hashed, hash, l->time, HISTORY_SET, old);
 		if (w->deadline != 0 || w->holder != 0)
@@ -626,7 +634,7 @@ batch_apply(const struct backend_batch *l)
 	/* A change or two gain nothing from it. */
 	if (n > 2)
 		for (size_t i = 0; i < n && i < BATCH_FETCH_AHEAD; i++)
-			fetch_slots(&ahead[i], changes[i].entry, h);
+			fetch_slots(&ahead[i], changes[i].entry);
 	for (size_t i = 0; i < n; i++) {
 		/* Read before fetch_ahead takes its place for a change on. */
 		uint64_t hash = n > 2 ? ahead[i % BATCH_FETCH_AHEAD].hash : 0;

@@ -112,8 +112,9 @@ history_version_stored(const struct history_version *v, const uint8_t **val,
 	return true;
 }
 
-/* v keeps old's value: a copy if short (old is freed), else old. */
-static void
+/* v keeps old's value: a copy if short, else old. Returns old if it is
+ * spent (copied), for the caller to free or reuse, else NULL. */
+static struct store_entry *
 version_keep(struct history *h, struct key_history *kh,
     struct history_version *v, struct store_entry *old)
 {
@@ -122,11 +123,11 @@ version_keep(struct history *h, struct key_history *kh,
 	if (old->vallen <= HISTORY_INLINE) {
 		memcpy(v->val.bytes, STORE_ENTRY_VALUE(old), old->vallen);
 		v->vlen = (uint8_t)old->vallen;
-		free(old);
-	} else {
-		v->val.entry = old;
-		v->vlen = HISTORY_IN_ENTRY;
+		return old;
 	}
+	v->val.entry = old;
+	v->vlen = HISTORY_IN_ENTRY;
+	return NULL;
 }
 
 static void
@@ -477,7 +478,8 @@ make_room(struct history *h, struct key_history *kh)
 	return n;
 }
 
-static void
+/* Returns entry if spent, as version_keep. */
+static struct store_entry *
 push(struct history *h, struct key_history *kh, uint64_t revision, int64_t time,
     unsigned what, struct store_entry *entry)
 {
@@ -489,8 +491,7 @@ push(struct history *h, struct key_history *kh, uint64_t revision, int64_t time,
 	v->vlen = HISTORY_NO_VALUE;
 	kh->count++;
 	h->bytes += HISTORY_VERSION_FILE_COST;
-	if (entry != NULL)
-		version_keep(h, kh, v, entry);
+	return entry != NULL ? version_keep(h, kh, v, entry) : NULL;
 }
 
 /* The newest version, if it is a set whose value is the store's entry. */
@@ -506,29 +507,29 @@ newest_current(struct key_history *kh)
 }
 
 void
-history_prefetch_slot(const struct history *h, uint64_t hash)
+history_prefetch_ring(const struct history *h, const struct store_entry *e,
+    uint64_t hash)
 {
-	__builtin_prefetch(&h->slots[hash & (h->nslots - 1)]);
-}
+	const struct key_history *kh = e != NULL ? e->ring : NULL;
 
-void
-history_prefetch_ring(const struct history *h, uint64_t hash)
-{
-	const struct key_history *kh = h->slots[hash & (h->nslots - 1)];
-
-	/* A ring is 16-byte aligned: the end of its header (count, ring)
-	 * and its key, which a look-up compares, are often in the cache
-	 * line after its start. */
-	if (kh != NULL) {
-		__builtin_prefetch(kh);
-		__builtin_prefetch((const char *)kh + 64);
+	/* A change finds the ring through the entry it replaces, not the
+	 * table, whose slot would be one more wait on memory; a key
+	 * without ring looks in the table, to make one or find a deleted
+	 * key's. */
+	if (kh == NULL) {
+		__builtin_prefetch(&h->slots[hash & (h->nslots - 1)]);
+		return;
 	}
+	/* A ring is 16-byte aligned: the end of its header (count, ring)
+	 * is often in the cache line after its start. */
+	__builtin_prefetch(kh);
+	__builtin_prefetch((const char *)kh + 64);
 }
 
 void
-history_prefetch_version(const struct history *h, uint64_t hash)
+history_prefetch_version(const struct store_entry *e)
 {
-	const struct key_history *kh = h->slots[hash & (h->nslots - 1)];
+	const struct key_history *kh = e != NULL ? e->ring : NULL;
 
 	/* The newest version, which a change reads, and the slot after
 	 * it, which it writes: kh's header is in the cache by now. */
@@ -547,24 +548,23 @@ history_change(struct history *h, const char *key, size_t keylen,
 		store_entry_free(old);
 		return;
 	}
-	history_change_hashed(h, key, keylen,
+	free(history_change_hashed(h, key, keylen,
 	    store_key_hash(h->seed, key, keylen), revision, time, what, old,
-	    known);
+	    known));
 }
 
-void
+struct store_entry *
 history_change_hashed(struct history *h, const char *key, size_t keylen,
     uint64_t hash, uint64_t revision, int64_t time, unsigned what,
     struct store_entry *old, bool known)
 {
 	struct key_history *kh, *was;
 	struct history_version *cur;
+	struct store_entry *spent = NULL;
 	size_t slot;
 
-	if (h == NULL || history_depth == 0) {
-		store_entry_free(old);
-		return;
-	}
+	if (h == NULL || history_depth == 0)
+		return old;
 	was = old != NULL ? old->ring : NULL;
 	if (was != NULL)
 		kh = was;
@@ -583,7 +583,7 @@ history_change_hashed(struct history *h, const char *key, size_t keylen,
 				push(h, kh, revision, time, what, NULL);
 				link_entry(h, kh);
 			}
-			return;
+			return NULL;
 		}
 		/* A key's second change makes its ring with both
 		 * versions. */
@@ -597,7 +597,7 @@ history_change_hashed(struct history *h, const char *key, size_t keylen,
 		 * newest, unless the key had no ring yet, which then starts
 		 * with it (and its time from the list). */
 		if ((cur = newest_current(kh)) != NULL)
-			version_keep(h, kh, cur, old);
+			spent = version_keep(h, kh, cur, old);
 		else {
 			bool born = kh->count == 0 && known &&
 			    old->revision > h->known_since;
@@ -605,7 +605,7 @@ history_change_hashed(struct history *h, const char *key, size_t keylen,
 			kh = make_room(h, kh);
 			if (!born)
 				kh->truncated = true;
-			push(h, kh, old->revision,
+			spent = push(h, kh, old->revision,
 			    history_time_of(h, old->revision), HISTORY_SET,
 			    old);
 		}
@@ -615,6 +615,7 @@ history_change_hashed(struct history *h, const char *key, size_t keylen,
 	trim_bytes(h, kh);
 	if (kh != was)
 		link_entry(h, kh);
+	return spent;
 }
 
 void
@@ -635,10 +636,10 @@ history_restore(struct history *h, const struct store *s, const char *key,
 		const struct history_loaded *l = &versions[i];
 
 		kh = make_room(h, kh);
-		push(h, kh, l->revision, l->time, l->what,
+		free(push(h, kh, l->revision, l->time, l->what,
 		    l->what == HISTORY_SET ? store_entry_new(key, keylen,
 		                                 l->val, l->vallen, l->revision)
-		                           : NULL);
+		                           : NULL));
 	}
 	if (live != NULL) {
 		kh = make_room(h, kh);

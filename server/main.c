@@ -398,6 +398,7 @@ main(int argc, char **argv)
 	backend->ops->close(backend);
 	event_base_free(server.base);
 	store_free(server.store);
+	store_entry_spares_free();
 	objfile_close(server.file);
 	free(server.last_reload_error);
 	free(server.rejected_file);

@@ -442,6 +442,16 @@ struct store_entry *store_get(const struct store *s, const char *key,
  * main thread, unless store_adopt_hook takes it (watch.c's history of
  * changes, which may keep it: watch_adopt). */
 void store_entry_free(struct store_entry *e);
+/* On the loop only: e (a spent entry, which nothing else holds) kept
+ * for store_entry_reuse if it is small, else store_entry_free(e). */
+void store_entry_recycle(struct store_entry *e);
+/* On the loop only: store_entry_alloc, in a recycled entry of the same
+ * size if there is one. */
+struct store_entry *store_entry_reuse(const char *key, size_t keylen,
+    size_t vallen, uint64_t revision);
+/* Frees the recycled entries (at exit, and for tests); returns how many
+ * there were. */
+size_t store_entry_spares_free(void);
 /* Set by watch_init, and cleared by watch_free: hooks, so that the store
  * and the keys' history do not need watch.c. store_freeing_hook is
  * called on the loop before a store is freed whole. */
@@ -461,11 +471,22 @@ struct store_entry *store_entry_try_alloc(const char *key, size_t keylen,
 uint64_t store_prefetch_slot(const struct store *s, const char *key,
     size_t keylen);
 void store_prefetch_entry(const struct store *s, uint64_t hash);
+/* For fetching ahead only: the entry that a look-up of a key of hash
+ * would compare first, most likely the key's (NULL if none); once its
+ * slot and entry are in the cache, a cheap look. */
+const struct store_entry *store_peek(const struct store *s, uint64_t hash);
+/* Whether slots hold a byte of their key's hash (not on 32-bit machines
+ * nor under ASan), which store_peek compares. */
+extern const bool store_slots_tagged;
 /* Makes the table large enough for n keys now, rather than growing
  * it step by step as they come. */
 void store_reserve(struct store *s, size_t n);
 /* Puts e in the store; returns the entry it replaces, now the caller's. */
 struct store_entry *store_put(struct store *s, struct store_entry *e);
+/* store_put of an entry whose key's hash (store_prefetch_slot's) is
+ * known. */
+struct store_entry *store_put_hashed(struct store *s, struct store_entry *e,
+    uint64_t hash);
 /* Takes key out; returns its entry, now the caller's, or NULL. */
 struct store_entry *store_remove(struct store *s, const char *key,
     size_t keylen);
@@ -585,24 +606,28 @@ size_t history_count(const struct history *h);
 uint64_t history_bytes(const struct history *h);
 struct key_history *history_get(const struct history *h, const char *key,
     size_t keylen);
-/* Starts fetching the slot of the key of hash (the store's) into the
- * cache, then history_prefetch_ring fetches the ring once the slot is
- * there: commit.c applies changes a few ahead of their fetches. */
-void history_prefetch_slot(const struct history *h, uint64_t hash);
-void history_prefetch_ring(const struct history *h, uint64_t hash);
+/* Starts fetching the ring of the key of hash (the store's) into the
+ * cache: through e, its live entry (store_peek) once that is there, or,
+ * for a key without entry or ring, its slot in h's table. commit.c
+ * applies changes a few ahead of their fetches. */
+void history_prefetch_ring(const struct history *h, const struct store_entry *e,
+    uint64_t hash);
 /* Then the versions a change of it reads and writes, once the ring's
  * header is there. */
-void history_prefetch_version(const struct history *h, uint64_t hash);
+void history_prefetch_version(const struct store_entry *e);
 /* A change of key at revision: old is the entry it replaced or deleted
  * (NULL if none), which h takes. known: the key's past is known (not a
  * snapshot's or another program's entry, whose past is not). */
 void history_change(struct history *h, const char *key, size_t keylen,
     uint64_t revision, int64_t time, unsigned what, struct store_entry *old,
     bool known);
-/* The same, for key of hash (store_key_hash with the store's seed). */
-void history_change_hashed(struct history *h, const char *key, size_t keylen,
-    uint64_t hash, uint64_t revision, int64_t time, unsigned what,
-    struct store_entry *old, bool known);
+/* The same, for key of hash (store_key_hash with the store's seed); h
+ * does not free old if it is spent (its value copied into a version, or
+ * h keeps no history) but returns it, for the caller to free with
+ * store_entry_free or reuse (store_entry_recycle); else NULL. */
+struct store_entry *history_change_hashed(struct history *h, const char *key,
+    size_t keylen, uint64_t hash, uint64_t revision, int64_t time,
+    unsigned what, struct store_entry *old, bool known);
 /* Replaces key's ring by the versions of a file's record; then its entry
  * in s, if any, is the newest, written at time. */
 void history_restore(struct history *h, const struct store *s, const char *key,

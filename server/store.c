@@ -14,6 +14,7 @@
 
 #include <xxhash.h>
 
+#include "log.h"
 #include "objd.h"
 #include "xmalloc.h"
 
@@ -26,15 +27,66 @@
  * STORE_WALK_AHEAD slots on: the entries lie all over the heap, in no
  * relation to their slots, and a walk of a large store would otherwise
  * wait on memory once per key. */
-static inline void
-store_walk_ahead(struct store_entry *const *slots, size_t n, size_t i)
+/* A slot holds its entry's address and, in bits 48 to 55, which
+ * user-space addresses leave clear on Linux (x86-64 with 4- or 5-level
+ * page tables and arm64, unless a program asks mmap for more; the top
+ * byte is left to arm64's own tags), the top byte of its key's hash. A
+ * look-up compares that byte first and goes to an entry only when it
+ * matches: about one in 256 of the other keys of its probe run. Among
+ * 100,000 keys each entry is a cache miss, and the look-ups of a batch
+ * fetch ahead only the entry that their first slot holds. 0 is an
+ * empty slot. */
+/* LeakSanitizer takes a tagged address for no pointer: the entries of
+ * a store that a thread is still freeing at exit would be leaks. Under
+ * ASan the slots hold bare addresses. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SLOT_UNTAGGED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SLOT_UNTAGGED 1
+#endif
+#endif
+#if UINTPTR_MAX > 0xffffffffu && !defined(SLOT_UNTAGGED)
+#define SLOT_TAG_SHIFT 48
+#define SLOT_TAG_MASK ((uintptr_t)0xff << SLOT_TAG_SHIFT)
+#else
+#define SLOT_TAG_SHIFT 0
+#define SLOT_TAG_MASK ((uintptr_t)0)
+#endif
+
+const bool store_slots_tagged = SLOT_TAG_MASK != 0;
+
+static inline uintptr_t
+slot_tag(uint64_t hash)
 {
-	if (i + STORE_WALK_AHEAD < n && slots[i + STORE_WALK_AHEAD] != NULL)
-		__builtin_prefetch(slots[i + STORE_WALK_AHEAD]);
+	return ((uintptr_t)(hash >> 56) << SLOT_TAG_SHIFT) & SLOT_TAG_MASK;
+}
+
+static inline struct store_entry *
+slot_entry(uintptr_t slot)
+{
+	return (struct store_entry *)(slot & ~SLOT_TAG_MASK);
+}
+
+/* The slot of e, whose hash is set. */
+static inline uintptr_t
+slot_of_entry(struct store_entry *e)
+{
+	if (((uintptr_t)e & SLOT_TAG_MASK) != 0)
+		fatalx("an entry at %p leaves no room for its slot's tag",
+		    (void *)e);
+	return (uintptr_t)e | slot_tag(e->hash);
+}
+
+static inline void
+store_walk_ahead(const uintptr_t *slots, size_t n, size_t i)
+{
+	if (i + STORE_WALK_AHEAD < n && slots[i + STORE_WALK_AHEAD] != 0)
+		__builtin_prefetch(slot_entry(slots[i + STORE_WALK_AHEAD]));
 }
 
 struct store {
-	struct store_entry **slots;
+	uintptr_t *slots;
 	size_t nslots; /* a power of two */
 	size_t count;
 	uint64_t bytes;
@@ -92,7 +144,7 @@ store_free_all(struct store *s)
 	if (s == NULL)
 		return;
 	for (size_t i = 0; i < s->nslots; i++)
-		free(s->slots[i]);
+		free(slot_entry(s->slots[i]));
 	free(s->slots);
 	leases_free(s->leases);
 	history_free(s->history);
@@ -184,12 +236,17 @@ store_find_slot(const struct store *s, const char *key, size_t keylen,
     uint64_t hash)
 {
 	size_t mask = s->nslots - 1, i = hash & mask;
+	uintptr_t tag = slot_tag(hash);
 
 	for (;; i = (i + 1) & mask) {
-		struct store_entry *e = s->slots[i];
+		uintptr_t slot = s->slots[i];
+		const struct store_entry *e;
 
-		if (e == NULL)
+		if (slot == 0)
 			return i;
+		if ((slot & SLOT_TAG_MASK) != tag)
+			continue;
+		e = slot_entry(slot);
 		if (e->hash == hash && e->keylen == keylen &&
 		    memcmp(e->data, key, keylen) == 0)
 			return i;
@@ -200,7 +257,7 @@ struct store_entry *
 store_get_hashed(const struct store *s, const char *key, size_t keylen,
     uint64_t hash)
 {
-	return s->slots[store_find_slot(s, key, keylen, hash)];
+	return slot_entry(s->slots[store_find_slot(s, key, keylen, hash)]);
 }
 
 struct store_entry *
@@ -208,7 +265,7 @@ store_get(const struct store *s, const char *key, size_t keylen)
 {
 	uint64_t hash = store_hash(s, key, keylen);
 
-	return s->slots[store_find_slot(s, key, keylen, hash)];
+	return slot_entry(s->slots[store_find_slot(s, key, keylen, hash)]);
 }
 
 uint64_t
@@ -220,10 +277,22 @@ store_prefetch_slot(const struct store *s, const char *key, size_t keylen)
 	return hash;
 }
 
+const struct store_entry *
+store_peek(const struct store *s, uint64_t hash)
+{
+	size_t mask = s->nslots - 1, i = hash & mask;
+	uintptr_t tag = slot_tag(hash), slot;
+
+	/* The first entry of the probe run whose tag is the key's. */
+	while ((slot = s->slots[i]) != 0 && (slot & SLOT_TAG_MASK) != tag)
+		i = (i + 1) & mask;
+	return slot_entry(slot);
+}
+
 void
 store_prefetch_entry(const struct store *s, uint64_t hash)
 {
-	const struct store_entry *e = s->slots[hash & (s->nslots - 1)];
+	const struct store_entry *e = store_peek(s, hash);
 
 	/* An entry is 16-byte aligned: its key and value often start in
 	 * the cache line after its header. */
@@ -280,6 +349,105 @@ store_entry_free(struct store_entry *e)
 	free(e);
 }
 
+/* Entries that changes let go, kept for the entries of the next ones.
+ * A batch of 1,000 keys lets go of the 1,000 entries it replaces (their
+ * short values copied into the keys' history) and the next one makes
+ * 1,000 more of the same sizes. Through malloc, those chunks wait in
+ * glibc's fastbins until the next large malloc merges them all
+ * (malloc_consolidate), touching each one's neighbours, cold by then
+ * among the 100,000 keys and their history, and the small mallocs after
+ * take them out of its unsorted bin one by one: a quarter of a batch's
+ * CPU time. Here a spent entry goes on a list of its exact size, whose
+ * next entry of that size takes it back at once. Only on the loop:
+ * reload's thread makes entries too, through malloc. */
+#define ENTRY_SPARE_SIZE 192 /* bytes: the largest entry kept */
+#define ENTRY_SPARE_MAX 8192 /* entries kept, of all sizes */
+#define ENTRY_SPARE_AHEAD 4  /* how many pops ahead one is fetched */
+
+/* A stack of pointers for each size, not a list through the entries: a
+ * spare is cold, and a list would wait on each one to find the next. */
+static struct entry_spares {
+	struct store_entry **e;
+	uint32_t n, cap;
+} entry_spare[ENTRY_SPARE_SIZE + 1];
+static size_t entry_spares;
+
+static size_t
+entry_bytes(size_t keylen, size_t vallen)
+{
+	return sizeof(struct store_entry) + keylen + 1 + vallen;
+}
+
+void
+store_entry_recycle(struct store_entry *e)
+{
+	struct entry_spares *sp;
+	size_t n;
+
+	if (e == NULL)
+		return;
+	n = entry_bytes(e->keylen, e->vallen);
+	/* A value the watch history could keep goes the usual way. */
+	if (n > ENTRY_SPARE_SIZE || e->vallen >= WATCH_REF_MIN ||
+	    entry_spares >= ENTRY_SPARE_MAX) {
+		store_entry_free(e);
+		return;
+	}
+	sp = &entry_spare[n];
+	if (sp->n == sp->cap) {
+		uint32_t cap = sp->cap ? 2 * sp->cap : 64;
+		struct store_entry **grown =
+		    reallocarray(sp->e, cap, sizeof(*sp->e));
+
+		if (grown == NULL) {
+			store_entry_free(e);
+			return;
+		}
+		sp->e = grown;
+		sp->cap = cap;
+	}
+	/* Its block holds at least n bytes (an entry may have been made
+	 * with more than its value needs, never with less). */
+	sp->e[sp->n++] = e;
+	entry_spares++;
+}
+
+struct store_entry *
+store_entry_reuse(const char *key, size_t keylen, size_t vallen,
+    uint64_t revision)
+{
+	size_t n = entry_bytes(keylen, vallen);
+	struct entry_spares *sp;
+	struct store_entry *e;
+
+	if (n > ENTRY_SPARE_SIZE || (sp = &entry_spare[n])->n == 0)
+		return store_entry_alloc(key, keylen, vallen, revision);
+	e = sp->e[--sp->n];
+	entry_spares--;
+	/* One for a set a few on: the spares are cold. */
+	if (sp->n >= ENTRY_SPARE_AHEAD)
+		__builtin_prefetch(sp->e[sp->n - ENTRY_SPARE_AHEAD], 1);
+	return store_entry_init(e, key, keylen, vallen, revision);
+}
+
+size_t
+store_entry_spares_free(void)
+{
+	size_t n = entry_spares;
+
+	for (size_t i = 0; i <= ENTRY_SPARE_SIZE; i++) {
+		struct entry_spares *sp = &entry_spare[i];
+
+		while (sp->n > 0)
+			free(sp->e[--sp->n]);
+		free(sp->e);
+		sp->e = NULL;
+		sp->cap = 0;
+	}
+	entry_spares = 0;
+	return n;
+}
+
 struct store_entry *
 store_entry_new(const char *key, size_t keylen, const uint8_t *val,
     size_t vallen, uint64_t revision)
@@ -296,23 +464,23 @@ store_entry_new(const char *key, size_t keylen, const uint8_t *val,
 static void
 store_resize(struct store *s, size_t nslots)
 {
-	struct store_entry **old = s->slots;
+	uintptr_t *old = s->slots;
 	size_t oldn = s->nslots;
 
 	s->nslots = nslots;
 	s->slots = xcalloc(s->nslots, sizeof(*s->slots));
 	for (size_t i = 0; i < oldn; i++) {
-		struct store_entry *e = old[i];
+		const struct store_entry *e = slot_entry(old[i]);
 		size_t j;
 
 		/* Each entry's hash is read from the entry itself. */
 		store_walk_ahead(old, oldn, i);
 		if (e == NULL)
 			continue;
-		for (j = e->hash & (s->nslots - 1); s->slots[j] != NULL;
+		for (j = e->hash & (s->nslots - 1); s->slots[j] != 0;
 		     j = (j + 1) & (s->nslots - 1))
 			;
-		s->slots[j] = e;
+		s->slots[j] = old[i];
 	}
 	free(old);
 }
@@ -337,15 +505,21 @@ store_reserve(struct store *s, size_t n)
 struct store_entry *
 store_put(struct store *s, struct store_entry *e)
 {
+	return store_put_hashed(s, e, store_hash(s, e->data, e->keylen));
+}
+
+struct store_entry *
+store_put_hashed(struct store *s, struct store_entry *e, uint64_t hash)
+{
 	struct store_entry *old;
 	size_t i;
 
 	if (s->leases != NULL)
 		leases_drop(s->leases, e->data, e->keylen);
-	e->hash = store_hash(s, e->data, e->keylen);
+	e->hash = hash;
 	i = store_find_slot(s, e->data, e->keylen, e->hash);
-	old = s->slots[i];
-	s->slots[i] = e;
+	old = slot_entry(s->slots[i]);
+	s->slots[i] = slot_of_entry(e);
 	s->bytes += e->keylen + e->vallen;
 	e->ring = old != NULL ? old->ring : NULL;
 	if (old != NULL) {
@@ -368,20 +542,20 @@ store_remove(struct store *s, const char *key, size_t keylen)
 	if (s->leases != NULL)
 		leases_drop(s->leases, key, keylen);
 	i = store_find_slot(s, key, keylen, hash);
-	e = s->slots[i];
+	e = slot_entry(s->slots[i]);
 	if (e == NULL)
 		return NULL;
-	s->slots[i] = NULL;
+	s->slots[i] = 0;
 	s->count--;
 	s->bytes -= e->keylen + e->vallen;
 	/* Backward shift: move later members of the probe run into the
 	 * hole when their home slot does not lie between hole and them. */
-	for (j = (i + 1) & mask; s->slots[j] != NULL; j = (j + 1) & mask) {
-		size_t home = s->slots[j]->hash & mask;
+	for (j = (i + 1) & mask; s->slots[j] != 0; j = (j + 1) & mask) {
+		size_t home = slot_entry(s->slots[j])->hash & mask;
 
 		if (((j - home) & mask) >= ((j - i) & mask)) {
 			s->slots[i] = s->slots[j];
-			s->slots[j] = NULL;
+			s->slots[j] = 0;
 			i = j;
 		}
 	}
@@ -410,7 +584,7 @@ store_sorted(const struct store *s, const char *prefix, size_t prefixlen,
 	size_t k = 0;
 
 	for (size_t i = 0; i < s->nslots; i++) {
-		struct store_entry *e = s->slots[i];
+		struct store_entry *e = slot_entry(s->slots[i]);
 
 		if (e != NULL && e->keylen >= prefixlen &&
 		    memcmp(e->data, prefix, prefixlen) == 0)
@@ -429,7 +603,7 @@ store_has_entry(const struct store *s, const struct store_entry *e,
     uint64_t hash)
 {
 	const struct store_entry *o =
-	    s->slots[store_find_slot(s, e->data, e->keylen, hash)];
+	    slot_entry(s->slots[store_find_slot(s, e->data, e->keylen, hash)]);
 
 	return o != NULL && o->vallen == e->vallen &&
 	    memcmp(STORE_ENTRY_VALUE(o), STORE_ENTRY_VALUE(e), e->vallen) == 0;
@@ -452,8 +626,8 @@ store_equal(const struct store *a, const struct store *b)
 		size_t n = 0;
 
 		for (; i < a->nslots && n < STORE_EQUAL_BATCH; i++) {
-			if (a->slots[i] != NULL) {
-				batch[n] = a->slots[i];
+			if (a->slots[i] != 0) {
+				batch[n] = slot_entry(a->slots[i]);
 				__builtin_prefetch(batch[n]);
 				n++;
 			}
@@ -476,8 +650,8 @@ store_foreach(const struct store *s,
 {
 	for (size_t i = 0; i < s->nslots; i++) {
 		store_walk_ahead(s->slots, s->nslots, i);
-		if (s->slots[i] != NULL)
-			fn(s->slots[i], arg);
+		if (s->slots[i] != 0)
+			fn(slot_entry(s->slots[i]), arg);
 	}
 }
 
@@ -485,6 +659,6 @@ void
 store_stamp(struct store *s, uint64_t revision)
 {
 	for (size_t i = 0; i < s->nslots; i++)
-		if (s->slots[i] != NULL)
-			s->slots[i]->revision = revision;
+		if (s->slots[i] != 0)
+			slot_entry(s->slots[i])->revision = revision;
 }

@@ -220,7 +220,7 @@ txn_put_value(struct txn *t, struct txn_key *k, const Objd__Value *v)
 	    : NULL;
 
 	if (e == NULL) {
-		e = store_entry_alloc(k->key, k->keylen, value_packed_size(v),
+		e = store_entry_reuse(k->key, k->keylen, value_packed_size(v),
 		    0);
 		value_pack_to(v, (uint8_t *)e->data + e->keylen + 1);
 	}

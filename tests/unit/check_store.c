@@ -512,6 +512,124 @@ START_TEST(test_history_growth_and_wrap)
 }
 END_TEST
 
+/* store_peek finds, among many keys, the entry a look-up would compare
+ * first: the key's own unless another key of its probe run shares its
+ * tag, and never an entry for an empty run. */
+START_TEST(test_peek)
+{
+	struct store *s = store_new();
+	char key[32];
+	size_t own = 0;
+
+	ck_assert_ptr_null(store_peek(s, store_prefetch_slot(s, "none", 4)));
+	for (int i = 0; i < 5000; i++) {
+		snprintf(key, sizeof(key), "key:%d", i);
+		ck_assert_ptr_null(store_put(s,
+		    store_entry_new(key, strlen(key), (const uint8_t *)"v", 1,
+		        (uint64_t)i + 1)));
+	}
+	for (int i = 0; i < 5000; i++) {
+		const struct store_entry *e;
+
+		snprintf(key, sizeof(key), "key:%d", i);
+		e = store_peek(s, store_prefetch_slot(s, key, strlen(key)));
+		ck_assert_ptr_nonnull(e);
+		own += e == store_get(s, key, strlen(key));
+		store_prefetch_entry(s,
+		    store_prefetch_slot(s, key, strlen(key)));
+	}
+	/* A tag is a byte of the hash: a few in a thousand share it. */
+	if (store_slots_tagged)
+		ck_assert_uint_ge(own, 4950);
+	store_free(s);
+}
+END_TEST
+
+/* A spent entry comes back for the next entry of its exact size, key
+ * and value new; another size, or a value too long to keep, goes the
+ * usual way, and freeing the spares counts what was kept. */
+START_TEST(test_entry_recycle)
+{
+	struct store_entry *a, *b, *c, *big;
+	static uint8_t large[WATCH_REF_MIN];
+
+	ck_assert_uint_eq(store_entry_spares_free(), 0);
+	a = store_entry_new("key:1", 5, (const uint8_t *)"abc", 3, 7);
+	store_entry_recycle(a);
+	store_entry_recycle(NULL);
+	/* Another size: a new block, the spare stays. */
+	b = store_entry_reuse("key:12", 6, 3, 9);
+	ck_assert_ptr_ne(b, a);
+	/* The same size: the spare, made anew. */
+	c = store_entry_reuse("key:2", 5, 3, 8);
+	ck_assert_ptr_eq(c, a);
+	ck_assert_str_eq(c->data, "key:2");
+	ck_assert_uint_eq(c->keylen, 5);
+	ck_assert_uint_eq(c->vallen, 3);
+	ck_assert_uint_eq(c->revision, 8);
+	ck_assert_uint_eq(c->hash, 0);
+	ck_assert_ptr_null(c->ring);
+	/* None left of that size. */
+	a = store_entry_reuse("key:3", 5, 3, 8);
+	ck_assert_ptr_ne(a, c);
+	store_entry_recycle(a);
+	store_entry_recycle(b);
+	store_entry_recycle(c);
+	big = store_entry_new("big", 3, large, sizeof(large), 1);
+	store_entry_recycle(big);
+	ck_assert_uint_eq(store_entry_spares_free(), 3);
+	ck_assert_uint_eq(store_entry_spares_free(), 0);
+}
+END_TEST
+
+/* history_change_hashed hands back the entry whose short value it
+ * copied, keeps a long one, and hands back any entry without history. */
+START_TEST(test_history_spent_entry)
+{
+	size_t saved_depth = history_depth;
+	struct store *s = store_new();
+	struct store_entry *e, *old, *spent;
+	const char *longer = "a value longer than a ring slot";
+	const uint8_t *got;
+	size_t len;
+	uint64_t changed;
+
+	history_step(s, "k", "one", 1);
+	e = store_entry_new("k", 1, (const uint8_t *)"two", 3, 2);
+	old = store_put(s, e);
+	store_set_revision(s, 2);
+	spent = history_change_hashed(store_history(s), "k", 1,
+	    store_prefetch_slot(s, "k", 1), 2, 2, HISTORY_SET, old, true);
+	ck_assert_ptr_eq(spent, old);
+	free(spent);
+	ck_assert_int_eq(
+	    history_at(store_history(s), s, "k", 1, 1, &got, &len, &changed),
+	    HISTORY_PRESENT);
+	ck_assert_mem_eq(got, "one", 3);
+	history_step(s, "k", longer, 3);
+	e = store_entry_new("k", 1, (const uint8_t *)"four", 4, 4);
+	old = store_put(s, e);
+	store_set_revision(s, 4);
+	spent = history_change_hashed(store_history(s), "k", 1,
+	    store_prefetch_slot(s, "k", 1), 4, 4, HISTORY_SET, old, true);
+	ck_assert_ptr_null(spent);
+	ck_assert_int_eq(
+	    history_at(store_history(s), s, "k", 1, 3, &got, &len, &changed),
+	    HISTORY_PRESENT);
+	ck_assert_mem_eq(got, longer, strlen(longer));
+	history_depth = 0;
+	e = store_entry_new("k", 1, (const uint8_t *)"five", 4, 5);
+	old = store_put(s, e);
+	store_set_revision(s, 5);
+	spent = history_change_hashed(store_history(s), "k", 1,
+	    store_prefetch_slot(s, "k", 1), 5, 5, HISTORY_SET, old, true);
+	ck_assert_ptr_eq(spent, old);
+	store_entry_free(spent);
+	history_depth = saved_depth;
+	store_free(s);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -528,6 +646,9 @@ store_suite(void)
 	tcase_add_test(tc, test_foreach_visits_each_once);
 	tcase_add_test(tc, test_free_behind);
 	tcase_add_test(tc, test_history_growth_and_wrap);
+	tcase_add_test(tc, test_entry_recycle);
+	tcase_add_test(tc, test_peek);
+	tcase_add_test(tc, test_history_spent_entry);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("prefetch");
