@@ -4,6 +4,7 @@
 #define OBJD_ETCD_INTERNAL_H
 
 #include <sys/queue.h>
+#include <sys/time.h>
 
 #include <curl/curl.h>
 
@@ -98,6 +99,7 @@ struct etcd {
 
 double etcd_wall(void);
 double etcd_mono(void);
+struct timeval etcd_tv(double seconds);
 void etcd_process(struct etcd *e);
 void etcd_defer(struct etcd *e);
 void etcd_contact(struct etcd *e, size_t endpoint);
@@ -112,6 +114,11 @@ void etcd_xfer_stop(struct etcd_xfer *x);
 void etcd_xfer_kill(struct etcd_xfer *x);
 /* etcd refused the token: the next transfer gets a new one. */
 void etcd_token_refused(struct etcd *e);
+/* etcd-call.c: asks for a token; the transfers parked for it go on once
+ * it is there (or fail). */
+void etcd_auth_start(struct etcd *e);
+/* etcd-call.c: a call's transfer ended with result. */
+void etcd_call_done(struct etcd_xfer *x, CURLcode result);
 
 /* etcd-watch.c */
 bool etcd_watch_setup(struct etcd_xfer *x, CURL *c);
