@@ -54,6 +54,8 @@ struct snapshot_writer {
 	const struct store *store;
 	const struct history *history;
 	struct buf record;
+	size_t lenlen; /* bytes of the last record's length */
+	size_t rings_written;
 	uint64_t oldest_single; /* revision of the oldest key set once */
 };
 
@@ -118,6 +120,18 @@ static void snapshot_put_key_record(struct snapshot_writer *,
 static void snapshot_put_entry_only(const struct store_entry *,
     struct snapshot_writer *);
 
+/* e's ring: through the entry, which a change keeps told of it, or the
+ * table for an entry that was not. */
+static const struct key_history *
+entry_ring(const struct snapshot_writer *w, const struct store_entry *e)
+{
+	if (w->history == NULL)
+		return NULL;
+	if (e->ring != NULL)
+		return e->ring;
+	return history_get(w->history, e->data, e->keylen);
+}
+
 /* Writes e, then its key's history record if it has one. */
 static void
 snapshot_put_entry(const struct store_entry *e, void *arg)
@@ -128,7 +142,7 @@ snapshot_put_entry(const struct store_entry *e, void *arg)
 	snapshot_put_entry_only(e, w);
 	if (w->history == NULL)
 		return;
-	if ((kh = history_get(w->history, e->data, e->keylen)) != NULL)
+	if ((kh = entry_ring(w, e)) != NULL)
 		snapshot_put_key_record(w, kh);
 	else if (e->revision < w->oldest_single)
 		w->oldest_single = e->revision;
@@ -207,98 +221,151 @@ snapshot_put_entry_only(const struct store_entry *e, struct snapshot_writer *w)
 	snapshot_maybe_flush(w);
 }
 
-/* The size of a Version's payload. */
-static size_t
-version_body_size(const struct history_version *v, size_t vallen)
+/* A varint at p, for the loops below that reserved room for it: the
+ * per-call growth check of buf_put_varint, for each field of 10 million
+ * versions, was a fifth of a snapshot's time. */
+static inline uint8_t *
+put_varint(uint8_t *p, uint64_t v)
 {
-	size_t body = 1 + varint_size(v->revision);
-
-	if (v->time != 0)
-		body += 1 + varint_size(v->time);
-	if (v->what != 0)
-		body += 1 + varint_size(v->what);
-	if (v->what == HISTORY_SET)
-		body += 1 + varint_size(vallen) + vallen;
-	return body;
+	while (v >= 0x80) {
+		*p++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	return p;
 }
 
-/* A key's HistoryRecord: its versions but the one its entry holds,
- * packed into b. */
-static void
-pack_key_record(struct buf *b, const struct key_history *kh)
+static inline size_t
+varint_len(uint64_t v)
 {
-	const uint8_t *val = NULL;
-	size_t vallen = 0, body, vbody;
-	uint32_t n = kh->count;
-	uint64_t time = 0;
+	/* 1 + the bits above the first 7, 7 a byte: 64 - clz counts them. */
+	return 1 + (v >= 0x80 ? (size_t)(63 - __builtin_clzll(v)) / 7 : 0);
+}
+
+/* The most a Version takes besides its value: tag and length, revision,
+ * time, what, the value's tag and length. */
+#define VERSION_ROOM_MAX (6 * (1 + VARINT_MAX_LEN) + HISTORY_INLINE)
+/* pack_key_record writes the record's tag in two bytes. */
+_Static_assert(PBW_OBJECT_HISTORY_TAG >= 0x80 &&
+        PBW_OBJECT_HISTORY_TAG < 0x4000,
+    "a history record's tag is two bytes");
+
+/* A key's HistoryRecord: its versions but the one its entry holds,
+ * packed into b in one pass over the ring. The record's length comes
+ * before its versions, and is known after them: its bytes are reserved,
+ * as many as *lenlen guesses (the last record's), and the versions
+ * moved only when the guess was wrong. Each Version is small enough to
+ * be sized before it is written, from the fields in hand. */
+static void
+pack_key_record(struct buf *b, const struct key_history *kh, size_t *lenlen)
+{
 	const struct history_version *v;
+	const uint8_t *val;
+	size_t vallen, vbody, start = b->len, guess = *lenlen, body, need;
+	uint32_t n = kh->count, slot = kh->head;
+	uint64_t time = 0;
+	uint8_t *p, *first;
 
 	if (n > 0 && HISTORY_AT(kh, n - 1)->what == HISTORY_SET &&
 	    HISTORY_AT(kh, n - 1)->vlen == HISTORY_NO_VALUE) {
 		n--;
 		time = HISTORY_AT(kh, n)->time;
 	}
-	body = 1 + varint_size(kh->keylen) + kh->keylen;
+	/* The record's tag (two bytes: field 16), its length, the key. */
+	buf_reserve(b, 2 + guess + 1 + VARINT_MAX_LEN + kh->keylen);
+	first = b->data + start + 2 + guess;
+	p = first;
+	*p++ = PBW_RECORD_KEY_TAG;
+	p = put_varint(p, kh->keylen);
+	memcpy(p, HISTORY_KEY(kh), kh->keylen);
+	p += kh->keylen;
 	for (uint32_t i = 0; i < n; i++) {
-		v = HISTORY_AT(kh, i);
-		if (!history_version_stored(v, &val, &vallen))
-			vallen = 0;
-		vbody = version_body_size(v, vallen);
-		body += 1 + varint_size(vbody) + vbody;
-	}
-	if (time != 0)
-		body += 1 + varint_size(time);
-	if (kh->truncated)
-		body += 2;
-	buf_put_varint(b, PBW_OBJECT_HISTORY_TAG);
-	buf_put_varint(b, body);
-	buf_put_varint(b, PBW_RECORD_KEY_TAG);
-	buf_put_varint(b, kh->keylen);
-	buf_put(b, HISTORY_KEY(kh), kh->keylen);
-	for (uint32_t i = 0; i < n; i++) {
-		v = HISTORY_AT(kh, i);
+		/* The ring from head, without a division for each. */
+		v = &kh->ring[slot];
+		if (++slot == kh->cap)
+			slot = 0;
 		val = NULL;
 		vallen = 0;
 		if (v->what == HISTORY_SET &&
 		    !history_version_stored(v, &val, &vallen))
 			val = NULL;
-		buf_put_varint(b, PBW_RECORD_VERSIONS_TAG);
-		buf_put_varint(b, version_body_size(v, vallen));
-		buf_put_varint(b, PBW_VERSION_REVISION_TAG);
-		buf_put_varint(b, v->revision);
+		vbody = 1 + varint_len(v->revision);
+		if (v->time != 0)
+			vbody += 1 + varint_len(v->time);
+		if (v->what != 0)
+			vbody += 1 + varint_len(v->what);
+		if (v->what == HISTORY_SET)
+			vbody += 1 + varint_len(vallen) + vallen;
+		need = VERSION_ROOM_MAX + vallen;
+		if ((size_t)(b->data + b->cap - p) < need) {
+			b->len = (size_t)(p - b->data);
+			buf_reserve(b, need);
+			first = b->data + start + 2 + guess;
+			p = b->data + b->len;
+		}
+		*p++ = PBW_RECORD_VERSIONS_TAG;
+		p = put_varint(p, vbody);
+		*p++ = PBW_VERSION_REVISION_TAG;
+		p = put_varint(p, v->revision);
 		if (v->time != 0) {
-			buf_put_varint(b, PBW_VERSION_TIME_TAG);
-			buf_put_varint(b, v->time);
+			*p++ = PBW_VERSION_TIME_TAG;
+			p = put_varint(p, v->time);
 		}
 		if (v->what != 0) {
-			buf_put_varint(b, PBW_VERSION_WHAT_TAG);
-			buf_put_varint(b, v->what);
+			*p++ = PBW_VERSION_WHAT_TAG;
+			p = put_varint(p, v->what);
 		}
 		if (v->what == HISTORY_SET) {
-			buf_put_varint(b, PBW_VERSION_VALUE_TAG);
-			buf_put_varint(b, vallen);
-			if (vallen > 0)
-				buf_put(b, val, vallen);
+			*p++ = PBW_VERSION_VALUE_TAG;
+			p = put_varint(p, vallen);
+			/* A value kept in the version is copied whole, a
+			 * fixed size the compiler inlines: the room reserved
+			 * covers the bytes past vallen, which what follows
+			 * writes over. */
+			if (v->vlen != HISTORY_IN_ENTRY && val != NULL)
+				memcpy(p, v->val.bytes, HISTORY_INLINE);
+			else if (vallen > 0)
+				memcpy(p, val, vallen);
+			p += vallen;
 		}
 	}
+	b->len = (size_t)(p - b->data);
+	buf_reserve(b, 2 * (1 + VARINT_MAX_LEN) + VARINT_MAX_LEN);
+	first = b->data + start + 2 + guess;
+	p = b->data + b->len;
 	if (time != 0) {
-		buf_put_varint(b, PBW_RECORD_TIME_TAG);
-		buf_put_varint(b, time);
+		*p++ = PBW_RECORD_TIME_TAG;
+		p = put_varint(p, time);
 	}
 	if (kh->truncated) {
-		buf_put_varint(b, PBW_RECORD_TRUNCATED_TAG);
-		buf_put_varint(b, 1);
+		*p++ = PBW_RECORD_TRUNCATED_TAG;
+		*p++ = 1;
 	}
+	body = (size_t)(p - first);
+	*lenlen = varint_len(body);
+	/* The reserve above left room for a longer length too. */
+	if (*lenlen != guess)
+		memmove(b->data + start + 2 + *lenlen, first, body);
+	p = b->data + start;
+	p = put_varint(p, PBW_OBJECT_HISTORY_TAG);
+	put_varint(p, body);
+	b->len = start + 2 + *lenlen + body;
 }
 
 /* Writes kh's record, in the chunk being deflated with compress (as the
- * entries are), else plain. */
+ * entries are), else plain: then straight into the write buffer. */
 static void
 snapshot_put_key_record(struct snapshot_writer *w, const struct key_history *kh)
 {
+	w->rings_written++;
+	if (!w->compress) {
+		pack_key_record(&w->buf, kh, &w->lenlen);
+		snapshot_maybe_flush(w);
+		return;
+	}
 	w->record.len = 0;
-	pack_key_record(&w->record, kh);
-	if (w->compress && w->record.len <= OBJFILE_CHUNK_MAX) {
+	pack_key_record(&w->record, kh, &w->lenlen);
+	if (w->record.len <= OBJFILE_CHUNK_MAX) {
 		if (w->chunk.len + w->record.len > OBJFILE_CHUNK_MAX)
 			snapshot_deflate(w);
 		buf_put(&w->chunk, w->record.data, w->record.len);
@@ -332,6 +399,7 @@ write_snapshot(int fd, const struct store *s, bool compress)
 		.compress = compress,
 		.store = s,
 		.history = history_depth > 0 ? store_history(s) : NULL,
+		.lenlen = 2,
 		.oldest_single = UINT64_MAX };
 
 	objformat_put_header(&w.buf);
@@ -339,7 +407,11 @@ write_snapshot(int fd, const struct store *s, bool compress)
 	 * finds the entry it completes still in the cache; then those of
 	 * deleted keys. */
 	store_foreach(s, snapshot_put_entry, &w);
-	history_foreach(w.history, snapshot_put_gone_record, &w);
+	/* Each ring belongs to one key: when every one followed its entry,
+	 * no key is deleted with its past, and the walk of the table, a
+	 * store look-up for each ring, is spared. */
+	if (w.history != NULL && w.rings_written < history_count(w.history))
+		history_foreach(w.history, snapshot_put_gone_record, &w);
 	snapshot_deflate(&w);
 	/* Without entries, the list says nothing a load would not assume
 	 * (and a first file's empty snapshot stays as it was). */

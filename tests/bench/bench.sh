@@ -265,6 +265,25 @@ fi
 large_table=$t/large
 : >"$large_table"
 if [ "${BENCH_LARGE:-1}" = 1 ]; then
+	# The largest objd folder seen during these rows, sampled on the
+	# clients' CPU: while a compaction runs, its new file and the old
+	# one are there together, and the end shows neither.
+	(
+		if [ ${#client_pin[@]} -gt 0 ]; then
+			taskset -pc "${client_pin[2]}" "$BASHPID" >/dev/null
+		fi
+		peak=0
+		while :; do
+			kb=$(du -sk "$t/objd-large" 2>/dev/null | cut -f1)
+			if [ "${kb:-0}" -gt "$peak" ]; then
+				peak=$kb
+				echo "$peak" >"$t/objd-large-peak"
+			fi
+			sleep 0.2
+		done
+	) &
+	sampler_pid=$!
+	bench_pids="$bench_pids $sampler_pid"
 	while IFS='|' read -r label test clients requests options; do
 		[ -n "$label" ] || continue
 		requests=$(awk -v n="$requests" -v s="$scale" \
@@ -290,6 +309,9 @@ if [ "${BENCH_LARGE:-1}" = 1 ]; then
 	done <<EOF
 $large_rows
 EOF
+	kill "$sampler_pid" 2>/dev/null || true
+	wait "$sampler_pid" 2>/dev/null || true
+	bench_forget_pid "$sampler_pid"
 	large_files="objd $(du -sk "$t/objd-large" | cut -f1) kB,"
 	large_files="$large_files redis $(du -sk "$t/redis-large" | cut -f1) kB"
 	large_rss="objd $(rss_kb "$ol_pid") kB, redis $(rss_kb "$rl_pid") kB"
@@ -364,6 +386,8 @@ if [ -s "$large_table" ]; then
 		    "$oc" "$rc"
 	done <"$large_table"
 	echo "files at the end: $large_files"
+	echo "largest objd folder seen during these rows (sampled every" \
+	    "0.2 s): $(cat "$t/objd-large-peak" 2>/dev/null || echo 0) kB"
 	echo "resident memory at the end: $large_rss"
 fi
 echo

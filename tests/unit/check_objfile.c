@@ -875,6 +875,256 @@ END_TEST
 
 /* The commit record packed by hand is what protobuf-c packs, for zero,
  * small and largest values of each field. */
+/* One change of key at revision, as a batch applies it: the store first,
+ * then the history with what it replaced. vallen 0 deletes (expire: as
+ * an expiry); time 0 is a change whose time is unknown. */
+static void
+change_key(struct store *s, const char *key, size_t vallen, uint64_t revision,
+    int64_t time, bool expire)
+{
+	struct store_entry *old;
+
+	if (vallen > 0) {
+		char *text = xmalloc(vallen);
+		Objd__Value *v;
+		uint8_t *packed;
+		size_t len;
+
+		memset(text, 'a' + (int)(revision % 26), vallen);
+		v = value_new_string(text, vallen);
+		packed = value_pack(v, &len);
+		old = store_put(s,
+		    store_entry_new(key, strlen(key), packed, len, revision));
+		free(packed);
+		value_free(v);
+		free(text);
+	} else
+		old = store_remove(s, key, strlen(key));
+	store_set_revision(s, revision);
+	history_change(store_history(s), key, strlen(key), revision, time,
+	    vallen > 0   ? HISTORY_SET
+	        : expire ? HISTORY_EXPIRE
+	                 : HISTORY_DELETE,
+	    old, true);
+}
+
+/* kh's HistoryRecord, as the schema's generated code packs it from the
+ * history's accessors: what a snapshot must hold, byte for byte. */
+static uint8_t *
+record_by_protobuf_c(const struct key_history *kh, size_t *len)
+{
+	Objd__HistoryRecord r = OBJD__HISTORY_RECORD__INIT;
+	uint32_t n = kh->count;
+	Objd__Version *vs = xcalloc(n + 1, sizeof(*vs));
+	Objd__Version **vp = xcalloc(n + 1, sizeof(*vp));
+	Objd__Value **values = xcalloc(n + 1, sizeof(*values));
+	Objd__Value empty = OBJD__VALUE__INIT;
+	const struct history_version *last;
+	uint8_t *out;
+
+	if (n > 0 && (last = HISTORY_AT(kh, n - 1))->what == HISTORY_SET &&
+	    last->vlen == HISTORY_NO_VALUE) {
+		n--;
+		r.time = last->time;
+	}
+	r.key = xmalloc(kh->keylen + 1);
+	memcpy(r.key, HISTORY_KEY(kh), kh->keylen);
+	r.key[kh->keylen] = '\0';
+	for (uint32_t i = 0; i < n; i++) {
+		const struct history_version *v = HISTORY_AT(kh, i);
+		const uint8_t *val;
+		size_t vallen;
+
+		objd__version__init(&vs[i]);
+		vs[i].revision = v->revision;
+		vs[i].time = v->time;
+		vs[i].what = (Objd__Version__What)v->what;
+		if (v->what == HISTORY_SET) {
+			if (history_version_stored(v, &val, &vallen)) {
+				values[i] =
+				    objd__value__unpack(NULL, vallen, val);
+				ck_assert_ptr_nonnull(values[i]);
+				vs[i].value = values[i];
+			} else
+				vs[i].value = &empty;
+		}
+		vp[i] = &vs[i];
+	}
+	r.n_versions = n;
+	r.versions = vp;
+	r.truncated = kh->truncated;
+	out = xmalloc(objd__history_record__get_packed_size(&r));
+	*len = objd__history_record__pack(&r, out);
+	for (uint32_t i = 0; i < n; i++)
+		if (values[i] != NULL)
+			objd__value__free_unpacked(values[i], NULL);
+	free(values);
+	free(vp);
+	free(vs);
+	free(r.key);
+	return out;
+}
+
+/* The history records of a snapshot, in its order, and in each the
+ * record that protobuf-c packs for it. */
+struct record_walk {
+	const struct store *s;
+	uint8_t **want;
+	size_t *wantlen;
+	size_t n;
+	/* What the store covers: records of deleted keys, truncated ones,
+	 * and longer than a chunk. */
+	size_t gone, truncated, long_records;
+};
+
+static void
+want_record(struct record_walk *rw, const struct key_history *kh)
+{
+	rw->want = xrealloc(rw->want, (rw->n + 1) * sizeof(*rw->want));
+	rw->wantlen = xrealloc(rw->wantlen, (rw->n + 1) * sizeof(*rw->wantlen));
+	rw->want[rw->n] = record_by_protobuf_c(kh, &rw->wantlen[rw->n]);
+	rw->truncated += kh->truncated;
+	rw->long_records += rw->wantlen[rw->n] > OBJFILE_CHUNK_MAX;
+	rw->n++;
+}
+
+static void
+want_entry_record(const struct store_entry *e, void *arg)
+{
+	struct record_walk *rw = arg;
+	const struct key_history *kh =
+	    history_get(store_history(rw->s), e->data, e->keylen);
+
+	if (kh != NULL)
+		want_record(rw, kh);
+}
+
+static void
+want_gone_record(const struct key_history *kh, void *arg)
+{
+	struct record_walk *rw = arg;
+
+	if (store_get(rw->s, HISTORY_KEY(kh), kh->keylen) == NULL) {
+		want_record(rw, kh);
+		rw->gone++;
+	}
+}
+
+/* Checks the Object's fields in buf[0..len): each history record, in
+ * deflated chunks too, is the next one rw wants. */
+static void
+check_records(struct record_walk *rw, size_t *next, const uint8_t *buf,
+    size_t len, struct libdeflate_decompressor *inflater)
+{
+	size_t at = 0;
+
+	while (at < len) {
+		uint64_t tag, flen;
+		int k = varint_decode(buf + at, len - at, &tag);
+
+		ck_assert_int_gt(k, 0);
+		at += (size_t)k;
+		ck_assert_uint_eq(tag & 7, 2);
+		k = varint_decode(buf + at, len - at, &flen);
+		ck_assert_int_gt(k, 0);
+		at += (size_t)k;
+		ck_assert_uint_le(flen, len - at);
+		if (tag >> 3 == OBJFILE_FIELD_HISTORY) {
+			ck_assert_uint_lt(*next, rw->n);
+			ck_assert_uint_eq(flen, rw->wantlen[*next]);
+			ck_assert_mem_eq(buf + at, rw->want[*next], flen);
+			(*next)++;
+		} else if (tag == PBW_OBJECT_DEFLATED_TAG) {
+			uint8_t *plain = xmalloc(OBJFILE_CHUNK_MAX);
+			size_t n;
+
+			ck_assert_int_eq(libdeflate_zlib_decompress(inflater,
+			                     buf + at, flen, plain,
+			                     OBJFILE_CHUNK_MAX, &n),
+			    LIBDEFLATE_SUCCESS);
+			check_records(rw, next, plain, n, inflater);
+			free(plain);
+		}
+		at += flen;
+	}
+}
+
+/* A snapshot's history records are the bytes protobuf-c packs for each
+ * key's versions: keys set once, twice, or past the depth (truncated),
+ * short values kept in the version and long ones in their entries,
+ * values past the byte bound, records longer than a chunk, changes with
+ * and without time, leases, and keys deleted or expired with their
+ * past. _i 1 writes compressed snapshots. */
+START_TEST(test_history_records_match_protobuf_c)
+{
+	char err[512];
+	size_t saved_depth = history_depth, next = 0, len;
+	struct objfile *f;
+	struct store *s = store_new(), *t = store_new();
+	struct record_walk rw = { .s = s };
+	struct libdeflate_decompressor *inflater =
+	    libdeflate_alloc_decompressor();
+	uint64_t rev = 0;
+	uint8_t *file;
+
+	history_depth = 7;
+	f = open_mode(_i);
+	for (int round = 0; round < 12; round++) {
+		for (int k = 0; k < 300; k++) {
+			char key[32];
+			/* Key k changes in rounds k % 12 and up: 0 to 12
+			 * times. Its values are 1 to 700 bytes, a few keys
+			 * hundreds of KiB. */
+			size_t vallen = k % 50 == 7 ? 150000 + (size_t)round
+			    : k % 3 == 0            ? 1 + (size_t)k % 5
+			                 : 1 + (size_t)(k * 37 + round) % 700;
+
+			if (round < k % 12 + (k % 5 == 0 ? 10 : 0))
+				continue;
+			snprintf(key, sizeof(key), "key:%03d", k);
+			rev++;
+			if (round == 11 && k % 13 == 0)
+				vallen = 0;
+			change_key(s, key, vallen, rev,
+			    k % 4 == 1 ? 0 : 1700000000 + (int64_t)rev,
+			    k % 26 == 0);
+		}
+	}
+	/* Deleted, then set again: its past goes on in its ring. */
+	change_key(s, "back", 5, ++rev, 1700009000, false);
+	change_key(s, "back", 0, ++rev, 1700009001, false);
+	change_key(s, "back", 300, ++rev, 1700009002, false);
+	store_lease_set(s, "key:002", 7, 1800000000000ULL, 3);
+	store_lease_set(s, "back", 4, 1800000000000ULL, 4);
+
+	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
+	store_foreach(s, want_entry_record, &rw);
+	history_foreach(store_history(s), want_gone_record, &rw);
+	file = read_file(path, &len);
+	check_records(&rw, &next, file, len, inflater);
+	ck_assert_uint_eq(next, rw.n);
+	ck_assert_uint_gt(rw.n, 200);
+	ck_assert_uint_gt(rw.gone, 10);
+	ck_assert_uint_gt(rw.truncated, 50);
+	ck_assert_uint_gt(rw.long_records, 3);
+	/* And it loads back: the same entries. */
+	ck_assert_msg(objfile_load(f, t, false, err, sizeof(err)) == 0, "%s",
+	    err);
+	assert_same(s, t);
+
+	for (size_t i = 0; i < rw.n; i++)
+		free(rw.want[i]);
+	free(rw.want);
+	free(rw.wantlen);
+	free(file);
+	libdeflate_free_decompressor(inflater);
+	store_free(s);
+	store_free(t);
+	objfile_close(f);
+	history_depth = saved_depth;
+}
+END_TEST
+
 START_TEST(test_commit_pack_matches_protobuf_c)
 {
 	static const uint64_t revisions[] = { 0, 1, 127, 128, 300, UINT32_MAX,
@@ -2468,6 +2718,7 @@ objfile_suite(void)
 	tcase_add_test(tc, test_check_after_appends);
 	tcase_add_test(tc, test_file_times_after_objd_clock);
 	tcase_add_test(tc, test_commit_pack_matches_protobuf_c);
+	tcase_add_loop_test(tc, test_history_records_match_protobuf_c, 0, 2);
 	tcase_add_test(tc, test_objformat_pieces_make_an_object);
 	tcase_add_loop_test(tc, test_appended_changes, 0, 2);
 	tcase_add_loop_test(tc, test_cut_at_every_offset_of_the_last_changes, 0,
