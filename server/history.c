@@ -30,6 +30,7 @@
  * This is not watch.c's ring of recent events: that one is global and
  * bounded in events, for watchers to resume; this one is per key and
  * outlives restarts, through the object file (objfile.c). */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -362,8 +363,17 @@ key_history_alloc(const char *key, size_t keylen, uint64_t hash, uint32_t cap,
 	if (kh != NULL) {
 		n->truncated = kh->truncated;
 		n->vbytes = kh->vbytes;
-		for (uint32_t i = 0; i < kh->count; i++)
-			n->ring[n->count++] = *HISTORY_AT(kh, i);
+		/* The ring in at most two runs: from head to its end, then
+		 * from its start. */
+		uint32_t first = kh->cap - kh->head < kh->count
+		    ? kh->cap - kh->head
+		    : kh->count;
+
+		memcpy(n->ring, kh->ring + kh->head,
+		    first * sizeof(n->ring[0]));
+		memcpy(n->ring + first, kh->ring,
+		    (kh->count - first) * sizeof(n->ring[0]));
+		n->count = kh->count;
 	}
 	memcpy(HISTORY_KEY(n), key, keylen);
 	HISTORY_KEY(n)[keylen] = '\0';
@@ -478,6 +488,20 @@ make_room(struct history *h, struct key_history *kh)
 	return n;
 }
 
+/* Writes the version v, kh's new newest, whose value is the store's
+ * entry until a change keeps it. */
+static void
+version_set(struct history *h, struct key_history *kh,
+    struct history_version *v, uint64_t revision, int64_t time, unsigned what)
+{
+	v->revision = revision;
+	v->time = time > 0 && time <= (int64_t)UINT32_MAX ? (uint32_t)time : 0;
+	v->what = (uint8_t)what;
+	v->vlen = HISTORY_NO_VALUE;
+	kh->count++;
+	h->bytes += HISTORY_VERSION_FILE_COST;
+}
+
 /* Returns entry if spent, as version_keep. */
 static struct store_entry *
 push(struct history *h, struct key_history *kh, uint64_t revision, int64_t time,
@@ -485,12 +509,7 @@ push(struct history *h, struct key_history *kh, uint64_t revision, int64_t time,
 {
 	struct history_version *v = HISTORY_AT(kh, kh->count);
 
-	v->revision = revision;
-	v->time = time > 0 && time <= (int64_t)UINT32_MAX ? (uint32_t)time : 0;
-	v->what = (uint8_t)what;
-	v->vlen = HISTORY_NO_VALUE;
-	kh->count++;
-	h->bytes += HISTORY_VERSION_FILE_COST;
+	version_set(h, kh, v, revision, time, what);
 	return entry != NULL ? version_keep(h, kh, v, entry) : NULL;
 }
 
@@ -506,6 +525,23 @@ newest_current(struct key_history *kh)
 	return v->what == HISTORY_SET && v->vlen == HISTORY_NO_VALUE ? v : NULL;
 }
 
+/* The index in kh's ring of its version i (at most its cap): HISTORY_AT's,
+ * without a division on the path of every change. */
+static inline uint32_t
+ring_index(const struct key_history *kh, uint32_t i)
+{
+	uint32_t j = kh->head + i;
+
+	return j >= kh->cap ? j - kh->cap : j;
+}
+
+/* The hot part of a ring's header (struct key_history, head to ring). */
+#define HISTORY_HOT_BYTES 32
+_Static_assert(offsetof(struct key_history, ring) +
+            sizeof(struct history_version *) <=
+        HISTORY_HOT_BYTES,
+    "what a change reads of a ring's header fits HISTORY_HOT_BYTES");
+
 void
 history_prefetch_ring(const struct history *h, const struct store_entry *e,
     uint64_t hash)
@@ -520,23 +556,62 @@ history_prefetch_ring(const struct history *h, const struct store_entry *e,
 		__builtin_prefetch(&h->slots[hash & (h->nslots - 1)]);
 		return;
 	}
-	/* A ring is 16-byte aligned: the end of its header (count, ring)
-	 * is often in the cache line after its start. */
+	/* A ring is 16-byte aligned: what a change reads of its header is
+	 * in one cache line unless the ring starts 48 bytes into it. A
+	 * fetch of a line not needed would hold a fill buffer that the
+	 * fetches of other changes wait for. */
 	__builtin_prefetch(kh);
-	__builtin_prefetch((const char *)kh + 64);
+	if (((uintptr_t)kh & 63) > 64 - HISTORY_HOT_BYTES)
+		__builtin_prefetch((const char *)kh + 64);
 }
 
 void
 history_prefetch_version(const struct store_entry *e)
 {
 	const struct key_history *kh = e != NULL ? e->ring : NULL;
+	const struct history_version *last, *next;
 
 	/* The newest version, which a change reads, and the slot after
-	 * it, which it writes: kh's header is in the cache by now. */
-	if (kh != NULL && kh->count > 0) {
-		__builtin_prefetch(HISTORY_AT(kh, kh->count - 1));
-		__builtin_prefetch(HISTORY_AT(kh, kh->count % kh->cap));
-	}
+	 * it, which it writes (the same cache line, more often than not):
+	 * kh's header is in the cache by now. */
+	if (kh == NULL || kh->count == 0)
+		return;
+	last = &kh->ring[ring_index(kh, kh->count - 1)];
+	next = kh->count < kh->cap ? &kh->ring[ring_index(kh, kh->count)]
+	                           : &kh->ring[kh->head];
+	__builtin_prefetch(last);
+	if (((uintptr_t)last & ~(uintptr_t)63) !=
+	    (((uintptr_t)(next + 1) - 1) & ~(uintptr_t)63))
+		__builtin_prefetch(next);
+}
+
+/* The change of a key whose ring has room and whose newest version is
+ * its current entry, old: nearly every change of a key changed before.
+ * What history_change_hashed does then, without the look-ups and
+ * branches of the rest (a ring made, grown or cut, a first version).
+ * False if kh is not in that state; else true, and *spent is as
+ * version_keep returns. */
+static bool
+change_in_place(struct history *h, struct key_history *kh, uint64_t revision,
+    int64_t time, unsigned what, struct store_entry *old,
+    struct store_entry **spent)
+{
+	uint32_t n = kh->count, last, next;
+	struct history_version *cur, *v;
+
+	if (n == 0 || n >= kh->cap || n >= history_depth)
+		return false;
+	last = ring_index(kh, n - 1);
+	cur = &kh->ring[last];
+	if (cur->what != HISTORY_SET || cur->vlen != HISTORY_NO_VALUE)
+		return false;
+	next = last + 1 == kh->cap ? 0 : last + 1;
+	*spent = version_keep(h, kh, cur, old);
+	v = &kh->ring[next];
+	version_set(h, kh, v, revision, time, what);
+	if (kh->vbytes > history_key_bytes)
+		trim_bytes(h, kh);
+	return true;
 }
 
 void
@@ -566,6 +641,9 @@ history_change_hashed(struct history *h, const char *key, size_t keylen,
 	if (h == NULL || history_depth == 0)
 		return old;
 	was = old != NULL ? old->ring : NULL;
+	if (was != NULL &&
+	    change_in_place(h, was, revision, time, what, old, &spent))
+		return spent;
 	if (was != NULL)
 		kh = was;
 	else {

@@ -573,14 +573,17 @@ struct history_version {
 };
 /* One key's ring of versions, oldest first from head. The key follows
  * the header, in its cache line for a look-up; the ring follows the
- * key, in the same allocation. */
+ * key, in the same allocation. What a change reads and writes (head to
+ * ring) comes first: in 32 bytes of a 16-byte aligned allocation, it
+ * crosses into a second cache line only when the ring starts 48 bytes
+ * into one. */
 struct key_history {
-	uint64_t hash;
-	uint32_t keylen;
 	uint32_t head, count, cap;
-	bool truncated;  /* older versions were dropped, or never known */
+	uint32_t keylen;
 	uint64_t vbytes; /* of the values its versions hold */
 	struct history_version *ring;
+	uint64_t hash;
+	bool truncated; /* older versions were dropped, or never known */
 	char key[];
 };
 #define HISTORY_AT(kh, i) (&(kh)->ring[((kh)->head + (i)) % (kh)->cap])

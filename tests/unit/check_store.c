@@ -512,6 +512,86 @@ START_TEST(test_history_growth_and_wrap)
 }
 END_TEST
 
+/* The value test_history_bytes_wrap_in_place sets at revision r: long
+ * ones, with a short one now and then, up to revision 80; short ones
+ * after. */
+static void
+bytes_wrap_value(char *val, size_t size, uint64_t r)
+{
+	snprintf(val, size,
+	    r <= 80 && r % 4 ? "a value of forty bytes, revision %06llu"
+	                     : "%llu",
+	    (unsigned long long)r);
+}
+
+/* A key whose past values pass --history-bytes keeps few versions in a
+ * ring that no longer grows: the oldest go at its head, and the changes
+ * after wrap past the ring's end, in place. Short values then let it
+ * grow again, from a ring that wraps. Each kept revision reads back its
+ * own value, each dropped one unknown, and the bound holds. */
+START_TEST(test_history_bytes_wrap_in_place)
+{
+	size_t saved_depth = history_depth;
+	uint64_t saved_bytes = history_key_bytes;
+	struct store *s;
+	const struct key_history *kh;
+	bool wrapped = false, grown_wrapped = false;
+	char val[64];
+	uint64_t last = 200, from;
+	uint32_t cap = 0;
+
+	history_depth = 100;
+	history_key_bytes = 200;
+	s = store_new();
+	history_step(s, "other", "x", 1);
+	for (uint64_t r = 2; r <= last; r++) {
+		bytes_wrap_value(val, sizeof(val), r);
+		history_step(s, "k", val, r);
+		/* A key set once has no ring. */
+		if ((kh = history_get(store_history(s), "k", 1)) == NULL) {
+			ck_assert_uint_eq(r, 2);
+			continue;
+		}
+		ck_assert_msg(kh->vbytes <= history_key_bytes || kh->count <= 2,
+		    "revision %llu: %llu bytes", (unsigned long long)r,
+		    (unsigned long long)kh->vbytes);
+		if (kh->head > 0 && kh->head + kh->count > kh->cap)
+			wrapped = true;
+		if (cap != 0 && kh->cap > cap && wrapped)
+			grown_wrapped = true;
+		cap = kh->cap;
+	}
+	ck_assert(wrapped);
+	ck_assert(grown_wrapped);
+	kh = history_get(store_history(s), "k", 1);
+	from = history_known_from(kh);
+	ck_assert_uint_gt(from, 2);
+	ck_assert_uint_eq(from + kh->count - 1, last);
+	for (uint64_t r = 2; r <= last; r++) {
+		const uint8_t *got = NULL;
+		size_t len = 0;
+		uint64_t changed = 0;
+		enum history_state st = history_at(store_history(s), s, "k", 1,
+		    r, &got, &len, &changed);
+
+		if (r < from) {
+			ck_assert_msg(st == HISTORY_UNKNOWN, "revision %llu",
+			    (unsigned long long)r);
+			continue;
+		}
+		bytes_wrap_value(val, sizeof(val), r);
+		ck_assert_msg(st == HISTORY_PRESENT, "revision %llu",
+		    (unsigned long long)r);
+		ck_assert_uint_eq(changed, r);
+		ck_assert_uint_eq(len, strlen(val));
+		ck_assert_mem_eq(got, val, len);
+	}
+	store_free(s);
+	history_depth = saved_depth;
+	history_key_bytes = saved_bytes;
+}
+END_TEST
+
 /* store_peek finds, among many keys, the entry a look-up would compare
  * first: the key's own unless another key of its probe run shares its
  * tag, and never an entry for an empty run. */
@@ -646,6 +726,7 @@ store_suite(void)
 	tcase_add_test(tc, test_foreach_visits_each_once);
 	tcase_add_test(tc, test_free_behind);
 	tcase_add_test(tc, test_history_growth_and_wrap);
+	tcase_add_test(tc, test_history_bytes_wrap_in_place);
 	tcase_add_test(tc, test_entry_recycle);
 	tcase_add_test(tc, test_peek);
 	tcase_add_test(tc, test_history_spent_entry);
