@@ -233,6 +233,31 @@ output_total_default(void)
 	return quarter > most ? most : quarter < least ? least : quarter;
 }
 
+/* The signal mask before stop_signals_block, restored once the loop
+ * handles the stop signals. */
+static sigset_t stop_signals_old;
+
+static void
+stop_signals_block(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, &stop_signals_old) == -1)
+		startup_fail("sigprocmask: %s", strerror(errno));
+}
+
+/* A stop signal that came meanwhile is handled now, by the loop. */
+static void
+stop_signals_unblock(void)
+{
+	if (sigprocmask(SIG_SETMASK, &stop_signals_old, NULL) == -1)
+		startup_fail("sigprocmask: %s", strerror(errno));
+}
+
 /* Everything that can fail at start, in an order that leaves nothing
  * half done: the file's lock, the file, then the socket, unless systemd
  * passed one (listen_fd). */
@@ -276,6 +301,13 @@ startup(int listen_fd)
 	    options.file_path, store_count(server.store),
 	    (unsigned long long)store_revision(server.store),
 	    (now_monotonic() - began) * 1e3);
+	/* Once the socket listens, a client may connect and a service
+	 * manager or a test may stop objd: a stop signal then waits, blocked,
+	 * until the loop handles it (main), so that objd stops as asked,
+	 * its socket and pid file removed, rather than die of the signal's
+	 * default before its handlers are added. The load above stays
+	 * stoppable. */
+	stop_signals_block();
 	fd = listen_fd != -1
 	    ? listen_fd
 	    : listener_bind(options.socket_path, err, sizeof(err));
@@ -365,6 +397,7 @@ main(int argc, char **argv)
 		if (sigs[i] == NULL || event_add(sigs[i], NULL) == -1)
 			startup_fail("cannot handle signal %d", signums[i]);
 	}
+	stop_signals_unblock();
 	listener_start(fd);
 	log_info("serving %s (%zu keys, revision %llu) on %s",
 	    options.file_path, store_count(server.store),

@@ -450,6 +450,19 @@ START_TEST(test_commands)
 }
 END_TEST
 
+/* A stop as soon as the socket takes a connection, before objd's loop
+ * runs, is a clean stop: exit 0, the socket removed. */
+START_TEST(test_stop_while_starting)
+{
+	for (int round = 0; round < 20; round++) {
+		e2e_start(s);
+		e2e_stop(s);
+		ck_assert_msg(access(s->sock, F_OK) == -1 && errno == ENOENT,
+		    "round %d: objd left its socket behind", round);
+	}
+}
+END_TEST
+
 /*
  * Durability.
  */
@@ -1156,6 +1169,7 @@ e2e_suite(void)
 
 	tc = e2e_tcase(suite, "durability", 120);
 	tcase_add_test(tc, test_restart_keeps_everything);
+	tcase_add_test(tc, test_stop_while_starting);
 	tcase_add_test(tc, test_kill9_keeps_acknowledged);
 
 	tc = e2e_tcase(suite, "reload", 60);
