@@ -293,6 +293,21 @@ e2e_close(struct session *s)
 
 #define E2E_LOG_TAIL 3072
 
+long
+e2e_objd_kb(const struct session *s, const char *field)
+{
+	char path[64], *text, *p;
+	long kb = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)s->objd);
+	if ((text = e2e_read_file(path, NULL)) == NULL)
+		return -1;
+	if ((p = strstr(text, field)) != NULL)
+		sscanf(p + strlen(field), ": %ld", &kb);
+	free(text);
+	return kb;
+}
+
 char *
 e2e_log_tail(const struct session *s)
 {

@@ -68,6 +68,19 @@ struct objd_opts {
 	const char *const *env;
 };
 
+/* 1 when built with AddressSanitizer, whose allocator keeps freed memory:
+ * bounds on objd's RSS hold only without it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define E2E_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define E2E_SANITIZED 1
+#endif
+#endif
+#ifndef E2E_SANITIZED
+#define E2E_SANITIZED 0
+#endif
+
 #define E2E_ARGV(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
 /* Once per program, in main: finds objd and objctl ($OBJD_BIN,
@@ -194,6 +207,9 @@ bool e2e_one_line(const char *text);
 bool e2e_line_has(const char *text, const char *word, const char *value);
 /* True if path exists (lstat). */
 bool e2e_exists(const char *path);
+/* objd's memory in kB, from /proc/PID/status: field is "VmRSS" or
+ * "VmHWM" (the peak); -1 if it cannot be read. */
+long e2e_objd_kb(const struct session *s, const char *field);
 /* objd's log so far, at most its last 4 KiB, for failure messages. */
 char *e2e_log_tail(const struct session *s);
 /* Waits up to E2E_DEADLINE for objd's log to hold text: a line objd

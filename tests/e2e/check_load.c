@@ -412,6 +412,63 @@ START_TEST(test_load_killed_midway)
 }
 END_TEST
 
+/* Keys of the load whose memory is measured: large enough that what
+ * the load leaves free dwarfs the heap's usual slack. */
+#define MEMORY_KEYS 200000
+/* What the load leaves in objd on purpose and a restart does not: the
+ * watch history, for `watch --since`, of its last 100,000 changes
+ * (events of about 72 bytes, and their keys and values, about 25 bytes
+ * here). */
+#define WATCH_HISTORY_KB (12 * 1024)
+
+/* objd's RSS once a load of MEMORY_KEYS keys is over, at most 1.3 times
+ * its RSS after a restart on the file that load wrote, and the watch
+ * history: the memory the load used goes back. In one frame, and in
+ * pieces (small frames). */
+START_TEST(test_memory_after_load)
+{
+	char *doc = big_doc(MEMORY_KEYS, "mem", -1);
+	bool pieces = _i == 1;
+	struct objd_opts o = { .extra = pieces
+		    ? E2E_ARGV("--fsync", "never", "--max-frame", FRAME_MAX)
+		    : E2E_ARGV("--fsync", "never") };
+	long restarted, loaded = -1;
+	double end;
+
+	/* The file of the load, and objd's RSS on it after a restart. */
+	e2e_start_opts(s, &o);
+	ck_assert(e2e_objctl(s, doc, NULL, E2E_ARGV("load")) == 0);
+	e2e_stop(s);
+	e2e_start_opts(s, &o);
+	ck_assert_uint_eq(nkeys(), MEMORY_KEYS);
+	restarted = e2e_objd_kb(s, "VmRSS");
+	e2e_stop(s);
+	ck_assert_int_eq(unlink(s->file), 0);
+
+	/* The same load into a new objd; its pages go back soon after. */
+	e2e_start_opts(s, &o);
+	ck_assert_msg(e2e_objctl(s, doc, NULL, E2E_ARGV("load")) == 0,
+	    "load: exit %d: %s", s->status, s->err);
+	ck_assert_uint_eq(nkeys(), MEMORY_KEYS);
+	for (end = e2e_now() + E2E_DEADLINE; e2e_now() < end; e2e_sleep(0.1)) {
+		loaded = e2e_objd_kb(s, "VmRSS");
+		if (loaded * 10 <= restarted * 13 + WATCH_HISTORY_KB * 10)
+			break;
+	}
+	printf("test_memory_after_load (%s): objd's RSS %ld kB after the "
+	       "load, %ld kB after a restart on its file\n",
+	    pieces ? "in pieces" : "one frame", loaded, restarted);
+	if (!E2E_SANITIZED)
+		ck_assert_msg(loaded * 10 <=
+		        restarted * 13 + WATCH_HISTORY_KB * 10,
+		    "objd's RSS %ld kB after a load, more than 1.3 times "
+		    "%ld kB after a restart on its file and %d kB",
+		    loaded, restarted, WATCH_HISTORY_KB);
+	free(doc);
+	e2e_stop(s);
+}
+END_TEST
+
 static Suite *
 load_suite(void)
 {
@@ -426,6 +483,7 @@ load_suite(void)
 	tcase_add_test(tc, test_staged_pieces_invisible);
 	tcase_add_test(tc, test_load_large_values_in_pieces);
 	tcase_add_test(tc, test_load_killed_midway);
+	tcase_add_loop_test(tc, test_memory_after_load, 0, 2);
 	suite_add_tcase(suite, tc);
 	return suite;
 }

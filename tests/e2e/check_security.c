@@ -36,17 +36,6 @@
 #include "unit.h"
 #include "value.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
-
 /* Made-up users and a group, for the policy: nobody needs them to exist. */
 #define UID_RO 4242  /* --allow-ro */
 #define UID_OUT 4343 /* in no rule */
@@ -79,28 +68,12 @@ open_folders(void)
 	ck_assert_int_eq(chmod(dirname(dir), 0711), 0);
 }
 
-/* objd's memory, in kB: field is "VmRSS" or "VmHWM" (the peak). */
-static long
-objd_kb(const char *field)
-{
-	char path[64], *text, *p;
-	long kb = -1;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)s->objd);
-	if ((text = e2e_read_file(path, NULL)) == NULL)
-		return -1;
-	if ((p = strstr(text, field)) != NULL)
-		sscanf(p + strlen(field), ": %ld", &kb);
-	free(text);
-	return kb;
-}
-
 static void
 check_growth(const char *what, long before, long after, long max_kb)
 {
 	printf("%s: objd's RSS %ld kB before, %ld kB after, peak %ld kB\n",
-	    what, before, after, objd_kb("VmHWM"));
-	if (!SANITIZED)
+	    what, before, after, e2e_objd_kb(s, "VmHWM"));
+	if (!E2E_SANITIZED)
 		ck_assert_msg(after - before <= max_kb,
 		    "%s: objd's RSS grew by %ld kB, more than %ld", what,
 		    after - before, max_kb);
@@ -535,7 +508,7 @@ START_TEST(test_stalled_clients)
 	}
 	e2e_start(s);
 	CTL_OK(s, "set", "k", "v");
-	before = objd_kb("VmRSS");
+	before = e2e_objd_kb(s, "VmRSS");
 	for (size_t i = 0; i < n; i++)
 		fds[i] = stalled_client();
 	wait_clients(n);
@@ -548,7 +521,7 @@ START_TEST(test_stalled_clients)
 	printf("test_stalled_clients: with %zu stalled clients, three "
 	       "objctl calls took %.3f s\n",
 	    n, e2e_now() - t);
-	after = objd_kb("VmRSS");
+	after = e2e_objd_kb(s, "VmRSS");
 	/* Each holds about its 12 bytes and a connection's buffers. */
 	check_growth("stalled clients", before, after, 16 * 1024);
 	for (size_t i = 0; i < n; i++)
@@ -570,7 +543,7 @@ START_TEST(test_huge_prefix)
 
 	e2e_start(s);
 	CTL_OK(s, "ping");
-	before = objd_kb("VmRSS");
+	before = e2e_objd_kb(s, "VmRSS");
 	for (int i = 0; i < 200; i++) {
 		int fd = e2e_raw_connect(s);
 
@@ -590,7 +563,7 @@ START_TEST(test_huge_prefix)
 		ck_assert(e2e_raw_send(fds[i], big, sizeof(big)));
 	}
 	wait_clients(200);
-	after = objd_kb("VmRSS");
+	after = e2e_objd_kb(s, "VmRSS");
 	check_growth("a 4 GiB length prefix, and 60 MiB ones", before, after,
 	    4 * 1024);
 	for (int i = 0; i < 200; i++)
@@ -661,7 +634,8 @@ START_TEST(test_random_bytes)
 		    round, (unsigned long long)seed, e2e_log_tail(s));
 		ck_assert_str_eq(CTL_OK(s, "get", "k"), "v\n");
 	}
-	printf("test_random_bytes: objd's peak RSS %ld kB\n", objd_kb("VmHWM"));
+	printf("test_random_bytes: objd's peak RSS %ld kB\n",
+	    e2e_objd_kb(s, "VmHWM"));
 	e2e_stop(s);
 }
 END_TEST
@@ -836,7 +810,7 @@ START_TEST(test_output_total)
 	CTL_OK(s, "set", "--string", "big", value);
 	ck_assert_int_eq(objd_connect(s->sock, E2E_DEADLINE, &good, NULL, 0),
 	    OBJD_OK);
-	before = objd_kb("VmRSS");
+	before = e2e_objd_kb(s, "VmRSS");
 	/* Each would hold 12 MiB of answers, under its own cap of 64M. */
 	frames = get_frames("big", GETS, &len);
 	for (int i = 0; i < READERS; i++) {
@@ -854,7 +828,7 @@ START_TEST(test_output_total)
 		ck_assert_int_eq(objd_get(good, "big", &v), OBJD_OK);
 		value_free(v);
 	}
-	after = objd_kb("VmRSS");
+	after = e2e_objd_kb(s, "VmRSS");
 	check_growth("8 clients that read none of 400 answers of 32 KiB",
 	    before, after, 8 * 1024);
 	ck_assert_msg(strstr(e2e_log_tail(s), "--max-output-total") != NULL,
@@ -889,14 +863,14 @@ START_TEST(test_output_cap)
 	value[VALUE] = '\0';
 	e2e_start_opts(s, &opts);
 	CTL_OK(s, "set", "--string", "big", value);
-	before = objd_kb("VmRSS");
+	before = e2e_objd_kb(s, "VmRSS");
 	frames = get_frames("big", GETS, &len);
 	fd = e2e_raw_connect(s);
 	ck_assert(e2e_raw_send(fd, frames, len));
 	e2e_sleep(0.5);
 	/* objd is not stuck on it. */
 	CTL_OK(s, "ping");
-	after = objd_kb("VmRSS");
+	after = e2e_objd_kb(s, "VmRSS");
 	check_growth("400 answers of 32 KiB unread", before, after, 4 * 1024);
 
 	/* Every answer comes once the client reads, in order. */
