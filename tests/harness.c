@@ -291,8 +291,6 @@ e2e_close(struct session *s)
 	free_owned();
 }
 
-#define E2E_LOG_TAIL 3072
-
 long
 e2e_objd_kb(const struct session *s, const char *field)
 {
@@ -307,6 +305,8 @@ e2e_objd_kb(const struct session *s, const char *field)
 	free(text);
 	return kb;
 }
+
+#define E2E_LOG_TAIL 3072
 
 char *
 e2e_log_tail(const struct session *s)
