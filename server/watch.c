@@ -32,20 +32,30 @@ struct history_chunk {
 	uint8_t data[];
 };
 
+/* The ring holds HISTORY_MAX_EVENTS of these whatever the changes' size,
+ * so after a load they are most of the history's memory: an event keeps
+ * only what it cannot find elsewhere. Its chunk is not kept, as events
+ * leave in the order they came and so always from the first chunk; the
+ * lengths of a copy are short, as only values of less than WATCH_REF_MIN
+ * bytes are copied and keys are short (a longer one, that only a file or
+ * an etcd written by others could hold, gets an entry of its own). */
 struct watch_event {
 	uint64_t revision;
-	unsigned type;
-	char *key; /* NULL for RELOAD; val follows it in its chunk */
-	size_t keylen;
-	uint8_t *val; /* NULL for DELETE and RELOAD */
-	size_t vallen;
-	struct history_chunk *chunk;
-	/* A set of a value of WATCH_REF_MIN bytes or more keeps no copy:
-	 * key and val are in the store entry it made. The store (or the
-	 * key's history) owns that entry while it holds it; whoever frees
-	 * it then goes through store_entry_free, which hands it to the
-	 * event (owned) while the event is in the ring. */
-	struct store_entry *entry;
+	union {
+		/* The copy, in a chunk: the key, and its value after it. NULL
+		 * for RELOAD. */
+		char *key;
+		/* A set of a value of WATCH_REF_MIN bytes or more keeps no
+		 * copy: key and value are in the store entry it made. The
+		 * store (or the key's history) owns that entry while it holds
+		 * it; whoever frees it then goes through store_entry_free,
+		 * which hands it to the event (owned) while the event is in
+		 * the ring. */
+		struct store_entry *entry;
+	};
+	uint16_t keylen, vallen; /* of the copy */
+	uint8_t type;
+	bool has_entry;
 	bool owned;
 	/* Owned, and its pages hidden from compactions' children
 	 * (forkhide.c): only the store's entries and the keys' past
@@ -88,7 +98,7 @@ watch_init(void)
 /* Room for n bytes of the newest event, in the chunk being filled or a
  * new one. */
 static uint8_t *
-history_take(size_t n, struct history_chunk **chunk)
+history_take(size_t n)
 {
 	struct history_chunk *c = watch.last;
 	uint8_t *p;
@@ -116,7 +126,6 @@ history_take(size_t n, struct history_chunk **chunk)
 	p = c->data + c->used;
 	c->used += n;
 	c->events++;
-	*chunk = c;
 	return p;
 }
 
@@ -136,6 +145,35 @@ history_release(struct history_chunk *c)
 	free(c);
 }
 
+static const char *
+event_key(const struct watch_event *ev)
+{
+	return ev->has_entry ? ev->entry->data : ev->key;
+}
+
+static size_t
+event_keylen(const struct watch_event *ev)
+{
+	return ev->has_entry ? ev->entry->keylen : ev->keylen;
+}
+
+/* NULL for DELETE and RELOAD. */
+static const uint8_t *
+event_val(const struct watch_event *ev)
+{
+	if (ev->type != OBJD__EVENT__TYPE__SET)
+		return NULL;
+	if (ev->has_entry)
+		return (const uint8_t *)STORE_ENTRY_VALUE(ev->entry);
+	return (const uint8_t *)ev->key + ev->keylen;
+}
+
+static size_t
+event_vallen(const struct watch_event *ev)
+{
+	return ev->has_entry ? ev->entry->vallen : ev->vallen;
+}
+
 static size_t
 entry_size(const struct store_entry *e)
 {
@@ -150,18 +188,19 @@ watch_event_own(struct watch_event *ev)
 	ev->hidden = forkhide_hide(ev->entry, entry_size(ev->entry));
 }
 
+/* Drops the oldest event. */
 static void
 watch_event_drop(struct watch_event *ev)
 {
-	watch.bytes -= ev->keylen + ev->vallen;
-	history_release(ev->chunk);
-	if (ev->entry != NULL) {
+	watch.bytes -= event_keylen(ev) + event_vallen(ev);
+	if (ev->has_entry) {
 		if (ev->hidden)
 			forkhide_show(ev->entry, entry_size(ev->entry));
 		if (ev->owned)
 			free(ev->entry);
 		watch.pinned--;
-	}
+	} else if (ev->key != NULL)
+		history_release(watch.first);
 	memset(ev, 0, sizeof(*ev));
 }
 
@@ -189,7 +228,7 @@ watch_adopt(struct store_entry *e)
 
 		if (ev->revision != e->revision)
 			break;
-		if (ev->entry == e && !ev->owned) {
+		if (ev->has_entry && ev->entry == e && !ev->owned) {
 			watch_event_own(ev);
 			return true;
 		}
@@ -209,7 +248,7 @@ watch_store_freeing(const struct store *s)
 		    &watch.ring[(watch.head + i) % HISTORY_MAX_EVENTS];
 		struct store_entry *e = ev->entry;
 
-		if (e == NULL || ev->owned)
+		if (!ev->has_entry || ev->owned)
 			continue;
 		/* The store goes whole, on a thread of its own perhaps: the
 		 * event keeps a copy of its own. */
@@ -217,8 +256,6 @@ watch_store_freeing(const struct store *s)
 		    e->vallen, e->revision);
 		ev->entry = e;
 		watch_event_own(ev);
-		ev->key = e->data;
-		ev->val = (uint8_t *)STORE_ENTRY_VALUE(e);
 	}
 }
 
@@ -245,18 +282,20 @@ watch_free(void)
 static bool
 watch_matches(const struct watcher *w, const struct watch_event *ev)
 {
-	return ev->key == NULL ||
-	    (ev->keylen >= w->prefixlen &&
-	        memcmp(ev->key, w->prefix, w->prefixlen) == 0);
+	const char *key = event_key(ev);
+
+	return key == NULL ||
+	    (event_keylen(ev) >= w->prefixlen &&
+	        memcmp(key, w->prefix, w->prefixlen) == 0);
 }
 
 static void
 watch_item(struct reply_item *it, const struct watch_event *ev)
 {
-	it->key = ev->key != NULL ? ev->key : "";
-	it->keylen = ev->keylen;
-	it->val = ev->val;
-	it->vallen = ev->vallen;
+	it->key = event_key(ev) != NULL ? event_key(ev) : "";
+	it->keylen = event_keylen(ev);
+	it->val = event_val(ev);
+	it->vallen = event_vallen(ev);
 	it->revision = ev->revision;
 	it->type = ev->type;
 	it->ttl_ms = 0;
@@ -307,27 +346,28 @@ watch_record(uint64_t revision, unsigned type, const char *key, size_t keylen,
 	}
 	ev = &watch.ring[(watch.head + watch.count++) % HISTORY_MAX_EVENTS];
 	ev->revision = revision;
-	ev->type = type;
-	ev->key = NULL;
-	ev->val = NULL;
-	ev->chunk = NULL;
-	ev->entry = entry;
-	ev->owned = false;
-	ev->hidden = false;
-	if (entry != NULL) {
-		ev->key = entry->data;
-		ev->val = (uint8_t *)STORE_ENTRY_VALUE(entry);
+	ev->type = (uint8_t)type;
+	ev->keylen = ev->vallen = 0;
+	ev->owned = ev->hidden = false;
+	ev->has_entry =
+	    entry != NULL || keylen > UINT16_MAX || vallen > UINT16_MAX;
+	if (ev->has_entry) {
+		ev->entry = entry;
+		if (entry == NULL) {
+			ev->entry =
+			    store_entry_new(key, keylen, val, vallen, revision);
+			watch_event_own(ev);
+		}
 		watch.pinned++;
 	} else if (key != NULL) {
-		ev->key = (char *)history_take(keylen + vallen, &ev->chunk);
+		ev->key = (char *)history_take(keylen + vallen);
 		memcpy(ev->key, key, keylen);
-		if (val != NULL) {
-			ev->val = (uint8_t *)ev->key + keylen;
-			memcpy(ev->val, val, vallen);
-		}
-	}
-	ev->keylen = keylen;
-	ev->vallen = vallen;
+		if (val != NULL)
+			memcpy(ev->key + keylen, val, vallen);
+		ev->keylen = (uint16_t)keylen;
+		ev->vallen = (uint16_t)vallen;
+	} else
+		ev->key = NULL;
 	watch.bytes += keylen + vallen;
 	for (w = TAILQ_FIRST(&watch.watchers); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, entry);

@@ -4,6 +4,7 @@
  * at the start, events in revision order for the prefix watched, a
  * resume from a revision, and RELOAD. No objd runs. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -344,6 +345,86 @@ START_TEST(test_large_values_after_later_sets)
 }
 END_TEST
 
+/* Changes enough to go round the history's ring, with values of every
+ * short length: a watch resumed from the oldest change it holds gets
+ * each one after it as it was. */
+START_TEST(test_history_wraps)
+{
+	enum { CHANGES = 130000, EVERY = 97 };
+	struct fixture_client w, writer;
+	uint64_t base, oldest;
+	char key[32], *val = malloc(300);
+	Objd__Response *r;
+
+	ck_assert_ptr_nonnull(val);
+	fixture_client(&w);
+	fixture_client(&writer);
+	base = store_revision(server.store);
+	for (size_t i = 0; i < CHANGES; i++) {
+		memset(val, 'a' + (int)(i % 26), i % 300);
+		val[i % 300] = '\0';
+		snprintf(key, sizeof(key), "%c%06zu", i % EVERY ? 'k' : 'p', i);
+		fixture_set(&writer, 100 + i, key, val);
+	}
+	ck_assert(batch_commit_turn());
+	fixture_turn_end();
+	ck_assert_uint_eq(store_revision(server.store), base + CHANGES);
+	oldest = watch_oldest_held();
+	ck_assert_uint_gt(oldest, base);
+	watch(&w, 3, "p", oldest);
+	r = next(&w);
+	ck_assert_uint_eq(r->n_entries, 0);
+	objd__response__free_unpacked(r, NULL);
+	for (size_t i = 0; i < CHANGES; i++) {
+		if (i % EVERY != 0 || base + 1 + i <= oldest)
+			continue;
+		snprintf(key, sizeof(key), "p%06zu", i);
+		expect_large_set(&w, 3, key, base + 1 + i, i % 300,
+		    (char)('a' + i % 26));
+	}
+	ck_assert_ptr_null(fixture_answer(&w));
+	free(val);
+}
+END_TEST
+
+/* A key too long for a copy's length (a request could not set it, a
+ * file or an etcd written by others could hold it) is kept whole. */
+START_TEST(test_long_key)
+{
+	size_t n = 70000;
+	char *key = malloc(n + 1);
+	struct fixture_client w, writer;
+	uint64_t base;
+	Objd__Response *r;
+
+	ck_assert_ptr_nonnull(key);
+	memset(key, 'L', n);
+	key[n] = '\0';
+	fixture_client(&w);
+	fixture_client(&writer);
+	/* A watch from revision 0 would start with the entries. */
+	fixture_set(&writer, 9, "a", "1");
+	ck_assert(batch_commit_turn());
+	fixture_turn_end();
+	base = store_revision(server.store);
+	fixture_set(&writer, 10, key, "v");
+	ck_assert(batch_commit_turn());
+	fixture_turn_end();
+	batch_begin(writer.conn, 11);
+	batch_add_delete(key, n);
+	ck_assert(batch_commit_turn());
+	fixture_turn_end();
+	watch(&w, 4, "", base);
+	r = next(&w);
+	ck_assert_uint_eq(r->n_entries, 0);
+	objd__response__free_unpacked(r, NULL);
+	expect_large_set(&w, 4, key, base + 1, 1, 'v');
+	expect_event(&w, 4, OBJD__EVENT__TYPE__DELETE, key, base + 2);
+	ck_assert_ptr_null(fixture_answer(&w));
+	free(key);
+}
+END_TEST
+
 static Suite *
 watch_suite(void)
 {
@@ -358,6 +439,8 @@ watch_suite(void)
 	tcase_add_test(tc, test_reload);
 	tcase_add_test(tc, test_events_in_revision_order);
 	tcase_add_test(tc, test_large_values_after_later_sets);
+	tcase_add_test(tc, test_history_wraps);
+	tcase_add_test(tc, test_long_key);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -34,7 +34,8 @@ void fake_complete(void);
 struct fixture_client {
 	struct conn *conn;
 	int fd;
-	uint8_t buf[65536];
+	/* Room for a frame of a key longer than 64 KiB (check_watch). */
+	uint8_t buf[256 * 1024];
 	size_t len;
 };
 void fixture_client(struct fixture_client *fc);
