@@ -42,6 +42,7 @@ struct snapshot_writer {
 	const struct leases *leases; /* the store's */
 	struct buf buf;
 	off_t at;
+	off_t written_back; /* where the writeback asked for ends */
 	uint32_t crc;
 	int error;
 	/* --compress: entries wait in chunk until deflated into buf. */
@@ -59,6 +60,13 @@ struct snapshot_writer {
 	uint64_t oldest_single; /* revision of the oldest key set once */
 };
 
+/* A snapshot is synced whole before it replaces the file. Starting the
+ * kernel's writeback of every SNAPSHOT_WRITEBACK bytes as they are
+ * written, without waiting for it, leaves that sync less to do: a
+ * compaction ends sooner, and fewer changes pile up meanwhile, to be
+ * copied after it. A failed writeback shows in that sync. */
+#define SNAPSHOT_WRITEBACK (8 * 1024 * 1024)
+
 static void
 snapshot_flush(struct snapshot_writer *w)
 {
@@ -67,6 +75,11 @@ snapshot_flush(struct snapshot_writer *w)
 		w->error = errno;
 	w->at += (off_t)w->buf.len;
 	w->buf.len = 0;
+	if (w->error == 0 && w->at - w->written_back >= SNAPSHOT_WRITEBACK) {
+		(void)sync_file_range(w->fd, w->written_back,
+		    w->at - w->written_back, SYNC_FILE_RANGE_WRITE);
+		w->written_back = w->at;
+	}
 }
 
 static void
