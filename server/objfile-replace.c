@@ -763,7 +763,13 @@ start_child(struct objfile *f, const struct store *s, char *err, size_t errlen)
 		if (end != -1)
 			end = objfile_tail_catch_up(f, old != -1 ? 4 : -1, 3,
 			    end);
-		_exit(end == -1 || fsync(3) == -1 ? 1 : 0);
+		if (end == -1 || fsync(3) == -1)
+			_exit(1);
+		/* objd commits more while that sync runs: copied and synced
+		 * here too, they are not left for objd to copy and sync on
+		 * its loop once the child is gone. */
+		end = objfile_tail_catch_up(f, old != -1 ? 4 : -1, 3, end);
+		_exit(end == -1 || fdatasync(3) == -1 ? 1 : 0);
 	}
 	close(fd);
 	f->child = pid;
