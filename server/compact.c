@@ -34,9 +34,22 @@
  * as the child copies them itself (objfile-tail.c), while a file let
  * grow by what the last compaction left held more of the kernel's
  * pages, and each set into pages not used before cost objd more than
- * a compaction more often did. */
+ * a compaction more often did.
+ *
+ * A commit looks whether a compaction is due; but the last commit of a
+ * stream may come before the interval is over, and the changes made
+ * while a child ran follow its snapshot in the new file: under a stream
+ * of large values, that file is about as large as the one it replaced,
+ * most of it values already superseded. With no commit after, the file
+ * would stay that large. So objd also looks by itself: once the
+ * interval is over, when only the interval kept a compaction back; and
+ * once a compaction during which changes came is over. A compaction
+ * during which none came leaves a file with nothing to drop, and is not
+ * followed by a look. */
 #include <stdlib.h>
 #include <string.h>
+
+#include <event2/event.h>
 
 #include "backend.h"
 #include "log.h"
@@ -58,6 +71,9 @@ static struct {
 	double failed_at;
 	double started_at; /* the last automatic compaction's start */
 	bool running;      /* one this policy started and the backend runs */
+	uint64_t started_revision; /* the store's, at the last start */
+	struct event *look;        /* objd's own look (compact_look_later) */
+	bool look_failed;
 } compact;
 
 static bool
@@ -69,7 +85,49 @@ compact_start(void)
 		return true;
 	/* A failure is answered through compact_settle, at once. */
 	compact.running = true;
+	compact.started_revision = store_revision(server.store);
 	return backend->ops->compact(backend, server.store, err, sizeof(err));
+}
+
+static void
+compact_look_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	compact_maybe();
+}
+
+/* Looks whether a compaction is due once COMPACT_INTERVAL has passed
+ * since the last automatic one began, unless a look is already set for
+ * then. The timer runs on libevent's clock, the interval on the wall
+ * clock's: a look that comes a little early sets another. Without the
+ * timer, the next commit still looks, as it always does. */
+static void
+compact_look_later(void)
+{
+	double wait = COMPACT_INTERVAL - (now_wall() - compact.started_at);
+	struct timeval tv = { 0, 0 };
+
+	if (compact.look != NULL && evtimer_pending(compact.look, NULL))
+		return;
+	if (wait > 0) {
+		/* Rounded up, so as not to come before it. */
+		long us = (long)(wait * 1e6) + 1;
+
+		tv.tv_sec = us / 1000000;
+		tv.tv_usec = us % 1000000;
+	}
+	if ((compact.look != NULL ||
+	        (compact.look = evtimer_new(server.base, compact_look_cb,
+	             NULL)) != NULL) &&
+	    evtimer_add(compact.look, &tv) == 0)
+		return;
+	/* Said once: it would otherwise be said at each commit. */
+	if (!compact.look_failed)
+		log_warnx("cannot set a timer: a compaction that is due waits "
+		          "for the next change");
+	compact.look_failed = true;
 }
 
 bool
@@ -101,12 +159,14 @@ compact_maybe(void)
 	backend->ops->stats(backend, &st);
 	size = st.file_size;
 	now = now_wall();
-	if (now - compact.failed_at > COMPACT_RETRY_SECONDS &&
-	    compact_due(size, live, now - compact.started_at,
+	if (now - compact.failed_at <= COMPACT_RETRY_SECONDS)
+		return;
+	if (compact_due(size, live, now - compact.started_at,
 	        size > st.compacted_size ? st.compacted_size : 0)) {
 		compact.started_at = now;
 		compact_start();
-	}
+	} else if (compact_due(size, live, COMPACT_INTERVAL, 0))
+		compact_look_later();
 }
 
 void
@@ -132,6 +192,8 @@ compact_settle(bool ok, const char *error)
 	if (!ok && compact.running)
 		compact.failed_at = now_wall();
 	compact.running = false;
+	if (ok && store_revision(server.store) > compact.started_revision)
+		compact_look_later();
 	for (size_t i = 0; i < n; i++)
 		block_done(&waiters[i],
 		    ok ? OBJD__STATUS__OK : OBJD__STATUS__FAILED,
@@ -144,4 +206,13 @@ compact_child_exited(void)
 {
 	if (backend->ops->child_exited != NULL)
 		backend->ops->child_exited(backend);
+}
+
+void
+compact_free(void)
+{
+	if (compact.look != NULL)
+		event_free(compact.look);
+	free(compact.waiters);
+	memset(&compact, 0, sizeof(compact));
 }

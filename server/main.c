@@ -429,6 +429,7 @@ main(int argc, char **argv)
 		etcd_mode_stop();
 	}
 	backend->ops->close(backend);
+	compact_free();
 	event_base_free(server.base);
 	store_free(server.store);
 	store_entry_spares_free();

@@ -906,6 +906,8 @@ void compact_child_exited(void);
 /* The backend's snapshot_done hook: a compaction, or a rewrite that
  * stood in for one, is over; the clients waiting for it are answered. */
 void compact_settle(bool ok, const char *error);
+/* At exit, after the backend is closed. */
+void compact_free(void);
 
 /* path.c: values inside nested maps, on encoded top-level values. */
 struct keypath;

@@ -520,6 +520,21 @@ file_chunks(void)
 	return n;
 }
 
+/* Sets key to a string of n bytes, of which the first 15 are i. */
+static void
+set_numbered(objd_client *c, const char *key, char *buf, size_t n, int i)
+{
+	const char *keys[] = { key };
+	Objd__Value *v;
+
+	snprintf(buf, 16, "%015d", i);
+	buf[15] = 'v';
+	v = value_new_string(buf, n);
+	ck_assert_int_eq(objd_set(c, keys, (const Objd__Value **)&v, 1),
+	    OBJD_OK);
+	value_free(v);
+}
+
 /* A key whose large value is rewritten again and again keeps its file
  * within a small multiple of the live state: compaction does not wait
  * its interval for that. Each set's answer comes after the change is in
@@ -538,16 +553,8 @@ START_TEST(test_compaction_keeps_up_with_large_values)
 	e2e_start(s);
 	c = e2e_client(s);
 	for (int i = 0; i < REWRITES; i++) {
-		Objd__Value *v;
-		const char *keys[] = { "big" };
-
 		/* A new value each time: the same one commits nothing. */
-		snprintf(big, 16, "%015d", i);
-		big[15] = 'v';
-		v = value_new_string(big, VALUE);
-		ck_assert_int_eq(objd_set(c, keys, (const Objd__Value **)&v, 1),
-		    OBJD_OK);
-		value_free(v);
+		set_numbered(c, "big", big, VALUE, i);
 		if (i % 4 != 0)
 			continue;
 		size = status_u64("file_size");
@@ -1114,6 +1121,99 @@ START_TEST(test_looks_leave_a_sync_alone)
 	ck_assert_int_eq(unlink(slow), 0);
 	ck_assert_int_eq(raw_status(fd_x, 1, NULL), OBJD__STATUS__OK);
 	e2e_stop(s);
+}
+END_TEST
+
+/* The changes made while a compaction ran follow its snapshot in the
+ * new file: under a stream of large values, as much as the old file
+ * held. Once the stream stops, no commit comes to look at the file
+ * again: objd looks by itself, and compacts it back to its live state. */
+START_TEST(test_idle_objd_compacts_what_came_during_a_compaction)
+{
+	enum { VALUE = 256 * 1024, BEFORE = 5, DURING = 20 };
+	const char *held = e2e_path(s, "held-fsync");
+	struct failsync fs;
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "never",
+		                   "--history", "0") };
+	char *big = malloc(VALUE + 1);
+	objd_client *c;
+	uint64_t size = 0;
+	double end;
+	int i = 0;
+
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'v', VALUE);
+	failsync_init(&fs, &o);
+	e2e_start_opts(s, &o);
+	c = e2e_client(s);
+	/* Enough for a compaction (server/compact.c), whose child then
+	 * holds in its sync while DURING more sets come. The first set
+	 * makes the file, and syncs its folder. */
+	set_numbered(c, "big", big, VALUE, i++);
+	e2e_write_file(held, "", 0);
+	while (i < BEFORE)
+		set_numbered(c, "big", big, VALUE, i++);
+	ck_assert_msg(e2e_log_has(s, "failsync: holding fsync"),
+	    "no compaction began: %s", e2e_log_tail(s));
+	while (i < BEFORE + DURING)
+		set_numbered(c, "big", big, VALUE, i++);
+	ck_assert_int_eq(unlink(held), 0);
+	objd_close(c);
+
+	/* The file that compaction leaves holds the DURING values; then
+	 * no change comes, and the file goes back to about one value. */
+	for (end = e2e_now() + E2E_DEADLINE; e2e_now() < end; e2e_sleep(0.1))
+		if ((size = status_u64("file_size")) < 2 * VALUE)
+			break;
+	ck_assert_msg(size < 2 * VALUE,
+	    "the file holds %llu bytes for one value of %d, %.0f s after "
+	    "the last change",
+	    (unsigned long long)size, VALUE, E2E_DEADLINE);
+	e2e_stop(s);
+	e2e_start_opts(s, &o);
+	snprintf(big, 16, "%015d", i - 1);
+	ck_assert(strncmp(CTL_OK(s, "get", "big"), big, 15) == 0);
+	e2e_stop(s);
+	free(big);
+}
+END_TEST
+
+/* Sets of large values in a burst, then none: the first sets start a
+ * compaction, the rest come once it is over but before the interval lets
+ * another start, and no commit comes after them to start one. objd
+ * looks by itself. (Were the rest slower than the interval, a commit
+ * would start it: the test would pass without testing that.) */
+START_TEST(test_idle_objd_compacts_after_a_burst)
+{
+	enum { VALUE = 256 * 1024, BEFORE = 5, SETS = 25 };
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "never",
+		                   "--history", "0") };
+	char *big = malloc(VALUE + 1);
+	objd_client *c;
+	uint64_t size = 0;
+	double end;
+
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'v', VALUE);
+	e2e_start_opts(s, &o);
+	c = e2e_client(s);
+	for (int i = 0; i < SETS; i++) {
+		set_numbered(c, "big", big, VALUE, i);
+		if (i == BEFORE - 1)
+			ck_assert_msg(e2e_log_has(s, "compacted"),
+			    "no compaction after %d sets: %s", BEFORE,
+			    e2e_log_tail(s));
+	}
+	objd_close(c);
+	for (end = e2e_now() + E2E_DEADLINE; e2e_now() < end; e2e_sleep(0.1))
+		if ((size = status_u64("file_size")) < 2 * VALUE)
+			break;
+	ck_assert_msg(size < 2 * VALUE,
+	    "the file holds %llu bytes for one value of %d, %.0f s after "
+	    "the last change",
+	    (unsigned long long)size, VALUE, E2E_DEADLINE);
+	e2e_stop(s);
+	free(big);
 }
 END_TEST
 
@@ -1832,6 +1932,9 @@ storage_suite(void)
 	tcase_add_test(tc, test_file_times_after_objd_clock);
 	tcase_add_test(tc, test_compaction_under_writes);
 	tcase_add_test(tc, test_compaction_keeps_up_with_large_values);
+	tcase_add_test(tc,
+	    test_idle_objd_compacts_what_came_during_a_compaction);
+	tcase_add_test(tc, test_idle_objd_compacts_after_a_burst);
 	tcase_add_test(tc, test_changes_during_compactions_survive);
 	tcase_add_test(tc, test_protoc_decodes_the_file);
 	tcase_add_test(tc, test_compressed_file_served_without_compress);

@@ -160,6 +160,7 @@ fixture_teardown(void)
 	batch_free();
 	store_free(server.store);
 	server.store = NULL;
+	compact_free();
 	event_base_free(server.base);
 	server.base = NULL;
 	free(server.last_write_error);
