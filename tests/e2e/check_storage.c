@@ -1124,6 +1124,23 @@ START_TEST(test_looks_leave_a_sync_alone)
 }
 END_TEST
 
+/* With no change coming, objd's file falls below two values of value
+ * bytes, the one live and a margin, within E2E_DEADLINE. */
+static void
+assert_file_comes_back(int value)
+{
+	uint64_t size = 0;
+
+	for (double end = e2e_now() + E2E_DEADLINE; e2e_now() < end;
+	     e2e_sleep(0.1))
+		if ((size = status_u64("file_size")) < 2 * (uint64_t)value)
+			break;
+	ck_assert_msg(size < 2 * (uint64_t)value,
+	    "the file holds %llu bytes for one value of %d, %.0f s after "
+	    "the last change",
+	    (unsigned long long)size, value, E2E_DEADLINE);
+}
+
 /* The changes made while a compaction ran follow its snapshot in the
  * new file: under a stream of large values, as much as the old file
  * held. Once the stream stops, no commit comes to look at the file
@@ -1137,8 +1154,6 @@ START_TEST(test_idle_objd_compacts_what_came_during_a_compaction)
 		                   "--history", "0") };
 	char *big = malloc(VALUE + 1);
 	objd_client *c;
-	uint64_t size = 0;
-	double end;
 	int i = 0;
 
 	ck_assert_ptr_nonnull(big);
@@ -1162,13 +1177,7 @@ START_TEST(test_idle_objd_compacts_what_came_during_a_compaction)
 
 	/* The file that compaction leaves holds the DURING values; then
 	 * no change comes, and the file goes back to about one value. */
-	for (end = e2e_now() + E2E_DEADLINE; e2e_now() < end; e2e_sleep(0.1))
-		if ((size = status_u64("file_size")) < 2 * VALUE)
-			break;
-	ck_assert_msg(size < 2 * VALUE,
-	    "the file holds %llu bytes for one value of %d, %.0f s after "
-	    "the last change",
-	    (unsigned long long)size, VALUE, E2E_DEADLINE);
+	assert_file_comes_back(VALUE);
 	e2e_stop(s);
 	e2e_start_opts(s, &o);
 	snprintf(big, 16, "%015d", i - 1);
@@ -1190,8 +1199,6 @@ START_TEST(test_idle_objd_compacts_after_a_burst)
 		                   "--history", "0") };
 	char *big = malloc(VALUE + 1);
 	objd_client *c;
-	uint64_t size = 0;
-	double end;
 
 	ck_assert_ptr_nonnull(big);
 	memset(big, 'v', VALUE);
@@ -1205,13 +1212,7 @@ START_TEST(test_idle_objd_compacts_after_a_burst)
 			    e2e_log_tail(s));
 	}
 	objd_close(c);
-	for (end = e2e_now() + E2E_DEADLINE; e2e_now() < end; e2e_sleep(0.1))
-		if ((size = status_u64("file_size")) < 2 * VALUE)
-			break;
-	ck_assert_msg(size < 2 * VALUE,
-	    "the file holds %llu bytes for one value of %d, %.0f s after "
-	    "the last change",
-	    (unsigned long long)size, VALUE, E2E_DEADLINE);
+	assert_file_comes_back(VALUE);
 	e2e_stop(s);
 	free(big);
 }
