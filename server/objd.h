@@ -728,7 +728,7 @@ void batch_settle(void);
 void batch_init(void);
 void batch_free(void);
 
-/* objfile.c, objfile-load.c, objfile-replace.c: the object file, whose
+/* objfile*.c: the object file, whose
  * byte layout is common/objformat.c's. */
 /* What a write of the object file came to. */
 enum objfile_result {

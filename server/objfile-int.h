@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /* objfile-int.h: what objfile.c (the append side, and what objd knows of
- * the file), objfile-load.c (open, lock, load, recover) and
- * objfile-replace.c (snapshots, compaction, write-back, install, reject)
- * share of the object file; nothing else includes it. */
+ * the file), objfile-load.c (open, lock, load, recover),
+ * objfile-snapshot.c (a snapshot's bytes), objfile-replace.c
+ * (compaction, write-back, install, reject) and objfile-tail.c share of
+ * the object file; nothing else includes it. */
 #ifndef OBJD_OBJFILE_INT_H
 #define OBJD_OBJFILE_INT_H
 
@@ -118,6 +119,11 @@ off_t objfile_tail_catch_up(const struct objfile *f, int from, int to,
  * in its file fd; returns the new end, or -1 with errno. */
 off_t objfile_tail_finish(struct objfile *f, int fd, off_t end);
 void objfile_tail_release(struct objfile *f);
+
+/* objfile-snapshot.c */
+/* Writes s as a snapshot at the start of fd (deflating its entries and
+ * records with compress); returns where it ends, or -1 with errno. */
+off_t objfile_write_snapshot(int fd, const struct store *s, bool compress);
 
 /* objfile-replace.c */
 /* Writes s as a new file and renames it over the old one, or only over
