@@ -855,6 +855,47 @@ objformat_put_commit(struct buf *b, size_t *start, uint64_t revision,
 	*start = b->len;
 }
 
+bool
+objformat_snapshot_records(const uint8_t *buf, size_t len, uint64_t *revision,
+    void (*fn)(const struct objformat_record_at *r, void *arg), void *arg)
+{
+	struct objformat_record_at r;
+	size_t pos = 0, at, rpos;
+	uint32_t number, crc32;
+	unsigned wire;
+	uint64_t n, klen;
+
+	if (read_field(buf, len, &pos, &number, &wire, &n) == -1 ||
+	    pb_tag(number, wire) != PBW_OBJECT_HEADER_TAG)
+		return false;
+	pos += (size_t)n;
+	while (pos < len) {
+		at = pos;
+		if (read_field(buf, len, &pos, &number, &wire, &n) == -1)
+			return false;
+		if (pb_tag(number, wire) == PBW_OBJECT_COMMITS_TAG)
+			return parse_commit(buf + pos, (size_t)n, revision,
+			           &crc32) &&
+			    crc32 == libdeflate_crc32(0, buf, at);
+		if (pb_tag(number, wire) == PBW_OBJECT_HISTORY_TAG) {
+			/* objd writes the key first, as protobuf-c does. */
+			rpos = pos;
+			if (read_field(buf, pos + (size_t)n, &rpos, &number,
+			        &wire, &klen) == -1 ||
+			    pb_tag(number, wire) != PBW_RECORD_KEY_TAG)
+				return false;
+			r = (struct objformat_record_at){ .at = at,
+				.len = pos + (size_t)n - at,
+				.key = (const char *)buf + rpos,
+				.keylen = (size_t)klen };
+			fn(&r, arg);
+		}
+		if (wire != PB_WIRE_VARINT)
+			pos += (size_t)n;
+	}
+	return false;
+}
+
 void
 objformat_put_header(struct buf *b)
 {

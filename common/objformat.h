@@ -186,6 +186,23 @@ struct scan_report {
 int objfile_read_field(const uint8_t *buf, size_t len, size_t *pos,
     uint32_t *number, unsigned *wire, uint64_t *value);
 
+/* A plain history record (Object field 16) of a snapshot: the field's
+ * bytes, tag included, and the key they are the record of. */
+struct objformat_record_at {
+	size_t at, len;
+	const char *key;
+	size_t keylen;
+};
+
+/* The snapshot a file of objd's starts with: walks buf[0..len) from its
+ * header to its commit record, handing each plain history record on
+ * to fn. True, with the snapshot's revision, if that commit record's
+ * crc32 is good; false otherwise, what fn was given then being of no
+ * worth. Records in deflated chunks are passed over. */
+bool objformat_snapshot_records(const uint8_t *buf, size_t len,
+    uint64_t *revision,
+    void (*fn)(const struct objformat_record_at *r, void *arg), void *arg);
+
 /* Walks buf[0..len), an object file, handing the entries of each good
  * commit to ops->entry in the file's order (the last of a key wins).
  * A file another program wrote, without header or commits, is one

@@ -3,7 +3,8 @@
  * the file), objfile-load.c (open, lock, load, recover),
  * objfile-snapshot.c (a snapshot's bytes), objfile-replace.c
  * (compaction, write-back, install, reject) and objfile-tail.c share of
- * the object file; nothing else includes it. */
+ * the object file; nothing else includes it but check_objfile, which
+ * holds a snapshot's bytes to those written otherwise. */
 #ifndef OBJD_OBJFILE_INT_H
 #define OBJD_OBJFILE_INT_H
 
@@ -51,6 +52,10 @@ struct objfile {
 	bool needs_rewrite;  /* an fsync failed: what is on disk is in doubt */
 	bool compress;       /* --compress: snapshots deflate their entries */
 	bool others_watched; /* other programs' files are loaded */
+	/* The history whose rings the snapshot at the start of fd was
+	 * written from, by objd: a compaction copies the records of those
+	 * unchanged since. NULL when fd's file was loaded. */
+	const struct history *snapshot_of;
 	struct identity seen;
 	/* The file objfile_load last read at the path (only exists, dev
 	 * and ino count), or none, when the file was missing or moved
@@ -71,6 +76,7 @@ struct objfile {
 	 * appended to the old file since the child's snapshot. */
 	pid_t child;
 	char *child_tmp;
+	const struct history *child_snapshot_of;
 	bool child_writes_back; /* for a reload: only over at_path */
 	/* The changes since the fork that the child does not copy from
 	 * the old file (objfile-tail.c): kept in memory once objd's file
@@ -122,8 +128,12 @@ void objfile_tail_release(struct objfile *f);
 
 /* objfile-snapshot.c */
 /* Writes s as a snapshot at the start of fd (deflating its entries and
- * records with compress); returns where it ends, or -1 with errno. */
-off_t objfile_write_snapshot(int fd, const struct store *s, bool compress);
+ * records with compress); returns where it ends, or -1 with errno.
+ * reuse_from, unless -1, is a file that starts with a snapshot objd
+ * wrote from s's history (objfile.snapshot_of): the records of rings
+ * unchanged since are copied from it, and counted in *reused. */
+off_t objfile_write_snapshot(int fd, const struct store *s, bool compress,
+    int reuse_from, size_t *reused);
 
 /* objfile-replace.c */
 /* Writes s as a new file and renames it over the old one, or only over

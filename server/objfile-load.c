@@ -706,6 +706,7 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 	if (f->fd != -1)
 		objfile_close_replaced(f->fd, f->size);
 	f->fd = ours ? fd : -1;
+	f->snapshot_of = NULL;
 	f->good_end = (off_t)good_end;
 	f->size = (off_t)size;
 	if (f->fd != -1)

@@ -204,11 +204,11 @@ rename_over(struct objfile *f, int fd, char **tmp,
 
 /* Puts a fully written temporary file in place of the object file (see
  * rename_over for expect) and makes it the file objd appends to, at
- * end. */
+ * end; its snapshot was written from the rings of snapshot_of. */
 static enum objfile_result
 install_file(struct objfile *f, int fd, char **tmp,
-    const struct identity *expect, off_t end, off_t size, char *err,
-    size_t errlen)
+    const struct identity *expect, off_t end, off_t size,
+    const struct history *snapshot_of, char *err, size_t errlen)
 {
 	enum objfile_result rc;
 
@@ -221,6 +221,7 @@ install_file(struct objfile *f, int fd, char **tmp,
 	if (f->fd != -1)
 		objfile_close_replaced(f->fd, f->size);
 	f->fd = fd;
+	f->snapshot_of = snapshot_of;
 	f->good_end = end;
 	f->size = size;
 	f->dirty = false;
@@ -248,7 +249,7 @@ objfile_rewrite_expecting(struct objfile *f, const struct store *s,
 		return OBJFILE_FAILED;
 	if ((fd = make_temp(f, &tmp, err, errlen)) == -1)
 		return OBJFILE_FAILED;
-	end = objfile_write_snapshot(fd, s, f->compress);
+	end = objfile_write_snapshot(fd, s, f->compress, -1, NULL);
 	if (end != -1)
 		size = objfile_finish_new_file(fd, end, NULL, 0,
 		    f->fsync == FSYNC_ALWAYS);
@@ -260,7 +261,8 @@ objfile_rewrite_expecting(struct objfile *f, const struct store *s,
 	/* A file renamed in during the write is seen here; one renamed in
 	 * after, by the rename itself. */
 	if (expect == NULL || path_holds(f, expect))
-		rc = install_file(f, fd, &tmp, expect, end, size, err, errlen);
+		rc = install_file(f, fd, &tmp, expect, end, size,
+		    store_history(s), err, errlen);
 	else
 		rc = OBJFILE_GAVE_WAY;
 	if (rc == OBJFILE_DONE)
@@ -311,10 +313,15 @@ start_child(struct objfile *f, const struct store *s, char *err, size_t errlen)
 {
 	char *tmp;
 	pid_t pid, parent;
+	bool reuse;
 	int fd;
 
 	if ((fd = make_temp(f, &tmp, err, errlen)) == -1)
 		return -1;
+	/* The old file's snapshot is copied from only if objd wrote it from
+	 * these rings, and no failed sync put its bytes in doubt. */
+	reuse = f->fd != -1 && f->snapshot_of != NULL &&
+	    f->snapshot_of == store_history(s) && !f->needs_rewrite;
 	objfile_tail_start(f);
 	parent = getpid();
 	pid = fork();
@@ -328,7 +335,7 @@ start_child(struct objfile *f, const struct store *s, char *err, size_t errlen)
 		return -1;
 	}
 	if (pid == 0) {
-		int old = -1;
+		int old = -1, tail;
 		off_t end;
 
 		/* The child sees the store as it was at fork, and only
@@ -340,7 +347,7 @@ start_child(struct objfile *f, const struct store *s, char *err, size_t errlen)
 		if (getppid() != parent)
 			_exit(1);
 		/* Out of the way of 3 and 4 first. */
-		if (f->tail_share != NULL &&
+		if ((f->tail_share != NULL || reuse) &&
 		    (old = fcntl(f->fd, F_DUPFD_CLOEXEC, 5)) == -1)
 			_exit(1);
 		if (fd != 3 && (dup2(fd, 3) == -1 || close(fd) == -1))
@@ -348,21 +355,23 @@ start_child(struct objfile *f, const struct store *s, char *err, size_t errlen)
 		if (old != -1 && (dup2(old, 4) == -1 || close(old) == -1))
 			_exit(1);
 		close_range(old != -1 ? 5 : 4, ~0U, 0);
-		end = objfile_write_snapshot(3, s, f->compress);
+		tail = f->tail_share != NULL ? 4 : -1;
+		end = objfile_write_snapshot(3, s, f->compress, reuse ? 4 : -1,
+		    NULL);
 		if (end != -1)
-			end = objfile_tail_catch_up(f, old != -1 ? 4 : -1, 3,
-			    end);
+			end = objfile_tail_catch_up(f, tail, 3, end);
 		if (end == -1 || fsync(3) == -1)
 			_exit(1);
 		/* objd commits more while that sync runs: copied and synced
 		 * here too, they are not left for objd to copy and sync on
 		 * its loop once the child is gone. */
-		end = objfile_tail_catch_up(f, old != -1 ? 4 : -1, 3, end);
+		end = objfile_tail_catch_up(f, tail, 3, end);
 		_exit(end == -1 || fdatasync(3) == -1 ? 1 : 0);
 	}
 	close(fd);
 	f->child = pid;
 	f->child_tmp = tmp;
+	f->child_snapshot_of = store_history(s);
 	f->child_writes_back = false;
 	return pid;
 }
@@ -444,8 +453,8 @@ objfile_write_back_finish(struct objfile *f, int status, char *err,
 	/* A file renamed in during the write is seen here; one renamed in
 	 * after, by the rename itself (as in rewrite). */
 	if (path_holds(f, &f->at_path))
-		rc = install_file(f, fd, &tmp, &f->at_path, end, size, err,
-		    errlen);
+		rc = install_file(f, fd, &tmp, &f->at_path, end, size,
+		    f->child_snapshot_of, err, errlen);
 	else
 		rc = OBJFILE_GAVE_WAY;
 	if (rc == OBJFILE_DONE) {
@@ -529,7 +538,8 @@ objfile_compact_finish(struct objfile *f, int status, char *err, size_t errlen)
 	}
 	/* The rename itself gives way to a file renamed in after the look
 	 * above (rename_over). */
-	rc = install_file(f, fd, &tmp, expect, end, size, err, errlen);
+	rc = install_file(f, fd, &tmp, expect, end, size, f->child_snapshot_of,
+	    err, errlen);
 	if (rc == OBJFILE_GAVE_WAY)
 		goto replaced;
 	if (rc == OBJFILE_FAILED)

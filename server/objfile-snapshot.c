@@ -9,11 +9,33 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <libdeflate.h>
 
 #include "log.h"
 #include "objfile-int.h"
 #include "xmalloc.h"
+
+/* A key's record in the snapshot that starts the file objd appends to. */
+struct reuse_slot {
+	const struct key_history *ring;
+	size_t at, len;
+};
+
+/* That snapshot, when objd wrote it from the rings it has now: the
+ * record of a ring that has not changed since is copied from it, not
+ * encoded again. Most rings are unchanged between two compactions, and
+ * encoding their versions was most of a compaction's CPU, on the
+ * processor objd serves from. */
+struct snapshot_reuse {
+	const uint8_t *map;
+	size_t maplen;
+	uint64_t revision;        /* that snapshot's */
+	struct reuse_slot *slots; /* open addressing on the ring's hash */
+	size_t mask;
+	size_t copied;
+};
 
 struct snapshot_writer {
 	int fd;
@@ -37,6 +59,7 @@ struct snapshot_writer {
 	size_t lenlen; /* bytes of the last record's length */
 	size_t rings_written;
 	uint64_t oldest_single; /* revision of the oldest key set once */
+	struct snapshot_reuse reuse;
 };
 
 /* A snapshot is synced whole before it replaces the file. Starting the
@@ -344,12 +367,93 @@ pack_key_record(struct buf *b, const struct key_history *kh, size_t *lenlen)
 	b->len = start + 2 + *lenlen + body;
 }
 
+static void
+reuse_note(const struct objformat_record_at *r, void *arg)
+{
+	struct snapshot_writer *w = arg;
+	const struct key_history *kh;
+	size_t i;
+
+	if ((kh = history_get(w->history, r->key, r->keylen)) == NULL)
+		return;
+	for (i = kh->hash & w->reuse.mask;
+	     w->reuse.slots[i].ring != NULL && w->reuse.slots[i].ring != kh;
+	     i = (i + 1) & w->reuse.mask)
+		;
+	w->reuse.slots[i] = (struct reuse_slot){ kh, r->at, r->len };
+}
+
+static void
+reuse_close(struct snapshot_reuse *r)
+{
+	if (r->map != NULL)
+		munmap((void *)r->map, r->maplen);
+	free(r->slots);
+	r->map = NULL;
+	r->slots = NULL;
+}
+
+/* Maps the file at from and finds its snapshot's records. Its commit
+ * record's crc32 is checked over the whole snapshot first: bytes that
+ * went bad on disk since objd wrote them are not copied into a file
+ * whose new crc32 would vouch for them. Without a good snapshot, every
+ * record is encoded. */
+static void
+reuse_open(struct snapshot_writer *w, int from)
+{
+	struct snapshot_reuse *r = &w->reuse;
+	struct stat st;
+	size_t n = 16;
+	void *map;
+
+	if (fstat(from, &st) == -1 || st.st_size <= 0 ||
+	    (uint64_t)st.st_size > SIZE_MAX)
+		return;
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, from, 0);
+	if (map == MAP_FAILED)
+		return;
+	(void)madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL);
+	r->map = map;
+	r->maplen = (size_t)st.st_size;
+	while (n < 2 * history_count(w->history))
+		n *= 2;
+	r->slots = xcalloc(n, sizeof(*r->slots));
+	r->mask = n - 1;
+	if (!objformat_snapshot_records(r->map, r->maplen, &r->revision,
+	        reuse_note, w))
+		reuse_close(r);
+}
+
+/* kh's record in the old snapshot, if kh has not changed since: every
+ * change of a ring adds a version of a later revision. */
+static const struct reuse_slot *
+reuse_find(const struct snapshot_reuse *r, const struct key_history *kh)
+{
+	if (r->slots == NULL ||
+	    (kh->count > 0 &&
+	        HISTORY_AT(kh, kh->count - 1)->revision > r->revision))
+		return NULL;
+	for (size_t i = kh->hash & r->mask; r->slots[i].ring != NULL;
+	     i = (i + 1) & r->mask)
+		if (r->slots[i].ring == kh)
+			return &r->slots[i];
+	return NULL;
+}
+
 /* Writes kh's record, in the chunk being deflated with compress (as the
  * entries are), else plain: then straight into the write buffer. */
 static void
 snapshot_put_key_record(struct snapshot_writer *w, const struct key_history *kh)
 {
+	const struct reuse_slot *old;
+
 	w->rings_written++;
+	if (!w->compress && (old = reuse_find(&w->reuse, kh)) != NULL) {
+		buf_put(&w->buf, w->reuse.map + old->at, old->len);
+		w->reuse.copied++;
+		snapshot_maybe_flush(w);
+		return;
+	}
 	if (!w->compress) {
 		pack_key_record(&w->buf, kh, &w->lenlen);
 		snapshot_maybe_flush(w);
@@ -383,7 +487,8 @@ snapshot_put_gone_record(const struct key_history *kh, void *arg)
  * deflated chunks), the history records and one commit to fd; returns the size,
  * or -1 with errno. The commit counts every entry, those in chunks too. */
 off_t
-objfile_write_snapshot(int fd, const struct store *s, bool compress)
+objfile_write_snapshot(int fd, const struct store *s, bool compress,
+    int reuse_from, size_t *reused)
 {
 	struct snapshot_writer w = { .fd = fd,
 		.revision = store_revision(s),
@@ -394,6 +499,8 @@ objfile_write_snapshot(int fd, const struct store *s, bool compress)
 		.lenlen = 2,
 		.oldest_single = UINT64_MAX };
 
+	if (reuse_from != -1 && !compress && w.history != NULL)
+		reuse_open(&w, reuse_from);
 	objformat_put_header(&w.buf);
 	/* Each key's history record right after its entry, where a load
 	 * finds the entry it completes still in the cache; then those of
@@ -409,6 +516,9 @@ objfile_write_snapshot(int fd, const struct store *s, bool compress)
 	 * (and a first file's empty snapshot stays as it was). */
 	if (w.history != NULL && store_count(s) > 0)
 		snapshot_put_times(&w);
+	if (reused != NULL)
+		*reused = w.reuse.copied;
+	reuse_close(&w.reuse);
 	free(w.record.data);
 	libdeflate_free_compressor(w.deflater);
 	free(w.zout);

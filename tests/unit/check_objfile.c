@@ -23,6 +23,7 @@
 
 #include "framing.h"
 #include "objd.h"
+#include "objfile-int.h"
 #include "value.h"
 #include "xmalloc.h"
 
@@ -1049,26 +1050,16 @@ check_records(struct record_walk *rw, size_t *next, const uint8_t *buf,
 	}
 }
 
-/* A snapshot's history records are the bytes protobuf-c packs for each
- * key's versions: keys set once, twice, or past the depth (truncated),
- * short values kept in the version and long ones in their entries,
- * values past the byte bound, records longer than a chunk, changes with
- * and without time, leases, and keys deleted or expired with their
- * past. _i 1 writes compressed snapshots. */
-START_TEST(test_history_records_match_protobuf_c)
+/* Keys set once, twice, or past a depth of 7 (truncated), short values
+ * kept in the version and long ones in their entries, values past the
+ * byte bound, records longer than a chunk, changes with and without
+ * time, leases, and keys deleted or expired with their past: the
+ * history the tests of a snapshot's records write. */
+static void
+fill_history(struct store *s, uint64_t *revision)
 {
-	char err[512];
-	size_t saved_depth = history_depth, next = 0, len;
-	struct objfile *f;
-	struct store *s = store_new(), *t = store_new();
-	struct record_walk rw = { .s = s };
-	struct libdeflate_decompressor *inflater =
-	    libdeflate_alloc_decompressor();
-	uint64_t rev = 0;
-	uint8_t *file;
+	uint64_t rev = *revision;
 
-	history_depth = 7;
-	f = open_mode(_i);
 	for (int round = 0; round < 12; round++) {
 		for (int k = 0; k < 300; k++) {
 			char key[32];
@@ -1096,6 +1087,27 @@ START_TEST(test_history_records_match_protobuf_c)
 	change_key(s, "back", 300, ++rev, 1700009002, false);
 	store_lease_set(s, "key:002", 7, 1800000000000ULL, 3);
 	store_lease_set(s, "back", 4, 1800000000000ULL, 4);
+	*revision = rev;
+}
+
+/* A snapshot's history records are the bytes protobuf-c packs for each
+ * key's versions, for every kind fill_history makes. _i 1 writes
+ * compressed snapshots. */
+START_TEST(test_history_records_match_protobuf_c)
+{
+	char err[512];
+	size_t saved_depth = history_depth, next = 0, len;
+	struct objfile *f;
+	struct store *s = store_new(), *t = store_new();
+	struct record_walk rw = { .s = s };
+	struct libdeflate_decompressor *inflater =
+	    libdeflate_alloc_decompressor();
+	uint64_t rev = 0;
+	uint8_t *file;
+
+	history_depth = 7;
+	f = open_mode(_i);
+	fill_history(s, &rev);
 
 	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
 	store_foreach(s, want_entry_record, &rw);
@@ -1120,6 +1132,109 @@ START_TEST(test_history_records_match_protobuf_c)
 	libdeflate_free_decompressor(inflater);
 	store_free(s);
 	store_free(t);
+	objfile_close(f);
+	history_depth = saved_depth;
+}
+END_TEST
+
+/* s's snapshot, written to a file of its own with objfile_write_snapshot
+ * (copying from reuse_from unless it is -1): its bytes. */
+static uint8_t *
+snapshot_bytes(const struct store *s, bool compress, int reuse_from,
+    size_t *reused, size_t *len)
+{
+	char p[200];
+	uint8_t *bytes;
+	off_t end;
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/snapshot", dir);
+	fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ne(fd, -1);
+	end = objfile_write_snapshot(fd, s, compress, reuse_from, reused);
+	ck_assert_int_gt(end, 0);
+	ck_assert_int_eq(close(fd), 0);
+	bytes = read_file(p, len);
+	ck_assert_uint_eq(*len, (size_t)end);
+	ck_assert_int_eq(unlink(p), 0);
+	return bytes;
+}
+
+/* A snapshot copies the records of the rings that did not change since
+ * the snapshot objd last wrote, and is byte for byte the snapshot it
+ * would encode: with keys changed, deleted, set anew, and a record longer
+ * than a chunk changed. The compaction's child copies so too. A snapshot
+ * whose crc32 fails (a byte gone bad on disk) is not copied from. */
+START_TEST(test_snapshot_copies_unchanged_records)
+{
+	char err[512], bad[200];
+	size_t saved_depth = history_depth, oldlen, wantlen, len, reused, rings;
+	struct store *s = store_new();
+	struct objfile *f;
+	uint64_t rev = 0;
+	uint8_t *old, *want, *got, *at;
+	int oldfd, badfd, status;
+	pid_t pid;
+
+	history_depth = 7;
+	f = open_mode(0);
+	fill_history(s, &rev);
+	ck_assert_int_eq(objfile_rewrite(f, s, err, sizeof(err)), 0);
+	old = read_file(path, &oldlen);
+	oldfd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ne(oldfd, -1);
+
+	change_key(s, "key:001", 40, ++rev, 1700010000, false);
+	change_key(s, "key:007", 150200, ++rev, 1700010001, false);
+	change_key(s, "key:014", 0, ++rev, 1700010002, false);
+	change_key(s, "back", 0, ++rev, 1700010003, false);
+	change_key(s, "new", 10, ++rev, 1700010004, false);
+	change_key(s, "new", 20, ++rev, 1700010005, false);
+	store_lease_set(s, "key:003", 7, 1800000000000ULL, 5);
+	rings = history_count(store_history(s));
+
+	want = snapshot_bytes(s, false, -1, NULL, &wantlen);
+	got = snapshot_bytes(s, false, oldfd, &reused, &len);
+	ck_assert_uint_eq(len, wantlen);
+	ck_assert_mem_eq(got, want, wantlen);
+	/* All but the five rings changed or new. */
+	ck_assert_uint_eq(reused, rings - 5);
+	free(got);
+	/* Deflated records are not copied. */
+	got = snapshot_bytes(s, true, oldfd, &reused, &len);
+	ck_assert_uint_eq(reused, 0);
+	free(got);
+
+	/* A byte of the old snapshot gone bad. */
+	at = memmem(old, oldlen, "key:101", 7);
+	ck_assert_ptr_nonnull(at);
+	at[2] ^= 0x20;
+	snprintf(bad, sizeof(bad), "%s/bad", dir);
+	badfd = open(bad, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ne(badfd, -1);
+	ck_assert_int_eq(write(badfd, old, oldlen), (ssize_t)oldlen);
+	got = snapshot_bytes(s, false, badfd, &reused, &len);
+	ck_assert_uint_eq(reused, 0);
+	ck_assert_uint_eq(len, wantlen);
+	ck_assert_mem_eq(got, want, wantlen);
+	free(got);
+	close(badfd);
+
+	/* The compaction: its file starts with the same snapshot. */
+	pid = objfile_compact_start(f, s, err, sizeof(err));
+	ck_assert_msg(pid > 0, "%s", err);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(objfile_compact_finish(f, status, err, sizeof(err)) == 0,
+	    "%s", err);
+	got = read_file(path, &len);
+	ck_assert_uint_ge(len, wantlen);
+	ck_assert_mem_eq(got, want, wantlen);
+
+	free(got);
+	free(want);
+	free(old);
+	close(oldfd);
+	store_free(s);
 	objfile_close(f);
 	history_depth = saved_depth;
 }
@@ -2719,6 +2834,7 @@ objfile_suite(void)
 	tcase_add_test(tc, test_file_times_after_objd_clock);
 	tcase_add_test(tc, test_commit_pack_matches_protobuf_c);
 	tcase_add_loop_test(tc, test_history_records_match_protobuf_c, 0, 2);
+	tcase_add_test(tc, test_snapshot_copies_unchanged_records);
 	tcase_add_test(tc, test_objformat_pieces_make_an_object);
 	tcase_add_loop_test(tc, test_appended_changes, 0, 2);
 	tcase_add_loop_test(tc, test_cut_at_every_offset_of_the_last_changes, 0,
