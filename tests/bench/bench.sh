@@ -265,19 +265,25 @@ fi
 large_table=$t/large
 : >"$large_table"
 if [ "${BENCH_LARGE:-1}" = 1 ]; then
-	# The largest objd folder seen during these rows, sampled on the
-	# clients' CPU: while a compaction runs, its new file and the old
-	# one are there together, and the end shows neither.
+	# The largest folder of each server seen during these rows, sampled
+	# on the clients' CPU: while a compaction (or an AOF rewrite) runs,
+	# its new file and the old one are there together, and the end shows
+	# neither.
 	(
 		if [ ${#client_pin[@]} -gt 0 ]; then
 			taskset -pc "${client_pin[2]}" "$BASHPID" >/dev/null
 		fi
-		peak=0
+		o_peak=0 r_peak=0
 		while :; do
 			kb=$(du -sk "$t/objd-large" 2>/dev/null | cut -f1)
-			if [ "${kb:-0}" -gt "$peak" ]; then
-				peak=$kb
-				echo "$peak" >"$t/objd-large-peak"
+			if [ "${kb:-0}" -gt "$o_peak" ]; then
+				o_peak=$kb
+				echo "$o_peak" >"$t/objd-large-peak"
+			fi
+			kb=$(du -sk "$t/redis-large" 2>/dev/null | cut -f1)
+			if [ "${kb:-0}" -gt "$r_peak" ]; then
+				r_peak=$kb
+				echo "$r_peak" >"$t/redis-large-peak"
 			fi
 			sleep 0.2
 		done
@@ -386,8 +392,9 @@ if [ -s "$large_table" ]; then
 		    "$oc" "$rc"
 	done <"$large_table"
 	echo "files at the end: $large_files"
-	echo "largest objd folder seen during these rows (sampled every" \
-	    "0.2 s): $(cat "$t/objd-large-peak" 2>/dev/null || echo 0) kB"
+	echo "largest folder seen during these rows (sampled every 0.2 s):" \
+	    "objd $(cat "$t/objd-large-peak" 2>/dev/null || echo 0) kB," \
+	    "redis $(cat "$t/redis-large-peak" 2>/dev/null || echo 0) kB"
 	echo "resident memory at the end: $large_rss"
 fi
 echo
