@@ -728,8 +728,8 @@ void batch_settle(void);
 void batch_init(void);
 void batch_free(void);
 
-/* objfile*.c: the object file, whose
- * byte layout is common/objformat.c's. */
+/* objfile*.c: the object file, whose byte layout is
+ * common/objformat.c's. */
 /* What a write of the object file came to. */
 enum objfile_result {
 	OBJFILE_FAILED = -1, /* err says why */

@@ -367,20 +367,27 @@ pack_key_record(struct buf *b, const struct key_history *kh, size_t *lenlen)
 	b->len = start + 2 + *lenlen + body;
 }
 
+/* kh's slot in the table of the old snapshot's records, or the empty
+ * one where it goes. */
+static struct reuse_slot *
+reuse_slot(const struct snapshot_reuse *r, const struct key_history *kh)
+{
+	size_t i = kh->hash & r->mask;
+
+	while (r->slots[i].ring != NULL && r->slots[i].ring != kh)
+		i = (i + 1) & r->mask;
+	return &r->slots[i];
+}
+
 static void
 reuse_note(const struct objformat_record_at *r, void *arg)
 {
 	struct snapshot_writer *w = arg;
 	const struct key_history *kh;
-	size_t i;
 
-	if ((kh = history_get(w->history, r->key, r->keylen)) == NULL)
-		return;
-	for (i = kh->hash & w->reuse.mask;
-	     w->reuse.slots[i].ring != NULL && w->reuse.slots[i].ring != kh;
-	     i = (i + 1) & w->reuse.mask)
-		;
-	w->reuse.slots[i] = (struct reuse_slot){ kh, r->at, r->len };
+	if ((kh = history_get(w->history, r->key, r->keylen)) != NULL)
+		*reuse_slot(&w->reuse, kh) =
+		    (struct reuse_slot){ kh, r->at, r->len };
 }
 
 static void
@@ -429,15 +436,14 @@ reuse_open(struct snapshot_writer *w, int from)
 static const struct reuse_slot *
 reuse_find(const struct snapshot_reuse *r, const struct key_history *kh)
 {
+	const struct reuse_slot *slot;
+
 	if (r->slots == NULL ||
 	    (kh->count > 0 &&
 	        HISTORY_AT(kh, kh->count - 1)->revision > r->revision))
 		return NULL;
-	for (size_t i = kh->hash & r->mask; r->slots[i].ring != NULL;
-	     i = (i + 1) & r->mask)
-		if (r->slots[i].ring == kh)
-			return &r->slots[i];
-	return NULL;
+	slot = reuse_slot(r, kh);
+	return slot->ring == kh ? slot : NULL;
 }
 
 /* Writes kh's record, in the chunk being deflated with compress (as the
@@ -448,14 +454,12 @@ snapshot_put_key_record(struct snapshot_writer *w, const struct key_history *kh)
 	const struct reuse_slot *old;
 
 	w->rings_written++;
-	if (!w->compress && (old = reuse_find(&w->reuse, kh)) != NULL) {
-		buf_put(&w->buf, w->reuse.map + old->at, old->len);
-		w->reuse.copied++;
-		snapshot_maybe_flush(w);
-		return;
-	}
 	if (!w->compress) {
-		pack_key_record(&w->buf, kh, &w->lenlen);
+		if ((old = reuse_find(&w->reuse, kh)) != NULL) {
+			buf_put(&w->buf, w->reuse.map + old->at, old->len);
+			w->reuse.copied++;
+		} else
+			pack_key_record(&w->buf, kh, &w->lenlen);
 		snapshot_maybe_flush(w);
 		return;
 	}
