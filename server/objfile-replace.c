@@ -306,6 +306,36 @@ objfile_compacting(const struct objfile *f)
 	return f->child != -1;
 }
 
+/* In the child, after its snapshot of the file at fd 3, which ends at
+ * end (-1: it failed): the changes objd committed meanwhile, copied from
+ * tail, and the syncs. Returns the file's end, or -1.
+ *
+ * The snapshot is synced before the file replaces the old one, whatever
+ * the mode: it stands for changes that the old file may hold on disk
+ * already. With --fsync never the changes that follow it are not
+ * synced, here or when objd installs a compaction's file: objd does not
+ * sync them in its old file either. A sync of them lets more of them
+ * come while it runs, as many as it is long, which the new file then
+ * holds too, and objd copied and synced the last of them on its loop.
+ * So the snapshot is synced first, alone. Otherwise the changes are
+ * synced here too: those copied before a first sync, then those objd
+ * committed while it ran, so that objd is left few to copy and sync on
+ * its loop once the child is gone. */
+static off_t
+child_complete(const struct objfile *f, int tail, off_t end)
+{
+	if (end == -1)
+		return -1;
+	if (f->fsync == FSYNC_NEVER)
+		return fsync(3) == -1 ? -1
+		                      : objfile_tail_catch_up(f, tail, 3, end);
+	end = objfile_tail_catch_up(f, tail, 3, end);
+	if (end == -1 || fsync(3) == -1)
+		return -1;
+	end = objfile_tail_catch_up(f, tail, 3, end);
+	return end == -1 || fdatasync(3) == -1 ? -1 : end;
+}
+
 /* Forks a child that writes s as a new file, for a compaction or a
  * write-back: the parent goes on appending to its file meanwhile. */
 static pid_t
@@ -358,15 +388,7 @@ start_child(struct objfile *f, const struct store *s, char *err, size_t errlen)
 		tail = f->tail_share != NULL ? 4 : -1;
 		end = objfile_write_snapshot(3, s, f->compress, reuse ? 4 : -1,
 		    NULL);
-		if (end != -1)
-			end = objfile_tail_catch_up(f, tail, 3, end);
-		if (end == -1 || fsync(3) == -1)
-			_exit(1);
-		/* objd commits more while that sync runs: copied and synced
-		 * here too, they are not left for objd to copy and sync on
-		 * its loop once the child is gone. */
-		end = objfile_tail_catch_up(f, tail, 3, end);
-		_exit(end == -1 || fdatasync(3) == -1 ? 1 : 0);
+		_exit(child_complete(f, tail, end) == -1 ? 1 : 0);
 	}
 	close(fd);
 	f->child = pid;
@@ -525,13 +547,14 @@ objfile_compact_finish(struct objfile *f, int status, char *err, size_t errlen)
 		}
 	}
 	/* Changes committed while the child wrote follow its snapshot
-	 * byte for byte: each fragment's crc covers only itself. */
+	 * byte for byte: each fragment's crc covers only itself. With
+	 * --fsync never they are not synced (child_complete). */
 	fd = open(tmp, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (fd == -1 || fstat(fd, &st) == -1 ||
 	    (end = objfile_tail_finish(f, fd, st.st_size)) == -1 ||
 	    (size = objfile_finish_new_file(fd, end, NULL, 0,
 	         f->fsync == FSYNC_ALWAYS)) == -1 ||
-	    fdatasync(fd) == -1) {
+	    (f->fsync != FSYNC_NEVER && fdatasync(fd) == -1)) {
 		snprintf(err, errlen, "cannot finish compacting %s: %s",
 		    f->path, strerror(errno));
 		goto fail;

@@ -12,6 +12,9 @@
  *   slow-fsync       each sync first takes a second, so that a test can
  *                    act while one is in flight;
  *   held-fsync       each sync waits until this file is removed;
+ *   log-syncs        each sync is noted with its file and the process
+ *                    that asked for it, so that a test can tell which
+ *                    files objd and its children sync;
  *   racer            objd's next rename first renames this file to where
  *                    objd's goes, as another program's rename that lands
  *                    between objd's look at the path and its own rename
@@ -82,12 +85,28 @@ triggered(const char *name)
 		}                                                              \
 	} while (0)
 
+/* Notes a sync of fd, by name, as "failsync: NAME of PATH by PID". */
+static void
+log_sync(const char *name, int fd)
+{
+	char link[64], path[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	path[n > 0 ? n : 0] = '\0';
+	fprintf(stderr, "failsync: %s of %s by %ld\n", name, path,
+	    (long)getpid());
+}
+
 static int
 sync_or_fail(const char *name, int fd)
 {
 	struct timespec second = { 1, 0 }, tick = { 0, 10 * 1000 * 1000 };
 	int (*next)(int);
 
+	if (triggered("log-syncs"))
+		log_sync(name, fd);
 	if (triggered("slow-fsync"))
 		while (nanosleep(&second, &second) == -1 && errno == EINTR)
 			;

@@ -1141,6 +1141,52 @@ assert_file_comes_back(int value)
 	    (unsigned long long)size, value, E2E_DEADLINE);
 }
 
+/* Starts objd with o and the shim (fs), and sets "big" to value-byte
+ * strings (buf, value + 1 bytes): one, which makes the file and syncs
+ * its folder; then, with the shim's trigger also (unless NULL) and
+ * held-fsync on, before - 1 more, enough for a compaction (server/
+ * compact.c), whose child then holds in its sync while during more
+ * come; then lets the sync go. Returns how many sets it made. */
+static int
+sets_during_a_held_compaction(struct failsync *fs, struct objd_opts *o,
+    char *buf, size_t value, int before, int during, const char *also)
+{
+	const char *held = e2e_path(s, "held-fsync");
+	objd_client *c;
+	int i = 0;
+
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, 'v', value);
+	failsync_init(fs, o);
+	e2e_start_opts(s, o);
+	c = e2e_client(s);
+	set_numbered(c, "big", buf, value, i++);
+	if (also != NULL)
+		e2e_write_file(e2e_path(s, also), "", 0);
+	e2e_write_file(held, "", 0);
+	while (i < before)
+		set_numbered(c, "big", buf, value, i++);
+	ck_assert_msg(e2e_log_has(s, "failsync: holding fsync"),
+	    "no compaction began: %s", e2e_log_tail(s));
+	while (i < before + during)
+		set_numbered(c, "big", buf, value, i++);
+	ck_assert_int_eq(unlink(held), 0);
+	objd_close(c);
+	return i;
+}
+
+/* After sets_during_a_held_compaction's n sets, objd starts again on its
+ * file with o and serves the last of them. */
+static void
+restart_holding_the_last_set(const struct objd_opts *o, char *buf, int n)
+{
+	e2e_stop(s);
+	e2e_start_opts(s, o);
+	snprintf(buf, 16, "%015d", n - 1);
+	ck_assert(strncmp(CTL_OK(s, "get", "big"), buf, 15) == 0);
+	e2e_stop(s);
+}
+
 /* The changes made while a compaction ran follow its snapshot in the
  * new file: under a stream of large values, as much as the old file
  * held. Once the stream stops, no commit comes to look at the file
@@ -1148,41 +1194,93 @@ assert_file_comes_back(int value)
 START_TEST(test_idle_objd_compacts_what_came_during_a_compaction)
 {
 	enum { VALUE = 256 * 1024, BEFORE = 5, DURING = 20 };
-	const char *held = e2e_path(s, "held-fsync");
 	struct failsync fs;
 	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "never",
 		                   "--history", "0") };
 	char *big = malloc(VALUE + 1);
-	objd_client *c;
-	int i = 0;
+	int i;
 
-	ck_assert_ptr_nonnull(big);
-	memset(big, 'v', VALUE);
-	failsync_init(&fs, &o);
-	e2e_start_opts(s, &o);
-	c = e2e_client(s);
-	/* Enough for a compaction (server/compact.c), whose child then
-	 * holds in its sync while DURING more sets come. The first set
-	 * makes the file, and syncs its folder. */
-	set_numbered(c, "big", big, VALUE, i++);
-	e2e_write_file(held, "", 0);
-	while (i < BEFORE)
-		set_numbered(c, "big", big, VALUE, i++);
-	ck_assert_msg(e2e_log_has(s, "failsync: holding fsync"),
-	    "no compaction began: %s", e2e_log_tail(s));
-	while (i < BEFORE + DURING)
-		set_numbered(c, "big", big, VALUE, i++);
-	ck_assert_int_eq(unlink(held), 0);
-	objd_close(c);
+	i = sets_during_a_held_compaction(&fs, &o, big, VALUE, BEFORE, DURING,
+	    NULL);
 
 	/* The file that compaction leaves holds the DURING values; then
 	 * no change comes, and the file goes back to about one value. */
 	assert_file_comes_back(VALUE);
-	e2e_stop(s);
-	e2e_start_opts(s, &o);
-	snprintf(big, 16, "%015d", i - 1);
-	ck_assert(strncmp(CTL_OK(s, "get", "big"), big, 15) == 0);
-	e2e_stop(s);
+	restart_holding_the_last_set(&o, big, i);
+	free(big);
+}
+END_TEST
+
+/* The syncs of a compaction's new file (by its name) that the shim noted
+ * (log-syncs): by objd itself, and by each of its children, in
+ * children[] (their pids) and per_child[], at most max of them. */
+static int
+new_file_syncs(pid_t *children, int *per_child, int max, int *by_objd)
+{
+	char *log = e2e_read_file(s->log, NULL);
+	int n = 0;
+
+	ck_assert_ptr_nonnull(log);
+	*by_objd = 0;
+	for (char *line = strtok(log, "\n"); line != NULL;
+	     line = strtok(NULL, "\n")) {
+		char *by = strstr(line, " by ");
+		long pid;
+		int i;
+
+		if (strncmp(line, "failsync: ", 10) != 0 ||
+		    strstr(line, "/.objd-new.") == NULL || by == NULL)
+			continue;
+		pid = strtol(by + 4, NULL, 10);
+		if (pid == (long)s->objd) {
+			(*by_objd)++;
+			continue;
+		}
+		for (i = 0; i < n && children[i] != (pid_t)pid; i++)
+			;
+		if (i == n) {
+			ck_assert_int_lt(n, max);
+			children[n] = (pid_t)pid;
+			per_child[n++] = 0;
+		}
+		per_child[i]++;
+	}
+	free(log);
+	return n;
+}
+
+/* With --fsync never, a compaction's child syncs its snapshot, and then
+ * neither it nor objd syncs the changes that follow it (made while the
+ * child held in that sync): objd syncs none in its old file either. The
+ * changes are in the new file all the same. */
+START_TEST(test_never_syncs_only_a_compaction_snapshot)
+{
+	enum { VALUE = 256 * 1024, BEFORE = 5, DURING = 4, MAX = 16 };
+	const char *logged = e2e_path(s, "log-syncs");
+	struct failsync fs;
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "never",
+		                   "--history", "0") };
+	char *big = malloc(VALUE + 1);
+	pid_t children[MAX];
+	int per_child[MAX], n, by_objd, i;
+
+	i = sets_during_a_held_compaction(&fs, &o, big, VALUE, BEFORE, DURING,
+	    "log-syncs");
+	ck_assert_msg(e2e_log_has(s, "compacted"), "no compaction ended: %s",
+	    e2e_log_tail(s));
+	ck_assert_int_eq(unlink(logged), 0);
+
+	n = new_file_syncs(children, per_child, MAX, &by_objd);
+	ck_assert_msg(n >= 1, "no child synced a new file: %s",
+	    e2e_log_tail(s));
+	for (int k = 0; k < n; k++)
+		ck_assert_msg(per_child[k] == 1,
+		    "child %ld synced its file %d times: %s", (long)children[k],
+		    per_child[k], e2e_log_tail(s));
+	ck_assert_msg(by_objd == 0, "objd synced a new file %d times: %s",
+	    by_objd, e2e_log_tail(s));
+
+	restart_holding_the_last_set(&o, big, i);
 	free(big);
 }
 END_TEST
@@ -1936,6 +2034,7 @@ storage_suite(void)
 	tcase_add_test(tc,
 	    test_idle_objd_compacts_what_came_during_a_compaction);
 	tcase_add_test(tc, test_idle_objd_compacts_after_a_burst);
+	tcase_add_test(tc, test_never_syncs_only_a_compaction_snapshot);
 	tcase_add_test(tc, test_changes_during_compactions_survive);
 	tcase_add_test(tc, test_protoc_decodes_the_file);
 	tcase_add_test(tc, test_compressed_file_served_without_compress);
