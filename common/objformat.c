@@ -20,11 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-/* libdeflate: the crc32 of commits (zlib's, computed many times faster
- * than zlib on the short records of a change), and the zlib streams of
- * --compress, read whole, as the bound on a chunk allows. */
+/* libdeflate: the zlib streams of --compress, read whole, as the bound
+ * on a chunk allows. */
 #include <libdeflate.h>
 
+#include "crc32.h"
 #include "framing.h"
 #include "key.h"
 #include "objformat.h"
@@ -459,7 +459,7 @@ scan_commit_ok(struct scan *sc, size_t tag_at, size_t pos, size_t n,
 
 	if (c == NULL)
 		return false;
-	ok = c->crc32 == libdeflate_crc32(0, sc->buf + from, tag_at - from) &&
+	ok = c->crc32 == crc32_update(0, sc->buf + from, tag_at - from) &&
 	    (sc->nchunks == 0 ? c->n_entries == plain : c->n_entries >= plain);
 	*revision = c->revision;
 	*n_entries = c->n_entries;
@@ -565,7 +565,7 @@ scan_finds_later_commit(const struct scan *sc)
 		    revision > sc->revision) {
 			for (size_t i = 0; i < fr.n; i++)
 				if (fr.at[i] <= p &&
-				    libdeflate_crc32(0, sc->buf + fr.at[i],
+				    crc32_update(0, sc->buf + fr.at[i],
 				        p - fr.at[i]) == crc)
 					return p;
 		}
@@ -851,7 +851,7 @@ objformat_put_commit(struct buf *b, size_t *start, uint64_t revision,
     uint32_t n_entries)
 {
 	objformat_put_commit_record(b, revision,
-	    libdeflate_crc32(0, b->data + *start, b->len - *start), n_entries);
+	    crc32_update(0, b->data + *start, b->len - *start), n_entries);
 	*start = b->len;
 }
 
@@ -876,7 +876,7 @@ objformat_snapshot_records(const uint8_t *buf, size_t len, uint64_t *revision,
 		if (pb_tag(number, wire) == PBW_OBJECT_COMMITS_TAG)
 			return parse_commit(buf + pos, (size_t)n, revision,
 			           &crc32) &&
-			    crc32 == libdeflate_crc32(0, buf, at);
+			    crc32 == crc32_update(0, buf, at);
 		if (pb_tag(number, wire) == PBW_OBJECT_HISTORY_TAG) {
 			/* objd writes the key first, as protobuf-c does. */
 			rpos = pos;

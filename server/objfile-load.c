@@ -15,9 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-/* libdeflate: the crc32 that stands for a name too long (temp_prefix). */
-#include <libdeflate.h>
 
+#include "crc32.h"
 #include "key.h"
 #include "log.h"
 #include "objfile-int.h"
@@ -125,7 +124,7 @@ temp_prefix(const char *path)
 	if (strlen(name) + sizeof(".objd-new..XXXXXX") - 1 <= NAME_MAX)
 		return xasprintf(".objd-new.%s.", name);
 	return xasprintf(".objd-new.%08x.",
-	    (unsigned)libdeflate_crc32(0, name, strlen(name)));
+	    (unsigned)crc32_update(0, name, strlen(name)));
 }
 
 /* Removes the new files that an objd of this path left when it was

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <libdeflate.h>
 
+#include "crc32.h"
 #include "log.h"
 #include "objfile-int.h"
 #include "xmalloc.h"
@@ -88,7 +89,7 @@ static void
 snapshot_maybe_flush(struct snapshot_writer *w)
 {
 	if (w->buf.len >= WRITE_CHUNK) {
-		w->crc = libdeflate_crc32(w->crc, w->buf.data, w->buf.len);
+		w->crc = crc32_update(w->crc, w->buf.data, w->buf.len);
 		snapshot_flush(w);
 	}
 }
@@ -527,7 +528,7 @@ objfile_write_snapshot(int fd, const struct store *s, bool compress,
 	libdeflate_free_compressor(w.deflater);
 	free(w.zout);
 	free(w.chunk.data);
-	w.crc = libdeflate_crc32(w.crc, w.buf.data, w.buf.len);
+	w.crc = crc32_update(w.crc, w.buf.data, w.buf.len);
 	objformat_put_commit_record(&w.buf, store_revision(s), w.crc,
 	    (uint32_t)store_count(s));
 	snapshot_flush(&w);

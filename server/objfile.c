@@ -50,7 +50,6 @@
 #include <sys/uio.h>
 
 #include <errno.h>
-#include <libdeflate.h>
 #include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -58,6 +57,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crc32.h"
 #include "log.h"
 #include "objfile-int.h"
 #include "xmalloc.h"
@@ -165,11 +165,11 @@ change_commit_refs(struct objfile_changes *c, uint64_t revision)
 
 		if (r->at < c->start)
 			continue;
-		crc = libdeflate_crc32(crc, c->buf.data + at, r->at - at);
-		crc = libdeflate_crc32(crc, r->p, r->len);
+		crc = crc32_update(crc, c->buf.data + at, r->at - at);
+		crc = crc32_update(crc, r->p, r->len);
 		at = r->at;
 	}
-	crc = libdeflate_crc32(crc, c->buf.data + at, c->buf.len - at);
+	crc = crc32_update(crc, c->buf.data + at, c->buf.len - at);
 	objformat_put_commit_record(&c->buf, revision, crc, c->entries);
 	c->start = c->buf.len;
 }

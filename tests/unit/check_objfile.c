@@ -21,6 +21,7 @@
 
 #include <libdeflate.h>
 
+#include "crc32.h"
 #include "framing.h"
 #include "objd.h"
 #include "objfile-int.h"
@@ -1272,6 +1273,46 @@ count_entry(const struct scan_entry *e, void *arg)
 {
 	(*(size_t *)arg)++;
 }
+
+/* crc32_update (common/crc32.h, ISA-L's where configure found it) gives
+ * libdeflate's crc32, which a reader of the file checks against: at
+ * every length up to 600 bytes and around each power of two to 1 MiB,
+ * from each of 8 alignments, from a crc before and in two pieces. */
+START_TEST(test_crc32_matches_libdeflate)
+{
+	size_t max = (1 << 20) + 8, lens[600 + 3 * 21], nlens = 0;
+	uint8_t *buf = xmalloc(max);
+	uint32_t seed = 0x5eed1234;
+
+	ck_assert_uint_eq(crc32_update(0, "123456789", 9), 0xcbf43926);
+	srandom(29);
+	for (size_t i = 0; i < max; i++)
+		buf[i] = (uint8_t)random();
+	for (size_t n = 0; n < 600; n++)
+		lens[nlens++] = n;
+	for (size_t n = 1024; n <= (1 << 20); n *= 2) {
+		lens[nlens++] = n - 1;
+		lens[nlens++] = n;
+		lens[nlens++] = n + 1;
+	}
+	for (size_t i = 0; i < nlens; i++) {
+		size_t n = lens[i];
+
+		for (size_t at = 0; at < 8; at++) {
+			uint32_t want = libdeflate_crc32(0, buf + at, n);
+
+			ck_assert_uint_eq(crc32_update(0, buf + at, n), want);
+			ck_assert_uint_eq(crc32_update(seed, buf + at, n),
+			    libdeflate_crc32(seed, buf + at, n));
+			ck_assert_uint_eq(
+			    crc32_update(crc32_update(0, buf + at, n / 3),
+			        buf + at + n / 3, n - n / 3),
+			    want);
+		}
+	}
+	free(buf);
+}
+END_TEST
 
 /* common/objformat.c's pieces, put together as objd writes a file (a
  * header, entries, a commit, then room), parse with protobuf-c as one
@@ -2835,6 +2876,7 @@ objfile_suite(void)
 	tcase_add_test(tc, test_commit_pack_matches_protobuf_c);
 	tcase_add_loop_test(tc, test_history_records_match_protobuf_c, 0, 2);
 	tcase_add_test(tc, test_snapshot_copies_unchanged_records);
+	tcase_add_test(tc, test_crc32_matches_libdeflate);
 	tcase_add_test(tc, test_objformat_pieces_make_an_object);
 	tcase_add_loop_test(tc, test_appended_changes, 0, 2);
 	tcase_add_loop_test(tc, test_cut_at_every_offset_of_the_last_changes, 0,
