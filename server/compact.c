@@ -21,13 +21,16 @@
  * one began. The file then stays within twice the live state and
  * COMPACT_DEAD_MIN, plus what is written in that spacing and while a
  * compaction runs. The minimum and the growth are redis's rule for its
- * AOF rewrites, and the spacing its way of applying it: it looks whether
- * a rewrite is due ten times a second. Each compaction costs a fork, a
- * child's start and exit, syncs, the close of the old file and, while
- * the child runs, a copy of each page objd writes: compacting after
- * every 16 MiB nearly doubled objd's CPU time for each set of 1 MiB, and
- * without the spacing a stream of sets of 1 MiB to one key compacted
- * every 40 to 60 ms, four or five times per 300 sets instead of two.
+ * AOF rewrites. Each compaction costs a fork, a child's start and exit,
+ * the sync of its snapshot, a copy of the changes that came during that
+ * sync, and the close of the old file: compacting after every 16 MiB
+ * nearly doubled objd's CPU time for each set of 1 MiB, and without the
+ * spacing a stream of such sets to one key compacted every 40 to 60 ms.
+ * Redis looks whether a rewrite is due ten times a second, but its
+ * rewrites come further apart: the AOF written while one syncs its base
+ * counts in the size it leaves. A fifth of a second apart, objd's
+ * compactions of a small object under that stream come about as often,
+ * and its file stays smaller than redis's folder.
  * The growth is what a compaction writes, the size it leaves: at most
  * one byte for each byte of the changes. And the changes made while the
  * child ran are written again after its snapshot: when they were many,
@@ -69,7 +72,7 @@
 #define COMPACT_RETRY_SECONDS 60
 #define COMPACT_INTERVAL 1.0
 #define COMPACT_DEAD_MIN (64 * 1024 * 1024)
-#define COMPACT_DEAD_SPACING 0.1
+#define COMPACT_DEAD_SPACING 0.2
 
 static struct {
 	struct ticket *waiters; /* the clients of objctl compact */

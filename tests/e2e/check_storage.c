@@ -563,7 +563,7 @@ START_TEST(test_compaction_keeps_up_with_large_values)
 	}
 	/* 150 MiB were written for one live value of 256 KiB: the file
 	 * stays within 64 MiB of dead bytes (server/compact.c), and what
-	 * came in the tenth of a second between two compactions and while
+	 * came in the fifth of a second between two compactions and while
 	 * one ran (each set is synced here: a few MB). */
 	ck_assert_msg(largest < 96 * 1024 * 1024,
 	    "the file reached %llu bytes for one value of %d",

@@ -36,15 +36,15 @@ START_TEST(test_interval)
 END_TEST
 
 /* Many dead bytes do not wait for the interval, once the file has grown
- * by what the last compaction left, but for a tenth of a second since
+ * by what the last compaction left, but for a fifth of a second since
  * the last one began. */
 START_TEST(test_dead_bytes)
 {
-	ck_assert(compact_due(200 * MiB, MiB, 0.1, 100 * MiB));
-	ck_assert(!compact_due(200 * MiB, MiB, 0.09, 100 * MiB));
+	ck_assert(compact_due(200 * MiB, MiB, 0.2, 100 * MiB));
+	ck_assert(!compact_due(200 * MiB, MiB, 0.19, 100 * MiB));
 	ck_assert(!compact_due(2000 * MiB, MiB, 0, 100 * MiB));
-	ck_assert(!compact_due(199 * MiB, MiB, 0.1, 100 * MiB));
-	ck_assert(!compact_due(60 * MiB, MiB, 0.1, 10 * MiB));
+	ck_assert(!compact_due(199 * MiB, MiB, 0.2, 100 * MiB));
+	ck_assert(!compact_due(60 * MiB, MiB, 0.2, 10 * MiB));
 	ck_assert(compact_due(60 * MiB, MiB, 1.0, 10 * MiB));
 }
 END_TEST
