@@ -263,6 +263,34 @@ fi
 
 # The rows beyond small keys, objd-bench for both servers.
 large_table=$t/large
+# Each server's runs of a row come one after the other, and the other
+# server's start once it is done with them: what a run leaves to do
+# (redis's AOF rewrite, which its cron starts up to 0.1 s after a run,
+# and its sync of the old AOF on a thread, 64 MB or more; objd's
+# compaction, or its own look a second after the last one began) is
+# done during the server's own next run, not the other's. A compaction
+# syncs its snapshot, and a sync that waited behind redis's let a few
+# hundred MB of sets come, which it then copied. settle pauses past
+# both, waits while either has a rewrite or a compaction under way
+# (objd's new file is in its folder while one runs), then runs sync(1),
+# which writes out what either left.
+settle() {
+	local busy
+	sleep 1.2
+	for _ in $(seq 100); do
+		busy=0
+		if compgen -G "$t/objd-large/.objd-new.*" >/dev/null; then
+			busy=1
+		fi
+		if redis-cli -s "$t/rl.sock" info persistence |
+		    grep -q '^aof_rewrite_in_progress:1'; then
+			busy=1
+		fi
+		[ "$busy" = 0 ] && break
+		sleep 0.1
+	done
+	sync
+}
 : >"$large_table"
 if [ "${BENCH_LARGE:-1}" = 1 ]; then
 	# The largest folder of each server seen during these rows, sampled
@@ -296,10 +324,14 @@ if [ "${BENCH_LARGE:-1}" = 1 ]; then
 		    'BEGIN { n *= s; print (n < 1 ? 1 : int(n)) }')
 		args="-t $test -c $clients -n $requests $options --no-fill"
 		o_runs="" r_runs="" o_cpus="" r_cpus=""
+		settle
 		for _ in $(seq "$runs"); do
 			measure "$ol_pid" "${client_pin[@]}" "$OBJD_BENCH_BIN" \
 			    -s "$t/ol.sock" $args
 			o_runs="$o_runs $rate" o_cpus="$o_cpus $srv_us"
+		done
+		settle
+		for _ in $(seq "$runs"); do
 			measure "$rl_pid" "${client_pin[@]}" "$OBJD_BENCH_BIN" \
 			    --redis -s "$t/rl.sock" $args
 			r_runs="$r_runs $rate" r_cpus="$r_cpus $srv_us"
