@@ -275,18 +275,11 @@ large_table=$t/large
 # (objd's new file is in its folder while one runs), then runs sync(1),
 # which writes out what either left.
 settle() {
-	local busy
 	sleep 1.2
 	for _ in $(seq 100); do
-		busy=0
-		if compgen -G "$t/objd-large/.objd-new.*" >/dev/null; then
-			busy=1
-		fi
-		if redis-cli -s "$t/rl.sock" info persistence |
-		    grep -q '^aof_rewrite_in_progress:1'; then
-			busy=1
-		fi
-		[ "$busy" = 0 ] && break
+		compgen -G "$t/objd-large/.objd-new.*" >/dev/null ||
+		    redis-cli -s "$t/rl.sock" info persistence |
+		    grep -q '^aof_rewrite_in_progress:1' || break
 		sleep 0.1
 	done
 	sync
@@ -301,18 +294,14 @@ if [ "${BENCH_LARGE:-1}" = 1 ]; then
 		if [ ${#client_pin[@]} -gt 0 ]; then
 			taskset -pc "${client_pin[2]}" "$BASHPID" >/dev/null
 		fi
-		o_peak=0 r_peak=0
 		while :; do
-			kb=$(du -sk "$t/objd-large" 2>/dev/null | cut -f1)
-			if [ "${kb:-0}" -gt "$o_peak" ]; then
-				o_peak=$kb
-				echo "$o_peak" >"$t/objd-large-peak"
-			fi
-			kb=$(du -sk "$t/redis-large" 2>/dev/null | cut -f1)
-			if [ "${kb:-0}" -gt "$r_peak" ]; then
-				r_peak=$kb
-				echo "$r_peak" >"$t/redis-large-peak"
-			fi
+			for dir in "$t/objd-large" "$t/redis-large"; do
+				kb=$(du -sk "$dir" 2>/dev/null | cut -f1)
+				peak=$(cat "$dir-peak" 2>/dev/null || echo 0)
+				if [ "${kb:-0}" -gt "$peak" ]; then
+					echo "$kb" >"$dir-peak"
+				fi
+			done
 			sleep 0.2
 		done
 	) &
