@@ -86,6 +86,12 @@ struct objfile {
 	struct objfile_tail_share *tail_share;
 	bool tail_frozen; /* the child is told of no more changes */
 	bool tail_broken; /* the child's file misses changes, or is in doubt */
+	/* Once the child has handed the changes over (it copies no more
+	 * than it has taken): objd writes each of its own to the child's
+	 * file too, at tail_new_at, through tail_fd. */
+	bool tail_handed_over;
+	int tail_fd;
+	off_t tail_new_at;
 	/* The buffer of the last changes written, for the next ones: each
 	 * commit would otherwise allocate and free a 4 KiB one. */
 	struct buf spare;
@@ -100,14 +106,17 @@ bool time_after(const struct timespec *a, const struct timespec *b);
 void objfile_close_replaced(int fd, off_t size);
 /* Writes all of p at at, whatever short writes the kernel makes. */
 int objfile_write_all(int fd, const uint8_t *p, size_t len, off_t at);
+/* Writes the bytes of c at at, as an append would. */
+int objfile_write_changes(int fd, const struct objfile_changes *c, off_t at);
 /* Ends a new file, whose snapshot ends at end, with data and, with
  * room, room after it; returns its size, or -1 with errno. */
 off_t objfile_finish_new_file(int fd, off_t end, const void *data, size_t len,
     bool room);
 
 /* objfile-tail.c */
-/* Before the fork of a child: the tail starts at the old file's end. */
-void objfile_tail_start(struct objfile *f);
+/* Before the fork of a child, whose new file is fd (the tail takes it):
+ * the tail starts at the old file's end. */
+void objfile_tail_start(struct objfile *f, int fd);
 /* After c is committed to the old file, from from to f->good_end. */
 void objfile_tail_add(struct objfile *f, const struct objfile_changes *c,
     off_t from);
@@ -117,12 +126,18 @@ void objfile_tail_doubt(struct objfile *f);
  * objd's, in memory. */
 void objfile_tail_freeze(struct objfile *f);
 /* In the child, after its snapshot, which ends at at in to: copies the
- * changes objd commits to the old file (from) after it. Returns the new
- * end of to, or -1 with errno. */
+ * changes objd commits to the old file (from) after it, in rounds while
+ * they are many. Returns the new end of to, or -1 with errno. */
 off_t objfile_tail_catch_up(const struct objfile *f, int from, int to,
     off_t at);
+/* In the child, last: takes the changes committed so far, copies them
+ * after at in to, and leaves those that follow to objd. Returns the new
+ * end of to, or -1 with errno. */
+off_t objfile_tail_hand_over(const struct objfile *f, int from, int to,
+    off_t at);
 /* Once the child has exited: writes the changes it did not copy at end
- * in its file fd; returns the new end, or -1 with errno. */
+ * in its file fd (those objd kept in memory); returns the file's new
+ * end, or -1 with errno. */
 off_t objfile_tail_finish(struct objfile *f, int fd, off_t end);
 void objfile_tail_release(struct objfile *f);
 

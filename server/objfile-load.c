@@ -178,6 +178,7 @@ objfile_open(const char *path, enum fsync_mode fsync_mode, char *err,
 	f->lock_fd = -1;
 	f->fd = -1;
 	f->child = -1;
+	f->tail_fd = -1;
 	f->fsync = fsync_mode;
 	if (!paths_make_dir(f->dir, 0700, err, errlen) ||
 	    !objfile_check_dir(f->dir, err, errlen) ||

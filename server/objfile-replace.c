@@ -308,7 +308,8 @@ objfile_compacting(const struct objfile *f)
 
 /* In the child, after its snapshot of the file at fd 3, which ends at
  * end (-1: it failed): the changes objd committed meanwhile, copied from
- * tail, and the syncs. Returns the file's end, or -1.
+ * tail until the child hands them over (objfile-tail.c), and the syncs.
+ * Returns the file's end, or -1.
  *
  * The snapshot is synced before the file replaces the old one, whatever
  * the mode: it stands for changes that the old file may hold on disk
@@ -316,24 +317,27 @@ objfile_compacting(const struct objfile *f)
  * synced, here or when objd installs a compaction's file: objd does not
  * sync them in its old file either. A sync of them lets more of them
  * come while it runs, as many as it is long, which the new file then
- * holds too, and objd copied and synced the last of them on its loop.
- * So the snapshot is synced first, alone. Otherwise the changes are
- * synced here too: those copied before a first sync, then those objd
- * committed while it ran, so that objd is left few to copy and sync on
- * its loop once the child is gone. */
+ * holds too, and which objd would write on its loop. So the snapshot is
+ * synced first, alone. Otherwise the changes are synced here too: those
+ * copied before a first sync, then those objd committed while it ran,
+ * so that objd has few to sync on its loop once the child is gone. */
 static off_t
 child_complete(const struct objfile *f, int tail, off_t end)
 {
 	if (end == -1)
 		return -1;
-	if (f->fsync == FSYNC_NEVER)
-		return fsync(3) == -1 ? -1
-		                      : objfile_tail_catch_up(f, tail, 3, end);
+	if (f->fsync == FSYNC_NEVER) {
+		if (fsync(3) == -1 ||
+		    (end = objfile_tail_catch_up(f, tail, 3, end)) == -1)
+			return -1;
+		return objfile_tail_hand_over(f, tail, 3, end);
+	}
 	end = objfile_tail_catch_up(f, tail, 3, end);
-	if (end == -1 || fsync(3) == -1)
+	if (end == -1 || fsync(3) == -1 ||
+	    (end = objfile_tail_catch_up(f, tail, 3, end)) == -1 ||
+	    (end = objfile_tail_hand_over(f, tail, 3, end)) == -1)
 		return -1;
-	end = objfile_tail_catch_up(f, tail, 3, end);
-	return end == -1 || fdatasync(3) == -1 ? -1 : end;
+	return fdatasync(3) == -1 ? -1 : end;
 }
 
 /* Forks a child that writes s as a new file, for a compaction or a
@@ -352,14 +356,14 @@ start_child(struct objfile *f, const struct store *s, char *err, size_t errlen)
 	 * these rings, and no failed sync put its bytes in doubt. */
 	reuse = f->fd != -1 && f->snapshot_of != NULL &&
 	    f->snapshot_of == store_history(s) && !f->needs_rewrite;
-	objfile_tail_start(f);
+	/* objd writes the changes after the child's hand-over to fd. */
+	objfile_tail_start(f, fd);
 	parent = getpid();
 	pid = fork();
 	if (pid == -1) {
 		snprintf(err, errlen, "cannot fork to compact: %s",
 		    strerror(errno));
 		objfile_tail_release(f);
-		close(fd);
 		unlink(tmp);
 		free(tmp);
 		return -1;
@@ -390,7 +394,6 @@ start_child(struct objfile *f, const struct store *s, char *err, size_t errlen)
 		    NULL);
 		_exit(child_complete(f, tail, end) == -1 ? 1 : 0);
 	}
-	close(fd);
 	f->child = pid;
 	f->child_tmp = tmp;
 	f->child_snapshot_of = store_history(s);

@@ -477,6 +477,20 @@ changes_iov(const struct objfile_changes *c, struct iovec *iov)
 	return n;
 }
 
+int
+objfile_write_changes(int fd, const struct objfile_changes *c, off_t at)
+{
+	struct iovec one, *iov = &one;
+	int rc;
+
+	if (c->nrefs > 0)
+		iov = xreallocarray(NULL, 2 * c->nrefs + 1, sizeof(*iov));
+	rc = writev_all(fd, iov, changes_iov(c, iov), at);
+	if (iov != &one)
+		free(iov);
+	return rc;
+}
+
 enum objfile_result
 objfile_append_start(struct objfile *f, const struct store *s,
     const struct objfile_changes *c, char *err, size_t errlen)

@@ -30,7 +30,12 @@
  *                    instances are used up;
  *   held-load        a map of a file (objd's load of it) waits until
  *                    this file is removed, as a large file's load takes
- *                    long, so that a test can act while one runs.
+ *                    long, so that a test can act while one runs;
+ *   held-copy        each copy_file_range (a compaction's child copying
+ *                    the changes that follow its snapshot) waits until
+ *                    this file is removed;
+ *   log-copies       each copy_file_range is noted with its length and
+ *                    the process that asked for it.
  *
  * Each misbehaviour is noted on stderr, which is objd's log in the tests:
  * a test can tell that the shim was loaded and fired.
@@ -223,4 +228,24 @@ mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 		return MAP_FAILED;
 	}
 	return next(addr, len, prot, flags, fd, off);
+}
+
+ssize_t
+copy_file_range(int in, off64_t *in_at, int out, off64_t *out_at, size_t len,
+    unsigned int flags)
+{
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
+	ssize_t (*next)(int, off64_t *, int, off64_t *, size_t, unsigned int);
+
+	if (triggered("log-copies"))
+		fprintf(stderr,
+		    "failsync: copy_file_range of %zu bytes by %ld\n", len,
+		    (long)getpid());
+	if (triggered("held-copy")) {
+		fprintf(stderr, "failsync: holding copy_file_range(%d)\n", in);
+		while (triggered("held-copy"))
+			nanosleep(&tick, NULL);
+	}
+	NEXT(next, "copy_file_range");
+	return next(in, in_at, out, out_at, len, flags);
 }

@@ -1286,6 +1286,66 @@ START_TEST(test_never_syncs_only_a_compaction_snapshot)
 }
 END_TEST
 
+/* The copies of a compaction's new file that the shim noted (log-copies)
+ * by process pid. */
+static int
+copies_by(pid_t pid)
+{
+	char *log = e2e_read_file(s->log, NULL);
+	char *line, *by;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(log);
+	for (line = strtok(log, "\n"); line != NULL; line = strtok(NULL, "\n"))
+		if (strncmp(line, "failsync: copy_file_range of ", 29) == 0 &&
+		    (by = strstr(line, " by ")) != NULL &&
+		    strtol(by + 4, NULL, 10) == (long)pid)
+			n++;
+	free(log);
+	return n;
+}
+
+/* A compaction's child copies the changes made while it synced its
+ * snapshot (fewer than a round: its last copy), and hands the rest
+ * over: objd writes each change it commits from then on to the child's
+ * file too, after that copy (server/objfile-tail.c), and copies none
+ * itself once the child is gone. The child here holds in that copy
+ * while more come; a restart serves the last of them. */
+START_TEST(test_changes_after_the_hand_over_follow_it)
+{
+	enum { VALUE = 256 * 1024, BEFORE = 5, DURING = 2, AFTER = 6 };
+	const char *held = e2e_path(s, "held-copy");
+	struct failsync fs;
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "never",
+		                   "--history", "0") };
+	char *big = malloc(VALUE + 1), *log;
+	objd_client *c;
+	int i;
+
+	i = sets_during_a_held_compaction(&fs, &o, big, VALUE, BEFORE, DURING,
+	    "held-copy");
+	e2e_write_file(e2e_path(s, "log-copies"), "", 0);
+	ck_assert_msg(e2e_log_has(s, "failsync: holding copy_file_range"),
+	    "the child did not copy: %s", e2e_log_tail(s));
+	c = e2e_client(s);
+	for (int k = 0; k < AFTER; k++)
+		set_numbered(c, "big", big, VALUE, i++);
+	objd_close(c);
+	log = e2e_read_file(s->log, NULL);
+	ck_assert_ptr_nonnull(log);
+	ck_assert_msg(strstr(log, "compacted") == NULL,
+	    "the compaction ended while its child held: %s", e2e_log_tail(s));
+	free(log);
+	ck_assert_int_eq(unlink(held), 0);
+	ck_assert_msg(e2e_log_has(s, "compacted"), "no compaction ended: %s",
+	    e2e_log_tail(s));
+	ck_assert_msg(copies_by(s->objd) == 0, "objd copied changes itself: %s",
+	    e2e_log_tail(s));
+	restart_holding_the_last_set(&o, big, i);
+	free(big);
+}
+END_TEST
+
 /* Sets of large values in a burst, then none: the first sets start a
  * compaction, the rest come once it is over but before the interval lets
  * another start, and no commit comes after them to start one. objd
@@ -2036,6 +2096,7 @@ storage_suite(void)
 	    test_idle_objd_compacts_what_came_during_a_compaction);
 	tcase_add_test(tc, test_idle_objd_compacts_after_a_burst);
 	tcase_add_test(tc, test_never_syncs_only_a_compaction_snapshot);
+	tcase_add_test(tc, test_changes_after_the_hand_over_follow_it);
 	tcase_add_test(tc, test_changes_during_compactions_survive);
 	tcase_add_test(tc, test_protoc_decodes_the_file);
 	tcase_add_test(tc, test_compressed_file_served_without_compress);
