@@ -299,6 +299,12 @@ file_compacting(const struct backend *be)
 	return objfile_compacting(((const struct file_backend *)be)->f);
 }
 
+static uint64_t
+file_compact_backlog(const struct backend *be)
+{
+	return objfile_compact_backlog(((const struct file_backend *)be)->f);
+}
+
 static void
 file_child_exited(struct backend *be)
 {
@@ -369,6 +375,7 @@ static const struct backend_ops file_ops = {
 	.reject = file_reject,
 	.compact = file_compact,
 	.compacting = file_compacting,
+	.compact_backlog = file_compact_backlog,
 	.child_exited = file_child_exited,
 	.stats = file_stats,
 	.close = file_close,

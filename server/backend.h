@@ -271,6 +271,9 @@ struct backend_ops {
 	bool (*compact)(struct backend *be, const struct store *s, char *err,
 	    size_t errlen);
 	bool (*compacting)(const struct backend *be);
+	/* The bytes committed since the compaction began that it has yet
+	 * to take (0 if none runs). NULL where compact is. */
+	uint64_t (*compact_backlog)(const struct backend *be);
 	/* A child process exited (SIGCHLD): the backend reaps its own. */
 	void (*child_exited)(struct backend *be);
 

@@ -113,9 +113,11 @@ bool
 batch_commit_turn(void)
 {
 	rejoin_check_departures();
-	/* A batch in flight commits this one when it ends, and a wait for
-	 * writers when it is over. */
-	if (batch.list.ntxns == 0 || syncing.active || rejoin_waiting())
+	/* A batch in flight commits this one when it ends, a wait for
+	 * writers when it is over, and a compaction's hold once it has
+	 * caught up. */
+	if (batch.list.ntxns == 0 || syncing.active || rejoin_waiting() ||
+	    compact_holds_commits())
 		return false;
 	batch_commit_now();
 	return true;

@@ -53,7 +53,18 @@
  * interval is over, when only the interval kept a compaction back; and
  * once a compaction during which changes came is over. A compaction
  * during which none came leaves a file with nothing to drop, and is not
- * followed by a look. */
+ * followed by a look.
+ *
+ * A compaction's child runs at a lower priority than objd
+ * (objfile-replace.c): where the two share a CPU, clients are served
+ * first and the child has the time objd waits for them. Sharing it
+ * evenly, the child took half of each set's time from a client that
+ * waited for every answer. But a child that objd leaves no time would
+ * fall behind without end: the changes it has yet to copy grow, and the
+ * file it writes with them. So once they are more than
+ * compact_hold_bound, commits wait until the child has caught up or is
+ * gone (reads go on), looked at every COMPACT_HOLD_RECHECK_US: the
+ * child tells nothing until it exits. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +84,8 @@
 #define COMPACT_INTERVAL 1.0
 #define COMPACT_DEAD_MIN (64 * 1024 * 1024)
 #define COMPACT_DEAD_SPACING 0.2
+#define COMPACT_HOLD_MIN ((uint64_t)256 * 1024 * 1024)
+#define COMPACT_HOLD_RECHECK_US 1000
 
 static struct {
 	struct ticket *waiters; /* the clients of objctl compact */
@@ -81,9 +94,22 @@ static struct {
 	double started_at; /* the last automatic compaction's start */
 	bool running;      /* one this policy started and the backend runs */
 	uint64_t started_revision; /* the store's, at the last start */
+	uint64_t hold_bound;       /* compact_hold_bound, at the last start */
+	struct event *recheck;     /* while commits are held */
 	struct event *look;        /* objd's own look (compact_look_later) */
 	bool look_failed;
 } compact;
+
+/* The bytes a compaction writes for the state, as compact_due counts
+ * them. */
+static uint64_t
+live_bytes(void)
+{
+	return store_bytes(server.store) +
+	    store_count(server.store) * COMPACT_ENTRY_OVERHEAD +
+	    /* The history kept is part of what a compaction writes. */
+	    history_bytes(store_history(server.store));
+}
 
 static bool
 compact_start(void)
@@ -95,6 +121,7 @@ compact_start(void)
 	/* A failure is answered through compact_settle, at once. */
 	compact.running = true;
 	compact.started_revision = store_revision(server.store);
+	compact.hold_bound = compact_hold_bound(live_bytes());
 	return backend->ops->compact(backend, server.store, err, sizeof(err));
 }
 
@@ -156,11 +183,7 @@ void
 compact_maybe(void)
 {
 	struct backend_stats st = { 0 };
-	uint64_t size;
-	uint64_t live = store_bytes(server.store) +
-	    store_count(server.store) * COMPACT_ENTRY_OVERHEAD +
-	    /* The history kept is part of what a compaction writes. */
-	    history_bytes(store_history(server.store));
+	uint64_t size, live = live_bytes();
 	double now;
 
 	/* A backend without compact compacts by itself. */
@@ -177,6 +200,39 @@ compact_maybe(void)
 		compact_start();
 	} else if (compact_due(size, live, COMPACT_INTERVAL, 0))
 		compact_look_later();
+}
+
+uint64_t
+compact_hold_bound(uint64_t live)
+{
+	return live > COMPACT_HOLD_MIN ? live : COMPACT_HOLD_MIN;
+}
+
+/* Only wakes the loop, whose turn commits if the hold is over. */
+static void
+compact_recheck_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+bool
+compact_holds_commits(void)
+{
+	struct timeval tv = { 0, COMPACT_HOLD_RECHECK_US };
+
+	if (!compact.running || backend->ops->compact_backlog == NULL ||
+	    backend->ops->compact_backlog(backend) <= compact.hold_bound)
+		return false;
+	if (compact.recheck != NULL && evtimer_pending(compact.recheck, NULL))
+		return true;
+	/* Without a way to look again, commits go on. */
+	if (compact.recheck == NULL &&
+	    (compact.recheck =
+	            evtimer_new(server.base, compact_recheck_cb, NULL)) == NULL)
+		return false;
+	return evtimer_add(compact.recheck, &tv) == 0;
 }
 
 void
@@ -223,6 +279,8 @@ compact_free(void)
 {
 	if (compact.look != NULL)
 		event_free(compact.look);
+	if (compact.recheck != NULL)
+		event_free(compact.recheck);
 	free(compact.waiters);
 	memset(&compact, 0, sizeof(compact));
 }

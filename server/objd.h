@@ -861,6 +861,9 @@ enum objfile_result objfile_sync(struct objfile *f, char *err, size_t errlen);
  * finish gives no OBJFILE_GAVE_WAY: a compaction that gives way to a
  * file renamed in fails, saying so. */
 bool objfile_compacting(const struct objfile *f);
+/* The bytes objd has committed to its file since a child began that the
+ * child has yet to copy (0 when none runs, or once objd keeps them). */
+uint64_t objfile_compact_backlog(const struct objfile *f);
 pid_t objfile_compact_start(struct objfile *f, const struct store *s, char *err,
     size_t errlen);
 pid_t objfile_compact_child(const struct objfile *f);
@@ -892,6 +895,12 @@ int fsync_mode_parse(const char *name);
 
 /* compact.c: when to compact, and the clients waiting for it. */
 void compact_maybe(void);
+/* Whether commits wait for a compaction that has fallen behind; if so,
+ * objd looks again soon by itself. */
+bool compact_holds_commits(void);
+/* How many bytes a compaction of live bytes may have yet to copy before
+ * commits wait for it. */
+uint64_t compact_hold_bound(uint64_t live);
 /* Whether a file of size bytes, holding live bytes (entries and
  * history, as a compaction writes them), is due for an automatic
  * compaction, since seconds after the last one began, which left

@@ -6,6 +6,7 @@
  * program renamed in; and the move aside of a file that did not load
  * (reject). */
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -340,10 +341,33 @@ child_complete(const struct objfile *f, int tail, off_t end)
 	return fdatasync(3) == -1 ? -1 : end;
 }
 
-/* Forks a child that writes s as a new file, for a compaction or a
- * write-back: the parent goes on appending to its file meanwhile. */
+/* How much lower than objd's a compaction's child's priority is (a nice
+ * value): where the two share a CPU, clients are served first, and
+ * compact.c holds commits when the child falls behind. A write-back's
+ * child keeps objd's: writes wait for it. */
+#define COMPACT_CHILD_NICE 10
+
+/* Lowers the calling process's priority by COMPACT_CHILD_NICE; if it
+ * cannot, it runs as it is. */
+static void
+lower_priority(void)
+{
+	int prio;
+
+	errno = 0;
+	prio = getpriority(PRIO_PROCESS, 0);
+	if (prio == -1 && errno != 0)
+		return;
+	prio = prio + COMPACT_CHILD_NICE > 19 ? 19 : prio + COMPACT_CHILD_NICE;
+	(void)setpriority(PRIO_PROCESS, 0, prio);
+}
+
+/* Forks a child that writes s as a new file, for a compaction or (with
+ * writes_back) a write-back: the parent goes on appending to its file
+ * meanwhile. */
 static pid_t
-start_child(struct objfile *f, const struct store *s, char *err, size_t errlen)
+start_child(struct objfile *f, const struct store *s, bool writes_back,
+    char *err, size_t errlen)
 {
 	char *tmp;
 	pid_t pid, parent;
@@ -380,6 +404,8 @@ start_child(struct objfile *f, const struct store *s, char *err, size_t errlen)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(1);
+		if (!writes_back)
+			lower_priority();
 		/* Out of the way of 3 and 4 first. */
 		if ((f->tail_share != NULL || reuse) &&
 		    (old = fcntl(f->fd, F_DUPFD_CLOEXEC, 5)) == -1)
@@ -397,7 +423,7 @@ start_child(struct objfile *f, const struct store *s, char *err, size_t errlen)
 	f->child = pid;
 	f->child_tmp = tmp;
 	f->child_snapshot_of = store_history(s);
-	f->child_writes_back = false;
+	f->child_writes_back = writes_back;
 	return pid;
 }
 
@@ -407,22 +433,18 @@ objfile_compact_start(struct objfile *f, const struct store *s, char *err,
 {
 	if (f->child != -1)
 		return f->child;
-	return start_child(f, s, err, errlen);
+	return start_child(f, s, false, err, errlen);
 }
 
 pid_t
 objfile_write_back_start(struct objfile *f, const struct store *s, char *err,
     size_t errlen)
 {
-	pid_t pid;
-
 	/* The write-back stands in for a compaction under way. */
 	objfile_compact_abort(f);
 	if (!paths_make_dir(f->dir, 0700, err, errlen))
 		return -1;
-	if ((pid = start_child(f, s, err, errlen)) != -1)
-		f->child_writes_back = true;
-	return pid;
+	return start_child(f, s, true, err, errlen);
 }
 
 bool

@@ -387,3 +387,19 @@ objfile_tail_release(struct objfile *f)
 	f->tail_handed_over = false;
 	f->tail_base = 0;
 }
+
+uint64_t
+objfile_compact_backlog(const struct objfile *f)
+{
+	int64_t committed, copied;
+
+	if (f == NULL || f->child == -1 || f->tail_share == NULL ||
+	    f->tail_frozen)
+		return 0;
+	committed = atomic_load_explicit(&f->tail_share->committed,
+	                memory_order_relaxed) &
+	    ~HANDED_OVER;
+	copied =
+	    atomic_load_explicit(&f->tail_share->copied, memory_order_relaxed);
+	return committed > copied ? (uint64_t)(committed - copied) : 0;
+}

@@ -2,6 +2,7 @@
 /* check_storage.c: the object file end to end, with a real objd: crashes
  * at random moments, torn and damaged files, compaction while clients
  * write, and replacements seen through inotify. */
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -10,6 +11,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1346,6 +1348,121 @@ START_TEST(test_changes_after_the_hand_over_follow_it)
 }
 END_TEST
 
+/* The nice value of process pid: field 19 of its stat, counted after
+ * the command's name (in parentheses, which may hold anything). */
+static int
+nice_of(pid_t pid)
+{
+	char path[64], *stat, *p;
+	int nice;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	stat = e2e_read_file(path, NULL);
+	ck_assert_ptr_nonnull(stat);
+	ck_assert_ptr_nonnull(p = strrchr(stat, ')'));
+	ck_assert_int_eq(sscanf(p + 2,
+	                     "%*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
+	                     "%*s %*s %*s %*s %*s %d",
+	                     &nice),
+	    1);
+	free(stat);
+	return nice;
+}
+
+/* objd's only child, which must be running. */
+static pid_t
+objd_child(void)
+{
+	char path[64], *list;
+	long pid;
+
+	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children",
+	    (long)s->objd, (long)s->objd);
+	list = e2e_read_file(path, NULL);
+	ck_assert_ptr_nonnull(list);
+	ck_assert_msg(sscanf(list, "%ld", &pid) == 1, "objd has no child");
+	free(list);
+	return (pid_t)pid;
+}
+
+/* A compaction's child runs at a lower priority than objd (nice 10
+ * more: server/objfile-replace.c). Once it has fallen behind by more
+ * than 256 MiB of changes to copy (here held in its snapshot's sync),
+ * commits wait for it, while reads go on; once it has caught up, they
+ * go on too (server/compact.c). */
+START_TEST(test_commits_wait_for_a_compaction_behind)
+{
+	enum { VALUE = 1024 * 1024, SETS = 300, HOLD = 256 };
+	const char *held = e2e_path(s, "held-fsync");
+	struct failsync fs;
+	struct objd_opts o = { .extra = E2E_ARGV("--fsync", "never",
+		                   "--history", "0") };
+	char *big = malloc(VALUE + 1);
+	_Atomic int *done;
+	int n, parent_nice, status;
+	pid_t writer;
+
+	ck_assert_ptr_nonnull(big);
+	done = mmap(NULL, sizeof(*done), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert(done != MAP_FAILED);
+	atomic_init(done, 0);
+	failsync_init(&fs, &o);
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "small", "1");
+	e2e_write_file(held, "", 0);
+	writer = fork();
+	ck_assert_int_ne(writer, -1);
+	if (writer == 0) {
+		objd_client *w = e2e_client(s);
+
+		for (int i = 0; i < SETS; i++) {
+			const char *keys[] = { "big" };
+			Objd__Value *v;
+			int rc;
+
+			memset(big, 'v', VALUE);
+			snprintf(big, 16, "%015d", i);
+			big[15] = 'v';
+			v = value_new_string(big, VALUE);
+			rc = objd_set(w, keys, (const Objd__Value **)&v, 1);
+			value_free(v);
+			if (rc != OBJD_OK)
+				_exit(1);
+			atomic_store(done, i + 1);
+		}
+		objd_close(w);
+		_exit(0);
+	}
+	ck_assert_msg(e2e_log_has(s, "failsync: holding fsync"),
+	    "no compaction began: %s", e2e_log_tail(s));
+	parent_nice = nice_of(s->objd);
+	ck_assert_int_eq(nice_of(objd_child()),
+	    parent_nice + 10 > 19 ? 19 : parent_nice + 10);
+
+	/* The writer stops short of its sets, a second at least. */
+	n = atomic_load(done);
+	for (double end = e2e_now() + E2E_DEADLINE, still = e2e_now() + 1;
+	     e2e_now() < end && e2e_now() < still; e2e_sleep(0.05))
+		if (atomic_load(done) != n) {
+			n = atomic_load(done);
+			still = e2e_now() + 1;
+		}
+	ck_assert_msg(n >= HOLD && n < SETS,
+	    "the writer made %d sets while the compaction was held", n);
+	ck_assert_str_eq(CTL_OK(s, "get", "small"), "1\n");
+
+	ck_assert_int_eq(unlink(held), 0);
+	ck_assert_int_eq(waitpid(writer, &status, 0), writer);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_msg(e2e_log_has(s, "compacted"), "no compaction ended: %s",
+	    e2e_log_tail(s));
+	munmap(done, sizeof(*done));
+	restart_holding_the_last_set(&o, big, SETS);
+	free(big);
+}
+END_TEST
+
 /* Sets of large values in a burst, then none: the first sets start a
  * compaction, the rest come once it is over but before the interval lets
  * another start, and no commit comes after them to start one. objd
@@ -2097,6 +2214,7 @@ storage_suite(void)
 	tcase_add_test(tc, test_idle_objd_compacts_after_a_burst);
 	tcase_add_test(tc, test_never_syncs_only_a_compaction_snapshot);
 	tcase_add_test(tc, test_changes_after_the_hand_over_follow_it);
+	tcase_add_test(tc, test_commits_wait_for_a_compaction_behind);
 	tcase_add_test(tc, test_changes_during_compactions_survive);
 	tcase_add_test(tc, test_protoc_decodes_the_file);
 	tcase_add_test(tc, test_compressed_file_served_without_compress);

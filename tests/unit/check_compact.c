@@ -65,6 +65,17 @@ START_TEST(test_large_live_state)
 }
 END_TEST
 
+/* Commits wait for a compaction once it has more than 256 MiB to copy,
+ * or more than the live state where that is larger. */
+START_TEST(test_hold_bound)
+{
+	ck_assert_uint_eq(compact_hold_bound(0), 256 * MiB);
+	ck_assert_uint_eq(compact_hold_bound(MiB), 256 * MiB);
+	ck_assert_uint_eq(compact_hold_bound(256 * MiB), 256 * MiB);
+	ck_assert_uint_eq(compact_hold_bound(1024 * MiB), 1024 * MiB);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -77,6 +88,7 @@ main(void)
 	tcase_add_test(tc, test_interval);
 	tcase_add_test(tc, test_dead_bytes);
 	tcase_add_test(tc, test_large_live_state);
+	tcase_add_test(tc, test_hold_bound);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
