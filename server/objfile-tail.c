@@ -393,8 +393,7 @@ objfile_compact_backlog(const struct objfile *f)
 {
 	int64_t committed, copied;
 
-	if (f == NULL || f->child == -1 || f->tail_share == NULL ||
-	    f->tail_frozen)
+	if (f->child == -1 || f->tail_share == NULL || f->tail_frozen)
 		return 0;
 	committed = atomic_load_explicit(&f->tail_share->committed,
 	                memory_order_relaxed) &
