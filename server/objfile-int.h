@@ -24,6 +24,10 @@
 #define ROOM_MIN (64 * 1024)
 #define ROOM_MAX (4 * 1024 * 1024)
 #define ROOM_ALIGN 4096
+/* The blocks allocated ahead of the writes: an eighth of the file,
+ * within these bounds (objfile_allocate_ahead). */
+#define ALLOC_AHEAD_MIN (64 * 1024)
+#define ALLOC_AHEAD_MAX (32 * 1024 * 1024)
 /* Compaction runs in a child and is seldom: libdeflate's default level,
  * about twice as fast as zlib's default for a file a few percent
  * larger; its higher levels take several times longer. */
@@ -47,6 +51,9 @@ struct objfile {
 	int fd;         /* open for appending at good_end; -1: none yet */
 	off_t good_end; /* the end of the last good commit */
 	off_t size;     /* good_end, or more with room after it */
+	/* The end of the blocks objd allocated ahead of its appends to fd
+	 * (objfile_allocate_ahead); -1: the filesystem would not. */
+	off_t allocated;
 	enum fsync_mode fsync;
 	bool dirty;          /* written since the last fsync */
 	bool needs_rewrite;  /* an fsync failed: what is on disk is in doubt */
@@ -104,6 +111,12 @@ void objfile_note_identity(struct objfile *f);
 bool time_after(const struct timespec *a, const struct timespec *b);
 /* Closes objd's descriptor of a file that a new one has replaced. */
 void objfile_close_replaced(int fd, off_t size);
+/* Before bytes are written to fd from from to end: allocates its blocks
+ * there and ahead, unless *allocated, the end of those allocated so far
+ * (0 at first), covers them already. */
+void objfile_allocate_ahead(int fd, off_t *allocated, off_t from, off_t end);
+/* Gives back the blocks of fd beyond its size, which must be size. */
+void objfile_trim_ahead(int fd, off_t size, const char *path);
 /* Writes all of p at at, whatever short writes the kernel makes. */
 int objfile_write_all(int fd, const uint8_t *p, size_t len, off_t at);
 /* Writes the bytes of c at at, as an append would. */

@@ -199,6 +199,7 @@ objfile_close(struct objfile *f)
 	if (f->fd != -1) {
 		if (f->dirty && fdatasync(f->fd) == -1)
 			log_warn("cannot sync %s", f->path);
+		objfile_trim_ahead(f->fd, f->size, f->path);
 		close(f->fd);
 	}
 	if (f->lock_fd != -1)
@@ -700,12 +701,16 @@ objfile_load(struct objfile *f, struct store *s, bool recover, char *err,
 		else
 			size = good_end;
 	}
+	/* Blocks allocated ahead by an objd that did not stop cleanly. */
+	if (ours)
+		objfile_trim_ahead(fd, (off_t)size, f->path);
 	/* objd appends only to a file in its own format; another program's
 	 * file is adopted by the caller's rewrite. */
 	objfile_tail_freeze(f);
 	if (f->fd != -1)
 		objfile_close_replaced(f->fd, f->size);
 	f->fd = ours ? fd : -1;
+	f->allocated = 0;
 	f->snapshot_of = NULL;
 	f->good_end = (off_t)good_end;
 	f->size = (off_t)size;

@@ -222,6 +222,7 @@ install_file(struct objfile *f, int fd, char **tmp,
 	if (f->fd != -1)
 		objfile_close_replaced(f->fd, f->size);
 	f->fd = fd;
+	f->allocated = 0;
 	f->snapshot_of = snapshot_of;
 	f->good_end = end;
 	f->size = size;

@@ -45,6 +45,7 @@ struct snapshot_writer {
 	struct buf buf;
 	off_t at;
 	off_t written_back; /* where the writeback asked for ends */
+	off_t allocated;    /* objfile_allocate_ahead's */
 	uint32_t crc;
 	int error;
 	/* --compress: entries wait in chunk until deflated into buf. */
@@ -73,6 +74,9 @@ struct snapshot_writer {
 static void
 snapshot_flush(struct snapshot_writer *w)
 {
+	if (w->error == 0)
+		objfile_allocate_ahead(w->fd, &w->allocated, w->at,
+		    w->at + (off_t)w->buf.len);
 	if (w->error == 0 &&
 	    objfile_write_all(w->fd, w->buf.data, w->buf.len, w->at) == -1)
 		w->error = errno;

@@ -102,10 +102,13 @@ copy_through_buffer(int from, off_t pos, int to, off_t at, size_t len)
 }
 
 /* Copies len bytes at pos in from to at in to: in the kernel where it
- * can. */
+ * can. The copies of a catch-up follow each other in to, and share the
+ * end of the blocks allocated ahead of them (allocated); the first asks
+ * again for some of those the snapshot allocated, which costs little. */
 static int
-copy_range(int from, off_t pos, int to, off_t at, size_t len)
+copy_range(int from, off_t pos, int to, off_t at, size_t len, off_t *allocated)
 {
+	objfile_allocate_ahead(to, allocated, at, at + (off_t)len);
 	while (len > 0) {
 		ssize_t n = copy_file_range(from, &pos, to, &at, len, 0);
 
@@ -287,7 +290,7 @@ objfile_tail_catch_up(const struct objfile *f, int from, int to, off_t at)
 {
 	struct objfile_tail_share *sh = f->tail_share;
 	int64_t pos, last = INT64_MAX;
-	off_t snapshot = at;
+	off_t snapshot = at, allocated = 0;
 
 	if (sh == NULL || from == -1)
 		return at;
@@ -300,8 +303,8 @@ objfile_tail_catch_up(const struct objfile *f, int from, int to, off_t at)
 		    (round >= TAIL_ROUNDS_MIN && end - pos >= last) ||
 		    at - snapshot > snapshot)
 			break;
-		if (copy_range(from, (off_t)pos, to, at, (size_t)(end - pos)) ==
-		    -1)
+		if (copy_range(from, (off_t)pos, to, at, (size_t)(end - pos),
+		        &allocated) == -1)
 			return -1;
 		at += (off_t)(end - pos);
 		atomic_store_explicit(&sh->copied, end, memory_order_release);
@@ -316,6 +319,7 @@ objfile_tail_hand_over(const struct objfile *f, int from, int to, off_t at)
 {
 	struct objfile_tail_share *sh = f->tail_share;
 	int64_t pos, end;
+	off_t allocated = 0;
 
 	if (sh == NULL || from == -1)
 		return at;
@@ -332,7 +336,8 @@ objfile_tail_hand_over(const struct objfile *f, int from, int to, off_t at)
 		errno = EIO;
 		return -1;
 	}
-	if (copy_range(from, (off_t)pos, to, at, (size_t)(end - pos)) == -1)
+	if (copy_range(from, (off_t)pos, to, at, (size_t)(end - pos),
+	        &allocated) == -1)
 		return -1;
 	atomic_store_explicit(&sh->copied, end, memory_order_release);
 	return at + (off_t)(end - pos);

@@ -576,6 +576,82 @@ START_TEST(test_compaction_keeps_up_with_large_values)
 }
 END_TEST
 
+/* Bytes of blocks that the object file holds beyond its size. */
+static off_t
+blocks_past_the_end(void)
+{
+	struct stat st;
+	off_t blocks;
+
+	ck_assert_int_eq(stat(s->file, &st), 0);
+	blocks = (off_t)st.st_blocks * 512;
+	return blocks > st.st_size ? blocks - st.st_size : 0;
+}
+
+/* Whether the filesystem of the test's folder allocates blocks ahead. */
+static bool
+folder_allocates_ahead(void)
+{
+	const char *name = e2e_path(s, "fallocate");
+	int fd = open(name, O_RDWR | O_CREAT | O_TRUNC, 0600), rc;
+
+	ck_assert_int_ne(fd, -1);
+	rc = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4096);
+	close(fd);
+	unlink(name);
+	return rc == 0;
+}
+
+/* objd allocates its file's blocks ahead of the appends of large values,
+ * the file's size staying its end, and gives back those past the end
+ * when it stops, or when it starts again after it was killed. */
+START_TEST(test_blocks_allocated_ahead_are_given_back)
+{
+	enum { VALUE = 1024 * 1024 };
+	char *big = malloc(VALUE + 1), *got;
+	objd_client *c;
+
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'v', VALUE);
+	big[VALUE] = '\0';
+	e2e_start(s);
+	if (!folder_allocates_ahead()) {
+		e2e_stop(s);
+		free(big);
+		return;
+	}
+	c = e2e_client(s);
+	for (int i = 0; i < 4; i++)
+		set_numbered(c, "big", big, VALUE, i);
+	objd_close(c);
+	ck_assert_msg(blocks_past_the_end() >= VALUE / 8,
+	    "%lld bytes of blocks past the end after 4 MiB appended",
+	    (long long)blocks_past_the_end());
+	e2e_stop(s);
+	ck_assert_msg(blocks_past_the_end() <= 64 * 1024,
+	    "%lld bytes of blocks past the end after objd stopped",
+	    (long long)blocks_past_the_end());
+
+	e2e_start(s);
+	c = e2e_client(s);
+	for (int i = 4; i < 8; i++)
+		set_numbered(c, "big", big, VALUE, i);
+	objd_close(c);
+	e2e_kill9(s);
+	ck_assert_int_ge(blocks_past_the_end(), VALUE / 8);
+	e2e_start(s);
+	ck_assert_msg(blocks_past_the_end() <= 64 * 1024,
+	    "%lld bytes of blocks past the end after a start",
+	    (long long)blocks_past_the_end());
+	got = strdup(CTL_OK(s, "get", "big"));
+	ck_assert_uint_eq(strlen(got), VALUE + 1);
+	ck_assert_int_eq(strncmp(got, "000000000000007v", 16), 0);
+	free(got);
+	e2e_stop(s);
+	free(big);
+}
+END_TEST
+
 /* Large values set while compactions run, on an object of many keys
  * with history: the changes made while a child writes its file follow
  * its snapshot, copied by the child from the old file or by objd
@@ -2209,6 +2285,7 @@ storage_suite(void)
 	tcase_add_test(tc, test_file_times_after_objd_clock);
 	tcase_add_test(tc, test_compaction_under_writes);
 	tcase_add_test(tc, test_compaction_keeps_up_with_large_values);
+	tcase_add_test(tc, test_blocks_allocated_ahead_are_given_back);
 	tcase_add_test(tc,
 	    test_idle_objd_compacts_what_came_during_a_compaction);
 	tcase_add_test(tc, test_idle_objd_compacts_after_a_burst);

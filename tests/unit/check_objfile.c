@@ -1784,6 +1784,65 @@ START_TEST(test_room_is_cut_without_fsync_always)
 }
 END_TEST
 
+/* objfile_allocate_ahead allocates blocks up to an eighth of the end
+ * ahead of it (at least ALLOC_AHEAD_MIN), leaving the size as it is,
+ * asks again only past them, and does not ask a file again that could
+ * not. objfile_trim_ahead gives back the blocks past the end, and
+ * leaves a file alone whose size is not the one it is told. */
+START_TEST(test_blocks_allocated_ahead)
+{
+	char name[200], data[5000] = { 0 };
+	off_t allocated = 0;
+	struct stat st;
+	int fd, pipefd[2];
+
+	ck_assert_int_eq(pipe(pipefd), 0);
+	snprintf(name, sizeof(name), "%s/ahead", dir);
+	fd = open(name, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ne(fd, -1);
+	objfile_allocate_ahead(fd, &allocated, 0, 1000);
+	if (allocated == -1) {
+		/* A filesystem without fallocate: the writes allocate. */
+		ck_assert_int_eq(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4096),
+		    -1);
+		goto out;
+	}
+	ck_assert_int_eq(allocated, 1000 + ALLOC_AHEAD_MIN);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, 0);
+	ck_assert_int_ge((off_t)st.st_blocks * 512, 1000 + ALLOC_AHEAD_MIN);
+	/* Within them, nothing is asked: the pipe would refuse it. */
+	objfile_allocate_ahead(pipefd[1], &allocated, 1000, 2000);
+	ck_assert_int_eq(allocated, 1000 + ALLOC_AHEAD_MIN);
+	objfile_allocate_ahead(fd, &allocated, 2000, 4 << 20);
+	ck_assert_int_eq(allocated, (4 << 20) + (4 << 20) / 8);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, 0);
+	ck_assert_int_ge((off_t)st.st_blocks * 512, allocated);
+
+	ck_assert_int_eq(pwrite(fd, data, sizeof(data), 0), sizeof(data));
+	objfile_trim_ahead(fd, 4000, name);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_ge((off_t)st.st_blocks * 512, allocated);
+	objfile_trim_ahead(fd, sizeof(data), name);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, sizeof(data));
+	ck_assert_int_le((off_t)st.st_blocks * 512, 8192);
+
+	/* A file that cannot is asked once. */
+	allocated = 0;
+	objfile_allocate_ahead(pipefd[1], &allocated, 0, 1000);
+	ck_assert_int_eq(allocated, -1);
+	objfile_allocate_ahead(fd, &allocated, 0, 1000);
+	ck_assert_int_eq(allocated, -1);
+out:
+	close(fd);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	unlink(name);
+}
+END_TEST
+
 /* When the file cannot grow by the room (here a file size limit, as a
  * full disk would), a change that fits without it is still written. */
 START_TEST(test_change_is_written_without_room_when_disk_is_short)
@@ -2884,6 +2943,7 @@ objfile_suite(void)
 	tcase_add_loop_test(tc, test_recover_torn_end, 0, 2);
 	tcase_add_test(tc, test_large_values_written_in_place);
 	tcase_add_test(tc, test_room_takes_changes_and_grows);
+	tcase_add_test(tc, test_blocks_allocated_ahead);
 	tcase_add_test(tc, test_room_is_cut_without_fsync_always);
 	tcase_add_test(tc,
 	    test_change_is_written_without_room_when_disk_is_short);
