@@ -319,6 +319,29 @@ history_get(const struct history *h, const char *key, size_t keylen)
 	    store_key_hash(h->seed, key, keylen))];
 }
 
+uint64_t
+history_key_hash(const struct history *h, const char *key, size_t keylen)
+{
+	return store_key_hash(h->seed, key, keylen);
+}
+
+void
+history_prefetch_slot_ring(const struct history *h, uint64_t hash)
+{
+	const struct key_history *kh = h->slots[hash & (h->nslots - 1)];
+
+	/* The first the search compares: its hash, length and key. */
+	if (kh != NULL)
+		__builtin_prefetch(kh);
+}
+
+struct key_history *
+history_get_hashed(const struct history *h, const char *key, size_t keylen,
+    uint64_t hash)
+{
+	return h->slots[find_slot(h, key, keylen, hash)];
+}
+
 static void
 grow_table(struct history *h)
 {

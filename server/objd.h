@@ -609,6 +609,15 @@ size_t history_count(const struct history *h);
 uint64_t history_bytes(const struct history *h);
 struct key_history *history_get(const struct history *h, const char *key,
     size_t keylen);
+/* The same in steps, for a caller that looks up many keys one after the
+ * other: the hash of key, then (with the slot fetched by
+ * history_prefetch_ring without entry) the fetch of the ring the slot
+ * holds, then the look-up itself. */
+uint64_t history_key_hash(const struct history *h, const char *key,
+    size_t keylen);
+void history_prefetch_slot_ring(const struct history *h, uint64_t hash);
+struct key_history *history_get_hashed(const struct history *h, const char *key,
+    size_t keylen, uint64_t hash);
 /* Starts fetching the ring of the key of hash (the store's) into the
  * cache: through e, its live entry (store_peek) once that is there, or,
  * for a key without entry or ring, its slot in h's table. commit.c

@@ -18,6 +18,13 @@
 #include "objfile-int.h"
 #include "xmalloc.h"
 
+/* The walk of the keys waits on memory for each key's ring, the ring's
+ * newest version and the ring's slot in the reuse table: none is near
+ * the entry before. So an entry waits this many turns before it is
+ * written: its ring is fetched when it comes in, the newest version and
+ * the slot half-way, and the fetches of several keys overlap. */
+#define SNAPSHOT_AHEAD 16
+
 /* A key's record in the snapshot that starts the file objd appends to. */
 struct reuse_slot {
 	const struct key_history *ring;
@@ -62,7 +69,24 @@ struct snapshot_writer {
 	size_t rings_written;
 	uint64_t oldest_single; /* revision of the oldest key set once */
 	struct snapshot_reuse reuse;
+	/* The entries that wait for their turn, oldest first. */
+	const struct store_entry *waiting[SNAPSHOT_AHEAD];
+	size_t waiting_first, nwaiting;
+	/* The old snapshot's records that wait for theirs (reuse_note). */
+	struct noted_record {
+		struct objformat_record_at at;
+		uint64_t hash;
+	} noted[SNAPSHOT_AHEAD];
+	size_t noted_first, nnoted;
 };
+
+/* Where the search of a ring of that hash (the store's, of its key)
+ * starts in the reuse table. */
+static size_t
+reuse_home(const struct snapshot_reuse *r, uint64_t hash)
+{
+	return hash & r->mask;
+}
 
 /* A snapshot is synced whole before it replaces the file. Starting the
  * kernel's writeback of every SNAPSHOT_WRITEBACK bytes as they are
@@ -154,9 +178,8 @@ entry_ring(const struct snapshot_writer *w, const struct store_entry *e)
 
 /* Writes e, then its key's history record if it has one. */
 static void
-snapshot_put_entry(const struct store_entry *e, void *arg)
+snapshot_put_entry_now(struct snapshot_writer *w, const struct store_entry *e)
 {
-	struct snapshot_writer *w = arg;
 	const struct key_history *kh;
 
 	snapshot_put_entry_only(e, w);
@@ -166,6 +189,54 @@ snapshot_put_entry(const struct store_entry *e, void *arg)
 		snapshot_put_key_record(w, kh);
 	else if (e->revision < w->oldest_single)
 		w->oldest_single = e->revision;
+}
+
+static const struct store_entry *
+waiting_at(const struct snapshot_writer *w, size_t i)
+{
+	return w->waiting[(w->waiting_first + i) % SNAPSHOT_AHEAD];
+}
+
+static void
+snapshot_put_first_waiting(struct snapshot_writer *w)
+{
+	snapshot_put_entry_now(w, waiting_at(w, 0));
+	w->waiting_first = (w->waiting_first + 1) % SNAPSHOT_AHEAD;
+	w->nwaiting--;
+}
+
+/* Takes e in among the entries waiting, and writes the first of them
+ * once SNAPSHOT_AHEAD wait; snapshot_put_all_waiting writes the rest. */
+static void
+snapshot_put_entry(const struct store_entry *e, void *arg)
+{
+	struct snapshot_writer *w = arg;
+	const struct store_entry *half;
+
+	if (w->history == NULL) {
+		snapshot_put_entry_only(e, w);
+		return;
+	}
+	if (e->ring != NULL)
+		__builtin_prefetch(e->ring);
+	if (w->nwaiting >= SNAPSHOT_AHEAD / 2 &&
+	    (half = waiting_at(w, w->nwaiting - SNAPSHOT_AHEAD / 2))->ring !=
+	        NULL) {
+		history_prefetch_version(half);
+		if (w->reuse.slots != NULL)
+			__builtin_prefetch(&w->reuse.slots[reuse_home(&w->reuse,
+			    half->ring->hash)]);
+	}
+	if (w->nwaiting == SNAPSHOT_AHEAD)
+		snapshot_put_first_waiting(w);
+	w->waiting[(w->waiting_first + w->nwaiting++) % SNAPSHOT_AHEAD] = e;
+}
+
+static void
+snapshot_put_all_waiting(struct snapshot_writer *w)
+{
+	while (w->nwaiting > 0)
+		snapshot_put_first_waiting(w);
 }
 
 static void
@@ -377,22 +448,53 @@ pack_key_record(struct buf *b, const struct key_history *kh, size_t *lenlen)
 static struct reuse_slot *
 reuse_slot(const struct snapshot_reuse *r, const struct key_history *kh)
 {
-	size_t i = kh->hash & r->mask;
+	size_t i = reuse_home(r, kh->hash);
 
 	while (r->slots[i].ring != NULL && r->slots[i].ring != kh)
 		i = (i + 1) & r->mask;
 	return &r->slots[i];
 }
 
+/* Notes the first record waiting in the reuse table, under the ring of
+ * its key. */
+static void
+reuse_note_first(struct snapshot_writer *w)
+{
+	const struct noted_record *n = &w->noted[w->noted_first];
+	const struct key_history *kh;
+
+	kh = history_get_hashed(w->history, n->at.key, n->at.keylen, n->hash);
+	if (kh != NULL)
+		*reuse_slot(&w->reuse, kh) =
+		    (struct reuse_slot){ kh, n->at.at, n->at.len };
+	w->noted_first = (w->noted_first + 1) % SNAPSHOT_AHEAD;
+	w->nnoted--;
+}
+
+/* The look-up of each record's key waits on memory twice, for its slot
+ * in the history's table and for the ring there, and the note once more,
+ * for the slot in the reuse table: as the walk of the keys does
+ * (snapshot_put_entry), a record waits SNAPSHOT_AHEAD turns, the first
+ * slots fetched when it comes in, the ring half-way. */
 static void
 reuse_note(const struct objformat_record_at *r, void *arg)
 {
 	struct snapshot_writer *w = arg;
-	const struct key_history *kh;
+	uint64_t hash = history_key_hash(w->history, r->key, r->keylen);
+	const struct noted_record *half;
 
-	if ((kh = history_get(w->history, r->key, r->keylen)) != NULL)
-		*reuse_slot(&w->reuse, kh) =
-		    (struct reuse_slot){ kh, r->at, r->len };
+	history_prefetch_ring(w->history, NULL, hash);
+	__builtin_prefetch(&w->reuse.slots[reuse_home(&w->reuse, hash)]);
+	if (w->nnoted >= SNAPSHOT_AHEAD / 2) {
+		half = &w->noted[(w->noted_first + w->nnoted -
+		                     SNAPSHOT_AHEAD / 2) %
+		    SNAPSHOT_AHEAD];
+		history_prefetch_slot_ring(w->history, half->hash);
+	}
+	if (w->nnoted == SNAPSHOT_AHEAD)
+		reuse_note_first(w);
+	w->noted[(w->noted_first + w->nnoted++) % SNAPSHOT_AHEAD] =
+	    (struct noted_record){ *r, hash };
 }
 
 static void
@@ -432,8 +534,13 @@ reuse_open(struct snapshot_writer *w, int from)
 	r->slots = xcalloc(n, sizeof(*r->slots));
 	r->mask = n - 1;
 	if (!objformat_snapshot_records(r->map, r->maplen, &r->revision,
-	        reuse_note, w))
+	        reuse_note, w)) {
+		w->nnoted = 0;
 		reuse_close(r);
+		return;
+	}
+	while (w->nnoted > 0)
+		reuse_note_first(w);
 }
 
 /* kh's record in the old snapshot, if kh has not changed since: every
@@ -515,6 +622,7 @@ objfile_write_snapshot(int fd, const struct store *s, bool compress,
 	 * finds the entry it completes still in the cache; then those of
 	 * deleted keys. */
 	store_foreach(s, snapshot_put_entry, &w);
+	snapshot_put_all_waiting(&w);
 	/* Each ring belongs to one key: when every one followed its entry,
 	 * no key is deleted with its past, and the walk of the table, a
 	 * store look-up for each ring, is spared. */

@@ -441,6 +441,11 @@ history_step(struct store *s, const char *key, const char *val,
 	if ((live = store_get(s, key, strlen(key))) != NULL)
 		ck_assert_ptr_eq(live->ring,
 		    history_get(store_history(s), key, strlen(key)));
+	/* The look-up in steps finds what the look-up at once finds. */
+	ck_assert_ptr_eq(
+	    history_get_hashed(store_history(s), key, strlen(key),
+	        history_key_hash(store_history(s), key, strlen(key))),
+	    history_get(store_history(s), key, strlen(key)));
 }
 
 /* A key changed again and again: its ring grows through every size on
