@@ -48,6 +48,9 @@
  * refused after at most that many bytes. */
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/vfs.h>
+
+#include <linux/magic.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -437,14 +440,21 @@ write_with_room(int fd, off_t end, off_t *size, const struct iovec *data,
  * when objd closes its file are given back (objfile_trim_ahead). A
  * filesystem that cannot, or has no room for the blocks ahead, is not
  * asked again for this file (*allocated is then -1): the writes allocate
- * their own blocks, as they would anyway. */
+ * their own blocks, as they would anyway. Nor is tmpfs, whose blocks are
+ * memory, and whose writes were slower into pages allocated ahead. */
 void
 objfile_allocate_ahead(int fd, off_t *allocated, off_t from, off_t end)
 {
+	struct statfs fs;
 	off_t ahead;
 
 	if (*allocated == -1 || end <= *allocated)
 		return;
+	if (*allocated == 0 && fstatfs(fd, &fs) == 0 &&
+	    fs.f_type == TMPFS_MAGIC) {
+		*allocated = -1;
+		return;
+	}
 	if (from < *allocated)
 		from = *allocated;
 	ahead = end / 8;
