@@ -25,6 +25,13 @@
  * the slot half-way, and the fetches of several keys overlap. */
 #define SNAPSHOT_AHEAD 16
 
+/* The index of the i-th of the keys waiting, the first at first. */
+static size_t
+ahead_index(size_t first, size_t i)
+{
+	return (first + i) % SNAPSHOT_AHEAD;
+}
+
 /* A key's record in the snapshot that starts the file objd appends to. */
 struct reuse_slot {
 	const struct key_history *ring;
@@ -194,14 +201,14 @@ snapshot_put_entry_now(struct snapshot_writer *w, const struct store_entry *e)
 static const struct store_entry *
 waiting_at(const struct snapshot_writer *w, size_t i)
 {
-	return w->waiting[(w->waiting_first + i) % SNAPSHOT_AHEAD];
+	return w->waiting[ahead_index(w->waiting_first, i)];
 }
 
 static void
 snapshot_put_first_waiting(struct snapshot_writer *w)
 {
 	snapshot_put_entry_now(w, waiting_at(w, 0));
-	w->waiting_first = (w->waiting_first + 1) % SNAPSHOT_AHEAD;
+	w->waiting_first = ahead_index(w->waiting_first, 1);
 	w->nwaiting--;
 }
 
@@ -229,7 +236,7 @@ snapshot_put_entry(const struct store_entry *e, void *arg)
 	}
 	if (w->nwaiting == SNAPSHOT_AHEAD)
 		snapshot_put_first_waiting(w);
-	w->waiting[(w->waiting_first + w->nwaiting++) % SNAPSHOT_AHEAD] = e;
+	w->waiting[ahead_index(w->waiting_first, w->nwaiting++)] = e;
 }
 
 static void
@@ -467,7 +474,7 @@ reuse_note_first(struct snapshot_writer *w)
 	if (kh != NULL)
 		*reuse_slot(&w->reuse, kh) =
 		    (struct reuse_slot){ kh, n->at.at, n->at.len };
-	w->noted_first = (w->noted_first + 1) % SNAPSHOT_AHEAD;
+	w->noted_first = ahead_index(w->noted_first, 1);
 	w->nnoted--;
 }
 
@@ -486,14 +493,13 @@ reuse_note(const struct objformat_record_at *r, void *arg)
 	history_prefetch_ring(w->history, NULL, hash);
 	__builtin_prefetch(&w->reuse.slots[reuse_home(&w->reuse, hash)]);
 	if (w->nnoted >= SNAPSHOT_AHEAD / 2) {
-		half = &w->noted[(w->noted_first + w->nnoted -
-		                     SNAPSHOT_AHEAD / 2) %
-		    SNAPSHOT_AHEAD];
+		half = &w->noted[ahead_index(w->noted_first,
+		    w->nnoted - SNAPSHOT_AHEAD / 2)];
 		history_prefetch_slot_ring(w->history, half->hash);
 	}
 	if (w->nnoted == SNAPSHOT_AHEAD)
 		reuse_note_first(w);
-	w->noted[(w->noted_first + w->nnoted++) % SNAPSHOT_AHEAD] =
+	w->noted[ahead_index(w->noted_first, w->nnoted++)] =
 	    (struct noted_record){ *r, hash };
 }
 
