@@ -186,6 +186,49 @@ struct scan_report {
 int objfile_read_field(const uint8_t *buf, size_t len, size_t *pos,
     uint32_t *number, unsigned *wire, uint64_t *value);
 
+/* A Version of a history record, its value packed (NULL unless a set):
+ * what objd's loader and objctl's reader of the file take from it. */
+struct objformat_version {
+	uint64_t revision;
+	int64_t time;
+	unsigned what; /* Version.What */
+	const uint8_t *val;
+	size_t vallen;
+};
+
+/* A history record (Object field 16) as read: a key's versions, or
+ * without a key the time of the changes that follow. key and the
+ * versions' values point into the record. */
+struct objformat_record {
+	const char *key;
+	size_t keylen;
+	int64_t time;
+	bool truncated;
+	bool expire;
+	struct objformat_version *versions; /* kept for the next record */
+	size_t nversions, capversions;
+};
+
+/* Reads a record's payload into r, whose versions array it reuses and
+ * grows (the caller frees it); -1 if it is malformed, or holds a version
+ * of a kind not known or a set without value. */
+int objformat_read_record(const uint8_t *p, size_t len,
+    struct objformat_record *r);
+
+/* A snapshot's list of commit times (Object field 17), as read; the
+ * caller frees revisions and times. */
+struct objformat_times {
+	uint64_t known_since;
+	uint64_t *revisions;
+	uint64_t *times; /* int64 seconds, as varints */
+	size_t n;
+};
+
+/* Reads the list's payload into t; -1 if it is malformed or its two
+ * lists differ in length. */
+int objformat_read_times(const uint8_t *p, size_t len,
+    struct objformat_times *t);
+
 /* A plain history record (Object field 16) of a snapshot: the field's
  * bytes, tag included, and the key they are the record of. */
 struct objformat_record_at {

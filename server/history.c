@@ -721,7 +721,7 @@ history_change_hashed(struct history *h, const char *key, size_t keylen,
 
 void
 history_restore(struct history *h, const struct store *s, const char *key,
-    size_t keylen, const struct history_loaded *versions, size_t n,
+    size_t keylen, const struct objformat_version *versions, size_t n,
     int64_t time, bool truncated)
 {
 	const struct store_entry *live = store_get(s, key, keylen);
@@ -734,7 +734,7 @@ history_restore(struct history *h, const struct store *s, const char *key,
 		drop_oldest(h, kh);
 	kh->truncated = truncated;
 	for (size_t i = 0; i < n; i++) {
-		const struct history_loaded *l = &versions[i];
+		const struct objformat_version *l = &versions[i];
 
 		kh = make_room(h, kh);
 		free(push(h, kh, l->revision, l->time, l->what,

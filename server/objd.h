@@ -588,14 +588,6 @@ struct key_history {
 };
 #define HISTORY_AT(kh, i) (&(kh)->ring[((kh)->head + (i)) % (kh)->cap])
 #define HISTORY_KEY(kh) ((kh)->key)
-/* A version read from the file, its value encoded (NULL unless a set). */
-struct history_loaded {
-	uint64_t revision;
-	int64_t time;
-	unsigned what;
-	const uint8_t *val;
-	size_t vallen;
-};
 enum history_state { HISTORY_PRESENT, HISTORY_ABSENT, HISTORY_UNKNOWN };
 struct history;
 /* h hashes keys with seed, the store's: a change can pass the hash of
@@ -643,7 +635,7 @@ struct store_entry *history_change_hashed(struct history *h, const char *key,
 /* Replaces key's ring by the versions of a file's record; then its entry
  * in s, if any, is the newest, written at time. */
 void history_restore(struct history *h, const struct store *s, const char *key,
-    size_t keylen, const struct history_loaded *versions, size_t n,
+    size_t keylen, const struct objformat_version *versions, size_t n,
     int64_t time, bool truncated);
 void history_foreach(const struct history *h,
     void (*fn)(const struct key_history *, void *), void *arg);

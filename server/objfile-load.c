@@ -226,8 +226,7 @@ struct load {
 	bool known;
 	uint64_t newest_head; /* of the entries whose past is unknown */
 	bool times_seen;      /* the snapshot's list of commit times */
-	struct history_loaded *versions; /* a record's, as it is read */
-	size_t capversions;
+	struct objformat_record record; /* the last read, its array kept */
 };
 
 static void
@@ -264,126 +263,38 @@ scan_to_store(const struct scan_entry *e, void *arg)
 		store_lease_set(s, e->key, e->keylen, e->deadline, e->holder);
 }
 
-/* Reads one Version of a record into l. */
-static int
-parse_version(const uint8_t *buf, size_t len, struct history_loaded *l)
-{
-	size_t pos = 0;
-	uint32_t number;
-	unsigned wire;
-	uint64_t n;
-
-	memset(l, 0, sizeof(*l));
-	while (pos < len) {
-		if (objfile_read_field(buf, len, &pos, &number, &wire, &n) ==
-		    -1)
-			return -1;
-		if (pb_tag(number, wire) == PBW_VERSION_REVISION_TAG)
-			l->revision = n;
-		else if (pb_tag(number, wire) == PBW_VERSION_TIME_TAG)
-			l->time = (int64_t)n;
-		else if (pb_tag(number, wire) == PBW_VERSION_WHAT_TAG)
-			l->what = (unsigned)n;
-		else if (pb_tag(number, wire) == PBW_VERSION_VALUE_TAG) {
-			l->val = buf + pos;
-			l->vallen = (size_t)n;
-		}
-		if (wire != PB_WIRE_VARINT)
-			pos += (size_t)n;
-	}
-	if (l->what != HISTORY_SET && l->what != HISTORY_DELETE &&
-	    l->what != HISTORY_EXPIRE)
-		return -1;
-	return l->what != HISTORY_SET || l->val != NULL ? 0 : -1;
-}
-
 /* Applies a history record: a key's versions, or the time of the change
  * whose entries follow. false if it is malformed. */
 static bool
 load_record(struct load *ld, const uint8_t *p, size_t len, bool ours)
 {
-	const char *key = NULL;
-	size_t pos = 0, keylen = 0, nversions = 0;
-	int64_t time = 0;
-	bool truncated = false, expire = false;
+	struct objformat_record *r = &ld->record;
 	char why[256];
-	uint32_t number;
-	unsigned wire;
-	uint64_t n;
 
-	while (pos < len) {
-		if (objfile_read_field(p, len, &pos, &number, &wire, &n) == -1)
-			return false;
-		if (pb_tag(number, wire) == PBW_RECORD_KEY_TAG) {
-			key = (const char *)p + pos;
-			keylen = (size_t)n;
-		} else if (pb_tag(number, wire) == PBW_RECORD_VERSIONS_TAG) {
-			if (nversions == ld->capversions) {
-				ld->capversions =
-				    ld->capversions ? ld->capversions * 2 : 16;
-				ld->versions = xreallocarray(ld->versions,
-				    ld->capversions, sizeof(*ld->versions));
-			}
-			if (parse_version(p + pos, (size_t)n,
-			        &ld->versions[nversions++]) == -1)
-				return false;
-		} else if (pb_tag(number, wire) == PBW_RECORD_TIME_TAG)
-			time = (int64_t)n;
-		else if (pb_tag(number, wire) == PBW_RECORD_TRUNCATED_TAG)
-			truncated = n != 0;
-		else if (pb_tag(number, wire) == PBW_RECORD_EXPIRE_TAG)
-			expire = n != 0;
-		if (wire != PB_WIRE_VARINT)
-			pos += (size_t)n;
-	}
-	if (keylen == 0) {
-		ld->time = time;
-		ld->expire = expire;
+	if (objformat_read_record(p, len, r) == -1)
+		return false;
+	if (r->keylen == 0) {
+		ld->time = r->time;
+		ld->expire = r->expire;
 		return true;
 	}
-	if (!ours && !key_valid(key, keylen, why, sizeof(why)))
+	if (!ours && !key_valid(r->key, r->keylen, why, sizeof(why)))
 		return false;
 	/* A file objd did not write is checked as strictly as a request. */
-	for (size_t i = 0; i < nversions && !ours; i++) {
+	for (size_t i = 0; i < r->nversions && !ours; i++) {
 		Objd__Value *v;
 
-		if (ld->versions[i].what != HISTORY_SET)
+		if (r->versions[i].what != HISTORY_SET)
 			continue;
-		v = value_unpack(ld->versions[i].val, ld->versions[i].vallen,
-		    why, sizeof(why));
+		v = value_unpack(r->versions[i].val, r->versions[i].vallen, why,
+		    sizeof(why));
 		if (v == NULL)
 			return false;
 		value_free(v);
 	}
-	history_restore(store_history(ld->store), ld->store, key, keylen,
-	    ld->versions, nversions, time, truncated);
+	history_restore(store_history(ld->store), ld->store, r->key, r->keylen,
+	    r->versions, r->nversions, r->time, r->truncated);
 	return true;
-}
-
-/* Reads the packed varints of a list of commit times into *out. */
-static int
-read_packed(const uint8_t *p, size_t len, uint64_t **out, size_t *n)
-{
-	size_t pos = 0, cap = 0;
-	uint64_t v;
-	int used;
-
-	*out = NULL;
-	*n = 0;
-	while (pos < len) {
-		if ((used = varint_decode(p + pos, len - pos, &v)) <= 0) {
-			free(*out);
-			*out = NULL;
-			return -1;
-		}
-		pos += (size_t)used;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 64;
-			*out = xreallocarray(*out, cap, sizeof(**out));
-		}
-		(*out)[(*n)++] = v;
-	}
-	return 0;
 }
 
 /* Applies a snapshot's list of commit times: the times of its keys set
@@ -392,44 +303,20 @@ static bool
 load_times(struct load *ld, const uint8_t *p, size_t len)
 {
 	struct history *h = store_history(ld->store);
-	uint64_t *revs = NULL, *times = NULL, known_since = 0;
-	size_t nrevs = 0, ntimes = 0, pos = 0;
-	uint32_t number;
-	unsigned wire;
-	uint64_t n;
-	bool ok = false;
+	struct objformat_times t;
+	bool ok = objformat_read_times(p, len, &t) == 0;
 
-	while (pos < len) {
-		if (objfile_read_field(p, len, &pos, &number, &wire, &n) == -1)
-			goto out;
-		if (pb_tag(number, wire) == PBW_TIMES_KNOWN_SINCE_TAG)
-			known_since = n;
-		else if (pb_tag(number, wire) == PBW_TIMES_REVISIONS_TAG) {
-			free(revs);
-			if (read_packed(p + pos, (size_t)n, &revs, &nrevs) ==
-			    -1)
-				goto out;
-		} else if (pb_tag(number, wire) == PBW_TIMES_TIMES_TAG) {
-			free(times);
-			if (read_packed(p + pos, (size_t)n, &times, &ntimes) ==
-			    -1)
-				goto out;
+	if (ok) {
+		ld->times_seen = true;
+		if (history_depth > 0) {
+			history_set_known_since(h, t.known_since);
+			for (size_t i = 0; i < t.n; i++)
+				history_times_add(h, t.revisions[i],
+				    (int64_t)t.times[i]);
 		}
-		if (wire != PB_WIRE_VARINT)
-			pos += (size_t)n;
 	}
-	if (nrevs != ntimes)
-		goto out;
-	ld->times_seen = true;
-	if (history_depth > 0) {
-		history_set_known_since(h, known_since);
-		for (size_t i = 0; i < nrevs; i++)
-			history_times_add(h, revs[i], (int64_t)times[i]);
-	}
-	ok = true;
-out:
-	free(revs);
-	free(times);
+	free(t.revisions);
+	free(t.times);
 	return ok;
 }
 
@@ -481,7 +368,7 @@ objfile_scan_buffer(const uint8_t *buf, size_t len, struct store *s,
 	struct scan_report rep;
 
 	objfile_scan(buf, len, &ops, &rep);
-	free(ld.versions);
+	free(ld.record.versions);
 	snprintf(err, errlen, "%s", rep.why);
 	*good_end = rep.good_end;
 	*ours = rep.ours;

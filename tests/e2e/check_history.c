@@ -317,7 +317,7 @@ START_TEST(test_ring_restore)
 {
 	struct store *st = store_new();
 	const struct key_history *kh;
-	struct history_loaded l[3] = {
+	struct objformat_version l[3] = {
 		{ 1, 100, HISTORY_SET, (const uint8_t *)"a", 1 },
 		{ 2, 200, HISTORY_DELETE, NULL, 0 },
 		{ 3, 300, HISTORY_SET, (const uint8_t *)"b", 1 },

@@ -1169,6 +1169,108 @@ snapshot_bytes(const struct store *s, bool compress, int reuse_from,
  * would encode: with keys changed, deleted, set anew, and a record longer
  * than a chunk changed. The compaction's child copies so too. A snapshot
  * whose crc32 fails (a byte gone bad on disk) is not copied from. */
+/* objformat_read_record and objformat_read_times, which objd's loader
+ * and objctl's reader of a file share, read what the schema's generated
+ * code packs, and refuse what no objd writes. */
+START_TEST(test_records_read_as_the_schema_packs_them)
+{
+	Objd__HistoryRecord r = OBJD__HISTORY_RECORD__INIT;
+	Objd__Version v[3], *vp[3] = { &v[0], &v[1], &v[2] };
+	Objd__Value *val = value_new_string("old", 3);
+	Objd__HistoryTimes t = OBJD__HISTORY_TIMES__INIT;
+	uint64_t revs[] = { 3, 9 };
+	int64_t times[] = { 1700000000, 1700000060 };
+	struct objformat_record got = { 0 };
+	struct objformat_times gott;
+	uint8_t buf[512], *packed;
+	size_t len, vallen;
+
+	for (int i = 0; i < 3; i++)
+		objd__version__init(&v[i]);
+	v[0].revision = 2;
+	v[0].time = 1700000001;
+	v[0].value = val;
+	v[1].revision = 5;
+	v[1].what = OBJD__VERSION__WHAT__DELETE;
+	v[2].revision = 7;
+	v[2].time = 1700000003;
+	v[2].what = OBJD__VERSION__WHAT__EXPIRE;
+	r.key = "k.x";
+	r.versions = vp;
+	r.n_versions = 3;
+	r.time = 1700000004;
+	r.truncated = true;
+	len = objd__history_record__pack(&r, buf);
+	ck_assert_int_eq(objformat_read_record(buf, len, &got), 0);
+	ck_assert_uint_eq(got.keylen, 3);
+	ck_assert_mem_eq(got.key, "k.x", 3);
+	ck_assert_int_eq(got.time, 1700000004);
+	ck_assert(got.truncated);
+	ck_assert(!got.expire);
+	ck_assert_uint_eq(got.nversions, 3);
+	ck_assert_uint_eq(got.versions[0].revision, 2);
+	ck_assert_int_eq(got.versions[0].time, 1700000001);
+	ck_assert_uint_eq(got.versions[0].what, OBJD__VERSION__WHAT__SET);
+	packed = value_pack(val, &vallen);
+	ck_assert_uint_eq(got.versions[0].vallen, vallen);
+	ck_assert_mem_eq(got.versions[0].val, packed, vallen);
+	free(packed);
+	ck_assert_uint_eq(got.versions[1].revision, 5);
+	ck_assert_int_eq(got.versions[1].time, 0);
+	ck_assert_uint_eq(got.versions[1].what, OBJD__VERSION__WHAT__DELETE);
+	ck_assert_ptr_null(got.versions[1].val);
+	ck_assert_uint_eq(got.versions[2].what, OBJD__VERSION__WHAT__EXPIRE);
+
+	/* The time of the changes after: no key, no versions left over. */
+	objd__history_record__init(&r);
+	r.time = 1700000005;
+	r.expire = true;
+	len = objd__history_record__pack(&r, buf);
+	ck_assert_int_eq(objformat_read_record(buf, len, &got), 0);
+	ck_assert_uint_eq(got.keylen, 0);
+	ck_assert_uint_eq(got.nversions, 0);
+	ck_assert_int_eq(got.time, 1700000005);
+	ck_assert(got.expire && !got.truncated);
+
+	/* A set without its value, a kind no objd writes, a cut record. */
+	r.expire = false;
+	r.versions = vp;
+	r.n_versions = 1;
+	v[0].value = NULL;
+	len = objd__history_record__pack(&r, buf);
+	ck_assert_int_eq(objformat_read_record(buf, len, &got), -1);
+	v[0].value = val;
+	v[0].what = 2;
+	len = objd__history_record__pack(&r, buf);
+	ck_assert_int_eq(objformat_read_record(buf, len, &got), -1);
+	v[0].what = OBJD__VERSION__WHAT__SET;
+	len = objd__history_record__pack(&r, buf);
+	ck_assert_int_eq(objformat_read_record(buf, len, &got), 0);
+	ck_assert_int_eq(objformat_read_record(buf, len - 1, &got), -1);
+	free(got.versions);
+	value_free(val);
+
+	t.known_since = 2;
+	t.revisions = revs;
+	t.n_revisions = 2;
+	t.times = times;
+	t.n_times = 2;
+	len = objd__history_times__pack(&t, buf);
+	ck_assert_int_eq(objformat_read_times(buf, len, &gott), 0);
+	ck_assert_uint_eq(gott.known_since, 2);
+	ck_assert_uint_eq(gott.n, 2);
+	ck_assert_uint_eq(gott.revisions[1], 9);
+	ck_assert_uint_eq(gott.times[1], 1700000060);
+	free(gott.revisions);
+	free(gott.times);
+	t.n_times = 1;
+	len = objd__history_times__pack(&t, buf);
+	ck_assert_int_eq(objformat_read_times(buf, len, &gott), -1);
+	free(gott.revisions);
+	free(gott.times);
+}
+END_TEST
+
 START_TEST(test_snapshot_copies_unchanged_records)
 {
 	char err[512], bad[200];
@@ -2940,6 +3042,7 @@ objfile_suite(void)
 	tcase_add_test(tc, test_file_times_after_objd_clock);
 	tcase_add_test(tc, test_commit_pack_matches_protobuf_c);
 	tcase_add_loop_test(tc, test_history_records_match_protobuf_c, 0, 2);
+	tcase_add_test(tc, test_records_read_as_the_schema_packs_them);
 	tcase_add_test(tc, test_snapshot_copies_unchanged_records);
 	tcase_add_test(tc, test_crc32_matches_libdeflate);
 	tcase_add_test(tc, test_objformat_pieces_make_an_object);
