@@ -79,8 +79,8 @@ static const struct ctl_opt ctl_opts[] = {
 	{ "merge", 0, NULL, OPT_MERGE, false,
 	    "load: set the document's keys and keep the others" },
 	{ "file", 'f', "PATH", OPT_FILE, true,
-	    "get, list, dump, status: read the object file PATH, without "
-	    "objd" },
+	    "get, list, dump, history, status: read the object file PATH, "
+	    "without objd" },
 	{ "fix", 0, NULL, OPT_FIX, false,
 	    "check: cut a torn tail back to the last good commit" },
 	{ "ttl", 0, "SECONDS", OPT_TTL, false,
@@ -115,7 +115,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    cmd_list, true },
 	{ "history", 1, 1, "KEY",
 	    "print the versions kept of KEY, oldest first", 0, cmd_history,
-	    false },
+	    true },
 	{ "revert", 2, 2, "[OPTIONS] KEY REV",
 	    "set KEY back to its value at revision REV, as a new change",
 	    1u << OPT_IF_REVISION, cmd_revert, false },
@@ -183,7 +183,8 @@ ctl_help(FILE *fp)
 
 	fputs("usage: objctl [--socket PATH] [--json] [--timeout SECONDS] "
 	      "COMMAND [ARGS...]\n"
-	      "       objctl --file PATH get|list|dump|status [ARGS...]\n"
+	      "       objctl --file PATH get|list|dump|history|status "
+	      "[ARGS...]\n"
 	      "       objctl check [--fix] PATH\n\ncommands:\n",
 	    fp);
 	for (size_t i = 0; i < NITEMS(ctl_cmds); i++) {
@@ -532,7 +533,8 @@ ctl_parse(struct ctl *ctl, int argc, char **argv, const struct ctl_cmd **cmd,
 		rc = ctl_err(CTL_USAGE, "usage: objctl check [--fix] PATH");
 	else if (rc == 0 && ctl->file != NULL && !(*cmd)->offline)
 		rc = ctl_err(CTL_USAGE,
-		    "--file reads a file for get, list, dump and status; %s "
+		    "--file reads a file for get, list, dump, history and "
+		    "status; %s "
 		    "needs objd",
 		    (*cmd)->name);
 	if (rc != 0) {

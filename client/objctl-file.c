@@ -185,13 +185,10 @@ ctl_file_scan(const char *path, struct ctl_file *f, char *err, size_t errlen)
 	return file_build(f, &fe, err, errlen);
 }
 
-int
-ctl_file_read(const char *path, struct ctl_file *f, char *err, size_t errlen)
+/* Whether the walk found a state objd would load. */
+static int
+file_loads(const struct ctl_file *f, char *err, size_t errlen)
 {
-	int status;
-
-	if ((status = ctl_file_scan(path, f, err, errlen)) != OBJD_OK)
-		return status;
 	/* A torn tail is what an objd writing the file looks like from
 	 * outside; a file that is not objd's and cut short is no state at
 	 * all. */
@@ -200,8 +197,245 @@ ctl_file_read(const char *path, struct ctl_file *f, char *err, size_t errlen)
 		return OBJD_OK;
 	snprintf(err, errlen,
 	    "%s: %s: %s (objd does not load it; objctl check %s tells more)",
-	    path, ctl_file_damage_name(&f->scan), f->scan.why, path);
+	    f->path, ctl_file_damage_name(&f->scan), f->scan.why, f->path);
 	return OBJD_FAILED;
+}
+
+int
+ctl_file_read(const char *path, struct ctl_file *f, char *err, size_t errlen)
+{
+	int status;
+
+	if ((status = ctl_file_scan(path, f, err, errlen)) != OBJD_OK)
+		return status;
+	return file_loads(f, err, errlen);
+}
+
+/* The versions of one key that a file holds, gathered as the walk hands
+ * the file on, as objd's loader makes them (server/objfile-load.c,
+ * history.c): a snapshot's record of the key with its entry as the
+ * newest version, then a version for each change of the key after. */
+struct file_history {
+	const char *key;
+	size_t keylen;
+	bool known;   /* past the first change: entries are versions */
+	int64_t time; /* of the change being walked */
+	bool expire;  /* its deletes are expiries */
+	/* The key's entry, while nothing says its past: a snapshot's before
+	 * its record, or one whose past is unknown. Its value is a copy: an
+	 * entry of a deflated chunk is gone with the chunk. */
+	bool alone;
+	uint64_t alone_revision;
+	uint8_t *alone_val;
+	size_t alone_vallen;
+	Objd__Version **versions;
+	size_t n, cap;
+	/* When the keys of a snapshot without record were set. */
+	struct objformat_times times;
+	uint64_t known_since;
+	bool times_seen;
+	uint64_t newest_head; /* of the first change's entries */
+	struct objformat_record record;
+	bool bad; /* a value that does not decode */
+};
+
+static bool
+history_is_key(const struct file_history *fh, const char *key, size_t keylen)
+{
+	return keylen == fh->keylen && memcmp(key, fh->key, keylen) == 0;
+}
+
+/* When the change of a key set once at revision was made; 0 unknown.
+ * As history_time_of. */
+static int64_t
+history_time(const struct file_history *fh, uint64_t revision)
+{
+	size_t lo = 0, hi = fh->times.n;
+
+	if (revision <= fh->known_since)
+		return 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (fh->times.revisions[mid] <= revision)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 ? (int64_t)fh->times.times[lo - 1] : 0;
+}
+
+/* val is the packed value of a set; it points into the file's buffer. */
+static void
+history_push(struct file_history *fh, uint64_t revision, int64_t time,
+    unsigned what, const uint8_t *val, size_t vallen)
+{
+	Objd__Version *v = xmalloc(sizeof(*v));
+
+	objd__version__init(v);
+	v->revision = revision;
+	v->time = time;
+	v->what = (Objd__Version__What)what;
+	if (val != NULL &&
+	    (v->value = objd__value__unpack(NULL, vallen, val)) == NULL)
+		fh->bad = true;
+	if (fh->n == fh->cap) {
+		fh->cap = fh->cap ? fh->cap * 2 : 16;
+		fh->versions =
+		    xreallocarray(fh->versions, fh->cap, sizeof(*fh->versions));
+	}
+	fh->versions[fh->n++] = v;
+}
+
+static void
+history_clear(struct file_history *fh)
+{
+	for (size_t i = 0; i < fh->n; i++)
+		objd__version__free_unpacked(fh->versions[i], NULL);
+	fh->n = 0;
+}
+
+/* The key's entry, alone, becomes the first version of its past. */
+static void
+history_push_alone(struct file_history *fh, int64_t time)
+{
+	history_push(fh, fh->alone_revision, time, OBJD__VERSION__WHAT__SET,
+	    fh->alone_val, fh->alone_vallen);
+	fh->alone = false;
+}
+
+static void
+history_entry(const struct scan_entry *e, void *arg)
+{
+	struct file_history *fh = arg;
+
+	if (!fh->known && e->revision > fh->newest_head)
+		fh->newest_head = e->revision;
+	if (!history_is_key(fh, e->key, e->keylen))
+		return;
+	if (!fh->known) {
+		/* A snapshot's entries, or another program's, make no
+		 * versions: their past is in the records after them, or
+		 * unknown. */
+		history_clear(fh);
+		free(fh->alone_val);
+		fh->alone_val = NULL;
+		fh->alone = !e->deleted;
+		fh->alone_revision = e->revision;
+		if (fh->alone)
+			fh->alone_val = xmemdup(e->val, e->vallen);
+		fh->alone_vallen = e->vallen;
+		return;
+	}
+	/* A delete of a key never set leaves nothing. */
+	if (e->deleted && fh->n == 0 && !fh->alone)
+		return;
+	if (fh->alone)
+		history_push_alone(fh, history_time(fh, fh->alone_revision));
+	history_push(fh, e->revision, fh->time,
+	    !e->deleted      ? OBJD__VERSION__WHAT__SET
+	        : fh->expire ? OBJD__VERSION__WHAT__EXPIRE
+	                     : OBJD__VERSION__WHAT__DELETE,
+	    e->deleted ? NULL : e->val, e->vallen);
+}
+
+static bool
+history_record(enum scan_record_kind kind, const uint8_t *p, size_t len,
+    bool ours, void *arg)
+{
+	struct file_history *fh = arg;
+	struct objformat_record *r = &fh->record;
+
+	(void)ours; /* the walk checked another program's records */
+	if (kind == SCAN_RECORD_TIMES) {
+		free(fh->times.revisions);
+		free(fh->times.times);
+		if (objformat_read_times(p, len, &fh->times) == -1)
+			return false;
+		fh->known_since = fh->times.known_since;
+		fh->times_seen = true;
+		return true;
+	}
+	if (objformat_read_record(p, len, r) == -1)
+		return false;
+	if (r->keylen == 0) {
+		fh->time = r->time;
+		fh->expire = r->expire;
+		return true;
+	}
+	if (!history_is_key(fh, r->key, r->keylen))
+		return true;
+	/* The versions before the key's entry, which is the newest. */
+	history_clear(fh);
+	for (size_t i = 0; i < r->nversions; i++)
+		history_push(fh, r->versions[i].revision, r->versions[i].time,
+		    r->versions[i].what, r->versions[i].val,
+		    r->versions[i].vallen);
+	if (fh->alone)
+		history_push_alone(fh, r->time);
+	return true;
+}
+
+static void
+history_committed(uint64_t revision, void *arg)
+{
+	struct file_history *fh = arg;
+
+	/* Without a list of times, the first change's keys came without
+	 * their past. */
+	if (!fh->known && !fh->times_seen)
+		fh->known_since =
+		    revision > fh->newest_head ? revision : fh->newest_head;
+	fh->known = true;
+}
+
+int
+ctl_file_history(const char *path, const char *key, Objd__Response **resp,
+    char *err, size_t errlen)
+{
+	struct ctl_file f;
+	struct file_history fh = { .key = key, .keylen = strlen(key) };
+	struct scan_ops ops = { .entry = history_entry,
+		.record = history_record,
+		.committed = history_committed,
+		.arg = &fh };
+	int status;
+
+	*resp = NULL;
+	if ((status = file_open(path, &f, err, errlen)) == OBJD_OK) {
+		objfile_scan(f.buf, f.len, &ops, &f.scan);
+		status = file_loads(&f, err, errlen);
+	}
+	if (status == OBJD_OK && fh.alone)
+		history_push_alone(&fh, history_time(&fh, fh.alone_revision));
+	if (status == OBJD_OK && fh.bad) {
+		snprintf(err, errlen,
+		    "%s: a value in the history of key \"%.64s\" does not "
+		    "decode",
+		    path, key);
+		status = OBJD_FAILED;
+	} else if (status == OBJD_OK && fh.n == 0) {
+		/* objd's words, as --file's get says its own. */
+		snprintf(err, errlen, "key %.200s has no history", key);
+		status = OBJD_NOT_FOUND;
+	}
+	if (status == OBJD_OK) {
+		*resp = xmalloc(sizeof(**resp));
+		objd__response__init(*resp);
+		(*resp)->revision = f.scan.revision;
+		(*resp)->versions = fh.versions;
+		(*resp)->n_versions = fh.n;
+		fh.versions = NULL;
+		fh.n = 0;
+	}
+	history_clear(&fh);
+	free(fh.versions);
+	free(fh.alone_val);
+	free(fh.record.versions);
+	free(fh.times.revisions);
+	free(fh.times.times);
+	ctl_file_free(&f);
+	return status;
 }
 
 void

@@ -40,6 +40,13 @@ void ctl_file_free(struct ctl_file *f);
  * err. */
 int ctl_file_get(const struct ctl_file *f, const char *path,
     Objd__Value **value, uint64_t *revision, char *err, size_t errlen);
+/* The versions of key that the file at path holds, oldest first, as
+ * objd_history answers: every one the file has (objd itself keeps its
+ * --history of them). OBJD_OK with *resp, or an objd_status with err:
+ * OBJD_NOT_FOUND if the file has no version of key, and those of
+ * ctl_file_read. */
+int ctl_file_history(const char *path, const char *key, Objd__Response **resp,
+    char *err, size_t errlen);
 /* The keys under prefix, as objd_list answers. */
 Objd__Response *ctl_file_list(const struct ctl_file *f, const char *prefix);
 /* The number of live keys. */

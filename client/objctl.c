@@ -709,11 +709,14 @@ cmd_history(struct ctl *ctl, int argc, char **argv)
 
 	if ((status = ctl_key_arg(argv[0], &path)) != 0)
 		return status;
-	if ((status = ctl_connect(ctl)) != OBJD_OK) {
+	if (ctl->file != NULL)
+		status = ctl_file_history(ctl->file, path, &resp, ctl->why,
+		    sizeof(ctl->why));
+	else if ((status = ctl_connect(ctl)) != OBJD_OK) {
 		free(path);
 		return status;
-	}
-	status = objd_history(ctl->client, path, &resp);
+	} else
+		status = objd_history(ctl->client, path, &resp);
 	free(path);
 	if (status != OBJD_OK) {
 		objd_response_free(resp);

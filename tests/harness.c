@@ -31,6 +31,8 @@
 #include "clock.h"
 #include "framing.h"
 #include "harness.h"
+#include "value.h"
+#include "xmalloc.h"
 
 /* The largest answer e2e_raw_wait() takes. */
 #define RAW_ANSWER_MAX (1 << 20)
@@ -147,6 +149,38 @@ e2e_write_file(const char *path, const void *buf, size_t len)
 	if (fsync(fd) == -1 || close(fd) == -1)
 		e2e_fail(__FILE__, __LINE__, "close %s: %s", path,
 		    strerror(errno));
+}
+
+void
+e2e_write_plain_file(const char *path, const char *key, const char *value)
+{
+	Objd__Object obj = OBJD__OBJECT__INIT;
+	Objd__Object__EntriesEntry e = OBJD__OBJECT__ENTRIES_ENTRY__INIT,
+	                           *ptrs[1] = { &e };
+	Objd__Value *v = value_new_string(value, strlen(value));
+	uint8_t *buf;
+	size_t len;
+
+	e.key = (char *)key;
+	e.value = v;
+	obj.n_entries = 1;
+	obj.entries = ptrs;
+	len = objd__object__get_packed_size(&obj);
+	buf = xmalloc(len);
+	objd__object__pack(&obj, buf);
+	e2e_write_file(path, buf, len);
+	free(buf);
+	value_free(v);
+}
+
+size_t
+e2e_count_lines(const char *text)
+{
+	size_t n = 0;
+
+	for (; *text != '\0'; text++)
+		n += *text == '\n';
+	return n;
 }
 
 bool

@@ -195,6 +195,11 @@ void e2e_sleep(double seconds);
 char *e2e_read_file(const char *path, size_t *len);
 /* Writes a whole file or fails the test. */
 void e2e_write_file(const char *path, const void *buf, size_t len);
+/* A file as another program writes it (objd-file(5)): one entry, key
+ * set to the string value, without header, commit or revision. */
+void e2e_write_plain_file(const char *path, const char *key, const char *value);
+/* The lines of text, by its newlines. */
+size_t e2e_count_lines(const char *text);
 /* DIR/name; freed when the session closes. */
 char *e2e_path(const struct session *s, const char *name);
 /* True if both texts parse as JSON and are equal, types included (30 and

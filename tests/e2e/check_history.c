@@ -352,16 +352,6 @@ start_with_history(const char *depth)
 	e2e_start_opts(s, &o);
 }
 
-static size_t
-count_lines(const char *text)
-{
-	size_t n = 0;
-
-	for (; *text != '\0'; text++)
-		n += *text == '\n';
-	return n;
-}
-
 /* The fields of line i (from 0) of objctl history's output. */
 static void
 history_line(const char *out, size_t i, char *rev, char *what, char *value)
@@ -413,7 +403,7 @@ check_made_history(void)
 {
 	const char *out = CTL_OK(s, "history", "a");
 
-	ck_assert_uint_eq(count_lines(out), 4);
+	ck_assert_uint_eq(e2e_count_lines(out), 4);
 	LINE_IS(out, 0, "1", "set", "1");
 	LINE_IS(out, 1, "3", "set", "two");
 	LINE_IS(out, 2, "4", "delete", "");
@@ -439,7 +429,7 @@ START_TEST(test_history_of_sets_and_deletes)
 	ck_assert_str_eq(CTL_OK(s, "get", "--consistent", "b"), "x\n");
 	CTL_EXIT(s, 2, "get", "--consistent", "--at", "3", "a");
 	out = CTL_OK(s, "--json", "history", "a");
-	ck_assert_uint_eq(count_lines(out), 4);
+	ck_assert_uint_eq(e2e_count_lines(out), 4);
 	first = strndup(out, strcspn(out, "\n"));
 	ck_assert_ptr_nonnull(strstr(first, "\"revision\": 1"));
 	ck_assert_ptr_nonnull(strstr(first, "\"what\": \"set\""));
@@ -447,7 +437,7 @@ START_TEST(test_history_of_sets_and_deletes)
 	ck_assert_ptr_nonnull(strstr(first, "Z\""));
 	free(first);
 	ck_assert_ptr_nonnull(strstr(out, "\"what\": \"delete\"}"));
-	ck_assert_uint_eq(count_lines(CTL_OK(s, "history", "b")), 1);
+	ck_assert_uint_eq(e2e_count_lines(CTL_OK(s, "history", "b")), 1);
 	CTL_EXIT(s, 1, "history", "never");
 	e2e_stop(s);
 }
@@ -491,7 +481,7 @@ START_TEST(test_history_bound)
 	}
 	CTL_OK(s, "set", "other", "o");
 	out = CTL_OK(s, "history", "k");
-	ck_assert_uint_eq(count_lines(out), 3);
+	ck_assert_uint_eq(e2e_count_lines(out), 3);
 	LINE_IS(out, 0, "4", "set", "40");
 	LINE_IS(out, 2, "6", "set", "60");
 	ck_assert_str_eq(CTL_OK(s, "get", "--at", "4", "k"), "40\n");
@@ -504,7 +494,7 @@ START_TEST(test_history_bound)
 	e2e_stop(s);
 	start_with_history("2");
 	out = CTL_OK(s, "history", "k");
-	ck_assert_uint_eq(count_lines(out), 2);
+	ck_assert_uint_eq(e2e_count_lines(out), 2);
 	LINE_IS(out, 0, "5", "set", "50");
 	CTL_EXIT(s, 1, "get", "--at", "4", "k");
 	ck_assert_ptr_nonnull(strstr(CTL_OK(s, "status"), "history: 2"));
@@ -526,7 +516,7 @@ START_TEST(test_revert)
 	LINE_IS(CTL_OK(s, "history", "a"), 5, "7", "delete", "");
 	/* Absent then and now: nothing changes. */
 	CTL_OK(s, "revert", "a", "4");
-	ck_assert_uint_eq(count_lines(CTL_OK(s, "history", "a")), 6);
+	ck_assert_uint_eq(e2e_count_lines(CTL_OK(s, "history", "a")), 6);
 	/* Back to the first value, conditionally. */
 	CTL_OK(s, "set", "a", "now");
 	CTL_EXIT(s, 4, "revert", "--if-revision", "3", "a", "1");
@@ -591,14 +581,14 @@ START_TEST(test_history_across_compaction_and_restart)
 	e2e_stop(s);
 	start_looped(_i);
 	ck_assert_str_eq(CTL_OK(s, "history", "a"), before);
-	ck_assert_uint_eq(count_lines(CTL_OK(s, "history", "b")), 2);
+	ck_assert_uint_eq(e2e_count_lines(CTL_OK(s, "history", "b")), 2);
 	CTL_EXIT(s, 1, "get", "--at", "6", "b");
 	ck_assert_str_eq(CTL_OK(s, "get", "--at", "5", "b"), "x\n");
 	CTL_OK(s, "compact");
 	e2e_stop(s);
 	start_looped(_i);
 	ck_assert_str_eq(CTL_OK(s, "history", "a"), before);
-	ck_assert_uint_eq(count_lines(CTL_OK(s, "history", "b")), 2);
+	ck_assert_uint_eq(e2e_count_lines(CTL_OK(s, "history", "b")), 2);
 	e2e_stop(s);
 	free(before);
 }
@@ -616,7 +606,7 @@ START_TEST(test_single_sets_across_compaction_and_restart)
 	CTL_OK(s, "set", "b", "x");
 	before_a = strdup(CTL_OK(s, "history", "a"));
 	before = strdup(CTL_OK(s, "history", "b"));
-	ck_assert_uint_eq(count_lines(before), 1);
+	ck_assert_uint_eq(e2e_count_lines(before), 1);
 	LINE_IS(before, 0, "2", "set", "x");
 	for (int round = 0; round < 3; round++) {
 		if (round > 0)
@@ -635,7 +625,7 @@ START_TEST(test_single_sets_across_compaction_and_restart)
 			LINE_IS(CTL_OK(s, "history", "a"), 1, "3", "set", "2");
 		}
 	}
-	ck_assert_uint_eq(count_lines(CTL_OK(s, "history", "a")), 2);
+	ck_assert_uint_eq(e2e_count_lines(CTL_OK(s, "history", "a")), 2);
 	LINE_IS(CTL_OK(s, "history", "a"), 0, "1", "set", "1");
 	ck_assert(strncmp(CTL_OK(s, "history", "a"), before_a,
 	              strlen(before_a)) == 0);
@@ -662,7 +652,7 @@ START_TEST(test_history_zero)
 	/* A file written without history loads, with the keys' past
 	 * unknown. */
 	e2e_start(s);
-	ck_assert_uint_eq(count_lines(CTL_OK(s, "history", "k")), 1);
+	ck_assert_uint_eq(e2e_count_lines(CTL_OK(s, "history", "k")), 1);
 	CTL_EXIT(s, 1, "get", "--at", "1", "k");
 	ck_assert_ptr_nonnull(strstr(s->err, "older than the history"));
 	e2e_stop(s);
@@ -672,25 +662,9 @@ END_TEST
 /* A file that another program wrote: entries only. */
 START_TEST(test_foreign_file_loads)
 {
-	Objd__Object obj = OBJD__OBJECT__INIT;
-	Objd__Object__EntriesEntry e = OBJD__OBJECT__ENTRIES_ENTRY__INIT,
-	                           *ptrs[1] = { &e };
-	Objd__Value *v = value_new_string("John", 4);
-	uint8_t *buf;
-	size_t len;
 	const char *out;
 
-	e.key = "name";
-	e.value = v;
-	obj.n_entries = 1;
-	obj.entries = ptrs;
-	len = objd__object__get_packed_size(&obj);
-	buf = malloc(len);
-	ck_assert_ptr_nonnull(buf);
-	objd__object__pack(&obj, buf);
-	e2e_write_file(s->file, buf, len);
-	free(buf);
-	value_free(v);
+	e2e_write_plain_file(s->file, "name", "John");
 
 	e2e_start(s);
 	ck_assert_str_eq(CTL_OK(s, "get", "name"), "John\n");
@@ -698,12 +672,12 @@ START_TEST(test_foreign_file_loads)
 	out = CTL_OK(s, "history", "name");
 	ck_assert_str_eq(out, "0 - set John\n");
 	CTL_OK(s, "set", "name", "Jane");
-	ck_assert_uint_eq(count_lines(CTL_OK(s, "history", "name")), 2);
+	ck_assert_uint_eq(e2e_count_lines(CTL_OK(s, "history", "name")), 2);
 	ck_assert_str_eq(CTL_OK(s, "get", "--at", "1", "name"), "Jane\n");
 	e2e_stop(s);
 	e2e_start(s);
 	out = CTL_OK(s, "history", "name");
-	ck_assert_uint_eq(count_lines(out), 2);
+	ck_assert_uint_eq(e2e_count_lines(out), 2);
 	ck_assert(strncmp(out, "0 - set John\n", 13) == 0);
 	e2e_stop(s);
 }

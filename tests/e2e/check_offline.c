@@ -97,6 +97,112 @@ START_TEST(test_offline_reads_as_objd)
 }
 END_TEST
 
+/* history with --file prints, for each kind of key's past, what objd
+ * prints, before and after a compaction, plain and --compress: a key
+ * changed, deleted and set again; one set once; one that expired; one
+ * deleted with its past; a nested key; none. */
+static void
+assert_history_same(void)
+{
+	SAME("history", "a");
+	SAME("history", "once");
+	SAME("history", "brief");
+	SAME("history", "gone");
+	SAME("history", "server");
+	SAME("history", "server.port");
+	SAME("history", "none");
+	SAME("--json", "history", "a");
+	SAME("--json", "history", "brief");
+}
+
+START_TEST(test_offline_history_as_objd)
+{
+	const char *compress[] = { "--compress", NULL };
+	struct objd_opts o = { .extra = compress };
+	double until;
+
+	e2e_start(s);
+	CTL_OK(s, "set", "a", "1");
+	CTL_OK(s, "set", "a", "{\"n\": [1, 2]}", "once", "x");
+	CTL_OK(s, "del", "a");
+	CTL_OK(s, "set", "a", "3", "gone", "1", "server.port", "80");
+	CTL_OK(s, "set", "gone", "2", "server.host", "h");
+	CTL_OK(s, "del", "gone");
+	CTL_OK(s, "set", "--ttl", "1", "brief", "1");
+	until = e2e_now() + 1 + E2E_DEADLINE;
+	while (e2e_objctl(s, NULL, NULL, E2E_ARGV("get", "brief")) == 0 &&
+	    e2e_now() < until)
+		usleep(50000);
+	CTL_EXIT(s, 1, "get", "brief");
+	assert_history_same();
+	CTL_OK(s, "--file", s->file, "history", "a");
+	ck_assert_msg(strstr(s->out, " delete\n") != NULL, "%s", s->out);
+	CTL_OK(s, "--file", s->file, "history", "brief");
+	ck_assert_msg(strstr(s->out, " expire\n") != NULL, "%s", s->out);
+	CTL_EXIT(s, 1, "--file", s->file, "history", "none");
+	ck_assert_msg(strstr(s->err, "key none has no history") != NULL, "%s",
+	    s->err);
+
+	/* The snapshot's records, and changes after it. */
+	CTL_OK(s, "compact");
+	assert_history_same();
+	CTL_OK(s, "set", "a", "4", "once", "y");
+	assert_history_same();
+	e2e_stop(s);
+
+	/* In deflated chunks. */
+	e2e_start_opts(s, &o);
+	CTL_OK(s, "set", "single", "s");
+	CTL_OK(s, "compact");
+	SAME("history", "single");
+	CTL_OK(s, "set", "a", "5");
+	assert_history_same();
+	e2e_stop(s);
+	CTL_OK(s, "--file", s->file, "history", "a");
+	ck_assert_msg(strstr(s->out, " set 5\n") != NULL, "%s", s->out);
+}
+END_TEST
+
+/* objd keeps its --history of the versions, the file those it was
+ * given and the changes after: --file prints every one the file holds,
+ * up to its last good commit. The entries of another program's file
+ * came without their past. */
+START_TEST(test_offline_history_is_the_file_s)
+{
+	const char *depth[] = { "--history", "2", NULL };
+	struct objd_opts o = { .extra = depth };
+	int fd;
+
+	e2e_write_plain_file(s->file, "name", "John");
+	ck_assert_str_eq(CTL_OK(s, "--file", s->file, "history", "name"),
+	    "0 - set John\n");
+
+	e2e_start_opts(s, &o);
+	SAME("history", "name");
+	CTL_OK(s, "set", "k", "1");
+	CTL_OK(s, "set", "k", "2");
+	CTL_OK(s, "set", "k", "3");
+	CTL_OK(s, "compact");
+	SAME("history", "k");
+	ck_assert_int_eq(e2e_count_lines(s->out), 2);
+	CTL_OK(s, "set", "k", "4");
+	CTL_OK(s, "history", "k");
+	ck_assert_int_eq(e2e_count_lines(s->out), 2);
+	CTL_OK(s, "--file", s->file, "history", "k");
+	ck_assert_int_eq(e2e_count_lines(s->out), 3);
+	ck_assert_msg(strncmp(s->out, "2 ", 2) == 0, "%s", s->out);
+	e2e_stop(s);
+
+	/* A change cut short after the last commit is not a version. */
+	fd = open(s->file, O_WRONLY | O_APPEND | O_CLOEXEC);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(write(fd, "\x12\x10\x0a\x01k", 5), 5);
+	close(fd);
+	CTL_OK(s, "--file", s->file, "history", "k");
+	ck_assert_int_eq(e2e_count_lines(s->out), 3);
+}
+END_TEST
+
 /* A writer that sets n and m to the same number in each change, and
  * has objd compact now and then, until killed. */
 static pid_t
@@ -593,6 +699,8 @@ offline_suite(void)
 	tcase_add_checked_fixture(tc, e2e_setup, e2e_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_offline_reads_as_objd);
+	tcase_add_test(tc, test_offline_history_as_objd);
+	tcase_add_test(tc, test_offline_history_is_the_file_s);
 	tcase_add_test(tc, test_offline_while_objd_writes);
 	tcase_add_loop_test(tc, test_check_names_every_damage, 0, 2);
 	tcase_add_test(tc, test_check_fix_cuts_torn_tail);
