@@ -186,8 +186,9 @@ struct scan_report {
 int objfile_read_field(const uint8_t *buf, size_t len, size_t *pos,
     uint32_t *number, unsigned *wire, uint64_t *value);
 
-/* A Version of a history record, its value packed (NULL unless a set):
- * what objd's loader and objctl's reader of the file take from it. */
+/* The history's records (objformat-history.c). A Version of a record,
+ * its value packed (NULL unless a set): what objd's loader and objctl's
+ * reader of the file take from it. */
 struct objformat_version {
 	uint64_t revision;
 	int64_t time;
