@@ -315,8 +315,8 @@ history_get(const struct history *h, const char *key, size_t keylen)
 {
 	if (h == NULL)
 		return NULL;
-	return h->slots[find_slot(h, key, keylen,
-	    store_key_hash(h->seed, key, keylen))];
+	return history_get_hashed(h, key, keylen,
+	    history_key_hash(h, key, keylen));
 }
 
 uint64_t
